@@ -1,0 +1,1 @@
+"""Konsulta: secure consultations between Kela and municipalities."""
