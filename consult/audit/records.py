@@ -1,0 +1,71 @@
+"""Audit records: who did what to which consultation or client, why, and with what outcome.
+
+A record is written in the same transaction as the act it records (the service passes the
+writer connection), so there is no act without its record and no record without its act.
+Records carry ids, categories and bases — never message content or an identity code.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from consult.model import Principal
+from consult.model.context import RequestContext
+from consult.storage import audit_log
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    action: str
+    outcome: str = "permit"
+    consultation_id: str | None = None
+    message_id: str | None = None
+    client_ref: str | None = None
+    categories: tuple[str, ...] = ()
+    purpose: str | None = None
+    basis: str | None = None
+    rule_id: str | None = None
+    policy_version: str | None = None
+    subject_user: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _actor_role(actor: Principal) -> str:
+    return ",".join(sorted(actor.roles)) or "-"
+
+
+async def record(
+    conn: AsyncConnection,
+    actor: Principal,
+    ctx: RequestContext,
+    at: datetime,
+    records: Iterable[AuditRecord],
+) -> None:
+    rows = [
+        {
+            "id": str(uuid.uuid4()),
+            "at": at,
+            "actor_id": actor.user_id,
+            "actor_org": actor.org,
+            "actor_role": _actor_role(actor),
+            "action": rec.action,
+            "consultation_id": rec.consultation_id,
+            "message_id": rec.message_id,
+            "client_ref": rec.client_ref,
+            "categories": list(rec.categories),
+            "purpose": rec.purpose,
+            "basis": rec.basis,
+            "rule_id": rec.rule_id,
+            "policy_version": rec.policy_version,
+            "outcome": rec.outcome,
+            "request_id": ctx.request_id[:64],
+            "source": (ctx.source or "")[:64] or None,
+        }
+        for rec in records
+    ]
+    await audit_log.append(conn, rows)

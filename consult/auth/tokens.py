@@ -1,0 +1,153 @@
+"""Bearer-token validation: a JWT → ``Principal``, or one ``AuthError``.
+
+The algorithm comes from the trusted key (ES256 or RS256), never from the token; ``iss``,
+``aud``, ``exp`` and ``nbf`` are required. Every library failure maps to the same error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jose import jwt
+from jose.exceptions import JOSEError
+
+from consult.model import Principal
+from consult.model.vocabulary import ROLES
+
+log = logging.getLogger("consult.auth")
+
+ALLOWED_ALGORITHMS = frozenset({"ES256", "RS256"})
+LEEWAY_SECONDS = 30
+_ID = re.compile(r"^[A-Za-z0-9._@:-]{1,128}$")
+_ORG = re.compile(r"^[a-z0-9_-]{1,64}$")
+
+
+class AuthError(Exception):
+    """The token is not acceptable. The reason is for logs only; clients see one message."""
+
+
+@dataclass(frozen=True)
+class TrustedKey:
+    kid: str | None
+    alg: str
+    jwk: dict[str, Any]
+
+
+def _alg_for(jwk: dict[str, Any]) -> str | None:
+    declared = jwk.get("alg")
+    if declared is not None:
+        return declared if declared in ALLOWED_ALGORITHMS else None
+    if jwk.get("kty") == "EC" and jwk.get("crv") == "P-256":
+        return "ES256"
+    if jwk.get("kty") == "RSA":
+        return "RS256"
+    return None
+
+
+def parse_jwks(document: dict[str, Any]) -> list[TrustedKey]:
+    keys = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(keys, list):
+        raise ValueError("a JWKS must be an object with a list of keys")
+    trusted: list[TrustedKey] = []
+    for jwk in keys:
+        if not isinstance(jwk, dict) or jwk.get("use", "sig") != "sig":
+            continue
+        alg = _alg_for(jwk)
+        if alg is None:
+            continue
+        public = {k: v for k, v in jwk.items() if k not in {"d", "p", "q", "dp", "dq", "qi"}}
+        trusted.append(TrustedKey(kid=jwk.get("kid"), alg=alg, jwk=public))
+    return trusted
+
+
+class TokenVerifier:
+    """Holds the trusted keys and turns a bearer token into a ``Principal``."""
+
+    def __init__(self, keys: list[TrustedKey], *, issuer: str, audience: str) -> None:
+        self._keys = list(keys)
+        self.issuer = issuer
+        self.audience = audience
+
+    def add_keys(self, keys: list[TrustedKey]) -> None:
+        self._keys.extend(keys)
+
+    def _key_for(self, header: dict[str, Any]) -> TrustedKey:
+        kid = header.get("kid")
+        if kid is None:
+            if len(self._keys) == 1:
+                return self._keys[0]
+            raise AuthError("token has no kid and several keys are trusted")
+        for key in self._keys:
+            if key.kid == kid:
+                return key
+        raise AuthError("unknown kid")
+
+    def verify(self, token: str, *, now: float | None = None) -> Principal:
+        if not isinstance(token, str) or not token or len(token) > 8192:
+            raise AuthError("missing or oversized token")
+        try:
+            header = jwt.get_unverified_header(token)
+        except (JOSEError, ValueError, TypeError, KeyError) as exc:
+            raise AuthError(f"unreadable header: {type(exc).__name__}") from None
+        if not isinstance(header, dict):
+            raise AuthError("unreadable header")
+        key = self._key_for(header)
+        if header.get("alg") != key.alg:
+            raise AuthError("token algorithm does not match the trusted key")
+        try:
+            claims = jwt.decode(
+                token,
+                key.jwk,
+                algorithms=[key.alg],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={
+                    "require_exp": True,
+                    "require_nbf": True,
+                    "require_iss": True,
+                    "require_aud": True,
+                    "require_sub": True,
+                    "leeway": LEEWAY_SECONDS,
+                },
+            )
+        except (JOSEError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise AuthError(f"rejected: {type(exc).__name__}") from None
+        if now is not None and claims.get("exp", 0) + LEEWAY_SECONDS < now:
+            raise AuthError("expired")
+        return principal_from_claims(claims)
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    sub, org, roles = claims.get("sub"), claims.get("org"), claims.get("roles", [])
+    if not isinstance(sub, str) or not _ID.match(sub):
+        raise AuthError("bad sub")
+    if not isinstance(org, str) or not _ORG.match(org):
+        raise AuthError("bad org")
+    if isinstance(roles, str):
+        roles = [roles]
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise AuthError("bad roles")
+    known = frozenset(r for r in roles if r in ROLES)
+    name = claims.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        name = sub
+    return Principal(user_id=sub, org=org, roles=known, name=name.strip())
+
+
+def load_jwks_file(path: Path) -> list[TrustedKey]:
+    try:
+        return parse_jwks(json.loads(path.read_text()))
+    except OSError as exc:
+        raise ValueError(f"cannot read JWKS file {path}: {exc.strerror}") from None
+    except json.JSONDecodeError:
+        raise ValueError(f"JWKS file {path} is not JSON") from None
+
+
+def unix_now() -> float:
+    return time.time()

@@ -1,0 +1,168 @@
+"""Configuration from the environment (SPEC §4), optionally extended by a TOML file.
+
+Every value is typed and checked at start-up; a bad one stops the service naming its key.
+Configuration is never logged; the database URL's password is masked in ``repr``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from consult.errors import ConfigError
+from consult.model.vocabulary import DEFAULT_TOPICS
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _mask_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(default="sqlite+aiosqlite:///var/konsulta.db", repr=False)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    key_file: Path = Path("var/keys.json")
+    policy_dir: Path = Path("policies")
+    jwks: str | None = None
+    issuer: str | None = None
+    audience: str = "consult"
+    dev: bool = False
+    demo: bool = False
+    data_dir: Path = Path("var")
+    max_body_bytes: int = 1024 * 1024
+    max_upload_bytes: int = 10 * 1024 * 1024
+    web_dir: Path | None = None
+    ws_auth_timeout: float = 10.0
+    orgs: tuple[str, ...] = ("kela", "vantaa")
+    topics: tuple[str, ...] = DEFAULT_TOPICS
+
+    def __repr__(self) -> str:  # never print secrets
+        shown = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name != "database_url"
+        )
+        return f"Settings(database_url={_mask_url(self.database_url)!r}, {shown})"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def effective_issuer(self) -> str:
+        return self.issuer or DEV_ISSUER
+
+    @property
+    def dev_key_file(self) -> Path:
+        return self.data_dir / "dev-issuer-key.pem"
+
+    def with_overrides(self, **values: object) -> Settings:
+        return replace(self, **values)  # type: ignore[arg-type]
+
+
+DEV_ISSUER = "konsulta-dev"
+
+_ENV_KEYS: dict[str, str] = {
+    "CONSULT_DATABASE_URL": "database_url",
+    "CONSULT_HOST": "host",
+    "CONSULT_PORT": "port",
+    "CONSULT_KEY_FILE": "key_file",
+    "CONSULT_POLICY_DIR": "policy_dir",
+    "CONSULT_JWKS": "jwks",
+    "CONSULT_ISSUER": "issuer",
+    "CONSULT_AUDIENCE": "audience",
+    "CONSULT_DEV": "dev",
+    "CONSULT_DEMO": "demo",
+    "CONSULT_DATA_DIR": "data_dir",
+    "CONSULT_MAX_BODY_BYTES": "max_body_bytes",
+    "CONSULT_MAX_UPLOAD_BYTES": "max_upload_bytes",
+    "CONSULT_WEB_DIR": "web_dir",
+    "CONSULT_ORGS": "orgs",
+    "CONSULT_TOPICS": "topics",
+}
+_NAME = re.compile(r"^[a-z0-9_-]{1,64}$")
+
+
+def _convert(key: str, name: str, raw: object) -> object:
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    text = str(raw).strip() if not isinstance(raw, bool | int) else raw
+    if kind == "bool":
+        if isinstance(text, bool):
+            return text
+        lowered = str(text).lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ConfigError(f"{key} must be a boolean (1/0, true/false)")
+    if kind == "int":
+        try:
+            value = int(text)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key} must be an integer") from None
+        if value <= 0 or (name == "port" and value > 65535):
+            raise ConfigError(f"{key} is out of range")
+        return value
+    if kind == "tuple[str, ...]":
+        items = raw if isinstance(raw, list) else str(raw).split(",")
+        names = tuple(str(i).strip() for i in items if str(i).strip())
+        if not names or not all(_NAME.match(n) for n in names):
+            raise ConfigError(f"{key} must be a comma-separated list of lowercase names")
+        return names
+    if kind in ("Path", "Path | None"):
+        return Path(str(text)) if str(text) else None
+    return str(text) or None
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from ``CONSULT_CONFIG`` (TOML, optional) and then the environment."""
+    env = os.environ if env is None else env
+    values: dict[str, object] = {}
+    config_file = env.get("CONSULT_CONFIG")
+    if config_file:
+        try:
+            with open(config_file, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"CONSULT_CONFIG: cannot read {config_file}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"CONSULT_CONFIG: {config_file} is not valid TOML: {exc}") from None
+        known = {f.name for f in fields(Settings)}
+        for name, raw in data.items():
+            if name not in known:
+                raise ConfigError(f"CONSULT_CONFIG: unknown setting {name!r} in {config_file}")
+            values[name] = _convert(f"{config_file}:{name}", name, raw)
+    for key, name in _ENV_KEYS.items():
+        if key in env:
+            values[name] = _convert(key, name, env[key])
+    settings = Settings(**values)  # type: ignore[arg-type]
+    return validate(settings)
+
+
+def validate(settings: Settings) -> Settings:
+    url = settings.database_url
+    if not (url.startswith("sqlite+aiosqlite://") or url.startswith("postgresql+asyncpg://")):
+        raise ConfigError(
+            "CONSULT_DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+        )
+    if settings.demo and not settings.dev:
+        raise ConfigError("CONSULT_DEMO needs CONSULT_DEV=1: demo data is for development only")
+    if not settings.dev and not settings.jwks:
+        raise ConfigError(
+            "CONSULT_JWKS is required (a JWKS file path or URL of the identity provider); "
+            "for a local demo set CONSULT_DEV=1 or run `consult serve --demo`"
+        )
+    if not settings.dev and not settings.issuer:
+        raise ConfigError("CONSULT_ISSUER is required unless CONSULT_DEV=1")
+    return settings

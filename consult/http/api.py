@@ -1,0 +1,256 @@
+"""The public API handlers (SPEC §5): parse, authenticate, call one service method, serialise."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from consult.errors import Unprocessable
+from consult.http import keys
+from consult.http import schemas as s
+from consult.http import validation as v
+from consult.http.principal import authenticate, context, require_role
+from consult.model.vocabulary import CATEGORIES, OUTCOMES, PURPOSES, STATUSES, URGENCIES
+from consult.services.consultations import NewConsultation
+from consult.services.directory import ExpertInput
+from consult.services.messages import DataItem
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_ITEMS = 50
+MAX_VALUE = 4000
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    who: str = "any user"
+    auth: bool = True
+    body: s.S | None = None
+    response: s.S | None = None
+    status: int = 200
+    query: tuple[tuple[str, s.S, str], ...] = ()
+    errors: tuple[int, ...] = field(default=(400, 401, 403, 404, 413, 422))
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status)
+
+
+# -- health and identity --------------------------------------------------------------------
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return _json({"status": "ok"})
+
+
+async def me(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    return _json(who.as_json())
+
+
+# -- directory ------------------------------------------------------------------------------
+
+
+async def list_experts(request: web.Request) -> web.Response:
+    await authenticate(request)
+    org = request.query.get("org")
+    if org is not None and not v._ORG.match(org):
+        return _json({"items": [], "next": None})
+    items = await request.app[keys.DIRECTORY].list_experts(org)
+    return _json({"items": items, "next": None})
+
+
+async def put_expert(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    require_role(who, "admin", "expert")
+    user_id = v.path_id(request, "user_id")
+    data = await v.json_body(request)
+    unknown = set(data) - {"name", "topics", "pools", "languages", "on_duty"}
+    if unknown:
+        raise Unprocessable("Unknown fields: " + ", ".join(sorted(unknown)), code="unknown_field")
+    entry = ExpertInput(
+        name=v.text(data, "name", max_len=200, required=False, multiline=False),
+        topics=v.slug_list(data, "topics"),
+        pools=v.slug_list(data, "pools"),
+        languages=v.slug_list(data, "languages"),
+        on_duty=v.boolean(data, "on_duty"),
+    )
+    body = await request.app[keys.DIRECTORY].put_expert(who, user_id, entry, context(request))
+    return _json(body)
+
+
+# -- consultations ----------------------------------------------------------------------------
+
+
+async def create_consultation(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    require_role(who, "advisor", "social_worker")
+    data = await v.json_body(request)
+    settings = request.app[keys.SETTINGS]
+    new = NewConsultation(
+        topic=v.choice(data, "topic", frozenset(settings.topics)),  # type: ignore[arg-type]
+        urgency=v.choice(data, "urgency", URGENCIES),  # type: ignore[arg-type]
+        question=v.text(data, "question", max_len=10000),  # type: ignore[arg-type]
+        purpose=v.choice(data, "purpose", PURPOSES),  # type: ignore[arg-type]
+        target_org=v.org(data, "target_org"),  # type: ignore[arg-type]
+        expert_id=v.identifier(data, "expert_id", required=False),
+        pool=v.identifier(data, "pool", required=False),
+        client_ref=v.identifier(data, "client_ref", required=False),
+        case_ref=v.text(data, "case_ref", max_len=128, required=False, multiline=False),
+    )
+    body = await request.app[keys.CONSULTATIONS].create(who, new, context(request))
+    return _json(body, status=201)
+
+
+async def list_consultations(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    page = await request.app[keys.CONSULTATIONS].list_for(
+        who,
+        status=v.query_choice(request, "status", STATUSES),
+        limit=v.query_int(request, "limit"),
+        cursor=request.query.get("cursor"),
+    )
+    return _json(page)
+
+
+async def get_consultation(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    body = await request.app[keys.CONSULTATIONS].get(who, v.path_id(request), context(request))
+    return _json(body)
+
+
+async def claim_consultation(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    body = await request.app[keys.CONSULTATIONS].claim(who, v.path_id(request), context(request))
+    return _json(body)
+
+
+async def add_participant(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    consultation_id = v.path_id(request)
+    data = await v.json_body(request)
+    user_id = v.identifier(data, "user_id")
+    body = await request.app[keys.CONSULTATIONS].add_participant(
+        who, consultation_id, user_id, context(request)  # type: ignore[arg-type]
+    )
+    return _json(body)
+
+
+async def close_consultation(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    consultation_id = v.path_id(request)
+    data = await v.json_body(request)
+    outcome = v.choice(data, "outcome", OUTCOMES)
+    note = v.text(data, "note", max_len=2000, required=False)
+    body = await request.app[keys.CONSULTATIONS].close(
+        who, consultation_id, outcome, note, context(request)  # type: ignore[arg-type]
+    )
+    return _json(body)
+
+
+# -- messages -----------------------------------------------------------------------------------
+
+
+def _items(data: dict[str, Any]) -> list[DataItem]:
+    raw = data.get("data", [])
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or len(raw) > MAX_ITEMS:
+        raise Unprocessable(f"data must be a list of at most {MAX_ITEMS} items.", code="invalid_field")
+    items = []
+    for index, entry in enumerate(raw):
+        if not isinstance(entry, dict):
+            raise Unprocessable(f"data[{index}] must be an object.", code="invalid_field")
+        unknown = set(entry) - {"category", "value", "consent_id"}
+        if unknown:
+            raise Unprocessable(f"data[{index}] has unknown fields.", code="unknown_field")
+        category = entry.get("category")
+        if not isinstance(category, str) or category not in CATEGORIES:
+            raise Unprocessable(f"data[{index}].category is not a known category.", code="unknown_category")
+        value = entry.get("value")
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise Unprocessable(f"data[{index}].value must be a string or a number.", code="invalid_field")
+        value = str(value)
+        if not value.strip() or len(value) > MAX_VALUE or v._CONTROL.search(value):
+            raise Unprocessable(f"data[{index}].value must be 1..{MAX_VALUE} printable characters.",
+                                code="invalid_field")
+        consent_id = v.identifier(entry, "consent_id", required=False)
+        items.append(DataItem(category=category, value=value, consent_id=consent_id))
+    return items
+
+
+async def post_message(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    consultation_id = v.path_id(request)
+    data = await v.json_body(request)
+    unknown = set(data) - {"text", "data"}
+    if unknown:
+        raise Unprocessable("Unknown fields: " + ", ".join(sorted(unknown)), code="unknown_field")
+    text = v.text(data, "text", max_len=10000, required=False, allow_empty=True) or ""
+    body = await request.app[keys.MESSAGES].post(who, consultation_id, text, _items(data), context(request))
+    return _json(body, status=201)
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    page = await request.app[keys.MESSAGES].list_for(
+        who,
+        v.path_id(request),
+        limit=v.query_int(request, "limit"),
+        cursor=request.query.get("cursor"),
+        ctx=context(request),
+    )
+    return _json(page)
+
+
+async def mark_read(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    consultation_id = v.path_id(request)
+    data = await v.json_body(request)
+    message_id = v.identifier(data, "message_id")
+    body = await request.app[keys.MESSAGES].mark_read(who, consultation_id, message_id, context(request))  # type: ignore[arg-type]
+    return _json(body)
+
+
+_LIST_QUERY = (
+    ("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size (default 50)"),
+    ("cursor", {"type": "string"}, "the `next` of the previous page"),
+)
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/healthz", healthz, "Liveness", who="anyone", auth=False, response=s.HEALTH, errors=()),
+    Route("GET", "/api/v1/me", me, "The caller as the service sees them", response=s.ME, errors=(401,)),
+    Route("GET", "/api/v1/experts", list_experts, "Named experts with duty and presence",
+          response=s.page(s.EXPERT), errors=(401,),
+          query=(("org", {"type": "string"}, "only this organisation's experts"),)),
+    Route("PUT", "/api/v1/experts/{user_id}", put_expert, "Name or update an expert",
+          who="admin of that org (an expert may set their own on_duty)", body=s.EXPERT_PUT, response=s.EXPERT),
+    Route("POST", "/api/v1/consultations", create_consultation, "Open a consultation",
+          who="advisor, social worker", body=s.CONSULTATION_NEW, response=s.CONSULTATION, status=201),
+    Route("GET", "/api/v1/consultations", list_consultations, "Consultations visible to the caller",
+          who="participants, on-duty experts", response=s.page(s.CONSULTATION), errors=(400, 401),
+          query=(("status", {"type": "string", "enum": list(STATUSES)}, "filter by status"), *_LIST_QUERY)),
+    Route("GET", "/api/v1/consultations/{id}", get_consultation, "One consultation",
+          who="participant, or an on-duty expert it is offered to", response=s.CONSULTATION, errors=(401, 404)),
+    Route("POST", "/api/v1/consultations/{id}/claim", claim_consultation, "Claim: the first expert wins",
+          who="expert of the target org", response=s.CONSULTATION, errors=(401, 403, 404, 409)),
+    Route("POST", "/api/v1/consultations/{id}/participants", add_participant, "Add a participant",
+          who="participant", body=s.ADD_PARTICIPANT, response=s.CONSULTATION,
+          errors=(400, 401, 403, 404, 409, 413, 415, 422)),
+    Route("POST", "/api/v1/consultations/{id}/close", close_consultation, "Close with an outcome code",
+          who="participant", body=s.CLOSE, response=s.CONSULTATION, errors=(400, 401, 403, 404, 409, 413, 415, 422)),
+    Route("POST", "/api/v1/consultations/{id}/messages", post_message, "Post a message with data items",
+          who="participant", body=s.MESSAGE_NEW, response=s.MESSAGE, status=201,
+          errors=(400, 401, 403, 404, 409, 413, 415, 422)),
+    Route("GET", "/api/v1/consultations/{id}/messages", list_messages, "Messages as this reader may see them",
+          who="participant", response=s.page(s.MESSAGE), errors=(400, 401, 404), query=_LIST_QUERY),
+    Route("POST", "/api/v1/consultations/{id}/read", mark_read, "Read receipt up to a message",
+          who="participant", body=s.MARK_READ, response=s.READ_RECEIPT,
+          errors=(400, 401, 403, 404, 413, 415, 422)),
+)

@@ -1,0 +1,161 @@
+"""The composition root: ``create_app(settings)`` wires every resource, nothing happens at import.
+
+Each resource — database, trusted keys, policy, services, live sockets — is one ``cleanup_ctx``
+generator, so start-up fails loudly and shutdown releases everything in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from consult.auth import TokenVerifier, load_jwks_file, parse_jwks
+from consult.auth.dev import DEMO_USERS, DevIssuer
+from consult.config import Settings
+from consult.errors import ConfigError
+from consult.http import keys
+from consult.http.api import ROUTES, Route
+from consult.http.dev import DEV_ROUTES
+from consult.http.middleware import edge
+from consult.http.openapi import build_document
+from consult.http.openapi import handler as openapi_handler
+from consult.http.ws import close_all, websocket
+from consult.model import Clock, SystemClock
+from consult.policy.loader import load_policy
+from consult.policy.engine import PolicyEngine
+from consult.services.consultations import Consultations
+from consult.services.directory import Directory
+from consult.services.disclosure import Disclosure
+from consult.services.events import EventBus
+from consult.services.messages import Messages
+from consult.storage import migrate
+from consult.storage.db import Database
+
+log = logging.getLogger("consult.app")
+
+JWKS_REFRESH_SECONDS = 3600
+
+
+def routes_for(settings: Settings) -> tuple[Route, ...]:
+    return ROUTES + (DEV_ROUTES if settings.dev else ())
+
+
+def default_web_dir() -> Path:
+    bundled = Path(__file__).resolve().parents[2] / "web"
+    return bundled if bundled.is_dir() else Path("web")
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+    app = web.Application(middlewares=[edge], client_max_size=settings.max_body_bytes)
+    app[keys.SETTINGS] = settings
+    app[keys.CLOCK] = clock or SystemClock()
+    app[keys.BUS] = EventBus()
+    app[keys.SOCKETS] = set()
+    app.cleanup_ctx.extend([_database, _trust, _services])
+    app.on_shutdown.append(close_all)
+
+    routes = routes_for(settings)
+    for route in routes:
+        app.router.add_route(route.method, route.path, route.handler, name=route.handler.__name__)
+    app.router.add_get("/api/v1/openapi.json", openapi_handler(build_document(routes)), name="openapi")
+    app.router.add_get("/api/v1/ws", websocket, name="websocket")
+    web_dir = settings.web_dir or default_web_dir()
+    if web_dir.is_dir():
+        app.router.add_get("/", _index(web_dir), name="index")
+        app.router.add_static("/static/", web_dir, name="static", append_version=False)
+    return app
+
+
+def _index(web_dir: Path):  # type: ignore[no-untyped-def]
+    async def index(_request: web.Request) -> web.FileResponse:
+        return web.FileResponse(web_dir / "index.html")
+
+    return index
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    if settings.is_sqlite:
+        # The embedded default upgrades itself; PostgreSQL is upgraded by `consult db upgrade`.
+        await asyncio.to_thread(migrate.upgrade, settings.database_url)
+    db = Database(settings.database_url)
+    await db.start()
+    app[keys.DB] = db
+    yield
+    await db.close()
+
+
+async def _fetch_jwks(source: str) -> list:  # type: ignore[type-arg]
+    if source.startswith(("https://", "http://")):
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            async with session.get(source) as response:
+                if response.status != 200:
+                    raise ConfigError(f"CONSULT_JWKS: {source} answered {response.status}")
+                return parse_jwks(json.loads(await response.read()))
+    try:
+        return load_jwks_file(Path(source))
+    except ValueError as exc:
+        raise ConfigError(f"CONSULT_JWKS: {exc}") from None
+
+
+async def _trust(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    keys_from_idp = await _fetch_jwks(settings.jwks) if settings.jwks else []
+    verifier = TokenVerifier(keys_from_idp, issuer=settings.effective_issuer, audience=settings.audience)
+    if settings.dev:
+        issuer = DevIssuer(settings.dev_key_file, issuer=settings.effective_issuer, audience=settings.audience)
+        app[keys.DEV_ISSUER] = issuer
+        verifier.add_keys([issuer.trusted_key])
+        log.warning("development token issuer is ON: never use this configuration in production")
+    app[keys.VERIFIER] = verifier
+    refresher = None
+    if settings.jwks and settings.jwks.startswith(("https://", "http://")):
+        refresher = asyncio.create_task(_refresh_jwks(app, settings.jwks))
+    yield
+    if refresher is not None:
+        refresher.cancel()
+
+
+async def _refresh_jwks(app: web.Application, source: str) -> None:
+    while True:
+        await asyncio.sleep(JWKS_REFRESH_SECONDS)
+        try:
+            fresh = await _fetch_jwks(source)
+        except Exception as exc:  # keep the keys we have; the IdP may be briefly down
+            log.warning("JWKS refresh failed: %s", type(exc).__name__)
+            continue
+        old = app[keys.VERIFIER]
+        new = TokenVerifier(fresh, issuer=old.issuer, audience=old.audience)
+        if keys.DEV_ISSUER in app:
+            new.add_keys([app[keys.DEV_ISSUER].trusted_key])
+        app[keys.VERIFIER] = new
+
+
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    settings, db, bus, clock = app[keys.SETTINGS], app[keys.DB], app[keys.BUS], app[keys.CLOCK]
+    engine = PolicyEngine(load_policy(settings.policy_dir))
+    directory = Directory(db, bus, clock)
+    await directory.load()
+    disclosure = Disclosure(engine, clock)
+    app[keys.DIRECTORY] = directory
+    app[keys.CONSULTATIONS] = Consultations(db, bus, directory, clock, orgs=frozenset(settings.orgs))
+    app[keys.MESSAGES] = Messages(db, bus, directory, disclosure, clock)
+    if settings.demo:
+        await directory.seed(
+            [
+                {
+                    "user_id": u.user_id, "org": u.org, "name": u.name, "topics": list(u.topics),
+                    "pools": list(u.pools), "languages": list(u.languages), "on_duty": True,
+                }
+                for u in DEMO_USERS
+                if "expert" in u.roles
+            ]
+        )
+    yield

@@ -1,0 +1,45 @@
+"""Development-only endpoints: the demo users and tokens for them. Mounted only in dev mode."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from consult.auth.dev import DEMO_USERS, demo_user
+from consult.errors import Unprocessable
+from consult.http import keys
+from consult.http import validation as v
+from consult.http.api import Route
+
+DEMO_USER = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"}, "org": {"type": "string"},
+        "roles": {"type": "array", "items": {"type": "string"}}, "name": {"type": "string"},
+    },
+}
+
+
+async def list_demo_users(_request: web.Request) -> web.Response:
+    items = [{"id": u.user_id, "org": u.org, "roles": list(u.roles), "name": u.name} for u in DEMO_USERS]
+    return web.json_response({"items": items, "next": None})
+
+
+async def demo_token(request: web.Request) -> web.Response:
+    data = await v.json_body(request)
+    user = demo_user(v.identifier(data, "user_id") or "")
+    if user is None:
+        raise Unprocessable("Not a demo user.", code="unknown_user")
+    token = request.app[keys.DEV_ISSUER].mint_for(user)
+    return web.json_response({"token": token, "token_type": "Bearer"})
+
+
+DEV_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/api/v1/dev/users", list_demo_users, "Demo users (development mode only)",
+          who="anyone, in development mode", auth=False,
+          response={"type": "object", "properties": {"items": {"type": "array", "items": DEMO_USER}}}, errors=()),
+    Route("POST", "/api/v1/dev/token", demo_token, "A token for a demo user (development mode only)",
+          who="anyone, in development mode", auth=False,
+          body={"type": "object", "required": ["user_id"], "properties": {"user_id": {"type": "string"}}},
+          response={"type": "object", "properties": {"token": {"type": "string"}, "token_type": {"type": "string"}}},
+          errors=(400, 413, 415, 422)),
+)

@@ -1,0 +1,26 @@
+"""Typed application state (aiohttp ``AppKey``s): the one place the app's resources are named."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from consult.auth import TokenVerifier
+from consult.auth.dev import DevIssuer
+from consult.config import Settings
+from consult.model import Clock
+from consult.services.consultations import Consultations
+from consult.services.directory import Directory
+from consult.services.events import EventBus
+from consult.services.messages import Messages
+from consult.storage.db import Database
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Clock)
+DB = web.AppKey("db", Database)
+BUS = web.AppKey("bus", EventBus)
+VERIFIER = web.AppKey("verifier", TokenVerifier)
+DEV_ISSUER = web.AppKey("dev_issuer", DevIssuer)
+DIRECTORY = web.AppKey("directory", Directory)
+CONSULTATIONS = web.AppKey("consultations", Consultations)
+MESSAGES = web.AppKey("messages", Messages)
+SOCKETS = web.AppKey("sockets", set)

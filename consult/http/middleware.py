@@ -1,0 +1,98 @@
+"""Edge middleware: request ids, JSON errors, security headers and an id-only access log."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from consult.errors import ApiError, MethodNotAllowed, NotFound, PayloadTooLarge
+
+log = logging.getLogger("consult.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+REQUEST_ID = web.RequestKey("request_id", str)
+USER_ID = web.RequestKey("user_id", str)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+def error_response(err: ApiError, request_id: str | None = None) -> web.Response:
+    response = web.json_response(err.body(), status=err.status)
+    if request_id:
+        response.headers["X-Request-ID"] = request_id
+    if err.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="konsulta"'
+    return response
+
+
+@web.middleware
+async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
+    incoming = request.headers.get("X-Request-ID", "")
+    request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request[REQUEST_ID] = request_id
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except ApiError as err:
+        response = error_response(err, request_id)
+    except web.HTTPException as exc:
+        response = _from_http_exception(exc, request_id)
+    except Exception:
+        log.exception("unhandled error request_id=%s route=%s", request_id, _route(request))
+        response = error_response(ApiError(), request_id)
+    if not response.prepared:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        response.headers.setdefault("X-Request-ID", request_id)
+        if request.path.startswith("/api/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+    log.info(
+        "request id=%s method=%s route=%s status=%s user=%s ms=%.1f",
+        request_id,
+        request.method,
+        _route(request),
+        response.status,
+        request.get(USER_ID, "-"),
+        (time.perf_counter() - started) * 1000,
+    )
+    return response
+
+
+def _from_http_exception(exc: web.HTTPException, request_id: str) -> web.StreamResponse:
+    if exc.status == 404:
+        return error_response(NotFound(), request_id)
+    if exc.status == 405:
+        return error_response(MethodNotAllowed(), request_id)
+    if exc.status == 413:
+        return error_response(PayloadTooLarge(), request_id)
+    if 300 <= exc.status < 400:
+        return exc  # redirects (e.g. static index) pass through
+    if 400 <= exc.status < 500:
+        err = ApiError(exc.reason or "Bad request.", code="bad_request")
+        err.status = exc.status
+        return error_response(err, request_id)
+    log.error("http exception status=%s request_id=%s", exc.status, request_id)
+    return error_response(ApiError(), request_id)
+
+
+def _route(request: web.Request) -> str:
+    info = request.match_info.route.resource if request.match_info.route else None
+    return info.canonical if info is not None else "-"

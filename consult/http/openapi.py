@@ -1,0 +1,93 @@
+"""The OpenAPI 3.1 document, built from the same route table that builds the router."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+from consult.http import schemas as s
+from consult.http.api import Route
+
+_STATUS_TEXT = {
+    400: "Malformed request", 401: "Unauthenticated", 403: "Forbidden by role or policy",
+    404: "Not visible to you", 409: "Conflict", 413: "Too large", 415: "Unsupported media type",
+    422: "Invalid content", 429: "Rate limited",
+}
+
+
+def _operation(route: Route) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": route.summary,
+        "description": f"Who: {route.who}.",
+        "operationId": route.handler.__name__,
+        "responses": {
+            str(route.status): {
+                "description": "OK",
+                "content": {"application/json": {"schema": route.response or {"type": "object"}}},
+            }
+        },
+    }
+    params = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "maxLength": 128}}
+        for name in re.findall(r"{(\w+)}", route.path)
+    ]
+    params += [
+        {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
+        for name, schema, text in route.query
+    ]
+    if params:
+        op["parameters"] = params
+    if route.body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": route.body}}}
+    for status in route.errors:
+        op["responses"][str(status)] = {
+            "description": _STATUS_TEXT[status],
+            "content": {"application/json": {"schema": s.ERROR}},
+        }
+    if route.auth:
+        op["security"] = [{"bearer": []}]
+    return op
+
+
+def build_document(routes: tuple[Route, ...]) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+    paths["/api/v1/openapi.json"] = {
+        "get": {"summary": "This document", "operationId": "openapi",
+                "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}}}
+    }
+    paths["/api/v1/ws"] = {
+        "get": {
+            "summary": "WebSocket: live events",
+            "operationId": "websocket",
+            "description": (
+                "Upgrade to a WebSocket. The first frame must be {\"type\": \"auth\", \"token\": \"<JWT>\"}; "
+                "the server answers {\"type\": \"ready\"} or closes with 4401. Events: consultation.offered, "
+                "consultation.created, consultation.claimed, consultation.participant_added, "
+                "consultation.closed, message.created, message.read, presence, expert.updated. "
+                "Send {\"type\": \"ping\"} for {\"type\": \"pong\"}."
+            ),
+            "responses": {"101": {"description": "Switching protocols"}},
+        }
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Konsulta API",
+            "version": "1",
+            "description": "Secure consultations and case information between Kela and municipalities.",
+        },
+        "servers": [{"url": "/"}],
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+        "paths": paths,
+    }
+
+
+def handler(document: dict[str, Any]) -> Any:
+    async def openapi(_request: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    return openapi

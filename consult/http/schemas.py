@@ -1,0 +1,163 @@
+"""JSON Schemas of the public API, used by the OpenAPI document (SPEC §5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from consult.model.vocabulary import CATEGORIES, OUTCOMES, PURPOSES, STATUSES, URGENCIES
+
+S = dict[str, Any]
+
+STR: S = {"type": "string"}
+NSTR: S = {"type": ["string", "null"]}
+TS: S = {"type": ["string", "null"], "format": "date-time"}
+
+ERROR: S = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": STR, "message": STR},
+        }
+    },
+}
+
+ME: S = {
+    "type": "object",
+    "required": ["id", "org", "roles", "name"],
+    "properties": {"id": STR, "org": STR, "roles": {"type": "array", "items": STR}, "name": STR},
+}
+
+EXPERT: S = {
+    "type": "object",
+    "required": ["id", "name", "org", "topics", "pools", "languages", "on_duty", "presence"],
+    "properties": {
+        "id": STR, "name": STR, "org": STR,
+        "topics": {"type": "array", "items": STR},
+        "pools": {"type": "array", "items": STR},
+        "languages": {"type": "array", "items": STR},
+        "on_duty": {"type": "boolean"},
+        "presence": {"type": "string", "enum": ["online", "offline"]},
+        "updated_at": TS,
+    },
+}
+
+EXPERT_PUT: S = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 200},
+        "topics": {"type": "array", "items": STR, "maxItems": 50},
+        "pools": {"type": "array", "items": STR, "maxItems": 50},
+        "languages": {"type": "array", "items": STR, "maxItems": 50},
+        "on_duty": {"type": "boolean"},
+    },
+}
+
+PARTICIPANT: S = {
+    "type": "object",
+    "properties": {"user_id": STR, "org": STR, "role": STR, "added_at": TS},
+}
+
+CONSULTATION: S = {
+    "type": "object",
+    "required": ["id", "topic", "urgency", "question", "purpose", "target_org", "status", "created_at"],
+    "properties": {
+        "id": STR, "topic": STR,
+        "urgency": {"type": "string", "enum": list(URGENCIES)},
+        "question": STR,
+        "purpose": {"type": "string", "enum": sorted(PURPOSES)},
+        "origin_org": STR, "created_by": STR, "target_org": STR,
+        "pool": NSTR, "expert_id": NSTR, "client_ref": NSTR, "case_ref": NSTR,
+        "status": {"type": "string", "enum": list(STATUSES)},
+        "claimed_by": NSTR, "outcome": NSTR, "outcome_note": NSTR,
+        "created_at": TS, "claimed_at": TS, "first_response_at": TS, "closed_at": TS,
+        "participants": {"type": "array", "items": PARTICIPANT},
+        "offered_to": {"type": "integer"},
+    },
+}
+
+CONSULTATION_NEW: S = {
+    "type": "object",
+    "required": ["topic", "urgency", "question", "purpose", "target_org"],
+    "properties": {
+        "topic": STR,
+        "urgency": {"type": "string", "enum": list(URGENCIES)},
+        "question": {"type": "string", "minLength": 1, "maxLength": 10000},
+        "purpose": {"type": "string", "enum": sorted(PURPOSES)},
+        "target_org": STR,
+        "expert_id": STR,
+        "pool": STR,
+        "client_ref": STR,
+        "case_ref": {"type": "string", "maxLength": 128},
+    },
+}
+
+ITEM_IN: S = {
+    "type": "object",
+    "required": ["category", "value"],
+    "properties": {
+        "category": {"type": "string", "enum": sorted(CATEGORIES)},
+        "value": {"type": ["string", "number", "boolean"]},
+        "consent_id": STR,
+    },
+}
+
+ITEM_OUT: S = {
+    "type": "object",
+    "required": ["category"],
+    "properties": {
+        "category": STR,
+        "value": {"type": ["string", "number", "boolean"]},
+        "consent_id": STR,
+        "withheld": {"type": "boolean"},
+        "reason": STR, "rule": STR, "citation": STR,
+    },
+}
+
+MESSAGE: S = {
+    "type": "object",
+    "required": ["id", "consultation_id", "author", "text", "data", "created_at"],
+    "properties": {
+        "id": STR,
+        "consultation_id": STR,
+        "author": {"type": "object", "properties": {"id": STR, "name": STR, "org": STR, "role": STR}},
+        "text": STR,
+        "data": {"type": "array", "items": ITEM_OUT},
+        "created_at": TS,
+        "read_by": {"type": "array", "items": {"type": "object", "properties": {"user_id": STR, "read_at": TS}}},
+        "policy": {"type": "object"},
+    },
+}
+
+MESSAGE_NEW: S = {
+    "type": "object",
+    "properties": {
+        "text": {"type": "string", "maxLength": 10000},
+        "data": {"type": "array", "items": ITEM_IN, "maxItems": 50},
+    },
+}
+
+READ_RECEIPT: S = {
+    "type": "object",
+    "properties": {"consultation_id": STR, "user_id": STR, "message_id": STR, "read_at": TS},
+}
+
+
+def page(item: S) -> S:
+    return {
+        "type": "object",
+        "required": ["items", "next"],
+        "properties": {"items": {"type": "array", "items": item}, "next": NSTR},
+    }
+
+
+CLOSE: S = {
+    "type": "object",
+    "required": ["outcome"],
+    "properties": {"outcome": {"type": "string", "enum": sorted(OUTCOMES)}, "note": {"type": "string", "maxLength": 2000}},
+}
+ADD_PARTICIPANT: S = {"type": "object", "required": ["user_id"], "properties": {"user_id": STR}}
+MARK_READ: S = {"type": "object", "required": ["message_id"], "properties": {"message_id": STR}}
+HEALTH: S = {"type": "object", "required": ["status"], "properties": {"status": STR}}

@@ -1,0 +1,53 @@
+"""The closed vocabularies of the public API (SPEC §5, §6): names clients and partners rely on."""
+
+from __future__ import annotations
+
+from typing import Final
+
+ROLES: Final = frozenset({"advisor", "expert", "social_worker", "privacy_officer", "admin"})
+
+URGENCIES: Final = ("immediate", "today", "normal")
+
+STATUSES: Final = ("open", "claimed", "closed")
+
+OUTCOMES: Final = frozenset({"advice_given", "data_disclosed", "referred", "declined"})
+
+PURPOSES: Final = frozenset(
+    {
+        "general",
+        "tt.application_intake",
+        "tt.income_calculation",
+        "tt.service_guidance",
+        "sh.referral",
+        "sh.multidisciplinary",
+    }
+)
+
+# SPEC §6: category names are part of the API.
+CATEGORIES: Final = frozenset(
+    {
+        "application.status",
+        "decision.period",
+        "decision.content",
+        "income.kela_benefit",
+        "income.other",
+        "population_register",
+        "application.attachment",
+        "social_work.assessment",
+        "service_need.referral",
+        "health",
+        "debt",
+        "housing.risk",
+        "child_welfare",
+        "identity.hetu",
+    }
+)
+
+# SPEC C1: "from a configurable list"; this is the default list.
+DEFAULT_TOPICS: Final = (
+    "application_intake",
+    "attachments",
+    "primary_benefits",
+    "urgent_assistance",
+    "other",
+)

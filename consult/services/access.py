@@ -1,0 +1,66 @@
+"""Who may see a consultation: its participants, and on-duty experts it is offered to.
+
+Anything else is indistinguishable from a consultation that does not exist (404).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from consult.errors import NotFound
+from consult.model import Principal
+from consult.storage import consultations as store
+from consult.storage import directory as directory_store
+
+
+@dataclass(frozen=True)
+class Access:
+    consultation: dict[str, Any]
+    participant: dict[str, Any] | None
+    eligible_expert: bool  # an on-duty expert of the target org whom the routing matches
+
+    @property
+    def offered(self) -> bool:
+        return self.participant is None and self.eligible_expert and self.consultation["status"] == "open"
+
+    @property
+    def visible(self) -> bool:
+        return self.participant is not None or self.offered
+
+
+def routing_matches(consultation: dict[str, Any], expert: dict[str, Any]) -> bool:
+    return (
+        expert["org"] == consultation["target_org"]
+        and bool(expert["on_duty"])
+        and (consultation["expert_id"] is None or consultation["expert_id"] == expert["user_id"])
+        and (consultation["pool"] is None or consultation["pool"] in expert["pools"])
+    )
+
+
+async def resolve(
+    conn: AsyncConnection, who: Principal, consultation_id: str, *, for_claim: bool = False
+) -> Access:
+    """Load a consultation for ``who``; raise 404 unless it is visible to them.
+
+    ``for_claim`` also admits an eligible expert to a consultation someone else already
+    claimed, so that the loser of a claim race learns of the conflict (409), not a 404.
+    """
+    consultation = await store.get(conn, consultation_id) if _plausible_id(consultation_id) else None
+    if consultation is None:
+        raise NotFound()
+    participant = await store.get_participant(conn, consultation_id, who.user_id)
+    eligible = False
+    if who.has("expert") and who.org == consultation["target_org"]:
+        expert = await directory_store.get_expert(conn, who.user_id)
+        eligible = expert is not None and routing_matches(consultation, expert)
+    access = Access(consultation, participant, eligible)
+    if not access.visible and not (for_claim and eligible):
+        raise NotFound()
+    return access
+
+
+def _plausible_id(value: str) -> bool:
+    return 0 < len(value) <= 36

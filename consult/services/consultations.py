@@ -1,0 +1,336 @@
+"""Consultations (SPEC C1): open, list, read, claim, add participants, close.
+
+Every state change is written with its audit record in one transaction; live events go out
+only after the commit, so nobody is told of something that was not stored.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from consult.audit.records import AuditRecord, record
+from consult.errors import Conflict, Forbidden, Unprocessable
+from consult.model import Clock, Principal, iso
+from consult.model.context import RequestContext
+from consult.services import access
+from consult.services.directory import Directory
+from consult.services.disclosure import PARTICIPANT_ROLES, party_of
+from consult.services.events import EventBus
+from consult.services.paging import clamp_limit, decode_cursor, encode_cursor
+from consult.storage import consultations as store
+from consult.storage import directory as directory_store
+from consult.storage.db import Database
+
+CREATOR_ROLES = frozenset({"advisor", "social_worker"})
+
+
+@dataclass(frozen=True)
+class NewConsultation:
+    topic: str
+    urgency: str
+    question: str
+    purpose: str
+    target_org: str
+    expert_id: str | None = None
+    pool: str | None = None
+    client_ref: str | None = None
+    case_ref: str | None = None
+
+
+def consultation_json(c: dict[str, Any], participants: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    body = {
+        "id": c["id"],
+        "topic": c["topic"],
+        "urgency": c["urgency"],
+        "question": c["question"],
+        "purpose": c["purpose"],
+        "origin_org": c["origin_org"],
+        "created_by": c["created_by"],
+        "target_org": c["target_org"],
+        "pool": c["pool"],
+        "expert_id": c["expert_id"],
+        "client_ref": c["client_ref"],
+        "case_ref": c["case_ref"],
+        "status": c["status"],
+        "claimed_by": c["claimed_by"],
+        "outcome": c["outcome"],
+        "outcome_note": c["outcome_note"],
+        "created_at": iso(c["created_at"]),
+        "claimed_at": iso(c["claimed_at"]),
+        "first_response_at": iso(c["first_response_at"]),
+        "closed_at": iso(c["closed_at"]),
+    }
+    if participants is not None:
+        body["participants"] = [
+            {"user_id": p["user_id"], "org": p["org"], "role": p["role"], "added_at": iso(p["added_at"])}
+            for p in participants
+        ]
+    return body
+
+
+class Consultations:
+    def __init__(
+        self, db: Database, bus: EventBus, directory: Directory, clock: Clock, *, orgs: frozenset[str]
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.directory = directory
+        self.clock = clock
+        self.orgs = orgs
+
+    # -- open ---------------------------------------------------------------------------
+
+    async def create(self, who: Principal, new: NewConsultation, ctx: RequestContext) -> dict[str, Any]:
+        if not (who.roles & CREATOR_ROLES):
+            raise Forbidden("Only advisors and social workers open consultations.")
+        await self._check_routing(who, new)
+        now = self.clock.now()
+        consultation_id = str(uuid.uuid4())
+        row = {
+            "id": consultation_id,
+            "topic": new.topic,
+            "urgency": new.urgency,
+            "question": new.question,
+            "purpose": new.purpose,
+            "origin_org": who.org,
+            "created_by": who.user_id,
+            "target_org": new.target_org,
+            "pool": new.pool,
+            "expert_id": new.expert_id,
+            "client_ref": new.client_ref,
+            "case_ref": new.case_ref,
+            "status": "open",
+            "claimed_by": None,
+            "claimed_at": None,
+            "first_response_at": None,
+            "closed_at": None,
+            "outcome": None,
+            "outcome_note": None,
+            "created_at": now,
+        }
+        creator = party_of(who.user_id, who.org, who.roles)
+
+        async def unit(conn: AsyncConnection) -> list[dict[str, Any]]:
+            await store.insert_consultation(conn, row)
+            await store.add_participant(
+                conn,
+                {
+                    "consultation_id": consultation_id,
+                    "user_id": who.user_id,
+                    "org": who.org,
+                    "role": creator.role,
+                    "added_by": who.user_id,
+                    "added_at": now,
+                },
+            )
+            await record(
+                conn, who, ctx, now,
+                [
+                    AuditRecord(
+                        action="consultation.create",
+                        consultation_id=consultation_id,
+                        client_ref=new.client_ref,
+                        purpose=new.purpose,
+                    )
+                ],
+            )
+            return await store.list_participants(conn, consultation_id)
+
+        participants = await self.db.write(unit)
+        body = consultation_json(row, participants)
+        targets = await self.directory.offer_targets(new.target_org, new.pool, new.expert_id)
+        offered = consultation_json(row)
+        self.bus.publish(targets, lambda _u: {"type": "consultation.offered", "consultation": offered})
+        self.bus.publish([who.user_id], lambda _u: {"type": "consultation.created", "consultation": body})
+        body["offered_to"] = len(targets)
+        return body
+
+    async def _check_routing(self, who: Principal, new: NewConsultation) -> None:
+        if new.target_org not in self.orgs:
+            raise Unprocessable("target_org is not a known organisation.", code="unknown_org")
+        if new.target_org == who.org:
+            raise Unprocessable("A consultation goes to another organisation.", code="same_org")
+        if new.purpose == "general" and new.client_ref is not None:
+            raise Unprocessable(
+                "A consultation with purpose 'general' carries no client data; choose a client purpose.",
+                code="purpose_binding",
+            )
+        if new.expert_id is not None or new.pool is not None:
+            async with self.db.read() as conn:
+                experts = await directory_store.list_experts(conn, new.target_org)
+            if new.expert_id is not None and not any(e["user_id"] == new.expert_id for e in experts):
+                raise Unprocessable("expert_id is not a named expert of target_org.", code="unknown_expert")
+            if new.pool is not None and not any(new.pool in e["pools"] for e in experts):
+                raise Unprocessable("pool is not a pool of target_org.", code="unknown_pool")
+
+    # -- read ---------------------------------------------------------------------------
+
+    async def list_for(
+        self, who: Principal, *, status: str | None, limit: int | None, cursor: str | None
+    ) -> dict[str, Any]:
+        limit = clamp_limit(limit)
+        before = decode_cursor("c", cursor)
+        async with self.db.read() as conn:
+            offer_org, pools = None, []
+            if who.has("expert"):
+                expert = await directory_store.get_expert(conn, who.user_id)
+                if expert is not None and expert["on_duty"] and expert["org"] == who.org:
+                    offer_org, pools = who.org, list(expert["pools"])
+            rows = await store.list_visible(
+                conn,
+                user_id=who.user_id,
+                offer_org=offer_org,
+                offer_pools=pools,
+                status=status,
+                before_seq=before,
+                limit=limit + 1,
+            )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return {
+            "items": [consultation_json(r) for r in rows],
+            "next": encode_cursor("c", rows[-1]["seq"]) if more else None,
+        }
+
+    async def get(self, who: Principal, consultation_id: str, ctx: RequestContext) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            acc = await access.resolve(conn, who, consultation_id)
+            participants = await store.list_participants(conn, consultation_id)
+        c = acc.consultation
+        await self.db.write(
+            lambda conn: record(
+                conn, who, ctx, self.clock.now(),
+                [AuditRecord(action="consultation.read", consultation_id=c["id"], client_ref=c["client_ref"],
+                             purpose=c["purpose"])],
+            )
+        )
+        return consultation_json(c, participants)
+
+    # -- claim, participants, close ---------------------------------------------------------
+
+    async def claim(self, who: Principal, consultation_id: str, ctx: RequestContext) -> dict[str, Any]:
+        if not who.has("expert"):
+            async with self.db.read() as conn:
+                await access.resolve(conn, who, consultation_id)
+            raise Forbidden("Only experts of the target organisation claim consultations.")
+        async with self.db.read() as conn:
+            acc = await access.resolve(conn, who, consultation_id, for_claim=True)
+        if not acc.eligible_expert:
+            raise Forbidden("This consultation is not offered to you.")
+        now = self.clock.now()
+        c = acc.consultation
+
+        async def unit(conn: AsyncConnection) -> list[dict[str, Any]] | None:
+            if not await store.claim(conn, consultation_id, who.user_id, now):
+                return None
+            await store.add_participant(
+                conn,
+                {
+                    "consultation_id": consultation_id,
+                    "user_id": who.user_id,
+                    "org": who.org,
+                    "role": "expert",
+                    "added_by": who.user_id,
+                    "added_at": now,
+                },
+            )
+            await record(
+                conn, who, ctx, now,
+                [AuditRecord(action="consultation.claim", consultation_id=consultation_id,
+                             client_ref=c["client_ref"], purpose=c["purpose"])],
+            )
+            return await store.list_participants(conn, consultation_id)
+
+        participants = await self.db.write(unit)
+        if participants is None:
+            raise Conflict("Another expert has already claimed this consultation.", code="already_claimed")
+        claimed = {**c, "status": "claimed", "claimed_by": who.user_id, "claimed_at": now}
+        body = consultation_json(claimed, participants)
+        offered_to = await self.directory.offer_targets(c["target_org"], c["pool"], c["expert_id"])
+        recipients = set(offered_to) | {p["user_id"] for p in participants}
+        summary = consultation_json(claimed)
+        self.bus.publish(recipients, lambda _u: {"type": "consultation.claimed", "consultation": summary})
+        return body
+
+    async def add_participant(
+        self, who: Principal, consultation_id: str, user_id: str, ctx: RequestContext
+    ) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            acc = await access.resolve(conn, who, consultation_id)
+            if acc.participant is None:
+                raise Forbidden("Only participants add participants.")
+            if acc.consultation["status"] == "closed":
+                raise Conflict("The consultation is closed.", code="closed")
+            user = await directory_store.get_user(conn, user_id)
+        if user is None:
+            raise Unprocessable("The user is not known to the service.", code="unknown_user")
+        roles = [r for r in user["roles"] if r in PARTICIPANT_ROLES]
+        if not roles:
+            raise Unprocessable("Only advisors, experts and social workers take part.", code="not_participant_role")
+        party = party_of(user_id, user["org"], roles)
+        if party.org not in (acc.consultation["origin_org"], acc.consultation["target_org"]):
+            raise Unprocessable("The user's organisation is not a party to this consultation.", code="wrong_org")
+        now = self.clock.now()
+        c = acc.consultation
+
+        async def unit(conn: AsyncConnection) -> list[dict[str, Any]]:
+            added = await store.add_participant(
+                conn,
+                {
+                    "consultation_id": consultation_id,
+                    "user_id": user_id,
+                    "org": party.org,
+                    "role": party.role,
+                    "added_by": who.user_id,
+                    "added_at": now,
+                },
+            )
+            if added:
+                await record(
+                    conn, who, ctx, now,
+                    [AuditRecord(action="consultation.participant.add", consultation_id=consultation_id,
+                                 client_ref=c["client_ref"], purpose=c["purpose"], subject_user=user_id)],
+                )
+            return await store.list_participants(conn, consultation_id)
+
+        participants = await self.db.write(unit)
+        body = consultation_json(c, participants)
+        self.bus.publish(
+            [p["user_id"] for p in participants],
+            lambda _u: {"type": "consultation.participant_added", "consultation": body, "user_id": user_id},
+        )
+        return body
+
+    async def close(
+        self, who: Principal, consultation_id: str, outcome: str, note: str | None, ctx: RequestContext
+    ) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            acc = await access.resolve(conn, who, consultation_id)
+        if acc.participant is None:
+            raise Forbidden("Only participants close a consultation.")
+        now = self.clock.now()
+        c = acc.consultation
+
+        async def unit(conn: AsyncConnection) -> list[dict[str, Any]] | None:
+            if not await store.close(conn, consultation_id, outcome, note, now):
+                return None
+            await record(
+                conn, who, ctx, now,
+                [AuditRecord(action="consultation.close", consultation_id=consultation_id,
+                             client_ref=c["client_ref"], purpose=c["purpose"])],
+            )
+            return await store.list_participants(conn, consultation_id)
+
+        participants = await self.db.write(unit)
+        if participants is None:
+            raise Conflict("The consultation is already closed.", code="closed")
+        closed = {**c, "status": "closed", "outcome": outcome, "outcome_note": note, "closed_at": now}
+        body = consultation_json(closed, participants)
+        self.bus.publish(
+            [p["user_id"] for p in participants], lambda _u: {"type": "consultation.closed", "consultation": body}
+        )
+        return body

@@ -1,0 +1,172 @@
+"""The directory (SPEC C6): the users the service has seen, named experts, duty and presence."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from consult.audit.records import AuditRecord, record
+from consult.errors import Forbidden, Unprocessable
+from consult.model import Clock, Principal, iso
+from consult.model.context import RequestContext
+from consult.services.events import EventBus
+from consult.storage import directory as store
+from consult.storage.db import Database
+
+_SEEN_REFRESH = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class ExpertInput:
+    name: str | None
+    topics: list[str] | None
+    pools: list[str] | None
+    languages: list[str] | None
+    on_duty: bool | None
+
+
+def expert_json(row: dict[str, Any], online: bool) -> dict[str, Any]:
+    return {
+        "id": row["user_id"],
+        "name": row["name"],
+        "org": row["org"],
+        "topics": list(row["topics"]),
+        "pools": list(row["pools"]),
+        "languages": list(row["languages"]),
+        "on_duty": bool(row["on_duty"]),
+        "presence": "online" if online else "offline",
+        "updated_at": iso(row["updated_at"]),
+    }
+
+
+class Directory:
+    def __init__(self, db: Database, bus: EventBus, clock: Clock) -> None:
+        self.db = db
+        self.bus = bus
+        self.clock = clock
+        self._seen: dict[str, tuple[datetime, tuple[str, frozenset[str], str]]] = {}
+        self._expert_ids: set[str] = set()
+        bus.on_presence(self._presence_changed)
+
+    async def load(self) -> None:
+        async with self.db.read() as conn:
+            self._expert_ids = {row["user_id"] for row in await store.list_experts(conn)}
+
+    async def seen(self, who: Principal) -> None:
+        """Remember who a user is (org, roles, name) so they can be added as a participant."""
+        now = self.clock.now()
+        identity = (who.org, who.roles, who.name)
+        last = self._seen.get(who.user_id)
+        if last and last[1] == identity and now - last[0] < _SEEN_REFRESH:
+            return
+        self._seen[who.user_id] = (now, identity)
+        await self.db.write(
+            lambda conn: store.upsert_user(
+                conn, user_id=who.user_id, org=who.org, roles=sorted(who.roles), name=who.name, at=now
+            )
+        )
+
+    async def user(self, user_id: str) -> dict[str, Any] | None:
+        async with self.db.read() as conn:
+            return await store.get_user(conn, user_id)
+
+    async def expert(self, user_id: str) -> dict[str, Any] | None:
+        async with self.db.read() as conn:
+            return await store.get_expert(conn, user_id)
+
+    async def list_experts(self, org: str | None = None) -> list[dict[str, Any]]:
+        async with self.db.read() as conn:
+            rows = await store.list_experts(conn, org)
+        return [expert_json(r, self.bus.is_online(r["user_id"])) for r in rows]
+
+    async def put_expert(
+        self, actor: Principal, user_id: str, data: ExpertInput, ctx: RequestContext
+    ) -> dict[str, Any]:
+        """Name or update an expert. An admin of the expert's org may change everything;
+        the expert themselves may only go on or off duty."""
+        now = self.clock.now()
+        existing = await self.expert(user_id)
+        known = await self.user(user_id)
+        # The organisation the entry belongs to: the existing entry's, else the user's own.
+        org = existing["org"] if existing else (known["org"] if known else actor.org)
+        if actor.has("admin") and org == actor.org:
+            pass
+        elif actor.user_id == user_id and existing is not None and actor.has("expert"):
+            if any(v is not None for v in (data.name, data.topics, data.pools, data.languages)):
+                raise Forbidden("An expert may only change their own on-duty status.")
+            if data.on_duty is None:
+                raise Unprocessable("on_duty is required.")
+        else:
+            raise Forbidden("Only an admin of the expert's organisation may change this entry.")
+        base: dict[str, Any] = existing or {
+            "name": (known or {}).get("name") or data.name,
+            "topics": [],
+            "pools": [],
+            "languages": ["fi"],
+            "on_duty": False,
+        }
+        if not (data.name or base["name"]):
+            raise Unprocessable("name is required for a user the service has not seen.")
+        values = {
+            "user_id": user_id,
+            "org": org,
+            "name": data.name or base["name"],
+            "topics": data.topics if data.topics is not None else list(base["topics"]),
+            "pools": data.pools if data.pools is not None else list(base["pools"]),
+            "languages": data.languages if data.languages is not None else list(base["languages"]),
+            "on_duty": data.on_duty if data.on_duty is not None else bool(base["on_duty"]),
+            "updated_at": now,
+            "updated_by": actor.user_id,
+        }
+
+        async def unit(conn: Any) -> None:
+            await store.upsert_expert(conn, values)
+            await record(
+                conn, actor, ctx, now,
+                [AuditRecord(action="directory.expert.update", subject_user=user_id)],
+            )
+
+        await self.db.write(unit)
+        self._expert_ids.add(user_id)
+        row = {**values}
+        body = expert_json(row, self.bus.is_online(user_id))
+        self.bus.publish(self.bus.connected_users(), lambda _u: {"type": "expert.updated", "expert": body})
+        return body
+
+    async def seed(self, entries: list[dict[str, Any]]) -> None:
+        """Create experts that do not exist yet (demo data); existing entries are left as they are."""
+        now = self.clock.now()
+
+        async def unit(conn: Any) -> None:
+            for entry in entries:
+                if await store.get_expert(conn, entry["user_id"]) is None:
+                    await store.upsert_expert(conn, {**entry, "updated_at": now, "updated_by": "system"})
+                await store.upsert_user(
+                    conn, user_id=entry["user_id"], org=entry["org"], roles=["expert"], name=entry["name"], at=now
+                )
+
+        await self.db.write(unit)
+        await self.load()
+
+    async def offer_targets(
+        self, org: str, pool: str | None, expert_id: str | None
+    ) -> list[str]:
+        """The on-duty experts of ``org`` to whom a consultation with this routing is offered."""
+        async with self.db.read() as conn:
+            rows = await store.on_duty_experts(conn, org)
+        return [
+            r["user_id"]
+            for r in rows
+            if (expert_id is None or r["user_id"] == expert_id) and (pool is None or pool in r["pools"])
+        ]
+
+    def _presence_changed(self, user_id: str, online: bool) -> None:
+        if user_id not in self._expert_ids:
+            return
+        event = {"type": "presence", "user_id": user_id, "presence": "online" if online else "offline"}
+        # Deferred so the connection that caused the change is fully registered first.
+        asyncio.get_running_loop().call_soon(
+            lambda: self.bus.publish(self.bus.connected_users(), lambda _u: event)
+        )

@@ -1,0 +1,109 @@
+"""SQL for consultations and their participants."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, false, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from consult.storage.rows import as_dict
+from consult.storage.tables import consultations, participants
+
+
+async def insert_consultation(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(insert(consultations).values(**values))
+
+
+async def get(conn: AsyncConnection, consultation_id: str) -> dict[str, Any] | None:
+    row = (await conn.execute(select(consultations).where(consultations.c.id == consultation_id))).first()
+    return as_dict(row) if row else None
+
+
+async def add_participant(conn: AsyncConnection, values: dict[str, Any]) -> bool:
+    """Insert a participant; False if they already were one."""
+    present = await get_participant(conn, values["consultation_id"], values["user_id"])
+    if present:
+        return False
+    await conn.execute(insert(participants).values(**values))
+    return True
+
+
+async def get_participant(conn: AsyncConnection, consultation_id: str, user_id: str) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(
+            select(participants).where(
+                participants.c.consultation_id == consultation_id, participants.c.user_id == user_id
+            )
+        )
+    ).first()
+    return as_dict(row) if row else None
+
+
+async def list_participants(conn: AsyncConnection, consultation_id: str) -> list[dict[str, Any]]:
+    query = (
+        select(participants)
+        .where(participants.c.consultation_id == consultation_id)
+        .order_by(participants.c.added_at, participants.c.user_id)
+    )
+    return [as_dict(r) for r in (await conn.execute(query)).all()]
+
+
+async def claim(conn: AsyncConnection, consultation_id: str, user_id: str, at: datetime) -> bool:
+    """Claim an open consultation; False if someone else was first (the row is no longer open)."""
+    result = await conn.execute(
+        update(consultations)
+        .where(consultations.c.id == consultation_id, consultations.c.status == "open")
+        .values(status="claimed", claimed_by=user_id, claimed_at=at)
+    )
+    return result.rowcount == 1
+
+
+async def close(
+    conn: AsyncConnection, consultation_id: str, outcome: str, note: str | None, at: datetime
+) -> bool:
+    result = await conn.execute(
+        update(consultations)
+        .where(consultations.c.id == consultation_id, consultations.c.status != "closed")
+        .values(status="closed", outcome=outcome, outcome_note=note, closed_at=at)
+    )
+    return result.rowcount == 1
+
+
+async def mark_first_response(conn: AsyncConnection, consultation_id: str, at: datetime) -> None:
+    await conn.execute(
+        update(consultations)
+        .where(consultations.c.id == consultation_id, consultations.c.first_response_at.is_(None))
+        .values(first_response_at=at)
+    )
+
+
+async def list_visible(
+    conn: AsyncConnection,
+    *,
+    user_id: str,
+    offer_org: str | None,
+    offer_pools: list[str],
+    status: str | None,
+    before_seq: int | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Consultations the user takes part in, plus open offers if they are an on-duty expert."""
+    c = consultations
+    mine = exists().where(participants.c.consultation_id == c.c.id, participants.c.user_id == user_id)
+    offered = false()
+    if offer_org is not None:
+        offered = and_(
+            c.c.status == "open",
+            c.c.target_org == offer_org,
+            or_(c.c.expert_id.is_(None), c.c.expert_id == user_id),
+            or_(c.c.pool.is_(None), c.c.pool.in_(offer_pools)) if offer_pools else c.c.pool.is_(None),
+        )
+    query = select(c).where(or_(mine, offered))
+    if status is not None:
+        query = query.where(c.c.status == status)
+    if before_seq is not None:
+        query = query.where(c.c.seq < before_seq)
+    query = query.order_by(c.c.seq.desc()).limit(limit)
+    return [as_dict(r) for r in (await conn.execute(query)).all()]

@@ -1,0 +1,19 @@
+"""Small helpers shared by the storage modules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands timestamps back naive; everything stored is UTC."""
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def as_dict(row: Any) -> dict[str, Any]:
+    data: Mapping[str, Any] = row._mapping
+    return {k: (as_utc(v) if isinstance(v, datetime) else v) for k, v in data.items()}

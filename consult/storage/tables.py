@@ -1,0 +1,158 @@
+"""The relational schema (SQLAlchemy Core). Alembic migrations in ``consult/migrations`` create it.
+
+Integer ``seq`` columns give a stable order for cursor paging; public ids are random UUIDs.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+TS = DateTime(timezone=True)
+
+directory_users = Table(
+    "directory_users",
+    metadata,
+    Column("user_id", String(128), primary_key=True),
+    Column("org", String(64), nullable=False),
+    Column("roles", JSON, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("last_seen", TS, nullable=False),
+)
+
+experts = Table(
+    "experts",
+    metadata,
+    Column("user_id", String(128), primary_key=True),
+    Column("org", String(64), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("topics", JSON, nullable=False),
+    Column("pools", JSON, nullable=False),
+    Column("languages", JSON, nullable=False),
+    Column("on_duty", Boolean, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("updated_by", String(128), nullable=False),
+)
+
+consultations = Table(
+    "consultations",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("topic", String(64), nullable=False),
+    Column("urgency", String(16), nullable=False),
+    Column("question", Text, nullable=False),
+    Column("purpose", String(64), nullable=False),
+    Column("origin_org", String(64), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("target_org", String(64), nullable=False),
+    Column("pool", String(64)),
+    Column("expert_id", String(128)),
+    Column("client_ref", String(64)),
+    Column("case_ref", String(128)),
+    Column("status", String(16), nullable=False),
+    Column("claimed_by", String(128)),
+    Column("claimed_at", TS),
+    Column("first_response_at", TS),
+    Column("closed_at", TS),
+    Column("outcome", String(32)),
+    Column("outcome_note", Text),
+    Column("created_at", TS, nullable=False),
+    Index("ix_consultations_target_status", "target_org", "status"),
+)
+
+participants = Table(
+    "participants",
+    metadata,
+    Column("consultation_id", String(36), ForeignKey("consultations.id"), nullable=False),
+    Column("user_id", String(128), nullable=False),
+    Column("org", String(64), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("added_by", String(128), nullable=False),
+    Column("added_at", TS, nullable=False),
+    PrimaryKeyConstraint("consultation_id", "user_id"),
+    Index("ix_participants_user", "user_id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("consultation_id", String(36), ForeignKey("consultations.id"), nullable=False),
+    Column("author_id", String(128), nullable=False),
+    Column("author_org", String(64), nullable=False),
+    Column("author_role", String(32), nullable=False),
+    Column("author_name", String(200), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Index("ix_messages_consultation_seq", "consultation_id", "seq"),
+)
+
+message_items = Table(
+    "message_items",
+    metadata,
+    Column("message_id", String(36), ForeignKey("messages.id"), nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("value", Text, nullable=False),
+    Column("consent_id", String(36)),
+    PrimaryKeyConstraint("message_id", "idx"),
+)
+
+read_markers = Table(
+    "read_markers",
+    metadata,
+    Column("consultation_id", String(36), ForeignKey("consultations.id"), nullable=False),
+    Column("user_id", String(128), nullable=False),
+    Column("message_seq", Integer, nullable=False),
+    Column("read_at", TS, nullable=False),
+    PrimaryKeyConstraint("consultation_id", "user_id"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("at", TS, nullable=False),
+    Column("actor_id", String(128), nullable=False),
+    Column("actor_org", String(64), nullable=False),
+    Column("actor_role", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("consultation_id", String(36)),
+    Column("message_id", String(36)),
+    Column("client_ref", String(64)),
+    Column("categories", JSON, nullable=False),
+    Column("purpose", String(64)),
+    Column("basis", String(200)),
+    Column("rule_id", String(128)),
+    Column("policy_version", String(64)),
+    Column("outcome", String(16), nullable=False),
+    Column("request_id", String(64)),
+    Column("source", String(64)),
+    Index("ix_audit_client_at", "client_ref", "at"),
+    Index("ix_audit_actor_at", "actor_id", "at"),
+    Index("ix_audit_consultation", "consultation_id"),
+)
