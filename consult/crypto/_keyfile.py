@@ -89,12 +89,23 @@ def read_key_file(path: Path) -> tuple[KeyFileContents, FileStamp]:
         raise KeyFileError(path, "does not exist") from None
     except OSError as exc:
         raise KeyFileError(path, f"cannot be opened ({exc.strerror})") from None
-    with os.fdopen(fd, "rb") as handle:
+    try:
         # Check the file we actually read, not whatever the path names later.
-        st = os.fstat(handle.fileno())
+        st = os.fstat(fd)
         _check_mode(path, st)
-        data = handle.read()
+        data = _read_all(fd)
+    except OSError as exc:
+        raise KeyFileError(path, f"cannot be read ({exc.strerror})") from None
+    finally:
+        os.close(fd)
     return decode(data, path), _stamp(st)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _check_mode(path: Path, st: os.stat_result) -> None:
@@ -115,7 +126,13 @@ def write_key_file(path: Path, contents: KeyFileContents) -> None:
     The temporary file is created 0600 in the same directory, flushed to disk,
     renamed over the target, and the directory entry is flushed too.
     """
-    data = encode(contents)
+    try:
+        _replace_with(path, encode(contents))
+    except OSError as exc:
+        raise KeyFileError(path, f"cannot be written ({exc.strerror})") from None
+
+
+def _replace_with(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -162,7 +179,10 @@ def exclusive_lock(path: Path) -> Iterator[None]:
             yield
             return
         lock_path = path.with_name(path.name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise KeyFileError(path, f"cannot be locked for writing ({exc.strerror})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield

@@ -81,20 +81,22 @@ class SealingKey:
         """
         if nonce is None:
             nonce = self._random_bytes(NONCE_SIZE)
-        if not isinstance(nonce, (bytes, bytearray)) or len(nonce) != NONCE_SIZE:
+        elif not isinstance(nonce, bytes):
+            raise TypeError(f"nonce must be bytes, not {type(nonce).__name__}")
+        if len(nonce) != NONCE_SIZE:
             raise ValueError(f"nonce must be {NONCE_SIZE} bytes")
-        return _HEADER + bytes(nonce) + self._aead.encrypt(nonce, plaintext, aad)
+        return b"".join((_HEADER, nonce, self._aead.encrypt(nonce, plaintext, aad)))
 
     def open(self, blob: bytes, aad: bytes) -> bytes:
         """Return the plaintext of a v1 blob, or raise `CryptoError`."""
-        if not isinstance(blob, (bytes, bytearray, memoryview)):
-            raise TypeError(f"blob must be bytes, not {type(blob).__name__}")
-        view = memoryview(blob)
-        if len(view) < BLOB_OVERHEAD or view[0] != BLOB_FORMAT_V1:
+        if not isinstance(blob, bytes):
+            if not isinstance(blob, (bytearray, memoryview)):
+                raise TypeError(f"blob must be bytes, not {type(blob).__name__}")
+            blob = bytes(blob)
+        if len(blob) < BLOB_OVERHEAD or blob[0] != BLOB_FORMAT_V1:
             raise CryptoError()
-        nonce = view[1 : 1 + NONCE_SIZE]
         try:
-            return self._aead.decrypt(nonce, view[1 + NONCE_SIZE :], aad)
+            return self._aead.decrypt(blob[1 : 1 + NONCE_SIZE], blob[1 + NONCE_SIZE :], aad)
         except InvalidTag:
             raise CryptoError() from None
 

@@ -166,27 +166,29 @@ class FileKeyring:
     """A `Keyring` kept in one local JSON key file (the embedded default).
 
     The file holds every KEK version (32 random bytes each) with its status, and
-    the separate blind-index key. It must be mode 0600: anything readable or
-    writable by group or others is refused with `KeyFileError`. Every change is
-    written atomically under a cross-process lock, so the CLI may rotate keys
-    while the server runs. The server notices a changed file by its stat stamp
-    on each call (one `stat`), or at once through `reload()`.
+    the separate blind-index key. Only its owner may have any access (0600 or
+    0400): a file open to group or others is refused with `KeyFileError`. Every
+    change is written atomically (temporary file, fsync, rename) under a
+    cross-process lock (a sibling ``<name>.lock`` file), so the CLI may rotate
+    keys while the server runs. A running keyring notices a replaced file by its
+    stat stamp on each call (one `stat`), or at once through `reload()`; with
+    ``auto_reload=False`` only `reload()` re-reads it.
     """
 
     def __init__(
         self,
-        path: Path,
+        path: str | os.PathLike[str],
         *,
         random_bytes: Callable[[int], bytes] = os.urandom,
         clock: Callable[[], datetime] = _utc_now,
         auto_reload: bool = True,
     ) -> None:
         """Use `FileKeyring.open`; this constructor reads an existing file."""
-        self._path = path
+        self._path = Path(path)
         self._random_bytes = random_bytes
         self._clock = clock
         self._auto_reload = auto_reload
-        self._state = _Loaded.read(path)
+        self._state = _Loaded.read(self._path)
 
     @classmethod
     def open(

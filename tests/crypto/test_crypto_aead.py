@@ -217,6 +217,15 @@ def test_aad_for_refuses_non_text() -> None:
         aad_for("messages", "\ud800", "text")  # lone surrogate: not encodable
 
 
+def test_blob_of_wrong_type_raises_type_error() -> None:
+    blob = seal(KEY, PLAINTEXT, AAD)
+    assert open_sealed(KEY, memoryview(blob), AAD) == PLAINTEXT
+    assert open_sealed(KEY, bytearray(blob), AAD) == PLAINTEXT
+    for wrong in (None, 5, blob.hex()):
+        with pytest.raises(TypeError):
+            open_sealed(KEY, wrong, AAD)  # type: ignore[arg-type]
+
+
 def test_sealing_key_hides_key_material() -> None:
     sealer = SealingKey(KEY)
     assert KEY.hex() not in repr(sealer) and "hidden" in repr(sealer)

@@ -124,6 +124,29 @@ def test_owner_only_permissions_are_accepted(key_path: Path, mode: int) -> None:
     assert FileKeyring.open(key_path).current_version() == 1
 
 
+def test_read_only_directory_reads_but_refuses_rotation(keyring: FileKeyring, key_path: Path) -> None:
+    """A key file on a read-only mount still serves; rotating there is a clear error."""
+    if os.geteuid() == 0:
+        pytest.skip("root ignores directory permissions")
+    os.chmod(key_path.parent, 0o500)
+    try:
+        assert FileKeyring.open(key_path).current_version() == 1
+        with pytest.raises(KeyFileError, match="cannot be"):
+            keyring.add_version()
+    finally:
+        os.chmod(key_path.parent, 0o700)
+
+
+def test_unlockable_key_file_refuses_rotation_clearly(keyring: FileKeyring, key_path: Path) -> None:
+    lock = key_path.with_name(key_path.name + ".lock")
+    lock.unlink()
+    lock.mkdir()
+    with pytest.raises(KeyFileError, match="locked") as caught:
+        keyring.add_version()
+    assert str(key_path) in str(caught.value)
+    assert keyring.versions() == {1: ACTIVE}
+
+
 def test_directory_in_place_of_the_file_is_refused(key_path: Path) -> None:
     key_path.mkdir(parents=True, mode=0o700)
     with pytest.raises(KeyFileError, match="regular file"):
