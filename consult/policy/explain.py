@@ -1,0 +1,108 @@
+"""Human-readable trace of one decision: every guard and rule in evaluation order, whether
+it matched and why, and the final decision. Carries no personal data (the client is only
+said to be linked or not)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from consult.policy.consent import CONSENT_FAILURE_TEXT, consent_failure
+from consult.policy.model import ItemRequest
+from consult.policy.rules import Rule
+
+if TYPE_CHECKING:
+    from consult.policy.engine import PolicyEngine
+
+
+def explain_lines(engine: PolicyEngine, req: ItemRequest) -> list[str]:
+    policy = engine.policy
+    s, r = req.sender, req.recipient
+    same = s.org == r.org
+    lines = [
+        f"request: {s.org}/{s.role} -> {r.org}/{r.role}, category {req.category}, "
+        f"purpose {req.purpose}, {'within one organisation' if same else 'across organisations'}",
+        f"context: client linked {'yes' if req.client_ref else 'no'}; "
+        f"consent {_consent_summary(req)}; "
+        f"prohibitions for this client {_prohibition_count(req)}; "
+        f"referral {_referral_summary(req)}",
+        f"policy version: {policy.version}",
+        f"guard unknown-vocabulary: {_vocabulary(engine, req) or 'passed'}",
+    ]
+    prohibited = not same and engine.prohibition_applies(req)
+    for rule in policy.rules:
+        why = engine.mismatch(rule, req)
+        head = f"rule {rule.id} [{rule.effect}{', statutory' if rule.statutory else ''}] " \
+               f"({rule.source}:{rule.line})"
+        if why is not None:
+            lines.append(f"{head}: no match - {why}")
+        else:
+            lines.append(f"{head}: MATCHES{_usability(rule, req, prohibited)}")
+    cat = policy.categories.get(req.category)
+    binding = ("passed" if engine.purpose_allows(req.purpose, req.category)
+               else f"purpose {req.purpose} does not carry {req.category}")
+    lines.append(f"guard purpose-binding: {binding}")
+    if cat is not None and cat.client_data:
+        lines.append("guard no-client-link: "
+                     + ("passed" if req.client_ref else "client data without a linked client"))
+    lines.append("guard client-prohibition: "
+                 + ("a prohibition of this client applies" if prohibited else "none applies"))
+    decision = engine.decide(req)
+    lines.append(f"decision: {decision.effect.upper()} by {decision.rule_id} "
+                 f"(basis {decision.basis})")
+    lines.append(f"reason: {decision.reason}")
+    lines.append(f"citation: {decision.citation}{_needs_check(engine, decision.rule_id)}")
+    if decision.flags:
+        lines.append("flags: " + ", ".join(sorted(decision.flags)))
+    return lines
+
+
+def _usability(rule: Rule, req: ItemRequest, prohibited: bool) -> str:
+    notes = []
+    if rule.effect == "permit_with_consent":
+        failure = consent_failure(req.consent, req.client_ref, req.category, req.recipient.org,
+                                  req.recipient.role, req.recipient.user_id, req.purpose,
+                                  req.now)
+        notes.append("consent covers it" if failure is None
+                     else f"consent: {CONSENT_FAILURE_TEXT[failure]}")
+    if rule.requires_referral:
+        recorded = req.referral is not None and req.referral.is_recorded
+        notes.append("§ 35(2) referral recorded" if recorded else "no recorded § 35(2) referral")
+    if prohibited and rule.effect != "deny":
+        notes.append("statutory: overrides the prohibition" if rule.statutory
+                     else "blocked by the client's prohibition")
+    return (" - " + "; ".join(notes)) if notes else ""
+
+
+def _vocabulary(engine: PolicyEngine, req: ItemRequest) -> str:
+    p = engine.policy
+    unknown = [f"org {o}" for o in (req.sender.org, req.recipient.org) if o not in p.organisations]
+    unknown += [f"role {x}" for x in (req.sender.role, req.recipient.role) if x not in p.roles]
+    if req.category not in p.categories:
+        unknown.append(f"category {req.category}")
+    if req.purpose not in p.purposes:
+        unknown.append(f"purpose {req.purpose}")
+    return ("unknown " + ", ".join(unknown)) if unknown else ""
+
+
+def _consent_summary(req: ItemRequest) -> str:
+    c = req.consent
+    return "none" if c is None else f"{c.id}@{c.version} ({c.status})"
+
+
+def _prohibition_count(req: ItemRequest) -> int:
+    return sum(1 for p in req.prohibitions if p.client_ref == req.client_ref)
+
+
+def _referral_summary(req: ItemRequest) -> str:
+    ref = req.referral
+    if ref is None:
+        return "none"
+    return f"{ref.condition} ({'recorded' if ref.is_recorded else 'incomplete'})"
+
+
+def _needs_check(engine: PolicyEngine, rule_id: str) -> str:
+    try:
+        rule = engine.policy.rule(rule_id)
+    except KeyError:
+        return ""
+    return "  [needs checking against Finlex]" if rule.needs_check else ""
