@@ -1,0 +1,49 @@
+"""The layering of STYLE.md holds: edge → auth → policy → services → audit · storage · crypto."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_import_contracts_hold():
+    lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or shutil.which("lint-imports")
+    assert lint, "import-linter is part of the test dependencies"
+    result = subprocess.run([lint, "--no-cache"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_only_crypto_imports_hazmat():
+    """Property: the hazardous primitives are reachable only through consult/crypto/."""
+    offenders = []
+    for path in (ROOT / "consult").rglob("*.py"):
+        if path.parent.name == "crypto":
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.startswith("cryptography")]
+    assert offenders == []
+
+
+def test_only_storage_writes_sql():
+    """Property: SQL statements are built in consult/storage/ only (and the migrations)."""
+    offenders = []
+    for path in (ROOT / "consult").rglob("*.py"):
+        rel = path.relative_to(ROOT / "consult")
+        if rel.parts[0] in ("storage", "migrations"):
+            continue
+        source = path.read_text()
+        for marker in ("from sqlalchemy import", "sqlalchemy.sql", "text(\"", "insert(", "update("):
+            if marker in source and "sqlalchemy" in source:
+                offenders.append(f"{rel}: {marker}")
+    assert offenders == []
