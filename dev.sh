@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Konsulta's two everyday commands, each installing what it needs on a fresh machine:
+#   ./dev.sh demo   start the service with demo data on the embedded SQLite default
+#   ./dev.sh test   run the whole test suite
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PY=${PYTHON:-python3}
+VENV=.venv
+
+ensure_venv() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    "$PY" -m venv "$VENV"
+  fi
+  # Reinstall when the dependencies change.
+  local stamp="$VENV/.konsulta-installed"
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet -e ".[test]"
+    touch "$stamp"
+  fi
+}
+
+case "${1:-}" in
+  demo)
+    ensure_venv
+    shift
+    exec "$VENV/bin/consult" serve --demo "$@"
+    ;;
+  test)
+    ensure_venv
+    shift
+    exec "$VENV/bin/python" -m pytest "$@"
+    ;;
+  *)
+    echo "usage: ./dev.sh demo [--port N] | ./dev.sh test [pytest args]" >&2
+    exit 2
+    ;;
+esac
