@@ -55,9 +55,10 @@ class _Source:
             raise PolicyError(self.name, int(match.group(1)) if match else None,
                               f"invalid TOML: {exc}") from None
 
-    def line_of(self, *needles: str) -> int | None:
-        """Line of the last of ``needles``, each searched after the previous one."""
-        pos, found = 0, None
+    def line_of(self, *needles: str, start: int = 0) -> int | None:
+        """Line of the last of ``needles``, each searched after the previous one, from
+        offset ``start``."""
+        pos, found = start, None
         for needle in needles:
             at = self.text.find(needle, pos)
             if at < 0:
@@ -65,8 +66,14 @@ class _Source:
             found, pos = at, at + len(needle)
         return None if found is None else self.text.count("\n", 0, found) + 1
 
-    def error(self, message: str, *needles: str) -> PolicyError:
-        return PolicyError(self.name, self.line_of(*needles), message)
+    def error(self, message: str, *needles: str, start: int = 0) -> PolicyError:
+        return PolicyError(self.name, self.line_of(*needles, start=start), message)
+
+    def header_offset(self, header: str, index: int) -> int:
+        """Offset of the ``index``-th line that is exactly ``header`` (e.g. ``[[rule]]``)."""
+        found = list(re.finditer(rf"^[ \t]*{re.escape(header)}[ \t]*(#.*)?$", self.text,
+                                 re.MULTILINE))
+        return found[index].start() if index < len(found) else 0
 
     def canonical(self) -> str:
         return json.dumps(self.data, sort_keys=True, ensure_ascii=False,
@@ -144,20 +151,20 @@ def _meta(src: _Source) -> dict[str, Any]:
     return meta
 
 
-def _table(src: _Source, data: Any, where: str, *needles: str) -> dict[str, Any]:
+def _table(src: _Lines, data: Any, where: str, *needles: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise src.error(f"{where} must be a table", *needles)
     return data
 
 
-def _keys(src: _Source, data: dict, allowed: frozenset[str] | set[str], where: str,
+def _keys(src: _Lines, data: dict, allowed: frozenset[str] | set[str], where: str,
           *needles: str) -> None:
     for key in data:
         if key not in allowed:
             raise src.error(f"unknown key {key!r} in {where}", *needles, key)
 
 
-def _text(src: _Source, data: dict, key: str, where: str, *needles: str,
+def _text(src: _Lines, data: dict, key: str, where: str, *needles: str,
           required: bool = True) -> str:
     value = data.get(key, "")
     if not isinstance(value, str) or (required and not value.strip()):
@@ -165,14 +172,14 @@ def _text(src: _Source, data: dict, key: str, where: str, *needles: str,
     return value.strip()
 
 
-def _flag(src: _Source, data: dict, key: str, where: str, *needles: str) -> bool:
+def _flag(src: _Lines, data: dict, key: str, where: str, *needles: str) -> bool:
     value = data.get(key, False)
     if not isinstance(value, bool):
         raise src.error(f"{where}: {key} must be true or false", *needles, key)
     return value
 
 
-def _names(src: _Source, value: Any, known: Any, what: str, where: str,
+def _names(src: _Lines, value: Any, known: Any, what: str, where: str,
            *needles: str) -> frozenset[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise src.error(f"{where}: {what}s must be a list of strings", *needles)
@@ -253,13 +260,15 @@ def _rules(src: _Source, policy: Policy, seen: set[str], involves: str | None
     return tuple(rules)
 
 
-def _rule(src: _Source, spec: dict, index: int, policy: Policy, seen: set[str],
+def _rule(src: _Lines, spec: dict, index: int, policy: Policy, seen: set[str],
           involves: str | None) -> Rule:
+    offset = src.header_offset("[[rule]]", index)
     rid = spec.get("id")
     if not isinstance(rid, str) or not _RULE_ID.match(rid):
-        line = _nth_line(src, "[[rule]]", index)
-        raise PolicyError(src.name, line, f"rule #{index + 1}: id must be lower-case "
-                          "letters, digits, '.' and '-'")
+        raise PolicyError(src.name, src.line_of("[[rule]]", start=offset),
+                          f"rule #{index + 1}: id must be lower-case letters, digits, '.' "
+                          "and '-'")
+    src = _Located(src, offset)
     at = (f'"{rid}"',)
     where = f"rule {rid}"
     if rid in seen:
@@ -302,7 +311,7 @@ def _rule(src: _Source, spec: dict, index: int, policy: Policy, seen: set[str],
                 line=src.line_of(*at) or 0, involves_org=involves)
 
 
-def _party(src: _Source, spec: Any, policy: Policy, where: str, *at: str) -> PartyScope:
+def _party(src: _Lines, spec: Any, policy: Policy, where: str, *at: str) -> PartyScope:
     spec = _table(src, spec, where, *at)
     _keys(src, spec, _PARTY_KEYS, where, *at)
     return PartyScope(
@@ -312,9 +321,20 @@ def _party(src: _Source, spec: Any, policy: Policy, where: str, *at: str) -> Par
     )
 
 
-def _nth_line(src: _Source, needle: str, n: int) -> int | None:
-    return src.line_of(*([needle] * (n + 1)))
+class _Located:
+    """A view of a source whose line lookups start at one rule's ``[[rule]]`` header."""
 
+    def __init__(self, src: _Source, offset: int) -> None:
+        self._src, self._offset, self.name = src, offset, src.name
+
+    def line_of(self, *needles: str) -> int | None:
+        return self._src.line_of(*needles, start=self._offset)
+
+    def error(self, message: str, *needles: str) -> PolicyError:
+        return self._src.error(message, *needles, start=self._offset)
+
+
+_Lines = _Source | _Located
 
 # -- municipal files may only restrict --------------------------------------------------------
 
@@ -324,6 +344,6 @@ def _check_restricts(src: _Source, rule: Rule, baseline: Policy) -> None:
         return
     point = first_widening(baseline, rule)
     if point is not None:
-        raise src.error(f"rule {rule.id} widens the baseline ({point}) and has no citation; "
-                        "a municipal file may only restrict unless it cites the law that "
-                        "allows more", f'"{rule.id}"')
+        raise PolicyError(src.name, rule.line, f"rule {rule.id} widens the baseline ({point}) "
+                          "and has no citation; a municipal file may only restrict unless it "
+                          "cites the law that allows more")

@@ -1,0 +1,267 @@
+"""Loading and validating policy files: every error names the file and the line."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from consult.policy.cases import case_files
+from consult.policy.loader import PolicyError, load_policy
+
+from .support import POLICY_DIR, shipped_policy
+
+SPEC_CATEGORIES = {
+    "application.status", "decision.period", "decision.content", "income.kela_benefit",
+    "income.other", "population_register", "application.attachment", "social_work.assessment",
+    "service_need.referral", "health", "debt", "housing.risk", "child_welfare", "identity.hetu",
+}
+SPEC_PURPOSES = {"general", "tt.application_intake", "tt.income_calculation",
+                 "tt.service_guidance", "sh.referral", "sh.multidisciplinary"}
+
+
+@pytest.fixture
+def policy_dir(tmp_path: Path) -> Path:
+    for path in POLICY_DIR.glob("*.toml"):
+        shutil.copy(path, tmp_path / path.name)
+    return tmp_path
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def line_of(path: Path, needle: str) -> int:
+    text = path.read_text(encoding="utf-8")
+    return text.count("\n", 0, text.index(needle)) + 1
+
+
+def load_error(directory: Path) -> PolicyError:
+    with pytest.raises(PolicyError) as info:
+        load_policy(directory)
+    return info.value
+
+
+# -- the shipped vocabulary -------------------------------------------------------------------
+
+def test_taxonomy_has_exactly_the_spec_categories_and_purposes():
+    policy = shipped_policy()
+    assert set(policy.categories) == SPEC_CATEGORIES
+    assert set(policy.purposes) == SPEC_PURPOSES
+    assert policy.roles == {"advisor", "expert", "social_worker", "privacy_officer", "admin"}
+    assert dict(policy.organisations) == {"kela": "benefit_institution", "vantaa": "municipality"}
+
+
+def test_general_purpose_carries_no_client_data():
+    assert shipped_policy().purposes["general"].categories == frozenset()
+
+
+def test_every_baseline_rule_has_a_citation_and_a_reason():
+    for rule in shipped_policy().rules:
+        assert rule.reason
+        if rule.source == "baseline.toml":
+            assert rule.citation, rule.id
+
+
+# -- syntax and vocabulary errors ---------------------------------------------------------------
+
+def test_broken_toml_names_file_and_line(policy_dir):
+    baseline = policy_dir / "baseline.toml"
+    edit(baseline, 'effect = "redact"', 'effect = "redact')
+    err = load_error(policy_dir)
+    assert err.file == "baseline.toml"
+    assert err.line == line_of(baseline, 'effect = "redact')
+    assert str(err).startswith(f"baseline.toml:{err.line}: invalid TOML")
+
+
+def test_unknown_category_in_a_rule_names_file_and_line(policy_dir):
+    baseline = policy_dir / "baseline.toml"
+    edit(baseline, 'categories = ["decision.period"]', 'categories = ["decision.periods"]')
+    err = load_error(policy_dir)
+    assert err.line == line_of(baseline, '"decision.periods"')
+    assert "unknown category 'decision.periods'" in str(err)
+    assert str(err).startswith(f"baseline.toml:{err.line}:")
+
+
+def test_unknown_category_in_a_purpose_names_file_and_line(policy_dir):
+    taxonomy = policy_dir / "taxonomy.toml"
+    edit(taxonomy, '"application.status", "service_need.referral"',
+         '"application.status", "service_need.referal"')
+    err = load_error(policy_dir)
+    assert (err.file, err.line) == ("taxonomy.toml", line_of(taxonomy, '"service_need.referal"'))
+
+
+@pytest.mark.parametrize(("old", "new", "needle", "message"), [
+    ('effect = "redact"', 'effect = "allow"', 'effect = "allow"', "unknown effect 'allow'"),
+    ('roles = ["social_worker"] }\nrecipient = { roles = ["social_worker"] }',
+     'roles = ["social_worker"] }\nrecipient = { roles = ["socialworker"] }',
+     '"socialworker"', "unknown role 'socialworker'"),
+    ('purposes = ["tt.application_intake"]', 'purposes = ["intake"]', '"intake"',
+     "unknown purpose 'intake'"),
+    ('org_kinds = ["benefit_institution"] }\ncategories = ["decision.content"]',
+     'org_kinds = ["benefit"] }\ncategories = ["decision.content"]', '"benefit"',
+     "unknown org kind 'benefit'"),
+    ('relation = "cross_org"', 'relation = "cross"', 'relation = "cross"', "relation must be"),
+    ('reason = "Kela advisors may see', 'reasons = "Kela advisors may see', "reasons =",
+     "unknown key 'reasons'"),
+])
+def test_semantic_errors_name_file_and_line(policy_dir, old, new, needle, message):
+    baseline = policy_dir / "baseline.toml"
+    edit(baseline, old, new)
+    err = load_error(policy_dir)
+    assert message in str(err)
+    assert (err.file, err.line) == ("baseline.toml", line_of(baseline, needle))
+
+
+def test_duplicate_rule_id_is_rejected(policy_dir):
+    baseline = policy_dir / "baseline.toml"
+    edit(baseline, 'id = "m2k-decision-period"', 'id = "m2k-application-status"')
+    err = load_error(policy_dir)
+    assert "duplicate rule id" in str(err)
+    assert err.line == line_of(baseline, 'id = "m2k-application-status"\neffect = "permit"\n'
+                                          'sender = { org_kinds = ["municipality"], roles = '
+                                          '["expert", "social_worker"] }\nrecipient = { '
+                                          'org_kinds = ["benefit_institution"], roles = '
+                                          '["advisor"] }\ncategories = ["decision.period"]')
+
+
+def test_baseline_rule_without_citation_is_rejected(policy_dir):
+    edit(policy_dir / "baseline.toml",
+         'citation = "Sosiaalihuoltolaki 1301/2014 35 § 1 mom. (with',
+         'note2 = "Sosiaalihuoltolaki 1301/2014 35 § 1 mom. (with')
+    assert "unknown key 'note2'" in str(load_error(policy_dir))
+
+
+def test_consent_rule_cannot_be_statutory(policy_dir):
+    edit(policy_dir / "baseline.toml", 'id = "k2m-health-consent"\n',
+         'id = "k2m-health-consent"\nstatutory = true\n')
+    assert "only a permit or redact rule can be statutory" in str(load_error(policy_dir))
+
+
+def test_referral_condition_only_on_permit(policy_dir):
+    edit(policy_dir / "baseline.toml", 'id = "child-welfare-never-crosses"\n',
+         'id = "child-welfare-never-crosses"\nrequires_referral = true\n')
+    assert "requires_referral only goes with effect permit" in str(load_error(policy_dir))
+
+
+def test_missing_guard_is_rejected(policy_dir):
+    edit(policy_dir / "taxonomy.toml", "[guards.no-client-link]", "[guards.no-client-linkage]")
+    err = load_error(policy_dir)
+    assert err.file == "taxonomy.toml" and "unknown guard" in str(err)
+
+
+def test_missing_baseline_is_rejected(policy_dir):
+    (policy_dir / "baseline.toml").unlink()
+    assert "exactly one baseline file" in str(load_error(policy_dir))
+
+
+def test_empty_directory_is_rejected(tmp_path):
+    assert "no policy files" in str(load_error(tmp_path))
+
+
+# -- municipal files may only restrict ------------------------------------------------------------
+
+MUNICIPAL = '[meta]\nkind = "municipal"\norg = "vantaa"\n\n[[rule]]\nid = "vantaa-local"\n'
+
+
+def test_municipal_rule_that_widens_without_citation_is_rejected(policy_dir):
+    path = policy_dir / "vantaa.toml"
+    path.write_text(MUNICIPAL + 'effect = "permit"\nsender = { orgs = ["vantaa"] }\n'
+                    'recipient = { org_kinds = ["benefit_institution"], roles = ["advisor"] }\n'
+                    'categories = ["debt"]\nreason = "Local."\n', encoding="utf-8")
+    err = load_error(policy_dir)
+    assert (err.file, err.line) == ("vantaa.toml", line_of(path, '"vantaa-local"'))
+    assert "widens the baseline" in str(err) and "no citation" in str(err)
+
+
+def test_municipal_statutory_override_without_citation_is_rejected(policy_dir):
+    (policy_dir / "vantaa.toml").write_text(
+        MUNICIPAL + 'effect = "permit"\nstatutory = true\ncategories = ["application.status"]\n'
+        'reason = "Local."\n', encoding="utf-8")
+    assert "statutory rule needs a citation" in str(load_error(policy_dir))
+
+
+def test_municipal_widening_with_citation_is_accepted(policy_dir):
+    (policy_dir / "vantaa.toml").write_text(
+        MUNICIPAL + 'effect = "permit"\nsender = { orgs = ["vantaa"] }\n'
+        'recipient = { org_kinds = ["benefit_institution"], roles = ["advisor"] }\n'
+        'categories = ["debt"]\nreason = "Local."\ncitation = "Synthetic act 1/2099 1 §."\n',
+        encoding="utf-8")
+    assert load_policy(policy_dir).rule("vantaa-local").citation == "Synthetic act 1/2099 1 §."
+
+
+def test_municipal_permit_that_repeats_the_baseline_is_not_a_widening(policy_dir):
+    (policy_dir / "vantaa.toml").write_text(
+        MUNICIPAL + 'effect = "permit"\nsender = { orgs = ["vantaa"], roles = ["expert"] }\n'
+        'recipient = { orgs = ["kela"], roles = ["advisor"] }\n'
+        'categories = ["application.status"]\nreason = "Local."\n', encoding="utf-8")
+    assert "vantaa-local" in load_policy(policy_dir).rule_ids
+
+
+def test_municipal_rule_that_would_override_a_prohibition_is_a_widening(policy_dir):
+    (policy_dir / "vantaa.toml").write_text(
+        MUNICIPAL + 'effect = "redact"\nsender = { orgs = ["vantaa"] }\n'
+        'recipient = { org_kinds = ["benefit_institution"], roles = ["advisor"] }\n'
+        'categories = ["health"]\nreason = "Local."\n', encoding="utf-8")
+    assert "widens the baseline" in str(load_error(policy_dir))
+
+
+def test_municipal_restriction_only_touches_its_own_organisation(policy_dir):
+    (policy_dir / "vantaa.toml").write_text(
+        MUNICIPAL + 'effect = "deny"\ncategories = ["application.status"]\n'
+        'reason = "Local."\n', encoding="utf-8")
+    rule = load_policy(policy_dir).rule("vantaa-local")
+    assert rule.involves_org == "vantaa"
+
+
+def test_municipal_file_for_an_unknown_organisation_is_rejected(policy_dir):
+    (policy_dir / "turku.toml").write_text(
+        MUNICIPAL.replace('"vantaa"\n', '"turku"\n', 1) + 'effect = "deny"\nreason = "x"\n',
+        encoding="utf-8")
+    err = load_error(policy_dir)
+    assert err.file == "turku.toml" and "known organisation" in str(err)
+
+
+# -- version ---------------------------------------------------------------------------------------
+
+def test_version_is_sha256_hex_and_stable(policy_dir):
+    first, second = load_policy(policy_dir), load_policy(policy_dir)
+    assert first.version == second.version
+    assert len(first.version) == 64 and int(first.version, 16) >= 0
+
+
+def test_version_follows_content_not_comments(policy_dir):
+    before = load_policy(policy_dir).version
+    baseline = policy_dir / "baseline.toml"
+    baseline.write_text("# a comment\n" + baseline.read_text(encoding="utf-8"), encoding="utf-8")
+    assert load_policy(policy_dir).version == before
+    edit(baseline, "not its content.", "not what it says.")
+    assert load_policy(policy_dir).version != before
+
+
+def test_configured_organisations_are_part_of_the_version(policy_dir):
+    plain = load_policy(policy_dir)
+    wider = load_policy(policy_dir, organisations={"espoo": "municipality"})
+    assert wider.organisations["espoo"] == "municipality"
+    assert wider.version != plain.version
+
+
+def test_configured_organisation_of_unknown_kind_is_rejected(policy_dir):
+    with pytest.raises(PolicyError, match="unknown kind"):
+        load_policy(policy_dir, organisations={"espoo": "city"})
+
+
+# -- cases files -----------------------------------------------------------------------------------
+
+def test_case_naming_an_unknown_rule_names_file_and_line(policy_dir):
+    cases = policy_dir / "baseline.cases.toml"
+    edit(cases, 'rule = "m2k-decision-period"', 'rule = "m2k-decision-periood"')
+    with pytest.raises(PolicyError) as info:
+        case_files(policy_dir, load_policy(policy_dir))
+    name = 'name = "decision period to the Kela advisor"'
+    assert info.value.file == "baseline.cases.toml"
+    assert info.value.line == line_of(cases, name) - 1  # the [[case]] header
+    assert "unknown rule 'm2k-decision-periood'" in str(info.value)
