@@ -33,3 +33,11 @@ def test_every_policy_file_has_a_cases_file():
     tested = {cf.tested_file for cf in _FILES}
     rule_files = {f.name for f in shipped_policy().sources if f.kind != "taxonomy"}
     assert rule_files <= tested
+
+
+def test_readme_documents_every_rule_and_guard():
+    """The privacy officers' README stays in step with the rule files."""
+    readme = (POLICY_DIR / "README.md").read_text(encoding="utf-8")
+    policy = shipped_policy()
+    for rule_id in list(policy.rule_ids) + list(policy.guards):
+        assert f"`{rule_id}`" in readme, rule_id
