@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,13 +70,19 @@ def parse_jwks(document: dict[str, Any]) -> list[TrustedKey]:
 class TokenVerifier:
     """Holds the trusted keys and turns a bearer token into a ``Principal``."""
 
+    CACHE_SIZE = 10_000
+
     def __init__(self, keys: list[TrustedKey], *, issuer: str, audience: str) -> None:
         self._keys = list(keys)
         self.issuer = issuer
         self.audience = audience
+        # A verified token is immutable: remember its principal until it expires, so the
+        # signature is checked once per token, not once per request.
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     def add_keys(self, keys: list[TrustedKey]) -> None:
         self._keys.extend(keys)
+        self._verified.clear()
 
     def _key_for(self, header: dict[str, Any]) -> TrustedKey:
         kid = header.get("kid")
@@ -91,6 +98,21 @@ class TokenVerifier:
     def verify(self, token: str, *, now: float | None = None) -> Principal:
         if not isinstance(token, str) or not token or len(token) > 8192:
             raise AuthError("missing or oversized token")
+        at = time.time() if now is None else now
+        cached = self._verified.get(token)
+        if cached is not None:
+            principal, expires = cached
+            if at <= expires:
+                self._verified.move_to_end(token)
+                return principal
+            del self._verified[token]
+        principal, expires = self._verify(token, at)
+        self._verified[token] = (principal, expires)
+        if len(self._verified) > self.CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return principal
+
+    def _verify(self, token: str, now: float) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
         except (JOSEError, ValueError, TypeError, KeyError) as exc:
@@ -118,9 +140,10 @@ class TokenVerifier:
             )
         except (JOSEError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise AuthError(f"rejected: {type(exc).__name__}") from None
-        if now is not None and claims.get("exp", 0) + LEEWAY_SECONDS < now:
+        expires = float(claims.get("exp", 0)) + LEEWAY_SECONDS
+        if expires < now:
             raise AuthError("expired")
-        return principal_from_claims(claims)
+        return principal_from_claims(claims), expires
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:

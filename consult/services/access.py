@@ -21,6 +21,7 @@ class Access:
     consultation: dict[str, Any]
     participant: dict[str, Any] | None
     eligible_expert: bool  # an on-duty expert of the target org whom the routing matches
+    participants: list[dict[str, Any]]
 
     @property
     def offered(self) -> bool:
@@ -51,12 +52,13 @@ async def resolve(
     consultation = await store.get(conn, consultation_id) if _plausible_id(consultation_id) else None
     if consultation is None:
         raise NotFound()
-    participant = await store.get_participant(conn, consultation_id, who.user_id)
+    participants = await store.list_participants(conn, consultation_id)
+    participant = next((p for p in participants if p["user_id"] == who.user_id), None)
     eligible = False
     if who.has("expert") and who.org == consultation["target_org"]:
         expert = await directory_store.get_expert(conn, who.user_id)
         eligible = expert is not None and routing_matches(consultation, expert)
-    access = Access(consultation, participant, eligible)
+    access = Access(consultation, participant, eligible, participants)
     if not access.visible and not (for_claim and eligible):
         raise NotFound()
     return access

@@ -199,7 +199,7 @@ class Consultations:
     async def get(self, who: Principal, consultation_id: str, ctx: RequestContext) -> dict[str, Any]:
         async with self.db.read() as conn:
             acc = await access.resolve(conn, who, consultation_id)
-            participants = await store.list_participants(conn, consultation_id)
+        participants = acc.participants
         c = acc.consultation
         await self.db.write(
             lambda conn: record(

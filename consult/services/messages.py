@@ -110,7 +110,7 @@ class Messages:
     ) -> dict[str, Any]:
         async with self.db.read() as conn:
             acc = await access.resolve(conn, who, consultation_id)
-            participants = await consultation_store.list_participants(conn, consultation_id)
+        participants = acc.participants
         if acc.participant is None:
             raise Forbidden("Claim the consultation before writing in it.", code="not_participant")
         c = acc.consultation
@@ -278,7 +278,7 @@ class Messages:
         async with self.db.read() as conn:
             acc = await access.resolve(conn, who, consultation_id)
             message = await store.get_message(conn, message_id) if len(message_id) <= 36 else None
-            participants = await consultation_store.list_participants(conn, consultation_id)
+        participants = acc.participants
         if acc.participant is None:
             raise Forbidden("Only participants leave read receipts.", code="not_participant")
         if message is None or message["consultation_id"] != consultation_id:

@@ -42,10 +42,13 @@ def _sqlite_pragmas(engine: AsyncEngine, *, writer: bool) -> None:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=10000")  # first: the others may wait for a lock
+        # WAL persists in the file; switching needs an exclusive lock, so only when not yet WAL.
+        cur.execute("PRAGMA journal_mode")
+        if str(cur.fetchone()[0]).lower() != "wal":
+            cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=10000")
         cur.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -77,6 +80,8 @@ class Database:
         self.units = 0
 
     async def start(self) -> None:
+        async with self.read_engine.connect():
+            pass  # the first connection switches the file to WAL before any other opens
         self._task = asyncio.create_task(self._writer(), name="consult-db-writer")
 
     async def close(self) -> None:
@@ -126,10 +131,18 @@ class Database:
 
     async def _commit_batch(self, conn: AsyncConnection, batch: list[_Pending]) -> None:
         results: list[tuple[_Pending, bool, Any]] = []
+        alone = len(batch) == 1  # a lone unit needs no savepoint: its failure rolls back only itself
         try:
-            async with conn.begin():
+            async with conn.begin() as transaction:
                 for pending in batch:
                     if pending.future.cancelled():
+                        continue
+                    if alone:
+                        try:
+                            results.append((pending, True, await pending.unit(conn)))
+                        except Exception as exc:  # noqa: BLE001 - handed to the caller
+                            await transaction.rollback()
+                            results.append((pending, False, exc))
                         continue
                     savepoint = await conn.begin_nested()
                     try:
