@@ -84,7 +84,10 @@ def load_cases(path: Path, policy: Policy) -> CaseFile:
                           "[organisations] maps org id to a known org kind")
     layered = subset(policy, layer, orgs)
     reader = _Reader(name, text, data, layered)
-    cases = tuple(reader.case(i, spec) for i, spec in enumerate(data.get("case", [])))
+    raw = data.get("case", [])
+    if not isinstance(raw, list) or not all(isinstance(spec, dict) for spec in raw):
+        raise PolicyError(name, _line(text, "case"), "cases must be an array of tables: [[case]]")
+    cases = tuple(reader.case(i, spec) for i, spec in enumerate(raw))
     return CaseFile(name, tested, layered, cases)
 
 

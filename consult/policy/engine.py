@@ -107,7 +107,10 @@ class PolicyEngine:
                recipient.role, sender.org == recipient.org, req.category, req.purpose)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = self._compile(req)
+            plan = self._compile(req)
+            if plan.fixed is not self._guards["unknown-vocabulary"]:
+                # Only known names are cached, so arbitrary input cannot grow the cache.
+                self._plans[key] = plan
         if plan.fixed is not None:
             return plan.fixed
         if plan.client_data and req.client_ref is None:

@@ -190,60 +190,80 @@ def _names(src: _Lines, value: Any, known: Any, what: str, where: str,
 
 
 def _taxonomy(src: _Source, extra_orgs: Mapping[str, str]) -> Policy:
-    d = src.data
-    _keys(src, d, _TAXONOMY_KEYS, "taxonomy")
-    cats: dict[str, Category] = {}
-    for name, spec in _table(src, d.get("categories"), "[categories]").items():
-        hdr = f'[categories."{name}"]'
-        spec = _table(src, spec, hdr, hdr)
-        _keys(src, spec, {"description", "sensitivity", "client_data"}, hdr, hdr)
-        sens = spec.get("sensitivity")
-        if sens not in SENSITIVITIES:
+    _keys(src, src.data, _TAXONOMY_KEYS, "taxonomy")
+    categories = _categories(src)
+    kinds = frozenset(_table(src, src.data.get("org_kinds"), "[org_kinds]"))
+    return Policy(version="", categories=frozen_mapping(categories), org_kinds=kinds,
+                  organisations=frozen_mapping(_organisations(src, kinds, extra_orgs)),
+                  roles=frozenset(_table(src, src.data.get("roles"), "[roles]")),
+                  purposes=frozen_mapping(_purposes(src, categories)),
+                  guards=frozen_mapping(_guards(src)), rules=(), sources=())
+
+
+def _entries(src: _Source, section: str) -> list[tuple[str, dict[str, Any], tuple[str, ...]]]:
+    """The sub-tables of ``[section]`` with a header and the needles that locate each."""
+    out = []
+    for name, spec in _table(src, src.data.get(section), f"[{section}]").items():
+        at = (f"[{section}", name)
+        out.append((name, _table(src, spec, f"[{section}.{name}]", *at), at))
+    return out
+
+
+def _categories(src: _Source) -> dict[str, Category]:
+    cats = {}
+    for name, spec, at in _entries(src, "categories"):
+        hdr = f"[categories.{name}]"
+        _keys(src, spec, {"description", "sensitivity", "client_data"}, hdr, *at)
+        if spec.get("sensitivity") not in SENSITIVITIES:
             raise src.error(f"{hdr}: sensitivity must be one of {', '.join(SENSITIVITIES)}",
-                            hdr, "sensitivity")
-        client_data = spec.get("client_data", True)
-        if not isinstance(client_data, bool):
-            raise src.error(f"{hdr}: client_data must be true or false", hdr, "client_data")
-        cats[name] = Category(name, _text(src, spec, "description", hdr, hdr), sens, client_data)
-    kinds = frozenset(_table(src, d.get("org_kinds"), "[org_kinds]"))
-    orgs: dict[str, str] = {}
-    for org, spec in _table(src, d.get("organisations"), "[organisations]").items():
+                            *at, "sensitivity")
+        client_data = _flag(src, spec, "client_data", hdr, *at) if "client_data" in spec else True
+        cats[name] = Category(name, _text(src, spec, "description", hdr, *at),
+                              spec["sensitivity"], client_data)
+    return cats
+
+
+def _organisations(src: _Source, kinds: frozenset[str], extra: Mapping[str, str]
+                   ) -> dict[str, str]:
+    orgs = {}
+    for org, spec, at in _entries(src, "organisations"):
         hdr = f"[organisations.{org}]"
-        spec = _table(src, spec, hdr, hdr)
-        _keys(src, spec, {"kind", "name"}, hdr, hdr)
+        _keys(src, spec, {"kind", "name"}, hdr, *at)
         if spec.get("kind") not in kinds:
-            raise src.error(f"{hdr}: unknown org kind {spec.get('kind')!r}", hdr, "kind")
+            raise src.error(f"{hdr}: unknown org kind {spec.get('kind')!r}", *at, "kind")
         orgs[org] = spec["kind"]
-    for org, kind in extra_orgs.items():
+    for org, kind in extra.items():
         if kind not in kinds:
-            raise PolicyError(src.name, None, f"configured organisation {org!r} has unknown "
-                              f"kind {kind!r}")
+            raise PolicyError(src.name, None,
+                              f"configured organisation {org!r} has unknown kind {kind!r}")
         orgs[org] = kind
-    roles = frozenset(_table(src, d.get("roles"), "[roles]"))
-    purposes: dict[str, Purpose] = {}
-    for name, spec in _table(src, d.get("purposes"), "[purposes]").items():
-        hdr = f'[purposes."{name}"]'
-        spec = _table(src, spec, hdr, hdr)
-        _keys(src, spec, {"description", "categories"}, hdr, hdr)
-        carried = _names(src, spec.get("categories"), cats, "category", hdr, hdr)
-        purposes[name] = Purpose(name, _text(src, spec, "description", hdr, hdr), carried)
-    guards: dict[str, Guard] = {}
-    for gid, spec in _table(src, d.get("guards"), "[guards]").items():
+    return orgs
+
+
+def _purposes(src: _Source, categories: Mapping[str, Category]) -> dict[str, Purpose]:
+    purposes = {}
+    for name, spec, at in _entries(src, "purposes"):
+        hdr = f"[purposes.{name}]"
+        _keys(src, spec, {"description", "categories"}, hdr, *at)
+        carried = _names(src, spec.get("categories"), categories, "category", hdr, *at)
+        purposes[name] = Purpose(name, _text(src, spec, "description", hdr, *at), carried)
+    return purposes
+
+
+def _guards(src: _Source) -> dict[str, Guard]:
+    guards = {}
+    for gid, spec, at in _entries(src, "guards"):
         hdr = f"[guards.{gid}]"
         if gid not in GUARD_IDS:
-            raise src.error(f"unknown guard {gid!r}", hdr)
-        spec = _table(src, spec, hdr, hdr)
-        _keys(src, spec, {"citation", "reason", "needs_check"}, hdr, hdr)
-        guards[gid] = Guard(gid, _text(src, spec, "citation", hdr, hdr),
-                            _text(src, spec, "reason", hdr, hdr),
-                            _flag(src, spec, "needs_check", hdr, hdr))
+            raise src.error(f"unknown guard {gid!r}", *at)
+        _keys(src, spec, {"citation", "reason", "needs_check"}, hdr, *at)
+        guards[gid] = Guard(gid, _text(src, spec, "citation", hdr, *at),
+                            _text(src, spec, "reason", hdr, *at),
+                            _flag(src, spec, "needs_check", hdr, *at))
     missing = [g for g in GUARD_IDS if g not in guards]
     if missing:
         raise src.error(f"missing guards: {', '.join(missing)}", "[guards")
-    return Policy(version="", categories=frozen_mapping(cats), org_kinds=kinds,
-                  organisations=frozen_mapping(orgs), roles=roles,
-                  purposes=frozen_mapping(purposes), guards=frozen_mapping(guards),
-                  rules=(), sources=())
+    return guards
 
 
 # -- rules ----------------------------------------------------------------------------------
@@ -256,6 +276,8 @@ def _rules(src: _Source, policy: Policy, seen: set[str], involves: str | None
         raise src.error("rules must be an array of tables: [[rule]]", "rule")
     rules = []
     for index, spec in enumerate(raw):
+        if not isinstance(spec, dict):
+            raise src.error("rules must be an array of tables: [[rule]]", "rule")
         rules.append(_rule(src, spec, index, policy, seen, involves))
     return tuple(rules)
 

@@ -206,3 +206,11 @@ def test_explain_lists_every_rule_and_the_decision():
     assert lines[-2].startswith("citation: Sosiaalihuoltolaki 1301/2014 35 § 2 mom.")
     assert "decision: PERMIT by k2m-referral-without-consent-35-2" in text
     assert CLIENT not in text and "Synthetic" not in text
+
+
+def test_unknown_names_are_not_cached():
+    """Arbitrary category strings from input must not grow the engine's plan cache."""
+    eng = PolicyEngine(shipped_policy())
+    for i in range(100):
+        eng.decide(request("vantaa/expert", "kela/advisor", f"junk.{i}", "general"))
+    assert len(eng._plans) == 0  # noqa: SLF001 - white-box check of the bound

@@ -265,3 +265,26 @@ def test_case_naming_an_unknown_rule_names_file_and_line(policy_dir):
     assert info.value.file == "baseline.cases.toml"
     assert info.value.line == line_of(cases, name) - 1  # the [[case]] header
     assert "unknown rule 'm2k-decision-periood'" in str(info.value)
+
+
+def test_rule_that_is_not_a_table_is_rejected(policy_dir):
+    (policy_dir / "vantaa.toml").write_text(
+        'rule = [1, 2]\n[meta]\nkind = "municipal"\norg = "vantaa"\n', encoding="utf-8")
+    err = load_error(policy_dir)
+    assert (err.file, err.line) == ("vantaa.toml", 1) and "[[rule]]" in str(err)
+
+
+def test_unknown_sensitivity_names_the_category_line(policy_dir):
+    taxonomy = policy_dir / "taxonomy.toml"
+    edit(taxonomy, 'sensitivity = "very_high"', 'sensitivity = "extreme"')
+    err = load_error(policy_dir)
+    assert err.file == "taxonomy.toml"
+    assert err.line == line_of(taxonomy, 'sensitivity = "extreme"')
+
+
+def test_category_marked_as_not_client_data(policy_dir):
+    edit(policy_dir / "taxonomy.toml", 'sensitivity = "low"\n',
+         'sensitivity = "low"\nclient_data = false\n')
+    policy = load_policy(policy_dir)
+    assert policy.categories["application.status"].client_data is False
+    assert policy.categories["decision.period"].client_data is True
