@@ -28,6 +28,14 @@ sys.path.insert(0, str(ROOT))
 
 from consult.auth.dev import DevIssuer  # noqa: E402
 
+CHECK = "0123456789ABCDEFHJKLMNPRSTUVWXY"
+
+
+def synthetic_hetu(n: int) -> str:
+    """A valid identity code with a temporary individual number (900-999): never a real person."""
+    individual = 900 + n % 100
+    return f"010190-{individual}{CHECK[int(f'010190{individual}') % 31]}"
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -82,9 +90,13 @@ class Konsulta(Target):
         self.senders = []
         for i in range(senders):
             token = self.issuer.mint(sub=f"bench.advisor{i}", org="kela", roles=["advisor"], name=f"Advisor {i}")
+            auth = {"Authorization": f"Bearer {token}"}
+            async with http.post(f"{self.base}/api/v1/clients", json={"hetu": synthetic_hetu(i)}, headers=auth) as r:
+                assert r.status in (200, 201), await r.text()
+                client_ref = (await r.json())["client_ref"]
             body = {"topic": "other", "urgency": "immediate", "question": "Benchmark question",
                     "purpose": "tt.application_intake", "target_org": "vantaa", "expert_id": "vantaa.sanna",
-                    "client_ref": f"bench-{i}"}
+                    "client_ref": client_ref}
             async with http.post(f"{self.base}/api/v1/consultations", json=body,
                                  headers={"Authorization": f"Bearer {token}"}) as r:
                 assert r.status == 201, await r.text()

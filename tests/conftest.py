@@ -54,6 +54,10 @@ class Api:
             assert response.status == expect, (response.status, body)
         return body
 
+    async def register(self, hetu: str, user: str = "kela.aino") -> str:
+        body = await self.call("POST", "/api/v1/clients", user, json={"hetu": hetu})
+        return body["client_ref"]
+
     async def open_consultation(self, user: str = "kela.aino", **fields: Any) -> dict[str, Any]:
         payload = {
             "topic": "application_intake",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -32,7 +32,9 @@ class AuditRecord:
     rule_id: str | None = None
     policy_version: str | None = None
     subject_user: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    consent_id: str | None = None
+    consent_version: int | None = None
+    flags: tuple[str, ...] = ()
 
 
 def _actor_role(actor: Principal) -> str:
@@ -65,6 +67,10 @@ async def record(
             "outcome": rec.outcome,
             "request_id": ctx.request_id[:64],
             "source": (ctx.source or "")[:64] or None,
+            "consent_id": rec.consent_id,
+            "consent_version": rec.consent_version,
+            "subject_user": rec.subject_user,
+            "flags": list(rec.flags) or None,
         }
         for rec in records
     ]

@@ -16,6 +16,7 @@ from consult.http.principal import authenticate, context, require_role
 from consult.model.vocabulary import CATEGORIES, OUTCOMES, PURPOSES, STATUSES, URGENCIES
 from consult.services.consultations import NewConsultation
 from consult.services.directory import ExpertInput
+from consult.policy.model import REFERRAL_CONDITIONS, Referral
 from consult.services.messages import DataItem
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -36,6 +37,7 @@ class Route:
     status: int = 200
     query: tuple[tuple[str, s.S, str], ...] = ()
     errors: tuple[int, ...] = field(default=(400, 401, 403, 404, 413, 422))
+    content_type: str = "application/json"
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -167,7 +169,7 @@ def _items(data: dict[str, Any]) -> list[DataItem]:
     for index, entry in enumerate(raw):
         if not isinstance(entry, dict):
             raise Unprocessable(f"data[{index}] must be an object.", code="invalid_field")
-        unknown = set(entry) - {"category", "value", "consent_id"}
+        unknown = set(entry) - {"category", "value", "consent_id", "referral"}
         if unknown:
             raise Unprocessable(f"data[{index}] has unknown fields.", code="unknown_field")
         category = entry.get("category")
@@ -181,20 +183,44 @@ def _items(data: dict[str, Any]) -> list[DataItem]:
             raise Unprocessable(f"data[{index}].value must be 1..{MAX_VALUE} printable characters.",
                                 code="invalid_field")
         consent_id = v.identifier(entry, "consent_id", required=False)
-        items.append(DataItem(category=category, value=value, consent_id=consent_id))
+        items.append(DataItem(category=category, value=value, consent_id=consent_id,
+                              referral=_referral(entry.get("referral"), index)))
     return items
 
 
-async def post_message(request: web.Request) -> web.Response:
-    who = await authenticate(request)
-    consultation_id = v.path_id(request)
+def _referral(raw: Any, index: int) -> Referral | None:
+    """The recorded ground of a § 35(2) referral without consent (sosiaalihuoltolaki 1301/2014)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"condition", "justification"}:
+        raise Unprocessable(f"data[{index}].referral must be {{condition, justification}}.", code="invalid_field")
+    condition = v.choice(raw, "condition", REFERRAL_CONDITIONS)
+    justification = v.text(raw, "justification", max_len=2000)
+    return Referral(condition=condition, justification=justification)  # type: ignore[arg-type]
+
+
+async def _message_input(request: web.Request) -> tuple[str, list[DataItem]]:
     data = await v.json_body(request)
     unknown = set(data) - {"text", "data"}
     if unknown:
         raise Unprocessable("Unknown fields: " + ", ".join(sorted(unknown)), code="unknown_field")
     text = v.text(data, "text", max_len=10000, required=False, allow_empty=True) or ""
-    body = await request.app[keys.MESSAGES].post(who, consultation_id, text, _items(data), context(request))
+    return text, _items(data)
+
+
+async def post_message(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    consultation_id = v.path_id(request)
+    text, items = await _message_input(request)
+    body = await request.app[keys.MESSAGES].post(who, consultation_id, text, items, context(request))
     return _json(body, status=201)
+
+
+async def preview_message(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    consultation_id = v.path_id(request)
+    text, items = await _message_input(request)
+    return _json(await request.app[keys.MESSAGES].preview(who, consultation_id, text, items))
 
 
 async def list_messages(request: web.Request) -> web.Response:
@@ -248,6 +274,9 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/v1/consultations/{id}/messages", post_message, "Post a message with data items",
           who="participant", body=s.MESSAGE_NEW, response=s.MESSAGE, status=201,
           errors=(400, 401, 403, 404, 409, 413, 415, 422)),
+    Route("POST", "/api/v1/consultations/{id}/messages/preview", preview_message,
+          "What the policy would withhold from whom, and what the identifier scan found — nothing is stored",
+          who="participant", body=s.MESSAGE_NEW, response=s.PREVIEW, errors=(400, 401, 403, 404, 409, 413, 415, 422)),
     Route("GET", "/api/v1/consultations/{id}/messages", list_messages, "Messages as this reader may see them",
           who="participant", response=s.page(s.MESSAGE), errors=(400, 401, 404), query=_LIST_QUERY),
     Route("POST", "/api/v1/consultations/{id}/read", mark_read, "Read receipt up to a message",

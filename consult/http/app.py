@@ -21,15 +21,21 @@ from consult.config import Settings
 from consult.errors import ConfigError
 from consult.http import keys
 from consult.http.api import ROUTES, Route
+from consult.http.api_clients import CLIENT_ROUTES
 from consult.http.dev import DEV_ROUTES
 from consult.http.middleware import edge
 from consult.http.openapi import build_document
 from consult.http.openapi import handler as openapi_handler
 from consult.http.ws import close_all, websocket
 from consult.model import Clock, SystemClock
-from consult.policy.loader import load_policy
 from consult.policy.engine import PolicyEngine
+from consult.policy.loader import PolicyError, load_policy
+from consult.crypto import FileKeyring, KeyFileError
+from consult.services.clients import Clients
+from consult.services.consents import Consents
 from consult.services.consultations import Consultations
+from consult.services.freetext import FreeText
+from consult.services.vault import Vault
 from consult.services.directory import Directory
 from consult.services.disclosure import Disclosure
 from consult.services.events import EventBus
@@ -43,7 +49,7 @@ JWKS_REFRESH_SECONDS = 3600
 
 
 def routes_for(settings: Settings) -> tuple[Route, ...]:
-    return ROUTES + (DEV_ROUTES if settings.dev else ())
+    return ROUTES + CLIENT_ROUTES + (DEV_ROUTES if settings.dev else ())
 
 
 def default_web_dir() -> Path:
@@ -140,13 +146,28 @@ async def _refresh_jwks(app: web.Application, source: str) -> None:
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
     settings, db, bus, clock = app[keys.SETTINGS], app[keys.DB], app[keys.BUS], app[keys.CLOCK]
-    engine = PolicyEngine(load_policy(settings.policy_dir))
+    try:
+        engine = PolicyEngine(load_policy(settings.policy_dir))
+    except PolicyError as exc:
+        raise ConfigError(f"CONSULT_POLICY_DIR: {exc}") from None
+    try:
+        keyring = FileKeyring.open(settings.key_file, create=True)
+    except KeyFileError as exc:
+        raise ConfigError(f"CONSULT_KEY_FILE: {exc}") from None
+    vault = Vault(keyring)
     directory = Directory(db, bus, clock)
     await directory.load()
     disclosure = Disclosure(engine, clock)
+    clients = Clients(db, vault, clock)
+    consents = Consents(db, clock)
+    freetext = FreeText(clients)
     app[keys.DIRECTORY] = directory
-    app[keys.CONSULTATIONS] = Consultations(db, bus, directory, clock, orgs=frozenset(settings.orgs))
-    app[keys.MESSAGES] = Messages(db, bus, directory, disclosure, clock)
+    app[keys.CLIENTS] = clients
+    app[keys.CONSENTS] = consents
+    app[keys.CONSULTATIONS] = Consultations(
+        db, bus, directory, clients, consents, disclosure, freetext, clock, orgs=frozenset(settings.orgs)
+    )
+    app[keys.MESSAGES] = Messages(db, bus, directory, disclosure, consents, freetext, clock)
     if settings.demo:
         await directory.seed(
             [

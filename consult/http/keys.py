@@ -8,6 +8,8 @@ from consult.auth import TokenVerifier
 from consult.auth.dev import DevIssuer
 from consult.config import Settings
 from consult.model import Clock
+from consult.services.clients import Clients
+from consult.services.consents import Consents
 from consult.services.consultations import Consultations
 from consult.services.directory import Directory
 from consult.services.events import EventBus
@@ -23,4 +25,6 @@ DEV_ISSUER = web.AppKey("dev_issuer", DevIssuer)
 DIRECTORY = web.AppKey("directory", Directory)
 CONSULTATIONS = web.AppKey("consultations", Consultations)
 MESSAGES = web.AppKey("messages", Messages)
+CLIENTS = web.AppKey("clients", Clients)
+CONSENTS = web.AppKey("consents", Consents)
 SOCKETS = web.AppKey("sockets", set)

@@ -25,7 +25,7 @@ def _operation(route: Route) -> dict[str, Any]:
         "responses": {
             str(route.status): {
                 "description": "OK",
-                "content": {"application/json": {"schema": route.response or {"type": "object"}}},
+                "content": {route.content_type: {"schema": route.response or {"type": "object"}}},
             }
         },
     }

@@ -101,6 +101,14 @@ ITEM_IN: S = {
         "category": {"type": "string", "enum": sorted(CATEGORIES)},
         "value": {"type": ["string", "number", "boolean"]},
         "consent_id": STR,
+        "referral": {
+            "type": "object",
+            "required": ["condition", "justification"],
+            "properties": {
+                "condition": {"type": "string", "enum": ["unable_to_look_after_self", "child_interest"]},
+                "justification": {"type": "string", "minLength": 1, "maxLength": 2000},
+            },
+        },
     },
 }
 
@@ -113,6 +121,8 @@ ITEM_OUT: S = {
         "consent_id": STR,
         "withheld": {"type": "boolean"},
         "reason": STR, "rule": STR, "citation": STR,
+        "consent": {"type": "object", "properties": {"id": STR, "status": STR, "since": TS}},
+        "referral": {"type": "object", "properties": {"condition": STR}},
     },
 }
 
@@ -128,6 +138,25 @@ MESSAGE: S = {
         "created_at": TS,
         "read_by": {"type": "array", "items": {"type": "object", "properties": {"user_id": STR, "read_at": TS}}},
         "policy": {"type": "object"},
+        "identifiers": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+WITHHELD: S = {
+    "type": "object",
+    "properties": {
+        "recipient": {"type": "object", "properties": {"user_id": NSTR, "org": STR, "role": STR}},
+        "index": {"type": ["integer", "null"]},
+        "category": STR, "effect": STR, "rule": STR, "citation": STR, "reason": STR,
+    },
+}
+
+PREVIEW: S = {
+    "type": "object",
+    "required": ["policy", "identifiers"],
+    "properties": {
+        "policy": {"type": "object", "properties": {"version": STR, "withheld": {"type": "array", "items": WITHHELD}}},
+        "identifiers": {"type": "array", "items": {"type": "object", "properties": {"kind": STR, "action": STR}}},
     },
 }
 

@@ -17,9 +17,13 @@ from consult.errors import Conflict, Forbidden, Unprocessable
 from consult.model import Clock, Principal, iso
 from consult.model.context import RequestContext
 from consult.services import access
+from consult.policy.model import Party
+from consult.services.clients import Clients
+from consult.services.consents import Consents
 from consult.services.directory import Directory
-from consult.services.disclosure import PARTICIPANT_ROLES, party_of
+from consult.services.disclosure import PARTICIPANT_ROLES, Disclosure, View, party_of, party_of_principal
 from consult.services.events import EventBus
+from consult.services.freetext import FreeText
 from consult.services.paging import clamp_limit, decode_cursor, encode_cursor
 from consult.storage import consultations as store
 from consult.storage import directory as directory_store
@@ -41,12 +45,15 @@ class NewConsultation:
     case_ref: str | None = None
 
 
-def consultation_json(c: dict[str, Any], participants: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def consultation_json(
+    c: dict[str, Any], participants: list[dict[str, Any]] | None = None, *, question: str
+) -> dict[str, Any]:
+    """The consultation with ``question`` as already rendered for the reader."""
     body = {
         "id": c["id"],
         "topic": c["topic"],
         "urgency": c["urgency"],
-        "question": c["question"],
+        "question": question,
         "purpose": c["purpose"],
         "origin_org": c["origin_org"],
         "created_by": c["created_by"],
@@ -74,13 +81,41 @@ def consultation_json(c: dict[str, Any], participants: list[dict[str, Any]] | No
 
 class Consultations:
     def __init__(
-        self, db: Database, bus: EventBus, directory: Directory, clock: Clock, *, orgs: frozenset[str]
+        self,
+        db: Database,
+        bus: EventBus,
+        directory: Directory,
+        clients: Clients,
+        consents: Consents,
+        disclosure: Disclosure,
+        freetext: FreeText,
+        clock: Clock,
+        *,
+        orgs: frozenset[str],
     ) -> None:
         self.db = db
         self.bus = bus
         self.directory = directory
+        self.clients = clients
+        self.consents = consents
+        self.disclosure = disclosure
+        self.freetext = freetext
         self.clock = clock
         self.orgs = orgs
+
+    # -- the question as one reader may see it -------------------------------------------------
+
+    async def _view(self, conn: AsyncConnection, c: dict[str, Any]) -> View:
+        return View(purpose=c["purpose"], client_ref=c["client_ref"], now=self.clock.now(),
+                    prohibitions=await self.consents.active_prohibitions(conn, c["client_ref"]))
+
+    def _question(self, c: dict[str, Any], reader: Party, view: View) -> str:
+        author = Party(org=c["origin_org"], role=c["created_role"] or "advisor", user_id=c["created_by"])
+        return self.disclosure.render_text(c["question"], c["question_spans"], author, reader, view)
+
+    def _json_for(self, c: dict[str, Any], reader: Party, view: View,
+                  participants: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        return consultation_json(c, participants, question=self._question(c, reader, view))
 
     # -- open ---------------------------------------------------------------------------
 
@@ -88,16 +123,21 @@ class Consultations:
         if not (who.roles & CREATOR_ROLES):
             raise Forbidden("Only advisors and social workers open consultations.")
         await self._check_routing(who, new)
+        if new.client_ref is not None and not await self.clients.exists(new.client_ref):
+            raise Unprocessable("client_ref does not name a registered client.", code="unknown_client")
         now = self.clock.now()
         consultation_id = str(uuid.uuid4())
+        creator = party_of(who.user_id, who.org, who.roles)
         row = {
             "id": consultation_id,
             "topic": new.topic,
             "urgency": new.urgency,
             "question": new.question,
+            "question_spans": None,
             "purpose": new.purpose,
             "origin_org": who.org,
             "created_by": who.user_id,
+            "created_role": creator.role,
             "target_org": new.target_org,
             "pool": new.pool,
             "expert_id": new.expert_id,
@@ -112,9 +152,9 @@ class Consultations:
             "outcome_note": None,
             "created_at": now,
         }
-        creator = party_of(who.user_id, who.org, who.roles)
-
-        async def unit(conn: AsyncConnection) -> list[dict[str, Any]]:
+        async def unit(conn: AsyncConnection) -> tuple[list[dict[str, Any]], list[dict[str, Any]], View]:
+            prepared = await self.freetext.prepare(conn, who, new.question, new.purpose, now)
+            row["question"], row["question_spans"] = prepared.text, prepared.spans or None
             await store.insert_consultation(conn, row)
             await store.add_participant(
                 conn,
@@ -138,15 +178,19 @@ class Consultations:
                     )
                 ],
             )
-            return await store.list_participants(conn, consultation_id)
+            view = await self._view(conn, row)
+            return await store.list_participants(conn, consultation_id), prepared.notices, view
 
-        participants = await self.db.write(unit)
-        body = consultation_json(row, participants)
+        participants, notices, view = await self.db.write(unit)
+        body = self._json_for(row, creator, view, participants)
         targets = await self.directory.offer_targets(new.target_org, new.pool, new.expert_id)
-        offered = consultation_json(row)
-        self.bus.publish(targets, lambda _u: {"type": "consultation.offered", "consultation": offered})
+        self.bus.publish(targets, lambda user_id: {
+            "type": "consultation.offered",
+            "consultation": self._json_for(row, Party(org=new.target_org, role="expert", user_id=user_id), view),
+        })
         self.bus.publish([who.user_id], lambda _u: {"type": "consultation.created", "consultation": body})
         body["offered_to"] = len(targets)
+        body["identifiers"] = notices
         return body
 
     async def _check_routing(self, who: Principal, new: NewConsultation) -> None:
@@ -189,16 +233,26 @@ class Consultations:
                 before_seq=before,
                 limit=limit + 1,
             )
-        more = len(rows) > limit
-        rows = rows[:limit]
+            more = len(rows) > limit
+            rows = rows[:limit]
+            views = {}
+            for r in rows:
+                if r["question_spans"] and r["client_ref"] not in views:
+                    views[r["client_ref"]] = await self._view(conn, r)
+        reader = party_of_principal(who)
+        now = self.clock.now()
         return {
-            "items": [consultation_json(r) for r in rows],
+            "items": [
+                self._json_for(r, reader, views.get(r["client_ref"]) or View(r["purpose"], r["client_ref"], now))
+                for r in rows
+            ],
             "next": encode_cursor("c", rows[-1]["seq"]) if more else None,
         }
 
     async def get(self, who: Principal, consultation_id: str, ctx: RequestContext) -> dict[str, Any]:
         async with self.db.read() as conn:
             acc = await access.resolve(conn, who, consultation_id)
+            view = await self._view(conn, acc.consultation)
         participants = acc.participants
         c = acc.consultation
         await self.db.write(
@@ -208,7 +262,13 @@ class Consultations:
                              purpose=c["purpose"])],
             )
         )
-        return consultation_json(c, participants)
+        return self._json_for(c, self._reader(who, acc), view, participants)
+
+    @staticmethod
+    def _reader(who: Principal, acc: access.Access) -> Party:
+        if acc.participant is not None:
+            return Party(org=who.org, role=acc.participant["role"], user_id=who.user_id)
+        return party_of_principal(who)
 
     # -- claim, participants, close ---------------------------------------------------------
 
@@ -219,6 +279,7 @@ class Consultations:
             raise Forbidden("Only experts of the target organisation claim consultations.")
         async with self.db.read() as conn:
             acc = await access.resolve(conn, who, consultation_id, for_claim=True)
+            view = await self._view(conn, acc.consultation)
         if not acc.eligible_expert:
             raise Forbidden("This consultation is not offered to you.")
         now = self.clock.now()
@@ -249,11 +310,11 @@ class Consultations:
         if participants is None:
             raise Conflict("Another expert has already claimed this consultation.", code="already_claimed")
         claimed = {**c, "status": "claimed", "claimed_by": who.user_id, "claimed_at": now}
-        body = consultation_json(claimed, participants)
-        offered_to = await self.directory.offer_targets(c["target_org"], c["pool"], c["expert_id"])
-        recipients = set(offered_to) | {p["user_id"] for p in participants}
-        summary = consultation_json(claimed)
-        self.bus.publish(recipients, lambda _u: {"type": "consultation.claimed", "consultation": summary})
+        body = self._json_for(claimed, Party(org=who.org, role="expert", user_id=who.user_id), view, participants)
+        readers = _readers(participants)
+        for user_id in await self.directory.offer_targets(c["target_org"], c["pool"], c["expert_id"]):
+            readers.setdefault(user_id, Party(org=c["target_org"], role="expert", user_id=user_id))
+        self._publish(readers, "consultation.claimed", claimed, view)
         return body
 
     async def add_participant(
@@ -266,6 +327,7 @@ class Consultations:
             if acc.consultation["status"] == "closed":
                 raise Conflict("The consultation is closed.", code="closed")
             user = await directory_store.get_user(conn, user_id)
+            view = await self._view(conn, acc.consultation)
         if user is None:
             raise Unprocessable("The user is not known to the service.", code="unknown_user")
         roles = [r for r in user["roles"] if r in PARTICIPANT_ROLES]
@@ -298,18 +360,16 @@ class Consultations:
             return await store.list_participants(conn, consultation_id)
 
         participants = await self.db.write(unit)
-        body = consultation_json(c, participants)
-        self.bus.publish(
-            [p["user_id"] for p in participants],
-            lambda _u: {"type": "consultation.participant_added", "consultation": body, "user_id": user_id},
-        )
-        return body
+        readers = _readers(participants)
+        self._publish(readers, "consultation.participant_added", c, view, participants, user_id=user_id)
+        return self._json_for(c, readers[who.user_id], view, participants)
 
     async def close(
         self, who: Principal, consultation_id: str, outcome: str, note: str | None, ctx: RequestContext
     ) -> dict[str, Any]:
         async with self.db.read() as conn:
             acc = await access.resolve(conn, who, consultation_id)
+            view = await self._view(conn, acc.consultation)
         if acc.participant is None:
             raise Forbidden("Only participants close a consultation.")
         now = self.clock.now()
@@ -329,8 +389,15 @@ class Consultations:
         if participants is None:
             raise Conflict("The consultation is already closed.", code="closed")
         closed = {**c, "status": "closed", "outcome": outcome, "outcome_note": note, "closed_at": now}
-        body = consultation_json(closed, participants)
-        self.bus.publish(
-            [p["user_id"] for p in participants], lambda _u: {"type": "consultation.closed", "consultation": body}
-        )
-        return body
+        readers = _readers(participants)
+        self._publish(readers, "consultation.closed", closed, view, participants)
+        return self._json_for(closed, readers[who.user_id], view, participants)
+
+    def _publish(self, readers: dict[str, Party], kind: str, c: dict[str, Any], view: View,
+                 participants: list[dict[str, Any]] | None = None, **extra: Any) -> None:
+        self.bus.publish(readers, lambda user_id: {
+            "type": kind, "consultation": self._json_for(c, readers[user_id], view, participants), **extra})
+
+
+def _readers(participants: list[dict[str, Any]]) -> dict[str, Party]:
+    return {p["user_id"]: Party(org=p["org"], role=p["role"], user_id=p["user_id"]) for p in participants}

@@ -1,18 +1,21 @@
 """The policy enforcement point: asks the pure engine, per data item and per reader.
 
 Services never decide what crosses an organisational border themselves; they call this,
-at send time for every recipient and at read time for every reader.
+at send time for every recipient and at read time for every reader and every live event.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from consult.model import Clock, Principal
+from consult.model import Clock, Principal, iso
 from consult.policy.engine import PolicyEngine
 from consult.policy.model import Consent, Decision, ItemRequest, Party, Prohibition, Referral
+from consult.services.consents import as_policy_consent, effective_status
+from consult.services.freetext import render
 
 PARTICIPANT_ROLES = ("social_worker", "expert", "advisor")
 
@@ -28,14 +31,18 @@ def party_of_principal(p: Principal) -> Party:
 
 
 @dataclass(frozen=True)
-class ItemContext:
-    """What the engine needs to know about the consultation an item travels in."""
+class View:
+    """What the policy needs to know about a consultation at one moment."""
 
     purpose: str
     client_ref: str | None
-    consent: Consent | None = None
+    now: datetime
+    consents: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> current version row
     prohibitions: tuple[Prohibition, ...] = ()
-    referral: Referral | None = None
+
+    def consent(self, consent_id: str | None) -> Consent | None:
+        row = self.consents.get(consent_id) if consent_id else None
+        return as_policy_consent(row, self.now) if row else None
 
 
 class Disclosure:
@@ -47,26 +54,60 @@ class Disclosure:
     def version(self) -> str:
         return self.engine.version
 
-    def decide(self, sender: Party, recipient: Party, category: str, ctx: ItemContext) -> Decision:
+    @property
+    def item_categories(self) -> frozenset[str]:
+        return self.engine.item_categories
+
+    def decide(
+        self,
+        sender: Party,
+        recipient: Party,
+        category: str,
+        view: View,
+        *,
+        consent_id: str | None = None,
+        referral: Referral | None = None,
+    ) -> Decision:
         return self.engine.decide(
             ItemRequest(
                 sender=sender,
                 recipient=recipient,
                 category=category,
-                purpose=ctx.purpose,
-                client_ref=ctx.client_ref,
-                consent=ctx.consent,
-                prohibitions=ctx.prohibitions,
-                referral=ctx.referral,
-                now=self.clock.now(),
+                purpose=view.purpose,
+                client_ref=view.client_ref,
+                consent=view.consent(consent_id),
+                prohibitions=view.prohibitions,
+                referral=referral,
+                now=view.now,
             )
         )
 
-    def withheld_view(self, category: str, decision: Decision) -> dict[str, Any]:
-        return {
+    def decide_identifier(self, kind: str, sender: Party, recipient: Party, view: View) -> Decision:
+        return self.engine.decide_identifier(
+            kind, sender, recipient, view.purpose, view.client_ref, view.prohibitions, view.now
+        )
+
+    def render_text(self, text: str, spans: list[dict[str, Any]] | None, author: Party, reader: Party,
+                    view: View) -> str:
+        """Free text as ``reader`` may see it; the author sees what they wrote."""
+        if reader.user_id is not None and reader.user_id == author.user_id:
+            return text
+        return render(text, spans, lambda kind: self.decide_identifier(kind, author, reader, view))
+
+    def withheld_view(self, category: str, decision: Decision, view: View,
+                      consent_id: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
             "category": category,
             "withheld": True,
             "reason": decision.reason,
             "rule": decision.rule_id,
             "citation": decision.citation,
         }
+        row = view.consents.get(consent_id) if consent_id else None
+        if row is not None:
+            status = effective_status(row, view.now)
+            if status != "active":
+                changed = row["valid_until"] if status == "expired" else row["status_changed_at"]
+                body["consent"] = {"id": row["id"], "status": status,
+                                   "since": iso(changed)}
+        return body

@@ -3,13 +3,13 @@ and read receipts.
 
 The policy is applied at send time — the sender learns, per item and recipient, what is
 withheld and why — and again at read time for every reader and every live event, so a
-participant added later sees only what the policy lets *them* see.
+participant added later, or a consent withdrawn later, changes what a reader sees.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -18,11 +18,14 @@ from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
 from consult.model import Clock, Principal, iso
 from consult.model.context import RequestContext
-from consult.policy.model import Decision, Party
+from consult.policy.model import Decision, Party, Referral
+from consult.policy.scan import scan
 from consult.services import access
+from consult.services.consents import Consents
 from consult.services.directory import Directory
-from consult.services.disclosure import Disclosure, ItemContext, party_of, party_of_principal
+from consult.services.disclosure import Disclosure, View, party_of_principal
 from consult.services.events import EventBus
+from consult.services.freetext import FreeText, notices_for
 from consult.services.paging import clamp_limit, decode_cursor, encode_cursor
 from consult.storage import consultations as consultation_store
 from consult.storage import messages as store
@@ -34,6 +37,7 @@ class DataItem:
     category: str
     value: str
     consent_id: str | None = None
+    referral: Referral | None = None
 
 
 @dataclass(frozen=True)
@@ -44,41 +48,64 @@ class Recipient:
     party: Party
 
 
+@dataclass(frozen=True)
+class Draft:
+    """A message checked against the policy for its current recipients, not yet stored."""
+
+    consultation: dict[str, Any]
+    participants: list[dict[str, Any]]
+    sender: Party
+    view: View
+    recipients: list[Recipient]
+    decisions: list[list[Decision]]  # [recipient][item]
+    withheld: list[dict[str, Any]]
+    notices: list[dict[str, Any]]
+
+
+def author_party(message: dict[str, Any]) -> Party:
+    return Party(org=message["author_org"], role=message["author_role"], user_id=message["author_id"])
+
+
 class Messages:
     def __init__(
-        self, db: Database, bus: EventBus, directory: Directory, disclosure: Disclosure, clock: Clock
+        self,
+        db: Database,
+        bus: EventBus,
+        directory: Directory,
+        disclosure: Disclosure,
+        consents: Consents,
+        freetext: FreeText,
+        clock: Clock,
     ) -> None:
         self.db = db
         self.bus = bus
         self.directory = directory
         self.disclosure = disclosure
+        self.consents = consents
+        self.freetext = freetext
         self.clock = clock
 
-    # -- the policy, per item and reader ----------------------------------------------------
-
-    def _item_context(self, consultation: dict[str, Any]) -> ItemContext:
-        return ItemContext(purpose=consultation["purpose"], client_ref=consultation["client_ref"])
-
-    def _decide(self, message: dict[str, Any], reader: Party, ctx: ItemContext, category: str) -> Decision:
-        author = Party(org=message["author_org"], role=message["author_role"], user_id=message["author_id"])
-        return self.disclosure.decide(author, reader, category, ctx)
+    # -- rendering for one reader -----------------------------------------------------------
 
     def render(
-        self,
-        message: dict[str, Any],
-        reader: Party,
-        ctx: ItemContext,
-        markers: list[dict[str, Any]],
+        self, message: dict[str, Any], reader: Party, view: View, markers: list[dict[str, Any]]
     ) -> dict[str, Any]:
-        """The message as ``reader`` may see it: withheld values appear nowhere."""
-        own = reader.user_id == message["author_id"]
+        """The message as ``reader`` may see it: a withheld value appears nowhere."""
+        author = author_party(message)
+        own = reader.user_id is not None and reader.user_id == message["author_id"]
         data: list[dict[str, Any]] = []
         for item in message["items"]:
             if own:
                 data.append(_item_json(item))
                 continue
-            decision = self._decide(message, reader, ctx, item["category"])
-            data.append(_item_json(item) if decision.permitted else self.disclosure.withheld_view(item["category"], decision))
+            decision = self.disclosure.decide(
+                author, reader, item["category"], view,
+                consent_id=item.get("consent_id"), referral=_referral(item),
+            )
+            data.append(
+                _item_json(item) if decision.permitted
+                else self.disclosure.withheld_view(item["category"], decision, view, item.get("consent_id"))
+            )
         return {
             "id": message["id"],
             "consultation_id": message["consultation_id"],
@@ -88,7 +115,7 @@ class Messages:
                 "org": message["author_org"],
                 "role": message["author_role"],
             },
-            "text": message["text"],
+            "text": self.disclosure.render_text(message["text"], message.get("text_spans"), author, reader, view),
             "data": data,
             "created_at": iso(message["created_at"]),
             "read_by": [
@@ -98,19 +125,25 @@ class Messages:
             ],
         }
 
-    # -- post ---------------------------------------------------------------------------
+    async def _view(self, conn: AsyncConnection, c: dict[str, Any], consent_ids: list[str]) -> View:
+        return View(
+            purpose=c["purpose"],
+            client_ref=c["client_ref"],
+            now=self.clock.now(),
+            consents=await self.consents.for_items(conn, sorted(set(consent_ids))),
+            prohibitions=await self.consents.active_prohibitions(conn, c["client_ref"]),
+        )
 
-    async def post(
-        self,
-        who: Principal,
-        consultation_id: str,
-        text: str,
-        items: list[DataItem],
-        ctx: RequestContext,
-    ) -> dict[str, Any]:
+    # -- send -----------------------------------------------------------------------------
+
+    async def check(
+        self, who: Principal, consultation_id: str, text: str, items: list[DataItem]
+    ) -> Draft:
+        """Decide, per item and current recipient, what would be withheld — without storing."""
+        consent_ids = [i.consent_id for i in items if i.consent_id]
         async with self.db.read() as conn:
             acc = await access.resolve(conn, who, consultation_id)
-        participants = acc.participants
+            view = await self._view(conn, acc.consultation, consent_ids)
         if acc.participant is None:
             raise Forbidden("Claim the consultation before writing in it.", code="not_participant")
         c = acc.consultation
@@ -118,21 +151,44 @@ class Messages:
             raise Conflict("The consultation is closed.", code="closed")
         if not text.strip() and not items:
             raise Unprocessable("A message needs text or data.", code="empty_message")
-
+        unknown = [cid for cid in consent_ids if cid not in view.consents]
+        if unknown:
+            raise Unprocessable("consent_id does not name a recorded consent.", code="unknown_consent")
         sender = Party(org=who.org, role=acc.participant["role"], user_id=who.user_id)
-        item_ctx = self._item_context(c)
-        recipients = self._recipients(c, participants, who.user_id)
+        recipients = self._recipients(c, acc.participants, who.user_id)
         decisions = [
-            [self.disclosure.decide(sender, r.party, item.category, item_ctx) for item in items]
+            [self.disclosure.decide(sender, r.party, i.category, view, consent_id=i.consent_id,
+                                    referral=i.referral) for i in items]
             for r in recipients
         ]
         withheld = [
-            _withheld_json(r, index, item, d)
+            _withheld_json(r, index, item.category, d)
             for r, row in zip(recipients, decisions, strict=True)
             for index, (item, d) in enumerate(zip(items, row, strict=True))
             if not d.permitted
         ]
-        now = self.clock.now()
+        findings = scan(text)
+        for f in findings:
+            if f.kind == "hetu":
+                continue
+            for r in recipients:
+                d = self.disclosure.decide_identifier(f.kind, sender, r.party, view)
+                if not d.permitted:
+                    withheld.append(_withheld_json(r, None, f"identifier.{f.kind}", d))
+        return Draft(c, acc.participants, sender, view, recipients, decisions, withheld,
+                     notices_for(findings, c["purpose"]))
+
+    async def preview(self, who: Principal, consultation_id: str, text: str, items: list[DataItem]) -> dict[str, Any]:
+        """The sender's warning before sending: what the policy and the scanner would do."""
+        draft = await self.check(who, consultation_id, text, items)
+        return {"policy": {"version": self.disclosure.version, "withheld": draft.withheld},
+                "identifiers": draft.notices}
+
+    async def post(
+        self, who: Principal, consultation_id: str, text: str, items: list[DataItem], ctx: RequestContext
+    ) -> dict[str, Any]:
+        draft = await self.check(who, consultation_id, text, items)
+        c, view, now = draft.consultation, draft.view, self.clock.now()
         audit = [
             AuditRecord(
                 action="disclose" if d.permitted else "disclose.withheld",
@@ -145,63 +201,67 @@ class Messages:
                 rule_id=d.rule_id,
                 policy_version=d.policy_version,
                 subject_user=r.user_id,
+                consent_id=d.consent_id,
+                consent_version=d.consent_version,
+                flags=tuple(sorted(d.flags)),
             )
-            for r, row in zip(recipients, decisions, strict=True)
+            for r, row in zip(draft.recipients, draft.decisions, strict=True)
             for item, d in zip(items, row, strict=True)
         ]
-        everything_withheld = (
-            not text.strip() and items and all(not d.permitted for row in decisions for d in row)
-        )
-        if everything_withheld:
+        if not text.strip() and items and all(not d.permitted for row in draft.decisions for d in row):
             await self.db.write(lambda conn: record(conn, who, ctx, now, audit))
-            rules = sorted({d.rule_id for row in decisions for d in row})
+            rules = sorted({d.rule_id for row in draft.decisions for d in row})
             raise Forbidden(
                 "Every part of this message would be withheld (rule: " + ", ".join(rules) + ").",
                 code="policy_denied",
             )
 
         message_id = str(uuid.uuid4())
-        values = {
-            "id": message_id,
-            "consultation_id": consultation_id,
-            "author_id": who.user_id,
-            "author_org": who.org,
-            "author_role": sender.role,
-            "author_name": who.name,
-            "text": text,
-            "created_at": now,
-        }
         item_rows = [
-            {"idx": i, "category": item.category, "value": item.value, "consent_id": item.consent_id}
+            {
+                "idx": i, "category": item.category, "value": item.value, "consent_id": item.consent_id,
+                "referral_condition": item.referral.condition if item.referral else None,
+                "referral_justification": item.referral.justification if item.referral else None,
+            }
             for i, item in enumerate(items)
         ]
         first_response = who.org == c["target_org"] and c["first_response_at"] is None
 
-        async def unit(conn: AsyncConnection) -> int:
+        async def unit(conn: AsyncConnection) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+            prepared = await self.freetext.prepare(conn, who, text, c["purpose"], now)
+            values = {
+                "id": message_id,
+                "consultation_id": consultation_id,
+                "author_id": who.user_id,
+                "author_org": who.org,
+                "author_role": draft.sender.role,
+                "author_name": who.name,
+                "text": prepared.text,
+                "text_spans": prepared.spans or None,
+                "created_at": now,
+            }
             seq = await store.insert_message(conn, values, item_rows)
             if first_response:
                 await consultation_store.mark_first_response(conn, consultation_id, now)
-            await record(
-                conn, who, ctx, now,
-                [
-                    AuditRecord(
-                        action="message.create",
-                        consultation_id=consultation_id,
-                        message_id=message_id,
-                        client_ref=c["client_ref"],
-                        categories=tuple(i.category for i in items),
-                        purpose=c["purpose"],
-                    ),
-                    *[_with_message(a, message_id) for a in audit],
-                ],
-            )
-            return seq
+            await record(conn, who, ctx, now, [
+                AuditRecord(
+                    action="message.create",
+                    consultation_id=consultation_id,
+                    message_id=message_id,
+                    client_ref=c["client_ref"],
+                    categories=tuple(i.category for i in items),
+                    purpose=c["purpose"],
+                ),
+                *[replace(a, message_id=message_id) for a in audit],
+            ])
+            stored = {**values, "seq": seq, "items": [{**r, "message_id": message_id} for r in item_rows]}
+            return stored, prepared.notices
 
-        seq = await self.db.write(unit)
-        stored = {**values, "seq": seq, "items": [{**r, "message_id": message_id} for r in item_rows]}
-        body = self.render(stored, sender, item_ctx, [])
-        body["policy"] = {"version": self.disclosure.version, "withheld": withheld}
-        await self._publish(c, participants, stored, item_ctx)
+        stored, notices = await self.db.write(unit)
+        body = self.render(stored, draft.sender, view, [])
+        body["policy"] = {"version": self.disclosure.version, "withheld": draft.withheld}
+        body["identifiers"] = notices
+        await self._publish(c, draft.participants, stored, view)
         return body
 
     def _recipients(
@@ -218,11 +278,7 @@ class Messages:
         return [Recipient(None, Party(org=c["target_org"], role="expert"))]
 
     async def _publish(
-        self,
-        c: dict[str, Any],
-        participants: list[dict[str, Any]],
-        stored: dict[str, Any],
-        item_ctx: ItemContext,
+        self, c: dict[str, Any], participants: list[dict[str, Any]], stored: dict[str, Any], view: View
     ) -> None:
         readers: dict[str, Party] = {
             p["user_id"]: Party(org=p["org"], role=p["role"], user_id=p["user_id"]) for p in participants
@@ -232,7 +288,7 @@ class Messages:
                 readers.setdefault(user_id, Party(org=c["target_org"], role="expert", user_id=user_id))
         self.bus.publish(
             readers,
-            lambda user_id: {"type": "message.created", "message": self.render(stored, readers[user_id], item_ctx, [])},
+            lambda user_id: {"type": "message.created", "message": self.render(stored, readers[user_id], view, [])},
         )
 
     # -- read -----------------------------------------------------------------------------
@@ -252,22 +308,23 @@ class Messages:
             acc = await access.resolve(conn, who, consultation_id)
             rows = await store.list_messages(conn, consultation_id, after_seq=after, limit=limit + 1)
             markers = await store.read_markers_for(conn, consultation_id)
-        more = len(rows) > limit
-        rows = rows[:limit]
+            more = len(rows) > limit
+            rows = rows[:limit]
+            view = await self._view(conn, acc.consultation,
+                                    [i["consent_id"] for r in rows for i in r["items"] if i["consent_id"]])
         c = acc.consultation
         reader = (
             Party(org=who.org, role=acc.participant["role"], user_id=who.user_id)
             if acc.participant
             else party_of_principal(who)
         )
-        item_ctx = self._item_context(c)
-        items = [self.render(r, reader, item_ctx, markers) for r in rows]
-        categories = sorted({i["category"] for r in rows for i in r["items"]})
+        items = [self.render(r, reader, view, markers) for r in rows]
+        shown = sorted({d["category"] for m in items for d in m["data"] if not d.get("withheld")})
         await self.db.write(
             lambda conn: record(
                 conn, who, ctx, self.clock.now(),
                 [AuditRecord(action="messages.read", consultation_id=consultation_id, client_ref=c["client_ref"],
-                             categories=tuple(categories), purpose=c["purpose"])],
+                             categories=tuple(shown), purpose=c["purpose"])],
             )
         )
         return {"items": items, "next": encode_cursor("m", rows[-1]["seq"]) if more else None}
@@ -278,7 +335,6 @@ class Messages:
         async with self.db.read() as conn:
             acc = await access.resolve(conn, who, consultation_id)
             message = await store.get_message(conn, message_id) if len(message_id) <= 36 else None
-        participants = acc.participants
         if acc.participant is None:
             raise Forbidden("Only participants leave read receipts.", code="not_participant")
         if message is None or message["consultation_id"] != consultation_id:
@@ -291,31 +347,33 @@ class Messages:
                    "read_at": iso(now)}
         if moved:
             self.bus.publish(
-                [p["user_id"] for p in participants], lambda _u: {"type": "message.read", **receipt}
+                [p["user_id"] for p in acc.participants], lambda _u: {"type": "message.read", **receipt}
             )
         return receipt
+
+
+def _referral(item: dict[str, Any]) -> Referral | None:
+    if not item.get("referral_condition"):
+        return None
+    return Referral(condition=item["referral_condition"], justification=item.get("referral_justification") or "")
 
 
 def _item_json(item: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {"category": item["category"], "value": item["value"]}
     if item.get("consent_id"):
         body["consent_id"] = item["consent_id"]
+    if item.get("referral_condition"):
+        body["referral"] = {"condition": item["referral_condition"]}
     return body
 
 
-def _withheld_json(r: Recipient, index: int, item: DataItem, d: Decision) -> dict[str, Any]:
+def _withheld_json(r: Recipient, index: int | None, category: str, d: Decision) -> dict[str, Any]:
     return {
         "recipient": {"user_id": r.user_id, "org": r.party.org, "role": r.party.role},
         "index": index,
-        "category": item.category,
+        "category": category,
         "effect": d.effect,
         "rule": d.rule_id,
         "citation": d.citation,
         "reason": d.reason,
     }
-
-
-def _with_message(rec: AuditRecord, message_id: str) -> AuditRecord:
-    from dataclasses import replace
-
-    return replace(rec, message_id=message_id)

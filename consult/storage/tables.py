@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -63,9 +64,11 @@ consultations = Table(
     Column("topic", String(64), nullable=False),
     Column("urgency", String(16), nullable=False),
     Column("question", Text, nullable=False),
+    Column("question_spans", JSON),
     Column("purpose", String(64), nullable=False),
     Column("origin_org", String(64), nullable=False),
     Column("created_by", String(128), nullable=False),
+    Column("created_role", String(32)),
     Column("target_org", String(64), nullable=False),
     Column("pool", String(64)),
     Column("expert_id", String(128)),
@@ -106,6 +109,7 @@ messages = Table(
     Column("author_role", String(32), nullable=False),
     Column("author_name", String(200), nullable=False),
     Column("text", Text, nullable=False),
+    Column("text_spans", JSON),
     Column("created_at", TS, nullable=False),
     Index("ix_messages_consultation_seq", "consultation_id", "seq"),
 )
@@ -118,6 +122,8 @@ message_items = Table(
     Column("category", String(64), nullable=False),
     Column("value", Text, nullable=False),
     Column("consent_id", String(36)),
+    Column("referral_condition", String(40)),
+    Column("referral_justification", Text),
     PrimaryKeyConstraint("message_id", "idx"),
 )
 
@@ -152,7 +158,85 @@ audit_events = Table(
     Column("outcome", String(16), nullable=False),
     Column("request_id", String(64)),
     Column("source", String(64)),
+    Column("consent_id", String(36)),
+    Column("consent_version", Integer),
+    Column("subject_user", String(128)),
+    Column("flags", JSON),
     Index("ix_audit_client_at", "client_ref", "at"),
     Index("ix_audit_actor_at", "actor_id", "at"),
     Index("ix_audit_consultation", "consultation_id"),
+)
+
+# -- clients, consents and prohibitions (SPEC C3) -----------------------------------------------
+
+data_keys = Table(
+    "data_keys",
+    metadata,
+    Column("owner", String(80), primary_key=True),
+    Column("kek_version", Integer),
+    Column("wrapped", LargeBinary),
+    Column("created_at", TS, nullable=False),
+    Column("destroyed_at", TS),
+)
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("client_ref", String(40), primary_key=True),
+    Column("hetu_index", String(64), nullable=False, unique=True),
+    Column("hetu_sealed", LargeBinary, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_org", String(64), nullable=False),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", String(36), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("client_ref", String(40), ForeignKey("clients.client_ref"), nullable=False),
+    Column("grantor", String(32), nullable=False),
+    Column("categories", JSON, nullable=False),
+    Column("recipient_orgs", JSON, nullable=False),
+    Column("recipient_roles", JSON, nullable=False),
+    Column("recipient_users", JSON, nullable=False),
+    Column("purposes", JSON, nullable=False),
+    Column("valid_from", TS, nullable=False),
+    Column("valid_until", TS),
+    Column("method", String(32), nullable=False),
+    Column("evidence_ref", String(200)),
+    Column("recorded_by", String(128), nullable=False),
+    Column("recorded_org", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_changed_at", TS, nullable=False),
+    Column("created_at", TS, nullable=False),
+    PrimaryKeyConstraint("id", "version"),
+    Index("ix_consents_client", "client_ref"),
+)
+
+consent_events = Table(
+    "consent_events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("consent_id", String(36), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("at", TS, nullable=False),
+    Column("actor_id", String(128), nullable=False),
+    Column("actor_org", String(64), nullable=False),
+)
+
+prohibitions = Table(
+    "prohibitions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("client_ref", String(40), ForeignKey("clients.client_ref"), nullable=False, index=True),
+    Column("category", String(64)),
+    Column("org", String(64)),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_org", String(64), nullable=False),
+    Column("revoked_at", TS),
+    Column("revoked_by", String(128)),
 )

@@ -59,7 +59,7 @@ async def test_invalid_consultation_fields_are_422(api, field, value):
 async def test_general_purpose_carries_no_client(api):
     err = await api.call("POST", "/api/v1/consultations", "kela.aino", expect=422, json={
         "topic": "other", "urgency": "normal", "question": "q", "purpose": "general", "target_org": "vantaa",
-        "client_ref": "c-1"})
+        "client_ref": "cl_00000000000000000000"})
     _is_error(err, "purpose_binding")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.api.wsutil import connect, next_event, no_event
+from tests.synthetic import hetu
 
 
 async def test_advisor_to_expert_end_to_end(api):
@@ -10,7 +11,8 @@ async def test_advisor_to_expert_end_to_end(api):
     mikko = await connect(api, "vantaa.mikko")
     aino = await connect(api, "kela.aino")
 
-    created = await api.open_consultation(pool="toimeentulotuki", client_ref="c-test-1")
+    client_ref = await api.register(hetu(1))
+    created = await api.open_consultation(pool="toimeentulotuki", client_ref=client_ref)
     cid = created["id"]
     assert created["status"] == "open"
     assert created["offered_to"] == 2

@@ -1,0 +1,282 @@
+"""Client registry, consents and disclosure prohibitions (SPEC C3), and the identifier scan."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from consult.errors import Unprocessable
+from consult.http import keys
+from consult.http import schemas as s
+from consult.http import validation as v
+from consult.http.api import Route
+from consult.http.principal import authenticate, context, require_role
+from consult.model.vocabulary import CATEGORIES, PURPOSES, ROLES
+from consult.policy.scan import scan
+from consult.services.consents import GRANTORS, METHODS, ConsentScope
+from consult.services.freetext import notices_for
+from consult.services.receipts import receipt_text
+
+HELSINKI = ZoneInfo("Europe/Helsinki")
+CLIENT_PURPOSES = frozenset(PURPOSES - {"general"})
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status)
+
+
+def _client_ref(request: web.Request) -> str:
+    return v.path_id(request, "ref")
+
+
+def _names(data: dict[str, Any], field: str, allowed: frozenset[str], *, required: bool) -> list[str]:
+    raw = data.get(field)
+    if raw is None:
+        if required:
+            raise Unprocessable(f"{field}: is required", code="invalid_field")
+        return []
+    if not isinstance(raw, list) or len(raw) > 50 or not all(isinstance(x, str) for x in raw):
+        raise Unprocessable(f"{field}: must be a list of names", code="invalid_field")
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise Unprocessable(f"{field}: unknown " + ", ".join(unknown[:5]), code="invalid_field")
+    if required and not raw:
+        raise Unprocessable(f"{field}: must not be empty", code="invalid_field")
+    return list(dict.fromkeys(raw))
+
+
+def _moment(data: dict[str, Any], field: str) -> datetime | None:
+    """An ISO 8601 time with zone, or a date meaning the end of that day in Helsinki."""
+    raw = data.get(field)
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or len(raw) > 40:
+        raise Unprocessable(f"{field}: must be an ISO 8601 date or time", code="invalid_field")
+    try:
+        if len(raw) == 10:
+            day = datetime.fromisoformat(raw).date()
+            return datetime.combine(day, time(23, 59, 59), HELSINKI).astimezone(UTC)
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise Unprocessable(f"{field}: must be an ISO 8601 date or time", code="invalid_field") from None
+    if moment.tzinfo is None:
+        raise Unprocessable(f"{field}: a time needs its zone (e.g. Z or +02:00)", code="invalid_field")
+    return moment.astimezone(UTC)
+
+
+def _scope(request: web.Request, data: dict[str, Any]) -> ConsentScope:
+    allowed = {"categories", "recipient_orgs", "recipient_roles", "recipient_users", "purpose", "purposes",
+               "valid_from", "valid_until", "method", "grantor", "evidence_ref"}
+    unknown = set(data) - allowed
+    if unknown:
+        raise Unprocessable("Unknown fields: " + ", ".join(sorted(unknown)), code="unknown_field")
+    orgs = frozenset(request.app[keys.SETTINGS].orgs)
+    purposes = _names(data, "purposes", CLIENT_PURPOSES, required=False)
+    single = v.choice(data, "purpose", CLIENT_PURPOSES, required=False)
+    if single:
+        purposes = list(dict.fromkeys([single, *purposes]))
+    if not purposes:
+        raise Unprocessable("purpose: is required (a client purpose, not 'general')", code="invalid_field")
+    users = data.get("recipient_users") or []
+    if not isinstance(users, list) or len(users) > 50 or not all(isinstance(u, str) and v._ID.match(u) for u in users):
+        raise Unprocessable("recipient_users: must be a list of user ids", code="invalid_field")
+    return ConsentScope(
+        categories=_names(data, "categories", CATEGORIES - {"identity.hetu"}, required=True),
+        recipient_orgs=_names(data, "recipient_orgs", orgs, required=True),
+        recipient_roles=_names(data, "recipient_roles", ROLES, required=False),
+        recipient_users=list(dict.fromkeys(users)),
+        purposes=purposes,
+        valid_from=_moment(data, "valid_from"),
+        valid_until=_moment(data, "valid_until"),
+        method=v.choice(data, "method", METHODS),  # type: ignore[arg-type]
+        grantor=v.choice(data, "grantor", GRANTORS, required=False) or "self",
+        evidence_ref=v.text(data, "evidence_ref", max_len=200, required=False, multiline=False),
+    )
+
+
+# -- clients --------------------------------------------------------------------------------
+
+
+async def register_client(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    data = await v.json_body(request)
+    if set(data) - {"hetu"}:
+        raise Unprocessable("Only hetu is accepted.", code="unknown_field")
+    hetu = data.get("hetu")
+    if not isinstance(hetu, str) or len(hetu) > 32:
+        raise Unprocessable("hetu is not a valid Finnish personal identity code.", code="invalid_hetu")
+    ref, created = await request.app[keys.CLIENTS].register(who, hetu, context(request))
+    return _json({"client_ref": ref, "created": created}, status=201 if created else 200)
+
+
+async def scan_text(request: web.Request) -> web.Response:
+    await authenticate(request)
+    data = await v.json_body(request)
+    text = v.text(data, "text", max_len=10000, allow_empty=True) or ""
+    purpose = v.choice(data, "purpose", PURPOSES, required=False) or "general"
+    return _json({"identifiers": notices_for(scan(text), purpose)})
+
+
+# -- consents --------------------------------------------------------------------------------
+
+
+async def create_consent(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    require_role(who, "advisor", "social_worker")
+    ref = _client_ref(request)
+    scope = _scope(request, await v.json_body(request))
+    body = await request.app[keys.CONSENTS].create(who, ref, scope, context(request))
+    return _json(body, status=201)
+
+
+async def list_consents(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    items = await request.app[keys.CONSENTS].list_for_client(who, _client_ref(request), context(request))
+    return _json({"items": items, "next": None})
+
+
+async def get_consent(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    return _json(await request.app[keys.CONSENTS].get(who, v.path_id(request)))
+
+
+async def new_consent_version(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    consent_id = v.path_id(request)
+    scope = _scope(request, await v.json_body(request))
+    body = await request.app[keys.CONSENTS].new_version(who, consent_id, scope, context(request))
+    return _json(body, status=201)
+
+
+def _status_change(action: str):  # type: ignore[no-untyped-def]
+    async def handler(request: web.Request) -> web.Response:
+        who = await authenticate(request)
+        body = await request.app[keys.CONSENTS].change_status(who, v.path_id(request), action, context(request))
+        return _json(body)
+
+    handler.__name__ = f"{action}_consent"
+    return handler
+
+
+async def consent_receipt(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    consent = await request.app[keys.CONSENTS].get(who, v.path_id(request))
+    lang = request.query.get("lang", "fi")
+    if lang not in ("fi", "sv", "en"):
+        lang = "fi"
+    return web.Response(text=receipt_text(consent, lang), content_type="text/plain", charset="utf-8")
+
+
+# -- prohibitions ------------------------------------------------------------------------------
+
+
+async def create_prohibition(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    require_role(who, "advisor", "social_worker")
+    ref = _client_ref(request)
+    data = await v.json_body(request)
+    if set(data) - {"category", "org"}:
+        raise Unprocessable("Only category and org are accepted.", code="unknown_field")
+    category = v.choice(data, "category", CATEGORIES - {"identity.hetu"}, required=False)
+    org = v.choice(data, "org", frozenset(request.app[keys.SETTINGS].orgs), required=False)
+    body = await request.app[keys.CONSENTS].prohibit(who, ref, category, org, context(request))
+    return _json(body, status=201)
+
+
+async def list_prohibitions(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    items = await request.app[keys.CONSENTS].list_prohibitions(who, _client_ref(request))
+    return _json({"items": items, "next": None})
+
+
+async def revoke_prohibition(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    body = await request.app[keys.CONSENTS].revoke_prohibition(who, v.path_id(request), context(request))
+    return _json(body)
+
+
+CONSENT_SCOPE: s.S = {
+    "type": "object",
+    "required": ["categories", "recipient_orgs", "purpose", "method"],
+    "properties": {
+        "categories": {"type": "array", "items": {"type": "string", "enum": sorted(CATEGORIES - {"identity.hetu"})}},
+        "recipient_orgs": {"type": "array", "items": s.STR},
+        "recipient_roles": {"type": "array", "items": {"type": "string", "enum": sorted(ROLES)}},
+        "recipient_users": {"type": "array", "items": s.STR},
+        "purpose": {"type": "string", "enum": sorted(CLIENT_PURPOSES)},
+        "purposes": {"type": "array", "items": {"type": "string", "enum": sorted(CLIENT_PURPOSES)}},
+        "valid_from": s.STR,
+        "valid_until": s.STR,
+        "method": {"type": "string", "enum": sorted(METHODS)},
+        "grantor": {"type": "string", "enum": sorted(GRANTORS)},
+        "evidence_ref": {"type": "string", "maxLength": 200},
+    },
+}
+CONSENT: s.S = {
+    "type": "object",
+    "required": ["id", "version", "client_ref", "status"],
+    "properties": {
+        "id": s.STR, "version": {"type": "integer"}, "client_ref": s.STR,
+        "status": {"type": "string", "enum": ["active", "suspended", "withdrawn", "expired"]},
+        "grantor": s.STR, "categories": {"type": "array", "items": s.STR},
+        "recipient_orgs": {"type": "array", "items": s.STR}, "recipient_roles": {"type": "array", "items": s.STR},
+        "recipient_users": {"type": "array", "items": s.STR}, "purposes": {"type": "array", "items": s.STR},
+        "valid_from": s.TS, "valid_until": s.TS, "method": s.STR, "evidence_ref": s.NSTR,
+        "recorded_by": s.STR, "recorded_org": s.STR, "status_changed_at": s.TS, "created_at": s.TS,
+        "events": {"type": "array", "items": {"type": "object"}},
+    },
+}
+PROHIBITION: s.S = {
+    "type": "object",
+    "properties": {
+        "id": s.STR, "client_ref": s.STR, "category": s.NSTR, "org": s.NSTR, "active": {"type": "boolean"},
+        "created_at": s.TS, "created_by": s.STR, "created_org": s.STR, "revoked_at": s.TS,
+    },
+}
+ALL = (400, 401, 403, 404, 409, 413, 415, 422)
+
+CLIENT_ROUTES: tuple[Route, ...] = (
+    Route("POST", "/api/v1/clients", register_client, "Register a client by HETU; the same HETU gives the same ref",
+          who="advisor, expert, social worker",
+          body={"type": "object", "required": ["hetu"], "properties": {"hetu": s.STR}},
+          response={"type": "object", "required": ["client_ref"],
+                    "properties": {"client_ref": s.STR, "created": {"type": "boolean"}}},
+          status=201, errors=(400, 401, 403, 413, 415, 422)),
+    Route("POST", "/api/v1/scan", scan_text, "Which identifiers free text contains and what will happen to them",
+          body={"type": "object", "required": ["text"], "properties": {"text": s.STR, "purpose": s.STR}},
+          response={"type": "object", "properties": {"identifiers": {"type": "array", "items": {"type": "object"}}}},
+          errors=(400, 401, 413, 415, 422)),
+    Route("POST", "/api/v1/clients/{ref}/consents", create_consent, "Record a consent",
+          who="advisor, social worker", body=CONSENT_SCOPE, response=CONSENT, status=201, errors=ALL),
+    Route("GET", "/api/v1/clients/{ref}/consents", list_consents, "The client's consents your organisation may see",
+          who="advisor, social worker, privacy officer", response=s.page(CONSENT), errors=(401, 403, 404)),
+    Route("GET", "/api/v1/consents/{id}", get_consent, "One consent with its events",
+          who="advisor, social worker, privacy officer", response=CONSENT, errors=(401, 404)),
+    Route("POST", "/api/v1/consents/{id}/versions", new_consent_version,
+          "Change the scope: a new version; the old one is superseded",
+          who="advisor, social worker of the recording organisation", body=CONSENT_SCOPE, response=CONSENT,
+          status=201, errors=ALL),
+    Route("POST", "/api/v1/consents/{id}/revoke", _status_change("withdraw"), "Withdraw (final)",
+          who="advisor, social worker of the recording organisation", response=CONSENT, errors=(401, 403, 404, 409)),
+    Route("POST", "/api/v1/consents/{id}/suspend", _status_change("suspend"), "Suspend until resumed",
+          who="advisor, social worker of the recording organisation", response=CONSENT, errors=(401, 403, 404, 409)),
+    Route("POST", "/api/v1/consents/{id}/resume", _status_change("resume"), "Resume a suspended consent",
+          who="advisor, social worker of the recording organisation", response=CONSENT, errors=(401, 403, 404, 409)),
+    Route("GET", "/api/v1/consents/{id}/receipt", consent_receipt, "A printable consent receipt for the client",
+          who="advisor, social worker, privacy officer", response={"type": "string"}, errors=(401, 404),
+          query=(("lang", {"type": "string", "enum": ["fi", "sv", "en"]}, "language of the receipt"),),
+          content_type="text/plain"),
+    Route("POST", "/api/v1/clients/{ref}/prohibitions", create_prohibition,
+          "Record a disclosure prohibition (a category, an organisation, or all)",
+          who="advisor, social worker",
+          body={"type": "object", "properties": {"category": s.STR, "org": s.STR}}, response=PROHIBITION,
+          status=201, errors=ALL),
+    Route("GET", "/api/v1/clients/{ref}/prohibitions", list_prohibitions, "The client's disclosure prohibitions",
+          who="advisor, social worker, privacy officer", response=s.page(PROHIBITION), errors=(401, 403, 404)),
+    Route("POST", "/api/v1/prohibitions/{id}/revoke", revoke_prohibition, "Lift a prohibition",
+          who="advisor, social worker of the recording organisation", response=PROHIBITION,
+          errors=(401, 404, 409)),
+)

@@ -1,0 +1,84 @@
+"""The client registry (SPEC C3): a HETU in, a stable pseudonymous ``client_ref`` out.
+
+The HETU is validated with python-stdnum, stored only sealed under the registry's data key,
+and found again through a keyed blind index; it is never returned or logged.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+from stdnum.fi import hetu as stdnum_hetu
+
+from consult.audit.records import AuditRecord, record
+from consult.errors import Forbidden, Unprocessable
+from consult.model import Clock, Principal
+from consult.model.context import RequestContext
+from consult.services.vault import REGISTRY, Vault
+from consult.storage import clients as store
+from consult.storage.db import Database
+
+HETU_DOMAIN = "client.hetu"
+REGISTRAR_ROLES = frozenset({"advisor", "expert", "social_worker"})
+
+
+def normalise_hetu(value: str) -> str | None:
+    """The canonical form of a valid HETU (temporary codes included), or None."""
+    candidate = value.strip().upper()
+    if len(candidate) != 11 or not stdnum_hetu.is_valid(candidate, allow_temporary=True):
+        return None
+    return candidate
+
+
+def new_client_ref() -> str:
+    return "cl_" + secrets.token_hex(10)
+
+
+class Clients:
+    def __init__(self, db: Database, vault: Vault, clock: Clock) -> None:
+        self.db = db
+        self.vault = vault
+        self.clock = clock
+
+    async def register(self, who: Principal, hetu: str, ctx: RequestContext) -> tuple[str, bool]:
+        """Return ``(client_ref, created)``; the same HETU always gives the same ref."""
+        if not (who.roles & REGISTRAR_ROLES):
+            raise Forbidden("Your role does not register clients.", code="role")
+        canonical = normalise_hetu(hetu)
+        if canonical is None:
+            raise Unprocessable("hetu is not a valid Finnish personal identity code.", code="invalid_hetu")
+        now = self.clock.now()
+
+        async def unit(conn: AsyncConnection) -> tuple[str, bool]:
+            ref, created = await self.link(conn, who, canonical, now)
+            await record(conn, who, ctx, now, [AuditRecord(
+                action="client.register" if created else "client.lookup", client_ref=ref)])
+            return ref, created
+
+        return await self.db.write(unit)
+
+    async def link(self, conn: AsyncConnection, who: Principal, canonical: str, at: datetime) -> tuple[str, bool]:
+        """Inside a write unit: the ref of a valid, canonical HETU, registering it if new."""
+        index = self.vault.blind_index(canonical, domain=HETU_DOMAIN)
+        existing = await store.ref_by_index(conn, index)
+        if existing is not None:
+            return existing, False
+        ref = new_client_ref()
+        key = await self.vault.key(conn, REGISTRY, create_at=at)
+        await store.insert_client(conn, {
+            "client_ref": ref,
+            "hetu_index": index,
+            "hetu_sealed": self.vault.seal(key, "clients", ref, "hetu", canonical),
+            "created_at": at,
+            "created_by": who.user_id,
+            "created_org": who.org,
+        })
+        return ref, True
+
+    async def exists(self, client_ref: str) -> bool:
+        if not client_ref.startswith("cl_") or len(client_ref) > 40:
+            return False
+        async with self.db.read() as conn:
+            return await store.exists(conn, client_ref)

@@ -1,0 +1,300 @@
+"""Consents and disclosure prohibitions (SPEC C3), after FHIR Consent, ISO/IEC TS 27560 and MyData.
+
+A consent is versioned: a changed scope is a new version, and withdrawal is final. Suspension
+can be lifted. Every change is an audited event, and an item's consent tag is re-checked at
+every read, so a withdrawn consent stops what was disclosed under it from being shown.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from consult.audit.records import AuditRecord, record
+from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
+from consult.model import Clock, Principal, iso
+from consult.model.context import RequestContext
+from consult.policy.model import Consent, Prohibition
+from consult.storage import clients as client_store
+from consult.storage import consents as store
+from consult.storage.db import Database
+
+RECORDER_ROLES = frozenset({"advisor", "social_worker"})
+READER_ROLES = frozenset({"advisor", "social_worker", "privacy_officer"})
+GRANTORS = frozenset({"self", "guardian", "legal_representative"})
+METHODS = frozenset({"written", "oral", "e_service"})
+
+
+@dataclass(frozen=True)
+class ConsentScope:
+    categories: list[str]
+    recipient_orgs: list[str]
+    recipient_roles: list[str]
+    recipient_users: list[str]
+    purposes: list[str]
+    valid_from: datetime | None
+    valid_until: datetime | None
+    method: str
+    grantor: str
+    evidence_ref: str | None
+
+
+def effective_status(row: dict[str, Any], now: datetime) -> str:
+    if row["status"] == "active" and row["valid_until"] is not None and row["valid_until"] <= now:
+        return "expired"
+    return row["status"]
+
+
+def as_policy_consent(row: dict[str, Any], now: datetime) -> Consent:
+    return Consent(
+        id=row["id"],
+        version=row["version"],
+        client_ref=row["client_ref"],
+        status=effective_status(row, now),
+        categories=frozenset(row["categories"]),
+        recipient_orgs=frozenset(row["recipient_orgs"]),
+        recipient_roles=frozenset(row["recipient_roles"]),
+        recipient_users=frozenset(row["recipient_users"]),
+        purposes=frozenset(row["purposes"]),
+        valid_from=row["valid_from"],
+        valid_until=row["valid_until"],
+    )
+
+
+def consent_json(row: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "version": row["version"],
+        "client_ref": row["client_ref"],
+        "status": effective_status(row, now),
+        "grantor": row["grantor"],
+        "categories": list(row["categories"]),
+        "recipient_orgs": list(row["recipient_orgs"]),
+        "recipient_roles": list(row["recipient_roles"]),
+        "recipient_users": list(row["recipient_users"]),
+        "purposes": list(row["purposes"]),
+        "valid_from": iso(row["valid_from"]),
+        "valid_until": iso(row["valid_until"]),
+        "method": row["method"],
+        "evidence_ref": row["evidence_ref"],
+        "recorded_by": row["recorded_by"],
+        "recorded_org": row["recorded_org"],
+        "status_changed_at": iso(row["status_changed_at"]),
+        "created_at": iso(row["created_at"]),
+    }
+
+
+def prohibition_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "client_ref": row["client_ref"],
+        "category": row["category"],
+        "org": row["org"],
+        "active": row["revoked_at"] is None,
+        "created_at": iso(row["created_at"]),
+        "created_by": row["created_by"],
+        "created_org": row["created_org"],
+        "revoked_at": iso(row["revoked_at"]),
+    }
+
+
+def _visible(row: dict[str, Any], who: Principal) -> bool:
+    return row["recorded_org"] == who.org or who.org in row["recipient_orgs"]
+
+
+class Consents:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    # -- consents --------------------------------------------------------------------------
+
+    async def create(
+        self, who: Principal, client_ref: str, scope: ConsentScope, ctx: RequestContext
+    ) -> dict[str, Any]:
+        if not (who.roles & RECORDER_ROLES):
+            raise Forbidden("Only advisors and social workers record consents.", code="role")
+        now = self.clock.now()
+        self._check_scope(scope, now)
+        consent_id = str(uuid.uuid4())
+        row = self._row(consent_id, 1, client_ref, scope, who, now)
+
+        async def unit(conn: AsyncConnection) -> None:
+            if not await client_store.exists(conn, client_ref):
+                raise NotFound()
+            await store.insert_version(conn, row)
+            await self._event(conn, who, ctx, row, "created", now)
+
+        await self.db.write(unit)
+        return consent_json(row, now)
+
+    async def new_version(
+        self, who: Principal, consent_id: str, scope: ConsentScope, ctx: RequestContext
+    ) -> dict[str, Any]:
+        """A changed scope: the current version is superseded (withdrawn) and a new one is active."""
+        now = self.clock.now()
+        self._check_scope(scope, now)
+        current = await self._own(who, consent_id)
+        if effective_status(current, now) == "withdrawn":
+            raise Conflict("A withdrawn consent is final; record a new consent.", code="withdrawn")
+        row = self._row(consent_id, current["version"] + 1, current["client_ref"], scope, who, now)
+
+        async def unit(conn: AsyncConnection) -> None:
+            if not await store.set_status(conn, consent_id, current["version"], "withdrawn", now,
+                                          expect=("active", "suspended")):
+                raise Conflict("The consent changed meanwhile; try again.", code="stale")
+            await self._event(conn, who, ctx, current, "superseded", now)
+            await store.insert_version(conn, row)
+            await self._event(conn, who, ctx, row, "created", now)
+
+        await self.db.write(unit)
+        return consent_json(row, now)
+
+    async def change_status(
+        self, who: Principal, consent_id: str, action: str, ctx: RequestContext
+    ) -> dict[str, Any]:
+        """``withdraw`` (final), ``suspend`` or ``resume``."""
+        transitions = {
+            "withdraw": (("active", "suspended"), "withdrawn", "withdrawn"),
+            "suspend": (("active",), "suspended", "suspended"),
+            "resume": (("suspended",), "active", "resumed"),
+        }
+        expect, status, event = transitions[action]
+        now = self.clock.now()
+        current = await self._own(who, consent_id)
+        if current["status"] not in expect:
+            raise Conflict(f"The consent is {current['status']}; it cannot be {event}.", code="consent_state")
+
+        async def unit(conn: AsyncConnection) -> None:
+            if not await store.set_status(conn, consent_id, current["version"], status, now, expect=expect):
+                raise Conflict("The consent changed meanwhile; try again.", code="stale")
+            await self._event(conn, who, ctx, current, event, now)
+
+        await self.db.write(unit)
+        return consent_json({**current, "status": status, "status_changed_at": now}, now)
+
+    async def list_for_client(self, who: Principal, client_ref: str, ctx: RequestContext) -> list[dict[str, Any]]:
+        if not (who.roles & READER_ROLES):
+            raise Forbidden("Your role does not read consents.", code="role")
+        now = self.clock.now()
+        async with self.db.read() as conn:
+            if not await client_store.exists(conn, client_ref):
+                raise NotFound()
+            rows = [r for r in await store.for_client(conn, client_ref) if _visible(r, who)]
+        await self.db.write(lambda conn: record(conn, who, ctx, now, [
+            AuditRecord(action="consent.list", client_ref=client_ref)]))
+        return [consent_json(r, now) for r in rows]
+
+    async def get(self, who: Principal, consent_id: str) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            row = await store.latest(conn, consent_id) if len(consent_id) <= 36 else None
+            events = await store.events(conn, consent_id) if row else []
+        if row is None or not _visible(row, who) or not (who.roles & READER_ROLES):
+            raise NotFound()
+        body = consent_json(row, self.clock.now())
+        body["events"] = [
+            {"event": e["event"], "version": e["version"], "at": iso(e["at"]), "actor_org": e["actor_org"]}
+            for e in events
+        ]
+        return body
+
+    async def for_items(self, conn: AsyncConnection, consent_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The current version of each consent named by data items (for the policy)."""
+        return await store.latest_many(conn, consent_ids)
+
+    # -- prohibitions ------------------------------------------------------------------------
+
+    async def prohibit(
+        self, who: Principal, client_ref: str, category: str | None, org: str | None, ctx: RequestContext
+    ) -> dict[str, Any]:
+        if not (who.roles & RECORDER_ROLES):
+            raise Forbidden("Only advisors and social workers record prohibitions.", code="role")
+        now = self.clock.now()
+        row = {
+            "id": str(uuid.uuid4()), "client_ref": client_ref, "category": category, "org": org,
+            "created_at": now, "created_by": who.user_id, "created_org": who.org,
+            "revoked_at": None, "revoked_by": None,
+        }
+
+        async def unit(conn: AsyncConnection) -> None:
+            if not await client_store.exists(conn, client_ref):
+                raise NotFound()
+            await store.insert_prohibition(conn, row)
+            await record(conn, who, ctx, now, [AuditRecord(
+                action="prohibition.create", client_ref=client_ref, categories=(category,) if category else ())])
+
+        await self.db.write(unit)
+        return prohibition_json(row)
+
+    async def list_prohibitions(self, who: Principal, client_ref: str) -> list[dict[str, Any]]:
+        if not (who.roles & READER_ROLES):
+            raise Forbidden("Your role does not read prohibitions.", code="role")
+        async with self.db.read() as conn:
+            if not await client_store.exists(conn, client_ref):
+                raise NotFound()
+            return [prohibition_json(r) for r in await store.prohibitions_for(conn, client_ref, active_only=False)]
+
+    async def revoke_prohibition(self, who: Principal, prohibition_id: str, ctx: RequestContext) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            row = await store.get_prohibition(conn, prohibition_id) if len(prohibition_id) <= 36 else None
+        if row is None or row["created_org"] != who.org or not (who.roles & RECORDER_ROLES):
+            raise NotFound()
+        now = self.clock.now()
+
+        async def unit(conn: AsyncConnection) -> None:
+            if not await store.revoke_prohibition(conn, prohibition_id, who.user_id, now):
+                raise Conflict("The prohibition was already lifted.", code="revoked")
+            await record(conn, who, ctx, now, [AuditRecord(
+                action="prohibition.revoke", client_ref=row["client_ref"],
+                categories=(row["category"],) if row["category"] else ())])
+
+        await self.db.write(unit)
+        return prohibition_json({**row, "revoked_at": now, "revoked_by": who.user_id})
+
+    async def active_prohibitions(self, conn: AsyncConnection, client_ref: str | None) -> tuple[Prohibition, ...]:
+        if client_ref is None:
+            return ()
+        return tuple(
+            Prohibition(client_ref=r["client_ref"], category=r["category"], org=r["org"])
+            for r in await store.prohibitions_for(conn, client_ref, active_only=True)
+        )
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    async def _own(self, who: Principal, consent_id: str) -> dict[str, Any]:
+        """The current version, if the caller's organisation recorded it (else 404)."""
+        async with self.db.read() as conn:
+            row = await store.latest(conn, consent_id) if len(consent_id) <= 36 else None
+        if row is None or not _visible(row, who):
+            raise NotFound()
+        if row["recorded_org"] != who.org or not (who.roles & RECORDER_ROLES):
+            raise Forbidden("Only the recording organisation's advisors and social workers change a consent.",
+                            code="role")
+        return row
+
+    def _check_scope(self, scope: ConsentScope, now: datetime) -> None:
+        if scope.valid_until is not None and scope.valid_until <= (scope.valid_from or now):
+            raise Unprocessable("valid_until must be after valid_from.", code="invalid_field")
+
+    def _row(self, consent_id: str, version: int, client_ref: str, scope: ConsentScope, who: Principal,
+             now: datetime) -> dict[str, Any]:
+        return {
+            "id": consent_id, "version": version, "client_ref": client_ref, "grantor": scope.grantor,
+            "categories": scope.categories, "recipient_orgs": scope.recipient_orgs,
+            "recipient_roles": scope.recipient_roles, "recipient_users": scope.recipient_users,
+            "purposes": scope.purposes, "valid_from": scope.valid_from or now, "valid_until": scope.valid_until,
+            "method": scope.method, "evidence_ref": scope.evidence_ref, "recorded_by": who.user_id,
+            "recorded_org": who.org, "status": "active", "status_changed_at": now, "created_at": now,
+        }
+
+    async def _event(self, conn: AsyncConnection, who: Principal, ctx: RequestContext, row: dict[str, Any],
+                     event: str, at: datetime) -> None:
+        await store.add_event(conn, {"consent_id": row["id"], "version": row["version"], "event": event,
+                                     "at": at, "actor_id": who.user_id, "actor_org": who.org})
+        await record(conn, who, ctx, at, [AuditRecord(
+            action=f"consent.{event}", client_ref=row["client_ref"], categories=tuple(row["categories"]),
+            consent_id=row["id"], consent_version=row["version"])])

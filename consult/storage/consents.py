@@ -1,0 +1,94 @@
+"""SQL for consents (versioned rows), their events, and disclosure prohibitions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from consult.storage.rows import as_dict
+from consult.storage.tables import consent_events, consents, prohibitions
+
+
+async def insert_version(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(insert(consents).values(**values))
+
+
+async def add_event(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(insert(consent_events).values(**values))
+
+
+async def latest(conn: AsyncConnection, consent_id: str) -> dict[str, Any] | None:
+    query = (
+        select(consents)
+        .where(consents.c.id == consent_id)
+        .order_by(consents.c.version.desc())
+        .limit(1)
+    )
+    row = (await conn.execute(query)).first()
+    return as_dict(row) if row else None
+
+
+async def latest_many(conn: AsyncConnection, consent_ids: list[str]) -> dict[str, dict[str, Any]]:
+    if not consent_ids:
+        return {}
+    newest = (
+        select(consents.c.id, func.max(consents.c.version).label("v"))
+        .where(consents.c.id.in_(consent_ids))
+        .group_by(consents.c.id)
+        .subquery()
+    )
+    query = select(consents).join(
+        newest, (consents.c.id == newest.c.id) & (consents.c.version == newest.c.v)
+    )
+    return {row.id: as_dict(row) for row in (await conn.execute(query)).all()}
+
+
+async def for_client(conn: AsyncConnection, client_ref: str) -> list[dict[str, Any]]:
+    query = select(consents).where(consents.c.client_ref == client_ref).order_by(
+        consents.c.created_at, consents.c.id, consents.c.version
+    )
+    return [as_dict(r) for r in (await conn.execute(query)).all()]
+
+
+async def set_status(
+    conn: AsyncConnection, consent_id: str, version: int, status: str, at: datetime, *, expect: tuple[str, ...]
+) -> bool:
+    result = await conn.execute(
+        update(consents)
+        .where(consents.c.id == consent_id, consents.c.version == version, consents.c.status.in_(expect))
+        .values(status=status, status_changed_at=at)
+    )
+    return result.rowcount == 1
+
+
+async def events(conn: AsyncConnection, consent_id: str) -> list[dict[str, Any]]:
+    query = select(consent_events).where(consent_events.c.consent_id == consent_id).order_by(consent_events.c.seq)
+    return [as_dict(r) for r in (await conn.execute(query)).all()]
+
+
+async def insert_prohibition(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(insert(prohibitions).values(**values))
+
+
+async def prohibitions_for(conn: AsyncConnection, client_ref: str, *, active_only: bool) -> list[dict[str, Any]]:
+    query = select(prohibitions).where(prohibitions.c.client_ref == client_ref)
+    if active_only:
+        query = query.where(prohibitions.c.revoked_at.is_(None))
+    return [as_dict(r) for r in (await conn.execute(query.order_by(prohibitions.c.created_at))).all()]
+
+
+async def get_prohibition(conn: AsyncConnection, prohibition_id: str) -> dict[str, Any] | None:
+    row = (await conn.execute(select(prohibitions).where(prohibitions.c.id == prohibition_id))).first()
+    return as_dict(row) if row else None
+
+
+async def revoke_prohibition(conn: AsyncConnection, prohibition_id: str, by: str, at: datetime) -> bool:
+    result = await conn.execute(
+        update(prohibitions)
+        .where(prohibitions.c.id == prohibition_id, prohibitions.c.revoked_at.is_(None))
+        .values(revoked_at=at, revoked_by=by)
+    )
+    return result.rowcount == 1

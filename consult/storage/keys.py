@@ -1,0 +1,29 @@
+"""SQL for wrapped data keys: one row per owner (a consultation, the client registry)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from consult.storage.rows import as_dict
+from consult.storage.tables import data_keys
+
+
+async def get(conn: AsyncConnection, owner: str) -> dict[str, Any] | None:
+    row = (await conn.execute(select(data_keys).where(data_keys.c.owner == owner))).first()
+    return as_dict(row) if row else None
+
+
+async def insert_key(conn: AsyncConnection, owner: str, version: int, wrapped: bytes, at: datetime) -> None:
+    await conn.execute(
+        insert(data_keys).values(owner=owner, kek_version=version, wrapped=wrapped, created_at=at)
+    )
+
+
+async def rewrap(conn: AsyncConnection, owner: str, version: int, wrapped: bytes) -> None:
+    await conn.execute(
+        update(data_keys).where(data_keys.c.owner == owner).values(kek_version=version, wrapped=wrapped)
+    )
