@@ -3,7 +3,9 @@
 Realistic messages: 3-5 data items each, sent to 2-4 recipients, a mix of categories with
 and without consents, prohibitions and referrals. Each item x recipient is one decision.
 Measured side by side with a reference loop that does one bare dict lookup per decision,
-so the ratio says what the policy costs over the cheapest conceivable check.
+so the ratio says what the policy costs over the cheapest conceivable check. Identifiers in
+free text (IBAN, phone, e-mail; 1-3 per message) are decided per reader as well, and
+reported on their own line.
 
 Run: python bench/policy_bench.py [--messages N] [--rounds R]
 """
@@ -80,6 +82,21 @@ def messages(count: int, seed: int = 7) -> list[list[ItemRequest]]:
     return out
 
 
+def identifiers(msgs: list[list[ItemRequest]], seed: int = 11) -> list[tuple]:
+    """The (kind, sender, reader, purpose, client, prohibitions, now) calls that 1-3
+    identifiers found in each message's text produce, one per identifier per reader."""
+    rng = random.Random(seed)
+    calls = []
+    for msg in msgs:
+        first = msg[0]
+        readers = {r.recipient for r in msg}
+        client = first.client_ref if rng.random() < 0.9 else None
+        for kind in rng.choices(["iban", "phone", "email"], k=rng.randint(1, 3)):
+            calls.extend((kind, first.sender, reader, first.purpose, client,
+                          first.prohibitions, NOW) for reader in readers)
+    return calls
+
+
 def measure(label: str, fn, decisions: int, rounds: int) -> float:
     best = float("inf")
     for _ in range(rounds):
@@ -126,10 +143,19 @@ def main() -> None:
                 decide(ItemRequest(r.sender, r.recipient, r.category, r.purpose, r.client_ref,
                                    r.consent, r.prohibitions, r.referral, r.now))
 
+    calls = identifiers(msgs)
+
+    def policy_identifiers() -> None:
+        decide_identifier = engine.decide_identifier
+        for call in calls:
+            decide_identifier(*call)
+
     ref = measure("reference: bare dict lookup per decision", reference, n, args.rounds)
     pol = measure("policy engine: decide()", policy, n, args.rounds)
     built = measure("policy engine: build ItemRequest + decide()", policy_building_requests, n,
                     args.rounds)
+    ids = measure("policy engine: decide_identifier()", policy_identifiers, len(calls),
+                  args.rounds)
     effects: dict[str, int] = {}
     for r in requests:
         effect = engine.decide(r).effect
@@ -139,6 +165,12 @@ def main() -> None:
     print(f"target >= 100,000 decisions/s: {'met' if built >= 100_000 else 'NOT met'} "
           f"({built:,.0f}/s including request construction)")
     print("effects: " + ", ".join(f"{k} {v:,}" for k, v in sorted(effects.items())))
+    id_effects: dict[str, int] = {}
+    for call in calls:
+        effect = engine.decide_identifier(*call).effect
+        id_effects[effect] = id_effects.get(effect, 0) + 1
+    print(f"identifiers in text: {len(calls):,} decisions, {ids:,.0f}/s; effects: "
+          + ", ".join(f"{k} {v:,}" for k, v in sorted(id_effects.items())))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """Named policy test cases (``<file>.cases.toml`` beside each policy file): reading them
-into requests with expected decisions, and running them with rule coverage."""
+into requests with expected decisions, and running them with rule coverage. A case whose
+category is an identifier pseudo-category (``identifier.<kind>``) is decided as an
+identifier in free text."""
 
 from __future__ import annotations
 
@@ -46,6 +48,10 @@ class PolicyCase:
         if self.flags is not None and decision.flags != self.flags:
             wrong.append(f"expected flags {sorted(self.flags)}, got {sorted(decision.flags)}")
         return "; ".join(wrong) or None
+
+    def decide(self, engine: PolicyEngine) -> Decision:
+        """The engine's decision for this case (data item or identifier in text)."""
+        return engine.evaluate(self.request)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +122,7 @@ def run_cases(directory: Path, policy: Policy) -> CaseReport:
     for cf in case_files(directory, policy):
         engine = PolicyEngine(cf.policy)
         for case in cf.cases:
-            decision = engine.decide(case.request)
+            decision = case.decide(engine)
             results.append(CaseResult(cf.name, case, decision, case.failure(decision)))
             decided.add((cf.tested_file, decision.rule_id))
             decided.add(("", decision.rule_id))
@@ -150,6 +156,13 @@ class _Reader:
             raise self.error(index, f"case {name!r}: expect must be permit, deny or redact")
         if rule not in set(self.policy.rule_ids) | set(GUARD_IDS):
             raise self.error(index, f"case {name!r}: unknown rule {rule!r}")
+        if spec.get("category") in self.policy.identifiers:
+            if expect not in ("permit", "redact"):
+                raise self.error(index, f"case {name!r}: an identifier in text is permitted "
+                                 "or redacted; expect must be permit or redact")
+            if "consent" in spec or "referral" in spec:
+                raise self.error(index, f"case {name!r}: no consent or referral covers an "
+                                 "identifier in text")
         now = self._time(spec.get("now", self.now), index, name)
         client = spec.get("client", self.client)
         client_ref = None if client is False else str(client)

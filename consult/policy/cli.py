@@ -60,8 +60,10 @@ def explain(policy_dir: Path, sender_org: str, sender_role: str, recipient_org: 
 
     The item is about a linked example client. With ``with_consent`` the client has an
     active consent that covers exactly this item (category, recipient organisation and
-    purpose). Returns 0 after printing, 2 if the policy cannot be loaded or a name is not
-    in the taxonomy.
+    purpose). ``category`` may also be an identifier pseudo-category such as
+    ``identifier.iban``: then the trace is for that identifier in free text, where no
+    consent applies. Returns 0 after printing, 2 if the policy cannot be loaded or a name
+    is not in the taxonomy.
     """
     try:
         policy = load_policy(policy_dir)
@@ -72,14 +74,18 @@ def explain(policy_dir: Path, sender_org: str, sender_role: str, recipient_org: 
         ("organisation", sender_org, policy.organisations),
         ("organisation", recipient_org, policy.organisations),
         ("role", sender_role, policy.roles), ("role", recipient_role, policy.roles),
-        ("category", category, policy.categories), ("purpose", purpose, policy.purposes),
+        ("category", category, {**policy.categories, **policy.identifiers}),
+        ("purpose", purpose, policy.purposes),
     ) if name not in known]
     if unknown:
         print("error: unknown " + ", ".join(unknown), file=out)
         return EXIT_USAGE
     now = now or datetime.now(timezone.utc)
     consent = None
-    if with_consent:
+    if with_consent and category in policy.identifiers:
+        print("note: no consent covers an identifier in text; --with-consent is ignored",
+              file=out)
+    elif with_consent:
         consent = Consent("example-consent", 1, _EXAMPLE_CLIENT, "active",
                           frozenset({category}), frozenset({recipient_org}), frozenset(),
                           frozenset(), frozenset({purpose}), now - timedelta(days=1), None)

@@ -12,16 +12,25 @@ Order of evaluation (the same for every request, see policies/README.md):
    consent), then permits conditional on a recorded § 35(2) referral. Across organisations a
    client's disclosure prohibition blocks every rule that is not ``statutory``.
 7. Nothing usable: deny, naming the rule whose condition failed, or ``default-deny``.
+
+An identifier found in free text (IBAN, phone, e-mail) is decided by the same steps under its
+pseudo-category ``identifier.<kind>`` (``decide_identifier``). Only rules that name the
+identifier match it, no consent or referral can cover it, and withholding it always means
+redacting the span: every ``deny`` outcome comes back as ``redact`` with the same rule,
+citation and basis.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Final
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Final, Mapping
 
 from consult.policy.consent import CONSENT_FAILURE_TEXT, consent_failure
 from consult.policy.explain import explain_lines
-from consult.policy.model import Consent, Decision, ItemRequest
+from consult.policy.model import (
+    CLIENT_LINK_KIND, Consent, Decision, ItemRequest, Party, Prohibition,
+)
 from consult.policy.rules import Category, Guard, Policy, Rule
 
 _PLAIN: Final = 0
@@ -48,6 +57,17 @@ class _Plan:
     candidates: tuple[_Candidate, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True, slots=True)
+class _IdentifierPlan:
+    """The whole decision for one identifier shape: with no consent or referral in play it
+    depends only on whether a client is linked and whether a prohibition applies."""
+
+    fixed: Decision | None
+    cross_org: bool = True
+    open: Decision | None = None
+    prohibited: Decision | None = None
+
+
 class PolicyEngine:
     """Decides items against one loaded ``Policy``. Pure: the same request always gets
     the same decision. Decision plans are compiled per request shape on first use and
@@ -67,10 +87,22 @@ class PolicyEngine:
             name: tuple(r for r in policy.rules if r.categories is None or name in r.categories)
             for name in policy.categories
         }
+        # Identifier rules always name their identifiers: "any category" is not one of them.
+        self._by_category.update({
+            name: tuple(r for r in policy.rules if r.categories and name in r.categories)
+            for name in policy.identifiers
+        })
+        self._identifier_of_kind: dict[str, str] = {
+            spec.kind: name for name, spec in policy.identifiers.items()
+        }
         self._guards: dict[str, Decision] = {
             gid: self._guard_decision(guard) for gid, guard in policy.guards.items()
         }
+        self._redacted_guards: dict[str, Decision] = {
+            gid: replace(decision, effect="redact") for gid, decision in self._guards.items()
+        }
         self._plans: dict[tuple, _Plan] = {}
+        self._identifier_plans: dict[tuple, _IdentifierPlan] = {}
 
     # -- vocabulary helpers -------------------------------------------------------------
 
@@ -84,7 +116,24 @@ class PolicyEngine:
 
     @property
     def known_categories(self) -> frozenset[str]:
+        """The data-item categories (the same as ``item_categories``)."""
         return frozenset(self._policy.categories)
+
+    @property
+    def item_categories(self) -> frozenset[str]:
+        """The categories a structured data item may carry (SPEC §6), and nothing else."""
+        return frozenset(self._policy.categories)
+
+    @property
+    def identifier_categories(self) -> frozenset[str]:
+        """The identifier pseudo-categories (``identifier.<kind>``). Not data-item
+        categories: an item of one of these is unknown vocabulary to ``decide``."""
+        return frozenset(self._policy.identifiers)
+
+    @property
+    def identifier_kinds(self) -> Mapping[str, str]:
+        """Scanner kind (``iban``, ``phone``, ``email``) -> identifier pseudo-category."""
+        return dict(self._identifier_of_kind)
 
     @property
     def known_purposes(self) -> frozenset[str]:
@@ -101,7 +150,8 @@ class PolicyEngine:
     # -- deciding -----------------------------------------------------------------------
 
     def decide(self, req: ItemRequest) -> Decision:
-        """The final decision for one item to one recipient."""
+        """The final decision for one structured data item to one recipient. An identifier
+        pseudo-category is not a data-item category and is denied as unknown vocabulary."""
         sender, recipient = req.sender, req.recipient
         key = (self._org_class.get(sender.org), sender.role, self._org_class.get(recipient.org),
                recipient.role, sender.org == recipient.org, req.category, req.purpose)
@@ -119,6 +169,52 @@ class PolicyEngine:
         if plan.redact is not None:
             return self._redact(plan.redact, prohibited)
         return self._permit(plan, req, prohibited)
+
+    def decide_identifier(self, kind: str, sender: Party, recipient: Party, purpose: str,
+                          client_ref: str | None, prohibitions: tuple[Prohibition, ...],
+                          now: datetime) -> Decision:
+        """Whether ``recipient`` may see an identifier of ``kind`` (``iban``, ``phone`` or
+        ``email``, as found by ``consult.policy.scan``) that ``sender`` wrote in free text:
+        effect ``permit``, or ``redact`` (the span is replaced by a marker for this reader).
+
+        A ``hetu`` is not decided here (ValueError): it is always replaced by the client
+        link (category ``identity.hetu``); an unknown kind is a ValueError too. Names the
+        policy does not know are redacted, never raised. ``now`` is the decision time; no
+        identifier rule depends on it today.
+        """
+        category = self._identifier_of_kind.get(kind)
+        if category is None:
+            if kind == CLIENT_LINK_KIND:
+                raise ValueError("an identity code in text is replaced by the client link "
+                                 "(category identity.hetu), not decided as an identifier")
+            raise ValueError(f"unknown identifier kind {kind!r}")
+        key = (self._org_class.get(sender.org), sender.role, self._org_class.get(recipient.org),
+               recipient.role, sender.org == recipient.org, category, purpose)
+        plan = self._identifier_plans.get(key)
+        if plan is None:
+            plan = self._compile_identifier(
+                ItemRequest(sender, recipient, category, purpose, None, None, (), None, now))
+            if plan.fixed is not self._redacted_guards["unknown-vocabulary"]:
+                # Only known names are cached, so arbitrary input cannot grow the cache.
+                self._identifier_plans[key] = plan
+        if plan.fixed is not None:
+            return plan.fixed
+        if client_ref is None:
+            return self._redacted_guards["no-client-link"]
+        if plan.cross_org and prohibitions and _prohibits(prohibitions, client_ref, category,
+                                                          recipient.org):
+            return plan.prohibited  # type: ignore[return-value]
+        return plan.open  # type: ignore[return-value]
+
+    def evaluate(self, req: ItemRequest) -> Decision:
+        """``decide`` for a data-item category; ``decide_identifier`` for an identifier
+        pseudo-category (whose decision ignores the request's consent and referral). For
+        tools that describe both as requests: the case runner, explain, the widening check."""
+        spec = self._policy.identifiers.get(req.category)
+        if spec is None:
+            return self.decide(req)
+        return self.decide_identifier(spec.kind, req.sender, req.recipient, req.purpose,
+                                      req.client_ref, req.prohibitions, req.now)
 
     def _redact(self, rule: Rule, prohibited: bool) -> Decision:
         if prohibited and not rule.statutory:
@@ -175,18 +271,35 @@ class PolicyEngine:
     @staticmethod
     def prohibition_applies(req: ItemRequest) -> bool:
         """Whether one of the client's prohibitions covers this item and recipient."""
-        for p in req.prohibitions:
-            if (p.client_ref == req.client_ref
-                    and (p.category is None or p.category == req.category)
-                    and (p.org is None or p.org == req.recipient.org)):
-                return True
-        return False
+        return _prohibits(req.prohibitions, req.client_ref, req.category, req.recipient.org)
 
     # -- compiling ----------------------------------------------------------------------
 
-    def _compile(self, req: ItemRequest) -> _Plan:
+    def _compile_identifier(self, req: ItemRequest) -> _IdentifierPlan:
+        """The data-item steps run once per shape, with and without a prohibition, under
+        the identifier's pseudo-category; every deny becomes a redact."""
+        plan = self._compile(req, identifier=True)
+        if plan.fixed is not None:
+            return _IdentifierPlan(fixed=self._as_redact(plan.fixed))
+
+        def outcome(prohibited: bool) -> Decision:
+            if plan.redact is not None:
+                return self._as_redact(self._redact(plan.redact, prohibited))
+            return self._as_redact(self._permit(plan, req, prohibited))
+
+        return _IdentifierPlan(fixed=None, cross_org=plan.cross_org, open=outcome(False),
+                               prohibited=outcome(True))
+
+    def _as_redact(self, decision: Decision) -> Decision:
+        if decision.effect != "deny":
+            return decision
+        if decision is self._guards.get(decision.rule_id):
+            return self._redacted_guards[decision.rule_id]
+        return replace(decision, effect="redact")
+
+    def _compile(self, req: ItemRequest, identifier: bool = False) -> _Plan:
         policy = self._policy
-        if self._unknown(req):
+        if self._unknown(req, identifier):
             return _Plan(fixed=self._guards["unknown-vocabulary"])
         matching = [r for r in self._by_category[req.category] if self.mismatch(r, req) is None]
         for rule in matching:
@@ -199,7 +312,8 @@ class PolicyEngine:
         candidates = sorted((self._candidate(r) for r in matching
                              if r.effect in ("permit", "permit_with_consent")),
                             key=lambda c: c.kind)
-        return _Plan(client_data=policy.categories[req.category].client_data,
+        client_data = identifier or policy.categories[req.category].client_data
+        return _Plan(client_data=client_data,
                      cross_org=req.sender.org != req.recipient.org,
                      redact=redact, candidates=tuple(candidates))
 
@@ -215,11 +329,12 @@ class PolicyEngine:
                               rule.reason, flags=flags | {"prohibition_overridden"})
         return _Candidate(kind, rule, plain, overriding)
 
-    def _unknown(self, req: ItemRequest) -> bool:
+    def _unknown(self, req: ItemRequest, identifier: bool = False) -> bool:
         p = self._policy
+        categories = p.identifiers if identifier else p.categories
         return (req.sender.org not in p.organisations or req.recipient.org not in p.organisations
                 or req.sender.role not in p.roles or req.recipient.role not in p.roles
-                or req.category not in p.categories or req.purpose not in p.purposes)
+                or req.category not in categories or req.purpose not in p.purposes)
 
     def _guard_decision(self, guard: Guard) -> Decision:
         return Decision("deny", guard.id, guard.citation, self._version, 
@@ -233,6 +348,8 @@ class PolicyEngine:
         s, r = req.sender, req.recipient
         if rule.involves_org is not None and rule.involves_org not in (s.org, r.org):
             return f"applies only to traffic involving {rule.involves_org}"
+        if rule.categories is None and req.category in self._policy.identifiers:
+            return "names no identifier (a rule for identifiers in text names them)"
         if rule.categories is not None and req.category not in rule.categories:
             return f"category {req.category} not in {', '.join(sorted(rule.categories))}"
         if not rule.sender.matches_org(s.org, orgs.get(s.org)):
@@ -257,3 +374,13 @@ class PolicyEngine:
     def explain(self, req: ItemRequest) -> list[str]:
         """Every rule considered, whether it matched and why, and the final decision."""
         return explain_lines(self, req)
+
+
+def _prohibits(prohibitions: tuple[Prohibition, ...], client_ref: str | None, category: str,
+               recipient_org: str) -> bool:
+    """Whether one of the client's prohibitions covers this category and recipient org."""
+    for p in prohibitions:
+        if (p.client_ref == client_ref and (p.category is None or p.category == category)
+                and (p.org is None or p.org == recipient_org)):
+            return True
+    return False

@@ -1,9 +1,11 @@
 """Human-readable trace of one decision: every guard and rule in evaluation order, whether
-it matched and why, and the final decision. Carries no personal data (the client is only
-said to be linked or not)."""
+it matched and why, and the final decision. Works for a data item and for an identifier in
+free text (pseudo-category ``identifier.<kind>``). Carries no personal data (the client is
+only said to be linked or not)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from consult.policy.consent import CONSENT_FAILURE_TEXT, consent_failure
@@ -18,6 +20,10 @@ def explain_lines(engine: PolicyEngine, req: ItemRequest) -> list[str]:
     policy = engine.policy
     s, r = req.sender, req.recipient
     same = s.org == r.org
+    identifier = req.category in policy.identifiers
+    if identifier:
+        # Nothing can cover an identifier in text but a rule that names it.
+        req = replace(req, consent=None, referral=None)
     lines = [
         f"request: {s.org}/{s.role} -> {r.org}/{r.role}, category {req.category}, "
         f"purpose {req.purpose}, {'within one organisation' if same else 'across organisations'}",
@@ -26,8 +32,12 @@ def explain_lines(engine: PolicyEngine, req: ItemRequest) -> list[str]:
         f"prohibitions for this client {_prohibition_count(req)}; "
         f"referral {_referral_summary(req)}",
         f"policy version: {policy.version}",
-        f"guard unknown-vocabulary: {_vocabulary(engine, req) or 'passed'}",
     ]
+    if identifier:
+        lines.append("identifier in free text: decided like a data item, but withholding it "
+                     "means redacting the span for this reader (a deny becomes a redact); no "
+                     "consent or referral covers it")
+    lines.append(f"guard unknown-vocabulary: {_vocabulary(engine, req) or 'passed'}")
     prohibited = not same and engine.prohibition_applies(req)
     for rule in policy.rules:
         why = engine.mismatch(rule, req)
@@ -37,16 +47,17 @@ def explain_lines(engine: PolicyEngine, req: ItemRequest) -> list[str]:
             lines.append(f"{head}: no match - {why}")
         else:
             lines.append(f"{head}: MATCHES{_usability(rule, req, prohibited)}")
-    cat = policy.categories.get(req.category)
+    client_data = identifier or (req.category in policy.categories
+                                 and policy.categories[req.category].client_data)
     binding = ("passed" if engine.purpose_allows(req.purpose, req.category)
                else f"purpose {req.purpose} does not carry {req.category}")
     lines.append(f"guard purpose-binding: {binding}")
-    if cat is not None and cat.client_data:
+    if client_data:
         lines.append("guard no-client-link: "
                      + ("passed" if req.client_ref else "client data without a linked client"))
     lines.append("guard client-prohibition: "
                  + ("a prohibition of this client applies" if prohibited else "none applies"))
-    decision = engine.decide(req)
+    decision = engine.evaluate(req)
     lines.append(f"decision: {decision.effect.upper()} by {decision.rule_id} "
                  f"(basis {decision.basis})")
     lines.append(f"reason: {decision.reason}")
@@ -77,7 +88,7 @@ def _vocabulary(engine: PolicyEngine, req: ItemRequest) -> str:
     p = engine.policy
     unknown = [f"org {o}" for o in (req.sender.org, req.recipient.org) if o not in p.organisations]
     unknown += [f"role {x}" for x in (req.sender.role, req.recipient.role) if x not in p.roles]
-    if req.category not in p.categories:
+    if req.category not in p.categories and req.category not in p.identifiers:
         unknown.append(f"category {req.category}")
     if req.purpose not in p.purposes:
         unknown.append(f"purpose {req.purpose}")

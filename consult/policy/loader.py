@@ -12,11 +12,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from consult.policy.model import RULE_EFFECTS
+from consult.policy.model import IDENTIFIER_KINDS, RULE_EFFECTS
 from consult.policy.widening import first_widening
 from consult.policy.rules import (
-    GUARD_IDS, RELATIONS, SENSITIVITIES, Category, Guard, PartyScope, Policy, Purpose, Rule,
-    SourceFile, frozen_mapping,
+    GUARD_IDS, IDENTIFIER_PREFIX, RELATIONS, SENSITIVITIES, Category, Guard, Identifier,
+    PartyScope, Policy, Purpose, Rule, SourceFile, frozen_mapping,
 )
 
 CASES_SUFFIX = ".cases.toml"
@@ -25,8 +25,8 @@ _RULE_KEYS = frozenset({"id", "effect", "sender", "recipient", "relation", "cate
                         "purposes", "requires_referral", "statutory", "citation",
                         "needs_check", "reason", "note"})
 _PARTY_KEYS = frozenset({"org_kinds", "orgs", "roles"})
-_TAXONOMY_KEYS = frozenset({"meta", "categories", "org_kinds", "organisations", "roles",
-                            "purposes", "guards"})
+_TAXONOMY_KEYS = frozenset({"meta", "categories", "identifiers", "org_kinds", "organisations",
+                            "roles", "purposes", "guards"})
 _RULESET_KEYS = frozenset({"meta", "rule"})
 
 
@@ -192,11 +192,13 @@ def _names(src: _Lines, value: Any, known: Any, what: str, where: str,
 def _taxonomy(src: _Source, extra_orgs: Mapping[str, str]) -> Policy:
     _keys(src, src.data, _TAXONOMY_KEYS, "taxonomy")
     categories = _categories(src)
+    identifiers = _identifiers(src, categories)
     kinds = frozenset(_table(src, src.data.get("org_kinds"), "[org_kinds]"))
-    return Policy(version="", categories=frozen_mapping(categories), org_kinds=kinds,
+    return Policy(version="", categories=frozen_mapping(categories),
+                  identifiers=frozen_mapping(identifiers), org_kinds=kinds,
                   organisations=frozen_mapping(_organisations(src, kinds, extra_orgs)),
                   roles=frozenset(_table(src, src.data.get("roles"), "[roles]")),
-                  purposes=frozen_mapping(_purposes(src, categories)),
+                  purposes=frozen_mapping(_purposes(src, categories, identifiers)),
                   guards=frozen_mapping(_guards(src)), rules=(), sources=())
 
 
@@ -223,6 +225,46 @@ def _categories(src: _Source) -> dict[str, Category]:
     return cats
 
 
+def _identifiers(src: _Source, categories: Mapping[str, Category]) -> dict[str, Identifier]:
+    """``[identifiers."identifier.<kind>"]``: one entry for every kind the scanner finds
+    besides the identity code, so that the policy decides every identifier it can meet."""
+    for name in categories:
+        if name.startswith(IDENTIFIER_PREFIX):
+            raise src.error(f"[categories.{name}]: {IDENTIFIER_PREFIX}* names are identifiers "
+                            "in text; declare it under [identifiers]", "[categories", name)
+    found = {}
+    for name, spec, at in _entries(src, "identifiers"):
+        hdr = f"[identifiers.{name}]"
+        kind = name[len(IDENTIFIER_PREFIX):] if name.startswith(IDENTIFIER_PREFIX) else None
+        if kind not in IDENTIFIER_KINDS:
+            raise src.error(f"{hdr}: unknown identifier kind; name it identifier.<kind> with "
+                            f"kind one of {', '.join(sorted(IDENTIFIER_KINDS))} (an identity "
+                            "code is the category identity.hetu)", *at)
+        _keys(src, spec, {"description", "sensitivity"}, hdr, *at)
+        if spec.get("sensitivity") not in SENSITIVITIES:
+            raise src.error(f"{hdr}: sensitivity must be one of {', '.join(SENSITIVITIES)}",
+                            *at, "sensitivity")
+        found[name] = Identifier(name, kind, _text(src, spec, "description", hdr, *at),
+                                 spec["sensitivity"])
+    missing = sorted(IDENTIFIER_PREFIX + k for k in IDENTIFIER_KINDS
+                     if IDENTIFIER_PREFIX + k not in found)
+    if missing:
+        raise src.error(f"missing identifiers: {', '.join(missing)}", "[identifiers")
+    return found
+
+
+def _category_names(src: _Lines, value: Any, categories: Mapping[str, Category],
+                    identifiers: Mapping[str, Identifier], where: str,
+                    *needles: str) -> frozenset[str]:
+    """Data-item categories and identifier pseudo-categories, each known."""
+    if isinstance(value, list):
+        for v in value:
+            if isinstance(v, str) and v.startswith(IDENTIFIER_PREFIX) and v not in identifiers:
+                raise src.error(f"{where}: unknown identifier kind {v!r} (known: "
+                                f"{', '.join(sorted(identifiers))})", *needles, f'"{v}"')
+    return _names(src, value, set(categories) | set(identifiers), "category", where, *needles)
+
+
 def _organisations(src: _Source, kinds: frozenset[str], extra: Mapping[str, str]
                    ) -> dict[str, str]:
     orgs = {}
@@ -240,12 +282,14 @@ def _organisations(src: _Source, kinds: frozenset[str], extra: Mapping[str, str]
     return orgs
 
 
-def _purposes(src: _Source, categories: Mapping[str, Category]) -> dict[str, Purpose]:
+def _purposes(src: _Source, categories: Mapping[str, Category],
+              identifiers: Mapping[str, Identifier]) -> dict[str, Purpose]:
     purposes = {}
     for name, spec, at in _entries(src, "purposes"):
         hdr = f"[purposes.{name}]"
         _keys(src, spec, {"description", "categories"}, hdr, *at)
-        carried = _names(src, spec.get("categories"), categories, "category", hdr, *at)
+        carried = _category_names(src, spec.get("categories"), categories, identifiers, hdr,
+                                  *at)
         purposes[name] = Purpose(name, _text(src, spec, "description", hdr, *at), carried)
     return purposes
 
@@ -306,8 +350,8 @@ def _rule(src: _Lines, spec: dict, index: int, policy: Policy, seen: set[str],
                        *at, "recipient")
     categories = purposes = None
     if "categories" in spec:
-        categories = _names(src, spec["categories"], policy.categories, "category", where,
-                            *at, "categories")
+        categories = _category_names(src, spec["categories"], policy.categories,
+                                     policy.identifiers, where, *at, "categories")
     if "purposes" in spec:
         purposes = _names(src, spec["purposes"], policy.purposes, "purpose", where,
                           *at, "purposes")
@@ -318,6 +362,10 @@ def _rule(src: _Lines, spec: dict, index: int, policy: Policy, seen: set[str],
     statutory = _flag(src, spec, "statutory", where, *at)
     if requires_referral and effect != "permit":
         raise src.error(f"{where}: requires_referral only goes with effect permit", *at)
+    if categories is not None and not categories.isdisjoint(policy.identifiers) and (
+            effect == "permit_with_consent" or requires_referral):
+        raise src.error(f"{where}: an identifier in free text is permitted, redacted or "
+                        "denied, never by consent or referral", *at, "categories")
     if statutory and effect not in ("permit", "redact"):
         raise src.error(f"{where}: only a permit or redact rule can be statutory (a consent "
                         "never overrides a prohibition; a deny needs no override)", *at)

@@ -15,6 +15,11 @@ CONSENT_STATUSES: Final = frozenset({"active", "suspended", "withdrawn", "expire
 #: The two conditions of sosiaalihuoltolaki 1301/2014 § 35(2) under which Kela staff may
 #: contact social services without the person's consent.
 REFERRAL_CONDITIONS: Final = frozenset({"unable_to_look_after_self", "child_interest"})
+#: Kinds of identifier found in free text (``consult.policy.scan``) that the policy decides
+#: per reader, as the pseudo-categories ``identifier.<kind>``. The identity code is not one
+#: of them: a HETU is always replaced by the client link (category ``identity.hetu``).
+IDENTIFIER_KINDS: Final = frozenset({"iban", "phone", "email"})
+CLIENT_LINK_KIND: Final = "hetu"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +108,10 @@ class ItemRequest:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The final answer for one item to one recipient.
+    """The final answer for one item (or one identifier in free text) to one recipient.
 
-    ``effect`` is ``permit``, ``deny`` or ``redact``. ``basis`` is one of
+    ``effect`` is ``permit``, ``deny`` or ``redact``; for an identifier in free text only
+    ``permit`` or ``redact`` (the span is replaced by a marker for that reader). ``basis`` is one of
     ``statute:<rule id>`` (a statutory rule), ``policy:<rule id>`` (a cited rule that is
     not a statutory override), ``consent:<id>@<version>``, ``rule:<rule id>`` (an explicit
     deny or redact rule, or a built-in guard) or ``default-deny``. ``reason`` is safe to

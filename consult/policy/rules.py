@@ -8,6 +8,8 @@ from types import MappingProxyType
 from typing import Final, Mapping
 
 SENSITIVITIES: Final = ("low", "medium", "high", "very_high")
+#: Identifier pseudo-categories are named ``identifier.<kind>``.
+IDENTIFIER_PREFIX: Final = "identifier."
 RELATIONS: Final = frozenset({"same_org", "cross_org"})
 
 #: Built-in guards. Their citations and reasons are data (taxonomy.toml, ``[guards]``);
@@ -30,7 +32,22 @@ class Category:
 
 
 @dataclass(frozen=True, slots=True)
+class Identifier:
+    """A kind of identifier found in free text (IBAN, phone, e-mail), decided per reader
+    like a category under the pseudo-category ``name`` (``identifier.<kind>``). It is never
+    a structured data item: the API's data-item categories are ``Policy.categories``."""
+
+    name: str
+    kind: str
+    description: str
+    sensitivity: str
+
+
+@dataclass(frozen=True, slots=True)
 class Purpose:
+    """``categories`` are the data-item categories and identifier pseudo-categories the
+    purpose may carry at all."""
+
     name: str
     description: str
     categories: frozenset[str]
@@ -77,7 +94,8 @@ ANY_PARTY: Final = PartyScope()
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One rule of a policy file. ``categories``/``purposes`` None mean any.
+    """One rule of a policy file. ``categories``/``purposes`` None mean any; ``categories``
+    None means any data-item category, never an identifier (identifier rules name theirs).
 
     ``requires_referral`` makes a permit conditional on a recorded § 35(2) referral.
     ``involves_org`` is set for rules of a municipal file: such a rule only applies to
@@ -114,7 +132,8 @@ class Policy:
     """Everything the engine needs, validated. Build it with ``loader.load_policy``."""
 
     version: str
-    categories: Mapping[str, Category]
+    categories: Mapping[str, Category]  # data-item categories (SPEC §6) only
+    identifiers: Mapping[str, Identifier]  # identifier pseudo-category -> identifier
     org_kinds: frozenset[str]
     organisations: Mapping[str, str]  # org id -> org kind
     roles: frozenset[str]

@@ -1,6 +1,8 @@
 """Decides whether a rule added on top of the baseline could ever disclose more than the
 baseline alone, by checking every request shape the rule can match. The domain is small
-(organisations x roles x categories x purposes), so the check is exhaustive."""
+(organisations x roles x categories x purposes), so the check is exhaustive. Identifier
+pseudo-categories are checked when the rule names them (a rule for any category never
+matches an identifier)."""
 
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ def first_widening(baseline: Policy, rule: Rule) -> str | None:
             continue
         for req in _contexts(orgs, baseline, Party(s_org, s_role), Party(r_org, r_role),
                              category, purpose):
-            if _RANK[after.decide(req).effect] > _RANK[before.decide(req).effect]:
+            if _RANK[after.evaluate(req).effect] > _RANK[before.evaluate(req).effect]:
                 return (f"{s_org}/{s_role} -> {r_org}/{r_role}, {category}, {purpose}"
                         f"{' with consent' if req.consent else ''}"
                         f"{' with referral' if req.referral else ''}"

@@ -288,3 +288,99 @@ def test_category_marked_as_not_client_data(policy_dir):
     policy = load_policy(policy_dir)
     assert policy.categories["application.status"].client_data is False
     assert policy.categories["decision.period"].client_data is True
+
+
+# -- identifiers in free text ----------------------------------------------------------------------
+
+def test_shipped_identifiers_are_apart_from_the_categories():
+    policy = shipped_policy()
+    assert set(policy.identifiers) == {"identifier.iban", "identifier.phone", "identifier.email"}
+    assert {spec.kind for spec in policy.identifiers.values()} == {"iban", "phone", "email"}
+    assert set(policy.categories).isdisjoint(policy.identifiers)
+
+
+def test_unknown_identifier_kind_in_a_rule_names_file_and_line(policy_dir):
+    baseline = policy_dir / "baseline.toml"
+    edit(baseline, 'categories = ["identifier.phone", "identifier.email"]',
+         'categories = ["identifier.phone", "identifier.fax"]')
+    err = load_error(policy_dir)
+    assert "unknown identifier kind 'identifier.fax'" in str(err)
+    assert (err.file, err.line) == ("baseline.toml", line_of(baseline, '"identifier.fax"'))
+    assert str(err).startswith(f"baseline.toml:{err.line}: rule k2m-identifier-contact")
+
+
+def test_unknown_identifier_kind_in_a_municipal_rule_names_file_and_line(policy_dir):
+    vantaa = policy_dir / "vantaa.toml"
+    edit(vantaa, 'categories = ["social_work.assessment"]', 'categories = ["identifier.ibna"]')
+    err = load_error(policy_dir)
+    assert (err.file, err.line) == ("vantaa.toml", line_of(vantaa, '"identifier.ibna"'))
+    assert "unknown identifier kind" in err.message
+
+
+def test_unknown_identifier_kind_in_a_purpose_names_file_and_line(policy_dir):
+    taxonomy = policy_dir / "taxonomy.toml"
+    edit(taxonomy, '"identifier.iban", "identifier.phone", "identifier.email",\n]\n\n[purposes."sh.referral"]',
+         '"identifier.iban", "identifier.phone", "identifier.mail",\n]\n\n[purposes."sh.referral"]')
+    err = load_error(policy_dir)
+    assert (err.file, err.line) == ("taxonomy.toml", line_of(taxonomy, '"identifier.mail"'))
+    assert "unknown identifier kind 'identifier.mail'" in err.message
+
+
+def test_identifier_the_scanner_does_not_find_is_rejected(policy_dir):
+    taxonomy = policy_dir / "taxonomy.toml"
+    edit(taxonomy, '[identifiers."identifier.email"]', '[identifiers."identifier.bic"]')
+    err = load_error(policy_dir)
+    assert (err.file, err.line) == ("taxonomy.toml", line_of(taxonomy, '"identifier.bic"'))
+    assert "unknown identifier kind" in err.message
+
+
+def test_hetu_is_not_an_identifier_kind(policy_dir):
+    taxonomy = policy_dir / "taxonomy.toml"
+    edit(taxonomy, '[identifiers."identifier.email"]', '[identifiers."identifier.hetu"]')
+    assert "identity.hetu" in load_error(policy_dir).message
+
+
+def test_every_scanned_identifier_must_be_declared(policy_dir):
+    taxonomy = policy_dir / "taxonomy.toml"
+    text = taxonomy.read_text(encoding="utf-8")
+    start = text.index('[identifiers."identifier.email"]')
+    end = text.index("\n\n", start)
+    taxonomy.write_text(text[:start] + text[end + 2:], encoding="utf-8")
+    err = load_error(policy_dir)
+    assert err.file == "taxonomy.toml" and "missing identifiers: identifier.email" in err.message
+
+
+def test_a_category_cannot_take_an_identifier_name(policy_dir):
+    taxonomy = policy_dir / "taxonomy.toml"
+    edit(taxonomy, '[categories."debt"]', '[categories."identifier.debt"]')
+    err = load_error(policy_dir)
+    assert (err.file, err.line) == ("taxonomy.toml", line_of(taxonomy, '"identifier.debt"'))
+
+
+@pytest.mark.parametrize("extra", ['effect = "permit_with_consent"',
+                                   'effect = "permit"\nrequires_referral = true'])
+def test_identifier_rule_cannot_need_consent_or_referral(policy_dir, extra):
+    baseline = policy_dir / "baseline.toml"
+    baseline.write_text(baseline.read_text(encoding="utf-8") +
+                        f'\n[[rule]]\nid = "zz-identifier"\n{extra}\n'
+                        'categories = ["identifier.phone"]\nreason = "x"\ncitation = "y"\n',
+                        encoding="utf-8")
+    err = load_error(policy_dir)
+    assert err.file == "baseline.toml"
+    assert err.line == line_of(baseline, 'categories = ["identifier.phone"]')
+    assert "never by consent or referral" in err.message
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ('expect = "redact"\nrule = "identifier-audit-roles-redact"',
+     'expect = "deny"\nrule = "identifier-audit-roles-redact"', "expect must be permit or redact"),
+    ('category = "identifier.iban"\npurpose = "tt.application_intake"\nexpect = "permit"',
+     'category = "identifier.iban"\npurpose = "tt.application_intake"\nconsent = "c-k2m"\n'
+     'expect = "permit"', "no consent or referral"),
+])
+def test_identifier_case_is_checked(policy_dir, old, new, message):
+    cases = policy_dir / "baseline.cases.toml"
+    edit(cases, old, new)
+    with pytest.raises(PolicyError) as info:
+        case_files(policy_dir, load_policy(policy_dir))
+    assert info.value.file == "baseline.cases.toml" and message in info.value.message

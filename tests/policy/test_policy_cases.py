@@ -18,7 +18,7 @@ _CASES = [(cf.name, case) for cf in _FILES for case in cf.cases]
                          ids=[f"{file}::{case.name}" for file, case in _CASES])
 def test_case(file, case):
     """Each named case gets exactly its expected effect, rule (and basis/flags if given)."""
-    decision = _ENGINES[file].decide(case.request)
+    decision = case.decide(_ENGINES[file])
     assert case.failure(decision) is None, f"{case.file}:{case.line}: {case.failure(decision)}"
 
 

@@ -93,3 +93,29 @@ def test_explain_unknown_name_exits_2():
     code = explain(POLICY_DIR, "vantaa", "expert", "kela", "advisor", "salary",
                    "tt.income_calculation", False, out)
     assert code == 2 and "unknown category 'salary'" in out.getvalue()
+
+
+def test_explain_an_identifier_in_text():
+    out = io.StringIO()
+    code = explain(POLICY_DIR, "kela", "advisor", "vantaa", "expert", "identifier.iban",
+                   "tt.income_calculation", False, out, now=FIXED)
+    text = out.getvalue()
+    assert code == 0
+    assert "identifier in free text" in text
+    assert "decision: PERMIT by k2m-identifier-iban (basis policy:k2m-identifier-iban)" in text
+
+
+def test_explain_an_identifier_ignores_the_consent():
+    out = io.StringIO()
+    explain(POLICY_DIR, "kela", "advisor", "vantaa", "expert", "identifier.iban",
+            "tt.service_guidance", True, out, now=FIXED)
+    text = out.getvalue()
+    assert "--with-consent is ignored" in text
+    assert "decision: REDACT by default-deny" in text
+
+
+def test_explain_unknown_identifier_exits_2():
+    out = io.StringIO()
+    code = explain(POLICY_DIR, "kela", "advisor", "vantaa", "expert", "identifier.fax",
+                   "tt.service_guidance", False, out)
+    assert code == 2 and "unknown category 'identifier.fax'" in out.getvalue()

@@ -168,3 +168,67 @@ def test_explain_ends_with_the_decision(req):
     decision = engine().decide(req)
     lines = engine().explain(req)
     assert f"decision: {decision.effect.upper()} by {decision.rule_id} " in "\n".join(lines)
+
+
+# -- identifiers in free text -------------------------------------------------------------------
+
+identifier_requests = st.builds(
+    ItemRequest, sender=parties, recipient=parties,
+    category=st.sampled_from(["identifier.iban", "identifier.phone", "identifier.email"]),
+    purpose=st.sampled_from(PURPOSES + ["unknown.purpose"]),
+    client_ref=st.none() | st.sampled_from(CLIENTS), consent=st.none(),
+    prohibitions=st.lists(prohibitions, max_size=3).map(tuple), referral=st.none(), now=times)
+
+
+def decide_identifier(req: ItemRequest):
+    return engine().decide_identifier(req.category.removeprefix("identifier."), req.sender,
+                                      req.recipient, req.purpose, req.client_ref,
+                                      req.prohibitions, req.now)
+
+
+@PROPERTY
+@given(identifier_requests)
+def test_identifier_is_permitted_or_redacted_and_cold_agrees_with_warm(req):
+    first = decide_identifier(req)
+    assert first.effect in ("permit", "redact")
+    assert PolicyEngine(policy()).evaluate(req) == first
+    assert first.citation and first.policy_version == policy().version
+    if first.effect == "permit":
+        assert first.basis.split(":")[0] in ("statute", "policy")
+
+
+@PROPERTY
+@given(identifier_requests)
+def test_identifier_needs_a_client_link_and_a_client_purpose(req):
+    if req.client_ref is None or req.purpose == "general":
+        assert decide_identifier(req).effect == "redact"
+
+
+@PROPERTY
+@given(identifier_requests)
+def test_identifier_across_organisations_is_stopped_by_a_prohibition(req):
+    if req.sender.org != req.recipient.org and engine().prohibition_applies(req):
+        assert decide_identifier(req).effect == "redact"
+
+
+@PROPERTY
+@given(identifier_requests, prohibitions)
+def test_adding_a_prohibition_never_reveals_an_identifier(req, prohibition):
+    more = replace(req, prohibitions=req.prohibitions + (prohibition,))
+    assert _RANK[decide_identifier(more).effect] <= _RANK[decide_identifier(req).effect]
+
+
+@PROPERTY
+@given(identifier_requests)
+def test_iban_crosses_organisations_only_for_social_assistance(req):
+    req = replace(req, category="identifier.iban")
+    if req.sender.org != req.recipient.org and decide_identifier(req).effect == "permit":
+        assert req.purpose in ("tt.application_intake", "tt.income_calculation")
+
+
+@PROPERTY
+@given(identifier_requests)
+def test_explain_an_identifier_ends_with_its_decision(req):
+    decision = decide_identifier(req)
+    text = "\n".join(engine().explain(req))
+    assert f"decision: {decision.effect.upper()} by {decision.rule_id} " in text
