@@ -18,7 +18,7 @@ EXIT_USAGE = 2
 def _settings(**overrides: object) -> Settings:
     from consult.config import validate
 
-    base = load_settings()
+    base = load_settings(check=False)
     return validate(base.with_overrides(**{k: v for k, v in overrides.items() if v is not None}))
 
 

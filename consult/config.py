@@ -125,8 +125,11 @@ def _convert(key: str, name: str, raw: object) -> object:
     return str(text) or None
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Build settings from ``CONSULT_CONFIG`` (TOML, optional) and then the environment."""
+def load_settings(env: Mapping[str, str] | None = None, *, check: bool = True) -> Settings:
+    """Build settings from ``CONSULT_CONFIG`` (TOML, optional) and then the environment.
+
+    ``check=False`` leaves validation to the caller, who may still apply overrides (CLI flags).
+    """
     env = os.environ if env is None else env
     values: dict[str, object] = {}
     config_file = env.get("CONSULT_CONFIG")
@@ -147,7 +150,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         if key in env:
             values[name] = _convert(key, name, env[key])
     settings = Settings(**values)  # type: ignore[arg-type]
-    return validate(settings)
+    return validate(settings) if check else settings
 
 
 def validate(settings: Settings) -> Settings:

@@ -46,3 +46,39 @@ def test_db_upgrade(tmp_path):
 def test_bad_config_is_a_clear_usage_error(tmp_path):
     result = _run(["db", "upgrade"], {"CONSULT_DEV": "1", "CONSULT_PORT": "nope"}, tmp_path)
     assert result.returncode == 2 and "CONSULT_PORT" in result.stderr
+
+
+def test_demo_server_starts_and_answers(tmp_path):
+    """The README's first command: `consult serve --demo` serves, prints the address, shuts down on SIGTERM."""
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSULT_")}
+    env.update({"CONSULT_DATA_DIR": str(tmp_path), "CONSULT_KEY_FILE": str(tmp_path / "keys.json"),
+                "CONSULT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}",
+                "CONSULT_POLICY_DIR": str(ROOT / "policies")})
+    proc = subprocess.Popen([sys.executable, "-m", "consult", "serve", "--demo", "--port", str(port)],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read()
+                assert time.monotonic() < deadline, "demo server did not come up"
+                time.sleep(0.2)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/dev/users", timeout=2) as r:
+            assert b"kela.aino" in r.read()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    assert f"http://127.0.0.1:{port}/" in out and "kela.aino" in out
+    assert proc.returncode == 0, err
