@@ -15,8 +15,12 @@ ensure_venv() {
   # Reinstall when the dependencies change.
   local stamp="$VENV/.konsulta-installed"
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -e ".[test]"
+    echo "Installing Konsulta and its dependencies into $VENV ..." >&2
+    if ! { "$VENV/bin/python" -m pip install --quiet --upgrade pip &&
+           "$VENV/bin/python" -m pip install --quiet -e ".[test]"; } > "$VENV/install.log" 2>&1; then
+      cat "$VENV/install.log" >&2
+      exit 1
+    fi
     touch "$stamp"
   fi
 }
