@@ -329,6 +329,24 @@ class Messages:
         )
         return {"items": items, "next": encode_cursor("m", rows[-1]["seq"]) if more else None}
 
+    async def full_content(self, consultation_id: str) -> list[dict[str, Any]]:
+        """Every message of a consultation as written, unfiltered — for the privacy officer's
+        break-glass access and compliance export only. The caller must have recorded the
+        justification and audited the access in the same breath; this method does neither."""
+        async with self.db.read() as conn:
+            rows = await store.list_messages(conn, consultation_id, after_seq=None, limit=100_000)
+        return [
+            {
+                "id": r["id"],
+                "author": {"id": r["author_id"], "name": r["author_name"], "org": r["author_org"],
+                           "role": r["author_role"]},
+                "text": r["text"],
+                "data": [_item_json(i) for i in r["items"]],
+                "created_at": iso(r["created_at"]),
+            }
+            for r in rows
+        ]
+
     async def mark_read(
         self, who: Principal, consultation_id: str, message_id: str, ctx: RequestContext
     ) -> dict[str, Any]:
