@@ -7,14 +7,16 @@ Records carry ids, categories and bases — never message content or an identity
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.model import Principal
+from consult.audit.entry import encode
 from consult.model.context import RequestContext
 from consult.storage import audit_log
 
@@ -35,6 +37,10 @@ class AuditRecord:
     consent_id: str | None = None
     consent_version: int | None = None
     flags: tuple[str, ...] = ()
+    recipient_org: str | None = None
+    recipient_role: str | None = None
+    reason_id: str | None = None
+    reason_digest: str | None = None
 
 
 def _actor_role(actor: Principal) -> str:
@@ -48,6 +54,12 @@ async def record(
     at: datetime,
     records: Iterable[AuditRecord],
 ) -> None:
+    """Append ``records`` to the log inside the caller's write transaction.
+
+    Each gets the next leaf index and the RFC 9162 leaf hash of its canonical entry; the time is
+    stored in UTC so the entry recomputed from the row is byte-for-byte the one hashed here.
+    """
+    at = at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
     rows = [
         {
             "id": str(uuid.uuid4()),
@@ -71,7 +83,18 @@ async def record(
             "consent_version": rec.consent_version,
             "subject_user": rec.subject_user,
             "flags": list(rec.flags) or None,
+            "recipient_org": rec.recipient_org,
+            "recipient_role": rec.recipient_role,
+            "reason_id": rec.reason_id,
+            "reason_digest": rec.reason_digest,
         }
         for rec in records
     ]
+    if not rows:
+        return
+    first = await audit_log.reserve(conn, len(rows))
+    sha256 = hashlib.sha256
+    for offset, row in enumerate(rows):
+        row["leaf_index"] = first + offset
+        row["leaf_hash"] = sha256(b"\x00" + encode(row)).digest()
     await audit_log.append(conn, rows)

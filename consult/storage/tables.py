@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -162,9 +164,61 @@ audit_events = Table(
     Column("consent_version", Integer),
     Column("subject_user", String(128)),
     Column("flags", JSON),
+    # The Merkle log (SPEC C5): a contiguous position from 0 and the RFC 9162 leaf hash of the
+    # canonical entry (consult/audit/entry.py), which includes the position itself.
+    Column("leaf_index", BigInteger, nullable=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Column("entry_version", SmallInteger, nullable=False, server_default="1"),
+    # For disclosures: the receiving organisation and role (privacy officers see their org's).
+    Column("recipient_org", String(64)),
+    Column("recipient_role", String(32)),
+    # A written reason (break-glass, an access report beyond two years): its id and SHA-256.
+    Column("reason_id", String(36)),
+    Column("reason_digest", String(64)),
     Index("ix_audit_client_at", "client_ref", "at"),
     Index("ix_audit_actor_at", "actor_id", "at"),
     Index("ix_audit_consultation", "consultation_id"),
+    Index("ix_audit_leaf_index", "leaf_index", unique=True),
+    Index("ix_audit_at", "at"),
+    Index("ix_audit_actor_org_leaf", "actor_org", "leaf_index"),
+    Index("ix_audit_recipient_org_leaf", "recipient_org", "leaf_index"),
+    Index("ix_audit_action_at", "action", "at"),
+)
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    # One row: the log's size. Updating it in each write transaction hands out leaf indices
+    # without gaps, and its row lock orders concurrent writers on PostgreSQL.
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+)
+
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root_hash", LargeBinary(32), nullable=False),
+    Column("origin", String(200), nullable=False),
+    Column("verifier_key", String(300), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("signed_at", TS, nullable=False),
+    Index("ix_audit_checkpoints_size", "tree_size"),
+)
+
+audit_reasons = Table(
+    "audit_reasons",
+    metadata,
+    # Written reasons are kept beside the log, not in it: the entry commits to their digest, so a
+    # changed reason is detected, and a reason can be shredded without breaking the log.
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("at", TS, nullable=False),
+    Column("actor_id", String(128), nullable=False),
+    Column("actor_org", String(64), nullable=False),
 )
 
 # -- clients, consents and prohibitions (SPEC C3) -----------------------------------------------
