@@ -34,6 +34,7 @@ from consult.crypto import FileKeyring, KeyFileError
 from consult.services.clients import Clients
 from consult.services.consents import Consents
 from consult.services.consultations import Consultations
+from consult.services.content import Content
 from consult.services.freetext import FreeText
 from consult.services.vault import Vault
 from consult.services.directory import Directory
@@ -154,7 +155,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         keyring = FileKeyring.open(settings.key_file, create=True)
     except KeyFileError as exc:
         raise ConfigError(f"CONSULT_KEY_FILE: {exc}") from None
-    vault = Vault(keyring)
+    vault = Vault(keyring, keyring)
+    content = Content(vault)
     directory = Directory(db, bus, clock)
     await directory.load()
     disclosure = Disclosure(engine, clock)
@@ -165,9 +167,9 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[keys.CLIENTS] = clients
     app[keys.CONSENTS] = consents
     app[keys.CONSULTATIONS] = Consultations(
-        db, bus, directory, clients, consents, disclosure, freetext, clock, orgs=frozenset(settings.orgs)
+        db, bus, directory, clients, consents, disclosure, freetext, content, clock, orgs=frozenset(settings.orgs)
     )
-    app[keys.MESSAGES] = Messages(db, bus, directory, disclosure, consents, freetext, clock)
+    app[keys.MESSAGES] = Messages(db, bus, directory, disclosure, consents, freetext, content, clock)
     if settings.demo:
         await directory.seed(
             [

@@ -5,13 +5,14 @@ Anything else is indistinguishable from a consultation that does not exist (404)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.errors import NotFound
 from consult.model import Principal
+from consult.services.content import Content
 from consult.storage import consultations as store
 from consult.storage import directory as directory_store
 
@@ -42,7 +43,7 @@ def routing_matches(consultation: dict[str, Any], expert: dict[str, Any]) -> boo
 
 
 async def resolve(
-    conn: AsyncConnection, who: Principal, consultation_id: str, *, for_claim: bool = False
+    conn: AsyncConnection, who: Principal, consultation_id: str, content: Content, *, for_claim: bool = False
 ) -> Access:
     """Load a consultation for ``who``; raise 404 unless it is visible to them.
 
@@ -61,7 +62,7 @@ async def resolve(
     access = Access(consultation, participant, eligible, participants)
     if not access.visible and not (for_claim and eligible):
         raise NotFound()
-    return access
+    return replace(access, consultation=await content.open_consultation(conn, consultation))
 
 
 def _plausible_id(value: str) -> bool:

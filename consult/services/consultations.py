@@ -23,6 +23,7 @@ from consult.services.consents import Consents
 from consult.services.directory import Directory
 from consult.services.disclosure import PARTICIPANT_ROLES, Disclosure, View, party_of, party_of_principal
 from consult.services.events import EventBus
+from consult.services.content import Content
 from consult.services.freetext import FreeText
 from consult.services.paging import clamp_limit, decode_cursor, encode_cursor
 from consult.storage import consultations as store
@@ -66,10 +67,13 @@ def consultation_json(
         "claimed_by": c["claimed_by"],
         "outcome": c["outcome"],
         "outcome_note": c["outcome_note"],
+        "legal_hold": bool(c["legal_hold"]),
+        "content_destroyed": bool(c.get("content_destroyed")),
         "created_at": iso(c["created_at"]),
         "claimed_at": iso(c["claimed_at"]),
         "first_response_at": iso(c["first_response_at"]),
         "closed_at": iso(c["closed_at"]),
+        "shredded_at": iso(c["shredded_at"]),
     }
     if participants is not None:
         body["participants"] = [
@@ -77,6 +81,16 @@ def consultation_json(
             for p in participants
         ]
     return body
+
+
+_CLEAR = ("question", "outcome_note", "content_destroyed")
+
+
+def _stored(row: dict[str, Any], question_sealed: bytes) -> dict[str, Any]:
+    """The row as storage keeps it: the question only sealed, never in clear."""
+    stored = {k: v for k, v in row.items() if k not in _CLEAR}
+    stored["question_sealed"] = question_sealed
+    return stored
 
 
 class Consultations:
@@ -89,6 +103,7 @@ class Consultations:
         consents: Consents,
         disclosure: Disclosure,
         freetext: FreeText,
+        content: Content,
         clock: Clock,
         *,
         orgs: frozenset[str],
@@ -100,6 +115,7 @@ class Consultations:
         self.consents = consents
         self.disclosure = disclosure
         self.freetext = freetext
+        self.content = content
         self.clock = clock
         self.orgs = orgs
 
@@ -134,6 +150,10 @@ class Consultations:
             "urgency": new.urgency,
             "question": new.question,
             "question_spans": None,
+            "outcome_note": None,
+            "legal_hold": False,
+            "shredded_at": None,
+            "content_destroyed": False,
             "purpose": new.purpose,
             "origin_org": who.org,
             "created_by": who.user_id,
@@ -155,7 +175,9 @@ class Consultations:
         async def unit(conn: AsyncConnection) -> tuple[list[dict[str, Any]], list[dict[str, Any]], View]:
             prepared = await self.freetext.prepare(conn, who, new.question, new.purpose, now)
             row["question"], row["question_spans"] = prepared.text, prepared.spans or None
-            await store.insert_consultation(conn, row)
+            key = await self.content.key(conn, consultation_id, create_at=now)
+            await store.insert_consultation(conn, _stored(row, self.content.seal_question(key, consultation_id,
+                                                                                          prepared.text)))
             await store.add_participant(
                 conn,
                 {
@@ -234,7 +256,7 @@ class Consultations:
                 limit=limit + 1,
             )
             more = len(rows) > limit
-            rows = rows[:limit]
+            rows = [await self.content.open_consultation(conn, r) for r in rows[:limit]]
             views = {}
             for r in rows:
                 if r["question_spans"] and r["client_ref"] not in views:
@@ -251,7 +273,7 @@ class Consultations:
 
     async def get(self, who: Principal, consultation_id: str, ctx: RequestContext) -> dict[str, Any]:
         async with self.db.read() as conn:
-            acc = await access.resolve(conn, who, consultation_id)
+            acc = await access.resolve(conn, who, consultation_id, self.content)
             view = await self._view(conn, acc.consultation)
         participants = acc.participants
         c = acc.consultation
@@ -275,10 +297,10 @@ class Consultations:
     async def claim(self, who: Principal, consultation_id: str, ctx: RequestContext) -> dict[str, Any]:
         if not who.has("expert"):
             async with self.db.read() as conn:
-                await access.resolve(conn, who, consultation_id)
+                await access.resolve(conn, who, consultation_id, self.content)
             raise Forbidden("Only experts of the target organisation claim consultations.")
         async with self.db.read() as conn:
-            acc = await access.resolve(conn, who, consultation_id, for_claim=True)
+            acc = await access.resolve(conn, who, consultation_id, self.content, for_claim=True)
             view = await self._view(conn, acc.consultation)
         if not acc.eligible_expert:
             raise Forbidden("This consultation is not offered to you.")
@@ -321,7 +343,7 @@ class Consultations:
         self, who: Principal, consultation_id: str, user_id: str, ctx: RequestContext
     ) -> dict[str, Any]:
         async with self.db.read() as conn:
-            acc = await access.resolve(conn, who, consultation_id)
+            acc = await access.resolve(conn, who, consultation_id, self.content)
             if acc.participant is None:
                 raise Forbidden("Only participants add participants.")
             if acc.consultation["status"] == "closed":
@@ -368,7 +390,7 @@ class Consultations:
         self, who: Principal, consultation_id: str, outcome: str, note: str | None, ctx: RequestContext
     ) -> dict[str, Any]:
         async with self.db.read() as conn:
-            acc = await access.resolve(conn, who, consultation_id)
+            acc = await access.resolve(conn, who, consultation_id, self.content)
             view = await self._view(conn, acc.consultation)
         if acc.participant is None:
             raise Forbidden("Only participants close a consultation.")
@@ -376,7 +398,10 @@ class Consultations:
         c = acc.consultation
 
         async def unit(conn: AsyncConnection) -> list[dict[str, Any]] | None:
-            if not await store.close(conn, consultation_id, outcome, note, now):
+            sealed_note = None
+            if note is not None and not c["content_destroyed"]:
+                sealed_note = self.content.seal_note(await self.content.key(conn, consultation_id), consultation_id, note)
+            if not await store.close(conn, consultation_id, outcome, sealed_note, now):
                 return None
             await record(
                 conn, who, ctx, now,

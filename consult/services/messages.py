@@ -9,6 +9,7 @@ participant added later, or a consent withdrawn later, changes what a reader see
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,6 +26,7 @@ from consult.services.consents import Consents
 from consult.services.directory import Directory
 from consult.services.disclosure import Disclosure, View, party_of_principal
 from consult.services.events import EventBus
+from consult.services.content import Content
 from consult.services.freetext import FreeText, notices_for
 from consult.services.paging import clamp_limit, decode_cursor, encode_cursor
 from consult.storage import consultations as consultation_store
@@ -38,6 +40,7 @@ class DataItem:
     value: str
     consent_id: str | None = None
     referral: Referral | None = None
+    attachment_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class Messages:
         disclosure: Disclosure,
         consents: Consents,
         freetext: FreeText,
+        content: Content,
         clock: Clock,
     ) -> None:
         self.db = db
@@ -83,6 +87,7 @@ class Messages:
         self.disclosure = disclosure
         self.consents = consents
         self.freetext = freetext
+        self.content = content
         self.clock = clock
 
     # -- rendering for one reader -----------------------------------------------------------
@@ -95,6 +100,10 @@ class Messages:
         own = reader.user_id is not None and reader.user_id == message["author_id"]
         data: list[dict[str, Any]] = []
         for item in message["items"]:
+            if message.get("destroyed"):
+                data.append({"category": item["category"], "withheld": True, "rule": "retention",
+                             "citation": "", "reason": "Destroyed at the end of the retention period."})
+                continue
             if own:
                 data.append(_item_json(item))
                 continue
@@ -118,6 +127,7 @@ class Messages:
             "text": self.disclosure.render_text(message["text"], message.get("text_spans"), author, reader, view),
             "data": data,
             "created_at": iso(message["created_at"]),
+            "content_destroyed": bool(message.get("destroyed")),
             "read_by": [
                 {"user_id": m["user_id"], "read_at": iso(m["read_at"])}
                 for m in markers
@@ -142,7 +152,7 @@ class Messages:
         """Decide, per item and current recipient, what would be withheld — without storing."""
         consent_ids = [i.consent_id for i in items if i.consent_id]
         async with self.db.read() as conn:
-            acc = await access.resolve(conn, who, consultation_id)
+            acc = await access.resolve(conn, who, consultation_id, self.content)
             view = await self._view(conn, acc.consultation, consent_ids)
         if acc.participant is None:
             raise Forbidden("Claim the consultation before writing in it.", code="not_participant")
@@ -185,8 +195,18 @@ class Messages:
                 "identifiers": draft.notices}
 
     async def post(
-        self, who: Principal, consultation_id: str, text: str, items: list[DataItem], ctx: RequestContext
+        self,
+        who: Principal,
+        consultation_id: str,
+        text: str,
+        items: list[DataItem],
+        ctx: RequestContext,
+        *,
+        message_id: str | None = None,
+        before_store: Callable[[AsyncConnection, Any, str], Awaitable[None]] | None = None,
     ) -> dict[str, Any]:
+        """Check, store (sealed) and deliver a message. ``before_store`` runs in the same
+        transaction with the consultation's key and the message id (attachments use it)."""
         draft = await self.check(who, consultation_id, text, items)
         c, view, now = draft.consultation, draft.view, self.clock.now()
         audit = [
@@ -216,10 +236,11 @@ class Messages:
                 code="policy_denied",
             )
 
-        message_id = str(uuid.uuid4())
+        message_id = message_id or str(uuid.uuid4())
         item_rows = [
             {
                 "idx": i, "category": item.category, "value": item.value, "consent_id": item.consent_id,
+                "attachment_id": item.attachment_id,
                 "referral_condition": item.referral.condition if item.referral else None,
                 "referral_justification": item.referral.justification if item.referral else None,
             }
@@ -240,7 +261,24 @@ class Messages:
                 "text_spans": prepared.spans or None,
                 "created_at": now,
             }
-            seq = await store.insert_message(conn, values, item_rows)
+            key = await self.content.key(conn, consultation_id)
+            if before_store is not None:
+                await before_store(conn, key, message_id)
+            sealed_values = {k: v for k, v in values.items() if k != "text"}
+            sealed_values["text_sealed"] = self.content.seal_text(key, message_id, prepared.text)
+            sealed_items = [
+                {
+                    **{k: v for k, v in r.items() if k not in ("value", "referral_justification")},
+                    "value_sealed": self.content.seal_item(key, message_id, r["idx"], "value", r["value"]),
+                    "referral_justification_sealed": (
+                        None if r["referral_justification"] is None
+                        else self.content.seal_item(key, message_id, r["idx"], "referral_justification",
+                                                    r["referral_justification"])
+                    ),
+                }
+                for r in item_rows
+            ]
+            seq = await store.insert_message(conn, sealed_values, sealed_items)
             if first_response:
                 await consultation_store.mark_first_response(conn, consultation_id, now)
             await record(conn, who, ctx, now, [
@@ -305,11 +343,11 @@ class Messages:
         limit = clamp_limit(limit)
         after = decode_cursor("m", cursor)
         async with self.db.read() as conn:
-            acc = await access.resolve(conn, who, consultation_id)
+            acc = await access.resolve(conn, who, consultation_id, self.content)
             rows = await store.list_messages(conn, consultation_id, after_seq=after, limit=limit + 1)
             markers = await store.read_markers_for(conn, consultation_id)
             more = len(rows) > limit
-            rows = rows[:limit]
+            rows = await self.content.open_messages(conn, acc.consultation, rows[:limit])
             view = await self._view(conn, acc.consultation,
                                     [i["consent_id"] for r in rows for i in r["items"] if i["consent_id"]])
         c = acc.consultation
@@ -334,7 +372,11 @@ class Messages:
         break-glass access and compliance export only. The caller must have recorded the
         justification and audited the access in the same breath; this method does neither."""
         async with self.db.read() as conn:
-            rows = await store.list_messages(conn, consultation_id, after_seq=None, limit=100_000)
+            consultation = await consultation_store.get(conn, consultation_id)
+            if consultation is None:
+                raise NotFound()
+            rows = await self.content.open_messages(
+                conn, consultation, await store.list_messages(conn, consultation_id, after_seq=None, limit=100_000))
         return [
             {
                 "id": r["id"],
@@ -351,7 +393,7 @@ class Messages:
         self, who: Principal, consultation_id: str, message_id: str, ctx: RequestContext
     ) -> dict[str, Any]:
         async with self.db.read() as conn:
-            acc = await access.resolve(conn, who, consultation_id)
+            acc = await access.resolve(conn, who, consultation_id, self.content)
             message = await store.get_message(conn, message_id) if len(message_id) <= 36 else None
         if acc.participant is None:
             raise Forbidden("Only participants leave read receipts.", code="not_participant")
@@ -380,6 +422,8 @@ def _item_json(item: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {"category": item["category"], "value": item["value"]}
     if item.get("consent_id"):
         body["consent_id"] = item["consent_id"]
+    if item.get("attachment_id"):
+        body["attachment_id"] = item["attachment_id"]
     if item.get("referral_condition"):
         body["referral"] = {"condition": item["referral_condition"]}
     return body

@@ -1,42 +1,68 @@
 """Data keys per owner, wrapped by the keyring (envelope encryption), and the blind index.
 
-Services seal and open values only through this: a value is bound to its table, row and field
-by the associated data, so a ciphertext copied elsewhere fails to open.
+Every consultation has its own data key (owner ``consultation:<id>``); the client registry has
+one (owner ``registry``). Services seal and open values only through this, each bound by its
+associated data to its table, row and field, so a ciphertext copied to another row, table or
+field fails to open. Destroying an owner's data key (crypto-shredding) makes everything sealed
+under it unreadable for good.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from consult.crypto import CryptoError, Envelope, SealingKey, WrappedKey, aad_for, blind_index
-from consult.crypto.keyring import FileKeyring
+from consult.crypto import CryptoError, Envelope, Keyring, SealingKey, WrappedKey, aad_for, blind_index
+from consult.crypto.keyring import BlindIndexKeySource
 from consult.storage import keys as store
 
 REGISTRY = "registry"
+CACHE_SIZE = 4096
+
+
+def consultation_owner(consultation_id: str) -> str:
+    return f"consultation:{consultation_id}"
 
 
 class Vault:
-    def __init__(self, keyring: FileKeyring) -> None:
+    def __init__(self, keyring: Keyring, index_keys: BlindIndexKeySource) -> None:
         self.keyring = keyring
+        self.index_keys = index_keys
         self.envelope = Envelope(keyring)
+        # Unwrapped data keys by owner. A rewrap under a new key-encryption key does not change
+        # a data key, so an entry stays right across rotation; shredding evicts it.
+        self._keys: OrderedDict[str, SealingKey] = OrderedDict()
 
     def blind_index(self, value: str, *, domain: str) -> str:
-        return blind_index(self.keyring.blind_index_key(), value, domain=domain)
+        return blind_index(self.index_keys.blind_index_key(), value, domain=domain)
 
     async def key(self, conn: AsyncConnection, owner: str, *, create_at: datetime | None = None) -> SealingKey:
         """The owner's data key; created (inside the caller's transaction) if ``create_at`` is given."""
+        cached = self._keys.get(owner)
+        if cached is not None:
+            self._keys.move_to_end(owner)
+            return cached
         row = await store.get(conn, owner)
         if row is None:
             if create_at is None:
                 raise CryptoError()
             dek, wrapped = self.envelope.create(owner)
             await store.insert_key(conn, owner, wrapped.version, wrapped.blob, create_at)
-            return SealingKey(dek)
-        if row["destroyed_at"] is not None or row["wrapped"] is None:
+            key = SealingKey(dek)
+        elif row["destroyed_at"] is not None or row["wrapped"] is None:
             raise CryptoError()
-        return self.envelope.sealing_key(owner, WrappedKey(row["kek_version"], row["wrapped"]))
+        else:
+            key = self.envelope.sealing_key(owner, WrappedKey(row["kek_version"], row["wrapped"]))
+        self._keys[owner] = key
+        if len(self._keys) > CACHE_SIZE:
+            self._keys.popitem(last=False)
+        return key
+
+    def forget(self, owner: str) -> None:
+        self._keys.pop(owner, None)
+        self.envelope.invalidate(owner)
 
     @staticmethod
     def seal(key: SealingKey, table: str, row_id: str, field: str, plaintext: str) -> bytes:
@@ -44,4 +70,12 @@ class Vault:
 
     @staticmethod
     def open(key: SealingKey, table: str, row_id: str, field: str, blob: bytes) -> str:
-        return key.open(blob, aad_for(table, row_id, field)).decode("utf-8")
+        return key.open(bytes(blob), aad_for(table, row_id, field)).decode("utf-8")
+
+    @staticmethod
+    def seal_bytes(key: SealingKey, table: str, row_id: str, field: str, data: bytes) -> bytes:
+        return key.seal(data, aad_for(table, row_id, field))
+
+    @staticmethod
+    def open_bytes(key: SealingKey, table: str, row_id: str, field: str, blob: bytes) -> bytes:
+        return key.open(bytes(blob), aad_for(table, row_id, field))

@@ -61,12 +61,12 @@ async def claim(conn: AsyncConnection, consultation_id: str, user_id: str, at: d
 
 
 async def close(
-    conn: AsyncConnection, consultation_id: str, outcome: str, note: str | None, at: datetime
+    conn: AsyncConnection, consultation_id: str, outcome: str, note_sealed: bytes | None, at: datetime
 ) -> bool:
     result = await conn.execute(
         update(consultations)
         .where(consultations.c.id == consultation_id, consultations.c.status != "closed")
-        .values(status="closed", outcome=outcome, outcome_note=note, closed_at=at)
+        .values(status="closed", outcome=outcome, outcome_note_sealed=note_sealed, closed_at=at)
     )
     return result.rowcount == 1
 

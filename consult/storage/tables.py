@@ -65,7 +65,7 @@ consultations = Table(
     Column("id", String(36), nullable=False, unique=True),
     Column("topic", String(64), nullable=False),
     Column("urgency", String(16), nullable=False),
-    Column("question", Text, nullable=False),
+    Column("question_sealed", LargeBinary, nullable=False),
     Column("question_spans", JSON),
     Column("purpose", String(64), nullable=False),
     Column("origin_org", String(64), nullable=False),
@@ -82,7 +82,9 @@ consultations = Table(
     Column("first_response_at", TS),
     Column("closed_at", TS),
     Column("outcome", String(32)),
-    Column("outcome_note", Text),
+    Column("outcome_note_sealed", LargeBinary),
+    Column("legal_hold", Boolean, nullable=False, server_default="0"),
+    Column("shredded_at", TS),
     Column("created_at", TS, nullable=False),
     Index("ix_consultations_target_status", "target_org", "status"),
 )
@@ -110,7 +112,7 @@ messages = Table(
     Column("author_org", String(64), nullable=False),
     Column("author_role", String(32), nullable=False),
     Column("author_name", String(200), nullable=False),
-    Column("text", Text, nullable=False),
+    Column("text_sealed", LargeBinary, nullable=False),
     Column("text_spans", JSON),
     Column("created_at", TS, nullable=False),
     Index("ix_messages_consultation_seq", "consultation_id", "seq"),
@@ -122,10 +124,11 @@ message_items = Table(
     Column("message_id", String(36), ForeignKey("messages.id"), nullable=False),
     Column("idx", Integer, nullable=False),
     Column("category", String(64), nullable=False),
-    Column("value", Text, nullable=False),
+    Column("value_sealed", LargeBinary, nullable=False),
     Column("consent_id", String(36)),
+    Column("attachment_id", String(36)),
     Column("referral_condition", String(40)),
-    Column("referral_justification", Text),
+    Column("referral_justification_sealed", LargeBinary),
     PrimaryKeyConstraint("message_id", "idx"),
 )
 
@@ -219,6 +222,20 @@ audit_reasons = Table(
     Column("at", TS, nullable=False),
     Column("actor_id", String(128), nullable=False),
     Column("actor_org", String(64), nullable=False),
+)
+
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("consultation_id", String(36), ForeignKey("consultations.id"), nullable=False, index=True),
+    Column("message_id", String(36), nullable=False),
+    Column("uploaded_by", String(128), nullable=False),
+    Column("content_type", String(64), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("filename_sealed", LargeBinary, nullable=False),
+    Column("content_sealed", LargeBinary, nullable=False),
+    Column("created_at", TS, nullable=False),
 )
 
 # -- clients, consents and prohibitions (SPEC C3) -----------------------------------------------

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import json
-
 from consult.http import keys
 from tests.synthetic import hetu
 
 
 async def _raw_texts(api) -> str:
+    """Everything the database file holds, as text (content columns are ciphertext)."""
+    path = api.client.app[keys.SETTINGS].database_url.split("///", 1)[1]
     async with api.client.app[keys.DB].read() as conn:
         from sqlalchemy import text
-        messages = (await conn.execute(text("SELECT text FROM messages"))).scalars().all()
-        questions = (await conn.execute(text("SELECT question FROM consultations"))).scalars().all()
-    return json.dumps([*messages, *questions])
+        await conn.execute(text("SELECT 1"))
+    raw = b""
+    for suffix in ("", "-wal"):
+        try:
+            with open(path + suffix, "rb") as fh:
+                raw += fh.read()
+        except FileNotFoundError:
+            pass
+    return raw.decode("latin-1")
 
 
 async def test_hetu_in_question_and_message_becomes_the_client_link(api):
