@@ -38,6 +38,7 @@ class Route:
     query: tuple[tuple[str, s.S, str], ...] = ()
     errors: tuple[int, ...] = field(default=(400, 401, 403, 404, 413, 422))
     content_type: str = "application/json"
+    body_type: str = "application/json"
 
 
 def _json(data: Any, status: int = 200) -> web.Response:

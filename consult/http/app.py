@@ -21,6 +21,7 @@ from consult.config import Settings
 from consult.errors import ConfigError
 from consult.http import keys
 from consult.http.api import ROUTES, Route
+from consult.http.api_attachments import ATTACHMENT_ROUTES
 from consult.http.api_clients import CLIENT_ROUTES
 from consult.http.dev import DEV_ROUTES
 from consult.http.middleware import edge
@@ -31,6 +32,7 @@ from consult.model import Clock, SystemClock
 from consult.policy.engine import PolicyEngine
 from consult.policy.loader import PolicyError, load_policy
 from consult.crypto import FileKeyring, KeyFileError
+from consult.services.attachments import Attachments
 from consult.services.clients import Clients
 from consult.services.consents import Consents
 from consult.services.consultations import Consultations
@@ -50,7 +52,7 @@ JWKS_REFRESH_SECONDS = 3600
 
 
 def routes_for(settings: Settings) -> tuple[Route, ...]:
-    return ROUTES + CLIENT_ROUTES + (DEV_ROUTES if settings.dev else ())
+    return ROUTES + CLIENT_ROUTES + ATTACHMENT_ROUTES + (DEV_ROUTES if settings.dev else ())
 
 
 def default_web_dir() -> Path:
@@ -170,6 +172,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         db, bus, directory, clients, consents, disclosure, freetext, content, clock, orgs=frozenset(settings.orgs)
     )
     app[keys.MESSAGES] = Messages(db, bus, directory, disclosure, consents, freetext, content, clock)
+    app[keys.ATTACHMENTS] = Attachments(app[keys.MESSAGES], content, clock)
     if settings.demo:
         await directory.seed(
             [

@@ -8,6 +8,7 @@ from consult.auth import TokenVerifier
 from consult.auth.dev import DevIssuer
 from consult.config import Settings
 from consult.model import Clock
+from consult.services.attachments import Attachments
 from consult.services.clients import Clients
 from consult.services.consents import Consents
 from consult.services.consultations import Consultations
@@ -26,5 +27,6 @@ DIRECTORY = web.AppKey("directory", Directory)
 CONSULTATIONS = web.AppKey("consultations", Consultations)
 MESSAGES = web.AppKey("messages", Messages)
 CLIENTS = web.AppKey("clients", Clients)
+ATTACHMENTS = web.AppKey("attachments", Attachments)
 CONSENTS = web.AppKey("consents", Consents)
 SOCKETS = web.AppKey("sockets", set)

@@ -40,7 +40,7 @@ def _operation(route: Route) -> dict[str, Any]:
     if params:
         op["parameters"] = params
     if route.body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": route.body}}}
+        op["requestBody"] = {"required": True, "content": {route.body_type: {"schema": route.body}}}
     for status in route.errors:
         op["responses"][str(status)] = {
             "description": _STATUS_TEXT[status],

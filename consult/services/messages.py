@@ -135,7 +135,7 @@ class Messages:
             ],
         }
 
-    async def _view(self, conn: AsyncConnection, c: dict[str, Any], consent_ids: list[str]) -> View:
+    async def view_for(self, conn: AsyncConnection, c: dict[str, Any], consent_ids: list[str]) -> View:
         return View(
             purpose=c["purpose"],
             client_ref=c["client_ref"],
@@ -153,7 +153,7 @@ class Messages:
         consent_ids = [i.consent_id for i in items if i.consent_id]
         async with self.db.read() as conn:
             acc = await access.resolve(conn, who, consultation_id, self.content)
-            view = await self._view(conn, acc.consultation, consent_ids)
+            view = await self.view_for(conn, acc.consultation, consent_ids)
         if acc.participant is None:
             raise Forbidden("Claim the consultation before writing in it.", code="not_participant")
         c = acc.consultation
@@ -348,7 +348,7 @@ class Messages:
             markers = await store.read_markers_for(conn, consultation_id)
             more = len(rows) > limit
             rows = await self.content.open_messages(conn, acc.consultation, rows[:limit])
-            view = await self._view(conn, acc.consultation,
+            view = await self.view_for(conn, acc.consultation,
                                     [i["consent_id"] for r in rows for i in r["items"] if i["consent_id"]])
         c = acc.consultation
         reader = (

@@ -1,0 +1,90 @@
+"""Attachments over HTTP: a streamed, size-limited multipart upload and a policy-checked download."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
+
+from consult.errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from consult.http import keys
+from consult.http import schemas as s
+from consult.http import validation as v
+from consult.http.api import Route
+from consult.http.principal import authenticate, context
+
+CHUNK = 64 * 1024
+
+
+async def _read_limited(part: BodyPartReader, limit: int) -> bytes:
+    data = bytearray()
+    while chunk := await part.read_chunk(CHUNK):
+        data.extend(chunk)
+        if len(data) > limit:
+            raise PayloadTooLarge(f"Attachments are limited to {limit} bytes.")
+    return bytes(data)
+
+
+async def upload_attachment(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    consultation_id = v.path_id(request)
+    if not request.content_type.startswith("multipart/form-data"):
+        raise UnsupportedMediaType("Upload as multipart/form-data with a 'file' part.")
+    settings = request.app[keys.SETTINGS]
+    try:
+        reader = await request.multipart()
+        fields: dict[str, str] = {}
+        data, filename = None, None
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise BadRequest("Nested multipart is not accepted.")
+            if part.name == "file":
+                if data is not None:
+                    raise Unprocessable("One file per upload.", code="invalid_field")
+                filename = part.filename
+                data = await _read_limited(part, settings.max_upload_bytes)
+            elif part.name in ("text", "consent_id"):
+                fields[part.name] = (await _read_limited(part, 4096)).decode("utf-8", errors="strict")
+            else:
+                raise Unprocessable(f"Unknown part: {part.name!r:.40}", code="unknown_field")
+    except (ValueError, UnicodeDecodeError, AssertionError, HttpProcessingError):
+        raise BadRequest("The multipart body is malformed.") from None
+    if not data:
+        raise Unprocessable("A non-empty 'file' part is required.", code="invalid_field")
+    caption = v.text(fields, "text", max_len=2000, required=False, allow_empty=True) or ""
+    consent_id = v.identifier(fields, "consent_id", required=False)
+    body = await request.app[keys.ATTACHMENTS].upload(
+        who, consultation_id, filename, data, caption, consent_id, context(request))
+    return web.json_response(body, status=201)
+
+
+async def download_attachment(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    found = await request.app[keys.ATTACHMENTS].download(who, v.path_id(request), context(request))
+    response = web.Response(body=found.data, content_type=found.content_type)
+    response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(found.filename)}"
+    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+ATTACHMENT: s.S = {
+    "type": "object",
+    "properties": {"id": s.STR, "content_type": s.STR, "size": {"type": "integer"}, "message": s.MESSAGE},
+}
+
+ATTACHMENT_ROUTES: tuple[Route, ...] = (
+    Route("POST", "/api/v1/consultations/{id}/attachments", upload_attachment,
+          "Upload a PDF, PNG or JPEG (checked by content, size-limited); it travels as an "
+          "application.attachment item of a new message",
+          who="participant",
+          body={"type": "object", "properties": {"file": {"type": "string", "format": "binary"},
+                                                 "text": s.STR, "consent_id": s.STR}},
+          response=ATTACHMENT, status=201, errors=(400, 401, 403, 404, 409, 413, 415, 422),
+          body_type="multipart/form-data"),
+    Route("GET", "/api/v1/attachments/{id}", download_attachment,
+          "Download, if the policy lets you see the item that carries it",
+          who="participant", response={"type": "string", "format": "binary"}, errors=(401, 404),
+          content_type="application/octet-stream"),
+)
