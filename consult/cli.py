@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from consult.config import Settings, load_settings
 from consult.errors import ConfigError
@@ -28,7 +31,9 @@ def _configure_logging() -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # Third-party debug logs can carry SQL parameters; the service's own lines carry ids only.
+    for noisy in ("aiohttp.access", "aiosqlite", "sqlalchemy", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -103,6 +108,79 @@ def cmd_policy_explain(args: argparse.Namespace) -> int:
     )
 
 
+@asynccontextmanager
+async def _offline(settings: Settings) -> AsyncIterator[tuple[Any, Any, Any]]:
+    """The database (migrated), keyring and vault, for commands that run beside the server."""
+    from consult.crypto import FileKeyring, KeyFileError
+    from consult.services.vault import Vault
+    from consult.storage import migrate
+    from consult.storage.db import Database
+
+    if settings.is_sqlite:
+        await asyncio.to_thread(migrate.upgrade, settings.database_url)
+    try:
+        keyring = FileKeyring.open(settings.key_file, create=True)
+    except KeyFileError as exc:
+        raise ConfigError(f"CONSULT_KEY_FILE: {exc}") from None
+    db = Database(settings.database_url)
+    await db.start()
+    try:
+        yield db, keyring, Vault(keyring, keyring)
+    finally:
+        await db.close()
+
+
+def _print_json(data: object) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from consult.model import SystemClock
+    from consult.services.keys import KeyInUse, KeyManagement
+
+    settings = load_settings_lenient()
+
+    async def run() -> int:
+        async with _offline(settings) as (db, keyring, _vault):
+            keys = KeyManagement(db, keyring, SystemClock())
+            try:
+                if args.keys_command == "status":
+                    _print_json(await keys.status())
+                elif args.keys_command == "rotate":
+                    _print_json(await keys.rotate())
+                elif args.keys_command == "retire":
+                    await keys.retire(args.version)
+                    _print_json(await keys.status())
+                elif args.keys_command == "remove":
+                    await keys.remove(args.version)
+                    _print_json(await keys.status())
+            except (KeyInUse, ValueError) as exc:
+                print(f"refused: {exc}", file=sys.stderr)
+                return 1
+        return 0
+
+    return asyncio.run(run())
+
+
+def cmd_retention_run(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from consult.model import SystemClock
+    from consult.services.content import Content
+    from consult.services.retention import Retention
+
+    settings = load_settings_lenient()
+
+    async def run() -> int:
+        async with _offline(settings) as (db, _keyring, vault):
+            retention = Retention(db, vault, Content(vault), SystemClock(),
+                                  period=timedelta(days=settings.retention_days))
+            _print_json((await retention.run()).as_json())
+        return 0
+
+    return asyncio.run(run())
+
+
 def load_settings_lenient() -> Settings:
     """Settings for offline commands that need no identity provider."""
     import os
@@ -145,6 +223,22 @@ def parser() -> argparse.ArgumentParser:
     pexp.add_argument("--purpose", required=True)
     pexp.add_argument("--with-consent", action="store_true", help="assume a valid consent covering the item")
     pexp.set_defaults(func=cmd_policy_explain)
+
+    keys = sub.add_parser("keys", help="key-encryption keys")
+    ksub = keys.add_subparsers(dest="keys_command", required=True)
+    ksub.add_parser("status", help="versions and how many data keys each wraps").set_defaults(func=cmd_keys)
+    ksub.add_parser("rotate", help="add a new version and rewrap every data key (the service keeps serving)"
+                    ).set_defaults(func=cmd_keys)
+    for name, text in (("retire", "stop using a version that no data key needs any more"),
+                       ("remove", "delete a retired, unused version's key material for good")):
+        cmd = ksub.add_parser(name, help=text)
+        cmd.add_argument("version", type=int)
+        cmd.set_defaults(func=cmd_keys)
+
+    retention = sub.add_parser("retention", help="retention of closed consultations")
+    rsub = retention.add_subparsers(dest="retention_command", required=True)
+    rsub.add_parser("run", help="crypto-shred closed consultations past the retention period"
+                    ).set_defaults(func=cmd_retention_run)
 
     db = sub.add_parser("db", help="database")
     dsub = db.add_subparsers(dest="db_command", required=True)

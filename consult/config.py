@@ -46,6 +46,8 @@ class Settings:
     max_upload_bytes: int = 10 * 1024 * 1024
     web_dir: Path | None = None
     ws_auth_timeout: float = 10.0
+    retention_days: int = 730
+    retention_interval_hours: int = 24
     orgs: tuple[str, ...] = ("kela", "vantaa")
     topics: tuple[str, ...] = DEFAULT_TOPICS
 
@@ -88,6 +90,8 @@ _ENV_KEYS: dict[str, str] = {
     "CONSULT_MAX_BODY_BYTES": "max_body_bytes",
     "CONSULT_MAX_UPLOAD_BYTES": "max_upload_bytes",
     "CONSULT_WEB_DIR": "web_dir",
+    "CONSULT_RETENTION_DAYS": "retention_days",
+    "CONSULT_RETENTION_INTERVAL_HOURS": "retention_interval_hours",
     "CONSULT_ORGS": "orgs",
     "CONSULT_TOPICS": "topics",
 }

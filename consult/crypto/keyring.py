@@ -279,6 +279,23 @@ class FileKeyring:
                 _keyfile.write_key_file(self._path, replace(contents, keks=keks))
             self.reload()
 
+    def remove(self, version: int) -> None:
+        """Delete a retired version's key material from the file for good.
+
+        Only a retired version can be removed; the caller must first make sure that nothing
+        (no data key, no backup it still needs to read) is wrapped under it.
+        """
+        with _keyfile.exclusive_lock(self._path):
+            contents, _ = _keyfile.read_key_file(self._path)
+            kek = next((k for k in contents.keks if k.version == version), None)
+            if kek is None:
+                raise ValueError(f"unknown key version {version}")
+            if kek.status != RETIRED:
+                raise ValueError(f"refusing to remove key version {version}: retire it first")
+            keks = tuple(k for k in contents.keks if k.version != version)
+            _keyfile.write_key_file(self._path, replace(contents, keks=keks))
+            self.reload()
+
     def _fresh(self) -> _Loaded:
         state = self._state
         if self._auto_reload and _keyfile.file_stamp(self._path) != state.stamp:

@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -21,6 +22,7 @@ from consult.config import Settings
 from consult.errors import ConfigError
 from consult.http import keys
 from consult.http.api import ROUTES, Route
+from consult.http.api_admin import ADMIN_ROUTES
 from consult.http.api_attachments import ATTACHMENT_ROUTES
 from consult.http.api_clients import CLIENT_ROUTES
 from consult.http.dev import DEV_ROUTES
@@ -34,6 +36,8 @@ from consult.policy.loader import PolicyError, load_policy
 from consult.crypto import FileKeyring, KeyFileError
 from consult.services.attachments import Attachments
 from consult.services.clients import Clients
+from consult.services.keys import KeyManagement
+from consult.services.retention import Retention
 from consult.services.consents import Consents
 from consult.services.consultations import Consultations
 from consult.services.content import Content
@@ -52,7 +56,7 @@ JWKS_REFRESH_SECONDS = 3600
 
 
 def routes_for(settings: Settings) -> tuple[Route, ...]:
-    return ROUTES + CLIENT_ROUTES + ATTACHMENT_ROUTES + (DEV_ROUTES if settings.dev else ())
+    return ROUTES + CLIENT_ROUTES + ATTACHMENT_ROUTES + ADMIN_ROUTES + (DEV_ROUTES if settings.dev else ())
 
 
 def default_web_dir() -> Path:
@@ -173,6 +177,10 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     )
     app[keys.MESSAGES] = Messages(db, bus, directory, disclosure, consents, freetext, content, clock)
     app[keys.ATTACHMENTS] = Attachments(app[keys.MESSAGES], content, clock)
+    app[keys.KEYS] = KeyManagement(db, keyring, clock)
+    retention = Retention(db, vault, content, clock, period=timedelta(days=settings.retention_days))
+    app[keys.RETENTION] = retention
+    retention_task = asyncio.create_task(_retention_daily(retention, settings.retention_interval_hours))
     if settings.demo:
         await directory.seed(
             [
@@ -185,3 +193,19 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             ]
         )
     yield
+    retention_task.cancel()
+    try:
+        await retention_task
+    except asyncio.CancelledError:
+        pass
+
+
+async def _retention_daily(retention: Retention, hours: int) -> None:
+    """Crypto-shred what is due, shortly after start and then every ``hours``."""
+    await asyncio.sleep(60)
+    while True:
+        try:
+            await retention.run()
+        except Exception:  # keep the schedule; the next run retries
+            log.exception("retention run failed")
+        await asyncio.sleep(hours * 3600)

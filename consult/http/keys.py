@@ -9,6 +9,8 @@ from consult.auth.dev import DevIssuer
 from consult.config import Settings
 from consult.model import Clock
 from consult.services.attachments import Attachments
+from consult.services.keys import KeyManagement
+from consult.services.retention import Retention
 from consult.services.clients import Clients
 from consult.services.consents import Consents
 from consult.services.consultations import Consultations
@@ -28,5 +30,7 @@ CONSULTATIONS = web.AppKey("consultations", Consultations)
 MESSAGES = web.AppKey("messages", Messages)
 CLIENTS = web.AppKey("clients", Clients)
 ATTACHMENTS = web.AppKey("attachments", Attachments)
+RETENTION = web.AppKey("retention", Retention)
+KEYS = web.AppKey("keys", KeyManagement)
 CONSENTS = web.AppKey("consents", Consents)
 SOCKETS = web.AppKey("sockets", set)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -49,6 +50,8 @@ def _sqlite_pragmas(engine: AsyncEngine, *, writer: bool) -> None:
             cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
+        # Deleted and overwritten content (a destroyed data key) is zeroed, not left in free pages.
+        cur.execute("PRAGMA secure_delete=ON")
         cur.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -56,11 +59,20 @@ def _sqlite_pragmas(engine: AsyncEngine, *, writer: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
 
+def ensure_sqlite_file(url: str) -> None:
+    """Create an SQLite database file owner-only (0600); SQLite gives its -wal and -shm the same mode."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return
+    path = Path(parsed.database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+
+
 def make_engine(url: str, *, writer: bool) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        ensure_sqlite_file(url)
         engine = create_async_engine(url, pool_size=1 if writer else 5, max_overflow=0 if writer else 10)
         _sqlite_pragmas(engine, writer=writer)
         return engine
@@ -101,6 +113,16 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncConnection]:
         async with self.read_engine.connect() as conn:
             yield conn
+
+    async def checkpoint(self) -> bool:
+        """SQLite: copy the WAL into the database file and truncate it, so that overwritten bytes
+        (a destroyed data key) leave the WAL too. Best effort: False if readers kept it busy."""
+        if make_url(self.url).get_backend_name() != "sqlite":
+            return True
+        async with self.read_engine.connect() as conn:
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            busy, _log, _done = (await auto.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).one()
+        return busy == 0
 
     async def write(self, unit: Unit[T]) -> T:
         """Run ``unit`` in the next group commit and return its result once committed."""

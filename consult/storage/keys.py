@@ -27,3 +27,15 @@ async def rewrap(conn: AsyncConnection, owner: str, version: int, wrapped: bytes
     await conn.execute(
         update(data_keys).where(data_keys.c.owner == owner).values(kek_version=version, wrapped=wrapped)
     )
+
+
+async def compare_and_rewrap(
+    conn: AsyncConnection, owner: str, old_version: int, new_version: int, wrapped: bytes
+) -> bool:
+    """Rewrap only if the row is still under ``old_version`` (a concurrent writer may have moved it)."""
+    result = await conn.execute(
+        update(data_keys)
+        .where(data_keys.c.owner == owner, data_keys.c.kek_version == old_version, data_keys.c.destroyed_at.is_(None))
+        .values(kek_version=new_version, wrapped=wrapped)
+    )
+    return result.rowcount == 1

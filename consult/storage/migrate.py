@@ -20,11 +20,9 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` to ``revision``. Blocking: call it off the event loop."""
-    from sqlalchemy.engine import make_url
+    from consult.storage.db import ensure_sqlite_file
 
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    ensure_sqlite_file(url)
     command.upgrade(alembic_config(url), revision)
 
 

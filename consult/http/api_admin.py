@@ -1,0 +1,48 @@
+"""Retention and key administration over HTTP: legal hold, and key status for admins."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from consult.errors import Unprocessable
+from consult.http import keys
+from consult.http import schemas as s
+from consult.http import validation as v
+from consult.http.api import Route
+from consult.http.principal import authenticate, context, require_role
+
+
+async def legal_hold(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    consultation_id = v.path_id(request)
+    data = await v.json_body(request)
+    hold = v.boolean(data, "hold")
+    if hold is None:
+        raise Unprocessable("hold: is required (true or false)", code="invalid_field")
+    body = await request.app[keys.RETENTION].legal_hold(who, consultation_id, hold, context(request))
+    return web.json_response(body)
+
+
+async def key_status(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    require_role(who, "admin")
+    return web.json_response(await request.app[keys.KEYS].status())
+
+
+ADMIN_ROUTES: tuple[Route, ...] = (
+    Route("POST", "/api/v1/consultations/{id}/legal-hold", legal_hold,
+          "Set or lift a legal hold: a held consultation is not deleted at the end of its retention period",
+          who="privacy officer or admin of either party organisation",
+          body={"type": "object", "required": ["hold"], "properties": {"hold": {"type": "boolean"}}},
+          response={"type": "object", "properties": {"consultation_id": s.STR, "legal_hold": {"type": "boolean"},
+                                                     "shredded_at": s.TS}},
+          errors=(400, 401, 403, 404, 413, 415, 422)),
+    Route("GET", "/api/v1/keys/status", key_status, "Key-encryption key versions and what uses them",
+          who="admin",
+          response={"type": "object", "properties": {
+              "current": {"type": "integer"},
+              "versions": {"type": "array", "items": {"type": "object", "properties": {
+                  "version": {"type": "integer"}, "status": s.STR, "data_keys": {"type": "integer"}}}},
+              "destroyed_data_keys": {"type": "integer"}}},
+          errors=(401, 403)),
+)
