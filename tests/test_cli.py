@@ -82,3 +82,25 @@ def test_demo_server_starts_and_answers(tmp_path):
         out, err = proc.communicate(timeout=20)
     assert f"http://127.0.0.1:{port}/" in out and "kela.aino" in out
     assert proc.returncode == 0, err
+
+
+def test_keys_and_retention_commands(tmp_path):
+    env = {"CONSULT_DEV": "1", "CONSULT_DATA_DIR": str(tmp_path), "CONSULT_KEY_FILE": str(tmp_path / "k" / "keys.json"),
+           "CONSULT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'k.db'}"}
+    import json
+
+    status = _run(["keys", "status"], env, tmp_path)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["current"] == 1
+    rotated = _run(["keys", "rotate"], env, tmp_path)
+    assert rotated.returncode == 0 and json.loads(rotated.stdout)["new_version"] == 2
+    refused = _run(["keys", "retire", "2"], env, tmp_path)
+    assert refused.returncode == 1 and "refused" in refused.stderr
+    assert _run(["keys", "retire", "1"], env, tmp_path).returncode == 0
+    removed = _run(["keys", "remove", "1"], env, tmp_path)
+    assert removed.returncode == 0 and [v["version"] for v in json.loads(removed.stdout)["versions"]] == [2]
+    retention = _run(["retention", "run"], env, tmp_path)
+    assert retention.returncode == 0 and json.loads(retention.stdout)["shredded"] == 0
+    os.chmod(tmp_path / "k" / "keys.json", 0o644)
+    too_open = _run(["keys", "status"], env, tmp_path)
+    assert too_open.returncode == 2 and "CONSULT_KEY_FILE" in too_open.stderr
