@@ -7,7 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from consult.storage.tables import metadata
+from consult.storage.tables import described, metadata
 
 config = context.config
 target_metadata = metadata
@@ -19,6 +19,7 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=described,
     )
     with context.begin_transaction():
         context.run_migrations()

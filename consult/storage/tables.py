@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -86,6 +87,9 @@ consultations = Table(
     Column("legal_hold", Boolean, nullable=False, server_default="0"),
     Column("shredded_at", TS),
     Column("created_at", TS, nullable=False),
+    # Set when an unclaimed consultation escalates (SPEC C1): that pool's on-duty experts are
+    # offered it too, besides those the original routing matches.
+    Column("escalated_pool", String(64)),
     Index("ix_consultations_target_status", "target_org", "status"),
 )
 
@@ -311,3 +315,144 @@ prohibitions = Table(
     Column("revoked_at", TS),
     Column("revoked_by", String(128)),
 )
+
+# -- agreements, pools, roster, routing and the knowledge base (SPEC C6a, C6, C1, C9) -----------
+
+agreements = Table(
+    "agreements",
+    metadata,
+    # Which organisations may consult each other (SPEC C6a); the parties are unordered, kept sorted.
+    Column("id", String(36), primary_key=True),
+    Column("reference", String(200), nullable=False),
+    Column("org_a", String(64), nullable=False),
+    Column("org_b", String(64), nullable=False),
+    Column("valid_from", TS, nullable=False),
+    Column("valid_until", TS),
+    Column("topics", JSON, nullable=False),  # [] = every topic
+    Column("pools", JSON, nullable=False),  # [] = every pool
+    Column("version", Integer, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("updated_by", String(128), nullable=False),
+    Index("ix_agreements_orgs", "org_a", "org_b"),
+)
+
+agreement_versions = Table(
+    "agreement_versions",
+    metadata,
+    # Every version of every agreement as it was, with who changed it and when.
+    Column("agreement_id", String(36), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("snapshot", JSON, nullable=False),
+    Column("at", TS, nullable=False),
+    Column("actor_id", String(128), nullable=False),
+    Column("actor_org", String(64), nullable=False),
+    PrimaryKeyConstraint("agreement_id", "version"),
+)
+
+routing_pools = Table(
+    "routing_pools",
+    metadata,
+    Column("org", String(64), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("sla_immediate_s", Integer, nullable=False),
+    Column("sla_today_s", Integer, nullable=False),
+    Column("sla_normal_s", Integer, nullable=False),
+    Column("reoffers", SmallInteger, nullable=False),  # re-offers before escalating
+    Column("backup_pool", String(64)),
+    Column("max_open_per_expert", SmallInteger, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("updated_by", String(128), nullable=False),
+    PrimaryKeyConstraint("org", "name"),
+)
+
+roster_periods = Table(
+    "roster_periods",
+    metadata,
+    # An on-duty period of one named expert, in UTC; shown in Europe/Helsinki time.
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(128), nullable=False),
+    Column("org", String(64), nullable=False),
+    Column("starts_at", TS, nullable=False),
+    Column("ends_at", TS, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Index("ix_roster_periods_user_start", "user_id", "starts_at"),
+    Index("ix_roster_periods_org_end", "org", "ends_at"),
+)
+
+roster_rules = Table(
+    "roster_rules",
+    metadata,
+    # A weekly recurring on-duty time in Helsinki local time; not applied on public holidays.
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(128), nullable=False, index=True),
+    Column("org", String(64), nullable=False, index=True),
+    Column("weekday", SmallInteger, nullable=False),  # ISO: 1 = Monday
+    Column("start_time", String(5), nullable=False),  # HH:MM
+    Column("end_time", String(5), nullable=False),
+    Column("valid_from", Date),
+    Column("valid_until", Date),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(128), nullable=False),
+)
+
+roster_sync = Table(
+    "roster_sync",
+    metadata,
+    # One row: the instant up to which roster changes of state have been applied to experts.on_duty.
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("synced_at", TS, nullable=False),
+)
+
+consultation_routing = Table(
+    "consultation_routing",
+    metadata,
+    # The routing of one consultation: its SLA (kept as it was when opened) and escalation steps.
+    Column("consultation_id", String(36), ForeignKey("consultations.id"), primary_key=True),
+    Column("org", String(64), nullable=False),
+    Column("pool", String(64)),
+    Column("urgency", String(16), nullable=False),
+    Column("sla_seconds", Integer, nullable=False),
+    Column("stage", String(16), nullable=False),  # offered, reoffered, escalated, claimed, closed
+    Column("offers", Integer, nullable=False),
+    Column("escalations", Integer, nullable=False),
+    Column("first_offered_to", Integer, nullable=False),
+    Column("next_at", TS),  # when the next step is due while unclaimed
+    Column("escalated_at", TS),
+    Column("created_at", TS, nullable=False),
+    Index("ix_consultation_routing_next", "next_at"),
+)
+
+knowledge_entries = Table(
+    "knowledge_entries",
+    metadata,
+    # Anonymised question-and-answer entries (SPEC C9). Checked to hold no personal data, so kept
+    # in clear for full-text search (kb_search: an SQLite FTS5 table or PostgreSQL GIN indexes).
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("org", String(64), nullable=False),
+    Column("topic", String(64), nullable=False),
+    Column("question", Text, nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("search_text", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # draft, approved, withdrawn
+    Column("source_consultation_id", String(36)),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("approved_by", String(128)),
+    Column("approved_at", TS),
+    Column("withdrawn_at", TS),
+    Index("ix_knowledge_status_topic", "status", "topic"),
+)
+
+# Full-text structures SQLAlchemy cannot describe (the FTS5 virtual table and its shadow tables,
+# PostgreSQL expression indexes) are named with this prefix; migrations create them and schema
+# comparison leaves them out.
+SEARCH_PREFIX = "kb_search"
+
+
+def described(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic ``include_name`` hook: everything but the full-text structures."""
+    return not (name or "").startswith(SEARCH_PREFIX)
