@@ -1,10 +1,22 @@
-"""The database: one engine for reads, one writer connection that group-commits writes.
+"""The database: pooled reads, and one writer connection that group-commits writes.
 
 Every write is a *unit* — an async function run on the writer connection inside its own
 savepoint. Units queued while a commit is in flight are committed together in the next
 transaction, so many concurrent writers share one fsync (SPEC §7: commit batching). A unit's
 caller is answered only after its transaction committed, so an acknowledged write survives a
 hard kill. A unit that raises is rolled back alone; the others in its batch still commit.
+
+Two backends behind the same interface:
+
+- **SQLite** (the embedded default) runs statements synchronously on the event loop through
+  pysqlite: a statement on a local file takes microseconds, while handing each one to a driver
+  thread (as aiosqlite does) costs several thread switches per statement and dominated the CPU
+  of the message path. Only what can wait — taking the write lock (``BEGIN IMMEDIATE``) and the
+  durable ``COMMIT`` with its fsync — runs on a dedicated thread, so the loop never blocks on
+  disk or on another process's lock. WAL readers never wait for the writer.
+- **PostgreSQL** uses SQLAlchemy's async engine over asyncpg, which is natively non-blocking.
+
+Services see the same ``AsyncConnection`` shape either way (``await conn.execute(...)``).
 """
 
 from __future__ import annotations
@@ -13,14 +25,16 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
 
 log = logging.getLogger("consult.storage")
 
@@ -28,6 +42,7 @@ T = TypeVar("T")
 Unit = Callable[[AsyncConnection], Awaitable[T]]
 
 MAX_BATCH = 512
+READ_CONNECTIONS = 8
 
 
 @dataclass
@@ -36,10 +51,20 @@ class _Pending:
     future: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
-def _sqlite_pragmas(engine: AsyncEngine, *, writer: bool) -> None:
+def ensure_sqlite_file(url: str) -> None:
+    """Create an SQLite database file owner-only (0600); SQLite gives its -wal and -shm the same mode."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return
+    path = Path(parsed.database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+
+
+def _sqlite_pragmas(engine: Engine, *, writer: bool) -> None:
     """WAL, full fsync, foreign keys; explicit BEGIN so savepoints work (SQLAlchemy's pysqlite recipe)."""
 
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
@@ -54,29 +79,188 @@ def _sqlite_pragmas(engine: AsyncEngine, *, writer: bool) -> None:
         cur.execute("PRAGMA secure_delete=ON")
         cur.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
 
-def ensure_sqlite_file(url: str) -> None:
-    """Create an SQLite database file owner-only (0600); SQLite gives its -wal and -shm the same mode."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
-        return
-    path = Path(parsed.database)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+# -- the SQLite backend: AsyncConnection-shaped wrappers over synchronous connections -------------
 
 
-def make_engine(url: str, *, writer: bool) -> AsyncEngine:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
+class _Stream:
+    """``conn.stream(...)`` over a synchronous result: partitions, yielding to the loop between them."""
+
+    def __init__(self, result: Any) -> None:
+        self._result = result
+
+    async def partitions(self, size: int | None = None) -> AsyncIterator[Any]:
+        for part in self._result.partitions(size):
+            yield part
+            await asyncio.sleep(0)
+
+    async def __aiter__(self) -> AsyncIterator[Any]:  # type: ignore[misc]
+        async for part in self.partitions():
+            for row in part:
+                yield row
+
+
+class _Savepoint:
+    def __init__(self, nested: Any) -> None:
+        self._nested = nested
+
+    async def commit(self) -> None:
+        self._nested.commit()
+
+    async def rollback(self) -> None:
+        self._nested.rollback()
+
+
+class LoopConnection:
+    """A synchronous SQLite connection used from the event loop with the AsyncConnection calls
+    the storage modules make. Statements run inline; they touch only a local file."""
+
+    def __init__(self, sync: Connection) -> None:
+        self.sync = sync
+
+    @property
+    def dialect(self) -> Any:
+        return self.sync.dialect
+
+    async def execute(self, statement: Any, parameters: Any = None, **kwargs: Any) -> Any:
+        return self.sync.execute(statement, parameters, **kwargs)
+
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Any:
+        return self.sync.exec_driver_sql(statement, parameters)
+
+    async def stream(self, statement: Any, parameters: Any = None) -> _Stream:
+        return _Stream(self.sync.execute(statement, parameters))
+
+    async def scalar(self, statement: Any, parameters: Any = None) -> Any:
+        return self.sync.scalar(statement, parameters)
+
+    async def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return fn(self.sync, *args, **kwargs)
+
+    async def begin_nested(self) -> _Savepoint:
+        return _Savepoint(self.sync.begin_nested())
+
+
+class _SqliteBackend:
+    def __init__(self, url: str) -> None:
         ensure_sqlite_file(url)
-        engine = create_async_engine(url, pool_size=1 if writer else 5, max_overflow=0 if writer else 10)
-        _sqlite_pragmas(engine, writer=writer)
-        return engine
-    return create_async_engine(url, pool_size=1 if writer else 10, max_overflow=0 if writer else 10)
+        sync_url = make_url(url).set(drivername="sqlite+pysqlite")
+        connect_args = {"check_same_thread": False}
+        self.read_engine = create_engine(sync_url, poolclass=QueuePool, pool_size=READ_CONNECTIONS,
+                                         max_overflow=0, connect_args=connect_args)
+        self.write_engine = create_engine(sync_url, poolclass=QueuePool, pool_size=1, max_overflow=0,
+                                          connect_args=connect_args)
+        _sqlite_pragmas(self.read_engine, writer=False)
+        _sqlite_pragmas(self.write_engine, writer=True)
+        # Never more checkouts than the pool holds, so a checkout never blocks the loop.
+        self._readers = asyncio.Semaphore(READ_CONNECTIONS)
+        self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="consult-db-commit")
+        self._writer: Connection | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        # The first connection switches the file to WAL before any other opens.
+        await loop.run_in_executor(self._disk, lambda: self.read_engine.connect().close())
+        self._writer = await loop.run_in_executor(self._disk, self.write_engine.connect)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self._disk.shutdown(wait=True)
+        self.read_engine.dispose()
+        self.write_engine.dispose()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Any]:
+        async with self._readers:
+            sync = self.read_engine.connect()
+            try:
+                yield LoopConnection(sync)
+            finally:
+                sync.close()  # rolls back the read transaction and returns the connection
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[tuple[Any, Callable[[], Awaitable[None]]]]:
+        """The writer connection in a write transaction; the caller commits through ``commit``."""
+        assert self._writer is not None
+        writer = self._writer
+        loop = asyncio.get_running_loop()
+        trans = await loop.run_in_executor(self._disk, writer.begin)  # may wait for another process
+        committed = False
+
+        async def commit() -> None:
+            nonlocal committed
+            await loop.run_in_executor(self._disk, trans.commit)  # the fsync happens here
+            committed = True
+
+        try:
+            yield LoopConnection(writer), commit
+        finally:
+            if not committed and trans.is_active:
+                trans.rollback()
+
+    async def checkpoint(self) -> bool:
+        def run() -> bool:
+            with self.read_engine.connect() as conn:
+                auto = conn.execution_options(isolation_level="AUTOCOMMIT")
+                busy, _log, _done = auto.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+            return busy == 0
+
+        return await asyncio.get_running_loop().run_in_executor(self._disk, run)
+
+
+# -- the PostgreSQL backend ---------------------------------------------------------------------
+
+
+class _AsyncBackend:
+    def __init__(self, url: str) -> None:
+        self.read_engine: AsyncEngine = create_async_engine(url, pool_size=10, max_overflow=10)
+        self.write_engine: AsyncEngine = create_async_engine(url, pool_size=1, max_overflow=0)
+        self._writer: AsyncConnection | None = None
+
+    async def start(self) -> None:
+        self._writer = await self.write_engine.connect()
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer = None
+        await self.write_engine.dispose()
+        await self.read_engine.dispose()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Any]:
+        async with self.read_engine.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[tuple[Any, Callable[[], Awaitable[None]]]]:
+        assert self._writer is not None
+        writer = self._writer
+        trans = await writer.begin()
+        committed = False
+
+        async def commit() -> None:
+            nonlocal committed
+            await trans.commit()
+            committed = True
+
+        try:
+            yield writer, commit
+        finally:
+            if not committed and trans.is_active:
+                await trans.rollback()
+
+    async def checkpoint(self) -> bool:
+        return True
+
+
+# -- the database ---------------------------------------------------------------------------------
 
 
 class Database:
@@ -84,20 +268,20 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.read_engine = make_engine(url, writer=False)
-        self.write_engine = make_engine(url, writer=True)
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        sqlite = make_url(url).get_backend_name() == "sqlite"
+        self._backend: _SqliteBackend | _AsyncBackend = _SqliteBackend(url) if sqlite else _AsyncBackend(url)
+        self._queue: asyncio.Queue[_Pending] | None = None
         self._task: asyncio.Task[None] | None = None
         self.commits = 0
         self.units = 0
 
     async def start(self) -> None:
-        async with self.read_engine.connect():
-            pass  # the first connection switches the file to WAL before any other opens
+        await self._backend.start()
+        self._queue = asyncio.Queue()
         self._task = asyncio.create_task(self._writer(), name="consult-db-writer")
 
     async def close(self) -> None:
-        if self._task is not None:
+        if self._task is not None and self._queue is not None:
             # Let queued writes finish before stopping: a graceful shutdown loses nothing.
             await self._queue.join()
             self._task.cancel()
@@ -106,56 +290,46 @@ class Database:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        await self.write_engine.dispose()
-        await self.read_engine.dispose()
+        await self._backend.close()
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.read_engine.connect() as conn:
-            yield conn
+    def read(self) -> Any:
+        """``async with db.read() as conn``: a connection for reading, in its own transaction."""
+        return self._backend.read()
 
     async def checkpoint(self) -> bool:
         """SQLite: copy the WAL into the database file and truncate it, so that overwritten bytes
         (a destroyed data key) leave the WAL too. Best effort: False if readers kept it busy."""
-        if make_url(self.url).get_backend_name() != "sqlite":
-            return True
-        async with self.read_engine.connect() as conn:
-            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            busy, _log, _done = (await auto.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).one()
-        return busy == 0
+        return await self._backend.checkpoint()
 
     async def write(self, unit: Unit[T]) -> T:
         """Run ``unit`` in the next group commit and return its result once committed."""
-        if self._task is None:
+        if self._task is None or self._queue is None:
             raise RuntimeError("Database.start() was not called")
         pending = _Pending(unit)
         await self._queue.put(pending)
         return await pending.future
 
     async def _writer(self) -> None:
+        assert self._queue is not None
         while True:
+            batch = [await self._queue.get()]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
             try:
-                async with self.write_engine.connect() as conn:
-                    while True:
-                        batch = [await self._queue.get()]
-                        while len(batch) < MAX_BATCH and not self._queue.empty():
-                            batch.append(self._queue.get_nowait())
-                        try:
-                            await self._commit_batch(conn, batch)
-                        finally:
-                            for _ in batch:
-                                self._queue.task_done()
+                await self._commit_batch(batch)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # connection lost: log, reconnect, keep serving
-                log.exception("database writer connection failed; reconnecting")
-                await asyncio.sleep(0.5)
+            except Exception:  # the connection failed; the batch's callers have their error
+                log.exception("database writer failed a batch")
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
 
-    async def _commit_batch(self, conn: AsyncConnection, batch: list[_Pending]) -> None:
+    async def _commit_batch(self, batch: list[_Pending]) -> None:
         results: list[tuple[_Pending, bool, Any]] = []
         alone = len(batch) == 1  # a lone unit needs no savepoint: its failure rolls back only itself
         try:
-            async with conn.begin() as transaction:
+            async with self._backend.transaction() as (conn, commit):
                 for pending in batch:
                     if pending.future.cancelled():
                         continue
@@ -163,7 +337,6 @@ class Database:
                         try:
                             results.append((pending, True, await pending.unit(conn)))
                         except Exception as exc:  # noqa: BLE001 - handed to the caller
-                            await transaction.rollback()
                             results.append((pending, False, exc))
                         continue
                     savepoint = await conn.begin_nested()
@@ -175,6 +348,8 @@ class Database:
                     else:
                         await savepoint.commit()
                         results.append((pending, True, value))
+                if any(ok for _, ok, _ in results):
+                    await commit()
         except Exception as exc:
             log.error("group commit of %d units failed: %s", len(batch), type(exc).__name__)
             for pending in batch:
@@ -190,3 +365,8 @@ class Database:
                 pending.future.set_result(value)
             else:
                 pending.future.set_exception(value)
+
+
+__all__ = ["Database", "LoopConnection", "ensure_sqlite_file"]
+
+
