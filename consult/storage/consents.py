@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.storage.rows import as_dict
@@ -73,11 +73,18 @@ async def insert_prohibition(conn: AsyncConnection, values: dict[str, Any]) -> N
     await conn.execute(insert(prohibitions).values(**values))
 
 
+_PROHIBITIONS = select(prohibitions).where(prohibitions.c.client_ref == bindparam("ref")).order_by(
+    prohibitions.c.created_at)
+_ACTIVE_PROHIBITIONS = (
+    select(prohibitions)
+    .where(prohibitions.c.client_ref == bindparam("ref"), prohibitions.c.revoked_at.is_(None))
+    .order_by(prohibitions.c.created_at)
+)
+
+
 async def prohibitions_for(conn: AsyncConnection, client_ref: str, *, active_only: bool) -> list[dict[str, Any]]:
-    query = select(prohibitions).where(prohibitions.c.client_ref == client_ref)
-    if active_only:
-        query = query.where(prohibitions.c.revoked_at.is_(None))
-    return [as_dict(r) for r in (await conn.execute(query.order_by(prohibitions.c.created_at))).all()]
+    query = _ACTIVE_PROHIBITIONS if active_only else _PROHIBITIONS
+    return [as_dict(r) for r in (await conn.execute(query, {"ref": client_ref})).all()]
 
 
 async def get_prohibition(conn: AsyncConnection, prohibition_id: str) -> dict[str, Any] | None:

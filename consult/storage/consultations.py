@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, false, insert, or_, select, update
+from sqlalchemy import and_, bindparam, exists, false, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.storage.rows import as_dict
@@ -16,8 +16,20 @@ async def insert_consultation(conn: AsyncConnection, values: dict[str, Any]) -> 
     await conn.execute(insert(consultations).values(**values))
 
 
+# The statements on the message path are built once: SQLAlchemy then reuses their compiled form.
+_GET = select(consultations).where(consultations.c.id == bindparam("id"))
+_PARTICIPANTS = (
+    select(participants)
+    .where(participants.c.consultation_id == bindparam("id"))
+    .order_by(participants.c.added_at, participants.c.user_id)
+)
+_PARTICIPANT = select(participants).where(
+    participants.c.consultation_id == bindparam("id"), participants.c.user_id == bindparam("user")
+)
+
+
 async def get(conn: AsyncConnection, consultation_id: str) -> dict[str, Any] | None:
-    row = (await conn.execute(select(consultations).where(consultations.c.id == consultation_id))).first()
+    row = (await conn.execute(_GET, {"id": consultation_id})).first()
     return as_dict(row) if row else None
 
 
@@ -31,23 +43,12 @@ async def add_participant(conn: AsyncConnection, values: dict[str, Any]) -> bool
 
 
 async def get_participant(conn: AsyncConnection, consultation_id: str, user_id: str) -> dict[str, Any] | None:
-    row = (
-        await conn.execute(
-            select(participants).where(
-                participants.c.consultation_id == consultation_id, participants.c.user_id == user_id
-            )
-        )
-    ).first()
+    row = (await conn.execute(_PARTICIPANT, {"id": consultation_id, "user": user_id})).first()
     return as_dict(row) if row else None
 
 
 async def list_participants(conn: AsyncConnection, consultation_id: str) -> list[dict[str, Any]]:
-    query = (
-        select(participants)
-        .where(participants.c.consultation_id == consultation_id)
-        .order_by(participants.c.added_at, participants.c.user_id)
-    )
-    return [as_dict(r) for r in (await conn.execute(query)).all()]
+    return [as_dict(r) for r in (await conn.execute(_PARTICIPANTS, {"id": consultation_id})).all()]
 
 
 async def claim(conn: AsyncConnection, consultation_id: str, user_id: str, at: datetime) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -38,8 +38,11 @@ async def upsert_expert(conn: AsyncConnection, values: dict[str, Any]) -> None:
     await conn.execute(_upsert(conn, experts, values, "user_id"))
 
 
+_EXPERT = select(experts).where(experts.c.user_id == bindparam("id"))
+
+
 async def get_expert(conn: AsyncConnection, user_id: str) -> dict[str, Any] | None:
-    row = (await conn.execute(select(experts).where(experts.c.user_id == user_id))).first()
+    row = (await conn.execute(_EXPERT, {"id": user_id})).first()
     return as_dict(row) if row else None
 
 

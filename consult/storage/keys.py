@@ -5,15 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.storage.rows import as_dict
 from consult.storage.tables import data_keys
 
 
+_GET = select(data_keys).where(data_keys.c.owner == bindparam("owner"))
+
+
 async def get(conn: AsyncConnection, owner: str) -> dict[str, Any] | None:
-    row = (await conn.execute(select(data_keys).where(data_keys.c.owner == owner))).first()
+    row = (await conn.execute(_GET, {"owner": owner})).first()
     return as_dict(row) if row else None
 
 

@@ -6,23 +6,29 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.storage.rows import as_dict
 from consult.storage.tables import message_items, messages, read_markers
 
 
+_INSERT = insert(messages).returning(messages.c.seq)
+_INSERT_ITEMS = insert(message_items)
+_GET = select(messages).where(messages.c.id == bindparam("id"))
+_MARKERS = select(read_markers).where(read_markers.c.consultation_id == bindparam("id"))
+
+
 async def insert_message(conn: AsyncConnection, values: dict[str, Any], items: list[dict[str, Any]]) -> int:
-    result = await conn.execute(insert(messages).values(**values).returning(messages.c.seq))
+    result = await conn.execute(_INSERT, values)
     seq = int(result.scalar_one())
     if items:
-        await conn.execute(insert(message_items), [{"message_id": values["id"], **item} for item in items])
+        await conn.execute(_INSERT_ITEMS, [{"message_id": values["id"], **item} for item in items])
     return seq
 
 
 async def get_message(conn: AsyncConnection, message_id: str) -> dict[str, Any] | None:
-    row = (await conn.execute(select(messages).where(messages.c.id == message_id))).first()
+    row = (await conn.execute(_GET, {"id": message_id})).first()
     return as_dict(row) if row else None
 
 
@@ -49,8 +55,7 @@ async def list_messages(
 
 
 async def read_markers_for(conn: AsyncConnection, consultation_id: str) -> list[dict[str, Any]]:
-    query = select(read_markers).where(read_markers.c.consultation_id == consultation_id)
-    return [as_dict(r) for r in (await conn.execute(query)).all()]
+    return [as_dict(r) for r in (await conn.execute(_MARKERS, {"id": consultation_id})).all()]
 
 
 async def advance_read_marker(
