@@ -1,4 +1,4 @@
-"""The command line (SPEC §4): ``consult serve|token|policy|db ...``."""
+"""The command line (SPEC §4): ``consult serve|token|policy|audit|keys|retention|db ...``."""
 
 from __future__ import annotations
 
@@ -181,6 +181,117 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Exit 0 intact, 1 tampered or inconsistent with a signed checkpoint, 2 usage."""
+    from consult.audit.checkpoint import parse_verifier_key, verifier_key
+    from consult.crypto import KeyFileError, signing
+    from consult.services.audit import verify_database
+    from consult.storage.migrate import current
+
+    settings = load_settings_lenient()
+    url = args.database_url or settings.database_url
+    keys, origin = list(args.verifier_key or []), None
+    for vkey in keys:
+        try:
+            parse_verifier_key(vkey)
+        except ValueError as exc:
+            print(f"usage: --verifier-key: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    if not keys:  # the operator's own check: trust the log key on this host
+        try:
+            seed = signing.load_signing_key(settings.effective_audit_key_file)
+        except KeyFileError as exc:
+            print(f"usage: no --verifier-key given and {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        keys, origin = [verifier_key(settings.audit_origin, signing.public_key(seed))], settings.audit_origin
+    external = []
+    for path in args.checkpoint or []:
+        try:
+            external.append(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"usage: cannot read checkpoint {path}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    if url.startswith("sqlite") and not Path(url.split("///", 1)[-1]).is_file():
+        print(f"usage: no database at {url.split('///', 1)[-1]}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if current(url) is None:
+            print("usage: the database has no schema; run `consult db upgrade`", file=sys.stderr)
+            return EXIT_USAGE
+        report = verify_database(url, keys, origin, external)
+    except Exception as exc:  # an unreadable database is not a verdict on the log
+        print(f"usage: cannot read the audit log ({type(exc).__name__}); is the schema current?", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        _print_json(report.as_json())
+    elif report.ok:
+        print(f"audit log intact: {report.size} records, root {report.root.hex()}, "
+              f"{report.checkpoints_verified} signed checkpoints and {report.external_checkpoints} external "
+              "ones consistent")
+    else:
+        if report.first_bad_index is not None:
+            print(f"audit log TAMPERED: first bad entry is leaf {report.first_bad_index}")
+        elif report.first_bad_range is not None:
+            after, upto = report.first_bad_range
+            print(f"audit log TAMPERED: the first bad entry is among leaves {after}..{upto - 1}")
+        else:
+            print("audit log TAMPERED")
+        for problem in report.problems:
+            print(f"  {problem.kind}: {problem.detail}")
+    return 0 if report.ok else 1
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    import getpass
+    from datetime import UTC, datetime, time
+    from zoneinfo import ZoneInfo
+
+    from consult.model import Principal, SystemClock
+    from consult.model.context import RequestContext
+    from consult.services.audit import AuditQuery, export_records
+
+    def moment(text: str | None, *, end: bool) -> datetime | None:
+        if not text:
+            return None
+        if len(text) == 10:
+            day = datetime.fromisoformat(text).date()
+            day = day.fromordinal(day.toordinal() + 1) if end else day
+            return datetime.combine(day, time(0), ZoneInfo("Europe/Helsinki")).astimezone(UTC)
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if value.tzinfo is None:
+            raise ValueError("a time needs its zone")
+        return value.astimezone(UTC)
+
+    try:
+        query = AuditQuery(
+            client_ref=args.client_ref, actor_id=args.actor,
+            actions=tuple(args.action.split(",")) if args.action else (), outcome=args.outcome,
+            category=args.category, basis=args.basis,
+            since=moment(args.from_, end=False), until=moment(args.to, end=True),
+        )
+    except ValueError as exc:
+        print(f"usage: --from/--to: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    settings = load_settings_lenient()
+    operator = Principal(user_id=f"cli:{getpass.getuser()}"[:128], org=args.org or "system",
+                         roles=frozenset({"operator"}), name="command line")
+
+    async def run() -> int:
+        async with _offline(settings) as (db, _keyring, _vault):
+            lines = await export_records(db, SystemClock(), operator, query, args.format,
+                                         RequestContext(request_id="cli"), org=args.org)
+            out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
+            try:
+                async for chunk in lines:
+                    out.write(chunk)
+            finally:
+                if args.output:
+                    out.close()
+        return 0
+
+    return asyncio.run(run())
+
+
 def load_settings_lenient() -> Settings:
     """Settings for offline commands that need no identity provider."""
     import os
@@ -239,6 +350,31 @@ def parser() -> argparse.ArgumentParser:
     rsub = retention.add_subparsers(dest="retention_command", required=True)
     rsub.add_parser("run", help="crypto-shred closed consultations past the retention period"
                     ).set_defaults(func=cmd_retention_run)
+
+    audit = sub.add_parser("audit", help="the tamper-evident audit log")
+    asub = audit.add_subparsers(dest="audit_command", required=True)
+    averify = asub.add_parser("verify", help="recompute the whole log and check every signed checkpoint "
+                              "(exit 0 intact, 1 tampered, 2 usage)")
+    averify.add_argument("--verifier-key", action="append",
+                         help="trust this note verifier key (repeatable); default: the log key on this host")
+    averify.add_argument("--checkpoint", action="append", metavar="FILE",
+                         help="a signed checkpoint kept elsewhere that the log must still contain (repeatable)")
+    averify.add_argument("--database-url", help="default: CONSULT_DATABASE_URL")
+    averify.add_argument("--json", action="store_true", help="print the report as JSON")
+    averify.set_defaults(func=cmd_audit_verify)
+    aexport = asub.add_parser("export", help="export records as CSV or JSON Lines (the export is itself logged)")
+    aexport.add_argument("--format", choices=("csv", "jsonl"), required=True)
+    aexport.add_argument("--org", help="only records that concern this organisation")
+    aexport.add_argument("--client-ref")
+    aexport.add_argument("--actor")
+    aexport.add_argument("--action", help="one action, or several comma-separated")
+    aexport.add_argument("--outcome", choices=("permit", "deny"))
+    aexport.add_argument("--category")
+    aexport.add_argument("--basis", help="statute, policy, consent, or an exact basis")
+    aexport.add_argument("--from", dest="from_", metavar="FROM", help="ISO 8601 time with zone, or a date")
+    aexport.add_argument("--to", help="ISO 8601 time with zone, or a date (inclusive)")
+    aexport.add_argument("--output", "-o", help="file to write (default: standard output)")
+    aexport.set_defaults(func=cmd_audit_export)
 
     db = sub.add_parser("db", help="database")
     dsub = db.add_subparsers(dest="db_command", required=True)

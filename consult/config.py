@@ -48,6 +48,12 @@ class Settings:
     ws_auth_timeout: float = 10.0
     retention_days: int = 730
     retention_interval_hours: int = 24
+    audit_key_file: Path | None = None
+    deployment: str = "local"
+    audit_checkpoint_seconds: int = 30
+    audit_clients_per_hour: int = 30
+    audit_office_hours: str = "07-18"
+    audit_office_days: str = "1-5"
     orgs: tuple[str, ...] = ("kela", "vantaa")
     topics: tuple[str, ...] = DEFAULT_TOPICS
 
@@ -64,6 +70,26 @@ class Settings:
     @property
     def effective_issuer(self) -> str:
         return self.issuer or DEV_ISSUER
+
+    @property
+    def effective_audit_key_file(self) -> Path:
+        """The audit log's Ed25519 key: beside the key-encryption keys unless named."""
+        return self.audit_key_file or self.key_file.parent / "audit-signing.key"
+
+    @property
+    def audit_origin(self) -> str:
+        """The checkpoint origin line and note key name, e.g. ``konsulta.local/audit``."""
+        return f"konsulta.{self.deployment}/audit"
+
+    @property
+    def office_hours(self) -> tuple[int, int]:
+        start, _, end = self.audit_office_hours.partition("-")
+        return int(start), int(end)
+
+    @property
+    def office_days(self) -> tuple[int, int]:
+        first, _, last = self.audit_office_days.partition("-")
+        return int(first), int(last)
 
     @property
     def dev_key_file(self) -> Path:
@@ -92,6 +118,12 @@ _ENV_KEYS: dict[str, str] = {
     "CONSULT_WEB_DIR": "web_dir",
     "CONSULT_RETENTION_DAYS": "retention_days",
     "CONSULT_RETENTION_INTERVAL_HOURS": "retention_interval_hours",
+    "CONSULT_AUDIT_KEY_FILE": "audit_key_file",
+    "CONSULT_DEPLOYMENT": "deployment",
+    "CONSULT_AUDIT_CHECKPOINT_SECONDS": "audit_checkpoint_seconds",
+    "CONSULT_AUDIT_CLIENTS_PER_HOUR": "audit_clients_per_hour",
+    "CONSULT_AUDIT_OFFICE_HOURS": "audit_office_hours",
+    "CONSULT_AUDIT_OFFICE_DAYS": "audit_office_days",
     "CONSULT_ORGS": "orgs",
     "CONSULT_TOPICS": "topics",
 }
@@ -172,4 +204,15 @@ def validate(settings: Settings) -> Settings:
         )
     if not settings.dev and not settings.issuer:
         raise ConfigError("CONSULT_ISSUER is required unless CONSULT_DEV=1")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{0,62}", settings.deployment or ""):
+        raise ConfigError("CONSULT_DEPLOYMENT must be a lowercase name (letters, digits, '.', '-')")
+    if not _range(settings.audit_office_hours, 0, 24):
+        raise ConfigError("CONSULT_AUDIT_OFFICE_HOURS must be two hours START-END, e.g. 07-18")
+    if not _range(settings.audit_office_days, 1, 7):
+        raise ConfigError("CONSULT_AUDIT_OFFICE_DAYS must be two ISO weekdays FIRST-LAST, e.g. 1-5")
     return settings
+
+
+def _range(text: str, low: int, high: int) -> bool:
+    match = re.fullmatch(r"(\d{1,2})-(\d{1,2})", text or "")
+    return bool(match) and low <= int(match[1]) < int(match[2]) <= high

@@ -1,30 +1,32 @@
 """The canonical bytes of one audit record: what the Merkle log hashes as a leaf.
 
-An entry is a JSON object with a fixed key order, no whitespace and ASCII-only escapes, so the
-same row always gives the same bytes on SQLite and PostgreSQL and anyone can recompute it from an
+An entry is a JSON array of the record's fields in a fixed order, without whitespace and with
+ASCII-only escapes (``json.dumps(..., ensure_ascii=True, separators=(",", ":"))``), so the same
+row always gives the same bytes on SQLite and PostgreSQL and anyone can recompute it from an
 export. It holds ids, codes and bases only — never message content or an identity code. The
 leaf index is part of the entry, so a record moved to another position no longer matches its
-own hash.
+own hash. (An array rather than an object: the field names are this fixed list, and encoding
+without them halves the cost of re-verifying a million records.)
 
-Entry version 1, keys in this order::
+Entry version 1, fields in this order (``FIELDS``, after the version number ``1``)::
 
-    v, leaf_index, id, at, actor_id, actor_org, actor_role, action, outcome,
+    leaf_index, id, at, actor_id, actor_org, actor_role, action, outcome,
     consultation_id, message_id, client_ref, categories, purpose, basis, rule_id,
     policy_version, consent_id, consent_version, subject_user, recipient_org,
     recipient_role, flags, reason_id, reason_digest, request_id, source
 
-``at`` is UTC ISO 8601 with microseconds and a ``Z``; absent values are ``null``; ``categories``
-and ``flags`` are lists (an absent list is ``[]``).
+``at`` is UTC ISO 8601 with microseconds and a ``Z`` (``2026-01-31T08:15:00.123456Z``); absent
+values are ``null``; ``categories`` and ``flags`` are lists (an absent list is ``[]``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["ENTRY_VERSION", "FIELDS", "encode", "format_time"]
+__all__ = ["ENTRY_VERSION", "FIELDS", "encode", "encode_values", "format_time"]
 
 ENTRY_VERSION = 1
 
@@ -74,33 +76,39 @@ def encode(row: Mapping[str, Any]) -> bytes:
         raise ValueError(f"unknown audit entry version {version!r}")
     at = row["at"]
     return _dumps(
-        {
-            "v": ENTRY_VERSION,
-            "leaf_index": row["leaf_index"],
-            "id": row["id"],
-            "at": format_time(at) if isinstance(at, datetime) else at,
-            "actor_id": row["actor_id"],
-            "actor_org": row["actor_org"],
-            "actor_role": row["actor_role"],
-            "action": row["action"],
-            "outcome": row["outcome"],
-            "consultation_id": row["consultation_id"],
-            "message_id": row["message_id"],
-            "client_ref": row["client_ref"],
-            "categories": list(row["categories"] or ()),
-            "purpose": row["purpose"],
-            "basis": row["basis"],
-            "rule_id": row["rule_id"],
-            "policy_version": row["policy_version"],
-            "consent_id": row["consent_id"],
-            "consent_version": row["consent_version"],
-            "subject_user": row["subject_user"],
-            "recipient_org": row.get("recipient_org"),
-            "recipient_role": row.get("recipient_role"),
-            "flags": list(row["flags"] or ()),
-            "reason_id": row.get("reason_id"),
-            "reason_digest": row.get("reason_digest"),
-            "request_id": row["request_id"],
-            "source": row["source"],
-        }
+        [
+            ENTRY_VERSION,
+            row["leaf_index"],
+            row["id"],
+            format_time(at) if isinstance(at, datetime) else at,
+            row["actor_id"],
+            row["actor_org"],
+            row["actor_role"],
+            row["action"],
+            row["outcome"],
+            row["consultation_id"],
+            row["message_id"],
+            row["client_ref"],
+            list(row["categories"] or ()),
+            row["purpose"],
+            row["basis"],
+            row["rule_id"],
+            row["policy_version"],
+            row["consent_id"],
+            row["consent_version"],
+            row["subject_user"],
+            row.get("recipient_org"),
+            row.get("recipient_role"),
+            list(row["flags"] or ()),
+            row.get("reason_id"),
+            row.get("reason_digest"),
+            row["request_id"],
+            row["source"],
+        ]
     ).encode("ascii")
+
+
+def encode_values(values: Sequence[Any]) -> bytes:
+    """The canonical entry from values already in `FIELDS` order, ``at`` already as text and
+    lists as lists: the verifier's fast path over a million rows."""
+    return _dumps([ENTRY_VERSION, *values]).encode("ascii")

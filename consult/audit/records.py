@@ -53,8 +53,9 @@ async def record(
     ctx: RequestContext,
     at: datetime,
     records: Iterable[AuditRecord],
-) -> None:
-    """Append ``records`` to the log inside the caller's write transaction.
+) -> int:
+    """Append ``records`` to the log inside the caller's write transaction; return the leaf index
+    of the first (-1 if there were none).
 
     Each gets the next leaf index and the RFC 9162 leaf hash of its canonical entry; the time is
     stored in UTC so the entry recomputed from the row is byte-for-byte the one hashed here.
@@ -91,10 +92,11 @@ async def record(
         for rec in records
     ]
     if not rows:
-        return
+        return -1
     first = await audit_log.reserve(conn, len(rows))
     sha256 = hashlib.sha256
     for offset, row in enumerate(rows):
         row["leaf_index"] = first + offset
         row["leaf_hash"] = sha256(b"\x00" + encode(row)).digest()
     await audit_log.append(conn, rows)
+    return first

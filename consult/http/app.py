@@ -24,6 +24,7 @@ from consult.http import keys
 from consult.http.api import ROUTES, Route
 from consult.http.api_admin import ADMIN_ROUTES
 from consult.http.api_attachments import ATTACHMENT_ROUTES
+from consult.http.api_audit import AUDIT_ROUTES
 from consult.http.api_clients import CLIENT_ROUTES
 from consult.http.dev import DEV_ROUTES
 from consult.http.middleware import edge
@@ -35,6 +36,10 @@ from consult.policy.engine import PolicyEngine
 from consult.policy.loader import PolicyError, load_policy
 from consult.crypto import FileKeyring, KeyFileError
 from consult.services.attachments import Attachments
+from consult.services.audit import AuditTrail
+from consult.services.anomalies import AnomalyRules
+from consult.audit.log import AuditLog, CheckpointSigner
+from consult.crypto import signing
 from consult.services.clients import Clients
 from consult.services.keys import KeyManagement
 from consult.services.retention import Retention
@@ -56,7 +61,8 @@ JWKS_REFRESH_SECONDS = 3600
 
 
 def routes_for(settings: Settings) -> tuple[Route, ...]:
-    return ROUTES + CLIENT_ROUTES + ATTACHMENT_ROUTES + ADMIN_ROUTES + (DEV_ROUTES if settings.dev else ())
+    return (ROUTES + CLIENT_ROUTES + ATTACHMENT_ROUTES + ADMIN_ROUTES + AUDIT_ROUTES
+            + (DEV_ROUTES if settings.dev else ()))
 
 
 def default_web_dir() -> Path:
@@ -177,6 +183,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     )
     app[keys.MESSAGES] = Messages(db, bus, directory, disclosure, consents, freetext, content, clock)
     app[keys.ATTACHMENTS] = Attachments(app[keys.MESSAGES], content, clock)
+    app[keys.AUDIT] = await _audit_trail(settings, db, app[keys.MESSAGES], clock)
+    checkpoints = asyncio.create_task(_checkpoint_timer(app[keys.AUDIT], settings.audit_checkpoint_seconds))
     app[keys.KEYS] = KeyManagement(db, keyring, clock)
     retention = Retention(db, vault, content, clock, period=timedelta(days=settings.retention_days))
     app[keys.RETENTION] = retention
@@ -193,11 +201,41 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             ]
         )
     yield
+    checkpoints.cancel()
+    try:
+        await checkpoints
+    except asyncio.CancelledError:
+        pass
+    try:
+        await app[keys.AUDIT].checkpoint_now()  # a last signed head over everything written
+    except Exception:
+        log.exception("final audit checkpoint failed")
     retention_task.cancel()
     try:
         await retention_task
     except asyncio.CancelledError:
         pass
+
+
+async def _audit_trail(settings: Settings, db: Database, messages: Messages, clock: Clock) -> AuditTrail:
+    try:
+        seed = await asyncio.to_thread(signing.load_or_create_signing_key, settings.effective_audit_key_file)
+    except KeyFileError as exc:
+        raise ConfigError(f"CONSULT_AUDIT_KEY_FILE: {exc}") from None
+    rules = AnomalyRules(settings.audit_clients_per_hour, settings.office_hours, settings.office_days)
+    trail = AuditTrail(db, AuditLog(CheckpointSigner(settings.audit_origin, seed)), messages, clock, rules)
+    await trail.load()
+    return trail
+
+
+async def _checkpoint_timer(trail: AuditTrail, seconds: int) -> None:
+    """Sign and keep a checkpoint whenever the log grew, every ``seconds``."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await trail.checkpoint_now()
+        except Exception:  # keep the schedule; the next tick retries
+            log.exception("audit checkpoint failed")
 
 
 async def _retention_daily(retention: Retention, hours: int) -> None:

@@ -10,6 +10,7 @@ from consult.config import Settings
 from consult.model import Clock
 from consult.services.attachments import Attachments
 from consult.services.keys import KeyManagement
+from consult.services.audit import AuditTrail
 from consult.services.retention import Retention
 from consult.services.clients import Clients
 from consult.services.consents import Consents
@@ -34,3 +35,4 @@ RETENTION = web.AppKey("retention", Retention)
 KEYS = web.AppKey("keys", KeyManagement)
 CONSENTS = web.AppKey("consents", Consents)
 SOCKETS = web.AppKey("sockets", set)
+AUDIT = web.AppKey("audit", AuditTrail)

@@ -221,6 +221,8 @@ class Messages:
                 rule_id=d.rule_id,
                 policy_version=d.policy_version,
                 subject_user=r.user_id,
+                recipient_org=r.party.org,
+                recipient_role=r.party.role,
                 consent_id=d.consent_id,
                 consent_version=d.consent_version,
                 flags=tuple(sorted(d.flags)),

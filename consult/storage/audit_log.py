@@ -2,20 +2,48 @@
 
 Leaf indices come from the one-row ``audit_head``: `reserve` advances it inside the caller's
 write transaction, so a unit that is rolled back (alone, or as a savepoint in a batch) gives its
-indices back with everything else it wrote, and the log stays contiguous from 0.
+indices back with everything else it wrote, and the log stays contiguous from 0. Committed
+records therefore always form a prefix ``0..size-1``, which is what readers see.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    Text,
+    and_,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.storage.rows import as_dict
-from consult.storage.tables import audit_events, audit_head
+from consult.storage.tables import (
+    audit_checkpoints,
+    audit_events,
+    audit_head,
+    audit_reasons,
+    directory_users,
+)
 
 HEAD_ID = 1
+
+DISCLOSURE_ACTIONS = ("disclose", "disclose.withheld")
+
+
+# -- appending ------------------------------------------------------------------------------------
 
 
 async def reserve(conn: AsyncConnection, n: int) -> int:
@@ -39,10 +67,218 @@ async def append(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
         await conn.execute(insert(audit_events), rows)
 
 
+async def insert_reason(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(insert(audit_reasons).values(**values))
+
+
+async def insert_checkpoint(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(insert(audit_checkpoints).values(**values))
+
+
+# -- the tree and its verification -----------------------------------------------------------------
+
+
 async def count(conn: AsyncConnection) -> int:
     return int((await conn.execute(select(func.count()).select_from(audit_events))).scalar_one())
+
+
+async def head_size(conn: AsyncConnection) -> int | None:
+    """The size the head row claims (None if it is missing)."""
+    value = (await conn.execute(select(audit_head.c.size).where(audit_head.c.id == HEAD_ID))).scalar()
+    return None if value is None else int(value)
+
+
+async def leaf_hashes(conn: AsyncConnection, start: int, limit: int) -> list[tuple[int, bytes]]:
+    """Stored ``(leaf_index, leaf_hash)`` from ``start`` on, in order (committed records only)."""
+    query = (
+        select(audit_events.c.leaf_index, audit_events.c.leaf_hash)
+        .where(audit_events.c.leaf_index >= start)
+        .order_by(audit_events.c.leaf_index)
+        .limit(limit)
+    )
+    return [(int(i), bytes(h)) for i, h in (await conn.execute(query)).all()]
+
+
+async def leaf_row(conn: AsyncConnection, index: int) -> dict[str, Any] | None:
+    row = (await conn.execute(select(audit_events).where(audit_events.c.leaf_index == index))).first()
+    return as_dict(row) if row else None
+
+
+def _entry_columns(dialect: str) -> list[ColumnElement[Any]]:
+    """The entry fields in ``consult.audit.entry.FIELDS`` order, read without type processing.
+
+    ``at`` comes back as UTC text ``YYYY-MM-DD HH:MM:SS.ffffff`` on both dialects (SQLite keeps
+    timestamps in that form already), and the JSON lists as their stored text.
+    """
+    t = audit_events.c
+    if dialect == "postgresql":
+        at = func.to_char(func.timezone("UTC", t.at), "YYYY-MM-DD HH24:MI:SS.US")
+    else:
+        at = type_coerce(t.at, String)
+    return [
+        t.leaf_index, t.id, at, t.actor_id, t.actor_org, t.actor_role, t.action, t.outcome,
+        t.consultation_id, t.message_id, t.client_ref, cast(t.categories, Text), t.purpose,
+        t.basis, t.rule_id, t.policy_version, t.consent_id, t.consent_version, t.subject_user,
+        t.recipient_org, t.recipient_role, cast(t.flags, Text), t.reason_id, t.reason_digest,
+        t.request_id, t.source,
+        # not part of the entry:
+        t.leaf_hash, t.seq, t.entry_version,
+    ]
+
+
+ENTRY_AT, ENTRY_CATEGORIES, ENTRY_FLAGS = 2, 11, 21
+"""Positions in `iter_entry_rows` rows of the fields the verifier turns into entry values."""
+
+
+async def iter_entry_rows(conn: AsyncConnection, batch: int = 50_000) -> AsyncIterator[Sequence[Any]]:
+    """Every record as a raw row, ordered by leaf index then insertion, ``batch`` rows at a time.
+
+    Each row holds the 26 entry fields (see `_entry_columns`) then ``leaf_hash``, ``seq`` and
+    ``entry_version``.
+    """
+    query = select(*_entry_columns(conn.dialect.name)).order_by(audit_events.c.leaf_index, audit_events.c.seq)
+    result = await conn.stream(query.execution_options(yield_per=batch))
+    async for part in result.partitions():
+        yield part
+
+
+async def checkpoints(conn: AsyncConnection) -> list[dict[str, Any]]:
+    query = select(audit_checkpoints).order_by(audit_checkpoints.c.seq)
+    return [as_dict(r) for r in (await conn.execute(query)).all()]
+
+
+async def latest_checkpoint(conn: AsyncConnection) -> dict[str, Any] | None:
+    query = select(audit_checkpoints).order_by(audit_checkpoints.c.seq.desc()).limit(1)
+    row = (await conn.execute(query)).first()
+    return as_dict(row) if row else None
+
+
+async def reasons(conn: AsyncConnection) -> list[dict[str, Any]]:
+    query = select(audit_reasons.c.id, audit_reasons.c.text, audit_reasons.c.digest)
+    return [dict(r._mapping) for r in (await conn.execute(query)).all()]
+
+
+async def reason_digests(conn: AsyncConnection) -> dict[str, str | None]:
+    """reason_id → the digest its audit record committed to."""
+    t = audit_events.c
+    query = select(t.reason_id, t.reason_digest).where(t.reason_id.is_not(None))
+    return {r: d for r, d in (await conn.execute(query)).all()}
+
+
+# -- privacy-officer queries -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """What a privacy officer asks for; every field narrows. ``org`` scopes to one organisation:
+    records whose actor or (for disclosures) recipient belongs to it."""
+
+    org: str | None = None
+    client_ref: str | None = None
+    actor_id: str | None = None
+    actions: tuple[str, ...] = ()
+    outcome: str | None = None
+    category: str | None = None
+    basis: str | None = None
+    consultation_id: str | None = None
+    flag: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _conditions(f: EventFilter) -> list[ColumnElement[bool]]:
+    t = audit_events.c
+    where: list[ColumnElement[bool]] = []
+    if f.org is not None:
+        where.append(or_(t.actor_org == f.org, t.recipient_org == f.org))
+    if f.client_ref is not None:
+        where.append(t.client_ref == f.client_ref)
+    if f.actor_id is not None:
+        where.append(t.actor_id == f.actor_id)
+    if len(f.actions) == 1:
+        where.append(t.action == f.actions[0])
+    elif f.actions:
+        where.append(t.action.in_(f.actions))
+    if f.outcome is not None:
+        where.append(t.outcome == f.outcome)
+    if f.category is not None:
+        # JSON lists are stored as text on both dialects; a quoted name cannot match a substring.
+        where.append(cast(t.categories, Text).contains(f'"{f.category}"', autoescape=True))
+    if f.flag is not None:
+        where.append(cast(t.flags, Text).contains(f'"{f.flag}"', autoescape=True))
+    if f.basis is not None:
+        if ":" in f.basis:
+            where.append(t.basis == f.basis)
+        else:  # a kind of basis: statute, policy, consent
+            where.append(or_(t.basis == f.basis, t.basis.startswith(f.basis + ":", autoescape=True)))
+    if f.consultation_id is not None:
+        where.append(t.consultation_id == f.consultation_id)
+    if f.since is not None:
+        where.append(t.at >= f.since)
+    if f.until is not None:
+        where.append(t.at < f.until)
+    return where
+
+
+async def query(
+    conn: AsyncConnection, f: EventFilter, *, before: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """Records matching ``f``, newest first, below leaf index ``before`` (the cursor)."""
+    where = _conditions(f)
+    if before is not None:
+        where.append(audit_events.c.leaf_index < before)
+    stmt = select(audit_events).where(and_(literal(True), *where))
+    stmt = stmt.order_by(audit_events.c.leaf_index.desc()).limit(limit)
+    return [as_dict(r) for r in (await conn.execute(stmt)).all()]
+
+
+async def iter_query(conn: AsyncConnection, f: EventFilter, batch: int = 5_000) -> AsyncIterator[list[dict[str, Any]]]:
+    """All records matching ``f`` in log order, for exports."""
+    stmt = select(audit_events).where(and_(literal(True), *_conditions(f))).order_by(audit_events.c.leaf_index)
+    result = await conn.stream(stmt.execution_options(yield_per=batch))
+    async for part in result.partitions():
+        yield [as_dict(r) for r in part]
+
+
+async def client_records(
+    conn: AsyncConnection, client_ref: str, *, org: str | None, since: datetime, until: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """One client's records in a period, oldest first (uses the client/time index)."""
+    f = EventFilter(org=org, client_ref=client_ref, since=since, until=until)
+    stmt = (
+        select(audit_events)
+        .where(and_(*_conditions(f)))
+        .order_by(audit_events.c.at, audit_events.c.leaf_index)
+        .limit(limit)
+    )
+    return [as_dict(r) for r in (await conn.execute(stmt)).all()]
+
+
+async def access_feed(
+    conn: AsyncConnection, *, org: str | None, since: datetime, until: datetime
+) -> AsyncIterator[list[tuple[Any, ...]]]:
+    """``(leaf_index, at, actor_id, actor_org, client_ref, action)`` of every record that touches a
+    client in a period, oldest first — the input of the anomaly rules."""
+    t = audit_events.c
+    where = [t.client_ref.is_not(None), *_conditions(EventFilter(org=org, since=since, until=until))]
+    stmt = select(t.leaf_index, t.at, t.actor_id, t.actor_org, t.client_ref, t.action).where(and_(*where)).order_by(t.at)
+    result = await conn.stream(stmt.execution_options(yield_per=10_000))
+    async for part in result.partitions():
+        yield [(i, _utc(at), a, o, c, act) for i, at, a, o, c, act in part]
+
+
+async def display_names(conn: AsyncConnection, user_ids: Sequence[str]) -> dict[str, str]:
+    """Names of staff as the directory last saw them (for the client access report only)."""
+    if not user_ids:
+        return {}
+    stmt = select(directory_users.c.user_id, directory_users.c.name).where(directory_users.c.user_id.in_(list(user_ids)))
+    return {u: n for u, n in (await conn.execute(stmt)).all()}
 
 
 async def for_consultation(conn: AsyncConnection, consultation_id: str) -> list[dict[str, Any]]:
     query = select(audit_events).where(audit_events.c.consultation_id == consultation_id).order_by(audit_events.c.seq)
     return [as_dict(r) for r in (await conn.execute(query)).all()]
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

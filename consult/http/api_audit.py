@@ -1,0 +1,342 @@
+"""The privacy officer's API over the audit log (SPEC §5, C5): tree heads, checkpoints and proofs
+that anyone can check, searches, the client access report, exports, anomalies and break-glass."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from consult.errors import BadRequest
+from consult.http import keys
+from consult.http import schemas as s
+from consult.http import validation as v
+from consult.http.api import Route
+from consult.http.principal import authenticate, context
+from consult.model.vocabulary import CATEGORIES
+from consult.services.audit import EXPORT_FORMATS, AuditQuery
+
+HELSINKI = ZoneInfo("Europe/Helsinki")
+_ID = re.compile(r"^[A-Za-z0-9._@:-]{1,128}$")
+_NAME = re.compile(r"^[a-z0-9_.:-]{1,64}$")
+_MAX_INDEX = 1 << 62
+PO = "privacy officer"
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status)
+
+
+def _text(text: str) -> web.Response:
+    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+
+def _id(request: web.Request, name: str, *, pattern: re.Pattern[str] = _ID) -> str | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    if not pattern.match(raw):
+        raise BadRequest(f"{name} is not a valid value.", code="bad_query")
+    return raw
+
+
+def _index(request: web.Request, name: str, *, required: bool) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        if required:
+            raise BadRequest(f"{name} is required.", code="bad_query")
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or int(raw) > _MAX_INDEX:
+        raise BadRequest(f"{name} must be a non-negative integer.", code="bad_query")
+    return int(raw)
+
+
+def _moment(request: web.Request, name: str, *, end_of_day: bool) -> datetime | None:
+    """ISO 8601 with a zone, or a date (its start, or the next day's start for ``to``, in Helsinki)."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        if len(raw) == 10:
+            day = datetime.fromisoformat(raw).date()
+            moment = datetime.combine(day, time(0), HELSINKI)
+            if end_of_day:
+                moment = datetime.combine(day.fromordinal(day.toordinal() + 1), time(0), HELSINKI)
+            return moment.astimezone(UTC)
+        if len(raw) > 40:
+            raise ValueError
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"{name} must be an ISO 8601 date or time with zone.", code="bad_query") from None
+    if moment.tzinfo is None:
+        raise BadRequest(f"{name}: a time needs its zone (e.g. Z or +02:00).", code="bad_query")
+    return moment.astimezone(UTC)
+
+
+def _query(request: web.Request) -> AuditQuery:
+    actions = _id(request, "action", pattern=re.compile(r"^[a-z0-9_.]{1,64}(,[a-z0-9_.]{1,64}){0,9}$"))
+    category = _id(request, "category", pattern=_NAME)
+    if category is not None and category not in CATEGORIES:
+        raise BadRequest("category is not a known category.", code="bad_query")
+    return AuditQuery(
+        client_ref=_id(request, "client_ref"),
+        actor_id=_id(request, "actor"),
+        actions=tuple(actions.split(",")) if actions else (),
+        outcome=v.query_choice(request, "outcome", ("permit", "deny")),
+        category=category,
+        basis=_id(request, "basis", pattern=re.compile(r"^[A-Za-z0-9_.:@-]{1,200}$")),
+        consultation_id=_id(request, "consultation_id"),
+        since=_moment(request, "from", end_of_day=False),
+        until=_moment(request, "to", end_of_day=True),
+    )
+
+
+def _trail(request: web.Request):  # type: ignore[no-untyped-def]
+    return request.app[keys.AUDIT]
+
+
+# -- tree, checkpoints, proofs -------------------------------------------------------------------
+
+
+async def tree_head(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    return _json(await _trail(request).tree_head(who))
+
+
+async def checkpoint(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    return _text(await _trail(request).checkpoint(who))
+
+
+async def verifier_key(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    return _text(_trail(request).verifier_key(who) + "\n")
+
+
+async def inclusion_proof(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    index = _index(request, "index", required=True)
+    size = _index(request, "size", required=False)
+    return _json(await _trail(request).inclusion(who, index, size))
+
+
+async def consistency_proof(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    first = _index(request, "first", required=True)
+    second = _index(request, "second", required=False)
+    return _json(await _trail(request).consistency(who, first, second))
+
+
+async def verify(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    return _json(await _trail(request).verify(who, context(request)))
+
+
+# -- searches, report, export, anomalies ----------------------------------------------------------
+
+
+async def events(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    q = _query(request)
+    return _json(await _trail(request).events(who, q, limit=v.query_int(request, "limit"),
+                                              cursor=request.query.get("cursor"), ctx=context(request)))
+
+
+async def disclosures(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    q = _query(request)
+    return _json(await _trail(request).disclosures(who, q, limit=v.query_int(request, "limit"),
+                                                   cursor=request.query.get("cursor"), ctx=context(request)))
+
+
+async def access_report(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    ref = v.path_id(request, "ref")
+    reason = request.query.get("reason")
+    if reason is not None and len(reason) > 4000:
+        raise BadRequest("reason is too long.", code="bad_query")
+    return _json(await _trail(request).access_report(
+        who, ref, since=_moment(request, "from", end_of_day=False), until=_moment(request, "to", end_of_day=True),
+        reason=reason, ctx=context(request)))
+
+
+async def anomalies(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    return _json(await _trail(request).anomalies(
+        who, since=_moment(request, "from", end_of_day=False), until=_moment(request, "to", end_of_day=True),
+        limit=v.query_int(request, "limit"), cursor=request.query.get("cursor"), ctx=context(request)))
+
+
+async def export(request: web.Request) -> web.StreamResponse:
+    who = await authenticate(request)
+    fmt = v.query_choice(request, "format", EXPORT_FORMATS) or "jsonl"
+    q = _query(request)
+    lines = await _trail(request).export(who, q, fmt, context(request))
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/csv; charset=utf-8" if fmt == "csv" else "application/jsonl; charset=utf-8",
+        "Content-Disposition": f'attachment; filename="audit-export.{fmt}"',
+    })
+    await response.prepare(request)
+    async for chunk in lines:
+        await response.write(chunk.encode("utf-8"))
+    await response.write_eof()
+    return response
+
+
+async def break_glass(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    consultation_id = v.path_id(request, "id")
+    data = await v.json_body(request)
+    justification = v.text(data, "justification", max_len=4000)
+    return _json(await _trail(request).break_glass(who, consultation_id, justification, context(request)))
+
+
+# -- the route table ---------------------------------------------------------------------------------
+
+_HEX = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+_INT = {"type": "integer", "minimum": 0}
+_Q_INT = {"type": "string", "pattern": "^[0-9]{1,19}$"}
+_Q_TIME = ({"type": "string", "maxLength": 40}, "ISO 8601 time with zone, or a date (Helsinki)")
+_FILTERS: tuple[tuple[str, s.S, str], ...] = (
+    ("client_ref", {"type": "string", "maxLength": 128}, "the client"),
+    ("actor", {"type": "string", "maxLength": 128}, "the user who acted"),
+    ("action", {"type": "string", "maxLength": 650}, "action, or several comma-separated"),
+    ("outcome", {"type": "string", "enum": ["permit", "deny"]}, "permit or deny"),
+    ("category", {"type": "string", "enum": sorted(CATEGORIES)}, "data category"),
+    ("basis", {"type": "string", "maxLength": 200}, "statute, policy, consent, or an exact basis"),
+    ("consultation_id", {"type": "string", "maxLength": 128}, "the consultation"),
+    ("from", *_Q_TIME),
+    ("to", *_Q_TIME),
+)
+_PAGING: tuple[tuple[str, s.S, str], ...] = (
+    ("limit", {"type": "string", "pattern": "^[0-9]{1,9}$"}, "page size, 1..200"),
+    ("cursor", {"type": "string", "maxLength": 200}, "the previous page's next"),
+)
+_ACTOR = {"type": "object", "properties": {"id": s.STR, "org": s.STR, "role": s.STR}}
+_CONSENT_REF = {"type": ["object", "null"], "properties": {"id": s.STR, "version": {"type": "integer"}}}
+EVENT: s.S = {
+    "type": "object",
+    "required": ["leaf_index", "id", "at", "actor", "action", "outcome", "leaf_hash"],
+    "properties": {
+        "leaf_index": _INT, "id": s.STR, "at": s.TS, "actor": _ACTOR, "action": s.STR, "outcome": s.STR,
+        "consultation_id": s.NSTR, "message_id": s.NSTR, "client_ref": s.NSTR,
+        "categories": {"type": "array", "items": s.STR}, "purpose": s.NSTR, "basis": s.NSTR,
+        "rule_id": s.NSTR, "policy_version": s.NSTR, "consent": _CONSENT_REF, "subject_user": s.NSTR,
+        "recipient": {"type": ["object", "null"]}, "flags": {"type": "array", "items": s.STR},
+        "reason_id": s.NSTR, "request_id": s.NSTR, "source": s.NSTR, "leaf_hash": _HEX,
+    },
+}
+DISCLOSURE: s.S = {
+    "type": "object",
+    "required": ["leaf_index", "at", "from", "to", "outcome", "categories"],
+    "properties": {
+        "leaf_index": _INT, "at": s.TS, "client_ref": s.NSTR, "consultation_id": s.NSTR, "message_id": s.NSTR,
+        "categories": {"type": "array", "items": s.STR}, "from": _ACTOR, "to": {"type": "object"},
+        "outcome": s.STR, "purpose": s.NSTR, "basis": s.NSTR, "rule_id": s.NSTR, "policy_version": s.NSTR,
+        "consent": _CONSENT_REF, "flags": {"type": "array", "items": s.STR},
+    },
+}
+TREE_HEAD: s.S = {
+    "type": "object",
+    "required": ["tree_size", "root_hash", "timestamp"],
+    "properties": {"tree_size": _INT, "root_hash": _HEX, "timestamp": s.TS, "origin": s.STR,
+                   "checkpoint": {"type": ["object", "null"]}},
+}
+INCLUSION: s.S = {
+    "type": "object",
+    "required": ["leaf_index", "tree_size", "leaf_hash", "path", "root_hash"],
+    "properties": {"leaf_index": _INT, "tree_size": _INT, "leaf_hash": _HEX,
+                   "path": {"type": "array", "items": _HEX}, "root_hash": _HEX},
+}
+CONSISTENCY: s.S = {
+    "type": "object",
+    "required": ["first", "second", "first_hash", "second_hash", "path"],
+    "properties": {"first": _INT, "second": _INT, "first_hash": _HEX, "second_hash": _HEX,
+                   "path": {"type": "array", "items": _HEX}},
+}
+VERIFY: s.S = {
+    "type": "object",
+    "required": ["ok", "size", "root_hash"],
+    "properties": {"ok": {"type": "boolean"}, "size": _INT, "root_hash": {"type": "string"},
+                   "records": _INT, "checkpoints": _INT, "checkpoints_verified": _INT,
+                   "first_bad_index": {"type": ["integer", "null"]},
+                   "problems": {"type": "array", "items": {"type": "object"}}},
+}
+REPORT: s.S = {
+    "type": "object",
+    "required": ["client_ref", "period", "processing", "disclosures", "summary"],
+    "properties": {"client_ref": s.STR, "organisation": s.STR, "period": {"type": "object"},
+                   "generated_at": s.TS, "processing": {"type": "array", "items": {"type": "object"}},
+                   "disclosures": {"type": "array", "items": {"type": "object"}},
+                   "summary": {"type": "object"}, "truncated": {"type": "boolean"}, "tree_size": _INT},
+}
+ANOMALIES: s.S = {
+    "type": "object",
+    "required": ["items", "next"],
+    "properties": {
+        "items": {"type": "array", "items": {
+            "type": "object", "required": ["kind", "actor", "at", "leaf_index"],
+            "properties": {"kind": {"type": "string", "enum": ["many_clients", "off_hours", "break_glass",
+                                                               "referral_without_consent"]},
+                           "actor": {"type": "object"}, "at": s.TS, "leaf_index": _INT}}},
+        "next": s.NSTR,
+        "rules": {"type": "object"},
+    },
+}
+BREAK_GLASS_BODY: s.S = {
+    "type": "object",
+    "required": ["justification"],
+    "properties": {"justification": {"type": "string", "minLength": 20, "maxLength": 2000}},
+}
+BREAK_GLASS: s.S = {
+    "type": "object",
+    "required": ["consultation", "messages", "audit"],
+    "properties": {"consultation": {"type": "object"}, "messages": {"type": "array", "items": {"type": "object"}},
+                   "audit": {"type": "object"}},
+}
+
+AUDIT_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/api/v1/audit/events", events, "Search the access log (newest first); the search is logged",
+          who=PO, response=s.page(EVENT), query=_FILTERS + _PAGING, errors=(400, 401, 403)),
+    Route("GET", "/api/v1/audit/disclosures", disclosures,
+          "Disclosures: which categories went to whom, on what basis; the search is logged",
+          who=PO, response=s.page(DISCLOSURE), query=_FILTERS + _PAGING, errors=(400, 401, 403)),
+    Route("GET", "/api/v1/audit/export", export, "Export matching records as CSV or JSON Lines; the export is logged",
+          who=PO, query=(("format", {"type": "string", "enum": list(EXPORT_FORMATS)}, "csv or jsonl (default)"),
+                         *_FILTERS), content_type="application/jsonl", response={"type": "string"},
+          errors=(400, 401, 403, 422)),
+    Route("GET", "/api/v1/audit/anomalies", anomalies,
+          "Anomaly flags: many clients per hour, off-hours access, break-glass, referrals without consent",
+          who=PO, response=ANOMALIES, query=(("from", *_Q_TIME), ("to", *_Q_TIME), *_PAGING),
+          errors=(400, 401, 403, 422)),
+    Route("GET", "/api/v1/audit/verify", verify, "Recompute the whole log and check every signed checkpoint",
+          who=PO, response=VERIFY, errors=(401, 403)),
+    Route("GET", "/api/v1/audit/tree-head", tree_head, "The current RFC 9162 tree head", who=PO,
+          response=TREE_HEAD, errors=(401, 403)),
+    Route("GET", "/api/v1/audit/checkpoint", checkpoint,
+          "The newest tree head as a C2SP tlog-checkpoint in an Ed25519 signed note", who=PO,
+          content_type="text/plain", response={"type": "string"}, errors=(401, 403)),
+    Route("GET", "/api/v1/audit/verifier-key", verifier_key, "The signed-note verifier key of the log", who=PO,
+          content_type="text/plain", response={"type": "string"}, errors=(401, 403)),
+    Route("GET", "/api/v1/audit/proof/inclusion", inclusion_proof, "RFC 9162 inclusion proof", who=PO,
+          response=INCLUSION, query=(("index", _Q_INT, "leaf index"), ("size", _Q_INT, "tree size (default: now)")),
+          errors=(400, 401, 403, 422)),
+    Route("GET", "/api/v1/audit/proof/consistency", consistency_proof, "RFC 9162 consistency proof", who=PO,
+          response=CONSISTENCY,
+          query=(("first", _Q_INT, "older tree size"), ("second", _Q_INT, "newer tree size (default: now)")),
+          errors=(400, 401, 403, 422)),
+    Route("GET", "/api/v1/clients/{ref}/access-report", access_report,
+          "The client access report: who processed the client's data, to whom it was disclosed, when, on what "
+          "basis (two years; older with a written reason); the report is logged",
+          who=PO, response=REPORT,
+          query=(("from", *_Q_TIME), ("to", *_Q_TIME),
+                 ("reason", {"type": "string", "maxLength": 2000}, "why, when reaching back over two years")),
+          errors=(400, 401, 403, 422)),
+    Route("POST", "/api/v1/consultations/{id}/break-glass", break_glass,
+          "Open a consultation's content with a written justification; logged and flagged",
+          who="privacy officer of a party organisation", body=BREAK_GLASS_BODY, response=BREAK_GLASS,
+          errors=(400, 401, 403, 404, 413, 415, 422)),
+)

@@ -1,0 +1,542 @@
+"""The privacy officer's side of the audit log (SPEC C5): tree heads, proofs and checkpoints,
+queries over the access and disclosure log, the client access report, exports, anomaly flags,
+verification and break-glass access to content.
+
+Every query a privacy officer makes is itself appended to the log before its answer is released,
+and a privacy officer sees only records that concern their own organisation: those whose actor
+belongs to it, or (for disclosures) whose recipient does. The log is searched by client,
+actor, time, category, basis and outcome — never by pairs of staff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import io
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from consult.audit.entry import FIELDS
+from consult.audit.log import AuditLog, SignedCheckpoint
+from consult.audit.records import AuditRecord, record
+from consult.audit.verify import VerifyReport, verify_log
+from consult.errors import Forbidden, NotFound, Unprocessable
+from consult.model import Clock, Principal
+from consult.model.clock import iso
+from consult.model.context import RequestContext
+from consult.policy.scan import scan
+from consult.services.anomalies import AccessAnomalies, AnomalyRules, flagged_record
+from consult.services.messages import Messages
+from consult.services.paging import clamp_limit, decode_cursor, encode_cursor
+from consult.storage import audit_log
+from consult.storage import consultations as consultation_store
+from consult.storage.audit_log import DISCLOSURE_ACTIONS, EventFilter
+from consult.storage.db import Database
+
+REPORT_PERIOD = timedelta(days=2 * 365 + 1)
+"""The client access report covers two years unless a reason is recorded (SPEC C5)."""
+REPORT_MAX_RECORDS = 10_000
+ANOMALY_DEFAULT_WINDOW = timedelta(days=7)
+ANOMALY_MAX_WINDOW = timedelta(days=92)
+JUSTIFICATION_MIN = 20
+JUSTIFICATION_MAX = 2000
+EXPORT_FORMATS = ("csv", "jsonl")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """The filters of an audit search, as the edge parsed them."""
+
+    client_ref: str | None = None
+    actor_id: str | None = None
+    actions: tuple[str, ...] = ()
+    outcome: str | None = None
+    category: str | None = None
+    basis: str | None = None
+    consultation_id: str | None = None
+    flag: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def scoped(self, org: str | None, *, actions: tuple[str, ...] | None = None) -> EventFilter:
+        return EventFilter(
+            org=org, client_ref=self.client_ref, actor_id=self.actor_id,
+            actions=self.actions if actions is None else actions, outcome=self.outcome,
+            category=self.category, basis=self.basis, consultation_id=self.consultation_id,
+            flag=self.flag, since=_utc(self.since), until=_utc(self.until),
+        )
+
+    def audit_record(self, action: str) -> AuditRecord:
+        """The record of this query itself: what was asked about, not what was found."""
+        return AuditRecord(
+            action=action, client_ref=self.client_ref, subject_user=self.actor_id,
+            consultation_id=self.consultation_id, categories=(self.category,) if self.category else (),
+            purpose="privacy_audit", basis=self.basis,
+        )
+
+
+@dataclass
+class _VerifyCache:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class AuditTrail:
+    """Privacy-officer operations over the log; every method checks the role itself."""
+
+    def __init__(
+        self,
+        db: Database,
+        log: AuditLog,
+        messages: Messages,
+        clock: Clock,
+        rules: AnomalyRules,
+        *,
+        verifier_keys: Sequence[str] = (),
+    ) -> None:
+        self.db = db
+        self.log = log
+        self.messages = messages
+        self.clock = clock
+        self.rules = rules
+        self.verifier_keys = (log.signer.verifier_key, *verifier_keys)
+        self._verify = _VerifyCache()
+        self._checkpoint_lock = asyncio.Lock()
+
+    # -- the tree: heads, proofs, checkpoints ---------------------------------------------------
+
+    async def load(self) -> None:
+        async with self.db.read() as conn:
+            await self.log.load(conn)
+
+    async def sync(self) -> int:
+        async with self.db.read() as conn:
+            return await self.log.sync(conn)
+
+    async def tree_head(self, who: Principal) -> dict[str, Any]:
+        _officer(who)
+        await self.sync()
+        head = self.log.head(self.clock.now())
+        signed = self.log.last_signed
+        return {
+            "tree_size": head.size,
+            "root_hash": head.root.hex(),
+            "timestamp": iso(head.timestamp),
+            "origin": self.log.signer.origin,
+            "checkpoint": {"tree_size": signed.size, "signed_at": iso(signed.signed_at)} if signed else None,
+        }
+
+    async def checkpoint_now(self) -> SignedCheckpoint | None:
+        """Sign and store a checkpoint if the tree grew since the last one (timer, demand, shutdown)."""
+        async with self._checkpoint_lock:
+            await self.sync()
+            if not self.log.needs_checkpoint():
+                return self.log.last_signed
+            cp = self.log.sign_current(self.clock.now())
+            row = self.log.checkpoint_row(cp)
+            await self.db.write(lambda conn: audit_log.insert_checkpoint(conn, row))
+            self.log.stored(cp)
+            return cp
+
+    async def checkpoint(self, who: Principal) -> str:
+        """The newest signed checkpoint (a fresh one if the tree grew), as a C2SP signed note."""
+        _officer(who)
+        cp = await self.checkpoint_now()
+        if cp is None:  # an empty log: sign its empty head without storing it
+            cp = self.log.sign_current(self.clock.now())
+        return cp.note
+
+    def verifier_key(self, who: Principal) -> str:
+        _officer(who)
+        return self.log.signer.verifier_key
+
+    async def inclusion(self, who: Principal, index: int, size: int | None) -> dict[str, Any]:
+        _officer(who)
+        current = await self.sync()
+        size = current if size is None else size
+        if not 0 < size <= current or not 0 <= index < size:
+            raise Unprocessable(
+                f"Need 0 <= index < size <= {current} (the current tree size).", code="out_of_range"
+            )
+        leaf, path, root = self.log.inclusion(index, size)
+        return {"leaf_index": index, "tree_size": size, "leaf_hash": leaf.hex(),
+                "path": [p.hex() for p in path], "root_hash": root.hex()}
+
+    async def consistency(self, who: Principal, first: int, second: int | None) -> dict[str, Any]:
+        _officer(who)
+        current = await self.sync()
+        second = current if second is None else second
+        if not 0 <= first <= second <= current:
+            raise Unprocessable(
+                f"Need 0 <= first <= second <= {current} (the current tree size).", code="out_of_range"
+            )
+        first_root, second_root, path = self.log.consistency(first, second)
+        return {"first": first, "second": second, "first_hash": first_root.hex(),
+                "second_hash": second_root.hex(), "path": [p.hex() for p in path]}
+
+    async def verify(self, who: Principal, ctx: RequestContext) -> dict[str, Any]:
+        """Recompute the whole log and check it against every stored signed checkpoint."""
+        _officer(who)
+        async with self._verify.lock:  # one at a time: it reads every record
+            report = await asyncio.to_thread(verify_database, self.db.url, self.verifier_keys,
+                                             self.log.signer.origin)
+        await self._audited(who, ctx, AuditRecord(action="audit.verify", purpose="privacy_audit",
+                                                  outcome="permit" if report.ok else "deny"))
+        return report.as_json()
+
+    # -- queries -------------------------------------------------------------------------------
+
+    async def events(self, who: Principal, q: AuditQuery, *, limit: int | None, cursor: str | None,
+                     ctx: RequestContext) -> dict[str, Any]:
+        _officer(who)
+        return await self._page(who, q.scoped(who.org), "audit.query", q, limit, cursor, ctx, event_json)
+
+    async def disclosures(self, who: Principal, q: AuditQuery, *, limit: int | None, cursor: str | None,
+                          ctx: RequestContext) -> dict[str, Any]:
+        _officer(who)
+        actions = tuple(a for a in q.actions if a in DISCLOSURE_ACTIONS) or DISCLOSURE_ACTIONS
+        return await self._page(who, q.scoped(who.org, actions=actions), "audit.disclosures", q, limit, cursor,
+                                ctx, disclosure_json)
+
+    async def _page(self, who: Principal, f: EventFilter, action: str, q: AuditQuery, limit: int | None,
+                    cursor: str | None, ctx: RequestContext, render: Any) -> dict[str, Any]:
+        limit = clamp_limit(limit)
+        before = decode_cursor("a", cursor)
+        async with self.db.read() as conn:
+            rows = await audit_log.query(conn, f, before=before, limit=limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        await self._audited(who, ctx, q.audit_record(action))
+        return {"items": [render(r) for r in rows],
+                "next": encode_cursor("a", rows[-1]["leaf_index"]) if more else None}
+
+    async def access_report(
+        self, who: Principal, client_ref: str, *, since: datetime | None, until: datetime | None,
+        reason: str | None, ctx: RequestContext,
+    ) -> dict[str, Any]:
+        """Who processed this client's data, to whom it was disclosed, when and on what basis
+        (laki 703/2023, GDPR art. 15) — as far as it concerns the officer's organisation."""
+        _officer(who)
+        now = self.clock.now()
+        until = _utc(until) or now
+        since = _utc(since) or until - REPORT_PERIOD
+        if since >= until:
+            raise Unprocessable("from must be before to.", code="invalid_period")
+        older = since < now - REPORT_PERIOD
+        if older:
+            reason = _written_reason(reason, "reason", "A report reaching back more than two years")
+        async with self.db.read() as conn:
+            rows = await audit_log.client_records(conn, client_ref, org=who.org, since=since, until=until,
+                                                  limit=REPORT_MAX_RECORDS + 1)
+            names = await audit_log.display_names(
+                conn, sorted({r["actor_id"] for r in rows} | {r["subject_user"] for r in rows if r["subject_user"]}))
+        truncated = len(rows) > REPORT_MAX_RECORDS
+        rows = rows[:REPORT_MAX_RECORDS]
+        entry = AuditRecord(action="audit.access_report", client_ref=client_ref, purpose="privacy_audit")
+        if older:
+            await self._audited_with_reason(who, ctx, entry, "access_report.older", reason or "")
+        else:
+            await self._audited(who, ctx, entry)
+        processing = [_processing_json(r, names) for r in rows if r["action"] not in DISCLOSURE_ACTIONS]
+        disclosed = [_report_disclosure_json(r, names) for r in rows if r["action"] in DISCLOSURE_ACTIONS]
+        return {
+            "client_ref": client_ref,
+            "organisation": who.org,
+            "period": {"from": iso(since), "to": iso(until)},
+            "generated_at": iso(now),
+            "processing": processing,
+            "disclosures": disclosed,
+            "summary": {
+                "records": len(rows),
+                "processed_by": [_person(a, names, org=o) for o, a in sorted({(r["actor_org"], r["actor_id"])
+                                                                                for r in rows})],
+                "organisations": sorted({r["actor_org"] for r in rows}
+                                        | {r["recipient_org"] for r in rows if r["recipient_org"]}),
+                "disclosed": sum(1 for d in disclosed if d["outcome"] == "permit"),
+                "withheld": sum(1 for d in disclosed if d["outcome"] != "permit"),
+            },
+            "truncated": truncated,
+            "tree_size": self.log.tree.size,
+        }
+
+    async def anomalies(self, who: Principal, *, since: datetime | None, until: datetime | None,
+                        limit: int | None, cursor: str | None, ctx: RequestContext) -> dict[str, Any]:
+        _officer(who)
+        limit = clamp_limit(limit)
+        offset = decode_cursor("n", cursor) or 0
+        until = _utc(until) or self.clock.now()
+        since = _utc(since) or until - ANOMALY_DEFAULT_WINDOW
+        if not since < until or until - since > ANOMALY_MAX_WINDOW:
+            raise Unprocessable("The period must be positive and at most 92 days.", code="invalid_period")
+        folded = AccessAnomalies(self.rules)
+        async with self.db.read() as conn:
+            async for part in audit_log.access_feed(conn, org=who.org, since=since, until=until):
+                folded.feed(part)
+            found = folded.results()
+            for kind, f in (
+                ("break_glass", EventFilter(org=who.org, actions=("break_glass",), since=since, until=until)),
+                ("referral_without_consent", EventFilter(org=who.org, actions=("disclose",), outcome="permit",
+                                                         flag="referral_without_consent", since=since,
+                                                         until=until)),
+            ):
+                async for part in audit_log.iter_query(conn, f):
+                    found += [flagged_record(kind, r) for r in part]
+        found.sort(key=lambda a: (a["at"], a["leaf_index"]), reverse=True)
+        page = found[offset: offset + limit]
+        await self._audited(who, ctx, AuditRecord(action="audit.anomalies", purpose="privacy_audit"))
+        more = offset + limit < len(found)
+        return {"items": page, "next": encode_cursor("n", offset + limit) if more else None,
+                "rules": {"clients_per_hour": self.rules.clients_per_hour,
+                          "office_hours": "%02d-%02d" % self.rules.office_hours,
+                          "office_days": "%d-%d" % self.rules.office_days,
+                          "timezone": "Europe/Helsinki"}}
+
+    async def export(self, who: Principal, q: AuditQuery, fmt: str, ctx: RequestContext) -> AsyncIterator[str]:
+        """The organisation's matching records as CSV or JSON Lines, recorded before it starts."""
+        _officer(who)
+        return await export_records(self.db, self.clock, who, q, fmt, ctx, org=who.org)
+
+    # -- break-glass ---------------------------------------------------------------------------
+
+    async def break_glass(self, who: Principal, consultation_id: str, justification: str | None,
+                          ctx: RequestContext) -> dict[str, Any]:
+        """Open a consultation's content with a written justification, recorded and flagged
+        before anything is shown."""
+        _officer(who)
+        text = _written_reason(justification, "justification", "Opening content")
+        async with self.db.read() as conn:
+            c = await consultation_store.get(conn, consultation_id)
+        if c is None or who.org not in (c["origin_org"], c["target_org"]):
+            raise NotFound()
+        leaf = await self._audited_with_reason(
+            who, ctx,
+            AuditRecord(action="break_glass", consultation_id=consultation_id, client_ref=c["client_ref"],
+                        purpose=c["purpose"], flags=("break_glass",)),
+            "break_glass", text,
+        )
+        messages = await self.messages.full_content(consultation_id)
+        return {
+            "consultation": {
+                "id": c["id"], "topic": c["topic"], "status": c["status"], "purpose": c["purpose"],
+                "origin_org": c["origin_org"], "target_org": c["target_org"], "client_ref": c["client_ref"],
+                "created_at": iso(c["created_at"]), "closed_at": iso(c["closed_at"]),
+            },
+            "messages": messages,
+            "audit": {"leaf_index": leaf, "flagged": True},
+        }
+
+    # -- recording -----------------------------------------------------------------------------
+
+    async def _audited(self, who: Principal, ctx: RequestContext, rec: AuditRecord) -> None:
+        await self.db.write(lambda conn: record(conn, who, ctx, self.clock.now(), [rec]))
+
+    async def _audited_with_reason(self, who: Principal, ctx: RequestContext, rec: AuditRecord,
+                                   kind: str, text: str) -> int:
+        reason_id = str(uuid.uuid4())
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        now = self.clock.now()
+
+        async def unit(conn: AsyncConnection) -> int:
+            await audit_log.insert_reason(conn, {"id": reason_id, "kind": kind, "text": text, "digest": digest,
+                                                 "at": now, "actor_id": who.user_id, "actor_org": who.org})
+            return await record(conn, who, ctx, now, [replace(rec, reason_id=reason_id, reason_digest=digest)])
+
+        return await self.db.write(unit)
+
+
+# -- exports and verification, also for the command line -----------------------------------------
+
+
+async def export_records(
+    db: Database, clock: Clock, actor: Principal, q: AuditQuery, fmt: str, ctx: RequestContext,
+    *, org: str | None,
+) -> AsyncIterator[str]:
+    """Record the export, then stream the matching records (of ``org``, or all) as CSV or JSON Lines."""
+    if fmt not in EXPORT_FORMATS:
+        raise Unprocessable("format must be csv or jsonl.", code="invalid_field")
+    await db.write(lambda conn: record(conn, actor, ctx, clock.now(), [q.audit_record("audit.export")]))
+    return _export_lines(db, q.scoped(org), fmt)
+
+
+async def _export_lines(db: Database, f: EventFilter, fmt: str) -> AsyncIterator[str]:
+    if fmt == "csv":
+        yield _csv_line([*FIELDS, "leaf_hash"])
+    async with db.read() as conn:
+        async for part in audit_log.iter_query(conn, f):
+            if fmt == "csv":
+                yield "".join(_csv_line([_csv_cell(v) for v in _export_values(r)]) for r in part)
+            else:
+                yield "".join(json.dumps(export_json(r), ensure_ascii=False) + "\n" for r in part)
+
+
+def verify_database(url: str, keys: Sequence[str], origin: str | None,
+                    external: Sequence[str] = ()) -> VerifyReport:
+    """Verify the log of the database at ``url`` on a connection and event loop of its own
+    (it reads every record). Blocking: call it in a thread from a running loop."""
+
+    async def run() -> VerifyReport:
+        db = Database(url)  # read-only use: no writer is started
+        try:
+            async with db.read() as conn:
+                return await verify_log(conn, keys, origin=origin, external=external)
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
+
+
+# -- rendering ------------------------------------------------------------------------------------
+
+
+def event_json(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "leaf_index": r["leaf_index"],
+        "id": r["id"],
+        "at": iso(r["at"]),
+        "actor": {"id": r["actor_id"], "org": r["actor_org"], "role": r["actor_role"]},
+        "action": r["action"],
+        "outcome": r["outcome"],
+        "consultation_id": r["consultation_id"],
+        "message_id": r["message_id"],
+        "client_ref": r["client_ref"],
+        "categories": list(r["categories"] or []),
+        "purpose": r["purpose"],
+        "basis": r["basis"],
+        "rule_id": r["rule_id"],
+        "policy_version": r["policy_version"],
+        "consent": {"id": r["consent_id"], "version": r["consent_version"]} if r["consent_id"] else None,
+        "subject_user": r["subject_user"],
+        "recipient": {"org": r["recipient_org"], "role": r["recipient_role"]} if r["recipient_org"] else None,
+        "flags": list(r["flags"] or []),
+        "reason_id": r["reason_id"],
+        "request_id": r["request_id"],
+        "source": r["source"],
+        "leaf_hash": bytes(r["leaf_hash"]).hex(),
+    }
+
+
+def disclosure_json(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "leaf_index": r["leaf_index"],
+        "at": iso(r["at"]),
+        "client_ref": r["client_ref"],
+        "consultation_id": r["consultation_id"],
+        "message_id": r["message_id"],
+        "categories": list(r["categories"] or []),
+        "from": {"id": r["actor_id"], "org": r["actor_org"], "role": r["actor_role"]},
+        "to": {"org": r["recipient_org"], "role": r["recipient_role"], "user_id": r["subject_user"]},
+        "outcome": r["outcome"],
+        "purpose": r["purpose"],
+        "basis": r["basis"],
+        "rule_id": r["rule_id"],
+        "policy_version": r["policy_version"],
+        "consent": {"id": r["consent_id"], "version": r["consent_version"]} if r["consent_id"] else None,
+        "flags": list(r["flags"] or []),
+    }
+
+
+def _person(user_id: str | None, names: dict[str, str], **extra: Any) -> dict[str, Any]:
+    return {"id": user_id, "name": names.get(user_id or ""), **extra}
+
+
+def _processing_json(r: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    return {
+        "leaf_index": r["leaf_index"],
+        "at": iso(r["at"]),
+        "who": _person(r["actor_id"], names, org=r["actor_org"], role=r["actor_role"]),
+        "action": r["action"],
+        "outcome": r["outcome"],
+        "purpose": r["purpose"],
+        "basis": r["basis"],
+        "consultation_id": r["consultation_id"],
+        "categories": list(r["categories"] or []),
+        "flags": list(r["flags"] or []),
+    }
+
+
+def _report_disclosure_json(r: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    return {
+        "leaf_index": r["leaf_index"],
+        "at": iso(r["at"]),
+        "from": _person(r["actor_id"], names, org=r["actor_org"], role=r["actor_role"]),
+        "to": _person(r["subject_user"], names, org=r["recipient_org"], role=r["recipient_role"]),
+        "categories": list(r["categories"] or []),
+        "outcome": r["outcome"],
+        "purpose": r["purpose"],
+        "basis": r["basis"],
+        "rule_id": r["rule_id"],
+        "consent": {"id": r["consent_id"], "version": r["consent_version"]} if r["consent_id"] else None,
+        "consultation_id": r["consultation_id"],
+        "flags": list(r["flags"] or []),
+    }
+
+
+def _export_values(r: dict[str, Any]) -> list[Any]:
+    values = [r.get(name) for name in FIELDS]
+    values[FIELDS.index("at")] = _entry_time(r["at"])
+    return [*values, bytes(r["leaf_hash"]).hex()]
+
+
+def export_json(r: dict[str, Any]) -> dict[str, Any]:
+    """One exported record: the entry fields (from which anyone can recompute the leaf hash,
+    see consult/audit/entry.py) and the stored leaf hash."""
+    out = {name: r.get(name) for name in FIELDS}
+    out["at"] = _entry_time(r["at"])
+    out["categories"] = list(r["categories"] or [])
+    out["flags"] = list(r["flags"] or [])
+    out["leaf_hash"] = bytes(r["leaf_hash"]).hex()
+    return out
+
+
+def _entry_time(at: datetime) -> str:
+    return _utc(at).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # type: ignore[union-attr]
+
+
+def _csv_line(values: list[Any]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(values)
+    return out.getvalue()
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        value = ";".join(value)
+    text = str(value)
+    # A spreadsheet must not run a cell as a formula (CSV injection); JSON Lines stays exact.
+    return "'" + text if text[:1] in ("=", "+", "-", "@") and not text[1:2].isdigit() else text
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def _officer(who: Principal) -> None:
+    if not who.has("privacy_officer"):
+        raise Forbidden("Only a privacy officer may use the audit log.", code="role")
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _written_reason(text: str | None, field_name: str, what: str) -> str:
+    if text is None or not text.strip():
+        raise Unprocessable(f"{what} needs a written {field_name}.", code="reason_required")
+    text = text.strip()
+    if not JUSTIFICATION_MIN <= len(text) <= JUSTIFICATION_MAX:
+        raise Unprocessable(
+            f"{field_name}: write {JUSTIFICATION_MIN} to {JUSTIFICATION_MAX} characters.", code="invalid_field"
+        )
+    if any(f.kind == "hetu" for f in scan(text)):
+        raise Unprocessable(f"{field_name}: refer to the client by client_ref, not by identity code.",
+                            code="identifier_in_text")
+    return text
