@@ -45,6 +45,9 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = 10 * 1024 * 1024
     web_dir: Path | None = None
+    oidc_authority: str | None = None
+    oidc_client_id: str | None = None
+    oidc_scope: str = "openid profile"
     ws_auth_timeout: float = 10.0
     retention_days: int = 730
     retention_interval_hours: int = 24
@@ -116,6 +119,9 @@ _ENV_KEYS: dict[str, str] = {
     "CONSULT_MAX_BODY_BYTES": "max_body_bytes",
     "CONSULT_MAX_UPLOAD_BYTES": "max_upload_bytes",
     "CONSULT_WEB_DIR": "web_dir",
+    "CONSULT_OIDC_AUTHORITY": "oidc_authority",
+    "CONSULT_OIDC_CLIENT_ID": "oidc_client_id",
+    "CONSULT_OIDC_SCOPE": "oidc_scope",
     "CONSULT_RETENTION_DAYS": "retention_days",
     "CONSULT_RETENTION_INTERVAL_HOURS": "retention_interval_hours",
     "CONSULT_AUDIT_KEY_FILE": "audit_key_file",
@@ -161,6 +167,13 @@ def _convert(key: str, name: str, raw: object) -> object:
     return str(text) or None
 
 
+def _oidc_authority_ok(url: str) -> bool:
+    parts = urlsplit(url)
+    local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    return bool(parts.hostname) and (parts.scheme == "https" or (parts.scheme == "http" and local)) \
+        and not parts.query and not parts.fragment and not parts.username
+
+
 def load_settings(env: Mapping[str, str] | None = None, *, check: bool = True) -> Settings:
     """Build settings from ``CONSULT_CONFIG`` (TOML, optional) and then the environment.
 
@@ -197,6 +210,10 @@ def validate(settings: Settings) -> Settings:
         )
     if settings.demo and not settings.dev:
         raise ConfigError("CONSULT_DEMO needs CONSULT_DEV=1: demo data is for development only")
+    if bool(settings.oidc_authority) != bool(settings.oidc_client_id):
+        raise ConfigError("CONSULT_OIDC_AUTHORITY and CONSULT_OIDC_CLIENT_ID must be set together")
+    if settings.oidc_authority and not _oidc_authority_ok(settings.oidc_authority):
+        raise ConfigError("CONSULT_OIDC_AUTHORITY must be an https:// URL (http:// only on localhost)")
     if not settings.dev and not settings.jwks:
         raise ConfigError(
             "CONSULT_JWKS is required (a JWKS file path or URL of the identity provider); "

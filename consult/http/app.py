@@ -26,8 +26,9 @@ from consult.http.api_admin import ADMIN_ROUTES
 from consult.http.api_attachments import ATTACHMENT_ROUTES
 from consult.http.api_audit import AUDIT_ROUTES
 from consult.http.api_clients import CLIENT_ROUTES
+from consult.http.api_web import WEB_ROUTES
 from consult.http.dev import DEV_ROUTES
-from consult.http.middleware import edge
+from consult.http.middleware import CSP_KEY, content_security_policy, edge
 from consult.http.openapi import build_document
 from consult.http.openapi import handler as openapi_handler
 from consult.http.ws import close_all, websocket
@@ -62,7 +63,7 @@ JWKS_REFRESH_SECONDS = 3600
 
 def routes_for(settings: Settings) -> tuple[Route, ...]:
     return (ROUTES + CLIENT_ROUTES + ATTACHMENT_ROUTES + ADMIN_ROUTES + AUDIT_ROUTES
-            + (DEV_ROUTES if settings.dev else ()))
+            + WEB_ROUTES + (DEV_ROUTES if settings.dev else ()))
 
 
 def default_web_dir() -> Path:
@@ -76,6 +77,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[keys.CLOCK] = clock or SystemClock()
     app[keys.BUS] = EventBus()
     app[keys.SOCKETS] = set()
+    if settings.oidc_authority:
+        app[CSP_KEY] = content_security_policy((settings.oidc_authority,))
     app.cleanup_ctx.extend([_database, _trust, _services])
     app.on_shutdown.append(close_all)
 
@@ -163,6 +166,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         engine = PolicyEngine(load_policy(settings.policy_dir))
     except PolicyError as exc:
         raise ConfigError(f"CONSULT_POLICY_DIR: {exc}") from None
+    app[keys.POLICY] = engine
     try:
         keyring = FileKeyring.open(settings.key_file, create=True)
     except KeyFileError as exc:

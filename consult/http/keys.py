@@ -8,6 +8,7 @@ from consult.auth import TokenVerifier
 from consult.auth.dev import DevIssuer
 from consult.config import Settings
 from consult.model import Clock
+from consult.policy.engine import PolicyEngine
 from consult.services.attachments import Attachments
 from consult.services.keys import KeyManagement
 from consult.services.audit import AuditTrail
@@ -26,6 +27,7 @@ DB = web.AppKey("db", Database)
 BUS = web.AppKey("bus", EventBus)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
 DEV_ISSUER = web.AppKey("dev_issuer", DevIssuer)
+POLICY = web.AppKey("policy", PolicyEngine)
 DIRECTORY = web.AppKey("directory", Directory)
 CONSULTATIONS = web.AppKey("consultations", Consultations)
 MESSAGES = web.AppKey("messages", Messages)

@@ -7,6 +7,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -24,6 +25,22 @@ CSP = (
     "connect-src 'self'; font-src 'self'; object-src 'none'; frame-ancestors 'none'; "
     "base-uri 'none'; form-action 'self'"
 )
+#: The app's own policy when it differs from ``CSP``: the browser's OpenID Connect code flow
+#: must also reach the identity provider (discovery and token endpoint), and nothing else.
+CSP_KEY = web.AppKey("content_security_policy", str)
+
+
+def content_security_policy(connect_urls: tuple[str, ...] = ()) -> str:
+    """``CSP`` with ``connect-src`` widened to the origins of ``connect_urls`` only."""
+    origins = []
+    for url in connect_urls:
+        parts = urlsplit(url)
+        origins.append(f"{parts.scheme}://{parts.netloc}")
+    if not origins:
+        return CSP
+    return CSP.replace("connect-src 'self'", "connect-src 'self' " + " ".join(dict.fromkeys(origins)))
+
+
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
@@ -59,6 +76,8 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
         log.exception("unhandled error request_id=%s route=%s", request_id, _route(request))
         response = error_response(ApiError(), request_id)
     if not response.prepared:
+        if CSP_KEY in request.app:
+            response.headers.setdefault("Content-Security-Policy", request.app[CSP_KEY])
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         response.headers.setdefault("X-Request-ID", request_id)

@@ -1,0 +1,129 @@
+"""What the browser app needs: its public start-up configuration (sign-in method, vocabularies)
+and the data-minimisation policy as a read-only list of rules with their legal citations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from consult.http import keys
+from consult.http import schemas as s
+from consult.http.api import Route
+from consult.http.principal import authenticate
+from consult.model.vocabulary import CATEGORIES, OUTCOMES, PURPOSES, URGENCIES
+from consult.policy.rules import PartyScope, Rule
+
+LANGUAGES = ("fi", "sv", "en")
+
+
+async def client_config(request: web.Request) -> web.Response:
+    """Public and free of secrets: the browser reads it before anyone has signed in."""
+    settings = request.app[keys.SETTINGS]
+    oidc = None
+    if settings.oidc_authority and settings.oidc_client_id:
+        oidc = {
+            "authority": settings.oidc_authority,
+            "client_id": settings.oidc_client_id,
+            "scope": settings.oidc_scope,
+        }
+    return web.json_response({
+        "dev": settings.dev,
+        "oidc": oidc,
+        "orgs": list(settings.orgs),
+        "topics": list(settings.topics),
+        "urgencies": list(URGENCIES),
+        "purposes": sorted(PURPOSES),
+        "categories": sorted(CATEGORIES),
+        "outcomes": sorted(OUTCOMES),
+        "languages": list(LANGUAGES),
+    })
+
+
+def _scope(scope: PartyScope) -> dict[str, list[str]]:
+    return {"org_kinds": sorted(scope.org_kinds), "orgs": sorted(scope.orgs), "roles": sorted(scope.roles)}
+
+
+def _rule(rule: Rule) -> dict[str, Any]:
+    return {
+        "id": rule.id,
+        "effect": rule.effect,
+        "sender": _scope(rule.sender),
+        "recipient": _scope(rule.recipient),
+        "relation": rule.relation,
+        "categories": sorted(rule.categories) if rule.categories is not None else None,
+        "purposes": sorted(rule.purposes) if rule.purposes is not None else None,
+        "requires_referral": rule.requires_referral,
+        "statutory": rule.statutory,
+        "citation": rule.citation,
+        "needs_check": rule.needs_check,
+        "reason": rule.reason,
+        "source": rule.source,
+        "line": rule.line,
+        "involves_org": rule.involves_org,
+    }
+
+
+async def policy_rules(request: web.Request) -> web.Response:
+    """The policy in force, read-only. Rules are law made data, not secrets: any signed-in user may read them."""
+    await authenticate(request)
+    policy = request.app[keys.POLICY].policy
+    return web.json_response({
+        "version": policy.version,
+        "items": [_rule(r) for r in policy.rules],
+        "next": None,
+        "categories": [
+            {"name": c.name, "description": c.description, "sensitivity": c.sensitivity}
+            for c in sorted(policy.categories.values(), key=lambda c: c.name)
+        ],
+        "purposes": [
+            {"name": p.name, "description": p.description, "categories": sorted(p.categories)}
+            for p in sorted(policy.purposes.values(), key=lambda p: p.name)
+        ],
+    })
+
+
+_NAMES: s.S = {"type": "array", "items": s.STR}
+_NULLABLE_NAMES: s.S = {"type": ["array", "null"], "items": s.STR}
+_SCOPE: s.S = {"type": "object", "properties": {"org_kinds": _NAMES, "orgs": _NAMES, "roles": _NAMES}}
+CONFIG: s.S = {
+    "type": "object",
+    "required": ["dev", "oidc", "orgs", "topics", "languages"],
+    "properties": {
+        "dev": {"type": "boolean"},
+        "oidc": {"type": ["object", "null"], "properties": {"authority": s.STR, "client_id": s.STR, "scope": s.STR}},
+        "orgs": _NAMES, "topics": _NAMES, "urgencies": _NAMES, "purposes": _NAMES, "categories": _NAMES,
+        "outcomes": _NAMES, "languages": _NAMES,
+    },
+}
+POLICY_RULE: s.S = {
+    "type": "object",
+    "required": ["id", "effect", "citation", "reason", "source"],
+    "properties": {
+        "id": s.STR, "effect": s.STR, "sender": _SCOPE, "recipient": _SCOPE, "relation": s.NSTR,
+        "categories": _NULLABLE_NAMES, "purposes": _NULLABLE_NAMES, "requires_referral": {"type": "boolean"},
+        "statutory": {"type": "boolean"}, "citation": s.STR, "needs_check": {"type": "boolean"}, "reason": s.STR,
+        "source": s.STR, "line": {"type": "integer"}, "involves_org": s.NSTR,
+    },
+}
+POLICY: s.S = {
+    "type": "object",
+    "required": ["version", "items", "next"],
+    "properties": {
+        "version": s.STR,
+        "items": {"type": "array", "items": POLICY_RULE},
+        "next": s.NSTR,
+        "categories": {"type": "array", "items": {"type": "object", "properties": {
+            "name": s.STR, "description": s.STR, "sensitivity": s.STR}}},
+        "purposes": {"type": "array", "items": {"type": "object", "properties": {
+            "name": s.STR, "description": s.STR, "categories": _NAMES}}},
+    },
+}
+
+WEB_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/api/v1/config", client_config,
+          "The browser app's start-up configuration: sign-in method and vocabularies (public, no secrets)",
+          who="anyone", auth=False, response=CONFIG, errors=()),
+    Route("GET", "/api/v1/policy", policy_rules, "The data-minimisation policy in force: rules with citations",
+          response=POLICY, errors=(401,)),
+)

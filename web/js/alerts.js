@@ -1,0 +1,67 @@
+// The expert's alert for new consultations: an immediate one (client at the counter) sounds a
+// tone, shows a banner that stays until dismissed or claimed, and is announced assertively;
+// the others are announced politely.
+
+import { h } from "./dom.js";
+import { label, t } from "./i18n.js";
+
+const pending = new Map();
+let audio = null;
+
+function tone() {
+  try {
+    audio = audio || new AudioContext();
+    if (audio.state === "suspended") audio.resume();
+    const now = audio.currentTime;
+    for (const [start, frequency] of [[0, 880], [0.25, 660]]) {
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.frequency.value = frequency;
+      gain.gain.setValueAtTime(0.0001, now + start);
+      gain.gain.exponentialRampToValueAtTime(0.2, now + start + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, now + start + 0.22);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(now + start);
+      osc.stop(now + start + 0.25);
+    }
+  } catch {
+    // No audio device: the banner and the announcement remain.
+  }
+}
+
+function updateTitle() {
+  const base = document.title.replace(/^\(\d+\) /, "");
+  document.title = pending.size ? `(${pending.size}) ${base}` : base;
+}
+
+export function alertOffer(event, { announce, navigate }) {
+  const consultation = event.consultation || event;
+  if (!consultation || !consultation.id) return;
+  const text = t("alert.offered", { topic: label("topic", consultation.topic), urgency: label("urgency", consultation.urgency) });
+  if (consultation.urgency !== "immediate") {
+    announce(text);
+    return;
+  }
+  tone();
+  announce(text, { assertive: true });
+  if (pending.has(consultation.id)) return;
+  const banner = h("div", { class: "notice notice-urgent", dataset: { consultation: consultation.id } },
+    h("p", {}, h("strong", { text: t("alert.immediate") }), " ", text),
+    h("button", { type: "button", onclick: () => { dismiss(consultation.id); navigate("#/expert"); },
+      text: t("alert.open") }),
+    h("button", { type: "button", class: "secondary", onclick: () => dismiss(consultation.id), text: t("alert.dismiss") }));
+  pending.set(consultation.id, banner);
+  document.getElementById("notices").append(banner);
+  updateTitle();
+}
+
+export function dismiss(id) {
+  const banner = pending.get(id);
+  if (banner) banner.remove();
+  pending.delete(id);
+  updateTitle();
+}
+
+export function clearOfferAlerts() {
+  for (const id of [...pending.keys()]) dismiss(id);
+}

@@ -1,0 +1,69 @@
+// The live channel: one WebSocket per tab, authenticated by its first frame (never by URL),
+// reconnecting with back-off; views subscribe to event types.
+
+import { session } from "./session.js";
+
+const listeners = new Set();
+let socket = null;
+let retry = 0;
+let wanted = false;
+let statusListener = () => {};
+let pinger = null;
+
+export function onLiveStatus(callback) {
+  statusListener = callback;
+}
+
+export function subscribe(callback) {
+  listeners.add(callback);
+  return () => listeners.delete(callback);
+}
+
+export function connect() {
+  wanted = true;
+  if (socket || !session.token) return;
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${scheme}://${location.host}/api/v1/ws`);
+  socket = ws;
+  statusListener("connecting");
+  ws.addEventListener("open", () => ws.send(JSON.stringify({ type: "auth", token: session.token })));
+  ws.addEventListener("message", (message) => {
+    let event;
+    try {
+      event = JSON.parse(message.data);
+    } catch {
+      return;
+    }
+    if (event.type === "ready") {
+      retry = 0;
+      statusListener("live");
+      clearInterval(pinger);
+      pinger = setInterval(() => ws.readyState === 1 && ws.send(JSON.stringify({ type: "ping" })), 25000);
+    }
+    for (const listener of [...listeners]) {
+      try {
+        listener(event);
+      } catch (error) {
+        console.error(error);
+      }
+    }
+  });
+  ws.addEventListener("close", (event) => {
+    if (socket === ws) socket = null;
+    clearInterval(pinger);
+    if (event.code === 4401 || !wanted) {
+      statusListener("offline");
+      return;
+    }
+    statusListener("reconnecting");
+    retry = Math.min(retry + 1, 6);
+    setTimeout(() => wanted && connect(), 500 * 2 ** retry);
+  });
+}
+
+export function disconnect() {
+  wanted = false;
+  clearInterval(pinger);
+  if (socket) socket.close(1000);
+  socket = null;
+}

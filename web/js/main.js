@@ -1,0 +1,212 @@
+// The app shell: start-up, sign-in, navigation by role, language switch, routing and the
+// live alerts that follow an expert through every view.
+
+import { api, loadCapabilities, offers, whenUnauthenticated } from "./api.js";
+import { h, replace, select, uid } from "./dom.js";
+import { LANGUAGES, language, preferredLanguage, setLanguage, t } from "./i18n.js";
+import { connect, disconnect, onLiveStatus, subscribe } from "./live.js";
+import { beginSignIn, completeSignIn, isCallback } from "./oidc.js";
+import { session } from "./session.js";
+import { alertOffer, clearOfferAlerts } from "./alerts.js";
+import { signinView } from "./views/signin.js";
+import { advisorView } from "./views/advisor.js";
+import { consultationView } from "./views/consultation.js";
+import { consentsView } from "./views/consents.js";
+import { expertView } from "./views/expert.js";
+import { privacyView } from "./views/privacy.js";
+import { adminView } from "./views/admin.js";
+
+const ROUTES = [
+  { pattern: /^#\/signin$/, view: signinView, public: true },
+  { pattern: /^#\/advisor$/, view: advisorView, roles: ["advisor", "social_worker"] },
+  { pattern: /^#\/consents(?:\?ref=([\w-]+))?$/, view: consentsView, roles: ["advisor", "social_worker"] },
+  { pattern: /^#\/c\/([\w-]+)$/, view: consultationView },
+  { pattern: /^#\/expert$/, view: expertView, roles: ["expert"] },
+  { pattern: /^#\/privacy(?:\/([\w-]+))?$/, view: privacyView, roles: ["privacy_officer"] },
+  { pattern: /^#\/admin(?:\/([\w-]+))?$/, view: adminView, roles: ["admin"] },
+];
+
+const app = { config: null, cleanup: null, liveStatus: "offline" };
+
+export function announce(text, { assertive = false } = {}) {
+  const region = document.getElementById(assertive ? "announce-assertive" : "announce-polite");
+  region.textContent = "";
+  setTimeout(() => {
+    region.textContent = text;
+  }, 50);
+}
+
+export function navigate(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+function homeFor(user) {
+  const roles = (user && user.roles) || [];
+  if (roles.includes("advisor") || roles.includes("social_worker")) return "#/advisor";
+  if (roles.includes("expert")) return "#/expert";
+  if (roles.includes("privacy_officer")) return "#/privacy";
+  if (roles.includes("admin")) return "#/admin";
+  return "#/signin";
+}
+
+function navItems() {
+  if (!session.user) return [];
+  const items = [];
+  if (session.has("advisor") || session.has("social_worker")) {
+    items.push(["#/advisor", t("nav.ask")], ["#/consents", t("nav.consents")]);
+  }
+  if (session.has("expert")) items.push(["#/expert", t("nav.queue")]);
+  if (session.has("privacy_officer")) items.push(["#/privacy", t("nav.privacy")]);
+  if (session.has("admin")) items.push(["#/admin", t("nav.admin")]);
+  return items;
+}
+
+function renderChrome() {
+  document.getElementById("skip-link").textContent = t("app.skip");
+  const nav = document.getElementById("nav");
+  nav.setAttribute("aria-label", t("nav.label"));
+  const current = location.hash.split("/").slice(0, 2).join("/");
+  replace(nav, h("ul", {}, navItems().map(([href, text]) =>
+    h("li", {}, h("a", { href, text, "aria-current": href === current ? "page" : null })))));
+
+  const languageId = uid("lang");
+  const languageSelect = select(LANGUAGES.map((l) => [l, t(`language.${l}`)]), { value: language(), id: languageId });
+  languageSelect.addEventListener("change", async () => {
+    await setLanguage(languageSelect.value);
+    renderChrome();
+    route();
+    announce(t("language.changed"));
+  });
+  const tools = [h("div", { class: "lang" }, h("label", { for: languageId, text: t("language.label") }), languageSelect)];
+  if (session.user) {
+    tools.push(
+      h("p", { class: "who" },
+        h("span", { class: "who-name", text: session.user.name }),
+        h("span", { class: "who-org", text: ` · ${session.user.org} · ${session.user.roles.map((r) => t(`role.${r}`)).join(", ")}` })),
+      h("p", { class: ["live", `live-${app.liveStatus}`], id: "live-status", text: t(`live.${app.liveStatus}`) }),
+      h("button", { type: "button", class: "secondary", onclick: signOut, text: t("signin.signout") }));
+  }
+  replace(document.getElementById("tools"), tools);
+}
+
+function signOut() {
+  disconnect();
+  clearOfferAlerts();
+  session.end();
+  renderChrome();
+  navigate("#/signin");
+  announce(t("signin.signedout"));
+}
+
+export async function signedIn(token) {
+  const me = await api("GET", "/api/v1/me", undefined, { token });
+  session.start(token, me);
+  startLive();
+  renderChrome();
+  navigate(homeFor(me));
+}
+
+function startLive() {
+  connect();
+}
+
+async function route() {
+  if (app.cleanup) {
+    try {
+      app.cleanup();
+    } catch (error) {
+      console.error(error);
+    }
+    app.cleanup = null;
+  }
+  const hash = location.hash || "";
+  if (!session.user) {
+    if (hash !== "#/signin") {
+      location.replace("#/signin");
+      return;
+    }
+  } else if (!hash || hash === "#/" || hash === "#/signin") {
+    location.replace(homeFor(session.user));
+    return;
+  }
+  const found = ROUTES.map((r) => [r, r.pattern.exec(hash)]).find(([, m]) => m);
+  const main = document.getElementById("main");
+  main.replaceChildren();
+  renderChrome();
+  if (!found || (found[0].roles && !found[0].roles.some((r) => session.has(r)))) {
+    main.append(h("h1", { tabindex: "-1", text: t("app.notfound") }),
+      h("p", {}, h("a", { href: homeFor(session.user), text: t("app.home") })));
+    focusHeading(main);
+    return;
+  }
+  const [entry, match] = found;
+  const ctx = { main, params: match.slice(1), config: app.config, announce, navigate, signedIn, signinError, beginSignIn };
+  try {
+    app.cleanup = (await entry.view(ctx)) || null;
+  } catch (error) {
+    console.error(error);
+    main.append(h("p", { class: "error", role: "alert", text: t("error.view") }));
+  }
+  document.title = `${main.querySelector("h1")?.textContent || ""} – Konsulta`;
+  focusHeading(main);
+}
+
+function focusHeading(main) {
+  const heading = main.querySelector("h1");
+  if (heading) {
+    heading.setAttribute("tabindex", "-1");
+    heading.focus({ preventScroll: false });
+  }
+}
+
+async function start() {
+  await setLanguage(preferredLanguage());
+  document.getElementById("skip-link").addEventListener("click", (event) => {
+    event.preventDefault();
+    document.getElementById("main").focus();
+  });
+  app.config = await api("GET", "/api/v1/config");
+  await loadCapabilities();
+  whenUnauthenticated(() => {
+    disconnect();
+    session.end();
+    navigate("#/signin");
+    announce(t("signin.expired"), { assertive: true });
+  });
+  onLiveStatus((status) => {
+    app.liveStatus = status;
+    const el = document.getElementById("live-status");
+    if (el) {
+      el.textContent = t(`live.${status}`);
+      el.className = `live live-${status}`;
+    }
+  });
+  subscribe((event) => {
+    if (event.type === "consultation.offered" && session.has("expert")) alertOffer(event, { announce, navigate });
+  });
+  if (app.config.oidc && isCallback()) {
+    try {
+      const token = await completeSignIn(app.config.oidc);
+      await signedIn(token);
+    } catch (error) {
+      console.error(error);
+      session.end();
+      app.signinError = t("signin.failed");
+    }
+  } else {
+    session.restore();
+    if (session.user) startLive();
+  }
+  window.addEventListener("hashchange", route);
+  await route();
+  document.body.dataset.ready = "true";
+}
+
+export function signinError() {
+  const message = app.signinError;
+  app.signinError = null;
+  return message;
+}
+
+start();

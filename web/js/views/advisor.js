@@ -1,0 +1,269 @@
+// The advisor's view: who is on duty now, the knowledge base (when the service offers it),
+// a new consultation with the client's identity code checked as it is typed and free text
+// scanned for identifiers, and the advisor's own consultations, kept up to date live.
+
+import { api, offeredPath, offers, query } from "../api.js";
+import { debounce, field, h, radios, replace, select, table } from "../dom.js";
+import { checkHetu } from "../hetu.js";
+import { formatDateTime, formatDuration, formatNumber, label, t } from "../i18n.js";
+import { subscribe } from "../live.js";
+import { session } from "../session.js";
+import { errorBox, heading, loading, statusArea, statusBadge, urgencyBadge } from "./common.js";
+
+export async function advisorView(ctx) {
+  const { main, config } = ctx;
+  main.append(heading(t("advisor.title")));
+  const duty = h("section", { class: "card", "aria-labelledby": "duty-h" }, h("h2", { id: "duty-h", text: t("duty.title") }));
+  const knowledge = knowledgeSection();
+  const form = h("section", { class: "card", "aria-labelledby": "ask-h" }, h("h2", { id: "ask-h", text: t("ask.title") }));
+  const mine = h("section", { class: "card", "aria-labelledby": "mine-h" }, h("h2", { id: "mine-h", text: t("mine.title") }));
+  main.append(h("div", { class: "columns" }, h("div", { class: "col-main" }, knowledge, form), h("div", { class: "col-side" }, duty)), mine);
+
+  const dutyBody = h("div", {}, loading());
+  duty.append(dutyBody);
+  const mineBody = h("div", {}, loading());
+  mine.append(mineBody);
+  form.append(askForm(ctx));
+
+  const refreshDuty = async () => replace(dutyBody, await dutyPanel(config));
+  const refreshMine = async () => replace(mineBody, await myConsultations());
+  await Promise.all([refreshDuty(), refreshMine()]);
+
+  const later = debounce(refreshDuty, 300);
+  const laterMine = debounce(refreshMine, 200);
+  return subscribe((event) => {
+    if (event.type === "presence" || event.type === "expert.updated") later();
+    if (event.type.startsWith("consultation.")) laterMine();
+  });
+}
+
+async function dutyPanel(config) {
+  let experts;
+  try {
+    experts = (await api("GET", "/api/v1/experts")).items;
+  } catch (error) {
+    return errorBox(error);
+  }
+  let waits = {};
+  if (offers("GET", "/api/v1/pools")) {
+    try {
+      for (const pool of (await api("GET", "/api/v1/pools")).items || []) {
+        if (pool.expected_wait_seconds !== undefined) waits[`${pool.org}/${pool.id || pool.name}`] = pool.expected_wait_seconds;
+      }
+    } catch {
+      waits = {};
+    }
+  }
+  const own = session.user.org;
+  const groups = new Map();
+  for (const expert of experts.filter((e) => e.org !== own)) {
+    for (const pool of expert.pools.length ? expert.pools : ["—"]) {
+      const key = `${expert.org}/${pool}`;
+      const group = groups.get(key) || { org: expert.org, pool, onDuty: 0, online: 0 };
+      if (expert.on_duty) group.onDuty += 1;
+      if (expert.on_duty && expert.presence === "online") group.online += 1;
+      groups.set(key, group);
+    }
+  }
+  const rows = [...groups.entries()].map(([key, g]) => ({ ...g, wait: waits[key] }))
+    .sort((a, b) => a.org.localeCompare(b.org) || a.pool.localeCompare(b.pool));
+  const columns = [
+    [t("duty.org"), (r) => r.org],
+    [t("duty.pool"), (r) => r.pool],
+    [t("duty.onduty"), (r) => formatNumber(r.onDuty)],
+    [t("duty.online"), (r) => h("span", { class: r.online ? "ok" : "muted", text: formatNumber(r.online) })],
+  ];
+  if (rows.some((r) => r.wait !== undefined)) {
+    columns.push([t("duty.wait"), (r) => (r.wait === undefined || r.wait === null ? "—" : formatDuration(r.wait))]);
+  }
+  return h("div", {}, table(t("duty.caption"), columns, rows, { empty: t("duty.none") }),
+    h("p", { class: "hint", text: t("duty.help") }));
+}
+
+function knowledgeSection() {
+  const path = offeredPath("GET", "/api/v1/knowledge");
+  if (!path || path.includes("{")) return null;
+  const input = h("input", { type: "search", name: "q", autocomplete: "off" });
+  const results = h("div", { class: "kb-results", role: "status" });
+  const search = async (event) => {
+    event.preventDefault();
+    if (!input.value.trim()) return;
+    try {
+      const found = (await api("GET", query(path, { q: input.value.trim() }))).items || [];
+      replace(results, found.length
+        ? h("ul", { class: "kb-list" }, found.map((entry) => h("li", {},
+          h("p", { class: "kb-q", text: entry.question || entry.title || "" }),
+          h("p", { class: "kb-a", text: entry.answer || entry.text || "" }))))
+        : h("p", { text: t("kb.none") }));
+    } catch (error) {
+      replace(results, errorBox(error));
+    }
+  };
+  return h("section", { class: "card", "aria-labelledby": "kb-h" },
+    h("h2", { id: "kb-h", text: t("kb.title") }),
+    h("form", { onsubmit: search, class: "inline-form", role: "search" },
+      field(t("kb.query"), input), h("button", { type: "submit", text: t("kb.search") })),
+    results);
+}
+
+export function hetuMessage(result) {
+  return {
+    empty: "", incomplete: "", format: t("hetu.format"), date: t("hetu.date"),
+    individual: t("hetu.individual"), check: t("hetu.check"),
+  }[result.error] ?? "";
+}
+
+/** A HETU input that checks as it is typed and says what is wrong; ``value()`` is null unless valid. */
+export function hetuField({ required = false } = {}) {
+  const input = h("input", { type: "text", name: "hetu", autocomplete: "off", spellcheck: "false",
+    maxlength: "11", class: "hetu", inputmode: "text" });
+  const wrapper = field(t("hetu.label"), input, { hint: t("hetu.hint"), required });
+  const ok = h("p", { class: "ok", id: `${input.id}-ok`, hidden: true, text: t("hetu.valid") });
+  wrapper.append(ok);
+  const check = (final) => {
+    const result = checkHetu(input.value);
+    const showError = result.error && result.error !== "empty" && (result.error !== "incomplete" || final);
+    wrapper.setError(showError ? (result.error === "incomplete" ? t("hetu.incomplete") : hetuMessage(result)) : "");
+    ok.hidden = !result.ok;
+    return result;
+  };
+  input.addEventListener("input", () => check(false));
+  input.addEventListener("blur", () => check(true));
+  wrapper.input = input;
+  wrapper.value = () => {
+    const result = check(true);
+    return result.ok ? result.value : null;
+  };
+  wrapper.isEmpty = () => !input.value.trim();
+  return wrapper;
+}
+
+/** Identifier notices for free text, as the scan reports them (kinds and actions, never values). */
+export function scanNotices(identifiers) {
+  if (!identifiers || !identifiers.length) return null;
+  return h("ul", { class: "scan-notices" }, identifiers.map((found) =>
+    h("li", { text: t("scan.found", { kind: label("identifier", found.kind), action: label("action", found.action) }) })));
+}
+
+function askForm(ctx) {
+  const { config } = ctx;
+  const orgs = config.orgs.filter((o) => o !== session.user.org);
+  const topic = select(config.topics.map((x) => [x, label("topic", x)]), { name: "topic" });
+  const urgency = radios(t("ask.urgency"), config.urgencies.map((x) => [x, `${label("urgency", x)} – ${t(`urgency.help.${x}`)}`]),
+    { name: "urgency", value: "today" });
+  const targetOrg = select(orgs.map((o) => [o, o]), { name: "target_org" });
+  const pool = select([], { name: "pool", emptyLabel: t("ask.anypool") });
+  const purpose = select(config.purposes.map((x) => [x, label("purpose", x)]), { name: "purpose", value: "general" });
+  const question = h("textarea", { name: "question", rows: "5", maxlength: "10000" });
+  const caseRef = h("input", { type: "text", name: "case_ref", maxlength: "128", autocomplete: "off" });
+  const hetu = hetuField();
+  const scanArea = h("div", { class: "scan", role: "status" });
+  const purposeField = field(t("ask.purpose"), purpose, { hint: t("ask.purpose.help") });
+  const questionField = field(t("ask.question"), question, { required: true, hint: t("ask.question.help") });
+  const status = statusArea();
+
+  const fillPools = async () => {
+    try {
+      const experts = (await api("GET", query("/api/v1/experts", { org: targetOrg.value }))).items;
+      const pools = [...new Set(experts.flatMap((e) => e.pools))].sort();
+      replace(pool, h("option", { value: "", text: t("ask.anypool") }), pools.map((p) => h("option", { value: p, text: p })));
+    } catch {
+      // The list stays "any"; the server routes it.
+    }
+  };
+  targetOrg.addEventListener("change", fillPools);
+  fillPools();
+
+  const scan = debounce(async () => {
+    const text = question.value;
+    if (!text.trim()) {
+      scanArea.replaceChildren();
+      return;
+    }
+    try {
+      const result = await api("POST", "/api/v1/scan", { text, purpose: purpose.value });
+      const notices = scanNotices(result.identifiers);
+      replace(scanArea, notices ? [h("p", { class: "scan-title", text: t("scan.title") }), notices] : []);
+    } catch {
+      scanArea.replaceChildren();
+    }
+  }, 400);
+  question.addEventListener("input", scan);
+
+  const checkPurpose = () => {
+    const clientGiven = !hetu.isEmpty();
+    purposeField.setError(clientGiven && purpose.value === "general" ? t("ask.purpose.needed") : "");
+  };
+  purpose.addEventListener("change", () => {
+    checkPurpose();
+    scan();
+  });
+  hetu.input.addEventListener("input", checkPurpose);
+
+  const submit = async (event) => {
+    event.preventDefault();
+    status.clear();
+    checkPurpose();
+    questionField.setError(question.value.trim() ? "" : t("ask.question.required"));
+    let hetuValue = null;
+    if (!hetu.isEmpty()) {
+      hetuValue = hetu.value();
+      if (!hetuValue) {
+        hetu.input.focus();
+        return;
+      }
+      if (purpose.value === "general") {
+        purpose.focus();
+        return;
+      }
+    }
+    if (!question.value.trim()) {
+      question.focus();
+      return;
+    }
+    const button = event.submitter;
+    if (button) button.disabled = true;
+    try {
+      const body = { topic: topic.value, urgency: urgency.value(), question: question.value, purpose: purpose.value,
+        target_org: targetOrg.value };
+      if (pool.value) body.pool = pool.value;
+      if (caseRef.value.trim()) body.case_ref = caseRef.value.trim();
+      if (hetuValue) body.client_ref = (await api("POST", "/api/v1/clients", { hetu: hetuValue })).client_ref;
+      const created = await api("POST", "/api/v1/consultations", body);
+      ctx.announce(t("ask.sent"));
+      ctx.navigate(`#/c/${created.id}`);
+    } catch (error) {
+      status.show(errorBox(error));
+    } finally {
+      if (button) button.disabled = false;
+    }
+  };
+
+  return h("form", { class: "ask-form", onsubmit: submit, novalidate: true },
+    field(t("ask.topic"), topic),
+    urgency,
+    h("div", { class: "row" }, field(t("ask.target"), targetOrg), field(t("ask.pool"), pool)),
+    questionField, scanArea,
+    h("fieldset", { class: "client" }, h("legend", { text: t("ask.client") }),
+      h("p", { class: "hint", text: t("ask.client.help") }), hetu, purposeField,
+      field(t("ask.caseref"), caseRef, { hint: t("ask.caseref.help") })),
+    h("div", { class: "actions" }, h("button", { type: "submit", text: t("ask.submit") })),
+    status);
+}
+
+async function myConsultations() {
+  let items;
+  try {
+    items = (await api("GET", query("/api/v1/consultations", { limit: 50 }))).items;
+  } catch (error) {
+    return errorBox(error);
+  }
+  return table(t("mine.caption"), [
+    [t("mine.created"), (c) => formatDateTime(c.created_at)],
+    [t("ask.topic"), (c) => h("a", { href: `#/c/${c.id}`, text: label("topic", c.topic) })],
+    [t("ask.urgency"), (c) => urgencyBadge(c.urgency)],
+    [t("mine.status"), (c) => statusBadge(c.status)],
+    [t("ask.target"), (c) => c.target_org],
+    [t("ask.purpose"), (c) => label("purpose", c.purpose)],
+  ], items, { empty: t("mine.none") });
+}

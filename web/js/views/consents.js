@@ -1,0 +1,148 @@
+// Consents of a client (SPEC C3): find the client by identity code, see and withdraw their
+// consents, record a new one, and print its receipt for the client in the chosen language.
+
+import { api } from "../api.js";
+import { checkboxes, field, h, replace, select, table } from "../dom.js";
+import { LANGUAGES, formatDate, formatDateTime, label, language, t } from "../i18n.js";
+import { session } from "../session.js";
+import { errorBox, heading, statusArea } from "./common.js";
+import { hetuField } from "./advisor.js";
+
+export async function consentsView(ctx) {
+  const { main, config } = ctx;
+  main.append(heading(t("consents.title")), h("p", { class: "lead", text: t("consents.lead") }));
+  const found = h("div");
+  const status = statusArea();
+  const hetu = hetuField({ required: true });
+  const lookup = async (event) => {
+    event.preventDefault();
+    const value = hetu.value();
+    if (!value) {
+      hetu.input.focus();
+      return;
+    }
+    try {
+      const { client_ref: ref } = await api("POST", "/api/v1/clients", { hetu: value });
+      hetu.input.value = "";
+      await showClient(ref);
+    } catch (error) {
+      status.show(errorBox(error));
+    }
+  };
+  main.append(h("section", { class: "card", "aria-labelledby": "find-h" },
+    h("h2", { id: "find-h", text: t("consents.find") }),
+    h("form", { class: "inline-form", onsubmit: lookup, novalidate: true }, hetu,
+      h("button", { type: "submit", text: t("consents.find.submit") })), status), found);
+
+  async function showClient(ref) {
+    const list = h("div");
+    const receipt = h("div", { class: "receipt-area" });
+    replace(found,
+      h("section", { class: "card", "aria-labelledby": "client-h" },
+        h("h2", { id: "client-h", text: t("consents.client", { ref }) }), list),
+      h("section", { class: "card", "aria-labelledby": "new-consent-h" },
+        h("h2", { id: "new-consent-h", text: t("consents.new") }), consentForm(ref, config, async (consent) => {
+          await refresh();
+          await showReceipt(consent.id);
+        })),
+      receipt);
+
+    async function showReceipt(id) {
+      const langSelect = select(LANGUAGES.map((l) => [l, t(`language.${l}`)]), { value: language() });
+      const text = h("pre", { class: "receipt-text", tabindex: "0", "aria-labelledby": "receipt-h" });
+      const load = async () => {
+        try {
+          text.textContent = await api("GET", `/api/v1/consents/${id}/receipt?lang=${langSelect.value}`, undefined, { text: true });
+          text.setAttribute("lang", langSelect.value);
+        } catch (error) {
+          replace(text, errorBox(error));
+        }
+      };
+      langSelect.addEventListener("change", load);
+      replace(receipt, h("section", { class: "card printable", "aria-labelledby": "receipt-h" },
+        h("h2", { id: "receipt-h", text: t("receipt.title") }),
+        h("div", { class: "inline-form no-print" }, field(t("receipt.language"), langSelect),
+          h("button", { type: "button", onclick: () => window.print(), text: t("receipt.print") })),
+        text));
+      await load();
+      receipt.querySelector("h2").setAttribute("tabindex", "-1");
+      receipt.querySelector("h2").focus();
+    }
+
+    async function refresh() {
+      let consents;
+      try {
+        consents = (await api("GET", `/api/v1/clients/${ref}/consents`)).items;
+      } catch (error) {
+        replace(list, errorBox(error));
+        return;
+      }
+      replace(list, table(t("consents.caption"), [
+        [t("consents.categories"), (c) => (c.categories || []).map((x) => label("category", x)).join(", ")],
+        [t("consents.recipients"), (c) => (c.recipient_orgs || []).join(", ")],
+        [t("consents.purposes"), (c) => (c.purposes || []).map((x) => label("purpose", x)).join(", ")],
+        [t("consents.valid"), (c) => `${formatDate(c.valid_from)} – ${c.valid_until ? formatDate(c.valid_until) : "…"}`],
+        [t("consents.status"), (c) => label("consentstatus", c.status)],
+        [t("consents.recorded"), (c) => `${c.recorded_by || ""} · ${formatDateTime(c.created_at)}`],
+        [t("consents.actions"), (c) => [
+          h("button", { type: "button", class: "link", onclick: () => showReceipt(c.id), text: t("receipt.show"),
+            "aria-label": t("receipt.show.for", { id: c.id.slice(0, 8) }) }),
+          c.status === "active" && c.recorded_org === session.user.org
+            ? h("button", { type: "button", class: "link danger", text: t("consents.revoke"),
+              "aria-label": t("consents.revoke.for", { id: c.id.slice(0, 8) }),
+              onclick: async () => {
+                if (!window.confirm(t("consents.revoke.confirm"))) return;
+                try {
+                  await api("POST", `/api/v1/consents/${c.id}/revoke`);
+                  ctx.announce(t("consents.revoked"));
+                  await refresh();
+                } catch (error) {
+                  list.prepend(errorBox(error));
+                }
+              } }) : null,
+        ]],
+      ], consents, { empty: t("consents.none") }));
+    }
+    await refresh();
+    found.querySelector("h2").setAttribute("tabindex", "-1");
+    found.querySelector("h2").focus();
+  }
+
+  if (ctx.params[0]) await showClient(ctx.params[0]);
+  return null;
+}
+
+function consentForm(ref, config, done) {
+  const categories = checkboxes(t("consents.categories"),
+    config.categories.filter((x) => x !== "identity.hetu").map((x) => [x, label("category", x)]), { name: "categories" });
+  const orgs = checkboxes(t("consents.recipients"),
+    config.orgs.filter((o) => o !== session.user.org).map((o) => [o, o]), { name: "orgs",
+      checked: config.orgs.filter((o) => o !== session.user.org).slice(0, 1) });
+  const purpose = select(config.purposes.filter((p) => p !== "general").map((p) => [p, label("purpose", p)]), { value: "tt.application_intake" });
+  const method = select(["oral", "written", "e_service"].map((m) => [m, label("method", m)]), { value: "oral" });
+  const grantor = select(["self", "guardian", "legal_representative"].map((g) => [g, label("grantor", g)]), { value: "self" });
+  const until = h("input", { type: "date" });
+  const status = statusArea();
+  return h("form", {
+    novalidate: true,
+    onsubmit: async (event) => {
+      event.preventDefault();
+      const body = { categories: categories.values(), recipient_orgs: orgs.values(), purpose: purpose.value,
+        method: method.value, grantor: grantor.value };
+      if (!body.categories.length || !body.recipient_orgs.length) {
+        status.show(h("p", { class: "error", text: t("consents.incomplete") }));
+        return;
+      }
+      if (until.value) body.valid_until = until.value;
+      try {
+        const consent = await api("POST", `/api/v1/clients/${ref}/consents`, body);
+        status.show(h("p", { class: "ok", text: t("consents.recorded.ok") }));
+        await done(consent);
+      } catch (error) {
+        status.show(errorBox(error));
+      }
+    },
+  }, categories, orgs, h("div", { class: "row" }, field(t("consents.purpose"), purpose), field(t("consents.method"), method),
+    field(t("consents.grantor"), grantor), field(t("consents.until"), until, { hint: t("consents.until.help") })),
+  h("div", { class: "actions" }, h("button", { type: "submit", text: t("consents.submit") })), status);
+}

@@ -1,0 +1,381 @@
+// One consultation, for every participant: the question, the conversation as this reader may
+// see it (withheld items say why), live updates and read receipts, and a composer that shows
+// before sending what the policy will withhold from whom. Experts claim here; anyone closes.
+
+import { api, query } from "../api.js";
+import { debounce, field, h, replace, select } from "../dom.js";
+import { formatDateTime, label, t } from "../i18n.js";
+import { subscribe } from "../live.js";
+import { session } from "../session.js";
+import { dismiss } from "../alerts.js";
+import { errorBox, heading, statusArea, statusBadge, urgencyBadge } from "./common.js";
+import { scanNotices } from "./advisor.js";
+
+const REFERRAL_CATEGORIES = new Set(["service_need.referral", "housing.risk"]);
+
+export async function consultationView(ctx) {
+  const { main, config } = ctx;
+  const id = ctx.params[0];
+  let consultation;
+  try {
+    consultation = await api("GET", `/api/v1/consultations/${id}`);
+  } catch (error) {
+    main.append(heading(t("consultation.title")), errorBox(error));
+    return null;
+  }
+  dismiss(id);
+  const state = { consultation, messages: [], receipts: new Map(), consents: null };
+
+  const header = h("div", { class: "c-header" });
+  const actions = h("div", { class: "c-actions" });
+  const log = h("ol", { class: "messages", role: "log", "aria-labelledby": "conv-h", "aria-live": "polite" });
+  const composer = h("div", { class: "composer" });
+  main.append(heading(t("consultation.title")), header, actions,
+    h("section", { class: "card", "aria-labelledby": "conv-h" }, h("h2", { id: "conv-h", text: t("consultation.conversation") }), log),
+    composer);
+
+  const render = () => {
+    replace(header, headerView(state.consultation));
+    replace(actions, actionsView(ctx, state, render));
+    replace(composer, state.consultation.status === "closed" || !isParticipant(state.consultation)
+      ? h("p", { class: "hint", text: state.consultation.status === "closed" ? t("consultation.closed.help") : t("consultation.claim.help") })
+      : composerView(ctx, state, config));
+  };
+  render();
+
+  const renderedIds = new Set();
+  const addMessage = (message) => {
+    if (renderedIds.has(message.id)) return;
+    renderedIds.add(message.id);
+    state.messages.push(message);
+    log.append(messageView(message, state));
+  };
+  try {
+    const page = await api("GET", query(`/api/v1/consultations/${id}/messages`, { limit: 200 }));
+    for (const message of page.items) addMessage(message);
+  } catch (error) {
+    log.append(h("li", {}, errorBox(error)));
+  }
+  if (!state.messages.length) log.append(h("li", { class: "empty", id: "no-messages", text: t("consultation.nomessages") }));
+  markRead(state);
+
+  return subscribe((event) => {
+    if (event.type === "message.created" && event.message && event.message.consultation_id === id) {
+      document.getElementById("no-messages")?.remove();
+      addMessage(event.message);
+      if (event.message.author.id !== session.user.id) {
+        ctx.announce(t("consultation.newmessage", { name: event.message.author.name }));
+        markRead(state);
+      }
+    } else if (event.type === "message.read" && event.consultation_id === id && event.user_id !== session.user.id) {
+      for (const message of state.messages) {
+        if (message.author.id === session.user.id) {
+          const receipts = message.read_by || (message.read_by = []);
+          if (!receipts.some((r) => r.user_id === event.user_id)) receipts.push({ user_id: event.user_id, read_at: event.read_at });
+          state.receipts.get(message.id)?.update();
+        }
+        if (message.id === event.message_id) break;
+      }
+    } else if (event.type.startsWith("consultation.") && event.consultation && event.consultation.id === id) {
+      state.consultation = { ...state.consultation, ...event.consultation };
+      render();
+      if (event.type === "consultation.claimed") ctx.announce(t("consultation.claimed.announce"));
+      if (event.type === "consultation.closed") ctx.announce(t("consultation.closed.announce"));
+    }
+  });
+}
+
+function isParticipant(consultation) {
+  return (consultation.participants || []).some((p) => p.user_id === session.user.id);
+}
+
+async function markRead(state) {
+  const last = [...state.messages].reverse().find((m) => m.author.id !== session.user.id);
+  if (!last || !isParticipant(state.consultation)) return;
+  try {
+    await api("POST", `/api/v1/consultations/${state.consultation.id}/read`, { message_id: last.id });
+  } catch {
+    // A receipt is a courtesy; the conversation goes on without it.
+  }
+}
+
+function headerView(c) {
+  const facts = [
+    [t("ask.topic"), label("topic", c.topic)],
+    [t("ask.urgency"), urgencyBadge(c.urgency)],
+    [t("mine.status"), statusBadge(c.status)],
+    [t("ask.purpose"), label("purpose", c.purpose)],
+    [t("consultation.from"), `${c.origin_org || ""} · ${c.created_by || ""}`],
+    [t("ask.target"), [c.target_org, c.pool ? ` · ${c.pool}` : ""].join("")],
+    [t("mine.created"), formatDateTime(c.created_at)],
+  ];
+  if (c.claimed_by) facts.push([t("consultation.claimedby"), `${c.claimed_by} · ${formatDateTime(c.claimed_at)}`]);
+  if (c.client_ref) facts.push([t("consultation.client"), c.client_ref]);
+  if (c.case_ref) facts.push([t("ask.caseref"), c.case_ref]);
+  if (c.outcome) facts.push([t("consultation.outcome"), `${label("outcome", c.outcome)}${c.outcome_note ? ` – ${c.outcome_note}` : ""}`]);
+  return h("div", { class: "card" },
+    h("dl", { class: "facts" }, facts.map(([term, value]) => [h("dt", { text: term }), h("dd", {}, value)])),
+    h("h2", { class: "question-h", text: t("ask.question") }),
+    h("p", { class: "question", text: c.question }),
+    c.content_destroyed ? h("p", { class: "hint", text: t("consultation.shredded") }) : null);
+}
+
+function actionsView(ctx, state, render) {
+  const c = state.consultation;
+  const out = [];
+  const status = statusArea();
+  if (c.status === "open" && session.has("expert") && !isParticipant(c)) {
+    out.push(h("button", {
+      type: "button", class: "claim",
+      onclick: async (event) => {
+        event.target.disabled = true;
+        try {
+          state.consultation = await api("POST", `/api/v1/consultations/${c.id}/claim`);
+          render();
+          ctx.announce(t("queue.claimed"));
+          document.querySelector(".composer textarea")?.focus();
+        } catch (error) {
+          status.show(errorBox(error.status === 409 ? { status: 409 } : error));
+          event.target.disabled = false;
+        }
+      },
+      text: t("queue.claim"),
+    }));
+  }
+  if (c.client_ref && (session.has("advisor") || session.has("social_worker"))) {
+    out.push(h("a", { class: "button-link secondary", href: `#/consents?ref=${c.client_ref}`, text: t("consultation.consents") }));
+  }
+  if (c.status !== "closed" && isParticipant(c)) out.push(closeForm(c, state, render, ctx));
+  out.push(status);
+  return out;
+}
+
+function closeForm(c, state, render, ctx) {
+  const outcome = select(ctx.config.outcomes.map((o) => [o, label("outcome", o)]), { name: "outcome", value: "advice_given" });
+  const note = h("input", { type: "text", name: "note", maxlength: "2000" });
+  const status = statusArea();
+  return h("details", { class: "close-box" },
+    h("summary", { text: t("consultation.close") }),
+    h("form", {
+      class: "inline-form",
+      onsubmit: async (event) => {
+        event.preventDefault();
+        try {
+          const body = { outcome: outcome.value };
+          if (note.value.trim()) body.note = note.value.trim();
+          state.consultation = await api("POST", `/api/v1/consultations/${c.id}/close`, body);
+          render();
+          ctx.announce(t("consultation.closed.announce"));
+        } catch (error) {
+          status.show(errorBox(error));
+        }
+      },
+    }, field(t("consultation.outcome"), outcome), field(t("consultation.note"), note),
+    h("button", { type: "submit", text: t("consultation.close.submit") })), status);
+}
+
+function messageView(message, state) {
+  const mine = message.author.id === session.user.id;
+  const items = (message.data || []).map((item) => itemView(item));
+  const receipt = h("p", { class: "receipt" });
+  const updateReceipt = () => {
+    const others = (message.read_by || []).filter((r) => r.user_id !== session.user.id);
+    receipt.textContent = mine && others.length
+      ? t("consultation.read", { when: formatDateTime(others[others.length - 1].read_at) }) : "";
+    receipt.hidden = !receipt.textContent;
+  };
+  updateReceipt();
+  state.receipts.set(message.id, { update: updateReceipt });
+  return h("li", { class: ["message", mine ? "mine" : "theirs"], dataset: { message: message.id } },
+    h("p", { class: "meta" },
+      h("span", { class: "author", text: message.author.name || message.author.id }),
+      h("span", { class: "author-org", text: ` · ${message.author.org} · ${label("role", message.author.role)} · ` }),
+      h("time", { datetime: message.created_at, text: formatDateTime(message.created_at) })),
+    message.text ? h("p", { class: "text", text: message.text }) : null,
+    items.length ? h("ul", { class: "items", "aria-label": t("items.label") }, items) : null,
+    message.content_destroyed ? h("p", { class: "hint", text: t("consultation.shredded") }) : null,
+    receipt);
+}
+
+function itemView(item) {
+  const name = h("span", { class: "item-category", text: `${label("category", item.category)}: ` });
+  if (item.withheld) {
+    return h("li", { class: "item withheld" }, name,
+      h("strong", { text: t("items.withheld") }), " ",
+      h("span", { class: "reason", lang: "en", text: item.reason || "" }),
+      item.consent ? h("span", { class: "consent-note",
+        text: ` ${t("items.consentstatus", { status: label("consentstatus", item.consent.status), since: formatDateTime(item.consent.since) })}` }) : null,
+      item.rule ? h("details", { class: "why" }, h("summary", { text: t("items.why") }),
+        h("p", { text: `${t("policy.rule")}: ${item.rule}` }),
+        item.citation ? h("p", { lang: "fi", text: `${t("policy.citation")}: ${item.citation}` }) : null) : null);
+  }
+  return h("li", { class: "item" }, name, h("span", { class: "item-value", text: String(item.value) }),
+    item.referral ? h("span", { class: "hint", text: ` (${t("referral.title")}: ${label("referral", item.referral.condition)})` }) : null);
+}
+
+function composerView(ctx, state, config) {
+  const c = state.consultation;
+  const text = h("textarea", { name: "text", rows: "4", maxlength: "10000" });
+  const itemsList = h("ol", { class: "item-rows" });
+  const preview = h("div", { class: "preview", role: "status", "aria-live": "polite" });
+  const status = statusArea();
+  const rows = [];
+  const categories = config.categories.filter((x) => x !== "identity.hetu");
+
+  const collect = () => {
+    const data = [];
+    for (const row of rows) {
+      const entry = row.value();
+      if (entry) data.push(entry);
+    }
+    return { text: text.value, data };
+  };
+
+  const runPreview = debounce(async () => {
+    const body = collect();
+    if (!body.text.trim() && !body.data.length) {
+      preview.replaceChildren();
+      return;
+    }
+    try {
+      const result = await api("POST", `/api/v1/consultations/${c.id}/messages/preview`, body);
+      replace(preview, previewView(result));
+    } catch (error) {
+      replace(preview, h("p", { class: "hint", text: error.status === 422 ? t("preview.incomplete") : t("preview.unavailable") }));
+    }
+  }, 350);
+
+  const addRow = (category, referral = false) => {
+    const row = itemRow(categories, state, c, runPreview, () => {
+      rows.splice(rows.indexOf(row), 1);
+      row.el.remove();
+      runPreview();
+      addButton.focus();
+    }, category, referral);
+    rows.push(row);
+    itemsList.append(row.el);
+    row.focus();
+    runPreview();
+  };
+
+  const addButton = h("button", { type: "button", class: "secondary", onclick: () => addRow(), text: t("items.add") });
+  const referButton = session.has("advisor")
+    ? h("button", { type: "button", class: "secondary", onclick: () => addRow("service_need.referral", true), text: t("referral.add") })
+    : null;
+  text.addEventListener("input", runPreview);
+
+  const send = async (event) => {
+    event.preventDefault();
+    const body = collect();
+    if (!body.text.trim() && !body.data.length) {
+      status.show(h("p", { class: "error", text: t("composer.empty") }));
+      text.focus();
+      return;
+    }
+    const button = event.submitter;
+    if (button) button.disabled = true;
+    try {
+      const sent = await api("POST", `/api/v1/consultations/${c.id}/messages`, body);
+      text.value = "";
+      for (const row of [...rows]) row.el.remove();
+      rows.length = 0;
+      preview.replaceChildren();
+      const withheld = (sent.policy && sent.policy.withheld) || [];
+      status.show(h("p", { class: "ok", text: withheld.length ? t("composer.sentwithheld", { count: withheld.length }) : t("composer.sent") }));
+      text.focus();
+    } catch (error) {
+      status.show(errorBox(error));
+    } finally {
+      if (button) button.disabled = false;
+    }
+  };
+
+  return h("section", { class: "card", "aria-labelledby": "compose-h" },
+    h("h2", { id: "compose-h", text: t("composer.title") }),
+    h("form", { onsubmit: send, novalidate: true },
+      field(t("composer.text"), text, { hint: t("composer.text.help") }),
+      h("h3", { text: t("items.title") }),
+      h("p", { class: "hint", text: t("items.help") }),
+      itemsList,
+      h("div", { class: "actions" }, addButton, referButton),
+      h("h3", { text: t("preview.title") }),
+      preview,
+      h("div", { class: "actions" }, h("button", { type: "submit", text: t("composer.send") }))),
+    status);
+}
+
+function itemRow(categories, state, c, changed, remove, initial, referralOpen) {
+  const category = select(categories.map((x) => [x, label("category", x)]), { value: initial || "application.status" });
+  const value = h("input", { type: "text", maxlength: "4000" });
+  const consent = h("select", {}, h("option", { value: "", text: t("items.noconsent") }));
+  const condition = select(["unable_to_look_after_self", "child_interest"].map((x) => [x, label("referral", x)]),
+    { emptyLabel: t("referral.withconsent") });
+  const justification = h("textarea", { rows: "2", maxlength: "2000" });
+  const referral = h("fieldset", { class: "referral" },
+    h("legend", { text: t("referral.title") }),
+    h("p", { class: "hint", text: t("referral.help") }),
+    field(t("referral.condition"), condition), field(t("referral.justification"), justification));
+  const showReferral = () => {
+    referral.hidden = !REFERRAL_CATEGORIES.has(category.value);
+  };
+  showReferral();
+  if (c.client_ref && (session.has("advisor") || session.has("social_worker"))) loadConsents(state, c, consent);
+  const consentField = c.client_ref ? field(t("items.consent"), consent) : null;
+  for (const el of [category, value, consent, condition, justification]) {
+    el.addEventListener("input", changed);
+    el.addEventListener("change", changed);
+  }
+  category.addEventListener("change", showReferral);
+  const el = h("li", { class: "item-row" },
+    h("div", { class: "row" }, field(t("items.category"), category), field(t("items.value"), value), consentField),
+    referral,
+    h("button", { type: "button", class: "link", onclick: remove, text: t("items.remove") }));
+  if (referralOpen) condition.value = "";
+  return {
+    el,
+    focus: () => (referralOpen ? value : category).focus(),
+    value: () => {
+      if (!value.value.trim()) return null;
+      const entry = { category: category.value, value: value.value.trim() };
+      if (consent.value) entry.consent_id = consent.value;
+      if (!referral.hidden && condition.value) {
+        entry.referral = { condition: condition.value, justification: justification.value.trim() };
+      }
+      return entry;
+    },
+  };
+}
+
+async function loadConsents(state, c, selectEl) {
+  if (!state.consents) {
+    state.consents = api("GET", `/api/v1/clients/${c.client_ref}/consents`).then((p) => p.items).catch(() => []);
+  }
+  const consents = await state.consents;
+  for (const consent of consents.filter((x) => x.status === "active")) {
+    selectEl.append(h("option", { value: consent.id,
+      text: `${(consent.categories || []).map((x) => label("category", x)).join(", ")} → ${(consent.recipient_orgs || []).join(", ")}` }));
+  }
+}
+
+function previewView(result) {
+  const withheld = (result.policy && result.policy.withheld) || [];
+  const parts = [];
+  if (!withheld.length) parts.push(h("p", { class: "ok", text: t("preview.allvisible") }));
+  else {
+    parts.push(h("p", { class: "warn", text: t("preview.withheld", { count: withheld.length }) }),
+      h("ul", { class: "withheld-list" }, withheld.map((w) => h("li", {},
+        h("strong", { text: w.category ? label("category", w.category) : t("preview.text") }),
+        ` → ${recipientText(w.recipient)}: `,
+        h("span", { text: label("effect", w.effect) }), " – ",
+        h("span", { lang: "en", text: w.reason || "" }),
+        h("span", { class: "rule", text: ` (${w.rule})` })))));
+  }
+  const notices = scanNotices(result.identifiers);
+  if (notices) parts.push(h("p", { class: "scan-title", text: t("scan.title") }), notices);
+  return parts;
+}
+
+function recipientText(recipient) {
+  if (!recipient) return "";
+  return [recipient.user_id, recipient.org, label("role", recipient.role)].filter(Boolean).join(" · ");
+}

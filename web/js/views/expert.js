@@ -1,0 +1,149 @@
+// The expert's view: on or off duty, the live queue of consultations offered to them (an
+// immediate one is alerted by sound and a banner from any view), claiming, their own claimed
+// consultations, and who of their organisation is on duty.
+
+import { api, offers, query } from "../api.js";
+import { debounce, h, replace, table } from "../dom.js";
+import { formatDateTime, label, t } from "../i18n.js";
+import { subscribe } from "../live.js";
+import { session } from "../session.js";
+import { dismiss } from "../alerts.js";
+import { errorBox, heading, loading, statusArea, statusBadge, urgencyBadge } from "./common.js";
+
+export async function expertView(ctx) {
+  const { main } = ctx;
+  main.append(heading(t("expert.title")));
+  const dutyBox = h("section", { class: "card duty-box", "aria-labelledby": "myduty-h" }, h("h2", { id: "myduty-h", text: t("expert.duty") }));
+  const queue = h("section", { class: "card", "aria-labelledby": "queue-h" }, h("h2", { id: "queue-h", text: t("queue.title") }));
+  const mine = h("section", { class: "card", "aria-labelledby": "claimed-h" }, h("h2", { id: "claimed-h", text: t("expert.claimed") }));
+  const roster = h("section", { class: "card", "aria-labelledby": "roster-h" }, h("h2", { id: "roster-h", text: t("roster.title") }));
+  main.append(dutyBox, queue, mine, roster);
+  const dutyBody = h("div", {}, loading());
+  const queueBody = h("div", {}, loading());
+  const mineBody = h("div", {}, loading());
+  const rosterBody = h("div", {}, loading());
+  dutyBox.append(dutyBody);
+  queue.append(queueBody);
+  mine.append(mineBody);
+  roster.append(rosterBody);
+
+  const refreshQueue = async () => replace(queueBody, await queueTable(ctx, refreshAll));
+  const refreshMine = async () => replace(mineBody, await claimedTable());
+  const refreshRoster = async () => {
+    const experts = await api("GET", query("/api/v1/experts", { org: session.user.org })).then((p) => p.items).catch(() => null);
+    replace(dutyBody, dutyToggle(ctx, experts, refreshRoster));
+    replace(rosterBody, await rosterView(experts));
+  };
+  async function refreshAll() {
+    await Promise.all([refreshQueue(), refreshMine()]);
+  }
+  await Promise.all([refreshAll(), refreshRoster()]);
+  const later = debounce(refreshAll, 150);
+  const laterRoster = debounce(refreshRoster, 300);
+  return subscribe((event) => {
+    if (event.type.startsWith("consultation.")) later();
+    if (event.type === "presence" || event.type === "expert.updated") laterRoster();
+  });
+}
+
+function dutyToggle(ctx, experts, refresh) {
+  const me = (experts || []).find((e) => e.id === session.user.id);
+  if (!me) return h("p", { class: "hint", text: t("expert.notnamed") });
+  const status = statusArea();
+  const box = h("input", { type: "checkbox", id: "on-duty", checked: me.on_duty, role: "switch" });
+  box.addEventListener("change", async () => {
+    try {
+      await api("PUT", `/api/v1/experts/${encodeURIComponent(me.id)}`, { on_duty: box.checked });
+      ctx.announce(box.checked ? t("expert.onduty.now") : t("expert.offduty.now"));
+      await refresh();
+      document.getElementById("on-duty")?.focus();
+    } catch (error) {
+      box.checked = !box.checked;
+      status.show(errorBox(error));
+    }
+  });
+  return h("div", {},
+    h("div", { class: "check switch" }, box, h("label", { for: "on-duty", text: t("expert.onduty") })),
+    h("p", { class: "hint", text: me.on_duty ? t("expert.onduty.help") : t("expert.offduty.help") }),
+    h("p", { class: "hint", text: `${t("expert.pools")}: ${me.pools.join(", ") || "—"} · ${t("expert.topics")}: ${me.topics.map((x) => label("topic", x)).join(", ")}` }),
+    status);
+}
+
+async function queueTable(ctx, refresh) {
+  let items;
+  try {
+    items = (await api("GET", query("/api/v1/consultations", { status: "open", limit: 100 }))).items;
+  } catch (error) {
+    return errorBox(error);
+  }
+  const rank = { immediate: 0, today: 1, normal: 2 };
+  items.sort((a, b) => (rank[a.urgency] ?? 3) - (rank[b.urgency] ?? 3) || String(a.created_at).localeCompare(String(b.created_at)));
+  const status = statusArea();
+  return h("div", {}, table(t("queue.caption"), [
+    [t("mine.created"), (c) => formatDateTime(c.created_at)],
+    [t("ask.urgency"), (c) => urgencyBadge(c.urgency)],
+    [t("ask.topic"), (c) => label("topic", c.topic)],
+    [t("consultation.from"), (c) => `${c.origin_org} · ${c.created_by}`],
+    [t("ask.question"), (c) => h("span", { class: "clip", text: c.question })],
+    [t("consents.actions"), (c) => [
+      h("button", { type: "button", class: "claim", dataset: { consultation: c.id },
+        "aria-label": t("queue.claim.for", { topic: label("topic", c.topic), when: formatDateTime(c.created_at) }),
+        onclick: async (event) => {
+          event.target.disabled = true;
+          try {
+            await api("POST", `/api/v1/consultations/${c.id}/claim`);
+            dismiss(c.id);
+            ctx.announce(t("queue.claimed"));
+            ctx.navigate(`#/c/${c.id}`);
+          } catch (error) {
+            status.show(errorBox(error));
+            await refresh();
+          }
+        }, text: t("queue.claim") }),
+      " ",
+      h("a", { href: `#/c/${c.id}`, text: t("queue.open"), "aria-label": t("queue.open.for", { topic: label("topic", c.topic) }) }),
+    ]],
+  ], items, { empty: t("queue.empty") }), status);
+}
+
+async function claimedTable() {
+  let items;
+  try {
+    items = (await api("GET", query("/api/v1/consultations", { status: "claimed", limit: 100 }))).items;
+  } catch (error) {
+    return errorBox(error);
+  }
+  return table(t("expert.claimed.caption"), [
+    [t("mine.created"), (c) => formatDateTime(c.created_at)],
+    [t("ask.topic"), (c) => h("a", { href: `#/c/${c.id}`, text: label("topic", c.topic) })],
+    [t("ask.urgency"), (c) => urgencyBadge(c.urgency)],
+    [t("mine.status"), (c) => statusBadge(c.status)],
+    [t("consultation.from"), (c) => `${c.origin_org} · ${c.created_by}`],
+  ], items, { empty: t("expert.claimed.none") });
+}
+
+export async function rosterView(experts, { org } = {}) {
+  const parts = [];
+  if (offers("GET", "/api/v1/roster")) {
+    try {
+      const shifts = (await api("GET", query("/api/v1/roster", { org }))).items || [];
+      parts.push(table(t("roster.shifts"), [
+        [t("roster.expert"), (s) => s.user_id || s.expert_id || ""],
+        [t("roster.pool"), (s) => s.pool || ""],
+        [t("roster.from"), (s) => formatDateTime(s.starts_at || s.from)],
+        [t("roster.to"), (s) => formatDateTime(s.ends_at || s.to)],
+      ], shifts, { empty: t("roster.noshifts") }));
+    } catch (error) {
+      parts.push(errorBox(error));
+    }
+  }
+  if (experts) {
+    parts.push(table(t("roster.now"), [
+      [t("roster.expert"), (e) => e.name],
+      [t("roster.pool"), (e) => e.pools.join(", ")],
+      [t("roster.onduty"), (e) => (e.on_duty ? t("app.yes") : t("app.no"))],
+      [t("roster.presence"), (e) => label("presence", e.presence)],
+    ], experts, { empty: t("roster.none") }));
+  }
+  return parts;
+}

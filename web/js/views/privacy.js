@@ -1,0 +1,284 @@
+// The privacy officer's view: search the access log and the disclosures, the client access
+// report (printable), the log's verification with the latest signed checkpoint, anomaly flags
+// and statistics. Each part appears only when the service offers its API.
+
+import { api, offers, query } from "../api.js";
+import { field, h, replace, select, table } from "../dom.js";
+import { formatDate, formatDateTime, formatNumber, label, t } from "../i18n.js";
+import { errorBox, heading, loading, plain, statusArea, subnav } from "./common.js";
+import { hetuField } from "./advisor.js";
+import { policyView } from "./policy.js";
+import { statsView } from "./stats.js";
+
+const SECTIONS = [
+  ["events", "GET", "/api/v1/audit/events"],
+  ["disclosures", "GET", "/api/v1/audit/disclosures"],
+  ["report", "GET", "/api/v1/clients/{ref}/access-report"],
+  ["log", "GET", "/api/v1/audit/verify"],
+  ["anomalies", "GET", "/api/v1/audit/anomalies"],
+  ["stats", "GET", "/api/v1/stats"],
+  ["policy", "GET", "/api/v1/policy"],
+];
+
+export async function privacyView(ctx) {
+  const { main } = ctx;
+  const available = SECTIONS.filter(([, method, path]) => offers(method, path));
+  const active = available.some(([key]) => key === ctx.params[0]) ? ctx.params[0] : available[0]?.[0];
+  main.append(heading(t("privacy.title")));
+  if (!available.length) {
+    main.append(h("p", { text: t("privacy.none") }));
+    return null;
+  }
+  main.append(subnav(t("privacy.sections"), available.map(([key]) => [key, `#/privacy/${key}`, t(`privacy.${key}`)]), active));
+  const body = h("div", { class: "section-body" });
+  main.append(body);
+  const render = {
+    events: () => searchSection(body, ctx, "events"),
+    disclosures: () => searchSection(body, ctx, "disclosures"),
+    report: () => reportSection(body, ctx),
+    log: () => logSection(body),
+    anomalies: () => anomaliesSection(body),
+    stats: () => statsView(body),
+    policy: () => policyView(body),
+  }[active];
+  await render();
+  return null;
+}
+
+function actorText(actor) {
+  if (!actor) return "";
+  return [actor.name || actor.id || actor.user_id, actor.org, actor.role ? label("role", actor.role) : null].filter(Boolean).join(" · ");
+}
+
+function basisText(row) {
+  const parts = [];
+  if (row.basis) parts.push(row.basis);
+  if (row.rule_id && !String(row.basis || "").includes(row.rule_id)) parts.push(row.rule_id);
+  if (row.consent && row.consent.id) parts.push(`${t("privacy.consent")} ${row.consent.id.slice(0, 8)}@${row.consent.version}`);
+  return parts.join(" · ");
+}
+
+function flagsText(row) {
+  return (row.flags || []).map((f) => label("flag", f)).join(", ");
+}
+
+function filterForm(kind, onSearch) {
+  const clientRef = h("input", { type: "text", name: "client_ref", autocomplete: "off" });
+  const actor = h("input", { type: "text", name: "actor", autocomplete: "off" });
+  const outcome = select([["permit", label("outcome", "permit")], ["deny", label("outcome", "deny")]], { emptyLabel: t("privacy.any") });
+  const category = select([], { emptyLabel: t("privacy.any") });
+  const from = h("input", { type: "date", name: "from" });
+  const to = h("input", { type: "date", name: "to" });
+  const action = h("input", { type: "text", name: "action", autocomplete: "off" });
+  const basis = h("input", { type: "text", name: "basis", autocomplete: "off" });
+  return {
+    fill(categories) {
+      for (const c of categories) category.append(h("option", { value: c, text: label("category", c) }));
+    },
+    form: h("form", {
+      class: "filters",
+      onsubmit: (event) => {
+        event.preventDefault();
+        onSearch({ client_ref: clientRef.value.trim(), actor: actor.value.trim(), outcome: outcome.value,
+          category: category.value, from: from.value, to: to.value, action: action.value.trim(), basis: basis.value.trim() });
+      },
+    }, h("div", { class: "row" },
+      field(t("privacy.client_ref"), clientRef), field(t("privacy.actor"), actor),
+      kind === "events" ? field(t("privacy.action"), action, { hint: t("privacy.action.help") }) : field(t("privacy.basis"), basis),
+      field(t("privacy.outcome"), outcome), field(t("privacy.category"), category),
+      field(t("privacy.from"), from), field(t("privacy.to"), to)),
+    h("div", { class: "actions" }, h("button", { type: "submit", text: t("privacy.search") }))),
+  };
+}
+
+async function searchSection(body, ctx, kind) {
+  const results = h("div", { class: "results" });
+  const status = statusArea();
+  let filters = {};
+  let next = null;
+  let rows = [];
+  const columns = kind === "events"
+    ? [
+      [t("privacy.when"), (r) => formatDateTime(r.at)],
+      [t("privacy.actor"), (r) => actorText(r.actor)],
+      [t("privacy.action"), (r) => label("action", r.action)],
+      [t("privacy.outcome"), (r) => label("outcome", r.outcome)],
+      [t("privacy.client_ref"), (r) => r.client_ref || ""],
+      [t("privacy.category"), (r) => (r.categories || []).map((c) => label("category", c)).join(", ")],
+      [t("privacy.purpose"), (r) => label("purpose", r.purpose)],
+      [t("privacy.basis"), basisText],
+      [t("privacy.flags"), flagsText],
+    ]
+    : [
+      [t("privacy.when"), (r) => formatDateTime(r.at)],
+      [t("privacy.fromwho"), (r) => actorText(r.from)],
+      [t("privacy.towho"), (r) => actorText(r.to)],
+      [t("privacy.category"), (r) => (r.categories || []).map((c) => label("category", c)).join(", ")],
+      [t("privacy.outcome"), (r) => label("outcome", r.outcome)],
+      [t("privacy.client_ref"), (r) => r.client_ref || ""],
+      [t("privacy.purpose"), (r) => label("purpose", r.purpose)],
+      [t("privacy.basis"), basisText],
+      [t("privacy.flags"), flagsText],
+    ];
+  const path = kind === "events" ? "/api/v1/audit/events" : "/api/v1/audit/disclosures";
+  const show = () => {
+    const more = next ? h("button", { type: "button", class: "secondary", onclick: () => load(true), text: t("privacy.more") }) : null;
+    replace(results, table(t(`privacy.${kind}.caption`, { count: formatNumber(rows.length) }), columns, rows,
+      { empty: t("privacy.noresults") }), more);
+  };
+  const load = async (append = false) => {
+    try {
+      const page = await api("GET", query(path, { ...filters, limit: 50, cursor: append ? next : undefined }));
+      rows = append ? rows.concat(page.items) : page.items;
+      next = page.next;
+      show();
+      status.show(h("p", { text: t("privacy.found", { count: formatNumber(rows.length) }) }));
+    } catch (error) {
+      status.show(errorBox(error));
+    }
+  };
+  const form = filterForm(kind, (values) => {
+    filters = values;
+    load();
+  });
+  form.fill(ctx.config.categories);
+  replace(body, h("section", { class: "card", "aria-labelledby": "search-h" },
+    h("h2", { id: "search-h", text: t(`privacy.${kind}`) }),
+    h("p", { class: "hint", text: t("privacy.logged") }), form.form, status, results));
+  await load();
+}
+
+async function reportSection(body, ctx) {
+  const hetu = hetuField();
+  const ref = h("input", { type: "text", name: "client_ref", autocomplete: "off" });
+  const from = h("input", { type: "date" });
+  const to = h("input", { type: "date" });
+  const reason = h("textarea", { rows: "2", maxlength: "2000" });
+  const status = statusArea();
+  const out = h("div");
+  const run = async (event) => {
+    event.preventDefault();
+    status.clear();
+    let clientRef = ref.value.trim();
+    try {
+      if (!clientRef) {
+        const value = hetu.value();
+        if (!value) {
+          hetu.input.focus();
+          return;
+        }
+        clientRef = (await api("POST", "/api/v1/clients", { hetu: value })).client_ref;
+      }
+      const report = await api("GET", query(`/api/v1/clients/${encodeURIComponent(clientRef)}/access-report`,
+        { from: from.value, to: to.value, reason: reason.value.trim() }));
+      replace(out, reportView(report));
+      out.querySelector("h2")?.focus();
+    } catch (error) {
+      status.show(errorBox(error));
+    }
+  };
+  const canRegister = offers("POST", "/api/v1/clients");
+  replace(body, h("section", { class: "card no-print", "aria-labelledby": "report-h" },
+    h("h2", { id: "report-h", text: t("privacy.report") }),
+    h("p", { class: "hint", text: t("privacy.report.help") }),
+    h("form", { onsubmit: run, novalidate: true },
+      h("div", { class: "row" }, field(t("privacy.client_ref"), ref), canRegister ? hetu : null),
+      h("div", { class: "row" }, field(t("privacy.from"), from), field(t("privacy.to"), to)),
+      field(t("privacy.reason"), reason, { hint: t("privacy.reason.help") }),
+      h("div", { class: "actions" }, h("button", { type: "submit", text: t("privacy.report.make") }))),
+    status), out);
+}
+
+function reportView(report) {
+  const period = report.period || {};
+  const summary = report.summary || {};
+  const processing = report.processing || [];
+  const disclosures = report.disclosures || [];
+  return h("section", { class: "card printable report", "aria-labelledby": "report-out-h" },
+    h("h2", { id: "report-out-h", tabindex: "-1", text: t("report.title", { ref: report.client_ref }) }),
+    h("dl", { class: "facts" },
+      h("dt", { text: t("report.period") }), h("dd", { text: `${formatDate(period.from)} – ${formatDate(period.to)}` }),
+      h("dt", { text: t("report.generated") }), h("dd", { text: formatDateTime(report.generated_at) }),
+      report.organisation ? [h("dt", { text: t("report.organisation") }), h("dd", { text: report.organisation })] : null,
+      Object.entries(summary).map(([key, value]) => [h("dt", { text: label("summary", key) }), h("dd", { text: plain(value) })])),
+    h("div", { class: "no-print actions" }, h("button", { type: "button", onclick: () => window.print(), text: t("receipt.print") })),
+    h("h3", { text: t("report.processing") }),
+    table(t("report.processing"), [
+      [t("privacy.when"), (r) => formatDateTime(r.at)],
+      [t("privacy.actor"), (r) => actorText(r.actor || r.who)],
+      [t("privacy.action"), (r) => label("action", r.action)],
+      [t("privacy.category"), (r) => (r.categories || []).map((c) => label("category", c)).join(", ")],
+      [t("privacy.purpose"), (r) => label("purpose", r.purpose)],
+      [t("privacy.basis"), (r) => basisText(r)],
+      [t("privacy.outcome"), (r) => label("outcome", r.outcome)],
+    ], processing, { empty: t("report.none") }),
+    h("h3", { text: t("report.disclosures") }),
+    table(t("report.disclosures"), [
+      [t("privacy.when"), (r) => formatDateTime(r.at)],
+      [t("privacy.fromwho"), (r) => actorText(r.from)],
+      [t("privacy.towho"), (r) => actorText(r.to)],
+      [t("privacy.category"), (r) => (r.categories || []).map((c) => label("category", c)).join(", ")],
+      [t("privacy.purpose"), (r) => label("purpose", r.purpose)],
+      [t("privacy.basis"), (r) => basisText(r)],
+      [t("privacy.outcome"), (r) => label("outcome", r.outcome)],
+    ], disclosures, { empty: t("report.none") }),
+    report.truncated ? h("p", { class: "warn", text: t("report.truncated") }) : null);
+}
+
+async function logSection(body) {
+  const out = h("div", {}, loading());
+  replace(body, h("section", { class: "card", "aria-labelledby": "log-h" },
+    h("h2", { id: "log-h", text: t("privacy.log") }), h("p", { class: "hint", text: t("log.help") }), out));
+  const parts = [];
+  try {
+    const result = await api("GET", "/api/v1/audit/verify");
+    parts.push(h("p", { class: ["verdict", result.ok ? "ok" : "bad"], role: "status",
+      text: result.ok ? t("log.ok", { size: formatNumber(result.size) }) : t("log.bad", { index: result.first_bad_index ?? "?" }) }),
+    h("dl", { class: "facts" },
+      h("dt", { text: t("log.size") }), h("dd", { text: formatNumber(result.size) }),
+      h("dt", { text: t("log.root") }), h("dd", {}, h("code", { class: "hash", text: result.root_hash })),
+      result.checkpoints !== undefined ? [h("dt", { text: t("log.checkpoints") }),
+        h("dd", { text: `${formatNumber(result.checkpoints_verified ?? 0)} / ${formatNumber(result.checkpoints)}` })] : null));
+    if (result.problems && result.problems.length) {
+      parts.push(h("ul", { class: "problems" }, result.problems.map((p) => h("li", { lang: "en", text: plain(p) }))));
+    }
+  } catch (error) {
+    parts.push(errorBox(error));
+  }
+  if (offers("GET", "/api/v1/audit/checkpoint")) {
+    try {
+      const note = await api("GET", "/api/v1/audit/checkpoint", undefined, { text: true });
+      parts.push(h("h3", { id: "cp-h", text: t("log.checkpoint") }), h("pre", { class: "note", tabindex: "0", "aria-labelledby": "cp-h", text: note }));
+    } catch (error) {
+      parts.push(errorBox(error));
+    }
+  }
+  if (offers("GET", "/api/v1/audit/verifier-key")) {
+    try {
+      const key = await api("GET", "/api/v1/audit/verifier-key", undefined, { text: true });
+      parts.push(h("h3", { id: "vk-h", text: t("log.verifierkey") }), h("pre", { class: "note", tabindex: "0", "aria-labelledby": "vk-h", text: key }));
+    } catch (error) {
+      parts.push(errorBox(error));
+    }
+  }
+  replace(out, parts);
+}
+
+async function anomaliesSection(body) {
+  const out = h("div", {}, loading());
+  replace(body, h("section", { class: "card", "aria-labelledby": "anom-h" },
+    h("h2", { id: "anom-h", text: t("privacy.anomalies") }), h("p", { class: "hint", text: t("anomalies.help") }), out));
+  try {
+    const result = await api("GET", query("/api/v1/audit/anomalies", { limit: 100 }));
+    replace(out, table(t("privacy.anomalies"), [
+      [t("privacy.when"), (r) => formatDateTime(r.at)],
+      [t("anomalies.kind"), (r) => label("flag", r.kind)],
+      [t("privacy.actor"), (r) => actorText(r.actor)],
+      [t("anomalies.detail"), (r) => plain(Object.fromEntries(Object.entries(r)
+        .filter(([k]) => !["at", "kind", "actor", "leaf_index"].includes(k))))],
+      [t("anomalies.leaf"), (r) => formatNumber(r.leaf_index)],
+    ], result.items || [], { empty: t("anomalies.none") }));
+  } catch (error) {
+    replace(out, errorBox(error));
+  }
+}
