@@ -53,6 +53,12 @@ from consult.services.directory import Directory
 from consult.services.disclosure import Disclosure
 from consult.services.events import EventBus
 from consult.services.messages import Messages
+from consult.http.api_routing import ROUTING_ROUTES
+from consult.services.agreements import Agreements
+from consult.services.knowledge import KnowledgeBase
+from consult.services.roster import Roster
+from consult.services.routing import Routing
+from consult.services.statistics import Statistics
 from consult.storage import migrate
 from consult.storage.db import Database
 
@@ -63,7 +69,7 @@ JWKS_REFRESH_SECONDS = 3600
 
 def routes_for(settings: Settings) -> tuple[Route, ...]:
     return (ROUTES + CLIENT_ROUTES + ATTACHMENT_ROUTES + ADMIN_ROUTES + AUDIT_ROUTES
-            + WEB_ROUTES + (DEV_ROUTES if settings.dev else ()))
+            + WEB_ROUTES + ROUTING_ROUTES + (DEV_ROUTES if settings.dev else ()))
 
 
 def default_web_dir() -> Path:
@@ -79,7 +85,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[keys.SOCKETS] = set()
     if settings.oidc_authority:
         app[CSP_KEY] = content_security_policy((settings.oidc_authority,))
-    app.cleanup_ctx.extend([_database, _trust, _services])
+    app.cleanup_ctx.extend([_database, _trust, _services, _routing])
     app.on_shutdown.append(close_all)
 
     routes = routes_for(settings)
@@ -182,8 +188,14 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[keys.DIRECTORY] = directory
     app[keys.CLIENTS] = clients
     app[keys.CONSENTS] = consents
+    app[keys.AGREEMENTS] = Agreements(db, clock, orgs=frozenset(settings.orgs))
+    app[keys.ROSTER] = Roster(db, bus, clock)
+    app[keys.ROUTING] = Routing(db, bus, clock, app[keys.ROSTER], app[keys.AGREEMENTS])
+    app[keys.STATISTICS] = Statistics(db, clock)
+    app[keys.KNOWLEDGE] = KnowledgeBase(db, content, clock, topics=frozenset(settings.topics))
     app[keys.CONSULTATIONS] = Consultations(
-        db, bus, directory, clients, consents, disclosure, freetext, content, clock, orgs=frozenset(settings.orgs)
+        db, bus, directory, clients, consents, disclosure, freetext, content, clock, orgs=frozenset(settings.orgs),
+        routing=app[keys.ROUTING],
     )
     app[keys.MESSAGES] = Messages(db, bus, directory, disclosure, consents, freetext, content, clock)
     app[keys.ATTACHMENTS] = Attachments(app[keys.MESSAGES], content, clock)
@@ -240,6 +252,36 @@ async def _checkpoint_timer(trail: AuditTrail, seconds: int) -> None:
             await trail.checkpoint_now()
         except Exception:  # keep the schedule; the next tick retries
             log.exception("audit checkpoint failed")
+
+
+ROUTING_TICK_SECONDS = 1.0
+DEMO_AGREEMENT = "Kela–Vantaa: kokeilu Kelan palveluneuvonnasta (demo)"
+
+
+async def _routing(app: web.Application) -> AsyncIterator[None]:
+    """Demo agreement and pools; the background step of roster changes, re-offers and escalations."""
+    settings, routing = app[keys.SETTINGS], app[keys.ROUTING]
+    if settings.demo:
+        await app[keys.AGREEMENTS].seed(DEMO_AGREEMENT, ("kela", "vantaa"), app[keys.CLOCK].now() - timedelta(days=3650))
+        await routing.seed_pool("vantaa", "backup")
+        await routing.seed_pool("vantaa", "toimeentulotuki", backup_pool="backup")
+    ticker = asyncio.create_task(_routing_ticks(routing))
+    yield
+    ticker.cancel()
+    try:
+        await ticker
+    except asyncio.CancelledError:
+        pass
+
+
+async def _routing_ticks(routing: Routing) -> None:
+    """Apply the roster and due routing steps about once a second, by the injected clock."""
+    while True:
+        await asyncio.sleep(ROUTING_TICK_SECONDS)
+        try:
+            await routing.tick()
+        except Exception:  # keep ticking; the next tick retries what is still due
+            log.exception("routing tick failed")
 
 
 async def _retention_daily(retention: Retention, hours: int) -> None:

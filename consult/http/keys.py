@@ -10,8 +10,8 @@ from consult.config import Settings
 from consult.model import Clock
 from consult.policy.engine import PolicyEngine
 from consult.services.attachments import Attachments
-from consult.services.keys import KeyManagement
 from consult.services.audit import AuditTrail
+from consult.services.keys import KeyManagement
 from consult.services.retention import Retention
 from consult.services.clients import Clients
 from consult.services.consents import Consents
@@ -19,6 +19,11 @@ from consult.services.consultations import Consultations
 from consult.services.directory import Directory
 from consult.services.events import EventBus
 from consult.services.messages import Messages
+from consult.services.agreements import Agreements
+from consult.services.knowledge import KnowledgeBase
+from consult.services.roster import Roster
+from consult.services.routing import Routing
+from consult.services.statistics import Statistics
 from consult.storage.db import Database
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -36,5 +41,10 @@ ATTACHMENTS = web.AppKey("attachments", Attachments)
 RETENTION = web.AppKey("retention", Retention)
 KEYS = web.AppKey("keys", KeyManagement)
 CONSENTS = web.AppKey("consents", Consents)
-SOCKETS = web.AppKey("sockets", set)
+AGREEMENTS = web.AppKey("agreements", Agreements)
+ROSTER = web.AppKey("roster", Roster)
+ROUTING = web.AppKey("routing", Routing)
+STATISTICS = web.AppKey("statistics", Statistics)
+KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)
 AUDIT = web.AppKey("audit", AuditTrail)
+SOCKETS = web.AppKey("sockets", set)

@@ -34,12 +34,11 @@ class Access:
 
 
 def routing_matches(consultation: dict[str, Any], expert: dict[str, Any]) -> bool:
-    return (
-        expert["org"] == consultation["target_org"]
-        and bool(expert["on_duty"])
-        and (consultation["expert_id"] is None or consultation["expert_id"] == expert["user_id"])
-        and (consultation["pool"] is None or consultation["pool"] in expert["pools"])
-    )
+    direct = ((consultation["expert_id"] is None or consultation["expert_id"] == expert["user_id"])
+              and (consultation["pool"] is None or consultation["pool"] in expert["pools"]))
+    # An escalated consultation is offered to the backup pool as well (consult/services/routing.py).
+    escalated = consultation.get("escalated_pool") is not None and consultation["escalated_pool"] in expert["pools"]
+    return expert["org"] == consultation["target_org"] and bool(expert["on_duty"]) and (direct or escalated)
 
 
 async def resolve(

@@ -26,6 +26,7 @@ from consult.services.events import EventBus
 from consult.services.content import Content
 from consult.services.freetext import FreeText
 from consult.services.paging import clamp_limit, decode_cursor, encode_cursor
+from consult.services.routing import Routing
 from consult.storage import consultations as store
 from consult.storage import directory as directory_store
 from consult.storage.db import Database
@@ -107,6 +108,7 @@ class Consultations:
         clock: Clock,
         *,
         orgs: frozenset[str],
+        routing: Routing | None = None,
     ) -> None:
         self.db = db
         self.bus = bus
@@ -118,6 +120,11 @@ class Consultations:
         self.content = content
         self.clock = clock
         self.orgs = orgs
+        # Agreements, duty, load limits and escalation (consult/services/routing.py); without it
+        # every on-duty expert the routing matches is offered the consultation.
+        self.routing = routing
+        if routing is not None:
+            routing.on_offer(self.publish_offer)
 
     # -- the question as one reader may see it -------------------------------------------------
 
@@ -141,6 +148,8 @@ class Consultations:
         await self._check_routing(who, new)
         if new.client_ref is not None and not await self.clients.exists(new.client_ref):
             raise Unprocessable("client_ref does not name a registered client.", code="unknown_client")
+        plan = (await self.routing.plan(new.target_org, new.pool, new.expert_id, new.urgency)
+                if self.routing is not None else None)
         now = self.clock.now()
         consultation_id = str(uuid.uuid4())
         creator = party_of(who.user_id, who.org, who.roles)
@@ -200,12 +209,16 @@ class Consultations:
                     )
                 ],
             )
+            if plan is not None:
+                await self.routing.record_plan(conn, consultation_id, new.target_org, new.pool,  # type: ignore[union-attr]
+                                               new.urgency, plan)
             view = await self._view(conn, row)
             return await store.list_participants(conn, consultation_id), prepared.notices, view
 
         participants, notices, view = await self.db.write(unit)
         body = self._json_for(row, creator, view, participants)
-        targets = await self.directory.offer_targets(new.target_org, new.pool, new.expert_id)
+        targets = (plan.targets if plan is not None
+                   else await self.directory.offer_targets(new.target_org, new.pool, new.expert_id))
         self.bus.publish(targets, lambda user_id: {
             "type": "consultation.offered",
             "consultation": self._json_for(row, Party(org=new.target_org, role="expert", user_id=user_id), view),
@@ -213,7 +226,24 @@ class Consultations:
         self.bus.publish([who.user_id], lambda _u: {"type": "consultation.created", "consultation": body})
         body["offered_to"] = len(targets)
         body["identifiers"] = notices
+        if plan is not None:
+            body["routing"] = plan.as_json()
         return body
+
+    async def publish_offer(self, consultation_id: str, targets: list[str], extra: dict[str, Any]) -> None:
+        """Offer (again) to ``targets``, each seeing the question as the policy lets them."""
+        if not any(self.bus.is_online(u) for u in targets):
+            return
+        async with self.db.read() as conn:
+            c = await store.get(conn, consultation_id)
+            if c is None or c["status"] != "open":
+                return
+            c = await self.content.open_consultation(conn, c)
+            view = await self._view(conn, c)
+        self.bus.publish(targets, lambda user_id: {
+            "type": "consultation.offered", **extra,
+            "consultation": self._json_for(c, Party(org=c["target_org"], role="expert", user_id=user_id), view),
+        })
 
     async def _check_routing(self, who: Principal, new: NewConsultation) -> None:
         if new.target_org not in self.orgs:
@@ -232,6 +262,8 @@ class Consultations:
                 raise Unprocessable("expert_id is not a named expert of target_org.", code="unknown_expert")
             if new.pool is not None and not any(new.pool in e["pools"] for e in experts):
                 raise Unprocessable("pool is not a pool of target_org.", code="unknown_pool")
+        if self.routing is not None:
+            await self.routing.require_agreement(who.org, new.target_org, new.topic, new.pool)
 
     # -- read ---------------------------------------------------------------------------
 
@@ -308,6 +340,8 @@ class Consultations:
         c = acc.consultation
 
         async def unit(conn: AsyncConnection) -> list[dict[str, Any]] | None:
+            if self.routing is not None and c["status"] == "open":
+                await self.routing.check_capacity(conn, who, c)
             if not await store.claim(conn, consultation_id, who.user_id, now):
                 return None
             await store.add_participant(
@@ -334,7 +368,9 @@ class Consultations:
         claimed = {**c, "status": "claimed", "claimed_by": who.user_id, "claimed_at": now}
         body = self._json_for(claimed, Party(org=who.org, role="expert", user_id=who.user_id), view, participants)
         readers = _readers(participants)
-        for user_id in await self.directory.offer_targets(c["target_org"], c["pool"], c["expert_id"]):
+        watchers = (await self.routing.watchers(c) if self.routing is not None
+                    else await self.directory.offer_targets(c["target_org"], c["pool"], c["expert_id"]))
+        for user_id in watchers:
             readers.setdefault(user_id, Party(org=c["target_org"], role="expert", user_id=user_id))
         self._publish(readers, "consultation.claimed", claimed, view)
         return body

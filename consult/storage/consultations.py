@@ -95,12 +95,12 @@ async def list_visible(
     mine = exists().where(participants.c.consultation_id == c.c.id, participants.c.user_id == user_id)
     offered = false()
     if offer_org is not None:
-        offered = and_(
-            c.c.status == "open",
-            c.c.target_org == offer_org,
+        direct = and_(
             or_(c.c.expert_id.is_(None), c.c.expert_id == user_id),
             or_(c.c.pool.is_(None), c.c.pool.in_(offer_pools)) if offer_pools else c.c.pool.is_(None),
         )
+        escalated = c.c.escalated_pool.in_(offer_pools) if offer_pools else false()
+        offered = and_(c.c.status == "open", c.c.target_org == offer_org, or_(direct, escalated))
     query = select(c).where(or_(mine, offered))
     if status is not None:
         query = query.where(c.c.status == status)

@@ -1,0 +1,354 @@
+"""Routing at counter speed (SPEC C1, C6): who is offered a consultation, what the advisor is
+told at once, and what happens when nobody claims it.
+
+A new consultation is offered to every on-duty expert its routing matches who is below the
+pool's limit of open consultations. If nobody is on duty the answer says so at once, with the
+next on-duty time from the roster and the expected wait. If nobody claims it within the pool's
+SLA (by urgency; 5 minutes for ``immediate`` unless set otherwise) it is offered again, then
+escalated to the pool's backup pool, and after that re-offered every SLA period until claimed.
+Each step is audited and shown live to the advisor (``consultation.reoffered``,
+``consultation.escalated``). Steps run in :meth:`Routing.tick`, driven by the injected clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from consult.audit.records import AuditRecord, record
+from consult.errors import Conflict, Unprocessable
+from consult.model import Clock, Principal, iso
+from consult.model.context import SYSTEM_CONTEXT, RequestContext
+from consult.services.agreements import Agreements
+from consult.services.events import EventBus
+from consult.services.roster import Roster
+from consult.storage import consultations as consultation_store
+from consult.storage import directory as directory_store
+from consult.storage import routing as store
+from consult.storage.db import Database
+
+log = logging.getLogger("consult.routing")
+
+SYSTEM = Principal(user_id="system:routing", org="system", roles=frozenset(), name="Routing")
+HISTORY = timedelta(days=30)
+HISTORY_SAMPLES = 50
+MIN_SAMPLES = 3
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    sla: dict[str, int] = field(default_factory=lambda: {"immediate": 300, "today": 7200, "normal": 86400})
+    reoffers: int = 1
+    backup_pool: str | None = None
+    max_open_per_expert: int = 0  # 0: no limit
+
+    def full(self, load: int) -> bool:
+        return 0 < self.max_open_per_expert <= load
+
+    @classmethod
+    def of(cls, row: dict[str, Any] | None) -> PoolSettings:
+        if row is None:
+            return cls()
+        return cls({"immediate": row["sla_immediate_s"], "today": row["sla_today_s"],
+                    "normal": row["sla_normal_s"]}, row["reoffers"], row["backup_pool"], row["max_open_per_expert"])
+
+
+DEFAULT_POOL = PoolSettings()
+
+
+@dataclass
+class Plan:
+    """What routing decided for a new consultation, before it is stored."""
+
+    targets: list[str]
+    sla_seconds: int
+    on_duty: int
+    at_capacity: int
+    next_on_duty: datetime | None
+    expected_wait: float | None
+    queue_position: int
+    now: datetime
+
+    @property
+    def state(self) -> str:
+        if self.targets:
+            return "offered"
+        return "all_busy" if self.on_duty else "nobody_on_duty"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "offered_to": len(self.targets),
+            "on_duty": self.on_duty,
+            "at_capacity": self.at_capacity,
+            "sla_seconds": self.sla_seconds,
+            "sla_due_at": iso(self.now + timedelta(seconds=self.sla_seconds)),
+            "next_on_duty": iso(self.next_on_duty),
+            "expected_wait_seconds": None if self.expected_wait is None else round(self.expected_wait),
+            "queue_position": self.queue_position,
+        }
+
+
+def matches(c: dict[str, Any], expert: dict[str, Any]) -> bool:
+    """Whether the routing of consultation ``c`` reaches ``expert`` (on duty or not)."""
+    if expert["org"] != c["target_org"]:
+        return False
+    direct = ((c["expert_id"] is None or c["expert_id"] == expert["user_id"])
+              and (c["pool"] is None or c["pool"] in expert["pools"]))
+    return direct or (c.get("escalated_pool") is not None and c["escalated_pool"] in expert["pools"])
+
+
+Publisher = Callable[[str, list[str], dict[str, Any]], Awaitable[None]]
+
+
+class Routing:
+    def __init__(self, db: Database, bus: EventBus, clock: Clock, roster: Roster, agreements: Agreements) -> None:
+        self.db = db
+        self.bus = bus
+        self.clock = clock
+        self.roster = roster
+        self.agreements = agreements
+        self._publish_offer: Publisher | None = None
+        self._lock = asyncio.Lock()
+
+    def on_offer(self, publisher: Publisher) -> None:
+        """How to deliver ``consultation.offered`` (rendered per reader by the consultations service)."""
+        self._publish_offer = publisher
+
+    # -- pools --------------------------------------------------------------------------------
+
+    async def pool(self, conn: AsyncConnection, org: str, name: str | None) -> PoolSettings:
+        return DEFAULT_POOL if name is None else PoolSettings.of(await store.get_pool(conn, org, name))
+
+    # -- at creation ----------------------------------------------------------------------------
+
+    async def require_agreement(self, origin: str, target: str, topic: str, pool: str | None) -> None:
+        await self.agreements.require(origin, target, topic, pool)
+
+    async def plan(self, target_org: str, pool: str | None, expert_id: str | None, urgency: str) -> Plan:
+        now = self.clock.now()
+        c = {"target_org": target_org, "pool": pool, "expert_id": expert_id, "escalated_pool": None}
+        async with self.db.read() as conn:
+            settings = await self.pool(conn, target_org, pool)
+            reachable = [e for e in await store.experts_of(conn, target_org) if matches(c, e)]
+            on_duty = [e for e in reachable if e["on_duty"]]
+            targets, busy = await self._under_limit(conn, on_duty, settings)
+            next_on = None if on_duty else await self.roster.next_on_duty(
+                conn, [e["user_id"] for e in reachable], now)
+            wait = await self._expected_wait(conn, target_org, pool, urgency, now)
+            position = await store.queue_position(conn, target_org, pool, urgency, now)
+        if not on_duty and wait is not None and next_on is not None:
+            wait += (next_on - now).total_seconds()
+        elif not on_duty and next_on is not None:
+            wait = (next_on - now).total_seconds()
+        return Plan(targets, settings.sla[urgency], len(on_duty), busy, next_on, wait, position + 1, now)
+
+    async def _under_limit(self, conn: AsyncConnection, experts: list[dict[str, Any]], settings: PoolSettings
+                           ) -> tuple[list[str], int]:
+        load = await store.open_load(conn, [e["user_id"] for e in experts])
+        free = [e["user_id"] for e in experts if not settings.full(load.get(e["user_id"], 0))]
+        return free, len(experts) - len(free)
+
+    async def _expected_wait(self, conn: AsyncConnection, org: str, pool: str | None, urgency: str,
+                             now: datetime) -> float | None:
+        """Median time to claim of the latest claims of this routing (or of the organisation)."""
+        since = now - HISTORY
+        samples = await store.recent_claims(conn, org, urgency, since, pool=pool, limit=HISTORY_SAMPLES)
+        if len(samples) < MIN_SAMPLES and pool is not None:
+            samples = await store.recent_claims(conn, org, urgency, since, pool=None, limit=HISTORY_SAMPLES)
+        if len(samples) < MIN_SAMPLES:
+            return None
+        return statistics.median((claimed - created).total_seconds() for created, claimed in samples)
+
+    async def record_plan(self, conn: AsyncConnection, consultation_id: str, target_org: str, pool: str | None,
+                          urgency: str, plan: Plan) -> None:
+        """Store the routing state with the consultation (inside its write unit)."""
+        await store.insert_routing(conn, {
+            "consultation_id": consultation_id, "org": target_org, "pool": pool, "urgency": urgency,
+            "sla_seconds": plan.sla_seconds, "stage": "offered", "offers": 1, "escalations": 0,
+            "first_offered_to": len(plan.targets), "next_at": plan.now + timedelta(seconds=plan.sla_seconds),
+            "escalated_at": None, "created_at": plan.now,
+        })
+
+    async def targets(self, c: dict[str, Any]) -> list[str]:
+        """On-duty experts the consultation's routing (including escalation) reaches, below their limit."""
+        async with self.db.read() as conn:
+            settings = await self.pool(conn, c["target_org"], c.get("pool"))
+            on_duty = [e for e in await store.experts_of(conn, c["target_org"]) if e["on_duty"] and matches(c, e)]
+            free, _busy = await self._under_limit(conn, on_duty, settings)
+        return free
+
+    async def watchers(self, c: dict[str, Any]) -> list[str]:
+        """Every on-duty expert the routing reaches, whatever their load (to see it claimed)."""
+        async with self.db.read() as conn:
+            return [e["user_id"] for e in await store.experts_of(conn, c["target_org"])
+                    if e["on_duty"] and matches(c, e)]
+
+    async def check_capacity(self, conn: AsyncConnection, who: Principal, c: dict[str, Any]) -> None:
+        """Refuse a claim beyond the pool's limit of open consultations per expert (in the claim's unit)."""
+        settings = await self.pool(conn, c["target_org"], c.get("pool"))
+        load = (await store.open_load(conn, [who.user_id])).get(who.user_id, 0)
+        if settings.full(load):
+            raise Conflict(f"You already hold {load} open consultations, the limit of this pool.",
+                           code="at_capacity")
+
+    # -- over time ------------------------------------------------------------------------------
+
+    async def tick(self) -> dict[str, int]:
+        """Apply the roster and every due routing step; returns what was done (for logs and tests)."""
+        async with self._lock:
+            now = self.clock.now()
+            came_on = [u for u, on in await self.roster.sync(now) if on]
+            done = {"duty_changes": len(came_on), "reoffered": 0, "escalated": 0}
+            if came_on:
+                await self._offer_waiting(came_on)
+            async with self.db.read() as conn:
+                due = await store.due(conn, now)
+            for step in due:
+                kind = await self._step(step, now)
+                if kind:
+                    done[kind] += 1
+            return done
+
+    async def _offer_waiting(self, user_ids: list[str]) -> None:
+        """Offer the open queue to experts who just came on duty."""
+        if self._publish_offer is None:
+            return
+        async with self.db.read() as conn:
+            for user_id in user_ids:
+                expert = await directory_store.get_expert(conn, user_id)
+                if expert is None:
+                    continue
+                for item in await store.queue(conn, expert["org"], user_id, list(expert["pools"]), 50):
+                    await self._publish_offer(item["id"], [user_id], {"reason": "on_duty"})
+
+    async def _step(self, step: dict[str, Any], now: datetime) -> str | None:
+        cid, expected = step["consultation_id"], step["next_at"]
+        if step["status"] != "open":
+            await self.db.write(lambda conn: store.advance(conn, cid, expected, {
+                "next_at": None, "stage": "claimed" if step["status"] == "claimed" else "closed"}))
+            return None
+        async with self.db.read() as conn:
+            settings = await self.pool(conn, step["org"], step["pool"])
+            backup = settings.backup_pool
+            can_escalate = (backup is not None and step["escalated_pool"] is None and backup != step["pool"]
+                            and step["offers"] > settings.reoffers)
+            if can_escalate:
+                sla = (await self.pool(conn, step["org"], backup)).sla.get(step["urgency"], step["sla_seconds"])
+        kind = "escalated" if can_escalate else "reoffered"
+        values: dict[str, Any] = {"offers": step["offers"] + 1,
+                                  "next_at": now + timedelta(seconds=sla if can_escalate else step["sla_seconds"])}
+        if can_escalate:
+            values.update(stage="escalated", escalations=step["escalations"] + 1, escalated_at=now)
+        elif step["stage"] == "offered":
+            values["stage"] = "reoffered"
+
+        async def unit(conn: AsyncConnection) -> bool:
+            if not await store.advance(conn, cid, expected, values):
+                return False
+            if can_escalate:
+                await store.set_escalated_pool(conn, cid, backup)  # type: ignore[arg-type]
+            await record(conn, SYSTEM, SYSTEM_CONTEXT, now, [AuditRecord(
+                action="routing.escalate" if can_escalate else "routing.reoffer", consultation_id=cid,
+                rule_id=f"pool:{step['org']}/{backup if can_escalate else step['pool'] or '-'}")])
+            return True
+
+        if not await self.db.write(unit):
+            return None  # another instance took this step
+        c = {"id": cid, "target_org": step["target_org"], "pool": step["pool"], "expert_id": step["expert_id"],
+             "escalated_pool": backup if can_escalate else step["escalated_pool"]}
+        targets = await self.targets(c)
+        if self._publish_offer is not None and targets:
+            await self._publish_offer(cid, targets, {"reason": kind})
+        await self._tell_participants(cid, kind, {
+            "consultation_id": cid, "offers": values["offers"], "offered_to": len(targets),
+            "pool": backup if can_escalate else step["pool"], "next_at": iso(values["next_at"]), "at": iso(now),
+        })
+        return kind
+
+    async def _tell_participants(self, cid: str, kind: str, body: dict[str, Any]) -> None:
+        async with self.db.read() as conn:
+            participants = [p["user_id"] for p in await consultation_store.list_participants(conn, cid)]
+        self.bus.publish(participants, lambda _u: {"type": f"consultation.{kind}", **body})
+
+    # -- the queue and availability ------------------------------------------------------------
+
+    async def queue(self, who: Principal, limit: int) -> list[dict[str, Any]]:
+        """Open consultations offered to this expert: by urgency, then oldest first (no content)."""
+        now = self.clock.now()
+        async with self.db.read() as conn:
+            expert = await directory_store.get_expert(conn, who.user_id)
+            if expert is None or expert["org"] != who.org or not who.has("expert"):
+                return []
+            rows = await store.queue(conn, who.org, who.user_id, list(expert["pools"]), limit)
+        return [{
+            "id": r["id"], "topic": r["topic"], "urgency": r["urgency"], "pool": r["pool"],
+            "escalated_pool": r["escalated_pool"], "origin_org": r["origin_org"],
+            "created_at": iso(r["created_at"]), "waiting_seconds": round((now - r["created_at"]).total_seconds()),
+            "stage": r["stage"], "offers": r["offers"], "next_step_at": iso(r["next_at"]),
+            "sla_due_at": iso(r["created_at"] + timedelta(seconds=r["sla_seconds"])) if r["sla_seconds"] else None,
+        } for r in rows]
+
+    async def pools(self, org: str | None) -> list[dict[str, Any]]:
+        """Every pool with who is on duty now, the next on-duty time and the expected wait (SPEC C6)."""
+        now = self.clock.now()
+        async with self.db.read() as conn:
+            configured = {(p["org"], p["name"]): p for p in await store.list_pools(conn, org)}
+            experts = await directory_store.list_experts(conn, org)
+            names = set(configured) | {(e["org"], p) for e in experts for p in e["pools"]}
+            waiting = await store.open_counts(conn, org)
+            out = []
+            for pool_org, name in sorted(names):
+                members = [e for e in experts if e["org"] == pool_org and name in e["pools"]]
+                on = [e for e in members if e["on_duty"]]
+                settings = PoolSettings.of(configured.get((pool_org, name)))
+                next_on = None if on else await self.roster.next_on_duty(conn, [e["user_id"] for e in members], now)
+                out.append({
+                    "org": pool_org, "name": name, "configured": (pool_org, name) in configured,
+                    "sla_seconds": dict(settings.sla), "reoffers": settings.reoffers,
+                    "backup_pool": settings.backup_pool, "max_open_per_expert": settings.max_open_per_expert,
+                    "experts": len(members), "on_duty": len(on), "next_on_duty": iso(next_on),
+                    "waiting": waiting.get((pool_org, name), 0),
+                    "expected_wait_seconds": {
+                        u: (None if (w := await self._expected_wait(conn, pool_org, name, u, now)) is None
+                            else round(w)) for u in ("immediate", "today", "normal")},
+                })
+        return out
+
+    async def set_pool(self, who: Principal, org: str, name: str, values: dict[str, Any], ctx: RequestContext
+                       ) -> dict[str, Any]:
+        now = self.clock.now()
+        if values.get("backup_pool") == name:
+            raise Unprocessable("A pool is not its own backup.", code="invalid_field")
+        async with self.db.read() as conn:
+            current = PoolSettings.of(await store.get_pool(conn, org, name))
+        sla = {**current.sla, **(values.get("sla_seconds") or {})}
+        row = {
+            "org": org, "name": name, "sla_immediate_s": sla["immediate"], "sla_today_s": sla["today"],
+            "sla_normal_s": sla["normal"],
+            "reoffers": values.get("reoffers", current.reoffers),
+            "backup_pool": values["backup_pool"] if "backup_pool" in values else current.backup_pool,
+            "max_open_per_expert": values.get("max_open_per_expert", current.max_open_per_expert),
+            "updated_at": now, "updated_by": who.user_id,
+        }
+
+        async def unit(conn: AsyncConnection) -> None:
+            await store.upsert_pool(conn, row)
+            await record(conn, who, ctx, now, [AuditRecord(action="routing.pool.update",
+                                                           rule_id=f"pool:{org}/{name}")])
+
+        await self.db.write(unit)
+        return next(p for p in await self.pools(org) if p["name"] == name)
+
+    async def seed_pool(self, org: str, name: str, **values: Any) -> None:
+        async with self.db.read() as conn:
+            if await store.get_pool(conn, org, name) is not None:
+                return
+        await self.set_pool(SYSTEM, org, name, values, SYSTEM_CONTEXT)

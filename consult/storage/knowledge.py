@@ -1,0 +1,80 @@
+"""SQL for the knowledge base (SPEC C9) and its full-text search: an FTS5 table on SQLite,
+GIN-indexed ``to_tsvector`` expressions on PostgreSQL (both made by migration 0005)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from consult.storage.rows import as_dict
+from consult.storage.tables import knowledge_entries
+
+k = knowledge_entries.c
+
+
+async def insert_entry(conn: AsyncConnection, values: dict[str, Any]) -> int:
+    seq = (await conn.execute(insert(knowledge_entries).values(**values).returning(k.seq))).scalar_one()
+    if conn.dialect.name == "sqlite":
+        await conn.execute(text("INSERT INTO kb_search (rowid, search_text) VALUES (:seq, :t)"),
+                           {"seq": seq, "t": values["search_text"]})
+    return int(seq)
+
+
+async def get(conn: AsyncConnection, entry_id: str) -> dict[str, Any] | None:
+    row = (await conn.execute(select(knowledge_entries).where(k.id == entry_id))).first()
+    return as_dict(row) if row else None
+
+
+async def set_status(conn: AsyncConnection, entry_id: str, expected: str, values: dict[str, Any]) -> bool:
+    result = await conn.execute(update(knowledge_entries).where(k.id == entry_id, k.status == expected)
+                                .values(**values))
+    return result.rowcount == 1
+
+
+async def list_entries(conn: AsyncConnection, *, status: str, org: str | None, topic: str | None, limit: int
+                       ) -> list[dict[str, Any]]:
+    query = select(knowledge_entries).where(k.status == status).order_by(k.seq.desc()).limit(limit)
+    if org is not None:
+        query = query.where(k.org == org)
+    if topic is not None:
+        query = query.where(k.topic == topic)
+    return [as_dict(r) for r in (await conn.execute(query)).all()]
+
+
+async def search(conn: AsyncConnection, prefixes: list[str], words: str, *, topic: str | None, limit: int
+                 ) -> list[dict[str, Any]]:
+    """Approved entries matching every prefix (``prefixes`` are letters and digits only), best first.
+
+    PostgreSQL also matches Finnish stems (Snowball) of ``words``, so an inflected form finds an
+    entry whose words share no long prefix with it.
+    """
+    if conn.dialect.name == "sqlite":
+        match = " ".join(f'"{p}"*' for p in prefixes)
+        sql = ("SELECT k.* FROM kb_search JOIN knowledge_entries AS k ON k.seq = kb_search.rowid "
+               "WHERE kb_search MATCH :match AND k.status = 'approved'"
+               + (" AND k.topic = :topic" if topic else "") + " ORDER BY bm25(kb_search) LIMIT :limit")
+        rows = (await conn.execute(text(sql), {"match": match, "topic": topic, "limit": limit})).all()
+        return [as_dict(r) for r in rows]
+    simple = func.to_tsvector("simple", k.search_text)
+    prefix_query = func.to_tsquery("simple", " & ".join(f"{p}:*" for p in prefixes))
+    finnish = func.to_tsvector("finnish", k.question + " " + k.answer)
+    stem_query = func.plainto_tsquery("finnish", words)
+    rank = func.ts_rank(simple, prefix_query) + func.ts_rank(finnish, stem_query)
+    query = (select(knowledge_entries)
+             .where(k.status == "approved", simple.op("@@")(prefix_query) | finnish.op("@@")(stem_query))
+             .order_by(rank.desc(), k.seq.desc()).limit(limit))
+    if topic is not None:
+        query = query.where(k.topic == topic)
+    return [as_dict(r) for r in (await conn.execute(query)).all()]
+
+
+async def count_by_status(conn: AsyncConnection, org: str | None, since: datetime | None = None) -> dict[str, int]:
+    query = select(k.status, func.count()).group_by(k.status)
+    if org is not None:
+        query = query.where(k.org == org)
+    if since is not None:
+        query = query.where(k.created_at >= since)
+    return {status: n for status, n in (await conn.execute(query)).all()}
