@@ -185,6 +185,8 @@ class Roster:
 
         async def unit(conn: AsyncConnection) -> bool:
             await change(conn)
+            if await store.watermark(conn) is None:  # later syncs apply changes from here on
+                await store.set_watermark(conn, now)
             plan = (await self.plans(conn, [user_id], now, now + timedelta(seconds=1)))[user_id]
             flipped = await store.set_on_duty(conn, user_id, duty.on_duty_at(plan.periods, plan.rules, now), now,
                                               who.user_id)
