@@ -6,13 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import Boolean, column, func, insert, literal_column, or_, select, table, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.storage.rows import as_dict
 from consult.storage.tables import knowledge_entries
 
 k = knowledge_entries.c
+# The FTS5 table (SQLite only; made by migration 0005, outside the metadata).
+_fts = table("kb_search", column("rowid"), column("search_text"))
 
 
 async def insert_entry(conn: AsyncConnection, values: dict[str, Any]) -> int:
@@ -53,18 +55,20 @@ async def search(conn: AsyncConnection, prefixes: list[str], words: str, *, topi
     """
     if conn.dialect.name == "sqlite":
         match = " ".join(f'"{p}"*' for p in prefixes)
-        sql = ("SELECT k.* FROM kb_search JOIN knowledge_entries AS k ON k.seq = kb_search.rowid "
-               "WHERE kb_search MATCH :match AND k.status = 'approved'"
-               + (" AND k.topic = :topic" if topic else "") + " ORDER BY bm25(kb_search) LIMIT :limit")
-        rows = (await conn.execute(text(sql), {"match": match, "topic": topic, "limit": limit})).all()
-        return [as_dict(r) for r in rows]
+        query = (select(knowledge_entries).join(_fts, _fts.c.rowid == k.seq)
+                 .where(text("kb_search MATCH :match").bindparams(match=match), k.status == "approved")
+                 .order_by(func.bm25(literal_column("kb_search"))).limit(limit))
+        if topic is not None:
+            query = query.where(k.topic == topic)
+        return [as_dict(r) for r in (await conn.execute(query)).all()]
     simple = func.to_tsvector("simple", k.search_text)
     prefix_query = func.to_tsquery("simple", " & ".join(f"{p}:*" for p in prefixes))
     finnish = func.to_tsvector("finnish", k.question + " " + k.answer)
     stem_query = func.plainto_tsquery("finnish", words)
     rank = func.ts_rank(simple, prefix_query) + func.ts_rank(finnish, stem_query)
     query = (select(knowledge_entries)
-             .where(k.status == "approved", simple.op("@@")(prefix_query) | finnish.op("@@")(stem_query))
+             .where(k.status == "approved", or_(simple.op("@@", return_type=Boolean)(prefix_query),
+                                                finnish.op("@@", return_type=Boolean)(stem_query)))
              .order_by(rank.desc(), k.seq.desc()).limit(limit))
     if topic is not None:
         query = query.where(k.topic == topic)
