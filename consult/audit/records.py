@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.model import Principal
-from consult.audit.entry import encode
+from consult.audit.entry import encode, format_time
 from consult.model.context import RequestContext
 from consult.storage import audit_log
 
@@ -94,9 +94,9 @@ async def record(
     if not rows:
         return -1
     first = await audit_log.reserve(conn, len(rows))
-    sha256 = hashlib.sha256
+    sha256, entry_time = hashlib.sha256, format_time(at)
     for offset, row in enumerate(rows):
         row["leaf_index"] = first + offset
-        row["leaf_hash"] = sha256(b"\x00" + encode(row)).digest()
+        row["leaf_hash"] = sha256(b"\x00" + encode({**row, "at": entry_time})).digest()
     await audit_log.append(conn, rows)
     return first

@@ -224,15 +224,16 @@ class AuditTrail:
         (laki 703/2023, GDPR art. 15) — as far as it concerns the officer's organisation."""
         _officer(who)
         now = self.clock.now()
-        until = _utc(until) or now
-        since = _utc(since) or until - REPORT_PERIOD
-        if since >= until:
+        # Without a "to" the period runs up to now inclusive: no upper bound in the query.
+        end = _utc(until) or now
+        since = _utc(since) or end - REPORT_PERIOD
+        if since >= end:
             raise Unprocessable("from must be before to.", code="invalid_period")
         older = since < now - REPORT_PERIOD
         if older:
             reason = _written_reason(reason, "reason", "A report reaching back more than two years")
         async with self.db.read() as conn:
-            rows = await audit_log.client_records(conn, client_ref, org=who.org, since=since, until=until,
+            rows = await audit_log.client_records(conn, client_ref, org=who.org, since=since, until=_utc(until),
                                                   limit=REPORT_MAX_RECORDS + 1)
             names = await audit_log.display_names(
                 conn, sorted({r["actor_id"] for r in rows} | {r["subject_user"] for r in rows if r["subject_user"]}))
@@ -248,7 +249,7 @@ class AuditTrail:
         return {
             "client_ref": client_ref,
             "organisation": who.org,
-            "period": {"from": iso(since), "to": iso(until)},
+            "period": {"from": iso(since), "to": iso(end)},
             "generated_at": iso(now),
             "processing": processing,
             "disclosures": disclosed,
@@ -270,9 +271,10 @@ class AuditTrail:
         _officer(who)
         limit = clamp_limit(limit)
         offset = decode_cursor("n", cursor) or 0
-        until = _utc(until) or self.clock.now()
-        since = _utc(since) or until - ANOMALY_DEFAULT_WINDOW
-        if not since < until or until - since > ANOMALY_MAX_WINDOW:
+        end = _utc(until) or self.clock.now()
+        since = _utc(since) or end - ANOMALY_DEFAULT_WINDOW
+        until = _utc(until)  # None: up to now inclusive
+        if not since < end or end - since > ANOMALY_MAX_WINDOW:
             raise Unprocessable("The period must be positive and at most 92 days.", code="invalid_period")
         folded = AccessAnomalies(self.rules)
         async with self.db.read() as conn:
