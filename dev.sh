@@ -34,6 +34,10 @@ case "${1:-}" in
   test)
     ensure_venv
     shift
+    # The browser tests inject axe-core from npm; without npm (or Chromium) they skip, except in CI.
+    if [ ! -f node_modules/axe-core/axe.min.js ] && command -v npm >/dev/null 2>&1; then
+      npm ci --no-audit --no-fund --loglevel=error >&2 || echo "npm ci failed: browser tests will skip" >&2
+    fi
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   *)

@@ -26,7 +26,7 @@ const ROUTES = [
   { pattern: /^#\/admin(?:\/([\w-]+))?$/, view: adminView, roles: ["admin"] },
 ];
 
-const app = { config: null, cleanup: null, liveStatus: "offline" };
+const app = { config: null, cleanup: null, liveStatus: "offline", routed: false };
 
 export function announce(text, { assertive = false } = {}) {
   const region = document.getElementById(assertive ? "announce-assertive" : "announce-polite");
@@ -149,7 +149,10 @@ async function route() {
     main.append(h("p", { class: "error", role: "alert", text: t("error.view") }));
   }
   document.title = `${main.querySelector("h1")?.textContent || ""} – Konsulta`;
-  focusHeading(main);
+  // On a change of view, focus moves to its heading; on the first load it stays at the start,
+  // so that the skip link is the first stop.
+  if (app.routed) focusHeading(main);
+  app.routed = true;
 }
 
 function focusHeading(main) {

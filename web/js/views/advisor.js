@@ -2,7 +2,7 @@
 // a new consultation with the client's identity code checked as it is typed and free text
 // scanned for identifiers, and the advisor's own consultations, kept up to date live.
 
-import { api, offeredPath, offers, query } from "../api.js";
+import { api, offers, query } from "../api.js";
 import { debounce, field, h, radios, replace, select, table } from "../dom.js";
 import { checkHetu } from "../hetu.js";
 import { formatDateTime, formatDuration, formatNumber, label, t } from "../i18n.js";
@@ -25,64 +25,63 @@ export async function advisorView(ctx) {
   mine.append(mineBody);
   form.append(askForm(ctx));
 
-  const refreshDuty = async () => replace(dutyBody, await dutyPanel(config));
+  const refreshDuty = async () => replace(dutyBody, await dutyPanel());
   const refreshMine = async () => replace(mineBody, await myConsultations());
   await Promise.all([refreshDuty(), refreshMine()]);
 
   const later = debounce(refreshDuty, 300);
   const laterMine = debounce(refreshMine, 200);
   return subscribe((event) => {
-    if (event.type === "presence" || event.type === "expert.updated") later();
+    if (event.type === "presence" || event.type === "expert.updated" || event.type.startsWith("consultation.")) later();
     if (event.type.startsWith("consultation.")) laterMine();
   });
 }
 
-async function dutyPanel(config) {
+async function dutyPanel() {
+  const own = session.user.org;
+  if (offers("GET", "/api/v1/pools")) {
+    let pools;
+    try {
+      pools = (await api("GET", "/api/v1/pools")).items.filter((p) => p.org !== own);
+    } catch (error) {
+      return errorBox(error);
+    }
+    const wait = (p, urgency) => {
+      const seconds = p.expected_wait_seconds && p.expected_wait_seconds[urgency];
+      return typeof seconds === "number" ? formatDuration(seconds) : "—";
+    };
+    return h("div", {}, table(t("duty.caption"), [
+      [t("duty.pool"), (p) => `${p.org} · ${p.name}`],
+      [t("duty.onduty"), (p) => h("span", { class: p.on_duty ? "ok" : "bad", text: formatNumber(p.on_duty) })],
+      [t("duty.waiting"), (p) => formatNumber(p.waiting ?? 0)],
+      [t("duty.wait"), (p) => wait(p, "immediate")],
+      [t("duty.next"), (p) => (p.on_duty ? "" : formatDateTime(p.next_on_duty) || "—")],
+    ], pools, { empty: t("duty.none") }), h("p", { class: "hint", text: t("duty.help") }));
+  }
   let experts;
   try {
     experts = (await api("GET", "/api/v1/experts")).items;
   } catch (error) {
     return errorBox(error);
   }
-  let waits = {};
-  if (offers("GET", "/api/v1/pools")) {
-    try {
-      for (const pool of (await api("GET", "/api/v1/pools")).items || []) {
-        if (pool.expected_wait_seconds !== undefined) waits[`${pool.org}/${pool.id || pool.name}`] = pool.expected_wait_seconds;
-      }
-    } catch {
-      waits = {};
-    }
-  }
-  const own = session.user.org;
   const groups = new Map();
   for (const expert of experts.filter((e) => e.org !== own)) {
     for (const pool of expert.pools.length ? expert.pools : ["—"]) {
-      const key = `${expert.org}/${pool}`;
-      const group = groups.get(key) || { org: expert.org, pool, onDuty: 0, online: 0 };
+      const key = `${expert.org} · ${pool}`;
+      const group = groups.get(key) || { key, onDuty: 0 };
       if (expert.on_duty) group.onDuty += 1;
-      if (expert.on_duty && expert.presence === "online") group.online += 1;
       groups.set(key, group);
     }
   }
-  const rows = [...groups.entries()].map(([key, g]) => ({ ...g, wait: waits[key] }))
-    .sort((a, b) => a.org.localeCompare(b.org) || a.pool.localeCompare(b.pool));
-  const columns = [
-    [t("duty.org"), (r) => r.org],
-    [t("duty.pool"), (r) => r.pool],
-    [t("duty.onduty"), (r) => formatNumber(r.onDuty)],
-    [t("duty.online"), (r) => h("span", { class: r.online ? "ok" : "muted", text: formatNumber(r.online) })],
-  ];
-  if (rows.some((r) => r.wait !== undefined)) {
-    columns.push([t("duty.wait"), (r) => (r.wait === undefined || r.wait === null ? "—" : formatDuration(r.wait))]);
-  }
-  return h("div", {}, table(t("duty.caption"), columns, rows, { empty: t("duty.none") }),
-    h("p", { class: "hint", text: t("duty.help") }));
+  return h("div", {}, table(t("duty.caption"), [
+    [t("duty.pool"), (g) => g.key],
+    [t("duty.onduty"), (g) => formatNumber(g.onDuty)],
+  ], [...groups.values()], { empty: t("duty.none") }), h("p", { class: "hint", text: t("duty.help") }));
 }
 
 function knowledgeSection() {
-  const path = offeredPath("GET", "/api/v1/knowledge");
-  if (!path || path.includes("{")) return null;
+  const path = "/api/v1/knowledge";
+  if (!offers("GET", path)) return null;
   const input = h("input", { type: "search", name: "q", autocomplete: "off" });
   const results = h("div", { class: "kb-results", role: "status" });
   const search = async (event) => {
@@ -92,8 +91,8 @@ function knowledgeSection() {
       const found = (await api("GET", query(path, { q: input.value.trim() }))).items || [];
       replace(results, found.length
         ? h("ul", { class: "kb-list" }, found.map((entry) => h("li", {},
-          h("p", { class: "kb-q", text: entry.question || entry.title || "" }),
-          h("p", { class: "kb-a", text: entry.answer || entry.text || "" }))))
+          h("p", { class: "kb-q" }, h("strong", { text: entry.question }), entry.topic ? ` (${label("topic", entry.topic)})` : ""),
+          h("p", { class: "kb-a", text: entry.answer }))))
         : h("p", { text: t("kb.none") }));
     } catch (error) {
       replace(results, errorBox(error));

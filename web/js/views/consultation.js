@@ -28,10 +28,12 @@ export async function consultationView(ctx) {
 
   const header = h("div", { class: "c-header" });
   const actions = h("div", { class: "c-actions" });
-  const log = h("ol", { class: "messages", role: "log", "aria-labelledby": "conv-h", "aria-live": "polite" });
+  // The conversation is a live region (role log): new messages are read out as they arrive.
+  const log = h("ol", { class: "messages" });
   const composer = h("div", { class: "composer" });
   main.append(heading(t("consultation.title")), header, actions,
-    h("section", { class: "card", "aria-labelledby": "conv-h" }, h("h2", { id: "conv-h", text: t("consultation.conversation") }), log),
+    h("section", { class: "card", "aria-labelledby": "conv-h" }, h("h2", { id: "conv-h", text: t("consultation.conversation") }),
+      h("div", { class: "messages-log", role: "log", "aria-live": "polite", "aria-labelledby": "conv-h" }, log)),
     composer);
 
   const render = () => {

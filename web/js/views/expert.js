@@ -4,7 +4,7 @@
 
 import { api, offers, query } from "../api.js";
 import { debounce, h, replace, table } from "../dom.js";
-import { formatDateTime, label, t } from "../i18n.js";
+import { formatDate, formatDateTime, formatDuration, label, locale, t } from "../i18n.js";
 import { subscribe } from "../live.js";
 import { session } from "../session.js";
 import { dismiss } from "../alerts.js";
@@ -71,8 +71,12 @@ function dutyToggle(ctx, experts, refresh) {
 
 async function queueTable(ctx, refresh) {
   let items;
+  const routing = new Map();
   try {
     items = (await api("GET", query("/api/v1/consultations", { status: "open", limit: 100 }))).items;
+    if (offers("GET", "/api/v1/queue")) {
+      for (const entry of (await api("GET", query("/api/v1/queue", { limit: 100 }))).items) routing.set(entry.id, entry);
+    }
   } catch (error) {
     return errorBox(error);
   }
@@ -85,6 +89,7 @@ async function queueTable(ctx, refresh) {
     [t("ask.topic"), (c) => label("topic", c.topic)],
     [t("consultation.from"), (c) => `${c.origin_org} · ${c.created_by}`],
     [t("ask.question"), (c) => h("span", { class: "clip", text: c.question })],
+    [t("queue.routing"), (c) => routingText(routing.get(c.id), c)],
     [t("consents.actions"), (c) => [
       h("button", { type: "button", class: "claim", dataset: { consultation: c.id },
         "aria-label": t("queue.claim.for", { topic: label("topic", c.topic), when: formatDateTime(c.created_at) }),
@@ -106,6 +111,13 @@ async function queueTable(ctx, refresh) {
   ], items, { empty: t("queue.empty") }), status);
 }
 
+function routingText(entry, c) {
+  const parts = [entry && entry.escalated_pool ? t("queue.escalated", { pool: entry.escalated_pool }) : (c.pool || "")];
+  if (entry && entry.waiting_seconds !== undefined) parts.push(t("queue.waiting", { time: formatDuration(entry.waiting_seconds) }));
+  if (entry && entry.sla_due_at) parts.push(t("queue.due", { when: formatDateTime(entry.sla_due_at) }));
+  return parts.filter(Boolean).join(" · ");
+}
+
 async function claimedTable() {
   let items;
   try {
@@ -122,28 +134,46 @@ async function claimedTable() {
   ], items, { empty: t("expert.claimed.none") });
 }
 
-export async function rosterView(experts, { org } = {}) {
-  const parts = [];
-  if (offers("GET", "/api/v1/roster")) {
-    try {
-      const shifts = (await api("GET", query("/api/v1/roster", { org }))).items || [];
-      parts.push(table(t("roster.shifts"), [
-        [t("roster.expert"), (s) => s.user_id || s.expert_id || ""],
-        [t("roster.pool"), (s) => s.pool || ""],
-        [t("roster.from"), (s) => formatDateTime(s.starts_at || s.from)],
-        [t("roster.to"), (s) => formatDateTime(s.ends_at || s.to)],
-      ], shifts, { empty: t("roster.noshifts") }));
-    } catch (error) {
-      parts.push(errorBox(error));
-    }
-  }
-  if (experts) {
-    parts.push(table(t("roster.now"), [
-      [t("roster.expert"), (e) => e.name],
-      [t("roster.pool"), (e) => e.pools.join(", ")],
-      [t("roster.onduty"), (e) => (e.on_duty ? t("app.yes") : t("app.no"))],
-      [t("roster.presence"), (e) => label("presence", e.presence)],
-    ], experts, { empty: t("roster.none") }));
-  }
-  return parts;
+const WEEKDAYS = [1, 2, 3, 4, 5, 6, 7];
+
+function weekdayName(n) {
+  // 2024-01-01 was a Monday: ISO weekday n is 2024-01-0n.
+  return new Intl.DateTimeFormat(locale(), { weekday: "short", timeZone: "UTC" }).format(new Date(Date.UTC(2024, 0, n)));
 }
+
+/** The roster: weekly rules, periods and the coming on-duty intervals (GET /api/v1/roster), or
+ * who is on duty now from the directory when the service has no roster. */
+export async function rosterView(experts, { org } = {}) {
+  if (offers("GET", "/api/v1/roster")) {
+    let roster;
+    try {
+      roster = await api("GET", query("/api/v1/roster", { org }));
+    } catch (error) {
+      return errorBox(error);
+    }
+    const interval = (i) => `${formatDateTime(i.starts_at || i.from)} – ${formatDateTime(i.ends_at || i.to)}`;
+    return [
+      h("p", { class: "hint", text: t("roster.window", { from: formatDateTime(roster.from), to: formatDateTime(roster.to) }) }),
+      table(t("roster.caption"), [
+        [t("roster.expert"), (e) => e.name],
+        [t("roster.pool"), (e) => e.pools.join(", ")],
+        [t("roster.onduty"), (e) => (e.on_duty ? t("app.yes") : t("app.no"))],
+        [t("roster.rules"), (e) => (e.rules.length ? h("ul", { class: "plain-list" }, e.rules.map((r) =>
+          h("li", { text: `${weekdayName(r.weekday)} ${r.start}–${r.end}` }))) : "—")],
+        [t("roster.periods"), (e) => (e.periods.length ? h("ul", { class: "plain-list" }, e.periods.map((p) =>
+          h("li", { text: interval(p) }))) : "—")],
+        [t("roster.next"), (e) => (e.on_duty_intervals.length ? interval(e.on_duty_intervals[0]) : "—")],
+      ], roster.experts || [], { empty: t("roster.none") }),
+      (roster.holidays || []).length ? h("p", { class: "hint", text: `${t("roster.holidays")}: ${roster.holidays.map((d) => `${formatDate(d.date)} ${d.name}`).join(", ")}` }) : null,
+    ];
+  }
+  if (!experts) return null;
+  return table(t("roster.now"), [
+    [t("roster.expert"), (e) => e.name],
+    [t("roster.pool"), (e) => e.pools.join(", ")],
+    [t("roster.onduty"), (e) => (e.on_duty ? t("app.yes") : t("app.no"))],
+    [t("roster.presence"), (e) => label("presence", e.presence)],
+  ], experts, { empty: t("roster.none") });
+}
+
+export { WEEKDAYS, weekdayName };

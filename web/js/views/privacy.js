@@ -7,6 +7,7 @@ import { field, h, replace, select, table } from "../dom.js";
 import { formatDate, formatDateTime, formatNumber, label, t } from "../i18n.js";
 import { errorBox, heading, loading, plain, statusArea, subnav } from "./common.js";
 import { hetuField } from "./advisor.js";
+import { session } from "../session.js";
 import { policyView } from "./policy.js";
 import { statsView } from "./stats.js";
 
@@ -177,7 +178,8 @@ async function reportSection(body, ctx) {
       status.show(errorBox(error));
     }
   };
-  const canRegister = offers("POST", "/api/v1/clients");
+  // Only staff who may register clients can turn an identity code into the client reference.
+  const canRegister = ["advisor", "expert", "social_worker"].some((role) => session.has(role));
   replace(body, h("section", { class: "card no-print", "aria-labelledby": "report-h" },
     h("h2", { id: "report-h", text: t("privacy.report") }),
     h("p", { class: "hint", text: t("privacy.report.help") }),
