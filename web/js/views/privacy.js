@@ -202,7 +202,9 @@ function reportView(report) {
       h("dt", { text: t("report.period") }), h("dd", { text: `${formatDate(period.from)} – ${formatDate(period.to)}` }),
       h("dt", { text: t("report.generated") }), h("dd", { text: formatDateTime(report.generated_at) }),
       report.organisation ? [h("dt", { text: t("report.organisation") }), h("dd", { text: report.organisation })] : null,
-      Object.entries(summary).map(([key, value]) => [h("dt", { text: label("summary", key) }), h("dd", { text: plain(value) })])),
+      Object.entries(summary).map(([key, value]) => [h("dt", { text: label("summary", key) }), h("dd", {
+        text: Array.isArray(value) && value.every((v) => v && typeof v === "object") ? value.map(actorText).join("; ")
+          : typeof value === "number" ? formatNumber(value) : plain(value) })])),
     h("div", { class: "no-print actions" }, h("button", { type: "button", onclick: () => window.print(), text: t("receipt.print") })),
     h("h3", { text: t("report.processing") }),
     table(t("report.processing"), [
