@@ -32,6 +32,7 @@ from consult.storage.db import Database
 SYSTEM = Principal(user_id="system:roster", org="system", roles=frozenset(), name="Roster")
 MAX_PERIOD = timedelta(days=31)
 MAX_WINDOW = timedelta(days=62)
+WATERMARK_EVERY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -198,31 +199,42 @@ class Roster:
 
     # -- applying the roster over time -----------------------------------------------------------
 
+    async def _due(self, conn: AsyncConnection, since: datetime | None, now: datetime) -> dict[str, bool]:
+        """Experts whose roster changed state in (since, now] (all rostered ones on a first sync),
+        with the state the roster gives them now."""
+        window_start = since or now
+        periods = await store.periods_between(conn, window_start - timedelta(seconds=1), now + timedelta(seconds=1))
+        rules = await store.rules(conn)
+        users = sorted({p["user_id"] for p in periods} | {r["user_id"] for r in rules})
+        if not users:
+            return {}
+        plans = await self.plans(conn, users, window_start - timedelta(days=1), now + timedelta(days=1))
+        return {user_id: duty.on_duty_at(plan.periods, plan.rules, now) for user_id, plan in plans.items()
+                if since is None or duty.changes(plan.periods, plan.rules, since, now)}
+
     async def sync(self, now: datetime | None = None) -> list[tuple[str, bool]]:
-        """Apply every change of roster state since the last sync; returns (expert, on_duty) set."""
+        """Apply every change of roster state since the last sync; returns (expert, on_duty) set.
+
+        Called about once a second: when nothing changed it only reads, and moves the watermark on
+        at most once a minute."""
         now = now or self.clock.now()
+        async with self.db.read() as conn:
+            since = await store.watermark(conn)
+            if since is not None and (since >= now or (now - since < WATERMARK_EVERY
+                                                       and not await self._due(conn, since, now))):
+                return []
 
         async def unit(conn: AsyncConnection) -> list[tuple[str, bool]]:
             since = await store.watermark(conn)
             if since is not None and since >= now:
                 return []
-            window_start = since or now
-            periods = await store.periods_between(conn, window_start - timedelta(seconds=1), now + timedelta(seconds=1))
-            rules = await store.rules(conn)
-            users = sorted({p["user_id"] for p in periods} | {r["user_id"] for r in rules})
             changed: list[tuple[str, bool]] = []
-            if users:
-                plans = await self.plans(conn, users, window_start - timedelta(days=1), now + timedelta(days=1))
-                audit = []
-                for user_id, plan in plans.items():
-                    if since is not None and not duty.changes(plan.periods, plan.rules, since, now):
-                        continue
-                    state = duty.on_duty_at(plan.periods, plan.rules, now)
-                    if await store.set_on_duty(conn, user_id, state, now, SYSTEM.user_id):
-                        changed.append((user_id, state))
-                        audit.append(AuditRecord(action="roster.duty." + ("on" if state else "off"),
-                                                 subject_user=user_id))
-                await record(conn, SYSTEM, SYSTEM_CONTEXT, now, audit)
+            audit = []
+            for user_id, state in (await self._due(conn, since, now)).items():
+                if await store.set_on_duty(conn, user_id, state, now, SYSTEM.user_id):
+                    changed.append((user_id, state))
+                    audit.append(AuditRecord(action="roster.duty." + ("on" if state else "off"), subject_user=user_id))
+            await record(conn, SYSTEM, SYSTEM_CONTEXT, now, audit)
             await store.set_watermark(conn, now)
             return changed
 
