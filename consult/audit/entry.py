@@ -22,7 +22,7 @@ values are ``null``; ``categories`` and ``flags`` are lists (an absent list is `
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,7 +59,23 @@ FIELDS: tuple[str, ...] = (
     "source",
 )
 
-_dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode
+def _make_dumps() -> Callable[[Any], str]:
+    """``json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False)``, with the
+    C encoder built once rather than per call (a third of the cost of re-verifying the log)."""
+    encoder = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # an interpreter without the C accelerator
+        return encoder.encode
+
+    def refuse(value: Any) -> Any:
+        raise TypeError(f"not part of an audit entry: {type(value).__name__}")
+
+    # Entries are flat lists of str, int, None and lists of str: no cycles to check.
+    iterate = make(None, refuse, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, False)
+    return lambda value: "".join(iterate(value, 0))
+
+
+_dumps = _make_dumps()
 
 
 def format_time(at: datetime) -> str:

@@ -17,7 +17,7 @@ import io
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -82,11 +82,6 @@ class AuditQuery:
         )
 
 
-@dataclass
-class _VerifyCache:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-
 class AuditTrail:
     """Privacy-officer operations over the log; every method checks the role itself."""
 
@@ -106,7 +101,7 @@ class AuditTrail:
         self.clock = clock
         self.rules = rules
         self.verifier_keys = (log.signer.verifier_key, *verifier_keys)
-        self._verify = _VerifyCache()
+        self._verify_lock = asyncio.Lock()
         self._checkpoint_lock = asyncio.Lock()
 
     # -- the tree: heads, proofs, checkpoints ---------------------------------------------------
@@ -183,7 +178,7 @@ class AuditTrail:
     async def verify(self, who: Principal, ctx: RequestContext) -> dict[str, Any]:
         """Recompute the whole log and check it against every stored signed checkpoint."""
         _officer(who)
-        async with self._verify.lock:  # one at a time: it reads every record
+        async with self._verify_lock:  # one at a time: it reads every record
             report = await asyncio.to_thread(verify_database, self.db.url, self.verifier_keys,
                                              self.log.signer.origin)
         await self._audited(who, ctx, AuditRecord(action="audit.verify", purpose="privacy_audit",
@@ -244,6 +239,7 @@ class AuditTrail:
             await self._audited_with_reason(who, ctx, entry, "access_report.older", reason or "")
         else:
             await self._audited(who, ctx, entry)
+        tree_size = await self.sync()  # the report's records are in the tree the officer can prove against
         processing = [_processing_json(r, names) for r in rows if r["action"] not in DISCLOSURE_ACTIONS]
         disclosed = [_report_disclosure_json(r, names) for r in rows if r["action"] in DISCLOSURE_ACTIONS]
         return {
@@ -263,7 +259,7 @@ class AuditTrail:
                 "withheld": sum(1 for d in disclosed if d["outcome"] != "permit"),
             },
             "truncated": truncated,
-            "tree_size": self.log.tree.size,
+            "tree_size": tree_size,
         }
 
     async def anomalies(self, who: Principal, *, since: datetime | None, until: datetime | None,
