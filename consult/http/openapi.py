@@ -67,7 +67,8 @@ def build_document(routes: tuple[Route, ...]) -> dict[str, Any]:
                 "Upgrade to a WebSocket. The first frame must be {\"type\": \"auth\", \"token\": \"<JWT>\"}; "
                 "the server answers {\"type\": \"ready\"} or closes with 4401. Events: consultation.offered, "
                 "consultation.created, consultation.claimed, consultation.participant_added, "
-                "consultation.closed, message.created, message.read, presence, expert.updated. "
+                "consultation.closed, consultation.reoffered, consultation.escalated, message.created, "
+                "message.read, presence, expert.updated. "
                 "Send {\"type\": \"ping\"} for {\"type\": \"pong\"}."
             ),
             "responses": {"101": {"description": "Switching protocols"}},
