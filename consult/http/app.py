@@ -190,7 +190,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[keys.CONSENTS] = consents
     app[keys.AGREEMENTS] = Agreements(db, clock, orgs=frozenset(settings.orgs))
     app[keys.ROSTER] = Roster(db, bus, clock)
-    app[keys.ROUTING] = Routing(db, bus, clock, app[keys.ROSTER], app[keys.AGREEMENTS])
+    app[keys.ROUTING] = Routing(db, bus, clock, app[keys.ROSTER], app[keys.AGREEMENTS], directory)
     app[keys.STATISTICS] = Statistics(db, clock)
     app[keys.KNOWLEDGE] = KnowledgeBase(db, content, clock, topics=frozenset(settings.topics))
     app[keys.CONSULTATIONS] = Consultations(

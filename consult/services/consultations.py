@@ -256,8 +256,11 @@ class Consultations:
                 code="purpose_binding",
             )
         if new.expert_id is not None or new.pool is not None:
-            async with self.db.read() as conn:
-                experts = await directory_store.list_experts(conn, new.target_org)
+            if self.routing is not None:
+                experts = await self.routing.experts(new.target_org)
+            else:
+                async with self.db.read() as conn:
+                    experts = await directory_store.list_experts(conn, new.target_org)
             if new.expert_id is not None and not any(e["user_id"] == new.expert_id for e in experts):
                 raise Unprocessable("expert_id is not a named expert of target_org.", code="unknown_expert")
             if new.pool is not None and not any(new.pool in e["pools"] for e in experts):

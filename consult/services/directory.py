@@ -48,6 +48,8 @@ class Directory:
         self.clock = clock
         self._seen: dict[str, tuple[datetime, tuple[str, frozenset[str], str]]] = {}
         self._expert_ids: set[str] = set()
+        # Bumped on every change of an expert entry this process makes (routing caches by it).
+        self.version = 0
         bus.on_presence(self._presence_changed)
 
     async def load(self) -> None:
@@ -130,6 +132,7 @@ class Directory:
 
         await self.db.write(unit)
         self._expert_ids.add(user_id)
+        self.version += 1
         row = {**values}
         body = expert_json(row, self.bus.is_online(user_id))
         self.bus.publish(self.bus.connected_users(), lambda _u: {"type": "expert.updated", "expert": body})
@@ -148,6 +151,7 @@ class Directory:
                 )
 
         await self.db.write(unit)
+        self.version += 1
         await self.load()
 
     async def offer_targets(

@@ -67,6 +67,7 @@ class Roster:
         self.db = db
         self.bus = bus
         self.clock = clock
+        self.version = 0  # bumped whenever the roster changes an expert's on_duty
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -195,6 +196,7 @@ class Roster:
             return flipped
 
         if await self.db.write(unit):
+            self.version += 1
             await self._announce([user_id])
 
     # -- applying the roster over time -----------------------------------------------------------
@@ -240,6 +242,7 @@ class Roster:
 
         changed = await self.db.write(unit)
         if changed:
+            self.version += 1
             await self._announce([u for u, _ in changed])
         return changed
 

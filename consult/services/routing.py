@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import statistics
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from consult.errors import Conflict, Unprocessable
 from consult.model import Clock, Principal, iso
 from consult.model.context import SYSTEM_CONTEXT, RequestContext
 from consult.services.agreements import Agreements
+from consult.services.directory import Directory
 from consult.services.events import EventBus
 from consult.services.roster import Roster
 from consult.storage import consultations as consultation_store
@@ -40,6 +42,9 @@ SYSTEM = Principal(user_id="system:routing", org="system", roles=frozenset(), na
 HISTORY = timedelta(days=30)
 HISTORY_SAMPLES = 50
 MIN_SAMPLES = 3
+# Experts of an organisation are read on every offer and claim; this process's own changes
+# invalidate the copy at once, another instance's within this long.
+EXPERT_CACHE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -109,14 +114,32 @@ Publisher = Callable[[str, list[str], dict[str, Any]], Awaitable[None]]
 
 
 class Routing:
-    def __init__(self, db: Database, bus: EventBus, clock: Clock, roster: Roster, agreements: Agreements) -> None:
+    def __init__(self, db: Database, bus: EventBus, clock: Clock, roster: Roster, agreements: Agreements,
+                 directory: Directory | None = None) -> None:
         self.db = db
         self.bus = bus
         self.clock = clock
         self.roster = roster
         self.agreements = agreements
+        self.directory = directory
         self._publish_offer: Publisher | None = None
         self._lock = asyncio.Lock()
+        self._experts: dict[str, tuple[tuple[int, int], float, list[dict[str, Any]]]] = {}
+
+    async def experts(self, org: str, conn: AsyncConnection | None = None) -> list[dict[str, Any]]:
+        """The named experts of ``org`` (a short-lived copy, dropped on any change made here)."""
+        version = (self.directory.version if self.directory is not None else 0, self.roster.version)
+        hit = self._experts.get(org)
+        now = time.monotonic()
+        if hit is not None and hit[0] == version and now - hit[1] < EXPERT_CACHE_SECONDS:
+            return hit[2]
+        if conn is None:
+            async with self.db.read() as fresh:
+                rows = await store.experts_of(fresh, org)
+        else:
+            rows = await store.experts_of(conn, org)
+        self._experts[org] = (version, now, rows)
+        return rows
 
     def on_offer(self, publisher: Publisher) -> None:
         """How to deliver ``consultation.offered`` (rendered per reader by the consultations service)."""
@@ -137,7 +160,7 @@ class Routing:
         c = {"target_org": target_org, "pool": pool, "expert_id": expert_id, "escalated_pool": None}
         async with self.db.read() as conn:
             settings = await self.pool(conn, target_org, pool)
-            reachable = [e for e in await store.experts_of(conn, target_org) if matches(c, e)]
+            reachable = [e for e in await self.experts(target_org, conn) if matches(c, e)]
             on_duty = [e for e in reachable if e["on_duty"]]
             targets, busy = await self._under_limit(conn, on_duty, settings)
             next_on = None if on_duty else await self.roster.next_on_duty(
@@ -181,15 +204,13 @@ class Routing:
         """On-duty experts the consultation's routing (including escalation) reaches, below their limit."""
         async with self.db.read() as conn:
             settings = await self.pool(conn, c["target_org"], c.get("pool"))
-            on_duty = [e for e in await store.experts_of(conn, c["target_org"]) if e["on_duty"] and matches(c, e)]
+            on_duty = [e for e in await self.experts(c["target_org"], conn) if e["on_duty"] and matches(c, e)]
             free, _busy = await self._under_limit(conn, on_duty, settings)
         return free
 
     async def watchers(self, c: dict[str, Any]) -> list[str]:
         """Every on-duty expert the routing reaches, whatever their load (to see it claimed)."""
-        async with self.db.read() as conn:
-            return [e["user_id"] for e in await store.experts_of(conn, c["target_org"])
-                    if e["on_duty"] and matches(c, e)]
+        return [e["user_id"] for e in await self.experts(c["target_org"]) if e["on_duty"] and matches(c, e)]
 
     async def check_capacity(self, conn: AsyncConnection, who: Principal, c: dict[str, Any]) -> None:
         """Refuse a claim beyond the pool's limit of open consultations per expert (in the claim's unit)."""
