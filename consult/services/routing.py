@@ -125,6 +125,7 @@ class Routing:
         self._publish_offer: Publisher | None = None
         self._lock = asyncio.Lock()
         self._experts: dict[str, tuple[tuple[int, int], float, list[dict[str, Any]]]] = {}
+        self._on_duty: set[str] | None = None
 
     async def experts(self, org: str, conn: AsyncConnection | None = None) -> list[dict[str, Any]]:
         """The named experts of ``org`` (a short-lived copy, dropped on any change made here)."""
@@ -226,12 +227,20 @@ class Routing:
         """Apply the roster and every due routing step; returns what was done (for logs and tests)."""
         async with self._lock:
             now = self.clock.now()
-            came_on = [u for u, on in await self.roster.sync(now) if on]
-            done = {"duty_changes": len(came_on), "reoffered": 0, "escalated": 0}
+            if self._on_duty is None:
+                async with self.db.read() as conn:
+                    self._on_duty = await store.on_duty_ids(conn)
+            changes = await self.roster.sync(now)
+            done = {"duty_changes": len(changes), "reoffered": 0, "escalated": 0}
+            async with self.db.read() as conn:
+                on_duty = await store.on_duty_ids(conn)
+                due = await store.due(conn, now)
+            # Whoever came on duty since the last step (by the roster, their own toggle or another
+            # instance) is offered what waits for them.
+            came_on = sorted(on_duty - self._on_duty)
+            self._on_duty = on_duty
             if came_on:
                 await self._offer_waiting(came_on)
-            async with self.db.read() as conn:
-                due = await store.due(conn, now)
             for step in due:
                 kind = await self._step(step, now)
                 if kind:

@@ -166,3 +166,7 @@ async def open_counts(conn: AsyncConnection, org: str | None = None) -> dict[tup
 async def experts_of(conn: AsyncConnection, org: str) -> list[dict[str, Any]]:
     query = select(experts).where(experts.c.org == org).order_by(experts.c.user_id)
     return [as_dict(r) for r in (await conn.execute(query)).all()]
+
+
+async def on_duty_ids(conn: AsyncConnection) -> set[str]:
+    return set((await conn.execute(select(experts.c.user_id).where(experts.c.on_duty.is_(True)))).scalars())

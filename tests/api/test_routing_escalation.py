@@ -157,3 +157,17 @@ async def test_expected_wait_is_the_median_of_recent_claims(rapi):
     pools = {p["name"]: p for p in (await rapi.call("GET", "/api/v1/pools?org=vantaa", "kela.aino"))["items"]}
     assert pools["toimeentulotuki"]["expected_wait_seconds"]["immediate"] == 90
     assert pools["toimeentulotuki"]["expected_wait_seconds"]["today"] is None
+
+
+async def test_expert_coming_on_duty_by_own_toggle_is_offered_what_waits(rapi):
+    await rapi.tick()
+    await rapi.call("PUT", "/api/v1/experts/vantaa.liisa", "vantaa.liisa", json={"on_duty": False}, expect=200)
+    await rapi.tick()
+    created = await rapi.open_consultation(pool="backup", urgency="today")
+    assert created["routing"]["state"] == "nobody_on_duty" and created["routing"]["next_on_duty"] is None
+    liisa = await connect(rapi, "vantaa.liisa")
+    await rapi.call("PUT", "/api/v1/experts/vantaa.liisa", "vantaa.liisa", json={"on_duty": True}, expect=200)
+    await rapi.tick()
+    offered = await next_event(liisa, "consultation.offered")
+    assert offered["consultation"]["id"] == created["id"] and offered["reason"] == "on_duty"
+    await liisa.close()
