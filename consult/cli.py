@@ -292,6 +292,32 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    """The steering-meeting statistics of one organisation (SPEC C8), as CSV or JSON on stdout."""
+    from consult.errors import ApiError
+    from consult.model import Principal, SystemClock
+    from consult.services.statistics import Statistics, parse_month
+
+    settings = load_settings_lenient()
+    reader = Principal(user_id="system:cli", org=args.org, roles=frozenset({"admin"}), name="Command line")
+
+    async def run() -> int:
+        async with _offline(settings) as (db, _keyring, _vault):
+            stats = Statistics(db, SystemClock())
+            try:
+                first, last = parse_month(args.first, "--from"), parse_month(args.last, "--to")
+                if args.json:
+                    _print_json(await stats.report(reader, first, last))
+                else:
+                    sys.stdout.write(await stats.csv(reader, first, last))
+            except ApiError as exc:
+                print(f"refused: {exc.message}", file=sys.stderr)
+                return EXIT_USAGE
+        return 0
+
+    return asyncio.run(run())
+
+
 def load_settings_lenient() -> Settings:
     """Settings for offline commands that need no identity provider."""
     import os
@@ -350,6 +376,13 @@ def parser() -> argparse.ArgumentParser:
     rsub = retention.add_subparsers(dest="retention_command", required=True)
     rsub.add_parser("run", help="crypto-shred closed consultations past the retention period"
                     ).set_defaults(func=cmd_retention_run)
+
+    stats = sub.add_parser("stats", help="statistics for the steering meeting (no personal data)")
+    stats.add_argument("--org", required=True, help="the organisation whose consultations are counted")
+    stats.add_argument("--from", dest="first", help="first month YYYY-MM (default: 11 months before --to)")
+    stats.add_argument("--to", dest="last", help="last month YYYY-MM (default: this month)")
+    stats.add_argument("--json", action="store_true", help="JSON instead of CSV")
+    stats.set_defaults(func=cmd_stats)
 
     audit = sub.add_parser("audit", help="the tamper-evident audit log")
     asub = audit.add_subparsers(dest="audit_command", required=True)
