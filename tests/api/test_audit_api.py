@@ -290,3 +290,13 @@ async def test_verify_endpoint(api):
     assert result["ok"] is True and result["size"] > 0 and len(result["root_hash"]) == 64
     assert result["checkpoints_verified"] >= 1 and result["problems"] == []
     assert (await _rows(api))[-1]["action"] == "audit.verify"
+
+
+async def test_empty_log_has_a_signed_empty_head(api):
+    vkey = await api.call("GET", "/api/v1/audit/verifier-key", KELA_PO, expect=200)
+    head = await api.call("GET", "/api/v1/audit/tree-head", KELA_PO, expect=200)
+    note = await api.call("GET", "/api/v1/audit/checkpoint", KELA_PO, expect=200)
+    _, size, root = _open_note(note, vkey)
+    assert size == head["tree_size"] and root.hex() == head["root_hash"]
+    if size == 0:
+        assert root == rfc.MTH([])
