@@ -206,6 +206,7 @@ class Consultations:
                         consultation_id=consultation_id,
                         client_ref=new.client_ref,
                         purpose=new.purpose,
+                        recipient_org=new.target_org,
                     )
                 ],
             )
