@@ -26,6 +26,7 @@ from consult.http.api_admin import ADMIN_ROUTES
 from consult.http.api_attachments import ATTACHMENT_ROUTES
 from consult.http.api_audit import AUDIT_ROUTES
 from consult.http.api_clients import CLIENT_ROUTES
+from consult.http.api_lookup import LOOKUP_ROUTES
 from consult.http.api_web import WEB_ROUTES
 from consult.http.dev import DEV_ROUTES
 from consult.http.middleware import CSP_KEY, content_security_policy, edge
@@ -68,7 +69,7 @@ JWKS_REFRESH_SECONDS = 3600
 
 
 def routes_for(settings: Settings) -> tuple[Route, ...]:
-    return (ROUTES + CLIENT_ROUTES + ATTACHMENT_ROUTES + ADMIN_ROUTES + AUDIT_ROUTES
+    return (ROUTES + CLIENT_ROUTES + LOOKUP_ROUTES + ATTACHMENT_ROUTES + ADMIN_ROUTES + AUDIT_ROUTES
             + WEB_ROUTES + ROUTING_ROUTES + (DEV_ROUTES if settings.dev else ()))
 
 

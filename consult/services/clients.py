@@ -22,6 +22,8 @@ from consult.storage.db import Database
 
 HETU_DOMAIN = "client.hetu"
 REGISTRAR_ROLES = frozenset({"advisor", "expert", "social_worker"})
+#: Who may find an already registered client by HETU without ever registering one.
+LOOKUP_ROLES = frozenset({"advisor", "expert", "social_worker", "privacy_officer"})
 
 
 def normalise_hetu(value: str) -> str | None:
@@ -56,6 +58,27 @@ class Clients:
             await record(conn, who, ctx, now, [AuditRecord(
                 action="client.register" if created else "client.lookup", client_ref=ref)])
             return ref, created
+
+        return await self.db.write(unit)
+
+    async def lookup(self, who: Principal, hetu: str, ctx: RequestContext) -> str | None:
+        """The ref of an already registered HETU, or None; never registers a client.
+
+        The lookup is audited (``client.lookup``, with the ref when one was found) in the same
+        transaction that reads the blind index, whether or not the client exists.
+        """
+        if not (who.roles & LOOKUP_ROLES):
+            raise Forbidden("Your role does not look up clients.", code="role")
+        canonical = normalise_hetu(hetu)
+        if canonical is None:
+            raise Unprocessable("hetu is not a valid Finnish personal identity code.", code="invalid_hetu")
+        index = self.vault.blind_index(canonical, domain=HETU_DOMAIN)
+        now = self.clock.now()
+
+        async def unit(conn: AsyncConnection) -> str | None:
+            ref = await store.ref_by_index(conn, index)
+            await record(conn, who, ctx, now, [AuditRecord(action="client.lookup", client_ref=ref)])
+            return ref
 
         return await self.db.write(unit)
 
