@@ -4,10 +4,12 @@
 import { session } from "./session.js";
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, details = {}) {
     super(message || `HTTP ${status}`);
     this.status = status;
     this.code = code || "error";
+    // The whole error object, e.g. the findings of a refused knowledge entry.
+    this.details = details;
   }
 }
 
@@ -17,14 +19,14 @@ export function whenUnauthenticated(callback) {
   onUnauthenticated = callback;
 }
 
-export async function api(method, path, body, { text = false, token } = {}) {
-  const headers = { Accept: text ? "text/plain" : "application/json" };
+async function send(method, path, { accept, body, contentType, token } = {}) {
+  const headers = { Accept: accept };
   const bearer = token || session.token;
   if (bearer) headers.Authorization = `Bearer ${bearer}`;
   const init = { method, headers, cache: "no-store", credentials: "omit" };
   if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
+    if (contentType) headers["Content-Type"] = contentType;
+    init.body = body;
   }
   let response;
   try {
@@ -40,10 +42,56 @@ export async function api(method, path, body, { text = false, token } = {}) {
       error = {};
     }
     if (response.status === 401 && bearer) onUnauthenticated();
-    throw new ApiError(response.status, error.code, error.message);
+    throw new ApiError(response.status, error.code, error.message, error);
   }
+  return response;
+}
+
+export async function api(method, path, body, { text = false, token } = {}) {
+  const response = await send(method, path, {
+    accept: text ? "text/plain" : "application/json", token,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    contentType: body === undefined ? undefined : "application/json",
+  });
   if (response.status === 204) return null;
   return text ? response.text() : response.json();
+}
+
+/** A multipart upload (the browser sets the boundary); answers the JSON body. */
+export async function upload(path, formData) {
+  const response = await send("POST", path, { accept: "application/json", body: formData });
+  return response.json();
+}
+
+/** A file fetched with the bearer token (never in a URL): ``{blob, filename}``. */
+export async function download(path) {
+  const response = await send("GET", path, { accept: "*/*" });
+  const disposition = response.headers.get("Content-Disposition") || "";
+  let filename = "";
+  const encoded = /filename\*=UTF-8''([^;]+)/i.exec(disposition);
+  if (encoded) {
+    try {
+      filename = decodeURIComponent(encoded[1]);
+    } catch {
+      filename = "";
+    }
+  } else {
+    filename = (/filename="?([^";]+)"?/i.exec(disposition) || [])[1] || "";
+  }
+  return { blob: await response.blob(), filename };
+}
+
+/** Hand a Blob to the browser as a download through a short-lived object URL. */
+export function saveBlob(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = filename || "download";
+  link.hidden = true;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
 export function query(path, params) {

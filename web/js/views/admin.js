@@ -1,16 +1,20 @@
-// The admin's view: name experts and their pools, topics and languages; the roster; agreements
-// between organisations (when the service offers them); the policy, read-only; and key status.
+// The admin's view: name experts and their pools, topics and languages; the pools' service
+// levels; the roster (weekly rules and periods); agreements between organisations; the policy,
+// read-only; and key status. Each part appears when the service offers its API.
 
 import { api, offers, query } from "../api.js";
-import { checkboxes, field, h, replace, table } from "../dom.js";
-import { LANGUAGES, formatDate, formatNumber, label, t } from "../i18n.js";
+import { checkboxes, field, h, replace, select, table } from "../dom.js";
+import { LANGUAGES, formatDate, formatDateTime, formatDuration, formatNumber, label, t } from "../i18n.js";
 import { session } from "../session.js";
-import { errorBox, heading, loading, plain, statusArea, subnav } from "./common.js";
+import { helsinkiDate, helsinkiToIso, helsinkiToday, nextDay } from "../time.js";
+import { errorBox, heading, loading, statusArea, subnav } from "./common.js";
 import { rosterView } from "./expert.js";
 import { policyView } from "./policy.js";
+import { rosterEditor } from "./roster.js";
 
 const SECTIONS = [
   ["experts", "GET", "/api/v1/experts"],
+  ["pools", "GET", "/api/v1/pools"],
   ["roster", "GET", "/api/v1/experts"],
   ["agreements", "GET", "/api/v1/agreements"],
   ["policy", "GET", "/api/v1/policy"],
@@ -27,12 +31,17 @@ export async function adminView(ctx) {
   main.append(body);
   await {
     experts: () => expertsSection(body, ctx),
+    pools: () => poolsSection(body, ctx),
     roster: async () => {
+      if (offers("POST", "/api/v1/roster/rules") && offers("GET", "/api/v1/roster")) {
+        await rosterEditor(body, ctx);
+        return;
+      }
       const experts = await api("GET", query("/api/v1/experts", { org: session.user.org })).then((p) => p.items).catch(() => null);
       replace(body, h("section", { class: "card", "aria-labelledby": "roster-h" },
         h("h2", { id: "roster-h", text: t("roster.title") }), await rosterView(experts, { org: session.user.org })));
     },
-    agreements: () => agreementsSection(body),
+    agreements: () => agreementsSection(body, ctx),
     policy: () => policyView(body),
     keys: () => keysSection(body),
   }[active]();
@@ -111,22 +120,245 @@ function expertForm(ctx, expert, done) {
     status);
 }
 
-async function agreementsSection(body) {
+// -- pools ------------------------------------------------------------------------------------
+
+const URGENCIES = ["immediate", "today", "normal"];
+
+async function poolsSection(body, ctx) {
+  const org = session.user.org;
+  const list = h("div", {}, loading());
+  const editor = h("div");
+  replace(body, h("section", { class: "card", "aria-labelledby": "pools-h" },
+    h("h2", { id: "pools-h", text: t("admin.pools") }), h("p", { class: "hint", text: t("pools.help") }), list), editor);
+  const canEdit = offers("PUT", "/api/v1/pools/{org}/{name}");
+  const refresh = async () => {
+    let pools;
+    try {
+      pools = ((await api("GET", query("/api/v1/pools", { org }))).items || []).filter((p) => p.org === org);
+    } catch (error) {
+      replace(list, errorBox(error));
+      return [];
+    }
+    const columns = [
+      [t("duty.pool"), (p) => h("code", { text: p.name })],
+      ...URGENCIES.map((u) => [t("pools.sla.for", { urgency: label("urgency", u) }), (p) => formatDuration(p.sla_seconds[u])]),
+      [t("pools.reoffers"), (p) => formatNumber(p.reoffers ?? 0)],
+      [t("pools.backup"), (p) => p.backup_pool || "—"],
+      [t("pools.maxopen"), (p) => (p.max_open_per_expert ? formatNumber(p.max_open_per_expert) : t("pools.nolimit"))],
+      [t("duty.onduty"), (p) => `${formatNumber(p.on_duty)} / ${formatNumber(p.experts)}`],
+    ];
+    if (canEdit) {
+      columns.push([t("consents.actions"), (p) => h("button", { type: "button", class: "link", text: t("admin.edit"),
+        "aria-label": t("pools.edit.for", { name: p.name }), dataset: { pool: p.name }, onclick: () => edit(p, pools) })]);
+    }
+    replace(list, table(t("pools.caption", { org }), columns, pools, { empty: t("pools.none") }));
+    return pools;
+  };
+  const edit = (pool, pools) => {
+    replace(editor, poolForm(ctx, pool, pools, async () => {
+      await refresh();
+      replace(editor);
+      document.querySelector(`button[data-pool="${pool.name}"]`)?.focus();
+    }));
+    editor.querySelector("h2").focus();
+  };
+  await refresh();
+}
+
+function poolForm(ctx, pool, pools, done) {
+  const minutes = Object.fromEntries(URGENCIES.map((u) => [u, h("input", {
+    type: "number", name: `sla_${u}`, min: "0.5", max: "43200", step: "0.5", inputmode: "decimal",
+    value: String(Math.round((pool.sla_seconds[u] / 60) * 2) / 2),
+  })]));
+  const slaFields = URGENCIES.map((u) => field(label("urgency", u), minutes[u]));
+  const reoffers = h("input", { type: "number", name: "reoffers", min: "0", max: "10", step: "1", value: String(pool.reoffers ?? 1) });
+  const backup = select(pools.filter((p) => p.name !== pool.name).map((p) => [p.name, p.name]),
+    { name: "backup_pool", value: pool.backup_pool || "", emptyLabel: t("pools.nobackup") });
+  const maxOpen = h("input", { type: "number", name: "max_open_per_expert", min: "0", max: "100", step: "1",
+    value: String(pool.max_open_per_expert ?? 0) });
+  const status = statusArea();
+  const integer = (input, low, high) => {
+    const value = Number(input.value);
+    return input.value !== "" && Number.isInteger(value) && value >= low && value <= high ? value : null;
+  };
+  return h("section", { class: "card", "aria-labelledby": "pool-edit-h" },
+    h("h2", { id: "pool-edit-h", tabindex: "-1", text: t("pools.edit.title", { name: pool.name }) }),
+    h("form", {
+      class: "pool-form", novalidate: true,
+      onsubmit: async (event) => {
+        event.preventDefault();
+        status.clear();
+        const sla = {};
+        for (const [index, u] of URGENCIES.entries()) {
+          const value = Number(minutes[u].value);
+          const seconds = Math.round(value * 60);
+          const ok = minutes[u].value !== "" && seconds >= 30 && seconds <= 30 * 86400;
+          slaFields[index].setError(ok ? "" : t("pools.sla.invalid"));
+          if (!ok) {
+            minutes[u].focus();
+            return;
+          }
+          sla[u] = seconds;
+        }
+        const values = { reoffers: integer(reoffers, 0, 10), max_open_per_expert: integer(maxOpen, 0, 100) };
+        for (const [name, input] of [["reoffers", reoffers], ["max_open_per_expert", maxOpen]]) {
+          if (values[name] === null) {
+            status.show(h("p", { class: "error", text: t("pools.integer.invalid") }));
+            input.setAttribute("aria-invalid", "true");
+            input.focus();
+            return;
+          }
+          input.removeAttribute("aria-invalid");
+        }
+        try {
+          await api("PUT", `/api/v1/pools/${encodeURIComponent(pool.org)}/${encodeURIComponent(pool.name)}`,
+            { sla_seconds: sla, ...values, backup_pool: backup.value || null });
+          ctx.announce(t("admin.saved"));
+          await done();
+        } catch (error) {
+          status.show(errorBox(error));
+        }
+      },
+    },
+    h("fieldset", {}, h("legend", { text: t("pools.sla") }), h("p", { class: "hint", text: t("pools.sla.help") }),
+      h("div", { class: "row" }, slaFields)),
+    h("div", { class: "row" },
+      field(t("pools.reoffers"), reoffers, { hint: t("pools.reoffers.help") }),
+      field(t("pools.backup"), backup, { hint: t("pools.backup.help") }),
+      field(t("pools.maxopen"), maxOpen, { hint: t("pools.maxopen.help") })),
+    h("div", { class: "actions" }, h("button", { type: "submit", text: t("admin.save") }))),
+    status);
+}
+
+// -- agreements -------------------------------------------------------------------------------
+
+/** The last Helsinki day an agreement is in force (its end is exclusive). */
+function lastDay(iso) {
+  if (!iso) return "";
+  return helsinkiDate(new Date(Date.parse(iso) - 1).toISOString());
+}
+
+function scopeText(names, prefix) {
+  return names && names.length ? names.map((n) => (prefix ? label(prefix, n) : n)).join(", ") : t("agreements.all");
+}
+
+async function agreementsSection(body, ctx) {
   const out = h("div", {}, loading());
+  const editor = h("div");
+  const canCreate = offers("POST", "/api/v1/agreements");
+  const canEdit = offers("PUT", "/api/v1/agreements/{id}");
   replace(body, h("section", { class: "card", "aria-labelledby": "agreements-h" },
-    h("h2", { id: "agreements-h", text: t("admin.agreements") }), out));
-  try {
-    const items = (await api("GET", "/api/v1/agreements")).items || [];
-    replace(out, table(t("admin.agreements"), [
-      [t("agreements.parties"), (a) => (a.parties || [a.org_a, a.org_b]).filter(Boolean).join(" – ")],
-      [t("agreements.valid"), (a) => `${formatDate(a.valid_from)} – ${a.valid_until ? formatDate(a.valid_until) : "…"}`],
-      [t("agreements.scope"), (a) => plain({ topics: a.topics, pools: a.pools })],
-      [t("agreements.reference"), (a) => a.reference || ""],
-      [t("mine.status"), (a) => plain(a.status ?? a.in_force)],
-    ], items, { empty: t("agreements.none") }));
-  } catch (error) {
-    replace(out, errorBox(error));
+    h("h2", { id: "agreements-h", text: t("admin.agreements") }),
+    h("p", { class: "hint", text: t("agreements.help") }), out), editor);
+  const open = (agreement) => {
+    replace(editor, agreementForm(ctx, agreement, async (saved) => {
+      await refresh();
+      replace(editor);
+      document.querySelector(`button[data-agreement="${saved.id}"]`)?.focus();
+    }));
+    editor.querySelector("h2").focus();
+  };
+  const refresh = async () => {
+    try {
+      const items = (await api("GET", "/api/v1/agreements")).items || [];
+      const columns = [
+        [t("agreements.reference"), (a) => a.reference || ""],
+        [t("agreements.parties"), (a) => (a.parties || []).join(" – ")],
+        [t("agreements.valid"), (a) => `${formatDate(a.valid_from)} – ${a.valid_until ? formatDate(lastDay(a.valid_until)) : "…"}`],
+        [t("agreements.topics"), (a) => scopeText(a.topics, "topic")],
+        [t("agreements.pools"), (a) => scopeText(a.pools)],
+        [t("mine.status"), (a) => h("span", { class: a.in_force ? "ok" : "bad", text: a.in_force ? t("agreements.inforce") : t("agreements.notinforce") })],
+        [t("agreements.version"), (a) => formatNumber(a.version)],
+      ];
+      if (canEdit) {
+        columns.push([t("consents.actions"), (a) => h("button", { type: "button", class: "link", text: t("admin.edit"),
+          "aria-label": t("agreements.edit.for", { reference: a.reference }), dataset: { agreement: a.id },
+          onclick: () => open(a) })]);
+      }
+      replace(out, table(t("admin.agreements"), columns, items, { empty: t("agreements.none") }),
+        canCreate ? h("button", { type: "button", class: "secondary", id: "agreement-new", onclick: () => open(null),
+          text: t("agreements.new") }) : null);
+    } catch (error) {
+      replace(out, errorBox(error));
+    }
+  };
+  await refresh();
+}
+
+function agreementForm(ctx, agreement, done) {
+  const own = session.user.org;
+  const others = ctx.config.orgs.filter((o) => o !== own);
+  const reference = h("input", { type: "text", name: "reference", maxlength: "200", autocomplete: "off",
+    value: agreement ? agreement.reference : "" });
+  const party = agreement ? null : select(others.map((o) => [o, o]), { name: "party" });
+  const from = h("input", { type: "date", name: "valid_from", value: agreement ? helsinkiDate(agreement.valid_from) : helsinkiToday() });
+  const until = h("input", { type: "date", name: "valid_until", value: agreement ? lastDay(agreement.valid_until) : "" });
+  const topics = checkboxes(t("agreements.topics"), ctx.config.topics.map((x) => [x, label("topic", x)]),
+    { name: "topics", checked: agreement ? agreement.topics : [] });
+  const pools = h("input", { type: "text", name: "pools", autocomplete: "off", value: agreement ? agreement.pools.join(", ") : "" });
+  topics.append(h("p", { class: "hint", text: t("agreements.topics.help") }));
+  const referenceField = field(t("agreements.reference"), reference, { required: true });
+  const fromField = field(t("agreements.from"), from, { required: true, hint: t("agreements.from.help") });
+  const status = statusArea();
+  const history = h("div");
+  if (agreement && offers("GET", "/api/v1/agreements/{id}")) {
+    api("GET", `/api/v1/agreements/${encodeURIComponent(agreement.id)}`).then((full) => {
+      replace(history, table(t("agreements.versions"), [
+        [t("agreements.version"), (v) => formatNumber(v.version)],
+        [t("agreements.changed"), (v) => formatDateTime(v.at)],
+        [t("agreements.by"), (v) => v.by],
+        [t("agreements.valid"), (v) => `${formatDate(v.agreement.valid_from)} – ${v.agreement.valid_until ? formatDate(lastDay(v.agreement.valid_until)) : "…"}`],
+      ], [...(full.versions || [])].reverse()));
+    }).catch((error) => replace(history, errorBox(error)));
   }
+  return h("section", { class: "card", "aria-labelledby": "agreement-edit-h" },
+    h("h2", { id: "agreement-edit-h", tabindex: "-1",
+      text: agreement ? t("agreements.edit.title", { reference: agreement.reference }) : t("agreements.new") }),
+    h("form", {
+      class: "agreement-form", novalidate: true,
+      onsubmit: async (event) => {
+        event.preventDefault();
+        status.clear();
+        referenceField.setError(reference.value.trim() ? "" : t("agreements.reference.required"));
+        fromField.setError(from.value ? "" : t("agreements.from.required"));
+        if (!reference.value.trim()) {
+          reference.focus();
+          return;
+        }
+        if (!from.value) {
+          from.focus();
+          return;
+        }
+        const payload = {
+          reference: reference.value.trim(),
+          valid_from: helsinkiToIso(from.value),
+          valid_until: until.value ? helsinkiToIso(nextDay(until.value)) : null,
+          topics: topics.values(),
+          pools: pools.value.split(",").map((p) => p.trim()).filter(Boolean),
+        };
+        try {
+          let saved;
+          if (agreement) {
+            saved = await api("PUT", `/api/v1/agreements/${encodeURIComponent(agreement.id)}`, payload);
+          } else {
+            if (payload.valid_until === null) delete payload.valid_until;
+            saved = await api("POST", "/api/v1/agreements", { ...payload, parties: [own, party.value] });
+          }
+          ctx.announce(t("agreements.saved"));
+          await done(saved);
+        } catch (error) {
+          status.show(errorBox(error));
+        }
+      },
+    },
+    h("div", { class: "row" }, referenceField,
+      party ? field(t("agreements.party"), party, { hint: t("agreements.party.help", { org: own }) })
+        : h("p", { class: "facts-inline" }, h("strong", { text: `${t("agreements.parties")}: ` }), agreement.parties.join(" – "))),
+    h("div", { class: "row" }, fromField, field(t("agreements.until"), until, { hint: t("agreements.until.help") })),
+    topics,
+    field(t("agreements.pools"), pools, { hint: t("agreements.pools.help") }),
+    h("div", { class: "actions" }, h("button", { type: "submit", text: t("admin.save") }))),
+    status, history);
 }
 
 async function keysSection(body) {

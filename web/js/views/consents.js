@@ -1,7 +1,8 @@
 // Consents of a client (SPEC C3): find the client by identity code, see and withdraw their
-// consents, record a new one, and print its receipt for the client in the chosen language.
+// consents, record a new one, and print its receipt for the client in the chosen language; and
+// the client's disclosure prohibitions, recorded and lifted here.
 
-import { api } from "../api.js";
+import { api, offers } from "../api.js";
 import { checkboxes, field, h, replace, select, table } from "../dom.js";
 import { LANGUAGES, formatDate, formatDateTime, label, language, t } from "../i18n.js";
 import { session } from "../session.js";
@@ -45,6 +46,7 @@ export async function consentsView(ctx) {
           await refresh();
           await showReceipt(consent.id);
         })),
+      offers("GET", "/api/v1/clients/{ref}/prohibitions") ? await prohibitionsSection(ctx, ref, config) : null,
       receipt);
 
     async function showReceipt(id) {
@@ -145,4 +147,77 @@ function consentForm(ref, config, done) {
   }, categories, orgs, h("div", { class: "row" }, field(t("consents.purpose"), purpose), field(t("consents.method"), method),
     field(t("consents.grantor"), grantor), field(t("consents.until"), until, { hint: t("consents.until.help") })),
   h("div", { class: "actions" }, h("button", { type: "submit", text: t("consents.submit") })), status);
+}
+
+/** The client's disclosure prohibitions: a category, to an organisation, or everything. A
+ * prohibition beats a consent; only a statutory rule beats a prohibition. */
+async function prohibitionsSection(ctx, ref, config) {
+  const list = h("div");
+  const status = statusArea();
+  const canRecord = offers("POST", "/api/v1/clients/{ref}/prohibitions");
+  const category = select(config.categories.filter((x) => x !== "identity.hetu").map((x) => [x, label("category", x)]),
+    { name: "prohibition_category", emptyLabel: t("prohibitions.allcategories") });
+  const org = select(config.orgs.filter((o) => o !== session.user.org).map((o) => [o, o]),
+    { name: "prohibition_org", emptyLabel: t("prohibitions.allorgs") });
+  const scopeText = (p) => {
+    const what = p.category ? label("category", p.category) : t("prohibitions.everything");
+    return p.org ? t("prohibitions.to", { what, org: p.org }) : what;
+  };
+  const refresh = async () => {
+    let items;
+    try {
+      items = (await api("GET", `/api/v1/clients/${ref}/prohibitions`)).items || [];
+    } catch (error) {
+      replace(list, errorBox(error));
+      return;
+    }
+    replace(list, table(t("prohibitions.caption"), [
+      [t("prohibitions.scope"), scopeText],
+      [t("consents.status"), (p) => h("span", { class: p.active ? "bad" : "muted",
+        text: p.active ? t("prohibitions.active") : t("prohibitions.lifted", { when: formatDateTime(p.revoked_at) }) })],
+      [t("consents.recorded"), (p) => `${p.created_by || ""} · ${p.created_org || ""} · ${formatDateTime(p.created_at)}`],
+      [t("consents.actions"), (p) => (p.active && p.created_org === session.user.org && offers("POST", "/api/v1/prohibitions/{id}/revoke")
+        ? h("button", { type: "button", class: "link danger", text: t("prohibitions.lift"), dataset: { prohibition: p.id },
+          "aria-label": t("prohibitions.lift.for", { scope: scopeText(p) }),
+          onclick: async () => {
+            try {
+              await api("POST", `/api/v1/prohibitions/${encodeURIComponent(p.id)}/revoke`);
+              ctx.announce(t("prohibitions.lifted.now"));
+              status.show(h("p", { class: "ok", text: t("prohibitions.lifted.now") }));
+              await refresh();
+            } catch (error) {
+              status.show(errorBox(error));
+            }
+          } }) : null)],
+    ], items, { empty: t("prohibitions.none") }));
+  };
+  await refresh();
+  return h("section", { class: "card", "aria-labelledby": "prohibitions-h" },
+    h("h2", { id: "prohibitions-h", text: t("prohibitions.title") }),
+    h("p", { class: "hint", text: t("prohibitions.help") }),
+    list,
+    canRecord ? h("form", {
+      class: "prohibition-form", novalidate: true,
+      onsubmit: async (event) => {
+        event.preventDefault();
+        const body = {};
+        if (category.value) body.category = category.value;
+        if (org.value) body.org = org.value;
+        try {
+          await api("POST", `/api/v1/clients/${ref}/prohibitions`, body);
+          ctx.announce(t("prohibitions.recorded"));
+          status.show(h("p", { class: "ok", text: t("prohibitions.recorded") }));
+          category.value = "";
+          org.value = "";
+          await refresh();
+        } catch (error) {
+          status.show(errorBox(error));
+        }
+      },
+    },
+    h("h3", { text: t("prohibitions.new") }),
+    h("div", { class: "row" }, field(t("prohibitions.category"), category, { hint: t("prohibitions.category.help") }),
+      field(t("prohibitions.org"), org, { hint: t("prohibitions.org.help") })),
+    h("div", { class: "actions" }, h("button", { type: "submit", text: t("prohibitions.submit") }))) : null,
+    status);
 }

@@ -1,14 +1,16 @@
 // One consultation, for every participant: the question, the conversation as this reader may
 // see it (withheld items say why), live updates and read receipts, and a composer that shows
 // before sending what the policy will withhold from whom. Experts claim here; anyone closes.
+// Participants attach files (downloaded with the token, never a token in a URL) and add
+// colleagues; after closing, an expert who took part writes an anonymised knowledge entry.
 
-import { api, query } from "../api.js";
-import { debounce, field, h, replace, select } from "../dom.js";
-import { formatDateTime, label, t } from "../i18n.js";
+import { api, download, offers, query, saveBlob, upload } from "../api.js";
+import { debounce, field, h, replace, select, uid } from "../dom.js";
+import { formatDateTime, formatNumber, label, t } from "../i18n.js";
 import { subscribe } from "../live.js";
 import { session } from "../session.js";
 import { dismiss } from "../alerts.js";
-import { errorBox, heading, statusArea, statusBadge, urgencyBadge } from "./common.js";
+import { errorBox, errorText, heading, statusArea, statusBadge, urgencyBadge } from "./common.js";
 import { scanNotices } from "./advisor.js";
 
 const REFERRAL_CATEGORIES = new Set(["service_need.referral", "housing.risk"]);
@@ -31,17 +33,28 @@ export async function consultationView(ctx) {
   // The conversation is a live region (role log): new messages are read out as they arrive.
   const log = h("ol", { class: "messages" });
   const composer = h("div", { class: "composer" });
+  const extras = h("div", { class: "c-extras" });
   main.append(heading(t("consultation.title")), header, actions,
     h("section", { class: "card", "aria-labelledby": "conv-h" }, h("h2", { id: "conv-h", text: t("consultation.conversation") }),
       h("div", { class: "messages-log", role: "log", "aria-live": "polite", "aria-labelledby": "conv-h" }, log)),
-    composer);
+    composer, extras);
 
+  let shownStatus = null;
   const render = () => {
-    replace(header, headerView(state.consultation));
+    const c = state.consultation;
+    replace(header, headerView(c));
     replace(actions, actionsView(ctx, state, render));
-    replace(composer, state.consultation.status === "closed" || !isParticipant(state.consultation)
-      ? h("p", { class: "hint", text: state.consultation.status === "closed" ? t("consultation.closed.help") : t("consultation.claim.help") })
+    // The composer and the extras keep what is being typed unless the state really changed.
+    const key = `${c.status}:${isParticipant(c)}`;
+    if (key === shownStatus) return;
+    shownStatus = key;
+    replace(composer, c.status === "closed" || !isParticipant(c)
+      ? h("p", { class: "hint", text: c.status === "closed" ? t("consultation.closed.help") : t("consultation.claim.help") })
       : composerView(ctx, state, config));
+    replace(extras,
+      c.status !== "closed" && isParticipant(c) && offers("POST", "/api/v1/consultations/{id}/attachments")
+        ? attachmentView(ctx, state) : null,
+      c.status === "closed" && canWriteKnowledge(c) ? knowledgeView(ctx, state, config) : null);
   };
   render();
 
@@ -114,6 +127,10 @@ function headerView(c) {
   if (c.claimed_by) facts.push([t("consultation.claimedby"), `${c.claimed_by} · ${formatDateTime(c.claimed_at)}`]);
   if (c.client_ref) facts.push([t("consultation.client"), c.client_ref]);
   if (c.case_ref) facts.push([t("ask.caseref"), c.case_ref]);
+  if ((c.participants || []).length) {
+    facts.push([t("participants.title"), h("ul", { class: "plain-list participants" }, c.participants.map((p) =>
+      h("li", { dataset: { user: p.user_id }, text: `${p.user_id} · ${p.org} · ${label("role", p.role)}` })))]);
+  }
   if (c.outcome) facts.push([t("consultation.outcome"), `${label("outcome", c.outcome)}${c.outcome_note ? ` – ${c.outcome_note}` : ""}`]);
   return h("div", { class: "card" },
     h("dl", { class: "facts" }, facts.map(([term, value]) => [h("dt", { text: term }), h("dd", {}, value)])),
@@ -147,7 +164,10 @@ function actionsView(ctx, state, render) {
   if (c.client_ref && (session.has("advisor") || session.has("social_worker"))) {
     out.push(h("a", { class: "button-link secondary", href: `#/consents?ref=${c.client_ref}`, text: t("consultation.consents") }));
   }
-  if (c.status !== "closed" && isParticipant(c)) out.push(closeForm(c, state, render, ctx));
+  if (c.status !== "closed" && isParticipant(c)) {
+    if (offers("POST", "/api/v1/consultations/{id}/participants")) out.push(participantForm(c, state, render, ctx));
+    out.push(closeForm(c, state, render, ctx));
+  }
   out.push(status);
   return out;
 }
@@ -212,7 +232,240 @@ function itemView(item) {
         item.citation ? h("p", { lang: "fi", text: `${t("policy.citation")}: ${item.citation}` }) : null) : null);
   }
   return h("li", { class: "item" }, name, h("span", { class: "item-value", text: String(item.value) }),
+    item.attachment_id ? [" ", downloadButton(item)] : null,
     item.referral ? h("span", { class: "hint", text: ` (${t("referral.title")}: ${label("referral", item.referral.condition)})` }) : null);
+}
+
+/** Fetched with the bearer token and handed over as a Blob: a token never goes into a URL. */
+function downloadButton(item) {
+  const status = h("span", { class: "download-status", role: "status" });
+  const button = h("button", {
+    type: "button", class: "link download", dataset: { attachment: item.attachment_id },
+    "aria-label": t("attachments.download.for", { name: String(item.value) }), text: t("attachments.download"),
+    onclick: async () => {
+      button.disabled = true;
+      status.textContent = "";
+      try {
+        const { blob, filename } = await download(`/api/v1/attachments/${encodeURIComponent(item.attachment_id)}`);
+        saveBlob(blob, filename || String(item.value));
+        status.textContent = t("attachments.downloaded");
+      } catch (error) {
+        status.textContent = error.status === 404 ? t("attachments.gone") : errorText(error);
+      } finally {
+        button.disabled = false;
+      }
+    },
+  });
+  return h("span", { class: "download-box" }, button, " ", status);
+}
+
+function participantForm(c, state, render, ctx) {
+  const listId = uid("people");
+  const user = h("input", { type: "text", name: "user_id", autocomplete: "off", spellcheck: "false", list: listId,
+    maxlength: "128" });
+  const people = h("datalist", { id: listId });
+  const userField = field(t("participants.user"), user, { hint: t("participants.user.help") });
+  const status = statusArea();
+  const orgs = [...new Set([c.origin_org, c.target_org].filter(Boolean))];
+  Promise.all(orgs.map((org) => api("GET", query("/api/v1/experts", { org })).then((p) => p.items).catch(() => [])))
+    .then((lists) => {
+      const present = new Set((state.consultation.participants || []).map((p) => p.user_id));
+      for (const expert of lists.flat().filter((e) => !present.has(e.id))) {
+        people.append(h("option", { value: expert.id, text: `${expert.name} · ${expert.org}` }));
+      }
+    });
+  return h("details", { class: "participant-box" },
+    h("summary", { text: t("participants.add") }),
+    h("form", {
+      class: "inline-form participant-form", novalidate: true,
+      onsubmit: async (event) => {
+        event.preventDefault();
+        status.clear();
+        const id = user.value.trim();
+        userField.setError(id ? "" : t("participants.user.required"));
+        if (!id) {
+          user.focus();
+          return;
+        }
+        try {
+          state.consultation = await api("POST", `/api/v1/consultations/${c.id}/participants`, { user_id: id });
+          render();
+          ctx.announce(t("participants.added", { user: id }));
+          document.querySelector(`.participants li[data-user="${CSS.escape(id)}"]`)?.setAttribute("tabindex", "-1");
+        } catch (error) {
+          status.show(participantError(error));
+        }
+      },
+    }, userField, people, h("button", { type: "submit", text: t("participants.submit") })), status);
+}
+
+function participantError(error) {
+  const known = { unknown_user: "participants.unknown", wrong_org: "participants.wrongorg",
+    not_participant_role: "participants.role", closed: "participants.closed" }[error.code];
+  return known ? h("div", { class: "error", role: "alert" }, h("p", { text: t(known) })) : errorBox(error);
+}
+
+function attachmentView(ctx, state) {
+  const c = state.consultation;
+  const file = h("input", { type: "file", name: "file", accept: "application/pdf,image/png,image/jpeg,.pdf,.png,.jpg,.jpeg" });
+  const caption = h("input", { type: "text", name: "caption", maxlength: "2000", autocomplete: "off" });
+  const consent = h("select", { name: "consent_id" }, h("option", { value: "", text: t("items.noconsent") }));
+  const fileField = field(t("attachments.file"), file, { hint: t("attachments.file.help"), required: true });
+  const status = statusArea();
+  const withConsent = c.client_ref && (session.has("advisor") || session.has("social_worker"));
+  if (withConsent) loadConsents(state, c, consent);
+  return h("section", { class: "card", "aria-labelledby": "attach-h" },
+    h("h2", { id: "attach-h", text: t("attachments.title") }),
+    h("p", { class: "hint", text: t("attachments.help") }),
+    h("form", {
+      class: "attachment-form", novalidate: true,
+      onsubmit: async (event) => {
+        event.preventDefault();
+        status.clear();
+        const chosen = file.files && file.files[0];
+        fileField.setError(chosen ? "" : t("attachments.file.required"));
+        if (!chosen) {
+          file.focus();
+          return;
+        }
+        const form = new FormData();
+        form.append("file", chosen, chosen.name);
+        if (caption.value.trim()) form.append("text", caption.value.trim());
+        if (consent.value) form.append("consent_id", consent.value);
+        const button = event.submitter;
+        if (button) button.disabled = true;
+        try {
+          const sent = await upload(`/api/v1/consultations/${c.id}/attachments`, form);
+          file.value = "";
+          caption.value = "";
+          const withheld = (sent.message && sent.message.policy && sent.message.policy.withheld) || [];
+          const text = withheld.length ? t("attachments.sentwithheld", { count: formatNumber(withheld.length) })
+            : t("attachments.sent", { name: chosen.name });
+          status.show(h("p", { class: "ok", text }));
+          ctx.announce(text);
+        } catch (error) {
+          const message = attachmentError(error, chosen);
+          fileField.setError(message);
+          status.show(h("div", { class: "error", role: "alert" }, h("p", { text: message }),
+            error.message && error.status ? h("p", { class: "detail", lang: "en", text: error.message }) : null));
+          file.focus();
+        } finally {
+          if (button) button.disabled = false;
+        }
+      },
+    },
+    fileField,
+    field(t("attachments.caption"), caption, { hint: t("attachments.caption.help") }),
+    withConsent ? field(t("items.consent"), consent) : null,
+    h("div", { class: "actions" }, h("button", { type: "submit", text: t("attachments.submit") }))),
+    status);
+}
+
+function attachmentError(error, chosen) {
+  if (error.status === 413) return t("attachments.toolarge", { size: formatNumber(Math.ceil(chosen.size / 1024)) });
+  if (error.status === 422 && error.code === "unsupported_file") return t("attachments.unsupported");
+  if (error.status === 403) return t("attachments.withheld");
+  // A connection cut while a large file was still being sent is the size limit at work.
+  if (error.status === 0 && chosen.size > 1024 * 1024) return t("attachments.toolarge", { size: formatNumber(Math.ceil(chosen.size / 1024)) });
+  return errorText(error);
+}
+
+// -- the knowledge base ------------------------------------------------------------------------
+
+function canWriteKnowledge(c) {
+  return offers("POST", "/api/v1/consultations/{id}/knowledge") && session.has("expert") && isParticipant(c)
+    && session.user.org === c.target_org;
+}
+
+/** Code-point offsets (as the server counts) → UTF-16 offsets (as the text box counts). */
+function utf16Offset(text, codePoints) {
+  return Array.from(text).slice(0, codePoints).join("").length;
+}
+
+function knowledgeView(ctx, state, config) {
+  const c = state.consultation;
+  const question = h("textarea", { name: "kb_question", rows: "4", maxlength: "4000" });
+  const answer = h("textarea", { name: "kb_answer", rows: "6", maxlength: "8000" });
+  const topic = select(config.topics.map((x) => [x, label("topic", x)]), { name: "kb_topic", value: c.topic });
+  const fields = {
+    question: field(t("kb.entry.question"), question, { required: true, hint: t("kb.entry.question.help") }),
+    answer: field(t("kb.entry.answer"), answer, { required: true, hint: t("kb.entry.answer.help") }),
+  };
+  const controls = { question, answer };
+  const findingsBox = h("div", { class: "findings" });
+  const status = statusArea();
+  const clearFindings = () => {
+    findingsBox.replaceChildren();
+    for (const name of Object.keys(fields)) fields[name].setError("");
+  };
+  const showFindings = (found) => {
+    const byField = { question: [], answer: [] };
+    for (const f of found) (byField[f.field] || (byField[f.field] = [])).push(f);
+    for (const [name, list] of Object.entries(byField)) {
+      if (fields[name]) fields[name].setError(list.length ? t("kb.findings.field", { count: formatNumber(list.length) }) : "");
+    }
+    replace(findingsBox, h("div", { class: "error findings-box", role: "alert", tabindex: "-1", id: "kb-findings" },
+      h("p", { class: "findings-title", text: t("kb.findings.title") }),
+      h("ol", { class: "findings-list" }, found.map((f) => {
+        const control = controls[f.field];
+        const where = t("kb.findings.where", { field: t(`kb.entry.${f.field}`), from: formatNumber(f.start + 1), to: formatNumber(f.end) });
+        return h("li", { dataset: { kind: f.kind, field: f.field } },
+          h("strong", { text: label("identifier", f.kind) }), ` – ${where} `,
+          control ? h("button", { type: "button", class: "link", text: t("kb.findings.select"),
+            "aria-label": t("kb.findings.select.for", { kind: label("identifier", f.kind), where }),
+            onclick: () => {
+              control.focus();
+              control.setSelectionRange(utf16Offset(control.value, f.start), utf16Offset(control.value, f.end));
+            } }) : null);
+      })),
+      h("p", { class: "hint", text: t("kb.findings.help") })));
+    findingsBox.querySelector("#kb-findings").focus();
+  };
+  for (const control of [question, answer]) control.addEventListener("input", () => status.clear());
+  return h("section", { class: "card", "aria-labelledby": "kb-entry-h" },
+    h("h2", { id: "kb-entry-h", text: t("kb.entry.title") }),
+    h("p", { class: "hint", text: t("kb.entry.help") }),
+    h("form", {
+      class: "knowledge-form", novalidate: true,
+      onsubmit: async (event) => {
+        event.preventDefault();
+        clearFindings();
+        status.clear();
+        let missing = null;
+        for (const [name, control] of Object.entries(controls)) {
+          const empty = !control.value.trim();
+          fields[name].setError(empty ? t("kb.entry.required") : "");
+          if (empty && !missing) missing = control;
+        }
+        if (missing) {
+          missing.focus();
+          return;
+        }
+        const button = event.submitter;
+        if (button) button.disabled = true;
+        try {
+          const entry = await api("POST", `/api/v1/consultations/${c.id}/knowledge`,
+            { question: question.value, answer: answer.value, topic: topic.value });
+          question.value = "";
+          answer.value = "";
+          status.show(h("p", { class: "ok", dataset: { entry: entry.id }, text: t("kb.entry.saved") }));
+          ctx.announce(t("kb.entry.saved"));
+        } catch (error) {
+          if (error.status === 422 && error.code === "personal_data_found" && Array.isArray(error.details.findings)) {
+            showFindings(error.details.findings);
+          } else if (error.status === 409) {
+            status.show(h("div", { class: "error", role: "alert" }, h("p", { text: t("kb.entry.notclosed") })));
+          } else {
+            status.show(errorBox(error));
+          }
+        } finally {
+          if (button) button.disabled = false;
+        }
+      },
+    },
+    field(t("ask.topic"), topic), fields.question, fields.answer, findingsBox,
+    h("div", { class: "actions" }, h("button", { type: "submit", text: t("kb.entry.submit") }))),
+    status);
 }
 
 function composerView(ctx, state, config) {

@@ -1,6 +1,7 @@
 // The expert's view: on or off duty, the live queue of consultations offered to them (an
 // immediate one is alerted by sound and a banner from any view), claiming, their own claimed
-// consultations, and who of their organisation is on duty.
+// and closed consultations (a closed one can become a knowledge entry), the knowledge-base
+// entries of colleagues waiting for approval, and who of their organisation is on duty.
 
 import { api, offers, query } from "../api.js";
 import { debounce, h, replace, table } from "../dom.js";
@@ -17,7 +18,16 @@ export async function expertView(ctx) {
   const queue = h("section", { class: "card", "aria-labelledby": "queue-h" }, h("h2", { id: "queue-h", text: t("queue.title") }));
   const mine = h("section", { class: "card", "aria-labelledby": "claimed-h" }, h("h2", { id: "claimed-h", text: t("expert.claimed") }));
   const roster = h("section", { class: "card", "aria-labelledby": "roster-h" }, h("h2", { id: "roster-h", text: t("roster.title") }));
-  main.append(dutyBox, queue, mine, roster);
+  const closed = h("section", { class: "card", "aria-labelledby": "closed-h" }, h("h2", { id: "closed-h", text: t("expert.closed") }));
+  const drafts = offers("GET", "/api/v1/knowledge/drafts")
+    ? h("section", { class: "card", "aria-labelledby": "drafts-h" }, h("h2", { id: "drafts-h", text: t("kb.drafts.title") }),
+      h("p", { class: "hint", text: t("kb.drafts.help") }))
+    : null;
+  main.append(dutyBox, queue, mine, closed, drafts, roster);
+  const closedBody = h("div", {}, loading());
+  closed.append(closedBody);
+  const draftsBody = h("div", {}, loading());
+  if (drafts) drafts.append(draftsBody);
   const dutyBody = h("div", {}, loading());
   const queueBody = h("div", {}, loading());
   const mineBody = h("div", {}, loading());
@@ -29,15 +39,19 @@ export async function expertView(ctx) {
 
   const refreshQueue = async () => replace(queueBody, await queueTable(ctx, refreshAll));
   const refreshMine = async () => replace(mineBody, await claimedTable());
+  const refreshClosed = async () => replace(closedBody, await closedTable());
+  const refreshDrafts = async () => {
+    if (drafts) replace(draftsBody, await draftsList(ctx, refreshDrafts));
+  };
   const refreshRoster = async () => {
     const experts = await api("GET", query("/api/v1/experts", { org: session.user.org })).then((p) => p.items).catch(() => null);
     replace(dutyBody, dutyToggle(ctx, experts, refreshRoster));
     replace(rosterBody, await rosterView(experts));
   };
   async function refreshAll() {
-    await Promise.all([refreshQueue(), refreshMine()]);
+    await Promise.all([refreshQueue(), refreshMine(), refreshClosed()]);
   }
-  await Promise.all([refreshAll(), refreshRoster()]);
+  await Promise.all([refreshAll(), refreshRoster(), refreshDrafts()]);
   const later = debounce(refreshAll, 150);
   const laterRoster = debounce(refreshRoster, 300);
   return subscribe((event) => {
@@ -132,6 +146,63 @@ async function claimedTable() {
     [t("mine.status"), (c) => statusBadge(c.status)],
     [t("consultation.from"), (c) => `${c.origin_org} · ${c.created_by}`],
   ], items, { empty: t("expert.claimed.none") });
+}
+
+async function closedTable() {
+  let items;
+  try {
+    items = (await api("GET", query("/api/v1/consultations", { status: "closed", limit: 20 }))).items;
+  } catch (error) {
+    return errorBox(error);
+  }
+  return table(t("expert.closed.caption"), [
+    [t("mine.created"), (c) => formatDateTime(c.created_at)],
+    [t("ask.topic"), (c) => h("a", { href: `#/c/${c.id}`, text: label("topic", c.topic),
+      "aria-label": t("expert.closed.open", { topic: label("topic", c.topic), when: formatDateTime(c.created_at) }) })],
+    [t("consultation.outcome"), (c) => label("outcome", c.outcome)],
+    [t("consultation.from"), (c) => `${c.origin_org} · ${c.created_by}`],
+  ], items, { empty: t("expert.closed.none") });
+}
+
+/** Entries of the organisation waiting for approval: another expert than the author approves. */
+async function draftsList(ctx, refresh) {
+  let items;
+  try {
+    items = (await api("GET", query("/api/v1/knowledge/drafts", { limit: 50 }))).items || [];
+  } catch (error) {
+    return errorBox(error);
+  }
+  if (!items.length) return h("p", { class: "empty", text: t("kb.drafts.none") });
+  const status = statusArea();
+  return h("div", {}, status, h("ul", { class: "kb-list kb-drafts" }, items.map((entry) => {
+    const own = entry.created_by === session.user.id;
+    return h("li", { dataset: { entry: entry.id } },
+      h("p", { class: "kb-q" }, h("strong", { text: entry.question }), ` (${label("topic", entry.topic)})`),
+      h("p", { class: "kb-a", text: entry.answer }),
+      h("p", { class: "hint", text: t("kb.drafts.by", { user: entry.created_by || "", when: formatDateTime(entry.created_at) }) }),
+      own ? h("p", { class: "hint", text: t("kb.drafts.own") })
+        : h("button", {
+          type: "button", class: "approve", dataset: { entry: entry.id },
+          "aria-label": t("kb.drafts.approve.for", { question: entry.question.slice(0, 60) }),
+          onclick: async (event) => {
+            event.target.disabled = true;
+            try {
+              await api("POST", `/api/v1/knowledge/${encodeURIComponent(entry.id)}/approve`);
+              ctx.announce(t("kb.drafts.approved"));
+              await refresh();
+              const heading = document.getElementById("drafts-h");
+              heading?.setAttribute("tabindex", "-1");
+              heading?.focus();
+            } catch (error) {
+              event.target.disabled = false;
+              status.show(error.status === 422 && error.code === "personal_data_found"
+                ? h("div", { class: "error", role: "alert" }, h("p", { text: t("kb.drafts.personal") }))
+                : errorBox(error));
+            }
+          },
+          text: t("kb.drafts.approve"),
+        }));
+  })));
 }
 
 const WEEKDAYS = [1, 2, 3, 4, 5, 6, 7];

@@ -168,7 +168,19 @@ async function reportSection(body, ctx) {
           hetu.input.focus();
           return;
         }
-        clientRef = (await api("POST", "/api/v1/clients", { hetu: value })).client_ref;
+        try {
+          clientRef = (await api("POST", lookupPath, { hetu: value })).client_ref;
+        } catch (error) {
+          if (error.status !== 404) throw error;
+          // A lookup registers nobody: an unknown code simply has no report.
+          hetu.setError(t("report.unknownclient"));
+          replace(out);
+          status.show(h("p", { class: "error", text: t("report.unknownclient") }));
+          hetu.input.focus();
+          return;
+        }
+        hetu.input.value = "";
+        hetu.input.dispatchEvent(new Event("input"));
       }
       const report = await api("GET", query(`/api/v1/clients/${encodeURIComponent(clientRef)}/access-report`,
         { from: from.value, to: to.value, reason: reason.value.trim() }));
@@ -178,13 +190,16 @@ async function reportSection(body, ctx) {
       status.show(errorBox(error));
     }
   };
-  // Only staff who may register clients can turn an identity code into the client reference.
+  // An identity code becomes the client reference through the lookup, which never registers
+  // anyone (or, where the service has no lookup, through registration by staff who may register).
   const canRegister = ["advisor", "expert", "social_worker"].some((role) => session.has(role));
+  const lookupPath = offers("POST", "/api/v1/clients/lookup") ? "/api/v1/clients/lookup" : (canRegister ? "/api/v1/clients" : null);
   replace(body, h("section", { class: "card no-print", "aria-labelledby": "report-h" },
     h("h2", { id: "report-h", text: t("privacy.report") }),
     h("p", { class: "hint", text: t("privacy.report.help") }),
     h("form", { onsubmit: run, novalidate: true },
-      h("div", { class: "row" }, field(t("privacy.client_ref"), ref), canRegister ? hetu : null),
+      h("p", { class: "hint", text: lookupPath ? t("report.either") : t("report.refonly") }),
+      h("div", { class: "row" }, field(t("privacy.client_ref"), ref), lookupPath ? hetu : null),
       h("div", { class: "row" }, field(t("privacy.from"), from), field(t("privacy.to"), to)),
       field(t("privacy.reason"), reason, { hint: t("privacy.reason.help") }),
       h("div", { class: "actions" }, h("button", { type: "submit", text: t("privacy.report.make") }))),
