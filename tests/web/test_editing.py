@@ -226,6 +226,7 @@ def test_attachments_upload_and_download_and_a_participant_is_added(tabs):
     cid = _ask(a, client=hetu(72), question="Asiakkaan vuokrasopimus liitteenä, riittääkö?")
     _claim(expert, cid)
     a.wait_for_selector(".badge-status-claimed")
+    a.wait_for_selector(".participants li[data-user='vantaa.sanna']")  # the claim, live
     a.wait_for_selector("#attach-h")
 
     a.set_input_files("form.attachment-form input[type=file]",

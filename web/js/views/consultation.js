@@ -93,6 +93,11 @@ export async function consultationView(ctx) {
       }
     } else if (event.type.startsWith("consultation.") && event.consultation && event.consultation.id === id) {
       state.consultation = { ...state.consultation, ...event.consultation };
+      const c = state.consultation;
+      // A claim event may come without the participant list: the claiming expert has joined.
+      if (event.type === "consultation.claimed" && c.claimed_by && !(c.participants || []).some((p) => p.user_id === c.claimed_by)) {
+        c.participants = [...(c.participants || []), { user_id: c.claimed_by, org: c.target_org, role: "expert" }];
+      }
       render();
       if (event.type === "consultation.claimed") ctx.announce(t("consultation.claimed.announce"));
       if (event.type === "consultation.closed") ctx.announce(t("consultation.closed.announce"));
