@@ -334,7 +334,7 @@ AUDIT_ROUTES: tuple[Route, ...] = (
           who=PO, response=REPORT,
           query=(("from", *_Q_TIME), ("to", *_Q_TIME),
                  ("reason", {"type": "string", "maxLength": 2000}, "why, when reaching back over two years")),
-          errors=(400, 401, 403, 422)),
+          errors=(400, 401, 403, 404, 422)),
     Route("POST", "/api/v1/consultations/{id}/break-glass", break_glass,
           "Open a consultation's content with a written justification; logged and flagged",
           who="privacy officer of a party organisation", body=BREAK_GLASS_BODY, response=BREAK_GLASS,
