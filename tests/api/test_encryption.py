@@ -219,6 +219,9 @@ async def test_retention_shreds_closed_consultations_and_keeps_metadata(aiohttp_
                                       {"c": ids[0]})).scalars().all()
     assert wrapped[0] is None and wrapped[1] is not None
     assert "retention.shred" in actions and "message.create" in actions  # the audit trail remains
+    # The audit log still verifies: shredding destroys content keys, never log records.
+    verified = await api.call("GET", "/api/v1/audit/verify", "kela.tuula", expect=200)
+    assert verified["ok"] is True and verified["size"] > 0
     # Even with the key file, a fresh process cannot open the shredded content.
     vault = Vault(FileKeyring.open(settings.key_file), FileKeyring.open(settings.key_file))
     async with api.client.app[keys.DB].read() as conn:
