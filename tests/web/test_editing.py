@@ -15,10 +15,12 @@ from tests.synthetic import hetu
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 
-# A 1×1 PNG, built here so that the bytes downloaded can be compared with the bytes sent.
+
 def _png() -> bytes:
+    """A 1×1 PNG, built here so that the bytes downloaded can be compared with the bytes sent."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
     header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00\xff\x80\x00"))
             + chunk(b"IEND", b""))

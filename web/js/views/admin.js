@@ -166,9 +166,9 @@ async function poolsSection(body, ctx) {
 }
 
 function poolForm(ctx, pool, pools, done) {
+  const shown = Object.fromEntries(URGENCIES.map((u) => [u, String(Math.round((pool.sla_seconds[u] / 60) * 2) / 2)]));
   const minutes = Object.fromEntries(URGENCIES.map((u) => [u, h("input", {
-    type: "number", name: `sla_${u}`, min: "0.5", max: "43200", step: "0.5", inputmode: "decimal",
-    value: String(Math.round((pool.sla_seconds[u] / 60) * 2) / 2),
+    type: "number", name: `sla_${u}`, min: "0.5", max: "43200", step: "0.5", inputmode: "decimal", value: shown[u],
   })]));
   const slaFields = URGENCIES.map((u) => field(label("urgency", u), minutes[u]));
   const reoffers = h("input", { type: "number", name: "reoffers", min: "0", max: "10", step: "1", value: String(pool.reoffers ?? 1) });
@@ -190,8 +190,8 @@ function poolForm(ctx, pool, pools, done) {
         status.clear();
         const sla = {};
         for (const [index, u] of URGENCIES.entries()) {
-          const value = Number(minutes[u].value);
-          const seconds = Math.round(value * 60);
+          // An untouched value keeps its exact seconds (the field shows whole or half minutes).
+          const seconds = minutes[u].value === shown[u] ? pool.sla_seconds[u] : Math.round(Number(minutes[u].value) * 60);
           const ok = minutes[u].value !== "" && seconds >= 30 && seconds <= 30 * 86400;
           slaFields[index].setError(ok ? "" : t("pools.sla.invalid"));
           if (!ok) {
@@ -291,8 +291,11 @@ function agreementForm(ctx, agreement, done) {
   const reference = h("input", { type: "text", name: "reference", maxlength: "200", autocomplete: "off",
     value: agreement ? agreement.reference : "" });
   const party = agreement ? null : select(others.map((o) => [o, o]), { name: "party" });
-  const from = h("input", { type: "date", name: "valid_from", value: agreement ? helsinkiDate(agreement.valid_from) : helsinkiToday() });
-  const until = h("input", { type: "date", name: "valid_until", value: agreement ? lastDay(agreement.valid_until) : "" });
+  // A new agreement always sends its start; a changed one only what was changed.
+  const initialFrom = agreement ? helsinkiDate(agreement.valid_from) : null;
+  const initialUntil = agreement ? lastDay(agreement.valid_until) : "";
+  const from = h("input", { type: "date", name: "valid_from", value: agreement ? initialFrom : helsinkiToday() });
+  const until = h("input", { type: "date", name: "valid_until", value: initialUntil });
   const topics = checkboxes(t("agreements.topics"), ctx.config.topics.map((x) => [x, label("topic", x)]),
     { name: "topics", checked: agreement ? agreement.topics : [] });
   const pools = h("input", { type: "text", name: "pools", autocomplete: "off", value: agreement ? agreement.pools.join(", ") : "" });
@@ -331,17 +334,17 @@ function agreementForm(ctx, agreement, done) {
         }
         const payload = {
           reference: reference.value.trim(),
-          valid_from: helsinkiToIso(from.value),
-          valid_until: until.value ? helsinkiToIso(nextDay(until.value)) : null,
           topics: topics.values(),
           pools: pools.value.split(",").map((p) => p.trim()).filter(Boolean),
         };
+        // Dates are sent only when they changed: an unchanged one keeps its exact instant.
+        if (from.value !== initialFrom) payload.valid_from = helsinkiToIso(from.value);
+        if (until.value !== initialUntil) payload.valid_until = until.value ? helsinkiToIso(nextDay(until.value)) : null;
         try {
           let saved;
           if (agreement) {
             saved = await api("PUT", `/api/v1/agreements/${encodeURIComponent(agreement.id)}`, payload);
           } else {
-            if (payload.valid_until === null) delete payload.valid_until;
             saved = await api("POST", "/api/v1/agreements", { ...payload, parties: [own, party.value] });
           }
           ctx.announce(t("agreements.saved"));
