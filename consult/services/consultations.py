@@ -376,7 +376,7 @@ class Consultations:
                     else await self.directory.offer_targets(c["target_org"], c["pool"], c["expert_id"]))
         for user_id in watchers:
             readers.setdefault(user_id, Party(org=c["target_org"], role="expert", user_id=user_id))
-        self._publish(readers, "consultation.claimed", claimed, view)
+        self._publish(readers, "consultation.claimed", claimed, view, participants)
         return body
 
     async def add_participant(
@@ -460,8 +460,14 @@ class Consultations:
 
     def _publish(self, readers: dict[str, Party], kind: str, c: dict[str, Any], view: View,
                  participants: list[dict[str, Any]] | None = None, **extra: Any) -> None:
-        self.bus.publish(readers, lambda user_id: {
-            "type": kind, "consultation": self._json_for(c, readers[user_id], view, participants), **extra})
+        members = {p["user_id"] for p in participants or ()}
+
+        def render(user_id: str) -> dict[str, Any]:
+            # Only participants are told who the participants are.
+            shown = participants if user_id in members else None
+            return {"type": kind, "consultation": self._json_for(c, readers[user_id], view, shown), **extra}
+
+        self.bus.publish(readers, render)
 
 
 def _readers(participants: list[dict[str, Any]]) -> dict[str, Party]:
