@@ -18,7 +18,6 @@ import asyncio
 import os
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time

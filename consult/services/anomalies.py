@@ -5,7 +5,6 @@ consent. Pure functions over rows the storage layer streams; the privacy officer
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta

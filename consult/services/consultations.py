@@ -178,9 +178,9 @@ class Consultations:
             "first_response_at": None,
             "closed_at": None,
             "outcome": None,
-            "outcome_note": None,
             "created_at": now,
         }
+
         async def unit(conn: AsyncConnection) -> tuple[list[dict[str, Any]], list[dict[str, Any]], View]:
             prepared = await self.freetext.prepare(conn, who, new.question, new.purpose, now)
             row["question"], row["question_spans"] = prepared.text, prepared.spans or None

@@ -8,7 +8,7 @@ import logging
 import os
 import stat
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import aiohttp
 import pytest

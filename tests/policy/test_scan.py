@@ -4,7 +4,7 @@ check character."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 from hypothesis import given, settings, strategies as st

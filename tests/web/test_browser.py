@@ -3,10 +3,8 @@ it, against the real server, with axe-core checking every view for WCAG 2.1 AA v
 
 from __future__ import annotations
 
-import json
 import re
 
-import pytest
 
 from tests.synthetic import hetu
 
