@@ -49,6 +49,7 @@ class Settings:
     oidc_client_id: str | None = None
     oidc_scope: str = "openid profile"
     ws_auth_timeout: float = 10.0
+    auth_failures_per_minute: int = 60
     retention_days: int = 730
     retention_interval_hours: int = 24
     audit_key_file: Path | None = None
@@ -122,6 +123,7 @@ _ENV_KEYS: dict[str, str] = {
     "CONSULT_OIDC_AUTHORITY": "oidc_authority",
     "CONSULT_OIDC_CLIENT_ID": "oidc_client_id",
     "CONSULT_OIDC_SCOPE": "oidc_scope",
+    "CONSULT_AUTH_FAILURES_PER_MINUTE": "auth_failures_per_minute",
     "CONSULT_RETENTION_DAYS": "retention_days",
     "CONSULT_RETENTION_INTERVAL_HOURS": "retention_interval_hours",
     "CONSULT_AUDIT_KEY_FILE": "audit_key_file",

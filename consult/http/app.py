@@ -18,6 +18,7 @@ from aiohttp import web
 
 from consult.auth import TokenVerifier, load_jwks_file, parse_jwks
 from consult.auth.dev import DEMO_USERS, DevIssuer
+from consult.auth.throttle import FailureThrottle
 from consult.config import Settings
 from consult.errors import ConfigError
 from consult.http import keys
@@ -84,6 +85,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[keys.CLOCK] = clock or SystemClock()
     app[keys.BUS] = EventBus()
     app[keys.SOCKETS] = set()
+    app[keys.THROTTLE] = FailureThrottle(settings.auth_failures_per_minute)
     if settings.oidc_authority:
         app[CSP_KEY] = content_security_policy((settings.oidc_authority,))
     app.cleanup_ctx.extend([_database, _trust, _services, _routing])

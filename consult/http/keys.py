@@ -6,6 +6,7 @@ from aiohttp import web
 
 from consult.auth import TokenVerifier
 from consult.auth.dev import DevIssuer
+from consult.auth.throttle import FailureThrottle
 from consult.config import Settings
 from consult.model import Clock
 from consult.policy.engine import PolicyEngine
@@ -31,6 +32,7 @@ CLOCK = web.AppKey("clock", Clock)
 DB = web.AppKey("db", Database)
 BUS = web.AppKey("bus", EventBus)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
+THROTTLE = web.AppKey("throttle", FailureThrottle)
 DEV_ISSUER = web.AppKey("dev_issuer", DevIssuer)
 POLICY = web.AppKey("policy", PolicyEngine)
 DIRECTORY = web.AppKey("directory", Directory)

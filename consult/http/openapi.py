@@ -48,6 +48,10 @@ def _operation(route: Route) -> dict[str, Any]:
         }
     if route.auth:
         op["security"] = [{"bearer": []}]
+        op["responses"]["429"] = {
+            "description": "Too many failed sign-ins from this address",
+            "content": {"application/json": {"schema": s.ERROR}},
+        }
     return op
 
 

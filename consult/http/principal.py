@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from consult.auth import AuthError
-from consult.errors import Forbidden, Unauthenticated
+from consult.errors import Forbidden, RateLimited, Unauthenticated
 from consult.http import keys
 from consult.http.middleware import REQUEST_ID, USER_ID
 from consult.model import Principal
@@ -17,9 +17,14 @@ async def authenticate(request: web.Request) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated()
+    throttle = request.app[keys.THROTTLE]
+    source = request.remote or "-"
+    if throttle.blocked(source):
+        raise RateLimited("Too many failed sign-ins from this address; try again in a minute.")
     try:
         principal = request.app[keys.VERIFIER].verify(token.strip())
     except AuthError:
+        throttle.failed(source)
         raise Unauthenticated() from None
     request[USER_ID] = principal.user_id
     await request.app[keys.DIRECTORY].seen(principal)

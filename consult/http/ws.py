@@ -23,6 +23,7 @@ log = logging.getLogger("consult.ws")
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_TOO_SLOW = 4408
+CLOSE_RATE_LIMITED = 4429
 QUEUE_LIMIT = 1000
 MAX_FRAME = 16 * 1024
 
@@ -31,7 +32,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=MAX_FRAME)
     await ws.prepare(request)
     app = request.app
-    principal = await _authenticate(ws, app)
+    principal = await _authenticate(ws, request)
     if principal is None:
         return ws
     request[USER_ID] = principal.user_id
@@ -82,7 +83,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _authenticate(ws: web.WebSocketResponse, app: web.Application) -> Any:
+async def _authenticate(ws: web.WebSocketResponse, request: web.Request) -> Any:
+    app = request.app
     timeout = app[keys.SETTINGS].ws_auth_timeout
     try:
         msg = await ws.receive(timeout=timeout)
@@ -100,9 +102,14 @@ async def _authenticate(ws: web.WebSocketResponse, app: web.Application) -> Any:
     if token is None:
         await ws.close(code=CLOSE_UNAUTHENTICATED, message=b"authentication required")
         return None
+    throttle, source = app[keys.THROTTLE], request.remote or "-"
+    if throttle.blocked(source):
+        await ws.close(code=CLOSE_RATE_LIMITED, message=b"too many failed sign-ins")
+        return None
     try:
         return app[keys.VERIFIER].verify(token)
     except AuthError:
+        throttle.failed(source)
         await ws.close(code=CLOSE_UNAUTHENTICATED, message=b"authentication failed")
         return None
 

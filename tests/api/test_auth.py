@@ -161,3 +161,39 @@ async def test_external_jwks_file_is_trusted_and_dev_endpoints_absent(aiohttp_cl
     assert response.status == 401
     response = await client.post("/api/v1/dev/token", json={"user_id": "kela.aino"})
     assert response.status == 404
+
+
+async def test_repeated_failures_from_one_address_are_throttled(aiohttp_client, settings):
+    """Property: guessing tokens from one address is cut off with 429 after the configured failures."""
+    from dataclasses import replace
+
+    from consult.http.app import create_app
+    from tests.conftest import Api
+
+    api = Api(await aiohttp_client(create_app(replace(settings, auth_failures_per_minute=5))))
+    good = api.auth("kela.aino")
+    assert (await api.client.get("/api/v1/me", headers=good)).status == 200
+    for _ in range(5):
+        response = await api.client.get("/api/v1/me", headers={"Authorization": "Bearer not-a-token"})
+        assert response.status == 401
+    response = await api.client.get("/api/v1/me", headers={"Authorization": "Bearer not-a-token"})
+    assert response.status == 429
+    assert (await response.json())["error"]["code"] == "rate_limited"
+    # While blocked, this address gets 429 even with a valid token; the live channel closes with 4429.
+    assert (await api.client.get("/api/v1/me", headers=good)).status == 429
+    ws = await api.client.ws_connect("/api/v1/ws")
+    await ws.send_json({"type": "auth", "token": api.token("kela.aino")})
+    await ws.receive(timeout=5)
+    assert ws.close_code == 4429
+
+
+def test_throttle_window_expires():
+    from consult.auth.throttle import FailureThrottle
+
+    now = [0.0]
+    throttle = FailureThrottle(2, 60, clock=lambda: now[0])
+    throttle.failed("a")
+    throttle.failed("a")
+    assert throttle.blocked("a") and not throttle.blocked("b")
+    now[0] = 61
+    assert not throttle.blocked("a")
