@@ -21,6 +21,7 @@ from .blind_index import (
 )
 from .datakey import DATA_KEY_SIZE, Envelope, new_data_key, owner_context
 from .errors import CryptoError, KeyFileError
+from .fingerprint import key_fingerprint, public_key_fingerprint
 from .keyring import (
     ACTIVE,
     RETIRED,
@@ -28,6 +29,7 @@ from .keyring import (
     FileKeyring,
     Keyring,
     KeyStatus,
+    PreparedVersion,
     WrappedKey,
 )
 
@@ -49,13 +51,16 @@ __all__ = [
     "KeyFileError",
     "KeyStatus",
     "Keyring",
+    "PreparedVersion",
     "SealingKey",
     "WrappedKey",
     "aad_for",
     "blind_index",
+    "key_fingerprint",
     "new_data_key",
     "normalise_identifier",
     "open_sealed",
     "owner_context",
+    "public_key_fingerprint",
     "seal",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
@@ -19,6 +19,7 @@ from ._encoding import length_prefixed
 from ._keyfile import FileStamp, KekRecord, KeyFileContents
 from .aead import KEY_SIZE, NONCE_SIZE, SealingKey
 from .errors import CryptoError, KeyFileError
+from .fingerprint import key_fingerprint
 
 __all__ = [
     "ACTIVE",
@@ -27,10 +28,14 @@ __all__ = [
     "FileKeyring",
     "KeyStatus",
     "Keyring",
+    "PreparedVersion",
     "WrappedKey",
     "check_context",
     "wrap_aad",
 ]
+
+KEK_FINGERPRINT = "kek"
+BLIND_INDEX_FINGERPRINT = "blind-index"
 
 KeyStatus = Literal["active", "retired"]
 ACTIVE: KeyStatus = "active"
@@ -141,6 +146,16 @@ class BlindIndexKeySource(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedVersion:
+    """A new KEK version generated but not yet in the key file: its fingerprint can be recorded
+    elsewhere first, so a rotation that stops half-way leaves nothing unaccounted for."""
+
+    version: int
+    fingerprint: str
+    key: bytes = field(repr=False)
+
+
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -229,6 +244,43 @@ class FileKeyring:
 
     def blind_index_key(self) -> bytes:
         return self._fresh().contents.blind_index_key
+
+    def fingerprints(self) -> dict[int, str]:
+        """The fingerprint of every KEK version in the file (active and retired)."""
+        return {kek.version: key_fingerprint(KEK_FINGERPRINT, kek.key) for kek in self._fresh().contents.keks}
+
+    def blind_index_fingerprint(self) -> str:
+        return key_fingerprint(BLIND_INDEX_FINGERPRINT, self._fresh().contents.blind_index_key)
+
+    def check_writable(self) -> None:
+        """Raise `KeyFileError` unless the key file can be replaced (and its lock taken) now."""
+        directory = self._path.parent
+        if not os.access(self._path, os.W_OK) or not os.access(directory, os.W_OK | os.X_OK):
+            raise KeyFileError(self._path, "cannot be written (no write permission on it or its directory)")
+        with _keyfile.exclusive_lock(self._path):
+            pass
+
+    def prepare_version(self) -> PreparedVersion:
+        """Generate the next version's key without writing it; `add_prepared` writes it."""
+        contents = self._fresh().contents
+        key = self._new_key()
+        version = max(kek.version for kek in contents.keks) + 1
+        return PreparedVersion(version, key_fingerprint(KEK_FINGERPRINT, key), key)
+
+    def add_prepared(self, prepared: PreparedVersion) -> None:
+        """Write a prepared version into the file and make it current.
+
+        Refuses (`KeyFileError`) if the file changed so that the version is no longer next.
+        """
+        with _keyfile.exclusive_lock(self._path):
+            contents, _ = _keyfile.read_key_file(self._path)
+            if prepared.version != max(kek.version for kek in contents.keks) + 1:
+                raise KeyFileError(self._path, f"changed meanwhile: version {prepared.version} is no longer next")
+            new = KekRecord(prepared.version, ACTIVE, prepared.key, self._now())
+            _keyfile.write_key_file(
+                self._path, replace(contents, current=prepared.version, keks=(*contents.keks, new))
+            )
+            self.reload()
 
     def wrap(self, dek: bytes, context: bytes) -> WrappedKey:
         check_data_key(dek)

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from consult.crypto.errors import KeyFileError
+from consult.crypto.fingerprint import public_key_fingerprint
 
 __all__ = [
     "PUBLIC_KEY_SIZE",
@@ -27,6 +28,7 @@ __all__ = [
     "public_key",
     "save_signing_key",
     "sign",
+    "signing_key_fingerprint",
     "verify",
 ]
 
@@ -43,6 +45,11 @@ def generate_signing_key() -> bytes:
 def public_key(seed: bytes) -> bytes:
     """The raw 32-byte public key of ``seed``."""
     return _private_key(seed).public_key().public_bytes_raw()
+
+
+def signing_key_fingerprint(seed: bytes) -> str:
+    """The fingerprint of the signing key, computed from its public half."""
+    return public_key_fingerprint("audit-signing", public_key(seed))
 
 
 def sign(seed: bytes, message: bytes) -> bytes:

@@ -39,6 +39,7 @@ class Route:
     errors: tuple[int, ...] = field(default=(400, 401, 403, 404, 413, 422))
     content_type: str = "application/json"
     body_type: str = "application/json"
+    other_responses: tuple[tuple[int, str, s.S], ...] = ()  # (status, description, schema), not errors
 
 
 def _json(data: Any, status: int = 200) -> web.Response:

@@ -28,6 +28,7 @@ from consult.http.api_attachments import ATTACHMENT_ROUTES
 from consult.http.api_audit import AUDIT_ROUTES
 from consult.http.api_clients import CLIENT_ROUTES
 from consult.http.api_lookup import LOOKUP_ROUTES
+from consult.http.api_ready import READY_ROUTES
 from consult.http.api_web import WEB_ROUTES
 from consult.http.dev import DEV_ROUTES
 from consult.http.middleware import CSP_KEY, content_security_policy, edge
@@ -37,13 +38,12 @@ from consult.http.ws import close_all, websocket
 from consult.model import Clock, SystemClock
 from consult.policy.engine import PolicyEngine
 from consult.policy.loader import PolicyError, load_policy
-from consult.crypto import FileKeyring, KeyFileError
 from consult.services.attachments import Attachments
 from consult.services.audit import AuditTrail
 from consult.services.anomalies import AnomalyRules
 from consult.audit.log import AuditLog, CheckpointSigner
-from consult.crypto import signing
 from consult.services.clients import Clients
+from consult.services.deployment import BoundKeys, KeyFiles, bind_keys, check_schema
 from consult.services.keys import KeyManagement
 from consult.services.retention import Retention
 from consult.services.consents import Consents
@@ -71,7 +71,7 @@ JWKS_REFRESH_SECONDS = 3600
 
 def routes_for(settings: Settings) -> tuple[Route, ...]:
     return (ROUTES + CLIENT_ROUTES + LOOKUP_ROUTES + ATTACHMENT_ROUTES + ADMIN_ROUTES + AUDIT_ROUTES
-            + WEB_ROUTES + ROUTING_ROUTES + (DEV_ROUTES if settings.dev else ()))
+            + WEB_ROUTES + ROUTING_ROUTES + READY_ROUTES + (DEV_ROUTES if settings.dev else ()))
 
 
 def default_web_dir() -> Path:
@@ -88,7 +88,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[keys.THROTTLE] = FailureThrottle(settings.auth_failures_per_minute)
     if settings.oidc_authority:
         app[CSP_KEY] = content_security_policy((settings.oidc_authority,))
-    app.cleanup_ctx.extend([_database, _trust, _services, _routing])
+    app.cleanup_ctx.extend([_database, _deployment, _trust, _services, _routing])
     app.on_shutdown.append(close_all)
 
     routes = routes_for(settings)
@@ -112,14 +112,29 @@ def _index(web_dir: Path):  # type: ignore[no-untyped-def]
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
-    if settings.is_sqlite:
-        # The embedded default upgrades itself; PostgreSQL is upgraded by `consult db upgrade`.
+    if settings.is_sqlite and await asyncio.to_thread(migrate.sqlite_is_new, settings.database_url):
+        # A new embedded database gets its schema here; any existing one is upgraded only by
+        # `consult db upgrade`, so a code update never changes a database behind its back.
         await asyncio.to_thread(migrate.upgrade, settings.database_url)
     db = Database(settings.database_url)
     await db.start()
+    try:
+        await check_schema(db)
+    except BaseException:
+        await db.close()
+        raise
     app[keys.DB] = db
     yield
     await db.close()
+
+
+async def _deployment(app: web.Application) -> AsyncIterator[None]:
+    """The key files, checked against the fingerprints the database recorded (created only for an
+    empty database)."""
+    files = KeyFiles.of(app[keys.SETTINGS])
+    app[keys.KEY_FILES] = files
+    app[keys.BOUND_KEYS] = await bind_keys(app[keys.DB], files, app[keys.CLOCK], create=True)
+    yield
 
 
 async def _fetch_jwks(source: str) -> list:  # type: ignore[type-arg]
@@ -176,10 +191,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     except PolicyError as exc:
         raise ConfigError(f"CONSULT_POLICY_DIR: {exc}") from None
     app[keys.POLICY] = engine
-    try:
-        keyring = FileKeyring.open(settings.key_file, create=True)
-    except KeyFileError as exc:
-        raise ConfigError(f"CONSULT_KEY_FILE: {exc}") from None
+    bound = app[keys.BOUND_KEYS]
+    keyring = bound.keyring
     vault = Vault(keyring, keyring)
     content = Content(vault)
     directory = Directory(db, bus, clock)
@@ -202,7 +215,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     )
     app[keys.MESSAGES] = Messages(db, bus, directory, disclosure, consents, freetext, content, clock)
     app[keys.ATTACHMENTS] = Attachments(app[keys.MESSAGES], content, clock)
-    app[keys.AUDIT] = await _audit_trail(settings, db, app[keys.MESSAGES], clock)
+    app[keys.AUDIT] = await _audit_trail(settings, bound, db, app[keys.MESSAGES], clock)
     checkpoints = asyncio.create_task(_checkpoint_timer(app[keys.AUDIT], settings.audit_checkpoint_seconds))
     app[keys.KEYS] = KeyManagement(db, keyring, clock)
     retention = Retention(db, vault, content, clock, period=timedelta(days=settings.retention_days))
@@ -236,13 +249,10 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         pass
 
 
-async def _audit_trail(settings: Settings, db: Database, messages: Messages, clock: Clock) -> AuditTrail:
-    try:
-        seed = await asyncio.to_thread(signing.load_or_create_signing_key, settings.effective_audit_key_file)
-    except KeyFileError as exc:
-        raise ConfigError(f"CONSULT_AUDIT_KEY_FILE: {exc}") from None
+async def _audit_trail(settings: Settings, bound: BoundKeys, db: Database, messages: Messages,
+                       clock: Clock) -> AuditTrail:
     rules = AnomalyRules(settings.audit_clients_per_hour, settings.office_hours, settings.office_days)
-    trail = AuditTrail(db, AuditLog(CheckpointSigner(settings.audit_origin, seed)), messages, clock, rules)
+    trail = AuditTrail(db, AuditLog(CheckpointSigner(bound.origin, bound.audit_seed)), messages, clock, rules)
     await trail.load()
     return trail
 

@@ -12,6 +12,7 @@ from consult.model import Clock
 from consult.policy.engine import PolicyEngine
 from consult.services.attachments import Attachments
 from consult.services.audit import AuditTrail
+from consult.services.deployment import BoundKeys, KeyFiles
 from consult.services.keys import KeyManagement
 from consult.services.retention import Retention
 from consult.services.clients import Clients
@@ -30,6 +31,8 @@ from consult.storage.db import Database
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
 DB = web.AppKey("db", Database)
+KEY_FILES = web.AppKey("key_files", KeyFiles)
+BOUND_KEYS = web.AppKey("bound_keys", BoundKeys)
 BUS = web.AppKey("bus", EventBus)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
 THROTTLE = web.AppKey("throttle", FailureThrottle)

@@ -41,6 +41,9 @@ def _operation(route: Route) -> dict[str, Any]:
         op["parameters"] = params
     if route.body is not None:
         op["requestBody"] = {"required": True, "content": {route.body_type: {"schema": route.body}}}
+    for status, description, schema in route.other_responses:
+        op["responses"][str(status)] = {"description": description,
+                                        "content": {"application/json": {"schema": schema}}}
     for status in route.errors:
         op["responses"][str(status)] = {
             "description": _STATUS_TEXT[status],

@@ -190,3 +190,18 @@ CLOSE: S = {
 ADD_PARTICIPANT: S = {"type": "object", "required": ["user_id"], "properties": {"user_id": STR}}
 MARK_READ: S = {"type": "object", "required": ["message_id"], "properties": {"message_id": STR}}
 HEALTH: S = {"type": "object", "required": ["status"], "properties": {"status": STR}}
+_CHECK: S = {"type": "string", "enum": ["ok", "failed", "skipped"]}
+READY: S = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": ["ready"]}}}
+NOT_READY: S = {
+    "type": "object",
+    "required": ["status", "failed", "checks"],
+    "properties": {
+        "status": {"type": "string", "enum": ["not_ready"]},
+        "failed": {"type": "array", "items": {"type": "string", "enum": ["database", "schema", "keys", "policy"]}},
+        "checks": {
+            "type": "object",
+            "required": ["database", "schema", "keys", "policy"],
+            "properties": {"database": _CHECK, "schema": _CHECK, "keys": _CHECK, "policy": _CHECK},
+        },
+    },
+}

@@ -4,6 +4,11 @@ retiring and removing old versions once nothing uses them.
 Rotation adds a new KEK version (new data keys are wrapped under it at once, because the running
 service re-reads the key file when it changes), then rewraps every existing data key in batches.
 Data keys themselves do not change, so no content is re-encrypted and no reader is disturbed.
+
+Rotation checks before it changes anything — the key file is writable, its fingerprints are the
+ones the database recorded, every live data key unwraps — and records the new version's
+fingerprint as *pending* before the key file gets it, so an interrupted rotation leaves nothing
+the next start cannot account for. Retire and remove update the record after the key file.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.audit.records import AuditRecord, record
-from consult.crypto import Envelope, FileKeyring, WrappedKey
+from consult.crypto import CryptoError, Envelope, FileKeyring, KeyFileError, WrappedKey, owner_context
 from consult.model import Clock, Principal
 from consult.model.context import SYSTEM_CONTEXT
+from consult.storage import deployment as deployment_store
 from consult.storage import keys as key_store
 from consult.storage import retention as retention_store
 from consult.storage.db import Database
@@ -29,6 +35,10 @@ SETTLE_SECONDS = 0.5
 
 class KeyInUse(Exception):
     """A key version still wraps data keys."""
+
+
+class RotationRefused(Exception):
+    """A precondition of rotation failed; nothing was changed."""
 
 
 class KeyManagement:
@@ -52,7 +62,17 @@ class KeyManagement:
 
     async def rotate(self) -> dict[str, Any]:
         started = time.perf_counter()
-        new = self.keyring.add_version()
+        await self._check_before_rotation()
+        prepared = self.keyring.prepare_version()
+        new = prepared.version
+        now = self.clock.now()
+        await self.db.write(lambda conn: deployment_store.record_kek(conn, new, prepared.fingerprint, "pending", now))
+        try:
+            self.keyring.add_prepared(prepared)
+        except KeyFileError as exc:
+            await self.db.write(lambda conn: deployment_store.forget_pending(conn, new))
+            raise RotationRefused(str(exc)) from None
+        await self.db.write(lambda conn: deployment_store.set_kek_status(conn, new, "active", self.clock.now()))
         rewrapped = 0
         confirmed = False
         while True:
@@ -86,12 +106,45 @@ class KeyManagement:
     async def retire(self, version: int) -> None:
         await self._unused(version)
         self.keyring.retire(version)
+        await self._set_status(version, "retired")
         await self._audit("keys.retire", f"kek:v{version}")
 
     async def remove(self, version: int) -> None:
         await self._unused(version)
         self.keyring.remove(version)
+        await self._set_status(version, "removed")
         await self._audit("keys.remove", f"kek:v{version}")
+
+    async def _check_before_rotation(self) -> None:
+        """Refuse (`RotationRefused`) before changing anything if rotation could not complete."""
+        try:
+            self.keyring.check_writable()
+        except KeyFileError as exc:
+            raise RotationRefused(str(exc)) from None
+        async with self.db.read() as conn:
+            recorded = await deployment_store.recorded(conn)
+            if recorded is None:
+                raise RotationRefused("the database has no keys recorded; run `consult init` or start the service")
+            known = {k.version: k.fingerprint for k in recorded.keks if k.status in ("active", "retired")}
+            in_file = self.keyring.fingerprints()
+            if in_file != known:
+                raise RotationRefused(f"the key file {self.keyring.path} does not match the fingerprints this "
+                                      "database recorded; start the service to see which key differs")
+            failed = 0
+            async for batch in deployment_store.live_wrapped_keys(conn):
+                for stored in batch:
+                    try:
+                        self.keyring.unwrap(WrappedKey(stored.kek_version, stored.wrapped),
+                                            owner_context(stored.owner))
+                    except CryptoError:
+                        failed += 1
+        if failed:
+            raise RotationRefused(f"{failed} data keys do not unwrap with the key file {self.keyring.path}; "
+                                  "nothing was changed")
+
+    async def _set_status(self, version: int, status: str) -> None:
+        now = self.clock.now()
+        await self.db.write(lambda conn: deployment_store.set_kek_status(conn, version, status, now))
 
     async def _unused(self, version: int) -> None:
         async with self.db.read() as conn:

@@ -1,11 +1,17 @@
-"""Schema migrations with Alembic, run programmatically (``consult db upgrade``)."""
+"""Schema migrations with Alembic, run programmatically (``consult db upgrade``), and the check
+that a database is at the code's head revision before anything serves from it."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -41,3 +47,52 @@ def current(url: str) -> str | None:
             await engine.dispose()
 
     return asyncio.run(_read())
+
+
+@functools.cache
+def head() -> str:
+    """The revision this code's schema is at."""
+    revision = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert revision is not None
+    return revision
+
+
+def _revision_and_tables(sync: Any) -> tuple[str | None, bool]:
+    from sqlalchemy import inspect
+
+    return MigrationContext.configure(sync).get_current_revision(), bool(inspect(sync).get_table_names())
+
+
+async def revision(conn: Any) -> str | None:
+    """The revision recorded in the database behind ``conn`` (None when it has no schema)."""
+    return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+
+
+def state(url: str) -> tuple[str | None, bool]:
+    """``(revision, has_tables)`` of the database at ``url``. Blocking: call it off the event loop."""
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def _read() -> tuple[str | None, bool]:
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(_revision_and_tables)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(_read())
+
+
+def sqlite_is_new(url: str) -> bool:
+    """Whether ``url`` names an SQLite database with no file yet or no tables at all."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    if parsed.database and parsed.database != ":memory:" and not Path(parsed.database).exists():
+        return True
+    revision_now, has_tables = state(url)
+    return revision_now is None and not has_tables

@@ -447,6 +447,34 @@ knowledge_entries = Table(
     Index("ix_knowledge_status_topic", "status", "topic"),
 )
 
+# -- the deployment's identity: which keys this database was written with ----------------------
+
+deployment = Table(
+    "deployment",
+    metadata,
+    # One row (id 1): the audit origin (from CONSULT_DEPLOYMENT) and the fingerprints of the audit
+    # signing key and the blind-index key. Start-up refuses keys that do not match.
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("origin", String(200), nullable=False),
+    Column("audit_key_fingerprint", String(64), nullable=False),
+    Column("audit_verifier_key", String(300), nullable=False),
+    Column("blind_index_fingerprint", String(64), nullable=False),
+    Column("bound", String(16), nullable=False),  # created (empty database) or adopted (older data)
+    Column("recorded_at", TS, nullable=False),
+)
+
+deployment_keks = Table(
+    "deployment_keks",
+    metadata,
+    # Every key-encryption-key version ever used with this database: its fingerprint and status
+    # (pending while a rotation is writing it, active, retired, removed).
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("recorded_at", TS, nullable=False),
+    Column("changed_at", TS),
+)
+
 # Full-text structures SQLAlchemy cannot describe (the FTS5 virtual table and its shadow tables,
 # PostgreSQL expression indexes) are named with this prefix; migrations create them and schema
 # comparison leaves them out.

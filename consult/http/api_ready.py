@@ -1,0 +1,30 @@
+"""Readiness (``GET /readyz``): 200 only when this instance can serve correctly — the database is
+reachable and at the code's schema head, the keys still match the fingerprints it recorded, and
+the policy is loaded. ``/healthz`` stays a liveness check."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from consult.http import keys
+from consult.http import schemas as s
+from consult.http.api import Route
+from consult.services.deployment import readiness
+
+
+async def readyz(request: web.Request) -> web.Response:
+    app = request.app
+    checks = await readiness(app[keys.DB], app[keys.BOUND_KEYS], app[keys.KEY_FILES],
+                             policy_loaded=keys.POLICY in app)
+    failed = [name for name, outcome in checks.items() if outcome != "ok"]
+    if not failed:
+        return web.json_response({"status": "ready"})
+    failed = [name for name, outcome in checks.items() if outcome == "failed"]
+    return web.json_response({"status": "not_ready", "failed": failed, "checks": checks}, status=503)
+
+
+READY_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/readyz", readyz, "Readiness: database reachable and current, keys match, policy loaded",
+          who="anyone", auth=False, response=s.READY, errors=(),
+          other_responses=((503, "Not ready; names the check that failed", s.NOT_READY),)),
+)
