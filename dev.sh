@@ -29,6 +29,8 @@ case "${1:-}" in
   demo)
     ensure_venv
     shift
+    # An existing database is never upgraded by the server itself: bring it to this code's schema.
+    "$VENV/bin/consult" db upgrade > /dev/null
     exec "$VENV/bin/consult" serve --demo "$@"
     ;;
   test)

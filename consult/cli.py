@@ -76,11 +76,18 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """Needs only the database URL: migrating is not serving, so no identity provider is asked for."""
+    from consult.config import validate_database_url
     from consult.storage import migrate
 
-    settings = load_settings()
-    migrate.upgrade(settings.database_url, args.revision)
-    print(f"database at revision {migrate.current(settings.database_url)}")
+    settings = validate_database_url(load_settings(check=False))
+    try:
+        migrate.upgrade(settings.database_url, args.revision)
+        revision = migrate.current(settings.database_url)
+    except Exception as exc:  # unreachable server, unknown revision, a file that is no database
+        raise ConfigError(f"CONSULT_DATABASE_URL: the upgrade failed ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})") from None
+    print(f"database at revision {revision}")
     return 0
 
 
@@ -109,25 +116,82 @@ def cmd_policy_explain(args: argparse.Namespace) -> int:
 
 
 @asynccontextmanager
-async def _offline(settings: Settings) -> AsyncIterator[tuple[Any, Any, Any]]:
-    """The database (migrated), keyring and vault, for commands that run beside the server."""
-    from consult.crypto import FileKeyring, KeyFileError
+async def _offline(settings: Settings, *, keys: bool = True) -> AsyncIterator[tuple[Any, Any, Any]]:
+    """The database (at the schema head) and, with ``keys``, the keyring and vault checked against
+    the fingerprints the database recorded, for commands that run beside the server. Nothing here
+    creates keys: that is `consult init` or the service's first start on an empty database."""
+    from consult.model import SystemClock
+    from consult.services.deployment import KeyFiles, bind_keys, check_schema
     from consult.services.vault import Vault
-    from consult.storage import migrate
     from consult.storage.db import Database
 
-    if settings.is_sqlite:
-        await asyncio.to_thread(migrate.upgrade, settings.database_url)
-    try:
-        keyring = FileKeyring.open(settings.key_file, create=True)
-    except KeyFileError as exc:
-        raise ConfigError(f"CONSULT_KEY_FILE: {exc}") from None
+    await _schema_for_new_sqlite(settings)
     db = Database(settings.database_url)
     await db.start()
     try:
-        yield db, keyring, Vault(keyring, keyring)
+        await check_schema(db)
+        if not keys:
+            yield db, None, None
+            return
+        bound = await bind_keys(db, KeyFiles.of(settings), SystemClock(), create=False)
+        yield db, bound.keyring, Vault(bound.keyring, bound.keyring)
     finally:
         await db.close()
+
+
+async def _schema_for_new_sqlite(settings: Settings) -> None:
+    """A new embedded database gets its schema; an existing one is only upgraded by `db upgrade`."""
+    from consult.storage import migrate
+
+    if settings.is_sqlite and await asyncio.to_thread(migrate.sqlite_is_new, settings.database_url):
+        await asyncio.to_thread(migrate.upgrade, settings.database_url)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Keys for an empty database: create the key files that are missing and record their fingerprints."""
+    from consult.crypto import signing
+    from consult.model import SystemClock
+    from consult.services.deployment import KeyFiles, bind_keys, check_schema
+    from consult.storage import deployment as deployment_store
+    from consult.storage.db import Database
+
+    settings = load_settings_lenient()
+    files = KeyFiles.of(settings)
+
+    async def run() -> int:
+        await _schema_for_new_sqlite(settings)
+        db = Database(settings.database_url)
+        await db.start()
+        try:
+            await check_schema(db)
+            async with db.read() as conn:
+                recorded = await deployment_store.recorded(conn)
+                holds_data = await deployment_store.holds_data(conn)
+            if recorded is not None:
+                print(f"refused: this database already has its keys (deployment {recorded.origin}, recorded "
+                      f"{recorded.recorded_at:%Y-%m-%d}); nothing changed", file=sys.stderr)
+                return 1
+            if holds_data:
+                print("refused: this database holds data, and its keys are never replaced; start the service "
+                      "with its existing key files (CONSULT_KEY_FILE, CONSULT_AUDIT_KEY_FILE) to adopt them",
+                      file=sys.stderr)
+                return 1
+            existed = {"key_file": files.key_file.exists(), "audit_key_file": files.audit_key_file.exists()}
+            bound = await bind_keys(db, files, SystemClock(), create=True)
+        finally:
+            await db.close()
+        _print_json({
+            "deployment": settings.deployment,
+            "origin": bound.origin,
+            "key_file": {"path": str(files.key_file), "created": not existed["key_file"],
+                         "fingerprints": {str(v): fp for v, fp in bound.keyring.fingerprints().items()},
+                         "blind_index_fingerprint": bound.keyring.blind_index_fingerprint()},
+            "audit_key_file": {"path": str(files.audit_key_file), "created": not existed["audit_key_file"],
+                               "fingerprint": signing.signing_key_fingerprint(bound.audit_seed)},
+        })
+        return 0
+
+    return asyncio.run(run())
 
 
 def _print_json(data: object) -> None:
@@ -136,7 +200,7 @@ def _print_json(data: object) -> None:
 
 def cmd_keys(args: argparse.Namespace) -> int:
     from consult.model import SystemClock
-    from consult.services.keys import KeyInUse, KeyManagement
+    from consult.services.keys import KeyInUse, KeyManagement, RotationRefused
 
     settings = load_settings_lenient()
 
@@ -154,7 +218,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
                 elif args.keys_command == "remove":
                     await keys.remove(args.version)
                     _print_json(await keys.status())
-            except (KeyInUse, ValueError) as exc:
+            except (KeyInUse, RotationRefused, ValueError) as exc:
                 print(f"refused: {exc}", file=sys.stderr)
                 return 1
         return 0
@@ -186,11 +250,12 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     from consult.audit.checkpoint import parse_verifier_key, verifier_key
     from consult.crypto import KeyFileError, signing
     from consult.services.audit import verify_database
+    from consult.services.deployment import KeyFiles, audit_key_mismatch, deployment_mismatch, recorded_deployment
     from consult.storage.migrate import current
 
     settings = load_settings_lenient()
     url = args.database_url or settings.database_url
-    keys, origin = list(args.verifier_key or []), None
+    keys, origin, seed = list(args.verifier_key or []), None, b""
     for vkey in keys:
         try:
             parse_verifier_key(vkey)
@@ -218,6 +283,19 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         if current(url) is None:
             print("usage: the database has no schema; run `consult db upgrade`", file=sys.stderr)
             return EXIT_USAGE
+        recorded = recorded_deployment(url)
+    except Exception as exc:  # an unreadable database is not a verdict on the log
+        print(f"usage: cannot read the database ({type(exc).__name__})", file=sys.stderr)
+        return EXIT_USAGE
+    if recorded is not None and origin is not None:
+        # Another deployment's name or log key is a configuration error, not tampering.
+        files = KeyFiles.of(settings)
+        if recorded.origin != origin:
+            raise ConfigError(deployment_mismatch(recorded.origin, files))
+        problem = audit_key_mismatch(recorded, seed, files.audit_key_file)
+        if problem:
+            raise ConfigError(problem)
+    try:
         report = verify_database(url, keys, origin, external)
     except Exception as exc:  # an unreadable database is not a verdict on the log
         print(f"usage: cannot read the audit log ({type(exc).__name__}); is the schema current?", file=sys.stderr)
@@ -277,7 +355,7 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
                          roles=frozenset({"operator"}), name="command line")
 
     async def run() -> int:
-        async with _offline(settings) as (db, _keyring, _vault):
+        async with _offline(settings, keys=False) as (db, _keyring, _vault):
             lines = await export_records(db, SystemClock(), operator, query, args.format,
                                          RequestContext(request_id="cli"), org=args.org)
             out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
@@ -302,7 +380,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     reader = Principal(user_id="system:cli", org=args.org, roles=frozenset({"admin"}), name="Command line")
 
     async def run() -> int:
-        async with _offline(settings) as (db, _keyring, _vault):
+        async with _offline(settings, keys=False) as (db, _keyring, _vault):
             stats = Statistics(db, SystemClock())
             try:
                 first, last = parse_month(args.first, "--from"), parse_month(args.last, "--to")
@@ -408,6 +486,9 @@ def parser() -> argparse.ArgumentParser:
     aexport.add_argument("--to", help="ISO 8601 time with zone, or a date (inclusive)")
     aexport.add_argument("--output", "-o", help="file to write (default: standard output)")
     aexport.set_defaults(func=cmd_audit_export)
+
+    init = sub.add_parser("init", help="create and record the keys of an empty database (refused once it has data)")
+    init.set_defaults(func=cmd_init)
 
     db = sub.add_parser("db", help="database")
     dsub = db.add_subparsers(dest="db_command", required=True)

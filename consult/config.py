@@ -204,12 +204,18 @@ def load_settings(env: Mapping[str, str] | None = None, *, check: bool = True) -
     return validate(settings) if check else settings
 
 
-def validate(settings: Settings) -> Settings:
+def validate_database_url(settings: Settings) -> Settings:
+    """The one check commands that only touch the database need (``consult db upgrade``)."""
     url = settings.database_url
     if not (url.startswith("sqlite+aiosqlite://") or url.startswith("postgresql+asyncpg://")):
         raise ConfigError(
             "CONSULT_DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
         )
+    return settings
+
+
+def validate(settings: Settings) -> Settings:
+    validate_database_url(settings)
     if settings.demo and not settings.dev:
         raise ConfigError("CONSULT_DEMO needs CONSULT_DEV=1: demo data is for development only")
     if bool(settings.oidc_authority) != bool(settings.oidc_client_id):

@@ -136,6 +136,23 @@ def audit_key_mismatch(recorded: RecordedDeployment, seed: bytes, path: Path) ->
     return None
 
 
+def recorded_deployment(url: str) -> RecordedDeployment | None:
+    """What the database at ``url`` recorded (None before migration 0006 or before its first start),
+    on a connection and event loop of its own. Blocking: for the command line."""
+
+    async def run() -> RecordedDeployment | None:
+        db = Database(url)  # read-only use: no writer is started
+        try:
+            async with db.read() as conn:
+                if await migrate.revision(conn) != migrate.head():
+                    return None
+                return await store.recorded(conn)
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
+
+
 READINESS_TIMEOUT_SECONDS = 5.0
 
 
