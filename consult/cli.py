@@ -32,7 +32,7 @@ def _configure_logging() -> None:
         stream=sys.stderr,
     )
     # Third-party debug logs can carry SQL parameters; the service's own lines carry ids only.
-    for noisy in ("aiohttp.access", "aiosqlite", "sqlalchemy", "asyncio"):
+    for noisy in ("aiohttp.access", "aiosqlite", "sqlalchemy", "asyncio", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -89,6 +89,7 @@ def test_keys_and_retention_commands(tmp_path):
            "CONSULT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'k.db'}"}
     import json
 
+    assert _run(["init"], env, tmp_path).returncode == 0
     status = _run(["keys", "status"], env, tmp_path)
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["current"] == 1
