@@ -188,7 +188,7 @@ async def create_prohibition(request: web.Request) -> web.Response:
 
 async def list_prohibitions(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    items = await request.app[keys.CONSENTS].list_prohibitions(who, _client_ref(request))
+    items = await request.app[keys.CONSENTS].list_prohibitions(who, _client_ref(request), context(request))
     return _json({"items": items, "next": None})
 
 
@@ -274,7 +274,8 @@ CLIENT_ROUTES: tuple[Route, ...] = (
           who="advisor, social worker",
           body={"type": "object", "properties": {"category": s.STR, "org": s.STR}}, response=PROHIBITION,
           status=201, errors=ALL),
-    Route("GET", "/api/v1/clients/{ref}/prohibitions", list_prohibitions, "The client's disclosure prohibitions",
+    Route("GET", "/api/v1/clients/{ref}/prohibitions", list_prohibitions, "The client's disclosure prohibitions that your organisation recorded (another organisation's are not "
+          "shown); the read is logged",
           who="advisor, social worker, privacy officer", response=s.page(PROHIBITION), errors=(401, 403, 404)),
     Route("POST", "/api/v1/prohibitions/{id}/revoke", revoke_prohibition, "Lift a prohibition",
           who="advisor, social worker of the recording organisation", response=PROHIBITION,
