@@ -140,7 +140,7 @@ async def list_consents(request: web.Request) -> web.Response:
 
 async def get_consent(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    return _json(await request.app[keys.CONSENTS].get(who, v.path_id(request)))
+    return _json(await request.app[keys.CONSENTS].get(who, v.path_id(request), context(request)))
 
 
 async def new_consent_version(request: web.Request) -> web.Response:
@@ -163,7 +163,7 @@ def _status_change(action: str):  # type: ignore[no-untyped-def]
 
 async def consent_receipt(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    consent = await request.app[keys.CONSENTS].get(who, v.path_id(request))
+    consent = await request.app[keys.CONSENTS].get(who, v.path_id(request), context(request), action="consent.receipt")
     lang = request.query.get("lang", "fi")
     if lang not in ("fi", "sv", "en"):
         lang = "fi"

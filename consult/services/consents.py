@@ -189,12 +189,18 @@ class Consents:
             AuditRecord(action="consent.list", client_ref=client_ref)]))
         return [consent_json(r, now) for r in rows]
 
-    async def get(self, who: Principal, consent_id: str) -> dict[str, Any]:
+    async def get(self, who: Principal, consent_id: str, ctx: RequestContext, *,
+                  action: str = "consent.read") -> dict[str, Any]:
+        """One consent with its events, recorded as read (``consent.read``, or ``consent.receipt``
+        for the client's receipt) before it is answered."""
         async with self.db.read() as conn:
             row = await store.latest(conn, consent_id) if len(consent_id) <= 36 else None
             events = await store.events(conn, consent_id) if row else []
         if row is None or not _visible(row, who) or not (who.roles & READER_ROLES):
             raise NotFound()
+        await self.db.write(lambda conn: record(conn, who, ctx, self.clock.now(), [AuditRecord(
+            action=action, client_ref=row["client_ref"], categories=tuple(row["categories"]),
+            consent_id=row["id"], consent_version=row["version"])]))
         body = consent_json(row, self.clock.now())
         body["events"] = [
             {"event": e["event"], "version": e["version"], "at": iso(e["at"]), "actor_org": e["actor_org"]}

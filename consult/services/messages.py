@@ -25,7 +25,7 @@ from consult.services import access
 from consult.services.consents import Consents
 from consult.services.directory import Directory
 from consult.services.disclosure import Disclosure, View, party_of_principal
-from consult.services.events import EventBus
+from consult.services.events import EventBus, Subject
 from consult.services.content import Content
 from consult.services.freetext import FreeText, notices_for
 from consult.services.freetext import render as render_text
@@ -209,9 +209,15 @@ class Messages:
         return Draft(c, acc.participants, sender, view, recipients, decisions, withheld,
                      notices_for(findings, c["purpose"]))
 
-    async def preview(self, who: Principal, consultation_id: str, text: str, items: list[DataItem]) -> dict[str, Any]:
-        """The sender's warning before sending: what the policy and the scanner would do."""
+    async def preview(self, who: Principal, consultation_id: str, text: str, items: list[DataItem],
+                      ctx: RequestContext) -> dict[str, Any]:
+        """The sender's warning before sending: what the policy and the scanner would do.
+        Nothing is stored but the record of the preview (``message.preview``)."""
         draft = await self.check(who, consultation_id, text, items)
+        c = draft.consultation
+        await self.db.write(lambda conn: record(conn, who, ctx, self.clock.now(), [
+            AuditRecord(action="message.preview", consultation_id=consultation_id, client_ref=c["client_ref"],
+                        categories=tuple(i.category for i in items), purpose=c["purpose"])]))
         return {"policy": {"version": self.disclosure.version, "withheld": draft.withheld},
                 "identifiers": draft.notices}
 
@@ -350,6 +356,7 @@ class Messages:
         self.bus.publish(
             readers,
             lambda user_id: {"type": "message.created", "message": self.render(stored, readers[user_id], view, [])},
+            subject=Subject(c["id"], c["client_ref"], c["purpose"]),
         )
 
     # -- read -----------------------------------------------------------------------------
