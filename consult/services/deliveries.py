@@ -2,8 +2,9 @@
 content — a consultation with its question and client, a message with its text and items — is a
 read by its recipient, and reaches the recipient's connection only after its record is committed.
 
-Events are recorded in batches: whatever was published while the previous batch was being
-written goes into the next one, in one write unit (so it shares the database's group commit),
+A service may record the deliveries of its act in the act's own transaction (a message and its
+live deliveries are one commit: ``record_deliveries``); everything else is recorded here in
+batches: whatever was published while the previous batch was being written goes into the next one, in one write unit (so it shares the database's group commit),
 with one record per connection, consultation and kind of event in the batch (``live.<type>``,
 e.g. ``live.message.created``), naming the categories of the items it showed and the message when
 the record covers one message. Frames are handed to the connections in publication order once the
@@ -18,9 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dataclasses import replace
 
 from consult.audit.records import AuditRecord, record
 from consult.model import Clock, Principal
@@ -39,12 +43,21 @@ def carries_content(event: dict[str, Any]) -> bool:
     return isinstance(event.get("consultation"), dict) or isinstance(event.get("message"), dict)
 
 
+async def record_deliveries(conn: AsyncConnection, deliveries: list[Delivery], at: datetime) -> list[Delivery]:
+    """Inside a write unit: record ``deliveries`` (those carrying content and not yet recorded);
+    returns them marked as recorded, to be sent once the unit has committed."""
+    for reader, records in delivery_records(deliveries):
+        await record(conn, reader.principal, reader.ctx, at, records)
+    return [d if d.recorded else replace(d, recorded=True) for d in deliveries]
+
+
 def delivery_records(batch: Iterable[Delivery]) -> list[tuple[Reader, list[AuditRecord]]]:
-    """One record per connection, consultation and kind of event in ``batch``, grouped by reader."""
+    """One record per connection, consultation and kind of event in ``batch`` that carries
+    content and is not yet recorded, grouped by reader."""
     groups: dict[tuple[int, str, str], dict[str, Any]] = {}
     readers: dict[int, Reader] = {}
     for d in batch:
-        if not carries_content(d.event):
+        if d.recorded or not carries_content(d.event):
             continue
         reader = d.reader or UNKNOWN_READER
         c: dict[str, Any] = d.event.get("consultation") or {}
@@ -82,6 +95,7 @@ class DeliveryLedger:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._busy = False  # a batch is being written; later deliveries wait behind it
         self.batches = 0
         self.records = 0
 
@@ -101,6 +115,10 @@ class DeliveryLedger:
             await self._flush()
 
     def submit(self, deliveries: list[Delivery]) -> None:
+        if not self._pending and not self._busy and not self._closing and all(
+                d.recorded or not carries_content(d.event) for d in deliveries):
+            self.bus.hand_over(deliveries)  # nothing to record and nothing queued ahead of it
+            return
         self._pending.extend(deliveries)
         self._wake.set()
 
@@ -123,12 +141,17 @@ class DeliveryLedger:
                 for reader, records in grouped:
                     await record(conn, reader.principal, reader.ctx, now, records)
 
+            self._busy = True
             try:
                 await self.db.write(unit)
             except Exception as exc:  # not recorded, not delivered; the history read remains
-                log.error("live delivery records failed; %d frames not delivered: %s", len(batch),
+                kept = [d for d in batch if d.recorded or not carries_content(d.event)]
+                log.error("live delivery records failed; %d frames not delivered: %s", len(batch) - len(kept),
                           type(exc).__name__)
+                self.bus.hand_over(kept)
                 return
+            finally:
+                self._busy = False
             self.batches += 1
             self.records += sum(len(r) for _, r in grouped)
         self.bus.hand_over(batch)

@@ -54,6 +54,7 @@ class Delivery:
     reader: Reader | None
     event: Event
     subject: Subject | None = None
+    recorded: bool = False  # its delivery record is already written (in the act's own transaction)
 
 
 class Ledger(Protocol):
@@ -104,6 +105,12 @@ class EventBus:
     def publish(self, user_ids: Iterable[str], render: Renderer, *, subject: Subject | None = None) -> int:
         """Render for every connected recipient and deliver to each of their connections (through
         the ledger, if one is attached); returns the number of frames handed on."""
+        return self.send(self.prepare(user_ids, render, subject=subject))
+
+    def prepare(self, user_ids: Iterable[str], render: Renderer, *, subject: Subject | None = None
+                ) -> list[Delivery]:
+        """Render for every recipient connected now, one delivery per connection, without sending:
+        a service that records the deliveries in its own transaction sends them after the commit."""
         deliveries: list[Delivery] = []
         for user_id in set(user_ids):
             sinks = self._sinks.get(user_id)
@@ -113,6 +120,10 @@ class EventBus:
             if event is None:
                 continue
             deliveries += [Delivery(user_id, sink, reader, event, subject) for sink, reader in list(sinks.items())]
+        return deliveries
+
+    def send(self, deliveries: list[Delivery]) -> int:
+        """Deliver what ``prepare`` rendered (through the ledger, if one is attached)."""
         if not deliveries:
             return 0
         if self._ledger is not None:

@@ -25,7 +25,8 @@ from consult.services import access
 from consult.services.consents import Consents
 from consult.services.directory import Directory
 from consult.services.disclosure import Disclosure, View, party_of_principal
-from consult.services.events import EventBus, Subject
+from consult.services.deliveries import record_deliveries
+from consult.services.events import Delivery, EventBus, Subject
 from consult.services.content import Content
 from consult.services.freetext import FreeText, notices_for
 from consult.services.freetext import render as render_text
@@ -276,8 +277,9 @@ class Messages:
             for i, item in enumerate(items)
         ]
         first_response = who.org == c["target_org"] and c["first_response_at"] is None
+        readers = await self._readers(c, draft.participants)
 
-        async def unit(conn: AsyncConnection) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        async def unit(conn: AsyncConnection) -> tuple[dict[str, Any], list[dict[str, Any]], list[Delivery]]:
             prepared = await self.freetext.prepare(conn, who, text, c["purpose"], now)
             values = {
                 "id": message_id,
@@ -322,13 +324,19 @@ class Messages:
                 *[replace(a, message_id=message_id) for a in audit],
             ])
             stored = {**values, "seq": seq, "items": [{**r, "message_id": message_id} for r in item_rows]}
-            return stored, prepared.notices
+            # The live deliveries are reads by their recipients, recorded in this same commit.
+            live = self.bus.prepare(
+                readers,
+                lambda user_id: {"type": "message.created", "message": self.render(stored, readers[user_id], view, [])},
+                subject=Subject(c["id"], c["client_ref"], c["purpose"]),
+            )
+            return stored, prepared.notices, await record_deliveries(conn, live, now)
 
-        stored, notices = await self.db.write(unit)
+        stored, notices, live = await self.db.write(unit)
         body = self.render(stored, draft.sender, view, [])
         body["policy"] = {"version": self.disclosure.version, "withheld": draft.withheld}
         body["identifiers"] = notices
-        await self._publish(c, draft.participants, stored, view)
+        self.bus.send(live)
         return body
 
     def _recipients(
@@ -344,20 +352,16 @@ class Messages:
         # Unclaimed: whoever claims it will be an expert of the target organisation.
         return [Recipient(None, Party(org=c["target_org"], role="expert"))]
 
-    async def _publish(
-        self, c: dict[str, Any], participants: list[dict[str, Any]], stored: dict[str, Any], view: View
-    ) -> None:
+    async def _readers(self, c: dict[str, Any], participants: list[dict[str, Any]]) -> dict[str, Party]:
+        """Who receives a new message live: the participants and, while unclaimed, the on-duty
+        experts it is offered to."""
         readers: dict[str, Party] = {
             p["user_id"]: Party(org=p["org"], role=p["role"], user_id=p["user_id"]) for p in participants
         }
         if c["status"] == "open":
             for user_id in await self.directory.offer_targets(c["target_org"], c["pool"], c["expert_id"]):
                 readers.setdefault(user_id, Party(org=c["target_org"], role="expert", user_id=user_id))
-        self.bus.publish(
-            readers,
-            lambda user_id: {"type": "message.created", "message": self.render(stored, readers[user_id], view, [])},
-            subject=Subject(c["id"], c["client_ref"], c["purpose"]),
-        )
+        return readers
 
     # -- read -----------------------------------------------------------------------------
 
