@@ -9,7 +9,7 @@ frames leave, and the client access report shows all of these reads.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
@@ -456,3 +456,28 @@ async def test_the_ledger_writes_pending_deliveries_at_shutdown_and_never_delive
         assert received == [event]
         assert [(r["action"], r["actor_id"], r["request_id"]) for r in rows] == [
             ("live.consultation.offered", "vantaa.sanna", "ws-test")]
+
+
+async def test_the_ledger_keeps_publication_order(api):
+    """An event recorded in its act's own transaction never overtakes one still being recorded:
+    frames reach each connection in the order they were published."""
+    from consult.model import Principal
+    from consult.model.context import RequestContext
+    from consult.services.deliveries import DeliveryLedger
+    from consult.services.events import EventBus, Reader
+
+    app = api.client.app
+    bus = EventBus()
+    ledger = DeliveryLedger(app[keys.DB], bus, app[keys.CLOCK])
+    ledger.start()
+    received: list[str] = []
+    reader = Reader(Principal("vantaa.sanna", "vantaa", frozenset({"expert"}), "Sanna"), RequestContext("ws-order"))
+    bus.subscribe("vantaa.sanna", lambda e: received.append(e["type"]), reader)
+    bus.publish(["vantaa.sanna"], lambda _u: {"type": "consultation.claimed", "consultation": {
+        "id": "c-order", "client_ref": None, "purpose": "general", "question": "q"}})
+    recorded = [replace(d, recorded=True) for d in bus.prepare(["vantaa.sanna"], lambda _u: {
+        "type": "message.created", "message": {"id": "m-order", "consultation_id": "c-order", "data": []}})]
+    bus.send(recorded)
+    bus.publish(["vantaa.sanna"], lambda _u: {"type": "presence", "user_id": "x", "presence": "online"})
+    await ledger.close()
+    assert received == ["consultation.claimed", "message.created", "presence"]
