@@ -3,15 +3,17 @@ content — a consultation with its question and client, a message with its text
 read by its recipient, and reaches the recipient's connection only after its record is committed.
 
 A service may record the deliveries of its act in the act's own transaction (a message and its
-live deliveries are one commit: ``record_deliveries``); everything else is recorded here in
-batches: whatever was published while the previous batch was being written goes into the next one, in one write unit (so it shares the database's group commit),
-with one record per connection, consultation and kind of event in the batch (``live.<type>``,
-e.g. ``live.message.created``), naming the categories of the items it showed and the message when
-the record covers one message. Frames are handed to the connections in publication order once the
-batch is committed; a batch whose records cannot be written is not delivered (the reader fetches
-it later through the history, which is itself recorded). On shutdown the last batch is written
-and delivered before the database closes. A record is written when its frame is handed to the
-connection; a connection that drops in that instant has a record of a frame it never received.
+live deliveries are one commit: ``record_deliveries``). Everything else is recorded here in
+batches: whatever was published while the previous batch was being written goes into the next
+one, in one write unit (so it shares the database's group commit). A commit holds one record per
+connection, consultation and kind of event (``live.<type>``, e.g. ``live.message.created``),
+naming the categories of the items shown and the message when the record covers one. Frames are
+handed to the connections in publication order once their records are committed; a batch whose
+records cannot be written is not delivered (the reader fetches it later through the history,
+which is itself recorded). On shutdown the last batch is written and delivered before the
+database closes, and content published after that is not delivered. A record is written when
+its frame is handed to the connection; a connection that drops in that instant has a record of a
+frame it never received.
 """
 
 from __future__ import annotations
@@ -19,12 +21,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
-
-from dataclasses import replace
 
 from consult.audit.records import AuditRecord, record
 from consult.model import Clock, Principal
@@ -104,8 +105,8 @@ class DeliveryLedger:
         self.bus.record_with(self)
 
     async def close(self) -> None:
-        """Detach from the bus, then write and deliver what is still pending."""
-        self.bus.record_with(None)
+        """Write and deliver what is still pending; from then on, content that is not yet recorded
+        is no longer delivered."""
         self._closing = True
         self._wake.set()
         if self._task is not None:
@@ -115,7 +116,10 @@ class DeliveryLedger:
             await self._flush()
 
     def submit(self, deliveries: list[Delivery]) -> None:
-        if not self._pending and not self._busy and not self._closing and all(
+        if self._closing and self._task is None:  # closed: nothing more is recorded
+            self.bus.hand_over(d for d in deliveries if d.recorded or not carries_content(d.event))
+            return
+        if not self._pending and not self._busy and all(
                 d.recorded or not carries_content(d.event) for d in deliveries):
             self.bus.hand_over(deliveries)  # nothing to record and nothing queued ahead of it
             return
