@@ -84,6 +84,9 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     try:
         migrate.upgrade(settings.database_url, args.revision)
         revision = migrate.current(settings.database_url)
+    except migrate.DatabaseInUse as exc:
+        print(f"refused: {exc}; nothing changed", file=sys.stderr)
+        return 1
     except Exception as exc:  # unreachable server, unknown revision, a file that is no database
         raise ConfigError(f"CONSULT_DATABASE_URL: the upgrade failed ({type(exc).__name__}: "
                           f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})") from None
