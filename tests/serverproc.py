@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -115,3 +116,32 @@ class ServerProcess:
             return list(conn.execute(sql, params))
         finally:
             conn.close()
+
+
+class BackgroundWriter:
+    """Acknowledged writes from a thread while a command runs beside the server."""
+
+    def __init__(self, server: ServerProcess) -> None:
+        self.server = server
+        self.acked: list[str] = []
+        self.failures: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            status, body = self.server.call("POST", "/api/v1/consultations", "kela.aino", {
+                "topic": "application_intake", "urgency": "normal", "question": "Written during a command",
+                "purpose": "general", "target_org": "vantaa"})
+            if status == 201:
+                self.acked.append(body["id"])
+            else:
+                self.failures.append(status)
+
+    def __enter__(self) -> BackgroundWriter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from tests.serverproc import ServerProcess
+from tests.serverproc import BackgroundWriter, ServerProcess
 
 
 def _verify_through_the_api(server: ServerProcess) -> None:
@@ -46,35 +45,6 @@ def _read_back(server: ServerProcess, acked: list[str]) -> None:
         assert status == 200 and body["id"] == cid, (status, body)
 
 
-class _Writer:
-    """Acknowledged writes from a thread while a command runs beside the server."""
-
-    def __init__(self, server: ServerProcess) -> None:
-        self.server = server
-        self.acked: list[str] = []
-        self.failures: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            status, body = self.server.call("POST", "/api/v1/consultations", "kela.aino", {
-                "topic": "application_intake", "urgency": "normal", "question": "Written during a command",
-                "purpose": "general", "target_org": "vantaa"})
-            if status == 201:
-                self.acked.append(body["id"])
-            else:
-                self.failures.append(status)
-
-    def __enter__(self) -> _Writer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=60)
-
-
 def test_verify_and_cli_commands_beside_the_server_then_sigkill_lose_nothing(tmp_path: Path):
     """Property: after `GET /audit/verify` and command-line processes opening and closing the
     database, every write acknowledged before a SIGKILL is present after the restart."""
@@ -101,7 +71,7 @@ def test_key_rotation_beside_the_server_survives_sigkill(tmp_path: Path):
     try:
         acked = [server.consultation(f"Before rotation {n}") for n in range(3)]
         _verify_through_the_api(server)
-        with _Writer(server) as writer:
+        with BackgroundWriter(server) as writer:
             rotated = json.loads(_cli_ok(server, "keys", "rotate"))
         assert rotated["new_version"] == 2 and rotated["rewrapped"] >= 3
         assert writer.failures == [] and writer.acked
@@ -147,7 +117,7 @@ def test_retention_run_beside_the_server_survives_sigkill(tmp_path: Path):
         assert status == 200
         _backdate_closing(server, due, days=800)
         _verify_through_the_api(server)
-        with _Writer(server) as writer:
+        with BackgroundWriter(server) as writer:
             report = json.loads(_cli_ok(server, "retention", "run"))
         assert report["shredded"] == 1, report
         assert writer.failures == []
