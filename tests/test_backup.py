@@ -3,6 +3,7 @@ writes, with a manifest beside it; restored by copying it into place, it verifie
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sqlite3
@@ -48,10 +49,12 @@ def test_backup_under_write_load_restores_verifies_and_serves(tmp_path: Path):
     finally:
         server.kill()
 
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()  # before anything opens the copy
     printed = json.loads(taken.stdout)
     manifest = json.loads((tmp_path / "backups" / "konsulta-backup.db.manifest.json").read_text())
     assert printed["backup"] == str(target) and {k: printed[k] for k in manifest} == manifest
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert stat.S_IMODE(Path(printed["manifest"]).stat().st_mode) == 0o600
     assert not list(target.parent.glob(".*partial*"))
 
     # The copy is sound and one consistent state.
@@ -76,6 +79,7 @@ def test_backup_under_write_load_restores_verifies_and_serves(tmp_path: Path):
     checkpoint = manifest["audit_log"]["checkpoint"]
     assert (checkpoint["tree_size"], checkpoint["root_hash"]) == (size, bytes(root).hex())
     assert manifest["database"]["bytes"] == target.stat().st_size
+    assert manifest["database"]["sha256"] == digest
 
     # Restore: the copy in place of the database (and of its WAL and shared memory).
     for suffix in ("", "-wal", "-shm"):
