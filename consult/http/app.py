@@ -43,6 +43,7 @@ from consult.services.audit import AuditTrail
 from consult.services.anomalies import AnomalyRules
 from consult.audit.log import AuditLog, CheckpointSigner
 from consult.services.clients import Clients
+from consult.services.client_merges import ClientMerges
 from consult.services.deployment import BoundKeys, KeyFiles, bind_keys, check_schema
 from consult.services.keys import KeyManagement
 from consult.services.retention import Retention
@@ -199,6 +200,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     await directory.load()
     disclosure = Disclosure(engine, clock)
     clients = Clients(db, vault, clock)
+    await ClientMerges(db, vault, clock).warn_if_pending()
     consents = Consents(db, clock)
     freetext = FreeText(clients)
     app[keys.DIRECTORY] = directory

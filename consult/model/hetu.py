@@ -22,11 +22,14 @@ from typing import Final
 from stdnum.fi import hetu as stdnum_hetu
 from stdnum.util import clean as stdnum_clean
 
-__all__ = ["CENTURY_SIGNS", "MAX_INPUT", "canonical_hetu", "fold_for_scan", "is_dash", "HETU_SHAPE"]
+__all__ = ["CENTURY_SIGNS", "FORM", "MAX_INPUT", "canonical_hetu", "fold_for_scan", "is_dash", "HETU_SHAPE"]
 
 CENTURY_SIGNS: Final = "+-YXWVUABCDEF"
 #: A longer input is not an identity code with stray spaces but something else.
 MAX_INPUT: Final = 64
+#: The version of this form that the client registry records with each blind index: 1 was
+#: the code as typed (before migration 0008_hetu), 2 is this canonical form.
+FORM: Final = 2
 
 # Dashes that Unicode does not put in the Dash_Punctuation category (Pd) but that people
 # (and word processors) type between the birth date and the individual number: the minus
