@@ -155,7 +155,8 @@ async def _fetch_jwks(source: str) -> list:  # type: ignore[type-arg]
 async def _trust(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     keys_from_idp = await _fetch_jwks(settings.jwks) if settings.jwks else []
-    verifier = TokenVerifier(keys_from_idp, issuer=settings.effective_issuer, audience=settings.audience)
+    verifier = TokenVerifier(keys_from_idp, issuer=settings.effective_issuer, audience=settings.audience,
+                             orgs=settings.orgs)
     if settings.dev:
         issuer = DevIssuer(settings.dev_key_file, issuer=settings.effective_issuer, audience=settings.audience)
         app[keys.DEV_ISSUER] = issuer
@@ -179,7 +180,7 @@ async def _refresh_jwks(app: web.Application, source: str) -> None:
             log.warning("JWKS refresh failed: %s", type(exc).__name__)
             continue
         old = app[keys.VERIFIER]
-        new = TokenVerifier(fresh, issuer=old.issuer, audience=old.audience)
+        new = TokenVerifier(fresh, issuer=old.issuer, audience=old.audience, orgs=old.orgs)
         if keys.DEV_ISSUER in app:
             new.add_keys([app[keys.DEV_ISSUER].trusted_key])
         app[keys.VERIFIER] = new
