@@ -282,6 +282,33 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_clients_merge(args: argparse.Namespace) -> int:
+    """Re-index clients under the canonical identity-code form and merge the duplicates (audited)."""
+    import getpass
+
+    from consult.model import Principal, SystemClock
+    from consult.model.context import RequestContext
+    from consult.services.client_merges import ClientMerges
+
+    settings = load_settings_lenient()
+    operator = Principal(user_id=f"cli:{getpass.getuser()}"[:128], org="system",
+                         roles=frozenset({"operator"}), name="command line")
+
+    async def run() -> int:
+        async with _offline(settings) as (db, _keyring, vault):
+            merges = ClientMerges(db, vault, SystemClock())
+            if args.dry_run:
+                survey = await merges.survey()
+                _print_json({"legacy": survey.legacy, "duplicates": survey.duplicates,
+                             "unreadable": survey.unreadable, "links_pending": survey.links_pending})
+            else:
+                report = await merges.merge_duplicates(operator, RequestContext(request_id="cli"))
+                _print_json(report.as_json())
+        return 0
+
+    return asyncio.run(run())
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     """Exit 0 intact, 1 tampered or inconsistent with a signed checkpoint, 2 usage."""
     from consult.audit.checkpoint import parse_verifier_key, verifier_key
@@ -491,6 +518,13 @@ def parser() -> argparse.ArgumentParser:
     rsub = retention.add_subparsers(dest="retention_command", required=True)
     rsub.add_parser("run", help="crypto-shred closed consultations past the retention period"
                     ).set_defaults(func=cmd_retention_run)
+
+    clients = sub.add_parser("clients", help="the client registry")
+    csub = clients.add_subparsers(dest="clients_command", required=True)
+    merge = csub.add_parser("merge-duplicates", help="re-index clients under the canonical identity-code form "
+                            "and merge those that are one person (audited)")
+    merge.add_argument("--dry-run", action="store_true", help="only count what would change")
+    merge.set_defaults(func=cmd_clients_merge)
 
     stats = sub.add_parser("stats", help="statistics for the steering meeting (no personal data)")
     stats.add_argument("--org", required=True, help="the organisation whose consultations are counted")
