@@ -135,3 +135,9 @@ def test_folding_for_the_scanner_keeps_every_offset():
     folded = fold_for_scan(text)
     assert len(folded) == len(text)
     assert folded.startswith("131052-308t\u200b ja 040")
+
+
+def test_scanner_allows_three_spaces_around_the_sign_and_no_more():
+    assert [f.kind for f in scan("tunnus 131052 \u00a0 - \u2009 308T.")] == ["hetu"]
+    assert scan("tunnus 131052    -308T.") == []
+    assert [f.kind for f in scan("tunnus 1310\u200b52-30\u200d8T.")] == ["hetu"]
