@@ -180,8 +180,10 @@ class AuditTrail:
         """Recompute the whole log and check it against every stored signed checkpoint."""
         _officer(who)
         async with self._verify_lock:  # one at a time: it reads every record
-            report = await asyncio.to_thread(verify_database, self.db.url, self.verifier_keys,
-                                             self.log.signer.origin)
+            # On the server's own connections: a second handle on the SQLite file would cost the
+            # process its locks (see storage.db.ensure_sqlite_file).
+            report = await self.db.scan(lambda conn: verify_log(conn, self.verifier_keys,
+                                                                origin=self.log.signer.origin))
         await self._audited(who, ctx, AuditRecord(action="audit.verify", purpose="privacy_audit",
                                                   outcome="permit" if report.ok else "deny"))
         return report.as_json()
