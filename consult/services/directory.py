@@ -75,8 +75,7 @@ class Directory:
         review. Returns whether an entry moved."""
         await store.upsert_user(conn, user_id=who.user_id, org=who.org, roles=sorted(who.roles), name=who.name,
                                 at=now)
-        if who.user_id not in self._expert_ids:
-            return False
+        # Read, not the in-memory id set: another instance may have named the expert.
         entry = await store.get_expert(conn, who.user_id)
         if entry is None or entry["org"] == who.org:
             return False
