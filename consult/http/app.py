@@ -50,6 +50,7 @@ from consult.services.retention import Retention
 from consult.services.consents import Consents
 from consult.services.consultations import Consultations
 from consult.services.content import Content
+from consult.services.deliveries import DeliveryLedger
 from consult.services.freetext import FreeText
 from consult.services.vault import Vault
 from consult.services.directory import Directory
@@ -205,6 +206,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     consents = Consents(db, clock)
     freetext = FreeText(clients)
     app[keys.DIRECTORY] = directory
+    ledger = DeliveryLedger(db, bus, clock)  # live deliveries of content are recorded first
+    ledger.start()
     app[keys.CLIENTS] = clients
     app[keys.CONSENTS] = consents
     app[keys.AGREEMENTS] = Agreements(db, clock, orgs=frozenset(settings.orgs))
@@ -236,6 +239,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             ]
         )
     yield
+    await ledger.close()
     checkpoints.cancel()
     try:
         await checkpoints

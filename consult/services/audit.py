@@ -311,27 +311,30 @@ class AuditTrail:
     async def break_glass(self, who: Principal, consultation_id: str, justification: str | None,
                           ctx: RequestContext) -> dict[str, Any]:
         """Open a consultation's content with a written justification, recorded and flagged
-        before anything is shown."""
+        before anything is shown — and only as the officer's own organisation may see it through
+        the policy: another organisation's withheld items stay withheld (category, rule, basis)."""
         _officer(who)
         text = _written_reason(justification, "justification", "Opening content")
         async with self.db.read() as conn:
-            c = await consultation_store.get(conn, consultation_id)
+            c = await consultation_store.get(conn, consultation_id) if 0 < len(consultation_id) <= 36 else None
         if c is None or who.org not in (c["origin_org"], c["target_org"]):
             raise NotFound()
+        opened = await self.messages.as_organisation(consultation_id, who.org)
         leaf = await self._audited_with_reason(
             who, ctx,
             AuditRecord(action="break_glass", consultation_id=consultation_id, client_ref=c["client_ref"],
-                        purpose=c["purpose"], flags=("break_glass",)),
+                        purpose=c["purpose"], categories=opened.categories, flags=("break_glass",)),
             "break_glass", text,
         )
-        messages = await self.messages.full_content(consultation_id)
         return {
             "consultation": {
                 "id": c["id"], "topic": c["topic"], "status": c["status"], "purpose": c["purpose"],
                 "origin_org": c["origin_org"], "target_org": c["target_org"], "client_ref": c["client_ref"],
+                "question": opened.question,
                 "created_at": iso(c["created_at"]), "closed_at": iso(c["closed_at"]),
             },
-            "messages": messages,
+            "organisation": who.org,
+            "messages": opened.messages,
             "audit": {"leaf_index": leaf, "flagged": True},
         }
 
