@@ -269,6 +269,9 @@ REPORT: s.S = {
     "type": "object",
     "required": ["client_ref", "period", "processing", "disclosures", "summary"],
     "properties": {"client_ref": s.STR, "organisation": s.STR, "period": {"type": "object"},
+                   "merged_refs": {"type": "array", "items": s.STR,
+                                   "description": "references merged into this client as duplicates of one "
+                                                  "identity code; their records are included"},
                    "generated_at": s.TS, "processing": {"type": "array", "items": {"type": "object"}},
                    "disclosures": {"type": "array", "items": {"type": "object"}},
                    "summary": {"type": "object"}, "truncated": {"type": "boolean"}, "tree_size": _INT},

@@ -36,6 +36,7 @@ from consult.services.anomalies import AccessAnomalies, AnomalyRules, flagged_re
 from consult.services.messages import Messages
 from consult.services.paging import clamp_limit, decode_cursor, encode_cursor
 from consult.storage import audit_log
+from consult.storage import client_merges as merge_store
 from consult.storage import consultations as consultation_store
 from consult.storage.audit_log import DISCLOSURE_ACTIONS, EventFilter
 from consult.storage.db import Database
@@ -179,8 +180,10 @@ class AuditTrail:
         """Recompute the whole log and check it against every stored signed checkpoint."""
         _officer(who)
         async with self._verify_lock:  # one at a time: it reads every record
-            report = await asyncio.to_thread(verify_database, self.db.url, self.verifier_keys,
-                                             self.log.signer.origin)
+            # On the server's own connections: a second handle on the SQLite file would cost the
+            # process its locks (see storage.db.ensure_sqlite_file).
+            report = await self.db.scan(lambda conn: verify_log(conn, self.verifier_keys,
+                                                                origin=self.log.signer.origin))
         await self._audited(who, ctx, AuditRecord(action="audit.verify", purpose="privacy_audit",
                                                   outcome="permit" if report.ok else "deny"))
         return report.as_json()
@@ -228,8 +231,10 @@ class AuditTrail:
         if older:
             reason = _written_reason(reason, "reason", "A report reaching back more than two years")
         async with self.db.read() as conn:
+            # A client merged from duplicates of one identity code: their records are its own.
+            merged = await merge_store.merged_into(conn, client_ref)
             rows = await audit_log.client_records(conn, client_ref, org=who.org, since=since, until=_utc(until),
-                                                  limit=REPORT_MAX_RECORDS + 1)
+                                                  limit=REPORT_MAX_RECORDS + 1, merged=merged)
             names = await audit_log.display_names(
                 conn, sorted({r["actor_id"] for r in rows} | {r["subject_user"] for r in rows if r["subject_user"]}))
         truncated = len(rows) > REPORT_MAX_RECORDS
@@ -244,6 +249,7 @@ class AuditTrail:
         disclosed = [_report_disclosure_json(r, names) for r in rows if r["action"] in DISCLOSURE_ACTIONS]
         return {
             "client_ref": client_ref,
+            "merged_refs": merged,
             "organisation": who.org,
             "period": {"from": iso(since), "to": iso(end)},
             "generated_at": iso(now),
