@@ -11,6 +11,7 @@ from consult.audit.records import AuditRecord, record
 from consult.errors import Forbidden, Unprocessable
 from consult.model import Clock, Principal, iso
 from consult.model.context import RequestContext
+from consult.services import gate
 from consult.services.events import EventBus
 from consult.storage import directory as store
 from consult.storage.db import Database
@@ -59,14 +60,16 @@ class Directory:
     async def seen(self, who: Principal) -> None:
         """Remember who a user is (org, roles, name) so they can be added as a participant."""
         now = self.clock.now()
-        identity = (who.org, who.roles, who.name)
+        # A name from the identity provider: identifiers removed, never refused (consult/services/gate.py).
+        name = gate.display_name(who.name)
+        identity = (who.org, who.roles, name)
         last = self._seen.get(who.user_id)
         if last and last[1] == identity and now - last[0] < _SEEN_REFRESH:
             return
         self._seen[who.user_id] = (now, identity)
         await self.db.write(
             lambda conn: store.upsert_user(
-                conn, user_id=who.user_id, org=who.org, roles=sorted(who.roles), name=who.name, at=now
+                conn, user_id=who.user_id, org=who.org, roles=sorted(who.roles), name=name, at=now
             )
         )
 
@@ -102,6 +105,7 @@ class Directory:
                 raise Unprocessable("on_duty is required.")
         else:
             raise Forbidden("Only an admin of the expert's organisation may change this entry.")
+        gate.reference("name", data.name)  # shown to every user as typed
         base: dict[str, Any] = existing or {
             "name": (known or {}).get("name") or data.name,
             "topics": [],
