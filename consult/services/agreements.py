@@ -102,8 +102,7 @@ class Agreements:
             raise Unprocessable("parties must be two different known organisations.", code="unknown_org")
         if who.org not in (a, b):
             raise Forbidden("Only an admin of a party organisation records its agreements.")
-        # Copied into the audit log's basis column, which is append-only.
-        gate.reference("reference", data.reference)
+        _gate(data)
         _check_window(data.valid_from, data.valid_until)
         now = self.clock.now()
         row = {
@@ -123,7 +122,7 @@ class Agreements:
             raise NotFound()
         if not who.has("admin"):
             raise Forbidden("Only admins change agreements.")
-        gate.reference("reference", data.reference)
+        _gate(data)
         if data.parties is not None and sorted(data.parties) != [row["org_a"], row["org_b"]]:
             raise Unprocessable("The parties of an agreement do not change; record a new one.",
                                 code="invalid_field")
@@ -172,6 +171,14 @@ class Agreements:
         }
         await self.db.write(lambda conn: self._store(conn, SYSTEM, SYSTEM_CONTEXT, row, "agreement.create",
                                                      new=True))
+
+
+def _gate(data: AgreementInput) -> None:
+    # The reference is copied into the audit log's basis column, which is append-only; pool
+    # names are shown as typed (consult/services/gate.py).
+    gate.reference("reference", data.reference)
+    gate.references("topics", data.topics or ())
+    gate.references("pools", data.pools or ())
 
 
 def _check_window(start: datetime, end: datetime | None) -> None:

@@ -65,6 +65,12 @@ class AuditQuery:
     since: datetime | None = None
     until: datetime | None = None
 
+    def __post_init__(self) -> None:
+        # The query itself is recorded in the audit log (``audit_record``): a filter holding an
+        # identifier would put it there in clear. A client is searched by client_ref.
+        for name in ("client_ref", "actor_id", "category", "basis", "consultation_id", "flag"):
+            gate.reference(name, getattr(self, name))
+
     def scoped(self, org: str | None, *, actions: tuple[str, ...] | None = None) -> EventFilter:
         return EventFilter(
             org=org, client_ref=self.client_ref, actor_id=self.actor_id,

@@ -106,6 +106,8 @@ class Directory:
         else:
             raise Forbidden("Only an admin of the expert's organisation may change this entry.")
         gate.reference("name", data.name)  # shown to every user as typed
+        for name, values in (("topics", data.topics), ("pools", data.pools), ("languages", data.languages)):
+            gate.references(name, values or ())
         base: dict[str, Any] = existing or {
             "name": (known or {}).get("name") or data.name,
             "topics": [],
