@@ -40,7 +40,8 @@ from consult.services.clients import Clients
 from consult.services.freetext import REMOVED_HETU, FreeText, Prepared, notices_for
 
 __all__ = ["ContentGate", "IdentifierInText", "PersonalDataFound", "Prepared", "display_name",
-           "entry_findings", "file_name", "notices_for", "reference"]
+           "entry", "entry_findings", "file_name", "holds_identifier", "notices_for", "reference",
+           "references"]
 
 REMOVED = "[poistettu]"
 # A client link as free text renders it (consult/services/freetext.py): a pseudonym is still personal.
@@ -94,6 +95,12 @@ def references(field: str, values: Iterable[str]) -> None:
     """Each of ``values`` (a list field kept as typed) checked like ``reference``."""
     for index, value in enumerate(values):
         reference(f"{field}[{index}]", value)
+
+
+def holds_identifier(value: str, *, staff_id: bool = False) -> bool:
+    """Whether an id from a path holds an identifier. A staff user id may be an e-mail address
+    (identity providers use them as subjects); nothing else names a person's identifier."""
+    return any(not (staff_id and f.kind == "email") for f in scan(value))
 
 
 def file_name(name: str) -> str:
