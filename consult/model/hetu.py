@@ -22,11 +22,14 @@ from typing import Final
 from stdnum.fi import hetu as stdnum_hetu
 from stdnum.util import clean as stdnum_clean
 
-__all__ = ["CENTURY_SIGNS", "MAX_INPUT", "canonical_hetu", "fold_for_scan", "is_dash", "HETU_SHAPE"]
+__all__ = ["CENTURY_SIGNS", "FORM", "MAX_INPUT", "canonical_hetu", "fold_for_scan", "is_dash", "HETU_SHAPE"]
 
 CENTURY_SIGNS: Final = "+-YXWVUABCDEF"
 #: A longer input is not an identity code with stray spaces but something else.
 MAX_INPUT: Final = 64
+#: The version of this form that the client registry records with each blind index: 1 was
+#: the code as typed (before migration 0008_hetu), 2 is this canonical form.
+FORM: Final = 2
 
 # Dashes that Unicode does not put in the Dash_Punctuation category (Pd) but that people
 # (and word processors) type between the birth date and the individual number: the minus
@@ -41,6 +44,7 @@ _OTHER_DASHES: Final = frozenset({
 })
 
 
+@lru_cache(maxsize=4096)
 def is_dash(char: str) -> bool:
     """Whether one character is a dash, hyphen or minus sign (folded to "-").
 
@@ -65,6 +69,13 @@ def canonical_hetu(value: str) -> str | None:
     """
     if len(value) > MAX_INPUT:
         return None
+    if value.isascii():  # the common case; the same result as _fold_code, faster
+        return _validated("".join(value.split()).upper())
+    return _validated(_fold_code(value))
+
+
+def _fold_code(value: str) -> str:
+    """Steps 1-4 of the canonical form: dashes, NFKC, ignorables removed, upper case."""
     # Dashes first: NFKC would take some of them apart (a macron becomes a space and a
     # combining mark) before they could be recognised.
     dashed = "".join("-" if is_dash(char) else char for char in value)
@@ -74,7 +85,10 @@ def canonical_hetu(value: str) -> str | None:
             folded.append("-")
         elif not _is_ignorable(char):
             folded.append(char)
-    candidate = "".join(folded).upper()
+    return "".join(folded).upper()
+
+
+def _validated(candidate: str) -> str | None:
     if len(candidate) != 11 or not candidate.isascii() or candidate[6] not in CENTURY_SIGNS:
         return None
     if not stdnum_hetu.is_valid(candidate, allow_temporary=True):

@@ -16,7 +16,7 @@ from consult.audit.records import AuditRecord, record
 from consult.errors import Forbidden, Unprocessable
 from consult.model import Clock, Principal
 from consult.model.context import RequestContext
-from consult.model.hetu import canonical_hetu
+from consult.model.hetu import FORM, canonical_hetu
 from consult.services.vault import REGISTRY, Vault
 from consult.storage import clients as store
 from consult.storage.db import Database
@@ -94,6 +94,7 @@ class Clients:
             "created_at": at,
             "created_by": who.user_id,
             "created_org": who.org,
+            "hetu_form": FORM,
         })
         return ref, True
 

@@ -6,7 +6,7 @@ and role) and the positions of the identifiers in it, and every data item record
 of the identifiers in its value. Positions only, never the values.
 
 Revision ID: 0009_gate
-Revises: 0006
+Revises: 0008_hetu
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from alembic import op
 
 
 revision = '0009_gate'
-down_revision = '0006'
+down_revision = '0008_hetu'
 branch_labels = None
 depends_on = None
 
