@@ -4,12 +4,19 @@ logged as typed refuse identifiers; the other identifiers go by the policy per r
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import replace
+
 import aiohttp
+import pytest
 from sqlalchemy import select
+
+from consult.http.app import create_app
 
 from consult.http import keys
 from consult.storage import tables
 from tests.api.gateutil import leaked, stored_texts
+from tests.conftest import Api
 from tests.api.wsutil import connect, next_event
 from tests.synthetic import hetu
 
@@ -181,3 +188,62 @@ async def test_break_glass_justification_holds_no_identifier_of_any_kind(api):
     audit = await _audit_texts(api)
     assert not leaked("matti.meikalainen@example.fi", "email", audit)
     assert not leaked("FI21 1234 5600 0007 85", "iban", audit)
+
+
+@pytest.fixture
+def stricter(settings, tmp_path):
+    """The shipped policies with one rule narrowed, as a county may do: a Kela advisor's IBAN
+    reaches the county only in the income calculation, no longer at application intake."""
+    policies = tmp_path / "policies"
+    shutil.copytree(settings.policy_dir, policies)
+    baseline = policies / "baseline.toml"
+    text = baseline.read_text(encoding="utf-8")
+    rule = text.index('id = "k2m-identifier-iban"')
+    narrowed = text[rule:].replace('purposes = ["tt.application_intake", "tt.income_calculation"]',
+                                   'purposes = ["tt.income_calculation"]', 1)
+    baseline.write_text(text[:rule] + narrowed, encoding="utf-8")
+    for cases in policies.glob("*.cases.toml"):
+        cases.unlink()
+    return replace(settings, policy_dir=policies)
+
+
+async def test_attachment_name_identifiers_are_decided_per_reader_in_the_download(aiohttp_client, stricter):
+    """The download's file name is the item's value as its reader may see it: an IBAN the policy
+    does not let the county's expert receive is a marker in Content-Disposition too."""
+    api = Api(await aiohttp_client(create_app(stricter)))
+    cid, _ = await _claimed(api, purpose="tt.application_intake", n=74)
+    iban = "FI21 1234 5600 0007 85"
+    form = aiohttp.FormData()
+    form.add_field("file", PDF, filename=f"tiliote {iban}.pdf", content_type="application/pdf")
+    response = await api.client.post(f"/api/v1/consultations/{cid}/attachments", data=form, headers=api.auth(KELA))
+    body = await response.json()
+    assert response.status == 201, body
+    own = await api.client.get(f"/api/v1/attachments/{body['id']}", headers=api.auth(KELA))
+    assert "FI21%201234" in own.headers["Content-Disposition"]  # the author sees what they wrote
+    other = await api.client.get(f"/api/v1/attachments/{body['id']}", headers=api.auth(VANTAA))
+    assert other.status == 200
+    disposition = other.headers["Content-Disposition"]
+    assert "iban%20withheld" in disposition and not leaked(iban, "iban", [("header", disposition)])
+    page = await api.call("GET", f"/api/v1/consultations/{cid}/messages", VANTAA, expect=200)
+    assert page["items"][0]["data"][0]["value"] == "tiliote [iban withheld].pdf"
+
+
+async def test_a_close_note_from_before_the_gate_is_shown_without_identifiers(api):
+    """A note stored before the gate recorded its author and identifier positions (closed_by is
+    empty) is shown to every reader with every identifier removed."""
+    cid, _ = await _claimed(api, n=75)
+    await api.call("POST", f"/api/v1/consultations/{cid}/close", VANTAA, expect=200, json={"outcome": "advice_given"})
+    app = api.client.app
+    content = app[keys.MESSAGES].content
+    legacy = f"Soita 040 7654321, asiakas {NOTE_CODE}"
+
+    async def write_legacy(conn):
+        sealed = content.seal_note(await content.key(conn, cid), cid, legacy)
+        await conn.execute(tables.consultations.update().where(tables.consultations.c.id == cid).values(
+            outcome_note_sealed=sealed, closed_by=None, closed_org=None, closed_role=None))
+
+    await app[keys.DB].write(write_legacy)
+    for reader in (KELA, VANTAA):
+        note = (await api.call("GET", f"/api/v1/consultations/{cid}", reader, expect=200))["outcome_note"]
+        assert note.startswith("Soita ") and "poistettu" in note
+        assert not leaked(NOTE_CODE, "hetu", [("n", note)]) and not leaked("040 7654321", "phone", [("n", note)])
