@@ -247,3 +247,47 @@ async def test_a_close_note_from_before_the_gate_is_shown_without_identifiers(ap
         note = (await api.call("GET", f"/api/v1/consultations/{cid}", reader, expect=200))["outcome_note"]
         assert note.startswith("Soita ") and "poistettu" in note
         assert not leaked(NOTE_CODE, "hetu", [("n", note)]) and not leaked("040 7654321", "phone", [("n", note)])
+
+
+def test_upgrade_removes_identifiers_from_references_and_names_kept_in_clear(tmp_path):
+    """Migration 0009_gate: case and evidence references, agreement references (and their kept
+    versions) and display names stored in clear before the gate lose every identifier; other
+    values are left as they were."""
+    import json
+    import sqlite3
+
+    from consult.storage import migrate
+
+    path = tmp_path / "old.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    migrate.upgrade(url, "0008_hetu")
+    code = "131052\u2013308T"  # as typed, with an en dash
+    at = "2024-01-01 00:00:00"
+    with sqlite3.connect(path) as con:
+        con.execute("INSERT INTO clients (client_ref, hetu_index, hetu_sealed, created_at, created_by, created_org)"
+                    f" VALUES ('cl_1', 'i1', x'00', '{at}', 'u', 'kela')")
+        con.execute("INSERT INTO consultations (id, topic, urgency, question_sealed, purpose, origin_org, created_by,"
+                    " target_org, case_ref, status, legal_hold, created_at) VALUES"
+                    f" ('c1', 'other', 'today', x'00', 'general', 'kela', 'u', 'vantaa', 'TT {code}', 'open', 0, '{at}'),"
+                    f" ('c2', 'other', 'today', x'00', 'general', 'kela', 'u', 'vantaa', 'TT-2024-1', 'open', 0, '{at}')")
+        con.execute("INSERT INTO consents (id, version, client_ref, grantor, categories, recipient_orgs,"
+                    " recipient_roles, recipient_users, purposes, valid_from, method, evidence_ref, recorded_by,"
+                    " recorded_org, status, status_changed_at, created_at) VALUES ('k1', 1, 'cl_1', 'self', '[]',"
+                    f" '[]', '[]', '[]', '[]', '{at}', 'written', 'soitto 040 7654321', 'u', 'kela', 'active',"
+                    f" '{at}', '{at}')")
+        con.execute("INSERT INTO agreements (id, reference, org_a, org_b, valid_from, topics, pools, version,"
+                    f" created_at, created_by, updated_at, updated_by) VALUES ('a1', 'Sopimus {code}', 'kela',"
+                    f" 'vantaa', '{at}', '[]', '[]', 1, '{at}', 'u', '{at}', 'u')")
+        con.execute("INSERT INTO agreement_versions (agreement_id, version, snapshot, at, actor_id, actor_org)"
+                    " VALUES ('a1', 1, ?, ?, 'u', 'kela')", (json.dumps({"reference": f"Sopimus {code}"}), at))
+        con.execute("INSERT INTO directory_users (user_id, org, roles, name, last_seen) VALUES"
+                    f" ('u', 'kela', '[]', 'Aino {code}', '{at}')")
+    migrate.upgrade(url)
+    with sqlite3.connect(path) as con:
+        assert con.execute("SELECT id, case_ref FROM consultations ORDER BY id").fetchall() == [
+            ("c1", "TT [poistettu]"), ("c2", "TT-2024-1")]
+        assert con.execute("SELECT evidence_ref FROM consents").fetchone() == ("soitto [poistettu]",)
+        assert con.execute("SELECT reference FROM agreements").fetchone() == ("Sopimus [poistettu]",)
+        assert json.loads(con.execute("SELECT snapshot FROM agreement_versions").fetchone()[0]) == {
+            "reference": "Sopimus [poistettu]"}
+        assert con.execute("SELECT name FROM directory_users").fetchone() == ("Aino [poistettu]",)
