@@ -145,7 +145,7 @@ class Consultations:
             return None
         if c.get("closed_by") is None:
             # Written before the gate recorded the note's author and identifier positions.
-            return content_gate.display_name(note)
+            return content_gate.without_identifiers(note)
         author = Party(org=c["closed_org"], role=c["closed_role"], user_id=c["closed_by"])
         return self.disclosure.render_text(note, c.get("outcome_note_spans"), author, reader, view)
 

@@ -40,8 +40,8 @@ from consult.services.clients import Clients
 from consult.services.freetext import REMOVED_HETU, FreeText, Prepared, notices_for
 
 __all__ = ["ContentGate", "IdentifierInText", "PersonalDataFound", "Prepared", "display_name",
-           "entry", "entry_findings", "file_name", "holds_identifier", "notices_for", "reference",
-           "references"]
+           "entry_findings", "file_name", "holds_identifier", "notices_for", "reference", "references",
+           "without_identifiers"]
 
 REMOVED = "[poistettu]"
 # A client link as free text renders it (consult/services/freetext.py): a pseudonym is still personal.
@@ -109,10 +109,15 @@ def file_name(name: str) -> str:
     return redact(name, found, {"hetu": REMOVED_HETU}) if found else name
 
 
+def without_identifiers(text: str) -> str:
+    """``text`` with every identifier replaced by ``[poistettu]``."""
+    found = scan(text)
+    return redact(text, found, lambda _kind: REMOVED) if found else text
+
+
 def display_name(name: str) -> str:
-    """A name from the identity provider with every identifier removed."""
-    found = scan(name)
-    return redact(name, found, lambda _kind: REMOVED) if found else name
+    """A name from the identity provider: a sign-in is not refused for it, its identifiers go."""
+    return without_identifiers(name)
 
 
 def entry_findings(fields: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -123,13 +128,6 @@ def entry_findings(fields: Mapping[str, str]) -> list[dict[str, Any]]:
         found += [{"field": name, "kind": "client_ref", "start": m.start(), "end": m.end()}
                   for m in _CLIENT_LINK.finditer(value)]
     return sorted(found, key=lambda f: (f["field"], f["start"]))
-
-
-def entry(fields: Mapping[str, str]) -> None:
-    """Refuse (422 ``personal_data_found``) a knowledge entry that holds personal data."""
-    found = entry_findings(fields)
-    if found:
-        raise PersonalDataFound(found)
 
 
 class ContentGate:
@@ -147,9 +145,3 @@ class ContentGate:
         if field is None or not prepared.notices:
             return prepared
         return Prepared(prepared.text, prepared.spans, [{**n, "field": field} for n in prepared.notices])
-
-    @staticmethod
-    def notices(text: str, purpose: str, field: str | None = None) -> list[dict[str, Any]]:
-        """What the gate would do with ``text``, for the sender's preview; stores nothing."""
-        notices = notices_for(scan(text), purpose)
-        return notices if field is None else [{**n, "field": field} for n in notices]
