@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from consult.config import Settings, load_settings
-from consult.errors import ConfigError
+from consult.errors import ApiError, ConfigError
 
 EXIT_USAGE = 2
 
@@ -413,6 +413,9 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         print(f"usage: --from/--to: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ApiError as exc:  # a filter the content gate refuses
+        print(f"usage: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
     settings = load_settings_lenient()
     operator = Principal(user_id=f"cli:{getpass.getuser()}"[:128], org=args.org or "system",

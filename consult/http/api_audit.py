@@ -314,10 +314,10 @@ BREAK_GLASS: s.S = {
 
 AUDIT_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/audit/events", events, "Search the access log (newest first); the search is logged",
-          who=PO, response=s.page(EVENT), query=_FILTERS + _PAGING, errors=(400, 401, 403)),
+          who=PO, response=s.page(EVENT), query=_FILTERS + _PAGING, errors=(400, 401, 403, 422)),
     Route("GET", "/api/v1/audit/disclosures", disclosures,
           "Disclosures: which categories went to whom, on what basis; the search is logged",
-          who=PO, response=s.page(DISCLOSURE), query=_FILTERS + _PAGING, errors=(400, 401, 403)),
+          who=PO, response=s.page(DISCLOSURE), query=_FILTERS + _PAGING, errors=(400, 401, 403, 422)),
     Route("GET", "/api/v1/audit/export", export, "Export matching records as CSV or JSON Lines; the export is logged",
           who=PO, query=(("format", {"type": "string", "enum": list(EXPORT_FORMATS)}, "csv or jsonl (default)"),
                          *_FILTERS), content_type="application/jsonl", response={"type": "string"},

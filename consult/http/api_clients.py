@@ -17,7 +17,7 @@ from consult.http.principal import authenticate, context, require_role
 from consult.model.vocabulary import CATEGORIES, PURPOSES, ROLES
 from consult.policy.scan import scan
 from consult.services.consents import GRANTORS, METHODS, ConsentScope
-from consult.services.freetext import notices_for
+from consult.services.gate import notices_for
 from consult.services.receipts import receipt_text
 
 HELSINKI = ZoneInfo("Europe/Helsinki")

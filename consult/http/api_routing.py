@@ -16,6 +16,7 @@ from consult.http import validation as v
 from consult.http.api import Route
 from consult.http.principal import authenticate, context, require_role
 from consult.model.vocabulary import URGENCIES
+from consult.services import gate
 from consult.services.agreements import AgreementInput
 from consult.services.holidays import finnish_holidays
 from consult.services.paging import clamp_limit
@@ -126,7 +127,7 @@ async def list_pools(request: web.Request) -> web.Response:
 async def put_pool(request: web.Request) -> web.Response:
     who = await authenticate(request)
     org, name = request.match_info["org"], request.match_info["name"]
-    if not v._ORG.match(org) or not _NAME.match(name):
+    if not v._ORG.match(org) or not _NAME.match(name) or gate.holds_identifier(name):
         raise NotFound()
     require_role(who, "admin")
     if who.org != org:

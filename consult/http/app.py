@@ -51,7 +51,7 @@ from consult.services.consents import Consents
 from consult.services.consultations import Consultations
 from consult.services.content import Content
 from consult.services.deliveries import DeliveryLedger
-from consult.services.freetext import FreeText
+from consult.services.gate import ContentGate
 from consult.services.vault import Vault
 from consult.services.directory import Directory
 from consult.services.disclosure import Disclosure
@@ -204,7 +204,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     clients = Clients(db, vault, clock)
     await ClientMerges(db, vault, clock).warn_if_pending()
     consents = Consents(db, clock)
-    freetext = FreeText(clients)
+    gate = ContentGate(clients)
     app[keys.DIRECTORY] = directory
     ledger = DeliveryLedger(db, bus, clock)  # live deliveries of content are recorded first
     ledger.start()
@@ -216,10 +216,10 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[keys.STATISTICS] = Statistics(db, clock)
     app[keys.KNOWLEDGE] = KnowledgeBase(db, content, clock, topics=frozenset(settings.topics))
     app[keys.CONSULTATIONS] = Consultations(
-        db, bus, directory, clients, consents, disclosure, freetext, content, clock, orgs=frozenset(settings.orgs),
+        db, bus, directory, clients, consents, disclosure, gate, content, clock, orgs=frozenset(settings.orgs),
         routing=app[keys.ROUTING],
     )
-    app[keys.MESSAGES] = Messages(db, bus, directory, disclosure, consents, freetext, content, clock)
+    app[keys.MESSAGES] = Messages(db, bus, directory, disclosure, consents, gate, content, clock)
     app[keys.ATTACHMENTS] = Attachments(app[keys.MESSAGES], content, clock)
     app[keys.AUDIT] = await _audit_trail(settings, bound, db, app[keys.MESSAGES], clock)
     checkpoints = asyncio.create_task(_checkpoint_timer(app[keys.AUDIT], settings.audit_checkpoint_seconds))

@@ -19,7 +19,9 @@ from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
 from consult.model import Clock, Principal, iso
 from consult.model.context import RequestContext
 from consult.policy.model import Consent, Prohibition
+from consult.services import gate
 from consult.storage import clients as client_store
+from consult.storage import directory as directory_store
 from consult.storage import consents as store
 from consult.storage.db import Database
 
@@ -126,6 +128,7 @@ class Consents:
         async def unit(conn: AsyncConnection) -> None:
             if not await client_store.exists(conn, client_ref):
                 raise NotFound()
+            await self._check_named(conn, scope)
             await store.insert_version(conn, row)
             await self._event(conn, who, ctx, row, "created", now)
 
@@ -144,6 +147,7 @@ class Consents:
         row = self._row(consent_id, current["version"] + 1, current["client_ref"], scope, who, now)
 
         async def unit(conn: AsyncConnection) -> None:
+            await self._check_named(conn, scope)
             if not await store.set_status(conn, consent_id, current["version"], "withdrawn", now,
                                           expect=("active", "suspended")):
                 raise Conflict("The consent changed meanwhile; try again.", code="stale")
@@ -293,6 +297,18 @@ class Consents:
     def _check_scope(self, scope: ConsentScope, now: datetime) -> None:
         if scope.valid_until is not None and scope.valid_until <= (scope.valid_from or now):
             raise Unprocessable("valid_until must be after valid_from.", code="invalid_field")
+        # Shown on the receipt and to every reader of the consent as typed.
+        gate.reference("evidence_ref", scope.evidence_ref)
+
+    @staticmethod
+    async def _check_named(conn: AsyncConnection, scope: ConsentScope) -> None:
+        """Named recipients are staff the service knows, so the list holds user ids and nothing
+        else (an identity code or a client's address typed there would be stored as typed)."""
+        for user_id in scope.recipient_users:
+            if (await directory_store.get_user(conn, user_id) is None
+                    and await directory_store.get_expert(conn, user_id) is None):
+                raise Unprocessable("recipient_users: names a user the service does not know.",
+                                    code="unknown_user")
 
     def _row(self, consent_id: str, version: int, client_ref: str, scope: ConsentScope, who: Principal,
              now: datetime) -> dict[str, Any]:

@@ -24,7 +24,8 @@ from consult.services.directory import Directory
 from consult.services.disclosure import PARTICIPANT_ROLES, Disclosure, View, party_of, party_of_principal
 from consult.services.events import EventBus
 from consult.services.content import Content
-from consult.services.freetext import FreeText
+from consult.services import gate as content_gate
+from consult.services.gate import ContentGate
 from consult.services.paging import clamp_limit, decode_cursor, encode_cursor
 from consult.services.routing import Routing
 from consult.storage import consultations as store
@@ -48,9 +49,10 @@ class NewConsultation:
 
 
 def consultation_json(
-    c: dict[str, Any], participants: list[dict[str, Any]] | None = None, *, question: str
+    c: dict[str, Any], participants: list[dict[str, Any]] | None = None, *, question: str,
+    outcome_note: str | None = None,
 ) -> dict[str, Any]:
-    """The consultation with ``question`` as already rendered for the reader."""
+    """The consultation with ``question`` and ``outcome_note`` as already rendered for the reader."""
     body = {
         "id": c["id"],
         "topic": c["topic"],
@@ -67,7 +69,7 @@ def consultation_json(
         "status": c["status"],
         "claimed_by": c["claimed_by"],
         "outcome": c["outcome"],
-        "outcome_note": c["outcome_note"],
+        "outcome_note": outcome_note,
         "legal_hold": bool(c["legal_hold"]),
         "content_destroyed": bool(c.get("content_destroyed")),
         "created_at": iso(c["created_at"]),
@@ -103,7 +105,7 @@ class Consultations:
         clients: Clients,
         consents: Consents,
         disclosure: Disclosure,
-        freetext: FreeText,
+        gate: ContentGate,
         content: Content,
         clock: Clock,
         *,
@@ -116,7 +118,7 @@ class Consultations:
         self.clients = clients
         self.consents = consents
         self.disclosure = disclosure
-        self.freetext = freetext
+        self.gate = gate
         self.content = content
         self.clock = clock
         self.orgs = orgs
@@ -136,15 +138,28 @@ class Consultations:
         author = Party(org=c["origin_org"], role=c["created_role"] or "advisor", user_id=c["created_by"])
         return self.disclosure.render_text(c["question"], c["question_spans"], author, reader, view)
 
+    def _note(self, c: dict[str, Any], reader: Party, view: View) -> str | None:
+        """The close note as ``reader`` may see it, filtered like a message by its author."""
+        note = c.get("outcome_note")
+        if note is None:
+            return None
+        if c.get("closed_by") is None:
+            # Written before the gate recorded the note's author and identifier positions.
+            return content_gate.without_identifiers(note)
+        author = Party(org=c["closed_org"], role=c["closed_role"], user_id=c["closed_by"])
+        return self.disclosure.render_text(note, c.get("outcome_note_spans"), author, reader, view)
+
     def _json_for(self, c: dict[str, Any], reader: Party, view: View,
                   participants: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        return consultation_json(c, participants, question=self._question(c, reader, view))
+        return consultation_json(c, participants, question=self._question(c, reader, view),
+                                 outcome_note=self._note(c, reader, view))
 
     # -- open ---------------------------------------------------------------------------
 
     async def create(self, who: Principal, new: NewConsultation, ctx: RequestContext) -> dict[str, Any]:
         if not (who.roles & CREATOR_ROLES):
             raise Forbidden("Only advisors and social workers open consultations.")
+        content_gate.reference("case_ref", new.case_ref)
         await self._check_routing(who, new)
         if new.client_ref is not None and not await self.clients.exists(new.client_ref):
             raise Unprocessable("client_ref does not name a registered client.", code="unknown_client")
@@ -160,6 +175,10 @@ class Consultations:
             "question": new.question,
             "question_spans": None,
             "outcome_note": None,
+            "outcome_note_spans": None,
+            "closed_by": None,
+            "closed_org": None,
+            "closed_role": None,
             "legal_hold": False,
             "shredded_at": None,
             "content_destroyed": False,
@@ -182,7 +201,7 @@ class Consultations:
         }
 
         async def unit(conn: AsyncConnection) -> tuple[list[dict[str, Any]], list[dict[str, Any]], View]:
-            prepared = await self.freetext.prepare(conn, who, new.question, new.purpose, now)
+            prepared = await self.gate.free_text(conn, who, new.question, new.purpose, now)
             row["question"], row["question_spans"] = prepared.text, prepared.spans or None
             key = await self.content.key(conn, consultation_id, create_at=now)
             await store.insert_consultation(conn, _stored(row, self.content.seal_question(key, consultation_id,
@@ -438,27 +457,39 @@ class Consultations:
             raise Forbidden("Only participants close a consultation.")
         now = self.clock.now()
         c = acc.consultation
+        closer = Party(org=who.org, role=acc.participant["role"], user_id=who.user_id)
+        closing: dict[str, Any] = {"outcome_note": None, "outcome_note_spans": None, "closed_by": who.user_id,
+                                   "closed_org": closer.org, "closed_role": closer.role}
 
-        async def unit(conn: AsyncConnection) -> list[dict[str, Any]] | None:
-            sealed_note = None
+        async def unit(conn: AsyncConnection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
+            sealed_note, notices = None, []
             if note is not None and not c["content_destroyed"]:
-                sealed_note = self.content.seal_note(await self.content.key(conn, consultation_id), consultation_id, note)
-            if not await store.close(conn, consultation_id, outcome, sealed_note, now):
+                # The note is free text for the other participants: gated like a message.
+                gated = await self.gate.free_text(conn, who, note, c["purpose"], now)
+                closing.update(outcome_note=gated.text, outcome_note_spans=gated.spans or None)
+                notices = gated.notices
+                sealed_note = self.content.seal_note(await self.content.key(conn, consultation_id), consultation_id,
+                                                     gated.text)
+            stored = {k: v for k, v in closing.items() if k != "outcome_note"}
+            if not await store.close(conn, consultation_id, outcome, sealed_note, now, stored):
                 return None
             await record(
                 conn, who, ctx, now,
                 [AuditRecord(action="consultation.close", consultation_id=consultation_id,
                              client_ref=c["client_ref"], purpose=c["purpose"])],
             )
-            return await store.list_participants(conn, consultation_id)
+            return await store.list_participants(conn, consultation_id), notices
 
-        participants = await self.db.write(unit)
-        if participants is None:
+        done = await self.db.write(unit)
+        if done is None:
             raise Conflict("The consultation is already closed.", code="closed")
-        closed = {**c, "status": "closed", "outcome": outcome, "outcome_note": note, "closed_at": now}
+        participants, notices = done
+        closed = {**c, **closing, "status": "closed", "outcome": outcome, "closed_at": now}
         readers = _readers(participants)
         self._publish(readers, "consultation.closed", closed, view, participants)
-        return self._json_for(closed, readers[who.user_id], view, participants)
+        body = self._json_for(closed, readers[who.user_id], view, participants)
+        body["identifiers"] = notices
+        return body
 
     def _publish(self, readers: dict[str, Party], kind: str, c: dict[str, Any], view: View,
                  participants: list[dict[str, Any]] | None = None, **extra: Any) -> None:

@@ -22,42 +22,15 @@ from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
 from consult.model import Clock, Principal, iso
 from consult.model.context import RequestContext
-from consult.policy.scan import scan
 from consult.services import access
 from consult.services.content import Content
+from consult.services.gate import PersonalDataFound, entry_findings
 from consult.storage import knowledge as store
 from consult.storage.db import Database
 
-# A client link as free text renders it (consult/services/freetext.py): a pseudonym is still personal.
-_CLIENT_LINK = re.compile(r"\[client:[^\]]*\]", re.IGNORECASE)
 _WORD = re.compile(r"[^\W_]+")
 MAX_TERMS = 8
 READER_ROLES = frozenset({"advisor", "expert", "social_worker", "admin", "privacy_officer"})
-
-
-class PersonalDataFound(Unprocessable):
-    """422 naming what the scan found: field, kind and position of each finding, never the text."""
-
-    code = "personal_data_found"
-
-    def __init__(self, findings: list[dict[str, Any]]) -> None:
-        kinds = ", ".join(sorted({f["kind"] for f in findings}))
-        super().__init__(f"The entry holds personal data ({kinds}); remove it and try again.")
-        self.findings = findings
-
-    def body(self) -> dict[str, Any]:  # type: ignore[override]
-        body: dict[str, Any] = super().body()
-        body["error"]["findings"] = self.findings
-        return body
-
-
-def findings(fields: dict[str, str]) -> list[dict[str, Any]]:
-    found = []
-    for name, value in fields.items():
-        found += [{"field": name, "kind": f.kind, "start": f.start, "end": f.end} for f in scan(value)]
-        found += [{"field": name, "kind": "client_ref", "start": m.start(), "end": m.end()}
-                  for m in _CLIENT_LINK.finditer(value)]
-    return sorted(found, key=lambda f: (f["field"], f["start"]))
 
 
 def fold(text: str) -> str:
@@ -104,7 +77,7 @@ class KnowledgeBase:
         if topic not in self.topics:
             raise Unprocessable("topic is not a known topic.", code="invalid_field")
         now = self.clock.now()
-        found = findings({"question": question, "answer": answer})
+        found = entry_findings({"question": question, "answer": answer})
         if found:
             await self.db.write(lambda conn: record(conn, who, ctx, now, [AuditRecord(
                 action="knowledge.refuse", outcome="deny", consultation_id=consultation_id,
@@ -155,7 +128,7 @@ class KnowledgeBase:
         if row["created_by"] == who.user_id:
             raise Forbidden("Another expert approves the entry (four eyes).", code="own_entry")
         # Checked again: the scanner may have learnt more since the entry was written.
-        found = findings({"question": row["question"], "answer": row["answer"]})
+        found = entry_findings({"question": row["question"], "answer": row["answer"]})
         if found:
             raise PersonalDataFound(found)
         return await self._transition(who, row, "draft", {"status": "approved", "approved_by": who.user_id},

@@ -28,8 +28,9 @@ from consult.services.disclosure import Disclosure, View, party_of_principal
 from consult.services.deliveries import record_deliveries
 from consult.services.events import Delivery, EventBus, Subject
 from consult.services.content import Content
-from consult.services.freetext import FreeText, notices_for
+from consult.services import gate as content_gate
 from consult.services.freetext import render as render_text
+from consult.services.gate import ContentGate, notices_for
 from consult.services.paging import clamp_limit, decode_cursor, encode_cursor
 from consult.storage import consultations as consultation_store
 from consult.storage import messages as store
@@ -99,7 +100,7 @@ class Messages:
         directory: Directory,
         disclosure: Disclosure,
         consents: Consents,
-        freetext: FreeText,
+        gate: ContentGate,
         content: Content,
         clock: Clock,
     ) -> None:
@@ -108,7 +109,7 @@ class Messages:
         self.directory = directory
         self.disclosure = disclosure
         self.consents = consents
-        self.freetext = freetext
+        self.gate = gate
         self.content = content
         self.clock = clock
 
@@ -133,10 +134,15 @@ class Messages:
                 author, reader, item["category"], view,
                 consent_id=item.get("consent_id"), referral=_referral(item),
             )
-            data.append(
-                _item_json(item) if decision.permitted
-                else self.disclosure.withheld_view(item["category"], decision, view, item.get("consent_id"))
-            )
+            if decision.permitted:
+                # The category is the policy's; the identifiers inside the value are decided
+                # per reader like those in the text.
+                shown = _item_json(item)
+                shown["value"] = self.disclosure.render_text(item["value"], item.get("value_spans"), author,
+                                                             reader, view)
+                data.append(shown)
+            else:
+                data.append(self.disclosure.withheld_view(item["category"], decision, view, item.get("consent_id")))
         return {
             "id": message["id"],
             "consultation_id": message["consultation_id"],
@@ -200,15 +206,21 @@ class Messages:
             if not d.permitted
         ]
         findings = scan(text)
-        for f in findings:
-            if f.kind == "hetu":
-                continue
-            for r in recipients:
-                d = self.disclosure.decide_identifier(f.kind, sender, r.party, view)
-                if not d.permitted:
-                    withheld.append(_withheld_json(r, None, f"identifier.{f.kind}", d))
-        return Draft(c, acc.participants, sender, view, recipients, decisions, withheld,
-                     notices_for(findings, c["purpose"]))
+        notices = notices_for(findings, c["purpose"])
+        scanned: list[tuple[int | None, list[Any]]] = [(None, findings)]
+        for index, item in enumerate(items):
+            found = scan(item.value)
+            scanned.append((index, found))
+            notices += [{**n, "field": f"data[{index}].value"} for n in notices_for(found, c["purpose"])]
+        for index, found in scanned:
+            for f in found:
+                if f.kind == "hetu":
+                    continue
+                for r in recipients:
+                    d = self.disclosure.decide_identifier(f.kind, sender, r.party, view)
+                    if not d.permitted:
+                        withheld.append(_withheld_json(r, index, f"identifier.{f.kind}", d))
+        return Draft(c, acc.participants, sender, view, recipients, decisions, withheld, notices)
 
     async def preview(self, who: Principal, consultation_id: str, text: str, items: list[DataItem],
                       ctx: RequestContext) -> dict[str, Any]:
@@ -280,14 +292,23 @@ class Messages:
         readers = await self._readers(c, draft.participants)
 
         async def unit(conn: AsyncConnection) -> tuple[dict[str, Any], list[dict[str, Any]], list[Delivery]]:
-            prepared = await self.freetext.prepare(conn, who, text, c["purpose"], now)
+            prepared = await self.gate.free_text(conn, who, text, c["purpose"], now)
+            notices = list(prepared.notices)
+            for r in item_rows:
+                value = await self.gate.free_text(conn, who, r["value"], c["purpose"], now,
+                                                  field=f"data[{r['idx']}].value")
+                r["value"], r["value_spans"] = value.text, value.spans or None
+                notices += value.notices
+                if r["referral_justification"] is not None:
+                    r["referral_justification"] = (await self.gate.free_text(
+                        conn, who, r["referral_justification"], c["purpose"], now)).text
             values = {
                 "id": message_id,
                 "consultation_id": consultation_id,
                 "author_id": who.user_id,
                 "author_org": who.org,
                 "author_role": draft.sender.role,
-                "author_name": who.name,
+                "author_name": content_gate.display_name(who.name),
                 "text": prepared.text,
                 "text_spans": prepared.spans or None,
                 "created_at": now,
@@ -330,7 +351,7 @@ class Messages:
                 lambda user_id: {"type": "message.created", "message": self.render(stored, readers[user_id], view, [])},
                 subject=Subject(c["id"], c["client_ref"], c["purpose"]),
             )
-            return stored, prepared.notices, await record_deliveries(conn, live, now)
+            return stored, notices, await record_deliveries(conn, live, now)
 
         stored, notices, live = await self.db.write(unit)
         body = self.render(stored, draft.sender, view, [])
@@ -442,7 +463,9 @@ class Messages:
                                                 referral=_referral(item)) for p in parties]
             permitted = next((d for d in decisions if d.permitted), None)
             if permitted is not None:
-                data.append(_item_json(item))
+                shown = _item_json(item)
+                shown["value"] = self._text_for(item["value"], item.get("value_spans"), author, org, parties, view)
+                data.append(shown)
             else:
                 withheld = self.disclosure.withheld_view(item["category"], decisions[0], view, item.get("consent_id"))
                 data.append({**withheld, "basis": decisions[0].basis})

@@ -27,6 +27,7 @@ from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Unprocessable
 from consult.model import Clock, Principal, iso
 from consult.model.context import SYSTEM_CONTEXT, RequestContext
+from consult.services import gate
 from consult.services.agreements import Agreements
 from consult.services.directory import Directory
 from consult.services.events import EventBus
@@ -360,6 +361,7 @@ class Routing:
     async def set_pool(self, who: Principal, org: str, name: str, values: dict[str, Any], ctx: RequestContext
                        ) -> dict[str, Any]:
         now = self.clock.now()
+        gate.reference("backup_pool", values.get("backup_pool"))  # shown to every user as typed
         if values.get("backup_pool") == name:
             raise Unprocessable("A pool is not its own backup.", code="invalid_field")
         async with self.db.read() as conn:

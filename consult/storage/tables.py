@@ -84,6 +84,12 @@ consultations = Table(
     Column("closed_at", TS),
     Column("outcome", String(32)),
     Column("outcome_note_sealed", LargeBinary),
+    # The close note's author and the positions of the identifiers in it, so that the note is
+    # filtered per reader like a message (consult/services/gate.py).
+    Column("outcome_note_spans", JSON),
+    Column("closed_by", String(128)),
+    Column("closed_org", String(64)),
+    Column("closed_role", String(32)),
     Column("legal_hold", Boolean, nullable=False, server_default="0"),
     Column("shredded_at", TS),
     Column("created_at", TS, nullable=False),
@@ -133,6 +139,7 @@ message_items = Table(
     Column("attachment_id", String(36)),
     Column("referral_condition", String(40)),
     Column("referral_justification_sealed", LargeBinary),
+    Column("value_spans", JSON),  # positions of identifiers in the value, decided per reader
     PrimaryKeyConstraint("message_id", "idx"),
 )
 
