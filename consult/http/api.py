@@ -18,6 +18,7 @@ from consult.services.consultations import NewConsultation
 from consult.services.directory import ExpertInput
 from consult.policy.model import REFERRAL_CONDITIONS, Referral
 from consult.services.messages import DataItem
+from consult.services.sensitive import Confirmation, confirmation_reason
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_ITEMS = 50
@@ -201,27 +202,45 @@ def _referral(raw: Any, index: int) -> Referral | None:
     return Referral(condition=condition, justification=justification)  # type: ignore[arg-type]
 
 
-async def _message_input(request: web.Request) -> tuple[str, list[DataItem]]:
+def _confirmation(data: dict[str, Any]) -> Confirmation | None:
+    """``sensitive_confirmation``: the sender confirms free text that looks like a category
+    withheld from a recipient — the categories they were shown and a written reason."""
+    raw = data.get("sensitive_confirmation")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"reason", "categories"}:
+        raise Unprocessable("sensitive_confirmation must be {reason, categories}.", code="invalid_field")
+    reason = v.text(raw, "reason", max_len=1000, multiline=True)
+    categories = raw.get("categories")
+    if (not isinstance(categories, list) or not categories or len(categories) > len(CATEGORIES)
+            or not all(isinstance(c, str) and c in CATEGORIES for c in categories)):
+        raise Unprocessable("sensitive_confirmation.categories must list the flagged categories.",
+                            code="invalid_field")
+    return Confirmation(reason=confirmation_reason(reason or ""), categories=frozenset(categories))
+
+
+async def _message_input(request: web.Request) -> tuple[str, list[DataItem], Confirmation | None]:
     data = await v.json_body(request)
-    unknown = set(data) - {"text", "data"}
+    unknown = set(data) - {"text", "data", "sensitive_confirmation"}
     if unknown:
         raise Unprocessable("Unknown fields: " + ", ".join(sorted(unknown)), code="unknown_field")
     text = v.text(data, "text", max_len=10000, required=False, allow_empty=True) or ""
-    return text, _items(data)
+    return text, _items(data), _confirmation(data)
 
 
 async def post_message(request: web.Request) -> web.Response:
     who = await authenticate(request)
     consultation_id = v.path_id(request)
-    text, items = await _message_input(request)
-    body = await request.app[keys.MESSAGES].post(who, consultation_id, text, items, context(request))
+    text, items, confirmation = await _message_input(request)
+    body = await request.app[keys.MESSAGES].post(who, consultation_id, text, items, context(request),
+                                                 confirmation=confirmation)
     return _json(body, status=201)
 
 
 async def preview_message(request: web.Request) -> web.Response:
     who = await authenticate(request)
     consultation_id = v.path_id(request)
-    text, items = await _message_input(request)
+    text, items, _confirmation_ignored = await _message_input(request)
     return _json(await request.app[keys.MESSAGES].preview(who, consultation_id, text, items))
 
 
@@ -275,7 +294,10 @@ ROUTES: tuple[Route, ...] = (
           who="participant", body=s.CLOSE, response=s.CONSULTATION, errors=(400, 401, 403, 404, 409, 413, 415, 422)),
     Route("POST", "/api/v1/consultations/{id}/messages", post_message, "Post a message with data items",
           who="participant", body=s.MESSAGE_NEW, response=s.MESSAGE, status=201,
-          errors=(400, 401, 403, 404, 409, 413, 415, 422)),
+          errors=(400, 401, 403, 404, 409, 413, 415, 422),
+          other_responses=((409, "Closed, or free text that looks like a category withheld from a recipient "
+                                 "(code sensitive_text, with the flagged passages): move it into a data item or "
+                                 "send again with sensitive_confirmation", s.SENSITIVE_ERROR),)),
     Route("POST", "/api/v1/consultations/{id}/messages/preview", preview_message,
           "What the policy would withhold from whom, and what the identifier scan found — nothing is stored",
           who="participant", body=s.MESSAGE_NEW, response=s.PREVIEW, errors=(400, 401, 403, 404, 409, 413, 415, 422)),

@@ -28,6 +28,7 @@ from consult.services.disclosure import Disclosure, View, party_of_principal
 from consult.services.events import EventBus
 from consult.services.content import Content
 from consult.services.freetext import FreeText, notices_for
+from consult.services.sensitive import Confirmation, SensitiveText
 from consult.services.paging import clamp_limit, decode_cursor, encode_cursor
 from consult.storage import consultations as consultation_store
 from consult.storage import messages as store
@@ -63,6 +64,7 @@ class Draft:
     decisions: list[list[Decision]]  # [recipient][item]
     withheld: list[dict[str, Any]]
     notices: list[dict[str, Any]]
+    sensitive: list[dict[str, Any]]  # passages that look like a category withheld from a recipient
 
 
 def author_party(message: dict[str, Any]) -> Party:
@@ -89,6 +91,7 @@ class Messages:
         self.freetext = freetext
         self.content = content
         self.clock = clock
+        self.sensitive = SensitiveText(disclosure)
 
     # -- rendering for one reader -----------------------------------------------------------
 
@@ -127,6 +130,8 @@ class Messages:
             "text": self.disclosure.render_text(message["text"], message.get("text_spans"), author, reader, view),
             "data": data,
             "created_at": iso(message["created_at"]),
+            # Free text the sender confirmed although it looked like these categories.
+            "flagged_categories": list(message.get("flagged_categories") or []),
             "content_destroyed": bool(message.get("destroyed")),
             "read_by": [
                 {"user_id": m["user_id"], "read_at": iso(m["read_at"])}
@@ -186,13 +191,14 @@ class Messages:
                 if not d.permitted:
                     withheld.append(_withheld_json(r, None, f"identifier.{f.kind}", d))
         return Draft(c, acc.participants, sender, view, recipients, decisions, withheld,
-                     notices_for(findings, c["purpose"]))
+                     notices_for(findings, c["purpose"]),
+                     self.sensitive.flags(text, sender, recipients, view))
 
     async def preview(self, who: Principal, consultation_id: str, text: str, items: list[DataItem]) -> dict[str, Any]:
         """The sender's warning before sending: what the policy and the scanner would do."""
         draft = await self.check(who, consultation_id, text, items)
         return {"policy": {"version": self.disclosure.version, "withheld": draft.withheld},
-                "identifiers": draft.notices}
+                "identifiers": draft.notices, "sensitive": draft.sensitive}
 
     async def post(
         self,
@@ -204,10 +210,14 @@ class Messages:
         *,
         message_id: str | None = None,
         before_store: Callable[[AsyncConnection, Any, str], Awaitable[None]] | None = None,
+        confirmation: Confirmation | None = None,
     ) -> dict[str, Any]:
         """Check, store (sealed) and deliver a message. ``before_store`` runs in the same
-        transaction with the consultation's key and the message id (attachments use it)."""
+        transaction with the consultation's key and the message id (attachments use it).
+        Text that looks like a category withheld from a recipient in another organisation
+        needs the sender's ``confirmation`` (else 409 and nothing is stored)."""
         draft = await self.check(who, consultation_id, text, items)
+        checked = self.sensitive.confirm(draft.sensitive, confirmation)
         c, view, now = draft.consultation, draft.view, self.clock.now()
         audit = [
             AuditRecord(
@@ -261,6 +271,7 @@ class Messages:
                 "author_name": who.name,
                 "text": prepared.text,
                 "text_spans": prepared.spans or None,
+                "flagged_categories": list(checked.categories) or None,
                 "created_at": now,
             }
             key = await self.content.key(conn, consultation_id)
@@ -283,6 +294,9 @@ class Messages:
             seq = await store.insert_message(conn, sealed_values, sealed_items)
             if first_response:
                 await consultation_store.mark_first_response(conn, consultation_id, now)
+            confirmed = await self.sensitive.record(
+                conn, who, checked, consultation_id=consultation_id, message_id=message_id,
+                client_ref=c["client_ref"], purpose=c["purpose"], at=now)
             await record(conn, who, ctx, now, [
                 AuditRecord(
                     action="message.create",
@@ -293,6 +307,7 @@ class Messages:
                     purpose=c["purpose"],
                 ),
                 *[replace(a, message_id=message_id) for a in audit],
+                *confirmed,
             ])
             stored = {**values, "seq": seq, "items": [{**r, "message_id": message_id} for r in item_rows]}
             return stored, prepared.notices
@@ -301,6 +316,7 @@ class Messages:
         body = self.render(stored, draft.sender, view, [])
         body["policy"] = {"version": self.disclosure.version, "withheld": draft.withheld}
         body["identifiers"] = notices
+        body["sensitive"] = checked.flags
         await self._publish(c, draft.participants, stored, view)
         return body
 
