@@ -108,6 +108,7 @@ async def create_consultation(request: web.Request) -> web.Response:
         pool=v.identifier(data, "pool", required=False),
         client_ref=v.identifier(data, "client_ref", required=False),
         case_ref=v.text(data, "case_ref", max_len=128, required=False, multiline=False),
+        confirmation=_confirmation(data),
     )
     body = await request.app[keys.CONSULTATIONS].create(who, new, context(request))
     return _json(body, status=201)
@@ -279,7 +280,12 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", "/api/v1/experts/{user_id}", put_expert, "Name or update an expert",
           who="admin of that org (an expert may set their own on_duty)", body=s.EXPERT_PUT, response=s.EXPERT),
     Route("POST", "/api/v1/consultations", create_consultation, "Open a consultation",
-          who="advisor, social worker", body=s.CONSULTATION_NEW, response=s.CONSULTATION, status=201),
+          who="advisor, social worker", body=s.CONSULTATION_NEW, response=s.CONSULTATION, status=201,
+          errors=(400, 401, 403, 404, 409, 413, 422),
+          other_responses=((409, "A question that looks like a category withheld from the target "
+                                 "organisation (code sensitive_text, with the flagged passages): move it into a "
+                                 "message data item or send again with sensitive_confirmation",
+                            s.SENSITIVE_ERROR),)),
     Route("GET", "/api/v1/consultations", list_consultations, "Consultations visible to the caller",
           who="participants, on-duty experts", response=s.page(s.CONSULTATION), errors=(400, 401),
           query=(("status", {"type": "string", "enum": list(STATUSES)}, "filter by status"), *_LIST_QUERY)),

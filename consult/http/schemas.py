@@ -72,6 +72,7 @@ CONSULTATION: S = {
         "pool": NSTR, "expert_id": NSTR, "client_ref": NSTR, "case_ref": NSTR,
         "status": {"type": "string", "enum": list(STATUSES)},
         "claimed_by": NSTR, "outcome": NSTR, "outcome_note": NSTR,
+        "flagged_categories": {"type": "array", "items": STR},
         "created_at": TS, "claimed_at": TS, "first_response_at": TS, "closed_at": TS,
         "participants": {"type": "array", "items": PARTICIPANT},
         "offered_to": {"type": "integer"},
@@ -91,6 +92,7 @@ CONSULTATION_NEW: S = {
         "pool": STR,
         "client_ref": STR,
         "case_ref": {"type": "string", "maxLength": 128},
+        "sensitive_confirmation": None,  # set below
     },
 }
 
@@ -166,6 +168,8 @@ SENSITIVE_ERROR: S = {
         }
     },
 }
+
+CONSULTATION_NEW["properties"]["sensitive_confirmation"] = SENSITIVE_CONFIRMATION
 
 MESSAGE: S = {
     "type": "object",

@@ -29,6 +29,7 @@ from consult.errors import Conflict, Unprocessable
 from consult.model import Principal
 from consult.policy.model import Party
 from consult.policy.scan import scan
+from consult.policy.signals import Passage
 from consult.services.disclosure import Disclosure, View
 from consult.storage import audit_log
 
@@ -46,6 +47,14 @@ class Confirmation:
 
     reason: str
     categories: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A recipient as a plain value, for callers without one of their own."""
+
+    user_id: str | None
+    party: Party
 
 
 class Recipient(Protocol):
@@ -94,15 +103,16 @@ class SensitiveText:
     def __init__(self, disclosure: Disclosure) -> None:
         self.disclosure = disclosure
 
-    def flags(self, text: str, sender: Party, recipients: Sequence[Recipient], view: View
-              ) -> list[dict[str, Any]]:
+    def flags(self, text: str, sender: Party, recipients: Sequence[Recipient], view: View,
+              passages: list[Passage] | None = None) -> list[dict[str, Any]]:
         """Each passage that looks like a category the policy withholds from a recipient in
-        another organisation, with the span in ``text`` and whom and by which rule."""
+        another organisation, with the span in ``text`` and whom and by which rule.
+        ``passages`` are the detector's, if the caller already has them."""
         others = [r for r in recipients if r.party.org != sender.org]
         if not others or not text:
             return []
         out = []
-        for passage in self.disclosure.signals.detect(text):
+        for passage in self.disclosure.signals.detect(text) if passages is None else passages:
             withheld = []
             for r in others:
                 d = self.disclosure.decide(sender, r.party, passage.category, view)

@@ -201,3 +201,35 @@ async def test_reasons_are_read_by_privacy_officers_of_the_organisations_concern
     assert len(logged["items"]) == 1
     anomalies = await api.call("GET", "/api/v1/audit/anomalies", "vantaa.ville", expect=200)
     assert any(a["kind"] == "sensitive_free_text" and a["consultation_id"] == cid for a in anomalies["items"])
+
+
+async def test_a_question_is_checked_against_the_target_organisation(api):
+    """The question of a new consultation goes to the target organisation's experts: flagged
+    like a message, sent only on confirmation, marked for the expert and audited."""
+    ref = await api.register(hetu(53))
+    question = "Asiakkaan palkasta menee ulosottoon, miten se huomioidaan?"
+    payload = {"topic": "other", "urgency": "today", "question": question,
+               "purpose": "tt.service_guidance", "target_org": "vantaa", "client_ref": ref}
+    body = await api.call("POST", "/api/v1/consultations", "kela.aino", json=payload, expect=409)
+    assert body["error"]["code"] == "sensitive_text" and body["error"]["categories"] == ["debt"]
+    [flag] = body["error"]["flagged"]
+    assert question[flag["start"]:flag["end"]] == "ulosottoon"
+    mine = await api.call("GET", "/api/v1/consultations", "kela.aino", expect=200)
+    assert mine["items"] == []
+    created = await api.call("POST", "/api/v1/consultations", "kela.aino", expect=201, json={
+        **payload, "sensitive_confirmation": {"reason": REASON, "categories": ["debt"]}})
+    assert created["flagged_categories"] == ["debt"]
+    await api.call("POST", f"/api/v1/consultations/{created['id']}/claim", "vantaa.sanna", expect=200)
+    seen = await api.call("GET", f"/api/v1/consultations/{created['id']}", "vantaa.sanna", expect=200)
+    assert seen["flagged_categories"] == ["debt"] and seen["question"] == question
+    events = await api.call("GET", f"/api/v1/audit/events?consultation_id={created['id']}",
+                            "kela.tuula", expect=200)
+    [disclosed] = [e for e in events["items"] if "sensitive_free_text" in e["flags"]]
+    assert disclosed["categories"] == ["debt"] and disclosed["recipient"]["org"] == "vantaa"
+    assert disclosed["basis"] == "sender-confirmation" and disclosed["reason_id"]
+
+
+async def test_an_ordinary_question_is_not_flagged(api):
+    created = await api.open_consultation(question="Mihin aikaan Tikkurilan palvelupiste on auki?",
+                                          purpose="general")
+    assert created["flagged_categories"] == [] and created["sensitive"] == []
