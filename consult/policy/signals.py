@@ -240,11 +240,13 @@ class _TermTable:
         self._inner: list[tuple[str, bool, int]] = []  # stem, whole word end, term id
         self._inner_any: re.Pattern[str] | None = None
         self._start_any: re.Pattern[str] | None = None
+        self._alternatives: dict[int, list[str]] = {}
 
     def add(self, term: str) -> int:
         if term in self.ids:
             return self.ids[term]
         tid = self.ids[term] = len(self.ids)
+        self._alternatives[tid] = term.split("|")
         for alt in term.split("|"):
             inner, whole, stem = alt.startswith("*"), alt.endswith("$"), alt.strip("*$")
             if inner:
@@ -258,19 +260,46 @@ class _TermTable:
                 node.setdefault(self._END, set()).add(tid)
         return tid
 
-    def seal(self) -> None:
-        stems = sorted({stem for stem, _, _ in self._inner}, key=len, reverse=True)
-        self._inner_any = re.compile("|".join(map(re.escape, stems))) if stems else None
-        starts = sorted(self._starts(self._trie, ""), key=len, reverse=True)
-        # Most words begin no stem at all: one match of the compiled alternatives says so.
-        self._start_any = re.compile("|".join(map(re.escape, starts))) if starts else None
+    def seal(self, anchors: set[int]) -> None:
+        """Build the lookups. ``anchors`` are the terms every signal needs first (the first
+        term of each word sequence and near group): a text with none of them has no signal."""
+        # Most words begin and contain no stem at all: one match of a compiled pattern says so.
+        # The patterns branch letter by letter like the trie, so the regular-expression engine
+        # follows one branch instead of trying every stem in turn.
+        inner: dict[str, Any] = {}
+        for stem, _, _ in self._inner:
+            node = inner
+            for ch in stem:
+                node = node.setdefault(ch, {})
+            node[self._END] = True
+        self._inner_any = re.compile(_branching(inner)) if inner else None
+        self._start_any = re.compile(_branching(self._trie)) if self._trie else None
+        # For the whole text, the anchors only: word-start and whole-word stems in one branching
+        # pattern after a word boundary (a whole word is taken as a prefix here, which only lets
+        # more through), inner stems in another, symbols by themselves.
+        beginnings: dict[str, Any] = {}
+        within: dict[str, Any] = {}
+        self._anchor_symbols = set()
+        for tid in anchors:
+            for alt in self._alternatives[tid]:
+                stem = alt.strip("*$")
+                if stem in _SYMBOLS:
+                    self._anchor_symbols.add(stem)
+                    continue
+                node = within if alt.startswith("*") else beginnings
+                for ch in stem:
+                    node = node.setdefault(ch, {})
+                node[self._END] = True
+        self._anchor_start = (re.compile(r"(?<![^\W_])" + _branching(beginnings))
+                              if beginnings else None)
+        self._anchor_inner = re.compile(_branching(within)) if within else None
 
-    def _starts(self, node: dict[str, Any], prefix: str) -> list[str]:
-        found = [prefix] if self._END in node else []
-        for ch, child in node.items():
-            if ch != self._END:
-                found += self._starts(child, prefix + ch)
-        return found
+    def any_in(self, text: str) -> bool:
+        """Whether the lower-cased ``text`` holds an anchor term: most texts hold none, and a
+        search or two over the whole text says so."""
+        return bool((self._anchor_start is not None and self._anchor_start.search(text))
+                    or (self._anchor_inner is not None and self._anchor_inner.search(text))
+                    or any(symbol in text for symbol in self._anchor_symbols))
 
     def terms_of(self, word: str) -> frozenset[int]:
         exact = self._exact.get(word)
@@ -295,6 +324,14 @@ class _TermTable:
                 if part:
                     found |= self.terms_of(part)
         return frozenset(found)
+
+
+def _branching(node: dict[str, Any]) -> str:
+    """A pattern that matches exactly where some stem of the trie ``node`` begins."""
+    if _TermTable._END in node:
+        return ""  # a stem ends here: whatever follows, it matched
+    branches = [re.escape(ch) + _branching(child) for ch, child in sorted(node.items())]
+    return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
 
 
 # A word: letters and digits, hyphenated parts kept together ("huoli-ilmoitus", "icd-10"), or
@@ -347,7 +384,7 @@ class SignalDetector:
             for p in cat.patterns:
                 flags = 0 if p.case_sensitive else re.IGNORECASE
                 patterns.append(_Pattern(cat.category, f"pattern:{p.note}", re.compile(p.regex, flags)))
-        table.seal()
+        table.seal({seq.terms[0] for seq in sequences} | {g.terms[0] for g in groups})
         self._table = table
         # Indexed by their first term: only the signals whose first term occurs are looked at.
         self._sequences: dict[int, list[_Sequence]] = {}
@@ -364,21 +401,24 @@ class SignalDetector:
         if not text:
             return []
         clean, offsets = _without_format_characters(text)
+        found: list[Passage] = []
+        for pattern in self._patterns:
+            for m in pattern.regex.finditer(clean):
+                if m.end() > m.start():
+                    found.append(Passage(pattern.category, m.start(), m.end(), pattern.signal))
+        if not self._table.any_in(clean.lower()):
+            return _merge([Passage(p.category, offsets(p.start), offsets(p.end - 1) + 1, p.signal)
+                           for p in found])
         words = self._words(clean)
         where: dict[int, list[_Word]] = {}
         for w in words.values():
             for tid in w.terms:
                 where.setdefault(tid, []).append(w)
-        found: list[Passage] = []
         for tid in where:
             for seq in self._sequences.get(tid, ()):
                 found.extend(_sequence_passages(seq, where, words))
             for group in self._groups.get(tid, ()):
                 found.extend(_near_passages(group, where))
-        for pattern in self._patterns:
-            for m in pattern.regex.finditer(clean):
-                if m.end() > m.start():
-                    found.append(Passage(pattern.category, m.start(), m.end(), pattern.signal))
         return _merge([Passage(p.category, offsets(p.start), offsets(p.end - 1) + 1, p.signal)
                        for p in found])
 

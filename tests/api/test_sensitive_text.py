@@ -233,3 +233,47 @@ async def test_an_ordinary_question_is_not_flagged(api):
     created = await api.open_consultation(question="Mihin aikaan Tikkurilan palvelupiste on auki?",
                                           purpose="general")
     assert created["flagged_categories"] == [] and created["sensitive"] == []
+
+
+async def test_the_access_report_lists_a_confirmed_text_and_own_colleagues_are_not_checked(api):
+    """The client access report shows the confirmed disclosure with its basis; a reader in the
+    sender's own organisation is never among those a passage is withheld from."""
+    cid, ref = await _claimed(api, purpose="sh.multidisciplinary", n=54)
+    await api.call("GET", "/api/v1/me", "vantaa.paula", expect=200)  # known to the service
+    await api.call("POST", f"/api/v1/consultations/{cid}/participants", "vantaa.sanna", expect=200,
+                   json={"user_id": "vantaa.paula"})
+    body = await api.call("POST", f"/api/v1/consultations/{cid}/messages", "vantaa.sanna", expect=409,
+                          json={"text": "Asiakkaalla on masennus."})
+    recipients = {w["recipient"]["org"] for f in body["error"]["flagged"] for w in f["withheld_from"]}
+    assert recipients == {"kela"}
+    await api.call("POST", f"/api/v1/consultations/{cid}/messages", "vantaa.sanna", expect=201,
+                   json={"text": "Asiakkaalla on masennus.",
+                         "sensitive_confirmation": {"reason": REASON, "categories": ["health"]}})
+    report = await api.call("GET", f"/api/v1/clients/{ref}/access-report", "kela.tuula", expect=200)
+    [disclosed] = [d for d in report["disclosures"] if "sensitive_free_text" in d["flags"]]
+    assert disclosed["basis"] == "sender-confirmation" and disclosed["categories"] == ["health"]
+    assert disclosed["to"]["org"] == "kela" and disclosed["from"]["id"] == "vantaa.sanna"
+
+
+async def test_a_reason_with_any_identifier_is_refused(api):
+    cid, _ref = await _claimed(api, n=55)
+    for reason in ("Soita asiakkaalle numeroon 040 1234567 huomenna.",
+                   "Asiakkaan tili FI49 5000 0120 0005 67 on mainittu.",
+                   "Kysy lisää osoitteesta matti.meikalainen@example.fi kiitos."):
+        body = await api.call("POST", f"/api/v1/consultations/{cid}/messages", "vantaa.sanna", expect=422,
+                              json={"text": "Asiakkaalla on masennus.", "sensitive_confirmation": {
+                                  "reason": reason, "categories": ["health"]}})
+        assert body["error"]["code"] == "identifier_in_text"
+
+
+async def test_an_attachment_caption_that_looks_sensitive_is_refused(api):
+    cid, _ref = await _claimed(api, purpose="tt.application_intake", n=56)
+    png = (b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    from aiohttp import FormData
+    form = FormData()
+    form.add_field("file", png, filename="liite.png", content_type="image/png")
+    form.add_field("text", "Ulosoton maksusuunnitelma")
+    response = await api.client.post(f"/api/v1/consultations/{cid}/attachments", data=form,
+                                     headers=api.auth("kela.aino"))
+    assert response.status == 409
+    assert (await response.json())["error"]["code"] == "sensitive_text"
