@@ -6,7 +6,7 @@ category names only, never text. Null for everything written before, and for tex
 not flagged.
 
 Revision ID: 0011_signals
-Revises: 0006
+Revises: 0008_hetu
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from alembic import op
 
 
 revision = '0011_signals'
-down_revision = '0006'
+down_revision = '0008_hetu'
 branch_labels = None
 depends_on = None
 
