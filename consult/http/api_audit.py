@@ -194,6 +194,11 @@ async def break_glass(request: web.Request) -> web.Response:
     return _json(await _trail(request).break_glass(who, consultation_id, justification, context(request)))
 
 
+async def reason(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    return _json(await _trail(request).reason(who, v.path_id(request, "id"), context(request)))
+
+
 # -- the route table ---------------------------------------------------------------------------------
 
 _HEX = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
@@ -283,11 +288,18 @@ ANOMALIES: s.S = {
         "items": {"type": "array", "items": {
             "type": "object", "required": ["kind", "actor", "at", "leaf_index"],
             "properties": {"kind": {"type": "string", "enum": ["many_clients", "off_hours", "break_glass",
-                                                               "referral_without_consent"]},
+                                                               "referral_without_consent",
+                                                               "sensitive_free_text"]},
                            "actor": {"type": "object"}, "at": s.TS, "leaf_index": _INT}}},
         "next": s.NSTR,
         "rules": {"type": "object"},
     },
+}
+REASON: s.S = {
+    "type": "object",
+    "required": ["id", "kind", "text", "at", "actor"],
+    "properties": {"id": s.STR, "kind": s.STR, "text": s.STR, "at": s.TS,
+                   "actor": {"type": "object", "properties": {"id": s.STR, "org": s.STR}}},
 }
 BREAK_GLASS_BODY: s.S = {
     "type": "object",
@@ -349,6 +361,11 @@ AUDIT_ROUTES: tuple[Route, ...] = (
           query=(("from", *_Q_TIME), ("to", *_Q_TIME),
                  ("reason", {"type": "string", "maxLength": 2000}, "why, when reaching back over two years")),
           errors=(400, 401, 403, 404, 422)),
+    Route("GET", "/api/v1/audit/reasons/{id}", reason,
+          "A written reason kept beside the log (a sender's confirmation of sensitive free text, a "
+          "break-glass justification); reading it is logged",
+          who="privacy officer of an organisation its records concern", response=REASON,
+          errors=(401, 403, 404)),
     Route("POST", "/api/v1/consultations/{id}/break-glass", break_glass,
           "Open a consultation's content with a written justification, as the officer's own organisation may see "
           "it through the policy (another organisation's withheld items stay withheld); logged and flagged",

@@ -45,6 +45,8 @@ def _operation(route: Route) -> dict[str, Any]:
         op["responses"][str(status)] = {"description": description,
                                         "content": {"application/json": {"schema": schema}}}
     for status in route.errors:
+        if str(status) in op["responses"]:
+            continue  # described with its own schema above
         op["responses"][str(status)] = {
             "description": _STATUS_TEXT[status],
             "content": {"application/json": {"schema": s.ERROR}},

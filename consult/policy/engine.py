@@ -32,6 +32,7 @@ from consult.policy.model import (
     CLIENT_LINK_KIND, Consent, Decision, ItemRequest, Party, Prohibition,
 )
 from consult.policy.rules import Category, Guard, Policy, Rule
+from consult.policy.signals import SignalDetector
 
 _PLAIN: Final = 0
 _CONSENT: Final = 1
@@ -101,6 +102,7 @@ class PolicyEngine:
         self._redacted_guards: dict[str, Decision] = {
             gid: replace(decision, effect="redact") for gid, decision in self._guards.items()
         }
+        self._signals = SignalDetector(policy.signals)
         self._plans: dict[tuple, _Plan] = {}
         self._identifier_plans: dict[tuple, _IdentifierPlan] = {}
 
@@ -113,6 +115,11 @@ class PolicyEngine:
     @property
     def version(self) -> str:
         return self._version
+
+    @property
+    def signals(self) -> SignalDetector:
+        """The detector of sensitive categories in free text (``signals.toml``)."""
+        return self._signals
 
     @property
     def known_categories(self) -> frozenset[str]:

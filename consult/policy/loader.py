@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from consult.policy.model import IDENTIFIER_KINDS, RULE_EFFECTS
+from consult.policy.signals import SignalSet, parse_signals
 from consult.policy.widening import first_widening
 from consult.policy.rules import (
     GUARD_IDS, IDENTIFIER_PREFIX, RELATIONS, SENSITIVITIES, Category, Guard, Identifier,
@@ -94,13 +95,18 @@ def load_policy(directory: Path, organisations: Mapping[str, str] | None = None)
     by_kind: dict[str, list[_Source]] = {}
     for src in sources:
         kind = _meta(src).get("kind")
-        if kind not in ("taxonomy", "baseline", "municipal"):
-            raise src.error("[meta] kind must be taxonomy, baseline or municipal", "kind")
+        if kind not in ("taxonomy", "baseline", "municipal", "signals"):
+            raise src.error("[meta] kind must be taxonomy, baseline, municipal or signals",
+                            "kind")
         by_kind.setdefault(kind, []).append(src)
     for kind in ("taxonomy", "baseline"):
         if len(by_kind.get(kind, [])) != 1:
             raise PolicyError(str(directory), None, f"exactly one {kind} file is required")
+    if not by_kind.get("signals"):
+        raise PolicyError(str(directory), None, "a signals file (kind = \"signals\") is required: "
+                          "free text to another organisation is checked against it")
     policy = _taxonomy(by_kind["taxonomy"][0], organisations or {})
+    policy = replace(policy, signals=_signals(by_kind["signals"], policy))
     seen: set[str] = set(GUARD_IDS)
     baseline_rules = _rules(by_kind["baseline"][0], policy, seen, involves=None)
     baseline = replace(policy, rules=baseline_rules)
@@ -308,6 +314,24 @@ def _guards(src: _Source) -> dict[str, Guard]:
     if missing:
         raise src.error(f"missing guards: {', '.join(missing)}", "[guards")
     return guards
+
+
+# -- signals of sensitive categories in free text ------------------------------------------
+
+def _signals(sources: list[_Source], policy: Policy) -> SignalSet:
+    """Every signals file, validated against the taxonomy; a category in two files is an error."""
+    item_categories = [c for c in policy.categories if c != "identity.hetu"]
+    seen: dict[str, str] = {}
+    found = []
+    for src in sources:
+        part = parse_signals(src.data, item_categories, src.error, src.name, src.line_of)
+        for cat in part.categories:
+            if cat.category in seen:
+                raise src.error(f"signals for {cat.category!r} are already in {seen[cat.category]}",
+                                "[signals", cat.category)
+            seen[cat.category] = src.name
+        found.extend(part.categories)
+    return SignalSet(categories=tuple(found))
 
 
 # -- rules ----------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final, Mapping
 
+from consult.policy.signals import SignalSet
+
 SENSITIVITIES: Final = ("low", "medium", "high", "very_high")
 #: Identifier pseudo-categories are named ``identifier.<kind>``.
 IDENTIFIER_PREFIX: Final = "identifier."
@@ -122,7 +124,7 @@ class Rule:
 @dataclass(frozen=True, slots=True)
 class SourceFile:
     name: str
-    kind: str  # "taxonomy" | "baseline" | "municipal"
+    kind: str  # "taxonomy" | "baseline" | "municipal" | "signals"
     org: str | None
     canonical: str  # canonical JSON of the parsed contents, input to the version hash
 
@@ -141,6 +143,8 @@ class Policy:
     guards: Mapping[str, Guard]
     rules: tuple[Rule, ...]
     sources: tuple[SourceFile, ...]
+    #: Signals of sensitive categories in free text (``signals.toml``).
+    signals: SignalSet = SignalSet(categories=())
 
     def rule(self, rule_id: str) -> Rule | Guard:
         for rule in self.rules:

@@ -294,6 +294,8 @@ class AuditTrail:
                 ("referral_without_consent", EventFilter(org=who.org, actions=("disclose",), outcome="permit",
                                                          flag="referral_without_consent", since=since,
                                                          until=until)),
+                ("sensitive_free_text", EventFilter(org=who.org, actions=("disclose",), outcome="permit",
+                                                    flag="sensitive_free_text", since=since, until=until)),
             ):
                 async for part in audit_log.iter_query(conn, f):
                     found += [flagged_record(kind, r) for r in part]
@@ -343,6 +345,22 @@ class AuditTrail:
             "messages": opened.messages,
             "audit": {"leaf_index": leaf, "flagged": True},
         }
+
+    # -- written reasons -------------------------------------------------------------------------
+
+    async def reason(self, who: Principal, reason_id: str, ctx: RequestContext) -> dict[str, Any]:
+        """A written reason kept beside the log (a sender's confirmation of sensitive free text,
+        a break-glass justification), for a privacy officer of an organisation its records
+        concern. Reading it is itself recorded."""
+        _officer(who)
+        async with self.db.read() as conn:
+            row = await audit_log.get_reason(conn, reason_id) if len(reason_id) <= 36 else None
+        if row is None or who.org not in row["orgs"]:
+            raise NotFound()
+        await self._audited(who, ctx, AuditRecord(action="audit.reason", purpose="privacy_audit",
+                                                  reason_id=row["id"], reason_digest=row["digest"]))
+        return {"id": row["id"], "kind": row["kind"], "text": row["text"], "at": iso(row["at"]),
+                "actor": {"id": row["actor_id"], "org": row["actor_org"]}}
 
     # -- recording -----------------------------------------------------------------------------
 

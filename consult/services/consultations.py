@@ -28,6 +28,7 @@ from consult.services import gate as content_gate
 from consult.services.gate import ContentGate
 from consult.services.paging import clamp_limit, decode_cursor, encode_cursor
 from consult.services.routing import Routing
+from consult.services.sensitive import Confirmation, Reader, SensitiveText
 from consult.storage import consultations as store
 from consult.storage import directory as directory_store
 from consult.storage.db import Database
@@ -46,6 +47,7 @@ class NewConsultation:
     pool: str | None = None
     client_ref: str | None = None
     case_ref: str | None = None
+    confirmation: Confirmation | None = None  # of a question flagged as sensitive
 
 
 def consultation_json(
@@ -71,6 +73,8 @@ def consultation_json(
         "outcome": c["outcome"],
         "outcome_note": outcome_note,
         "legal_hold": bool(c["legal_hold"]),
+        # Categories the question looked like, sent on the sender's confirmation.
+        "flagged_categories": list(c.get("question_flagged") or []),
         "content_destroyed": bool(c.get("content_destroyed")),
         "created_at": iso(c["created_at"]),
         "claimed_at": iso(c["claimed_at"]),
@@ -122,6 +126,7 @@ class Consultations:
         self.content = content
         self.clock = clock
         self.orgs = orgs
+        self.sensitive = SensitiveText(disclosure)
         # Agreements, duty, load limits and escalation (consult/services/routing.py); without it
         # every on-duty expert the routing matches is offered the consultation.
         self.routing = routing
@@ -168,6 +173,8 @@ class Consultations:
         now = self.clock.now()
         consultation_id = str(uuid.uuid4())
         creator = party_of(who.user_id, who.org, who.roles)
+        checked = self.sensitive.confirm(await self._question_flags(new, creator, now),
+                                         new.confirmation)
         row = {
             "id": consultation_id,
             "topic": new.topic,
@@ -198,6 +205,7 @@ class Consultations:
             "closed_at": None,
             "outcome": None,
             "created_at": now,
+            "question_flagged": list(checked.categories) or None,
         }
 
         async def unit(conn: AsyncConnection) -> tuple[list[dict[str, Any]], list[dict[str, Any]], View]:
@@ -226,7 +234,10 @@ class Consultations:
                         client_ref=new.client_ref,
                         purpose=new.purpose,
                         recipient_org=new.target_org,
-                    )
+                    ),
+                    *await self.sensitive.record(
+                        conn, who, checked, consultation_id=consultation_id, message_id=None,
+                        client_ref=new.client_ref, purpose=new.purpose, at=now),
                 ],
             )
             if plan is not None:
@@ -246,6 +257,7 @@ class Consultations:
         self.bus.publish([who.user_id], lambda _u: {"type": "consultation.created", "consultation": body})
         body["offered_to"] = len(targets)
         body["identifiers"] = notices
+        body["sensitive"] = checked.flags
         if plan is not None:
             body["routing"] = plan.as_json()
         return body
@@ -264,6 +276,20 @@ class Consultations:
             "type": "consultation.offered", **extra,
             "consultation": self._json_for(c, Party(org=c["target_org"], role="expert", user_id=user_id), view),
         })
+
+    async def _question_flags(self, new: NewConsultation, creator: Party, now: Any
+                              ) -> list[dict[str, Any]]:
+        """The question goes to the target organisation's experts: passages that look like a
+        category withheld from them (see services/sensitive.py)."""
+        passages = self.disclosure.signals.detect(new.question)
+        if not passages:
+            return []
+        async with self.db.read() as conn:
+            prohibitions = await self.consents.active_prohibitions(conn, new.client_ref)
+        view = View(purpose=new.purpose, client_ref=new.client_ref, now=now, prohibitions=prohibitions)
+        expert = Party(org=new.target_org, role="expert", user_id=new.expert_id)
+        return self.sensitive.flags(new.question, creator, [Reader(new.expert_id, expert)], view,
+                                    passages)
 
     async def _check_routing(self, who: Principal, new: NewConsultation) -> None:
         if new.target_org not in self.orgs:

@@ -31,6 +31,7 @@ from consult.services.content import Content
 from consult.services import gate as content_gate
 from consult.services.freetext import render as render_text
 from consult.services.gate import ContentGate, notices_for
+from consult.services.sensitive import Confirmation, SensitiveText
 from consult.services.paging import clamp_limit, decode_cursor, encode_cursor
 from consult.storage import consultations as consultation_store
 from consult.storage import messages as store
@@ -66,6 +67,7 @@ class Draft:
     decisions: list[list[Decision]]  # [recipient][item]
     withheld: list[dict[str, Any]]
     notices: list[dict[str, Any]]
+    sensitive: list[dict[str, Any]]  # passages that look like a category withheld from a recipient
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ class Messages:
         self.gate = gate
         self.content = content
         self.clock = clock
+        self.sensitive = SensitiveText(disclosure)
 
     # -- rendering for one reader -----------------------------------------------------------
 
@@ -155,6 +158,8 @@ class Messages:
             "text": self.disclosure.render_text(message["text"], message.get("text_spans"), author, reader, view),
             "data": data,
             "created_at": iso(message["created_at"]),
+            # Free text the sender confirmed although it looked like these categories.
+            "flagged_categories": list(message.get("flagged_categories") or []),
             "content_destroyed": bool(message.get("destroyed")),
             "read_by": [
                 {"user_id": m["user_id"], "read_at": iso(m["read_at"])}
@@ -220,7 +225,8 @@ class Messages:
                     d = self.disclosure.decide_identifier(f.kind, sender, r.party, view)
                     if not d.permitted:
                         withheld.append(_withheld_json(r, index, f"identifier.{f.kind}", d))
-        return Draft(c, acc.participants, sender, view, recipients, decisions, withheld, notices)
+        return Draft(c, acc.participants, sender, view, recipients, decisions, withheld, notices,
+                     self.sensitive.flags(text, sender, recipients, view))
 
     async def preview(self, who: Principal, consultation_id: str, text: str, items: list[DataItem],
                       ctx: RequestContext) -> dict[str, Any]:
@@ -232,7 +238,7 @@ class Messages:
             AuditRecord(action="message.preview", consultation_id=consultation_id, client_ref=c["client_ref"],
                         categories=tuple(i.category for i in items), purpose=c["purpose"])]))
         return {"policy": {"version": self.disclosure.version, "withheld": draft.withheld},
-                "identifiers": draft.notices}
+                "identifiers": draft.notices, "sensitive": draft.sensitive}
 
     async def post(
         self,
@@ -244,10 +250,14 @@ class Messages:
         *,
         message_id: str | None = None,
         before_store: Callable[[AsyncConnection, Any, str], Awaitable[None]] | None = None,
+        confirmation: Confirmation | None = None,
     ) -> dict[str, Any]:
         """Check, store (sealed) and deliver a message. ``before_store`` runs in the same
-        transaction with the consultation's key and the message id (attachments use it)."""
+        transaction with the consultation's key and the message id (attachments use it).
+        Text that looks like a category withheld from a recipient in another organisation
+        needs the sender's ``confirmation`` (else 409 and nothing is stored)."""
         draft = await self.check(who, consultation_id, text, items)
+        checked = self.sensitive.confirm(draft.sensitive, confirmation)
         c, view, now = draft.consultation, draft.view, self.clock.now()
         audit = [
             AuditRecord(
@@ -311,6 +321,7 @@ class Messages:
                 "author_name": content_gate.display_name(who.name),
                 "text": prepared.text,
                 "text_spans": prepared.spans or None,
+                "flagged_categories": list(checked.categories) or None,
                 "created_at": now,
             }
             key = await self.content.key(conn, consultation_id)
@@ -333,6 +344,9 @@ class Messages:
             seq = await store.insert_message(conn, sealed_values, sealed_items)
             if first_response:
                 await consultation_store.mark_first_response(conn, consultation_id, now)
+            confirmed = await self.sensitive.record(
+                conn, who, checked, consultation_id=consultation_id, message_id=message_id,
+                client_ref=c["client_ref"], purpose=c["purpose"], at=now)
             await record(conn, who, ctx, now, [
                 AuditRecord(
                     action="message.create",
@@ -343,6 +357,7 @@ class Messages:
                     purpose=c["purpose"],
                 ),
                 *[replace(a, message_id=message_id) for a in audit],
+                *confirmed,
             ])
             stored = {**values, "seq": seq, "items": [{**r, "message_id": message_id} for r in item_rows]}
             # The live deliveries are reads by their recipients, recorded in this same commit.
@@ -357,6 +372,7 @@ class Messages:
         body = self.render(stored, draft.sender, view, [])
         body["policy"] = {"version": self.disclosure.version, "withheld": draft.withheld}
         body["identifiers"] = notices
+        body["sensitive"] = checked.flags
         self.bus.send(live)
         return body
 

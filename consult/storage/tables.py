@@ -96,6 +96,8 @@ consultations = Table(
     # Set when an unclaimed consultation escalates (SPEC C1): that pool's on-duty experts are
     # offered it too, besides those the original routing matches.
     Column("escalated_pool", String(64)),
+    # Categories the question looked like and the sender confirmed (policies/signals.toml).
+    Column("question_flagged", JSON),
     Index("ix_consultations_target_status", "target_org", "status"),
 )
 
@@ -125,6 +127,8 @@ messages = Table(
     Column("text_sealed", LargeBinary, nullable=False),
     Column("text_spans", JSON),
     Column("created_at", TS, nullable=False),
+    # Categories the free text looked like and the sender confirmed (policies/signals.toml).
+    Column("flagged_categories", JSON),
     Index("ix_messages_consultation_seq", "consultation_id", "seq"),
 )
 

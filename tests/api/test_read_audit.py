@@ -151,6 +151,16 @@ async def _approve_call(w: World) -> Call:
     return Call("vantaa.mikko", f"/api/v1/knowledge/{await _draft(w)}/approve")
 
 
+async def _reason_call(w: World) -> Call:
+    """The reason of a sender's confirmation of flagged free text, kept beside the log."""
+    await w.api.call("POST", f"/api/v1/consultations/{w.cid}/messages", "vantaa.sanna", expect=201, json={
+        "text": "Asiakkaalla on masennus.",
+        "sensitive_confirmation": {"reason": "Asiakas pyysi kertomaan tämän.", "categories": ["health"]}})
+    page = await w.api.call("GET", f"/api/v1/audit/events?consultation_id={w.cid}&basis=sender-confirmation",
+                            "vantaa.ville", expect=200)
+    return Call("vantaa.ville", f"/api/v1/audit/reasons/{page['items'][0]['reason_id']}")
+
+
 def fixed(make: Callable[[World], Call]) -> Recipe:
     async def recipe(w: World) -> Call:
         return make(w)
@@ -212,6 +222,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("GET", "/api/v1/audit/disclosures"): fixed(lambda w: Call("kela.tuula", "/api/v1/audit/disclosures")),
     ("GET", "/api/v1/audit/export"): fixed(lambda w: Call("kela.tuula", "/api/v1/audit/export")),
     ("GET", "/api/v1/audit/anomalies"): fixed(lambda w: Call("kela.tuula", "/api/v1/audit/anomalies")),
+    ("GET", "/api/v1/audit/reasons/{id}"): _reason_call,
     ("GET", "/api/v1/clients/{ref}/access-report"): fixed(lambda w: Call(
         "kela.tuula", f"/api/v1/clients/{w.ref}/access-report")),
     ("POST", "/api/v1/consultations/{id}/break-glass"): fixed(lambda w: Call(
