@@ -75,11 +75,20 @@ async def test_policy_view_lists_rules_with_citations(api: Api):
     body = await api.call("GET", "/api/v1/policy", "kela.admin", expect=200)
     rules = {r["id"]: r for r in body["items"]}
     rule = rules["kela-never-decision-content"]
-    assert rule["effect"] == "deny" and rule["categories"] == ["decision.content"]
+    assert rule["effect"] == "deny"
+    assert rule["categories"] == ["decision.content", "decision.preventive", "decision.supplementary"]
     assert "621/1999" in rule["citation"] and rule["source"] == "baseline.toml" and rule["line"] > 0
+    assert rule["gdpr"] is None and rule["secrecy"] is None
     assert all(r["citation"].strip() for r in body["items"])
-    assert len(body["version"]) == 64
-    assert {c["name"] for c in body["categories"]} >= {"decision.content", "health"}
+    assert len(body["version"]) == 64 and body["profile"] == "today"
+    forward = rules["k2m-forward-basic-decision"]
+    assert forward["gdpr"]["articles"] == ["6(1)(e)"] and forward["secrecy"]["exception"] == "statute"
+    assert rules["m2k-health-consent"]["secrecy"]["exception"] == "consent"
+    categories = {c["name"]: c for c in body["categories"]}
+    assert set(categories) >= {"decision.content", "health"}
+    assert categories["decision.basic"]["decision"] == {"issuer": "benefit_institution", "kind": "basic",
+                                                        "part": "content"}
+    assert categories["health"]["special"] is True
     await api.call("POST", "/api/v1/policy", "kela.admin", json={}, expect=405)
 
 
