@@ -117,6 +117,20 @@ def test_every_string_exists_in_all_three_languages():
             assert set(re.findall(r"{(\w+)}", text)) == set(re.findall(r"{(\w+)}", tables["fi"][key])), (lang, key)
 
 
+def test_finnish_terms_follow_the_law():
+    """The Finnish UI says hyvinvointialue where the county is meant, lokitieto-ote for the
+    client's log extract (703/2023 11 §), and never calls break-glass hätäkäyttö (which is
+    Kanta's emergency access)."""
+    fi = _strings("fi")
+    text = " ".join(fi.values()).lower()
+    assert "tarkastusraportti" not in text and "hätäkäyt" not in text
+    assert not re.search(r"\bkunta\b|\bkunnan\b|\bkuntien\b", text)
+    assert fi["ask.target"] == "Hyvinvointialue" and fi["orgkind.wellbeing_county"] == "hyvinvointialue"
+    assert "lokitieto-ote" in fi["privacy.report"].lower() and "lokitieto-ote" in fi["report.title"].lower()
+    assert "703/2023 11 §" in fi["privacy.report.help"]
+    assert "hätä" not in fi["action.break_glass"] + fi["flag.break_glass"]
+
+
 def test_every_key_the_code_uses_is_translated():
     """Every literal t("…") in the app's code names a key of the string tables, and every
     vocabulary the API defines (categories, purposes, urgencies, topics, outcomes, roles) has a label."""
