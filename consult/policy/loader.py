@@ -106,23 +106,13 @@ def load_policy(directory: Path, organisations: Mapping[str, str] | None = None,
     configuration. The policy version is the SHA-256 over the canonical contents of the
     loaded files, sorted by name, and those organisations.
     """
-    sources = _sources(directory)
     by_kind: dict[str, list[_Source]] = {}
-    for src in sources:
+    for src in _sources(directory):
         by_kind.setdefault(_kind(src), []).append(src)
     if len(by_kind.get("taxonomy", [])) != 1:
         raise PolicyError(str(directory), None, "exactly one taxonomy file is required")
-    baselines: dict[str, list[_Source]] = {}
-    for src in by_kind.get("baseline", []):
-        baselines.setdefault(_profile_of(src), []).append(src)
-    if profile not in baselines:
-        known = ", ".join(sorted(baselines)) or "none"
-        raise UnknownProfile(str(directory), None,
-                             f"no baseline for policy profile {profile!r} (profiles here: {known})")
-    if len(baselines[profile]) != 1:
-        raise PolicyError(str(directory), None,
-                          f"exactly one baseline file is required for profile {profile!r}")
-    baseline_src = baselines[profile][0]
+    baselines = _baselines(by_kind.get("baseline", []))
+    baseline_src = _baseline_of(directory, baselines, profile)
     policy = _taxonomy(by_kind["taxonomy"][0], organisations or {})
     names = dict(policy.organisation_names)
     names.update(_names_override(baseline_src, policy))
@@ -147,6 +137,26 @@ def load_policy(directory: Path, organisations: Mapping[str, str] | None = None,
                   for s in sorted(loaded, key=lambda s: s.name))
     return replace(policy, rules=tuple(rules), sources=files,
                    version=policy_version(files, organisations or {}))
+
+
+def _baselines(sources: list[_Source]) -> dict[str, list[_Source]]:
+    """Profile -> the baseline files that name it."""
+    baselines: dict[str, list[_Source]] = {}
+    for src in sources:
+        baselines.setdefault(_profile_of(src), []).append(src)
+    return baselines
+
+
+def _baseline_of(directory: Path, baselines: Mapping[str, list[_Source]], profile: str
+                 ) -> _Source:
+    if profile not in baselines:
+        known = ", ".join(sorted(baselines)) or "none"
+        raise UnknownProfile(str(directory), None,
+                             f"no baseline for policy profile {profile!r} (profiles here: {known})")
+    if len(baselines[profile]) != 1:
+        raise PolicyError(str(directory), None,
+                          f"exactly one baseline file is required for profile {profile!r}")
+    return baselines[profile][0]
 
 
 def profiles(directory: Path) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ import pytest
 
 from consult.model.vocabulary import CATEGORIES, PURPOSES
 from consult.policy.cases import case_files
-from consult.policy.loader import PolicyError, load_policy, profiles
+from consult.policy.loader import PolicyError, load_policy
 
 from .support import POLICY_DIR, PROFILES, shipped_policy
 
