@@ -211,7 +211,7 @@ _FILTERS: tuple[tuple[str, s.S, str], ...] = (
     ("action", {"type": "string", "maxLength": 650}, "action, or several comma-separated"),
     ("outcome", {"type": "string", "enum": ["permit", "deny"]}, "permit or deny"),
     ("category", {"type": "string", "enum": sorted(CATEGORIES)}, "data category"),
-    ("basis", {"type": "string", "maxLength": 200}, "statute, policy, consent, or an exact basis"),
+    ("basis", {"type": "string", "maxLength": 200}, "statute, consent, internal, or an exact basis"),
     ("consultation_id", {"type": "string", "maxLength": 128}, "the consultation"),
     ("from", *_Q_TIME),
     ("to", *_Q_TIME),

@@ -37,7 +37,7 @@ from consult.http.openapi import handler as openapi_handler
 from consult.http.ws import close_all, websocket
 from consult.model import Clock, SystemClock
 from consult.policy.engine import PolicyEngine
-from consult.policy.loader import PolicyError, load_policy
+from consult.policy.loader import PolicyError, UnknownProfile, load_policy
 from consult.services.attachments import Attachments
 from consult.services.audit import AuditTrail
 from consult.services.anomalies import AnomalyRules
@@ -190,7 +190,9 @@ async def _refresh_jwks(app: web.Application, source: str) -> None:
 async def _services(app: web.Application) -> AsyncIterator[None]:
     settings, db, bus, clock = app[keys.SETTINGS], app[keys.DB], app[keys.BUS], app[keys.CLOCK]
     try:
-        engine = PolicyEngine(load_policy(settings.policy_dir))
+        engine = PolicyEngine(load_policy(settings.policy_dir, profile=settings.policy_profile))
+    except UnknownProfile as exc:
+        raise ConfigError(f"CONSULT_POLICY_PROFILE: {exc}") from None
     except PolicyError as exc:
         raise ConfigError(f"CONSULT_POLICY_DIR: {exc}") from None
     app[keys.POLICY] = engine
@@ -275,7 +277,7 @@ async def _checkpoint_timer(trail: AuditTrail, seconds: int) -> None:
 
 
 ROUTING_TICK_SECONDS = 1.0
-DEMO_AGREEMENT = "Kela–Vantaa: kokeilu Kelan palveluneuvonnasta (demo)"
+DEMO_AGREEMENT = "Kela – Vantaan ja Keravan hyvinvointialue: toimeentulotuen yhteistyö (demo)"
 
 
 async def _routing(app: web.Application) -> AsyncIterator[None]:

@@ -1,7 +1,8 @@
 """Agreements between organisations (SPEC C6a): who may consult whom, from when until when, on
 which topics and pools. No agreement in force, no new consultation; every change is a new
-version, kept and audited. The experiment itself ran on such a written agreement between Kela
-and the City of Vantaa, terminable at six months' notice.
+version, kept and audited. The experiment of 2015-16 ran on such a written agreement between
+Kela and the City of Vantaa, terminable at six months' notice; today the party is the wellbeing
+services county (org id ``vantaa``: the Vantaa and Kerava wellbeing services county).
 """
 
 from __future__ import annotations

@@ -225,7 +225,8 @@ class AuditTrail:
         reason: str | None, ctx: RequestContext,
     ) -> dict[str, Any]:
         """Who processed this client's data, to whom it was disclosed, when and on what basis
-        (laki 703/2023, GDPR art. 15) — as far as it concerns the officer's organisation."""
+        (a log extract, lokitieto-ote: laki 703/2023 11 §; GDPR art. 15) — as far as it concerns the
+        officer's organisation."""
         _officer(who)
         now = self.clock.now()
         # Without a "to" the period runs up to now inclusive: no upper bound in the query.

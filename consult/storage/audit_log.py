@@ -289,7 +289,7 @@ def _conditions(f: EventFilter) -> list[ColumnElement[bool]]:
     if f.basis is not None:
         if ":" in f.basis:
             where.append(t.basis == f.basis)
-        else:  # a kind of basis: statute, policy, consent
+        else:  # a kind of basis: statute, consent, internal
             where.append(or_(t.basis == f.basis, t.basis.startswith(f.basis + ":", autoescape=True)))
     if f.consultation_id is not None:
         where.append(t.consultation_id == f.consultation_id)
