@@ -39,6 +39,8 @@ class Route:
     query: tuple[tuple[str, s.S, str], ...] = ()
     errors: tuple[int, ...] = field(default=(400, 401, 403, 404, 413, 422))
     content_type: str = "application/json"
+    #: Further content types of the success answer (e.g. a format chosen by a query parameter).
+    other_content_types: tuple[str, ...] = ()
     body_type: str = "application/json"
     other_responses: tuple[tuple[int, str, s.S], ...] = ()  # (status, description, schema), not errors
 

@@ -25,7 +25,8 @@ def _operation(route: Route) -> dict[str, Any]:
         "responses": {
             str(route.status): {
                 "description": "OK",
-                "content": {route.content_type: {"schema": route.response or {"type": "object"}}},
+                "content": {ct: {"schema": route.response or {"type": "object"}}
+                            for ct in (route.content_type, *route.other_content_types)},
             }
         },
     }
