@@ -23,11 +23,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from consult.audit.anchor import CHECKPOINT_FILE, Anchor
 from consult.audit.entry import FIELDS
 from consult.audit.log import AuditLog, SignedCheckpoint
 from consult.audit.records import AuditRecord, record
 from consult.audit.verify import VerifyReport, verify_log
-from consult.errors import Forbidden, NotFound, Unprocessable
+from consult.errors import ConfigError, Forbidden, NotFound, Unprocessable
 from consult.model import Clock, Principal
 from consult.model.clock import iso
 from consult.model.context import RequestContext
@@ -38,6 +39,7 @@ from consult.services.paging import clamp_limit, decode_cursor, encode_cursor
 from consult.storage import audit_log
 from consult.storage import consultations as consultation_store
 from consult.storage.audit_log import DISCLOSURE_ACTIONS, EventFilter
+from consult.storage.checkpoint_file import CheckpointFileError
 from consult.storage.db import Database
 
 REPORT_PERIOD = timedelta(days=2 * 365 + 1)
@@ -94,9 +96,11 @@ class AuditTrail:
         rules: AnomalyRules,
         *,
         verifier_keys: Sequence[str] = (),
+        anchor: Anchor | None = None,
     ) -> None:
         self.db = db
         self.log = log
+        self.anchor = anchor
         self.messages = messages
         self.clock = clock
         self.rules = rules
@@ -107,8 +111,21 @@ class AuditTrail:
     # -- the tree: heads, proofs, checkpoints ---------------------------------------------------
 
     async def load(self) -> None:
+        """Build the tree; with an anchor, check the checkpoint file and at once anchor a tail
+        that a crash left without a checkpoint (or mark a restore)."""
         async with self.db.read() as conn:
             await self.log.load(conn)
+        if self.anchor is None:
+            return
+        await self.anchor.load()
+        try:
+            await self.checkpoint_now()
+        except CheckpointFileError as exc:
+            raise ConfigError(f"{CHECKPOINT_FILE}: {exc}") from None
+
+    async def close(self) -> None:
+        if self.anchor is not None and self.anchor.witness is not None:
+            await self.anchor.witness.close()
 
     async def sync(self) -> int:
         async with self.db.read() as conn:
@@ -128,12 +145,18 @@ class AuditTrail:
         }
 
     async def checkpoint_now(self) -> SignedCheckpoint | None:
-        """Sign and store a checkpoint if the tree grew since the last one (timer, demand, shutdown)."""
+        """Sign and keep a checkpoint if the tree grew since the last one (timer, demand, shutdown):
+        first in the checkpoint file (fsync'd), then in the database; then offer it to the witness."""
         async with self._checkpoint_lock:
             await self.sync()
-            if not self.log.needs_checkpoint():
+            anchor = self.anchor
+            if not self.log.needs_checkpoint() and (anchor is None or not anchor.needs()):
+                if anchor is not None and anchor.witness is not None:
+                    anchor.witness.retry()
                 return self.log.last_signed
             cp = self.log.sign_current(self.clock.now())
+            if anchor is not None:
+                cp = await anchor.keep(cp, self.sync, self.clock.now)
             row = self.log.checkpoint_row(cp)
             await self.db.write(lambda conn: audit_log.insert_checkpoint(conn, row))
             self.log.stored(cp)
