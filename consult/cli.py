@@ -249,6 +249,11 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     """Exit 0 intact, 1 tampered or inconsistent with a signed checkpoint, 2 usage."""
     from consult.audit.checkpoint import parse_verifier_key, verifier_key
     from consult.crypto import KeyFileError, signing
+    from datetime import timedelta
+
+    from consult.audit.anchor import checkpoint_file_mismatch
+    from consult.audit.verify import unanchored_cutoff
+    from consult.model import SystemClock
     from consult.services.audit import verify_database
     from consult.services.deployment import KeyFiles, audit_key_mismatch, deployment_mismatch, recorded_deployment
     from consult.storage.migrate import current
@@ -295,17 +300,42 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         problem = audit_key_mismatch(recorded, seed, files.audit_key_file)
         if problem:
             raise ConfigError(problem)
+    # The operator's own check reads this host's checkpoint file; a third party (--verifier-key)
+    # names the copy it was given, if any.
+    checkpoint_file = (Path(args.checkpoint_file) if args.checkpoint_file
+                       else settings.effective_checkpoint_file if origin is not None else None)
+    if args.checkpoint_file and not checkpoint_file.is_file():
+        print(f"usage: no checkpoint file at {checkpoint_file}", file=sys.stderr)
+        return EXIT_USAGE
+    if origin is not None and checkpoint_file is not None:
+        problem = checkpoint_file_mismatch(checkpoint_file, origin)
+        if problem:
+            raise ConfigError(problem)
+    cutoff = unanchored_cutoff(SystemClock().now(), timedelta(seconds=settings.audit_checkpoint_seconds))
     try:
-        report = verify_database(url, keys, origin, external)
+        report = verify_database(url, keys, origin, external, checkpoint_file=checkpoint_file,
+                                 unanchored_before=cutoff)
     except Exception as exc:  # an unreadable database is not a verdict on the log
         print(f"usage: cannot read the audit log ({type(exc).__name__}); is the schema current?", file=sys.stderr)
         return EXIT_USAGE
+    if report.checkpoint_file == "absent" and not args.json:
+        where = f"at {checkpoint_file}" if checkpoint_file is not None else "given (--checkpoint-file)"
+        print(f"note: no checkpoint file {where}; checked against the signed checkpoints in the database "
+              "and on the command line only", file=sys.stderr)
     if args.json:
         _print_json(report.as_json())
     elif report.ok:
+        anchored = (f"; the checkpoint file's newest checkpoint ({report.file_newest} records) matches"
+                    if report.file_newest is not None else "")
         print(f"audit log intact: {report.size} records, root {report.root.hex()}, "
               f"{report.checkpoints_verified} signed checkpoints and {report.external_checkpoints} external "
-              "ones consistent")
+              f"ones consistent{anchored}")
+    elif report.state == "restored" and report.restored is not None:
+        n, m = report.restored
+        print(f"audit log RESTORED: {report.summary} (the first entry it lacks is leaf {n})")
+        print("  if this database was restored from a backup, accept the lost records with "
+              "`consult audit acknowledge-restore --reason TEXT`;")
+        print(f"  if not, records {n}..{m - 1} were removed and the log was TAMPERED")
     else:
         if report.first_bad_index is not None:
             print(f"audit log TAMPERED: first bad entry is leaf {report.first_bad_index}")
@@ -470,6 +500,9 @@ def parser() -> argparse.ArgumentParser:
                          help="trust this note verifier key (repeatable); default: the log key on this host")
     averify.add_argument("--checkpoint", action="append", metavar="FILE",
                          help="a signed checkpoint kept elsewhere that the log must still contain (repeatable)")
+    averify.add_argument("--checkpoint-file", metavar="FILE",
+                         help="the checkpoint file whose newest checkpoint the log must match; default: "
+                              "CONSULT_CHECKPOINT_FILE (audit-checkpoints.jsonl in the data directory)")
     averify.add_argument("--database-url", help="default: CONSULT_DATABASE_URL")
     averify.add_argument("--json", action="store_true", help="print the report as JSON")
     averify.set_defaults(func=cmd_audit_verify)

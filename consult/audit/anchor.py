@@ -23,6 +23,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from consult.audit import checkpoint as notes
 from consult.audit.log import AuditLog, SignedCheckpoint
@@ -37,6 +38,7 @@ log = logging.getLogger("consult.audit")
 __all__ = [
     "ACKNOWLEDGED",
     "Anchor",
+    "checkpoint_file_mismatch",
     "FileHead",
     "RESTORED",
     "line_record",
@@ -121,6 +123,30 @@ def line_origin(line: FileLine) -> str | None:
     return first or None
 
 
+def checkpoint_file_mismatch(path: Path, origin: str) -> str | None:
+    """One line when the file at ``path`` holds another deployment's checkpoints (a configuration
+    error, not tampering); None otherwise, also when it cannot be read (verify says so)."""
+    try:
+        last = CheckpointFile(path).last()
+    except CheckpointFileError:
+        return None
+    return _origin_mismatch(path, last, origin) if last is not None else None
+
+
+def missing_file(path: Path, kept: int) -> str:
+    return (f"{CHECKPOINT_FILE}: {path} is missing or empty, but this database's checkpoints up to size {kept} "
+            "were kept in a checkpoint file; restore that file (or point CONSULT_CHECKPOINT_FILE at it). If it "
+            "is lost for good, `consult audit acknowledge-restore --reason TEXT` starts a new one")
+
+
+def _origin_mismatch(path: Path, last: FileLine, origin: str) -> str | None:
+    found = line_origin(last)
+    if found is not None and found != origin and found.startswith("konsulta."):
+        return (f"{CHECKPOINT_FILE}: {path} holds the checkpoints of {found}, not of this deployment ({origin}); "
+                "point CONSULT_CHECKPOINT_FILE at this deployment's file")
+    return None
+
+
 def line_record(cp: SignedCheckpoint) -> dict[str, object]:
     """The JSON object of one line: the signed note, and its head spelled out for people."""
     return {"kind": cp.kind, "size": cp.size, "root": cp.root.hex(), "signed_at": iso(cp.signed_at),
@@ -149,19 +175,22 @@ class Anchor:
     def _keys(self) -> tuple[str, ...]:
         return (self.log.signer.verifier_key,)
 
-    async def load(self) -> None:
+    async def load(self, kept: int | None = None) -> None:
         """Read the file's newest checkpoint at start-up. A file of another deployment stops
-        start-up (configuration, not tampering); one that cannot be read or written too."""
+        start-up (configuration, not tampering), and so does one that cannot be read — or a
+        missing one when the database says its checkpoints up to ``kept`` were kept in it: a new
+        file would silently drop the history the old one pinned."""
         try:
             last = await asyncio.to_thread(self.file.last)
         except CheckpointFileError as exc:
             raise ConfigError(f"{CHECKPOINT_FILE}: {exc}") from None
         if last is None:
+            if kept is not None:
+                raise ConfigError(missing_file(self.file.path, kept))
             return
-        found = line_origin(last)
-        if found is not None and found != self.log.signer.origin and found.startswith("konsulta."):
-            raise ConfigError(f"{CHECKPOINT_FILE}: {self.file.path} holds the checkpoints of {found}, "
-                              f"not of this deployment ({self.log.signer.origin})")
+        problem = _origin_mismatch(self.file.path, last, self.log.signer.origin)
+        if problem:
+            raise ConfigError(problem)
         head = read_head(last, self._keys, self.log.signer.origin)
         if head is not None and head.matches(self.log.tree):
             self.anchored = head.size

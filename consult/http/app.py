@@ -259,7 +259,8 @@ async def _audit_trail(settings: Settings, bound: BoundKeys, db: Database, messa
     audit_log = AuditLog(CheckpointSigner(bound.origin, bound.audit_seed))
     witness = Witness(settings.witness_url) if settings.witness_url else None
     anchor = Anchor(CheckpointFile(settings.effective_checkpoint_file), audit_log, witness=witness)
-    trail = AuditTrail(db, audit_log, messages, clock, rules, anchor=anchor)
+    trail = AuditTrail(db, audit_log, messages, clock, rules, anchor=anchor,
+                       checkpoint_every=timedelta(seconds=settings.audit_checkpoint_seconds))
     await trail.load()
     return trail
 

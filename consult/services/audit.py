@@ -19,6 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -27,7 +28,7 @@ from consult.audit.anchor import CHECKPOINT_FILE, Anchor
 from consult.audit.entry import FIELDS
 from consult.audit.log import AuditLog, SignedCheckpoint
 from consult.audit.records import AuditRecord, record
-from consult.audit.verify import VerifyReport, verify_log
+from consult.audit.verify import VerifyReport, unanchored_cutoff, verify_log
 from consult.errors import ConfigError, Forbidden, NotFound, Unprocessable
 from consult.model import Clock, Principal
 from consult.model.clock import iso
@@ -39,7 +40,7 @@ from consult.services.paging import clamp_limit, decode_cursor, encode_cursor
 from consult.storage import audit_log
 from consult.storage import consultations as consultation_store
 from consult.storage.audit_log import DISCLOSURE_ACTIONS, EventFilter
-from consult.storage.checkpoint_file import CheckpointFileError
+from consult.storage.checkpoint_file import CheckpointFile, CheckpointFileError
 from consult.storage.db import Database
 
 REPORT_PERIOD = timedelta(days=2 * 365 + 1)
@@ -97,10 +98,12 @@ class AuditTrail:
         *,
         verifier_keys: Sequence[str] = (),
         anchor: Anchor | None = None,
+        checkpoint_every: timedelta = timedelta(seconds=30),
     ) -> None:
         self.db = db
         self.log = log
         self.anchor = anchor
+        self.checkpoint_every = checkpoint_every
         self.messages = messages
         self.clock = clock
         self.rules = rules
@@ -115,9 +118,10 @@ class AuditTrail:
         that a crash left without a checkpoint (or mark a restore)."""
         async with self.db.read() as conn:
             await self.log.load(conn)
+            kept = await audit_log.newest_kept_in_file(conn)
         if self.anchor is None:
             return
-        await self.anchor.load()
+        await self.anchor.load(kept)
         try:
             await self.checkpoint_now()
         except CheckpointFileError as exc:
@@ -157,7 +161,7 @@ class AuditTrail:
             cp = self.log.sign_current(self.clock.now())
             if anchor is not None:
                 cp = await anchor.keep(cp, self.sync, self.clock.now)
-            row = self.log.checkpoint_row(cp)
+            row = {**self.log.checkpoint_row(cp), "kept_in_file": anchor is not None}
             await self.db.write(lambda conn: audit_log.insert_checkpoint(conn, row))
             self.log.stored(cp)
             return cp
@@ -201,9 +205,12 @@ class AuditTrail:
     async def verify(self, who: Principal, ctx: RequestContext) -> dict[str, Any]:
         """Recompute the whole log and check it against every stored signed checkpoint."""
         _officer(who)
+        anchor = self.anchor
         async with self._verify_lock:  # one at a time: it reads every record
-            report = await asyncio.to_thread(verify_database, self.db.url, self.verifier_keys,
-                                             self.log.signer.origin)
+            report = await asyncio.to_thread(
+                verify_database, self.db.url, self.verifier_keys, self.log.signer.origin,
+                checkpoint_file=anchor.file.path if anchor is not None else None,
+                unanchored_before=unanchored_cutoff(self.clock.now(), self.checkpoint_every))
         await self._audited(who, ctx, AuditRecord(action="audit.verify", purpose="privacy_audit",
                                                   outcome="permit" if report.ok else "deny"))
         return report.as_json()
@@ -387,7 +394,7 @@ async def export_records(
 
 async def _export_lines(db: Database, f: EventFilter, fmt: str) -> AsyncIterator[str]:
     if fmt == "csv":
-        yield _csv_line([*FIELDS, "leaf_hash"])
+        yield _csv_line([*FIELDS, "entry_version", "leaf_hash"])
     async with db.read() as conn:
         async for part in audit_log.iter_query(conn, f):
             if fmt == "csv":
@@ -397,15 +404,19 @@ async def _export_lines(db: Database, f: EventFilter, fmt: str) -> AsyncIterator
 
 
 def verify_database(url: str, keys: Sequence[str], origin: str | None,
-                    external: Sequence[str] = ()) -> VerifyReport:
+                    external: Sequence[str] = (), *, checkpoint_file: Path | None = None,
+                    unanchored_before: datetime | None = None) -> VerifyReport:
     """Verify the log of the database at ``url`` on a connection and event loop of its own
-    (it reads every record). Blocking: call it in a thread from a running loop."""
+    (it reads every record), against the checkpoint file if one is named. Blocking: call it in a
+    thread from a running loop."""
+    file = CheckpointFile(checkpoint_file) if checkpoint_file is not None else None
 
     async def run() -> VerifyReport:
         db = Database(url)  # read-only use: no writer is started
         try:
             async with db.read() as conn:
-                return await verify_log(conn, keys, origin=origin, external=external)
+                return await verify_log(conn, keys, origin=origin, external=external, checkpoint_file=file,
+                                        unanchored_before=unanchored_before)
         finally:
             await db.close()
 
@@ -501,16 +512,17 @@ def _report_disclosure_json(r: dict[str, Any], names: dict[str, str]) -> dict[st
 def _export_values(r: dict[str, Any]) -> list[Any]:
     values = [r.get(name) for name in FIELDS]
     values[FIELDS.index("at")] = _entry_time(r["at"])
-    return [*values, bytes(r["leaf_hash"]).hex()]
+    return [*values, r.get("entry_version") or 1, bytes(r["leaf_hash"]).hex()]
 
 
 def export_json(r: dict[str, Any]) -> dict[str, Any]:
-    """One exported record: the entry fields (from which anyone can recompute the leaf hash,
-    see consult/audit/entry.py) and the stored leaf hash."""
+    """One exported record: the entry fields and version (from which anyone can recompute the
+    leaf hash, see consult/audit/entry.py) and the stored leaf hash."""
     out = {name: r.get(name) for name in FIELDS}
     out["at"] = _entry_time(r["at"])
     out["categories"] = list(r["categories"] or [])
     out["flags"] = list(r["flags"] or [])
+    out["entry_version"] = r.get("entry_version") or 1
     out["leaf_hash"] = bytes(r["leaf_hash"]).hex()
     return out
 

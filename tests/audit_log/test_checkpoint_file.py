@@ -194,3 +194,16 @@ def test_witness_url_must_be_https_except_on_localhost():
     assert load_settings({"CONSULT_DEV": "1", "CONSULT_WITNESS_URL": "https://witness.example/add"}).witness_url
     assert "witness.example" not in repr(load_settings({"CONSULT_DEV": "1",
                                                         "CONSULT_WITNESS_URL": "https://witness.example/a"}))
+
+
+async def test_a_missing_checkpoint_file_stops_start_up_once_checkpoints_were_kept_in_one(aiohttp_client, settings):
+    """A restore that forgot the checkpoint file must not start a new one silently: that would
+    drop the history the old file pinned."""
+    api = Api(await aiohttp_client(create_app(settings)))
+    await _activity(api)
+    await api.client.close()
+    path = settings.effective_checkpoint_file
+    kept = _lines(path)[-1]["size"]
+    path.unlink()
+    with pytest.raises(ConfigError, match=f"CONSULT_CHECKPOINT_FILE: .* up to size {kept} .*acknowledge-restore"):
+        await aiohttp_client(create_app(settings))
