@@ -237,10 +237,11 @@ class Anchor:
                    head.size, self.file.path)
         return self.log.sign_marked(now(), "restored", restored_extension(head.size, head.root))
 
-    async def acknowledge(self, leaf: int, abandoned: FileHead, now: datetime) -> SignedCheckpoint:
+    async def acknowledge(self, leaf: int, abandoned_size: int, abandoned_root: bytes,
+                          now: datetime) -> SignedCheckpoint:
         """Append the operator's acknowledgement of a restore over the current head (which includes
-        the acknowledgement's own record at ``leaf``)."""
-        cp = self.log.sign_marked(now, "acknowledged", acknowledged_extension(leaf, abandoned.size, abandoned.root))
+        the acknowledgement's own record at ``leaf``); it names the checkpoint left behind."""
+        cp = self.log.sign_marked(now, "acknowledged", acknowledged_extension(leaf, abandoned_size, abandoned_root))
         await asyncio.to_thread(self.file.append, line_record(cp))
         self.anchored = cp.size
         if self.witness is not None:

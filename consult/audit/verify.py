@@ -92,6 +92,7 @@ class VerifyReport:
     file_newest: int | None = None  # the size of the file's newest signed checkpoint
     restored: tuple[int, int] | None = None  # (N, M): restored to size N below checkpoint M
     restore_acknowledged: bool = False  # the current history began with an acknowledged restore
+    abandoned: tuple[int, bytes] | None = None  # restored: the later checkpoint (size, root) left behind
 
     @property
     def ok(self) -> bool:
@@ -142,8 +143,7 @@ class VerifyReport:
             "summary": self.summary,
             "anchored_size": self.anchored,
             "checkpoint_file": {"status": self.checkpoint_file, "newest_size": self.file_newest},
-            "restored": {"size": self.restored[0], "checkpoint": self.restored[1],
-                         "acknowledged": False} if self.restored else None,
+            "restored": {"size": self.restored[0], "checkpoint": self.restored[1]} if self.restored else None,
             "restore_acknowledged": self.restore_acknowledged,
         }
 
@@ -175,7 +175,7 @@ async def verify_log(
         verdict = await asyncio.to_thread(_check_file, tree, checkpoint_file, verifier_keys, origin)
         if verdict.status == "absent" and (kept := await audit_log.newest_kept_in_file(conn)) is not None:
             verdict.problems.append(Problem("anchor", f"the checkpoint file is missing, but the checkpoints up to "
-                                            f"size {kept} were kept in one"))
+                                            f"size {kept['tree_size']} were kept in one"))
         await _apply_file_verdict(conn, verdict, report)
     await _check_reasons(conn, report)
     for detail, index in await subjects.check(conn):
@@ -317,6 +317,7 @@ class _FileVerdict:
     newest: FileHead | None = None
     anchored: int = 0
     restored: tuple[int, int] | None = None
+    abandoned: tuple[int, bytes] | None = None
     acknowledgement: FileHead | None = None
     first_bad_range: tuple[int, int] | None = None
 
@@ -384,6 +385,8 @@ def _current_history(tree: MerkleTree, newest: FileHead, lines, keys: Sequence[s
         verdict.first_bad_range = (0, before.size)
         return
     verdict.restored = (marker.size, marker.abandoned_size or 0)
+    if marker.abandoned_size is not None and marker.abandoned_root is not None:
+        verdict.abandoned = (marker.abandoned_size, marker.abandoned_root)
     verdict.problems.append(Problem("restored", f"restored to size {marker.size}; checkpoint "
                                     f"{marker.abandoned_size} > {marker.size} was signed later", marker.size))
 
@@ -406,6 +409,7 @@ def _diverged(tree: MerkleTree, newest: FileHead, lines, keys: Sequence[str], or
     if smallest_later > tree.size:
         # Fewer records than every checkpoint after the last one it matches: an earlier state.
         verdict.restored = (tree.size, newest.size)
+        verdict.abandoned = (newest.size, newest.root)
         verdict.anchored = tree.size  # signed later, as part of a longer log
         verdict.problems.append(Problem("restored", f"restored to size {tree.size}; checkpoint {newest.size} > "
                                         f"{tree.size} was signed later", tree.size))
@@ -436,6 +440,7 @@ async def _apply_file_verdict(conn: AsyncConnection, verdict: _FileVerdict, repo
     if verdict.first_bad_range is not None and report.first_bad_index is None:
         report.first_bad_range = report.first_bad_range or verdict.first_bad_range
     report.restored = verdict.restored
+    report.abandoned = verdict.abandoned
     ack = verdict.acknowledgement
     if ack is not None:
         row = await audit_log.leaf_row(conn, ack.leaf) if ack.leaf is not None and ack.leaf < ack.size else None

@@ -24,23 +24,24 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from consult.audit.anchor import CHECKPOINT_FILE, Anchor
+from consult.audit.anchor import Anchor
 from consult.audit.entry import FIELDS
 from consult.audit.log import AuditLog, SignedCheckpoint
 from consult.audit.records import AuditRecord, record
 from consult.audit.verify import VerifyReport, unanchored_cutoff, verify_log
-from consult.errors import ConfigError, Forbidden, NotFound, Unprocessable
+from consult.errors import Forbidden, NotFound, Unprocessable
 from consult.model import Clock, Principal
 from consult.model.clock import iso
 from consult.model.context import RequestContext
 from consult.policy.scan import scan
 from consult.services.anomalies import AccessAnomalies, AnomalyRules, flagged_record
+from consult.services.checkpoints import Checkpoints
 from consult.services.messages import Messages
 from consult.services.paging import clamp_limit, decode_cursor, encode_cursor
 from consult.storage import audit_log
 from consult.storage import consultations as consultation_store
 from consult.storage.audit_log import DISCLOSURE_ACTIONS, EventFilter
-from consult.storage.checkpoint_file import CheckpointFile, CheckpointFileError
+from consult.storage.checkpoint_file import CheckpointFile
 from consult.storage.db import Database
 
 REPORT_PERIOD = timedelta(days=2 * 365 + 1)
@@ -109,27 +110,15 @@ class AuditTrail:
         self.rules = rules
         self.verifier_keys = (log.signer.verifier_key, *verifier_keys)
         self._verify_lock = asyncio.Lock()
-        self._checkpoint_lock = asyncio.Lock()
+        self.checkpoints = Checkpoints(db, log, clock, anchor)
 
     # -- the tree: heads, proofs, checkpoints ---------------------------------------------------
 
     async def load(self) -> None:
-        """Build the tree; with an anchor, check the checkpoint file and at once anchor a tail
-        that a crash left without a checkpoint (or mark a restore)."""
-        async with self.db.read() as conn:
-            await self.log.load(conn)
-            kept = await audit_log.newest_kept_in_file(conn)
-        if self.anchor is None:
-            return
-        await self.anchor.load(kept)
-        try:
-            await self.checkpoint_now()
-        except CheckpointFileError as exc:
-            raise ConfigError(f"{CHECKPOINT_FILE}: {exc}") from None
+        await self.checkpoints.load()
 
     async def close(self) -> None:
-        if self.anchor is not None and self.anchor.witness is not None:
-            await self.anchor.witness.close()
+        await self.checkpoints.close()
 
     async def sync(self) -> int:
         async with self.db.read() as conn:
@@ -149,22 +138,7 @@ class AuditTrail:
         }
 
     async def checkpoint_now(self) -> SignedCheckpoint | None:
-        """Sign and keep a checkpoint if the tree grew since the last one (timer, demand, shutdown):
-        first in the checkpoint file (fsync'd), then in the database; then offer it to the witness."""
-        async with self._checkpoint_lock:
-            await self.sync()
-            anchor = self.anchor
-            if not self.log.needs_checkpoint() and (anchor is None or not anchor.needs()):
-                if anchor is not None and anchor.witness is not None:
-                    anchor.witness.retry()
-                return self.log.last_signed
-            cp = self.log.sign_current(self.clock.now())
-            if anchor is not None:
-                cp = await anchor.keep(cp, self.sync, self.clock.now)
-            row = {**self.log.checkpoint_row(cp), "kept_in_file": anchor is not None}
-            await self.db.write(lambda conn: audit_log.insert_checkpoint(conn, row))
-            self.log.stored(cp)
-            return cp
+        return await self.checkpoints.now()
 
     async def checkpoint(self, who: Principal) -> str:
         """The newest signed checkpoint (a fresh one if the tree grew), as a C2SP signed note."""
@@ -256,7 +230,7 @@ class AuditTrail:
             raise Unprocessable("from must be before to.", code="invalid_period")
         older = since < now - REPORT_PERIOD
         if older:
-            reason = _written_reason(reason, "reason", "A report reaching back more than two years")
+            reason = written_reason(reason, "reason", "A report reaching back more than two years")
         async with self.db.read() as conn:
             rows = await audit_log.client_records(conn, client_ref, org=who.org, since=since, until=_utc(until),
                                                   limit=REPORT_MAX_RECORDS + 1)
@@ -337,7 +311,7 @@ class AuditTrail:
         """Open a consultation's content with a written justification, recorded and flagged
         before anything is shown."""
         _officer(who)
-        text = _written_reason(justification, "justification", "Opening content")
+        text = written_reason(justification, "justification", "Opening content")
         async with self.db.read() as conn:
             c = await consultation_store.get(conn, consultation_id)
         if c is None or who.org not in (c["origin_org"], c["target_org"]):
@@ -561,7 +535,8 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _written_reason(text: str | None, field_name: str, what: str) -> str:
+def written_reason(text: str | None, field_name: str, what: str) -> str:
+    """A written reason as kept beside the log: trimmed, 20-2000 characters, no identity code."""
     if text is None or not text.strip():
         raise Unprocessable(f"{what} needs a written {field_name}.", code="reason_required")
     text = text.strip()

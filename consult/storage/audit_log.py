@@ -218,11 +218,12 @@ async def checkpoints(conn: AsyncConnection) -> list[dict[str, Any]]:
     return [as_dict(r) for r in (await conn.execute(query)).all()]
 
 
-async def newest_kept_in_file(conn: AsyncConnection) -> int | None:
-    """The largest tree size of a checkpoint that was also appended to the checkpoint file."""
+async def newest_kept_in_file(conn: AsyncConnection) -> dict[str, Any] | None:
+    """The largest checkpoint that was also appended to the checkpoint file."""
     t = audit_checkpoints.c
-    value = (await conn.execute(select(func.max(t.tree_size)).where(t.kept_in_file.is_(True)))).scalar()
-    return None if value is None else int(value)
+    query = select(audit_checkpoints).where(t.kept_in_file.is_(True)).order_by(t.tree_size.desc()).limit(1)
+    row = (await conn.execute(query)).first()
+    return as_dict(row) if row else None
 
 
 async def latest_checkpoint(conn: AsyncConnection) -> dict[str, Any] | None:
