@@ -55,6 +55,7 @@ RESTORE_ACKNOWLEDGED = "audit.restore_acknowledged"
 """The action of the record an operator's ``consult audit acknowledge-restore`` appends."""
 
 UNANCHORED_SLACK = timedelta(seconds=60)
+MARKER = b"konsulta-restore"  # begins both marker extension lines (consult/audit/anchor.py)
 
 
 def unanchored_cutoff(now: datetime, interval: timedelta) -> datetime:
@@ -345,7 +346,7 @@ def _check_file(tree: MerkleTree, file: CheckpointFile, keys: Sequence[str], ori
             return verdict
         verdict.newest = newest
         if newest.matches(tree):
-            _current_history(tree, newest, lines, keys, origin, verdict)
+            _current_history(tree, newest, file, keys, origin, verdict)
         else:
             _diverged(tree, newest, lines, keys, origin, verdict)
     except CheckpointFileError as exc:
@@ -354,21 +355,21 @@ def _check_file(tree: MerkleTree, file: CheckpointFile, keys: Sequence[str], ori
     return verdict
 
 
-def _current_history(tree: MerkleTree, newest: FileHead, lines, keys: Sequence[str], origin: str | None,
-                     verdict: _FileVerdict) -> None:  # type: ignore[no-untyped-def]
+def _current_history(tree: MerkleTree, newest: FileHead, file: CheckpointFile, keys: Sequence[str],
+                     origin: str | None, verdict: _FileVerdict) -> None:
     """The log matches the newest checkpoint: find the marker that began this history, if any."""
     verdict.anchored = newest.size
     marker = newest if newest.kind != "checkpoint" else None
-    if marker is None:
-        for line in lines:
-            if "konsulta-restore" not in line.text:
-                continue
-            marker = read_head(line, keys, origin)
-            if marker is not None and marker.kind != "checkpoint":
-                break
-            marker = None
-    if marker is None:
-        return
+    before = newest.line.start
+    while marker is None:  # the newest signed marker line before it, found by a byte search
+        line = file.last_containing(MARKER, before)
+        if line is None:
+            return
+        before = line.start
+        head = read_head(line, keys, origin)
+        if head is not None and head.kind != "checkpoint":
+            marker = head
+    lines = file.backwards(before=marker.line.start)
     if not marker.matches(tree):
         verdict.problems.append(Problem("anchor", f"the log no longer matches the restore marker at size "
                                         f"{marker.size} in the checkpoint file"))
@@ -378,11 +379,11 @@ def _current_history(tree: MerkleTree, newest: FileHead, lines, keys: Sequence[s
         verdict.acknowledgement = marker
         return
     # An unacknowledged restore: the log must match what the file signed before it, up to N.
-    before = _newest_at_most(lines, marker.size, keys, origin)
-    if before is not None and not before.matches(tree):
+    earlier = _newest_at_most(lines, marker.size, keys, origin)
+    if earlier is not None and not earlier.matches(tree):
         verdict.problems.append(Problem("anchor", f"the log restored at size {marker.size} does not match "
-                                        f"checkpoint {before.size} signed before the restore"))
-        verdict.first_bad_range = (0, before.size)
+                                        f"checkpoint {earlier.size} signed before the restore"))
+        verdict.first_bad_range = (0, earlier.size)
         return
     verdict.restored = (marker.size, marker.abandoned_size or 0)
     if marker.abandoned_size is not None and marker.abandoned_root is not None:

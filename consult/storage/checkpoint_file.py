@@ -13,13 +13,13 @@ import fcntl
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 __all__ = ["CheckpointFile", "CheckpointFileError", "FileLine"]
 
 _TAIL_CHUNK = 8192
+_SCAN_CHUNK = 1 << 20
 _MAX_LINE = 64 * 1024  # a signed checkpoint is well under 1 KiB; anything longer is not one
 
 
@@ -27,15 +27,45 @@ class CheckpointFileError(Exception):
     """The file cannot be read or written (the message names the file and the reason)."""
 
 
-@dataclass(frozen=True, slots=True)
 class FileLine:
-    """One line as stored: ``number`` counts from 1; ``end`` is the byte offset just after it.
-    ``data`` is None for a line that is not a JSON object."""
+    """One line as stored: ``number`` counts from 1 (None when read from the end); ``end`` is the
+    byte offset just after it. Parsed only when asked: a verifier reads most lines unparsed."""
 
-    number: int | None
-    end: int
-    text: str
-    data: dict[str, Any] | None
+    __slots__ = ("_data", "_parsed", "end", "number", "raw")
+
+    def __init__(self, raw: bytes, number: int | None, end: int) -> None:
+        self.raw = raw.rstrip(b"\n")
+        self.number = number
+        self.end = end
+        self._parsed = False
+        self._data: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"FileLine(end={self.end})"
+
+    @property
+    def start(self) -> int:
+        """The byte offset where the line begins (where the line before it ends)."""
+        return self.end - len(self.raw) - 1
+
+    @property
+    def text(self) -> str:
+        return self.raw.decode("utf-8", "replace")
+
+    def contains(self, needle: bytes) -> bool:
+        return needle in self.raw
+
+    @property
+    def data(self) -> dict[str, Any] | None:
+        """The line's JSON object, or None for a line that is not one."""
+        if not self._parsed:
+            self._parsed = True
+            try:
+                data = json.loads(self.raw) if len(self.raw) <= _MAX_LINE else None
+            except ValueError:
+                data = None
+            self._data = data if isinstance(data, dict) else None
+        return self._data
 
     @property
     def note(self) -> str | None:
@@ -97,8 +127,9 @@ class CheckpointFile:
         last = self.last()
         return 0 if last is None else last.end
 
-    def backwards(self) -> Iterator[FileLine]:
-        """Complete lines from the last to the first (``number`` unknown: None)."""
+    def backwards(self, before: int | None = None) -> Iterator[FileLine]:
+        """Complete lines from the last (or the last ending at ``before``) to the first
+        (``number`` unknown: None)."""
         try:
             fh = open(self.path, "rb")
         except FileNotFoundError:
@@ -107,6 +138,8 @@ class CheckpointFile:
             raise CheckpointFileError(f"{self.path}: cannot read ({exc.strerror})") from None
         with fh:
             end = _complete_end(fh.fileno())  # a last line without its newline is a torn write
+            if before is not None:
+                end = min(end, before)
             pos, tail = end, b""  # tail: the bytes from pos up to end, not yet yielded
             while end > 0:
                 cut = tail.rfind(b"\n", 0, len(tail) - 1)
@@ -119,6 +152,39 @@ class CheckpointFile:
                 step = min(_TAIL_CHUNK, pos)
                 pos -= step
                 tail = os.pread(fh.fileno(), step, pos) + tail
+
+    def last_containing(self, needle: bytes, before: int) -> FileLine | None:
+        """The last complete line ending at or before offset ``before`` that contains ``needle``:
+        a byte search over the file from the end, without splitting it into lines."""
+        try:
+            fh = open(self.path, "rb")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise CheckpointFileError(f"{self.path}: cannot read ({exc.strerror})") from None
+        with fh:
+            fd = fh.fileno()
+            pos, overlap = min(before, _complete_end(fd)), b""
+            limit = pos
+            while pos > 0:
+                step = min(_SCAN_CHUNK, pos)
+                pos -= step
+                chunk = os.pread(fd, step, pos) + overlap
+                found = chunk.rfind(needle)
+                if found >= 0:
+                    start = chunk.rfind(b"\n", 0, found) + 1
+                    while start == 0 and pos > 0:  # the line began before this chunk
+                        step = min(_TAIL_CHUNK, pos)
+                        pos -= step
+                        chunk = os.pread(fd, step, pos) + chunk
+                        found += step
+                        start = chunk.rfind(b"\n", 0, found) + 1
+                    line_start = pos + start
+                    after = os.pread(fd, min(_MAX_LINE, limit - line_start), line_start)
+                    cut = after.find(b"\n")
+                    return FileLine(after[: cut + 1], None, line_start + cut + 1) if cut >= 0 else None
+                overlap = chunk[: len(needle) - 1]
+            return None
 
     def lines(self) -> Iterator[FileLine]:
         """Complete lines from the first, numbered from 1."""
@@ -136,22 +202,10 @@ class CheckpointFile:
                 end += len(raw)
                 yield _parse(raw, number, end)
 
-    def find_backwards(self, needle: str) -> FileLine | None:
-        """The last line whose text contains ``needle`` (a cheap byte search, no parsing)."""
-        wanted = needle.encode("ascii")
-        for line in self.backwards():
-            if wanted in line.text.encode("utf-8", "replace"):
-                return line
-        return None
 
 
 def _parse(raw: bytes, number: int | None, end: int) -> FileLine:
-    text = raw.decode("utf-8", "replace").rstrip("\n")
-    try:
-        data = json.loads(text) if len(text) <= _MAX_LINE else None
-    except ValueError:
-        data = None
-    return FileLine(number, end, text, data if isinstance(data, dict) else None)
+    return FileLine(raw, number, end)
 
 
 def _complete_end(fd: int) -> int:
