@@ -150,3 +150,30 @@ def test_a_missing_checkpoint_file_is_reported(written):  # noqa: F811
     (written["work"] / "audit-checkpoints.jsonl").unlink()
     result = _verify(written["db"], written["work"])
     assert result.returncode == 1 and "checkpoint file is missing" in result.stdout, result.stdout
+
+
+async def test_a_record_backdated_behind_the_log_is_unanchored(api):
+    """Database access alone: a record appended after the newest checkpoint with a correct leaf
+    hash and an old date. No signed checkpoint covers it and it is older than the interval allows."""
+    ref = await api.register(hetu(7))
+    await api.open_consultation(client_ref=ref)
+    await api.call("GET", "/api/v1/audit/checkpoint", PO, expect=200)
+    async with api.client.app[keys.DB].read() as conn:
+        size = await audit_log.count(conn)
+        row = await audit_log.leaf_row(conn, size - 1)
+    forged = {**row, "id": "00000000-0000-4000-8000-00000000000f", "leaf_index": size, "actor_id": "kela.aino",
+              "at": datetime(2026, 1, 5, 10, 0, tzinfo=UTC)}
+    forged["leaf_hash"] = hashlib.sha256(b"\x00" + encode(forged)).digest()
+    columns = [c for c in forged if c != "seq"]
+
+    async def unit(conn) -> None:
+        await conn.exec_driver_sql("UPDATE audit_head SET size = size + 1", ())
+        values = [json.dumps(forged[c]) if c in ("categories", "flags") else
+                  forged[c].strftime("%Y-%m-%d %H:%M:%S.%f") if c == "at" else forged[c] for c in columns]
+        await conn.exec_driver_sql(f"INSERT INTO audit_events ({', '.join(columns)}) "
+                                   f"VALUES ({', '.join('?' * len(columns))})", tuple(values))
+
+    await api.client.app[keys.DB].write(unit)
+    report = await api.call("GET", "/api/v1/audit/verify", PO, expect=200)
+    assert report["state"] == "tampered" and report["first_bad_index"] == size, report
+    assert [p["kind"] for p in report["problems"]] == ["unanchored"]

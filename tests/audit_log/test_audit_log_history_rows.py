@@ -133,3 +133,29 @@ def test_a_lifted_prohibition_put_back_is_caught(history):
         "UPDATE prohibitions SET revoked_at = NULL, revoked_by = NULL WHERE id = ?", (history["lifted"],)))
     assert not report.ok
     assert report.first_bad_index == _leaf_of(history, "prohibition.revoke")
+
+
+def test_canonical_entry_version_2_known_answer():
+    """Entry version 2 is version 1 with ``subject_digest`` appended: fixed row, fixed bytes."""
+    from datetime import UTC, datetime
+
+    from consult.audit.entry import encode
+
+    row = {
+        "leaf_index": 9, "id": "0b0e7c1e-8a4c-4a7e-9f4e-2f3f3b6b7a10",
+        "at": datetime(2026, 3, 2, 8, 30, 15, 123456, tzinfo=UTC), "actor_id": "kela.aino", "actor_org": "kela",
+        "actor_role": "advisor", "action": "consent.created", "outcome": "permit", "consultation_id": None,
+        "message_id": None, "client_ref": "c-123", "categories": ["health"], "purpose": None, "basis": None,
+        "rule_id": None, "policy_version": None, "consent_id": "k1", "consent_version": 1, "subject_user": None,
+        "recipient_org": None, "recipient_role": None, "flags": None, "reason_id": None, "reason_digest": None,
+        "request_id": "req-2", "source": "192.0.2.1", "subject_digest": "ab" * 32, "entry_version": 2,
+    }
+    entry = encode(row)
+    assert entry == (
+        b'[2,9,"0b0e7c1e-8a4c-4a7e-9f4e-2f3f3b6b7a10","2026-03-02T08:30:15.123456Z","kela.aino","kela",'
+        b'"advisor","consent.created","permit",null,null,"c-123",["health"],null,null,null,null,"k1",1,null,'
+        b'null,null,[],null,null,"req-2","192.0.2.1","' + b"ab" * 32 + b'"]'
+    )
+    # The same row as version 1: no subject digest, so it does not change the hash.
+    assert encode({**row, "entry_version": 1}) == b"[1" + entry[2:entry.rindex(b',"')] + b"]"
+    assert encode({**row, "subject_digest": None}) != entry
