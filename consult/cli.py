@@ -84,6 +84,9 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     try:
         migrate.upgrade(settings.database_url, args.revision)
         revision = migrate.current(settings.database_url)
+    except migrate.DatabaseInUse as exc:
+        print(f"refused: {exc}; nothing changed", file=sys.stderr)
+        return 1
     except Exception as exc:  # unreachable server, unknown revision, a file that is no database
         raise ConfigError(f"CONSULT_DATABASE_URL: the upgrade failed ({type(exc).__name__}: "
                           f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})") from None
@@ -259,6 +262,67 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
             retention = Retention(db, vault, Content(vault), SystemClock(),
                                   period=timedelta(days=settings.retention_days))
             _print_json((await retention.run()).as_json())
+        return 0
+
+    return asyncio.run(run())
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """A consistent online copy of the embedded database and its manifest; exit 0 done, 1 refused,
+    2 usage (PostgreSQL has its own tools)."""
+    from consult.config import validate_database_url
+    from consult.model import SystemClock
+    from consult.services.backup import BackupRefused, manifest_path, take_backup
+    from consult.storage.db import Database, sqlite_path
+
+    settings = validate_database_url(load_settings(check=False))
+    source = sqlite_path(settings.database_url)
+    if not settings.is_sqlite:
+        print("usage: consult backup copies the embedded SQLite database; back up PostgreSQL with pg_dump "
+              "as README.md describes under \"Backup and restore\"", file=sys.stderr)
+        return EXIT_USAGE
+    if source is None or not source.is_file():
+        print(f"usage: no database at {source}", file=sys.stderr)
+        return EXIT_USAGE
+    target = Path(args.path).absolute()
+
+    async def run() -> int:
+        db = Database(settings.database_url)  # reads only: no writer is started
+        try:
+            manifest = await take_backup(db, target, SystemClock())
+        except BackupRefused as exc:
+            print(f"refused: {exc}; nothing written", file=sys.stderr)
+            return 1
+        finally:
+            await db.close()
+        _print_json({"backup": str(target), "manifest": str(manifest_path(target)), **manifest})
+        return 0
+
+    return asyncio.run(run())
+
+
+def cmd_clients_merge(args: argparse.Namespace) -> int:
+    """Re-index clients under the canonical identity-code form and merge the duplicates (audited)."""
+    import getpass
+
+    from consult.model import Principal, SystemClock
+    from consult.model.context import RequestContext
+    from consult.services.client_merges import ClientMerges
+
+    settings = load_settings_lenient()
+    operator = Principal(user_id=f"cli:{getpass.getuser()}"[:128], org="system",
+                         roles=frozenset({"operator"}), name="command line")
+
+    async def run() -> int:
+        async with _offline(settings) as (db, _keyring, vault):
+            merges = ClientMerges(db, vault, SystemClock())
+            if args.dry_run:
+                survey = await merges.survey()
+                _print_json({"legacy": survey.legacy, "duplicates": survey.duplicates,
+                             "unreadable": survey.unreadable, "links_pending": survey.links_pending})
+            else:
+                report = await merges.merge_duplicates(operator, RequestContext(request_id="cli"))
+                _print_json(report.as_json())
         return 0
 
     return asyncio.run(run())
@@ -562,6 +626,13 @@ def parser() -> argparse.ArgumentParser:
     rsub.add_parser("run", help="crypto-shred closed consultations past the retention period"
                     ).set_defaults(func=cmd_retention_run)
 
+    clients = sub.add_parser("clients", help="the client registry")
+    csub = clients.add_subparsers(dest="clients_command", required=True)
+    merge = csub.add_parser("merge-duplicates", help="re-index clients under the canonical identity-code form "
+                            "and merge those that are one person (audited)")
+    merge.add_argument("--dry-run", action="store_true", help="only count what would change")
+    merge.set_defaults(func=cmd_clients_merge)
+
     stats = sub.add_parser("stats", help="statistics for the steering meeting (no personal data)")
     stats.add_argument("--org", required=True, help="the organisation whose consultations are counted")
     stats.add_argument("--from", dest="first", help="first month YYYY-MM (default: 11 months before --to)")
@@ -605,6 +676,11 @@ def parser() -> argparse.ArgumentParser:
 
     init = sub.add_parser("init", help="create and record the keys of an empty database (refused once it has data)")
     init.set_defaults(func=cmd_init)
+
+    backup = sub.add_parser("backup", help="consistent online copy of the SQLite database, with a manifest "
+                            "beside it (PATH.manifest.json); PostgreSQL: see README")
+    backup.add_argument("path", metavar="PATH", help="the new backup file (never overwritten)")
+    backup.set_defaults(func=cmd_backup)
 
     db = sub.add_parser("db", help="database")
     dsub = db.add_subparsers(dest="db_command", required=True)

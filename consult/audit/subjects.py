@@ -9,7 +9,9 @@ inserted behind the log's back has none; and the current state kept beside the h
 consent version's status, an agreement in force — must be the one its history leads to.
 
 Records of entry version 1 (written before) carry no digest: for them only the link between
-record and row (ids, act, actor, time) is checked.
+record and row (ids, act, actor, time) is checked. A client merged into another (duplicates of one
+identity code, consult/services/client_merges.py) has its consents and prohibitions repointed:
+a row vouched for under a merged reference matches under that reference.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from consult.audit.entry import format_time
 from consult.model.clock import iso
 from consult.storage import agreements as agreement_store
 from consult.storage import audit_log
+from consult.storage import client_merges as merge_store
 from consult.storage import consents as consent_store
 
 __all__ = ["agreement_version", "check", "consent_event", "prohibition"]
@@ -86,19 +89,20 @@ def prohibition(row: Mapping[str, Any], *, revoked: bool) -> str:
 class _Records:
     """The records that vouch for history rows, by the key that links each to its row."""
 
-    def __init__(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def __init__(self, rows: Sequence[Mapping[str, Any]], survivor: Mapping[str, str]) -> None:
         self.by_key: dict[tuple[Any, ...], list[Mapping[str, Any]]] = defaultdict(list)
         for r in rows:
-            self.by_key[self.key(r)].append(r)
+            self.by_key[self.key(r, survivor)].append(r)
 
     @staticmethod
-    def key(r: Mapping[str, Any]) -> tuple[Any, ...]:
+    def key(r: Mapping[str, Any], survivor: Mapping[str, str]) -> tuple[Any, ...]:
         action = r["action"]
         if action.startswith("consent."):
             return (action, r["consent_id"], r["consent_version"], r["actor_id"], _value(r["at"]))
         if action.startswith("agreement."):
             return ("agreement", r["rule_id"], r["actor_id"], _value(r["at"]))
-        return (action, r["client_ref"], r["actor_id"], _value(r["at"]))
+        ref = r["client_ref"]  # a prohibition's row now names the client its reference was merged into
+        return (action, survivor.get(ref, ref), r["actor_id"], _value(r["at"]))
 
     def take(self, key: tuple[Any, ...]) -> Mapping[str, Any] | None:
         found = self.by_key.get(key)
@@ -108,18 +112,35 @@ class _Records:
         return [r for rows in self.by_key.values() for r in rows]
 
 
-def _vouch(record: Mapping[str, Any] | None, digest: str, what: str, out: list[Finding]) -> None:
+def _vouch(record: Mapping[str, Any] | None, digests: set[str], what: str, out: list[Finding]) -> None:
     if record is None:
         out.append((f"{what} has no record in the log", None))
-    elif record["entry_version"] >= 2 and record["subject_digest"] != digest:
+    elif record["entry_version"] >= 2 and record["subject_digest"] not in digests:
         out.append((f"{what} was changed since record {record['leaf_index']} vouched for it", record["leaf_index"]))
+
+
+class _Merges:
+    """Client references merged into others: a repointed row was vouched for under its old one."""
+
+    def __init__(self, merged: Mapping[str, str]) -> None:
+        self.survivor = dict(merged)
+        self.aliases: dict[str, list[str]] = defaultdict(list)
+        for old, new in merged.items():
+            self.aliases[new].append(old)
+
+    def refs(self, client_ref: str | None) -> list[str | None]:
+        return [client_ref, *self.aliases.get(client_ref or "", ())]
+
+    def digests(self, row: Mapping[str, Any], digest: Any) -> set[str]:
+        return {digest({**row, "client_ref": ref}) for ref in self.refs(row["client_ref"])}
 
 
 async def check(conn: AsyncConnection) -> list[Finding]:
     """Every history row vouched for by its record, every such record's row present and
     unchanged, and the current state the one the history leads to."""
     out: list[Finding] = []
-    records = _Records(await audit_log.subject_records(conn, SUBJECT_ACTIONS))
+    merges = _Merges(await merge_store.all_merged(conn))
+    records = _Records(await audit_log.subject_records(conn, SUBJECT_ACTIONS), merges.survivor)
     versions = {(c["id"], c["version"]): c for c in await consent_store.all_versions(conn)}
     last_event: dict[tuple[str, int], str] = {}
     for e in await consent_store.all_events(conn):
@@ -131,7 +152,7 @@ async def check(conn: AsyncConnection) -> list[Finding]:
             out.append((f"{what} belongs to no stored consent version",
                         record["leaf_index"] if record else None))
             continue
-        _vouch(record, consent_event(version, e), what, out)
+        _vouch(record, merges.digests(version, lambda v: consent_event(v, e)), what, out)
         last_event[(e["consent_id"], e["version"])] = e["event"]
     for key, c in versions.items():
         event = last_event.get(key)
@@ -145,7 +166,7 @@ async def check(conn: AsyncConnection) -> list[Finding]:
         what = f"agreement {v['agreement_id']} version {v['version']}"
         record = records.take(("agreement", f"agreement:{v['agreement_id']}@{v['version']}", v["actor_id"],
                                _value(v["at"])))
-        _vouch(record, agreement_version(v), what, out)
+        _vouch(record, {agreement_version(v)}, what, out)
         if v["agreement_id"] not in newest or v["version"] > newest[v["agreement_id"]]["version"]:
             newest[v["agreement_id"]] = v
     for a in await agreement_store.all_agreements(conn):
@@ -155,10 +176,10 @@ async def check(conn: AsyncConnection) -> list[Finding]:
     for p in await consent_store.all_prohibitions(conn):
         what = f"prohibition {p['id']}"
         record = records.take(("prohibition.create", p["client_ref"], p["created_by"], _value(p["created_at"])))
-        _vouch(record, prohibition(p, revoked=False), what, out)
+        _vouch(record, merges.digests(p, lambda r: prohibition(r, revoked=False)), what, out)
         if p["revoked_at"] is not None:
             record = records.take(("prohibition.revoke", p["client_ref"], p["revoked_by"], _value(p["revoked_at"])))
-            _vouch(record, prohibition(p, revoked=True), f"the lifting of {what}", out)
+            _vouch(record, merges.digests(p, lambda r: prohibition(r, revoked=True)), f"the lifting of {what}", out)
     for r in records.left():  # a record whose row is gone (or was changed out of recognition)
         out.append((f"the {r['action']} row record {r['leaf_index']} vouches for is missing", r["leaf_index"]))
     return out

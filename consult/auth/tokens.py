@@ -2,6 +2,12 @@
 
 The algorithm comes from the trusted key (ES256 or RS256), never from the token; ``iss``,
 ``aud``, ``exp`` and ``nbf`` are required. Every library failure maps to the same error.
+
+The claims become a ``Principal`` only if they are plain text: ``sub`` an identifier, ``org`` one
+of the organisations this deployment is configured with (``CONSULT_ORGS``), ``name`` and each
+role at most 200 and 64 characters with no control, format, surrogate, private-use or
+line/paragraph-separator characters (NUL, newline, bidirectional overrides, ...), at most 32
+roles. Anything else is refused like a bad signature: the token names no one we can trust.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ import json
 import logging
 import re
 import time
+import unicodedata
+from collections.abc import Iterable
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +33,16 @@ log = logging.getLogger("consult.auth")
 
 ALLOWED_ALGORITHMS = frozenset({"ES256", "RS256"})
 LEEWAY_SECONDS = 30
-_ID = re.compile(r"^[A-Za-z0-9._@:-]{1,128}$")
-_ORG = re.compile(r"^[a-z0-9_-]{1,64}$")
+# Used with fullmatch: "$" alone would let a trailing newline through.
+_ID = re.compile(r"[A-Za-z0-9._@:-]{1,128}")
+_ORG = re.compile(r"[a-z0-9_-]{1,64}")
+NAME_MAX = 200
+ROLE_MAX = 64
+ROLES_MAX = 32
+#: Unicode categories a text claim may not contain: controls (NUL, newline, DEL, C1), format
+#: characters (bidirectional overrides, zero-width), surrogates, private use, line and
+#: paragraph separators.
+_NOT_TEXT = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 
 
 class AuthError(Exception):
@@ -72,10 +88,11 @@ class TokenVerifier:
 
     CACHE_SIZE = 10_000
 
-    def __init__(self, keys: list[TrustedKey], *, issuer: str, audience: str) -> None:
+    def __init__(self, keys: list[TrustedKey], *, issuer: str, audience: str, orgs: Iterable[str]) -> None:
         self._keys = list(keys)
         self.issuer = issuer
         self.audience = audience
+        self.orgs = frozenset(orgs)
         # A verified token is immutable: remember its principal until it expires, so the
         # signature is checked once per token, not once per request.
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
@@ -143,24 +160,36 @@ class TokenVerifier:
         expires = float(claims.get("exp", 0)) + LEEWAY_SECONDS
         if expires < now:
             raise AuthError("expired")
-        return principal_from_claims(claims), expires
+        return principal_from_claims(claims, self.orgs), expires
 
 
-def principal_from_claims(claims: dict[str, Any]) -> Principal:
+def is_plain_text(value: str) -> bool:
+    """No character of a category a name or role may not hold (see ``_NOT_TEXT``)."""
+    return not any(unicodedata.category(c) in _NOT_TEXT for c in value)
+
+
+def principal_from_claims(claims: dict[str, Any], orgs: frozenset[str]) -> Principal:
+    """The principal the claims name, or ``AuthError`` if any claim is not acceptable text."""
     sub, org, roles = claims.get("sub"), claims.get("org"), claims.get("roles", [])
-    if not isinstance(sub, str) or not _ID.match(sub):
+    if not isinstance(sub, str) or not _ID.fullmatch(sub):
         raise AuthError("bad sub")
-    if not isinstance(org, str) or not _ORG.match(org):
+    if not isinstance(org, str) or not _ORG.fullmatch(org):
         raise AuthError("bad org")
+    if org not in orgs:
+        raise AuthError("org is not a configured organisation")
     if isinstance(roles, str):
         roles = [roles]
-    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+    if (not isinstance(roles, list) or len(roles) > ROLES_MAX
+            or not all(isinstance(r, str) and 0 < len(r) <= ROLE_MAX and is_plain_text(r) for r in roles)):
         raise AuthError("bad roles")
     known = frozenset(r for r in roles if r in ROLES)
     name = claims.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+    if name is None:
         name = sub
-    return Principal(user_id=sub, org=org, roles=known, name=name.strip())
+    if not isinstance(name, str) or len(name) > NAME_MAX or not is_plain_text(name):
+        raise AuthError("bad name")
+    # An empty name is no name: the user is shown by their id.
+    return Principal(user_id=sub, org=org, roles=known, name=name.strip() or sub)
 
 
 def load_jwks_file(path: Path) -> list[TrustedKey]:

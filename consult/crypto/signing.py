@@ -85,7 +85,9 @@ def save_signing_key(path: str | os.PathLike[str], seed: bytes, *, overwrite: bo
     _check_seed(seed)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    # Unique per writer, threads of one process included: a shared name would make a second
+    # writer fail before the first has linked its key into place.
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as fh:

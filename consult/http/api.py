@@ -119,6 +119,7 @@ async def list_consultations(request: web.Request) -> web.Response:
         status=v.query_choice(request, "status", STATUSES),
         limit=v.query_int(request, "limit"),
         cursor=request.query.get("cursor"),
+        ctx=context(request),
     )
     return _json(page)
 
@@ -222,7 +223,7 @@ async def preview_message(request: web.Request) -> web.Response:
     who = await authenticate(request)
     consultation_id = v.path_id(request)
     text, items = await _message_input(request)
-    return _json(await request.app[keys.MESSAGES].preview(who, consultation_id, text, items))
+    return _json(await request.app[keys.MESSAGES].preview(who, consultation_id, text, items, context(request)))
 
 
 async def list_messages(request: web.Request) -> web.Response:

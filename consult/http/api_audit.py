@@ -277,6 +277,9 @@ REPORT: s.S = {
     "type": "object",
     "required": ["client_ref", "period", "processing", "disclosures", "summary"],
     "properties": {"client_ref": s.STR, "organisation": s.STR, "period": {"type": "object"},
+                   "merged_refs": {"type": "array", "items": s.STR,
+                                   "description": "references merged into this client as duplicates of one "
+                                                  "identity code; their records are included"},
                    "generated_at": s.TS, "processing": {"type": "array", "items": {"type": "object"}},
                    "disclosures": {"type": "array", "items": {"type": "object"}},
                    "summary": {"type": "object"}, "truncated": {"type": "boolean"}, "tree_size": _INT},
@@ -302,8 +305,19 @@ BREAK_GLASS_BODY: s.S = {
 BREAK_GLASS: s.S = {
     "type": "object",
     "required": ["consultation", "messages", "audit"],
-    "properties": {"consultation": {"type": "object"}, "messages": {"type": "array", "items": {"type": "object"}},
-                   "audit": {"type": "object"}},
+    "properties": {
+        "consultation": {"type": "object", "properties": {
+            "id": s.STR, "client_ref": s.NSTR, "question": s.STR, "purpose": s.STR, "status": s.STR,
+            "origin_org": s.STR, "target_org": s.STR}},
+        "organisation": s.STR,
+        "messages": {"type": "array", "items": {"type": "object", "properties": {
+            "id": s.STR, "author": {"type": "object"}, "text": s.STR, "created_at": s.TS,
+            "data": {"type": "array", "items": {"type": "object", "properties": {
+                "category": s.STR, "value": {"type": ["string", "number", "boolean"]},
+                "withheld": {"type": "boolean"}, "rule": s.STR, "citation": s.STR, "basis": s.STR,
+                "reason": s.STR}}}}}},
+        "audit": {"type": "object"},
+    },
 }
 
 AUDIT_ROUTES: tuple[Route, ...] = (
@@ -344,7 +358,8 @@ AUDIT_ROUTES: tuple[Route, ...] = (
                  ("reason", {"type": "string", "maxLength": 2000}, "why, when reaching back over two years")),
           errors=(400, 401, 403, 404, 422)),
     Route("POST", "/api/v1/consultations/{id}/break-glass", break_glass,
-          "Open a consultation's content with a written justification; logged and flagged",
+          "Open a consultation's content with a written justification, as the officer's own organisation may see "
+          "it through the policy (another organisation's withheld items stay withheld); logged and flagged",
           who="privacy officer of a party organisation", body=BREAK_GLASS_BODY, response=BREAK_GLASS,
           errors=(400, 401, 403, 404, 413, 415, 422)),
 )

@@ -140,7 +140,7 @@ async def list_consents(request: web.Request) -> web.Response:
 
 async def get_consent(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    return _json(await request.app[keys.CONSENTS].get(who, v.path_id(request)))
+    return _json(await request.app[keys.CONSENTS].get(who, v.path_id(request), context(request)))
 
 
 async def new_consent_version(request: web.Request) -> web.Response:
@@ -163,7 +163,7 @@ def _status_change(action: str):  # type: ignore[no-untyped-def]
 
 async def consent_receipt(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    consent = await request.app[keys.CONSENTS].get(who, v.path_id(request))
+    consent = await request.app[keys.CONSENTS].get(who, v.path_id(request), context(request), action="consent.receipt")
     lang = request.query.get("lang", "fi")
     if lang not in ("fi", "sv", "en"):
         lang = "fi"
@@ -188,7 +188,7 @@ async def create_prohibition(request: web.Request) -> web.Response:
 
 async def list_prohibitions(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    items = await request.app[keys.CONSENTS].list_prohibitions(who, _client_ref(request))
+    items = await request.app[keys.CONSENTS].list_prohibitions(who, _client_ref(request), context(request))
     return _json({"items": items, "next": None})
 
 
@@ -274,7 +274,8 @@ CLIENT_ROUTES: tuple[Route, ...] = (
           who="advisor, social worker",
           body={"type": "object", "properties": {"category": s.STR, "org": s.STR}}, response=PROHIBITION,
           status=201, errors=ALL),
-    Route("GET", "/api/v1/clients/{ref}/prohibitions", list_prohibitions, "The client's disclosure prohibitions",
+    Route("GET", "/api/v1/clients/{ref}/prohibitions", list_prohibitions, "The client's disclosure prohibitions that your organisation recorded (another organisation's are not "
+          "shown); the read is logged",
           who="advisor, social worker, privacy officer", response=s.page(PROHIBITION), errors=(401, 403, 404)),
     Route("POST", "/api/v1/prohibitions/{id}/revoke", revoke_prohibition, "Lift a prohibition",
           who="advisor, social worker of the recording organisation", response=PROHIBITION,

@@ -158,7 +158,7 @@ async def put_pool(request: web.Request) -> web.Response:
 async def my_queue(request: web.Request) -> web.Response:
     who = await authenticate(request)
     require_role(who, "expert")
-    items = await request.app[keys.ROUTING].queue(who, clamp_limit(v.query_int(request, "limit")))
+    items = await request.app[keys.ROUTING].queue(who, clamp_limit(v.query_int(request, "limit")), context(request))
     return _json({"items": items, "next": None})
 
 
@@ -266,19 +266,20 @@ async def search_knowledge(request: web.Request) -> web.Response:
     if query is not None and len(query) > 200:
         raise Unprocessable("q: at most 200 characters", code="invalid_field")
     topic = request.query.get("topic") or None
-    items = await request.app[keys.KNOWLEDGE].search(who, query, topic, clamp_limit(v.query_int(request, "limit")))
+    items = await request.app[keys.KNOWLEDGE].search(who, query, topic, clamp_limit(v.query_int(request, "limit")),
+                                                     context(request))
     return _json({"items": items, "next": None})
 
 
 async def knowledge_drafts(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    items = await request.app[keys.KNOWLEDGE].drafts(who, clamp_limit(v.query_int(request, "limit")))
+    items = await request.app[keys.KNOWLEDGE].drafts(who, clamp_limit(v.query_int(request, "limit")), context(request))
     return _json({"items": items, "next": None})
 
 
 async def get_entry(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    return _json(await request.app[keys.KNOWLEDGE].get(who, v.path_id(request)))
+    return _json(await request.app[keys.KNOWLEDGE].get(who, v.path_id(request), context(request)))
 
 
 async def approve_entry(request: web.Request) -> web.Response:

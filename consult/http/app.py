@@ -45,12 +45,14 @@ from consult.audit.anchor import Anchor
 from consult.audit.log import AuditLog, CheckpointSigner
 from consult.audit.witness import Witness
 from consult.services.clients import Clients
+from consult.services.client_merges import ClientMerges
 from consult.services.deployment import BoundKeys, KeyFiles, bind_keys, check_schema
 from consult.services.keys import KeyManagement
 from consult.services.retention import Retention
 from consult.services.consents import Consents
 from consult.services.consultations import Consultations
 from consult.services.content import Content
+from consult.services.deliveries import DeliveryLedger
 from consult.services.freetext import FreeText
 from consult.services.vault import Vault
 from consult.services.directory import Directory
@@ -157,7 +159,8 @@ async def _fetch_jwks(source: str) -> list:  # type: ignore[type-arg]
 async def _trust(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     keys_from_idp = await _fetch_jwks(settings.jwks) if settings.jwks else []
-    verifier = TokenVerifier(keys_from_idp, issuer=settings.effective_issuer, audience=settings.audience)
+    verifier = TokenVerifier(keys_from_idp, issuer=settings.effective_issuer, audience=settings.audience,
+                             orgs=settings.orgs)
     if settings.dev:
         issuer = DevIssuer(settings.dev_key_file, issuer=settings.effective_issuer, audience=settings.audience)
         app[keys.DEV_ISSUER] = issuer
@@ -181,7 +184,7 @@ async def _refresh_jwks(app: web.Application, source: str) -> None:
             log.warning("JWKS refresh failed: %s", type(exc).__name__)
             continue
         old = app[keys.VERIFIER]
-        new = TokenVerifier(fresh, issuer=old.issuer, audience=old.audience)
+        new = TokenVerifier(fresh, issuer=old.issuer, audience=old.audience, orgs=old.orgs)
         if keys.DEV_ISSUER in app:
             new.add_keys([app[keys.DEV_ISSUER].trusted_key])
         app[keys.VERIFIER] = new
@@ -202,9 +205,12 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     await directory.load()
     disclosure = Disclosure(engine, clock)
     clients = Clients(db, vault, clock)
+    await ClientMerges(db, vault, clock).warn_if_pending()
     consents = Consents(db, clock)
     freetext = FreeText(clients)
     app[keys.DIRECTORY] = directory
+    ledger = DeliveryLedger(db, bus, clock)  # live deliveries of content are recorded first
+    ledger.start()
     app[keys.CLIENTS] = clients
     app[keys.CONSENTS] = consents
     app[keys.AGREEMENTS] = Agreements(db, clock, orgs=frozenset(settings.orgs))
@@ -236,6 +242,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             ]
         )
     yield
+    await ledger.close()
     checkpoints.cancel()
     try:
         await checkpoints

@@ -39,5 +39,8 @@ if context.is_offline_mode():
     context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata)
     with context.begin_transaction():
         context.run_migrations()
+elif config.attributes.get("connection") is not None:  # a connection the caller holds (SQLite's lock)
+    _run(config.attributes["connection"])
+    config.attributes["connection"].commit()
 else:
     asyncio.run(_run_async())

@@ -11,7 +11,8 @@ from typing import Callable, Final, Mapping
 
 import phonenumbers
 from stdnum import iban as stdnum_iban
-from stdnum.fi import hetu as stdnum_hetu
+
+from consult.model.hetu import HETU_SHAPE, canonical_hetu, fold_for_scan
 
 KINDS: Final = ("hetu", "iban", "email", "phone")
 #: When two findings overlap the one of the earlier kind wins: a HETU or an IBAN contains
@@ -21,12 +22,11 @@ _PRIORITY: Final = {kind: rank for rank, kind in enumerate(KINDS)}
 # A letter or digit, but not "_" (so "hetu_131052-308T" is still found).
 _ALNUM = r"[^\W_]"
 
-# ddmmyy, century sign, individual number, check character. The century signs are those of
-# the 2023 reform: "+" (1800s), "-" "Y" "X" "W" "V" "U" (1900s), "A" "B" "C" "D" "E" "F"
-# (2000s). python-stdnum >= 1.19 validates all of them (pyproject requires >= 1.20, and
-# tests/policy/test_scan.py pins this), so the checksum, the date and the century sign are
-# all checked by stdnum.fi.hetu and not re-implemented here.
-_HETU = re.compile(rf"(?<!{_ALNUM})\d{{6}}[-+A-FU-Y]\d{{3}}[0-9A-Y](?!{_ALNUM})", re.IGNORECASE)
+# Identity codes are found by the one canonical form of consult/model/hetu.py: its pattern
+# runs over the text folded character by character (dash variants, full-width digits,
+# invisible characters), and each candidate counts only if canonical_hetu accepts it, which
+# checks the date, the century sign (2023 reform letters included) and the check character
+# with python-stdnum. What the registry would index as a client, the scanner finds.
 
 # Country code, check digits, then 11-30 alphanumerics, optionally grouped by single spaces.
 # The candidate can run on into following words; the longest prefix ending at a group
@@ -55,8 +55,8 @@ class Finding:
 
 def scan(text: str) -> list[Finding]:
     """All identifiers in ``text``, without overlaps, in order of position."""
-    shaped = [(m.start(), m.end()) for m in _HETU.finditer(text)]
-    found = _hetus(text) + _ibans(text) + _emails(text) + _phones(text, shaped)
+    shaped = [(m.start(), m.end()) for m in HETU_SHAPE.finditer(fold_for_scan(text))]
+    found = _hetus(text, shaped) + _ibans(text) + _emails(text) + _phones(text, shaped)
     return _resolve_overlaps(found)
 
 
@@ -81,10 +81,10 @@ def redact(text: str, findings: list[Finding],
     return "".join(parts)
 
 
-def _hetus(text: str) -> list[Finding]:
+def _hetus(text: str, shaped: list[tuple[int, int]]) -> list[Finding]:
     # Temporary identity codes (individual number 900-999) identify a person as well.
-    return [Finding("hetu", m.start(), m.end()) for m in _HETU.finditer(text)
-            if stdnum_hetu.is_valid(m.group(), allow_temporary=True)]
+    return [Finding("hetu", start, end) for start, end in shaped
+            if canonical_hetu(text[start:end]) is not None]
 
 
 def _ibans(text: str) -> list[Finding]:

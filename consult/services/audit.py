@@ -39,6 +39,7 @@ from consult.services.checkpoints import Checkpoints
 from consult.services.messages import Messages
 from consult.services.paging import clamp_limit, decode_cursor, encode_cursor
 from consult.storage import audit_log
+from consult.storage import client_merges as merge_store
 from consult.storage import consultations as consultation_store
 from consult.storage.audit_log import DISCLOSURE_ACTIONS, EventFilter
 from consult.storage.checkpoint_file import CheckpointFile
@@ -181,10 +182,13 @@ class AuditTrail:
         _officer(who)
         anchor = self.anchor
         async with self._verify_lock:  # one at a time: it reads every record
-            report = await asyncio.to_thread(
-                verify_database, self.db.url, self.verifier_keys, self.log.signer.origin,
-                checkpoint_file=anchor.file.path if anchor is not None else None,
-                unanchored_before=unanchored_cutoff(self.clock.now(), self.checkpoint_every))
+            # On the server's own connections: a second handle on the SQLite file would cost the
+            # process its locks (see storage.db.ensure_sqlite_file).
+            file = anchor.file if anchor is not None else None
+            cutoff = unanchored_cutoff(self.clock.now(), self.checkpoint_every)
+            report = await self.db.scan(lambda conn: verify_log(
+                conn, self.verifier_keys, origin=self.log.signer.origin, checkpoint_file=file,
+                unanchored_before=cutoff))
         await self._audited(who, ctx, AuditRecord(action="audit.verify", purpose="privacy_audit",
                                                   outcome="permit" if report.ok else "deny"))
         return report.as_json()
@@ -232,8 +236,10 @@ class AuditTrail:
         if older:
             reason = written_reason(reason, "reason", "A report reaching back more than two years")
         async with self.db.read() as conn:
+            # A client merged from duplicates of one identity code: their records are its own.
+            merged = await merge_store.merged_into(conn, client_ref)
             rows = await audit_log.client_records(conn, client_ref, org=who.org, since=since, until=_utc(until),
-                                                  limit=REPORT_MAX_RECORDS + 1)
+                                                  limit=REPORT_MAX_RECORDS + 1, merged=merged)
             names = await audit_log.display_names(
                 conn, sorted({r["actor_id"] for r in rows} | {r["subject_user"] for r in rows if r["subject_user"]}))
         truncated = len(rows) > REPORT_MAX_RECORDS
@@ -248,6 +254,7 @@ class AuditTrail:
         disclosed = [_report_disclosure_json(r, names) for r in rows if r["action"] in DISCLOSURE_ACTIONS]
         return {
             "client_ref": client_ref,
+            "merged_refs": merged,
             "organisation": who.org,
             "period": {"from": iso(since), "to": iso(end)},
             "generated_at": iso(now),
@@ -309,27 +316,30 @@ class AuditTrail:
     async def break_glass(self, who: Principal, consultation_id: str, justification: str | None,
                           ctx: RequestContext) -> dict[str, Any]:
         """Open a consultation's content with a written justification, recorded and flagged
-        before anything is shown."""
+        before anything is shown — and only as the officer's own organisation may see it through
+        the policy: another organisation's withheld items stay withheld (category, rule, basis)."""
         _officer(who)
         text = written_reason(justification, "justification", "Opening content")
         async with self.db.read() as conn:
-            c = await consultation_store.get(conn, consultation_id)
+            c = await consultation_store.get(conn, consultation_id) if 0 < len(consultation_id) <= 36 else None
         if c is None or who.org not in (c["origin_org"], c["target_org"]):
             raise NotFound()
+        opened = await self.messages.as_organisation(consultation_id, who.org)
         leaf = await self._audited_with_reason(
             who, ctx,
             AuditRecord(action="break_glass", consultation_id=consultation_id, client_ref=c["client_ref"],
-                        purpose=c["purpose"], flags=("break_glass",)),
+                        purpose=c["purpose"], categories=opened.categories, flags=("break_glass",)),
             "break_glass", text,
         )
-        messages = await self.messages.full_content(consultation_id)
         return {
             "consultation": {
                 "id": c["id"], "topic": c["topic"], "status": c["status"], "purpose": c["purpose"],
                 "origin_org": c["origin_org"], "target_org": c["target_org"], "client_ref": c["client_ref"],
+                "question": opened.question,
                 "created_at": iso(c["created_at"]), "closed_at": iso(c["closed_at"]),
             },
-            "messages": messages,
+            "organisation": who.org,
+            "messages": opened.messages,
             "audit": {"leaf_index": leaf, "flagged": True},
         }
 

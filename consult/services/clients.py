@@ -1,6 +1,7 @@
 """The client registry (SPEC C3): a HETU in, a stable pseudonymous ``client_ref`` out.
 
-The HETU is validated with python-stdnum, stored only sealed under the registry's data key,
+The HETU is brought to its one canonical form (consult/model/hetu.py: NFKC, dash variants
+folded, spaces removed, upper case) and validated with python-stdnum, stored only sealed under the registry's data key,
 and found again through a keyed blind index; it is never returned or logged.
 """
 
@@ -10,12 +11,12 @@ import secrets
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
-from stdnum.fi import hetu as stdnum_hetu
 
 from consult.audit.records import AuditRecord, record
 from consult.errors import Forbidden, Unprocessable
 from consult.model import Clock, Principal
 from consult.model.context import RequestContext
+from consult.model.hetu import FORM, canonical_hetu
 from consult.services.vault import REGISTRY, Vault
 from consult.storage import clients as store
 from consult.storage.db import Database
@@ -26,12 +27,8 @@ REGISTRAR_ROLES = frozenset({"advisor", "expert", "social_worker"})
 LOOKUP_ROLES = frozenset({"advisor", "expert", "social_worker", "privacy_officer"})
 
 
-def normalise_hetu(value: str) -> str | None:
-    """The canonical form of a valid HETU (temporary codes included), or None."""
-    candidate = value.strip().upper()
-    if len(candidate) != 11 or not stdnum_hetu.is_valid(candidate, allow_temporary=True):
-        return None
-    return candidate
+#: The one canonical form (consult/model/hetu.py), under the name this module always used.
+normalise_hetu = canonical_hetu
 
 
 def new_client_ref() -> str:
@@ -48,7 +45,7 @@ class Clients:
         """Return ``(client_ref, created)``; the same HETU always gives the same ref."""
         if not (who.roles & REGISTRAR_ROLES):
             raise Forbidden("Your role does not register clients.", code="role")
-        canonical = normalise_hetu(hetu)
+        canonical = canonical_hetu(hetu)
         if canonical is None:
             raise Unprocessable("hetu is not a valid Finnish personal identity code.", code="invalid_hetu")
         now = self.clock.now()
@@ -69,7 +66,7 @@ class Clients:
         """
         if not (who.roles & LOOKUP_ROLES):
             raise Forbidden("Your role does not look up clients.", code="role")
-        canonical = normalise_hetu(hetu)
+        canonical = canonical_hetu(hetu)
         if canonical is None:
             raise Unprocessable("hetu is not a valid Finnish personal identity code.", code="invalid_hetu")
         index = self.vault.blind_index(canonical, domain=HETU_DOMAIN)
@@ -97,6 +94,7 @@ class Clients:
             "created_at": at,
             "created_by": who.user_id,
             "created_org": who.org,
+            "hetu_form": FORM,
         })
         return ref, True
 

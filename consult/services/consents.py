@@ -190,12 +190,18 @@ class Consents:
             AuditRecord(action="consent.list", client_ref=client_ref)]))
         return [consent_json(r, now) for r in rows]
 
-    async def get(self, who: Principal, consent_id: str) -> dict[str, Any]:
+    async def get(self, who: Principal, consent_id: str, ctx: RequestContext, *,
+                  action: str = "consent.read") -> dict[str, Any]:
+        """One consent with its events, recorded as read (``consent.read``, or ``consent.receipt``
+        for the client's receipt) before it is answered."""
         async with self.db.read() as conn:
             row = await store.latest(conn, consent_id) if len(consent_id) <= 36 else None
             events = await store.events(conn, consent_id) if row else []
         if row is None or not _visible(row, who) or not (who.roles & READER_ROLES):
             raise NotFound()
+        await self.db.write(lambda conn: record(conn, who, ctx, self.clock.now(), [AuditRecord(
+            action=action, client_ref=row["client_ref"], categories=tuple(row["categories"]),
+            consent_id=row["id"], consent_version=row["version"])]))
         body = consent_json(row, self.clock.now())
         body["events"] = [
             {"event": e["event"], "version": e["version"], "at": iso(e["at"]), "actor_org": e["actor_org"]}
@@ -233,13 +239,21 @@ class Consents:
         await self.db.write(unit)
         return prohibition_json(row)
 
-    async def list_prohibitions(self, who: Principal, client_ref: str) -> list[dict[str, Any]]:
+    async def list_prohibitions(self, who: Principal, client_ref: str, ctx: RequestContext) -> list[dict[str, Any]]:
+        """The prohibitions the caller's organisation recorded for this client, with who recorded
+        them. Another organisation's prohibitions are its own business: they are not listed, and
+        a reader learns of one only as the rule that withheld an item from them."""
         if not (who.roles & READER_ROLES):
             raise Forbidden("Your role does not read prohibitions.", code="role")
         async with self.db.read() as conn:
             if not await client_store.exists(conn, client_ref):
                 raise NotFound()
-            return [prohibition_json(r) for r in await store.prohibitions_for(conn, client_ref, active_only=False)]
+            rows = [r for r in await store.prohibitions_for(conn, client_ref, active_only=False)
+                    if r["created_org"] == who.org]
+        await self.db.write(lambda conn: record(conn, who, ctx, self.clock.now(), [
+            AuditRecord(action="prohibition.list", client_ref=client_ref,
+                        categories=tuple(sorted({r["category"] for r in rows if r["category"]})))]))
+        return [prohibition_json(r) for r in rows]
 
     async def revoke_prohibition(self, who: Principal, prohibition_id: str, ctx: RequestContext) -> dict[str, Any]:
         async with self.db.read() as conn:

@@ -272,8 +272,10 @@ class Consultations:
     # -- read ---------------------------------------------------------------------------
 
     async def list_for(
-        self, who: Principal, *, status: str | None, limit: int | None, cursor: str | None
+        self, who: Principal, *, status: str | None, limit: int | None, cursor: str | None, ctx: RequestContext
     ) -> dict[str, Any]:
+        """The consultations visible to ``who`` (theirs, and those offered to them); each one
+        listed is recorded as read (``consultation.list``) before the page is answered."""
         limit = clamp_limit(limit)
         before = decode_cursor("c", cursor)
         async with self.db.read() as conn:
@@ -299,13 +301,13 @@ class Consultations:
                     views[r["client_ref"]] = await self._view(conn, r)
         reader = party_of_principal(who)
         now = self.clock.now()
-        return {
-            "items": [
-                self._json_for(r, reader, views.get(r["client_ref"]) or View(r["purpose"], r["client_ref"], now))
-                for r in rows
-            ],
-            "next": encode_cursor("c", rows[-1]["seq"]) if more else None,
-        }
+        items = [self._json_for(r, reader, views.get(r["client_ref"]) or View(r["purpose"], r["client_ref"], now))
+                 for r in rows]
+        if rows:
+            await self.db.write(lambda conn: record(conn, who, ctx, now, [
+                AuditRecord(action="consultation.list", consultation_id=r["id"], client_ref=r["client_ref"],
+                            purpose=r["purpose"]) for r in rows]))
+        return {"items": items, "next": encode_cursor("c", rows[-1]["seq"]) if more else None}
 
     async def get(self, who: Principal, consultation_id: str, ctx: RequestContext) -> dict[str, Any]:
         async with self.db.read() as conn:

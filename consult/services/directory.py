@@ -10,12 +10,13 @@ from typing import Any
 from consult.audit.records import AuditRecord, record
 from consult.errors import Forbidden, Unprocessable
 from consult.model import Clock, Principal, iso
-from consult.model.context import RequestContext
+from consult.model.context import SYSTEM_CONTEXT, RequestContext
 from consult.services.events import EventBus
 from consult.storage import directory as store
 from consult.storage.db import Database
 
 _SEEN_REFRESH = timedelta(minutes=10)
+DIRECTORY = Principal(user_id="system:directory", org="system", roles=frozenset(), name="Directory")
 
 
 @dataclass(frozen=True)
@@ -64,11 +65,25 @@ class Directory:
         if last and last[1] == identity and now - last[0] < _SEEN_REFRESH:
             return
         self._seen[who.user_id] = (now, identity)
-        await self.db.write(
-            lambda conn: store.upsert_user(
-                conn, user_id=who.user_id, org=who.org, roles=sorted(who.roles), name=who.name, at=now
-            )
-        )
+        moved = await self.db.write(lambda conn: self._record_seen(conn, who, now))
+        if moved:
+            self.version += 1
+
+    async def _record_seen(self, conn: Any, who: Principal, now: datetime) -> bool:
+        """Remember the user; an expert entry made for them under another organisation (named
+        before they ever signed in) moves to their own organisation, off duty, for its admin to
+        review. Returns whether an entry moved."""
+        await store.upsert_user(conn, user_id=who.user_id, org=who.org, roles=sorted(who.roles), name=who.name,
+                                at=now)
+        # Read, not the in-memory id set: another instance may have named the expert.
+        entry = await store.get_expert(conn, who.user_id)
+        if entry is None or entry["org"] == who.org:
+            return False
+        await store.upsert_expert(conn, {**entry, "org": who.org, "on_duty": False, "updated_at": now,
+                                         "updated_by": DIRECTORY.user_id})
+        await record(conn, DIRECTORY, SYSTEM_CONTEXT, now, [AuditRecord(
+            action="directory.expert.reassign", subject_user=who.user_id, recipient_org=who.org)])
+        return True
 
     async def user(self, user_id: str) -> dict[str, Any] | None:
         async with self.db.read() as conn:
@@ -91,8 +106,9 @@ class Directory:
         now = self.clock.now()
         existing = await self.expert(user_id)
         known = await self.user(user_id)
-        # The organisation the entry belongs to: the existing entry's, else the user's own.
-        org = existing["org"] if existing else (known["org"] if known else actor.org)
+        # The entry belongs to the user's own organisation, as their last sign-in said; for a
+        # user the service has not seen yet, to the existing entry's, else to the naming admin's.
+        org = known["org"] if known else (existing["org"] if existing else actor.org)
         if actor.has("admin") and org == actor.org:
             pass
         elif actor.user_id == user_id and existing is not None and actor.has("expert"):

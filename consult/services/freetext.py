@@ -16,9 +16,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.model import Principal
+from consult.model.hetu import canonical_hetu
 from consult.policy.model import Decision
 from consult.policy.scan import Finding, scan
-from consult.services.clients import Clients, normalise_hetu
+from consult.services.clients import Clients
 
 REMOVED_HETU = "[henkilötunnus poistettu]"
 
@@ -71,7 +72,7 @@ class FreeText:
             length += f.start - pos
             original = text[f.start:f.end]
             if f.kind == "hetu":
-                canonical = normalise_hetu(original)
+                canonical = canonical_hetu(original)
                 if purpose == "general" or canonical is None:
                     replacement = REMOVED_HETU
                     notices.append({"kind": "hetu", "action": "removed"})

@@ -133,8 +133,20 @@ class KnowledgeBase:
             raise NotFound()
         return row
 
-    async def get(self, who: Principal, entry_id: str) -> dict[str, Any]:
-        return entry_json(await self._own(who, entry_id), who)
+    async def get(self, who: Principal, entry_id: str, ctx: RequestContext) -> dict[str, Any]:
+        row = await self._own(who, entry_id)
+        await self._read(who, ctx, "knowledge.read", [row])
+        return entry_json(row, who)
+
+    async def _read(self, who: Principal, ctx: RequestContext, action: str, rows: list[dict[str, Any]]) -> None:
+        """Record a read of entries (one record per call). Entries hold no personal data, but their
+        questions are read like any other; a single entry is named (with, to its own organisation,
+        the consultation it came from)."""
+        one = rows[0] if len(rows) == 1 and action == "knowledge.read" else None
+        await self.db.write(lambda conn: record(conn, who, ctx, self.clock.now(), [AuditRecord(
+            action=action,
+            consultation_id=one["source_consultation_id"] if one and one["org"] == who.org else None,
+            rule_id=f"knowledge:{one['id']}" if one else None)]))
 
     async def approve(self, who: Principal, entry_id: str, ctx: RequestContext) -> dict[str, Any]:
         row = await self._own(who, entry_id)
@@ -173,7 +185,8 @@ class KnowledgeBase:
             raise Conflict("The entry changed meanwhile; reload it.", code="stale")
         return entry_json({**row, **values}, who)
 
-    async def search(self, who: Principal, query: str | None, topic: str | None, limit: int) -> list[dict[str, Any]]:
+    async def search(self, who: Principal, query: str | None, topic: str | None, limit: int,
+                     ctx: RequestContext) -> list[dict[str, Any]]:
         if not (who.roles & READER_ROLES):
             raise Forbidden("Your role does not read the knowledge base.", code="role")
         words = [w for w in _WORD.findall(fold(query or "")) if len(w) >= 2][:MAX_TERMS]
@@ -183,12 +196,14 @@ class KnowledgeBase:
             else:
                 rows = await store.search(conn, [search_prefix(w) for w in words], " ".join(words),
                                           topic=topic, limit=limit)
+        await self._read(who, ctx, "knowledge.search", rows)
         return [entry_json(r, who) for r in rows]
 
-    async def drafts(self, who: Principal, limit: int) -> list[dict[str, Any]]:
+    async def drafts(self, who: Principal, limit: int, ctx: RequestContext) -> list[dict[str, Any]]:
         """Entries of the caller's organisation waiting for approval (experts and admins)."""
         if not (who.has("expert") or who.has("admin")):
             raise Forbidden("Your role does not approve entries.", code="role")
         async with self.db.read() as conn:
             rows = await store.list_entries(conn, status="draft", org=who.org, topic=None, limit=limit)
+        await self._read(who, ctx, "knowledge.drafts", rows)
         return [entry_json(r, who) for r in rows]

@@ -25,9 +25,11 @@ from consult.services import access
 from consult.services.consents import Consents
 from consult.services.directory import Directory
 from consult.services.disclosure import Disclosure, View, party_of_principal
-from consult.services.events import EventBus
+from consult.services.deliveries import record_deliveries
+from consult.services.events import Delivery, EventBus, Subject
 from consult.services.content import Content
 from consult.services.freetext import FreeText, notices_for
+from consult.services.freetext import render as render_text
 from consult.services.paging import clamp_limit, decode_cursor, encode_cursor
 from consult.storage import consultations as consultation_store
 from consult.storage import messages as store
@@ -63,6 +65,26 @@ class Draft:
     decisions: list[list[Decision]]  # [recipient][item]
     withheld: list[dict[str, Any]]
     notices: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class OrganisationView:
+    """A consultation's content as one organisation may see it (break-glass)."""
+
+    consultation: dict[str, Any]
+    question: str
+    messages: list[dict[str, Any]]
+    categories: tuple[str, ...]  # the categories of the items shown
+
+
+def organisation_parties(c: dict[str, Any], participants: list[dict[str, Any]], org: str) -> list[Party]:
+    """Who reads for ``org`` in a consultation: its participants in their roles or, before any
+    of them joined, the role the organisation has in it (the creator's, or an expert's)."""
+    parties = [Party(org=org, role=p["role"], user_id=p["user_id"]) for p in participants if p["org"] == org]
+    if parties:
+        return parties
+    role = (c["created_role"] or "advisor") if org == c["origin_org"] else "expert"
+    return [Party(org=org, role=role)]
 
 
 def author_party(message: dict[str, Any]) -> Party:
@@ -188,9 +210,15 @@ class Messages:
         return Draft(c, acc.participants, sender, view, recipients, decisions, withheld,
                      notices_for(findings, c["purpose"]))
 
-    async def preview(self, who: Principal, consultation_id: str, text: str, items: list[DataItem]) -> dict[str, Any]:
-        """The sender's warning before sending: what the policy and the scanner would do."""
+    async def preview(self, who: Principal, consultation_id: str, text: str, items: list[DataItem],
+                      ctx: RequestContext) -> dict[str, Any]:
+        """The sender's warning before sending: what the policy and the scanner would do.
+        Nothing is stored but the record of the preview (``message.preview``)."""
         draft = await self.check(who, consultation_id, text, items)
+        c = draft.consultation
+        await self.db.write(lambda conn: record(conn, who, ctx, self.clock.now(), [
+            AuditRecord(action="message.preview", consultation_id=consultation_id, client_ref=c["client_ref"],
+                        categories=tuple(i.category for i in items), purpose=c["purpose"])]))
         return {"policy": {"version": self.disclosure.version, "withheld": draft.withheld},
                 "identifiers": draft.notices}
 
@@ -249,8 +277,9 @@ class Messages:
             for i, item in enumerate(items)
         ]
         first_response = who.org == c["target_org"] and c["first_response_at"] is None
+        readers = await self._readers(c, draft.participants)
 
-        async def unit(conn: AsyncConnection) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        async def unit(conn: AsyncConnection) -> tuple[dict[str, Any], list[dict[str, Any]], list[Delivery]]:
             prepared = await self.freetext.prepare(conn, who, text, c["purpose"], now)
             values = {
                 "id": message_id,
@@ -295,13 +324,19 @@ class Messages:
                 *[replace(a, message_id=message_id) for a in audit],
             ])
             stored = {**values, "seq": seq, "items": [{**r, "message_id": message_id} for r in item_rows]}
-            return stored, prepared.notices
+            # The live deliveries are reads by their recipients, recorded in this same commit.
+            live = self.bus.prepare(
+                readers,
+                lambda user_id: {"type": "message.created", "message": self.render(stored, readers[user_id], view, [])},
+                subject=Subject(c["id"], c["client_ref"], c["purpose"]),
+            )
+            return stored, prepared.notices, await record_deliveries(conn, live, now)
 
-        stored, notices = await self.db.write(unit)
+        stored, notices, live = await self.db.write(unit)
         body = self.render(stored, draft.sender, view, [])
         body["policy"] = {"version": self.disclosure.version, "withheld": draft.withheld}
         body["identifiers"] = notices
-        await self._publish(c, draft.participants, stored, view)
+        self.bus.send(live)
         return body
 
     def _recipients(
@@ -317,19 +352,16 @@ class Messages:
         # Unclaimed: whoever claims it will be an expert of the target organisation.
         return [Recipient(None, Party(org=c["target_org"], role="expert"))]
 
-    async def _publish(
-        self, c: dict[str, Any], participants: list[dict[str, Any]], stored: dict[str, Any], view: View
-    ) -> None:
+    async def _readers(self, c: dict[str, Any], participants: list[dict[str, Any]]) -> dict[str, Party]:
+        """Who receives a new message live: the participants and, while unclaimed, the on-duty
+        experts it is offered to."""
         readers: dict[str, Party] = {
             p["user_id"]: Party(org=p["org"], role=p["role"], user_id=p["user_id"]) for p in participants
         }
         if c["status"] == "open":
             for user_id in await self.directory.offer_targets(c["target_org"], c["pool"], c["expert_id"]):
                 readers.setdefault(user_id, Party(org=c["target_org"], role="expert", user_id=user_id))
-        self.bus.publish(
-            readers,
-            lambda user_id: {"type": "message.created", "message": self.render(stored, readers[user_id], view, [])},
-        )
+        return readers
 
     # -- read -----------------------------------------------------------------------------
 
@@ -369,27 +401,72 @@ class Messages:
         )
         return {"items": items, "next": encode_cursor("m", rows[-1]["seq"]) if more else None}
 
-    async def full_content(self, consultation_id: str) -> list[dict[str, Any]]:
-        """Every message of a consultation as written, unfiltered — for the privacy officer's
-        break-glass access and compliance export only. The caller must have recorded the
-        justification and audited the access in the same breath; this method does neither."""
+    async def as_organisation(self, consultation_id: str, org: str) -> OrganisationView:
+        """A consultation's content as ``org`` may see it through the policy — for a privacy
+        officer's break-glass. What the organisation wrote is shown in full; what another
+        organisation wrote is decided item by item (and identifier by identifier in text) for
+        the organisation's parties to the consultation, as if one of them read it. An item the
+        policy withholds from every one of them stays withheld: its category, rule, citation and
+        basis are shown, its value nowhere. Neither records nor checks the caller: the caller
+        has recorded the justification and audits the access."""
         async with self.db.read() as conn:
-            consultation = await consultation_store.get(conn, consultation_id)
-            if consultation is None:
+            stored = await consultation_store.get(conn, consultation_id)
+            if stored is None:
                 raise NotFound()
+            c = await self.content.open_consultation(conn, stored)
+            participants = await consultation_store.list_participants(conn, consultation_id)
             rows = await self.content.open_messages(
-                conn, consultation, await store.list_messages(conn, consultation_id, after_seq=None, limit=100_000))
-        return [
-            {
-                "id": r["id"],
-                "author": {"id": r["author_id"], "name": r["author_name"], "org": r["author_org"],
-                           "role": r["author_role"]},
-                "text": r["text"],
-                "data": [_item_json(i) for i in r["items"]],
-                "created_at": iso(r["created_at"]),
-            }
-            for r in rows
-        ]
+                conn, c, await store.list_messages(conn, consultation_id, after_seq=None, limit=100_000))
+            view = await self.view_for(conn, c, [i["consent_id"] for r in rows for i in r["items"] if i["consent_id"]])
+        parties = organisation_parties(c, participants, org)
+        origin = Party(org=c["origin_org"], role=c["created_role"] or "advisor", user_id=c["created_by"])
+        messages = [self._as_organisation(r, org, parties, view) for r in rows]
+        shown = sorted({d["category"] for m in messages for d in m["data"] if not d.get("withheld")})
+        return OrganisationView(c, self._text_for(c["question"], c["question_spans"], origin, org, parties, view),
+                                messages, tuple(shown))
+
+    def _as_organisation(self, message: dict[str, Any], org: str, parties: list[Party], view: View
+                         ) -> dict[str, Any]:
+        author = author_party(message)
+        data: list[dict[str, Any]] = []
+        for item in message["items"]:
+            if message.get("destroyed"):
+                data.append({"category": item["category"], "withheld": True, "rule": "retention",
+                             "citation": "", "basis": "retention",
+                             "reason": "Destroyed at the end of the retention period."})
+                continue
+            if author.org == org:
+                data.append(_item_json(item))
+                continue
+            decisions = [self.disclosure.decide(author, p, item["category"], view, consent_id=item.get("consent_id"),
+                                                referral=_referral(item)) for p in parties]
+            permitted = next((d for d in decisions if d.permitted), None)
+            if permitted is not None:
+                data.append(_item_json(item))
+            else:
+                withheld = self.disclosure.withheld_view(item["category"], decisions[0], view, item.get("consent_id"))
+                data.append({**withheld, "basis": decisions[0].basis})
+        return {
+            "id": message["id"],
+            "author": {"id": message["author_id"], "name": message["author_name"], "org": message["author_org"],
+                       "role": message["author_role"]},
+            "text": self._text_for(message["text"], message.get("text_spans"), author, org, parties, view),
+            "data": data,
+            "content_destroyed": bool(message.get("destroyed")),
+            "created_at": iso(message["created_at"]),
+        }
+
+    def _text_for(self, text: str, spans: list[dict[str, Any]] | None, author: Party, org: str,
+                  parties: list[Party], view: View) -> str:
+        """Free text as ``org`` may see it: an identifier is shown if one of its parties may see it."""
+        if author.org == org:
+            return text
+
+        def decide(kind: str) -> Decision:
+            decisions = [self.disclosure.decide_identifier(kind, author, p, view) for p in parties]
+            return next((d for d in decisions if d.permitted), decisions[0])
+
+        return render_text(text, spans, decide)
 
     async def mark_read(
         self, who: Principal, consultation_id: str, message_id: str, ctx: RequestContext

@@ -336,13 +336,16 @@ async def iter_query(conn: AsyncConnection, f: EventFilter, batch: int = 5_000) 
 
 
 async def client_records(
-    conn: AsyncConnection, client_ref: str, *, org: str | None, since: datetime, until: datetime | None, limit: int
+    conn: AsyncConnection, client_ref: str, *, org: str | None, since: datetime, until: datetime | None, limit: int,
+    merged: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """One client's records in a period, oldest first (uses the client/time index)."""
-    f = EventFilter(org=org, client_ref=client_ref, since=since, until=until)
+    """One client's records in a period, oldest first (uses the client/time index), with those
+    written under the references ``merged`` into it."""
+    f = EventFilter(org=org, since=since, until=until)
+    refs = audit_events.c.client_ref.in_((client_ref, *merged)) if merged else audit_events.c.client_ref == client_ref
     stmt = (
         select(audit_events)
-        .where(and_(*_conditions(f)))
+        .where(and_(refs, *_conditions(f)))
         .order_by(audit_events.c.at, audit_events.c.leaf_index)
         .limit(limit)
     )

@@ -51,14 +51,31 @@ class _Pending:
     future: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
-def ensure_sqlite_file(url: str) -> None:
-    """Create an SQLite database file owner-only (0600); SQLite gives its -wal and -shm the same mode."""
+def sqlite_path(url: str) -> Path | None:
+    """The file behind an SQLite URL (None for another backend or an in-memory database)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def ensure_sqlite_file(url: str) -> None:
+    """Create a new SQLite database file owner-only (0600); SQLite gives its -wal and -shm the same mode.
+
+    An existing file is never opened here. Closing any descriptor of a file drops every POSIX lock
+    the process holds on it, SQLite's included (fcntl(2)): a process serving from the file would
+    lose the shared lock that keeps other processes from deleting its WAL under it. A file this
+    call creates (``O_EXCL``) is one no connection of this process can have open yet.
+    """
+    path = sqlite_path(url)
+    if path is None:
         return
-    path = Path(parsed.database)
     path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def _sqlite_pragmas(engine: Engine, *, writer: bool) -> None:
@@ -191,6 +208,15 @@ class _SqliteBackend:
             finally:
                 sync.close()  # rolls back the read transaction and returns the connection
 
+    async def scan(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """``fn`` on a pooled read connection, in a worker thread with an event loop of its own."""
+        def run() -> T:
+            with self.read_engine.connect() as sync:
+                return asyncio.run(fn(LoopConnection(sync)))
+
+        async with self._readers:
+            return await asyncio.to_thread(run)
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[tuple[Any, Callable[[], Awaitable[None]]]]:
         """The writer connection in a write transaction; the caller commits through ``commit``."""
@@ -244,6 +270,10 @@ class _AsyncBackend:
     async def read(self) -> AsyncIterator[Any]:
         async with self.read_engine.connect() as conn:
             yield conn
+
+    async def scan(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        async with self.read_engine.connect() as conn:  # asyncpg never holds the loop
+            return await fn(conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[tuple[Any, Callable[[], Awaitable[None]]]]:
@@ -302,6 +332,12 @@ class Database:
     def read(self) -> Any:
         """``async with db.read() as conn``: a connection for reading, in its own transaction."""
         return self._backend.read()
+
+    async def scan(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """``await fn(conn)`` on one of this database's own read connections, for a read too long to
+        run between requests (the whole audit log). SQLite runs it in a worker thread with an event
+        loop of its own, since its statements run synchronously; nothing opens the file again."""
+        return await self._backend.scan(fn)
 
     async def checkpoint(self) -> bool:
         """SQLite: copy the WAL into the database file and truncate it, so that overwritten bytes
@@ -374,6 +410,6 @@ class Database:
                 pending.future.set_exception(value)
 
 
-__all__ = ["Database", "LoopConnection", "ensure_sqlite_file"]
+__all__ = ["Database", "LoopConnection", "ensure_sqlite_file", "sqlite_path"]
 
 

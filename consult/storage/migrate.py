@@ -4,8 +4,9 @@ that a database is at the code's head revision before anything serves from it.""
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-
 from typing import Any
 
 from alembic import command
@@ -24,12 +25,66 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+class DatabaseInUse(Exception):
+    """Another process has the SQLite database open; its schema is not changed under it."""
+
+
+SQLITE_IN_USE_WAIT_MS = 2000
+
+
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` to ``revision``. Blocking: call it off the event loop."""
-    from consult.storage.db import ensure_sqlite_file
+    """Bring the database at ``url`` to ``revision``. Blocking: call it off the event loop.
+
+    SQLite is migrated holding the file's exclusive lock from the first statement to the last, so
+    no other process reads a half-changed schema, and a server still running its old code is
+    never left on a new schema: while another process has the file open (every connection in WAL
+    mode holds a shared lock on it) this raises `DatabaseInUse` and changes nothing.
+    """
+    from consult.storage.db import ensure_sqlite_file, sqlite_path
 
     ensure_sqlite_file(url)
-    command.upgrade(alembic_config(url), revision)
+    cfg = alembic_config(url)
+    path = sqlite_path(url)
+    if path is None:
+        command.upgrade(cfg, revision)
+        return
+    with _exclusive_sqlite(path) as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, revision)
+
+
+@contextmanager
+def _exclusive_sqlite(path: Path) -> Iterator[Any]:
+    """A connection holding the database file's exclusive lock until it closes."""
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(f"sqlite+pysqlite:///{path}", poolclass=NullPool)
+
+    @event.listens_for(engine, "connect")
+    def _lock(dbapi_conn: Any, _record: Any) -> None:
+        # Before the first read: an exclusive-mode connection never releases its locks and,
+        # in WAL mode, keeps the WAL index in its own memory instead of the shared -shm.
+        dbapi_conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+        dbapi_conn.execute(f"PRAGMA busy_timeout={SQLITE_IN_USE_WAIT_MS}")
+        dbapi_conn.execute("BEGIN EXCLUSIVE")
+        dbapi_conn.execute("COMMIT")
+
+    try:
+        try:
+            connection = engine.connect()
+        except OperationalError as exc:
+            if "locked" in str(exc.orig):
+                raise DatabaseInUse(f"{path} is open in another process (a running `consult serve`?); "
+                                    "stop it, then run `consult db upgrade` again") from None
+            raise
+        try:
+            yield connection
+        finally:
+            connection.close()
+    finally:
+        engine.dispose()
 
 
 def current(url: str) -> str | None:

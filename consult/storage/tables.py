@@ -267,6 +267,22 @@ clients = Table(
     Column("created_at", TS, nullable=False),
     Column("created_by", String(128), nullable=False),
     Column("created_org", String(64), nullable=False),
+    # The form the blind index was computed under: 1 as typed (before migration 0008_hetu),
+    # 2 the canonical form (consult/model/hetu.py). `consult clients merge-duplicates` moves
+    # every row to 2.
+    Column("hetu_form", SmallInteger, nullable=False, server_default="1"),
+)
+
+client_merges = Table(
+    "client_merges",
+    metadata,
+    # A duplicate client merged into the one that survives: its consultations, consents and
+    # prohibitions now point to ``into_ref``; the audit records under ``merged_ref`` stay as
+    # written and are read with the survivor's.
+    Column("merged_ref", String(40), primary_key=True),
+    Column("into_ref", String(40), nullable=False, index=True),
+    Column("merged_at", TS, nullable=False),
+    Column("links_repointed_at", TS),  # "[client:<merged_ref>]" links in sealed texts rewritten
 )
 
 consents = Table(

@@ -137,3 +137,29 @@ def test_load_missing_file(tmp_path: Path) -> None:
     """A missing key file is a KeyFileError naming the path."""
     with pytest.raises(KeyFileError, match="does not exist"):
         signing.load_signing_key(tmp_path / "absent.key")
+
+
+def test_threads_creating_the_key_together_all_read_the_same_key(tmp_path: Path) -> None:
+    """Two servers' start-ups in one process (threads) race to create the key: none may fail."""
+    import threading
+
+    for attempt in range(20):
+        path = tmp_path / f"attempt-{attempt}" / "audit-signing.key"
+        barrier = threading.Barrier(4)
+        seeds: list[bytes] = []
+        errors: list[BaseException] = []
+
+        def start() -> None:
+            barrier.wait()
+            try:
+                seeds.append(signing.load_or_create_signing_key(path))
+            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+
+        threads = [threading.Thread(target=start) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert len(set(seeds)) == 1

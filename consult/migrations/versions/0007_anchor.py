@@ -8,7 +8,7 @@ beginning a new one. Records and checkpoints written before stay as they were (e
 not kept in a file).
 
 Revision ID: 0007_anchor
-Revises: 0006
+Revises: 0008_hetu
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from alembic import op
 
 
 revision = '0007_anchor'
-down_revision = '0006'
+down_revision = '0008_hetu'
 branch_labels = None
 depends_on = None
 
