@@ -415,7 +415,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
               f"ones consistent{anchored}")
     elif report.state == "restored" and report.restored is not None:
         n, m = report.restored
-        print(f"audit log RESTORED: {report.summary} (the first entry it lacks is leaf {n})")
+        print(f"audit log RESTORED: {report.summary} (from leaf {n} on, the log is not what checkpoint {m} signed)")
         print("  if this database was restored from a backup, accept the lost records with "
               "`consult audit acknowledge-restore --reason TEXT`;")
         print(f"  if it was not, records {n}..{m - 1} were removed behind the log's back")

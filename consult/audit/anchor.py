@@ -227,14 +227,14 @@ class Anchor:
         if last is None:
             return cp
         if head is None:
-            self._warn("unsigned", "the newest line of the checkpoint file %s is not a checkpoint signed by "
-                       "this log's key; appending after it", self.file.path)
+            self._warn("unsigned", "the newest line of the checkpoint file is not a checkpoint signed by "
+                       "this log's key; appending after it")
             return cp
         if head.matches(self.log.tree):
             return cp if cp.size > head.size else None
-        self._warn(f"restored-{head.size}", "the audit log (size %d) no longer extends checkpoint %d in %s: "
-                   "restored from a backup, or altered; `consult audit verify` tells which", cp.size,
-                   head.size, self.file.path)
+        self._warn(f"restored-{head.size}", "the audit log (size %d) no longer extends checkpoint %d of the "
+                   "checkpoint file: restored from a backup, or altered; `consult audit verify` tells which",
+                   cp.size, head.size)
         return self.log.sign_marked(now(), "restored", restored_extension(head.size, head.root))
 
     async def acknowledge(self, leaf: int, abandoned_size: int, abandoned_root: bytes,
