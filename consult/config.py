@@ -56,6 +56,8 @@ class Settings:
     audit_key_file: Path | None = None
     deployment: str = "local"
     audit_checkpoint_seconds: int = 30
+    checkpoint_file: Path | None = None
+    witness_url: str | None = field(default=None, repr=False)
     audit_clients_per_hour: int = 30
     audit_office_hours: str = "07-18"
     audit_office_days: str = "1-5"
@@ -64,7 +66,7 @@ class Settings:
 
     def __repr__(self) -> str:  # never print secrets
         shown = ", ".join(
-            f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name != "database_url"
+            f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr and f.name != "database_url"
         )
         return f"Settings(database_url={_mask_url(self.database_url)!r}, {shown})"
 
@@ -80,6 +82,11 @@ class Settings:
     def effective_audit_key_file(self) -> Path:
         """The audit log's Ed25519 key: beside the key-encryption keys unless named."""
         return self.audit_key_file or self.key_file.parent / "audit-signing.key"
+
+    @property
+    def effective_checkpoint_file(self) -> Path:
+        """The audit log's external checkpoints: in the data directory unless named."""
+        return self.checkpoint_file or self.data_dir / "audit-checkpoints.jsonl"
 
     @property
     def audit_origin(self) -> str:
@@ -131,6 +138,8 @@ _ENV_KEYS: dict[str, str] = {
     "CONSULT_AUDIT_KEY_FILE": "audit_key_file",
     "CONSULT_DEPLOYMENT": "deployment",
     "CONSULT_AUDIT_CHECKPOINT_SECONDS": "audit_checkpoint_seconds",
+    "CONSULT_CHECKPOINT_FILE": "checkpoint_file",
+    "CONSULT_WITNESS_URL": "witness_url",
     "CONSULT_AUDIT_CLIENTS_PER_HOUR": "audit_clients_per_hour",
     "CONSULT_AUDIT_OFFICE_HOURS": "audit_office_hours",
     "CONSULT_AUDIT_OFFICE_DAYS": "audit_office_days",
@@ -177,6 +186,13 @@ def _oidc_authority_ok(url: str) -> bool:
     local = parts.hostname in ("localhost", "127.0.0.1", "::1")
     return bool(parts.hostname) and (parts.scheme == "https" or (parts.scheme == "http" and local)) \
         and not parts.query and not parts.fragment and not parts.username
+
+
+def _witness_url_ok(url: str) -> bool:
+    parts = urlsplit(url)
+    local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    return bool(parts.hostname) and (parts.scheme == "https" or (parts.scheme == "http" and local)) \
+        and not parts.fragment
 
 
 def load_settings(env: Mapping[str, str] | None = None, *, check: bool = True) -> Settings:
@@ -237,6 +253,8 @@ def validate(settings: Settings) -> Settings:
         raise ConfigError("CONSULT_ISSUER is required unless CONSULT_DEV=1")
     if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{0,62}", settings.deployment or ""):
         raise ConfigError("CONSULT_DEPLOYMENT must be a lowercase name (letters, digits, '.', '-')")
+    if settings.witness_url and not _witness_url_ok(settings.witness_url):
+        raise ConfigError("CONSULT_WITNESS_URL must be an https:// URL (http:// only on localhost)")
     if not _range(settings.audit_office_hours, 0, 24):
         raise ConfigError("CONSULT_AUDIT_OFFICE_HOURS must be two hours START-END, e.g. 07-18")
     if not _range(settings.audit_office_days, 1, 7):

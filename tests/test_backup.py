@@ -85,6 +85,15 @@ def test_backup_under_write_load_restores_verifies_and_serves(tmp_path: Path):
     for suffix in ("", "-wal", "-shm"):
         Path(f"{server.db_path}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(target, server.db_path)
+    # The writes after the backup are gone, and the checkpoint file outside the database still
+    # holds a checkpoint over them: verify says so, as a restore, until the operator accepts it.
+    verified = server.cli("audit", "verify")
+    assert verified.returncode == 1 and f"restored to size {len(indices)}; checkpoint " in verified.stdout, \
+        verified.stdout + verified.stderr
+    assert "TAMPERED" not in verified.stdout
+    accepted = server.cli("audit", "acknowledge-restore", "--reason",
+                          "Restore test: the backup taken under write load was put back.")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     verified = server.cli("audit", "verify")
     assert verified.returncode == 0 and "audit log intact" in verified.stdout, verified.stdout + verified.stderr
     server.start()

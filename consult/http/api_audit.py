@@ -268,7 +268,15 @@ VERIFY: s.S = {
     "properties": {"ok": {"type": "boolean"}, "size": _INT, "root_hash": {"type": "string"},
                    "records": _INT, "checkpoints": _INT, "checkpoints_verified": _INT,
                    "first_bad_index": {"type": ["integer", "null"]},
-                   "problems": {"type": "array", "items": {"type": "object"}}},
+                   "first_bad_range": {"type": ["array", "null"], "items": _INT},
+                   "problems": {"type": "array", "items": {"type": "object"}},
+                   "state": {"type": "string", "enum": ["intact", "tampered", "restored"]},
+                   "summary": s.STR, "anchored_size": _INT,
+                   "checkpoint_file": {"type": "object", "properties": {
+                       "status": {"type": "string", "enum": ["absent", "read", "unreadable"]},
+                       "newest_size": {"type": ["integer", "null"]}}},
+                   "restored": {"type": ["object", "null"], "properties": {"size": _INT, "checkpoint": _INT}},
+                   "restore_acknowledged": {"type": "boolean"}},
 }
 REPORT: s.S = {
     "type": "object",

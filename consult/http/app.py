@@ -41,7 +41,9 @@ from consult.policy.loader import PolicyError, UnknownProfile, load_policy
 from consult.services.attachments import Attachments
 from consult.services.audit import AuditTrail
 from consult.services.anomalies import AnomalyRules
+from consult.audit.anchor import Anchor
 from consult.audit.log import AuditLog, CheckpointSigner
+from consult.audit.witness import Witness
 from consult.services.clients import Clients
 from consult.services.client_merges import ClientMerges
 from consult.services.deployment import BoundKeys, KeyFiles, bind_keys, check_schema
@@ -64,6 +66,7 @@ from consult.services.roster import Roster
 from consult.services.routing import Routing
 from consult.services.statistics import Statistics
 from consult.storage import migrate
+from consult.storage.checkpoint_file import CheckpointFile
 from consult.storage.db import Database
 
 log = logging.getLogger("consult.app")
@@ -251,6 +254,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         await app[keys.AUDIT].checkpoint_now()  # a last signed head over everything written
     except Exception:
         log.exception("final audit checkpoint failed")
+    await app[keys.AUDIT].close()
     retention_task.cancel()
     try:
         await retention_task
@@ -261,7 +265,11 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
 async def _audit_trail(settings: Settings, bound: BoundKeys, db: Database, messages: Messages,
                        clock: Clock) -> AuditTrail:
     rules = AnomalyRules(settings.audit_clients_per_hour, settings.office_hours, settings.office_days)
-    trail = AuditTrail(db, AuditLog(CheckpointSigner(bound.origin, bound.audit_seed)), messages, clock, rules)
+    audit_log = AuditLog(CheckpointSigner(bound.origin, bound.audit_seed))
+    witness = Witness(settings.witness_url) if settings.witness_url else None
+    anchor = Anchor(CheckpointFile(settings.effective_checkpoint_file), audit_log, witness=witness)
+    trail = AuditTrail(db, audit_log, messages, clock, rules, anchor=anchor,
+                       checkpoint_every=timedelta(seconds=settings.audit_checkpoint_seconds))
     await trail.load()
     return trail
 

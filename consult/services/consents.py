@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from consult.audit import subjects
 from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
 from consult.model import Clock, Principal, iso
@@ -234,8 +235,10 @@ class Consents:
             if not await client_store.exists(conn, client_ref):
                 raise NotFound()
             await store.insert_prohibition(conn, row)
+            stored = await store.get_prohibition(conn, row["id"])
             await record(conn, who, ctx, now, [AuditRecord(
-                action="prohibition.create", client_ref=client_ref, categories=(category,) if category else ())])
+                action="prohibition.create", client_ref=client_ref, categories=(category,) if category else (),
+                subject_digest=subjects.prohibition(stored, revoked=False))])
 
         await self.db.write(unit)
         return prohibition_json(row)
@@ -266,9 +269,11 @@ class Consents:
         async def unit(conn: AsyncConnection) -> None:
             if not await store.revoke_prohibition(conn, prohibition_id, who.user_id, now):
                 raise Conflict("The prohibition was already lifted.", code="revoked")
+            stored = await store.get_prohibition(conn, prohibition_id)
             await record(conn, who, ctx, now, [AuditRecord(
                 action="prohibition.revoke", client_ref=row["client_ref"],
-                categories=(row["category"],) if row["category"] else ())])
+                categories=(row["category"],) if row["category"] else (),
+                subject_digest=subjects.prohibition(stored, revoked=True))])
 
         await self.db.write(unit)
         return prohibition_json({**row, "revoked_at": now, "revoked_by": who.user_id})
@@ -323,8 +328,10 @@ class Consents:
 
     async def _event(self, conn: AsyncConnection, who: Principal, ctx: RequestContext, row: dict[str, Any],
                      event: str, at: datetime) -> None:
-        await store.add_event(conn, {"consent_id": row["id"], "version": row["version"], "event": event,
-                                     "at": at, "actor_id": who.user_id, "actor_org": who.org})
+        seq = await store.add_event(conn, {"consent_id": row["id"], "version": row["version"], "event": event,
+                                           "at": at, "actor_id": who.user_id, "actor_org": who.org})
+        # The record vouches for the version and event as stored (read back: what verify reads).
+        stored = await store.version(conn, row["id"], row["version"]), await store.event(conn, seq)
         await record(conn, who, ctx, at, [AuditRecord(
             action=f"consent.{event}", client_ref=row["client_ref"], categories=tuple(row["categories"]),
-            consent_id=row["id"], consent_version=row["version"])])
+            consent_id=row["id"], consent_version=row["version"], subject_digest=subjects.consent_event(*stored))])

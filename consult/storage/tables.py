@@ -193,6 +193,8 @@ audit_events = Table(
     # A written reason (break-glass, an access report beyond two years): its id and SHA-256.
     Column("reason_id", String(36)),
     Column("reason_digest", String(64)),
+    # Entry version 2: the SHA-256 of the history row the act wrote (consult/audit/subjects.py).
+    Column("subject_digest", String(64)),
     Index("ix_audit_client_at", "client_ref", "at"),
     Index("ix_audit_actor_at", "actor_id", "at"),
     Index("ix_audit_consultation", "consultation_id"),
@@ -222,6 +224,8 @@ audit_checkpoints = Table(
     Column("verifier_key", String(300), nullable=False),
     Column("note", Text, nullable=False),
     Column("signed_at", TS, nullable=False),
+    # Also appended to the checkpoint file outside the database (CONSULT_CHECKPOINT_FILE).
+    Column("kept_in_file", Boolean, nullable=False, server_default="0"),
     Index("ix_audit_checkpoints_size", "tree_size"),
 )
 
