@@ -45,8 +45,12 @@ async def test_close_note_identity_code_never_reaches_the_other_organisation(api
     Kela advisor over REST and over the live event, and is not stored, not even sealed."""
     cid, _ref = await _claimed(api)
     ws = await connect(api, KELA)
+    # The note also looks like decision content and child welfare: sent only on confirmation
+    # (tests/api/test_sensitive_close.py).
+    confirmation = {"reason": "Neuvoja tarvitsee tiedon asiakkaan ohjaamiseksi.",
+                    "categories": ["child_welfare", "decision.content"]}
     closed = await api.call("POST", f"/api/v1/consultations/{cid}/close", VANTAA, expect=200,
-                            json={"outcome": "advice_given", "note": NOTE})
+                            json={"outcome": "advice_given", "note": NOTE, "sensitive_confirmation": confirmation})
     event = await next_event(ws, "consultation.closed")
     await ws.close()
     rest = await api.call("GET", f"/api/v1/consultations/{cid}", KELA, expect=200)
