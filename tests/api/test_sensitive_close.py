@@ -49,6 +49,7 @@ async def test_a_confirmed_close_note_is_marked_for_readers_and_audited(api):
     assert sorted(c for e in events for c in e["categories"]) == CATS
     for e in events:
         assert e["action"] == "disclose" and e["basis"] == "sender-confirmation"
+        assert e["rule_id"] == "sender-confirmed-free-text"
         assert e["actor"]["id"] == "vantaa.sanna" and e["recipient"]["org"] == "kela"
         assert e["message_id"] is None and e["client_ref"] == ref and e["reason_id"]
     assert len({e["reason_id"] for e in events}) == 1
