@@ -73,3 +73,22 @@ async def test_an_attachment_caption_cannot_be_confirmed(api):
     assert (await response.json())["error"]["code"] in ("sensitive_text", "unknown_field")
     async with api.client.app[keys.DB].read() as conn:
         assert (await conn.execute(select(func.count()).select_from(tables.messages))).scalar_one() == 0
+
+
+# -- README "Break-glass stays inside the organisation's rights": identifiers in free text -----------
+
+
+async def test_break_glass_decides_identifiers_in_free_text_for_the_officers_organisation(api):
+    """In a general consultation a Vantaa expert's phone number is not Kela's to see: the Kela
+    officer's break-glass shows the marker, the Vantaa officer's shows the number as written."""
+    cid = (await api.open_consultation(purpose="general"))["id"]
+    await api.call("POST", f"/api/v1/consultations/{cid}/claim", "vantaa.sanna", expect=200)
+    await api.call("POST", f"/api/v1/consultations/{cid}/messages", "vantaa.sanna", expect=201,
+                   json={"text": "Soita numeroon 040 7654321 huomenna."})
+    why = {"justification": "Kantelu 2026-8 edellyttää keskustelun tarkistamista."}
+    kela = await api.call("POST", f"/api/v1/consultations/{cid}/break-glass", "kela.tuula", expect=200, json=why)
+    [message] = kela["messages"]
+    assert "7654321" not in str(kela) and "[phone withheld]" in message["text"]
+    vantaa = await api.call("POST", f"/api/v1/consultations/{cid}/break-glass", "vantaa.ville", expect=200,
+                            json=why)
+    assert "040 7654321" in vantaa["messages"][0]["text"]
