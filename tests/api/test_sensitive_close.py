@@ -58,6 +58,8 @@ async def test_a_confirmed_close_note_is_marked_for_readers_and_audited(api):
     report = await api.call("GET", f"/api/v1/clients/{ref}/access-report", "kela.tuula", expect=200)
     assert {c for d in report["disclosures"] if "sensitive_free_text" in d["flags"]
             for c in d["categories"]} == set(CATS)
+    anomalies = await api.call("GET", "/api/v1/audit/anomalies", "kela.tuula", expect=200)
+    assert any(a["kind"] == "sensitive_free_text" and a["consultation_id"] == cid for a in anomalies["items"])
     assert (await api.call("GET", "/api/v1/audit/verify", "vantaa.ville", expect=200))["ok"] is True
 
 
