@@ -92,3 +92,39 @@ async def test_break_glass_decides_identifiers_in_free_text_for_the_officers_org
     vantaa = await api.call("POST", f"/api/v1/consultations/{cid}/break-glass", "vantaa.ville", expect=200,
                             json=why)
     assert "040 7654321" in vantaa["messages"][0]["text"]
+
+
+# -- README "Reads are recorded too": live deliveries ---------------------------------------------------
+
+
+def test_live_records_are_one_per_connection_consultation_and_kind_of_event():
+    """Each batch holds one record per connection, consultation and kind of event, naming the
+    message when it covers one and the categories shown; what carries no content, or was
+    already recorded in its act's transaction, adds none."""
+    from consult.model import Principal
+    from consult.model.context import RequestContext
+    from consult.services.deliveries import delivery_records
+    from consult.services.events import Delivery, Reader
+
+    reader = Reader(Principal("vantaa.sanna", "vantaa", frozenset({"expert"}), "Sanna"), RequestContext("ws-1"))
+    tab1, tab2 = (lambda _e: None), (lambda _e: None)  # two connections of one user
+    offered = {"type": "consultation.offered",
+               "consultation": {"id": "c1", "client_ref": "cl_1", "purpose": "general", "question": "q"}}
+
+    def message(mid: str, category: str, withheld: bool = False) -> dict:
+        return {"type": "message.created", "message": {"id": mid, "consultation_id": "c1", "data": [
+            {"category": category, **({"withheld": True} if withheld else {})}]}}
+
+    batch = [Delivery("vantaa.sanna", sink, reader, event) for sink in (tab1, tab2)
+             for event in (offered, offered, message("m1", "health"), message("m2", "debt", withheld=True))]
+    batch += [Delivery("vantaa.sanna", tab1, reader, {"type": "presence", "user_id": "x"}),
+              Delivery("vantaa.sanna", tab1, reader, message("m3", "housing.risk"), recorded=True)]
+    grouped = delivery_records(batch)
+    assert len(grouped) == 2  # one group per connection
+    for who, records in grouped:
+        assert who is reader
+        assert sorted(r.action for r in records) == ["live.consultation.offered", "live.message.created"]
+        [live] = [r for r in records if r.action == "live.message.created"]
+        assert live.categories == ("health",) and live.message_id is None  # two messages, one shown item
+        [offer] = [r for r in records if r.action == "live.consultation.offered"]
+        assert offer.client_ref == "cl_1" and offer.consultation_id == "c1"
