@@ -158,7 +158,8 @@ async def close_consultation(request: web.Request) -> web.Response:
     outcome = v.choice(data, "outcome", OUTCOMES)
     note = v.text(data, "note", max_len=2000, required=False)
     body = await request.app[keys.CONSULTATIONS].close(
-        who, consultation_id, outcome, note, context(request)  # type: ignore[arg-type]
+        who, consultation_id, outcome, note, context(request),  # type: ignore[arg-type]
+        confirmation=_confirmation(data),
     )
     return _json(body)
 
@@ -300,7 +301,11 @@ ROUTES: tuple[Route, ...] = (
           who="participant", body=s.ADD_PARTICIPANT, response=s.CONSULTATION,
           errors=(400, 401, 403, 404, 409, 413, 415, 422)),
     Route("POST", "/api/v1/consultations/{id}/close", close_consultation, "Close with an outcome code",
-          who="participant", body=s.CLOSE, response=s.CONSULTATION, errors=(400, 401, 403, 404, 409, 413, 415, 422)),
+          who="participant", body=s.CLOSE, response=s.CONSULTATION, errors=(400, 401, 403, 404, 409, 413, 415, 422),
+          other_responses=((409, "Already closed, or a note that looks like a category withheld from a "
+                                 "participant of another organisation (code sensitive_text, with the flagged "
+                                 "passages): move it into a message data item or close again with "
+                                 "sensitive_confirmation", s.SENSITIVE_ERROR),)),
     Route("POST", "/api/v1/consultations/{id}/messages", post_message, "Post a message with data items",
           who="participant", body=s.MESSAGE_NEW, response=s.MESSAGE, status=201,
           errors=(400, 401, 403, 404, 409, 413, 415, 422),

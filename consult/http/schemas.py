@@ -170,6 +170,10 @@ SENSITIVE_ERROR: S = {
 }
 
 CONSULTATION_NEW["properties"]["sensitive_confirmation"] = SENSITIVE_CONFIRMATION
+CONSULTATION["properties"]["outcome_flagged_categories"] = {
+    "type": "array", "items": STR,
+    "description": "categories the close note looked like, sent on the closer's confirmation"}
+CONSULTATION["properties"]["sensitive"] = {"type": "array", "items": SENSITIVE_PASSAGE}
 
 MESSAGE: S = {
     "type": "object",
@@ -236,7 +240,9 @@ def page(item: S) -> S:
 CLOSE: S = {
     "type": "object",
     "required": ["outcome"],
-    "properties": {"outcome": {"type": "string", "enum": sorted(OUTCOMES)}, "note": {"type": "string", "maxLength": 2000}},
+    "properties": {"outcome": {"type": "string", "enum": sorted(OUTCOMES)}, "note": {"type": "string", "maxLength": 2000},
+                   # A note that looks like a category withheld from another organisation's participant.
+                   "sensitive_confirmation": SENSITIVE_CONFIRMATION},
 }
 ADD_PARTICIPANT: S = {"type": "object", "required": ["user_id"], "properties": {"user_id": STR}}
 MARK_READ: S = {"type": "object", "required": ["message_id"], "properties": {"message_id": STR}}

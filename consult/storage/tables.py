@@ -98,6 +98,8 @@ consultations = Table(
     Column("escalated_pool", String(64)),
     # Categories the question looked like and the sender confirmed (policies/signals.toml).
     Column("question_flagged", JSON),
+    # Categories the close note looked like and the closer confirmed (policies/signals.toml).
+    Column("outcome_flagged", JSON),
     Index("ix_consultations_target_status", "target_org", "status"),
 )
 
