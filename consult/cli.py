@@ -232,8 +232,6 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_retention_run(args: argparse.Namespace) -> int:
-    from datetime import timedelta
-
     from consult.model import SystemClock
     from consult.services.content import Content
     from consult.services.retention import Retention
@@ -243,7 +241,7 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
     async def run() -> int:
         async with _offline(settings) as (db, _keyring, vault):
             retention = Retention(db, vault, Content(vault), SystemClock(),
-                                  period=timedelta(days=settings.retention_days))
+                                  schedule=settings.retention_schedule)
             _print_json((await retention.run()).as_json())
         return 0
 

@@ -226,7 +226,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[keys.AUDIT] = await _audit_trail(settings, bound, db, app[keys.MESSAGES], clock)
     checkpoints = asyncio.create_task(_checkpoint_timer(app[keys.AUDIT], settings.audit_checkpoint_seconds))
     app[keys.KEYS] = KeyManagement(db, keyring, clock)
-    retention = Retention(db, vault, content, clock, period=timedelta(days=settings.retention_days))
+    retention = Retention(db, vault, content, clock, schedule=settings.retention_schedule)
     app[keys.RETENTION] = retention
     retention_task = asyncio.create_task(_retention_daily(retention, settings.retention_interval_hours))
     if settings.demo:
