@@ -208,3 +208,26 @@ async def keys_not_at(conn: AsyncConnection, version: int, limit: int) -> list[d
         .limit(limit)
     )
     return [as_dict(r) for r in (await conn.execute(query)).all()]
+
+
+async def client_record_candidates(conn: AsyncConnection, org: str, *, since: datetime | None,
+                                   until: datetime | None, client_refs: tuple[str, ...], outcomes: tuple[str, ...]
+                                   ) -> list[dict[str, Any]]:
+    """Closed, readable consultations ``org`` is a party to that carry a § 35 referral item or
+    ended with one of ``outcomes``; ``referrals`` says whether they carry a referral item."""
+    c = consultations
+    referral = exists().where(message_items.c.referral_condition.is_not(None),
+                              messages.c.id == message_items.c.message_id, messages.c.consultation_id == c.c.id)
+    query = (
+        select(c.c.id, c.c.client_ref, c.c.outcome, referral.label("referrals"))
+        .where(or_(c.c.origin_org == org, c.c.target_org == org), c.c.status == "closed",
+               c.c.shredded_at.is_(None), c.c.client_ref.is_not(None), or_(referral, c.c.outcome.in_(outcomes)))
+        .order_by(c.c.closed_at, c.c.seq)
+    )
+    if since is not None:
+        query = query.where(c.c.closed_at >= since)
+    if until is not None:
+        query = query.where(c.c.closed_at < until)
+    if client_refs:
+        query = query.where(c.c.client_ref.in_(client_refs))
+    return [as_dict(r) for r in (await conn.execute(query)).all()]
