@@ -113,3 +113,38 @@ async def test_shredded_consultations_are_not_exported(aiohttp_client, settings)
     assert cid in (await retention.run()).shredded
     lines = await _export(api, "vantaa.ville", client_ref=ref)
     assert lines[0]["count"] == 0
+
+
+async def test_command_line_export_writes_the_same_format_and_is_audited(api, settings, tmp_path):
+    """Property: the operator's export from the command line is recorded under the operator and
+    the organisation, and its file is readable by the owner only."""
+    import asyncio
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    ref = await api.register(hetu(66))
+    cid = await _consultation(api, ref, purpose="sh.referral", outcome="referred", data=[REFERRAL])
+    env = {**os.environ, "CONSULT_DEV": "1", "CONSULT_DATA_DIR": str(settings.data_dir),
+           "CONSULT_DATABASE_URL": settings.database_url, "CONSULT_KEY_FILE": str(settings.key_file),
+           "CONSULT_POLICY_DIR": str(settings.policy_dir)}
+    out = tmp_path / "record.jsonl"
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "consult", "retention", "export-client-record", *args],
+                              env=env, capture_output=True, text=True, timeout=120)
+
+    done = await asyncio.to_thread(run, "--org", "vantaa", "--client-ref", ref, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    header, record = [json.loads(line) for line in out.read_text().splitlines()]
+    assert header["schema"] == "konsulta.client-record/1" and header["organisation"] == "vantaa"
+    assert record["consultation_id"] == cid and record["kind"] == "section_35_contact"
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+    assert (await asyncio.to_thread(run, "--org", "nowhere")).returncode == 2
+    assert (await asyncio.to_thread(run, "--org", "vantaa", "--client-ref", "bad ref")).returncode == 2
+    async with api.client.app[keys.DB].read() as conn:
+        rows = await audit_log.for_consultation(conn, cid)
+    (exported,) = [r for r in rows if r["action"] == "retention.export_client_record"]
+    assert exported["actor_id"].startswith("cli:") and exported["actor_org"] == "vantaa"
+    assert exported["client_ref"] == ref
