@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from sqlalchemy import text
+
 from consult.http import keys
 from consult.http.app import create_app
 from consult.model import FixedClock
@@ -113,6 +115,11 @@ async def test_shredded_consultations_are_not_exported(aiohttp_client, settings)
     assert cid in (await retention.run()).shredded
     lines = await _export(api, "vantaa.ville", client_ref=ref)
     assert lines[0]["count"] == 0
+    async with api.client.app[keys.DB].read() as conn:
+        rows = (await conn.execute(text(
+            "SELECT actor_id, consultation_id, recipient_org FROM audit_events "
+            "WHERE action = 'retention.export_client_record'"))).all()
+    assert [tuple(r) for r in rows] == [("vantaa.ville", None, "vantaa")]  # an empty export is recorded too
 
 
 async def test_command_line_export_writes_the_same_format_and_is_audited(api, settings, tmp_path):
