@@ -80,7 +80,8 @@ async def test_unclosed_consultations_age_out_then_follow_the_closed_rule(aiohtt
     await api.call("POST", f"/api/v1/consultations/{held}/legal-hold", "kela.tuula", json={"hold": True}, expect=200)
     retention = api.client.app[keys.RETENTION]
     clock.advance(days=6)
-    await api.call("POST", f"/api/v1/consultations/{busy}/messages", "kela.aino", expect=201, json={"text": "still here"})
+    await api.call("POST", f"/api/v1/consultations/{busy}/messages", "kela.aino", expect=201,
+                   json={"text": "still here"})
     clock.advance(days=5)
     report = await retention.run()
     assert report.closed_inactive == [idle]
