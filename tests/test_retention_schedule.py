@@ -101,16 +101,21 @@ async def test_unclosed_consultations_age_out_then_follow_the_closed_rule(aiohtt
 
 async def test_per_controller_period_keeps_a_consultation_for_the_longer_party(aiohttp_client, settings):
     clock = FixedClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
-    schedule = RetentionSchedule(days={"consultation_closed": 10}, orgs={"vantaa": {"consultation_closed": 40}})
+    schedule = RetentionSchedule(days={"consultation_closed": 10, "consent": 10},
+                                 orgs={"vantaa": {"consultation_closed": 40, "consent": 40}})
     api = await _api(aiohttp_client, settings, schedule, clock)
     ref = await api.register(hetu(92))
     cid = (await api.open_consultation(client_ref=ref))["id"]
     await api.call("POST", f"/api/v1/consultations/{cid}/close", "kela.aino", json={"outcome": "advice_given"},
                    expect=200)
+    consent = (await api.call("POST", f"/api/v1/clients/{ref}/consents", "kela.aino", json=CONSENT, expect=201))["id"]
+    await api.call("POST", f"/api/v1/consents/{consent}/revoke", "kela.aino", expect=200)
     clock.advance(days=11)
-    assert (await api.client.app[keys.RETENTION].run()).shredded == []
+    first = await api.client.app[keys.RETENTION].run()
+    assert first.shredded == [] and first.consents_deleted == []  # vantaa, a recipient, keeps consents 40 days
     clock.advance(days=30)
-    assert (await api.client.app[keys.RETENTION].run()).shredded == [cid]
+    second = await api.client.app[keys.RETENTION].run()
+    assert second.shredded == [cid] and second.consents_deleted == [consent]
 
 
 async def test_ended_consents_revoked_prohibitions_and_idle_clients_are_deleted_and_audited(aiohttp_client, settings):

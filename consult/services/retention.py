@@ -173,7 +173,8 @@ class Retention:
         async with self.db.read() as conn:
             ended = await store.ended_consents(conn, now)
         for row in ended:
-            days = self._days(CONSENT, row["recorded_org"])
+            # The recording organisation and every recipient rely on it: the longest period wins.
+            days = self._days(CONSENT, row["recorded_org"], *(row["recipient_orgs"] or []))
             if row["ended_at"] >= now - timedelta(days=days):
                 continue
 

@@ -92,7 +92,8 @@ async def ended_consents(conn: AsyncConnection, now: datetime) -> list[dict[str,
               .group_by(consents.c.id).subquery())
     k = consents
     query = (
-        select(k.c.id, k.c.client_ref, k.c.recorded_org, k.c.status, k.c.status_changed_at, k.c.valid_until)
+        select(k.c.id, k.c.client_ref, k.c.recorded_org, k.c.recipient_orgs, k.c.status, k.c.status_changed_at,
+               k.c.valid_until)
         .join(latest, and_(latest.c.id == k.c.id, latest.c.version == k.c.version))
         .where(or_(k.c.status == "withdrawn", and_(k.c.valid_until.is_not(None), k.c.valid_until <= now)),
                ~_relied_on(k.c.id))
