@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -251,8 +252,6 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_retention_run(args: argparse.Namespace) -> int:
-    from datetime import timedelta
-
     from consult.model import SystemClock
     from consult.services.content import Content
     from consult.services.retention import Retention
@@ -262,11 +261,90 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
     async def run() -> int:
         async with _offline(settings) as (db, _keyring, vault):
             retention = Retention(db, vault, Content(vault), SystemClock(),
-                                  period=timedelta(days=settings.retention_days))
+                                  schedule=settings.retention_schedule)
             _print_json((await retention.run()).as_json())
         return 0
 
     return asyncio.run(run())
+
+
+def cmd_retention_export(args: argparse.Namespace) -> int:
+    """The client-record export as the local operator of ``--org``; exit 0 written, 2 usage."""
+    import getpass
+    import re
+
+    from consult.model import Principal, SystemClock
+    from consult.model.context import RequestContext
+
+    settings = load_settings_lenient()
+    if args.org not in settings.orgs:
+        print(f"usage: --org must be one of {', '.join(settings.orgs)}", file=sys.stderr)
+        return EXIT_USAGE
+    if not all(re.fullmatch(r"cl_[A-Za-z0-9]{1,37}", r) for r in args.client_ref):
+        print("usage: --client-ref must be client references (cl_...)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        since, until = _moment(args.from_, end=False), _moment(args.to, end=True)
+    except ValueError as exc:
+        print(f"usage: --from/--to: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    operator = Principal(user_id=f"cli:{getpass.getuser()}"[:128], org=args.org,
+                         roles=frozenset({"operator"}), name="command line")
+
+    async def run() -> int:
+        async with _offline(settings) as (db, _keyring, vault):
+            exporter = await _client_record_export(settings, db, vault, SystemClock())
+            lines = await exporter.export(operator, RequestContext(request_id="cli"), since=since,
+                                          until=until, client_refs=tuple(args.client_ref))
+        if args.out:
+            fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.writelines(lines)
+        else:
+            sys.stdout.writelines(lines)
+        return 0
+
+    return asyncio.run(run())
+
+
+def _moment(text: str | None, *, end: bool) -> Any:
+    """A --from/--to value: ISO 8601 with a zone, or a date (Helsinki; ``end`` means the next day's start)."""
+    from datetime import UTC, datetime, time
+    from zoneinfo import ZoneInfo
+
+    if not text:
+        return None
+    if len(text) == 10:
+        day = datetime.fromisoformat(text).date()
+        day = day.fromordinal(day.toordinal() + 1) if end else day
+        return datetime.combine(day, time(0), ZoneInfo("Europe/Helsinki")).astimezone(UTC)
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        raise ValueError("a time needs its zone")
+    return value.astimezone(UTC)
+
+
+async def _client_record_export(settings: Settings, db: Any, vault: Any, clock: Any) -> Any:
+    """The export service over the same policy and services the server wires (``create_app``)."""
+    from consult.policy.engine import PolicyEngine
+    from consult.policy.loader import load_policy
+    from consult.services.client_record import ClientRecordExport
+    from consult.services.clients import Clients
+    from consult.services.consents import Consents
+    from consult.services.content import Content
+    from consult.services.directory import Directory
+    from consult.services.disclosure import Disclosure
+    from consult.services.events import EventBus
+    from consult.services.gate import ContentGate
+    from consult.services.messages import Messages
+
+    engine = PolicyEngine(load_policy(settings.policy_dir, profile=settings.policy_profile))
+    bus = EventBus()
+    directory = Directory(db, bus, clock)
+    await directory.load()
+    messages = Messages(db, bus, directory, Disclosure(engine, clock), Consents(db, clock),
+                        ContentGate(Clients(db, vault, clock)), Content(vault), clock)
+    return ClientRecordExport(db, messages, clock)
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -628,10 +706,19 @@ def parser() -> argparse.ArgumentParser:
         cmd.add_argument("version", type=int)
         cmd.set_defaults(func=cmd_keys)
 
-    retention = sub.add_parser("retention", help="retention of closed consultations")
+    retention = sub.add_parser("retention", help="retention per record type, and the client-record export")
     rsub = retention.add_subparsers(dest="retention_command", required=True)
-    rsub.add_parser("run", help="crypto-shred closed consultations past the retention period"
+    rsub.add_parser("run", help="close inactive consultations, crypto-shred closed ones, delete ended consents, "
+                    "revoked prohibitions and idle client entries past their periods (all audited)"
                     ).set_defaults(func=cmd_retention_run)
+    export = rsub.add_parser("export-client-record", help="§ 35 contacts and decision-relevant advice of an "
+                             "organisation's closed consultations as JSON Lines for its client record (audited)")
+    export.add_argument("--org", required=True, help="the organisation whose consultations are exported")
+    export.add_argument("--from", dest="from_", help="closed at or after (ISO 8601 time with zone, or a date)")
+    export.add_argument("--to", help="closed before (a date counts whole)")
+    export.add_argument("--client-ref", action="append", default=[], help="only this client (repeatable)")
+    export.add_argument("--out", help="write to this file (created with mode 0600) instead of standard output")
+    export.set_defaults(func=cmd_retention_export)
 
     clients = sub.add_parser("clients", help="the client registry")
     csub = clients.add_subparsers(dest="clients_command", required=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from consult.errors import ConfigError
+from consult.model.retention import CONSULTATION_CLOSED, RetentionSchedule
 from consult.model.vocabulary import DEFAULT_TOPICS
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -53,6 +54,7 @@ class Settings:
     auth_failures_per_minute: int = 60
     retention_days: int = 730
     retention_interval_hours: int = 24
+    retention: RetentionSchedule = field(default_factory=RetentionSchedule)
     audit_key_file: Path | None = None
     deployment: str = "local"
     audit_checkpoint_seconds: int = 30
@@ -69,6 +71,14 @@ class Settings:
             f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr and f.name != "database_url"
         )
         return f"Settings(database_url={_mask_url(self.database_url)!r}, {shown})"
+
+    @property
+    def retention_schedule(self) -> RetentionSchedule:
+        """The ``[retention]`` table, with CONSULT_RETENTION_DAYS for closed consultations unless the
+        table names them."""
+        if CONSULTATION_CLOSED in self.retention.days:
+            return self.retention
+        return self.retention.with_days(CONSULTATION_CLOSED, self.retention_days)
 
     @property
     def is_sqlite(self) -> bool:
@@ -215,6 +225,12 @@ def load_settings(env: Mapping[str, str] | None = None, *, check: bool = True) -
         for name, raw in data.items():
             if name not in known:
                 raise ConfigError(f"CONSULT_CONFIG: unknown setting {name!r} in {config_file}")
+            if name == "retention":
+                try:
+                    values[name] = RetentionSchedule.parse(raw, f"{config_file}:[retention]")
+                except ValueError as exc:
+                    raise ConfigError(str(exc)) from None
+                continue
             values[name] = _convert(f"{config_file}:{name}", name, raw)
     for key, name in _ENV_KEYS.items():
         if key in env:

@@ -48,6 +48,7 @@ from consult.services.clients import Clients
 from consult.services.client_merges import ClientMerges
 from consult.services.deployment import BoundKeys, KeyFiles, bind_keys, check_schema
 from consult.services.keys import KeyManagement
+from consult.services.client_record import ClientRecordExport
 from consult.services.retention import Retention
 from consult.services.consents import Consents
 from consult.services.consultations import Consultations
@@ -229,8 +230,9 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[keys.AUDIT] = await _audit_trail(settings, bound, db, app[keys.MESSAGES], clock)
     checkpoints = asyncio.create_task(_checkpoint_timer(app[keys.AUDIT], settings.audit_checkpoint_seconds))
     app[keys.KEYS] = KeyManagement(db, keyring, clock)
-    retention = Retention(db, vault, content, clock, period=timedelta(days=settings.retention_days))
+    retention = Retention(db, vault, content, clock, schedule=settings.retention_schedule)
     app[keys.RETENTION] = retention
+    app[keys.CLIENT_RECORD] = ClientRecordExport(db, app[keys.MESSAGES], clock)
     retention_task = asyncio.create_task(_retention_daily(retention, settings.retention_interval_hours))
     if settings.demo:
         await directory.seed(

@@ -318,6 +318,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/api/v1/audit/disclosures"): Operation("kela.tuula"),
     ("GET", "/api/v1/audit/export"): Operation("kela.tuula", query={"format": "jsonl"}),
     ("GET", "/api/v1/audit/anomalies"): Operation("kela.tuula"),
+    ("GET", "/api/v1/retention/client-record"): Operation("vantaa.ville"),
     ("GET", "/api/v1/audit/proof/inclusion"): Operation("kela.tuula", query={"index": "0", "size": "1"}),
     ("GET", "/api/v1/audit/proof/consistency"): Operation("kela.tuula", query={"first": "1", "second": "1"}),
     ("GET", "/api/v1/clients/{ref}/access-report"): Operation(
