@@ -83,6 +83,11 @@ def prohibition(row: Mapping[str, Any], *, revoked: bool) -> str:
     return _digest("prohibition.revoke" if revoked else "prohibition.create", values)
 
 
+def prohibition_deleted(row: Mapping[str, Any]) -> str:
+    """Retention's deletion of a lifted prohibition: both digests its own records carried."""
+    return _digest("prohibition.delete", [prohibition(row, revoked=False), prohibition(row, revoked=True)])
+
+
 # -- verification ----------------------------------------------------------------------------------
 
 
@@ -180,9 +185,49 @@ async def check(conn: AsyncConnection) -> list[Finding]:
         if p["revoked_at"] is not None:
             record = records.take(("prohibition.revoke", p["client_ref"], p["revoked_by"], _value(p["revoked_at"])))
             _vouch(record, merges.digests(p, lambda r: prohibition(r, revoked=True)), f"the lifting of {what}", out)
-    for r in records.left():  # a record whose row is gone (or was changed out of recognition)
+    left = _not_ended_by_retention(records.left(), await audit_log.subject_records(conn, ("retention.delete",)))
+    for r in left:  # a record whose row is gone (or was changed out of recognition)
         out.append((f"the {r['action']} row record {r['leaf_index']} vouches for is missing", r["leaf_index"]))
     return out
+
+
+def _not_ended_by_retention(left: list[Mapping[str, Any]], deletions: Sequence[Mapping[str, Any]]
+                            ) -> list[Mapping[str, Any]]:
+    """The records whose rows are missing, less those a later retention record says it deleted.
+
+    A consent's deletion names the consent (every version and event goes with it). A lifted
+    prohibition's deletion carries the digest of both of its records' digests, so it excuses
+    exactly that pair; a prohibition recorded before digests (entry version 1) is excused by a
+    deletion under the same client, one pair per deletion.
+    """
+    consents = {d["consent_id"]: d["leaf_index"] for d in deletions if d["consent_id"]}
+    prohibition_deletions = [d for d in deletions if not d["consent_id"] and d["subject_digest"]]
+    unused = {d["leaf_index"] for d in prohibition_deletions}
+    by_pair = {(d["client_ref"], d["subject_digest"]): d["leaf_index"] for d in prohibition_deletions}
+    creates = [r for r in left if r["action"] == "prohibition.create"]
+    revokes = [r for r in left if r["action"] == "prohibition.revoke"]
+    excused: set[int] = set()
+    for c in (c for c in creates if c["subject_digest"]):
+        for r in revokes:
+            if r["leaf_index"] in excused or r["client_ref"] != c["client_ref"] or not r["subject_digest"]:
+                continue
+            digest = _digest("prohibition.delete", [c["subject_digest"], r["subject_digest"]])
+            at = by_pair.get((c["client_ref"], digest))
+            if at is not None and at > r["leaf_index"] and at in unused:
+                excused.update((c["leaf_index"], r["leaf_index"]))
+                unused.discard(at)
+                break
+    for c in (c for c in creates if not c["subject_digest"] and c["leaf_index"] not in excused):
+        revoke = next((r for r in revokes if r["leaf_index"] not in excused and not r["subject_digest"]
+                       and r["client_ref"] == c["client_ref"]), None)
+        deletion = next((d["leaf_index"] for d in prohibition_deletions if d["leaf_index"] in unused
+                         and d["client_ref"] == c["client_ref"]
+                         and d["leaf_index"] > (revoke or c)["leaf_index"]), None)
+        if revoke is not None and deletion is not None:
+            excused.update((c["leaf_index"], revoke["leaf_index"]))
+            unused.discard(deletion)
+    return [r for r in left if r["leaf_index"] not in excused
+            and not (r["action"].startswith("consent.") and consents.get(r["consent_id"], -1) > r["leaf_index"])]
 
 
 def _agreement_is(row: Mapping[str, Any], snapshot: Mapping[str, Any]) -> bool:

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from consult.audit import subjects
 from consult.audit.records import AuditRecord, record
 from consult.errors import Forbidden, NotFound
 from consult.model import Clock, Principal, iso
@@ -199,11 +200,15 @@ class Retention:
                 continue
 
             async def unit(conn: AsyncConnection, row: dict[str, Any] = row, days: int = days) -> bool:
-                if not await store.delete_prohibition(conn, row["id"]):
+                stored = await store.delete_prohibition(conn, row["id"])
+                if stored is None:
                     return False
+                # The record vouches for exactly the row it ends: verification accepts the absence of
+                # the prohibition's own records' rows only against this digest (consult/audit/subjects.py).
                 await record(conn, SYSTEM, ctx, now, [AuditRecord(
                     action="retention.delete", client_ref=row["client_ref"],
-                    basis=f"{_basis(PROHIBITION, days)}:{row['id']}")])
+                    basis=f"{_basis(PROHIBITION, days)}:{row['id']}",
+                    subject_digest=subjects.prohibition_deleted(stored))])
                 return True
 
             if await self.db.write(unit):

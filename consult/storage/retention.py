@@ -122,10 +122,14 @@ async def revoked_prohibitions(conn: AsyncConnection, revoked_before: datetime) 
     return [as_dict(r) for r in (await conn.execute(query)).all()]
 
 
-async def delete_prohibition(conn: AsyncConnection, prohibition_id: str) -> bool:
-    result = await conn.execute(delete(prohibitions).where(prohibitions.c.id == prohibition_id,
-                                                           prohibitions.c.revoked_at.is_not(None)))
-    return result.rowcount == 1
+async def delete_prohibition(conn: AsyncConnection, prohibition_id: str) -> dict[str, Any] | None:
+    """Delete a lifted prohibition; the row as it was stored, or None when there was none to delete."""
+    row = (await conn.execute(select(prohibitions).where(prohibitions.c.id == prohibition_id,
+                                                         prohibitions.c.revoked_at.is_not(None)))).first()
+    if row is None:
+        return None
+    await conn.execute(delete(prohibitions).where(prohibitions.c.id == prohibition_id))
+    return as_dict(row)
 
 
 def _client_has_records(client_ref: Any) -> Any:
