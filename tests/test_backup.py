@@ -46,6 +46,14 @@ def test_backup_under_write_load_restores_verifies_and_serves(tmp_path: Path):
         assert taken.returncode == 0, taken.stdout + taken.stderr
         assert writer.failures == [] and during, "no write was acknowledged while the backup ran"
         live_keks = server.query("SELECT version, fingerprint, status FROM deployment_keks ORDER BY version")
+        # A write after the backup, and a checkpoint signed over it, before the crash: the restore
+        # then rolls back records a checkpoint outside the database already vouched for.
+        server.consultation("After the backup")
+        backed_up = json.loads(taken.stdout)["audit_log"]["size"]
+        deadline = time.monotonic() + 30
+        while (server.query("SELECT max(tree_size) FROM audit_checkpoints")[0][0] or 0) <= backed_up:
+            assert time.monotonic() < deadline, "no checkpoint was signed after the backup"
+            time.sleep(0.2)
     finally:
         server.kill()
 
