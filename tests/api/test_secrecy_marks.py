@@ -160,3 +160,17 @@ async def test_every_action_and_category_has_words(lang):
     from consult.services import log_extract
     assert set(CATEGORIES) <= set(log_extract.CATEGORIES[lang])
     assert set(log_extract.ACTIONS["fi"]) == set(log_extract.ACTIONS["sv"])
+
+
+async def test_log_extract_lists_only_what_happened(api):
+    """An item the policy withheld was not disclosed: the extract does not list it as a disclosure,
+    while the officer's access report keeps the refusal."""
+    cid, ref = await _scenario(api, 47)
+    sent = await api.call("POST", f"/api/v1/consultations/{cid}/messages", "kela.aino", expect=201, json={
+        "text": "and health", "data": [{"category": "health", "value": "SECRET-HEALTH-1"}]})
+    assert sent["policy"]
+    report = await api.call("GET", f"/api/v1/clients/{ref}/access-report", KELA_PO, expect=200)
+    assert [d for d in report["disclosures"] if d["categories"] == ["health"] and d["outcome"] != "permit"]
+    extract = await api.call("GET", f"/api/v1/clients/{ref}/log-extract", KELA_PO, expect=200)
+    assert all("terveystiedot" not in (d["data"] or "") for d in extract["disclosed"])
+    assert "SECRET-HEALTH-1" not in extract["text"]
