@@ -90,6 +90,8 @@ async def test_message_view_and_break_glass_are_marked(api):
     response, text = await _get(api, f"/api/v1/consultations/{cid}/messages", "vantaa.sanna")
     assert response.headers[secrecy.HEADER] == secrecy.HEADER_VALUE
     assert json.loads(text)["secrecy"]["fi"] == FI
+    one, _ = await _get(api, f"/api/v1/consultations/{cid}", "vantaa.sanna")
+    assert one.status == 200 and one.headers[secrecy.HEADER] == secrecy.HEADER_VALUE
     opened = await api.call("POST", f"/api/v1/consultations/{cid}/break-glass", KELA_PO, expect=200,
                             json={"justification": "Complaint by the client, case 2026-31 under review."})
     assert opened["secrecy"]["sv"] == SV
