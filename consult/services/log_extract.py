@@ -41,7 +41,7 @@ _T: Final[dict[str, dict[str, str]]] = {
         "older": "Yli kaksi vuotta vanhoja lokitietoja annetaan vain erityisestä syystä (703/2023, 11 §).",
         "scope": "Ote kattaa vain tämän organisaation lokin. Toisen organisaation käsittelystä saat tiedon "
                  "kyseiseltä organisaatiolta.",
-        "at": "klo",
+        "at": "klo", "disclosure": "luovutti tietoja",
     },
     "sv": {
         "title": "LOGGUTDRAG",
@@ -58,7 +58,7 @@ _T: Final[dict[str, dict[str, str]]] = {
         "older": "Logguppgifter som är äldre än två år lämnas ut endast av särskilda skäl (703/2023, 11 §).",
         "scope": "Utdraget omfattar endast denna organisations logg. Om en annan organisations behandling får du "
                  "uppgifter av den organisationen.",
-        "at": "kl.",
+        "at": "kl.", "disclosure": "lämnade ut uppgifter",
     },
 }
 
@@ -230,7 +230,7 @@ def render(
         basis = _basis(lang, r, citation)
         if r["action"] in disclosure_actions:
             to = _person(lang, r["subject_user"], r["recipient_role"], r["recipient_org"], org_names, staff_names)
-            what = "luovutti tietoja" if lang == "fi" else "lämnade ut uppgifter"
+            what = t["disclosure"]
             disclosed.append(ExtractEntry(_when(lang, r["at"]), who, what, data, to, basis))
         else:
             what = ACTIONS[lang].get(r["action"], _ACTION_OTHER[lang])
