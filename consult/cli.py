@@ -575,7 +575,7 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime, time
     from zoneinfo import ZoneInfo
 
-    from consult.model import Principal, SystemClock
+    from consult.model import Principal, SystemClock, secrecy
     from consult.model.context import RequestContext
     from consult.services.audit import AuditQuery, export_records
 
@@ -613,6 +613,8 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
             lines = await export_records(db, SystemClock(), operator, query, args.format,
                                          RequestContext(request_id="cli"), org=args.org)
             out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
+            # The data stays parseable; the operator is told, beside it, that it is secret.
+            print(" / ".join(secrecy.MARKING.values()), file=sys.stderr)
             try:
                 async for chunk in lines:
                     out.write(chunk)

@@ -35,7 +35,7 @@ from consult.http.middleware import CSP_KEY, content_security_policy, edge
 from consult.http.openapi import build_document
 from consult.http.openapi import handler as openapi_handler
 from consult.http.ws import close_all, websocket
-from consult.model import Clock, SystemClock
+from consult.model import Clock, SystemClock, secrecy
 from consult.policy.engine import PolicyEngine
 from consult.policy.loader import PolicyError, UnknownProfile, load_policy
 from consult.services.attachments import Attachments
@@ -100,6 +100,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     routes = routes_for(settings)
     for route in routes:
         app.router.add_route(route.method, route.path, route.handler, name=route.handler.__name__)
+    app.on_response_prepare.append(_secrecy_marking(frozenset(r.handler.__name__ for r in routes if r.secret)))
     app.router.add_get("/api/v1/openapi.json", openapi_handler(build_document(routes)), name="openapi")
     app.router.add_get("/api/v1/ws", websocket, name="websocket")
     web_dir = settings.web_dir or default_web_dir()
@@ -107,6 +108,18 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         app.router.add_get("/", _index(web_dir), name="index")
         app.router.add_static("/static/", web_dir, name="static", append_version=False)
     return app
+
+
+def _secrecy_marking(names: frozenset[str]):  # type: ignore[no-untyped-def]
+    """Mark every successful answer of a route that carries secret client data (``Route.secret``),
+    streamed exports included: the header goes out with the others, before the body."""
+
+    async def mark(request: web.Request, response: web.StreamResponse) -> None:
+        route = getattr(request.match_info, "route", None)
+        if 200 <= response.status < 300 and route is not None and route.name in names:
+            response.headers[secrecy.HEADER] = secrecy.HEADER_VALUE
+
+    return mark
 
 
 def _index(web_dir: Path):  # type: ignore[no-untyped-def]

@@ -229,6 +229,20 @@ READ_RECEIPT: S = {
 }
 
 
+SECRECY: S = {
+    "type": "object",
+    "description": "The secrecy marking of the answer, per language (julkisuuslaki 621/1999 § 24(1) 25 k.)",
+    "required": ["fi", "sv", "en"],
+    "properties": {"fi": STR, "sv": STR, "en": STR},
+}
+
+
+def marked(schema: S) -> S:
+    """An object schema with the ``secrecy`` field of an answer that carries secret client data."""
+    return {**schema, "required": [*schema.get("required", ()), "secrecy"],
+            "properties": {**schema["properties"], "secrecy": SECRECY}}
+
+
 def page(item: S) -> S:
     return {
         "type": "object",

@@ -16,7 +16,7 @@ import hashlib
 import io
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,10 +30,10 @@ from consult.audit.log import AuditLog, SignedCheckpoint
 from consult.audit.records import AuditRecord, record
 from consult.audit.verify import VerifyReport, unanchored_cutoff, verify_log
 from consult.errors import Forbidden, NotFound, Unprocessable
-from consult.model import Clock, Principal
+from consult.model import Clock, Principal, secrecy
 from consult.model.clock import iso
 from consult.model.context import RequestContext
-from consult.services import gate
+from consult.services import gate, log_extract
 from consult.services.anomalies import AccessAnomalies, AnomalyRules, flagged_record
 from consult.services.checkpoints import Checkpoints
 from consult.services.messages import Messages
@@ -91,6 +91,20 @@ class AuditQuery:
             consultation_id=self.consultation_id, categories=(self.category,) if self.category else (),
             purpose="privacy_audit", basis=self.basis,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _ClientLog:
+    """One client's records as the access report and the log extract read them."""
+
+    rows: list[dict[str, Any]]
+    names: dict[str, str]
+    merged: list[str]
+    since: datetime
+    end: datetime
+    now: datetime
+    truncated: bool
+    tree_size: int
 
 
 class AuditTrail:
@@ -230,8 +244,68 @@ class AuditTrail:
         reason: str | None, ctx: RequestContext,
     ) -> dict[str, Any]:
         """Who processed this client's data, to whom it was disclosed, when and on what basis
-        (a log extract, lokitieto-ote: laki 703/2023 11 §; GDPR art. 15) — as far as it concerns the
-        officer's organisation."""
+        (laki 703/2023 11 §; GDPR art. 15) — as far as it concerns the officer's organisation."""
+        found = await self._client_log(who, client_ref, since=since, until=until, reason=reason, ctx=ctx,
+                                       action="audit.access_report")
+        rows, names = found.rows, found.names
+        processing = [_processing_json(r, names) for r in rows if r["action"] not in DISCLOSURE_ACTIONS]
+        disclosed = [_report_disclosure_json(r, names) for r in rows if r["action"] in DISCLOSURE_ACTIONS]
+        return {
+            "client_ref": client_ref,
+            "merged_refs": found.merged,
+            "organisation": who.org,
+            "period": {"from": iso(found.since), "to": iso(found.end)},
+            "generated_at": iso(found.now),
+            "processing": processing,
+            "disclosures": disclosed,
+            "summary": {
+                "records": len(rows),
+                "processed_by": [_person(a, names, org=o) for o, a in sorted({(r["actor_org"], r["actor_id"])
+                                                                                for r in rows})],
+                "organisations": sorted({r["actor_org"] for r in rows}
+                                        | {r["recipient_org"] for r in rows if r["recipient_org"]}),
+                "disclosed": sum(1 for d in disclosed if d["outcome"] == "permit"),
+                "withheld": sum(1 for d in disclosed if d["outcome"] != "permit"),
+            },
+            "truncated": found.truncated,
+            "tree_size": found.tree_size,
+            "secrecy": secrecy.field(),
+        }
+
+    async def log_extract(
+        self, who: Principal, client_ref: str, *, lang: str, since: datetime | None, until: datetime | None,
+        reason: str | None, ctx: RequestContext, org_names: Mapping[str, str],
+        citation: Callable[[str], str | None],
+    ) -> dict[str, Any]:
+        """The log extract (lokitieto-ote) a client can read, in Finnish or Swedish (laki 703/2023
+        11 §): the same records as the access report, in words and without internal codes."""
+        if lang not in log_extract.LANGUAGES:
+            raise Unprocessable("lang must be fi or sv.", code="invalid_field")
+        found = await self._client_log(who, client_ref, since=since, until=until, reason=reason, ctx=ctx,
+                                       action="audit.log_extract")
+        extract = log_extract.render(
+            found.rows, lang=lang, org=who.org, org_names=org_names, staff_names=found.names,
+            since=found.since, until=found.end, now=found.now, citation=citation,
+            disclosure_actions=frozenset(DISCLOSURE_ACTIONS), truncated=found.truncated)
+        return {
+            "client_ref": client_ref,
+            "lang": lang,
+            "organisation": extract.organisation,
+            "period": {"from": iso(found.since), "to": iso(found.end)},
+            "generated_at": iso(found.now),
+            "used": [e.as_json() for e in extract.used],
+            "disclosed": [e.as_json() for e in extract.disclosed],
+            "truncated": extract.truncated,
+            "text": extract.text,
+            "secrecy": secrecy.field(),
+        }
+
+    async def _client_log(
+        self, who: Principal, client_ref: str, *, since: datetime | None, until: datetime | None,
+        reason: str | None, ctx: RequestContext, action: str,
+    ) -> _ClientLog:
+        """One client's records of the officer's organisation in a period (two years unless a
+        written reason reaches further back), recorded as ``action`` before they are returned."""
         _officer(who)
         now = self.clock.now()
         # Without a "to" the period runs up to now inclusive: no upper bound in the query.
@@ -251,34 +325,14 @@ class AuditTrail:
                 conn, sorted({r["actor_id"] for r in rows} | {r["subject_user"] for r in rows if r["subject_user"]}))
         truncated = len(rows) > REPORT_MAX_RECORDS
         rows = rows[:REPORT_MAX_RECORDS]
-        entry = AuditRecord(action="audit.access_report", client_ref=client_ref, purpose="privacy_audit")
+        entry = AuditRecord(action=action, client_ref=client_ref, purpose="privacy_audit")
         if older:
             await self._audited_with_reason(who, ctx, entry, "access_report.older", reason or "")
         else:
             await self._audited(who, ctx, entry)
         tree_size = await self.sync()  # the report's records are in the tree the officer can prove against
-        processing = [_processing_json(r, names) for r in rows if r["action"] not in DISCLOSURE_ACTIONS]
-        disclosed = [_report_disclosure_json(r, names) for r in rows if r["action"] in DISCLOSURE_ACTIONS]
-        return {
-            "client_ref": client_ref,
-            "merged_refs": merged,
-            "organisation": who.org,
-            "period": {"from": iso(since), "to": iso(end)},
-            "generated_at": iso(now),
-            "processing": processing,
-            "disclosures": disclosed,
-            "summary": {
-                "records": len(rows),
-                "processed_by": [_person(a, names, org=o) for o, a in sorted({(r["actor_org"], r["actor_id"])
-                                                                                for r in rows})],
-                "organisations": sorted({r["actor_org"] for r in rows}
-                                        | {r["recipient_org"] for r in rows if r["recipient_org"]}),
-                "disclosed": sum(1 for d in disclosed if d["outcome"] == "permit"),
-                "withheld": sum(1 for d in disclosed if d["outcome"] != "permit"),
-            },
-            "truncated": truncated,
-            "tree_size": tree_size,
-        }
+        return _ClientLog(rows=rows, names=names, merged=merged, since=since, end=end, now=now,
+                          truncated=truncated, tree_size=tree_size)
 
     async def anomalies(self, who: Principal, *, since: datetime | None, until: datetime | None,
                         limit: int | None, cursor: str | None, ctx: RequestContext) -> dict[str, Any]:
@@ -350,6 +404,7 @@ class AuditTrail:
             "organisation": who.org,
             "messages": opened.messages,
             "audit": {"leaf_index": leaf, "flagged": True},
+            "secrecy": secrecy.field(),
         }
 
     # -- written reasons -------------------------------------------------------------------------

@@ -323,6 +323,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/api/v1/audit/proof/consistency"): Operation("kela.tuula", query={"first": "1", "second": "1"}),
     ("GET", "/api/v1/clients/{ref}/access-report"): Operation(
         "kela.tuula", None, _client, query={"from": "2020-01-01T00:00:00Z", "reason": "Asiakkaan pyyntö 2026-5"}),
+    ("GET", "/api/v1/clients/{ref}/log-extract"): Operation(
+        "kela.tuula", None, _client, query={"from": "2020-01-01T00:00:00Z", "reason": "Asiakkaan pyyntö 2026-5"}),
     ("GET", "/api/v1/pools"): Operation("vantaa.admin"),
     ("GET", "/api/v1/roster"): Operation("vantaa.admin"),
     ("GET", "/api/v1/stats"): Operation("kela.admin"),
