@@ -99,9 +99,17 @@ def references(field: str, values: Iterable[str]) -> None:
         reference(f"{field}[{index}]", value)
 
 
+#: The ids the service issues itself (UUIDs; client refs ``cl_`` + 20 hex digits): random, never
+#: typed by a person, so never an identifier — though about one UUID in a thousand holds a run of
+#: digits shaped like a phone number.
+_ISSUED_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|cl_[0-9a-f]{20}")
+
+
 def holds_identifier(value: str, *, staff_id: bool = False) -> bool:
     """Whether an id from a path holds an identifier. A staff user id may be an e-mail address
     (identity providers use them as subjects); nothing else names a person's identifier."""
+    if _ISSUED_ID.fullmatch(value):
+        return False
     return any(not (staff_id and f.kind == "email") for f in scan(value))
 
 

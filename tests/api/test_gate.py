@@ -296,3 +296,19 @@ def test_upgrade_removes_identifiers_from_references_and_names_kept_in_clear(tmp
         assert json.loads(con.execute("SELECT snapshot FROM agreement_versions").fetchone()[0]) == {
             "reference": "Sopimus [poistettu]"}
         assert con.execute("SELECT name FROM directory_users").fetchone() == ("Aino [poistettu]",)
+
+
+def test_ids_the_service_issues_are_never_taken_for_identifiers():
+    """About one UUID in a thousand holds digits shaped like a phone number ("0404-4187"): the
+    service's own ids in a path are never refused as identifiers, or a consultation, message or
+    attachment would answer 404 to its own participants by chance."""
+    import uuid
+
+    from consult.services import gate
+    from consult.services.clients import new_client_ref
+
+    assert not gate.holds_identifier("49b8226c-0404-4187-ad94-afeb2b83f33d")
+    assert not any(gate.holds_identifier(str(uuid.uuid4())) for _ in range(20000))
+    assert not any(gate.holds_identifier(new_client_ref()) for _ in range(2000))
+    # Anything else that holds an identifier still does.
+    assert gate.holds_identifier(f"x-{hetu(70)}") and gate.holds_identifier("040 123 4567")
