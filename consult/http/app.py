@@ -202,7 +202,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     disclosure = Disclosure(engine, clock)
     clients = Clients(db, vault, clock)
     await ClientMerges(db, vault, clock).warn_if_pending()
-    consents = Consents(db, clock)
+    consents = Consents(db, clock, engine, max_days=settings.consent_max_days)
     freetext = FreeText(clients)
     app[keys.DIRECTORY] = directory
     app[keys.CLIENTS] = clients

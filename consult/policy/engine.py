@@ -240,7 +240,7 @@ class PolicyEngine:
                 return cand.overriding if prohibited else cand.decision  # type: ignore[return-value]
             failure = consent_failure(req.consent, req.client_ref, req.category,
                                       req.recipient.org, req.recipient.role,
-                                      req.recipient.user_id, req.purpose, req.now)
+                                      req.recipient.user_id, req.purpose, req.now, req.sender.org)
             if failure is None:
                 return self._consent_permit(rule, req.consent, prohibited)  # type: ignore[arg-type]
             if consent_fail is None:

@@ -299,6 +299,10 @@ consents = Table(
     Column("evidence_ref", String(200)),
     Column("recorded_by", String(128), nullable=False),
     Column("recorded_org", String(64), nullable=False),
+    # The organisation whose disclosure the consent waives secrecy for (NULL only on consents
+    # recorded before 0013_consent that did not make it clear), and who witnessed an oral one.
+    Column("disclosing_org", String(64)),
+    Column("witnessed_by", String(200)),
     Column("status", String(16), nullable=False),
     Column("status_changed_at", TS, nullable=False),
     Column("created_at", TS, nullable=False),

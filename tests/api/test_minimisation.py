@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from consult.http import keys
 from tests.api.wsutil import connect, next_event
 from tests.synthetic import hetu
+
+SOON = (datetime.now(UTC) + timedelta(days=90)).date().isoformat()
 
 # (category, purpose, expected for the reader without consent, expected with a valid consent)
 MUNICIPALITY_TO_KELA = [
@@ -58,10 +62,18 @@ async def _claimed_consultation(api, purpose: str, n: int = 0) -> tuple[str, str
 
 
 async def _consent(api, client_ref: str, category: str, recipient_org: str, purpose: str,
-                   recorder: str = "kela.aino") -> str:
-    body = await api.call("POST", f"/api/v1/clients/{client_ref}/consents", recorder, expect=201, json={
-        "categories": [category], "recipient_orgs": [recipient_org], "purpose": purpose, "method": "written",
-        "valid_until": "2099-12-31"})
+                   recorder: str = "kela.aino") -> str | None:
+    """A written consent for the other organisation to disclose ``category`` to ``recipient_org``;
+    None when the purpose cannot carry the category, so that no consent can be recorded at all."""
+    discloser = "kela" if recipient_org != "kela" else "vantaa"
+    response = await api.client.post(f"/api/v1/clients/{client_ref}/consents", headers=api.auth(recorder), json={
+        "categories": [category], "disclosing_org": discloser, "recipient_orgs": [recipient_org],
+        "purpose": purpose, "method": "written", "valid_until": SOON})
+    body = await response.json()
+    if response.status == 422 and body["error"]["code"] == "purpose_binding":
+        assert not api.client.app[keys.POLICY].purpose_allows(purpose, category)
+        return None
+    assert response.status == 201, body
     return body["id"]
 
 

@@ -85,6 +85,7 @@ HEALTH_TO_KELA = ("vantaa/social_worker", "kela/advisor", "health", "tt.service_
     ({"categories": frozenset({"debt"})}, "consent_category_out_of_scope"),
     ({"recipient_roles": frozenset({"expert"})}, "consent_role_out_of_scope"),
     ({"recipient_users": frozenset({"someone-else"})}, "consent_user_out_of_scope"),
+    ({"disclosing_org": "kela"}, "consent_discloser_out_of_scope"),
 ])
 def test_consent_that_does_not_cover_the_item_is_not_a_permit(overrides, flag):
     decision = engine().decide(request(*HEALTH_TO_KELA, consent=consent(**overrides)))
@@ -92,6 +93,17 @@ def test_consent_that_does_not_cover_the_item_is_not_a_permit(overrides, flag):
     assert decision.flags == {flag}
     assert decision.consent_id == "c-1" and decision.consent_version == 1
     assert decision.basis == "default-deny"
+
+
+def test_consent_naming_no_disclosing_organisation_covers_nothing():
+    """Property: a consent recorded before consents named their discloser, where the record
+    leaves it open, waives no one's secrecy."""
+    from consult.policy.consent import consent_failure
+
+    c = consent()
+    assert c.disclosing_org is None
+    assert consent_failure(c, CLIENT, "health", "kela", "advisor", None, "tt.service_guidance", NOW,
+                           "vantaa") == "consent_discloser_out_of_scope"
 
 
 def test_covering_consent_permits_and_names_its_version():

@@ -141,7 +141,9 @@ def test_consent_is_recorded_and_its_receipt_printed(tabs):
     page.click("text=Kirjaa suostumus")
     page.wait_for_selector(".receipt-text")
     page.wait_for_function("() => document.querySelector('.receipt-text').textContent.includes('KUITTI')")
-    assert "income.other" in page.inner_text(".receipt-text")
+    receipt = page.inner_text(".receipt-text")
+    assert "muut tulot" in receipt and "income.other" not in receipt  # plain language, no codes
+    assert "Rekisterinpitäjät" in receipt
     page.select_option(".receipt-area select", "sv")
     page.wait_for_function("() => document.querySelector('.receipt-text').getAttribute('lang') === 'sv'")
     assert page.locator("td >> text=voimassa").count() == 1

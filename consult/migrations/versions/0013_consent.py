@@ -1,0 +1,59 @@
+"""consents name their disclosing organisation and an oral consent's witness
+
+A consent now names the organisation whose disclosure it waives secrecy for (julkisuuslaki
+621/1999 29 § 1 mom. 2 k.) and, when given orally, who witnessed it. Existing consents get the
+recording organisation as their disclosing organisation where that organisation is not among
+the recipients (the only reading the old record allows); the others keep none and cover no
+disclosure until recorded again. Open-ended consents end 365 days after they became valid
+(the default of CONSULT_CONSENT_MAX_DAYS).
+
+Revision ID: 0013_consent
+Revises: 0008_hetu
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import sqlalchemy as sa
+from alembic import op
+
+
+revision = '0013_consent'
+down_revision = '0008_hetu'
+branch_labels = None
+depends_on = None
+
+LEGACY_OPEN_ENDED_DAYS = 365
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('consents') as batch:
+        batch.add_column(sa.Column('disclosing_org', sa.String(length=64), nullable=True))
+        batch.add_column(sa.Column('witnessed_by', sa.String(length=200), nullable=True))
+    bind = op.get_bind()
+    consents = sa.table('consents', sa.column('id', sa.String), sa.column('version', sa.Integer),
+                        sa.column('recorded_org', sa.String), sa.column('recipient_orgs', sa.JSON),
+                        sa.column('valid_from', sa.DateTime(timezone=True)),
+                        sa.column('valid_until', sa.DateTime(timezone=True)),
+                        sa.column('disclosing_org', sa.String))
+    rows = bind.execute(sa.select(consents.c.id, consents.c.version, consents.c.recorded_org,
+                                  consents.c.recipient_orgs, consents.c.valid_from,
+                                  consents.c.valid_until)).all()
+    for row in rows:
+        recipients = row.recipient_orgs if isinstance(row.recipient_orgs, list) else json.loads(row.recipient_orgs)
+        values = {}
+        if row.recorded_org not in recipients:
+            values['disclosing_org'] = row.recorded_org
+        if row.valid_until is None:
+            values['valid_until'] = row.valid_from + timedelta(days=LEGACY_OPEN_ENDED_DAYS)
+        if values:
+            bind.execute(sa.update(consents).where(consents.c.id == row.id, consents.c.version == row.version)
+                         .values(**values))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('consents') as batch:
+        batch.drop_column('witnessed_by')
+        batch.drop_column('disclosing_org')
