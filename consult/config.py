@@ -72,6 +72,7 @@ class Settings:
     port: int = 8080
     key_file: Path = Path("var/keys.json")
     policy_dir: Path = Path("policies")
+    policy_profile: str = "today"
     jwks: str | None = None
     issuer: str | None = None
     audience: str = "consult"
@@ -149,6 +150,7 @@ _ENV_KEYS: dict[str, str] = {
     "CONSULT_PORT": "port",
     "CONSULT_KEY_FILE": "key_file",
     "CONSULT_POLICY_DIR": "policy_dir",
+    "CONSULT_POLICY_PROFILE": "policy_profile",
     "CONSULT_JWKS": "jwks",
     "CONSULT_ISSUER": "issuer",
     "CONSULT_AUDIENCE": "audience",
@@ -175,6 +177,7 @@ _ENV_KEYS: dict[str, str] = {
     "CONSULT_CONSENT_MAX_DAYS": "consent_max_days",
 }
 _NAME = re.compile(r"^[a-z0-9_-]{1,64}$")
+_PROFILE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
 def _controllers(key: str, raw: object) -> Mapping[str, Controller]:
@@ -276,6 +279,9 @@ def validate_database_url(settings: Settings) -> Settings:
 
 def validate(settings: Settings) -> Settings:
     validate_database_url(settings)
+    if not _PROFILE.match(settings.policy_profile or ""):
+        raise ConfigError("CONSULT_POLICY_PROFILE must be a policy profile name such as today "
+                          "or experiment-2015")
     if settings.demo and not settings.dev:
         raise ConfigError("CONSULT_DEMO needs CONSULT_DEV=1: demo data is for development only")
     if bool(settings.oidc_authority) != bool(settings.oidc_client_id):

@@ -40,9 +40,11 @@ class ServerProcess:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "consult", "serve", "--demo", "--port", str(self.port)],
-            cwd=self.tmp, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # The log goes to a file: a pipe nobody reads fills up and blocks the server mid-request.
+        with (self.tmp / "server.log").open("a") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "consult", "serve", "--demo", "--port", str(self.port)],
+                cwd=self.tmp, env=self.env, stdout=subprocess.DEVNULL, stderr=log, text=True)
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -52,7 +54,7 @@ class ServerProcess:
             except (OSError, urllib.error.HTTPError):
                 pass
             if self.proc.poll() is not None:
-                raise AssertionError(f"server exited: {self.proc.stderr.read() if self.proc.stderr else ''}")
+                raise AssertionError(f"server exited: {(self.tmp / 'server.log').read_text()[-4000:]}")
             assert time.monotonic() < deadline, "server did not become ready"
             time.sleep(0.2)
 

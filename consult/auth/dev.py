@@ -1,7 +1,8 @@
 """The development token issuer and the demo users. Off unless ``CONSULT_DEV=1`` or ``--demo``.
 
 The issuer signs ES256 tokens with a key kept in the data directory, so ``consult token`` and a
-running demo server agree. Demo users are synthetic staff of the two demo organisations.
+running demo server agree. Demo users are synthetic staff of the two demo organisations: Kela
+and the Vantaa and Kerava wellbeing services county (org id ``vantaa``).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser("kela.tuula", "kela", ("privacy_officer",), "Tuula Tietosuoja"),
     DemoUser("vantaa.ville", "vantaa", ("privacy_officer",), "Ville Tietosuoja"),
     DemoUser("kela.admin", "kela", ("admin",), "Kelan pääkäyttäjä"),
-    DemoUser("vantaa.admin", "vantaa", ("admin",), "Vantaan pääkäyttäjä"),
+    DemoUser("vantaa.admin", "vantaa", ("admin",), "Hyvinvointialueen pääkäyttäjä"),
 )
 
 

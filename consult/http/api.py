@@ -18,6 +18,7 @@ from consult.services.consultations import NewConsultation
 from consult.services.directory import ExpertInput
 from consult.policy.model import REFERRAL_CONDITIONS, Referral
 from consult.services.messages import DataItem
+from consult.services.sensitive import Confirmation, confirmation_reason
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_ITEMS = 50
@@ -38,6 +39,8 @@ class Route:
     query: tuple[tuple[str, s.S, str], ...] = ()
     errors: tuple[int, ...] = field(default=(400, 401, 403, 404, 413, 422))
     content_type: str = "application/json"
+    #: Further content types of the success answer (e.g. a format chosen by a query parameter).
+    other_content_types: tuple[str, ...] = ()
     body_type: str = "application/json"
     other_responses: tuple[tuple[int, str, s.S], ...] = ()  # (status, description, schema), not errors
 
@@ -107,6 +110,7 @@ async def create_consultation(request: web.Request) -> web.Response:
         pool=v.identifier(data, "pool", required=False),
         client_ref=v.identifier(data, "client_ref", required=False),
         case_ref=v.text(data, "case_ref", max_len=128, required=False, multiline=False),
+        confirmation=_confirmation(data),
     )
     body = await request.app[keys.CONSULTATIONS].create(who, new, context(request))
     return _json(body, status=201)
@@ -119,6 +123,7 @@ async def list_consultations(request: web.Request) -> web.Response:
         status=v.query_choice(request, "status", STATUSES),
         limit=v.query_int(request, "limit"),
         cursor=request.query.get("cursor"),
+        ctx=context(request),
     )
     return _json(page)
 
@@ -201,28 +206,46 @@ def _referral(raw: Any, index: int) -> Referral | None:
     return Referral(condition=condition, justification=justification)  # type: ignore[arg-type]
 
 
-async def _message_input(request: web.Request) -> tuple[str, list[DataItem]]:
+def _confirmation(data: dict[str, Any]) -> Confirmation | None:
+    """``sensitive_confirmation``: the sender confirms free text that looks like a category
+    withheld from a recipient — the categories they were shown and a written reason."""
+    raw = data.get("sensitive_confirmation")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"reason", "categories"}:
+        raise Unprocessable("sensitive_confirmation must be {reason, categories}.", code="invalid_field")
+    reason = v.text(raw, "reason", max_len=1000, multiline=True)
+    categories = raw.get("categories")
+    if (not isinstance(categories, list) or not categories or len(categories) > len(CATEGORIES)
+            or not all(isinstance(c, str) and c in CATEGORIES for c in categories)):
+        raise Unprocessable("sensitive_confirmation.categories must list the flagged categories.",
+                            code="invalid_field")
+    return Confirmation(reason=confirmation_reason(reason or ""), categories=frozenset(categories))
+
+
+async def _message_input(request: web.Request) -> tuple[str, list[DataItem], Confirmation | None]:
     data = await v.json_body(request)
-    unknown = set(data) - {"text", "data"}
+    unknown = set(data) - {"text", "data", "sensitive_confirmation"}
     if unknown:
         raise Unprocessable("Unknown fields: " + ", ".join(sorted(unknown)), code="unknown_field")
     text = v.text(data, "text", max_len=10000, required=False, allow_empty=True) or ""
-    return text, _items(data)
+    return text, _items(data), _confirmation(data)
 
 
 async def post_message(request: web.Request) -> web.Response:
     who = await authenticate(request)
     consultation_id = v.path_id(request)
-    text, items = await _message_input(request)
-    body = await request.app[keys.MESSAGES].post(who, consultation_id, text, items, context(request))
+    text, items, confirmation = await _message_input(request)
+    body = await request.app[keys.MESSAGES].post(who, consultation_id, text, items, context(request),
+                                                 confirmation=confirmation)
     return _json(body, status=201)
 
 
 async def preview_message(request: web.Request) -> web.Response:
     who = await authenticate(request)
     consultation_id = v.path_id(request)
-    text, items = await _message_input(request)
-    return _json(await request.app[keys.MESSAGES].preview(who, consultation_id, text, items))
+    text, items, _confirmation_ignored = await _message_input(request)
+    return _json(await request.app[keys.MESSAGES].preview(who, consultation_id, text, items, context(request)))
 
 
 async def list_messages(request: web.Request) -> web.Response:
@@ -260,7 +283,12 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", "/api/v1/experts/{user_id}", put_expert, "Name or update an expert",
           who="admin of that org (an expert may set their own on_duty)", body=s.EXPERT_PUT, response=s.EXPERT),
     Route("POST", "/api/v1/consultations", create_consultation, "Open a consultation",
-          who="advisor, social worker", body=s.CONSULTATION_NEW, response=s.CONSULTATION, status=201),
+          who="advisor, social worker", body=s.CONSULTATION_NEW, response=s.CONSULTATION, status=201,
+          errors=(400, 401, 403, 404, 409, 413, 422),
+          other_responses=((409, "A question that looks like a category withheld from the target "
+                                 "organisation (code sensitive_text, with the flagged passages): move it into a "
+                                 "message data item or send again with sensitive_confirmation",
+                            s.SENSITIVE_ERROR),)),
     Route("GET", "/api/v1/consultations", list_consultations, "Consultations visible to the caller",
           who="participants, on-duty experts", response=s.page(s.CONSULTATION), errors=(400, 401),
           query=(("status", {"type": "string", "enum": list(STATUSES)}, "filter by status"), *_LIST_QUERY)),
@@ -275,7 +303,10 @@ ROUTES: tuple[Route, ...] = (
           who="participant", body=s.CLOSE, response=s.CONSULTATION, errors=(400, 401, 403, 404, 409, 413, 415, 422)),
     Route("POST", "/api/v1/consultations/{id}/messages", post_message, "Post a message with data items",
           who="participant", body=s.MESSAGE_NEW, response=s.MESSAGE, status=201,
-          errors=(400, 401, 403, 404, 409, 413, 415, 422)),
+          errors=(400, 401, 403, 404, 409, 413, 415, 422),
+          other_responses=((409, "Closed, or free text that looks like a category withheld from a recipient "
+                                 "(code sensitive_text, with the flagged passages): move it into a data item or "
+                                 "send again with sensitive_confirmation", s.SENSITIVE_ERROR),)),
     Route("POST", "/api/v1/consultations/{id}/messages/preview", preview_message,
           "What the policy would withhold from whom, and what the identifier scan found — nothing is stored",
           who="participant", body=s.MESSAGE_NEW, response=s.PREVIEW, errors=(400, 401, 403, 404, 409, 413, 415, 422)),

@@ -194,6 +194,11 @@ async def break_glass(request: web.Request) -> web.Response:
     return _json(await _trail(request).break_glass(who, consultation_id, justification, context(request)))
 
 
+async def reason(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    return _json(await _trail(request).reason(who, v.path_id(request, "id"), context(request)))
+
+
 # -- the route table ---------------------------------------------------------------------------------
 
 _HEX = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
@@ -206,7 +211,7 @@ _FILTERS: tuple[tuple[str, s.S, str], ...] = (
     ("action", {"type": "string", "maxLength": 650}, "action, or several comma-separated"),
     ("outcome", {"type": "string", "enum": ["permit", "deny"]}, "permit or deny"),
     ("category", {"type": "string", "enum": sorted(CATEGORIES)}, "data category"),
-    ("basis", {"type": "string", "maxLength": 200}, "statute, policy, consent, or an exact basis"),
+    ("basis", {"type": "string", "maxLength": 200}, "statute, consent, internal, or an exact basis"),
     ("consultation_id", {"type": "string", "maxLength": 128}, "the consultation"),
     ("from", *_Q_TIME),
     ("to", *_Q_TIME),
@@ -283,11 +288,18 @@ ANOMALIES: s.S = {
         "items": {"type": "array", "items": {
             "type": "object", "required": ["kind", "actor", "at", "leaf_index"],
             "properties": {"kind": {"type": "string", "enum": ["many_clients", "off_hours", "break_glass",
-                                                               "referral_without_consent"]},
+                                                               "referral_without_consent",
+                                                               "sensitive_free_text"]},
                            "actor": {"type": "object"}, "at": s.TS, "leaf_index": _INT}}},
         "next": s.NSTR,
         "rules": {"type": "object"},
     },
+}
+REASON: s.S = {
+    "type": "object",
+    "required": ["id", "kind", "text", "at", "actor"],
+    "properties": {"id": s.STR, "kind": s.STR, "text": s.STR, "at": s.TS,
+                   "actor": {"type": "object", "properties": {"id": s.STR, "org": s.STR}}},
 }
 BREAK_GLASS_BODY: s.S = {
     "type": "object",
@@ -297,19 +309,31 @@ BREAK_GLASS_BODY: s.S = {
 BREAK_GLASS: s.S = {
     "type": "object",
     "required": ["consultation", "messages", "audit"],
-    "properties": {"consultation": {"type": "object"}, "messages": {"type": "array", "items": {"type": "object"}},
-                   "audit": {"type": "object"}},
+    "properties": {
+        "consultation": {"type": "object", "properties": {
+            "id": s.STR, "client_ref": s.NSTR, "question": s.STR, "purpose": s.STR, "status": s.STR,
+            "origin_org": s.STR, "target_org": s.STR}},
+        "organisation": s.STR,
+        "messages": {"type": "array", "items": {"type": "object", "properties": {
+            "id": s.STR, "author": {"type": "object"}, "text": s.STR, "created_at": s.TS,
+            "data": {"type": "array", "items": {"type": "object", "properties": {
+                "category": s.STR, "value": {"type": ["string", "number", "boolean"]},
+                "withheld": {"type": "boolean"}, "rule": s.STR, "citation": s.STR, "basis": s.STR,
+                "reason": s.STR}}}}}},
+        "audit": {"type": "object"},
+    },
 }
 
 AUDIT_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/audit/events", events, "Search the access log (newest first); the search is logged",
-          who=PO, response=s.page(EVENT), query=_FILTERS + _PAGING, errors=(400, 401, 403)),
+          who=PO, response=s.page(EVENT), query=_FILTERS + _PAGING, errors=(400, 401, 403, 422)),
     Route("GET", "/api/v1/audit/disclosures", disclosures,
           "Disclosures: which categories went to whom, on what basis; the search is logged",
-          who=PO, response=s.page(DISCLOSURE), query=_FILTERS + _PAGING, errors=(400, 401, 403)),
+          who=PO, response=s.page(DISCLOSURE), query=_FILTERS + _PAGING, errors=(400, 401, 403, 422)),
     Route("GET", "/api/v1/audit/export", export, "Export matching records as CSV or JSON Lines; the export is logged",
           who=PO, query=(("format", {"type": "string", "enum": list(EXPORT_FORMATS)}, "csv or jsonl (default)"),
-                         *_FILTERS), content_type="application/jsonl", response={"type": "string"},
+                         *_FILTERS), content_type="application/jsonl", other_content_types=("text/csv",),
+          response={"type": "string"},
           errors=(400, 401, 403, 422)),
     Route("GET", "/api/v1/audit/anomalies", anomalies,
           "Anomaly flags: many clients per hour, off-hours access, break-glass, referrals without consent",
@@ -338,8 +362,14 @@ AUDIT_ROUTES: tuple[Route, ...] = (
           query=(("from", *_Q_TIME), ("to", *_Q_TIME),
                  ("reason", {"type": "string", "maxLength": 2000}, "why, when reaching back over two years")),
           errors=(400, 401, 403, 404, 422)),
+    Route("GET", "/api/v1/audit/reasons/{id}", reason,
+          "A written reason kept beside the log (a sender's confirmation of sensitive free text, a "
+          "break-glass justification); reading it is logged",
+          who="privacy officer of an organisation its records concern", response=REASON,
+          errors=(401, 403, 404)),
     Route("POST", "/api/v1/consultations/{id}/break-glass", break_glass,
-          "Open a consultation's content with a written justification; logged and flagged",
+          "Open a consultation's content with a written justification, as the officer's own organisation may see "
+          "it through the policy (another organisation's withheld items stay withheld); logged and flagged",
           who="privacy officer of a party organisation", body=BREAK_GLASS_BODY, response=BREAK_GLASS,
           errors=(400, 401, 403, 404, 413, 415, 422)),
 )

@@ -17,7 +17,7 @@ from consult.http.principal import authenticate, context, require_role
 from consult.model.vocabulary import CATEGORIES, PURPOSES, ROLES
 from consult.policy.scan import scan
 from consult.services.consents import GRANTORS, METHODS, ConsentScope
-from consult.services.freetext import notices_for
+from consult.services.gate import notices_for
 from consult.services.receipts import receipt_text
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -142,7 +142,7 @@ async def list_consents(request: web.Request) -> web.Response:
 
 async def get_consent(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    return _json(await request.app[keys.CONSENTS].get(who, v.path_id(request)))
+    return _json(await request.app[keys.CONSENTS].get(who, v.path_id(request), context(request)))
 
 
 async def new_consent_version(request: web.Request) -> web.Response:
@@ -170,7 +170,7 @@ async def confirm_consent(request: web.Request) -> web.Response:
 
 async def consent_receipt(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    consent = await request.app[keys.CONSENTS].get(who, v.path_id(request))
+    consent = await request.app[keys.CONSENTS].get(who, v.path_id(request), context(request), action="consent.receipt")
     lang = request.query.get("lang", "fi")
     if lang not in ("fi", "sv", "en"):
         lang = "fi"
@@ -196,7 +196,7 @@ async def create_prohibition(request: web.Request) -> web.Response:
 
 async def list_prohibitions(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    items = await request.app[keys.CONSENTS].list_prohibitions(who, _client_ref(request))
+    items = await request.app[keys.CONSENTS].list_prohibitions(who, _client_ref(request), context(request))
     return _json({"items": items, "next": None})
 
 
@@ -300,7 +300,8 @@ CLIENT_ROUTES: tuple[Route, ...] = (
           who="advisor, social worker",
           body={"type": "object", "properties": {"category": s.STR, "org": s.STR}}, response=PROHIBITION,
           status=201, errors=ALL),
-    Route("GET", "/api/v1/clients/{ref}/prohibitions", list_prohibitions, "The client's disclosure prohibitions",
+    Route("GET", "/api/v1/clients/{ref}/prohibitions", list_prohibitions, "The client's disclosure prohibitions that your organisation recorded (another organisation's are not "
+          "shown); the read is logged",
           who="advisor, social worker, privacy officer", response=s.page(PROHIBITION), errors=(401, 403, 404)),
     Route("POST", "/api/v1/prohibitions/{id}/revoke", revoke_prohibition, "Lift a prohibition",
           who="advisor, social worker of the recording organisation", response=PROHIBITION,

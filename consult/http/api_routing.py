@@ -16,6 +16,7 @@ from consult.http import validation as v
 from consult.http.api import Route
 from consult.http.principal import authenticate, context, require_role
 from consult.model.vocabulary import URGENCIES
+from consult.services import gate
 from consult.services.agreements import AgreementInput
 from consult.services.holidays import finnish_holidays
 from consult.services.paging import clamp_limit
@@ -126,7 +127,7 @@ async def list_pools(request: web.Request) -> web.Response:
 async def put_pool(request: web.Request) -> web.Response:
     who = await authenticate(request)
     org, name = request.match_info["org"], request.match_info["name"]
-    if not v._ORG.match(org) or not _NAME.match(name):
+    if not v._ORG.match(org) or not _NAME.match(name) or gate.holds_identifier(name):
         raise NotFound()
     require_role(who, "admin")
     if who.org != org:
@@ -158,7 +159,7 @@ async def put_pool(request: web.Request) -> web.Response:
 async def my_queue(request: web.Request) -> web.Response:
     who = await authenticate(request)
     require_role(who, "expert")
-    items = await request.app[keys.ROUTING].queue(who, clamp_limit(v.query_int(request, "limit")))
+    items = await request.app[keys.ROUTING].queue(who, clamp_limit(v.query_int(request, "limit")), context(request))
     return _json({"items": items, "next": None})
 
 
@@ -266,19 +267,20 @@ async def search_knowledge(request: web.Request) -> web.Response:
     if query is not None and len(query) > 200:
         raise Unprocessable("q: at most 200 characters", code="invalid_field")
     topic = request.query.get("topic") or None
-    items = await request.app[keys.KNOWLEDGE].search(who, query, topic, clamp_limit(v.query_int(request, "limit")))
+    items = await request.app[keys.KNOWLEDGE].search(who, query, topic, clamp_limit(v.query_int(request, "limit")),
+                                                     context(request))
     return _json({"items": items, "next": None})
 
 
 async def knowledge_drafts(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    items = await request.app[keys.KNOWLEDGE].drafts(who, clamp_limit(v.query_int(request, "limit")))
+    items = await request.app[keys.KNOWLEDGE].drafts(who, clamp_limit(v.query_int(request, "limit")), context(request))
     return _json({"items": items, "next": None})
 
 
 async def get_entry(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    return _json(await request.app[keys.KNOWLEDGE].get(who, v.path_id(request)))
+    return _json(await request.app[keys.KNOWLEDGE].get(who, v.path_id(request), context(request)))
 
 
 async def approve_entry(request: web.Request) -> web.Response:

@@ -12,7 +12,7 @@ from consult.http import schemas as s
 from consult.http.api import Route
 from consult.http.principal import authenticate
 from consult.model.vocabulary import CATEGORIES, OUTCOMES, PURPOSES, URGENCIES
-from consult.policy.rules import PartyScope, Rule
+from consult.policy.rules import Category, PartyScope, Rule
 
 LANGUAGES = ("fi", "sv", "en")
 
@@ -45,6 +45,26 @@ def _scope(scope: PartyScope) -> dict[str, list[str]]:
     return {"org_kinds": sorted(scope.org_kinds), "orgs": sorted(scope.orgs), "roles": sorted(scope.roles)}
 
 
+def _bases(rule: Rule) -> dict[str, Any]:
+    """The two bases of a disclosure across organisations, or None for a rule without."""
+    gdpr = secrecy = None
+    if rule.gdpr is not None:
+        gdpr = {"articles": list(rule.gdpr.articles), "law": rule.gdpr.law,
+                "citation": rule.gdpr.citation, "needs_check": rule.gdpr.needs_check}
+    if rule.secrecy is not None:
+        secrecy = {"exception": rule.secrecy.exception, "citation": rule.secrecy.citation,
+                   "needs_check": rule.secrecy.needs_check}
+    return {"gdpr": gdpr, "secrecy": secrecy}
+
+
+def _category(c: Category) -> dict[str, Any]:
+    decision = None
+    if c.decision is not None:
+        decision = {"issuer": c.decision.issuer, "kind": c.decision.kind, "part": c.decision.part}
+    return {"name": c.name, "description": c.description, "sensitivity": c.sensitivity,
+            "special": c.special, "decision": decision}
+
+
 def _rule(rule: Rule) -> dict[str, Any]:
     return {
         "id": rule.id,
@@ -62,6 +82,7 @@ def _rule(rule: Rule) -> dict[str, Any]:
         "source": rule.source,
         "line": rule.line,
         "involves_org": rule.involves_org,
+        **_bases(rule),
     }
 
 
@@ -71,12 +92,10 @@ async def policy_rules(request: web.Request) -> web.Response:
     policy = request.app[keys.POLICY].policy
     return web.json_response({
         "version": policy.version,
+        "profile": policy.profile,
         "items": [_rule(r) for r in policy.rules],
         "next": None,
-        "categories": [
-            {"name": c.name, "description": c.description, "sensitivity": c.sensitivity}
-            for c in sorted(policy.categories.values(), key=lambda c: c.name)
-        ],
+        "categories": [_category(c) for c in sorted(policy.categories.values(), key=lambda c: c.name)],
         "purposes": [
             {"name": p.name, "description": p.description, "categories": sorted(p.categories)}
             for p in sorted(policy.purposes.values(), key=lambda p: p.name)
@@ -87,6 +106,12 @@ async def policy_rules(request: web.Request) -> web.Response:
 _NAMES: s.S = {"type": "array", "items": s.STR}
 _NULLABLE_NAMES: s.S = {"type": ["array", "null"], "items": s.STR}
 _SCOPE: s.S = {"type": "object", "properties": {"org_kinds": _NAMES, "orgs": _NAMES, "roles": _NAMES}}
+_FLAG: s.S = {"type": "boolean"}
+_GDPR: s.S = {"type": ["object", "null"], "properties": {
+    "articles": _NAMES, "law": s.STR, "citation": s.STR, "needs_check": _FLAG}}
+_SECRECY: s.S = {"type": ["object", "null"], "properties": {
+    "exception": {"type": "string", "enum": ["statute", "consent"]}, "citation": s.STR, "needs_check": _FLAG}}
+_DECISION_OF: s.S = {"type": ["object", "null"], "properties": {"issuer": s.STR, "kind": s.STR, "part": s.STR}}
 CONFIG: s.S = {
     "type": "object",
     "required": ["dev", "oidc", "orgs", "topics", "languages"],
@@ -105,6 +130,7 @@ POLICY_RULE: s.S = {
         "categories": _NULLABLE_NAMES, "purposes": _NULLABLE_NAMES, "requires_referral": {"type": "boolean"},
         "statutory": {"type": "boolean"}, "citation": s.STR, "needs_check": {"type": "boolean"}, "reason": s.STR,
         "source": s.STR, "line": {"type": "integer"}, "involves_org": s.NSTR,
+        "gdpr": _GDPR, "secrecy": _SECRECY,
     },
 }
 POLICY: s.S = {
@@ -112,10 +138,12 @@ POLICY: s.S = {
     "required": ["version", "items", "next"],
     "properties": {
         "version": s.STR,
+        "profile": s.STR,
         "items": {"type": "array", "items": POLICY_RULE},
         "next": s.NSTR,
         "categories": {"type": "array", "items": {"type": "object", "properties": {
-            "name": s.STR, "description": s.STR, "sensitivity": s.STR}}},
+            "name": s.STR, "description": s.STR, "sensitivity": s.STR, "special": _FLAG,
+            "decision": _DECISION_OF}}},
         "purposes": {"type": "array", "items": {"type": "object", "properties": {
             "name": s.STR, "description": s.STR, "categories": _NAMES}}},
     },

@@ -37,7 +37,7 @@ from consult.http.openapi import handler as openapi_handler
 from consult.http.ws import close_all, websocket
 from consult.model import Clock, SystemClock
 from consult.policy.engine import PolicyEngine
-from consult.policy.loader import PolicyError, load_policy
+from consult.policy.loader import PolicyError, UnknownProfile, load_policy
 from consult.services.attachments import Attachments
 from consult.services.audit import AuditTrail
 from consult.services.anomalies import AnomalyRules
@@ -50,7 +50,8 @@ from consult.services.retention import Retention
 from consult.services.consents import Consents
 from consult.services.consultations import Consultations
 from consult.services.content import Content
-from consult.services.freetext import FreeText
+from consult.services.deliveries import DeliveryLedger
+from consult.services.gate import ContentGate
 from consult.services.vault import Vault
 from consult.services.directory import Directory
 from consult.services.disclosure import Disclosure
@@ -189,7 +190,9 @@ async def _refresh_jwks(app: web.Application, source: str) -> None:
 async def _services(app: web.Application) -> AsyncIterator[None]:
     settings, db, bus, clock = app[keys.SETTINGS], app[keys.DB], app[keys.BUS], app[keys.CLOCK]
     try:
-        engine = PolicyEngine(load_policy(settings.policy_dir))
+        engine = PolicyEngine(load_policy(settings.policy_dir, profile=settings.policy_profile))
+    except UnknownProfile as exc:
+        raise ConfigError(f"CONSULT_POLICY_PROFILE: {exc}") from None
     except PolicyError as exc:
         raise ConfigError(f"CONSULT_POLICY_DIR: {exc}") from None
     app[keys.POLICY] = engine
@@ -203,8 +206,10 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     clients = Clients(db, vault, clock)
     await ClientMerges(db, vault, clock).warn_if_pending()
     consents = Consents(db, clock, engine, max_days=settings.consent_max_days)
-    freetext = FreeText(clients)
+    gate = ContentGate(clients)
     app[keys.DIRECTORY] = directory
+    ledger = DeliveryLedger(db, bus, clock)  # live deliveries of content are recorded first
+    ledger.start()
     app[keys.CLIENTS] = clients
     app[keys.CONSENTS] = consents
     app[keys.AGREEMENTS] = Agreements(db, clock, orgs=frozenset(settings.orgs))
@@ -213,10 +218,10 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[keys.STATISTICS] = Statistics(db, clock)
     app[keys.KNOWLEDGE] = KnowledgeBase(db, content, clock, topics=frozenset(settings.topics))
     app[keys.CONSULTATIONS] = Consultations(
-        db, bus, directory, clients, consents, disclosure, freetext, content, clock, orgs=frozenset(settings.orgs),
+        db, bus, directory, clients, consents, disclosure, gate, content, clock, orgs=frozenset(settings.orgs),
         routing=app[keys.ROUTING],
     )
-    app[keys.MESSAGES] = Messages(db, bus, directory, disclosure, consents, freetext, content, clock)
+    app[keys.MESSAGES] = Messages(db, bus, directory, disclosure, consents, gate, content, clock)
     app[keys.ATTACHMENTS] = Attachments(app[keys.MESSAGES], content, clock)
     app[keys.AUDIT] = await _audit_trail(settings, bound, db, app[keys.MESSAGES], clock)
     checkpoints = asyncio.create_task(_checkpoint_timer(app[keys.AUDIT], settings.audit_checkpoint_seconds))
@@ -236,6 +241,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             ]
         )
     yield
+    await ledger.close()
     checkpoints.cancel()
     try:
         await checkpoints
@@ -271,7 +277,7 @@ async def _checkpoint_timer(trail: AuditTrail, seconds: int) -> None:
 
 
 ROUTING_TICK_SECONDS = 1.0
-DEMO_AGREEMENT = "Kela–Vantaa: kokeilu Kelan palveluneuvonnasta (demo)"
+DEMO_AGREEMENT = "Kela – Vantaan ja Keravan hyvinvointialue: toimeentulotuen yhteistyö (demo)"
 
 
 async def _routing(app: web.Application) -> AsyncIterator[None]:

@@ -25,7 +25,8 @@ def _operation(route: Route) -> dict[str, Any]:
         "responses": {
             str(route.status): {
                 "description": "OK",
-                "content": {route.content_type: {"schema": route.response or {"type": "object"}}},
+                "content": {ct: {"schema": route.response or {"type": "object"}}
+                            for ct in (route.content_type, *route.other_content_types)},
             }
         },
     }
@@ -45,6 +46,8 @@ def _operation(route: Route) -> dict[str, Any]:
         op["responses"][str(status)] = {"description": description,
                                         "content": {"application/json": {"schema": schema}}}
     for status in route.errors:
+        if str(status) in op["responses"]:
+            continue  # described with its own schema above
         op["responses"][str(status)] = {
             "description": _STATUS_TEXT[status],
             "content": {"application/json": {"schema": s.ERROR}},

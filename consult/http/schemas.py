@@ -72,6 +72,7 @@ CONSULTATION: S = {
         "pool": NSTR, "expert_id": NSTR, "client_ref": NSTR, "case_ref": NSTR,
         "status": {"type": "string", "enum": list(STATUSES)},
         "claimed_by": NSTR, "outcome": NSTR, "outcome_note": NSTR,
+        "flagged_categories": {"type": "array", "items": STR},
         "created_at": TS, "claimed_at": TS, "first_response_at": TS, "closed_at": TS,
         "participants": {"type": "array", "items": PARTICIPANT},
         "offered_to": {"type": "integer"},
@@ -91,6 +92,7 @@ CONSULTATION_NEW: S = {
         "pool": STR,
         "client_ref": STR,
         "case_ref": {"type": "string", "maxLength": 128},
+        "sensitive_confirmation": None,  # set below
     },
 }
 
@@ -126,6 +128,49 @@ ITEM_OUT: S = {
     },
 }
 
+SENSITIVE_PASSAGE: S = {
+    "type": "object",
+    "required": ["category", "start", "end", "withheld_from"],
+    "description": "A passage of the free text that looks like a category the policy withholds from a "
+                   "recipient in another organisation (policies/signals.toml); start/end index the text "
+                   "as sent.",
+    "properties": {
+        "category": STR, "start": {"type": "integer", "minimum": 0}, "end": {"type": "integer", "minimum": 0},
+        "signal": STR,
+        "withheld_from": {"type": "array", "items": {"type": "object", "properties": {
+            "recipient": {"type": "object", "properties": {"user_id": NSTR, "org": STR, "role": STR}},
+            "rule": STR, "citation": STR, "reason": STR}}},
+    },
+}
+
+SENSITIVE_CONFIRMATION: S = {
+    "type": "object",
+    "required": ["reason", "categories"],
+    "description": "The sender confirms free text that was flagged: the categories they were shown and why "
+                   "the text must say it. Recorded in the audit log (the reason beside it); the reason must "
+                   "not contain identifiers.",
+    "properties": {
+        "reason": {"type": "string", "minLength": 10, "maxLength": 1000},
+        "categories": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": sorted(CATEGORIES)}},
+    },
+}
+
+SENSITIVE_ERROR: S = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": STR, "message": STR,
+                           "categories": {"type": "array", "items": STR},
+                           "flagged": {"type": "array", "items": SENSITIVE_PASSAGE}},
+        }
+    },
+}
+
+CONSULTATION_NEW["properties"]["sensitive_confirmation"] = SENSITIVE_CONFIRMATION
+
 MESSAGE: S = {
     "type": "object",
     "required": ["id", "consultation_id", "author", "text", "data", "created_at"],
@@ -137,8 +182,12 @@ MESSAGE: S = {
         "data": {"type": "array", "items": ITEM_OUT},
         "created_at": TS,
         "read_by": {"type": "array", "items": {"type": "object", "properties": {"user_id": STR, "read_at": TS}}},
+        "flagged_categories": {"type": "array", "items": STR,
+                               "description": "categories the free text looked like, sent on the sender's "
+                                              "confirmation"},
         "policy": {"type": "object"},
         "identifiers": {"type": "array", "items": {"type": "object"}},
+        "sensitive": {"type": "array", "items": SENSITIVE_PASSAGE},
     },
 }
 
@@ -157,6 +206,7 @@ PREVIEW: S = {
     "properties": {
         "policy": {"type": "object", "properties": {"version": STR, "withheld": {"type": "array", "items": WITHHELD}}},
         "identifiers": {"type": "array", "items": {"type": "object", "properties": {"kind": STR, "action": STR}}},
+        "sensitive": {"type": "array", "items": SENSITIVE_PASSAGE},
     },
 }
 
@@ -165,6 +215,7 @@ MESSAGE_NEW: S = {
     "properties": {
         "text": {"type": "string", "maxLength": 10000},
         "data": {"type": "array", "items": ITEM_IN, "maxItems": 50},
+        "sensitive_confirmation": SENSITIVE_CONFIRMATION,
     },
 }
 

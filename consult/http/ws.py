@@ -17,6 +17,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from consult.auth import AuthError
 from consult.http import keys
 from consult.http.middleware import USER_ID
+from consult.http.principal import context
+from consult.services.events import Reader
 from consult.model import iso
 
 log = logging.getLogger("consult.ws")
@@ -55,7 +57,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         await ws.send_json(
             {"type": "ready", "user": principal.as_json(), "server_time": iso(app[keys.CLOCK].now())}
         )
-        bus.subscribe(principal.user_id, sink)
+        bus.subscribe(principal.user_id, sink, Reader(principal, context(request)))
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 continue

@@ -44,6 +44,7 @@ _OTHER_DASHES: Final = frozenset({
 })
 
 
+@lru_cache(maxsize=4096)
 def is_dash(char: str) -> bool:
     """Whether one character is a dash, hyphen or minus sign (folded to "-").
 
@@ -68,6 +69,13 @@ def canonical_hetu(value: str) -> str | None:
     """
     if len(value) > MAX_INPUT:
         return None
+    if value.isascii():  # the common case; the same result as _fold_code, faster
+        return _validated("".join(value.split()).upper())
+    return _validated(_fold_code(value))
+
+
+def _fold_code(value: str) -> str:
+    """Steps 1-4 of the canonical form: dashes, NFKC, ignorables removed, upper case."""
     # Dashes first: NFKC would take some of them apart (a macron becomes a space and a
     # combining mark) before they could be recognised.
     dashed = "".join("-" if is_dash(char) else char for char in value)
@@ -77,7 +85,10 @@ def canonical_hetu(value: str) -> str | None:
             folded.append("-")
         elif not _is_ignorable(char):
             folded.append(char)
-    candidate = "".join(folded).upper()
+    return "".join(folded).upper()
+
+
+def _validated(candidate: str) -> str | None:
     if len(candidate) != 11 or not candidate.isascii() or candidate[6] not in CENTURY_SIGNS:
         return None
     if not stdnum_hetu.is_valid(candidate, allow_temporary=True):

@@ -18,22 +18,32 @@ PURPOSES: Final = frozenset(
         "tt.application_intake",
         "tt.income_calculation",
         "tt.service_guidance",
+        "tt.forwarding",
+        "tt.social_services_statement",
+        "tt.supplementary_assistance",
+        "tt.preventive_assistance",
         "sh.referral",
         "sh.multidisciplinary",
     }
 )
 
-# SPEC §6: category names are part of the API.
+# SPEC §6: category names are part of the API. The decision categories carry their issuer
+# and kind: decision.basic is Kela's, the others the wellbeing services county's.
 CATEGORIES: Final = frozenset(
     {
         "application.status",
+        "application.content",
         "decision.period",
         "decision.content",
+        "decision.basic",
+        "decision.supplementary",
+        "decision.preventive",
         "income.kela_benefit",
         "income.other",
         "population_register",
         "application.attachment",
         "social_work.assessment",
+        "social_work.statement",
         "service_need.referral",
         "health",
         "debt",

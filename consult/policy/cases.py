@@ -1,5 +1,6 @@
 """Named policy test cases (``<file>.cases.toml`` beside each policy file): reading them
-into requests with expected decisions, and running them with rule coverage. A case whose
+into requests with expected decisions, and running them with rule coverage, for the profile
+the policy was loaded with. A case whose
 category is an identifier pseudo-category (``identifier.<kind>``) is decided as an
 identifier in free text."""
 
@@ -66,8 +67,17 @@ class CaseFile:
 
 
 def case_files(directory: Path, policy: Policy) -> list[CaseFile]:
-    return [load_cases(path, policy)
-            for path in sorted(Path(directory).glob("*" + CASES_SUFFIX))]
+    """The cases files for the files ``policy`` loaded. A cases file for a policy file of
+    another profile is left out; one for a file that does not exist is an error."""
+    loaded = {f.name for f in policy.sources}
+    present = {p.name for p in Path(directory).glob("*.toml") if not p.name.endswith(CASES_SUFFIX)}
+    out = []
+    for path in sorted(Path(directory).glob("*" + CASES_SUFFIX)):
+        tested = path.name[: -len(CASES_SUFFIX)] + ".toml"
+        if tested in present and tested not in loaded:
+            continue
+        out.append(load_cases(path, policy))
+    return out
 
 
 def load_cases(path: Path, policy: Policy) -> CaseFile:

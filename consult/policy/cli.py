@@ -10,8 +10,9 @@ from typing import TextIO
 
 from consult.policy.cases import run_cases
 from consult.policy.engine import PolicyEngine
-from consult.policy.loader import PolicyError, load_policy
+from consult.policy.loader import PolicyError, load_policy, profiles
 from consult.policy.model import Consent, ItemRequest, Party
+from consult.policy.rules import DEFAULT_PROFILE
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -20,16 +21,33 @@ EXIT_USAGE = 2
 _EXAMPLE_CLIENT = "example-client"
 
 
-def run_policy_tests(policy_dir: Path, out: TextIO) -> int:
-    """Load the policy in ``policy_dir`` and run every ``*.cases.toml`` beside it.
+def run_policy_tests(policy_dir: Path, out: TextIO, profile: str | None = None) -> int:
+    """Load the policy in ``policy_dir`` and run every ``*.cases.toml`` beside it, for every
+    profile the directory has a baseline for (or only ``profile``).
 
-    Prints one line per case and a summary. Returns 0 when every case passes and every
-    rule (and built-in guard) is decided by at least one case; 1 when a case fails or a
-    rule is not exercised (each printed by name); 2 when the policy or a cases file cannot
-    be loaded.
+    Prints one line per case and a summary per profile. Returns 0 when every case passes and
+    every rule (and built-in guard) of every profile is decided by at least one case; 1 when
+    a case fails or a rule is not exercised (each printed by name); 2 when the policy or a
+    cases file cannot be loaded.
     """
     try:
-        policy = load_policy(policy_dir)
+        names = (profile,) if profile is not None else profiles(policy_dir)
+    except PolicyError as exc:
+        print(f"error: {exc}", file=out)
+        return EXIT_USAGE
+    code = EXIT_OK
+    for name in names:
+        result = _run_profile(policy_dir, name, out)
+        if result == EXIT_USAGE:
+            return EXIT_USAGE
+        code = max(code, result)
+    return code
+
+
+def _run_profile(policy_dir: Path, profile: str, out: TextIO) -> int:
+    print(f"profile {profile}:", file=out)
+    try:
+        policy = load_policy(policy_dir, profile=profile)
         report = run_cases(policy_dir, policy)
     except PolicyError as exc:
         print(f"error: {exc}", file=out)
@@ -46,7 +64,7 @@ def run_policy_tests(policy_dir: Path, out: TextIO) -> int:
     for rule in report.unexercised:
         print(f"not exercised by any case: {rule}", file=out)
     failed = sum(1 for r in report.results if r.failure is not None)
-    print(f"{len(report.results) - failed} passed, {failed} failed, "
+    print(f"profile {profile}: {len(report.results) - failed} passed, {failed} failed, "
           f"{len(report.unexercised)} rules not exercised; policy version {policy.version}",
           file=out)
     return EXIT_OK if report.ok else EXIT_FAILED
@@ -54,9 +72,12 @@ def run_policy_tests(policy_dir: Path, out: TextIO) -> int:
 
 def explain(policy_dir: Path, sender_org: str, sender_role: str, recipient_org: str,
             recipient_role: str, category: str, purpose: str, with_consent: bool,
-            out: TextIO, *, now: datetime | None = None) -> int:
-    """Print why one item from sender to recipient gets the decision it gets: every rule
-    considered, whether it matched and why, and the final decision with its citation.
+            out: TextIO, *, now: datetime | None = None,
+            profile: str = DEFAULT_PROFILE) -> int:
+    """Print why one item from sender to recipient gets the decision it gets under
+    ``profile``: every rule considered, whether it matched and why, and the final decision
+    with its citation and, for a disclosure across organisations, both of its bases (the
+    GDPR basis and the exception to secrecy).
 
     The item is about a linked example client. With ``with_consent`` the client has an
     active consent that covers exactly this item (category, recipient organisation and
@@ -66,7 +87,7 @@ def explain(policy_dir: Path, sender_org: str, sender_role: str, recipient_org: 
     is not in the taxonomy.
     """
     try:
-        policy = load_policy(policy_dir)
+        policy = load_policy(policy_dir, profile=profile)
     except PolicyError as exc:
         print(f"error: {exc}", file=out)
         return EXIT_USAGE

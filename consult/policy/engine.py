@@ -32,6 +32,7 @@ from consult.policy.model import (
     CLIENT_LINK_KIND, Consent, Decision, ItemRequest, Party, Prohibition,
 )
 from consult.policy.rules import Category, Guard, Policy, Rule
+from consult.policy.signals import SignalDetector
 
 _PLAIN: Final = 0
 _CONSENT: Final = 1
@@ -101,6 +102,7 @@ class PolicyEngine:
         self._redacted_guards: dict[str, Decision] = {
             gid: replace(decision, effect="redact") for gid, decision in self._guards.items()
         }
+        self._signals = SignalDetector(policy.signals)
         self._plans: dict[tuple, _Plan] = {}
         self._identifier_plans: dict[tuple, _IdentifierPlan] = {}
 
@@ -113,6 +115,11 @@ class PolicyEngine:
     @property
     def version(self) -> str:
         return self._version
+
+    @property
+    def signals(self) -> SignalDetector:
+        """The detector of sensitive categories in free text (``signals.toml``)."""
+        return self._signals
 
     @property
     def known_categories(self) -> frozenset[str]:
@@ -309,18 +316,21 @@ class PolicyEngine:
         if not self.purpose_allows(req.purpose, req.category):
             return _Plan(fixed=self._guards["purpose-binding"])
         redact = next((r for r in matching if r.effect == "redact"), None)
-        candidates = sorted((self._candidate(r) for r in matching
+        cross_org = req.sender.org != req.recipient.org
+        candidates = sorted((self._candidate(r, cross_org) for r in matching
                              if r.effect in ("permit", "permit_with_consent")),
                             key=lambda c: c.kind)
         client_data = identifier or policy.categories[req.category].client_data
-        return _Plan(client_data=client_data,
-                     cross_org=req.sender.org != req.recipient.org,
+        return _Plan(client_data=client_data, cross_org=cross_org,
                      redact=redact, candidates=tuple(candidates))
 
-    def _candidate(self, rule: Rule) -> _Candidate:
+    def _candidate(self, rule: Rule, cross_org: bool) -> _Candidate:
         if rule.effect == "permit_with_consent":
             return _Candidate(_CONSENT, rule)
-        basis = ("statute:" if rule.statutory else "policy:") + rule.id
+        # Across organisations a plain permit rests on a statute (the loader requires its
+        # secrecy exception to be one); within one organisation nothing is disclosed to
+        # another controller: it is use according to the employee's tasks.
+        basis = ("statute:" if cross_org else "internal:") + rule.id
         flags = frozenset({"referral_without_consent"}) if rule.requires_referral else frozenset()
         kind = _REFERRAL if rule.requires_referral else _PLAIN
         plain = Decision("permit", rule.id, rule.citation, self._version, basis, rule.reason,

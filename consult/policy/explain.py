@@ -1,7 +1,8 @@
 """Human-readable trace of one decision: every guard and rule in evaluation order, whether
-it matched and why, and the final decision. Works for a data item and for an identifier in
-free text (pseudo-category ``identifier.<kind>``). Carries no personal data (the client is
-only said to be linked or not)."""
+it matched and why, and the final decision with both bases of a disclosure across
+organisations (the GDPR basis and the exception to secrecy). Works for a data item and for
+an identifier in free text (pseudo-category ``identifier.<kind>``). Carries no personal data
+(the client is only said to be linked or not)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from consult.policy.consent import CONSENT_FAILURE_TEXT, consent_failure
-from consult.policy.model import ItemRequest
-from consult.policy.rules import Rule
+from consult.policy.model import Decision, ItemRequest
+from consult.policy.rules import Policy, Rule
+
+_CHECK = "  [needs checking against Finlex]"
 
 if TYPE_CHECKING:
     from consult.policy.engine import PolicyEngine
@@ -27,11 +30,17 @@ def explain_lines(engine: PolicyEngine, req: ItemRequest) -> list[str]:
     lines = [
         f"request: {s.org}/{s.role} -> {r.org}/{r.role}, category {req.category}, "
         f"purpose {req.purpose}, {'within one organisation' if same else 'across organisations'}",
+        f"organisations: {_org(policy, s.org)}; {_org(policy, r.org)}",
+    ]
+    about = _decision_of(policy, req.category)
+    if about:
+        lines.append(f"category {req.category}: {about}")
+    lines += [
         f"context: client linked {'yes' if req.client_ref else 'no'}; "
         f"consent {_consent_summary(req)}; "
         f"prohibitions for this client {_prohibition_count(req)}; "
         f"referral {_referral_summary(req)}",
-        f"policy version: {policy.version}",
+        f"policy profile: {policy.profile}; version: {policy.version}",
     ]
     if identifier:
         lines.append("identifier in free text: decided like a data item, but withholding it "
@@ -46,7 +55,7 @@ def explain_lines(engine: PolicyEngine, req: ItemRequest) -> list[str]:
         if why is not None:
             lines.append(f"{head}: no match - {why}")
         else:
-            lines.append(f"{head}: MATCHES{_usability(rule, req, prohibited)}")
+            lines.append(f"{head}: MATCHES{_usability(rule, req, prohibited)}{_bases_tag(rule)}")
     client_data = identifier or (req.category in policy.categories
                                  and policy.categories[req.category].client_data)
     binding = ("passed" if engine.purpose_allows(req.purpose, req.category)
@@ -62,9 +71,60 @@ def explain_lines(engine: PolicyEngine, req: ItemRequest) -> list[str]:
                  f"(basis {decision.basis})")
     lines.append(f"reason: {decision.reason}")
     lines.append(f"citation: {decision.citation}{_needs_check(engine, decision.rule_id)}")
+    lines += _bases(policy, decision)
     if decision.flags:
         lines.append("flags: " + ", ".join(sorted(decision.flags)))
     return lines
+
+
+def _org(policy: Policy, org: str) -> str:
+    kind = policy.organisations.get(org)
+    if kind is None:
+        return f"{org} (unknown)"
+    return (f"{org} = {policy.organisation_names.get(org, org)} "
+            f"[{kind}: {policy.org_kind_labels.get(kind, kind)}]")
+
+
+def _decision_of(policy: Policy, category: str) -> str:
+    spec = policy.categories.get(category)
+    if spec is None or spec.decision is None:
+        return ""
+    d = spec.decision
+    kind = "any kind" if d.kind == "any" else f"{d.kind} assistance"
+    issuer = policy.org_kind_labels.get(d.issuer, d.issuer)
+    return f"the {d.part} of a decision issued by {issuer} [{d.issuer}], {kind}"
+
+
+def _bases_tag(rule: Rule) -> str:
+    if rule.gdpr is None or rule.secrecy is None:
+        return ""
+    return f" [GDPR art. {', '.join(rule.gdpr.articles)}; secrecy exception: {rule.secrecy.exception}]"
+
+
+def _bases(policy: Policy, decision: Decision) -> list[str]:
+    """Both bases of the decision's disclosure, or why there is no disclosure."""
+    rule = next((r for r in policy.rules if r.id == decision.rule_id), None)
+    if decision.basis.startswith("internal:"):
+        return ["bases: no disclosure to another organisation; use within the controller "
+                "according to the employee's tasks, so no GDPR disclosure basis or secrecy "
+                "exception is needed"]
+    if rule is None or rule.gdpr is None or rule.secrecy is None:
+        return ["bases: nothing is disclosed" if decision.effect != "permit" else "bases: none"]
+    head = ("bases of this disclosure:" if decision.effect == "permit"
+            else "bases: nothing is disclosed; with its condition met this rule would rest on:")
+    if rule.secrecy.exception == "consent":
+        consent = (f"the client's consent {decision.consent_id}@{decision.consent_version}"
+                   if decision.consent_id and decision.effect == "permit"
+                   else "the client's consent")
+        secrecy = f"{consent}: {rule.secrecy.citation}"
+    else:
+        secrecy = f"a statute: {rule.secrecy.citation}"
+    return [
+        head,
+        f"  GDPR basis: {rule.gdpr.citation}{_CHECK if rule.gdpr.needs_check else ''}",
+        "  exception to secrecy (julkisuuslaki 621/1999 29 § 1 mom.): "
+        f"{secrecy}{_CHECK if rule.secrecy.needs_check else ''}",
+    ]
 
 
 def _usability(rule: Rule, req: ItemRequest, prohibited: bool) -> str:
@@ -116,4 +176,4 @@ def _needs_check(engine: PolicyEngine, rule_id: str) -> str:
         rule = engine.policy.rule(rule_id)
     except KeyError:
         return ""
-    return "  [needs checking against Finlex]" if rule.needs_check else ""
+    return _CHECK if rule.needs_check else ""

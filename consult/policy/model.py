@@ -116,9 +116,11 @@ class Decision:
 
     ``effect`` is ``permit``, ``deny`` or ``redact``; for an identifier in free text only
     ``permit`` or ``redact`` (the span is replaced by a marker for that reader). ``basis`` is one of
-    ``statute:<rule id>`` (a statutory rule), ``policy:<rule id>`` (a cited rule that is
-    not a statutory override), ``consent:<id>@<version>``, ``rule:<rule id>`` (an explicit
-    deny or redact rule, or a built-in guard) or ``default-deny``. ``reason`` is safe to
+    ``statute:<rule id>`` (a disclosure across organisations whose exception to secrecy is a
+    statute), ``consent:<id>@<version>`` (one whose exception is the client's consent),
+    ``internal:<rule id>`` (use within one organisation, no disclosure to another
+    controller), ``rule:<rule id>`` (an explicit deny or redact rule, or a built-in guard) or
+    ``default-deny``. There is no other basis: a disclosure rests on a statute or a consent. ``reason`` is safe to
     show to the sender and the recipient: it never contains personal data.
     ``consent_id``/``consent_version`` name the consent the deciding rule evaluated (also
     when it was found not to cover the item, so that the refusal can be audited).

@@ -1,7 +1,8 @@
 """Agreements between organisations (SPEC C6a): who may consult whom, from when until when, on
 which topics and pools. No agreement in force, no new consultation; every change is a new
-version, kept and audited. The experiment itself ran on such a written agreement between Kela
-and the City of Vantaa, terminable at six months' notice.
+version, kept and audited. The experiment of 2015-16 ran on such a written agreement between
+Kela and the City of Vantaa, terminable at six months' notice; today the party is the wellbeing
+services county (org id ``vantaa``: the Vantaa and Kerava wellbeing services county).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
 from consult.model import Clock, Principal, iso
 from consult.model.context import SYSTEM_CONTEXT, RequestContext
+from consult.services import gate
 from consult.storage import agreements as store
 from consult.storage.db import Database
 
@@ -101,6 +103,7 @@ class Agreements:
             raise Unprocessable("parties must be two different known organisations.", code="unknown_org")
         if who.org not in (a, b):
             raise Forbidden("Only an admin of a party organisation records its agreements.")
+        _gate(data)
         _check_window(data.valid_from, data.valid_until)
         now = self.clock.now()
         row = {
@@ -120,6 +123,7 @@ class Agreements:
             raise NotFound()
         if not who.has("admin"):
             raise Forbidden("Only admins change agreements.")
+        _gate(data)
         if data.parties is not None and sorted(data.parties) != [row["org_a"], row["org_b"]]:
             raise Unprocessable("The parties of an agreement do not change; record a new one.",
                                 code="invalid_field")
@@ -168,6 +172,14 @@ class Agreements:
         }
         await self.db.write(lambda conn: self._store(conn, SYSTEM, SYSTEM_CONTEXT, row, "agreement.create",
                                                      new=True))
+
+
+def _gate(data: AgreementInput) -> None:
+    # The reference is copied into the audit log's basis column, which is append-only; pool
+    # names are shown as typed (consult/services/gate.py).
+    gate.reference("reference", data.reference)
+    gate.references("topics", data.topics or ())
+    gate.references("pools", data.pools or ())
 
 
 def _check_window(start: datetime, end: datetime | None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
+from urllib.parse import unquote
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from consult.model import Clock, Principal
 from consult.model.context import RequestContext
 from consult.policy.model import Party
 from consult.services import access
+from consult.services import gate
 from consult.services.content import Content
 from consult.services.messages import DataItem, Messages
 from consult.storage import attachments as store
@@ -34,9 +36,12 @@ def sniff(data: bytes) -> str | None:
 
 
 def clean_filename(name: str | None) -> str:
-    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    """The last path segment, percent-decoded (some clients quote the name), without control
+    characters, at most 200 characters, and without identity codes (the content gate)."""
+    base = unquote(name or "", errors="replace").replace("\\", "/").rsplit("/", 1)[-1]
     base = "".join(ch for ch in unicodedata.normalize("NFC", base) if unicodedata.category(ch)[0] != "C")
-    return base.strip()[:200] or "attachment"
+    # Gated before it is cut, so no identity code is cut into something the scanner misses.
+    return gate.file_name(base.strip())[:200].strip() or "attachment"
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,9 @@ class Attachments:
         else:
             decision = None
         filename, data = self.content.open_attachment(key, row)
+        if decision is not None:
+            # The file name is the item's value: its identifiers are decided for this reader.
+            filename = self.messages.disclosure.render_text(filename, item["value_spans"], author, reader, view)
         await self.db.write(lambda conn: record(conn, who, ctx, self.clock.now(), [AuditRecord(
             action="attachment.download", consultation_id=c["id"], message_id=item["message_id"],
             client_ref=c["client_ref"], categories=(CATEGORY,), purpose=c["purpose"],

@@ -36,6 +36,7 @@ from consult.storage.db import Database
 log = logging.getLogger("consult.clients")
 
 BATCH = 500
+GROUPS_PER_UNIT = 100  # one person's clients per group; each group's merge and records in one unit
 #: A client link as FreeText writes it (``client_link``); refs are "cl_" and 20 hex digits.
 _LINK = re.compile(r"\[client:(cl_[0-9a-f]{20})\]")
 
@@ -46,6 +47,17 @@ class _Legacy:
     stored_index: str
     created_at: datetime
     canonical: str
+    typed_canonical: bool  # the sealed code was already in the canonical form
+
+
+def _settled(index: str, members: list[_Legacy]) -> bool:
+    """One client, already under the canonical index with the canonical code sealed: only its
+    form needs recording."""
+    return len(members) == 1 and members[0].stored_index == index and members[0].typed_canonical
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,13 +90,12 @@ class ClientMerges:
 
     async def survey(self) -> Survey:
         groups, unreadable = await self._plan()
-        duplicates = 0
+        unsettled = {index: members for index, members in groups.items() if not _settled(index, members)}
         async with self.db.read() as conn:
-            for index, members in groups.items():
-                holder = await store.by_index(conn, index)
-                refs = {m.ref for m in members} | ({holder["client_ref"]} if holder else set())
-                duplicates += len(refs) - 1
+            holders = await store.refs_by_index(conn, list(unsettled))
             pending = await store.links_pending(conn)
+        duplicates = sum(len({m.ref for m in members} | ({holders[index]} if index in holders else set())) - 1
+                         for index, members in unsettled.items())
         legacy = sum(len(m) for m in groups.values()) + unreadable
         return Survey(legacy=legacy, duplicates=duplicates, unreadable=unreadable, links_pending=len(pending))
 
@@ -107,9 +118,13 @@ class ClientMerges:
         """Re-index every legacy client, merge duplicates, then rewrite links to merged refs.
         Idempotent: a second run finds nothing to do; an interrupted run resumes."""
         groups, unreadable = await self._plan()
+        settled = [members[0].ref for index, members in groups.items() if _settled(index, members)]
+        for chunk in _chunks(settled, BATCH):
+            await self.db.write(lambda conn, c=chunk: store.mark_form(conn, c, FORM, below=FORM))
         reindexed = merged = 0
-        for index, members in groups.items():
-            r, m = await self.db.write(lambda conn, i=index, ms=members: self._settle(conn, who, ctx, i, ms))
+        unsettled = [(index, members) for index, members in groups.items() if not _settled(index, members)]
+        for chunk in _chunks(unsettled, GROUPS_PER_UNIT):
+            r, m = await self.db.write(lambda conn, c=chunk: self._settle_all(conn, who, ctx, c))
             reindexed += r
             merged += m
         rewritten = await self._repoint_links(who, ctx)
@@ -137,9 +152,19 @@ class ClientMerges:
                         unreadable += 1
                         continue
                     index = self.vault.blind_index(canonical, domain=HETU_DOMAIN)
-                    groups[index].append(_Legacy(row["client_ref"], row["hetu_index"], row["created_at"], canonical))
+                    groups[index].append(_Legacy(row["client_ref"], row["hetu_index"], row["created_at"], canonical,
+                                                 typed == canonical))
                 after = rows[-1]["client_ref"]
         return groups, unreadable
+
+    async def _settle_all(self, conn: AsyncConnection, who: Principal, ctx: RequestContext,
+                          groups: list[tuple[str, list[_Legacy]]]) -> tuple[int, int]:
+        reindexed = merged = 0
+        for index, members in groups:
+            r, m = await self._settle(conn, who, ctx, index, members)
+            reindexed += r
+            merged += m
+        return reindexed, merged
 
     async def _settle(self, conn: AsyncConnection, who: Principal, ctx: RequestContext, index: str,
                       members: list[_Legacy]) -> tuple[int, int]:

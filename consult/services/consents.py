@@ -25,7 +25,9 @@ from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
 from consult.model import Clock, Principal, iso
 from consult.model.context import RequestContext
 from consult.policy.model import Consent, Prohibition
+from consult.services import gate
 from consult.storage import clients as client_store
+from consult.storage import directory as directory_store
 from consult.storage import consents as store
 from consult.storage.db import Database
 
@@ -167,6 +169,7 @@ class Consents:
         async def unit(conn: AsyncConnection) -> None:
             if not await client_store.exists(conn, client_ref):
                 raise NotFound()
+            await self._check_named(conn, scope)
             await store.insert_version(conn, row)
             await self._event(conn, who, ctx, row, "created", now)
 
@@ -185,6 +188,7 @@ class Consents:
         row = self._row(consent_id, current["version"] + 1, current["client_ref"], scope, who, now)
 
         async def unit(conn: AsyncConnection) -> None:
+            await self._check_named(conn, scope)
             if not await store.set_status(conn, consent_id, current["version"], "withdrawn", now,
                                           expect=("active", "suspended")):
                 raise Conflict("The consent changed meanwhile; try again.", code="stale")
@@ -233,12 +237,21 @@ class Consents:
             AuditRecord(action="consent.list", client_ref=client_ref)]))
         return [_with_confirmation(consent_json(r, now), r, events[r["id"]]) for r in rows]
 
-    async def get(self, who: Principal, consent_id: str) -> dict[str, Any]:
+    async def get(self, who: Principal, consent_id: str, ctx: RequestContext, *,
+                  action: str = "consent.read") -> dict[str, Any]:
+        """One consent with its events, recorded as read (``consent.read``, or ``consent.receipt``
+        for the client's receipt) before it is answered."""
         async with self.db.read() as conn:
             row = await store.latest(conn, consent_id) if len(consent_id) <= 36 else None
             events = await store.events(conn, consent_id) if row else []
         if row is None or not _visible(row, who) or not (who.roles & READER_ROLES):
             raise NotFound()
+        await self.db.write(lambda conn: record(conn, who, ctx, self.clock.now(), [AuditRecord(
+            action=action, client_ref=row["client_ref"], categories=tuple(row["categories"]),
+            consent_id=row["id"], consent_version=row["version"])]))
+        return self._full(row, events)
+
+    def _full(self, row: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
         body = _with_confirmation(consent_json(row, self.clock.now()), row, events)
         body["events"] = [
             {"event": e["event"], "version": e["version"], "at": iso(e["at"]), "actor_org": e["actor_org"]}
@@ -256,13 +269,13 @@ class Consents:
             raise Conflict(f"The consent is {effective_status(current, now)}; it cannot be confirmed.",
                            code="consent_state")
 
-        async def unit(conn: AsyncConnection) -> None:
+        async def unit(conn: AsyncConnection) -> list[dict[str, Any]]:
             if confirmation(current, await store.events(conn, consent_id))[0] is not None:
                 raise Conflict("The disclosing organisation has already confirmed this version.", code="confirmed")
             await self._event(conn, who, ctx, current, "confirmed", now)
+            return await store.events(conn, consent_id)
 
-        await self.db.write(unit)
-        return await self.get(who, consent_id)
+        return self._full(current, await self.db.write(unit))
 
     async def for_items(self, conn: AsyncConnection, consent_ids: list[str]) -> dict[str, dict[str, Any]]:
         """The current version of each consent named by data items (for the policy)."""
@@ -292,13 +305,21 @@ class Consents:
         await self.db.write(unit)
         return prohibition_json(row)
 
-    async def list_prohibitions(self, who: Principal, client_ref: str) -> list[dict[str, Any]]:
+    async def list_prohibitions(self, who: Principal, client_ref: str, ctx: RequestContext) -> list[dict[str, Any]]:
+        """The prohibitions the caller's organisation recorded for this client, with who recorded
+        them. Another organisation's prohibitions are its own business: they are not listed, and
+        a reader learns of one only as the rule that withheld an item from them."""
         if not (who.roles & READER_ROLES):
             raise Forbidden("Your role does not read prohibitions.", code="role")
         async with self.db.read() as conn:
             if not await client_store.exists(conn, client_ref):
                 raise NotFound()
-            return [prohibition_json(r) for r in await store.prohibitions_for(conn, client_ref, active_only=False)]
+            rows = [r for r in await store.prohibitions_for(conn, client_ref, active_only=False)
+                    if r["created_org"] == who.org]
+        await self.db.write(lambda conn: record(conn, who, ctx, self.clock.now(), [
+            AuditRecord(action="prohibition.list", client_ref=client_ref,
+                        categories=tuple(sorted({r["category"] for r in rows if r["category"]})))]))
+        return [prohibition_json(r) for r in rows]
 
     async def revoke_prohibition(self, who: Principal, prohibition_id: str, ctx: RequestContext) -> dict[str, Any]:
         async with self.db.read() as conn:
@@ -350,6 +371,9 @@ class Consents:
 
     def _check_scope(self, scope: ConsentScope, who: Principal, now: datetime) -> ConsentScope:
         """The scope as it will be recorded, or the first reason it cannot be (403/422)."""
+        # Shown on the receipt and to every reader of the consent as typed.
+        gate.reference("evidence_ref", scope.evidence_ref)
+        gate.reference("witnessed_by", scope.witnessed_by)
         disclosing = scope.disclosing_org
         if disclosing is None:
             if who.org in scope.recipient_orgs:
@@ -385,6 +409,16 @@ class Consents:
                 raise Unprocessable("An oral consent records who witnessed it and where the evidence is: "
                                     f"{' and '.join(missing)} required.", code="oral_evidence")
         return replace(scope, disclosing_org=disclosing)
+
+    @staticmethod
+    async def _check_named(conn: AsyncConnection, scope: ConsentScope) -> None:
+        """Named recipients are staff the service knows, so the list holds user ids and nothing
+        else (an identity code or a client's address typed there would be stored as typed)."""
+        for user_id in scope.recipient_users:
+            if (await directory_store.get_user(conn, user_id) is None
+                    and await directory_store.get_expert(conn, user_id) is None):
+                raise Unprocessable("recipient_users: names a user the service does not know.",
+                                    code="unknown_user")
 
     def _row(self, consent_id: str, version: int, client_ref: str, scope: ConsentScope, who: Principal,
              now: datetime) -> dict[str, Any]:

@@ -24,9 +24,11 @@ from consult.services.directory import Directory
 from consult.services.disclosure import PARTICIPANT_ROLES, Disclosure, View, party_of, party_of_principal
 from consult.services.events import EventBus
 from consult.services.content import Content
-from consult.services.freetext import FreeText
+from consult.services import gate as content_gate
+from consult.services.gate import ContentGate
 from consult.services.paging import clamp_limit, decode_cursor, encode_cursor
 from consult.services.routing import Routing
+from consult.services.sensitive import Confirmation, Reader, SensitiveText
 from consult.storage import consultations as store
 from consult.storage import directory as directory_store
 from consult.storage.db import Database
@@ -45,12 +47,14 @@ class NewConsultation:
     pool: str | None = None
     client_ref: str | None = None
     case_ref: str | None = None
+    confirmation: Confirmation | None = None  # of a question flagged as sensitive
 
 
 def consultation_json(
-    c: dict[str, Any], participants: list[dict[str, Any]] | None = None, *, question: str
+    c: dict[str, Any], participants: list[dict[str, Any]] | None = None, *, question: str,
+    outcome_note: str | None = None,
 ) -> dict[str, Any]:
-    """The consultation with ``question`` as already rendered for the reader."""
+    """The consultation with ``question`` and ``outcome_note`` as already rendered for the reader."""
     body = {
         "id": c["id"],
         "topic": c["topic"],
@@ -67,8 +71,10 @@ def consultation_json(
         "status": c["status"],
         "claimed_by": c["claimed_by"],
         "outcome": c["outcome"],
-        "outcome_note": c["outcome_note"],
+        "outcome_note": outcome_note,
         "legal_hold": bool(c["legal_hold"]),
+        # Categories the question looked like, sent on the sender's confirmation.
+        "flagged_categories": list(c.get("question_flagged") or []),
         "content_destroyed": bool(c.get("content_destroyed")),
         "created_at": iso(c["created_at"]),
         "claimed_at": iso(c["claimed_at"]),
@@ -103,7 +109,7 @@ class Consultations:
         clients: Clients,
         consents: Consents,
         disclosure: Disclosure,
-        freetext: FreeText,
+        gate: ContentGate,
         content: Content,
         clock: Clock,
         *,
@@ -116,10 +122,11 @@ class Consultations:
         self.clients = clients
         self.consents = consents
         self.disclosure = disclosure
-        self.freetext = freetext
+        self.gate = gate
         self.content = content
         self.clock = clock
         self.orgs = orgs
+        self.sensitive = SensitiveText(disclosure)
         # Agreements, duty, load limits and escalation (consult/services/routing.py); without it
         # every on-duty expert the routing matches is offered the consultation.
         self.routing = routing
@@ -136,15 +143,28 @@ class Consultations:
         author = Party(org=c["origin_org"], role=c["created_role"] or "advisor", user_id=c["created_by"])
         return self.disclosure.render_text(c["question"], c["question_spans"], author, reader, view)
 
+    def _note(self, c: dict[str, Any], reader: Party, view: View) -> str | None:
+        """The close note as ``reader`` may see it, filtered like a message by its author."""
+        note = c.get("outcome_note")
+        if note is None:
+            return None
+        if c.get("closed_by") is None:
+            # Written before the gate recorded the note's author and identifier positions.
+            return content_gate.without_identifiers(note)
+        author = Party(org=c["closed_org"], role=c["closed_role"], user_id=c["closed_by"])
+        return self.disclosure.render_text(note, c.get("outcome_note_spans"), author, reader, view)
+
     def _json_for(self, c: dict[str, Any], reader: Party, view: View,
                   participants: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        return consultation_json(c, participants, question=self._question(c, reader, view))
+        return consultation_json(c, participants, question=self._question(c, reader, view),
+                                 outcome_note=self._note(c, reader, view))
 
     # -- open ---------------------------------------------------------------------------
 
     async def create(self, who: Principal, new: NewConsultation, ctx: RequestContext) -> dict[str, Any]:
         if not (who.roles & CREATOR_ROLES):
             raise Forbidden("Only advisors and social workers open consultations.")
+        content_gate.reference("case_ref", new.case_ref)
         await self._check_routing(who, new)
         if new.client_ref is not None and not await self.clients.exists(new.client_ref):
             raise Unprocessable("client_ref does not name a registered client.", code="unknown_client")
@@ -153,6 +173,8 @@ class Consultations:
         now = self.clock.now()
         consultation_id = str(uuid.uuid4())
         creator = party_of(who.user_id, who.org, who.roles)
+        checked = self.sensitive.confirm(await self._question_flags(new, creator, now),
+                                         new.confirmation)
         row = {
             "id": consultation_id,
             "topic": new.topic,
@@ -160,6 +182,10 @@ class Consultations:
             "question": new.question,
             "question_spans": None,
             "outcome_note": None,
+            "outcome_note_spans": None,
+            "closed_by": None,
+            "closed_org": None,
+            "closed_role": None,
             "legal_hold": False,
             "shredded_at": None,
             "content_destroyed": False,
@@ -179,10 +205,11 @@ class Consultations:
             "closed_at": None,
             "outcome": None,
             "created_at": now,
+            "question_flagged": list(checked.categories) or None,
         }
 
         async def unit(conn: AsyncConnection) -> tuple[list[dict[str, Any]], list[dict[str, Any]], View]:
-            prepared = await self.freetext.prepare(conn, who, new.question, new.purpose, now)
+            prepared = await self.gate.free_text(conn, who, new.question, new.purpose, now)
             row["question"], row["question_spans"] = prepared.text, prepared.spans or None
             key = await self.content.key(conn, consultation_id, create_at=now)
             await store.insert_consultation(conn, _stored(row, self.content.seal_question(key, consultation_id,
@@ -207,7 +234,10 @@ class Consultations:
                         client_ref=new.client_ref,
                         purpose=new.purpose,
                         recipient_org=new.target_org,
-                    )
+                    ),
+                    *await self.sensitive.record(
+                        conn, who, checked, consultation_id=consultation_id, message_id=None,
+                        client_ref=new.client_ref, purpose=new.purpose, at=now),
                 ],
             )
             if plan is not None:
@@ -227,6 +257,7 @@ class Consultations:
         self.bus.publish([who.user_id], lambda _u: {"type": "consultation.created", "consultation": body})
         body["offered_to"] = len(targets)
         body["identifiers"] = notices
+        body["sensitive"] = checked.flags
         if plan is not None:
             body["routing"] = plan.as_json()
         return body
@@ -245,6 +276,20 @@ class Consultations:
             "type": "consultation.offered", **extra,
             "consultation": self._json_for(c, Party(org=c["target_org"], role="expert", user_id=user_id), view),
         })
+
+    async def _question_flags(self, new: NewConsultation, creator: Party, now: Any
+                              ) -> list[dict[str, Any]]:
+        """The question goes to the target organisation's experts: passages that look like a
+        category withheld from them (see services/sensitive.py)."""
+        passages = self.disclosure.signals.detect(new.question)
+        if not passages:
+            return []
+        async with self.db.read() as conn:
+            prohibitions = await self.consents.active_prohibitions(conn, new.client_ref)
+        view = View(purpose=new.purpose, client_ref=new.client_ref, now=now, prohibitions=prohibitions)
+        expert = Party(org=new.target_org, role="expert", user_id=new.expert_id)
+        return self.sensitive.flags(new.question, creator, [Reader(new.expert_id, expert)], view,
+                                    passages)
 
     async def _check_routing(self, who: Principal, new: NewConsultation) -> None:
         if new.target_org not in self.orgs:
@@ -272,8 +317,10 @@ class Consultations:
     # -- read ---------------------------------------------------------------------------
 
     async def list_for(
-        self, who: Principal, *, status: str | None, limit: int | None, cursor: str | None
+        self, who: Principal, *, status: str | None, limit: int | None, cursor: str | None, ctx: RequestContext
     ) -> dict[str, Any]:
+        """The consultations visible to ``who`` (theirs, and those offered to them); each one
+        listed is recorded as read (``consultation.list``) before the page is answered."""
         limit = clamp_limit(limit)
         before = decode_cursor("c", cursor)
         async with self.db.read() as conn:
@@ -299,13 +346,13 @@ class Consultations:
                     views[r["client_ref"]] = await self._view(conn, r)
         reader = party_of_principal(who)
         now = self.clock.now()
-        return {
-            "items": [
-                self._json_for(r, reader, views.get(r["client_ref"]) or View(r["purpose"], r["client_ref"], now))
-                for r in rows
-            ],
-            "next": encode_cursor("c", rows[-1]["seq"]) if more else None,
-        }
+        items = [self._json_for(r, reader, views.get(r["client_ref"]) or View(r["purpose"], r["client_ref"], now))
+                 for r in rows]
+        if rows:
+            await self.db.write(lambda conn: record(conn, who, ctx, now, [
+                AuditRecord(action="consultation.list", consultation_id=r["id"], client_ref=r["client_ref"],
+                            purpose=r["purpose"]) for r in rows]))
+        return {"items": items, "next": encode_cursor("c", rows[-1]["seq"]) if more else None}
 
     async def get(self, who: Principal, consultation_id: str, ctx: RequestContext) -> dict[str, Any]:
         async with self.db.read() as conn:
@@ -436,27 +483,39 @@ class Consultations:
             raise Forbidden("Only participants close a consultation.")
         now = self.clock.now()
         c = acc.consultation
+        closer = Party(org=who.org, role=acc.participant["role"], user_id=who.user_id)
+        closing: dict[str, Any] = {"outcome_note": None, "outcome_note_spans": None, "closed_by": who.user_id,
+                                   "closed_org": closer.org, "closed_role": closer.role}
 
-        async def unit(conn: AsyncConnection) -> list[dict[str, Any]] | None:
-            sealed_note = None
+        async def unit(conn: AsyncConnection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
+            sealed_note, notices = None, []
             if note is not None and not c["content_destroyed"]:
-                sealed_note = self.content.seal_note(await self.content.key(conn, consultation_id), consultation_id, note)
-            if not await store.close(conn, consultation_id, outcome, sealed_note, now):
+                # The note is free text for the other participants: gated like a message.
+                gated = await self.gate.free_text(conn, who, note, c["purpose"], now)
+                closing.update(outcome_note=gated.text, outcome_note_spans=gated.spans or None)
+                notices = gated.notices
+                sealed_note = self.content.seal_note(await self.content.key(conn, consultation_id), consultation_id,
+                                                     gated.text)
+            stored = {k: v for k, v in closing.items() if k != "outcome_note"}
+            if not await store.close(conn, consultation_id, outcome, sealed_note, now, stored):
                 return None
             await record(
                 conn, who, ctx, now,
                 [AuditRecord(action="consultation.close", consultation_id=consultation_id,
                              client_ref=c["client_ref"], purpose=c["purpose"])],
             )
-            return await store.list_participants(conn, consultation_id)
+            return await store.list_participants(conn, consultation_id), notices
 
-        participants = await self.db.write(unit)
-        if participants is None:
+        done = await self.db.write(unit)
+        if done is None:
             raise Conflict("The consultation is already closed.", code="closed")
-        closed = {**c, "status": "closed", "outcome": outcome, "outcome_note": note, "closed_at": now}
+        participants, notices = done
+        closed = {**c, **closing, "status": "closed", "outcome": outcome, "closed_at": now}
         readers = _readers(participants)
         self._publish(readers, "consultation.closed", closed, view, participants)
-        return self._json_for(closed, readers[who.user_id], view, participants)
+        body = self._json_for(closed, readers[who.user_id], view, participants)
+        body["identifiers"] = notices
+        return body
 
     def _publish(self, readers: dict[str, Party], kind: str, c: dict[str, Any], view: View,
                  participants: list[dict[str, Any]] | None = None, **extra: Any) -> None:

@@ -11,6 +11,7 @@ from consult.audit.records import AuditRecord, record
 from consult.errors import Forbidden, Unprocessable
 from consult.model import Clock, Principal, iso
 from consult.model.context import SYSTEM_CONTEXT, RequestContext
+from consult.services import gate
 from consult.services.events import EventBus
 from consult.storage import directory as store
 from consult.storage.db import Database
@@ -60,23 +61,24 @@ class Directory:
     async def seen(self, who: Principal) -> None:
         """Remember who a user is (org, roles, name) so they can be added as a participant."""
         now = self.clock.now()
-        identity = (who.org, who.roles, who.name)
+        # A name from the identity provider: identifiers removed, never refused (consult/services/gate.py).
+        name = gate.display_name(who.name)
+        identity = (who.org, who.roles, name)
         last = self._seen.get(who.user_id)
         if last and last[1] == identity and now - last[0] < _SEEN_REFRESH:
             return
         self._seen[who.user_id] = (now, identity)
-        moved = await self.db.write(lambda conn: self._record_seen(conn, who, now))
+        moved = await self.db.write(lambda conn: self._record_seen(conn, who, name, now))
         if moved:
             self.version += 1
 
-    async def _record_seen(self, conn: Any, who: Principal, now: datetime) -> bool:
+    async def _record_seen(self, conn: Any, who: Principal, name: str, now: datetime) -> bool:
         """Remember the user; an expert entry made for them under another organisation (named
         before they ever signed in) moves to their own organisation, off duty, for its admin to
         review. Returns whether an entry moved."""
-        await store.upsert_user(conn, user_id=who.user_id, org=who.org, roles=sorted(who.roles), name=who.name,
+        await store.upsert_user(conn, user_id=who.user_id, org=who.org, roles=sorted(who.roles), name=name,
                                 at=now)
-        if who.user_id not in self._expert_ids:
-            return False
+        # Read, not the in-memory id set: another instance may have named the expert.
         entry = await store.get_expert(conn, who.user_id)
         if entry is None or entry["org"] == who.org:
             return False
@@ -119,6 +121,9 @@ class Directory:
                 raise Unprocessable("on_duty is required.")
         else:
             raise Forbidden("Only an admin of the expert's organisation may change this entry.")
+        gate.reference("name", data.name)  # shown to every user as typed
+        for name, values in (("topics", data.topics), ("pools", data.pools), ("languages", data.languages)):
+            gate.references(name, values or ())
         base: dict[str, Any] = existing or {
             "name": (known or {}).get("name") or data.name,
             "topics": [],

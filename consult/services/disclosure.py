@@ -14,6 +14,7 @@ from typing import Any
 from consult.model import Clock, Principal, iso
 from consult.policy.engine import PolicyEngine
 from consult.policy.model import Consent, Decision, ItemRequest, Party, Prohibition, Referral
+from consult.policy.signals import SignalDetector
 from consult.services.consents import as_policy_consent, effective_status
 from consult.services.freetext import render
 
@@ -57,6 +58,11 @@ class Disclosure:
     @property
     def item_categories(self) -> frozenset[str]:
         return self.engine.item_categories
+
+    @property
+    def signals(self) -> SignalDetector:
+        """The detector of sensitive categories in free text (policies/signals.toml)."""
+        return self.engine.signals
 
     def decide(
         self,

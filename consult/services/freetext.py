@@ -1,4 +1,5 @@
-"""Free text — questions and message texts — scanned for identifiers before it is stored.
+"""The mechanics of free text for the content gate (consult/services/gate.py): identifiers
+replaced or recorded by position before the text is stored, and rendered per reader after.
 
 A HETU is never stored: in a client consultation it becomes a link to the client (registered
 if new); in a ``general`` one, which carries no client data, it is removed. IBANs, phone

@@ -22,42 +22,15 @@ from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
 from consult.model import Clock, Principal, iso
 from consult.model.context import RequestContext
-from consult.policy.scan import scan
 from consult.services import access
 from consult.services.content import Content
+from consult.services.gate import PersonalDataFound, entry_findings
 from consult.storage import knowledge as store
 from consult.storage.db import Database
 
-# A client link as free text renders it (consult/services/freetext.py): a pseudonym is still personal.
-_CLIENT_LINK = re.compile(r"\[client:[^\]]*\]", re.IGNORECASE)
 _WORD = re.compile(r"[^\W_]+")
 MAX_TERMS = 8
 READER_ROLES = frozenset({"advisor", "expert", "social_worker", "admin", "privacy_officer"})
-
-
-class PersonalDataFound(Unprocessable):
-    """422 naming what the scan found: field, kind and position of each finding, never the text."""
-
-    code = "personal_data_found"
-
-    def __init__(self, findings: list[dict[str, Any]]) -> None:
-        kinds = ", ".join(sorted({f["kind"] for f in findings}))
-        super().__init__(f"The entry holds personal data ({kinds}); remove it and try again.")
-        self.findings = findings
-
-    def body(self) -> dict[str, Any]:  # type: ignore[override]
-        body: dict[str, Any] = super().body()
-        body["error"]["findings"] = self.findings
-        return body
-
-
-def findings(fields: dict[str, str]) -> list[dict[str, Any]]:
-    found = []
-    for name, value in fields.items():
-        found += [{"field": name, "kind": f.kind, "start": f.start, "end": f.end} for f in scan(value)]
-        found += [{"field": name, "kind": "client_ref", "start": m.start(), "end": m.end()}
-                  for m in _CLIENT_LINK.finditer(value)]
-    return sorted(found, key=lambda f: (f["field"], f["start"]))
 
 
 def fold(text: str) -> str:
@@ -104,7 +77,7 @@ class KnowledgeBase:
         if topic not in self.topics:
             raise Unprocessable("topic is not a known topic.", code="invalid_field")
         now = self.clock.now()
-        found = findings({"question": question, "answer": answer})
+        found = entry_findings({"question": question, "answer": answer})
         if found:
             await self.db.write(lambda conn: record(conn, who, ctx, now, [AuditRecord(
                 action="knowledge.refuse", outcome="deny", consultation_id=consultation_id,
@@ -133,8 +106,20 @@ class KnowledgeBase:
             raise NotFound()
         return row
 
-    async def get(self, who: Principal, entry_id: str) -> dict[str, Any]:
-        return entry_json(await self._own(who, entry_id), who)
+    async def get(self, who: Principal, entry_id: str, ctx: RequestContext) -> dict[str, Any]:
+        row = await self._own(who, entry_id)
+        await self._read(who, ctx, "knowledge.read", [row])
+        return entry_json(row, who)
+
+    async def _read(self, who: Principal, ctx: RequestContext, action: str, rows: list[dict[str, Any]]) -> None:
+        """Record a read of entries (one record per call). Entries hold no personal data, but their
+        questions are read like any other; a single entry is named (with, to its own organisation,
+        the consultation it came from)."""
+        one = rows[0] if len(rows) == 1 and action == "knowledge.read" else None
+        await self.db.write(lambda conn: record(conn, who, ctx, self.clock.now(), [AuditRecord(
+            action=action,
+            consultation_id=one["source_consultation_id"] if one and one["org"] == who.org else None,
+            rule_id=f"knowledge:{one['id']}" if one else None)]))
 
     async def approve(self, who: Principal, entry_id: str, ctx: RequestContext) -> dict[str, Any]:
         row = await self._own(who, entry_id)
@@ -143,7 +128,7 @@ class KnowledgeBase:
         if row["created_by"] == who.user_id:
             raise Forbidden("Another expert approves the entry (four eyes).", code="own_entry")
         # Checked again: the scanner may have learnt more since the entry was written.
-        found = findings({"question": row["question"], "answer": row["answer"]})
+        found = entry_findings({"question": row["question"], "answer": row["answer"]})
         if found:
             raise PersonalDataFound(found)
         return await self._transition(who, row, "draft", {"status": "approved", "approved_by": who.user_id},
@@ -173,7 +158,8 @@ class KnowledgeBase:
             raise Conflict("The entry changed meanwhile; reload it.", code="stale")
         return entry_json({**row, **values}, who)
 
-    async def search(self, who: Principal, query: str | None, topic: str | None, limit: int) -> list[dict[str, Any]]:
+    async def search(self, who: Principal, query: str | None, topic: str | None, limit: int,
+                     ctx: RequestContext) -> list[dict[str, Any]]:
         if not (who.roles & READER_ROLES):
             raise Forbidden("Your role does not read the knowledge base.", code="role")
         words = [w for w in _WORD.findall(fold(query or "")) if len(w) >= 2][:MAX_TERMS]
@@ -183,12 +169,14 @@ class KnowledgeBase:
             else:
                 rows = await store.search(conn, [search_prefix(w) for w in words], " ".join(words),
                                           topic=topic, limit=limit)
+        await self._read(who, ctx, "knowledge.search", rows)
         return [entry_json(r, who) for r in rows]
 
-    async def drafts(self, who: Principal, limit: int) -> list[dict[str, Any]]:
+    async def drafts(self, who: Principal, limit: int, ctx: RequestContext) -> list[dict[str, Any]]:
         """Entries of the caller's organisation waiting for approval (experts and admins)."""
         if not (who.has("expert") or who.has("admin")):
             raise Forbidden("Your role does not approve entries.", code="role")
         async with self.db.read() as conn:
             rows = await store.list_entries(conn, status="draft", org=who.org, topic=None, limit=limit)
+        await self._read(who, ctx, "knowledge.drafts", rows)
         return [entry_json(r, who) for r in rows]

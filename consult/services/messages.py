@@ -25,9 +25,13 @@ from consult.services import access
 from consult.services.consents import Consents
 from consult.services.directory import Directory
 from consult.services.disclosure import Disclosure, View, party_of_principal
-from consult.services.events import EventBus
+from consult.services.deliveries import record_deliveries
+from consult.services.events import Delivery, EventBus, Subject
 from consult.services.content import Content
-from consult.services.freetext import FreeText, notices_for
+from consult.services import gate as content_gate
+from consult.services.freetext import render as render_text
+from consult.services.gate import ContentGate, notices_for
+from consult.services.sensitive import Confirmation, SensitiveText
 from consult.services.paging import clamp_limit, decode_cursor, encode_cursor
 from consult.storage import consultations as consultation_store
 from consult.storage import messages as store
@@ -63,6 +67,27 @@ class Draft:
     decisions: list[list[Decision]]  # [recipient][item]
     withheld: list[dict[str, Any]]
     notices: list[dict[str, Any]]
+    sensitive: list[dict[str, Any]]  # passages that look like a category withheld from a recipient
+
+
+@dataclass(frozen=True)
+class OrganisationView:
+    """A consultation's content as one organisation may see it (break-glass)."""
+
+    consultation: dict[str, Any]
+    question: str
+    messages: list[dict[str, Any]]
+    categories: tuple[str, ...]  # the categories of the items shown
+
+
+def organisation_parties(c: dict[str, Any], participants: list[dict[str, Any]], org: str) -> list[Party]:
+    """Who reads for ``org`` in a consultation: its participants in their roles or, before any
+    of them joined, the role the organisation has in it (the creator's, or an expert's)."""
+    parties = [Party(org=org, role=p["role"], user_id=p["user_id"]) for p in participants if p["org"] == org]
+    if parties:
+        return parties
+    role = (c["created_role"] or "advisor") if org == c["origin_org"] else "expert"
+    return [Party(org=org, role=role)]
 
 
 def author_party(message: dict[str, Any]) -> Party:
@@ -77,7 +102,7 @@ class Messages:
         directory: Directory,
         disclosure: Disclosure,
         consents: Consents,
-        freetext: FreeText,
+        gate: ContentGate,
         content: Content,
         clock: Clock,
     ) -> None:
@@ -86,9 +111,10 @@ class Messages:
         self.directory = directory
         self.disclosure = disclosure
         self.consents = consents
-        self.freetext = freetext
+        self.gate = gate
         self.content = content
         self.clock = clock
+        self.sensitive = SensitiveText(disclosure)
 
     # -- rendering for one reader -----------------------------------------------------------
 
@@ -111,10 +137,15 @@ class Messages:
                 author, reader, item["category"], view,
                 consent_id=item.get("consent_id"), referral=_referral(item),
             )
-            data.append(
-                _item_json(item) if decision.permitted
-                else self.disclosure.withheld_view(item["category"], decision, view, item.get("consent_id"))
-            )
+            if decision.permitted:
+                # The category is the policy's; the identifiers inside the value are decided
+                # per reader like those in the text.
+                shown = _item_json(item)
+                shown["value"] = self.disclosure.render_text(item["value"], item.get("value_spans"), author,
+                                                             reader, view)
+                data.append(shown)
+            else:
+                data.append(self.disclosure.withheld_view(item["category"], decision, view, item.get("consent_id")))
         return {
             "id": message["id"],
             "consultation_id": message["consultation_id"],
@@ -127,6 +158,8 @@ class Messages:
             "text": self.disclosure.render_text(message["text"], message.get("text_spans"), author, reader, view),
             "data": data,
             "created_at": iso(message["created_at"]),
+            # Free text the sender confirmed although it looked like these categories.
+            "flagged_categories": list(message.get("flagged_categories") or []),
             "content_destroyed": bool(message.get("destroyed")),
             "read_by": [
                 {"user_id": m["user_id"], "read_at": iso(m["read_at"])}
@@ -178,21 +211,34 @@ class Messages:
             if not d.permitted
         ]
         findings = scan(text)
-        for f in findings:
-            if f.kind == "hetu":
-                continue
-            for r in recipients:
-                d = self.disclosure.decide_identifier(f.kind, sender, r.party, view)
-                if not d.permitted:
-                    withheld.append(_withheld_json(r, None, f"identifier.{f.kind}", d))
-        return Draft(c, acc.participants, sender, view, recipients, decisions, withheld,
-                     notices_for(findings, c["purpose"]))
+        notices = notices_for(findings, c["purpose"])
+        scanned: list[tuple[int | None, list[Any]]] = [(None, findings)]
+        for index, item in enumerate(items):
+            found = scan(item.value)
+            scanned.append((index, found))
+            notices += [{**n, "field": f"data[{index}].value"} for n in notices_for(found, c["purpose"])]
+        for index, found in scanned:
+            for f in found:
+                if f.kind == "hetu":
+                    continue
+                for r in recipients:
+                    d = self.disclosure.decide_identifier(f.kind, sender, r.party, view)
+                    if not d.permitted:
+                        withheld.append(_withheld_json(r, index, f"identifier.{f.kind}", d))
+        return Draft(c, acc.participants, sender, view, recipients, decisions, withheld, notices,
+                     self.sensitive.flags(text, sender, recipients, view))
 
-    async def preview(self, who: Principal, consultation_id: str, text: str, items: list[DataItem]) -> dict[str, Any]:
-        """The sender's warning before sending: what the policy and the scanner would do."""
+    async def preview(self, who: Principal, consultation_id: str, text: str, items: list[DataItem],
+                      ctx: RequestContext) -> dict[str, Any]:
+        """The sender's warning before sending: what the policy and the scanner would do.
+        Nothing is stored but the record of the preview (``message.preview``)."""
         draft = await self.check(who, consultation_id, text, items)
+        c = draft.consultation
+        await self.db.write(lambda conn: record(conn, who, ctx, self.clock.now(), [
+            AuditRecord(action="message.preview", consultation_id=consultation_id, client_ref=c["client_ref"],
+                        categories=tuple(i.category for i in items), purpose=c["purpose"])]))
         return {"policy": {"version": self.disclosure.version, "withheld": draft.withheld},
-                "identifiers": draft.notices}
+                "identifiers": draft.notices, "sensitive": draft.sensitive}
 
     async def post(
         self,
@@ -204,10 +250,14 @@ class Messages:
         *,
         message_id: str | None = None,
         before_store: Callable[[AsyncConnection, Any, str], Awaitable[None]] | None = None,
+        confirmation: Confirmation | None = None,
     ) -> dict[str, Any]:
         """Check, store (sealed) and deliver a message. ``before_store`` runs in the same
-        transaction with the consultation's key and the message id (attachments use it)."""
+        transaction with the consultation's key and the message id (attachments use it).
+        Text that looks like a category withheld from a recipient in another organisation
+        needs the sender's ``confirmation`` (else 409 and nothing is stored)."""
         draft = await self.check(who, consultation_id, text, items)
+        checked = self.sensitive.confirm(draft.sensitive, confirmation)
         c, view, now = draft.consultation, draft.view, self.clock.now()
         audit = [
             AuditRecord(
@@ -249,18 +299,29 @@ class Messages:
             for i, item in enumerate(items)
         ]
         first_response = who.org == c["target_org"] and c["first_response_at"] is None
+        readers = await self._readers(c, draft.participants)
 
-        async def unit(conn: AsyncConnection) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-            prepared = await self.freetext.prepare(conn, who, text, c["purpose"], now)
+        async def unit(conn: AsyncConnection) -> tuple[dict[str, Any], list[dict[str, Any]], list[Delivery]]:
+            prepared = await self.gate.free_text(conn, who, text, c["purpose"], now)
+            notices = list(prepared.notices)
+            for r in item_rows:
+                value = await self.gate.free_text(conn, who, r["value"], c["purpose"], now,
+                                                  field=f"data[{r['idx']}].value")
+                r["value"], r["value_spans"] = value.text, value.spans or None
+                notices += value.notices
+                if r["referral_justification"] is not None:
+                    r["referral_justification"] = (await self.gate.free_text(
+                        conn, who, r["referral_justification"], c["purpose"], now)).text
             values = {
                 "id": message_id,
                 "consultation_id": consultation_id,
                 "author_id": who.user_id,
                 "author_org": who.org,
                 "author_role": draft.sender.role,
-                "author_name": who.name,
+                "author_name": content_gate.display_name(who.name),
                 "text": prepared.text,
                 "text_spans": prepared.spans or None,
+                "flagged_categories": list(checked.categories) or None,
                 "created_at": now,
             }
             key = await self.content.key(conn, consultation_id)
@@ -283,6 +344,9 @@ class Messages:
             seq = await store.insert_message(conn, sealed_values, sealed_items)
             if first_response:
                 await consultation_store.mark_first_response(conn, consultation_id, now)
+            confirmed = await self.sensitive.record(
+                conn, who, checked, consultation_id=consultation_id, message_id=message_id,
+                client_ref=c["client_ref"], purpose=c["purpose"], at=now)
             await record(conn, who, ctx, now, [
                 AuditRecord(
                     action="message.create",
@@ -293,15 +357,23 @@ class Messages:
                     purpose=c["purpose"],
                 ),
                 *[replace(a, message_id=message_id) for a in audit],
+                *confirmed,
             ])
             stored = {**values, "seq": seq, "items": [{**r, "message_id": message_id} for r in item_rows]}
-            return stored, prepared.notices
+            # The live deliveries are reads by their recipients, recorded in this same commit.
+            live = self.bus.prepare(
+                readers,
+                lambda user_id: {"type": "message.created", "message": self.render(stored, readers[user_id], view, [])},
+                subject=Subject(c["id"], c["client_ref"], c["purpose"]),
+            )
+            return stored, notices, await record_deliveries(conn, live, now)
 
-        stored, notices = await self.db.write(unit)
+        stored, notices, live = await self.db.write(unit)
         body = self.render(stored, draft.sender, view, [])
         body["policy"] = {"version": self.disclosure.version, "withheld": draft.withheld}
         body["identifiers"] = notices
-        await self._publish(c, draft.participants, stored, view)
+        body["sensitive"] = checked.flags
+        self.bus.send(live)
         return body
 
     def _recipients(
@@ -317,19 +389,16 @@ class Messages:
         # Unclaimed: whoever claims it will be an expert of the target organisation.
         return [Recipient(None, Party(org=c["target_org"], role="expert"))]
 
-    async def _publish(
-        self, c: dict[str, Any], participants: list[dict[str, Any]], stored: dict[str, Any], view: View
-    ) -> None:
+    async def _readers(self, c: dict[str, Any], participants: list[dict[str, Any]]) -> dict[str, Party]:
+        """Who receives a new message live: the participants and, while unclaimed, the on-duty
+        experts it is offered to."""
         readers: dict[str, Party] = {
             p["user_id"]: Party(org=p["org"], role=p["role"], user_id=p["user_id"]) for p in participants
         }
         if c["status"] == "open":
             for user_id in await self.directory.offer_targets(c["target_org"], c["pool"], c["expert_id"]):
                 readers.setdefault(user_id, Party(org=c["target_org"], role="expert", user_id=user_id))
-        self.bus.publish(
-            readers,
-            lambda user_id: {"type": "message.created", "message": self.render(stored, readers[user_id], view, [])},
-        )
+        return readers
 
     # -- read -----------------------------------------------------------------------------
 
@@ -369,27 +438,74 @@ class Messages:
         )
         return {"items": items, "next": encode_cursor("m", rows[-1]["seq"]) if more else None}
 
-    async def full_content(self, consultation_id: str) -> list[dict[str, Any]]:
-        """Every message of a consultation as written, unfiltered — for the privacy officer's
-        break-glass access and compliance export only. The caller must have recorded the
-        justification and audited the access in the same breath; this method does neither."""
+    async def as_organisation(self, consultation_id: str, org: str) -> OrganisationView:
+        """A consultation's content as ``org`` may see it through the policy — for a privacy
+        officer's break-glass. What the organisation wrote is shown in full; what another
+        organisation wrote is decided item by item (and identifier by identifier in text) for
+        the organisation's parties to the consultation, as if one of them read it. An item the
+        policy withholds from every one of them stays withheld: its category, rule, citation and
+        basis are shown, its value nowhere. Neither records nor checks the caller: the caller
+        has recorded the justification and audits the access."""
         async with self.db.read() as conn:
-            consultation = await consultation_store.get(conn, consultation_id)
-            if consultation is None:
+            stored = await consultation_store.get(conn, consultation_id)
+            if stored is None:
                 raise NotFound()
+            c = await self.content.open_consultation(conn, stored)
+            participants = await consultation_store.list_participants(conn, consultation_id)
             rows = await self.content.open_messages(
-                conn, consultation, await store.list_messages(conn, consultation_id, after_seq=None, limit=100_000))
-        return [
-            {
-                "id": r["id"],
-                "author": {"id": r["author_id"], "name": r["author_name"], "org": r["author_org"],
-                           "role": r["author_role"]},
-                "text": r["text"],
-                "data": [_item_json(i) for i in r["items"]],
-                "created_at": iso(r["created_at"]),
-            }
-            for r in rows
-        ]
+                conn, c, await store.list_messages(conn, consultation_id, after_seq=None, limit=100_000))
+            view = await self.view_for(conn, c, [i["consent_id"] for r in rows for i in r["items"] if i["consent_id"]])
+        parties = organisation_parties(c, participants, org)
+        origin = Party(org=c["origin_org"], role=c["created_role"] or "advisor", user_id=c["created_by"])
+        messages = [self._as_organisation(r, org, parties, view) for r in rows]
+        shown = sorted({d["category"] for m in messages for d in m["data"] if not d.get("withheld")})
+        return OrganisationView(c, self._text_for(c["question"], c["question_spans"], origin, org, parties, view),
+                                messages, tuple(shown))
+
+    def _as_organisation(self, message: dict[str, Any], org: str, parties: list[Party], view: View
+                         ) -> dict[str, Any]:
+        author = author_party(message)
+        data: list[dict[str, Any]] = []
+        for item in message["items"]:
+            if message.get("destroyed"):
+                data.append({"category": item["category"], "withheld": True, "rule": "retention",
+                             "citation": "", "basis": "retention",
+                             "reason": "Destroyed at the end of the retention period."})
+                continue
+            if author.org == org:
+                data.append(_item_json(item))
+                continue
+            decisions = [self.disclosure.decide(author, p, item["category"], view, consent_id=item.get("consent_id"),
+                                                referral=_referral(item)) for p in parties]
+            permitted = next((d for d in decisions if d.permitted), None)
+            if permitted is not None:
+                shown = _item_json(item)
+                shown["value"] = self._text_for(item["value"], item.get("value_spans"), author, org, parties, view)
+                data.append(shown)
+            else:
+                withheld = self.disclosure.withheld_view(item["category"], decisions[0], view, item.get("consent_id"))
+                data.append({**withheld, "basis": decisions[0].basis})
+        return {
+            "id": message["id"],
+            "author": {"id": message["author_id"], "name": message["author_name"], "org": message["author_org"],
+                       "role": message["author_role"]},
+            "text": self._text_for(message["text"], message.get("text_spans"), author, org, parties, view),
+            "data": data,
+            "content_destroyed": bool(message.get("destroyed")),
+            "created_at": iso(message["created_at"]),
+        }
+
+    def _text_for(self, text: str, spans: list[dict[str, Any]] | None, author: Party, org: str,
+                  parties: list[Party], view: View) -> str:
+        """Free text as ``org`` may see it: an identifier is shown if one of its parties may see it."""
+        if author.org == org:
+            return text
+
+        def decide(kind: str) -> Decision:
+            decisions = [self.disclosure.decide_identifier(kind, author, p, view) for p in parties]
+            return next((d for d in decisions if d.permitted), decisions[0])
+
+        return render_text(text, spans, decide)
 
     async def mark_read(
         self, who: Principal, consultation_id: str, message_id: str, ctx: RequestContext

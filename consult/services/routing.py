@@ -27,6 +27,7 @@ from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Unprocessable
 from consult.model import Clock, Principal, iso
 from consult.model.context import SYSTEM_CONTEXT, RequestContext
+from consult.services import gate
 from consult.services.agreements import Agreements
 from consult.services.directory import Directory
 from consult.services.events import EventBus
@@ -310,14 +311,19 @@ class Routing:
 
     # -- the queue and availability ------------------------------------------------------------
 
-    async def queue(self, who: Principal, limit: int) -> list[dict[str, Any]]:
-        """Open consultations offered to this expert: by urgency, then oldest first (no content)."""
+    async def queue(self, who: Principal, limit: int, ctx: RequestContext) -> list[dict[str, Any]]:
+        """Open consultations offered to this expert: by urgency, then oldest first (no content).
+        Each one listed is recorded as seen (``queue.read``), with its client."""
         now = self.clock.now()
         async with self.db.read() as conn:
             expert = await directory_store.get_expert(conn, who.user_id)
             if expert is None or expert["org"] != who.org or not who.has("expert"):
                 return []
             rows = await store.queue(conn, who.org, who.user_id, list(expert["pools"]), limit)
+        if rows:
+            await self.db.write(lambda conn: record(conn, who, ctx, now, [
+                AuditRecord(action="queue.read", consultation_id=r["id"], client_ref=r["client_ref"],
+                            purpose=r["purpose"]) for r in rows]))
         return [{
             "id": r["id"], "topic": r["topic"], "urgency": r["urgency"], "pool": r["pool"],
             "escalated_pool": r["escalated_pool"], "origin_org": r["origin_org"],
@@ -355,6 +361,7 @@ class Routing:
     async def set_pool(self, who: Principal, org: str, name: str, values: dict[str, Any], ctx: RequestContext
                        ) -> dict[str, Any]:
         now = self.clock.now()
+        gate.reference("backup_pool", values.get("backup_pool"))  # shown to every user as typed
         if values.get("backup_pool") == name:
             raise Unprocessable("A pool is not its own backup.", code="invalid_field")
         async with self.db.read() as conn:

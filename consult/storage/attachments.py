@@ -24,6 +24,7 @@ async def item_for(conn: AsyncConnection, attachment_id: str) -> dict[str, Any] 
     """The data item that carries the attachment, with its message's author."""
     query = (
         select(message_items.c.category, message_items.c.consent_id, message_items.c.referral_condition,
+               message_items.c.value_spans,
                messages.c.id.label("message_id"), messages.c.author_id, messages.c.author_org,
                messages.c.author_role)
         .join(messages, messages.c.id == message_items.c.message_id)

@@ -228,6 +228,16 @@ async def reasons(conn: AsyncConnection) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in (await conn.execute(query)).all()]
 
 
+async def get_reason(conn: AsyncConnection, reason_id: str) -> dict[str, Any] | None:
+    """A written reason and the organisations of the records that refer to it."""
+    row = (await conn.execute(select(audit_reasons).where(audit_reasons.c.id == reason_id))).first()
+    if row is None:
+        return None
+    t = audit_events.c
+    orgs = (await conn.execute(select(t.actor_org, t.recipient_org).where(t.reason_id == reason_id))).all()
+    return {**as_dict(row), "orgs": {o for pair in orgs for o in pair if o}}
+
+
 async def reason_digests(conn: AsyncConnection) -> dict[str, str | None]:
     """reason_id → the digest its audit record committed to."""
     t = audit_events.c
@@ -279,7 +289,7 @@ def _conditions(f: EventFilter) -> list[ColumnElement[bool]]:
     if f.basis is not None:
         if ":" in f.basis:
             where.append(t.basis == f.basis)
-        else:  # a kind of basis: statute, policy, consent
+        else:  # a kind of basis: statute, consent, internal
             where.append(or_(t.basis == f.basis, t.basis.startswith(f.basis + ":", autoescape=True)))
     if f.consultation_id is not None:
         where.append(t.consultation_id == f.consultation_id)

@@ -34,6 +34,23 @@ async def by_index(conn: AsyncConnection, hetu_index: str) -> dict[str, Any] | N
     return as_dict(row) if row else None
 
 
+async def refs_by_index(conn: AsyncConnection, hetu_indexes: list[str]) -> dict[str, str]:
+    """``{hetu_index: client_ref}`` of those of ``hetu_indexes`` that a client holds."""
+    found: dict[str, str] = {}
+    for start in range(0, len(hetu_indexes), 500):
+        chunk = hetu_indexes[start:start + 500]
+        rows = await conn.execute(select(clients.c.hetu_index, clients.c.client_ref)
+                                  .where(clients.c.hetu_index.in_(chunk)))
+        found.update({row.hetu_index: row.client_ref for row in rows.all()})
+    return found
+
+
+async def mark_form(conn: AsyncConnection, client_refs: list[str], form: int, *, below: int) -> None:
+    """Record that these clients' index is already the one of ``form`` (if still below it)."""
+    await conn.execute(update(clients).where(clients.c.client_ref.in_(client_refs), clients.c.hetu_form < below)
+                       .values(hetu_form=form))
+
+
 async def by_ref(conn: AsyncConnection, client_ref: str) -> dict[str, Any] | None:
     row = (await conn.execute(select(clients).where(clients.c.client_ref == client_ref))).first()
     return as_dict(row) if row else None

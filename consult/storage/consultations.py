@@ -62,12 +62,14 @@ async def claim(conn: AsyncConnection, consultation_id: str, user_id: str, at: d
 
 
 async def close(
-    conn: AsyncConnection, consultation_id: str, outcome: str, note_sealed: bytes | None, at: datetime
+    conn: AsyncConnection, consultation_id: str, outcome: str, note_sealed: bytes | None, at: datetime,
+    closing: dict[str, Any] | None = None,
 ) -> bool:
+    """Close unless already closed; ``closing`` adds who closed it and the note's identifier spans."""
     result = await conn.execute(
         update(consultations)
         .where(consultations.c.id == consultation_id, consultations.c.status != "closed")
-        .values(status="closed", outcome=outcome, outcome_note_sealed=note_sealed, closed_at=at)
+        .values(status="closed", outcome=outcome, outcome_note_sealed=note_sealed, closed_at=at, **(closing or {}))
     )
     return result.rowcount == 1
 

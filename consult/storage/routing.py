@@ -134,7 +134,7 @@ async def queue(conn: AsyncConnection, org: str, user_id: str, pools: list[str],
     c, r = consultations.c, consultation_routing.c
     query = (
         select(c.id, c.topic, c.urgency, c.pool, c.expert_id, c.escalated_pool, c.created_at, c.origin_org,
-               r.stage, r.offers, r.next_at, r.sla_seconds)
+               c.client_ref, c.purpose, r.stage, r.offers, r.next_at, r.sla_seconds)
         .select_from(consultations.outerjoin(consultation_routing, r.consultation_id == c.id))
         .where(_offered_to(org, user_id, pools))
         .order_by(_rank(), c.created_at, c.seq)

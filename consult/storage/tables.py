@@ -84,12 +84,20 @@ consultations = Table(
     Column("closed_at", TS),
     Column("outcome", String(32)),
     Column("outcome_note_sealed", LargeBinary),
+    # The close note's author and the positions of the identifiers in it, so that the note is
+    # filtered per reader like a message (consult/services/gate.py).
+    Column("outcome_note_spans", JSON),
+    Column("closed_by", String(128)),
+    Column("closed_org", String(64)),
+    Column("closed_role", String(32)),
     Column("legal_hold", Boolean, nullable=False, server_default="0"),
     Column("shredded_at", TS),
     Column("created_at", TS, nullable=False),
     # Set when an unclaimed consultation escalates (SPEC C1): that pool's on-duty experts are
     # offered it too, besides those the original routing matches.
     Column("escalated_pool", String(64)),
+    # Categories the question looked like and the sender confirmed (policies/signals.toml).
+    Column("question_flagged", JSON),
     Index("ix_consultations_target_status", "target_org", "status"),
 )
 
@@ -119,6 +127,8 @@ messages = Table(
     Column("text_sealed", LargeBinary, nullable=False),
     Column("text_spans", JSON),
     Column("created_at", TS, nullable=False),
+    # Categories the free text looked like and the sender confirmed (policies/signals.toml).
+    Column("flagged_categories", JSON),
     Index("ix_messages_consultation_seq", "consultation_id", "seq"),
 )
 
@@ -133,6 +143,7 @@ message_items = Table(
     Column("attachment_id", String(36)),
     Column("referral_condition", String(40)),
     Column("referral_justification_sealed", LargeBinary),
+    Column("value_spans", JSON),  # positions of identifiers in the value, decided per reader
     PrimaryKeyConstraint("message_id", "idx"),
 )
 

@@ -238,6 +238,10 @@ async def test_export_csv_and_jsonl_are_logged_and_recomputable(api):
     response = await api.client.get("/api/v1/audit/export?format=csv&action=disclose", headers=api.auth(VANTAA_PO))
     text = await response.text()
     assert response.status == 200 and text.startswith("leaf_index,id,at,")
+    # Both formats are in the API description, so a client (or a fuzzer) may expect either.
+    document = await api.call("GET", "/api/v1/openapi.json", expect=200)
+    documented = document["paths"]["/api/v1/audit/export"]["get"]["responses"]["200"]["content"]
+    assert response.content_type in documented and "application/jsonl" in documented
     assert "SECRET-AMOUNT-1" not in text
     await api.call("GET", "/api/v1/audit/export?format=xml", KELA_PO, expect=400)
     exports = [r for r in await _rows(api) if r["action"] == "audit.export"]

@@ -149,6 +149,15 @@ async def test_merge_duplicates_repoints_everything_and_is_audited(api, settings
     assert detail["question"] == f"Koskee myös [client:{survivor}] ja [client:{alone}]"
     assert detail["client_ref"] == survivor
 
+    # A merged reference no longer exists for the API.
+    await api.call("GET", f"/api/v1/clients/{dup_en}/consents", "kela.aino", expect=404)
+    await api.call("POST", f"/api/v1/clients/{dup_minus}/prohibitions", "kela.aino",
+                   json={"category": "health", "org": "vantaa"}, expect=404)
+    err = await api.call("POST", "/api/v1/consultations", "kela.aino", expect=422, json={
+        "topic": "other", "urgency": "normal", "question": "q", "purpose": "sh.multidisciplinary",
+        "target_org": "vantaa", "client_ref": dup_en})
+    assert err["error"]["code"] == "unknown_client"
+
     # Each merge is audited under both references; the survivor's report reads them all.
     rows = await _rows(api)
     merge_rows = [(r["client_ref"], r["basis"]) for r in rows if r["action"] == "client.merge"]
@@ -183,6 +192,14 @@ async def test_startup_warns_of_unmerged_duplicates_without_personal_data(api, s
     assert result.returncode == 0, result.stderr
     text = await _startup_log(aiohttp_client, settings, caplog)
     assert "client registry" not in text
+
+
+async def test_startup_says_when_clients_wait_for_reindexing_only(api, settings, aiohttp_client, caplog):
+    await legacy_register(api, "150385\u2013226A", 1)
+    await api.client.close()
+    text = await _startup_log(aiohttp_client, settings, caplog)
+    assert "1 client(s) indexed under the old identity-code form" in text and "duplicate another" not in text
+    assert "150385" not in text and "cl_" not in text
 
 
 async def test_a_canonical_registry_starts_without_warning(api, settings, aiohttp_client, caplog):

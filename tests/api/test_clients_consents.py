@@ -72,7 +72,7 @@ async def test_consent_lifecycle_is_audited_and_withdrawal_is_final(api):
         actions = (await conn.execute(text(
             "SELECT action FROM audit_events WHERE consent_id = :c ORDER BY seq"), {"c": cid})).scalars().all()
     assert actions == ["consent.created", "consent.suspended", "consent.resumed", "consent.superseded",
-                       "consent.created", "consent.withdrawn"]
+                       "consent.created", "consent.withdrawn", "consent.read"]  # the GET above is a read
 
 
 async def test_consent_changes_only_by_recording_org(api):

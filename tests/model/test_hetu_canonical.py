@@ -13,7 +13,7 @@ from hypothesis import given, settings, strategies as st
 from stdnum.fi import hetu as stdnum_hetu
 from stdnum.util import clean as stdnum_clean
 
-from consult.model.hetu import CENTURY_SIGNS, canonical_hetu, fold_for_scan, is_dash
+from consult.model.hetu import CENTURY_SIGNS, _fold_code, canonical_hetu, fold_for_scan, is_dash
 from consult.policy.scan import scan
 from tests.policy.support import CENTURY_SIGNS as SIGNS_BY_CENTURY, synthetic_hetu
 
@@ -135,3 +135,15 @@ def test_folding_for_the_scanner_keeps_every_offset():
     folded = fold_for_scan(text)
     assert len(folded) == len(text)
     assert folded.startswith("131052-308t\u200b ja 040")
+
+
+def test_scanner_allows_three_spaces_around_the_sign_and_no_more():
+    assert [f.kind for f in scan("tunnus 131052 \u00a0 - \u2009 308T.")] == ["hetu"]
+    assert scan("tunnus 131052    -308T.") == []
+    assert [f.kind for f in scan("tunnus 1310\u200b52-30\u200d8T.")] == ["hetu"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=24))
+def test_the_ascii_shortcut_folds_exactly_like_the_general_path(value):
+    assert "".join(value.split()).upper() == _fold_code(value)

@@ -10,9 +10,11 @@ from pathlib import Path
 from consult.policy.engine import PolicyEngine
 from consult.policy.loader import load_policy
 from consult.policy.model import Consent, ItemRequest, Party, Prohibition, Referral
-from consult.policy.rules import Policy
+from consult.policy.rules import DEFAULT_PROFILE, Policy
 
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
+#: The shipped profiles: today's division (the default) and the 2015-16 experiment.
+PROFILES = ("today", "experiment-2015")
 NOW = datetime(2025, 1, 15, 10, 0, tzinfo=timezone(timedelta(hours=2)))
 CLIENT = "client-a"
 
@@ -38,13 +40,13 @@ def wrong_check(hetu: str) -> str:
 
 
 @cache
-def shipped_policy() -> Policy:
-    return load_policy(POLICY_DIR)
+def shipped_policy(profile: str = DEFAULT_PROFILE) -> Policy:
+    return load_policy(POLICY_DIR, profile=profile)
 
 
 @cache
-def engine() -> PolicyEngine:
-    return PolicyEngine(shipped_policy())
+def engine(profile: str = DEFAULT_PROFILE) -> PolicyEngine:
+    return PolicyEngine(shipped_policy(profile))
 
 
 def party(text: str) -> Party:

@@ -25,7 +25,8 @@ def test_deny_rule_beats_a_permit_rule_that_also_matches(tmp_path):
         shutil.copy(path, tmp_path / path.name)
     extra = ('\n[[rule]]\nid = "zz-permit-decision-content"\neffect = "permit"\n'
              'statutory = true\ncategories = ["decision.content"]\nreason = "x"\n'
-             'citation = "Synthetic."\n')
+             'gdpr = { articles = ["6(1)(e)"], law = "synthetic act 1/2099" }\n'
+             'secrecy = { exception = "statute", citation = "Synthetic act 1/2099 1 §." }\n')
     (tmp_path / "baseline.toml").write_text(
         (tmp_path / "baseline.toml").read_text(encoding="utf-8") + extra, encoding="utf-8")
     eng = PolicyEngine(load_policy(tmp_path))
@@ -192,7 +193,7 @@ def test_unknown_names_never_raise():
 
 
 def test_configured_municipality_gets_the_baseline_by_kind():
-    eng = PolicyEngine(load_policy(POLICY_DIR, organisations={"espoo": "municipality"}))
+    eng = PolicyEngine(load_policy(POLICY_DIR, organisations={"espoo": "wellbeing_county"}))
     d = eng.decide(request("espoo/expert", "kela/advisor", "application.status",
                            "tt.application_intake"))
     assert (d.effect, d.rule_id) == ("permit", "m2k-application-status")
@@ -215,8 +216,11 @@ def test_explain_lists_every_rule_and_the_decision():
         assert f"rule {rule.id} " in text
     assert "rule k2m-referral-without-consent-35-2 [permit, statutory]" in text
     assert "§ 35(2) referral recorded" in text
-    assert lines[-2].startswith("citation: Sosiaalihuoltolaki 1301/2014 35 § 2 mom.")
+    assert "citation: Secrecy exception: Sosiaalihuoltolaki 1301/2014 35 § 2 mom." in text
     assert "decision: PERMIT by k2m-referral-without-consent-35-2" in text
+    assert "  GDPR basis: EU GDPR 2016/679 art. 6(1)(c)" in text
+    assert ("  exception to secrecy (julkisuuslaki 621/1999 29 § 1 mom.): a statute: "
+            "Sosiaalihuoltolaki 1301/2014 35 § 2 mom.") in text
     assert CLIENT not in text and "Synthetic" not in text
 
 

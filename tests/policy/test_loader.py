@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from consult.model.vocabulary import CATEGORIES, PURPOSES
 from consult.policy.cases import case_files
 from consult.policy.loader import PolicyError, load_policy
 
-from .support import POLICY_DIR, shipped_policy
+from .support import POLICY_DIR, PROFILES, shipped_policy
 
 SPEC_CATEGORIES = {
     "application.status", "decision.period", "decision.content", "income.kela_benefit",
@@ -47,22 +48,51 @@ def load_error(directory: Path) -> PolicyError:
 
 # -- the shipped vocabulary -------------------------------------------------------------------
 
-def test_taxonomy_has_exactly_the_spec_categories_and_purposes():
+def test_taxonomy_keeps_the_spec_names_and_is_the_api_vocabulary():
+    """SPEC names stay (add freely, never rename); the API's closed lists are the taxonomy's."""
     policy = shipped_policy()
-    assert set(policy.categories) == SPEC_CATEGORIES
-    assert set(policy.purposes) == SPEC_PURPOSES
+    assert set(policy.categories) >= SPEC_CATEGORIES
+    assert set(policy.purposes) >= SPEC_PURPOSES
+    assert set(policy.categories) == CATEGORIES
+    assert set(policy.purposes) == PURPOSES
     assert policy.roles == {"advisor", "expert", "social_worker", "privacy_officer", "admin"}
-    assert dict(policy.organisations) == {"kela": "benefit_institution", "vantaa": "municipality"}
+    assert dict(policy.organisations) == {"kela": "benefit_institution", "vantaa": "wellbeing_county"}
+    assert "hyvinvointialue" in policy.organisation_names["vantaa"]
+
+
+def test_decisions_carry_their_issuer_and_kind():
+    """Kela issues basic assistance; the county supplementary and preventive assistance."""
+    cats = shipped_policy().categories
+    issued = {name: (c.decision.issuer, c.decision.kind, c.decision.part)
+              for name, c in cats.items() if c.decision is not None}
+    assert issued == {
+        "decision.basic": ("benefit_institution", "basic", "content"),
+        "decision.supplementary": ("wellbeing_county", "supplementary", "content"),
+        "decision.preventive": ("wellbeing_county", "preventive", "content"),
+        "decision.content": ("wellbeing_county", "any", "content"),
+        "decision.period": ("wellbeing_county", "any", "period"),
+    }
+    assert [name for name, c in cats.items() if c.special] == ["health"]
+
+
+def test_a_decision_of_an_unknown_issuer_is_rejected(policy_dir):
+    taxonomy = policy_dir / "taxonomy.toml"
+    edit(taxonomy, 'issuer = "benefit_institution", kind = "basic"',
+         'issuer = "kela", kind = "basic"')
+    err = load_error(policy_dir)
+    assert err.file == "taxonomy.toml" and "decision issuer must be one of" in err.message
+    assert err.line == line_of(taxonomy, 'issuer = "kela"')
 
 
 def test_general_purpose_carries_no_client_data():
     assert shipped_policy().purposes["general"].categories == frozenset()
 
 
-def test_every_baseline_rule_has_a_citation_and_a_reason():
-    for rule in shipped_policy().rules:
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_baseline_rule_has_a_citation_and_a_reason(profile):
+    for rule in shipped_policy(profile).rules:
         assert rule.reason
-        if rule.source == "baseline.toml":
+        if rule.involves_org is None:
             assert rule.citation, rule.id
 
 
@@ -101,11 +131,11 @@ def test_unknown_category_in_a_purpose_names_file_and_line(policy_dir):
      '"socialworker"', "unknown role 'socialworker'"),
     ('purposes = ["tt.application_intake"]', 'purposes = ["intake"]', '"intake"',
      "unknown purpose 'intake'"),
-    ('org_kinds = ["benefit_institution"] }\ncategories = ["decision.content"]',
-     'org_kinds = ["benefit"] }\ncategories = ["decision.content"]', '"benefit"',
+    ('org_kinds = ["benefit_institution"] }\ncategories = ["decision.content",',
+     'org_kinds = ["benefit"] }\ncategories = ["decision.content",', '"benefit"',
      "unknown org kind 'benefit'"),
     ('relation = "cross_org"', 'relation = "cross"', 'relation = "cross"', "relation must be"),
-    ('reason = "Kela advisors may see', 'reasons = "Kela advisors may see', "reasons =",
+    ('reason = "Kela may learn', 'reasons = "Kela may learn', "reasons =",
      "unknown key 'reasons'"),
 ])
 def test_semantic_errors_name_file_and_line(policy_dir, old, new, needle, message):
@@ -122,16 +152,24 @@ def test_duplicate_rule_id_is_rejected(policy_dir):
     err = load_error(policy_dir)
     assert "duplicate rule id" in str(err)
     assert err.line == line_of(baseline, 'id = "m2k-application-status"\neffect = "permit"\n'
-                                          'sender = { org_kinds = ["municipality"], roles = '
+                                          'sender = { org_kinds = ["wellbeing_county"], roles = '
                                           '["expert", "social_worker"] }\nrecipient = { '
                                           'org_kinds = ["benefit_institution"], roles = '
                                           '["advisor"] }\ncategories = ["decision.period"]')
 
 
 def test_baseline_rule_without_citation_is_rejected(policy_dir):
-    edit(policy_dir / "baseline.toml",
-         'citation = "Sosiaalihuoltolaki 1301/2014 35 § 1 mom. (with',
-         'note2 = "Sosiaalihuoltolaki 1301/2014 35 § 1 mom. (with')
+    baseline = policy_dir / "baseline.toml"
+    text = baseline.read_text(encoding="utf-8")
+    start = text.index('id = "child-welfare-never-crosses"')
+    line = text[text.index("citation = ", start):]
+    edit(baseline, line[:line.index("\n") + 1], "")
+    err = load_error(policy_dir)
+    assert "rule child-welfare-never-crosses: citation must be a non-empty string" in err.message
+
+
+def test_an_unknown_key_in_a_rule_is_rejected(policy_dir):
+    edit(policy_dir / "baseline.toml", 'id = "hetu-redact"\n', 'id = "hetu-redact"\nnote2 = "x"\n')
     assert "unknown key 'note2'" in str(load_error(policy_dir))
 
 
@@ -155,7 +193,7 @@ def test_missing_guard_is_rejected(policy_dir):
 
 def test_missing_baseline_is_rejected(policy_dir):
     (policy_dir / "baseline.toml").unlink()
-    assert "exactly one baseline file" in str(load_error(policy_dir))
+    assert "no baseline for policy profile 'today'" in str(load_error(policy_dir))
 
 
 def test_empty_directory_is_rejected(tmp_path):
@@ -165,12 +203,26 @@ def test_empty_directory_is_rejected(tmp_path):
 # -- municipal files may only restrict ------------------------------------------------------------
 
 MUNICIPAL = '[meta]\nkind = "municipal"\norg = "vantaa"\n\n[[rule]]\nid = "vantaa-local"\n'
+BASES = ('gdpr = { articles = ["6(1)(e)"], law = "synthetic act 1/2099" }\n'
+         'secrecy = { exception = "statute", citation = "Synthetic act 1/2099 1 §." }\n')
 
 
-def test_municipal_rule_that_widens_without_citation_is_rejected(policy_dir):
+def test_municipal_permit_across_organisations_without_bases_is_rejected(policy_dir):
     path = policy_dir / "vantaa.toml"
     path.write_text(MUNICIPAL + 'effect = "permit"\nsender = { orgs = ["vantaa"] }\n'
                     'recipient = { org_kinds = ["benefit_institution"], roles = ["advisor"] }\n'
+                    'categories = ["debt"]\nreason = "Local."\n', encoding="utf-8")
+    err = load_error(policy_dir)
+    assert (err.file, err.line) == ("vantaa.toml", line_of(path, '"vantaa-local"'))
+    assert "rule vantaa-local: a permit that can apply across organisations needs" in err.message
+
+
+def test_municipal_rule_that_widens_without_citation_is_rejected(policy_dir):
+    """Within the county a permit needs no bases, but may not widen the baseline uncited."""
+    path = policy_dir / "vantaa.toml"
+    path.write_text(MUNICIPAL + 'effect = "permit"\nrelation = "same_org"\n'
+                    'sender = { orgs = ["vantaa"], roles = ["expert"] }\n'
+                    'recipient = { roles = ["privacy_officer"] }\n'
                     'categories = ["debt"]\nreason = "Local."\n', encoding="utf-8")
     err = load_error(policy_dir)
     assert (err.file, err.line) == ("vantaa.toml", line_of(path, '"vantaa-local"'))
@@ -179,24 +231,25 @@ def test_municipal_rule_that_widens_without_citation_is_rejected(policy_dir):
 
 def test_municipal_statutory_override_without_citation_is_rejected(policy_dir):
     (policy_dir / "vantaa.toml").write_text(
-        MUNICIPAL + 'effect = "permit"\nstatutory = true\ncategories = ["application.status"]\n'
-        'reason = "Local."\n', encoding="utf-8")
+        MUNICIPAL + 'effect = "permit"\nstatutory = true\nrelation = "same_org"\n'
+        'categories = ["application.status"]\nreason = "Local."\n', encoding="utf-8")
     assert "statutory rule needs a citation" in str(load_error(policy_dir))
 
 
-def test_municipal_widening_with_citation_is_accepted(policy_dir):
+def test_municipal_widening_with_both_bases_is_accepted(policy_dir):
     (policy_dir / "vantaa.toml").write_text(
         MUNICIPAL + 'effect = "permit"\nsender = { orgs = ["vantaa"] }\n'
         'recipient = { org_kinds = ["benefit_institution"], roles = ["advisor"] }\n'
-        'categories = ["debt"]\nreason = "Local."\ncitation = "Synthetic act 1/2099 1 §."\n',
-        encoding="utf-8")
-    assert load_policy(policy_dir).rule("vantaa-local").citation == "Synthetic act 1/2099 1 §."
+        'categories = ["debt"]\nreason = "Local."\n' + BASES, encoding="utf-8")
+    citation = load_policy(policy_dir).rule("vantaa-local").citation
+    assert "Synthetic act 1/2099 1 §." in citation and "art. 6(1)(e)" in citation
 
 
 def test_municipal_permit_that_repeats_the_baseline_is_not_a_widening(policy_dir):
     (policy_dir / "vantaa.toml").write_text(
-        MUNICIPAL + 'effect = "permit"\nsender = { orgs = ["vantaa"], roles = ["expert"] }\n'
-        'recipient = { orgs = ["kela"], roles = ["advisor"] }\n'
+        MUNICIPAL + 'effect = "permit"\nrelation = "same_org"\n'
+        'sender = { orgs = ["vantaa"], roles = ["expert"] }\n'
+        'recipient = { roles = ["expert"] }\n'
         'categories = ["application.status"]\nreason = "Local."\n', encoding="utf-8")
     assert "vantaa-local" in load_policy(policy_dir).rule_ids
 
@@ -238,14 +291,14 @@ def test_version_follows_content_not_comments(policy_dir):
     baseline = policy_dir / "baseline.toml"
     baseline.write_text("# a comment\n" + baseline.read_text(encoding="utf-8"), encoding="utf-8")
     assert load_policy(policy_dir).version == before
-    edit(baseline, "not its content.", "not what it says.")
+    edit(baseline, "not what it decided.", "not what it says.")
     assert load_policy(policy_dir).version != before
 
 
 def test_configured_organisations_are_part_of_the_version(policy_dir):
     plain = load_policy(policy_dir)
-    wider = load_policy(policy_dir, organisations={"espoo": "municipality"})
-    assert wider.organisations["espoo"] == "municipality"
+    wider = load_policy(policy_dir, organisations={"espoo": "wellbeing_county"})
+    assert wider.organisations["espoo"] == "wellbeing_county"
     assert wider.version != plain.version
 
 
@@ -374,8 +427,8 @@ def test_identifier_rule_cannot_need_consent_or_referral(policy_dir, extra):
 @pytest.mark.parametrize(("old", "new", "message"), [
     ('expect = "redact"\nrule = "identifier-audit-roles-redact"',
      'expect = "deny"\nrule = "identifier-audit-roles-redact"', "expect must be permit or redact"),
-    ('category = "identifier.iban"\npurpose = "tt.application_intake"\nexpect = "permit"',
-     'category = "identifier.iban"\npurpose = "tt.application_intake"\nconsent = "c-k2m"\n'
+    ('category = "identifier.iban"\npurpose = "tt.forwarding"\nexpect = "permit"',
+     'category = "identifier.iban"\npurpose = "tt.forwarding"\nconsent = "c-k2m"\n'
      'expect = "permit"', "no consent or referral"),
 ])
 def test_identifier_case_is_checked(policy_dir, old, new, message):

@@ -75,11 +75,20 @@ async def test_policy_view_lists_rules_with_citations(api: Api):
     body = await api.call("GET", "/api/v1/policy", "kela.admin", expect=200)
     rules = {r["id"]: r for r in body["items"]}
     rule = rules["kela-never-decision-content"]
-    assert rule["effect"] == "deny" and rule["categories"] == ["decision.content"]
+    assert rule["effect"] == "deny"
+    assert rule["categories"] == ["decision.content", "decision.preventive", "decision.supplementary"]
     assert "621/1999" in rule["citation"] and rule["source"] == "baseline.toml" and rule["line"] > 0
+    assert rule["gdpr"] is None and rule["secrecy"] is None
     assert all(r["citation"].strip() for r in body["items"])
-    assert len(body["version"]) == 64
-    assert {c["name"] for c in body["categories"]} >= {"decision.content", "health"}
+    assert len(body["version"]) == 64 and body["profile"] == "today"
+    forward = rules["k2m-forward-basic-decision"]
+    assert forward["gdpr"]["articles"] == ["6(1)(e)"] and forward["secrecy"]["exception"] == "statute"
+    assert rules["m2k-health-consent"]["secrecy"]["exception"] == "consent"
+    categories = {c["name"]: c for c in body["categories"]}
+    assert set(categories) >= {"decision.content", "health"}
+    assert categories["decision.basic"]["decision"] == {"issuer": "benefit_institution", "kind": "basic",
+                                                        "part": "content"}
+    assert categories["health"]["special"] is True
     await api.call("POST", "/api/v1/policy", "kela.admin", json={}, expect=405)
 
 
@@ -106,6 +115,20 @@ def test_every_string_exists_in_all_three_languages():
         for key, text in table.items():
             assert isinstance(text, str) and text.strip(), (lang, key)
             assert set(re.findall(r"{(\w+)}", text)) == set(re.findall(r"{(\w+)}", tables["fi"][key])), (lang, key)
+
+
+def test_finnish_terms_follow_the_law():
+    """The Finnish UI says hyvinvointialue where the county is meant, lokitieto-ote for the
+    client's log extract (703/2023 11 §), and never calls break-glass hätäkäyttö (which is
+    Kanta's emergency access)."""
+    fi = _strings("fi")
+    text = " ".join(fi.values()).lower()
+    assert "tarkastusraportti" not in text and "hätäkäyt" not in text
+    assert not re.search(r"\bkunta\b|\bkunnan\b|\bkuntien\b", text)
+    assert fi["ask.target"] == "Hyvinvointialue" and fi["orgkind.wellbeing_county"] == "hyvinvointialue"
+    assert "lokitieto-ote" in fi["privacy.report"].lower() and "lokitieto-ote" in fi["report.title"].lower()
+    assert "703/2023 11 §" in fi["privacy.report.help"]
+    assert "hätä" not in fi["action.break_glass"] + fi["flag.break_glass"]
 
 
 def test_every_key_the_code_uses_is_translated():

@@ -8,7 +8,7 @@ disclosure until recorded again. Open-ended consents end 365 days after they bec
 (the default of CONSULT_CONSENT_MAX_DAYS).
 
 Revision ID: 0013_consent
-Revises: 0008_hetu
+Revises: 0011_signals
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from alembic import op
 
 
 revision = '0013_consent'
-down_revision = '0008_hetu'
+down_revision = '0011_signals'
 branch_labels = None
 depends_on = None
 

@@ -8,7 +8,7 @@ import { checkHetu } from "../hetu.js";
 import { formatDateTime, formatDuration, formatNumber, label, t } from "../i18n.js";
 import { subscribe } from "../live.js";
 import { session } from "../session.js";
-import { errorBox, heading, loading, statusArea, statusBadge, urgencyBadge } from "./common.js";
+import { errorBox, heading, loading, sensitiveConfirm, statusArea, statusBadge, urgencyBadge } from "./common.js";
 
 export async function advisorView(ctx) {
   const { main, config } = ctx;
@@ -160,6 +160,7 @@ function askForm(ctx) {
   const purposeField = field(t("ask.purpose"), purpose, { hint: t("ask.purpose.help") });
   const questionField = field(t("ask.question"), question, { required: true, hint: t("ask.question.help") });
   const status = statusArea();
+  const confirm = sensitiveConfirm();
 
   const fillPools = async () => {
     try {
@@ -220,11 +221,14 @@ function askForm(ctx) {
       question.focus();
       return;
     }
+    const confirmation = confirm.confirmation();
+    if (confirmation === undefined) return;
     const button = event.submitter;
     if (button) button.disabled = true;
+    const body = { topic: topic.value, urgency: urgency.value(), question: question.value, purpose: purpose.value,
+      target_org: targetOrg.value };
+    if (confirmation) body.sensitive_confirmation = confirmation;
     try {
-      const body = { topic: topic.value, urgency: urgency.value(), question: question.value, purpose: purpose.value,
-        target_org: targetOrg.value };
       if (pool.value) body.pool = pool.value;
       if (caseRef.value.trim()) body.case_ref = caseRef.value.trim();
       if (hetuValue) body.client_ref = (await api("POST", "/api/v1/clients", { hetu: hetuValue })).client_ref;
@@ -232,7 +236,11 @@ function askForm(ctx) {
       ctx.announce(t("ask.sent"));
       ctx.navigate(`#/c/${created.id}`);
     } catch (error) {
-      status.show(errorBox(error));
+      if (error.status === 409 && error.code === "sensitive_text" && Array.isArray(error.details.flagged)) {
+        confirm.show(error.details.flagged, body.question);
+      } else {
+        status.show(errorBox(error));
+      }
     } finally {
       if (button) button.disabled = false;
     }
@@ -242,7 +250,7 @@ function askForm(ctx) {
     field(t("ask.topic"), topic),
     urgency,
     h("div", { class: "row" }, field(t("ask.target"), targetOrg), field(t("ask.pool"), pool)),
-    questionField, scanArea,
+    questionField, scanArea, confirm.el,
     h("fieldset", { class: "client" }, h("legend", { text: t("ask.client") }),
       h("p", { class: "hint", text: t("ask.client.help") }), hetu, purposeField,
       field(t("ask.caseref"), caseRef, { hint: t("ask.caseref.help") })),

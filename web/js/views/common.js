@@ -63,3 +63,61 @@ export function plain(value) {
   }
   return String(value);
 }
+
+/**
+ * Free text that looks like a category withheld from a recipient in another organisation
+ * (the server's `sensitive` passages): shown before sending, and after a refused send a
+ * confirmation with a written reason, which the server records in the audit log.
+ */
+export function sensitiveList(flags, text) {
+  return h("ul", { class: "sensitive-list" }, flags.map((f) => h("li", {},
+    h("strong", { text: label("category", f.category) }), ": ",
+    h("q", { text: (text || "").slice(f.start, f.end) }))));
+}
+
+export function sensitiveConfirm() {
+  const reason = h("textarea", { name: "sensitive_reason", rows: "2", maxlength: "1000" });
+  const reasonId = `sensitive-reason-${Math.random().toString(36).slice(2, 8)}`;
+  reason.id = reasonId;
+  const list = h("div");
+  const error = h("p", { class: "error", hidden: true, text: t("sensitive.reason.required") });
+  const el = h("fieldset", { class: "sensitive-confirm", hidden: true },
+    h("legend", { text: t("sensitive.title") }),
+    h("p", { class: "warn", text: t("sensitive.preview") }), list,
+    h("p", { class: "hint", text: t("sensitive.help") }),
+    h("label", { for: reasonId, text: t("sensitive.reason") }), reason, error);
+  let categories = [];
+  return {
+    el,
+    /** Show the flags of a refused send (error code sensitive_text) for `text`. */
+    show(flags, text) {
+      categories = [...new Set(flags.map((f) => f.category))];
+      list.replaceChildren(sensitiveList(flags, text));
+      el.hidden = false;
+      reason.focus();
+    },
+    /** The `sensitive_confirmation` to send, or null; marks a missing reason. */
+    confirmation() {
+      if (el.hidden) return null;
+      const ok = reason.value.trim().length >= 10;
+      error.hidden = ok;
+      if (!ok) {
+        reason.focus();
+        return undefined;
+      }
+      return { reason: reason.value.trim(), categories };
+    },
+    reset() {
+      el.hidden = true;
+      reason.value = "";
+      categories = [];
+    },
+  };
+}
+
+/** The mark on a message or question that was sent on the sender's confirmation. */
+export function flaggedMark(categories) {
+  if (!categories || !categories.length) return null;
+  return h("p", { class: "flagged", text: t("sensitive.mark",
+    { categories: categories.map((c) => label("category", c)).join(", ") }) });
+}

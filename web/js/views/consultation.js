@@ -10,7 +10,8 @@ import { formatDateTime, formatNumber, label, t } from "../i18n.js";
 import { subscribe } from "../live.js";
 import { session } from "../session.js";
 import { dismiss } from "../alerts.js";
-import { errorBox, errorText, heading, statusArea, statusBadge, urgencyBadge } from "./common.js";
+import { errorBox, errorText, flaggedMark, heading, sensitiveConfirm, sensitiveList, statusArea, statusBadge,
+  urgencyBadge } from "./common.js";
 import { scanNotices } from "./advisor.js";
 
 const REFERRAL_CATEGORIES = new Set(["service_need.referral", "housing.risk"]);
@@ -141,6 +142,7 @@ function headerView(c) {
     h("dl", { class: "facts" }, facts.map(([term, value]) => [h("dt", { text: term }), h("dd", {}, value)])),
     h("h2", { class: "question-h", text: t("ask.question") }),
     h("p", { class: "question", text: c.question }),
+    flaggedMark(c.flagged_categories),
     c.content_destroyed ? h("p", { class: "hint", text: t("consultation.shredded") }) : null);
 }
 
@@ -219,6 +221,7 @@ function messageView(message, state) {
       h("span", { class: "author-org", text: ` · ${message.author.org} · ${label("role", message.author.role)} · ` }),
       h("time", { datetime: message.created_at, text: formatDateTime(message.created_at) })),
     message.text ? h("p", { class: "text", text: message.text }) : null,
+    flaggedMark(message.flagged_categories),
     items.length ? h("ul", { class: "items", "aria-label": t("items.label") }, items) : null,
     message.content_destroyed ? h("p", { class: "hint", text: t("consultation.shredded") }) : null,
     receipt);
@@ -479,6 +482,7 @@ function composerView(ctx, state, config) {
   const itemsList = h("ol", { class: "item-rows" });
   const preview = h("div", { class: "preview", role: "status", "aria-live": "polite" });
   const status = statusArea();
+  const confirm = sensitiveConfirm();
   const rows = [];
   const categories = config.categories.filter((x) => x !== "identity.hetu");
 
@@ -499,7 +503,7 @@ function composerView(ctx, state, config) {
     }
     try {
       const result = await api("POST", `/api/v1/consultations/${c.id}/messages/preview`, body);
-      replace(preview, previewView(result));
+      replace(preview, previewView(result, body.text));
     } catch (error) {
       replace(preview, h("p", { class: "hint", text: error.status === 422 ? t("preview.incomplete") : t("preview.unavailable") }));
     }
@@ -532,6 +536,9 @@ function composerView(ctx, state, config) {
       text.focus();
       return;
     }
+    const confirmation = confirm.confirmation();
+    if (confirmation === undefined) return;
+    if (confirmation) body.sensitive_confirmation = confirmation;
     const button = event.submitter;
     if (button) button.disabled = true;
     try {
@@ -540,11 +547,17 @@ function composerView(ctx, state, config) {
       for (const row of [...rows]) row.el.remove();
       rows.length = 0;
       preview.replaceChildren();
+      confirm.reset();
       const withheld = (sent.policy && sent.policy.withheld) || [];
       status.show(h("p", { class: "ok", text: withheld.length ? t("composer.sentwithheld", { count: withheld.length }) : t("composer.sent") }));
       text.focus();
     } catch (error) {
-      status.show(errorBox(error));
+      if (error.status === 409 && error.code === "sensitive_text" && Array.isArray(error.details.flagged)) {
+        status.clear();
+        confirm.show(error.details.flagged, body.text);
+      } else {
+        status.show(errorBox(error));
+      }
     } finally {
       if (button) button.disabled = false;
     }
@@ -560,6 +573,7 @@ function composerView(ctx, state, config) {
       h("div", { class: "actions" }, addButton, referButton),
       h("h3", { text: t("preview.title") }),
       preview,
+      confirm.el,
       h("div", { class: "actions" }, h("button", { type: "submit", text: t("composer.send") }))),
     status);
 }
@@ -617,9 +631,13 @@ async function loadConsents(state, c, selectEl) {
   }
 }
 
-function previewView(result) {
+function previewView(result, text) {
   const withheld = (result.policy && result.policy.withheld) || [];
   const parts = [];
+  if (result.sensitive && result.sensitive.length) {
+    parts.push(h("p", { class: "warn", text: t("sensitive.preview") }), sensitiveList(result.sensitive, text),
+      h("p", { class: "hint", text: t("sensitive.help") }));
+  }
   if (!withheld.length) parts.push(h("p", { class: "ok", text: t("preview.allvisible") }));
   else {
     parts.push(h("p", { class: "warn", text: t("preview.withheld", { count: withheld.length }) }),

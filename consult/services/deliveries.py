@@ -1,0 +1,161 @@
+"""The record of live deliveries (SPEC C5): an event that carries client data or consultation
+content — a consultation with its question and client, a message with its text and items — is a
+read by its recipient, and reaches the recipient's connection only after its record is committed.
+
+A service may record the deliveries of its act in the act's own transaction (a message and its
+live deliveries are one commit: ``record_deliveries``). Everything else is recorded here in
+batches: whatever was published while the previous batch was being written goes into the next
+one, in one write unit (so it shares the database's group commit). A commit holds one record per
+connection, consultation and kind of event (``live.<type>``, e.g. ``live.message.created``),
+naming the categories of the items shown and the message when the record covers one. Frames are
+handed to the connections in publication order once their records are committed; a batch whose
+records cannot be written is not delivered (the reader fetches it later through the history,
+which is itself recorded). On shutdown the last batch is written and delivered before the
+database closes, and content published after that is not delivered. A record is written when
+its frame is handed to the connection; a connection that drops in that instant has a record of a
+frame it never received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from consult.audit.records import AuditRecord, record
+from consult.model import Clock, Principal
+from consult.model.context import RequestContext
+from consult.services.events import Delivery, EventBus, Reader
+from consult.storage.db import Database
+
+log = logging.getLogger("consult.deliveries")
+
+UNKNOWN_READER = Reader(Principal("-", "-", frozenset(), "-"), RequestContext("live"))
+
+
+def carries_content(event: dict[str, Any]) -> bool:
+    """Whether an event carries client data or consultation content: a consultation (question,
+    client) or a message (text, items). Presence, read receipts and routing notices do not."""
+    return isinstance(event.get("consultation"), dict) or isinstance(event.get("message"), dict)
+
+
+async def record_deliveries(conn: AsyncConnection, deliveries: list[Delivery], at: datetime) -> list[Delivery]:
+    """Inside a write unit: record ``deliveries`` (those carrying content and not yet recorded);
+    returns them marked as recorded, to be sent once the unit has committed."""
+    for reader, records in delivery_records(deliveries):
+        await record(conn, reader.principal, reader.ctx, at, records)
+    return [d if d.recorded else replace(d, recorded=True) for d in deliveries]
+
+
+def delivery_records(batch: Iterable[Delivery]) -> list[tuple[Reader, list[AuditRecord]]]:
+    """One record per connection, consultation and kind of event in ``batch`` that carries
+    content and is not yet recorded, grouped by reader."""
+    groups: dict[tuple[int, str, str], dict[str, Any]] = {}
+    readers: dict[int, Reader] = {}
+    for d in batch:
+        if d.recorded or not carries_content(d.event):
+            continue
+        reader = d.reader or UNKNOWN_READER
+        c: dict[str, Any] = d.event.get("consultation") or {}
+        m: dict[str, Any] = d.event.get("message") or {}
+        consultation_id = d.subject.consultation_id if d.subject else c.get("id") or m.get("consultation_id")
+        key = (id(d.sink), str(consultation_id), str(d.event.get("type")))
+        readers[id(d.sink)] = reader
+        g = groups.setdefault(key, {
+            "type": str(d.event.get("type") or "event"), "consultation_id": consultation_id,
+            "client_ref": d.subject.client_ref if d.subject else c.get("client_ref"),
+            "purpose": d.subject.purpose if d.subject else c.get("purpose"),
+            "categories": set(), "messages": set(),
+        })
+        if m:
+            g["messages"].add(m.get("id"))
+            g["categories"].update(i["category"] for i in m.get("data") or () if not i.get("withheld"))
+    by_reader: dict[int, list[AuditRecord]] = {}
+    for (sink, _cid, _type), g in groups.items():
+        by_reader.setdefault(sink, []).append(AuditRecord(
+            action="live." + g["type"], consultation_id=g["consultation_id"], client_ref=g["client_ref"],
+            purpose=g["purpose"], categories=tuple(sorted(g["categories"])),
+            message_id=next(iter(g["messages"])) if len(g["messages"]) == 1 else None,
+        ))
+    return [(readers[sink], records) for sink, records in by_reader.items()]
+
+
+class DeliveryLedger:
+    """Records live deliveries before handing them to the connections; attach with ``start``."""
+
+    def __init__(self, db: Database, bus: EventBus, clock: Clock) -> None:
+        self.db = db
+        self.bus = bus
+        self.clock = clock
+        self._pending: list[Delivery] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._busy = False  # a batch is being written; later deliveries wait behind it
+        self.batches = 0
+        self.records = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="consult-delivery-ledger")
+        self.bus.record_with(self)
+
+    async def close(self) -> None:
+        """Write and deliver what is still pending; from then on, content that is not yet recorded
+        is no longer delivered."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        while self._pending:
+            await self._flush()
+
+    def submit(self, deliveries: list[Delivery]) -> None:
+        if self._closing and self._task is None:  # closed: nothing more is recorded
+            self.bus.hand_over(d for d in deliveries if d.recorded or not carries_content(d.event))
+            return
+        if not self._pending and not self._busy and all(
+                d.recorded or not carries_content(d.event) for d in deliveries):
+            self.bus.hand_over(deliveries)  # nothing to record and nothing queued ahead of it
+            return
+        self._pending.extend(deliveries)
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                await self._flush()
+            if self._closing:
+                return
+
+    async def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        grouped = delivery_records(batch)
+        if grouped:
+            now = self.clock.now()
+
+            async def unit(conn: AsyncConnection) -> None:
+                for reader, records in grouped:
+                    await record(conn, reader.principal, reader.ctx, now, records)
+
+            self._busy = True
+            try:
+                await self.db.write(unit)
+            except Exception as exc:  # not recorded, not delivered; the history read remains
+                kept = [d for d in batch if d.recorded or not carries_content(d.event)]
+                log.error("live delivery records failed; %d frames not delivered: %s", len(batch) - len(kept),
+                          type(exc).__name__)
+                self.bus.hand_over(kept)
+                return
+            finally:
+                self._busy = False
+            self.batches += 1
+            self.records += sum(len(r) for _, r in grouped)
+        self.bus.hand_over(batch)
