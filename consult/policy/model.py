@@ -79,16 +79,19 @@ class Prohibition:
 @dataclass(frozen=True, slots=True)
 class Referral:
     """The recorded ground for a § 35(2) referral without consent (sosiaalihuoltolaki
-    1301/2014): which condition holds and the advisor's justification. The engine counts
-    a referral as recorded only if the condition is one of ``REFERRAL_CONDITIONS`` and
-    the justification is not blank."""
+    1301/2014): which condition holds, the advisor's justification, and why the person's
+    consent could not be obtained (the first condition of the subsection). The engine counts a
+    referral as recorded only if the condition is one of ``REFERRAL_CONDITIONS`` and neither
+    text is blank."""
 
     condition: str
     justification: str = field(repr=False)
+    why_no_consent: str = field(default="", repr=False)
 
     @property
     def is_recorded(self) -> bool:
-        return self.condition in REFERRAL_CONDITIONS and bool(self.justification.strip())
+        return (self.condition in REFERRAL_CONDITIONS and bool(self.justification.strip())
+                and bool(self.why_no_consent.strip()))
 
 
 @dataclass(frozen=True, slots=True)

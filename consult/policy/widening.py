@@ -54,7 +54,7 @@ def _contexts(orgs: dict[str, str], policy: Policy, sender: Party, recipient: Pa
     consent = Consent("probe", 1, _CLIENT, "active", frozenset(policy.categories),
                       frozenset(orgs), frozenset(), frozenset(), frozenset(policy.purposes),
                       _NOW.replace(year=2000), None, disclosing_org=sender.org)
-    referral = Referral("unable_to_look_after_self", "probe")
+    referral = Referral("unable_to_look_after_self", "probe", "probe")
     prohibition = (Prohibition(_CLIENT),)
     return [ItemRequest(sender, recipient, category, purpose, _CLIENT, c, p, r, _NOW)
             for c, r, p in product((None, consent), (None, referral), ((), prohibition))]

@@ -14,7 +14,7 @@ from consult.policy.model import Prohibition, Referral
 
 from .support import CLIENT, NOW, POLICY_DIR, consent, engine, request, shipped_policy
 
-REFERRAL = Referral("unable_to_look_after_self", "Synthetic justification.")
+REFERRAL = Referral("unable_to_look_after_self", "Synthetic justification.", "Synthetic: unreachable.")
 
 
 # -- precedence ----------------------------------------------------------------------------
@@ -134,8 +134,8 @@ def test_missing_consent():
 
 @pytest.mark.parametrize("condition", ["unable_to_look_after_self", "child_interest"])
 def test_both_35_2_conditions_allow_a_referral_without_consent(condition):
-    req = request("kela/advisor", "vantaa/expert", "service_need.referral", "sh.referral",
-                  referral=Referral(condition, "Synthetic."))
+    req = request("kela/advisor", "vantaa/social_worker", "service_need.referral", "sh.referral",
+                  referral=Referral(condition, "Synthetic.", "Synthetic: unreachable."))
     decision = engine().decide(req)
     assert decision.effect == "permit"
     assert decision.flags == {"referral_without_consent"}

@@ -67,7 +67,7 @@ prohibitions = st.builds(Prohibition, st.sampled_from(CLIENTS),
                          st.none() | st.sampled_from(list(ORGS)))
 referrals = st.builds(Referral, st.sampled_from(["unable_to_look_after_self", "child_interest",
                                                  "other"]),
-                      st.sampled_from(["Synthetic.", " "]))
+                      st.sampled_from(["Synthetic.", " "]), st.sampled_from(["Synthetic: unreachable.", " "]))
 requests = st.builds(
     ItemRequest, sender=parties, recipient=parties,
     category=st.sampled_from(CATEGORIES + ["unknown.category"]),
