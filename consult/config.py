@@ -98,6 +98,13 @@ class Settings:
     orgs: tuple[str, ...] = ("kela", "vantaa")
     topics: tuple[str, ...] = DEFAULT_TOPICS
     consent_max_days: int = CONSENT_MAX_DAYS
+    # Statutory contacts go at once to an intake pool of social workers in the receiving county:
+    # sosiaalihuoltolaki 1301/2014 35 § contacts to referral_pool, lastensuojelulaki 417/2007
+    # 25 § notifications to child_welfare_pool. "Viipymättä" (without delay) is a service level
+    # of its own: an unclaimed contact is offered again, or escalated, after this many seconds.
+    referral_pool: str = "social_work_intake"
+    child_welfare_pool: str = "child_welfare_intake"
+    referral_sla_seconds: int = 120
     controllers: Mapping[str, Controller] = field(default_factory=lambda: DEMO_CONTROLLERS)
 
     def __repr__(self) -> str:  # never print secrets
@@ -123,6 +130,11 @@ class Settings:
     def audit_origin(self) -> str:
         """The checkpoint origin line and note key name, e.g. ``konsulta.local/audit``."""
         return f"konsulta.{self.deployment}/audit"
+
+    @property
+    def intake_pools(self) -> dict[str, str]:
+        """Statutory purpose -> its intake pool (``consult.model.intake``)."""
+        return {"sh.referral": self.referral_pool, "ls.notification": self.child_welfare_pool}
 
     @property
     def office_hours(self) -> tuple[int, int]:
@@ -175,6 +187,9 @@ _ENV_KEYS: dict[str, str] = {
     "CONSULT_ORGS": "orgs",
     "CONSULT_TOPICS": "topics",
     "CONSULT_CONSENT_MAX_DAYS": "consent_max_days",
+    "CONSULT_REFERRAL_POOL": "referral_pool",
+    "CONSULT_CHILD_WELFARE_POOL": "child_welfare_pool",
+    "CONSULT_REFERRAL_SLA_SECONDS": "referral_sla_seconds",
 }
 _NAME = re.compile(r"^[a-z0-9_-]{1,64}$")
 _PROFILE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -303,6 +318,13 @@ def validate(settings: Settings) -> Settings:
     if unnamed:
         raise ConfigError(f"CONSULT_ORGS: {', '.join(unnamed)} need controller details for consent receipts "
                           f"([controllers.<org>] in the CONSULT_CONFIG file)")
+    for key, pool in (("CONSULT_REFERRAL_POOL", settings.referral_pool),
+                      ("CONSULT_CHILD_WELFARE_POOL", settings.child_welfare_pool)):
+        if not _NAME.match(pool or ""):
+            raise ConfigError(f"{key} must be a lowercase pool name")
+    if settings.referral_pool == settings.child_welfare_pool:
+        raise ConfigError("CONSULT_REFERRAL_POOL and CONSULT_CHILD_WELFARE_POOL must be different pools: "
+                          "a child-welfare notification reaches only the child-welfare intake")
     if not 0 < settings.consent_max_days <= CONSENT_MAX_DAYS_LIMIT:
         raise ConfigError(f"CONSULT_CONSENT_MAX_DAYS must be 1..{CONSENT_MAX_DAYS_LIMIT} days")
     if not _range(settings.audit_office_days, 1, 7):

@@ -101,6 +101,24 @@ consultations = Table(
     Index("ix_consultations_target_status", "target_org", "status"),
 )
 
+# A child-welfare notification (lastensuojelulaki 417/2007 25 §) is a consultation of purpose
+# ls.notification; this row records who notified (an official's notification is not anonymous)
+# and the policy decision it was sent under, as it stood then.
+child_welfare_notifications = Table(
+    "child_welfare_notifications",
+    metadata,
+    Column("consultation_id", String(36), ForeignKey("consultations.id"), primary_key=True),
+    Column("notifier_id", String(128), nullable=False),
+    Column("notifier_name", String(200), nullable=False),
+    Column("notifier_org", String(64), nullable=False),
+    Column("notifier_role", String(32), nullable=False),
+    Column("rule_id", String(128), nullable=False),
+    Column("basis", String(200), nullable=False),
+    Column("citation", Text, nullable=False),
+    Column("policy_version", String(64), nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
 participants = Table(
     "participants",
     metadata,
@@ -144,6 +162,9 @@ message_items = Table(
     Column("referral_condition", String(40)),
     Column("referral_justification_sealed", LargeBinary),
     Column("value_spans", JSON),  # positions of identifiers in the value, decided per reader
+    # Why the person's consent could not be obtained (sosiaalihuoltolaki 35 § 2 mom.); NULL on
+    # items sent before 0013_consent asked for it.
+    Column("referral_why_no_consent_sealed", LargeBinary),
     PrimaryKeyConstraint("message_id", "idx"),
 )
 

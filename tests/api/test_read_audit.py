@@ -114,6 +114,11 @@ async def _vantaa_discloses(w: World) -> str:
                              expect=201))["id"]
 
 
+async def _notification(w: World) -> str:
+    return (await w.api.call("POST", "/api/v1/child-welfare-notifications", "kela.aino", expect=201, json={
+        "target_org": "vantaa", "client_ref": w.ref, "text": QUESTION}))["id"]
+
+
 async def _suspended(w: World) -> str:
     cid = await _new_consent(w)
     await w.api.call("POST", f"/api/v1/consents/{cid}/suspend", "kela.aino", expect=200)
@@ -192,6 +197,11 @@ RECIPES: dict[tuple[str, str], Recipe] = {
         "target_org": "vantaa", "client_ref": w.ref})),
     ("GET", "/api/v1/consultations"): fixed(lambda w: Call("vantaa.mikko", "/api/v1/consultations")),
     ("GET", "/api/v1/consultations/{id}"): fixed(lambda w: Call("kela.aino", f"/api/v1/consultations/{w.cid}")),
+    ("POST", "/api/v1/child-welfare-notifications"): fixed(lambda w: Call(
+        "kela.aino", "/api/v1/child-welfare-notifications",
+        json={"target_org": "vantaa", "client_ref": w.ref, "text": QUESTION})),
+    ("GET", "/api/v1/child-welfare-notifications/{id}"): after(
+        _notification, lambda w, c: Call("vantaa.kaisa", f"/api/v1/child-welfare-notifications/{c}")),
     ("POST", "/api/v1/consultations/{id}/claim"): after(
         lambda w: w.consultation(claim=False), lambda w, c: Call("vantaa.sanna", f"/api/v1/consultations/{c}/claim")),
     ("POST", "/api/v1/consultations/{id}/participants"): _participant_call,

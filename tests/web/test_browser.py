@@ -155,9 +155,11 @@ def test_referral_under_section_35_records_condition_and_justification(tabs):
     """A § 35(2) referral without consent goes with its condition and justification."""
     advisor, expert = tabs(), tabs()
     a = advisor.sign_in("kela.eero")
-    expert.sign_in("vantaa.mikko")
+    expert.sign_in("vantaa.paula")  # the county's social-work intake, not a benefits expert
     cid = _ask(a, client=hetu(31), urgency="today", question="Asiakas tarvitsee ilmeisesti sosiaalihuollon apua.",
                purpose="sh.referral")
+    assert "Heti" in a.inner_text(".c-header")  # sent as immediate, whatever was chosen
+    expert.go("#/expert")
     expert.page.wait_for_selector(f"button.claim[data-consultation='{cid}']")
     expert.page.click(f"button.claim[data-consultation='{cid}']")
     a.wait_for_selector(".badge-status-claimed")
@@ -165,7 +167,8 @@ def test_referral_under_section_35_records_condition_and_justification(tabs):
     row = a.locator(".item-row").nth(0)
     row.locator("input[type=text]").fill("Asiakas on vailla asuntoa ja tarvitsee apua tänään.")
     row.locator(".referral select").select_option("unable_to_look_after_self")
-    row.locator(".referral textarea").fill("Asiakas ei pysty huolehtimaan itsestään; suostumusta ei saada.")
+    row.locator(".referral textarea").first.fill("Asiakas ei pysty huolehtimaan itsestään.")
+    row.locator(".referral textarea[name=why_no_consent]").fill("Asiakas poistui ennen kuin suostumusta ehdittiin kysyä.")
     a.wait_for_selector(".preview p")
     a.click(".composer button[type=submit]")
     a.wait_for_selector(".messages .message.mine")
