@@ -183,6 +183,15 @@ async def test_only_the_disclosing_organisations_case_staff_confirm(api, user, s
     await api.call("POST", f"/api/v1/consents/{consent['id']}/confirm", user, expect=status)
 
 
+async def test_a_consent_recorded_by_the_discloser_counts_as_confirmed(api):
+    ref = await api.register(hetu(44))
+    consent = await _record(api, ref, K2M)  # Kela records and discloses
+    assert consent["disclosing_org"] == "kela"
+    seen = await api.call("GET", f"/api/v1/consents/{consent['id']}", "kela.eero", expect=200)
+    assert seen["confirmed_at"] == consent["created_at"] and seen["confirmed_by"] == "kela.aino"
+    await api.call("POST", f"/api/v1/consents/{consent['id']}/confirm", "kela.eero", expect=409)
+
+
 async def test_a_withdrawn_consent_cannot_be_confirmed_and_either_party_records_withdrawal(api):
     ref = await api.register(hetu(41))
     consent = await _record(api, ref, M2K)

@@ -234,3 +234,39 @@ async def test_child_welfare_notification_needs_no_consent_and_refuses_unknown_f
         "topic": "other", "urgency": "immediate", "question": "q", "purpose": "ls.notification",
         "target_org": "vantaa", "client_ref": ref})
     assert err["error"]["code"] == "child_welfare_notification"
+
+
+async def test_the_queue_shows_a_referral_to_the_intake_only_and_the_reason_stays_with_the_sender(api):
+    created, _ = await _referral(api, 20)
+    cid = created["id"]
+    assert cid in [i["id"] for i in (await api.call("GET", "/api/v1/queue", "vantaa.paula", expect=200))["items"]]
+    assert cid not in [i["id"] for i in (await api.call("GET", "/api/v1/queue", "vantaa.sanna", expect=200))["items"]]
+    assert cid not in [i["id"] for i in (await api.call("GET", "/api/v1/queue", "vantaa.kaisa", expect=200))["items"]]
+    await api.call("POST", f"/api/v1/consultations/{cid}/claim", "vantaa.paula", expect=200)
+    await api.call("POST", f"/api/v1/consultations/{cid}/messages", "kela.aino", expect=201, json={
+        "data": [{"category": "service_need.referral", "value": "Tarvitsee apua.", "referral": GROUND}]})
+    page = await api.call("GET", f"/api/v1/consultations/{cid}/messages", "vantaa.paula", expect=200)
+    assert WHY not in json.dumps(page)
+
+
+async def test_an_item_sent_before_the_reason_was_required_keeps_its_decision(api):
+    created, _ = await _referral(api, 21)
+    cid = created["id"]
+    await api.call("POST", f"/api/v1/consultations/{cid}/claim", "vantaa.paula", expect=200)
+    await api.call("POST", f"/api/v1/consultations/{cid}/messages", "kela.aino", expect=201, json={
+        "data": [{"category": "service_need.referral", "value": "LEGACY-VALUE", "referral": GROUND}]})
+    await api.client.app[keys.DB].write(lambda conn: conn.execute(text(
+        "UPDATE message_items SET referral_why_no_consent_sealed = NULL")))
+    page = await api.call("GET", f"/api/v1/consultations/{cid}/messages", "vantaa.paula", expect=200)
+    assert page["items"][-1]["data"][0]["value"] == "LEGACY-VALUE"
+
+
+async def test_an_unclaimed_referral_is_offered_again_after_its_own_service_level(aiohttp_client, settings, monkeypatch):
+    from tests.api.routingutil import routed_api
+
+    rapi = await routed_api(aiohttp_client, settings, monkeypatch)
+    ref = await rapi.register(hetu(22))
+    await rapi.open_consultation(purpose="sh.referral", client_ref=ref, topic="urgent_assistance")
+    sla = rapi.app[keys.SETTINGS].referral_sla_seconds
+    assert (await rapi.advance(seconds=sla - 1))["reoffered"] == 0
+    assert (await rapi.advance(seconds=1))["reoffered"] == 1
