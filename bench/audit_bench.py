@@ -151,7 +151,7 @@ def _rows(n: int, *, start: datetime):
             "recipient_org": "vantaa" if action == "disclose" else None,
             "recipient_role": "expert" if action == "disclose" else None,
             "flags": [], "reason_id": None, "reason_digest": None, "request_id": f"req-{i:09d}",
-            "source": "10.0.0.1", "leaf_index": i, "entry_version": 1,
+            "source": "10.0.0.1", "leaf_index": i, "entry_version": 2,
         }
         row["leaf_hash"] = hashlib.sha256(b"\x00" + encode(row)).digest()
         yield tuple(

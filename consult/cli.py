@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -137,11 +138,30 @@ async def _offline(settings: Settings, *, keys: bool = True) -> AsyncIterator[tu
         await check_schema(db)
         if not keys:
             yield db, None, None
+            await _anchor_written(db, settings)
             return
         bound = await bind_keys(db, KeyFiles.of(settings), SystemClock(), create=False)
         yield db, bound.keyring, Vault(bound.keyring, bound.keyring)
+        await _anchor_written(db, settings, bound.audit_seed, bound.origin)
     finally:
         await db.close()
+
+
+async def _anchor_written(db: Any, settings: Settings, seed: bytes | None = None, origin: str | None = None) -> None:
+    """Sign what the command wrote to the audit log before it exits, so the records do not wait
+    for the service (which may not be running) to be covered by a checkpoint."""
+    from consult.model import SystemClock
+    from consult.services.deployment import KeyFiles, bind_keys
+    from consult.storage.checkpoint_file import CheckpointFileError
+
+    try:
+        if seed is None or origin is None:
+            bound = await bind_keys(db, KeyFiles.of(settings), SystemClock(), create=False)
+            seed, origin = bound.audit_seed, bound.origin
+        await _checkpoints(db, settings, seed, origin).load()
+    except (ConfigError, CheckpointFileError) as exc:
+        print(f"note: the audit records written are not yet covered by a signed checkpoint ({exc}); "
+              "the service signs them when it runs", file=sys.stderr)
 
 
 async def _schema_for_new_sqlite(settings: Settings) -> None:
@@ -232,8 +252,6 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_retention_run(args: argparse.Namespace) -> int:
-    from datetime import timedelta
-
     from consult.model import SystemClock
     from consult.services.content import Content
     from consult.services.retention import Retention
@@ -243,11 +261,90 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
     async def run() -> int:
         async with _offline(settings) as (db, _keyring, vault):
             retention = Retention(db, vault, Content(vault), SystemClock(),
-                                  period=timedelta(days=settings.retention_days))
+                                  schedule=settings.retention_schedule)
             _print_json((await retention.run()).as_json())
         return 0
 
     return asyncio.run(run())
+
+
+def cmd_retention_export(args: argparse.Namespace) -> int:
+    """The client-record export as the local operator of ``--org``; exit 0 written, 2 usage."""
+    import getpass
+    import re
+
+    from consult.model import Principal, SystemClock
+    from consult.model.context import RequestContext
+
+    settings = load_settings_lenient()
+    if args.org not in settings.orgs:
+        print(f"usage: --org must be one of {', '.join(settings.orgs)}", file=sys.stderr)
+        return EXIT_USAGE
+    if not all(re.fullmatch(r"cl_[A-Za-z0-9]{1,37}", r) for r in args.client_ref):
+        print("usage: --client-ref must be client references (cl_...)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        since, until = _moment(args.from_, end=False), _moment(args.to, end=True)
+    except ValueError as exc:
+        print(f"usage: --from/--to: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    operator = Principal(user_id=f"cli:{getpass.getuser()}"[:128], org=args.org,
+                         roles=frozenset({"operator"}), name="command line")
+
+    async def run() -> int:
+        async with _offline(settings) as (db, _keyring, vault):
+            exporter = await _client_record_export(settings, db, vault, SystemClock())
+            lines = await exporter.export(operator, RequestContext(request_id="cli"), since=since,
+                                          until=until, client_refs=tuple(args.client_ref))
+        if args.out:
+            fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.writelines(lines)
+        else:
+            sys.stdout.writelines(lines)
+        return 0
+
+    return asyncio.run(run())
+
+
+def _moment(text: str | None, *, end: bool) -> Any:
+    """A --from/--to value: ISO 8601 with a zone, or a date (Helsinki; ``end`` means the next day's start)."""
+    from datetime import UTC, datetime, time
+    from zoneinfo import ZoneInfo
+
+    if not text:
+        return None
+    if len(text) == 10:
+        day = datetime.fromisoformat(text).date()
+        day = day.fromordinal(day.toordinal() + 1) if end else day
+        return datetime.combine(day, time(0), ZoneInfo("Europe/Helsinki")).astimezone(UTC)
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        raise ValueError("a time needs its zone")
+    return value.astimezone(UTC)
+
+
+async def _client_record_export(settings: Settings, db: Any, vault: Any, clock: Any) -> Any:
+    """The export service over the same policy and services the server wires (``create_app``)."""
+    from consult.policy.engine import PolicyEngine
+    from consult.policy.loader import load_policy
+    from consult.services.client_record import ClientRecordExport
+    from consult.services.clients import Clients
+    from consult.services.consents import Consents
+    from consult.services.content import Content
+    from consult.services.directory import Directory
+    from consult.services.disclosure import Disclosure
+    from consult.services.events import EventBus
+    from consult.services.gate import ContentGate
+    from consult.services.messages import Messages
+
+    engine = PolicyEngine(load_policy(settings.policy_dir, profile=settings.policy_profile))
+    bus = EventBus()
+    directory = Directory(db, bus, clock)
+    await directory.load()
+    messages = Messages(db, bus, directory, Disclosure(engine, clock), Consents(db, clock),
+                        ContentGate(Clients(db, vault, clock)), Content(vault), clock)
+    return ClientRecordExport(db, messages, clock)
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -315,6 +412,11 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     """Exit 0 intact, 1 tampered or inconsistent with a signed checkpoint, 2 usage."""
     from consult.audit.checkpoint import parse_verifier_key, verifier_key
     from consult.crypto import KeyFileError, signing
+    from datetime import timedelta
+
+    from consult.audit.anchor import checkpoint_file_mismatch
+    from consult.audit.verify import unanchored_cutoff
+    from consult.model import SystemClock
     from consult.services.audit import verify_database
     from consult.services.deployment import KeyFiles, audit_key_mismatch, deployment_mismatch, recorded_deployment
     from consult.storage.migrate import current
@@ -361,17 +463,42 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         problem = audit_key_mismatch(recorded, seed, files.audit_key_file)
         if problem:
             raise ConfigError(problem)
+    # The operator's own check reads this host's checkpoint file; a third party (--verifier-key)
+    # names the copy it was given, if any.
+    checkpoint_file = (Path(args.checkpoint_file) if args.checkpoint_file
+                       else settings.effective_checkpoint_file if origin is not None else None)
+    if args.checkpoint_file and not checkpoint_file.is_file():
+        print(f"usage: no checkpoint file at {checkpoint_file}", file=sys.stderr)
+        return EXIT_USAGE
+    if origin is not None and checkpoint_file is not None:
+        problem = checkpoint_file_mismatch(checkpoint_file, origin)
+        if problem:
+            raise ConfigError(problem)
+    cutoff = unanchored_cutoff(SystemClock().now(), timedelta(seconds=settings.audit_checkpoint_seconds))
     try:
-        report = verify_database(url, keys, origin, external)
+        report = verify_database(url, keys, origin, external, checkpoint_file=checkpoint_file,
+                                 unanchored_before=cutoff)
     except Exception as exc:  # an unreadable database is not a verdict on the log
         print(f"usage: cannot read the audit log ({type(exc).__name__}); is the schema current?", file=sys.stderr)
         return EXIT_USAGE
+    if report.checkpoint_file == "absent" and not args.json:
+        where = f"at {checkpoint_file}" if checkpoint_file is not None else "given (--checkpoint-file)"
+        print(f"note: no checkpoint file {where}; checked against the signed checkpoints in the database "
+              "and on the command line only", file=sys.stderr)
     if args.json:
         _print_json(report.as_json())
     elif report.ok:
+        anchored = (f"; the checkpoint file's newest checkpoint ({report.file_newest} records) matches"
+                    if report.file_newest is not None else "")
         print(f"audit log intact: {report.size} records, root {report.root.hex()}, "
               f"{report.checkpoints_verified} signed checkpoints and {report.external_checkpoints} external "
-              "ones consistent")
+              f"ones consistent{anchored}")
+    elif report.state == "restored" and report.restored is not None:
+        n, m = report.restored
+        print(f"audit log RESTORED: {report.summary} (from leaf {n} on, the log is not what checkpoint {m} signed)")
+        print("  if this database was restored from a backup, accept the lost records with "
+              "`consult audit acknowledge-restore --reason TEXT`;")
+        print(f"  if it was not, records {n}..{m - 1} were removed behind the log's back")
     else:
         if report.first_bad_index is not None:
             print(f"audit log TAMPERED: first bad entry is leaf {report.first_bad_index}")
@@ -385,12 +512,70 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _operator(org: str | None = None) -> Any:
+    import getpass
+
+    from consult.model import Principal
+
+    return Principal(user_id=f"cli:{getpass.getuser()}"[:128], org=org or "system",
+                     roles=frozenset({"operator"}), name="command line")
+
+
+def _checkpoints(db: Any, settings: Settings, seed: bytes, origin: str) -> Any:
+    """The checkpoint keeper of a command: signs with the log key into the checkpoint file."""
+    from consult.audit.anchor import Anchor
+    from consult.audit.log import AuditLog, CheckpointSigner
+    from consult.model import SystemClock
+    from consult.services.checkpoints import Checkpoints
+    from consult.storage.checkpoint_file import CheckpointFile
+
+    log = AuditLog(CheckpointSigner(origin, seed))
+    return Checkpoints(db, log, SystemClock(), Anchor(CheckpointFile(settings.effective_checkpoint_file), log))
+
+
+def cmd_audit_acknowledge_restore(args: argparse.Namespace) -> int:
+    """Exit 0 acknowledged, 1 refused (nothing changed), 2 usage or configuration."""
+    from consult.errors import Unprocessable
+    from consult.model import SystemClock
+    from consult.model.context import RequestContext
+    from consult.services.audit import written_reason
+    from consult.services.checkpoints import RestoreRefused
+    from consult.services.deployment import KeyFiles, bind_keys, check_schema
+    from consult.storage.db import Database
+
+    settings = load_settings_lenient()
+    try:
+        reason = written_reason(args.reason, "--reason", "Acknowledging a restore")
+    except Unprocessable as exc:
+        print(f"usage: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+
+    async def run() -> int:
+        db = Database(settings.database_url)
+        await db.start()
+        try:
+            await check_schema(db)
+            bound = await bind_keys(db, KeyFiles.of(settings), SystemClock(), create=False)
+            keeper = _checkpoints(db, settings, bound.audit_seed, bound.origin)
+            try:
+                result = await keeper.acknowledge_restore(_operator(), reason, RequestContext(request_id="cli"))
+            except RestoreRefused as exc:
+                print(f"refused: {exc}; nothing changed", file=sys.stderr)
+                return 1
+        finally:
+            await db.close()
+        _print_json(result)
+        return 0
+
+    return asyncio.run(run())
+
+
 def cmd_audit_export(args: argparse.Namespace) -> int:
     import getpass
     from datetime import UTC, datetime, time
     from zoneinfo import ZoneInfo
 
-    from consult.model import Principal, SystemClock
+    from consult.model import Principal, SystemClock, secrecy
     from consult.model.context import RequestContext
     from consult.services.audit import AuditQuery, export_records
 
@@ -428,6 +613,8 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
             lines = await export_records(db, SystemClock(), operator, query, args.format,
                                          RequestContext(request_id="cli"), org=args.org)
             out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
+            # The data stays parseable; the operator is told, beside it, that it is secret.
+            print(" / ".join(secrecy.MARKING.values()), file=sys.stderr)
             try:
                 async for chunk in lines:
                     out.write(chunk)
@@ -521,10 +708,19 @@ def parser() -> argparse.ArgumentParser:
         cmd.add_argument("version", type=int)
         cmd.set_defaults(func=cmd_keys)
 
-    retention = sub.add_parser("retention", help="retention of closed consultations")
+    retention = sub.add_parser("retention", help="retention per record type, and the client-record export")
     rsub = retention.add_subparsers(dest="retention_command", required=True)
-    rsub.add_parser("run", help="crypto-shred closed consultations past the retention period"
+    rsub.add_parser("run", help="close inactive consultations, crypto-shred closed ones, delete ended consents, "
+                    "revoked prohibitions and idle client entries past their periods (all audited)"
                     ).set_defaults(func=cmd_retention_run)
+    export = rsub.add_parser("export-client-record", help="§ 35 contacts and decision-relevant advice of an "
+                             "organisation's closed consultations as JSON Lines for its client record (audited)")
+    export.add_argument("--org", required=True, help="the organisation whose consultations are exported")
+    export.add_argument("--from", dest="from_", help="closed at or after (ISO 8601 time with zone, or a date)")
+    export.add_argument("--to", help="closed before (a date counts whole)")
+    export.add_argument("--client-ref", action="append", default=[], help="only this client (repeatable)")
+    export.add_argument("--out", help="write to this file (created with mode 0600) instead of standard output")
+    export.set_defaults(func=cmd_retention_export)
 
     clients = sub.add_parser("clients", help="the client registry")
     csub = clients.add_subparsers(dest="clients_command", required=True)
@@ -548,9 +744,18 @@ def parser() -> argparse.ArgumentParser:
                          help="trust this note verifier key (repeatable); default: the log key on this host")
     averify.add_argument("--checkpoint", action="append", metavar="FILE",
                          help="a signed checkpoint kept elsewhere that the log must still contain (repeatable)")
+    averify.add_argument("--checkpoint-file", metavar="FILE",
+                         help="the checkpoint file whose newest checkpoint the log must match; default: "
+                              "CONSULT_CHECKPOINT_FILE (audit-checkpoints.jsonl in the data directory)")
     averify.add_argument("--database-url", help="default: CONSULT_DATABASE_URL")
     averify.add_argument("--json", action="store_true", help="print the report as JSON")
     averify.set_defaults(func=cmd_audit_verify)
+    aack = asub.add_parser("acknowledge-restore",
+                           help="accept that the log was restored to an earlier state (or its checkpoint file "
+                                "lost): recorded in the log and the checkpoint file; refused otherwise")
+    aack.add_argument("--reason", required=True,
+                      help="why (20-2000 characters, e.g. the incident and backup used; no identity codes)")
+    aack.set_defaults(func=cmd_audit_acknowledge_restore)
     aexport = asub.add_parser("export", help="export records as CSV or JSON Lines (the export is itself logged)")
     aexport.add_argument("--format", choices=("csv", "jsonl"), required=True)
     aexport.add_argument("--org", help="only records that concern this organisation")

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from urllib.parse import urlsplit, urlunsplit
 
 from consult.errors import ConfigError
+from consult.model.retention import CONSULTATION_CLOSED, RetentionSchedule
 from consult.model.vocabulary import DEFAULT_TOPICS
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -89,9 +90,12 @@ class Settings:
     auth_failures_per_minute: int = 60
     retention_days: int = 730
     retention_interval_hours: int = 24
+    retention: RetentionSchedule = field(default_factory=RetentionSchedule)
     audit_key_file: Path | None = None
     deployment: str = "local"
     audit_checkpoint_seconds: int = 30
+    checkpoint_file: Path | None = None
+    witness_url: str | None = field(default=None, repr=False)
     audit_clients_per_hour: int = 30
     audit_office_hours: str = "07-18"
     audit_office_days: str = "1-5"
@@ -109,9 +113,17 @@ class Settings:
 
     def __repr__(self) -> str:  # never print secrets
         shown = ", ".join(
-            f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name != "database_url"
+            f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr and f.name != "database_url"
         )
         return f"Settings(database_url={_mask_url(self.database_url)!r}, {shown})"
+
+    @property
+    def retention_schedule(self) -> RetentionSchedule:
+        """The ``[retention]`` table, with CONSULT_RETENTION_DAYS for closed consultations unless the
+        table names them."""
+        if CONSULTATION_CLOSED in self.retention.days:
+            return self.retention
+        return self.retention.with_days(CONSULTATION_CLOSED, self.retention_days)
 
     @property
     def is_sqlite(self) -> bool:
@@ -125,6 +137,11 @@ class Settings:
     def effective_audit_key_file(self) -> Path:
         """The audit log's Ed25519 key: beside the key-encryption keys unless named."""
         return self.audit_key_file or self.key_file.parent / "audit-signing.key"
+
+    @property
+    def effective_checkpoint_file(self) -> Path:
+        """The audit log's external checkpoints: in the data directory unless named."""
+        return self.checkpoint_file or self.data_dir / "audit-checkpoints.jsonl"
 
     @property
     def audit_origin(self) -> str:
@@ -181,6 +198,8 @@ _ENV_KEYS: dict[str, str] = {
     "CONSULT_AUDIT_KEY_FILE": "audit_key_file",
     "CONSULT_DEPLOYMENT": "deployment",
     "CONSULT_AUDIT_CHECKPOINT_SECONDS": "audit_checkpoint_seconds",
+    "CONSULT_CHECKPOINT_FILE": "checkpoint_file",
+    "CONSULT_WITNESS_URL": "witness_url",
     "CONSULT_AUDIT_CLIENTS_PER_HOUR": "audit_clients_per_hour",
     "CONSULT_AUDIT_OFFICE_HOURS": "audit_office_hours",
     "CONSULT_AUDIT_OFFICE_DAYS": "audit_office_days",
@@ -254,6 +273,13 @@ def _oidc_authority_ok(url: str) -> bool:
         and not parts.query and not parts.fragment and not parts.username
 
 
+def _witness_url_ok(url: str) -> bool:
+    parts = urlsplit(url)
+    local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    return bool(parts.hostname) and (parts.scheme == "https" or (parts.scheme == "http" and local)) \
+        and not parts.fragment
+
+
 def load_settings(env: Mapping[str, str] | None = None, *, check: bool = True) -> Settings:
     """Build settings from ``CONSULT_CONFIG`` (TOML, optional) and then the environment.
 
@@ -274,6 +300,12 @@ def load_settings(env: Mapping[str, str] | None = None, *, check: bool = True) -
         for name, raw in data.items():
             if name not in known:
                 raise ConfigError(f"CONSULT_CONFIG: unknown setting {name!r} in {config_file}")
+            if name == "retention":
+                try:
+                    values[name] = RetentionSchedule.parse(raw, f"{config_file}:[retention]")
+                except ValueError as exc:
+                    raise ConfigError(str(exc)) from None
+                continue
             values[name] = _convert(f"{config_file}:{name}", name, raw)
     for key, name in _ENV_KEYS.items():
         if key in env:
@@ -312,6 +344,8 @@ def validate(settings: Settings) -> Settings:
         raise ConfigError("CONSULT_ISSUER is required unless CONSULT_DEV=1")
     if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{0,62}", settings.deployment or ""):
         raise ConfigError("CONSULT_DEPLOYMENT must be a lowercase name (letters, digits, '.', '-')")
+    if settings.witness_url and not _witness_url_ok(settings.witness_url):
+        raise ConfigError("CONSULT_WITNESS_URL must be an https:// URL (http:// only on localhost)")
     if not _range(settings.audit_office_hours, 0, 24):
         raise ConfigError("CONSULT_AUDIT_OFFICE_HOURS must be two hours START-END, e.g. 07-18")
     unnamed = [org for org in settings.orgs if org not in settings.controllers]

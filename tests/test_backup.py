@@ -46,6 +46,14 @@ def test_backup_under_write_load_restores_verifies_and_serves(tmp_path: Path):
         assert taken.returncode == 0, taken.stdout + taken.stderr
         assert writer.failures == [] and during, "no write was acknowledged while the backup ran"
         live_keks = server.query("SELECT version, fingerprint, status FROM deployment_keks ORDER BY version")
+        # A write after the backup, and a checkpoint signed over it, before the crash: the restore
+        # then rolls back records a checkpoint outside the database already vouched for.
+        server.consultation("After the backup")
+        backed_up = json.loads(taken.stdout)["audit_log"]["size"]
+        deadline = time.monotonic() + 30
+        while (server.query("SELECT max(tree_size) FROM audit_checkpoints")[0][0] or 0) <= backed_up:
+            assert time.monotonic() < deadline, "no checkpoint was signed after the backup"
+            time.sleep(0.2)
     finally:
         server.kill()
 
@@ -85,6 +93,15 @@ def test_backup_under_write_load_restores_verifies_and_serves(tmp_path: Path):
     for suffix in ("", "-wal", "-shm"):
         Path(f"{server.db_path}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(target, server.db_path)
+    # The writes after the backup are gone, and the checkpoint file outside the database still
+    # holds a checkpoint over them: verify says so, as a restore, until the operator accepts it.
+    verified = server.cli("audit", "verify")
+    assert verified.returncode == 1 and f"restored to size {len(indices)}; checkpoint " in verified.stdout, \
+        verified.stdout + verified.stderr
+    assert "TAMPERED" not in verified.stdout
+    accepted = server.cli("audit", "acknowledge-restore", "--reason",
+                          "Restore test: the backup taken under write load was put back.")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     verified = server.cli("audit", "verify")
     assert verified.returncode == 0 and "audit log intact" in verified.stdout, verified.stdout + verified.stderr
     server.start()

@@ -8,12 +8,17 @@ leaf index is part of the entry, so a record moved to another position no longer
 own hash. (An array rather than an object: the field names are this fixed list, and encoding
 without them halves the cost of re-verifying a million records.)
 
-Entry version 1, fields in this order (``FIELDS``, after the version number ``1``)::
+Entry version 1, fields in this order (``FIELDS_V1``, after the version number ``1``)::
 
     leaf_index, id, at, actor_id, actor_org, actor_role, action, outcome,
     consultation_id, message_id, client_ref, categories, purpose, basis, rule_id,
     policy_version, consent_id, consent_version, subject_user, recipient_org,
     recipient_role, flags, reason_id, reason_digest, request_id, source
+
+Entry version 2 (every record written since) appends one field, ``subject_digest``: the SHA-256
+(hex) of the history row the act wrote beside the log — a consent version and its event, an
+agreement version, a prohibition (consult/audit/subjects.py) — or ``null``. A row records its
+version in ``entry_version``; a row without one is version 1.
 
 ``at`` is UTC ISO 8601 with microseconds and a ``Z`` (``2026-01-31T08:15:00.123456Z``); absent
 values are ``null``; ``categories`` and ``flags`` are lists (an absent list is ``[]``).
@@ -26,11 +31,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["ENTRY_VERSION", "FIELDS", "encode", "encode_values", "format_time"]
+__all__ = ["ENTRY_VERSION", "FIELDS", "FIELDS_V1", "VERSIONS", "encode", "encode_values", "format_time"]
 
-ENTRY_VERSION = 1
+ENTRY_VERSION = 2
+"""The version new records are written in."""
+VERSIONS = (1, 2)
 
-FIELDS: tuple[str, ...] = (
+FIELDS_V1: tuple[str, ...] = (
     "leaf_index",
     "id",
     "at",
@@ -59,6 +66,9 @@ FIELDS: tuple[str, ...] = (
     "source",
 )
 
+FIELDS: tuple[str, ...] = (*FIELDS_V1, "subject_digest")
+"""The fields of the current entry version, in order."""
+
 def _make_dumps() -> Callable[[Any], str]:
     """``json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False)``, with the
     C encoder built once rather than per call (a third of the cost of re-verifying the log)."""
@@ -86,45 +96,47 @@ def format_time(at: datetime) -> str:
 
 
 def encode(row: Mapping[str, Any]) -> bytes:
-    """The canonical entry of ``row`` (a stored ``audit_events`` row or the values to insert)."""
-    version = row.get("entry_version") or ENTRY_VERSION
-    if version != ENTRY_VERSION:
+    """The canonical entry of ``row`` (a stored ``audit_events`` row or the values to insert; one
+    without ``entry_version`` is version 1)."""
+    version = row.get("entry_version") or 1
+    if version not in VERSIONS:
         raise ValueError(f"unknown audit entry version {version!r}")
     at = row["at"]
-    return _dumps(
-        [
-            ENTRY_VERSION,
-            row["leaf_index"],
-            row["id"],
-            format_time(at) if isinstance(at, datetime) else at,
-            row["actor_id"],
-            row["actor_org"],
-            row["actor_role"],
-            row["action"],
-            row["outcome"],
-            row["consultation_id"],
-            row["message_id"],
-            row["client_ref"],
-            list(row["categories"] or ()),
-            row["purpose"],
-            row["basis"],
-            row["rule_id"],
-            row["policy_version"],
-            row["consent_id"],
-            row["consent_version"],
-            row["subject_user"],
-            row.get("recipient_org"),
-            row.get("recipient_role"),
-            list(row["flags"] or ()),
-            row.get("reason_id"),
-            row.get("reason_digest"),
-            row["request_id"],
-            row["source"],
-        ]
-    ).encode("ascii")
+    values = [
+        version,
+        row["leaf_index"],
+        row["id"],
+        format_time(at) if isinstance(at, datetime) else at,
+        row["actor_id"],
+        row["actor_org"],
+        row["actor_role"],
+        row["action"],
+        row["outcome"],
+        row["consultation_id"],
+        row["message_id"],
+        row["client_ref"],
+        list(row["categories"] or ()),
+        row["purpose"],
+        row["basis"],
+        row["rule_id"],
+        row["policy_version"],
+        row["consent_id"],
+        row["consent_version"],
+        row["subject_user"],
+        row.get("recipient_org"),
+        row.get("recipient_role"),
+        list(row["flags"] or ()),
+        row.get("reason_id"),
+        row.get("reason_digest"),
+        row["request_id"],
+        row["source"],
+    ]
+    if version >= 2:
+        values.append(row.get("subject_digest"))
+    return _dumps(values).encode("ascii")
 
 
-def encode_values(values: Sequence[Any]) -> bytes:
-    """The canonical entry from values already in `FIELDS` order, ``at`` already as text and
-    lists as lists: the verifier's fast path over a million rows."""
-    return _dumps([ENTRY_VERSION, *values]).encode("ascii")
+def encode_values(values: Sequence[Any], version: int = ENTRY_VERSION) -> bytes:
+    """The canonical entry from values already in the version's field order (`FIELDS_V1`, or
+    `FIELDS`), ``at`` already as text and lists as lists: the verifier's fast path."""
+    return _dumps([version, *values]).encode("ascii")

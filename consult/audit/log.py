@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -42,6 +43,7 @@ class SignedCheckpoint:
     root: bytes
     note: str
     signed_at: datetime
+    kind: str = "checkpoint"  # or a restore marker (consult/audit/anchor.py)
 
 
 class CheckpointSigner:
@@ -57,8 +59,9 @@ class CheckpointSigner:
     def __repr__(self) -> str:
         return f"CheckpointSigner(origin={self.origin!r})"
 
-    def sign(self, size: int, root: bytes) -> str:
-        return notes.sign_checkpoint(self.origin, self._seed, notes.checkpoint_body(self.origin, size, root))
+    def sign(self, size: int, root: bytes, extensions: Sequence[str] = ()) -> str:
+        body = notes.checkpoint_body(self.origin, size, root, extensions)
+        return notes.sign_checkpoint(self.origin, self._seed, body)
 
 
 class AuditLog:
@@ -117,6 +120,12 @@ class AuditLog:
         size = self.tree.size
         root = self.tree.root_at(size)
         return SignedCheckpoint(size, root, self.signer.sign(size, root), now)
+
+    def sign_marked(self, now: datetime, kind: str, extension: str) -> SignedCheckpoint:
+        """The current head signed with one extension line that says what else it records."""
+        size = self.tree.size
+        root = self.tree.root_at(size)
+        return SignedCheckpoint(size, root, self.signer.sign(size, root, (extension,)), now, kind)
 
     def stored(self, cp: SignedCheckpoint) -> None:
         """Remember a checkpoint once its row is committed."""

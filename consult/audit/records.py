@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.model import Principal
-from consult.audit.entry import encode, format_time
+from consult.audit.entry import ENTRY_VERSION, encode, format_time
 from consult.model.context import RequestContext
 from consult.storage import audit_log
 
@@ -41,6 +41,7 @@ class AuditRecord:
     recipient_role: str | None = None
     reason_id: str | None = None
     reason_digest: str | None = None
+    subject_digest: str | None = None  # the history row this act wrote (consult/audit/subjects.py)
 
 
 def _actor_role(actor: Principal) -> str:
@@ -88,6 +89,8 @@ async def record(
             "recipient_role": rec.recipient_role,
             "reason_id": rec.reason_id,
             "reason_digest": rec.reason_digest,
+            "subject_digest": rec.subject_digest,
+            "entry_version": ENTRY_VERSION,
         }
         for rec in records
     ]

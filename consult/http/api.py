@@ -13,6 +13,7 @@ from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
 from consult.http.principal import authenticate, context, require_role
+from consult.model import secrecy
 from consult.model.vocabulary import CATEGORIES, OUTCOMES, PURPOSES, STATUSES, URGENCIES
 from consult.services.consultations import NewConsultation
 from consult.services.directory import ExpertInput
@@ -43,6 +44,9 @@ class Route:
     other_content_types: tuple[str, ...] = ()
     body_type: str = "application/json"
     other_responses: tuple[tuple[int, str, s.S], ...] = ()  # (status, description, schema), not errors
+    #: The success answer carries secret client data: it gets the secrecy marking header
+    #: (consult/model/secrecy.py; julkisuuslaki 621/1999 § 25).
+    secret: bool = False
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -186,7 +190,8 @@ async def close_consultation(request: web.Request) -> web.Response:
     outcome = v.choice(data, "outcome", OUTCOMES)
     note = v.text(data, "note", max_len=2000, required=False)
     body = await request.app[keys.CONSULTATIONS].close(
-        who, consultation_id, outcome, note, context(request)  # type: ignore[arg-type]
+        who, consultation_id, outcome, note, context(request),  # type: ignore[arg-type]
+        confirmation=_confirmation(data),
     )
     return _json(body)
 
@@ -288,7 +293,7 @@ async def list_messages(request: web.Request) -> web.Response:
         cursor=request.query.get("cursor"),
         ctx=context(request),
     )
-    return _json(page)
+    return _json({**page, "secrecy": secrecy.field()})
 
 
 async def mark_read(request: web.Request) -> web.Response:
@@ -334,14 +339,19 @@ ROUTES: tuple[Route, ...] = (
           who="participants, on-duty experts", response=s.page(s.CONSULTATION), errors=(400, 401),
           query=(("status", {"type": "string", "enum": list(STATUSES)}, "filter by status"), *_LIST_QUERY)),
     Route("GET", "/api/v1/consultations/{id}", get_consultation, "One consultation",
-          who="participant, or an on-duty expert it is offered to", response=s.CONSULTATION, errors=(401, 404)),
+          who="participant, or an on-duty expert it is offered to", response=s.CONSULTATION, errors=(401, 404),
+          secret=True),
     Route("POST", "/api/v1/consultations/{id}/claim", claim_consultation, "Claim: the first expert wins",
           who="expert of the target org", response=s.CONSULTATION, errors=(401, 403, 404, 409)),
     Route("POST", "/api/v1/consultations/{id}/participants", add_participant, "Add a participant",
           who="participant", body=s.ADD_PARTICIPANT, response=s.CONSULTATION,
           errors=(400, 401, 403, 404, 409, 413, 415, 422)),
     Route("POST", "/api/v1/consultations/{id}/close", close_consultation, "Close with an outcome code",
-          who="participant", body=s.CLOSE, response=s.CONSULTATION, errors=(400, 401, 403, 404, 409, 413, 415, 422)),
+          who="participant", body=s.CLOSE, response=s.CONSULTATION, errors=(400, 401, 403, 404, 409, 413, 415, 422),
+          other_responses=((409, "Already closed, or a note that looks like a category withheld from a "
+                                 "participant of another organisation (code sensitive_text, with the flagged "
+                                 "passages): move it into a message data item or close again with "
+                                 "sensitive_confirmation", s.SENSITIVE_ERROR),)),
     Route("POST", "/api/v1/consultations/{id}/messages", post_message, "Post a message with data items",
           who="participant", body=s.MESSAGE_NEW, response=s.MESSAGE, status=201,
           errors=(400, 401, 403, 404, 409, 413, 415, 422),
@@ -352,7 +362,8 @@ ROUTES: tuple[Route, ...] = (
           "What the policy would withhold from whom, and what the identifier scan found — nothing is stored",
           who="participant", body=s.MESSAGE_NEW, response=s.PREVIEW, errors=(400, 401, 403, 404, 409, 413, 415, 422)),
     Route("GET", "/api/v1/consultations/{id}/messages", list_messages, "Messages as this reader may see them",
-          who="participant", response=s.page(s.MESSAGE), errors=(400, 401, 404), query=_LIST_QUERY),
+          secret=True,
+          who="participant", response=s.marked(s.page(s.MESSAGE)), errors=(400, 401, 404), query=_LIST_QUERY),
     Route("POST", "/api/v1/consultations/{id}/read", mark_read, "Read receipt up to a message",
           who="participant", body=s.MARK_READ, response=s.READ_RECEIPT,
           errors=(400, 401, 403, 404, 413, 415, 422)),

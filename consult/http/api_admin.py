@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from consult.errors import Unprocessable
+import re
+
+from consult.errors import BadRequest, Unprocessable
 from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
 from consult.http.api import Route
+from consult.http.api_audit import _moment as moment  # the audit API's one parser of from/to
 from consult.http.principal import authenticate, context, require_role
+
+_CLIENT_REF = re.compile(r"^cl_[A-Za-z0-9]{1,37}$")
 
 
 async def legal_hold(request: web.Request) -> web.Response:
@@ -21,6 +26,18 @@ async def legal_hold(request: web.Request) -> web.Response:
         raise Unprocessable("hold: is required (true or false)", code="invalid_field")
     body = await request.app[keys.RETENTION].legal_hold(who, consultation_id, hold, context(request))
     return web.json_response(body)
+
+
+async def client_record_export(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    refs = tuple(r for r in request.query.getall("client_ref", []) if r)
+    if len(refs) > 1000 or not all(_CLIENT_REF.match(r) for r in refs):
+        raise BadRequest("client_ref must be client references (cl_...).", code="bad_query")
+    lines = await request.app[keys.CLIENT_RECORD].export(
+        who, context(request), since=moment(request, "from", end_of_day=False),
+        until=moment(request, "to", end_of_day=True), client_refs=refs)
+    return web.Response(body="".join(lines).encode("utf-8"), content_type="application/jsonl", charset="utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="client-record.jsonl"'})
 
 
 async def key_status(request: web.Request) -> web.Response:
@@ -37,6 +54,15 @@ ADMIN_ROUTES: tuple[Route, ...] = (
           response={"type": "object", "properties": {"consultation_id": s.STR, "legal_hold": {"type": "boolean"},
                                                      "shredded_at": s.TS}},
           errors=(400, 401, 403, 404, 413, 415, 422)),
+    Route("GET", "/api/v1/retention/client-record", client_record_export,
+          "Export § 35 contacts and decision-relevant advice of your organisation's closed consultations for "
+          "the county's client record (JSON Lines, schema konsulta.client-record/1); every exported "
+          "consultation is audited",
+          who="privacy officer or admin",
+          query=(("from", {"type": "string"}, "closed at or after (ISO 8601 date or time with zone)"),
+                 ("to", {"type": "string"}, "closed before (a date counts whole)"),
+                 ("client_ref", {"type": "string"}, "only these clients (repeatable)")),
+          content_type="application/jsonl", response={"type": "string"}, errors=(400, 401, 403)),
     Route("GET", "/api/v1/keys/status", key_status, "Key-encryption key versions and what uses them",
           who="admin",
           response={"type": "object", "properties": {

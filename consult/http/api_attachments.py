@@ -86,5 +86,5 @@ ATTACHMENT_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/attachments/{id}", download_attachment,
           "Download, if the policy lets you see the item that carries it",
           who="participant", response={"type": "string", "format": "binary"}, errors=(401, 404),
-          content_type="application/octet-stream"),
+          content_type="application/octet-stream", secret=True),
 )

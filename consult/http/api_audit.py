@@ -16,7 +16,9 @@ from consult.http import schemas as s
 from consult.http import validation as v
 from consult.http.api import Route
 from consult.http.principal import authenticate, context
+from consult.model import secrecy
 from consult.model.vocabulary import CATEGORIES
+from consult.services import log_extract as log_extract_words
 from consult.services.audit import EXPORT_FORMATS, AuditQuery
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -163,6 +165,29 @@ async def access_report(request: web.Request) -> web.Response:
         reason=reason, ctx=context(request)))
 
 
+async def log_extract(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    ref = v.path_id(request, "ref")
+    lang = v.query_choice(request, "lang", ("fi", "sv")) or "fi"
+    reason = request.query.get("reason")
+    if reason is not None and len(reason) > 4000:
+        raise BadRequest("reason is too long.", code="bad_query")
+    policy = request.app[keys.POLICY].policy
+    return _json(await _trail(request).log_extract(
+        who, ref, lang=lang, since=_moment(request, "from", end_of_day=False),
+        until=_moment(request, "to", end_of_day=True), reason=reason, ctx=context(request),
+        org_names={org: log_extract_words.plain_name(name) for org, name in policy.organisation_names.items()},
+        citation=lambda rule_id: _statute(policy, rule_id)))
+
+
+def _statute(policy, rule_id: str) -> str | None:  # type: ignore[no-untyped-def]
+    """The statute a permit rule's secrecy exception cites, for the client's extract."""
+    rule = next((r for r in policy.rules if r.id == rule_id), None)
+    if rule is None or rule.secrecy is None or rule.secrecy.exception != "statute":
+        return None
+    return str(rule.secrecy.citation)
+
+
 async def anomalies(request: web.Request) -> web.Response:
     who = await authenticate(request)
     return _json(await _trail(request).anomalies(
@@ -268,7 +293,15 @@ VERIFY: s.S = {
     "properties": {"ok": {"type": "boolean"}, "size": _INT, "root_hash": {"type": "string"},
                    "records": _INT, "checkpoints": _INT, "checkpoints_verified": _INT,
                    "first_bad_index": {"type": ["integer", "null"]},
-                   "problems": {"type": "array", "items": {"type": "object"}}},
+                   "first_bad_range": {"type": ["array", "null"], "items": _INT},
+                   "problems": {"type": "array", "items": {"type": "object"}},
+                   "state": {"type": "string", "enum": ["intact", "tampered", "restored"]},
+                   "summary": s.STR, "anchored_size": _INT,
+                   "checkpoint_file": {"type": "object", "properties": {
+                       "status": {"type": "string", "enum": ["absent", "read", "unreadable"]},
+                       "newest_size": {"type": ["integer", "null"]}}},
+                   "restored": {"type": ["object", "null"], "properties": {"size": _INT, "checkpoint": _INT}},
+                   "restore_acknowledged": {"type": "boolean"}},
 }
 REPORT: s.S = {
     "type": "object",
@@ -279,7 +312,24 @@ REPORT: s.S = {
                                                   "identity code; their records are included"},
                    "generated_at": s.TS, "processing": {"type": "array", "items": {"type": "object"}},
                    "disclosures": {"type": "array", "items": {"type": "object"}},
-                   "summary": {"type": "object"}, "truncated": {"type": "boolean"}, "tree_size": _INT},
+                   "summary": {"type": "object"}, "truncated": {"type": "boolean"}, "tree_size": _INT,
+                   "secrecy": s.SECRECY},
+}
+_EXTRACT_ENTRY: s.S = {
+    "type": "object",
+    "required": ["at", "who", "what", "basis"],
+    "properties": {"at": s.STR, "who": s.STR, "what": s.STR, "data": s.NSTR, "to": s.NSTR, "basis": s.STR},
+}
+LOG_EXTRACT: s.S = {
+    "type": "object",
+    "required": ["lang", "organisation", "period", "used", "disclosed", "text", "secrecy"],
+    "properties": {"client_ref": s.STR, "lang": {"type": "string", "enum": ["fi", "sv"]}, "organisation": s.STR,
+                   "period": {"type": "object"}, "generated_at": s.TS,
+                   "used": {"type": "array", "items": _EXTRACT_ENTRY},
+                   "disclosed": {"type": "array", "items": _EXTRACT_ENTRY},
+                   "truncated": {"type": "boolean"},
+                   "text": {"type": "string", "description": "the printable extract, secrecy marking first and last"},
+                   "secrecy": s.SECRECY},
 }
 ANOMALIES: s.S = {
     "type": "object",
@@ -321,19 +371,21 @@ BREAK_GLASS: s.S = {
                 "withheld": {"type": "boolean"}, "rule": s.STR, "citation": s.STR, "basis": s.STR,
                 "reason": s.STR}}}}}},
         "audit": {"type": "object"},
+        "secrecy": s.SECRECY,
     },
 }
 
 AUDIT_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/audit/events", events, "Search the access log (newest first); the search is logged",
-          who=PO, response=s.page(EVENT), query=_FILTERS + _PAGING, errors=(400, 401, 403, 422)),
+          who=PO, response=s.page(EVENT), query=_FILTERS + _PAGING, errors=(400, 401, 403, 422), secret=True),
     Route("GET", "/api/v1/audit/disclosures", disclosures,
           "Disclosures: which categories went to whom, on what basis; the search is logged",
-          who=PO, response=s.page(DISCLOSURE), query=_FILTERS + _PAGING, errors=(400, 401, 403, 422)),
+          who=PO, response=s.page(DISCLOSURE), query=_FILTERS + _PAGING, errors=(400, 401, 403, 422),
+          secret=True),
     Route("GET", "/api/v1/audit/export", export, "Export matching records as CSV or JSON Lines; the export is logged",
           who=PO, query=(("format", {"type": "string", "enum": list(EXPORT_FORMATS)}, "csv or jsonl (default)"),
                          *_FILTERS), content_type="application/jsonl", other_content_types=("text/csv",),
-          response={"type": "string"},
+          response={"type": "string"}, secret=True,
           errors=(400, 401, 403, 422)),
     Route("GET", "/api/v1/audit/anomalies", anomalies,
           "Anomaly flags: many clients per hour, off-hours access, break-glass, referrals without consent",
@@ -358,8 +410,17 @@ AUDIT_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/clients/{ref}/access-report", access_report,
           "The client access report: who processed the client's data, to whom it was disclosed, when, on what "
           "basis (two years; older with a written reason); the report is logged",
-          who=PO, response=REPORT,
+          who=PO, response=REPORT, secret=True,
           query=(("from", *_Q_TIME), ("to", *_Q_TIME),
+                 ("reason", {"type": "string", "maxLength": 2000}, "why, when reaching back over two years")),
+          errors=(400, 401, 403, 404, 422)),
+    Route("GET", "/api/v1/clients/{ref}/log-extract", log_extract,
+          "The log extract (lokitieto-ote, loggutdrag) to hand to the client, in Finnish or Swedish: who used or "
+          "received the client's data, when, what and on what basis, in words (laki 703/2023 11 §); the same "
+          "records as the access report, permitted ones only; logged like it",
+          who=PO, response=LOG_EXTRACT, secret=True,
+          query=(("lang", {"type": "string", "enum": ["fi", "sv"]}, "fi (default) or sv"),
+                 ("from", *_Q_TIME), ("to", *_Q_TIME),
                  ("reason", {"type": "string", "maxLength": 2000}, "why, when reaching back over two years")),
           errors=(400, 401, 403, 404, 422)),
     Route("GET", "/api/v1/audit/reasons/{id}", reason,
@@ -370,6 +431,6 @@ AUDIT_ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/v1/consultations/{id}/break-glass", break_glass,
           "Open a consultation's content with a written justification, as the officer's own organisation may see "
           "it through the policy (another organisation's withheld items stay withheld); logged and flagged",
-          who="privacy officer of a party organisation", body=BREAK_GLASS_BODY, response=BREAK_GLASS,
+          who="privacy officer of a party organisation", body=BREAK_GLASS_BODY, response=BREAK_GLASS, secret=True,
           errors=(400, 401, 403, 404, 413, 415, 422)),
 )

@@ -14,6 +14,7 @@ from consult.http import schemas as s
 from consult.http import validation as v
 from consult.http.api import Route
 from consult.http.principal import authenticate, context, require_role
+from consult.model import secrecy
 from consult.model.vocabulary import CATEGORIES, PURPOSES, ROLES
 from consult.policy.scan import scan
 from consult.services.consents import GRANTORS, METHODS, ConsentScope
@@ -174,7 +175,7 @@ async def consent_receipt(request: web.Request) -> web.Response:
     lang = request.query.get("lang", "fi")
     if lang not in ("fi", "sv", "en"):
         lang = "fi"
-    text = receipt_text(consent, lang, request.app[keys.SETTINGS].controllers)
+    text = secrecy.marked(receipt_text(consent, lang, request.app[keys.SETTINGS].controllers), lang)
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 
@@ -291,7 +292,8 @@ CLIENT_ROUTES: tuple[Route, ...] = (
           who="advisor, social worker of the recording organisation", response=CONSENT, errors=(401, 403, 404, 409)),
     Route("POST", "/api/v1/consents/{id}/resume", _status_change("resume"), "Resume a suspended consent",
           who="advisor, social worker of the recording organisation", response=CONSENT, errors=(401, 403, 404, 409)),
-    Route("GET", "/api/v1/consents/{id}/receipt", consent_receipt, "A printable consent receipt for the client",
+    Route("GET", "/api/v1/consents/{id}/receipt", consent_receipt,
+          "A printable consent receipt for the client, with the secrecy marking", secret=True,
           who="advisor, social worker, privacy officer", response={"type": "string"}, errors=(401, 404),
           query=(("lang", {"type": "string", "enum": ["fi", "sv", "en"]}, "language of the receipt"),),
           content_type="text/plain"),

@@ -35,18 +35,21 @@ from consult.http.middleware import CSP_KEY, content_security_policy, edge
 from consult.http.openapi import build_document
 from consult.http.openapi import handler as openapi_handler
 from consult.http.ws import close_all, websocket
-from consult.model import Clock, SystemClock
+from consult.model import Clock, SystemClock, secrecy
 from consult.model.intake import Intakes
 from consult.policy.engine import PolicyEngine
 from consult.policy.loader import PolicyError, UnknownProfile, load_policy
 from consult.services.attachments import Attachments
 from consult.services.audit import AuditTrail
 from consult.services.anomalies import AnomalyRules
+from consult.audit.anchor import Anchor
 from consult.audit.log import AuditLog, CheckpointSigner
+from consult.audit.witness import Witness
 from consult.services.clients import Clients
 from consult.services.client_merges import ClientMerges
 from consult.services.deployment import BoundKeys, KeyFiles, bind_keys, check_schema
 from consult.services.keys import KeyManagement
+from consult.services.client_record import ClientRecordExport
 from consult.services.retention import Retention
 from consult.services.consents import Consents
 from consult.services.consultations import Consultations
@@ -65,6 +68,7 @@ from consult.services.roster import Roster
 from consult.services.routing import Routing
 from consult.services.statistics import Statistics
 from consult.storage import migrate
+from consult.storage.checkpoint_file import CheckpointFile
 from consult.storage.db import Database
 
 log = logging.getLogger("consult.app")
@@ -97,6 +101,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     routes = routes_for(settings)
     for route in routes:
         app.router.add_route(route.method, route.path, route.handler, name=route.handler.__name__)
+    app.on_response_prepare.append(_secrecy_marking(frozenset(r.handler.__name__ for r in routes if r.secret)))
     app.router.add_get("/api/v1/openapi.json", openapi_handler(build_document(routes)), name="openapi")
     app.router.add_get("/api/v1/ws", websocket, name="websocket")
     web_dir = settings.web_dir or default_web_dir()
@@ -104,6 +109,18 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         app.router.add_get("/", _index(web_dir), name="index")
         app.router.add_static("/static/", web_dir, name="static", append_version=False)
     return app
+
+
+def _secrecy_marking(names: frozenset[str]):  # type: ignore[no-untyped-def]
+    """Mark every successful answer of a route that carries secret client data (``Route.secret``),
+    streamed exports included: the header goes out with the others, before the body."""
+
+    async def mark(request: web.Request, response: web.StreamResponse) -> None:
+        route = getattr(request.match_info, "route", None)
+        if 200 <= response.status < 300 and route is not None and route.name in names:
+            response.headers[secrecy.HEADER] = secrecy.HEADER_VALUE
+
+    return mark
 
 
 def _index(web_dir: Path):  # type: ignore[no-untyped-def]
@@ -228,8 +245,9 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[keys.AUDIT] = await _audit_trail(settings, bound, db, app[keys.MESSAGES], clock)
     checkpoints = asyncio.create_task(_checkpoint_timer(app[keys.AUDIT], settings.audit_checkpoint_seconds))
     app[keys.KEYS] = KeyManagement(db, keyring, clock)
-    retention = Retention(db, vault, content, clock, period=timedelta(days=settings.retention_days))
+    retention = Retention(db, vault, content, clock, schedule=settings.retention_schedule)
     app[keys.RETENTION] = retention
+    app[keys.CLIENT_RECORD] = ClientRecordExport(db, app[keys.MESSAGES], clock)
     retention_task = asyncio.create_task(_retention_daily(retention, settings.retention_interval_hours))
     if settings.demo:
         await directory.seed(
@@ -254,6 +272,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         await app[keys.AUDIT].checkpoint_now()  # a last signed head over everything written
     except Exception:
         log.exception("final audit checkpoint failed")
+    await app[keys.AUDIT].close()
     retention_task.cancel()
     try:
         await retention_task
@@ -264,7 +283,11 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
 async def _audit_trail(settings: Settings, bound: BoundKeys, db: Database, messages: Messages,
                        clock: Clock) -> AuditTrail:
     rules = AnomalyRules(settings.audit_clients_per_hour, settings.office_hours, settings.office_days)
-    trail = AuditTrail(db, AuditLog(CheckpointSigner(bound.origin, bound.audit_seed)), messages, clock, rules)
+    audit_log = AuditLog(CheckpointSigner(bound.origin, bound.audit_seed))
+    witness = Witness(settings.witness_url) if settings.witness_url else None
+    anchor = Anchor(CheckpointFile(settings.effective_checkpoint_file), audit_log, witness=witness)
+    trail = AuditTrail(db, audit_log, messages, clock, rules, anchor=anchor,
+                       checkpoint_every=timedelta(seconds=settings.audit_checkpoint_seconds))
     await trail.load()
     return trail
 

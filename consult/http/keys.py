@@ -14,6 +14,7 @@ from consult.services.attachments import Attachments
 from consult.services.audit import AuditTrail
 from consult.services.deployment import BoundKeys, KeyFiles
 from consult.services.keys import KeyManagement
+from consult.services.client_record import ClientRecordExport
 from consult.services.retention import Retention
 from consult.services.clients import Clients
 from consult.services.consents import Consents
@@ -44,6 +45,7 @@ MESSAGES = web.AppKey("messages", Messages)
 CLIENTS = web.AppKey("clients", Clients)
 ATTACHMENTS = web.AppKey("attachments", Attachments)
 RETENTION = web.AppKey("retention", Retention)
+CLIENT_RECORD = web.AppKey("client_record", ClientRecordExport)
 KEYS = web.AppKey("keys", KeyManagement)
 CONSENTS = web.AppKey("consents", Consents)
 AGREEMENTS = web.AppKey("agreements", Agreements)

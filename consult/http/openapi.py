@@ -9,6 +9,7 @@ from aiohttp import web
 
 from consult.http import schemas as s
 from consult.http.api import Route
+from consult.model import secrecy
 
 _STATUS_TEXT = {
     400: "Malformed request", 401: "Unauthenticated", 403: "Forbidden by role or policy",
@@ -42,6 +43,10 @@ def _operation(route: Route) -> dict[str, Any]:
         op["parameters"] = params
     if route.body is not None:
         op["requestBody"] = {"required": True, "content": {route.body_type: {"schema": route.body}}}
+    if route.secret:
+        op["responses"][str(route.status)]["headers"] = {secrecy.HEADER: {
+            "description": "Secrecy marking: the answer carries secret client data (621/1999 § 24(1) 25 k.)",
+            "schema": {"type": "string"}}}
     for status, description, schema in route.other_responses:
         op["responses"][str(status)] = {"description": description,
                                         "content": {"application/json": {"schema": schema}}}

@@ -173,6 +173,10 @@ SENSITIVE_ERROR: S = {
 }
 
 CONSULTATION_NEW["properties"]["sensitive_confirmation"] = SENSITIVE_CONFIRMATION
+CONSULTATION["properties"]["outcome_flagged_categories"] = {
+    "type": "array", "items": STR,
+    "description": "categories the close note looked like, sent on the closer's confirmation"}
+CONSULTATION["properties"]["sensitive"] = {"type": "array", "items": SENSITIVE_PASSAGE}
 
 MESSAGE: S = {
     "type": "object",
@@ -228,6 +232,20 @@ READ_RECEIPT: S = {
 }
 
 
+SECRECY: S = {
+    "type": "object",
+    "description": "The secrecy marking of the answer, per language (julkisuuslaki 621/1999 § 24(1) 25 k.)",
+    "required": ["fi", "sv", "en"],
+    "properties": {"fi": STR, "sv": STR, "en": STR},
+}
+
+
+def marked(schema: S) -> S:
+    """An object schema with the ``secrecy`` field of an answer that carries secret client data."""
+    return {**schema, "required": [*schema.get("required", ()), "secrecy"],
+            "properties": {**schema["properties"], "secrecy": SECRECY}}
+
+
 def page(item: S) -> S:
     return {
         "type": "object",
@@ -239,7 +257,9 @@ def page(item: S) -> S:
 CLOSE: S = {
     "type": "object",
     "required": ["outcome"],
-    "properties": {"outcome": {"type": "string", "enum": sorted(OUTCOMES)}, "note": {"type": "string", "maxLength": 2000}},
+    "properties": {"outcome": {"type": "string", "enum": sorted(OUTCOMES)}, "note": {"type": "string", "maxLength": 2000},
+                   # A note that looks like a category withheld from another organisation's participant.
+                   "sensitive_confirmation": SENSITIVE_CONFIRMATION},
 }
 ADD_PARTICIPANT: S = {"type": "object", "required": ["user_id"], "properties": {"user_id": STR}}
 MARK_READ: S = {"type": "object", "required": ["message_id"], "properties": {"message_id": STR}}

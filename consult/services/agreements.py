@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from consult.audit import subjects
 from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
 from consult.model import Clock, Principal, iso
@@ -154,9 +155,11 @@ class Agreements:
         await store.insert_version(conn, {"agreement_id": row["id"], "version": row["version"],
                                           "snapshot": snapshot, "at": row["updated_at"],
                                           "actor_id": who.user_id, "actor_org": who.org})
+        stored = await store.version(conn, row["id"], row["version"])
         # The agreement is what permits consultations between the parties: its id is the rule.
         await record(conn, who, ctx, row["updated_at"], [AuditRecord(
-            action=action, rule_id=f"agreement:{row['id']}@{row['version']}", basis=row["reference"][:200])])
+            action=action, rule_id=f"agreement:{row['id']}@{row['version']}", basis=row["reference"][:200],
+            subject_digest=subjects.agreement_version(stored))])
 
     async def seed(self, reference: str, parties: tuple[str, str], valid_from: datetime) -> None:
         """Record an agreement between ``parties`` unless they already have one (demo data)."""

@@ -16,29 +16,33 @@ import hashlib
 import io
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from consult.audit.anchor import Anchor
 from consult.audit.entry import FIELDS
 from consult.audit.log import AuditLog, SignedCheckpoint
 from consult.audit.records import AuditRecord, record
-from consult.audit.verify import VerifyReport, verify_log
+from consult.audit.verify import VerifyReport, unanchored_cutoff, verify_log
 from consult.errors import Forbidden, NotFound, Unprocessable
-from consult.model import Clock, Principal
+from consult.model import Clock, Principal, secrecy
 from consult.model.clock import iso
 from consult.model.context import RequestContext
-from consult.services import gate
+from consult.services import gate, log_extract
 from consult.services.anomalies import AccessAnomalies, AnomalyRules, flagged_record
+from consult.services.checkpoints import Checkpoints
 from consult.services.messages import Messages
 from consult.services.paging import clamp_limit, decode_cursor, encode_cursor
 from consult.storage import audit_log
 from consult.storage import client_merges as merge_store
 from consult.storage import consultations as consultation_store
 from consult.storage.audit_log import DISCLOSURE_ACTIONS, EventFilter
+from consult.storage.checkpoint_file import CheckpointFile
 from consult.storage.db import Database
 
 REPORT_PERIOD = timedelta(days=2 * 365 + 1)
@@ -89,6 +93,20 @@ class AuditQuery:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _ClientLog:
+    """One client's records as the access report and the log extract read them."""
+
+    rows: list[dict[str, Any]]
+    names: dict[str, str]
+    merged: list[str]
+    since: datetime
+    end: datetime
+    now: datetime
+    truncated: bool
+    tree_size: int
+
+
 class AuditTrail:
     """Privacy-officer operations over the log; every method checks the role itself."""
 
@@ -101,21 +119,27 @@ class AuditTrail:
         rules: AnomalyRules,
         *,
         verifier_keys: Sequence[str] = (),
+        anchor: Anchor | None = None,
+        checkpoint_every: timedelta = timedelta(seconds=30),
     ) -> None:
         self.db = db
         self.log = log
+        self.anchor = anchor
+        self.checkpoint_every = checkpoint_every
         self.messages = messages
         self.clock = clock
         self.rules = rules
         self.verifier_keys = (log.signer.verifier_key, *verifier_keys)
         self._verify_lock = asyncio.Lock()
-        self._checkpoint_lock = asyncio.Lock()
+        self.checkpoints = Checkpoints(db, log, clock, anchor)
 
     # -- the tree: heads, proofs, checkpoints ---------------------------------------------------
 
     async def load(self) -> None:
-        async with self.db.read() as conn:
-            await self.log.load(conn)
+        await self.checkpoints.load()
+
+    async def close(self) -> None:
+        await self.checkpoints.close()
 
     async def sync(self) -> int:
         async with self.db.read() as conn:
@@ -135,16 +159,7 @@ class AuditTrail:
         }
 
     async def checkpoint_now(self) -> SignedCheckpoint | None:
-        """Sign and store a checkpoint if the tree grew since the last one (timer, demand, shutdown)."""
-        async with self._checkpoint_lock:
-            await self.sync()
-            if not self.log.needs_checkpoint():
-                return self.log.last_signed
-            cp = self.log.sign_current(self.clock.now())
-            row = self.log.checkpoint_row(cp)
-            await self.db.write(lambda conn: audit_log.insert_checkpoint(conn, row))
-            self.log.stored(cp)
-            return cp
+        return await self.checkpoints.now()
 
     async def checkpoint(self, who: Principal) -> str:
         """The newest signed checkpoint (a fresh one if the tree grew), as a C2SP signed note."""
@@ -185,11 +200,15 @@ class AuditTrail:
     async def verify(self, who: Principal, ctx: RequestContext) -> dict[str, Any]:
         """Recompute the whole log and check it against every stored signed checkpoint."""
         _officer(who)
+        anchor = self.anchor
         async with self._verify_lock:  # one at a time: it reads every record
             # On the server's own connections: a second handle on the SQLite file would cost the
             # process its locks (see storage.db.ensure_sqlite_file).
-            report = await self.db.scan(lambda conn: verify_log(conn, self.verifier_keys,
-                                                                origin=self.log.signer.origin))
+            file = anchor.file if anchor is not None else None
+            cutoff = unanchored_cutoff(self.clock.now(), self.checkpoint_every)
+            report = await self.db.scan(lambda conn: verify_log(
+                conn, self.verifier_keys, origin=self.log.signer.origin, checkpoint_file=file,
+                unanchored_before=cutoff))
         await self._audited(who, ctx, AuditRecord(action="audit.verify", purpose="privacy_audit",
                                                   outcome="permit" if report.ok else "deny"))
         return report.as_json()
@@ -225,41 +244,18 @@ class AuditTrail:
         reason: str | None, ctx: RequestContext,
     ) -> dict[str, Any]:
         """Who processed this client's data, to whom it was disclosed, when and on what basis
-        (a log extract, lokitieto-ote: laki 703/2023 11 §; GDPR art. 15) — as far as it concerns the
-        officer's organisation."""
-        _officer(who)
-        now = self.clock.now()
-        # Without a "to" the period runs up to now inclusive: no upper bound in the query.
-        end = _utc(until) or now
-        since = _utc(since) or end - REPORT_PERIOD
-        if since >= end:
-            raise Unprocessable("from must be before to.", code="invalid_period")
-        older = since < now - REPORT_PERIOD
-        if older:
-            reason = _written_reason(reason, "reason", "A report reaching back more than two years")
-        async with self.db.read() as conn:
-            # A client merged from duplicates of one identity code: their records are its own.
-            merged = await merge_store.merged_into(conn, client_ref)
-            rows = await audit_log.client_records(conn, client_ref, org=who.org, since=since, until=_utc(until),
-                                                  limit=REPORT_MAX_RECORDS + 1, merged=merged)
-            names = await audit_log.display_names(
-                conn, sorted({r["actor_id"] for r in rows} | {r["subject_user"] for r in rows if r["subject_user"]}))
-        truncated = len(rows) > REPORT_MAX_RECORDS
-        rows = rows[:REPORT_MAX_RECORDS]
-        entry = AuditRecord(action="audit.access_report", client_ref=client_ref, purpose="privacy_audit")
-        if older:
-            await self._audited_with_reason(who, ctx, entry, "access_report.older", reason or "")
-        else:
-            await self._audited(who, ctx, entry)
-        tree_size = await self.sync()  # the report's records are in the tree the officer can prove against
+        (laki 703/2023 11 §; GDPR art. 15) — as far as it concerns the officer's organisation."""
+        found = await self._client_log(who, client_ref, since=since, until=until, reason=reason, ctx=ctx,
+                                       action="audit.access_report")
+        rows, names = found.rows, found.names
         processing = [_processing_json(r, names) for r in rows if r["action"] not in DISCLOSURE_ACTIONS]
         disclosed = [_report_disclosure_json(r, names) for r in rows if r["action"] in DISCLOSURE_ACTIONS]
         return {
             "client_ref": client_ref,
-            "merged_refs": merged,
+            "merged_refs": found.merged,
             "organisation": who.org,
-            "period": {"from": iso(since), "to": iso(end)},
-            "generated_at": iso(now),
+            "period": {"from": iso(found.since), "to": iso(found.end)},
+            "generated_at": iso(found.now),
             "processing": processing,
             "disclosures": disclosed,
             "summary": {
@@ -271,9 +267,72 @@ class AuditTrail:
                 "disclosed": sum(1 for d in disclosed if d["outcome"] == "permit"),
                 "withheld": sum(1 for d in disclosed if d["outcome"] != "permit"),
             },
-            "truncated": truncated,
-            "tree_size": tree_size,
+            "truncated": found.truncated,
+            "tree_size": found.tree_size,
+            "secrecy": secrecy.field(),
         }
+
+    async def log_extract(
+        self, who: Principal, client_ref: str, *, lang: str, since: datetime | None, until: datetime | None,
+        reason: str | None, ctx: RequestContext, org_names: Mapping[str, str],
+        citation: Callable[[str], str | None],
+    ) -> dict[str, Any]:
+        """The log extract (lokitieto-ote) a client can read, in Finnish or Swedish (laki 703/2023
+        11 §): the same records as the access report, in words and without internal codes."""
+        if lang not in log_extract.LANGUAGES:
+            raise Unprocessable("lang must be fi or sv.", code="invalid_field")
+        found = await self._client_log(who, client_ref, since=since, until=until, reason=reason, ctx=ctx,
+                                       action="audit.log_extract")
+        extract = log_extract.render(
+            found.rows, lang=lang, org=who.org, org_names=org_names, staff_names=found.names,
+            since=found.since, until=found.end, now=found.now, citation=citation,
+            disclosure_actions=frozenset(DISCLOSURE_ACTIONS), truncated=found.truncated)
+        return {
+            "client_ref": client_ref,
+            "lang": lang,
+            "organisation": extract.organisation,
+            "period": {"from": iso(found.since), "to": iso(found.end)},
+            "generated_at": iso(found.now),
+            "used": [e.as_json() for e in extract.used],
+            "disclosed": [e.as_json() for e in extract.disclosed],
+            "truncated": extract.truncated,
+            "text": extract.text,
+            "secrecy": secrecy.field(),
+        }
+
+    async def _client_log(
+        self, who: Principal, client_ref: str, *, since: datetime | None, until: datetime | None,
+        reason: str | None, ctx: RequestContext, action: str,
+    ) -> _ClientLog:
+        """One client's records of the officer's organisation in a period (two years unless a
+        written reason reaches further back), recorded as ``action`` before they are returned."""
+        _officer(who)
+        now = self.clock.now()
+        # Without a "to" the period runs up to now inclusive: no upper bound in the query.
+        end = _utc(until) or now
+        since = _utc(since) or end - REPORT_PERIOD
+        if since >= end:
+            raise Unprocessable("from must be before to.", code="invalid_period")
+        older = since < now - REPORT_PERIOD
+        if older:
+            reason = written_reason(reason, "reason", "A report reaching back more than two years")
+        async with self.db.read() as conn:
+            # A client merged from duplicates of one identity code: their records are its own.
+            merged = await merge_store.merged_into(conn, client_ref)
+            rows = await audit_log.client_records(conn, client_ref, org=who.org, since=since, until=_utc(until),
+                                                  limit=REPORT_MAX_RECORDS + 1, merged=merged)
+            names = await audit_log.display_names(
+                conn, sorted({r["actor_id"] for r in rows} | {r["subject_user"] for r in rows if r["subject_user"]}))
+        truncated = len(rows) > REPORT_MAX_RECORDS
+        rows = rows[:REPORT_MAX_RECORDS]
+        entry = AuditRecord(action=action, client_ref=client_ref, purpose="privacy_audit")
+        if older:
+            await self._audited_with_reason(who, ctx, entry, "access_report.older", reason or "")
+        else:
+            await self._audited(who, ctx, entry)
+        tree_size = await self.sync()  # the report's records are in the tree the officer can prove against
+        return _ClientLog(rows=rows, names=names, merged=merged, since=since, end=end, now=now,
+                          truncated=truncated, tree_size=tree_size)
 
     async def anomalies(self, who: Principal, *, since: datetime | None, until: datetime | None,
                         limit: int | None, cursor: str | None, ctx: RequestContext) -> dict[str, Any]:
@@ -323,7 +382,7 @@ class AuditTrail:
         before anything is shown — and only as the officer's own organisation may see it through
         the policy: another organisation's withheld items stay withheld (category, rule, basis)."""
         _officer(who)
-        text = _written_reason(justification, "justification", "Opening content")
+        text = written_reason(justification, "justification", "Opening content")
         async with self.db.read() as conn:
             c = await consultation_store.get(conn, consultation_id) if 0 < len(consultation_id) <= 36 else None
         if c is None or who.org not in (c["origin_org"], c["target_org"]):
@@ -345,6 +404,7 @@ class AuditTrail:
             "organisation": who.org,
             "messages": opened.messages,
             "audit": {"leaf_index": leaf, "flagged": True},
+            "secrecy": secrecy.field(),
         }
 
     # -- written reasons -------------------------------------------------------------------------
@@ -398,7 +458,7 @@ async def export_records(
 
 async def _export_lines(db: Database, f: EventFilter, fmt: str) -> AsyncIterator[str]:
     if fmt == "csv":
-        yield _csv_line([*FIELDS, "leaf_hash"])
+        yield _csv_line([*FIELDS, "entry_version", "leaf_hash"])
     async with db.read() as conn:
         async for part in audit_log.iter_query(conn, f):
             if fmt == "csv":
@@ -408,15 +468,19 @@ async def _export_lines(db: Database, f: EventFilter, fmt: str) -> AsyncIterator
 
 
 def verify_database(url: str, keys: Sequence[str], origin: str | None,
-                    external: Sequence[str] = ()) -> VerifyReport:
+                    external: Sequence[str] = (), *, checkpoint_file: Path | None = None,
+                    unanchored_before: datetime | None = None) -> VerifyReport:
     """Verify the log of the database at ``url`` on a connection and event loop of its own
-    (it reads every record). Blocking: call it in a thread from a running loop."""
+    (it reads every record), against the checkpoint file if one is named. Blocking: call it in a
+    thread from a running loop."""
+    file = CheckpointFile(checkpoint_file) if checkpoint_file is not None else None
 
     async def run() -> VerifyReport:
         db = Database(url)  # read-only use: no writer is started
         try:
             async with db.read() as conn:
-                return await verify_log(conn, keys, origin=origin, external=external)
+                return await verify_log(conn, keys, origin=origin, external=external, checkpoint_file=file,
+                                        unanchored_before=unanchored_before)
         finally:
             await db.close()
 
@@ -512,16 +576,17 @@ def _report_disclosure_json(r: dict[str, Any], names: dict[str, str]) -> dict[st
 def _export_values(r: dict[str, Any]) -> list[Any]:
     values = [r.get(name) for name in FIELDS]
     values[FIELDS.index("at")] = _entry_time(r["at"])
-    return [*values, bytes(r["leaf_hash"]).hex()]
+    return [*values, r.get("entry_version") or 1, bytes(r["leaf_hash"]).hex()]
 
 
 def export_json(r: dict[str, Any]) -> dict[str, Any]:
-    """One exported record: the entry fields (from which anyone can recompute the leaf hash,
-    see consult/audit/entry.py) and the stored leaf hash."""
+    """One exported record: the entry fields and version (from which anyone can recompute the
+    leaf hash, see consult/audit/entry.py) and the stored leaf hash."""
     out = {name: r.get(name) for name in FIELDS}
     out["at"] = _entry_time(r["at"])
     out["categories"] = list(r["categories"] or [])
     out["flags"] = list(r["flags"] or [])
+    out["entry_version"] = r.get("entry_version") or 1
     out["leaf_hash"] = bytes(r["leaf_hash"]).hex()
     return out
 
@@ -560,7 +625,8 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _written_reason(text: str | None, field_name: str, what: str) -> str:
+def written_reason(text: str | None, field_name: str, what: str) -> str:
+    """A written reason as kept beside the log: trimmed, 20-2000 characters, no identity code."""
     if text is None or not text.strip():
         raise Unprocessable(f"{what} needs a written {field_name}.", code="reason_required")
     text = text.strip()

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from consult.audit import subjects
 from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
 from consult.model import Clock, Principal, iso
@@ -59,8 +60,26 @@ class ConsentScope:
     witnessed_by: str | None = None
 
 
+#: A consent recorded before consents had to end (0013_consent) is read as ending this long after
+#: it became valid: the default of CONSULT_CONSENT_MAX_DAYS. The stored row is not changed.
+LEGACY_OPEN_ENDED = timedelta(days=365)
+
+
+def discloser(row: dict[str, Any]) -> str | None:
+    """The organisation whose disclosure the consent waives secrecy for. A consent recorded before
+    consents named one is read as its recorder's where the recorder is not a recipient (the only
+    reading the record allows); otherwise it names none and covers nothing."""
+    if row["disclosing_org"] is not None:
+        return row["disclosing_org"]
+    return row["recorded_org"] if row["recorded_org"] not in row["recipient_orgs"] else None
+
+
+def ends(row: dict[str, Any]) -> datetime:
+    return row["valid_until"] if row["valid_until"] is not None else row["valid_from"] + LEGACY_OPEN_ENDED
+
+
 def effective_status(row: dict[str, Any], now: datetime) -> str:
-    if row["status"] == "active" and row["valid_until"] is not None and row["valid_until"] <= now:
+    if row["status"] == "active" and ends(row) <= now:
         return "expired"
     return row["status"]
 
@@ -77,8 +96,8 @@ def as_policy_consent(row: dict[str, Any], now: datetime) -> Consent:
         recipient_users=frozenset(row["recipient_users"]),
         purposes=frozenset(row["purposes"]),
         valid_from=row["valid_from"],
-        valid_until=row["valid_until"],
-        disclosing_org=row["disclosing_org"],
+        valid_until=ends(row),
+        disclosing_org=discloser(row),
     )
 
 
@@ -90,13 +109,13 @@ def consent_json(row: dict[str, Any], now: datetime) -> dict[str, Any]:
         "status": effective_status(row, now),
         "grantor": row["grantor"],
         "categories": list(row["categories"]),
-        "disclosing_org": row["disclosing_org"],
+        "disclosing_org": discloser(row),
         "recipient_orgs": list(row["recipient_orgs"]),
         "recipient_roles": list(row["recipient_roles"]),
         "recipient_users": list(row["recipient_users"]),
         "purposes": list(row["purposes"]),
         "valid_from": iso(row["valid_from"]),
-        "valid_until": iso(row["valid_until"]),
+        "valid_until": iso(ends(row)),
         "method": row["method"],
         "evidence_ref": row["evidence_ref"],
         "witnessed_by": row["witnessed_by"],
@@ -124,7 +143,8 @@ def prohibition_json(row: dict[str, Any]) -> dict[str, Any]:
 def _parties(row: dict[str, Any]) -> set[str]:
     """The organisations a consent concerns: the one that recorded it, the disclosing one and
     the receiving ones."""
-    return {row["recorded_org"], *row["recipient_orgs"]} | ({row["disclosing_org"]} if row["disclosing_org"] else set())
+    disclosing = discloser(row)
+    return {row["recorded_org"], *row["recipient_orgs"]} | ({disclosing} if disclosing else set())
 
 
 def _visible(row: dict[str, Any], who: Principal) -> bool:
@@ -134,10 +154,11 @@ def _visible(row: dict[str, Any], who: Principal) -> bool:
 def confirmation(row: dict[str, Any], events: list[dict[str, Any]]) -> tuple[datetime | None, str | None]:
     """When and by whom the disclosing organisation confirmed this version: at recording when it
     recorded the consent itself, else by its ``confirmed`` event."""
-    if row["disclosing_org"] is not None and row["recorded_org"] == row["disclosing_org"]:
+    disclosing = discloser(row)
+    if disclosing is not None and row["recorded_org"] == disclosing:
         return row["created_at"], row["recorded_by"]
     for e in events:
-        if e["event"] == "confirmed" and e["version"] == row["version"] and e["actor_org"] == row["disclosing_org"]:
+        if e["event"] == "confirmed" and e["version"] == row["version"] and e["actor_org"] == disclosing:
             return e["at"], e["actor_id"]
     return None, None
 
@@ -262,7 +283,7 @@ class Consents:
     async def confirm(self, who: Principal, consent_id: str, ctx: RequestContext) -> dict[str, Any]:
         """The disclosing organisation records that it has checked the consent it relies on."""
         current = await self._party(who, consent_id)
-        if who.org != current["disclosing_org"]:
+        if who.org != discloser(current):
             raise Forbidden("Only the disclosing organisation confirms a consent.", code="not_discloser")
         now = self.clock.now()
         if effective_status(current, now) != "active":
@@ -299,8 +320,10 @@ class Consents:
             if not await client_store.exists(conn, client_ref):
                 raise NotFound()
             await store.insert_prohibition(conn, row)
+            stored = await store.get_prohibition(conn, row["id"])
             await record(conn, who, ctx, now, [AuditRecord(
-                action="prohibition.create", client_ref=client_ref, categories=(category,) if category else ())])
+                action="prohibition.create", client_ref=client_ref, categories=(category,) if category else (),
+                subject_digest=subjects.prohibition(stored, revoked=False))])
 
         await self.db.write(unit)
         return prohibition_json(row)
@@ -331,9 +354,11 @@ class Consents:
         async def unit(conn: AsyncConnection) -> None:
             if not await store.revoke_prohibition(conn, prohibition_id, who.user_id, now):
                 raise Conflict("The prohibition was already lifted.", code="revoked")
+            stored = await store.get_prohibition(conn, prohibition_id)
             await record(conn, who, ctx, now, [AuditRecord(
                 action="prohibition.revoke", client_ref=row["client_ref"],
-                categories=(row["category"],) if row["category"] else ())])
+                categories=(row["category"],) if row["category"] else (),
+                subject_digest=subjects.prohibition(stored, revoked=True))])
 
         await self.db.write(unit)
         return prohibition_json({**row, "revoked_at": now, "revoked_by": who.user_id})
@@ -434,8 +459,10 @@ class Consents:
 
     async def _event(self, conn: AsyncConnection, who: Principal, ctx: RequestContext, row: dict[str, Any],
                      event: str, at: datetime) -> None:
-        await store.add_event(conn, {"consent_id": row["id"], "version": row["version"], "event": event,
-                                     "at": at, "actor_id": who.user_id, "actor_org": who.org})
+        seq = await store.add_event(conn, {"consent_id": row["id"], "version": row["version"], "event": event,
+                                           "at": at, "actor_id": who.user_id, "actor_org": who.org})
+        # The record vouches for the version and event as stored (read back: what verify reads).
+        stored = await store.version(conn, row["id"], row["version"]), await store.event(conn, seq)
         await record(conn, who, ctx, at, [AuditRecord(
             action=f"consent.{event}", client_ref=row["client_ref"], categories=tuple(row["categories"]),
-            consent_id=row["id"], consent_version=row["version"])])
+            consent_id=row["id"], consent_version=row["version"], subject_digest=subjects.consent_event(*stored))])

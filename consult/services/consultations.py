@@ -77,6 +77,8 @@ def consultation_json(
         "legal_hold": bool(c["legal_hold"]),
         # Categories the question looked like, sent on the sender's confirmation.
         "flagged_categories": list(c.get("question_flagged") or []),
+        # Categories the close note looked like, sent on the closer's confirmation.
+        "outcome_flagged_categories": list(c.get("outcome_flagged") or []),
         "content_destroyed": bool(c.get("content_destroyed")),
         "created_at": iso(c["created_at"]),
         "claimed_at": iso(c["claimed_at"]),
@@ -573,8 +575,12 @@ class Consultations:
         return self._json_for(c, readers[who.user_id], view, participants)
 
     async def close(
-        self, who: Principal, consultation_id: str, outcome: str, note: str | None, ctx: RequestContext
+        self, who: Principal, consultation_id: str, outcome: str, note: str | None, ctx: RequestContext,
+        *, confirmation: Confirmation | None = None,
     ) -> dict[str, Any]:
+        """Close with an outcome code. The note is free text for the other participants: gated
+        like a message, and checked like one against what a recipient in another organisation
+        may not receive (409 ``sensitive_text`` unless ``confirmation`` covers it)."""
         async with self.db.read() as conn:
             acc = await access.resolve(conn, who, consultation_id, self.content)
             view = await self._view(conn, acc.consultation)
@@ -586,8 +592,15 @@ class Consultations:
             raise Unprocessable("A child-welfare notification is closed without a note: nothing of child "
                                 "welfare goes back to the notifier.", code="one_way")
         closer = Party(org=who.org, role=acc.participant["role"], user_id=who.user_id)
+        # A closed consultation is read by its participants only.
+        recipients = [Reader(p["user_id"], Party(org=p["org"], role=p["role"], user_id=p["user_id"]))
+                      for p in acc.participants if p["user_id"] != who.user_id]
+        flags = (self.sensitive.flags(note, closer, recipients, view)
+                 if note is not None and not c["content_destroyed"] else [])
+        checked = self.sensitive.confirm(flags, confirmation)
         closing: dict[str, Any] = {"outcome_note": None, "outcome_note_spans": None, "closed_by": who.user_id,
-                                   "closed_org": closer.org, "closed_role": closer.role}
+                                   "closed_org": closer.org, "closed_role": closer.role,
+                                   "outcome_flagged": list(checked.categories) or None}
 
         async def unit(conn: AsyncConnection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
             sealed_note, notices = None, []
@@ -604,7 +617,10 @@ class Consultations:
             await record(
                 conn, who, ctx, now,
                 [AuditRecord(action="consultation.close", consultation_id=consultation_id,
-                             client_ref=c["client_ref"], purpose=c["purpose"])],
+                             client_ref=c["client_ref"], purpose=c["purpose"]),
+                 *await self.sensitive.record(
+                     conn, who, checked, consultation_id=consultation_id, message_id=None,
+                     client_ref=c["client_ref"], purpose=c["purpose"], at=now)],
             )
             return await store.list_participants(conn, consultation_id), notices
 
@@ -617,6 +633,7 @@ class Consultations:
         self._publish(readers, "consultation.closed", closed, view, participants)
         body = self._json_for(closed, readers[who.user_id], view, participants)
         body["identifiers"] = notices
+        body["sensitive"] = checked.flags
         return body
 
     def _publish(self, readers: dict[str, Party], kind: str, c: dict[str, Any], view: View,

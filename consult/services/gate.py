@@ -15,7 +15,8 @@ What a field is decides what the gate does with an identifier the scanner finds
 - **References kept and shown or logged as typed** — ``case_ref``, a consent's
   ``evidence_ref``, an agreement's ``reference`` (copied into the audit log's ``basis``), an
   expert's name, the written reasons kept beside the audit log (break-glass justification,
-  reason for an older access report): any identifier refuses the request with 422
+  reason for an older access report, a sender's confirmation of sensitive free text): any
+  identifier refuses the request with 422
   ``identifier_in_text``, naming the field and the kinds found, never the value. A link makes
   no sense there, and a removal would silently change a reference.
 - **Knowledge entries**, searched by every organisation in clear: any identifier or client link
@@ -82,7 +83,8 @@ class PersonalDataFound(Unprocessable):
 
 
 def reference(field: str, value: str | None) -> str | None:
-    """``value`` unchanged, or 422 ``identifier_in_text`` if it holds any identifier."""
+    """``value`` unchanged, or 422 ``identifier_in_text`` if it holds any identifier: the one
+    rule for every field kept as typed, written reasons included."""
     if value is None:
         return None
     found = scan(value)

@@ -28,8 +28,8 @@ from consult.audit.records import AuditRecord
 from consult.errors import Conflict, Unprocessable
 from consult.model import Principal
 from consult.policy.model import Party
-from consult.policy.scan import scan
 from consult.policy.signals import Passage
+from consult.services import gate
 from consult.services.disclosure import Disclosure, View
 from consult.storage import audit_log
 
@@ -176,8 +176,7 @@ def confirmation_reason(reason: str) -> str:
     if not REASON_MIN <= len(reason) <= REASON_MAX:
         raise Unprocessable(f"sensitive_confirmation.reason: write {REASON_MIN} to {REASON_MAX} "
                             "characters.", code="invalid_field")
-    if scan(reason):
-        raise Unprocessable("sensitive_confirmation.reason must not contain an identity code, "
-                            "account number, phone number or e-mail address.",
-                            code="identifier_in_text")
+    # Kept in clear beside the audit log, like a break-glass justification: the content gate's
+    # rule for fields kept as typed (422 identifier_in_text, field and kinds, never the value).
+    gate.reference("sensitive_confirmation.reason", reason)
     return reason

@@ -47,6 +47,22 @@ async def versions(conn: AsyncConnection, agreement_id: str) -> list[dict[str, A
     return [as_dict(r) for r in (await conn.execute(query)).all()]
 
 
+async def version(conn: AsyncConnection, agreement_id: str, number: int) -> dict[str, Any] | None:
+    query = select(agreement_versions).where(agreement_versions.c.agreement_id == agreement_id,
+                                             agreement_versions.c.version == number)
+    row = (await conn.execute(query)).first()
+    return as_dict(row) if row else None
+
+
+async def all_versions(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """Every version of every agreement (for verifying the log's history rows)."""
+    return [as_dict(r) for r in (await conn.execute(select(agreement_versions))).all()]
+
+
+async def all_agreements(conn: AsyncConnection) -> list[dict[str, Any]]:
+    return [as_dict(r) for r in (await conn.execute(select(agreements))).all()]
+
+
 async def list_for_org(conn: AsyncConnection, org: str | None) -> list[dict[str, Any]]:
     query = select(agreements).order_by(agreements.c.org_a, agreements.c.org_b, agreements.c.valid_from)
     if org is not None:

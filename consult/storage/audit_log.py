@@ -61,7 +61,8 @@ _APPEND_COLUMNS = (
     "id", "at", "actor_id", "actor_org", "actor_role", "action", "outcome", "consultation_id",
     "message_id", "client_ref", "categories", "purpose", "basis", "rule_id", "policy_version",
     "consent_id", "consent_version", "subject_user", "recipient_org", "recipient_role", "flags",
-    "reason_id", "reason_digest", "request_id", "source", "leaf_index", "leaf_hash",
+    "reason_id", "reason_digest", "request_id", "source", "subject_digest", "entry_version", "leaf_index",
+    "leaf_hash",
 )
 _SQLITE_RESERVE = f"UPDATE audit_head SET size = size + ? WHERE id = {HEAD_ID} RETURNING size"
 _SQLITE_INSERT = (
@@ -167,7 +168,7 @@ async def leaf_row(conn: AsyncConnection, index: int) -> dict[str, Any] | None:
 
 
 def _entry_columns(dialect: str) -> list[ColumnElement[Any]]:
-    """The entry fields in ``consult.audit.entry.FIELDS`` order, read without type processing.
+    """The entry fields in ``consult.audit.entry.FIELDS`` order (version 2), read without type processing.
 
     ``at`` comes back as UTC text ``YYYY-MM-DD HH:MM:SS.ffffff`` on both dialects (SQLite keeps
     timestamps in that form already), and the JSON lists as their stored text.
@@ -182,7 +183,7 @@ def _entry_columns(dialect: str) -> list[ColumnElement[Any]]:
         t.consultation_id, t.message_id, t.client_ref, cast(t.categories, Text), t.purpose,
         t.basis, t.rule_id, t.policy_version, t.consent_id, t.consent_version, t.subject_user,
         t.recipient_org, t.recipient_role, cast(t.flags, Text), t.reason_id, t.reason_digest,
-        t.request_id, t.source,
+        t.request_id, t.source, t.subject_digest,  # the last only in entry version 2
         # not part of the entry:
         t.leaf_hash, t.seq, t.entry_version,
     ]
@@ -195,8 +196,8 @@ ENTRY_AT, ENTRY_CATEGORIES, ENTRY_FLAGS = 2, 11, 21
 async def iter_entry_rows(conn: AsyncConnection, batch: int = 50_000) -> AsyncIterator[Sequence[Any]]:
     """Every record as a raw row, ordered by leaf index then insertion, ``batch`` rows at a time.
 
-    Each row holds the 26 entry fields (see `_entry_columns`) then ``leaf_hash``, ``seq`` and
-    ``entry_version``.
+    Each row holds the 27 entry fields of version 2 (see `_entry_columns`) then ``leaf_hash``,
+    ``seq`` and ``entry_version``.
     """
     query = select(*_entry_columns(conn.dialect.name)).order_by(audit_events.c.leaf_index, audit_events.c.seq)
     if conn.dialect.name == "sqlite":
@@ -215,6 +216,14 @@ async def iter_entry_rows(conn: AsyncConnection, batch: int = 50_000) -> AsyncIt
 async def checkpoints(conn: AsyncConnection) -> list[dict[str, Any]]:
     query = select(audit_checkpoints).order_by(audit_checkpoints.c.seq)
     return [as_dict(r) for r in (await conn.execute(query)).all()]
+
+
+async def newest_kept_in_file(conn: AsyncConnection) -> dict[str, Any] | None:
+    """The largest checkpoint that was also appended to the checkpoint file."""
+    t = audit_checkpoints.c
+    query = select(audit_checkpoints).where(t.kept_in_file.is_(True)).order_by(t.tree_size.desc()).limit(1)
+    row = (await conn.execute(query)).first()
+    return as_dict(row) if row else None
 
 
 async def latest_checkpoint(conn: AsyncConnection) -> dict[str, Any] | None:
@@ -238,11 +247,27 @@ async def get_reason(conn: AsyncConnection, reason_id: str) -> dict[str, Any] | 
     return {**as_dict(row), "orgs": {o for pair in orgs for o in pair if o}}
 
 
-async def reason_digests(conn: AsyncConnection) -> dict[str, str | None]:
-    """reason_id → the digest its audit record committed to."""
+async def reason_refs(conn: AsyncConnection) -> list[tuple[int, str, str | None]]:
+    """``(leaf_index, reason_id, reason_digest)`` of every record that cites a written reason."""
     t = audit_events.c
-    query = select(t.reason_id, t.reason_digest).where(t.reason_id.is_not(None))
-    return {r: d for r, d in (await conn.execute(query)).all()}
+    query = select(t.leaf_index, t.reason_id, t.reason_digest).where(t.reason_id.is_not(None)).order_by(t.leaf_index)
+    return [(int(i), r, d) for i, r, d in (await conn.execute(query)).all()]
+
+
+async def subject_records(conn: AsyncConnection, actions: Sequence[str]) -> list[dict[str, Any]]:
+    """The records of ``actions`` with what links each to the history row it vouches for."""
+    t = audit_events.c
+    query = select(t.leaf_index, t.action, t.at, t.actor_id, t.consent_id, t.consent_version, t.rule_id,
+                   t.client_ref, t.subject_digest, t.entry_version).where(t.action.in_(list(actions)))
+    return [dict(r._mapping) for r in (await conn.execute(query.order_by(t.leaf_index))).all()]
+
+
+async def first_older_than(conn: AsyncConnection, start: int, before: datetime) -> int | None:
+    """The smallest leaf index from ``start`` on whose record is dated before ``before``."""
+    t = audit_events.c
+    query = select(func.min(t.leaf_index)).where(t.leaf_index >= start, t.at < before)
+    value = (await conn.execute(query)).scalar()
+    return None if value is None else int(value)
 
 
 # -- privacy-officer queries -------------------------------------------------------------------------

@@ -80,6 +80,12 @@ async def merged_into(conn: AsyncConnection, client_ref: str) -> list[str]:
     return list((await conn.execute(query)).scalars())
 
 
+async def all_merged(conn: AsyncConnection) -> dict[str, str]:
+    """``{merged_ref: into_ref}`` of every merge (for verifying the rows the audit log vouches for)."""
+    query = select(client_merges.c.merged_ref, client_merges.c.into_ref)
+    return {row.merged_ref: row.into_ref for row in (await conn.execute(query)).all()}
+
+
 async def survivor_of(conn: AsyncConnection, client_ref: str) -> str | None:
     query = select(client_merges.c.into_ref).where(client_merges.c.merged_ref == client_ref)
     return (await conn.execute(query)).scalar_one_or_none()

@@ -16,8 +16,34 @@ async def insert_version(conn: AsyncConnection, values: dict[str, Any]) -> None:
     await conn.execute(insert(consents).values(**values))
 
 
-async def add_event(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    await conn.execute(insert(consent_events).values(**values))
+async def add_event(conn: AsyncConnection, values: dict[str, Any]) -> int:
+    """Insert one event; its ``seq``."""
+    result = await conn.execute(insert(consent_events).values(**values).returning(consent_events.c.seq))
+    return int(result.scalar_one())
+
+
+async def event(conn: AsyncConnection, seq: int) -> dict[str, Any] | None:
+    row = (await conn.execute(select(consent_events).where(consent_events.c.seq == seq))).first()
+    return as_dict(row) if row else None
+
+
+async def version(conn: AsyncConnection, consent_id: str, number: int) -> dict[str, Any] | None:
+    query = select(consents).where(consents.c.id == consent_id, consents.c.version == number)
+    row = (await conn.execute(query)).first()
+    return as_dict(row) if row else None
+
+
+async def all_versions(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """Every version of every consent (for verifying the log's history rows)."""
+    return [as_dict(r) for r in (await conn.execute(select(consents))).all()]
+
+
+async def all_events(conn: AsyncConnection) -> list[dict[str, Any]]:
+    return [as_dict(r) for r in (await conn.execute(select(consent_events).order_by(consent_events.c.seq))).all()]
+
+
+async def all_prohibitions(conn: AsyncConnection) -> list[dict[str, Any]]:
+    return [as_dict(r) for r in (await conn.execute(select(prohibitions))).all()]
 
 
 async def latest(conn: AsyncConnection, consent_id: str) -> dict[str, Any] | None:

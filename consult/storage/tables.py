@@ -98,6 +98,8 @@ consultations = Table(
     Column("escalated_pool", String(64)),
     # Categories the question looked like and the sender confirmed (policies/signals.toml).
     Column("question_flagged", JSON),
+    # Categories the close note looked like and the closer confirmed (policies/signals.toml).
+    Column("outcome_flagged", JSON),
     Index("ix_consultations_target_status", "target_org", "status"),
 )
 
@@ -214,6 +216,8 @@ audit_events = Table(
     # A written reason (break-glass, an access report beyond two years): its id and SHA-256.
     Column("reason_id", String(36)),
     Column("reason_digest", String(64)),
+    # Entry version 2: the SHA-256 of the history row the act wrote (consult/audit/subjects.py).
+    Column("subject_digest", String(64)),
     Index("ix_audit_client_at", "client_ref", "at"),
     Index("ix_audit_actor_at", "actor_id", "at"),
     Index("ix_audit_consultation", "consultation_id"),
@@ -243,6 +247,8 @@ audit_checkpoints = Table(
     Column("verifier_key", String(300), nullable=False),
     Column("note", Text, nullable=False),
     Column("signed_at", TS, nullable=False),
+    # Also appended to the checkpoint file outside the database (CONSULT_CHECKPOINT_FILE).
+    Column("kept_in_file", Boolean, nullable=False, server_default="0"),
     Index("ix_audit_checkpoints_size", "tree_size"),
 )
 

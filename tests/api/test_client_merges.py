@@ -173,6 +173,10 @@ async def test_merge_duplicates_repoints_everything_and_is_audited(api, settings
     assert cid in {p["consultation_id"] for p in report["processing"]}
     assert ("kela.aino", "consultation.create") in {(p["who"]["id"], p["action"]) for p in report["processing"]}
 
+    # The log verifies: consents and prohibitions were vouched for under the merged references.
+    verified = await api.call("GET", "/api/v1/audit/verify", KELA_PO, expect=200)
+    assert verified["ok"], verified["problems"]
+
     # Nothing left to do: a second run changes nothing.
     second = await asyncio.to_thread(run_cli, settings)
     assert json.loads(second.stdout) == {"reindexed": 0, "merged": 0, "unreadable": 0,

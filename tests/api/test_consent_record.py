@@ -273,16 +273,19 @@ async def test_every_category_and_purpose_has_a_plain_label(api):
 # -- consents recorded before 0013_consent -------------------------------------------------------------------
 
 
-def test_migration_names_the_discloser_where_clear_and_bounds_open_ended_consents(tmp_path):
-    """An old consent recorded by a non-recipient gets its recorder as discloser; one whose
-    recorder is also a recipient gets none (and covers nothing); open-ended ones end after 365 days."""
+def test_consents_recorded_before_0013_are_read_with_a_discloser_where_clear_and_an_end(tmp_path):
+    """An old consent recorded by a non-recipient is read with its recorder as discloser; one whose
+    recorder is also a recipient names none (and covers nothing); an open-ended one ends 365 days
+    after it became valid. The migration leaves the rows as they were: the audit log vouches for
+    them."""
     import sqlite3
 
+    from consult.services.consents import as_policy_consent, consent_json
     from consult.storage import migrate
 
     path = tmp_path / "old.db"
     url = f"sqlite+aiosqlite:///{path}"
-    migrate.upgrade(url, "0011_signals")
+    migrate.upgrade(url, "0012_close_flags")
     with sqlite3.connect(path) as con:
         con.execute("INSERT INTO clients (client_ref, hetu_index, hetu_sealed, created_at, created_by, created_org)"
                     " VALUES ('cl_00000000000000000001', 'i1', x'00', '2024-01-01 00:00:00', 'u', 'kela')")
@@ -297,9 +300,20 @@ def test_migration_names_the_discloser_where_clear_and_bounds_open_ended_consent
                 " '2024-01-01 00:00:00.000000', '2024-01-01 00:00:00.000000')", (cid, recipients, until))
     migrate.upgrade(url)
     with sqlite3.connect(path) as con:
-        rows = dict((r[0], r[1:]) for r in con.execute(
-            "SELECT id, disclosing_org, substr(valid_until, 1, 10) FROM consents"))
-    assert rows == {"c-clear": ("kela", "2024-12-31"), "c-ambiguous": (None, "2024-06-01")}
+        con.row_factory = sqlite3.Row
+        rows = {r["id"]: dict(r) for r in con.execute("SELECT * FROM consents")}
+    assert rows["c-clear"]["disclosing_org"] is None and rows["c-clear"]["valid_until"] is None  # untouched
+    for row in rows.values():
+        for key in ("valid_from", "valid_until", "created_at", "status_changed_at"):
+            if row[key]:
+                row[key] = datetime.fromisoformat(row[key]).replace(tzinfo=UTC)
+        for key in ("categories", "recipient_orgs", "recipient_roles", "recipient_users", "purposes"):
+            row[key] = __import__("json").loads(row[key])
+    now = datetime(2024, 3, 1, tzinfo=UTC)
+    clear, ambiguous = as_policy_consent(rows["c-clear"], now), as_policy_consent(rows["c-ambiguous"], now)
+    assert clear.disclosing_org == "kela" and clear.valid_until == datetime(2024, 12, 31, tzinfo=UTC)
+    assert ambiguous.disclosing_org is None
+    assert consent_json(rows["c-clear"], datetime(2025, 1, 1, tzinfo=UTC))["status"] == "expired"
 
 
 def test_controller_details_are_configured_per_organisation(tmp_path):

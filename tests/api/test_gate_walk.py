@@ -34,7 +34,11 @@ import pytest
 from aiohttp import WSMsgType
 from stdnum import iban as stdnum_iban
 
+from sqlalchemy import select
+
 from consult.auth.dev import DEMO_USERS
+from consult.http import keys
+from consult.storage import tables
 from tests.api.gateutil import stored_texts
 
 PDF = b"%PDF-1.7\nGATE-WALK\n%%EOF\n"
@@ -315,9 +319,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/api/v1/audit/disclosures"): Operation("kela.tuula"),
     ("GET", "/api/v1/audit/export"): Operation("kela.tuula", query={"format": "jsonl"}),
     ("GET", "/api/v1/audit/anomalies"): Operation("kela.tuula"),
+    ("GET", "/api/v1/retention/client-record"): Operation("vantaa.ville"),
     ("GET", "/api/v1/audit/proof/inclusion"): Operation("kela.tuula", query={"index": "0", "size": "1"}),
     ("GET", "/api/v1/audit/proof/consistency"): Operation("kela.tuula", query={"first": "1", "second": "1"}),
     ("GET", "/api/v1/clients/{ref}/access-report"): Operation(
+        "kela.tuula", None, _client, query={"from": "2020-01-01T00:00:00Z", "reason": "Asiakkaan pyyntö 2026-5"}),
+    ("GET", "/api/v1/clients/{ref}/log-extract"): Operation(
         "kela.tuula", None, _client, query={"from": "2020-01-01T00:00:00Z", "reason": "Asiakkaan pyyntö 2026-5"}),
     ("GET", "/api/v1/pools"): Operation("vantaa.admin"),
     ("GET", "/api/v1/roster"): Operation("vantaa.admin"),
@@ -339,7 +346,8 @@ def _reader(path: str) -> Operation:
 #: Which pool of ids fills a path parameter, by the path segment before it.
 ID_POOLS = {"consultations": "consultations", "attachments": "attachments", "agreements": "agreements",
             "consents": "consents", "clients": "clients", "knowledge": "knowledge", "experts": "users",
-            "prohibitions": "prohibitions", "pools": "orgs", "periods": "periods", "rules": "rules"}
+            "prohibitions": "prohibitions", "pools": "orgs", "periods": "periods", "rules": "rules",
+            "reasons": "reasons"}
 
 
 class Walk:
@@ -570,6 +578,8 @@ async def test_no_identifier_in_any_writable_field_reaches_storage_the_log_or_an
     for user, frames in listener.frames.items():
         for frame in frames:
             seen[ORG_OF[user]].add(f"WebSocket frame to {user}", frame)
+    async with api.client.app[keys.DB].read() as conn:  # written reasons kept beside the log
+        walk.ids["reasons"] = set((await conn.execute(select(tables.audit_reasons.c.id))).scalars())
     await crawl(walk, doc, seen)
     assert not walk.errors, walk.errors
 

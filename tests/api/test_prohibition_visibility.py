@@ -72,7 +72,7 @@ async def test_the_reader_learns_only_that_the_item_was_withheld_by_a_prohibitio
     ref, cid, _ids = await _prohibited(api, 53)
     consent = await api.call("POST", f"/api/v1/clients/{ref}/consents", "kela.aino", json=CONSENT, expect=201)
     await api.call("POST", f"/api/v1/consultations/{cid}/messages", "kela.aino", expect=201, json={
-        "text": "terveystieto", "data": [{"category": "health", "value": "PROHIBITED-HEALTH",
+        "text": "liitteenä tieto", "data": [{"category": "health", "value": "PROHIBITED-HEALTH",
                                           "consent_id": consent["id"]}]})
     page = await api.call("GET", f"/api/v1/consultations/{cid}/messages", "vantaa.sanna", expect=200)
     [item] = page["items"][-1]["data"]

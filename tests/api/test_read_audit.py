@@ -247,6 +247,10 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("GET", "/api/v1/audit/reasons/{id}"): _reason_call,
     ("GET", "/api/v1/clients/{ref}/access-report"): fixed(lambda w: Call(
         "kela.tuula", f"/api/v1/clients/{w.ref}/access-report")),
+    ("GET", "/api/v1/clients/{ref}/log-extract"): fixed(lambda w: Call(
+        "kela.tuula", f"/api/v1/clients/{w.ref}/log-extract?lang=sv")),
+    ("GET", "/api/v1/retention/client-record"): fixed(lambda w: Call(
+        "vantaa.ville", "/api/v1/retention/client-record")),
     ("POST", "/api/v1/consultations/{id}/break-glass"): fixed(lambda w: Call(
         "kela.tuula", f"/api/v1/consultations/{w.cid}/break-glass", json=WHY)),
     ("POST", "/api/v1/consultations/{id}/knowledge"): _propose_call,

@@ -178,8 +178,9 @@ def test_changed_written_reason_is_detected(written):
 
 
 def test_a_checkpoint_kept_elsewhere_catches_a_rewrite_of_the_stored_ones(written):
-    """A witness's copy: the operator deletes every stored checkpoint and rewrites a record
-    consistently, but the checkpoint the privacy officer saved still pins the old root."""
+    """A witness's copy: someone with the database and the file system deletes every stored
+    checkpoint, rewrites a record consistently and removes the checkpoint file too, but the
+    checkpoint the privacy officer saved still pins the old root."""
     saved = written["work"] / "saved-checkpoint.txt"
     saved.write_text(written["note"], encoding="utf-8")
 
@@ -189,7 +190,9 @@ def test_a_checkpoint_kept_elsewhere_catches_a_rewrite_of_the_stored_ones(writte
         _rehash(c, 1)
 
     db = _tampered(written, "witness", change)
-    assert _verify(db, written["work"]).returncode == 0  # nothing in the file itself tells
+    assert _verify(db, written["work"]).returncode == 1  # the checkpoint file tells
+    (written["work"] / "audit-checkpoints.jsonl").unlink()
+    assert _verify(db, written["work"]).returncode == 0  # without it, nothing local does
     result = _verify(db, written["work"], "--checkpoint", str(saved))
     assert result.returncode == 1 and "external checkpoint" in result.stdout
 

@@ -302,15 +302,25 @@ def test_privacy_officer_finds_the_access_in_the_client_access_report(tabs, serv
     expert.page.locator(".item-row input[type=text]").fill("vastaanotettu")
     expert.page.click(".composer button[type=submit]")
     a.wait_for_selector(".messages .message.theirs")
+    # The message view carries the secrecy marking (consult/model/secrecy.py).
+    assert a.inner_text(".card .secrecy-mark") == "SALASSA PIDETTÄVÄ, JulkL 24 § 1 mom. 25 k."
 
     o = officer.sign_in("vantaa.ville")
     officer.go("#/privacy/report", ready="#report-h")
     assert o.locator("input[name=hetu]").count() == 1  # officers look identity codes up, never register them
     o.fill("input[name=client_ref]", ref)
-    o.click("text=Laadi raportti")
+    o.click("text=Laadi selvitys")
     o.wait_for_selector(".report table")
     report = o.inner_text(".report")
     assert ref in report
     assert "vantaa.sanna" in report or "Sanna" in report
+    assert o.locator(".report .secrecy-mark").first.inner_text() == "SALASSA PIDETTÄVÄ, JulkL 24 § 1 mom. 25 k."
     officer.axe("client access report")
     officer.shot("privacy-report-result")
+    # The log extract for the client: readable, in Finnish, without the client reference.
+    o.click("text=Lokitieto-ote suomeksi")
+    o.wait_for_selector(".extract pre")
+    extract = o.inner_text(".extract pre")
+    assert extract.startswith("SALASSA PIDETTÄVÄ") and "LOKITIETO-OTE" in extract and "703/2023" in extract
+    assert "Sanna Asiantuntija" in extract and ref not in extract
+    officer.axe("log extract")

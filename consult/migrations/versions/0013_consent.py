@@ -2,11 +2,10 @@
 why consent could not be obtained; child-welfare notifications record their notifier
 
 A consent now names the organisation whose disclosure it waives secrecy for (julkisuuslaki
-621/1999 29 § 1 mom. 2 k.) and, when given orally, who witnessed it. Existing consents get the
-recording organisation as their disclosing organisation where that organisation is not among
-the recipients (the only reading the old record allows); the others keep none and cover no
-disclosure until recorded again. Open-ended consents end 365 days after they became valid
-(the default of CONSULT_CONSENT_MAX_DAYS).
+621/1999 29 § 1 mom. 2 k.) and, when given orally, who witnessed it. Existing rows are left as
+they were (the audit log vouches for them); the service reads an older consent's disclosing
+organisation as its recorder where the recorder is not among the recipients, and an open-ended
+one as ending 365 days after it became valid (consult/services/consents.py).
 
 A § 35(2) referral item now keeps, sealed, why the person's consent could not be obtained
 (message_items.referral_why_no_consent_sealed; NULL on items sent before). A child-welfare
@@ -14,24 +13,19 @@ notification (a consultation of purpose ls.notification) records its notifier an
 decision it went under (child_welfare_notifications).
 
 Revision ID: 0013_consent
-Revises: 0011_signals
+Revises: 0012_close_flags
 """
 
 from __future__ import annotations
-
-import json
-from datetime import timedelta
 
 import sqlalchemy as sa
 from alembic import op
 
 
 revision = '0013_consent'
-down_revision = '0011_signals'
+down_revision = '0012_close_flags'
 branch_labels = None
 depends_on = None
-
-LEGACY_OPEN_ENDED_DAYS = 365
 
 
 def upgrade() -> None:
@@ -55,25 +49,6 @@ def upgrade() -> None:
                             name=op.f('fk_child_welfare_notifications_consultation_id_consultations')),
     sa.PrimaryKeyConstraint('consultation_id', name=op.f('pk_child_welfare_notifications'))
     )
-    bind = op.get_bind()
-    consents = sa.table('consents', sa.column('id', sa.String), sa.column('version', sa.Integer),
-                        sa.column('recorded_org', sa.String), sa.column('recipient_orgs', sa.JSON),
-                        sa.column('valid_from', sa.DateTime(timezone=True)),
-                        sa.column('valid_until', sa.DateTime(timezone=True)),
-                        sa.column('disclosing_org', sa.String))
-    rows = bind.execute(sa.select(consents.c.id, consents.c.version, consents.c.recorded_org,
-                                  consents.c.recipient_orgs, consents.c.valid_from,
-                                  consents.c.valid_until)).all()
-    for row in rows:
-        recipients = row.recipient_orgs if isinstance(row.recipient_orgs, list) else json.loads(row.recipient_orgs)
-        values = {}
-        if row.recorded_org not in recipients:
-            values['disclosing_org'] = row.recorded_org
-        if row.valid_until is None:
-            values['valid_until'] = row.valid_from + timedelta(days=LEGACY_OPEN_ENDED_DAYS)
-        if values:
-            bind.execute(sa.update(consents).where(consents.c.id == row.id, consents.c.version == row.version)
-                         .values(**values))
 
 
 def downgrade() -> None:

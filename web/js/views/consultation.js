@@ -6,7 +6,7 @@
 
 import { api, download, offers, query, saveBlob, upload } from "../api.js";
 import { debounce, field, h, replace, select, uid } from "../dom.js";
-import { formatDateTime, formatNumber, label, t } from "../i18n.js";
+import { formatDateTime, formatNumber, label, language, t } from "../i18n.js";
 import { subscribe } from "../live.js";
 import { session } from "../session.js";
 import { dismiss } from "../alerts.js";
@@ -33,10 +33,12 @@ export async function consultationView(ctx) {
   const actions = h("div", { class: "c-actions" });
   // The conversation is a live region (role log): new messages are read out as they arrive.
   const log = h("ol", { class: "messages" });
+  // The secrecy marking comes with the messages, in every language (consult/model/secrecy.py).
+  const marking = h("p", { class: "secrecy-mark", hidden: true });
   const composer = h("div", { class: "composer" });
   const extras = h("div", { class: "c-extras" });
   main.append(heading(t("consultation.title")), header, actions,
-    h("section", { class: "card", "aria-labelledby": "conv-h" }, h("h2", { id: "conv-h", text: t("consultation.conversation") }),
+    h("section", { class: "card", "aria-labelledby": "conv-h" }, marking, h("h2", { id: "conv-h", text: t("consultation.conversation") }),
       h("div", { class: "messages-log", role: "log", "aria-live": "polite", "aria-labelledby": "conv-h" }, log)),
     composer, extras);
 
@@ -69,6 +71,10 @@ export async function consultationView(ctx) {
   try {
     const page = await api("GET", query(`/api/v1/consultations/${id}/messages`, { limit: 200 }));
     for (const message of page.items) addMessage(message);
+    if (page.secrecy) {
+      marking.textContent = page.secrecy[language()] || page.secrecy.fi;
+      marking.hidden = false;
+    }
   } catch (error) {
     log.append(h("li", {}, errorBox(error)));
   }

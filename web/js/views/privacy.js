@@ -4,7 +4,7 @@
 
 import { api, offers, query } from "../api.js";
 import { field, h, replace, select, table } from "../dom.js";
-import { formatDate, formatDateTime, formatNumber, label, t } from "../i18n.js";
+import { formatDate, formatDateTime, formatNumber, label, language, t } from "../i18n.js";
 import { errorBox, heading, loading, plain, statusArea, subnav } from "./common.js";
 import { hetuField } from "./advisor.js";
 import { session } from "../session.js";
@@ -182,9 +182,12 @@ async function reportSection(body, ctx) {
         hetu.input.value = "";
         hetu.input.dispatchEvent(new Event("input"));
       }
-      const report = await api("GET", query(`/api/v1/clients/${encodeURIComponent(clientRef)}/access-report`,
-        { from: from.value, to: to.value, reason: reason.value.trim() }));
-      replace(out, reportView(report));
+      const params = { from: from.value, to: to.value, reason: reason.value.trim() };
+      const base = `/api/v1/clients/${encodeURIComponent(clientRef)}`;
+      const report = await api("GET", query(`${base}/access-report`, params));
+      const extract = offers("GET", "/api/v1/clients/{ref}/log-extract")
+        ? (lang) => api("GET", query(`${base}/log-extract`, { ...params, lang })) : null;
+      replace(out, reportView(report, extract));
       out.querySelector("h2")?.focus();
     } catch (error) {
       status.show(errorBox(error));
@@ -206,12 +209,46 @@ async function reportSection(body, ctx) {
     status), out);
 }
 
-function reportView(report) {
+// The secrecy marking the service gives with the answer, in the interface's language.
+export function secrecyMark(answer) {
+  const marking = answer && answer.secrecy ? answer.secrecy[language()] || answer.secrecy.fi : null;
+  return marking ? h("p", { class: "secrecy-mark", text: marking }) : null;
+}
+
+// The log extract (lokitieto-ote, loggutdrag) to hand to the client: the service writes the text
+// in Finnish or Swedish; the officer prints it.
+function extractPart(extract) {
+  if (!extract) return null;
+  const out = h("div", { class: "extract-out" });
+  const status = statusArea();
+  const show = async (lang) => {
+    status.clear();
+    try {
+      const result = await extract(lang);
+      replace(out, h("section", { class: "extract", "aria-labelledby": "extract-h" },
+        h("h3", { id: "extract-h", tabindex: "-1", text: t("extract.title") }),
+        h("pre", { class: "receipt-text", lang, tabindex: "0", "aria-labelledby": "extract-h", text: result.text })));
+      out.querySelector("h3")?.focus();
+    } catch (error) {
+      status.show(errorBox(error));
+    }
+  };
+  return h("div", { class: "extract-part" },
+    h("h3", { text: t("extract.heading") }),
+    h("p", { class: "hint no-print", text: t("extract.help") }),
+    h("div", { class: "actions no-print" },
+      h("button", { type: "button", onclick: () => show("fi"), text: t("extract.fi") }),
+      h("button", { type: "button", onclick: () => show("sv"), text: t("extract.sv") })),
+    status, out);
+}
+
+function reportView(report, extract) {
   const period = report.period || {};
   const summary = report.summary || {};
   const processing = report.processing || [];
   const disclosures = report.disclosures || [];
   return h("section", { class: "card printable report", "aria-labelledby": "report-out-h" },
+    secrecyMark(report),
     h("h2", { id: "report-out-h", tabindex: "-1", text: t("report.title", { ref: report.client_ref }) }),
     h("dl", { class: "facts" },
       h("dt", { text: t("report.period") }), h("dd", { text: `${formatDate(period.from)} – ${formatDate(period.to)}` }),
@@ -241,7 +278,9 @@ function reportView(report) {
       [t("privacy.basis"), (r) => basisText(r)],
       [t("privacy.outcome"), (r) => label("outcome", r.outcome)],
     ], disclosures, { empty: t("report.none") }),
-    report.truncated ? h("p", { class: "warn", text: t("report.truncated") }) : null);
+    report.truncated ? h("p", { class: "warn", text: t("report.truncated") }) : null,
+    extractPart(extract),
+    secrecyMark(report));
 }
 
 async function logSection(body) {
