@@ -12,6 +12,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from types import MappingProxyType
 from urllib.parse import urlsplit, urlunsplit
 
 from consult.errors import ConfigError
@@ -28,6 +29,41 @@ def _mask_url(url: str) -> str:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
         return urlunsplit(parts._replace(netloc=netloc))
     return url
+
+
+@dataclass(frozen=True)
+class Controller:
+    """A controller (rekisterinpitäjä) as a client's consent receipt names it: its name in
+    Finnish, Swedish and English, and where the client reaches it and its data protection officer."""
+
+    name: Mapping[str, str]
+    address: str
+    phone: str
+    privacy_contact: str
+    web: str
+
+
+#: Demo values: the public contact details of Kela and of the Vantaa and Kerava wellbeing
+#: services county (org id ``vantaa``), as their privacy notices give them. A deployment sets its
+#: own in the TOML file of ``CONSULT_CONFIG`` under ``[controllers.<org>]``.
+DEMO_CONTROLLERS: Mapping[str, Controller] = MappingProxyType({
+    "kela": Controller(
+        name=MappingProxyType({"fi": "Kansaneläkelaitos (Kela)", "sv": "Folkpensionsanstalten (FPA)",
+                               "en": "The Social Insurance Institution of Finland (Kela)"}),
+        address="PL 450, 00056 KELA", phone="020 634 11", privacy_contact="tietosuoja@kela.fi",
+        web="www.kela.fi"),
+    "vantaa": Controller(
+        name=MappingProxyType({"fi": "Vantaan ja Keravan hyvinvointialue",
+                               "sv": "Vanda och Kervo välfärdsområde",
+                               "en": "The wellbeing services county of Vantaa and Kerava"}),
+        address="PL 1000, 01088 Vantaan ja Keravan hyvinvointialue", phone="09 419 191",
+        privacy_contact="tietosuojavastaava@vakehyva.fi", web="vakehyva.fi"),
+})
+_CONTROLLER_TEXT = ("address", "phone", "privacy_contact", "web")
+#: A consent's validity may not exceed this many days (``CONSULT_CONSENT_MAX_DAYS``); see
+#: README "Consents" for why one year is the default.
+CONSENT_MAX_DAYS = 365
+CONSENT_MAX_DAYS_LIMIT = 3650
 
 
 @dataclass(frozen=True)
@@ -65,6 +101,15 @@ class Settings:
     audit_office_days: str = "1-5"
     orgs: tuple[str, ...] = ("kela", "vantaa")
     topics: tuple[str, ...] = DEFAULT_TOPICS
+    consent_max_days: int = CONSENT_MAX_DAYS
+    # Statutory contacts go at once to an intake pool of social workers in the receiving county:
+    # sosiaalihuoltolaki 1301/2014 35 § contacts to referral_pool, lastensuojelulaki 417/2007
+    # 25 § notifications to child_welfare_pool. "Viipymättä" (without delay) is a service level
+    # of its own: an unclaimed contact is offered again, or escalated, after this many seconds.
+    referral_pool: str = "social_work_intake"
+    child_welfare_pool: str = "child_welfare_intake"
+    referral_sla_seconds: int = 120
+    controllers: Mapping[str, Controller] = field(default_factory=lambda: DEMO_CONTROLLERS)
 
     def __repr__(self) -> str:  # never print secrets
         shown = ", ".join(
@@ -102,6 +147,11 @@ class Settings:
     def audit_origin(self) -> str:
         """The checkpoint origin line and note key name, e.g. ``konsulta.local/audit``."""
         return f"konsulta.{self.deployment}/audit"
+
+    @property
+    def intake_pools(self) -> dict[str, str]:
+        """Statutory purpose -> its intake pool (``consult.model.intake``)."""
+        return {"sh.referral": self.referral_pool, "ls.notification": self.child_welfare_pool}
 
     @property
     def office_hours(self) -> tuple[int, int]:
@@ -155,12 +205,37 @@ _ENV_KEYS: dict[str, str] = {
     "CONSULT_AUDIT_OFFICE_DAYS": "audit_office_days",
     "CONSULT_ORGS": "orgs",
     "CONSULT_TOPICS": "topics",
+    "CONSULT_CONSENT_MAX_DAYS": "consent_max_days",
+    "CONSULT_REFERRAL_POOL": "referral_pool",
+    "CONSULT_CHILD_WELFARE_POOL": "child_welfare_pool",
+    "CONSULT_REFERRAL_SLA_SECONDS": "referral_sla_seconds",
 }
 _NAME = re.compile(r"^[a-z0-9_-]{1,64}$")
 _PROFILE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
+def _controllers(key: str, raw: object) -> Mapping[str, Controller]:
+    """``[controllers.<org>]`` tables: name_fi, name_sv, name_en, address, phone,
+    privacy_contact, web; organisations not named keep their demo values."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{key} must be a table of organisations")
+    result = dict(DEMO_CONTROLLERS)
+    wanted = {"name_fi", "name_sv", "name_en", *_CONTROLLER_TEXT}
+    for org, spec in raw.items():
+        if not _NAME.match(str(org)) or not isinstance(spec, dict):
+            raise ConfigError(f"{key}.{org} must be a table for a lowercase organisation id")
+        if set(spec) != wanted or not all(isinstance(v, str) and v.strip() and "\n" not in v
+                                          for v in spec.values()):
+            raise ConfigError(f"{key}.{org} needs exactly these one-line texts: {', '.join(sorted(wanted))}")
+        result[org] = Controller(
+            name=MappingProxyType({lang: spec[f"name_{lang}"] for lang in ("fi", "sv", "en")}),
+            **{k: spec[k] for k in _CONTROLLER_TEXT})
+    return MappingProxyType(result)
+
+
 def _convert(key: str, name: str, raw: object) -> object:
+    if name == "controllers":
+        return _controllers(key, raw)
     kind = {f.name: f.type for f in fields(Settings)}[name]
     text = str(raw).strip() if not isinstance(raw, bool | int) else raw
     if kind == "bool":
@@ -273,6 +348,19 @@ def validate(settings: Settings) -> Settings:
         raise ConfigError("CONSULT_WITNESS_URL must be an https:// URL (http:// only on localhost)")
     if not _range(settings.audit_office_hours, 0, 24):
         raise ConfigError("CONSULT_AUDIT_OFFICE_HOURS must be two hours START-END, e.g. 07-18")
+    unnamed = [org for org in settings.orgs if org not in settings.controllers]
+    if unnamed:
+        raise ConfigError(f"CONSULT_ORGS: {', '.join(unnamed)} need controller details for consent receipts "
+                          f"([controllers.<org>] in the CONSULT_CONFIG file)")
+    for key, pool in (("CONSULT_REFERRAL_POOL", settings.referral_pool),
+                      ("CONSULT_CHILD_WELFARE_POOL", settings.child_welfare_pool)):
+        if not _NAME.match(pool or ""):
+            raise ConfigError(f"{key} must be a lowercase pool name")
+    if settings.referral_pool == settings.child_welfare_pool:
+        raise ConfigError("CONSULT_REFERRAL_POOL and CONSULT_CHILD_WELFARE_POOL must be different pools: "
+                          "a child-welfare notification reaches only the child-welfare intake")
+    if not 0 < settings.consent_max_days <= CONSENT_MAX_DAYS_LIMIT:
+        raise ConfigError(f"CONSULT_CONSENT_MAX_DAYS must be 1..{CONSENT_MAX_DAYS_LIMIT} days")
     if not _range(settings.audit_office_days, 1, 7):
         raise ConfigError("CONSULT_AUDIT_OFFICE_DAYS must be two ISO weekdays FIRST-LAST, e.g. 1-5")
     return settings

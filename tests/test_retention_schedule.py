@@ -27,8 +27,10 @@ async def _elapse(api: Api, clock: FixedClock, *, days: int) -> None:
     await api.client.app[keys.AUDIT].checkpoint_now()
     clock.advance(days=days)
 
+# The pinned clock starts on 5 January 2026: the consent runs to the end of that year.
 CONSENT = {"categories": ["health"], "recipient_orgs": ["vantaa"], "purpose": "sh.multidisciplinary",
-           "method": "oral", "valid_until": "2099-12-31"}
+           "method": "oral", "witnessed_by": "Eero Neuvoja", "evidence_ref": "asiakasmerkintä",
+           "valid_until": "2026-12-31"}
 
 
 def _schedule(**days: int) -> RetentionSchedule:

@@ -41,11 +41,15 @@ CONSENT_SCOPE = (
 )
 """A consent version's fields that never change once written (its status does, by events)."""
 
+CONSENT_PARTIES = ("disclosing_org", "witnessed_by")
+"""Fields a consent version has carried since 0013_consent; in the digest only when one is set,
+so that records written over versions before them still vouch for those versions."""
+
 PROHIBITION = ("id", "client_ref", "category", "org", "created_at", "created_by", "created_org")
 
 # The status a consent version is left in by each event (consult/services/consents.py).
 _STATUS_AFTER = {"created": "active", "suspended": "suspended", "resumed": "active", "withdrawn": "withdrawn",
-                 "superseded": "withdrawn"}
+                 "superseded": "withdrawn", "confirmed": "active"}
 
 SUBJECT_ACTIONS = (*(f"consent.{event}" for event in _STATUS_AFTER), "agreement.create", "agreement.update",
                    "prohibition.create", "prohibition.revoke")
@@ -66,7 +70,9 @@ def _digest(kind: str, values: Sequence[Any]) -> str:
 
 def consent_event(version: Mapping[str, Any], event: Mapping[str, Any]) -> str:
     """A consent event together with the scope of the version it happened to."""
-    return _digest("consent", [*(version[f] for f in CONSENT_SCOPE), event["event"], event["at"],
+    parties = [version.get(f) for f in CONSENT_PARTIES]
+    named = [*parties] if any(p is not None for p in parties) else []
+    return _digest("consent", [*(version[f] for f in CONSENT_SCOPE), *named, event["event"], event["at"],
                                event["actor_id"], event["actor_org"]])
 
 

@@ -44,7 +44,11 @@ DEMO_USERS: tuple[DemoUser, ...] = (
         "vantaa.liisa", "vantaa", ("expert",), "Liisa Varahenkilö",
         ("application_intake", "urgent_assistance", "other"), ("backup",), ("fi",),
     ),
-    DemoUser("vantaa.paula", "vantaa", ("social_worker",), "Paula Sosiaalityöntekijä"),
+    # The county's intakes of statutory contacts: social workers only (consult/model/intake.py).
+    DemoUser("vantaa.paula", "vantaa", ("social_worker",), "Paula Sosiaalityöntekijä", ("other",),
+             ("social_work_intake",), ("fi", "sv")),
+    DemoUser("vantaa.kaisa", "vantaa", ("social_worker",), "Kaisa Lastensuojelu", ("other",),
+             ("child_welfare_intake",), ("fi",)),
     DemoUser("kela.tuula", "kela", ("privacy_officer",), "Tuula Tietosuoja"),
     DemoUser("vantaa.ville", "vantaa", ("privacy_officer",), "Ville Tietosuoja"),
     DemoUser("kela.admin", "kela", ("admin",), "Kelan pääkäyttäjä"),

@@ -120,6 +120,34 @@ async def create_consultation(request: web.Request) -> web.Response:
     return _json(body, status=201)
 
 
+async def notify_child_welfare(request: web.Request) -> web.Response:
+    """A child-welfare notification (lastensuojelulaki 417/2007 25 §): no consent is asked."""
+    who = await authenticate(request)
+    require_role(who, "advisor", "social_worker")
+    data = await v.json_body(request)
+    unknown = set(data) - {"target_org", "client_ref", "text", "topic", "sensitive_confirmation"}
+    if unknown:
+        raise Unprocessable("Unknown fields: " + ", ".join(sorted(unknown)), code="unknown_field")
+    topics = request.app[keys.SETTINGS].topics
+    default_topic = next((t for t in ("urgent_assistance", "other") if t in topics), topics[0])
+    body = await request.app[keys.CONSULTATIONS].notify_child_welfare(
+        who,
+        target_org=v.org(data, "target_org"),  # type: ignore[arg-type]
+        client_ref=v.identifier(data, "client_ref"),  # type: ignore[arg-type]
+        text=v.text(data, "text", max_len=10000),  # type: ignore[arg-type]
+        topic=v.choice(data, "topic", frozenset(topics), required=False) or default_topic,
+        confirmation=_confirmation(data),
+        ctx=context(request),
+    )
+    return _json(body, status=201)
+
+
+async def get_child_welfare_notification(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    body = await request.app[keys.CONSULTATIONS].notification(who, v.path_id(request), context(request))
+    return _json(body)
+
+
 async def list_consultations(request: web.Request) -> web.Response:
     who = await authenticate(request)
     page = await request.app[keys.CONSULTATIONS].list_for(
@@ -204,11 +232,14 @@ def _referral(raw: Any, index: int) -> Referral | None:
     """The recorded ground of a § 35(2) referral without consent (sosiaalihuoltolaki 1301/2014)."""
     if raw is None:
         return None
-    if not isinstance(raw, dict) or set(raw) - {"condition", "justification"}:
-        raise Unprocessable(f"data[{index}].referral must be {{condition, justification}}.", code="invalid_field")
+    if not isinstance(raw, dict) or set(raw) - {"condition", "justification", "why_no_consent"}:
+        raise Unprocessable(f"data[{index}].referral must be {{condition, justification, why_no_consent}}.",
+                            code="invalid_field")
     condition = v.choice(raw, "condition", REFERRAL_CONDITIONS)
     justification = v.text(raw, "justification", max_len=2000)
-    return Referral(condition=condition, justification=justification)  # type: ignore[arg-type]
+    # 35 § 2 mom. applies only when consent cannot be obtained: the record says why it could not.
+    why = v.text(raw, "why_no_consent", max_len=2000)
+    return Referral(condition=condition, justification=justification, why_no_consent=why)  # type: ignore[arg-type]
 
 
 def _confirmation(data: dict[str, Any]) -> Confirmation | None:
@@ -294,6 +325,16 @@ ROUTES: tuple[Route, ...] = (
                                  "organisation (code sensitive_text, with the flagged passages): move it into a "
                                  "message data item or send again with sensitive_confirmation",
                             s.SENSITIVE_ERROR),)),
+    Route("POST", "/api/v1/child-welfare-notifications", notify_child_welfare,
+          "Notify the county's child-welfare intake (lastensuojelulaki 417/2007 25 §): no consent, immediate, "
+          "the notifier and the statutory basis recorded; one-way",
+          who="Kela advisor (as the policy permits)", body=s.CHILD_WELFARE_NOTIFICATION_NEW,
+          response=s.CHILD_WELFARE_NOTIFICATION, status=201, errors=(400, 401, 403, 404, 409, 413, 415, 422),
+          other_responses=((409, "Text that looks like a category withheld from the intake (code sensitive_text): "
+                                 "send again with sensitive_confirmation", s.SENSITIVE_ERROR),)),
+    Route("GET", "/api/v1/child-welfare-notifications/{id}", get_child_welfare_notification,
+          "A child-welfare notification with its notifier and basis", who="participants, the child-welfare intake",
+          response=s.CHILD_WELFARE_NOTIFICATION, errors=(401, 404)),
     Route("GET", "/api/v1/consultations", list_consultations, "Consultations visible to the caller",
           who="participants, on-duty experts", response=s.page(s.CONSULTATION), errors=(400, 401),
           query=(("status", {"type": "string", "enum": list(STATUSES)}, "filter by status"), *_LIST_QUERY)),

@@ -69,8 +69,8 @@ def _moment(data: dict[str, Any], field: str) -> datetime | None:
 
 
 def _scope(request: web.Request, data: dict[str, Any]) -> ConsentScope:
-    allowed = {"categories", "recipient_orgs", "recipient_roles", "recipient_users", "purpose", "purposes",
-               "valid_from", "valid_until", "method", "grantor", "evidence_ref"}
+    allowed = {"categories", "disclosing_org", "recipient_orgs", "recipient_roles", "recipient_users", "purpose",
+               "purposes", "valid_from", "valid_until", "method", "grantor", "evidence_ref", "witnessed_by"}
     unknown = set(data) - allowed
     if unknown:
         raise Unprocessable("Unknown fields: " + ", ".join(sorted(unknown)), code="unknown_field")
@@ -86,6 +86,7 @@ def _scope(request: web.Request, data: dict[str, Any]) -> ConsentScope:
         raise Unprocessable("recipient_users: must be a list of user ids", code="invalid_field")
     return ConsentScope(
         categories=_names(data, "categories", CATEGORIES - {"identity.hetu"}, required=True),
+        disclosing_org=v.choice(data, "disclosing_org", orgs, required=False),
         recipient_orgs=_names(data, "recipient_orgs", orgs, required=True),
         recipient_roles=_names(data, "recipient_roles", ROLES, required=False),
         recipient_users=list(dict.fromkeys(users)),
@@ -95,6 +96,7 @@ def _scope(request: web.Request, data: dict[str, Any]) -> ConsentScope:
         method=v.choice(data, "method", METHODS),  # type: ignore[arg-type]
         grantor=v.choice(data, "grantor", GRANTORS, required=False) or "self",
         evidence_ref=v.text(data, "evidence_ref", max_len=200, required=False, multiline=False),
+        witnessed_by=v.text(data, "witnessed_by", max_len=200, required=False, multiline=False),
     )
 
 
@@ -162,13 +164,18 @@ def _status_change(action: str):  # type: ignore[no-untyped-def]
     return handler
 
 
+async def confirm_consent(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    return _json(await request.app[keys.CONSENTS].confirm(who, v.path_id(request), context(request)))
+
+
 async def consent_receipt(request: web.Request) -> web.Response:
     who = await authenticate(request)
     consent = await request.app[keys.CONSENTS].get(who, v.path_id(request), context(request), action="consent.receipt")
     lang = request.query.get("lang", "fi")
     if lang not in ("fi", "sv", "en"):
         lang = "fi"
-    text = secrecy.marked(receipt_text(consent, lang), lang)
+    text = secrecy.marked(receipt_text(consent, lang, request.app[keys.SETTINGS].controllers), lang)
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 
@@ -202,19 +209,27 @@ async def revoke_prohibition(request: web.Request) -> web.Response:
 
 CONSENT_SCOPE: s.S = {
     "type": "object",
-    "required": ["categories", "recipient_orgs", "purpose", "method"],
+    "required": ["categories", "recipient_orgs", "purpose", "method", "valid_until"],
     "properties": {
-        "categories": {"type": "array", "items": {"type": "string", "enum": sorted(CATEGORIES - {"identity.hetu"})}},
+        "categories": {"type": "array", "items": {"type": "string", "enum": sorted(CATEGORIES - {"identity.hetu"})},
+                       "description": "Categories the purpose can carry (else 422 purpose_binding)"},
+        "disclosing_org": {"type": "string", "description": "The organisation that discloses; defaults to yours "
+                           "when yours is not a recipient"},
         "recipient_orgs": {"type": "array", "items": s.STR},
         "recipient_roles": {"type": "array", "items": {"type": "string", "enum": sorted(ROLES)}},
         "recipient_users": {"type": "array", "items": s.STR},
         "purpose": {"type": "string", "enum": sorted(CLIENT_PURPOSES)},
-        "purposes": {"type": "array", "items": {"type": "string", "enum": sorted(CLIENT_PURPOSES)}},
+        "purposes": {"type": "array", "items": {"type": "string", "enum": sorted(CLIENT_PURPOSES)},
+                     "description": "Accepted for compatibility; must name the same single purpose"},
         "valid_from": s.STR,
-        "valid_until": s.STR,
+        "valid_until": {"type": "string", "description": "Required; at most CONSULT_CONSENT_MAX_DAYS after "
+                        "valid_from (422 open_ended, validity_too_long)"},
         "method": {"type": "string", "enum": sorted(METHODS)},
         "grantor": {"type": "string", "enum": sorted(GRANTORS)},
-        "evidence_ref": {"type": "string", "maxLength": 200},
+        "evidence_ref": {"type": "string", "maxLength": 200,
+                         "description": "Where the evidence is; required for an oral consent"},
+        "witnessed_by": {"type": "string", "maxLength": 200,
+                         "description": "Who witnessed an oral consent; required for one (422 oral_evidence)"},
     },
 }
 CONSENT: s.S = {
@@ -223,11 +238,12 @@ CONSENT: s.S = {
     "properties": {
         "id": s.STR, "version": {"type": "integer"}, "client_ref": s.STR,
         "status": {"type": "string", "enum": ["active", "suspended", "withdrawn", "expired"]},
-        "grantor": s.STR, "categories": {"type": "array", "items": s.STR},
+        "grantor": s.STR, "categories": {"type": "array", "items": s.STR}, "disclosing_org": s.NSTR,
         "recipient_orgs": {"type": "array", "items": s.STR}, "recipient_roles": {"type": "array", "items": s.STR},
         "recipient_users": {"type": "array", "items": s.STR}, "purposes": {"type": "array", "items": s.STR},
-        "valid_from": s.TS, "valid_until": s.TS, "method": s.STR, "evidence_ref": s.NSTR,
+        "valid_from": s.TS, "valid_until": s.TS, "method": s.STR, "evidence_ref": s.NSTR, "witnessed_by": s.NSTR,
         "recorded_by": s.STR, "recorded_org": s.STR, "status_changed_at": s.TS, "created_at": s.TS,
+        "confirmed_at": s.TS, "confirmed_by": s.NSTR,
         "events": {"type": "array", "items": {"type": "object"}},
     },
 }
@@ -251,18 +267,27 @@ CLIENT_ROUTES: tuple[Route, ...] = (
           body={"type": "object", "required": ["text"], "properties": {"text": s.STR, "purpose": s.STR}},
           response={"type": "object", "properties": {"identifiers": {"type": "array", "items": {"type": "object"}}}},
           errors=(400, 401, 413, 415, 422)),
-    Route("POST", "/api/v1/clients/{ref}/consents", create_consent, "Record a consent",
-          who="advisor, social worker", body=CONSENT_SCOPE, response=CONSENT, status=201, errors=ALL),
-    Route("GET", "/api/v1/clients/{ref}/consents", list_consents, "The client's consents your organisation may see",
+    Route("POST", "/api/v1/clients/{ref}/consents", create_consent,
+          "Record a consent for a disclosure your organisation makes or receives",
+          who="advisor, social worker of the disclosing or a receiving organisation", body=CONSENT_SCOPE,
+          response=CONSENT, status=201, errors=ALL),
+    Route("GET", "/api/v1/clients/{ref}/consents", list_consents,
+          "The client's consents that concern your organisation (recording, disclosing or receiving)",
           who="advisor, social worker, privacy officer", response=s.page(CONSENT), errors=(401, 403, 404)),
-    Route("GET", "/api/v1/consents/{id}", get_consent, "One consent with its events",
-          who="advisor, social worker, privacy officer", response=CONSENT, errors=(401, 404)),
+    Route("GET", "/api/v1/consents/{id}", get_consent, "One consent with its events and its confirmation",
+          who="advisor, social worker, privacy officer of an organisation it concerns", response=CONSENT,
+          errors=(401, 404)),
+    Route("POST", "/api/v1/consents/{id}/confirm", confirm_consent,
+          "The disclosing organisation confirms it has checked the consent it relies on (audited)",
+          who="advisor, social worker of the disclosing organisation", response=CONSENT,
+          errors=(401, 403, 404, 409)),
     Route("POST", "/api/v1/consents/{id}/versions", new_consent_version,
           "Change the scope: a new version; the old one is superseded",
           who="advisor, social worker of the recording organisation", body=CONSENT_SCOPE, response=CONSENT,
           status=201, errors=ALL),
     Route("POST", "/api/v1/consents/{id}/revoke", _status_change("withdraw"), "Withdraw (final)",
-          who="advisor, social worker of the recording organisation", response=CONSENT, errors=(401, 403, 404, 409)),
+          who="advisor, social worker of an organisation the consent concerns", response=CONSENT,
+          errors=(401, 403, 404, 409)),
     Route("POST", "/api/v1/consents/{id}/suspend", _status_change("suspend"), "Suspend until resumed",
           who="advisor, social worker of the recording organisation", response=CONSENT, errors=(401, 403, 404, 409)),
     Route("POST", "/api/v1/consents/{id}/resume", _status_change("resume"), "Resume a suspended consent",

@@ -158,7 +158,7 @@ async def put_pool(request: web.Request) -> web.Response:
 
 async def my_queue(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    require_role(who, "expert")
+    require_role(who, "expert", "social_worker")  # social workers: the intakes of statutory contacts
     items = await request.app[keys.ROUTING].queue(who, clamp_limit(v.query_int(request, "limit")), context(request))
     return _json({"items": items, "next": None})
 
@@ -381,7 +381,7 @@ ROUTING_ROUTES: tuple[Route, ...] = (
     Route("PUT", "/api/v1/pools/{org}/{name}", put_pool, "Set a pool's SLA, re-offers, backup pool and load limit",
           who="admin of that org", body=POOL_PUT, response=POOL, errors=(400, 401, 403, 404, 413, 415, 422)),
     Route("GET", "/api/v1/queue", my_queue, "Open consultations offered to you: most urgent first, then oldest",
-          who="expert", response=s.page(QUEUE_ITEM), errors=(400, 401, 403), query=_LIMIT),
+          who="expert, intake social worker", response=s.page(QUEUE_ITEM), errors=(400, 401, 403), query=_LIMIT),
     Route("GET", "/api/v1/roster", get_roster, "The roster: periods, weekly rules and on-duty intervals",
           who="user of that org", response=ROSTER, errors=(401, 404, 422),
           query=(("org", {"type": "string"}, "organisation (default yours)"),

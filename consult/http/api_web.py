@@ -37,6 +37,7 @@ async def client_config(request: web.Request) -> web.Response:
         "categories": sorted(CATEGORIES),
         "outcomes": sorted(OUTCOMES),
         "languages": list(LANGUAGES),
+        "consent_max_days": settings.consent_max_days,
     })
 
 
@@ -118,7 +119,7 @@ CONFIG: s.S = {
         "dev": {"type": "boolean"},
         "oidc": {"type": ["object", "null"], "properties": {"authority": s.STR, "client_id": s.STR, "scope": s.STR}},
         "orgs": _NAMES, "topics": _NAMES, "urgencies": _NAMES, "purposes": _NAMES, "categories": _NAMES,
-        "outcomes": _NAMES, "languages": _NAMES,
+        "outcomes": _NAMES, "languages": _NAMES, "consent_max_days": {"type": "integer"},
     },
 }
 POLICY_RULE: s.S = {

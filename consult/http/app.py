@@ -36,6 +36,7 @@ from consult.http.openapi import build_document
 from consult.http.openapi import handler as openapi_handler
 from consult.http.ws import close_all, websocket
 from consult.model import Clock, SystemClock, secrecy
+from consult.model.intake import Intakes
 from consult.policy.engine import PolicyEngine
 from consult.policy.loader import PolicyError, UnknownProfile, load_policy
 from consult.services.attachments import Attachments
@@ -217,12 +218,13 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     keyring = bound.keyring
     vault = Vault(keyring, keyring)
     content = Content(vault)
-    directory = Directory(db, bus, clock)
+    intakes = Intakes(settings.intake_pools, settings.referral_sla_seconds)
+    directory = Directory(db, bus, clock, intake_pools=intakes.pool_names)
     await directory.load()
     disclosure = Disclosure(engine, clock)
     clients = Clients(db, vault, clock)
     await ClientMerges(db, vault, clock).warn_if_pending()
-    consents = Consents(db, clock)
+    consents = Consents(db, clock, engine, max_days=settings.consent_max_days)
     gate = ContentGate(clients)
     app[keys.DIRECTORY] = directory
     ledger = DeliveryLedger(db, bus, clock)  # live deliveries of content are recorded first
@@ -236,7 +238,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[keys.KNOWLEDGE] = KnowledgeBase(db, content, clock, topics=frozenset(settings.topics))
     app[keys.CONSULTATIONS] = Consultations(
         db, bus, directory, clients, consents, disclosure, gate, content, clock, orgs=frozenset(settings.orgs),
-        routing=app[keys.ROUTING],
+        routing=app[keys.ROUTING], intakes=intakes,
     )
     app[keys.MESSAGES] = Messages(db, bus, directory, disclosure, consents, gate, content, clock)
     app[keys.ATTACHMENTS] = Attachments(app[keys.MESSAGES], content, clock)
@@ -253,9 +255,10 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
                 {
                     "user_id": u.user_id, "org": u.org, "name": u.name, "topics": list(u.topics),
                     "pools": list(u.pools), "languages": list(u.languages), "on_duty": True,
+                    "roles": list(u.roles),
                 }
                 for u in DEMO_USERS
-                if "expert" in u.roles
+                if u.pools
             ]
         )
     yield
@@ -310,6 +313,8 @@ async def _routing(app: web.Application) -> AsyncIterator[None]:
         await app[keys.AGREEMENTS].seed(DEMO_AGREEMENT, ("kela", "vantaa"), app[keys.CLOCK].now() - timedelta(days=3650))
         await routing.seed_pool("vantaa", "backup")
         await routing.seed_pool("vantaa", "toimeentulotuki", backup_pool="backup")
+        await routing.seed_pool("vantaa", settings.referral_pool)
+        await routing.seed_pool("vantaa", settings.child_welfare_pool)
     ticker = asyncio.create_task(_routing_ticks(routing))
     yield
     ticker.cancel()

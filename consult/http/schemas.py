@@ -105,10 +105,13 @@ ITEM_IN: S = {
         "consent_id": STR,
         "referral": {
             "type": "object",
-            "required": ["condition", "justification"],
+            "description": "The recorded ground of a sosiaalihuoltolaki 35 § 2 mom. contact without consent",
+            "required": ["condition", "justification", "why_no_consent"],
             "properties": {
                 "condition": {"type": "string", "enum": ["unable_to_look_after_self", "child_interest"]},
                 "justification": {"type": "string", "minLength": 1, "maxLength": 2000},
+                "why_no_consent": {"type": "string", "minLength": 1, "maxLength": 2000,
+                                   "description": "Why the person's consent could not be obtained"},
             },
         },
     },
@@ -275,4 +278,27 @@ NOT_READY: S = {
             "properties": {"database": _CHECK, "schema": _CHECK, "keys": _CHECK, "policy": _CHECK},
         },
     },
+}
+
+NOTIFICATION: S = {
+    "type": ["object", "null"],
+    "properties": {
+        "notifier": {"type": "object", "properties": {"user_id": STR, "name": STR, "org": STR, "role": STR}},
+        "rule_id": STR, "basis": STR, "citation": STR, "policy_version": STR, "notified_at": TS,
+    },
+}
+CHILD_WELFARE_NOTIFICATION_NEW: S = {
+    "type": "object",
+    "required": ["target_org", "client_ref", "text"],
+    "properties": {
+        "target_org": STR,
+        "client_ref": {"type": "string", "description": "The client whose matter gave rise to the concern"},
+        "text": {"type": "string", "minLength": 1, "maxLength": 10000, "description": "The concern"},
+        "topic": STR,
+        "sensitive_confirmation": SENSITIVE_CONFIRMATION,
+    },
+}
+CHILD_WELFARE_NOTIFICATION: S = {
+    **CONSULTATION,
+    "properties": {**CONSULTATION["properties"], "notification": NOTIFICATION},
 }

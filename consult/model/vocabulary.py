@@ -24,8 +24,18 @@ PURPOSES: Final = frozenset(
         "tt.preventive_assistance",
         "sh.referral",
         "sh.multidisciplinary",
+        "ls.notification",
     }
 )
+
+#: Statutory contacts, each routed at once to an intake pool of social workers in the receiving
+#: wellbeing services county (its name is configuration): a sosiaalihuoltolaki 1301/2014 35 §
+#: contact to the social-work intake, a lastensuojelulaki 417/2007 25 § notification to the
+#: child-welfare intake.
+REFERRAL_PURPOSE: Final = "sh.referral"
+NOTIFICATION_PURPOSE: Final = "ls.notification"
+INTAKE_PURPOSES: Final = frozenset({REFERRAL_PURPOSE, NOTIFICATION_PURPOSE})
+INTAKE_ROLE: Final = "social_worker"
 
 # SPEC §6: category names are part of the API. The decision categories carry their issuer
 # and kind: decision.basic is Kela's, the others the wellbeing services county's.

@@ -24,7 +24,7 @@ _CASE_KEYS = frozenset({"name", "sender", "recipient", "category", "purpose", "c
                         "basis", "flags", "note"})
 _CONSENT_KEYS = frozenset({"use", "id", "version", "client", "status", "categories",
                            "recipient_orgs", "recipient_roles", "recipient_users", "purposes",
-                           "valid_from", "valid_until"})
+                           "valid_from", "valid_until", "disclosing_org"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +180,7 @@ class _Reader:
             request = ItemRequest(
                 sender=_party(spec["sender"]), recipient=_party(spec["recipient"]),
                 category=spec["category"], purpose=spec["purpose"], client_ref=client_ref,
-                consent=self._consent(spec.get("consent"), index, name),
+                consent=self._consent(spec.get("consent"), index, name, _party(spec["sender"]).org),
                 prohibitions=tuple(self._prohibition(p) for p in spec.get("prohibitions", [])),
                 referral=Referral(**spec["referral"]) if "referral" in spec else None, now=now)
         except (KeyError, TypeError, ValueError) as exc:
@@ -194,7 +194,9 @@ class _Reader:
             raise self.error(index, f"case {name!r}: now must be a date-time with an offset")
         return value
 
-    def _consent(self, value: Any, index: int, name: str) -> Consent | None:
+    def _consent(self, value: Any, index: int, name: str, sender_org: str) -> Consent | None:
+        """The case's consent; unless it names ``disclosing_org``, it is given for the case's
+        sender's organisation."""
         if value is None:
             return None
         spec = {"use": value} if isinstance(value, str) else dict(value)
@@ -214,7 +216,8 @@ class _Reader:
             recipient_roles=frozenset(spec.get("recipient_roles", [])),
             recipient_users=frozenset(spec.get("recipient_users", [])),
             purposes=frozenset(spec.get("purposes", [])),
-            valid_from=spec["valid_from"], valid_until=spec.get("valid_until"))
+            valid_from=spec["valid_from"], valid_until=spec.get("valid_until"),
+            disclosing_org=spec.get("disclosing_org", sender_org))
 
     def _prohibition(self, spec: dict[str, Any]) -> Prohibition:
         return Prohibition(spec.get("client", self.client), spec.get("category"), spec.get("org"))

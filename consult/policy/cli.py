@@ -109,7 +109,8 @@ def explain(policy_dir: Path, sender_org: str, sender_role: str, recipient_org: 
     elif with_consent:
         consent = Consent("example-consent", 1, _EXAMPLE_CLIENT, "active",
                           frozenset({category}), frozenset({recipient_org}), frozenset(),
-                          frozenset(), frozenset({purpose}), now - timedelta(days=1), None)
+                          frozenset(), frozenset({purpose}), now - timedelta(days=1), None,
+                          disclosing_org=sender_org)
     request = ItemRequest(Party(sender_org, sender_role), Party(recipient_org, recipient_role),
                           category, purpose, _EXAMPLE_CLIENT, consent, (), None, now)
     for line in PolicyEngine(policy).explain(request):

@@ -1,5 +1,6 @@
 """Whether a recorded consent covers one data item: same client, active, in its validity
-period, and the category, recipient and purpose all in its scope."""
+period, given for this disclosing organisation, and the category, recipient and purpose all in
+its scope."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ CONSENT_FAILURE_TEXT: Final = {
     "consent_not_yet_valid": "the consent is not yet valid",
     "consent_category_out_of_scope": "the consent does not cover this category",
     "consent_org_out_of_scope": "the consent does not cover the recipient organisation",
+    "consent_discloser_out_of_scope": "the consent does not cover disclosure by the sender's organisation",
     "consent_role_out_of_scope": "the consent does not cover the recipient's role",
     "consent_user_out_of_scope": "the consent does not cover this recipient",
     "consent_purpose_out_of_scope": "the consent does not cover this purpose",
@@ -26,7 +28,7 @@ CONSENT_FAILURE_TEXT: Final = {
 
 def consent_failure(consent: Consent | None, client_ref: str | None, category: str,
                     recipient_org: str, recipient_role: str, recipient_user: str | None,
-                    purpose: str, now: datetime) -> str | None:
+                    purpose: str, now: datetime, sender_org: str) -> str | None:
     """Why ``consent`` does not cover this item (a flag name), or None if it does."""
     if consent is None:
         return "consent_missing"
@@ -42,6 +44,8 @@ def consent_failure(consent: Consent | None, client_ref: str | None, category: s
         return "consent_expired"
     if category not in consent.categories:
         return "consent_category_out_of_scope"
+    if consent.disclosing_org != sender_org:
+        return "consent_discloser_out_of_scope"
     if recipient_org not in consent.recipient_orgs:
         return "consent_org_out_of_scope"
     if consent.recipient_roles and recipient_role not in consent.recipient_roles:

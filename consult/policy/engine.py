@@ -247,7 +247,7 @@ class PolicyEngine:
                 return cand.overriding if prohibited else cand.decision  # type: ignore[return-value]
             failure = consent_failure(req.consent, req.client_ref, req.category,
                                       req.recipient.org, req.recipient.role,
-                                      req.recipient.user_id, req.purpose, req.now)
+                                      req.recipient.user_id, req.purpose, req.now, req.sender.org)
             if failure is None:
                 return self._consent_permit(rule, req.consent, prohibited)  # type: ignore[arg-type]
             if consent_fail is None:
@@ -257,8 +257,9 @@ class PolicyEngine:
         if referral_fail is not None:
             return Decision(
                 "deny", referral_fail.id, referral_fail.citation, self._version, "default-deny",
-                "A referral without consent needs a recorded § 35(2) condition and its "
-                "justification.", flags=frozenset({"referral_incomplete"}))
+                "A referral without consent needs a recorded § 35(2) condition, its "
+                "justification and why consent could not be obtained.",
+                flags=frozenset({"referral_incomplete"}))
         if consent_fail is not None:
             return self._consent_deny(*consent_fail, req.consent)
         return self._guards["default-deny"]

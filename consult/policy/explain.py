@@ -132,7 +132,7 @@ def _usability(rule: Rule, req: ItemRequest, prohibited: bool) -> str:
     if rule.effect == "permit_with_consent":
         failure = consent_failure(req.consent, req.client_ref, req.category, req.recipient.org,
                                   req.recipient.role, req.recipient.user_id, req.purpose,
-                                  req.now)
+                                  req.now, req.sender.org)
         notes.append("consent covers it" if failure is None
                      else f"consent: {CONSENT_FAILURE_TEXT[failure]}")
     if rule.requires_referral:

@@ -35,8 +35,11 @@ class Party:
 class Consent:
     """One version of a client's consent, as recorded (after FHIR Consent / ISO/IEC TS 27560).
 
-    ``recipient_roles`` and ``recipient_users`` empty mean any role / anyone in the
-    recipient organisations. ``valid_until`` None means open-ended. Datetimes must be
+    ``disclosing_org`` is the organisation whose disclosure the consent waives secrecy for
+    (julkisuuslaki 621/1999 29 § 1 mom. 2 k.); a consent recorded before consents named it may
+    have None, and then covers no disclosure. ``recipient_roles`` and ``recipient_users``
+    empty mean any role / anyone in the recipient organisations. ``valid_until`` None means
+    open-ended (only consents recorded before validity was bounded). Datetimes must be
     timezone-aware, as must the ``now`` of the request they are compared with.
     """
 
@@ -51,6 +54,7 @@ class Consent:
     purposes: frozenset[str]
     valid_from: datetime
     valid_until: datetime | None
+    disclosing_org: str | None = None
 
     @property
     def tag(self) -> str:
@@ -75,16 +79,19 @@ class Prohibition:
 @dataclass(frozen=True, slots=True)
 class Referral:
     """The recorded ground for a § 35(2) referral without consent (sosiaalihuoltolaki
-    1301/2014): which condition holds and the advisor's justification. The engine counts
-    a referral as recorded only if the condition is one of ``REFERRAL_CONDITIONS`` and
-    the justification is not blank."""
+    1301/2014): which condition holds, the advisor's justification, and why the person's
+    consent could not be obtained (the first condition of the subsection). The engine counts a
+    referral as recorded only if the condition is one of ``REFERRAL_CONDITIONS`` and neither
+    text is blank."""
 
     condition: str
     justification: str = field(repr=False)
+    why_no_consent: str = field(default="", repr=False)
 
     @property
     def is_recorded(self) -> bool:
-        return self.condition in REFERRAL_CONDITIONS and bool(self.justification.strip())
+        return (self.condition in REFERRAL_CONDITIONS and bool(self.justification.strip())
+                and bool(self.why_no_consent.strip()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,8 +53,8 @@ def _contexts(orgs: dict[str, str], policy: Policy, sender: Party, recipient: Pa
               category: str, purpose: str) -> list[ItemRequest]:
     consent = Consent("probe", 1, _CLIENT, "active", frozenset(policy.categories),
                       frozenset(orgs), frozenset(), frozenset(), frozenset(policy.purposes),
-                      _NOW.replace(year=2000), None)
-    referral = Referral("unable_to_look_after_self", "probe")
+                      _NOW.replace(year=2000), None, disclosing_org=sender.org)
+    referral = Referral("unable_to_look_after_self", "probe", "probe")
     prohibition = (Prohibition(_CLIENT),)
     return [ItemRequest(sender, recipient, category, purpose, _CLIENT, c, p, r, _NOW)
             for c, r, p in product((None, consent), (None, referral), ((), prohibition))]

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.errors import NotFound
 from consult.model import Principal
+from consult.model.intake import claim_role
 from consult.services.content import Content
 from consult.storage import consultations as store
 from consult.storage import directory as directory_store
@@ -21,7 +22,7 @@ from consult.storage import directory as directory_store
 class Access:
     consultation: dict[str, Any]
     participant: dict[str, Any] | None
-    eligible_expert: bool  # an on-duty expert of the target org whom the routing matches
+    eligible_expert: bool  # an on-duty expert (intake social worker) of the target org whom the routing matches
     participants: list[dict[str, Any]]
 
     @property
@@ -55,7 +56,8 @@ async def resolve(
     participants = await store.list_participants(conn, consultation_id)
     participant = next((p for p in participants if p["user_id"] == who.user_id), None)
     eligible = False
-    if who.has("expert") and who.org == consultation["target_org"]:
+    # A statutory contact is offered to the intake's social workers, anything else to experts.
+    if who.has(claim_role(consultation["purpose"])) and who.org == consultation["target_org"]:
         expert = await directory_store.get_expert(conn, who.user_id)
         eligible = expert is not None and routing_matches(consultation, expert)
     access = Access(consultation, participant, eligible, participants)

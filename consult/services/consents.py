@@ -1,5 +1,11 @@
 """Consents and disclosure prohibitions (SPEC C3), after FHIR Consent, ISO/IEC TS 27560 and MyData.
 
+A consent waives secrecy for one disclosure (julkisuuslaki 621/1999 29 § 1 mom. 2 k.): it names
+the disclosing organisation, the receiving organisations, one purpose and the categories that
+purpose can carry, and it runs for a bounded time. An oral consent records who witnessed it and
+where the evidence is. Staff of the disclosing and of the receiving organisations see it; the
+disclosing organisation confirms it, and either side records a withdrawal the client tells it of.
+
 A consent is versioned: a changed scope is a new version, and withdrawal is final. Suspension
 can be lifted. Every change is an audited event, and an item's consent tag is re-checked at
 every read, so a withdrawn consent stops what was disclosed under it from being shown.
@@ -8,9 +14,9 @@ every read, so a withdrawn consent stops what was disclosed under it from being 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,9 +38,16 @@ GRANTORS = frozenset({"self", "guardian", "legal_representative"})
 METHODS = frozenset({"written", "oral", "e_service"})
 
 
+class PurposeBinding(Protocol):
+    """The policy's answer to whether a purpose may carry a category at all."""
+
+    def purpose_allows(self, purpose: str, category: str) -> bool: ...
+
+
 @dataclass(frozen=True)
 class ConsentScope:
     categories: list[str]
+    disclosing_org: str | None  # None: the recording organisation, if it is not a recipient
     recipient_orgs: list[str]
     recipient_roles: list[str]
     recipient_users: list[str]
@@ -44,10 +57,29 @@ class ConsentScope:
     method: str
     grantor: str
     evidence_ref: str | None
+    witnessed_by: str | None = None
+
+
+#: A consent recorded before consents had to end (0013_consent) is read as ending this long after
+#: it became valid: the default of CONSULT_CONSENT_MAX_DAYS. The stored row is not changed.
+LEGACY_OPEN_ENDED = timedelta(days=365)
+
+
+def discloser(row: dict[str, Any]) -> str | None:
+    """The organisation whose disclosure the consent waives secrecy for. A consent recorded before
+    consents named one is read as its recorder's where the recorder is not a recipient (the only
+    reading the record allows); otherwise it names none and covers nothing."""
+    if row["disclosing_org"] is not None:
+        return row["disclosing_org"]
+    return row["recorded_org"] if row["recorded_org"] not in row["recipient_orgs"] else None
+
+
+def ends(row: dict[str, Any]) -> datetime:
+    return row["valid_until"] if row["valid_until"] is not None else row["valid_from"] + LEGACY_OPEN_ENDED
 
 
 def effective_status(row: dict[str, Any], now: datetime) -> str:
-    if row["status"] == "active" and row["valid_until"] is not None and row["valid_until"] <= now:
+    if row["status"] == "active" and ends(row) <= now:
         return "expired"
     return row["status"]
 
@@ -64,7 +96,8 @@ def as_policy_consent(row: dict[str, Any], now: datetime) -> Consent:
         recipient_users=frozenset(row["recipient_users"]),
         purposes=frozenset(row["purposes"]),
         valid_from=row["valid_from"],
-        valid_until=row["valid_until"],
+        valid_until=ends(row),
+        disclosing_org=discloser(row),
     )
 
 
@@ -76,14 +109,16 @@ def consent_json(row: dict[str, Any], now: datetime) -> dict[str, Any]:
         "status": effective_status(row, now),
         "grantor": row["grantor"],
         "categories": list(row["categories"]),
+        "disclosing_org": discloser(row),
         "recipient_orgs": list(row["recipient_orgs"]),
         "recipient_roles": list(row["recipient_roles"]),
         "recipient_users": list(row["recipient_users"]),
         "purposes": list(row["purposes"]),
         "valid_from": iso(row["valid_from"]),
-        "valid_until": iso(row["valid_until"]),
+        "valid_until": iso(ends(row)),
         "method": row["method"],
         "evidence_ref": row["evidence_ref"],
+        "witnessed_by": row["witnessed_by"],
         "recorded_by": row["recorded_by"],
         "recorded_org": row["recorded_org"],
         "status_changed_at": iso(row["status_changed_at"]),
@@ -105,14 +140,40 @@ def prohibition_json(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _parties(row: dict[str, Any]) -> set[str]:
+    """The organisations a consent concerns: the one that recorded it, the disclosing one and
+    the receiving ones."""
+    disclosing = discloser(row)
+    return {row["recorded_org"], *row["recipient_orgs"]} | ({disclosing} if disclosing else set())
+
+
 def _visible(row: dict[str, Any], who: Principal) -> bool:
-    return row["recorded_org"] == who.org or who.org in row["recipient_orgs"]
+    return who.org in _parties(row)
+
+
+def confirmation(row: dict[str, Any], events: list[dict[str, Any]]) -> tuple[datetime | None, str | None]:
+    """When and by whom the disclosing organisation confirmed this version: at recording when it
+    recorded the consent itself, else by its ``confirmed`` event."""
+    disclosing = discloser(row)
+    if disclosing is not None and row["recorded_org"] == disclosing:
+        return row["created_at"], row["recorded_by"]
+    for e in events:
+        if e["event"] == "confirmed" and e["version"] == row["version"] and e["actor_org"] == disclosing:
+            return e["at"], e["actor_id"]
+    return None, None
+
+
+def _with_confirmation(body: dict[str, Any], row: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
+    confirmed_at, confirmed_by = confirmation(row, events)
+    return {**body, "confirmed_at": iso(confirmed_at), "confirmed_by": confirmed_by}
 
 
 class Consents:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, policy: PurposeBinding, *, max_days: int = 365) -> None:
         self.db = db
         self.clock = clock
+        self.policy = policy
+        self.max_validity = timedelta(days=max_days)
 
     # -- consents --------------------------------------------------------------------------
 
@@ -122,7 +183,7 @@ class Consents:
         if not (who.roles & RECORDER_ROLES):
             raise Forbidden("Only advisors and social workers record consents.", code="role")
         now = self.clock.now()
-        self._check_scope(scope, now)
+        scope = self._check_scope(scope, who, now)
         consent_id = str(uuid.uuid4())
         row = self._row(consent_id, 1, client_ref, scope, who, now)
 
@@ -141,8 +202,8 @@ class Consents:
     ) -> dict[str, Any]:
         """A changed scope: the current version is superseded (withdrawn) and a new one is active."""
         now = self.clock.now()
-        self._check_scope(scope, now)
         current = await self._own(who, consent_id)
+        scope = self._check_scope(scope, who, now)
         if effective_status(current, now) == "withdrawn":
             raise Conflict("A withdrawn consent is final; record a new consent.", code="withdrawn")
         row = self._row(consent_id, current["version"] + 1, current["client_ref"], scope, who, now)
@@ -170,7 +231,9 @@ class Consents:
         }
         expect, status, event = transitions[action]
         now = self.clock.now()
-        current = await self._own(who, consent_id)
+        # The client may tell either organisation that they withdraw; suspending and resuming
+        # stay with the organisation that recorded the consent.
+        current = await (self._party(who, consent_id) if action == "withdraw" else self._own(who, consent_id))
         if current["status"] not in expect:
             raise Conflict(f"The consent is {current['status']}; it cannot be {event}.", code="consent_state")
 
@@ -190,9 +253,10 @@ class Consents:
             if not await client_store.exists(conn, client_ref):
                 raise NotFound()
             rows = [r for r in await store.for_client(conn, client_ref) if _visible(r, who)]
+            events = {r["id"]: await store.events(conn, r["id"]) for r in rows}
         await self.db.write(lambda conn: record(conn, who, ctx, now, [
             AuditRecord(action="consent.list", client_ref=client_ref)]))
-        return [consent_json(r, now) for r in rows]
+        return [_with_confirmation(consent_json(r, now), r, events[r["id"]]) for r in rows]
 
     async def get(self, who: Principal, consent_id: str, ctx: RequestContext, *,
                   action: str = "consent.read") -> dict[str, Any]:
@@ -206,12 +270,33 @@ class Consents:
         await self.db.write(lambda conn: record(conn, who, ctx, self.clock.now(), [AuditRecord(
             action=action, client_ref=row["client_ref"], categories=tuple(row["categories"]),
             consent_id=row["id"], consent_version=row["version"])]))
-        body = consent_json(row, self.clock.now())
+        return self._full(row, events)
+
+    def _full(self, row: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
+        body = _with_confirmation(consent_json(row, self.clock.now()), row, events)
         body["events"] = [
             {"event": e["event"], "version": e["version"], "at": iso(e["at"]), "actor_org": e["actor_org"]}
             for e in events
         ]
         return body
+
+    async def confirm(self, who: Principal, consent_id: str, ctx: RequestContext) -> dict[str, Any]:
+        """The disclosing organisation records that it has checked the consent it relies on."""
+        current = await self._party(who, consent_id)
+        if who.org != discloser(current):
+            raise Forbidden("Only the disclosing organisation confirms a consent.", code="not_discloser")
+        now = self.clock.now()
+        if effective_status(current, now) != "active":
+            raise Conflict(f"The consent is {effective_status(current, now)}; it cannot be confirmed.",
+                           code="consent_state")
+
+        async def unit(conn: AsyncConnection) -> list[dict[str, Any]]:
+            if confirmation(current, await store.events(conn, consent_id))[0] is not None:
+                raise Conflict("The disclosing organisation has already confirmed this version.", code="confirmed")
+            await self._event(conn, who, ctx, current, "confirmed", now)
+            return await store.events(conn, consent_id)
+
+        return self._full(current, await self.db.write(unit))
 
     async def for_items(self, conn: AsyncConnection, consent_ids: list[str]) -> dict[str, dict[str, Any]]:
         """The current version of each consent named by data items (for the policy)."""
@@ -288,6 +373,16 @@ class Consents:
 
     # -- helpers -----------------------------------------------------------------------------
 
+    async def _party(self, who: Principal, consent_id: str) -> dict[str, Any]:
+        """The current version, for case staff of an organisation the consent concerns."""
+        async with self.db.read() as conn:
+            row = await store.latest(conn, consent_id) if len(consent_id) <= 36 else None
+        if row is None or not _visible(row, who) or not (who.roles & READER_ROLES):
+            raise NotFound()
+        if not (who.roles & RECORDER_ROLES):
+            raise Forbidden("Only advisors and social workers act on a consent.", code="role")
+        return row
+
     async def _own(self, who: Principal, consent_id: str) -> dict[str, Any]:
         """The current version, if the caller's organisation recorded it (else 404)."""
         async with self.db.read() as conn:
@@ -299,11 +394,46 @@ class Consents:
                             code="role")
         return row
 
-    def _check_scope(self, scope: ConsentScope, now: datetime) -> None:
-        if scope.valid_until is not None and scope.valid_until <= (scope.valid_from or now):
-            raise Unprocessable("valid_until must be after valid_from.", code="invalid_field")
+    def _check_scope(self, scope: ConsentScope, who: Principal, now: datetime) -> ConsentScope:
+        """The scope as it will be recorded, or the first reason it cannot be (403/422)."""
         # Shown on the receipt and to every reader of the consent as typed.
         gate.reference("evidence_ref", scope.evidence_ref)
+        gate.reference("witnessed_by", scope.witnessed_by)
+        disclosing = scope.disclosing_org
+        if disclosing is None:
+            if who.org in scope.recipient_orgs:
+                raise Unprocessable("disclosing_org: is required when your organisation receives the data; "
+                                    "name the organisation that discloses it.", code="invalid_field")
+            disclosing = who.org
+        if who.org != disclosing and who.org not in scope.recipient_orgs:
+            raise Forbidden("Record a consent only for a disclosure your organisation makes or receives.",
+                            code="not_party")
+        if len(scope.purposes) != 1:
+            raise Unprocessable("A consent is given for one specific purpose; record one consent per purpose.",
+                                code="one_purpose")
+        purpose = scope.purposes[0]
+        uncarried = [c for c in scope.categories if not self.policy.purpose_allows(purpose, c)]
+        if uncarried:
+            raise Unprocessable(
+                f"The purpose {purpose} cannot carry {', '.join(uncarried)}, so a consent for it could never be "
+                f"used; leave them out or choose a purpose that carries them.", code="purpose_binding")
+        start = scope.valid_from or now
+        if scope.valid_until is None:
+            raise Unprocessable("valid_until: a consent must end; an open-ended consent is not accepted.",
+                                code="open_ended")
+        if scope.valid_until <= start:
+            raise Unprocessable("valid_until must be after valid_from.", code="invalid_field")
+        if scope.valid_until - start > self.max_validity:
+            raise Unprocessable(f"A consent may run for at most {self.max_validity.days} days from valid_from.",
+                                code="validity_too_long")
+        if scope.method == "oral":
+            missing = [name for name, value in (("witnessed_by", scope.witnessed_by),
+                                                ("evidence_ref", scope.evidence_ref))
+                       if value is None or not value.strip()]
+            if missing:
+                raise Unprocessable("An oral consent records who witnessed it and where the evidence is: "
+                                    f"{' and '.join(missing)} required.", code="oral_evidence")
+        return replace(scope, disclosing_org=disclosing)
 
     @staticmethod
     async def _check_named(conn: AsyncConnection, scope: ConsentScope) -> None:
@@ -322,7 +452,8 @@ class Consents:
             "categories": scope.categories, "recipient_orgs": scope.recipient_orgs,
             "recipient_roles": scope.recipient_roles, "recipient_users": scope.recipient_users,
             "purposes": scope.purposes, "valid_from": scope.valid_from or now, "valid_until": scope.valid_until,
-            "method": scope.method, "evidence_ref": scope.evidence_ref, "recorded_by": who.user_id,
+            "method": scope.method, "evidence_ref": scope.evidence_ref, "witnessed_by": scope.witnessed_by,
+            "disclosing_org": scope.disclosing_org, "recorded_by": who.user_id,
             "recorded_org": who.org, "status": "active", "status_changed_at": now, "created_at": now,
         }
 

@@ -7,17 +7,19 @@ only after the commit, so nobody is told of something that was not stored.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.audit.records import AuditRecord, record
-from consult.errors import Conflict, Forbidden, Unprocessable
+from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
 from consult.model import Clock, Principal, iso
 from consult.model.context import RequestContext
+from consult.model.intake import Intakes, claim_role, may_receive
+from consult.model.vocabulary import INTAKE_PURPOSES, NOTIFICATION_PURPOSE
 from consult.services import access
-from consult.policy.model import Party
+from consult.policy.model import ItemRequest, Party
 from consult.services.clients import Clients
 from consult.services.consents import Consents
 from consult.services.directory import Directory
@@ -117,6 +119,7 @@ class Consultations:
         *,
         orgs: frozenset[str],
         routing: Routing | None = None,
+        intakes: Intakes | None = None,
     ) -> None:
         self.db = db
         self.bus = bus
@@ -129,6 +132,8 @@ class Consultations:
         self.clock = clock
         self.orgs = orgs
         self.sensitive = SensitiveText(disclosure)
+        # Statutory contacts: the intake pool of each and their own service level.
+        self.intakes = intakes or Intakes()
         # Agreements, duty, load limits and escalation (consult/services/routing.py); without it
         # every on-duty expert the routing matches is offered the consultation.
         self.routing = routing
@@ -164,13 +169,44 @@ class Consultations:
     # -- open ---------------------------------------------------------------------------
 
     async def create(self, who: Principal, new: NewConsultation, ctx: RequestContext) -> dict[str, Any]:
+        if new.purpose == NOTIFICATION_PURPOSE:
+            raise Unprocessable("A child-welfare notification is made through /api/v1/child-welfare-notifications, "
+                                "which records its notifier and statutory basis.", code="child_welfare_notification")
+        return await self._open(who, new, ctx)
+
+    async def notify_child_welfare(self, who: Principal, target_org: str, client_ref: str, text: str, topic: str,
+                                   ctx: RequestContext, confirmation: Confirmation | None = None) -> dict[str, Any]:
+        """A child-welfare notification (lastensuojelulaki 417/2007 25 §): no consent, at once to
+        the county's child-welfare intake, its notifier and statutory basis recorded and audited.
+        The policy decides whether this sender may notify this organisation at all (403)."""
+        if not (who.roles & CREATOR_ROLES):
+            raise Forbidden("Only advisors and social workers open consultations.")
+        new = NewConsultation(topic=topic, urgency="immediate", question=text, purpose=NOTIFICATION_PURPOSE,
+                              target_org=target_org, client_ref=client_ref, confirmation=confirmation)
+        if target_org not in self.orgs:
+            raise Unprocessable("target_org is not a known organisation.", code="unknown_org")
+        async with self.db.read() as conn:
+            prohibitions = await self.consents.active_prohibitions(conn, client_ref)
+        decision = self.disclosure.engine.decide(ItemRequest(
+            party_of_principal(who), Party(target_org, claim_role(NOTIFICATION_PURPOSE)), "service_need.referral",
+            NOTIFICATION_PURPOSE, client_ref, None, prohibitions, None, self.clock.now()))
+        if not decision.permitted or not decision.basis.startswith("statute:"):
+            raise Forbidden(f"The policy does not let you make a child-welfare notification to {target_org} "
+                            f"through this service (rule: {decision.rule_id}).", code="policy_denied")
+        return await self._open(who, new, ctx, notification=decision)
+
+    async def _open(self, who: Principal, new: NewConsultation, ctx: RequestContext,
+                    notification: Any = None) -> dict[str, Any]:
         if not (who.roles & CREATOR_ROLES):
             raise Forbidden("Only advisors and social workers open consultations.")
         content_gate.reference("case_ref", new.case_ref)
+        new = self._intake_route(new)
         await self._check_routing(who, new)
         if new.client_ref is not None and not await self.clients.exists(new.client_ref):
             raise Unprocessable("client_ref does not name a registered client.", code="unknown_client")
-        plan = (await self.routing.plan(new.target_org, new.pool, new.expert_id, new.urgency)
+        statutory = new.purpose in INTAKE_PURPOSES
+        plan = (await self.routing.plan(new.target_org, new.pool, new.expert_id, new.urgency, new.purpose,
+                                        self.intakes.sla_seconds if statutory else None)
                 if self.routing is not None else None)
         now = self.clock.now()
         consultation_id = str(uuid.uuid4())
@@ -242,6 +278,8 @@ class Consultations:
                         client_ref=new.client_ref, purpose=new.purpose, at=now),
                 ],
             )
+            if notification is not None:
+                await self._record_notification(conn, who, ctx, consultation_id, new, notification, now)
             if plan is not None:
                 await self.routing.record_plan(conn, consultation_id, new.target_org, new.pool,  # type: ignore[union-attr]
                                                new.urgency, plan)
@@ -252,11 +290,14 @@ class Consultations:
         body = self._json_for(row, creator, view, participants)
         targets = (plan.targets if plan is not None
                    else await self.directory.offer_targets(new.target_org, new.pool, new.expert_id))
+        receiving = claim_role(new.purpose)
         self.bus.publish(targets, lambda user_id: {
             "type": "consultation.offered",
-            "consultation": self._json_for(row, Party(org=new.target_org, role="expert", user_id=user_id), view),
+            "consultation": self._json_for(row, Party(org=new.target_org, role=receiving, user_id=user_id), view),
         })
         self.bus.publish([who.user_id], lambda _u: {"type": "consultation.created", "consultation": body})
+        if notification is not None:
+            body["notification"] = notification_json(await self._notification(consultation_id))
         body["offered_to"] = len(targets)
         body["identifiers"] = notices
         body["sensitive"] = checked.flags
@@ -274,9 +315,10 @@ class Consultations:
                 return
             c = await self.content.open_consultation(conn, c)
             view = await self._view(conn, c)
+        receiving = claim_role(c["purpose"])
         self.bus.publish(targets, lambda user_id: {
             "type": "consultation.offered", **extra,
-            "consultation": self._json_for(c, Party(org=c["target_org"], role="expert", user_id=user_id), view),
+            "consultation": self._json_for(c, Party(org=c["target_org"], role=receiving, user_id=user_id), view),
         })
 
     async def _question_flags(self, new: NewConsultation, creator: Party, now: Any
@@ -289,9 +331,61 @@ class Consultations:
         async with self.db.read() as conn:
             prohibitions = await self.consents.active_prohibitions(conn, new.client_ref)
         view = View(purpose=new.purpose, client_ref=new.client_ref, now=now, prohibitions=prohibitions)
-        expert = Party(org=new.target_org, role="expert", user_id=new.expert_id)
+        expert = Party(org=new.target_org, role=claim_role(new.purpose), user_id=new.expert_id)
         return self.sensitive.flags(new.question, creator, [Reader(new.expert_id, expert)], view,
                                     passages)
+
+    def _intake_route(self, new: NewConsultation) -> NewConsultation:
+        """A statutory contact goes at once (``immediate``) to its intake pool and nowhere else:
+        sosiaalihuoltolaki 35 § says "viipymättä" and names the authority responsible for social
+        services; lastensuojelulaki 25 § the child-welfare authority."""
+        pool = self.intakes.pool_for(new.purpose)
+        if pool is None:
+            return new
+        if new.urgency != "immediate":
+            raise Unprocessable("A statutory contact is made without delay: urgency must be immediate.",
+                                code="referral_urgency")
+        if new.expert_id is not None or new.pool not in (None, pool):
+            raise Unprocessable(f"A statutory contact goes to the receiving county's intake pool '{pool}', "
+                                f"not to a named expert or another pool.", code="referral_routing")
+        return replace(new, pool=pool)
+
+    async def _record_notification(self, conn: AsyncConnection, who: Principal, ctx: RequestContext,
+                                   consultation_id: str, new: NewConsultation, decision: Any, now: Any) -> None:
+        """Who notified (an official's notification is not anonymous) and on what basis, with its
+        audit record, in the creating transaction."""
+        role = party_of_principal(who).role
+        await store.insert_notification(conn, {
+            "consultation_id": consultation_id, "notifier_id": who.user_id,
+            "notifier_name": content_gate.display_name(who.name) or who.user_id, "notifier_org": who.org,
+            "notifier_role": role, "rule_id": decision.rule_id, "basis": decision.basis,
+            "citation": decision.citation, "policy_version": decision.policy_version, "created_at": now,
+        })
+        await record(conn, who, ctx, now, [AuditRecord(
+            action="child_welfare.notify", consultation_id=consultation_id, client_ref=new.client_ref,
+            categories=("service_need.referral",), purpose=new.purpose, basis=decision.basis,
+            rule_id=decision.rule_id, policy_version=decision.policy_version, recipient_org=new.target_org,
+            recipient_role=claim_role(new.purpose), flags=tuple(sorted(decision.flags)))])
+
+    async def _notification(self, consultation_id: str) -> dict[str, Any] | None:
+        async with self.db.read() as conn:
+            return await store.get_notification(conn, consultation_id)
+
+    async def notification(self, who: Principal, consultation_id: str, ctx: RequestContext) -> dict[str, Any]:
+        """A child-welfare notification with its notifier and basis, for its participants and the
+        intake it is offered to (else 404); the read is recorded."""
+        async with self.db.read() as conn:
+            acc = await access.resolve(conn, who, consultation_id, self.content)
+            row = await store.get_notification(conn, consultation_id)
+            view = await self._view(conn, acc.consultation)
+        if row is None:
+            raise NotFound()
+        c = acc.consultation
+        await self.db.write(lambda conn: record(conn, who, ctx, self.clock.now(), [AuditRecord(
+            action="consultation.read", consultation_id=c["id"], client_ref=c["client_ref"], purpose=c["purpose"])]))
+        body = self._json_for(c, self._reader(who, acc), view, acc.participants if acc.participant else None)
+        body["notification"] = notification_json(row)
+        return body
 
     async def _check_routing(self, who: Principal, new: NewConsultation) -> None:
         if new.target_org not in self.orgs:
@@ -327,7 +421,7 @@ class Consultations:
         before = decode_cursor("c", cursor)
         async with self.db.read() as conn:
             offer_org, pools = None, []
-            if who.has("expert"):
+            if who.has("expert") or who.has("social_worker"):  # experts, and intake social workers
                 expert = await directory_store.get_expert(conn, who.user_id)
                 if expert is not None and expert["on_duty"] and expert["org"] == who.org:
                     offer_org, pools = who.org, list(expert["pools"])
@@ -337,6 +431,7 @@ class Consultations:
                 offer_org=offer_org,
                 offer_pools=pools,
                 status=status,
+                offer_roles=who.roles,
                 before_seq=before,
                 limit=limit + 1,
             )
@@ -380,13 +475,13 @@ class Consultations:
     # -- claim, participants, close ---------------------------------------------------------
 
     async def claim(self, who: Principal, consultation_id: str, ctx: RequestContext) -> dict[str, Any]:
-        if not who.has("expert"):
-            async with self.db.read() as conn:
-                await access.resolve(conn, who, consultation_id, self.content)
-            raise Forbidden("Only experts of the target organisation claim consultations.")
         async with self.db.read() as conn:
             acc = await access.resolve(conn, who, consultation_id, self.content, for_claim=True)
             view = await self._view(conn, acc.consultation)
+        role = claim_role(acc.consultation["purpose"])
+        if not who.has(role):
+            raise Forbidden("Only experts of the target organisation claim consultations; a statutory contact, "
+                            "only a social worker of its intake.")
         if not acc.eligible_expert:
             raise Forbidden("This consultation is not offered to you.")
         now = self.clock.now()
@@ -403,7 +498,7 @@ class Consultations:
                     "consultation_id": consultation_id,
                     "user_id": who.user_id,
                     "org": who.org,
-                    "role": "expert",
+                    "role": role,
                     "added_by": who.user_id,
                     "added_at": now,
                 },
@@ -419,12 +514,12 @@ class Consultations:
         if participants is None:
             raise Conflict("Another expert has already claimed this consultation.", code="already_claimed")
         claimed = {**c, "status": "claimed", "claimed_by": who.user_id, "claimed_at": now}
-        body = self._json_for(claimed, Party(org=who.org, role="expert", user_id=who.user_id), view, participants)
+        body = self._json_for(claimed, Party(org=who.org, role=role, user_id=who.user_id), view, participants)
         readers = _readers(participants)
         watchers = (await self.routing.watchers(c) if self.routing is not None
                     else await self.directory.offer_targets(c["target_org"], c["pool"], c["expert_id"]))
         for user_id in watchers:
-            readers.setdefault(user_id, Party(org=c["target_org"], role="expert", user_id=user_id))
+            readers.setdefault(user_id, Party(org=c["target_org"], role=role, user_id=user_id))
         self._publish(readers, "consultation.claimed", claimed, view, participants)
         return body
 
@@ -447,6 +542,10 @@ class Consultations:
         party = party_of(user_id, user["org"], roles)
         if party.org not in (acc.consultation["origin_org"], acc.consultation["target_org"]):
             raise Unprocessable("The user's organisation is not a party to this consultation.", code="wrong_org")
+        if (acc.consultation["purpose"] in INTAKE_PURPOSES and party.org == acc.consultation["target_org"]
+                and not may_receive(acc.consultation["purpose"], roles)):
+            raise Unprocessable("On the receiving side of a statutory contact only social workers take part.",
+                                code="intake_role")
         now = self.clock.now()
         c = acc.consultation
 
@@ -489,6 +588,9 @@ class Consultations:
             raise Forbidden("Only participants close a consultation.")
         now = self.clock.now()
         c = acc.consultation
+        if c["purpose"] == NOTIFICATION_PURPOSE and who.org != c["origin_org"] and note is not None:
+            raise Unprocessable("A child-welfare notification is closed without a note: nothing of child "
+                                "welfare goes back to the notifier.", code="one_way")
         closer = Party(org=who.org, role=acc.participant["role"], user_id=who.user_id)
         # A closed consultation is read by its participants only.
         recipients = [Reader(p["user_id"], Party(org=p["org"], role=p["role"], user_id=p["user_id"]))
@@ -544,6 +646,17 @@ class Consultations:
             return {"type": kind, "consultation": self._json_for(c, readers[user_id], view, shown), **extra}
 
         self.bus.publish(readers, render)
+
+
+def notification_json(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {
+        "notifier": {"user_id": row["notifier_id"], "name": row["notifier_name"], "org": row["notifier_org"],
+                     "role": row["notifier_role"]},
+        "rule_id": row["rule_id"], "basis": row["basis"], "citation": row["citation"],
+        "policy_version": row["policy_version"], "notified_at": iso(row["created_at"]),
+    }
 
 
 def _readers(participants: list[dict[str, Any]]) -> dict[str, Party]:

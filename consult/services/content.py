@@ -58,7 +58,8 @@ class Content:
     async def open_messages(
         self, conn: AsyncConnection, consultation: dict[str, Any], rows: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
-        """Messages with ``text`` and item ``value``/``referral_justification`` in clear."""
+        """Messages with ``text`` and item ``value``, ``referral_justification`` and
+        ``referral_why_no_consent`` in clear."""
         if not rows:
             return rows
         destroyed = consultation["shredded_at"] is not None
@@ -75,11 +76,10 @@ class Content:
                 row_id = f"{row['id']}/{item['idx']}"
                 plain["value"] = None if key is None else self.vault.open(
                     key, "message_items", row_id, "value", item["value_sealed"])
-                justification = item.get("referral_justification_sealed")
-                plain["referral_justification"] = (
-                    None if key is None or justification is None
-                    else self.vault.open(key, "message_items", row_id, "referral_justification", justification)
-                )
+                for field in ("referral_justification", "referral_why_no_consent"):
+                    sealed = item.get(f"{field}_sealed")
+                    plain[field] = (None if key is None or sealed is None
+                                    else self.vault.open(key, "message_items", row_id, field, sealed))
                 items.append(plain)
             message["items"] = items
             opened.append(message)

@@ -11,6 +11,7 @@ from consult.audit.records import AuditRecord, record
 from consult.errors import Forbidden, Unprocessable
 from consult.model import Clock, Principal, iso
 from consult.model.context import SYSTEM_CONTEXT, RequestContext
+from consult.model.vocabulary import INTAKE_ROLE
 from consult.services import gate
 from consult.services.events import EventBus
 from consult.storage import directory as store
@@ -44,10 +45,13 @@ def expert_json(row: dict[str, Any], online: bool) -> dict[str, Any]:
 
 
 class Directory:
-    def __init__(self, db: Database, bus: EventBus, clock: Clock) -> None:
+    def __init__(self, db: Database, bus: EventBus, clock: Clock, *, intake_pools: frozenset[str] = frozenset()
+                 ) -> None:
         self.db = db
         self.bus = bus
         self.clock = clock
+        # Intake pools of statutory contacts take social workers only (consult/model/intake.py).
+        self.intake_pools = intake_pools
         self._seen: dict[str, tuple[datetime, tuple[str, frozenset[str], str]]] = {}
         self._expert_ids: set[str] = set()
         # Bumped on every change of an expert entry this process makes (routing caches by it).
@@ -133,6 +137,10 @@ class Directory:
         }
         if not (data.name or base["name"]):
             raise Unprocessable("name is required for a user the service has not seen.")
+        intake = sorted(set(data.pools or ()) & self.intake_pools)
+        if intake and (known is None or INTAKE_ROLE not in known["roles"]):
+            raise Unprocessable(f"Only a social worker who has signed in is named to an intake pool "
+                                f"({', '.join(intake)}).", code="intake_role")
         values = {
             "user_id": user_id,
             "org": org,
@@ -166,10 +174,12 @@ class Directory:
 
         async def unit(conn: Any) -> None:
             for entry in entries:
+                roles = entry.get("roles", ["expert"])
+                values = {k: v for k, v in entry.items() if k != "roles"}
                 if await store.get_expert(conn, entry["user_id"]) is None:
-                    await store.upsert_expert(conn, {**entry, "updated_at": now, "updated_by": "system"})
+                    await store.upsert_expert(conn, {**values, "updated_at": now, "updated_by": "system"})
                 await store.upsert_user(
-                    conn, user_id=entry["user_id"], org=entry["org"], roles=["expert"], name=entry["name"], at=now
+                    conn, user_id=entry["user_id"], org=entry["org"], roles=roles, name=entry["name"], at=now
                 )
 
         await self.db.write(unit)

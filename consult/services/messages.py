@@ -19,6 +19,7 @@ from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
 from consult.model import Clock, Principal, iso
 from consult.model.context import RequestContext
+from consult.model.vocabulary import NOTIFICATION_PURPOSE
 from consult.policy.model import Decision, Party, Referral
 from consult.policy.scan import scan
 from consult.services import access
@@ -192,6 +193,11 @@ class Messages:
         c = acc.consultation
         if c["status"] == "closed":
             raise Conflict("The consultation is closed.", code="closed")
+        if c["purpose"] == NOTIFICATION_PURPOSE and who.org != c["origin_org"]:
+            # Lastensuojelulaki 417/2007 25 §: the notification goes to child welfare; nothing of
+            # child welfare comes back to the notifier through it.
+            raise Forbidden("A child-welfare notification is one-way: the intake acknowledges it by claiming "
+                            "and closing it, and writes nothing back.", code="one_way")
         if not text.strip() and not items:
             raise Unprocessable("A message needs text or data.", code="empty_message")
         unknown = [cid for cid in consent_ids if cid not in view.consents]
@@ -295,6 +301,7 @@ class Messages:
                 "attachment_id": item.attachment_id,
                 "referral_condition": item.referral.condition if item.referral else None,
                 "referral_justification": item.referral.justification if item.referral else None,
+                "referral_why_no_consent": item.referral.why_no_consent if item.referral else None,
             }
             for i, item in enumerate(items)
         ]
@@ -309,9 +316,9 @@ class Messages:
                                                   field=f"data[{r['idx']}].value")
                 r["value"], r["value_spans"] = value.text, value.spans or None
                 notices += value.notices
-                if r["referral_justification"] is not None:
-                    r["referral_justification"] = (await self.gate.free_text(
-                        conn, who, r["referral_justification"], c["purpose"], now)).text
+                for field in ("referral_justification", "referral_why_no_consent"):
+                    if r[field] is not None:
+                        r[field] = (await self.gate.free_text(conn, who, r[field], c["purpose"], now)).text
             values = {
                 "id": message_id,
                 "consultation_id": consultation_id,
@@ -331,13 +338,12 @@ class Messages:
             sealed_values["text_sealed"] = self.content.seal_text(key, message_id, prepared.text)
             sealed_items = [
                 {
-                    **{k: v for k, v in r.items() if k not in ("value", "referral_justification")},
+                    **{k: v for k, v in r.items()
+                       if k not in ("value", "referral_justification", "referral_why_no_consent")},
                     "value_sealed": self.content.seal_item(key, message_id, r["idx"], "value", r["value"]),
-                    "referral_justification_sealed": (
-                        None if r["referral_justification"] is None
-                        else self.content.seal_item(key, message_id, r["idx"], "referral_justification",
-                                                    r["referral_justification"])
-                    ),
+                    **{f"{field}_sealed": (None if r[field] is None
+                                           else self.content.seal_item(key, message_id, r["idx"], field, r[field]))
+                       for field in ("referral_justification", "referral_why_no_consent")},
                 }
                 for r in item_rows
             ]
@@ -530,10 +536,17 @@ class Messages:
         return receipt
 
 
+#: Stands in, at read time, for the reason an item sent before 0013_consent never recorded.
+LEGACY_WHY_NO_CONSENT = "(not recorded: sent before the reason was required)"
+
+
 def _referral(item: dict[str, Any]) -> Referral | None:
     if not item.get("referral_condition"):
         return None
-    return Referral(condition=item["referral_condition"], justification=item.get("referral_justification") or "")
+    # An item sent before the reason was asked for (0013_consent) keeps the decision it was sent under.
+    why = item.get("referral_why_no_consent")
+    return Referral(condition=item["referral_condition"], justification=item.get("referral_justification") or "",
+                    why_no_consent=LEGACY_WHY_NO_CONSENT if why is None else why)
 
 
 def _item_json(item: dict[str, Any]) -> dict[str, Any]:

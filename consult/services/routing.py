@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Unprocessable
 from consult.model import Clock, Principal, iso
+from consult.model.intake import may_receive
 from consult.model.context import SYSTEM_CONTEXT, RequestContext
 from consult.services import gate
 from consult.services.agreements import Agreements
@@ -103,8 +104,11 @@ class Plan:
 
 
 def matches(c: dict[str, Any], expert: dict[str, Any]) -> bool:
-    """Whether the routing of consultation ``c`` reaches ``expert`` (on duty or not)."""
+    """Whether the routing of consultation ``c`` reaches ``expert`` (on duty or not): a statutory
+    contact reaches only social workers, anything else only experts (``consult.model.intake``)."""
     if expert["org"] != c["target_org"]:
+        return False
+    if "purpose" in c and not may_receive(c["purpose"], expert.get("roles")):
         return False
     direct = ((c["expert_id"] is None or c["expert_id"] == expert["user_id"])
               and (c["pool"] is None or c["pool"] in expert["pools"]))
@@ -157,9 +161,12 @@ class Routing:
     async def require_agreement(self, origin: str, target: str, topic: str, pool: str | None) -> None:
         await self.agreements.require(origin, target, topic, pool)
 
-    async def plan(self, target_org: str, pool: str | None, expert_id: str | None, urgency: str) -> Plan:
+    async def plan(self, target_org: str, pool: str | None, expert_id: str | None, urgency: str,
+                   purpose: str = "general", sla_seconds: int | None = None) -> Plan:
+        """``sla_seconds`` overrides the pool's service level (a statutory contact's own)."""
         now = self.clock.now()
-        c = {"target_org": target_org, "pool": pool, "expert_id": expert_id, "escalated_pool": None}
+        c = {"target_org": target_org, "pool": pool, "expert_id": expert_id, "escalated_pool": None,
+             "purpose": purpose}
         async with self.db.read() as conn:
             settings = await self.pool(conn, target_org, pool)
             reachable = [e for e in await self.experts(target_org, conn) if matches(c, e)]
@@ -173,7 +180,8 @@ class Routing:
             wait += (next_on - now).total_seconds()
         elif not on_duty and next_on is not None:
             wait = (next_on - now).total_seconds()
-        return Plan(targets, settings.sla[urgency], len(on_duty), busy, next_on, wait, position + 1, now)
+        sla = settings.sla[urgency] if sla_seconds is None else sla_seconds
+        return Plan(targets, sla, len(on_duty), busy, next_on, wait, position + 1, now)
 
     async def _under_limit(self, conn: AsyncConnection, experts: list[dict[str, Any]], settings: PoolSettings
                            ) -> tuple[list[str], int]:
@@ -257,7 +265,9 @@ class Routing:
                 expert = await directory_store.get_expert(conn, user_id)
                 if expert is None:
                     continue
-                for item in await store.queue(conn, expert["org"], user_id, list(expert["pools"]), 50):
+                user = await directory_store.get_user(conn, user_id)
+                roles = None if user is None else list(user["roles"])
+                for item in await store.queue(conn, expert["org"], user_id, list(expert["pools"]), 50, roles):
                     await self._publish_offer(item["id"], [user_id], {"reason": "on_duty"})
 
     async def _step(self, step: dict[str, Any], now: datetime) -> str | None:
@@ -294,7 +304,7 @@ class Routing:
         if not await self.db.write(unit):
             return None  # another instance took this step
         c = {"id": cid, "target_org": step["target_org"], "pool": step["pool"], "expert_id": step["expert_id"],
-             "escalated_pool": backup if can_escalate else step["escalated_pool"]}
+             "escalated_pool": backup if can_escalate else step["escalated_pool"], "purpose": step["purpose"]}
         targets = await self.targets(c)
         if self._publish_offer is not None and targets:
             await self._publish_offer(cid, targets, {"reason": kind})
@@ -317,9 +327,9 @@ class Routing:
         now = self.clock.now()
         async with self.db.read() as conn:
             expert = await directory_store.get_expert(conn, who.user_id)
-            if expert is None or expert["org"] != who.org or not who.has("expert"):
+            if expert is None or expert["org"] != who.org or not (who.has("expert") or who.has("social_worker")):
                 return []
-            rows = await store.queue(conn, who.org, who.user_id, list(expert["pools"]), limit)
+            rows = await store.queue(conn, who.org, who.user_id, list(expert["pools"]), limit, who.roles)
         if rows:
             await self.db.write(lambda conn: record(conn, who, ctx, now, [
                 AuditRecord(action="queue.read", consultation_id=r["id"], client_ref=r["client_ref"],

@@ -146,6 +146,9 @@ async def sealed_texts(conn: AsyncConnection, consultation_id: str) -> list[Seal
             if item.referral_justification_sealed is not None:
                 found.append(SealedText("message_items", row_id, "referral_justification",
                                         bytes(item.referral_justification_sealed)))
+            if item.referral_why_no_consent_sealed is not None:
+                found.append(SealedText("message_items", row_id, "referral_why_no_consent",
+                                        bytes(item.referral_why_no_consent_sealed)))
     files = await conn.execute(select(attachments.c.id, attachments.c.filename_sealed)
                                .where(attachments.c.consultation_id == consultation_id))
     for row in files.all():
@@ -162,7 +165,8 @@ async def reseal(conn: AsyncConnection, text: SealedText, blob: bytes) -> None:
         stmt = update(messages).where(messages.c.id == text.row_id).values(text_sealed=blob)
     elif text.table == "message_items":
         message_id, idx = text.row_id.rsplit("/", 1)
-        column = {"value": "value_sealed", "referral_justification": "referral_justification_sealed"}[text.field]
+        column = {"value": "value_sealed", "referral_justification": "referral_justification_sealed",
+                  "referral_why_no_consent": "referral_why_no_consent_sealed"}[text.field]
         stmt = (update(message_items)
                 .where(message_items.c.message_id == message_id, message_items.c.idx == int(idx))
                 .values({column: blob}))

@@ -8,8 +8,24 @@ from typing import Any
 from sqlalchemy import and_, bindparam, exists, false, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from consult.model.vocabulary import INTAKE_PURPOSES, INTAKE_ROLE
 from consult.storage.rows import as_dict
-from consult.storage.tables import consultations, participants
+from consult.storage.tables import child_welfare_notifications, consultations, participants
+
+
+def offered_purposes(roles: frozenset[str] | set[str] | list[str] | None) -> Any:
+    """Which consultations may be offered to a user with ``roles``: statutory contacts
+    (``INTAKE_PURPOSES``) only to a social worker, the others only to an expert. ``None`` (the
+    user's roles are not known yet) is treated as an expert's, as the directory was before."""
+    c = consultations.c
+    if roles is None:
+        return c.purpose.not_in(INTAKE_PURPOSES)
+    clauses = []
+    if INTAKE_ROLE in roles:
+        clauses.append(c.purpose.in_(INTAKE_PURPOSES))
+    if "expert" in roles:
+        clauses.append(c.purpose.not_in(INTAKE_PURPOSES))
+    return or_(*clauses) if clauses else false()
 
 
 async def insert_consultation(conn: AsyncConnection, values: dict[str, Any]) -> None:
@@ -89,6 +105,7 @@ async def list_visible(
     offer_org: str | None,
     offer_pools: list[str],
     status: str | None,
+    offer_roles: frozenset[str] | None = None,
     before_seq: int | None,
     limit: int,
 ) -> list[dict[str, Any]]:
@@ -102,7 +119,8 @@ async def list_visible(
             or_(c.c.pool.is_(None), c.c.pool.in_(offer_pools)) if offer_pools else c.c.pool.is_(None),
         )
         escalated = c.c.escalated_pool.in_(offer_pools) if offer_pools else false()
-        offered = and_(c.c.status == "open", c.c.target_org == offer_org, or_(direct, escalated))
+        offered = and_(c.c.status == "open", c.c.target_org == offer_org, or_(direct, escalated),
+                       offered_purposes(offer_roles))
     query = select(c).where(or_(mine, offered))
     if status is not None:
         query = query.where(c.c.status == status)
@@ -110,3 +128,14 @@ async def list_visible(
         query = query.where(c.c.seq < before_seq)
     query = query.order_by(c.c.seq.desc()).limit(limit)
     return [as_dict(r) for r in (await conn.execute(query)).all()]
+
+
+async def insert_notification(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(insert(child_welfare_notifications).values(**values))
+
+
+async def get_notification(conn: AsyncConnection, consultation_id: str) -> dict[str, Any] | None:
+    query = select(child_welfare_notifications).where(
+        child_welfare_notifications.c.consultation_id == consultation_id)
+    row = (await conn.execute(query)).first()
+    return as_dict(row) if row else None

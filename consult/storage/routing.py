@@ -12,8 +12,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from consult.storage.consultations import offered_purposes
 from consult.storage.rows import as_dict
-from consult.storage.tables import consultation_routing, consultations, experts, routing_pools
+from consult.storage.tables import consultation_routing, consultations, directory_users, experts, routing_pools
 
 _URGENCY_RANK = {"immediate": 0, "today": 1, "normal": 2}
 
@@ -61,7 +62,7 @@ async def due(conn: AsyncConnection, now: datetime, limit: int = 200) -> list[di
     r, c = consultation_routing.c, consultations.c
     query = (
         select(consultation_routing, c.status, c.target_org, c.expert_id, c.escalated_pool,
-               c.created_by, c.origin_org)
+               c.created_by, c.origin_org, c.purpose)
         .join(consultations, c.id == r.consultation_id)
         .where(r.next_at.is_not(None), r.next_at <= now)
         .order_by(r.next_at)
@@ -117,7 +118,7 @@ def _rank() -> Any:
     return case(_URGENCY_RANK, value=consultations.c.urgency, else_=3)
 
 
-def _offered_to(org: str, user_id: str | None, pools: list[str]) -> Any:
+def _offered_to(org: str, user_id: str | None, pools: list[str], roles: Any = None) -> Any:
     c = consultations.c
     matches = and_(
         or_(c.expert_id.is_(None), c.expert_id == user_id) if user_id else c.expert_id.is_(None),
@@ -125,18 +126,19 @@ def _offered_to(org: str, user_id: str | None, pools: list[str]) -> Any:
     )
     if pools:
         matches = or_(matches, c.escalated_pool.in_(pools))
-    return and_(c.status == "open", c.target_org == org, matches)
+    return and_(c.status == "open", c.target_org == org, matches, offered_purposes(roles))
 
 
-async def queue(conn: AsyncConnection, org: str, user_id: str, pools: list[str], limit: int
-                ) -> list[dict[str, Any]]:
-    """Open consultations offered to this expert: most urgent first, then oldest first."""
+async def queue(conn: AsyncConnection, org: str, user_id: str, pools: list[str], limit: int,
+                roles: Any = None) -> list[dict[str, Any]]:
+    """Open consultations offered to this expert (or intake social worker, by ``roles``): most
+    urgent first, then oldest first."""
     c, r = consultations.c, consultation_routing.c
     query = (
         select(c.id, c.topic, c.urgency, c.pool, c.expert_id, c.escalated_pool, c.created_at, c.origin_org,
                c.client_ref, c.purpose, r.stage, r.offers, r.next_at, r.sla_seconds)
         .select_from(consultations.outerjoin(consultation_routing, r.consultation_id == c.id))
-        .where(_offered_to(org, user_id, pools))
+        .where(_offered_to(org, user_id, pools, roles))
         .order_by(_rank(), c.created_at, c.seq)
         .limit(limit)
     )
@@ -164,7 +166,11 @@ async def open_counts(conn: AsyncConnection, org: str | None = None) -> dict[tup
 
 
 async def experts_of(conn: AsyncConnection, org: str) -> list[dict[str, Any]]:
-    query = select(experts).where(experts.c.org == org).order_by(experts.c.user_id)
+    """The directory entries of ``org``, each with the user's ``roles`` from their last sign-in
+    (None for a user named before they ever signed in)."""
+    query = (select(experts, directory_users.c.roles)
+             .select_from(experts.outerjoin(directory_users, directory_users.c.user_id == experts.c.user_id))
+             .where(experts.c.org == org).order_by(experts.c.user_id))
     return [as_dict(r) for r in (await conn.execute(query)).all()]
 
 

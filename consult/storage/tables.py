@@ -103,6 +103,24 @@ consultations = Table(
     Index("ix_consultations_target_status", "target_org", "status"),
 )
 
+# A child-welfare notification (lastensuojelulaki 417/2007 25 §) is a consultation of purpose
+# ls.notification; this row records who notified (an official's notification is not anonymous)
+# and the policy decision it was sent under, as it stood then.
+child_welfare_notifications = Table(
+    "child_welfare_notifications",
+    metadata,
+    Column("consultation_id", String(36), ForeignKey("consultations.id"), primary_key=True),
+    Column("notifier_id", String(128), nullable=False),
+    Column("notifier_name", String(200), nullable=False),
+    Column("notifier_org", String(64), nullable=False),
+    Column("notifier_role", String(32), nullable=False),
+    Column("rule_id", String(128), nullable=False),
+    Column("basis", String(200), nullable=False),
+    Column("citation", Text, nullable=False),
+    Column("policy_version", String(64), nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
 participants = Table(
     "participants",
     metadata,
@@ -146,6 +164,9 @@ message_items = Table(
     Column("referral_condition", String(40)),
     Column("referral_justification_sealed", LargeBinary),
     Column("value_spans", JSON),  # positions of identifiers in the value, decided per reader
+    # Why the person's consent could not be obtained (sosiaalihuoltolaki 35 § 2 mom.); NULL on
+    # items sent before 0013_consent asked for it.
+    Column("referral_why_no_consent_sealed", LargeBinary),
     PrimaryKeyConstraint("message_id", "idx"),
 )
 
@@ -316,6 +337,10 @@ consents = Table(
     Column("evidence_ref", String(200)),
     Column("recorded_by", String(128), nullable=False),
     Column("recorded_org", String(64), nullable=False),
+    # The organisation whose disclosure the consent waives secrecy for (NULL only on consents
+    # recorded before 0013_consent that did not make it clear), and who witnessed an oral one.
+    Column("disclosing_org", String(64)),
+    Column("witnessed_by", String(200)),
     Column("status", String(16), nullable=False),
     Column("status_changed_at", TS, nullable=False),
     Column("created_at", TS, nullable=False),

@@ -47,6 +47,8 @@ async def stored_texts(app: Any) -> list[tuple[str, str]]:
                     found.append(("message_items.value (sealed)", item["value"] or ""))
                     found.append(("message_items.referral_justification (sealed)",
                                   item["referral_justification"] or ""))
+                    found.append(("message_items.referral_why_no_consent (sealed)",
+                                  item["referral_why_no_consent"] or ""))
         for row in (await conn.execute(select(tables.attachments))).mappings():
             key = await content.key(conn, row["consultation_id"])
             name, _data = content.open_attachment(key, dict(row))

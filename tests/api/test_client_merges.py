@@ -6,6 +6,8 @@ the audit log, and no identity code is in the log, the output or the service's w
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import asyncio
 import json
 import logging
@@ -24,6 +26,8 @@ from consult.services.vault import REGISTRY, Vault
 from consult.storage import audit_log
 from consult.storage.tables import client_merges, clients
 from tests.synthetic import hetu
+
+SOON = (datetime.now(UTC) + timedelta(days=90)).date().isoformat()
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE = "131052-308T"
@@ -96,7 +100,8 @@ async def test_merge_duplicates_repoints_everything_and_is_audited(api, settings
     await api.call("POST", f"/api/v1/consultations/{cid}/claim", "vantaa.sanna", expect=200)
     consent = await api.call("POST", f"/api/v1/clients/{dup_en}/consents", "kela.aino", expect=201, json={
         "categories": ["health"], "recipient_orgs": ["vantaa"], "purpose": "sh.multidisciplinary",
-        "method": "oral", "valid_until": "2099-12-31"})
+        "method": "oral", "valid_until": SOON,
+           "witnessed_by": "Eero Neuvoja", "evidence_ref": "asiakasmerkintä"})
     await api.call("POST", f"/api/v1/clients/{dup_minus}/prohibitions", "kela.aino",
                    json={"category": "health", "org": "vantaa"}, expect=201)
     await api.call("POST", f"/api/v1/consultations/{cid}/messages", "kela.aino", expect=201, json={

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,8 +13,11 @@ from consult.storage import audit_log
 from tests.api.wsutil import connect, next_event
 from tests.synthetic import hetu
 
+SOON = (datetime.now(UTC) + timedelta(days=90)).date().isoformat()
+
 CONSENT = {"categories": ["health"], "recipient_orgs": ["vantaa"], "purpose": "sh.multidisciplinary",
-           "method": "oral", "valid_until": "2099-12-31"}
+           "method": "oral", "valid_until": SOON,
+           "witnessed_by": "Eero Neuvoja", "evidence_ref": "asiakasmerkintä"}
 
 
 async def test_register_client_is_stable_and_never_echoes_the_hetu(api, caplog):
@@ -72,9 +76,12 @@ async def test_consent_lifecycle_is_audited_and_withdrawal_is_final(api):
 
 
 async def test_consent_changes_only_by_recording_org(api):
+    """Suspending, resuming and changing the scope stay with the recording organisation; a
+    withdrawal the client tells either party of is recorded by that party (test_consent_record)."""
     ref = await api.register(hetu(3))
     consent = await api.call("POST", f"/api/v1/clients/{ref}/consents", "kela.aino", json=CONSENT, expect=201)
-    await api.call("POST", f"/api/v1/consents/{consent['id']}/revoke", "vantaa.paula", expect=403)
+    await api.call("POST", f"/api/v1/consents/{consent['id']}/suspend", "vantaa.paula", expect=403)
+    await api.call("POST", f"/api/v1/consents/{consent['id']}/versions", "vantaa.paula", json=CONSENT, expect=403)
     await api.call("POST", f"/api/v1/consents/{consent['id']}/revoke", "kela.tuula", expect=403)
     listing = await api.call("GET", f"/api/v1/clients/{ref}/consents", "vantaa.paula", expect=200)
     assert [c["id"] for c in listing["items"]] == [consent["id"]]  # vantaa is a recipient
@@ -93,12 +100,13 @@ async def test_invalid_consents_are_422(api, patch):
 async def test_receipt_is_printable_text(api):
     ref = await api.register(hetu(5))
     consent = await api.call("POST", f"/api/v1/clients/{ref}/consents", "kela.aino", json=CONSENT, expect=201)
-    for lang, title in (("fi", "KUITTI SUOSTUMUKSESTA"), ("sv", "KVITTO PÅ SAMTYCKE"), ("en", "CONSENT RECEIPT")):
+    for lang, title, health in (("fi", "KUITTI ASIAKKAALLE", "terveyttäsi"), ("sv", "KVITTO TILL KUNDEN", "hälsa"),
+                                ("en", "RECEIPT FOR THE CLIENT", "your health")):
         response = await api.client.get(f"/api/v1/consents/{consent['id']}/receipt?lang={lang}",
                                         headers=api.auth("kela.aino"))
         assert response.status == 200 and response.content_type == "text/plain"
         text = await response.text()
-        assert title in text and consent["id"] in text and "health" in text
+        assert title in text and consent["id"] in text and health in text
 
 
 # -- consent scope at send and read time ---------------------------------------------------------
@@ -122,7 +130,7 @@ async def _expert_sees(api, cid):
 
 
 @pytest.mark.parametrize("scope,why", [
-    ({"recipient_orgs": ["kela"]}, "wrong recipient org"),
+    ({"recipient_orgs": ["kela"], "disclosing_org": "kela"}, "wrong recipient org"),
     ({"purpose": "tt.service_guidance"}, "wrong purpose"),
     ({"categories": ["debt"]}, "category not covered"),
     ({"recipient_roles": ["social_worker"]}, "wrong recipient role"),
@@ -179,7 +187,7 @@ async def test_withdrawn_suspended_and_expired_consents_stop_showing(api):
 
     expired = await api.call("POST", f"/api/v1/clients/{ref}/consents", "kela.aino", expect=201,
                              json={**CONSENT, "valid_from": "2020-01-01T00:00:00Z",
-                                   "valid_until": "2021-01-01T00:00:00Z"})
+                                   "valid_until": "2020-06-01T00:00:00Z"})
     assert expired["status"] == "expired"
     await _send_health(api, cid, expired["id"], "HEALTH-OLD")
     item = await _expert_sees(api, cid)
@@ -220,7 +228,7 @@ async def test_referral_without_consent_needs_recorded_condition_and_is_flagged(
     ref = await api.register(hetu(17))
     created = await api.open_consultation(purpose="sh.referral", client_ref=ref)
     cid = created["id"]
-    await api.call("POST", f"/api/v1/consultations/{cid}/claim", "vantaa.sanna", expect=200)
+    await api.call("POST", f"/api/v1/consultations/{cid}/claim", "vantaa.paula", expect=200)  # the intake
     # Without consent and without a recorded § 35(2) ground: withheld.
     sent = await api.call("POST", f"/api/v1/consultations/{cid}/messages", "kela.aino", expect=201, json={
         "text": "referral", "data": [{"category": "service_need.referral", "value": "NEEDS-HELP-1"}]})
@@ -230,14 +238,16 @@ async def test_referral_without_consent_needs_recorded_condition_and_is_flagged(
         "text": "urgent referral", "data": [{
             "category": "service_need.referral", "value": "NEEDS-HELP-2",
             "referral": {"condition": "unable_to_look_after_self",
-                         "justification": "Cannot manage own affairs; no one reachable to consent."}}]})
+                         "justification": "Cannot manage own affairs.",
+                         "why_no_consent": "No one reachable to consent."}}]})
     assert sent["policy"]["withheld"] == []
-    assert (await _expert_sees(api, cid))["value"] == "NEEDS-HELP-2"
+    page = await api.call("GET", f"/api/v1/consultations/{cid}/messages", "vantaa.paula", expect=200)
+    assert page["items"][-1]["data"][0]["value"] == "NEEDS-HELP-2"
     async with api.client.app[keys.DB].read() as conn:
         rows = await audit_log.for_consultation(conn, cid)
     flagged = [r for r in rows if r["flags"] and "referral_without_consent" in r["flags"]]
     assert len(flagged) == 1 and flagged[0]["outcome"] == "permit"
     bad = await api.call("POST", f"/api/v1/consultations/{cid}/messages", "kela.aino", expect=422, json={
         "data": [{"category": "service_need.referral", "value": "x",
-                  "referral": {"condition": "because", "justification": "x"}}]})
+                  "referral": {"condition": "because", "justification": "x", "why_no_consent": "x"}}]})
     assert bad["error"]["code"] == "invalid_field"

@@ -49,6 +49,7 @@ async def test_markers_written_through_the_api_appear_nowhere_at_rest_or_in_logs
         "text": b"MARKER-TEXT-0815",
         "value": b"MARKER-VALUE-2024",
         "justification": b"MARKER-JUSTIFICATION-99",
+        "why_no_consent": b"MARKER-WHY-NO-CONSENT-12",
         "note": b"MARKER-NOTE-31",
         "filename": b"MARKER-FILENAME-55",
         "attachment": b"MARKER-ATTACHMENT-BYTES-77",
@@ -57,11 +58,12 @@ async def test_markers_written_through_the_api_appear_nowhere_at_rest_or_in_logs
     created = await api.open_consultation(purpose="sh.referral", client_ref=ref,
                                           question=f"MARKER-QUESTION-4711 about {code}")
     cid = created["id"]
-    await api.call("POST", f"/api/v1/consultations/{cid}/claim", "vantaa.sanna", expect=200)
+    await api.call("POST", f"/api/v1/consultations/{cid}/claim", "vantaa.paula", expect=200)  # the intake
     await api.call("POST", f"/api/v1/consultations/{cid}/messages", "kela.aino", expect=201, json={
         "text": f"MARKER-TEXT-0815 {code}",
         "data": [{"category": "service_need.referral", "value": "needs help",
-                  "referral": {"condition": "unable_to_look_after_self", "justification": "MARKER-JUSTIFICATION-99"}}]})
+                  "referral": {"condition": "unable_to_look_after_self", "justification": "MARKER-JUSTIFICATION-99",
+                               "why_no_consent": "MARKER-WHY-NO-CONSENT-12"}}]})
     intake = await api.open_consultation(purpose="tt.application_intake", client_ref=ref)
     await api.call("POST", f"/api/v1/consultations/{intake['id']}/claim", "vantaa.sanna", expect=200)
     await api.call("POST", f"/api/v1/consultations/{intake['id']}/messages", "kela.aino", expect=201, json={
@@ -74,7 +76,7 @@ async def test_markers_written_through_the_api_appear_nowhere_at_rest_or_in_logs
     await api.call("POST", f"/api/v1/consultations/{cid}/close", "kela.aino", expect=200,
                    json={"outcome": "referred", "note": "MARKER-NOTE-31"})
     # Everything reads back for the people allowed to see it ...
-    page = await api.call("GET", f"/api/v1/consultations/{cid}/messages", "vantaa.sanna", expect=200)
+    page = await api.call("GET", f"/api/v1/consultations/{cid}/messages", "vantaa.paula", expect=200)
     assert "MARKER-TEXT-0815" in page["items"][0]["text"]
     assert (await api.call("GET", f"/api/v1/consultations/{cid}", "kela.aino"))["outcome_note"] == "MARKER-NOTE-31"
     # ... and nothing of it is in the files or the log.

@@ -266,7 +266,8 @@ async def _own_expert(_walk: "Walk") -> dict[str, Any]:
 
 
 CONSENT = {"categories": ["income.other"], "recipient_orgs": ["vantaa"], "recipient_users": ["vantaa.mikko"],
-           "purpose": "tt.income_calculation", "method": "written", "evidence_ref": "Lomake 12/2026"}
+           "purpose": "tt.income_calculation", "method": "written", "evidence_ref": "Lomake 12/2026",
+           "valid_until": _in(90)}
 AGREEMENT = {"reference": "Yhteistyösopimus 2026/1", "parties": ["kela", "vantaa"],
              "valid_from": "2020-01-01T00:00:00Z", "topics": [], "pools": []}
 MESSAGE = {"text": "Tilanne", "data": [

@@ -4,9 +4,13 @@ consents and the access report follow the person and not the keyboard."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from tests.synthetic import hetu
+
+SOON = (datetime.now(UTC) + timedelta(days=90)).date().isoformat()
 
 CODE = "131052-308T"
 VARIANTS = ["131052\u2013308T", "131052\u2212308T", "131052\u2011308T", "131052\u2014308T",
@@ -37,7 +41,8 @@ async def test_prohibition_on_the_canonical_code_stops_the_item_under_the_dashed
     await api.call("POST", f"/api/v1/consultations/{cid}/claim", "vantaa.sanna", expect=200)
     consent = await api.call("POST", f"/api/v1/clients/{dashed_ref}/consents", "kela.aino", expect=201, json={
         "categories": ["health"], "recipient_orgs": ["vantaa"], "purpose": "sh.multidisciplinary",
-        "method": "oral", "valid_until": "2099-12-31"})
+        "method": "oral", "valid_until": SOON,
+           "witnessed_by": "Eero Neuvoja", "evidence_ref": "asiakasmerkintä"})
     await api.call("POST", f"/api/v1/consultations/{cid}/messages", "kela.aino", expect=201, json={
         "text": "health info", "data": [{"category": "health", "value": "HEALTH-VALUE",
                                          "consent_id": consent["id"]}]})

@@ -9,13 +9,15 @@ for which other categories.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tests.synthetic import hetu
 
 CONSENT = {"categories": ["health"], "recipient_orgs": ["vantaa"], "purpose": "sh.multidisciplinary",
-           "method": "oral", "valid_until": "2099-12-31"}
+           "method": "oral", "witnessed_by": "Eero Neuvoja", "evidence_ref": "asiakasmerkintä",
+           "valid_until": (datetime.now(UTC) + timedelta(days=90)).date().isoformat()}
 
 
 async def _prohibited(api, n: int) -> tuple[str, str, list[str]]:

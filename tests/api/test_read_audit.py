@@ -8,6 +8,8 @@ frames leave, and the client access report shows all of these reads.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -26,7 +28,8 @@ VALUE = "VALUE-SENTINEL in process"
 KNOWLEDGE_Q = "KNOWLEDGE-SENTINEL kysymys vuokrasopimuksesta"
 PDF = b"%PDF-1.7\nATTACHMENT-SENTINEL\n%%EOF\n"
 CONSENT = {"categories": ["health"], "recipient_orgs": ["vantaa"], "purpose": "sh.multidisciplinary",
-           "method": "oral", "valid_until": "2099-12-31"}
+           "method": "oral", "witnessed_by": "Eero Neuvoja", "evidence_ref": "asiakasmerkintä",
+           "valid_until": (datetime.now(UTC) + timedelta(days=90)).date().isoformat()}
 #: Fields whose presence in a response schema means the route can answer with client data or content.
 CONTENT_FIELDS = frozenset({"client_ref", "question", "text", "value", "messages", "outcome_note", "note",
                             "answer", "evidence_ref", "case_ref"})
@@ -102,6 +105,18 @@ WHY = {"justification": "Complaint 2026-9 from the client needs the exchange rev
 async def _new_consent(w: World) -> str:
     return (await w.api.call("POST", f"/api/v1/clients/{w.ref}/consents", "kela.aino", json=CONSENT,
                              expect=201))["id"]
+
+
+async def _vantaa_discloses(w: World) -> str:
+    """A consent recorded at Kela for the county's disclosure to Kela, for the county to confirm."""
+    body = {**CONSENT, "disclosing_org": "vantaa", "recipient_orgs": ["kela"]}
+    return (await w.api.call("POST", f"/api/v1/clients/{w.ref}/consents", "kela.aino", json=body,
+                             expect=201))["id"]
+
+
+async def _notification(w: World) -> str:
+    return (await w.api.call("POST", "/api/v1/child-welfare-notifications", "kela.aino", expect=201, json={
+        "target_org": "vantaa", "client_ref": w.ref, "text": QUESTION}))["id"]
 
 
 async def _suspended(w: World) -> str:
@@ -182,6 +197,11 @@ RECIPES: dict[tuple[str, str], Recipe] = {
         "target_org": "vantaa", "client_ref": w.ref})),
     ("GET", "/api/v1/consultations"): fixed(lambda w: Call("vantaa.mikko", "/api/v1/consultations")),
     ("GET", "/api/v1/consultations/{id}"): fixed(lambda w: Call("kela.aino", f"/api/v1/consultations/{w.cid}")),
+    ("POST", "/api/v1/child-welfare-notifications"): fixed(lambda w: Call(
+        "kela.aino", "/api/v1/child-welfare-notifications",
+        json={"target_org": "vantaa", "client_ref": w.ref, "text": QUESTION})),
+    ("GET", "/api/v1/child-welfare-notifications/{id}"): after(
+        _notification, lambda w, c: Call("vantaa.kaisa", f"/api/v1/child-welfare-notifications/{c}")),
     ("POST", "/api/v1/consultations/{id}/claim"): after(
         lambda w: w.consultation(claim=False), lambda w, c: Call("vantaa.sanna", f"/api/v1/consultations/{c}/claim")),
     ("POST", "/api/v1/consultations/{id}/participants"): _participant_call,
@@ -205,6 +225,8 @@ RECIPES: dict[tuple[str, str], Recipe] = {
         _new_consent, lambda w, c: Call("kela.aino", f"/api/v1/consents/{c}/versions", json=CONSENT)),
     ("POST", "/api/v1/consents/{id}/revoke"): after(
         _new_consent, lambda w, c: Call("kela.aino", f"/api/v1/consents/{c}/revoke")),
+    ("POST", "/api/v1/consents/{id}/confirm"): after(
+        _vantaa_discloses, lambda w, c: Call("vantaa.paula", f"/api/v1/consents/{c}/confirm")),
     ("POST", "/api/v1/consents/{id}/suspend"): after(
         _new_consent, lambda w, c: Call("kela.aino", f"/api/v1/consents/{c}/suspend")),
     ("POST", "/api/v1/consents/{id}/resume"): after(

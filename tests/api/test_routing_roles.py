@@ -43,7 +43,8 @@ def _cases(agreement, period, cid, entry, draft):
         ("PUT", "/api/v1/pools/vantaa/backup", {"reoffers": 2},
          {**{u: 403 for u in USERS}, "kela.admin": 404, "vantaa.admin": 200}),
         ("GET", "/api/v1/queue", None,
-         {**{u: 403 for u in USERS}, "vantaa.sanna": 200, "vantaa.mikko": 200, "vantaa.liisa": 200}),
+         {**{u: 403 for u in USERS}, "vantaa.sanna": 200, "vantaa.mikko": 200, "vantaa.liisa": 200,
+          "vantaa.paula": 200, "vantaa.kaisa": 200}),  # the intakes' social workers
         ("GET", "/api/v1/roster?org=vantaa", None, {u: 200 if u.startswith("vantaa.") else 404 for u in USERS}),
         ("POST", "/api/v1/roster/periods", {"user_id": "vantaa.liisa", "starts_at": "2030-01-08T06:00:00Z",
                                              "ends_at": "2030-01-08T14:00:00Z"},

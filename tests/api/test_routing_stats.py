@@ -66,15 +66,15 @@ async def data_set(aiohttp_client, settings, monkeypatch):
     # F: 1 February 00:30 in Helsinki (still 31 January in UTC): a § 35 referral without consent.
     api.clock.advance(seconds=(datetime(2026, 1, 31, 22, 30, tzinfo=UTC) - api.clock.now()).total_seconds())
     ref = await api.register(hetu(7))
-    f = (await api.open_consultation(topic="application_intake", pool="toimeentulotuki", purpose="sh.referral",
-                                     client_ref=ref))["id"]
+    f = (await api.open_consultation(topic="application_intake", purpose="sh.referral", client_ref=ref))["id"]
     api.clock.advance(seconds=30)
-    await _claim(api, f)
+    await _claim(api, f, "vantaa.paula")  # the county's social-work intake
     await api.call("POST", f"/api/v1/consultations/{f}/messages", "kela.aino", expect=201, json={
         "text": "Ohjaus sosiaalihuoltoon.",
         "data": [{"category": "service_need.referral", "value": "tarvitsee apua",
-                  "referral": {"condition": "unable_to_look_after_self", "justification": "ei selviydy"}}]})
-    await _close(api, f, "referred")
+                  "referral": {"condition": "unable_to_look_after_self", "justification": "ei selviydy",
+                               "why_no_consent": "ei tavoitettu"}}]})
+    await _close(api, f, "referred", "vantaa.paula")
     api.clock.advance(seconds=(datetime(2026, 3, 10, 10, tzinfo=UTC) - api.clock.now()).total_seconds())
     return api, ref
 

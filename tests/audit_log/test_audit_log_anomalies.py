@@ -80,12 +80,13 @@ async def test_referral_without_consent_is_listed_for_both_organisations(api):
     ref = await api.register(hetu(30))
     created = await api.open_consultation(purpose="sh.referral", client_ref=ref)
     cid = created["id"]
-    await api.call("POST", f"/api/v1/consultations/{cid}/claim", "vantaa.sanna", expect=200)
+    await api.call("POST", f"/api/v1/consultations/{cid}/claim", "vantaa.paula", expect=200)  # the intake
     await api.call("POST", f"/api/v1/consultations/{cid}/messages", "kela.aino", expect=201, json={
         "text": "urgent referral", "data": [{
             "category": "service_need.referral", "value": "NEEDS-HELP",
             "referral": {"condition": "unable_to_look_after_self",
-                         "justification": "Cannot manage own affairs; no one reachable to consent."}}]})
+                         "justification": "Cannot manage own affairs.",
+                         "why_no_consent": "No one reachable to consent."}}]})
     for officer in (PO, "vantaa.ville"):
         [flag] = [a for a in await _anomalies(api, officer) if a["kind"] == "referral_without_consent"]
         assert flag["client_ref"] == ref and flag["consultation_id"] == cid and flag["recipient_org"] == "vantaa"

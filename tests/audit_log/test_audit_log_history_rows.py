@@ -6,6 +6,7 @@ naming the record that vouches for the row where there is one."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from tests.conftest import Api
 from tests.synthetic import hetu
 
 CONSENT = {"categories": ["health"], "recipient_orgs": ["vantaa"], "purpose": "sh.multidisciplinary",
-           "method": "oral", "valid_until": "2099-12-31"}
+           "method": "oral", "witnessed_by": "Eero Neuvoja", "evidence_ref": "asiakasmerkintä",
+           "valid_until": (datetime.now(UTC) + timedelta(days=90)).date().isoformat()}
 
 
 @pytest.fixture
@@ -31,6 +33,10 @@ async def history(api: Api, settings, tmp_path: Path) -> dict:
     await api.call("POST", f"/api/v1/consents/{cid}/resume", "kela.aino", expect=200)
     await api.call("POST", f"/api/v1/consents/{cid}/versions", "kela.aino", expect=201,
                    json={**CONSENT, "categories": ["health", "income.kela_benefit"]})
+    # The county confirms a consent recorded at Kela that releases the county's data.
+    confirmed = await api.call("POST", f"/api/v1/clients/{ref}/consents", "kela.aino", expect=201,
+                               json={**CONSENT, "disclosing_org": "vantaa", "recipient_orgs": ["kela"]})
+    await api.call("POST", f"/api/v1/consents/{confirmed['id']}/confirm", "vantaa.paula", expect=200)
     kept = await api.call("POST", f"/api/v1/clients/{ref}/prohibitions", "kela.aino",
                           json={"category": "health", "org": "vantaa"}, expect=201)
     lifted = await api.call("POST", f"/api/v1/clients/{ref}/prohibitions", "kela.aino",
@@ -42,6 +48,7 @@ async def history(api: Api, settings, tmp_path: Path) -> dict:
     await api.client.close()
     seed = signing.load_signing_key(tmp_path / "audit-signing.key")
     return {"db": Path(settings.database_url.split("///", 1)[1]), "work": tmp_path, "consent": cid,
+            "confirmed": confirmed["id"],
             "kept": kept["id"], "lifted": lifted["id"], "agreement": aid,
             "keys": [verifier_key("konsulta.local/audit", signing.public_key(seed))]}
 
@@ -68,6 +75,13 @@ def _leaf_of(history: dict, action: str) -> int:
 def test_the_history_as_written_verifies(history):
     report = _verify(history, "as-written")
     assert report.ok, report.problems
+
+
+def test_a_changed_disclosing_organisation_is_caught(history):
+    """The organisation a consent releases is changed after the county confirmed it."""
+    report = _verify(history, "discloser", lambda c: c.execute(
+        "UPDATE consents SET disclosing_org = 'kela' WHERE id = ?", (history["confirmed"],)))
+    assert not report.ok
 
 
 def test_a_changed_consent_scope_is_caught(history):

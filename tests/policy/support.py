@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
@@ -70,5 +71,8 @@ def request(sender: str, recipient: str, category: str, purpose: str, *,
             client: str | None = CLIENT, consent: Consent | None = None,
             prohibitions: tuple[Prohibition, ...] = (), referral: Referral | None = None,
             now: datetime = NOW) -> ItemRequest:
+    """A consent that names no disclosing organisation is taken as given for the sender's."""
+    if consent is not None and consent.disclosing_org is None:
+        consent = replace(consent, disclosing_org=party(sender).org)
     return ItemRequest(party(sender), party(recipient), category, purpose, client, consent,
                        prohibitions, referral, now)

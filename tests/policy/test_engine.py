@@ -14,7 +14,7 @@ from consult.policy.model import Prohibition, Referral
 
 from .support import CLIENT, NOW, POLICY_DIR, consent, engine, request, shipped_policy
 
-REFERRAL = Referral("unable_to_look_after_self", "Synthetic justification.")
+REFERRAL = Referral("unable_to_look_after_self", "Synthetic justification.", "Synthetic: unreachable.")
 
 
 # -- precedence ----------------------------------------------------------------------------
@@ -86,6 +86,7 @@ HEALTH_TO_KELA = ("vantaa/social_worker", "kela/advisor", "health", "tt.service_
     ({"categories": frozenset({"debt"})}, "consent_category_out_of_scope"),
     ({"recipient_roles": frozenset({"expert"})}, "consent_role_out_of_scope"),
     ({"recipient_users": frozenset({"someone-else"})}, "consent_user_out_of_scope"),
+    ({"disclosing_org": "kela"}, "consent_discloser_out_of_scope"),
 ])
 def test_consent_that_does_not_cover_the_item_is_not_a_permit(overrides, flag):
     decision = engine().decide(request(*HEALTH_TO_KELA, consent=consent(**overrides)))
@@ -93,6 +94,17 @@ def test_consent_that_does_not_cover_the_item_is_not_a_permit(overrides, flag):
     assert decision.flags == {flag}
     assert decision.consent_id == "c-1" and decision.consent_version == 1
     assert decision.basis == "default-deny"
+
+
+def test_consent_naming_no_disclosing_organisation_covers_nothing():
+    """Property: a consent recorded before consents named their discloser, where the record
+    leaves it open, waives no one's secrecy."""
+    from consult.policy.consent import consent_failure
+
+    c = consent()
+    assert c.disclosing_org is None
+    assert consent_failure(c, CLIENT, "health", "kela", "advisor", None, "tt.service_guidance", NOW,
+                           "vantaa") == "consent_discloser_out_of_scope"
 
 
 def test_covering_consent_permits_and_names_its_version():
@@ -122,8 +134,8 @@ def test_missing_consent():
 
 @pytest.mark.parametrize("condition", ["unable_to_look_after_self", "child_interest"])
 def test_both_35_2_conditions_allow_a_referral_without_consent(condition):
-    req = request("kela/advisor", "vantaa/expert", "service_need.referral", "sh.referral",
-                  referral=Referral(condition, "Synthetic."))
+    req = request("kela/advisor", "vantaa/social_worker", "service_need.referral", "sh.referral",
+                  referral=Referral(condition, "Synthetic.", "Synthetic: unreachable."))
     decision = engine().decide(req)
     assert decision.effect == "permit"
     assert decision.flags == {"referral_without_consent"}

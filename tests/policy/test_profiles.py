@@ -68,7 +68,7 @@ def test_the_countys_decision_content_never_reaches_kela(profile):
             county, ("vantaa/expert", "vantaa/social_worker", "kela/advisor"),
             sorted(policy.roles), sorted(PURPOSES)):
         for extra in ({}, {"consent": everything},
-                      {"referral": Referral("child_interest", "Synthetic.")}):
+                      {"referral": Referral("child_interest", "Synthetic.", "Synthetic: unreachable.")}):
             d = engine(profile).decide(request(sender, f"kela/{role}", category, purpose, **extra))
             assert d.effect == "deny", (category, sender, role, purpose, extra)
 

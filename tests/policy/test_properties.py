@@ -60,13 +60,14 @@ consents = st.builds(
     status=st.sampled_from(["active", "active", "suspended", "withdrawn", "expired"]),
     categories=subset(CATEGORIES), recipient_orgs=subset(list(ORGS)),
     recipient_roles=subset(ROLES), recipient_users=subset(["u-1", "u-2"]),
-    purposes=subset(PURPOSES), valid_from=times, valid_until=st.none() | times)
+    purposes=subset(PURPOSES), valid_from=times, valid_until=st.none() | times,
+    disclosing_org=st.none() | orgs)
 prohibitions = st.builds(Prohibition, st.sampled_from(CLIENTS),
                          st.none() | st.sampled_from(CATEGORIES),
                          st.none() | st.sampled_from(list(ORGS)))
 referrals = st.builds(Referral, st.sampled_from(["unable_to_look_after_self", "child_interest",
                                                  "other"]),
-                      st.sampled_from(["Synthetic.", " "]))
+                      st.sampled_from(["Synthetic.", " "]), st.sampled_from(["Synthetic: unreachable.", " "]))
 requests = st.builds(
     ItemRequest, sender=parties, recipient=parties,
     category=st.sampled_from(CATEGORIES + ["unknown.category"]),
@@ -80,7 +81,7 @@ PROPERTY = settings(max_examples=400, deadline=None)
 def covered(req: ItemRequest) -> bool:
     return consent_failure(req.consent, req.client_ref, req.category, req.recipient.org,
                            req.recipient.role, req.recipient.user_id, req.purpose,
-                           req.now) is None
+                           req.now, req.sender.org) is None
 
 
 @PROPERTY

@@ -141,7 +141,9 @@ def test_consent_is_recorded_and_its_receipt_printed(tabs):
     page.click("text=Kirjaa suostumus")
     page.wait_for_selector(".receipt-text")
     page.wait_for_function("() => document.querySelector('.receipt-text').textContent.includes('KUITTI')")
-    assert "income.other" in page.inner_text(".receipt-text")
+    receipt = page.inner_text(".receipt-text")
+    assert "muut tulot" in receipt and "income.other" not in receipt  # plain language, no codes
+    assert "Rekisterinpitäjät" in receipt
     page.select_option(".receipt-area select", "sv")
     page.wait_for_function("() => document.querySelector('.receipt-text').getAttribute('lang') === 'sv'")
     assert page.locator("td >> text=voimassa").count() == 1
@@ -153,9 +155,11 @@ def test_referral_under_section_35_records_condition_and_justification(tabs):
     """A § 35(2) referral without consent goes with its condition and justification."""
     advisor, expert = tabs(), tabs()
     a = advisor.sign_in("kela.eero")
-    expert.sign_in("vantaa.mikko")
+    expert.sign_in("vantaa.paula")  # the county's social-work intake, not a benefits expert
     cid = _ask(a, client=hetu(31), urgency="today", question="Asiakas tarvitsee ilmeisesti sosiaalihuollon apua.",
                purpose="sh.referral")
+    assert "Heti" in a.inner_text(".c-header")  # sent as immediate, whatever was chosen
+    expert.go("#/expert")
     expert.page.wait_for_selector(f"button.claim[data-consultation='{cid}']")
     expert.page.click(f"button.claim[data-consultation='{cid}']")
     a.wait_for_selector(".badge-status-claimed")
@@ -163,7 +167,8 @@ def test_referral_under_section_35_records_condition_and_justification(tabs):
     row = a.locator(".item-row").nth(0)
     row.locator("input[type=text]").fill("Asiakas on vailla asuntoa ja tarvitsee apua tänään.")
     row.locator(".referral select").select_option("unable_to_look_after_self")
-    row.locator(".referral textarea").fill("Asiakas ei pysty huolehtimaan itsestään; suostumusta ei saada.")
+    row.locator(".referral textarea").first.fill("Asiakas ei pysty huolehtimaan itsestään.")
+    row.locator(".referral textarea[name=why_no_consent]").fill("Asiakas poistui ennen kuin suostumusta ehdittiin kysyä.")
     a.wait_for_selector(".preview p")
     a.click(".composer button[type=submit]")
     a.wait_for_selector(".messages .message.mine")

@@ -21,7 +21,8 @@ const ROUTES = [
   { pattern: /^#\/advisor$/, view: advisorView, roles: ["advisor", "social_worker"] },
   { pattern: /^#\/consents(?:\?ref=([\w-]+))?$/, view: consentsView, roles: ["advisor", "social_worker"] },
   { pattern: /^#\/c\/([\w-]+)$/, view: consultationView },
-  { pattern: /^#\/expert$/, view: expertView, roles: ["expert"] },
+  // Social workers of a county's intake take statutory contacts (35 §, child welfare) from the same queue.
+  { pattern: /^#\/expert$/, view: expertView, roles: ["expert", "social_worker"] },
   { pattern: /^#\/privacy(?:\/([\w-]+))?$/, view: privacyView, roles: ["privacy_officer"] },
   { pattern: /^#\/admin(?:\/([\w-]+))?$/, view: adminView, roles: ["admin"] },
 ];
@@ -56,7 +57,7 @@ function navItems() {
   if (session.has("advisor") || session.has("social_worker")) {
     items.push(["#/advisor", t("nav.ask")], ["#/consents", t("nav.consents")]);
   }
-  if (session.has("expert")) items.push(["#/expert", t("nav.queue")]);
+  if (session.has("expert") || session.has("social_worker")) items.push(["#/expert", t("nav.queue")]);
   if (session.has("privacy_officer")) items.push(["#/privacy", t("nav.privacy")]);
   if (session.has("admin")) items.push(["#/admin", t("nav.admin")]);
   return items;
@@ -186,7 +187,9 @@ async function start() {
     }
   });
   subscribe((event) => {
-    if (event.type === "consultation.offered" && session.has("expert")) alertOffer(event, { announce, navigate });
+    if (event.type === "consultation.offered" && (session.has("expert") || session.has("social_worker"))) {
+      alertOffer(event, { announce, navigate });
+    }
   });
   if (app.config.oidc && isCallback()) {
     try {

@@ -229,7 +229,9 @@ function askForm(ctx) {
       target_org: targetOrg.value };
     if (confirmation) body.sensitive_confirmation = confirmation;
     try {
-      if (pool.value) body.pool = pool.value;
+      // A 35 § contact goes at once to the county's social-work intake: the service routes it.
+      if (purpose.value === "sh.referral") body.urgency = "immediate";
+      else if (pool.value) body.pool = pool.value;
       if (caseRef.value.trim()) body.case_ref = caseRef.value.trim();
       if (hetuValue) body.client_ref = (await api("POST", "/api/v1/clients", { hetu: hetuValue })).client_ref;
       const created = await api("POST", "/api/v1/consultations", body);

@@ -81,6 +81,7 @@ export async function consentsView(ctx) {
       }
       replace(list, table(t("consents.caption"), [
         [t("consents.categories"), (c) => (c.categories || []).map((x) => label("category", x)).join(", ")],
+        [t("consents.discloser"), (c) => c.disclosing_org || "–"],
         [t("consents.recipients"), (c) => (c.recipient_orgs || []).join(", ")],
         [t("consents.purposes"), (c) => (c.purposes || []).map((x) => label("purpose", x)).join(", ")],
         [t("consents.valid"), (c) => `${formatDate(c.valid_from)} – ${c.valid_until ? formatDate(c.valid_until) : "…"}`],
@@ -89,7 +90,19 @@ export async function consentsView(ctx) {
         [t("consents.actions"), (c) => [
           h("button", { type: "button", class: "link", onclick: () => showReceipt(c.id), text: t("receipt.show"),
             "aria-label": t("receipt.show.for", { id: c.id.slice(0, 8) }) }),
-          c.status === "active" && c.recorded_org === session.user.org
+          c.status === "active" && c.disclosing_org === session.user.org && !c.confirmed_at
+            ? h("button", { type: "button", class: "link", text: t("consents.confirm"),
+              "aria-label": t("consents.confirm.for", { id: c.id.slice(0, 8) }),
+              onclick: async () => {
+                try {
+                  await api("POST", `/api/v1/consents/${c.id}/confirm`);
+                  ctx.announce(t("consents.confirmed"));
+                  await refresh();
+                } catch (error) {
+                  list.prepend(errorBox(error));
+                }
+              } }) : null,
+          c.status === "active"
             ? h("button", { type: "button", class: "link danger", text: t("consents.revoke"),
               "aria-label": t("consents.revoke.for", { id: c.id.slice(0, 8) }),
               onclick: async () => {
@@ -117,25 +130,31 @@ export async function consentsView(ctx) {
 function consentForm(ref, config, done) {
   const categories = checkboxes(t("consents.categories"),
     config.categories.filter((x) => x !== "identity.hetu").map((x) => [x, label("category", x)]), { name: "categories" });
-  const orgs = checkboxes(t("consents.recipients"),
-    config.orgs.filter((o) => o !== session.user.org).map((o) => [o, o]), { name: "orgs",
-      checked: config.orgs.filter((o) => o !== session.user.org).slice(0, 1) });
+  // The organisation that discloses (by default the recorder's own) and those that receive.
+  const discloser = select(config.orgs.map((o) => [o, o]), { name: "disclosing_org", value: session.user.org });
+  const orgs = checkboxes(t("consents.recipients"), config.orgs.map((o) => [o, o]), { name: "orgs",
+    checked: config.orgs.filter((o) => o !== session.user.org).slice(0, 1) });
   const purpose = select(config.purposes.filter((p) => p !== "general").map((p) => [p, label("purpose", p)]), { value: "tt.application_intake" });
-  const method = select(["oral", "written", "e_service"].map((m) => [m, label("method", m)]), { value: "oral" });
+  const method = select(["written", "oral", "e_service"].map((m) => [m, label("method", m)]), { value: "written" });
   const grantor = select(["self", "guardian", "legal_representative"].map((g) => [g, label("grantor", g)]), { value: "self" });
-  const until = h("input", { type: "date" });
+  const maxDays = config.consent_max_days || 365;
+  const day = (offset) => new Date(Date.now() + offset * 86400000).toISOString().slice(0, 10);
+  const until = h("input", { type: "date", value: day(Math.min(90, maxDays - 1)), max: day(maxDays - 1), required: true });
+  const witness = h("input", { type: "text", name: "witnessed_by", maxlength: "200", autocomplete: "off" });
+  const evidence = h("input", { type: "text", name: "evidence_ref", maxlength: "200", autocomplete: "off" });
   const status = statusArea();
   return h("form", {
     novalidate: true,
     onsubmit: async (event) => {
       event.preventDefault();
-      const body = { categories: categories.values(), recipient_orgs: orgs.values(), purpose: purpose.value,
-        method: method.value, grantor: grantor.value };
-      if (!body.categories.length || !body.recipient_orgs.length) {
+      const body = { categories: categories.values(), disclosing_org: discloser.value, recipient_orgs: orgs.values(),
+        purpose: purpose.value, method: method.value, grantor: grantor.value, valid_until: until.value };
+      if (!body.categories.length || !body.recipient_orgs.length || !until.value) {
         status.show(h("p", { class: "error", text: t("consents.incomplete") }));
         return;
       }
-      if (until.value) body.valid_until = until.value;
+      if (witness.value.trim()) body.witnessed_by = witness.value.trim();
+      if (evidence.value.trim()) body.evidence_ref = evidence.value.trim();
       try {
         const consent = await api("POST", `/api/v1/clients/${ref}/consents`, body);
         status.show(h("p", { class: "ok", text: t("consents.recorded.ok") }));
@@ -144,8 +163,12 @@ function consentForm(ref, config, done) {
         status.show(errorBox(error));
       }
     },
-  }, categories, orgs, h("div", { class: "row" }, field(t("consents.purpose"), purpose), field(t("consents.method"), method),
-    field(t("consents.grantor"), grantor), field(t("consents.until"), until, { hint: t("consents.until.help") })),
+  }, categories, h("div", { class: "row" }, field(t("consents.discloser"), discloser)), orgs,
+  h("div", { class: "row" }, field(t("consents.purpose"), purpose), field(t("consents.method"), method),
+    field(t("consents.grantor"), grantor),
+    field(t("consents.until"), until, { required: true, hint: t("consents.until.help", { days: maxDays }) })),
+  h("div", { class: "row" }, field(t("consents.witness"), witness, { hint: t("consents.witness.help") }),
+    field(t("consents.evidence"), evidence, { hint: t("consents.evidence.help") })),
   h("div", { class: "actions" }, h("button", { type: "submit", text: t("consents.submit") })), status);
 }
 

@@ -591,17 +591,19 @@ function itemRow(categories, state, c, changed, remove, initial, referralOpen) {
   const condition = select(["unable_to_look_after_self", "child_interest"].map((x) => [x, label("referral", x)]),
     { emptyLabel: t("referral.withconsent") });
   const justification = h("textarea", { rows: "2", maxlength: "2000" });
+  const whyNoConsent = h("textarea", { rows: "2", maxlength: "2000", name: "why_no_consent" });
   const referral = h("fieldset", { class: "referral" },
     h("legend", { text: t("referral.title") }),
     h("p", { class: "hint", text: t("referral.help") }),
-    field(t("referral.condition"), condition), field(t("referral.justification"), justification));
+    field(t("referral.condition"), condition), field(t("referral.justification"), justification),
+    field(t("referral.why_no_consent"), whyNoConsent));
   const showReferral = () => {
     referral.hidden = !REFERRAL_CATEGORIES.has(category.value);
   };
   showReferral();
   if (c.client_ref && (session.has("advisor") || session.has("social_worker"))) loadConsents(state, c, consent);
   const consentField = c.client_ref ? field(t("items.consent"), consent) : null;
-  for (const el of [category, value, consent, condition, justification]) {
+  for (const el of [category, value, consent, condition, justification, whyNoConsent]) {
     el.addEventListener("input", changed);
     el.addEventListener("change", changed);
   }
@@ -619,7 +621,8 @@ function itemRow(categories, state, c, changed, remove, initial, referralOpen) {
       const entry = { category: category.value, value: value.value.trim() };
       if (consent.value) entry.consent_id = consent.value;
       if (!referral.hidden && condition.value) {
-        entry.referral = { condition: condition.value, justification: justification.value.trim() };
+        entry.referral = { condition: condition.value, justification: justification.value.trim(),
+          why_no_consent: whyNoConsent.value.trim() };
       }
       return entry;
     },
