@@ -357,7 +357,8 @@ class Consultations:
         role = party_of_principal(who).role
         await store.insert_notification(conn, {
             "consultation_id": consultation_id, "notifier_id": who.user_id,
-            "notifier_name": content_gate.display_name(who.name) or who.user_id, "notifier_org": who.org,
+            "notifier_name": (content_gate.display_name(who.name) if who.name else "") or who.user_id,
+            "notifier_org": who.org,
             "notifier_role": role, "rule_id": decision.rule_id, "basis": decision.basis,
             "citation": decision.citation, "policy_version": decision.policy_version, "created_at": now,
         })

@@ -273,7 +273,8 @@ AGREEMENT = {"reference": "Yhteistyösopimus 2026/1", "parties": ["kela", "vanta
 MESSAGE = {"text": "Tilanne", "data": [
     {"category": "application.status", "value": "Käsittelyssä"},
     {"category": "service_need.referral", "value": "Ohjaus sosiaalihuoltoon",
-     "referral": {"condition": "unable_to_look_after_self", "justification": "Asiakas ei selviä itse"}}]}
+     "referral": {"condition": "unable_to_look_after_self", "justification": "Asiakas ei selviä itse",
+                  "why_no_consent": "Asiakasta ei tavoitettu"}}]}
 
 # (METHOD, path) → how to call it. An operation of the document missing here fails the test.
 OPERATIONS: dict[tuple[str, str], Operation] = {
@@ -283,6 +284,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/v1/consultations"): Operation(
         "kela.aino", {"topic": "application_intake", "urgency": "today", "question": "Kysymys",
                       "target_org": "vantaa", "case_ref": "TT-2026-1"}),
+    ("POST", "/api/v1/child-welfare-notifications"): Operation(
+        "kela.aino", {"target_org": "vantaa", "client_ref": "x", "text": "Huoli lapsesta"}),
     ("POST", "/api/v1/consultations/{id}/participants"): Operation("kela.aino", {"user_id": "kela.eero"},
                                                                    _consultation),
     ("POST", "/api/v1/consultations/{id}/close"): Operation(
@@ -347,7 +350,7 @@ def _reader(path: str) -> Operation:
 ID_POOLS = {"consultations": "consultations", "attachments": "attachments", "agreements": "agreements",
             "consents": "consents", "clients": "clients", "knowledge": "knowledge", "experts": "users",
             "prohibitions": "prohibitions", "pools": "orgs", "periods": "periods", "rules": "rules",
-            "reasons": "reasons"}
+            "reasons": "reasons", "child-welfare-notifications": "consultations"}
 
 
 class Walk:
@@ -412,6 +415,8 @@ class Walk:
         elif f.where == "body":
             body = {}
             _put(body, f.name, value, purpose=self.purpose, key=(f.method, f.path))
+        if f.path == "/api/v1/child-welfare-notifications" and body is not None and f.name != "client_ref":
+            body["client_ref"] = await self.client()
         if f.path == "/api/v1/consultations" and f.method == "POST" and body is not None:
             body.setdefault("purpose", self.purpose)
             if self.purpose != "general" and "client_ref" not in body:
@@ -441,6 +446,7 @@ class Walk:
         if not isinstance(body, dict):
             return
         pool = {"/api/v1/consultations": "consultations", "/api/v1/agreements": "agreements",
+                "/api/v1/child-welfare-notifications": "consultations",
                 "/api/v1/clients/{ref}/consents": "consents", "/api/v1/consents/{id}/versions": "consents",
                 "/api/v1/clients/{ref}/prohibitions": "prohibitions", "/api/v1/roster/periods": "periods",
                 "/api/v1/roster/rules": "rules", "/api/v1/consultations/{id}/knowledge": "knowledge",

@@ -270,3 +270,9 @@ async def test_an_unclaimed_referral_is_offered_again_after_its_own_service_leve
     sla = rapi.app[keys.SETTINGS].referral_sla_seconds
     assert (await rapi.advance(seconds=sla - 1))["reoffered"] == 0
     assert (await rapi.advance(seconds=1))["reoffered"] == 1
+
+
+async def test_a_phone_number_in_a_notification_is_withheld_from_the_intake(api):
+    created, ref = await _notify(api, 23, text=CONCERN + " Äidin numero 040 7654321.")
+    seen = await api.call("GET", f"/api/v1/consultations/{created['id']}", "vantaa.kaisa", expect=200)
+    assert "7654321" not in seen["question"] and "[phone withheld]" in seen["question"]

@@ -129,11 +129,6 @@ def test_what_crosses_organisations_is_exactly_the_baseline(wide_engine):
         expected = (kinds == {"benefit_institution", "wellbeing_county"}
                     and s_role in case_staff[ORGS[s_org]] and r_role in case_staff[ORGS[r_org]]
                     and purpose in allowed)
-        # A child-welfare notification (lastensuojelulaki 25 §) carries the family's phone and
-        # e-mail from a Kela advisor to the county's child-welfare social workers, and nothing back.
-        expected = expected or (kind in ("phone", "email") and purpose == "ls.notification"
-                                and ORGS[s_org] == "benefit_institution" and s_role == "advisor"
-                                and to_county and r_role == "social_worker")
         d = decide(kind, sender, recipient, purpose, eng=wide_engine)
         assert d.permitted == expected, (kind, sender, recipient, purpose, d.rule_id)
 
