@@ -342,7 +342,7 @@ async def _client_record_export(settings: Settings, db: Any, vault: Any, clock: 
     bus = EventBus()
     directory = Directory(db, bus, clock)
     await directory.load()
-    messages = Messages(db, bus, directory, Disclosure(engine, clock), Consents(db, clock),
+    messages = Messages(db, bus, directory, Disclosure(engine, clock), Consents(db, clock, engine, max_days=settings.consent_max_days),
                         ContentGate(Clients(db, vault, clock)), Content(vault), clock)
     return ClientRecordExport(db, messages, clock)
 

@@ -18,18 +18,21 @@ from tests.synthetic import hetu
 
 REFERRAL = {"category": "service_need.referral", "value": "NEEDS-HELP-EXPORT",
             "referral": {"condition": "unable_to_look_after_self",
-                         "justification": "Cannot manage own affairs; no one reachable to consent."}}
+                         "justification": "Cannot manage own affairs.",
+                         "why_no_consent": "No one reachable to consent."}}
 
 
 async def _consultation(api, ref, *, purpose, outcome, data=(), text="note"):
     cid = (await api.open_consultation(purpose=purpose, client_ref=ref))["id"]
-    await api.call("POST", f"/api/v1/consultations/{cid}/claim", "vantaa.sanna", expect=200)
+    # A § 35 contact reaches only the county's social-work intake; other questions its experts.
+    county = "vantaa.paula" if purpose == "sh.referral" else "vantaa.sanna"
+    await api.call("POST", f"/api/v1/consultations/{cid}/claim", county, expect=200)
     await api.call("POST", f"/api/v1/consultations/{cid}/messages", "kela.aino", expect=201,
                    json={"text": text, "data": list(data)})
-    await api.call("POST", f"/api/v1/consultations/{cid}/messages", "vantaa.sanna", expect=201,
+    await api.call("POST", f"/api/v1/consultations/{cid}/messages", county, expect=201,
                    json={"text": "COUNTY-ADVICE: apply for supplementary assistance"})
     if outcome:
-        await api.call("POST", f"/api/v1/consultations/{cid}/close", "vantaa.sanna", json={"outcome": outcome},
+        await api.call("POST", f"/api/v1/consultations/{cid}/close", county, json={"outcome": outcome},
                        expect=200)
     return cid
 
