@@ -572,31 +572,17 @@ def cmd_audit_acknowledge_restore(args: argparse.Namespace) -> int:
 
 def cmd_audit_export(args: argparse.Namespace) -> int:
     import getpass
-    from datetime import UTC, datetime, time
-    from zoneinfo import ZoneInfo
 
     from consult.model import Principal, SystemClock, secrecy
     from consult.model.context import RequestContext
     from consult.services.audit import AuditQuery, export_records
-
-    def moment(text: str | None, *, end: bool) -> datetime | None:
-        if not text:
-            return None
-        if len(text) == 10:
-            day = datetime.fromisoformat(text).date()
-            day = day.fromordinal(day.toordinal() + 1) if end else day
-            return datetime.combine(day, time(0), ZoneInfo("Europe/Helsinki")).astimezone(UTC)
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        if value.tzinfo is None:
-            raise ValueError("a time needs its zone")
-        return value.astimezone(UTC)
 
     try:
         query = AuditQuery(
             client_ref=args.client_ref, actor_id=args.actor,
             actions=tuple(args.action.split(",")) if args.action else (), outcome=args.outcome,
             category=args.category, basis=args.basis,
-            since=moment(args.from_, end=False), until=moment(args.to, end=True),
+            since=_moment(args.from_, end=False), until=_moment(args.to, end=True),
         )
     except ValueError as exc:
         print(f"usage: --from/--to: {exc}", file=sys.stderr)

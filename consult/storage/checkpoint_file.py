@@ -14,7 +14,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 __all__ = ["CheckpointFile", "CheckpointFileError", "FileLine"]
 
@@ -127,15 +127,21 @@ class CheckpointFile:
         last = self.last()
         return 0 if last is None else last.end
 
+    def _open_for_reading(self) -> BinaryIO | None:
+        """The file for reading, or None when there is none yet."""
+        try:
+            return open(self.path, "rb")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise CheckpointFileError(f"{self.path}: cannot read ({exc.strerror})") from None
+
     def backwards(self, before: int | None = None) -> Iterator[FileLine]:
         """Complete lines from the last (or the last ending at ``before``) to the first
         (``number`` unknown: None)."""
-        try:
-            fh = open(self.path, "rb")
-        except FileNotFoundError:
+        fh = self._open_for_reading()
+        if fh is None:
             return
-        except OSError as exc:
-            raise CheckpointFileError(f"{self.path}: cannot read ({exc.strerror})") from None
         with fh:
             end = _complete_end(fh.fileno())  # a last line without its newline is a torn write
             if before is not None:
@@ -156,12 +162,9 @@ class CheckpointFile:
     def last_containing(self, needle: bytes, before: int) -> FileLine | None:
         """The last complete line ending at or before offset ``before`` that contains ``needle``:
         a byte search over the file from the end, without splitting it into lines."""
-        try:
-            fh = open(self.path, "rb")
-        except FileNotFoundError:
+        fh = self._open_for_reading()
+        if fh is None:
             return None
-        except OSError as exc:
-            raise CheckpointFileError(f"{self.path}: cannot read ({exc.strerror})") from None
         with fh:
             fd = fh.fileno()
             pos, overlap = min(before, _complete_end(fd)), b""
@@ -188,12 +191,9 @@ class CheckpointFile:
 
     def lines(self) -> Iterator[FileLine]:
         """Complete lines from the first, numbered from 1."""
-        try:
-            fh = open(self.path, "rb")
-        except FileNotFoundError:
+        fh = self._open_for_reading()
+        if fh is None:
             return
-        except OSError as exc:
-            raise CheckpointFileError(f"{self.path}: cannot read ({exc.strerror})") from None
         with fh:
             end = 0
             for number, raw in enumerate(fh, start=1):
