@@ -173,3 +173,25 @@ def test_canonical_entry_version_2_known_answer():
     # The same row as version 1: no subject digest, so it does not change the hash.
     assert encode({**row, "entry_version": 1}) == b"[1" + entry[2:entry.rindex(b',"')] + b"]"
     assert encode({**row, "subject_digest": None}) != entry
+
+
+def test_a_retention_deletion_excuses_only_the_rows_it_vouches_for():
+    """Retention's record of a deleted prohibition carries the digest of exactly that
+    prohibition's two records: another prohibition of the same client deleted by hand, or a
+    consent deleted before the deletion record claims it, is still missing."""
+    from consult.audit import subjects
+
+    def rec(leaf, action, digest=None, consent=None, ref="cl_a"):
+        return {"leaf_index": leaf, "action": action, "subject_digest": digest, "consent_id": consent,
+                "client_ref": ref}
+
+    gone = [rec(1, "prohibition.create", "c1"), rec(2, "prohibition.revoke", "r1"),
+            rec(3, "prohibition.create", "c2"), rec(4, "prohibition.revoke", "r2"),
+            rec(5, "consent.created", consent="k1"), rec(9, "consent.created", consent="k2")]
+    pair = subjects._digest("prohibition.delete", ["c1", "r1"])
+    deletions = [rec(7, "retention.delete", pair), rec(8, "retention.delete", consent="k1"),
+                 rec(6, "retention.delete", consent="k2")]  # k2's deletion comes before k2 was written
+    left = subjects._not_ended_by_retention(gone, deletions)
+    assert [r["leaf_index"] for r in left] == [3, 4, 9]
+    # The same digest under another client excuses nothing.
+    assert len(subjects._not_ended_by_retention(gone[:2], [rec(7, "retention.delete", pair, ref="cl_b")])) == 2
