@@ -83,22 +83,39 @@ def parse_jwks(document: dict[str, Any]) -> list[TrustedKey]:
     return trusted
 
 
+@dataclass(frozen=True, slots=True)
+class Session:
+    """What a verified token grants: who, since when (``iat``, else ``nbf``) and until when
+    (``exp`` plus the leeway), both as Unix seconds."""
+
+    principal: Principal
+    issued_at: float
+    expires_at: float
+
+
 class TokenVerifier:
     """Holds the trusted keys and turns a bearer token into a ``Principal``."""
 
     CACHE_SIZE = 10_000
 
-    def __init__(self, keys: list[TrustedKey], *, issuer: str, audience: str, orgs: Iterable[str]) -> None:
+    def __init__(self, keys: list[TrustedKey], *, issuer: str, audience: str, orgs: Iterable[str],
+                 leeway: int = LEEWAY_SECONDS) -> None:
         self._keys = list(keys)
         self.issuer = issuer
         self.audience = audience
         self.orgs = frozenset(orgs)
+        self.leeway = leeway
         # A verified token is immutable: remember its principal until it expires, so the
         # signature is checked once per token, not once per request.
-        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._verified: OrderedDict[str, Session] = OrderedDict()
 
     def add_keys(self, keys: list[TrustedKey]) -> None:
         self._keys.extend(keys)
+        self._verified.clear()
+
+    def replace_keys(self, keys: list[TrustedKey]) -> None:
+        """Trust exactly ``keys`` from now on (a JWKS reload); tokens of a dropped key stop working."""
+        self._keys = list(keys)
         self._verified.clear()
 
     def _key_for(self, header: dict[str, Any]) -> TrustedKey:
@@ -113,23 +130,26 @@ class TokenVerifier:
         raise AuthError("unknown kid")
 
     def verify(self, token: str, *, now: float | None = None) -> Principal:
+        return self.verify_session(token, now=now).principal
+
+    def verify_session(self, token: str, *, now: float | None = None) -> Session:
+        """The session a token grants, or ``AuthError``."""
         if not isinstance(token, str) or not token or len(token) > 8192:
             raise AuthError("missing or oversized token")
         at = time.time() if now is None else now
         cached = self._verified.get(token)
         if cached is not None:
-            principal, expires = cached
-            if at <= expires:
+            if at <= cached.expires_at:
                 self._verified.move_to_end(token)
-                return principal
+                return cached
             del self._verified[token]
-        principal, expires = self._verify(token, at)
-        self._verified[token] = (principal, expires)
+        session = self._verify(token, at)
+        self._verified[token] = session
         if len(self._verified) > self.CACHE_SIZE:
             self._verified.popitem(last=False)
-        return principal
+        return session
 
-    def _verify(self, token: str, now: float) -> tuple[Principal, float]:
+    def _verify(self, token: str, now: float) -> Session:
         try:
             header = jwt.get_unverified_header(token)
         except (JOSEError, ValueError, TypeError, KeyError) as exc:
@@ -152,15 +172,18 @@ class TokenVerifier:
                     "require_iss": True,
                     "require_aud": True,
                     "require_sub": True,
-                    "leeway": LEEWAY_SECONDS,
+                    "leeway": self.leeway,
                 },
             )
         except (JOSEError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise AuthError(f"rejected: {type(exc).__name__}") from None
-        expires = float(claims.get("exp", 0)) + LEEWAY_SECONDS
+        expires = float(claims.get("exp", 0)) + self.leeway
         if expires < now:
             raise AuthError("expired")
-        return principal_from_claims(claims, self.orgs), expires
+        issued = claims.get("iat", claims.get("nbf"))
+        if not isinstance(issued, int | float) or isinstance(issued, bool):
+            raise AuthError("bad iat")
+        return Session(principal_from_claims(claims, self.orgs), float(issued), expires)
 
 
 def is_plain_text(value: str) -> bool:

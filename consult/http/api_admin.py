@@ -46,7 +46,22 @@ async def key_status(request: web.Request) -> web.Response:
     return web.json_response(await request.app[keys.KEYS].status())
 
 
+async def end_sessions(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    require_role(who, "admin")
+    data = await v.json_body(request)
+    user_id = str(v.identifier(data, "user_id"))  # required: a missing one is a 422
+    return web.json_response(await request.app[keys.SESSIONS].end(who, user_id, context(request)))
+
+
 ADMIN_ROUTES: tuple[Route, ...] = (
+    Route("POST", "/api/v1/sessions/end", end_sessions,
+          "End every session of a user of your organisation: tokens issued until now are refused and live "
+          "connections are closed (4403); audited as sessions.end",
+          who="admin (own organisation's users only)",
+          body={"type": "object", "required": ["user_id"], "properties": {"user_id": s.STR}},
+          response={"type": "object", "properties": {"user_id": s.STR, "org": s.STR, "ended_at": s.TS}},
+          errors=(400, 401, 403, 413, 415, 422)),
     Route("POST", "/api/v1/consultations/{id}/legal-hold", legal_hold,
           "Set or lift a legal hold: a held consultation is not deleted at the end of its retention period",
           who="privacy officer or admin of either party organisation",

@@ -22,10 +22,13 @@ async def authenticate(request: web.Request) -> Principal:
     if throttle.blocked(source):
         raise RateLimited("Too many failed sign-ins from this address; try again in a minute.")
     try:
-        principal = request.app[keys.VERIFIER].verify(token.strip())
+        session = request.app[keys.VERIFIER].verify_session(token.strip())
     except AuthError:
         throttle.failed(source)
         raise Unauthenticated() from None
+    principal = session.principal
+    if request.app[keys.SESSIONS].refused(principal.org, principal.user_id, session.issued_at):
+        raise Unauthenticated()  # an administrator ended this user's sessions after the token was issued
     request[USER_ID] = principal.user_id
     await request.app[keys.DIRECTORY].seen(principal)
     return principal
