@@ -24,6 +24,7 @@ from consult.policy.model import Decision, ItemRequest
 from consult.policy.rules import Policy
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 DB_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
 
@@ -40,12 +41,19 @@ class Metrics:
                               ["type"], registry=self.registry)
         self.decisions = Counter("konsulta_policy_decisions", "Policy decisions by effect (permit, deny, redact)",
                                  ["effect"], registry=self.registry)
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.db_time = Histogram("konsulta_db_statement_duration_seconds", "Time of each database statement",
                                  buckets=DB_BUCKETS, registry=self.registry)
 
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        # A client may send any method token: only the standard ones become a label value.
+        key = (method if method in METHODS else "OTHER", route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (self.requests.labels(key[0], route, str(status)),
+                                               self.latency.labels(key[0], route))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def event_delivered(self, kind: str) -> None:
         self.events.labels(kind).inc()

@@ -90,3 +90,4 @@ async def test_metrics_count_requests_by_template_sockets_events_decisions_audit
 def test_metrics_token_must_be_long():
     with pytest.raises(ConfigError, match="CONSULT_METRICS_TOKEN"):
         load_settings({"CONSULT_DEV": "1", "CONSULT_METRICS_TOKEN": "short"})
+
