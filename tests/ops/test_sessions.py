@@ -3,6 +3,7 @@ and an administrator can end a user's sessions."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import replace
 
@@ -42,9 +43,11 @@ async def open_socket(api: Api, token: str):
 
 
 async def closed_with(ws, timeout: float = TTL + LEEWAY + 10) -> int:
-    """Read until the server closes the socket; its close code. Events before the close are skipped."""
+    """Read until the server closes the socket, within ``timeout`` in all; its close code. Events
+    before the close are skipped."""
+    deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        msg = await ws.receive(timeout=timeout)
+        msg = await ws.receive(timeout=max(0.01, deadline - asyncio.get_running_loop().time()))
         if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING):
             return ws.close_code
         assert msg.type == WSMsgType.TEXT, msg
