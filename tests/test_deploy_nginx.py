@@ -42,7 +42,7 @@ from tests.conftest import ROOT
 from tests.serverproc import ServerProcess
 
 SITE = ROOT / "deploy" / "nginx" / "konsulta.conf"
-NAME = "konsulta.example.fi"
+NAME = "konsulta.example.org"
 EDGE = "127.0.0.2"  # where nginx listens
 CLIENT = "127.0.0.3"  # where the client connects from
 OUTSIDER = "127.0.0.4"  # a client that goes straight to Konsulta, around the proxy
