@@ -105,3 +105,36 @@ def test_a_port_another_process_holds_is_one_line_and_exit_2(tmp_path: Path) -> 
         "process (stop it, or choose another --port / CONSULT_PORT)"]
     assert "Konsulta is running" not in done.stdout
     assert not (tmp_path / "data").exists()
+
+
+async def test_init_brings_an_empty_postgresql_database_to_the_head(tmp_path: Path) -> None:
+    """`consult init` on a database server's new, empty database: schema at the head, then keys; a
+    second run is refused and changes nothing."""
+    import asyncio
+    import uuid
+
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from consult.storage import migrate
+    from tests.test_storage import PG_URL, _pg_available
+
+    if not await _pg_available():
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}; set CONSULT_TEST_PG_URL to run this")
+    name = f"konsulta_init_{uuid.uuid4().hex[:8]}"
+    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        env = {"CONSULT_DATA_DIR": str(tmp_path / "data"), "CONSULT_DATABASE_URL": url}
+        first = await asyncio.to_thread(_consult, "init", cwd=tmp_path, **env)
+        assert first.returncode == 0, first.stderr
+        assert await asyncio.to_thread(migrate.current, url) == migrate.head()
+        assert (tmp_path / "data" / "keys.json").is_file()
+        again = await asyncio.to_thread(_consult, "init", cwd=tmp_path, **env)
+        assert again.returncode == 1 and again.stderr.startswith("refused: this database already has its keys")
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        await admin.dispose()

@@ -16,6 +16,7 @@ import queue
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -158,6 +159,7 @@ def test_the_installed_service_runs_from_any_directory(installed: Installed, tmp
     assert created["data_dir"] == str(data) and created["database"] == str(data / "konsulta.db")
     assert created["key_file"]["path"] == str(data / "keys.json") and created["key_file"]["created"]
     assert created["audit_key_file"]["path"] == str(data / "audit-signing.key")
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
     upgrade = run("db", "upgrade")
     assert upgrade.returncode == 0 and upgrade.stdout.startswith("database at revision"), upgrade.stderr
     assert list(elsewhere.iterdir()) == []
