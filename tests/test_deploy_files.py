@@ -42,7 +42,8 @@ def _consult_shim(directory: Path) -> Path:
     """An executable `consult` that runs this checkout's code with this interpreter."""
     directory.mkdir(parents=True, exist_ok=True)
     shim = directory / "consult"
-    shim.write_text(f'#!/bin/sh\nPYTHONPATH={shlex.quote(str(ROOT))} exec {shlex.quote(sys.executable)} -m consult "$@"\n')
+    root, python = shlex.quote(str(ROOT)), shlex.quote(sys.executable)
+    shim.write_text(f'#!/bin/sh\nPYTHONPATH={root} exec {python} -m consult "$@"\n')
     shim.chmod(0o755)
     return shim
 
@@ -202,7 +203,8 @@ def test_containerfile_installs_the_package_and_runs_as_non_root() -> None:
 
 def test_containerfile_copies_only_what_exists_and_the_context_lets_through() -> None:
     allowed = {line[1:].strip() for line in DOCKERIGNORE.read_text().splitlines() if line.startswith("!")}
-    rules = [line.strip() for line in DOCKERIGNORE.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    rules = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
     assert rules[0] == "*", "the context starts from nothing"
     sources = []
     for keyword, args in _instructions():

@@ -146,7 +146,8 @@ http {{
                    "-e", str(self.prefix / "error.log")]
         check = subprocess.run([*command, "-t"], capture_output=True, text=True, **drop)  # type: ignore[call-overload]
         assert check.returncode == 0, f"nginx -t:\n{check.stderr}"
-        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **drop)  # type: ignore[call-overload]
+        self.proc = subprocess.Popen(  # type: ignore[call-overload]
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **drop)
         deadline = time.monotonic() + 30
         while True:
             try:
