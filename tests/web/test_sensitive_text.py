@@ -136,3 +136,25 @@ def test_a_flagged_attachment_caption_is_confirmed_with_a_reason_and_the_reader_
     assert a.input_value("form.attachment-form textarea[name=sensitive_reason]") == ""
     mark = e.wait_for_selector(".messages .message.theirs .flagged")
     assert "Velat ja ulosotto" in mark.inner_text()
+
+
+def test_a_note_confirmed_through_the_api_is_marked_in_the_readers_view(tabs):
+    """The mark does not depend on the form: a note closed through the API with a confirmation
+    is marked in the other organisation's view of the consultation, live and after a reload."""
+    advisor, expert = tabs(), tabs()
+    a = advisor.sign_in("kela.eero")
+    e = expert.sign_in("vantaa.mikko")
+    cid = _asked_and_claimed(a, e, 84, "tt.income_calculation")
+    closed = e.evaluate("""async (id) => {
+        const { api } = await import("/static/js/api.js");
+        return api("POST", `/api/v1/consultations/${id}/close`, { outcome: "advice_given",
+          note: "Asiakkaalla on ulosotossa velkaa.",
+          sensitive_confirmation: { reason: "Velkatilanne vaikuttaa jatkoon.", categories: ["debt"] } });
+    }""", cid)
+    assert closed["outcome_flagged_categories"] == ["debt"]
+    a.wait_for_selector(".badge-status-closed")
+    mark = a.wait_for_selector(".c-header .facts .flagged[data-kind=note]")
+    assert mark.inner_text() == "Sulkija vahvisti lisätiedon, joka näyttää tiedolta: Velat ja ulosotto"
+    a.reload()
+    a.wait_for_selector("body[data-ready=true]")
+    assert "Velat ja ulosotto" in a.wait_for_selector(".c-header .facts .flagged[data-kind=note]").inner_text()
