@@ -81,6 +81,7 @@ def test_a_flagged_close_note_is_confirmed_with_a_reason_and_the_reader_sees_the
     assert "Lisätieto näyttää tiedolta" in box and "ennen sulkemista" in box
     assert e.locator(".close-box .status-area .error").count() == 0  # explained, not a bare 409
     expert.axe("close note confirmation")
+    expert.shot("close-note-confirmation")
     assert e.locator(".badge-status-closed").count() == 0  # not closed
 
     e.click(".close-box button[type=submit]")  # no reason yet: still open
@@ -101,6 +102,7 @@ def test_a_flagged_close_note_is_confirmed_with_a_reason_and_the_reader_sees_the
     a.wait_for_selector("body[data-ready=true]")
     a.wait_for_selector(".c-header .facts .flagged[data-kind=note]")
     advisor.axe("closed consultation with a confirmed note")
+    advisor.shot("closed-note-mark")
 
 
 def test_a_flagged_attachment_caption_is_confirmed_with_a_reason_and_the_reader_sees_the_mark(tabs):
@@ -123,6 +125,7 @@ def test_a_flagged_attachment_caption_is_confirmed_with_a_reason_and_the_reader_
     assert a.locator("form.attachment-form ~ .status-area .error").count() == 0
     assert a.get_attribute("form.attachment-form input[type=file]", "aria-invalid") is None
     advisor.axe("attachment caption confirmation")
+    advisor.shot("caption-confirmation")
     assert a.locator(".messages .message.mine").count() == 0  # nothing was sent
 
     a.click("form.attachment-form button[type=submit]")  # no reason yet: still not sent
