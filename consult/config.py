@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -66,23 +66,43 @@ CONSENT_MAX_DAYS = 365
 CONSENT_MAX_DAYS_LIMIT = 3650
 
 
+def _absolute_sqlite_url(url: str) -> str:
+    """An SQLite URL naming a relative file, made absolute (``sqlite+aiosqlite:///var/k.db`` ->
+    ``sqlite+aiosqlite:////srv/app/var/k.db``); any other URL as it is."""
+    scheme, sep, rest = url.partition(":///")
+    if not (sep and scheme.startswith("sqlite")) or rest.startswith("/") or rest.split("?")[0] in ("", ":memory:"):
+        return url
+    return f"{scheme}:///{Path(rest).absolute()}"
+
+
+#: File names in the data directory (``CONSULT_DATA_DIR``) of the settings that default to it.
+DATABASE_FILE = "konsulta.db"
+KEY_FILE_NAME = "keys.json"
+DEFAULT_DATA_DIR = Path("var")
+
+
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = field(default="sqlite+aiosqlite:///var/konsulta.db", repr=False)
+    """The effective configuration. Every path is absolute once built: a relative one is taken
+    from the working directory at start-up, and the defaults of the database, the key files, the
+    checkpoint file and the development issuer's key lie in ``data_dir``. ``None`` in the
+    fields marked *derived* means "the default", filled in by ``__post_init__``."""
+
+    database_url: str = field(default=None, repr=False)  # type: ignore[assignment]  # derived
     host: str = "127.0.0.1"
     port: int = 8080
-    key_file: Path = Path("var/keys.json")
-    policy_dir: Path = Path("policies")
+    key_file: Path = None  # type: ignore[assignment]  # derived: data_dir/keys.json
+    policy_dir: Path = None  # type: ignore[assignment]  # derived: the policies that ship
     policy_profile: str = "today"
     jwks: str | None = None
     issuer: str | None = None
     audience: str = "consult"
     dev: bool = False
     demo: bool = False
-    data_dir: Path = Path("var")
+    data_dir: Path = DEFAULT_DATA_DIR
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = 10 * 1024 * 1024
-    web_dir: Path | None = None
+    web_dir: Path = None  # type: ignore[assignment]  # derived: the web app that ships
     oidc_authority: str | None = None
     oidc_client_id: str | None = None
     oidc_scope: str = "openid profile"
@@ -110,6 +130,30 @@ class Settings:
     child_welfare_pool: str = "child_welfare_intake"
     referral_sla_seconds: int = 120
     controllers: Mapping[str, Controller] = field(default_factory=lambda: DEMO_CONTROLLERS)
+    #: Which fields were filled in by default (re-derived when ``with_overrides`` changes the data
+    #: directory); not a setting.
+    derived: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        from consult.bundled import POLICIES, WEB, bundled_dir
+
+        data_dir = self.data_dir.absolute()
+        defaults: dict[str, Callable[[], object]] = {
+            "database_url": lambda: f"sqlite+aiosqlite:///{data_dir / DATABASE_FILE}",
+            "key_file": lambda: data_dir / KEY_FILE_NAME,
+            "policy_dir": lambda: bundled_dir(POLICIES),
+            "web_dir": lambda: bundled_dir(WEB),
+        }
+        derived = {name for name in defaults if getattr(self, name) is None}
+        object.__setattr__(self, "data_dir", data_dir)
+        for name in derived:
+            object.__setattr__(self, name, defaults[name]())
+        object.__setattr__(self, "database_url", _absolute_sqlite_url(self.database_url))
+        for name in ("key_file", "policy_dir", "web_dir", "audit_key_file", "checkpoint_file"):
+            value = getattr(self, name)
+            if value is not None and not value.is_absolute():
+                object.__setattr__(self, name, value.absolute())
+        object.__setattr__(self, "derived", frozenset(derived))
 
     def __repr__(self) -> str:  # never print secrets
         shown = ", ".join(
@@ -168,7 +212,10 @@ class Settings:
         return self.data_dir / "dev-issuer-key.pem"
 
     def with_overrides(self, **values: object) -> Settings:
-        return replace(self, **values)  # type: ignore[arg-type]
+        """These values changed; the defaults that were derived are derived again (from a new
+        ``data_dir``, say)."""
+        rederive = {name: None for name in self.derived if name not in values}
+        return replace(self, **rederive, **values, derived=frozenset())  # type: ignore[arg-type]
 
 
 DEV_ISSUER = "konsulta-dev"
@@ -296,7 +343,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, check: bool = True) -
             raise ConfigError(f"CONSULT_CONFIG: cannot read {config_file}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"CONSULT_CONFIG: {config_file} is not valid TOML: {exc}") from None
-        known = {f.name for f in fields(Settings)}
+        known = {f.name for f in fields(Settings)} - {"derived"}
         for name, raw in data.items():
             if name not in known:
                 raise ConfigError(f"CONSULT_CONFIG: unknown setting {name!r} in {config_file}")
@@ -369,3 +416,42 @@ def validate(settings: Settings) -> Settings:
 def _range(text: str, low: int, high: int) -> bool:
     match = re.fullmatch(r"(\d{1,2})-(\d{1,2})", text or "")
     return bool(match) and low <= int(match[1]) < int(match[2]) <= high
+
+
+def mask_url_secrets(url: str) -> str:
+    """A URL with its password and query string (where tokens travel) hidden."""
+    masked = _mask_url(url)
+    parts = urlsplit(masked)
+    return urlunsplit(parts._replace(query="***")) if parts.query else masked
+
+
+_DERIVED_PATHS: dict[str, str] = {
+    "CONSULT_AUDIT_KEY_FILE": "effective_audit_key_file",
+    "CONSULT_CHECKPOINT_FILE": "effective_checkpoint_file",
+}
+
+
+def effective_configuration(settings: Settings, env: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+    """Every environment setting with the value in force, secrets masked: a field kept out of
+    ``repr`` shows a URL without its password or query, anything else as ``***``. An unset value is
+    empty and a boolean is 1 or 0, so the lines, masked ones aside, read back as the same settings. For
+    ``consult config check``; the service itself never logs its configuration."""
+    env = os.environ if env is None else env
+    by_name = {f.name: f for f in fields(Settings)}
+    rows = [("CONSULT_CONFIG", env.get("CONSULT_CONFIG") or "")]
+    for key, name in _ENV_KEYS.items():
+        value = getattr(settings, _DERIVED_PATHS.get(key, name))
+        if value is None:
+            shown = ""
+        elif isinstance(value, bool):
+            shown = "1" if value else "0"
+        elif not by_name[name].repr:
+            text = str(value)
+            shown = mask_url_secrets(text) if "://" in text else "***"
+        elif isinstance(value, tuple):
+            shown = ",".join(value)
+        else:
+            shown = str(value)
+        rows.append((key, shown))
+    return rows
+

@@ -81,11 +81,6 @@ def routes_for(settings: Settings) -> tuple[Route, ...]:
             + WEB_ROUTES + ROUTING_ROUTES + READY_ROUTES + (DEV_ROUTES if settings.dev else ()))
 
 
-def default_web_dir() -> Path:
-    bundled = Path(__file__).resolve().parents[2] / "web"
-    return bundled if bundled.is_dir() else Path("web")
-
-
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     app = web.Application(middlewares=[edge], client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
@@ -104,7 +99,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.on_response_prepare.append(_secrecy_marking(frozenset(r.handler.__name__ for r in routes if r.secret)))
     app.router.add_get("/api/v1/openapi.json", openapi_handler(build_document(routes)), name="openapi")
     app.router.add_get("/api/v1/ws", websocket, name="websocket")
-    web_dir = settings.web_dir or default_web_dir()
+    web_dir = settings.web_dir
     if web_dir.is_dir():
         app.router.add_get("/", _index(web_dir), name="index")
         app.router.add_static("/static/", web_dir, name="static", append_version=False)
