@@ -10,7 +10,7 @@ import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -91,6 +91,15 @@ class IdentityProvider:
     role_map: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
+def _absolute_sqlite_url(url: str) -> str:
+    """An SQLite URL naming a relative file, made absolute (``sqlite+aiosqlite:///var/k.db`` ->
+    ``sqlite+aiosqlite:////srv/app/var/k.db``); any other URL as it is."""
+    scheme, sep, rest = url.partition(":///")
+    if not (sep and scheme.startswith("sqlite")) or rest.startswith("/") or rest.split("?")[0] in ("", ":memory:"):
+        return url
+    return f"{scheme}:///{Path(rest).absolute()}"
+
+
 #: File names in the data directory (``CONSULT_DATA_DIR``) of the settings that default to it.
 DATABASE_FILE = "konsulta.db"
 KEY_FILE_NAME = "keys.json"
@@ -160,16 +169,17 @@ class Settings:
         from consult.bundled import POLICIES, WEB, bundled_dir
 
         data_dir = self.data_dir.absolute()
-        defaults: dict[str, object] = {
-            "database_url": f"sqlite+aiosqlite:///{data_dir / DATABASE_FILE}",
-            "key_file": data_dir / KEY_FILE_NAME,
-            "policy_dir": bundled_dir(POLICIES),
-            "web_dir": bundled_dir(WEB),
+        defaults: dict[str, Callable[[], object]] = {
+            "database_url": lambda: f"sqlite+aiosqlite:///{data_dir / DATABASE_FILE}",
+            "key_file": lambda: data_dir / KEY_FILE_NAME,
+            "policy_dir": lambda: bundled_dir(POLICIES),
+            "web_dir": lambda: bundled_dir(WEB),
         }
         derived = {name for name in defaults if getattr(self, name) is None}
         object.__setattr__(self, "data_dir", data_dir)
         for name in derived:
-            object.__setattr__(self, name, defaults[name])
+            object.__setattr__(self, name, defaults[name]())
+        object.__setattr__(self, "database_url", _absolute_sqlite_url(self.database_url))
         for name in ("key_file", "policy_dir", "web_dir", "audit_key_file", "checkpoint_file"):
             value = getattr(self, name)
             if value is not None and not value.is_absolute():
@@ -597,7 +607,7 @@ _DERIVED_PATHS: dict[str, str] = {
 def effective_configuration(settings: Settings, env: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
     """Every environment setting with the value in force, secrets masked: a field kept out of
     ``repr`` shows a URL without its password or query, anything else as ``***``. An unset value is
-    empty and a boolean is 1 or 0, so the lines read back as the same settings. For
+    empty and a boolean is 1 or 0, so the lines, masked ones aside, read back as the same settings. For
     ``consult config check``; the service itself never logs its configuration."""
     env = os.environ if env is None else env
     by_name = {f.name: f for f in fields(Settings)}

@@ -138,3 +138,19 @@ async def test_init_brings_an_empty_postgresql_database_to_the_head(tmp_path: Pa
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         await admin.dispose()
+
+
+def test_config_check_of_an_unreadable_value_is_exit_2(env: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CONSULT_PORT", "eighty")
+    assert main(["config", "check"]) == 2
+    assert capsys.readouterr().err == "configuration error: CONSULT_PORT must be an integer\n"
+
+
+def test_config_check_names_a_missing_jwks_file(env: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CONSULT_DEV", "0")
+    monkeypatch.setenv("CONSULT_ISSUER", "https://idp.example")
+    monkeypatch.setenv("CONSULT_JWKS", str(env / "missing-jwks.json"))
+    assert main(["config", "check"]) == 1
+    assert f"problem: CONSULT_JWKS: {env / 'missing-jwks.json'} is not a file\n" in capsys.readouterr().err

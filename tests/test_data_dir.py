@@ -27,7 +27,9 @@ def test_the_working_directory_only_resolves_relative_settings_once(tmp_path: Pa
     """Relative values are made absolute at load time; the defaults never move with a later chdir."""
     monkeypatch.chdir(tmp_path)
     s = load_settings({"CONSULT_DEV": "1", "CONSULT_DATA_DIR": "state", "CONSULT_KEY_FILE": "secret/keys.json"})
+    named = load_settings({"CONSULT_DEV": "1", "CONSULT_DATABASE_URL": "sqlite+aiosqlite:///db/k.db?cache=shared"})
     monkeypatch.chdir("/")
+    assert named.database_url == f"sqlite+aiosqlite:///{tmp_path}/db/k.db?cache=shared"
     assert s.data_dir == tmp_path / "state" and s.key_file == tmp_path / "secret" / "keys.json"
     assert s.database_url.endswith(f"{tmp_path}/state/konsulta.db")
     # A key file set on its own keeps the audit key beside it, as before.
