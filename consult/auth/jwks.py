@@ -133,14 +133,14 @@ class IdentityProviders:
             if kept is not None:
                 keys, fetched_at = kept
                 self.verifier.set_keys(source.issuer, keys)
-                log.warning("identity provider issuer=%s JWKS %s: using its %d keys kept at %s; "
-                            "retrying every %d s", source.issuer, reason, len(keys),
+                log.warning("identity provider issuer=%s JWKS %s: using its %d keys kept at %s "
+                            "(fetched again every %d min)", source.issuer, reason, len(keys),
                             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(fetched_at)),
-                            int(self.refetch_min_seconds))
+                            int(self.refresh_seconds // 60))
             else:
                 log.error("identity provider issuer=%s JWKS %s and no keys are kept on this host: its "
-                          "tokens are refused until it answers (retrying every %d s)",
-                          source.issuer, reason, int(self.refetch_min_seconds))
+                          "tokens are refused until it answers (tried again for a token at most once a "
+                          "minute, and every %d min)", source.issuer, reason, int(self.refresh_seconds // 60))
 
     async def verify(self, token: str) -> Principal:
         """The token's principal, or ``AuthError``. A key not yet known fetches its issuer's
