@@ -7,6 +7,7 @@ generator, so start-up fails loudly and shutdown releases everything in reverse 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -179,6 +180,8 @@ async def _trust(app: web.Application) -> AsyncIterator[None]:
     yield
     if refresher is not None:
         refresher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await refresher
 
 
 async def _services(app: web.Application) -> AsyncIterator[None]:

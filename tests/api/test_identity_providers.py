@@ -50,6 +50,8 @@ class Provider:
     async def start(self, aiohttp_server) -> Provider:  # type: ignore[no-untyped-def]
         async def jwks(request: web.Request) -> web.Response:
             self.hits[request.path] = self.hits.get(request.path, 0) + 1
+            if request.path.startswith("/moved"):
+                raise web.HTTPFound(request.path.removeprefix("/moved"))
             if self.down or request.path not in self.published:
                 return web.json_response({"error": "unavailable"}, status=503)
             return web.json_response({"keys": self.published[request.path]})
@@ -192,6 +194,22 @@ async def test_unreachable_host_at_start_up_is_no_traceback(aiohttp_client, tmp_
         client = await aiohttp_client(create_app(settings_for(tmp_path, issuer=ISSUER, jwks=dead)))
     assert (await client.get("/api/v1/me")).status == 401
     assert not [r for r in caplog.records if r.exc_info]
+
+
+async def test_a_redirected_jwks_is_not_followed(provider, tmp_path):
+    """Property: the JWKS is read from the configured address only; a redirect (which could lead
+    to plain http:// or another host) is not followed."""
+    from consult.auth.jwks import IdentityProviders, KeySource
+    from consult.auth.tokens import Issuer, TokenVerifier
+
+    signer = provider.key("k1")
+    provider.publish("/jwks", signer)
+    verifier = TokenVerifier([Issuer(ISSUER, "consult", frozenset({"kela"}))])
+    await IdentityProviders(verifier, [KeySource(ISSUER, provider.url("/moved/jwks"), tmp_path)],
+                            refresh_seconds=600).load()
+    assert provider.hits.get("/jwks") is None and verifier.key_ids(ISSUER) == ()
+    with pytest.raises(AuthError):
+        verifier.verify(sign(signer))
 
 
 @pytest.mark.parametrize("jwks", ["http://idp.example/jwks", "ftp://idp.example/jwks",
