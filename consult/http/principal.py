@@ -1,15 +1,20 @@
-"""The edge side of authentication: the bearer header → ``Principal``, or 401."""
+"""The edge side of authentication: the bearer header → ``Principal``, or 401 (429 while the
+client address has used up its failed sign-ins)."""
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
-from consult.auth import AuthError
+from consult.auth import AuthError, Session
 from consult.errors import Forbidden, RateLimited, Unauthenticated
 from consult.http import keys
 from consult.http.middleware import REQUEST_ID, USER_ID
 from consult.model import Principal
 from consult.model.context import RequestContext
+
+log = logging.getLogger("consult.auth")
 
 
 async def authenticate(request: web.Request) -> Principal:
@@ -17,21 +22,42 @@ async def authenticate(request: web.Request) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated()
-    throttle = request.app[keys.THROTTLE]
-    source = request.remote or "-"
-    if throttle.blocked(source):
-        raise RateLimited("Too many failed sign-ins from this address; try again in a minute.")
-    try:
-        session = request.app[keys.VERIFIER].verify_session(token.strip())
-    except AuthError:
-        throttle.failed(source)
-        raise Unauthenticated() from None
-    principal = session.principal
-    if request.app[keys.SESSIONS].refused(principal.org, principal.user_id, session.issued_at):
-        raise Unauthenticated()  # an administrator ended this user's sessions after the token was issued
+    principal = await sign_in(request, token.strip())
     request[USER_ID] = principal.user_id
     await request.app[keys.DIRECTORY].seen(principal)
     return principal
+
+
+async def sign_in(request: web.Request, token: str) -> Principal:
+    """The token's principal, else ``Unauthenticated`` — or ``RateLimited`` once the client
+    address (``request.remote``, the real client behind a trusted proxy) has used up its failures.
+    The token is checked first: a valid one is never slowed by someone else's guessing behind the
+    same address. Each rejection is logged with its reason and issuer, never the token."""
+    return (await sign_in_session(request, token)).principal
+
+
+async def sign_in_session(request: web.Request, token: str) -> Session:
+    """``sign_in`` with the token's times. A token issued before an administrator ended its
+    user's sessions (consult/services/sessions.py) is ``Unauthenticated`` too; that is no guess,
+    so it does not count against the address."""
+    source = request.remote or "-"
+    throttle = request.app[keys.THROTTLE]
+    try:
+        session = await request.app[keys.IDENTITY].verify_session(token)
+    except AuthError as exc:
+        blocked = throttle.blocked(source)
+        if not blocked:
+            throttle.failed(source)
+        log.info("token rejected reason=%s issuer=%s source=%s request_id=%s throttled=%s",
+                 exc.reason, exc.issuer or "-", source, request.get(REQUEST_ID, "-"), blocked)
+        if blocked:
+            raise RateLimited("Too many failed sign-ins from this address; try again in a minute.") from None
+        raise Unauthenticated() from None
+    p = session.principal
+    if request.app[keys.SESSIONS].refused(p.org, p.user_id, session.issued_at):
+        log.info("token rejected reason=session ended user=%s request_id=%s", p.user_id, request.get(REQUEST_ID, "-"))
+        raise Unauthenticated()
+    return session
 
 
 def require_role(principal: Principal, *roles: str) -> None:

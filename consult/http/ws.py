@@ -22,10 +22,11 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from consult.auth import AuthError, Session
+from consult.auth import Session
+from consult.errors import RateLimited, Unauthenticated
 from consult.http import keys
 from consult.http.middleware import USER_ID
-from consult.http.principal import context
+from consult.http.principal import context, sign_in_session
 from consult.model import Principal, iso
 from consult.services.events import Reader
 
@@ -169,25 +170,17 @@ async def _authenticate(ws: web.WebSocketResponse, request: web.Request) -> Sess
 
 async def _verify(ws: web.WebSocketResponse, request: web.Request, token: str | None) -> Session | None:
     """The session of ``token``, or None after closing the connection with the reason."""
-    app = request.app
     if token is None:
         await ws.close(code=CLOSE_UNAUTHENTICATED, message=b"authentication required")
         return None
-    throttle, source = app[keys.THROTTLE], request.remote or "-"
-    if throttle.blocked(source):
+    try:
+        return await sign_in_session(request, token)
+    except RateLimited:
         await ws.close(code=CLOSE_RATE_LIMITED, message=b"too many failed sign-ins")
         return None
-    try:
-        session = app[keys.VERIFIER].verify_session(token)
-    except AuthError:
-        throttle.failed(source)
+    except Unauthenticated:
         await ws.close(code=CLOSE_UNAUTHENTICATED, message=b"authentication failed")
         return None
-    p = session.principal
-    if app[keys.SESSIONS].refused(p.org, p.user_id, session.issued_at):
-        await ws.close(code=CLOSE_UNAUTHENTICATED, message=b"session ended")
-        return None
-    return session
 
 
 async def _send_loop(ws: web.WebSocketResponse, queue: asyncio.Queue[dict[str, Any] | None], metrics: Any) -> None:

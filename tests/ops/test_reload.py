@@ -121,11 +121,11 @@ async def test_reload_replaces_the_trusted_keys_from_the_jwks(aiohttp_client, se
     """After a reload the identity provider's new key is trusted and a dropped key is not."""
     from consult.auth.dev import DevIssuer
 
-    jwks = tmp_path / "jwks.json"
-    old, new = (DevIssuer(tmp_path / f"idp-{n}.pem", issuer=settings.effective_issuer,
-                          audience=settings.audience) for n in ("old", "new"))
+    jwks, iss = tmp_path / "jwks.json", "https://idp.example.org/realms/staff"
+    old, new = (DevIssuer(tmp_path / f"idp-{n}.pem", issuer=iss, audience=settings.audience)
+                for n in ("old", "new"))
     jwks.write_text(json.dumps({"keys": [old.jwk]}))
-    client = await aiohttp_client(create_app(replace(settings, jwks=str(jwks))))
+    client = await aiohttp_client(create_app(replace(settings, jwks=str(jwks), issuer=iss)))
 
     async def status(issuer: DevIssuer) -> int:
         token = issuer.mint(sub="kela.aino", org="kela", roles=["advisor"])
