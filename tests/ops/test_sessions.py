@@ -156,3 +156,16 @@ async def test_only_an_admin_ends_sessions(api, who):
 async def test_ending_sessions_needs_a_user_id(api):
     await api.call("POST", "/api/v1/sessions/end", "vantaa.admin", json={}, expect=422)
     await api.call("POST", "/api/v1/sessions/end", "vantaa.admin", json={"user_id": "a b"}, expect=422)
+
+
+async def test_a_token_without_iat_or_nbf_counts_as_issued_before_an_end(api):
+    """A token that does not say when it was issued cannot outlive an ended session."""
+    from jose import jwt
+
+    now = int(time.time())
+    claims = {"iss": api.issuer.issuer, "aud": api.issuer.audience, "sub": "vantaa.sanna", "org": "vantaa",
+              "roles": ["expert"], "exp": now + 600}
+    undated = jwt.encode(claims, api.issuer._pem.decode(), algorithm="ES256", headers={"kid": api.issuer.jwk["kid"]})
+    await api.call("GET", "/api/v1/me", headers={"Authorization": f"Bearer {undated}"}, expect=200)
+    await api.call("POST", "/api/v1/sessions/end", "vantaa.admin", json={"user_id": "vantaa.sanna"}, expect=200)
+    await api.call("GET", "/api/v1/me", headers={"Authorization": f"Bearer {undated}"}, expect=401)
