@@ -1,10 +1,16 @@
-"""Shared fixtures: the real app on a fresh SQLite file, with the development issuer for tokens."""
+"""Shared fixtures: the real app on a fresh SQLite file, with the development issuer for tokens.
+
+The SQLite file starts as a copy of one database migrated to the code's head once per session
+(per xdist worker), instead of migrating a new file for every test; a test about what happens to a
+new or older database is marked ``new_database`` and starts from no file at all."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+import shutil
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -13,14 +19,36 @@ from consult.auth.dev import DEMO_USERS, DevIssuer
 from consult.config import Settings
 from consult.http import keys
 from consult.http.app import create_app
+from consult.storage import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "new_database: the `settings` database file does not exist yet (no copy of the migrated "
+        "template): for tests of what start-up, `db upgrade` or `init` do to a new or older database")
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file at the migration head, migrated once per session the way a new database is."""
+    path = tmp_path_factory.mktemp("migrated") / "konsulta.db"
+    migrate.upgrade(f"sqlite+aiosqlite:///{path}")
+    leftovers = [p.name for p in path.parent.iterdir() if p != path]
+    assert not leftovers, f"the migrated template is not one self-contained file: {leftovers}"
+    return path
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    database = tmp_path / "konsulta.db"
+    if request.node.get_closest_marker("new_database") is None:
+        # A plain copy: the file gets this process's default mode, so a test that relies on the
+        # service creating the file (owner-only) is found failing and marked new_database.
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), database)
     return Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'konsulta.db'}",
+        database_url=f"sqlite+aiosqlite:///{database}",
         key_file=tmp_path / "keys.json",
         policy_dir=ROOT / "policies",
         data_dir=tmp_path,

@@ -15,8 +15,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from consult.storage.db import ensure_sqlite_file
 from tests.conftest import Api
+
+# How the service creates and holds a new file is the subject: no copy of the migrated template.
+pytestmark = pytest.mark.new_database
 
 _EXCLUSIVE = """
 import sqlite3, sys
