@@ -14,6 +14,7 @@ import shutil
 
 import pytest
 from aiohttp.test_utils import TestClient
+from hypothesis import settings as hypothesis_settings
 
 from consult.auth.dev import DEMO_USERS, DevIssuer
 from consult.config import Settings
@@ -22,6 +23,13 @@ from consult.http.app import create_app
 from consult.storage import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Property tests draw the same examples on every run (seeded from each test's own name), so a run
+# is reproducible and a failure is the same failure again; no example database is kept between
+# runs. `--hypothesis-profile=explore` draws fresh random examples instead.
+hypothesis_settings.register_profile("konsulta", derandomize=True, database=None)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile("konsulta")
 
 
 def pytest_configure(config: pytest.Config) -> None:
