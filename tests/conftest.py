@@ -2,15 +2,19 @@
 
 The SQLite file starts as a copy of one database migrated to the code's head once per session
 (per xdist worker), instead of migrating a new file for every test; a test about what happens to a
-new or older database is marked ``new_database`` and starts from no file at all."""
+new or older database is marked ``new_database`` and starts from no file at all. PostgreSQL tests
+that are not about migrations likewise get a database created from a migrated template
+(``pg_migrated``)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
-
-import shutil
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -21,6 +25,8 @@ from consult.config import Settings
 from consult.http import keys
 from consult.http.app import create_app
 from consult.storage import migrate
+
+PG_URL = os.environ.get("CONSULT_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,6 +52,49 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     leftovers = [p.name for p in path.parent.iterdir() if p != path]
     assert not leftovers, f"the migrated template is not one self-contained file: {leftovers}"
     return path
+
+
+async def _pg_admin(statement: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await admin.dispose()
+
+
+def _pg_url(name: str) -> str:
+    return PG_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A PostgreSQL database migrated to head once per session (per xdist worker), the template of
+    ``pg_migrated``; skips, saying so, when no server is reachable."""
+    name = f"konsulta_template_{uuid.uuid4().hex[:8]}"
+    try:
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    except Exception:
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}; set CONSULT_TEST_PG_URL to run this")
+    try:
+        migrate.upgrade(_pg_url(name))  # every connection to it is closed again: CREATE ... TEMPLATE needs that
+        yield name
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def pg_migrated(pg_template: str) -> AsyncIterator[str]:
+    """The URL of a new PostgreSQL database at head, a copy of the migrated template, dropped afterwards."""
+    name = f"konsulta_{uuid.uuid4().hex[:8]}"
+    await _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    try:
+        yield _pg_url(name)
+    finally:
+        await _pg_admin(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
