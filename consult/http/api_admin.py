@@ -11,7 +11,6 @@ from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
 from consult.http.api import Route
-from consult.http.api_audit import _moment as moment  # the audit API's one parser of from/to
 from consult.http.principal import authenticate, context, require_role
 
 _CLIENT_REF = re.compile(r"^cl_[A-Za-z0-9]{1,37}$")
@@ -34,8 +33,8 @@ async def client_record_export(request: web.Request) -> web.Response:
     if len(refs) > 1000 or not all(_CLIENT_REF.match(r) for r in refs):
         raise BadRequest("client_ref must be client references (cl_...).", code="bad_query")
     lines = await request.app[keys.CLIENT_RECORD].export(
-        who, context(request), since=moment(request, "from", end_of_day=False),
-        until=moment(request, "to", end_of_day=True), client_refs=refs)
+        who, context(request), since=v.query_instant(request, "from", day="start"),
+        until=v.query_instant(request, "to", day="next_start"), client_refs=refs)
     return web.Response(body="".join(lines).encode("utf-8"), content_type="application/jsonl", charset="utf-8",
                         headers={"Content-Disposition": 'attachment; filename="client-record.jsonl"'})
 

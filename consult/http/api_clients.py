@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -21,7 +20,6 @@ from consult.services.consents import GRANTORS, METHODS, ConsentScope
 from consult.services.gate import notices_for
 from consult.services.receipts import receipt_text
 
-HELSINKI = ZoneInfo("Europe/Helsinki")
 CLIENT_PURPOSES = frozenset(PURPOSES - {"general"})
 
 
@@ -51,21 +49,7 @@ def _names(data: dict[str, Any], field: str, allowed: frozenset[str], *, require
 
 def _moment(data: dict[str, Any], field: str) -> datetime | None:
     """An ISO 8601 time with zone, or a date meaning the end of that day in Helsinki."""
-    raw = data.get(field)
-    if raw is None:
-        return None
-    if not isinstance(raw, str) or len(raw) > 40:
-        raise Unprocessable(f"{field}: must be an ISO 8601 date or time", code="invalid_field")
-    try:
-        if len(raw) == 10:
-            day = datetime.fromisoformat(raw).date()
-            return datetime.combine(day, time(23, 59, 59), HELSINKI).astimezone(UTC)
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise Unprocessable(f"{field}: must be an ISO 8601 date or time", code="invalid_field") from None
-    if moment.tzinfo is None:
-        raise Unprocessable(f"{field}: a time needs its zone (e.g. Z or +02:00)", code="invalid_field")
-    return moment.astimezone(UTC)
+    return v.instant(data, field, required=False, day="last_second")
 
 
 def _scope(request: web.Request, data: dict[str, Any]) -> ConsentScope:

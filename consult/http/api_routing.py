@@ -4,7 +4,7 @@ knowledge base (SPEC C6a, C6, C1, C8, C9). Parse, authenticate, call one service
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -31,39 +31,13 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 def _instant(data: dict[str, Any], field: str, *, required: bool = True) -> datetime | None:
-    raw = data.get(field)
-    if raw is None:
-        if required:
-            raise Unprocessable(f"{field}: is required", code="invalid_field")
-        return None
-    try:
-        moment = datetime.fromisoformat(str(raw).replace("Z", "+00:00")) if isinstance(raw, str) else None
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise Unprocessable(f"{field}: must be an ISO 8601 time with its zone (Z or +02:00)", code="invalid_field")
-    return moment.astimezone(UTC)
-
-
-def _day(data: dict[str, Any], field: str) -> date | None:
-    raw = data.get(field)
-    if raw is None:
-        return None
-    try:
-        return date.fromisoformat(raw) if isinstance(raw, str) else None  # type: ignore[return-value]
-    except ValueError:
-        raise Unprocessable(f"{field}: must be a date YYYY-MM-DD", code="invalid_field") from None
+    return v.instant(data, field, required=required)
 
 
 def _only(data: dict[str, Any], allowed: set[str]) -> None:
     unknown = set(data) - allowed
     if unknown:
         raise Unprocessable("Unknown fields: " + ", ".join(sorted(unknown)), code="unknown_field")
-
-
-def _query_instant(request: web.Request, name: str) -> datetime | None:
-    raw = request.query.get(name)
-    return None if not raw else _instant({name: raw}, name)
 
 
 # -- agreements ------------------------------------------------------------------------------
@@ -171,8 +145,8 @@ async def get_roster(request: web.Request) -> web.Response:
     org = request.query.get("org") or who.org
     if not v._ORG.match(org):
         raise NotFound()
-    body = await request.app[keys.ROSTER].view(who, org, _query_instant(request, "from"),
-                                               _query_instant(request, "to"))
+    body = await request.app[keys.ROSTER].view(who, org, v.query_instant(request, "from"),
+                                               v.query_instant(request, "to"))
     return _json(body)
 
 
@@ -199,8 +173,8 @@ async def add_rule(request: web.Request) -> web.Response:
     start, end = data.get("start"), data.get("end")
     if not (isinstance(start, str) and _CLOCK.match(start) and isinstance(end, str) and _CLOCK.match(end)):
         raise Unprocessable("start, end: HH:MM in Helsinki time (end may be 24:00)", code="invalid_field")
-    body = await request.app[keys.ROSTER].add_rule(who, user_id, weekday, start, end, _day(data, "valid_from"),  # type: ignore[arg-type]
-                                                   _day(data, "valid_until"), context(request))
+    body = await request.app[keys.ROSTER].add_rule(who, user_id, weekday, start, end, v.day(data, "valid_from"),  # type: ignore[arg-type]
+                                                   v.day(data, "valid_until"), context(request))
     return _json(body, status=201)
 
 
@@ -383,7 +357,7 @@ ROUTING_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/queue", my_queue, "Open consultations offered to you: most urgent first, then oldest",
           who="expert, intake social worker", response=s.page(QUEUE_ITEM), errors=(400, 401, 403), query=_LIMIT),
     Route("GET", "/api/v1/roster", get_roster, "The roster: periods, weekly rules and on-duty intervals",
-          who="user of that org", response=ROSTER, errors=(401, 404, 422),
+          who="user of that org", response=ROSTER, errors=(400, 401, 404, 422),
           query=(("org", {"type": "string"}, "organisation (default yours)"),
                  ("from", {"type": "string", "format": "date-time"}, "window start (default yesterday)"),
                  ("to", {"type": "string", "format": "date-time"}, "window end (default 14 days on)"))),

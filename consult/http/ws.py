@@ -18,6 +18,7 @@ from consult.auth import AuthError
 from consult.http import keys
 from consult.http.middleware import USER_ID
 from consult.http.principal import context
+from consult.http.validation import BadJson, loads
 from consult.services.events import Reader
 from consult.model import iso
 
@@ -62,8 +63,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             if msg.type != WSMsgType.TEXT:
                 continue
             try:
-                frame = json.loads(msg.data)
-            except ValueError:
+                frame = loads(msg.data)
+            except BadJson:
                 frame = None
             if isinstance(frame, dict) and frame.get("type") == "ping":
                 queue.put_nowait({"type": "pong"})
@@ -96,8 +97,8 @@ async def _authenticate(ws: web.WebSocketResponse, request: web.Request) -> Any:
     token = None
     if msg.type == WSMsgType.TEXT:
         try:
-            frame = json.loads(msg.data)
-        except ValueError:
+            frame = loads(msg.data)
+        except BadJson:
             frame = None
         if isinstance(frame, dict) and frame.get("type") == "auth" and isinstance(frame.get("token"), str):
             token = frame["token"]

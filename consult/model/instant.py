@@ -66,3 +66,15 @@ def parse_instant(text: object, *, day: DayMeans | None = None) -> datetime:
     except (OverflowError, ValueError):
         raise BadInstant(f"must be between {EARLIEST.year} and {LATEST.year - 1}") from None
     return _in_range(utc)
+
+
+def parse_month(text: object) -> date:
+    """A calendar month YYYY-MM (ASCII digits) within the accepted years: its first day."""
+    if not isinstance(text, str) or len(text) != 7 or not text.isascii() or text[4] != "-":
+        raise BadInstant("must be a month YYYY-MM")
+    year, month = text[:4], text[5:]
+    if not (year.isdigit() and month.isdigit() and 1 <= int(month) <= 12):
+        raise BadInstant("must be a month YYYY-MM")
+    if not EARLIEST.year <= int(year) < LATEST.year:
+        raise BadInstant(f"must be between {EARLIEST.year} and {LATEST.year - 1}")
+    return date(int(year), int(month), 1)
