@@ -6,8 +6,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import os
+
 import pytest
 from aiohttp.test_utils import TestClient
+from hypothesis import settings as hypothesis_settings
 
 from consult.auth.dev import DEMO_USERS, DevIssuer
 from consult.config import Settings
@@ -15,6 +18,13 @@ from consult.http import keys
 from consult.http.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Property and fuzz tests (hypothesis, schemathesis) are deterministic: the examples are derived
+# from each test, not from a random seed or a saved database, so a failure on one machine is the
+# same failure on every machine and every run. HYPOTHESIS_PROFILE=explore searches at random.
+hypothesis_settings.register_profile("konsulta", derandomize=True, database=None, print_blob=True)
+hypothesis_settings.register_profile("explore", derandomize=False, database=None, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "konsulta"))
 
 
 @pytest.fixture
