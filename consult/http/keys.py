@@ -55,3 +55,5 @@ STATISTICS = web.AppKey("statistics", Statistics)
 KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)
 AUDIT = web.AppKey("audit", AuditTrail)
 SOCKETS = web.AppKey("sockets", set)
+#: Route name -> the (closed) schema of its JSON request body: what ``validation.json_body`` enforces.
+BODY_SCHEMAS = web.AppKey("body_schemas", dict)

@@ -1,7 +1,13 @@
-"""JSON Schemas of the public API, used by the OpenAPI document (SPEC §5)."""
+"""JSON Schemas of the public API, used by the OpenAPI document (SPEC §5).
+
+A request body's schema is also what the edge enforces: ``closed`` marks every object in it
+``additionalProperties: false`` (``Route`` applies it), and ``validation.json_body`` refuses
+exactly the fields that schema does not name, so the document and the check cannot drift.
+"""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from consult.model.vocabulary import CATEGORIES, OUTCOMES, PURPOSES, STATUSES, URGENCIES
@@ -101,7 +107,7 @@ ITEM_IN: S = {
     "required": ["category", "value"],
     "properties": {
         "category": {"type": "string", "enum": sorted(CATEGORIES)},
-        "value": {"type": ["string", "number", "boolean"]},
+        "value": {"type": ["string", "number"], "description": "A boolean is refused: write it as text"},
         "consent_id": STR,
         "referral": {
             "type": "object",
@@ -302,3 +308,20 @@ CHILD_WELFARE_NOTIFICATION: S = {
     **CONSULTATION,
     "properties": {**CONSULTATION["properties"], "notification": NOTIFICATION},
 }
+
+
+def closed(schema: S) -> S:
+    """A copy of a request schema with ``additionalProperties: false`` on every object that names
+    its properties: the edge refuses any other field (``validation.refuse_unknown``)."""
+    result = copy.deepcopy(schema)
+    stack = [result]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        if isinstance(node.get("properties"), dict):
+            node.setdefault("additionalProperties", False)
+            stack.extend(node["properties"].values())
+        if isinstance(node.get("items"), dict):
+            stack.append(node["items"])
+    return result

@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from consult.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from consult.http import keys
 from consult.model.instant import BadInstant, DayMeans, parse_day, parse_instant
 from consult.services import gate
 
@@ -23,6 +24,9 @@ _ID = re.compile(r"^[A-Za-z0-9._@:-]{1,128}$")
 _ORG = re.compile(r"^[a-z0-9_-]{1,64}$")
 _SLUG = re.compile(r"^[a-z0-9_.-]{1,64}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: A field name worth repeating in an error: anything else (an identity code sent as a key)
+#: is not echoed back.
+_FIELD_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
 #: A lone UTF-16 surrogate: JSON lets a client write one as an escape ("\\ud800"), but it is no
 #: character, cannot be encoded as UTF-8 and would fail wherever the text is stored or sealed.
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -88,7 +92,30 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         raise BadRequest(str(exc), code="bad_json") from None
     if not isinstance(data, dict):
         raise BadRequest("The body must be a JSON object.", code="bad_json")
+    route = request.match_info.route
+    schema = request.app.get(keys.BODY_SCHEMAS, {}).get(route.name) if route is not None else None
+    if schema is not None:
+        refuse_unknown(data, schema)
     return data
+
+
+def refuse_unknown(value: Any, schema: dict[str, Any], where: str = "") -> None:
+    """422 ``unknown_field`` for a field that an object with ``additionalProperties: false`` in
+    ``schema`` does not name, at any depth. Types are left to the field readers."""
+    stack: list[tuple[Any, dict[str, Any], str]] = [(value, schema, where)]
+    while stack:
+        value, schema, where = stack.pop()
+        properties = schema.get("properties")
+        if isinstance(value, dict) and isinstance(properties, dict):
+            unknown = sorted(set(value) - set(properties))
+            if unknown and schema.get("additionalProperties") is False:
+                named = [k for k in unknown if _FIELD_NAME.match(k)][:5]
+                listed = ": " + ", ".join(named) if named else ""
+                raise Unprocessable(f"{where or 'body'} has unknown fields{listed}", code="unknown_field")
+            stack.extend((value[k], sub, f"{where}.{k}" if where else k)
+                         for k, sub in properties.items() if k in value and isinstance(sub, dict))
+        elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+            stack.extend((item, schema["items"], f"{where}[{i}]") for i, item in enumerate(value))
 
 
 def _fail(field: str, what: str) -> Unprocessable:
