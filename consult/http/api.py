@@ -298,10 +298,7 @@ async def mark_read(request: web.Request) -> web.Response:
     return _json(body)
 
 
-_LIST_QUERY = (
-    ("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size (default 50)"),
-    ("cursor", {"type": "string"}, "the `next` of the previous page"),
-)
+_LIST_QUERY = (s.LIMIT_QUERY, s.CURSOR_QUERY)
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", healthz, "Liveness", who="anyone", auth=False, response=s.HEALTH, errors=()),

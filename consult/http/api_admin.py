@@ -58,8 +58,8 @@ ADMIN_ROUTES: tuple[Route, ...] = (
           "the county's client record (JSON Lines, schema konsulta.client-record/1); every exported "
           "consultation is audited",
           who="privacy officer or admin",
-          query=(("from", {"type": "string"}, "closed at or after (ISO 8601 date or time with zone)"),
-                 ("to", {"type": "string"}, "closed before (a date counts whole)"),
+          query=(("from", s.TIME_OR_DATE, "closed at or after (ISO 8601 date or time with zone)"),
+                 ("to", s.TIME_OR_DATE, "closed before (a date counts whole)"),
                  ("client_ref", {"type": "string"}, "only these clients (repeatable)")),
           content_type="application/jsonl", response={"type": "string"}, errors=(400, 401, 403)),
     Route("GET", "/api/v1/keys/status", key_status, "Key-encryption key versions and what uses them",

@@ -202,8 +202,8 @@ async def reason(request: web.Request) -> web.Response:
 
 _HEX = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 _INT = {"type": "integer", "minimum": 0}
-_Q_INT = {"type": "string", "pattern": "^[0-9]{1,19}$"}
-_Q_TIME = ({"type": "string", "maxLength": 40}, "ISO 8601 time with zone, or a date (Helsinki)")
+_Q_INT = s.INDEX
+_Q_TIME = (s.TIME_OR_DATE, "ISO 8601 time with zone, or a date (Helsinki)")
 _FILTERS: tuple[tuple[str, s.S, str], ...] = (
     ("client_ref", {"type": "string", "maxLength": 128}, "the client"),
     ("actor", {"type": "string", "maxLength": 128}, "the user who acted"),
@@ -216,8 +216,8 @@ _FILTERS: tuple[tuple[str, s.S, str], ...] = (
     ("to", *_Q_TIME),
 )
 _PAGING: tuple[tuple[str, s.S, str], ...] = (
-    ("limit", {"type": "string", "pattern": "^[0-9]{1,9}$"}, "page size, 1..200"),
-    ("cursor", {"type": "string", "maxLength": 200}, "the previous page's next"),
+    s.LIMIT_QUERY,
+    s.CURSOR_QUERY,
 )
 _ACTOR = {"type": "object", "properties": {"id": s.STR, "org": s.STR, "role": s.STR}}
 _CONSENT_REF = {"type": ["object", "null"], "properties": {"id": s.STR, "version": {"type": "integer"}}}

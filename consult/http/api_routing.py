@@ -184,7 +184,8 @@ async def delete_rule(request: web.Request) -> web.Response:
 
 async def holidays(request: web.Request) -> web.Response:
     await authenticate(request)
-    year = v.query_int(request, "year") or request.app[keys.CLOCK].now().year
+    year = v.query_int(request, "year")
+    year = request.app[keys.CLOCK].now().year if year is None else year
     if not 1900 <= year <= 2200:
         raise Unprocessable("year: 1900..2200", code="invalid_field")
     return _json({"year": year, "items": [{"date": d.isoformat(), "name": n}
@@ -323,9 +324,9 @@ ENTRY: s.S = {"type": "object", "required": ["id", "topic", "question", "answer"
 ENTRY_IN: s.S = {"type": "object", "required": ["question", "answer"], "properties": {
     "question": {"type": "string", "minLength": 1, "maxLength": 4000},
     "answer": {"type": "string", "minLength": 1, "maxLength": 8000}, "topic": s.STR}}
-_MONTHS = (("from", {"type": "string", "pattern": r"^\d{4}-\d{2}$"}, "first month YYYY-MM (default: 11 months before to)"),
-           ("to", {"type": "string", "pattern": r"^\d{4}-\d{2}$"}, "last month YYYY-MM (default: this month)"))
-_LIMIT = (("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "at most this many (default 50)"),)
+_MONTHS = (("from", s.MONTH, "first month YYYY-MM (default: 11 months before to)"),
+           ("to", s.MONTH, "last month YYYY-MM (default: this month)"))
+_LIMIT = (s.LIMIT_QUERY,)
 _WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422)
 
 ROUTING_ROUTES: tuple[Route, ...] = (
@@ -348,8 +349,8 @@ ROUTING_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/roster", get_roster, "The roster: periods, weekly rules and on-duty intervals",
           who="user of that org", response=ROSTER, errors=(400, 401, 404, 422),
           query=(("org", {"type": "string"}, "organisation (default yours)"),
-                 ("from", {"type": "string", "format": "date-time"}, "window start (default yesterday)"),
-                 ("to", {"type": "string", "format": "date-time"}, "window end (default 14 days on)"))),
+                 ("from", s.TIME, "window start (default yesterday)"),
+                 ("to", s.TIME, "window end (default 14 days on)"))),
     Route("POST", "/api/v1/roster/periods", add_period, "Add an on-duty period for a named expert",
           who="admin of the expert's org", body=PERIOD_IN, response=PERIOD, status=201, errors=_WRITE_ERRORS),
     Route("DELETE", "/api/v1/roster/periods/{id}", delete_period, "Remove an on-duty period",
@@ -360,7 +361,7 @@ ROUTING_ROUTES: tuple[Route, ...] = (
           who="admin of the expert's org", response=DELETED, errors=(401, 403, 404)),
     Route("GET", "/api/v1/holidays", holidays, "Finnish public holidays of a year (days off for the roster)",
           response=HOLIDAYS, errors=(400, 401, 422),
-          query=(("year", {"type": "integer"}, "the year (default this year)"),)),
+          query=(("year", {"type": "integer", "minimum": 1900, "maximum": 2200}, "the year (default this year)"),)),
     Route("GET", "/api/v1/stats", stats, "Statistics per month and pair of organisations (no personal data)",
           who="admin, privacy officer", response=STATS, errors=(401, 403, 422), query=_MONTHS),
     Route("GET", "/api/v1/stats.csv", stats_csv, "The statistics as CSV (month, orgs, measure, key, value)",

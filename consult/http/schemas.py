@@ -10,13 +10,32 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from consult.model import instant
 from consult.model.vocabulary import CATEGORIES, OUTCOMES, PURPOSES, STATUSES, URGENCIES
+from consult.services.paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_POSITION
 
 S = dict[str, Any]
 
 STR: S = {"type": "string"}
 NSTR: S = {"type": ["string", "null"]}
 TS: S = {"type": ["string", "null"], "format": "date-time"}
+
+# -- query parameters: as ``validation`` reads them (query_int, query_instant, decode_cursor) ----------
+
+Q = tuple[str, S, str]
+_YEARS = f"{instant.EARLIEST.year}..{instant.LATEST.year - 1}"
+LIMIT_QUERY: Q = ("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                  f"at most this many, 1..{MAX_LIMIT} in ASCII digits (default {DEFAULT_LIMIT})")
+CURSOR_QUERY: Q = ("cursor", {"type": "string", "maxLength": 200}, "the `next` of the previous page")
+#: A leaf index or tree size of the audit log.
+INDEX: S = {"type": "integer", "minimum": 0, "maximum": MAX_POSITION}
+#: A time with its zone, or a date meaning a moment of that day in Helsinki.
+TIME_OR_DATE: S = {"type": "string", "maxLength": instant.MAX_LENGTH,
+                   "description": f"ISO 8601 time with zone, or a date YYYY-MM-DD (Helsinki); years {_YEARS}"}
+#: A time with its zone only.
+TIME: S = {"type": "string", "format": "date-time", "maxLength": instant.MAX_LENGTH,
+           "description": f"ISO 8601 time with zone; years {_YEARS}"}
+MONTH: S = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$", "description": f"YYYY-MM; years {_YEARS}"}
 
 ERROR: S = {
     "type": "object",

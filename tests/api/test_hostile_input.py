@@ -16,9 +16,11 @@ from sqlalchemy import func, select
 
 from consult.http import keys
 from consult.storage import audit_log, tables
+from tests.api.wsutil import connect, next_event
 from tests.synthetic import hetu
 
 DEEP = 30_000
+WS_DEEP = 5_000  # within the WebSocket's 16 KiB frame limit, far beyond the parser's recursion limit
 SURROGATE = '"\\ud800"'  # the JSON escape of a lone high surrogate, as a client sends it
 
 
@@ -206,4 +208,27 @@ async def test_extreme_month_ranges_of_the_statistics_are_422(api, caplog, month
         response = await api.client.get(path, params={"from": first, "to": last}, headers=api.auth("kela.admin"))
         assert response.status == 422, (path, months, response.status, await response.text())
         _is_error(await response.json())
+    _no_unhandled_error(caplog)
+
+
+async def test_a_hostile_websocket_frame_is_answered_and_the_socket_stays_usable(api, caplog):
+    """The live socket reads frames with the same loader: no unhandled error, and a ping after
+    the hostile frames is still answered."""
+    ws = await connect(api, "kela.aino")
+    for frame in ("[" * WS_DEEP + "]" * WS_DEEP, '{"type": ' + SURROGATE + "}", '{"type": "ping", "n": NaN}'):
+        await ws.send_str(frame)
+        assert (await next_event(ws, "error"))["error"]["code"] == "bad_frame"
+    await ws.send_str('{"type": "ping"}')
+    await next_event(ws, "pong")
+    await ws.close()
+    _no_unhandled_error(caplog)
+
+
+async def test_a_hostile_authentication_frame_closes_the_socket_as_unauthenticated(api, caplog):
+    for frame in ("[" * WS_DEEP + "]" * WS_DEEP, '{"type": "auth", "token": ' + SURROGATE + "}"):
+        ws = await api.client.ws_connect("/api/v1/ws")
+        await ws.send_str(frame)
+        msg = await ws.receive(timeout=5)
+        assert msg.type.name in ("CLOSE", "CLOSED") and ws.close_code == 4401, (msg.type, ws.close_code)
+        await ws.close()
     _no_unhandled_error(caplog)
