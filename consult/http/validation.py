@@ -30,6 +30,7 @@ _FIELD_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
 #: A lone UTF-16 surrogate: JSON lets a client write one as an escape ("\\ud800"), but it is no
 #: character, cannot be encoded as UTF-8 and would fail wherever the text is stored or sealed.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 #: The deepest nesting a request body may have; the deepest the API describes is 4.
 MAX_DEPTH = 16
 #: The largest integer a query parameter may carry (a 64-bit SQL integer holds it with room).
@@ -52,31 +53,54 @@ def _no_constant(name: str) -> Any:
 
 
 def loads(raw: bytes | str) -> Any:
-    """Parse untrusted JSON: at most ``MAX_DEPTH`` deep, no lone surrogate in any string or key,
-    no NaN/Infinity and no number that overflows a float. Raises ``BadJson``."""
+    """Parse untrusted JSON (UTF-8, RFC 8259 8.1): at most ``MAX_DEPTH`` deep, no lone surrogate
+    in any string or key, no NaN/Infinity and no number that overflows a float. Raises ``BadJson``."""
     try:
-        data = json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
+        # Decoded here, strictly: ``json.loads`` would also take UTF-16/32 bytes, decoded with
+        # surrogatepass, so a lone surrogate could arrive without an escape.
+        text = raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw  # a UTF-8 BOM is ignored
+        data = json.loads(text, parse_float=_finite, parse_constant=_no_constant)
     except RecursionError:
         raise BadJson("The body is nested too deeply.") from None
     except BadJson:
         raise
     except (ValueError, UnicodeDecodeError):
         raise BadJson("The body is not valid JSON.") from None
-    stack: list[tuple[Any, int]] = [(data, 1)]
+    # Both checks below walk the parsed value only when the text makes it necessary: fewer
+    # brackets than the limit cannot nest past it, and a surrogate in text decoded from UTF-8 can
+    # only have come from a \uD800-\uDFFF escape (a caller's own text is searched as it is).
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        _check_depth(data)
+    if _SURROGATE_ESCAPE.search(text) or (not isinstance(raw, bytes) and _SURROGATE.search(text)):
+        _check_text(data)
+    return data
+
+
+def _check_depth(data: Any) -> None:
+    level, depth = [data], 0
+    while level:
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise BadJson(f"The body is nested more than {MAX_DEPTH} deep.")
+        below: list[Any] = []
+        for node in level:
+            children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+            below.extend(c for c in children if isinstance(c, dict | list))
+        level = below
+
+
+def _check_text(data: Any) -> None:
+    stack = [data]
     while stack:  # iterative: a walk must not recurse either
-        value, depth = stack.pop()
+        value = stack.pop()
         if isinstance(value, str):
             if _SURROGATE.search(value):
                 raise BadJson("The body holds text that is not valid Unicode (a lone surrogate).")
-        elif isinstance(value, dict | list):
-            if depth > MAX_DEPTH:
-                raise BadJson(f"The body is nested more than {MAX_DEPTH} deep.")
-            if isinstance(value, dict):
-                stack.extend((key, depth) for key in value)
-                stack.extend((item, depth + 1) for item in value.values())
-            else:
-                stack.extend((item, depth + 1) for item in value)
-    return data
+        elif isinstance(value, dict):
+            stack.extend(value)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:

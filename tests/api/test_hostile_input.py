@@ -232,3 +232,32 @@ async def test_a_hostile_authentication_frame_closes_the_socket_as_unauthenticat
         assert msg.type.name in ("CLOSE", "CLOSED") and ws.close_code == 4401, (msg.type, ws.close_code)
         await ws.close()
     _no_unhandled_error(caplog)
+
+
+@pytest.mark.parametrize("raw", [
+    '{"question": "\ud800"}'.encode("utf-16-le", "surrogatepass"),  # no escape: a raw UTF-16 code unit
+    '{"question": "Kysymys?"}'.encode("utf-16"),
+    b'{"question": "Kysymys?", "n": NaN}',
+    b'{"question": "Kysymys?", "n": 1e400}',
+    b'{"question": "Kysymys?", "n": -Infinity}',
+])
+async def test_a_body_that_is_not_plain_utf8_json_is_400(api, caplog, raw):
+    """Only UTF-8 JSON is read (RFC 8259 8.1): UTF-16 would let a lone surrogate in unescaped."""
+    before = await _state(api)
+    response = await api.client.post("/api/v1/consultations", data=raw, headers={
+        **api.auth("kela.aino"), "Content-Type": "application/json"})
+    assert response.status == 400, (response.status, await response.text())
+    body = await response.json()
+    _is_error(body)
+    assert body["error"]["code"] == "bad_json"
+    assert await _state(api) == before
+    _no_unhandled_error(caplog)
+
+
+async def test_an_escaped_backslash_before_u_d800_is_ordinary_text(api):
+    """``\\\\ud800`` in JSON is a backslash and the letters "ud800", not a surrogate."""
+    consultation = await api.open_consultation()
+    status, body = await _send_raw(api, "POST", f"/api/v1/consultations/{consultation['id']}/messages",
+                                   "kela.aino", '{"text": "polku C:\\\\ud800"}')
+    assert status == 201, body
+    assert body["text"] == "polku C:\\ud800"
