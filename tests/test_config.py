@@ -54,12 +54,13 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "int": ("4242", 4242),
     "float": ("5.5", 5.5),
     "bool": ("true", True),
-    "Path": ('"some/dir"', Path("some/dir")),
-    "Path | None": ('"some/dir"', Path("some/dir")),
+    "Path": ('"/srv/konsulta/dir"', Path("/srv/konsulta/dir")),
+    "Path | None": ('"/srv/konsulta/dir"', Path("/srv/konsulta/dir")),
     "tuple[str, ...]": ('["kela", "oulu"]', ("kela", "oulu")),
 }
-#: Fields that are tables, not scalars, with their own tests (test_retention_schedule.py, receipts).
-TABLES = {"retention", "controllers"}
+#: Fields read by their own readers, with their own tests: tables (retention, controllers, issuers,
+#: the role map), network lists (trusted proxies) and the record of derived defaults.
+TABLES = {"retention", "controllers", "issuers", "role_map", "trusted_proxies", "derived"}
 
 
 def _env_of(name: str) -> str:

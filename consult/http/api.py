@@ -116,7 +116,7 @@ async def create_consultation(request: web.Request) -> web.Response:
         pool=v.identifier(data, "pool", required=False),
         client_ref=v.identifier(data, "client_ref", required=False),
         case_ref=v.text(data, "case_ref", max_len=128, required=False, multiline=False),
-        confirmation=_confirmation(data),
+        confirmation=sensitive_confirmation(data),
     )
     body = await request.app[keys.CONSULTATIONS].create(who, new, context(request))
     return _json(body, status=201)
@@ -135,7 +135,7 @@ async def notify_child_welfare(request: web.Request) -> web.Response:
         client_ref=v.identifier(data, "client_ref"),  # type: ignore[arg-type]
         text=v.text(data, "text", max_len=10000),  # type: ignore[arg-type]
         topic=v.choice(data, "topic", frozenset(topics), required=False) or default_topic,
-        confirmation=_confirmation(data),
+        confirmation=sensitive_confirmation(data),
         ctx=context(request),
     )
     return _json(body, status=201)
@@ -190,7 +190,7 @@ async def close_consultation(request: web.Request) -> web.Response:
     note = v.text(data, "note", max_len=2000, required=False)
     body = await request.app[keys.CONSULTATIONS].close(
         who, consultation_id, outcome, note, context(request),  # type: ignore[arg-type]
-        confirmation=_confirmation(data),
+        confirmation=sensitive_confirmation(data),
     )
     return _json(body)
 
@@ -238,9 +238,10 @@ def _referral(raw: Any, index: int) -> Referral | None:
     return Referral(condition=condition, justification=justification, why_no_consent=why)  # type: ignore[arg-type]
 
 
-def _confirmation(data: dict[str, Any]) -> Confirmation | None:
+def sensitive_confirmation(data: dict[str, Any]) -> Confirmation | None:
     """``sensitive_confirmation``: the sender confirms free text that looks like a category
-    withheld from a recipient — the categories they were shown and a written reason."""
+    withheld from a recipient — the categories they were shown and a written reason. The
+    attachment upload reads the same object from a multipart part of that name."""
     raw = data.get("sensitive_confirmation")
     if raw is None:
         return None
@@ -258,7 +259,7 @@ def _confirmation(data: dict[str, Any]) -> Confirmation | None:
 async def _message_input(request: web.Request) -> tuple[str, list[DataItem], Confirmation | None]:
     data = await v.json_body(request)
     text = v.text(data, "text", max_len=10000, required=False, allow_empty=True) or ""
-    return text, _items(data), _confirmation(data)
+    return text, _items(data), sensitive_confirmation(data)
 
 
 async def post_message(request: web.Request) -> web.Response:

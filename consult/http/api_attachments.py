@@ -11,7 +11,7 @@ from consult.errors import BadRequest, PayloadTooLarge, Unprocessable, Unsupport
 from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
-from consult.http.api import Route
+from consult.http.api import Route, sensitive_confirmation
 from consult.http.principal import authenticate, context
 
 CHUNK = 64 * 1024
@@ -46,6 +46,9 @@ async def upload_attachment(request: web.Request) -> web.Response:
                 data = await _read_limited(part, settings.max_upload_bytes)
             elif part.name in ("text", "consent_id"):
                 fields[part.name] = (await _read_limited(part, 4096)).decode("utf-8", errors="strict")
+            elif part.name == "sensitive_confirmation":
+                # JSON {reason, categories}, as in a message: up to 1000 characters of reason.
+                fields[part.name] = (await _read_limited(part, 8192)).decode("utf-8", errors="strict")
             else:
                 raise Unprocessable(f"Unknown part: {part.name!r:.40}", code="unknown_field")
     except (ValueError, UnicodeDecodeError, AssertionError, HttpProcessingError):
@@ -54,9 +57,26 @@ async def upload_attachment(request: web.Request) -> web.Response:
         raise Unprocessable("A non-empty 'file' part is required.", code="invalid_field")
     caption = v.text(fields, "text", max_len=2000, required=False, allow_empty=True) or ""
     consent_id = v.identifier(fields, "consent_id", required=False)
+    confirmation = sensitive_confirmation({"sensitive_confirmation": _json_part(fields, "sensitive_confirmation")})
     body = await request.app[keys.ATTACHMENTS].upload(
-        who, consultation_id, filename, data, caption, consent_id, context(request))
+        who, consultation_id, filename, data, caption, consent_id, context(request), confirmation=confirmation)
     return web.json_response(body, status=201)
+
+
+_CONFIRMATION = s.closed(s.SENSITIVE_CONFIRMATION)
+
+
+def _json_part(fields: dict[str, str], name: str) -> object:
+    """A multipart part that carries a JSON value (None when the part is absent), read by the
+    edge's one JSON loader and closed to other fields like the same object in a JSON body."""
+    if name not in fields:
+        return None
+    try:
+        value = v.loads(fields[name])
+    except v.BadJson as exc:
+        raise Unprocessable(f"The {name} part must be JSON: {exc}", code="invalid_field") from None
+    v.refuse_unknown(value, _CONFIRMATION, name)
+    return value
 
 
 async def download_attachment(request: web.Request) -> web.Response:
@@ -80,9 +100,16 @@ ATTACHMENT_ROUTES: tuple[Route, ...] = (
           "application.attachment item of a new message",
           who="participant",
           body={"type": "object", "properties": {"file": {"type": "string", "format": "binary"},
-                                                 "text": s.STR, "consent_id": s.STR}},
+                                                 "text": s.STR, "consent_id": s.STR,
+                                                 "sensitive_confirmation": {
+                                                     "type": "string", "contentMediaType": "application/json",
+                                                     "description": "JSON: " + s.SENSITIVE_CONFIRMATION["description"]}}},
           response=ATTACHMENT, status=201, errors=(400, 401, 403, 404, 409, 413, 415, 422),
-          body_type="multipart/form-data"),
+          body_type="multipart/form-data",
+          other_responses=((409, "Closed, or a caption that looks like a category withheld from a recipient "
+                                 "(code sensitive_text, with the flagged passages): describe the file "
+                                 "neutrally or upload again with the sensitive_confirmation part",
+                            s.SENSITIVE_ERROR),)),
     Route("GET", "/api/v1/attachments/{id}", download_attachment,
           "Download, if the policy lets you see the item that carries it",
           who="participant", response={"type": "string", "format": "binary"}, errors=(401, 404),

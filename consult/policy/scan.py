@@ -114,7 +114,16 @@ def _emails(text: str) -> list[Finding]:
     return found
 
 
+#: No valid phone number anywhere has fewer digits than this (country code included), so a text
+#: with fewer digits holds none and libphonenumber's matcher, the costliest part of a scan, is
+#: not run on it (tests/policy/test_scan.py checks the bound against libphonenumber itself).
+PHONE_MIN_DIGITS: Final = 5
+_DIGIT = re.compile(r"\d")  # any Unicode decimal digit, as libphonenumber reads them
+
+
 def _phones(text: str, hetu_shaped: list[tuple[int, int]]) -> list[Finding]:
+    if len(_DIGIT.findall(text)) < PHONE_MIN_DIGITS:
+        return []
     found = []
     for match in phonenumbers.PhoneNumberMatcher(text, "FI",
                                                  leniency=phonenumbers.Leniency.VALID):

@@ -20,6 +20,7 @@ from consult.services import access
 from consult.services import gate
 from consult.services.content import Content
 from consult.services.messages import DataItem, Messages
+from consult.services.sensitive import Confirmation
 from consult.storage import attachments as store
 
 CATEGORY = "application.attachment"
@@ -60,7 +61,7 @@ class Attachments:
 
     async def upload(
         self, who: Principal, consultation_id: str, filename: str | None, data: bytes, caption: str,
-        consent_id: str | None, ctx: RequestContext,
+        consent_id: str | None, ctx: RequestContext, *, confirmation: Confirmation | None = None,
     ) -> dict[str, Any]:
         content_type = sniff(data)
         if content_type is None:
@@ -81,7 +82,8 @@ class Attachments:
 
         item = DataItem(category=CATEGORY, value=name, consent_id=consent_id, attachment_id=attachment_id)
         message = await self.messages.post(who, consultation_id, caption, [item], ctx,
-                                           message_id=message_id, before_store=store_attachment)
+                                           message_id=message_id, before_store=store_attachment,
+                                           confirmation=confirmation)
         return {"id": attachment_id, "content_type": content_type, "size": len(data), "message": message}
 
     async def download(self, who: Principal, attachment_id: str, ctx: RequestContext) -> Download:

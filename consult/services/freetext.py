@@ -57,10 +57,13 @@ class FreeText:
         self.clients = clients
 
     async def prepare(
-        self, conn: AsyncConnection, who: Principal, text: str, purpose: str, at: datetime
+        self, conn: AsyncConnection, who: Principal, text: str, purpose: str, at: datetime,
+        *, findings: list[Finding] | None = None,
     ) -> Prepared:
-        """Inside a write unit: replace HETUs, register linked clients, record other spans."""
-        findings = scan(text)
+        """Inside a write unit: replace HETUs, register linked clients, record other spans.
+        ``findings`` are ``scan(text)`` if the caller has them already."""
+        if findings is None:
+            findings = scan(text)
         if not findings:
             return Prepared(text, [], [])
         out: list[str] = []

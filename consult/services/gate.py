@@ -27,6 +27,8 @@ What a field is decides what the gate does with an identifier the scanner finds
 
 from __future__ import annotations
 
+import functools
+
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -125,8 +127,10 @@ def without_identifiers(text: str) -> str:
     return redact(text, found, lambda _kind: REMOVED) if found else text
 
 
+@functools.lru_cache(maxsize=4096)
 def display_name(name: str) -> str:
-    """A name from the identity provider: a sign-in is not refused for it, its identifiers go."""
+    """A name from the identity provider: a sign-in is not refused for it, its identifiers go.
+    Every request of a user carries the same name, so each distinct name is scanned once."""
     return without_identifiers(name)
 
 
@@ -147,11 +151,12 @@ class ContentGate:
         self._free = FreeText(clients)
 
     async def free_text(self, conn: AsyncConnection, who: Principal, text: str, purpose: str, at: datetime,
-                        *, field: str | None = None) -> Prepared:
+                        *, field: str | None = None, findings: list[Finding] | None = None) -> Prepared:
         """Identity codes linked (client purpose) or removed (``general``), other identifiers
         kept with their positions for the per-reader decision. ``field`` names the field in
-        the sender's notices when it is not the main text."""
-        prepared = await self._free.prepare(conn, who, text, purpose, at)
+        the sender's notices when it is not the main text; ``findings`` are ``scan(text)``
+        when the caller already scanned it (a text is scanned once on its way in)."""
+        prepared = await self._free.prepare(conn, who, text, purpose, at, findings=findings)
         if field is None or not prepared.notices:
             return prepared
         return Prepared(prepared.text, prepared.spans, [{**n, "field": field} for n in prepared.notices])

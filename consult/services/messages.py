@@ -21,7 +21,7 @@ from consult.model import Clock, Principal, iso
 from consult.model.context import RequestContext
 from consult.model.vocabulary import NOTIFICATION_PURPOSE
 from consult.policy.model import Decision, Party, Referral
-from consult.policy.scan import scan
+from consult.policy.scan import Finding, scan
 from consult.services import access
 from consult.services.consents import Consents
 from consult.services.directory import Directory
@@ -69,6 +69,8 @@ class Draft:
     withheld: list[dict[str, Any]]
     notices: list[dict[str, Any]]
     sensitive: list[dict[str, Any]]  # passages that look like a category withheld from a recipient
+    findings: list[Finding]  # identifiers in the text, found once here and reused to store it
+    item_findings: list[list[Finding]]  # the same, per item value
 
 
 @dataclass(frozen=True)
@@ -218,7 +220,7 @@ class Messages:
         ]
         findings = scan(text)
         notices = notices_for(findings, c["purpose"])
-        scanned: list[tuple[int | None, list[Any]]] = [(None, findings)]
+        scanned: list[tuple[int | None, list[Finding]]] = [(None, findings)]
         for index, item in enumerate(items):
             found = scan(item.value)
             scanned.append((index, found))
@@ -232,7 +234,8 @@ class Messages:
                     if not d.permitted:
                         withheld.append(_withheld_json(r, index, f"identifier.{f.kind}", d))
         return Draft(c, acc.participants, sender, view, recipients, decisions, withheld, notices,
-                     self.sensitive.flags(text, sender, recipients, view))
+                     self.sensitive.flags(text, sender, recipients, view),
+                     findings, [found for index, found in scanned if index is not None])
 
     async def preview(self, who: Principal, consultation_id: str, text: str, items: list[DataItem],
                       ctx: RequestContext) -> dict[str, Any]:
@@ -309,11 +312,12 @@ class Messages:
         readers = await self._readers(c, draft.participants)
 
         async def unit(conn: AsyncConnection) -> tuple[dict[str, Any], list[dict[str, Any]], list[Delivery]]:
-            prepared = await self.gate.free_text(conn, who, text, c["purpose"], now)
+            prepared = await self.gate.free_text(conn, who, text, c["purpose"], now, findings=draft.findings)
             notices = list(prepared.notices)
             for r in item_rows:
                 value = await self.gate.free_text(conn, who, r["value"], c["purpose"], now,
-                                                  field=f"data[{r['idx']}].value")
+                                                  field=f"data[{r['idx']}].value",
+                                                  findings=draft.item_findings[r["idx"]])
                 r["value"], r["value_spans"] = value.text, value.spans or None
                 notices += value.notices
                 for field in ("referral_justification", "referral_why_no_consent"):

@@ -3,6 +3,8 @@ identity claims that no other test pinned down: each test names the sentence it 
 
 from __future__ import annotations
 
+import json
+
 import aiohttp
 import pytest
 from sqlalchemy import func, select
@@ -59,20 +61,72 @@ async def test_a_confirmation_reason_is_at_most_1000_characters(api):
             assert body["error"]["code"] == "invalid_field"
 
 
-async def test_an_attachment_caption_cannot_be_confirmed(api):
-    """The upload has no confirmation: a sensitive_confirmation part is refused like any unknown
-    part, and the sensitive caption is refused with it; nothing is stored."""
-    cid, _ref = await _claimed(api, purpose="tt.application_intake", n=82)
+def _upload_form(caption: str, confirmation: str | None = None) -> aiohttp.FormData:
     form = aiohttp.FormData()
     form.add_field("file", b"%PDF-1.7\nX\n%%EOF\n", filename="liite.pdf", content_type="application/pdf")
-    form.add_field("text", "Ulosoton maksusuunnitelma")
-    form.add_field("sensitive_confirmation", f'{{"reason": "{REASON}", "categories": ["debt"]}}')
-    response = await api.client.post(f"/api/v1/consultations/{cid}/attachments", data=form,
-                                     headers=api.auth("kela.aino"))
-    assert response.status in (409, 422)
-    assert (await response.json())["error"]["code"] in ("sensitive_text", "unknown_field")
+    form.add_field("text", caption)
+    if confirmation is not None:
+        form.add_field("sensitive_confirmation", confirmation)
+    return form
+
+
+async def _messages_stored(api) -> int:
     async with api.client.app[keys.DB].read() as conn:
-        assert (await conn.execute(select(func.count()).select_from(tables.messages))).scalar_one() == 0
+        return (await conn.execute(select(func.count()).select_from(tables.messages))).scalar_one()
+
+
+async def test_an_attachment_caption_is_confirmed_like_a_message(api):
+    """README "Signals in free text": a flagged caption is refused (409, nothing stored) until the
+    upload carries a sensitive_confirmation part covering the flagged categories; the message
+    that carries the file is then marked for the reader and the disclosure audited with it."""
+    cid, _ref = await _claimed(api, purpose="tt.application_intake", n=82)
+    caption = "Ulosoton maksusuunnitelma"
+    url = f"/api/v1/consultations/{cid}/attachments"
+    refused = await api.client.post(url, data=_upload_form(caption), headers=api.auth("kela.aino"))
+    assert refused.status == 409
+    error = (await refused.json())["error"]
+    assert error["code"] == "sensitive_text" and error["categories"] == ["debt"]
+    assert await _messages_stored(api) == 0
+
+    confirmed = await api.client.post(url, headers=api.auth("kela.aino"), data=_upload_form(
+        caption, json.dumps({"reason": REASON, "categories": ["debt"]})))
+    assert confirmed.status == 201
+    body = await confirmed.json()
+    assert body["message"]["flagged_categories"] == ["debt"]
+    page = await api.call("GET", f"/api/v1/consultations/{cid}/messages", "vantaa.sanna", expect=200)
+    [seen] = page["items"]
+    assert seen["flagged_categories"] == ["debt"] and seen["text"] == caption
+    audit = await api.call("GET", f"/api/v1/audit/events?consultation_id={cid}&limit=200", "vantaa.ville",
+                           expect=200)
+    flagged = [e for e in audit["items"] if "sensitive_free_text" in e["flags"]]
+    assert [e["message_id"] for e in flagged] == [body["message"]["id"]]
+    assert flagged[0]["basis"] == "sender-confirmation" and flagged[0]["categories"] == ["debt"]
+
+
+@pytest.mark.parametrize("part", [
+    "not json",
+    '["debt"]',
+    '{"reason": "Liian lyhyt", "categories": []}',
+    '{"reason": "Asiakas pyysi kertomaan tilanteen.", "categories": ["debt"], "extra": 1}',
+    '{"reason": "lyhyt", "categories": ["debt"]}',
+], ids=["not-json", "not-object", "no-categories", "unknown-key", "short-reason"])
+async def test_a_malformed_caption_confirmation_is_422_and_stores_nothing(api, part):
+    cid, _ref = await _claimed(api, purpose="tt.application_intake", n=83)
+    response = await api.client.post(f"/api/v1/consultations/{cid}/attachments", headers=api.auth("kela.aino"),
+                                     data=_upload_form("Ulosoton maksusuunnitelma", part))
+    assert response.status == 422
+    assert (await response.json())["error"]["code"] == "invalid_field"
+    assert await _messages_stored(api) == 0
+
+
+async def test_a_caption_confirmation_must_cover_every_flagged_category(api):
+    cid, _ref = await _claimed(api, purpose="tt.application_intake", n=84)
+    response = await api.client.post(
+        f"/api/v1/consultations/{cid}/attachments", headers=api.auth("kela.aino"),
+        data=_upload_form("Ulosoton maksusuunnitelma", json.dumps({"reason": REASON, "categories": ["health"]})))
+    assert response.status == 409
+    assert (await response.json())["error"]["code"] == "sensitive_text"
+    assert await _messages_stored(api) == 0
 
 
 # -- README "Break-glass stays inside the organisation's rights": identifiers in free text -----------

@@ -189,3 +189,40 @@ def test_redact_skips_overlapping_findings():
 
 def test_empty_text():
     assert scan("") == []
+
+
+def test_no_valid_phone_number_has_fewer_digits_than_the_scanner_requires():
+    """The scanner skips libphonenumber on texts with fewer than PHONE_MIN_DIGITS digits: the
+    bound must hold for every region's shortest numbers, written as the matcher would find them."""
+    import phonenumbers
+    from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+    from consult.policy.scan import PHONE_MIN_DIGITS
+
+    shortest = None
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        for kind in vars(PhoneNumberType).values():
+            if not isinstance(kind, int):
+                continue
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+            desc = phonenumbers.phonenumberutil._number_desc_by_type(metadata, kind)
+            lengths = [n for n in (desc.possible_length or ()) if n > 0] if desc else []
+            # International form: "+" and the country code before the shortest national number.
+            cc_digits = len(str(example.country_code))
+            for length in lengths or [len(str(example.national_number))]:
+                digits = cc_digits + length
+                shortest = digits if shortest is None else min(shortest, digits)
+    # Finnish numbers are found without a country code too: the shortest national number.
+    fi = phonenumbers.PhoneMetadata.metadata_for_region("FI").general_desc.possible_length
+    shortest = min(shortest, min(n for n in fi if n > 0))
+    assert shortest >= PHONE_MIN_DIGITS
+
+
+def test_short_numbers_near_the_bound_are_still_found():
+    # Seven and eight digits: found although the text holds few digits besides them.
+    assert [f.kind for f in scan("soita 040 1234")] == ["phone"]
+    assert [f.kind for f in scan("p. 09 123 45")] == ["phone"]
+    assert scan("huone 1234, kerros 3") == []

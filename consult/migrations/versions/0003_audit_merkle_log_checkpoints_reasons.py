@@ -13,11 +13,11 @@ Create Date: 2026-11-30 06:34:02.871288
 from __future__ import annotations
 
 import hashlib
+import json
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
-
-from consult.audit.entry import encode
 
 
 revision = '0003'
@@ -81,6 +81,28 @@ def upgrade() -> None:
     # ### end Alembic commands ###
 
 
+# The canonical audit entry, version 1, frozen with this migration (the live encoder is
+# consult/audit/entry.py; the verifier recomputes these same bytes from the stored row).
+_ENTRY_V1 = (
+    "leaf_index", "id", "at", "actor_id", "actor_org", "actor_role", "action", "outcome",
+    "consultation_id", "message_id", "client_ref", "categories", "purpose", "basis", "rule_id",
+    "policy_version", "consent_id", "consent_version", "subject_user", "recipient_org",
+    "recipient_role", "flags", "reason_id", "reason_digest", "request_id", "source",
+)
+
+
+def _entry_v1(row: dict) -> bytes:
+    values: list = [1]
+    for name in _ENTRY_V1:
+        value = row.get(name)
+        if name == "at" and isinstance(value, datetime):
+            value = (value.astimezone(UTC) if value.tzinfo else value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        elif name in ("categories", "flags"):
+            value = list(value or ())
+        values.append(value)
+    return json.dumps(values, ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode("ascii")
+
+
 def _number_existing_records() -> int:
     """Give records written before the Merkle log their leaf index (in insertion order) and hash."""
     bind = op.get_bind()
@@ -97,7 +119,7 @@ def _number_existing_records() -> int:
     )
     rows = bind.execute(sa.select(events).order_by(events.c.seq)).mappings().all()
     for index, row in enumerate(rows):
-        entry = encode({**row, 'leaf_index': index})
+        entry = _entry_v1({**row, 'leaf_index': index})
         bind.execute(
             events.update().where(events.c.seq == row['seq']).values(
                 leaf_index=index, leaf_hash=hashlib.sha256(b'\x00' + entry).digest()

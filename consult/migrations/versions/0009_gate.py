@@ -20,6 +20,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from consult.migrations.frozen.scanner_0009 import redact, scan
+
 
 revision = '0009_gate'
 down_revision = '0008_hetu'
@@ -34,9 +36,7 @@ _CLEAR_TEXT = (("consultations", "case_ref"), ("consents", "evidence_ref"), ("ag
 
 
 def _without_identifiers(value: str) -> str:
-    # The scanner of the release that runs the upgrade: what its gate refuses, this removes.
-    from consult.policy.scan import redact, scan
-
+    # What the gate of this revision refuses, this removes (the scanner frozen with it).
     found = scan(value)
     return redact(value, found, lambda _kind: _REMOVED) if found else value
 

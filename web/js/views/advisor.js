@@ -238,11 +238,7 @@ function askForm(ctx) {
       ctx.announce(t("ask.sent"));
       ctx.navigate(`#/c/${created.id}`);
     } catch (error) {
-      if (error.status === 409 && error.code === "sensitive_text" && Array.isArray(error.details.flagged)) {
-        confirm.show(error.details.flagged, body.question);
-      } else {
-        status.show(errorBox(error));
-      }
+      if (!confirm.refused(error, body.question)) status.show(errorBox(error));
     } finally {
       if (button) button.disabled = false;
     }

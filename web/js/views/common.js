@@ -1,7 +1,7 @@
 // Pieces shared by the views: error messages, status badges, sub-navigation and the
 // rendering of a consultation's headline.
 
-import { h } from "../dom.js";
+import { h, uid } from "../dom.js";
 import { label, t } from "../i18n.js";
 
 /** A translated message for an API error; the server's own (English) detail follows it. */
@@ -70,37 +70,71 @@ export function plain(value) {
  * confirmation with a written reason, which the server records in the audit log.
  */
 export function sensitiveList(flags, text) {
+  // The server counts code points; a string slice counts UTF-16 units.
+  const chars = Array.from(text || "");
   return h("ul", { class: "sensitive-list" }, flags.map((f) => h("li", {},
     h("strong", { text: label("category", f.category) }), ": ",
-    h("q", { text: (text || "").slice(f.start, f.end) }))));
+    h("q", { text: chars.slice(f.start, f.end).join("") }))));
 }
 
-export function sensitiveConfirm() {
+/** Whether an API error is a send refused for flagged text (409 `sensitive_text`). */
+export function isSensitiveRefusal(error) {
+  return Boolean(error && error.status === 409 && error.code === "sensitive_text"
+    && error.details && Array.isArray(error.details.flagged));
+}
+
+// What each form says about its flagged text (literal keys, so the key check sees them).
+const WORDING = {
+  message: () => ({ preview: t("sensitive.preview"), help: t("sensitive.help"), required: t("sensitive.reason.required") }),
+  note: () => ({ preview: t("sensitive.preview.note"), help: t("sensitive.help.note"),
+    required: t("sensitive.reason.required.note") }),
+  caption: () => ({ preview: t("sensitive.preview.caption"), help: t("sensitive.help.caption"),
+    required: t("sensitive.reason.required") }),
+};
+
+/**
+ * The confirmation of flagged free text, for any form that sends it to another organisation:
+ * hidden until the server refuses a send, then the passages, what to do and a reason field.
+ * `kind` chooses the wording: "message" (a message or a question), "note" (a close note) or
+ * "caption" (an attachment's covering note).
+ */
+export function sensitiveConfirm(kind = "message") {
+  const words = WORDING[kind]();
   const reason = h("textarea", { name: "sensitive_reason", rows: "2", maxlength: "1000" });
-  const reasonId = `sensitive-reason-${Math.random().toString(36).slice(2, 8)}`;
+  const reasonId = uid("sensitive-reason");
   reason.id = reasonId;
   const list = h("div");
-  const error = h("p", { class: "error", hidden: true, text: t("sensitive.reason.required") });
-  const el = h("fieldset", { class: "sensitive-confirm", hidden: true },
+  const error = h("p", { class: "error", id: `${reasonId}-error`, hidden: true, text: words.required });
+  reason.setAttribute("aria-describedby", error.id);
+  const el = h("fieldset", { class: "sensitive-confirm", hidden: true, dataset: { kind } },
     h("legend", { text: t("sensitive.title") }),
-    h("p", { class: "warn", text: t("sensitive.preview") }), list,
-    h("p", { class: "hint", text: t("sensitive.help") }),
+    h("p", { class: "warn", text: words.preview }), list,
+    h("p", { class: "hint", text: words.help }),
     h("label", { for: reasonId, text: t("sensitive.reason") }), reason, error);
   let categories = [];
+  const show = (flags, text) => {
+    categories = [...new Set(flags.map((f) => f.category))];
+    list.replaceChildren(sensitiveList(flags, text));
+    el.hidden = false;
+    reason.focus();
+  };
   return {
     el,
     /** Show the flags of a refused send (error code sensitive_text) for `text`. */
-    show(flags, text) {
-      categories = [...new Set(flags.map((f) => f.category))];
-      list.replaceChildren(sensitiveList(flags, text));
-      el.hidden = false;
-      reason.focus();
+    show,
+    /** If `error` refused the send for flagged `text`, show the confirmation and answer true. */
+    refused(error, text) {
+      if (!isSensitiveRefusal(error)) return false;
+      show(error.details.flagged, text);
+      return true;
     },
-    /** The `sensitive_confirmation` to send, or null; marks a missing reason. */
+    /** The `sensitive_confirmation` to send, or null; marks a missing reason (then undefined). */
     confirmation() {
       if (el.hidden) return null;
       const ok = reason.value.trim().length >= 10;
       error.hidden = ok;
+      if (ok) reason.removeAttribute("aria-invalid");
+      else reason.setAttribute("aria-invalid", "true");
       if (!ok) {
         reason.focus();
         return undefined;
@@ -109,15 +143,21 @@ export function sensitiveConfirm() {
     },
     reset() {
       el.hidden = true;
+      error.hidden = true;
+      reason.removeAttribute("aria-invalid");
       reason.value = "";
       categories = [];
     },
   };
 }
 
-/** The mark on a message or question that was sent on the sender's confirmation. */
-export function flaggedMark(categories) {
+/**
+ * The mark on text that was sent on the sender's confirmation: a message or question
+ * ("message"), or a close note ("note").
+ */
+export function flaggedMark(categories, kind = "message") {
   if (!categories || !categories.length) return null;
-  return h("p", { class: "flagged", text: t("sensitive.mark",
-    { categories: categories.map((c) => label("category", c)).join(", ") }) });
+  const names = { categories: categories.map((c) => label("category", c)).join(", ") };
+  return h("p", { class: "flagged", dataset: { kind },
+    text: kind === "note" ? t("sensitive.mark.note", names) : t("sensitive.mark", names) });
 }

@@ -143,7 +143,10 @@ function headerView(c) {
     facts.push([t("participants.title"), h("ul", { class: "plain-list participants" }, c.participants.map((p) =>
       h("li", { dataset: { user: p.user_id }, text: `${p.user_id} · ${p.org} · ${label("role", p.role)}` })))]);
   }
-  if (c.outcome) facts.push([t("consultation.outcome"), `${label("outcome", c.outcome)}${c.outcome_note ? ` – ${c.outcome_note}` : ""}`]);
+  if (c.outcome) {
+    facts.push([t("consultation.outcome"), [`${label("outcome", c.outcome)}${c.outcome_note ? ` – ${c.outcome_note}` : ""}`,
+      flaggedMark(c.outcome_flagged_categories, "note")]]);
+  }
   return h("div", { class: "card" },
     h("dl", { class: "facts" }, facts.map(([term, value]) => [h("dt", { text: term }), h("dd", {}, value)])),
     h("h2", { class: "question-h", text: t("ask.question") }),
@@ -189,24 +192,36 @@ function closeForm(c, state, render, ctx) {
   const outcome = select(ctx.config.outcomes.map((o) => [o, label("outcome", o)]), { name: "outcome", value: "advice_given" });
   const note = h("input", { type: "text", name: "note", maxlength: "2000" });
   const status = statusArea();
+  // A note that looks like a category withheld from a participant of another organisation is
+  // refused until rephrased or confirmed with a reason, as a message is.
+  const confirm = sensitiveConfirm("note");
   return h("details", { class: "close-box" },
     h("summary", { text: t("consultation.close") }),
     h("form", {
-      class: "inline-form",
+      class: "close-form", novalidate: true,
       onsubmit: async (event) => {
         event.preventDefault();
+        status.clear();
+        const body = { outcome: outcome.value };
+        if (note.value.trim()) body.note = note.value.trim();
+        const confirmation = body.note ? confirm.confirmation() : null;
+        if (confirmation === undefined) return;
+        if (confirmation) body.sensitive_confirmation = confirmation;
+        const button = event.submitter;
+        if (button) button.disabled = true;
         try {
-          const body = { outcome: outcome.value };
-          if (note.value.trim()) body.note = note.value.trim();
           state.consultation = await api("POST", `/api/v1/consultations/${c.id}/close`, body);
           render();
           ctx.announce(t("consultation.closed.announce"));
         } catch (error) {
-          status.show(errorBox(error));
+          if (!confirm.refused(error, body.note)) status.show(errorBox(error));
+        } finally {
+          if (button) button.disabled = false;
         }
       },
-    }, field(t("consultation.outcome"), outcome), field(t("consultation.note"), note),
-    h("button", { type: "submit", text: t("consultation.close.submit") })), status);
+    }, h("div", { class: "inline-form" }, field(t("consultation.outcome"), outcome), field(t("consultation.note"), note)),
+    confirm.el,
+    h("div", { class: "actions" }, h("button", { type: "submit", text: t("consultation.close.submit") }))), status);
 }
 
 function messageView(message, state) {
@@ -326,6 +341,8 @@ function attachmentView(ctx, state) {
   const consent = h("select", { name: "consent_id" }, h("option", { value: "", text: t("items.noconsent") }));
   const fileField = field(t("attachments.file"), file, { hint: t("attachments.file.help"), required: true });
   const status = statusArea();
+  // A caption is free text like a message's: a flagged one needs the sender's confirmation.
+  const confirm = sensitiveConfirm("caption");
   const withConsent = c.client_ref && (session.has("advisor") || session.has("social_worker"));
   if (withConsent) loadConsents(state, c, consent);
   return h("section", { class: "card", "aria-labelledby": "attach-h" },
@@ -342,22 +359,28 @@ function attachmentView(ctx, state) {
           file.focus();
           return;
         }
+        const text = caption.value.trim();
+        const confirmation = text ? confirm.confirmation() : null;
+        if (confirmation === undefined) return;
         const form = new FormData();
         form.append("file", chosen, chosen.name);
-        if (caption.value.trim()) form.append("text", caption.value.trim());
+        if (text) form.append("text", text);
         if (consent.value) form.append("consent_id", consent.value);
+        if (confirmation) form.append("sensitive_confirmation", JSON.stringify(confirmation));
         const button = event.submitter;
         if (button) button.disabled = true;
         try {
           const sent = await upload(`/api/v1/consultations/${c.id}/attachments`, form);
           file.value = "";
           caption.value = "";
+          confirm.reset();
           const withheld = (sent.message && sent.message.policy && sent.message.policy.withheld) || [];
-          const text = withheld.length ? t("attachments.sentwithheld", { count: formatNumber(withheld.length) })
+          const done = withheld.length ? t("attachments.sentwithheld", { count: formatNumber(withheld.length) })
             : t("attachments.sent", { name: chosen.name });
-          status.show(h("p", { class: "ok", text }));
-          ctx.announce(text);
+          status.show(h("p", { class: "ok", text: done }));
+          ctx.announce(done);
         } catch (error) {
+          if (confirm.refused(error, text)) return;
           const message = attachmentError(error, chosen);
           fileField.setError(message);
           status.show(h("div", { class: "error", role: "alert" }, h("p", { text: message }),
@@ -371,6 +394,7 @@ function attachmentView(ctx, state) {
     fileField,
     field(t("attachments.caption"), caption, { hint: t("attachments.caption.help") }),
     withConsent ? field(t("items.consent"), consent) : null,
+    confirm.el,
     h("div", { class: "actions" }, h("button", { type: "submit", text: t("attachments.submit") }))),
     status);
 }
@@ -558,12 +582,8 @@ function composerView(ctx, state, config) {
       status.show(h("p", { class: "ok", text: withheld.length ? t("composer.sentwithheld", { count: withheld.length }) : t("composer.sent") }));
       text.focus();
     } catch (error) {
-      if (error.status === 409 && error.code === "sensitive_text" && Array.isArray(error.details.flagged)) {
-        status.clear();
-        confirm.show(error.details.flagged, body.text);
-      } else {
-        status.show(errorBox(error));
-      }
+      if (confirm.refused(error, body.text)) status.clear();
+      else status.show(errorBox(error));
     } finally {
       if (button) button.disabled = false;
     }
