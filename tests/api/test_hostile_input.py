@@ -261,3 +261,28 @@ async def test_an_escaped_backslash_before_u_d800_is_ordinary_text(api):
                                    "kela.aino", '{"text": "polku C:\\\\ud800"}')
     assert status == 201, body
     assert body["text"] == "polku C:\\ud800"
+
+
+@pytest.mark.parametrize("part,code", [
+    ("[" * 4000 + "]" * 4000, "invalid_field"),
+    ('{"reason": "Asiakas pyysi \\ud800 tätä.", "categories": ["debt"]}', "invalid_field"),
+    ('{"reason": "Asiakas pyysi tätä.", "categories": ["debt"], "n": NaN}', "invalid_field"),
+    ('{"reason": "Asiakas pyysi tätä.", "categories": ["debt"], "extra": 1}', "unknown_field"),
+])
+async def test_the_attachment_confirmation_part_is_read_by_the_same_loader(api, caplog, part, code):
+    """The multipart upload's JSON part gets what a JSON body gets: no 500, nothing stored."""
+    import aiohttp
+
+    consultation = await api.open_consultation()
+    before = await _state(api)
+    form = aiohttp.FormData()
+    form.add_field("file", b"%PDF-1.7\nX\n%%EOF\n", filename="liite.pdf", content_type="application/pdf")
+    form.add_field("sensitive_confirmation", part)
+    response = await api.client.post(f"/api/v1/consultations/{consultation['id']}/attachments", data=form,
+                                     headers=api.auth("kela.aino"))
+    assert response.status == 422, (response.status, await response.text())
+    body = await response.json()
+    _is_error(body)
+    assert body["error"]["code"] == code
+    assert await _state(api) == before
+    _no_unhandled_error(caplog)
