@@ -96,7 +96,7 @@ def test_a_whole_number_is_a_float_where_a_float_is_wanted(tmp_path):
     ("port", "true"), ("port", "5.5"), ("port", '"\u0663"'), ("port", "[1]"),
     ("dev", "1.0"), ("dev", '"perhaps"'), ("dev", "[true]"),
     ("audience", "[1, 2]"), ("audience", "{ a = 1 }"), ("audience", "true"), ("audience", "5"),
-    ("host", '""'), ("key_file", '""'), ("key_file", "[1]"), ("orgs", '"Kela!"'), ("orgs", "5"),
+    ("host", '""'), ("key_file", "[1]"), ("orgs", '"Kela!"'), ("orgs", "5"),
 ])
 def test_a_value_of_the_wrong_type_stops_start_up_naming_the_key(tmp_path, name, literal):
     f = tmp_path / "k.toml"
@@ -112,3 +112,9 @@ def test_a_value_of_the_wrong_type_stops_start_up_naming_the_key(tmp_path, name,
 def test_an_environment_value_of_the_wrong_shape_stops_start_up(key, text):
     with pytest.raises(ConfigError, match=key):
         load_settings({key: text}, check=False)
+
+
+def test_an_empty_value_leaves_a_derived_default_in_place(tmp_path):
+    f = tmp_path / "k.toml"
+    f.write_text('key_file = ""\n')
+    assert load_settings({"CONSULT_CONFIG": str(f)}, check=False).key_file == load_settings({}, check=False).key_file
