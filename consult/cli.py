@@ -378,20 +378,13 @@ def cmd_retention_export(args: argparse.Namespace) -> int:
 
 
 def _moment(text: str | None, *, end: bool) -> Any:
-    """A --from/--to value: ISO 8601 with a zone, or a date (Helsinki; ``end`` means the next day's start)."""
-    from datetime import UTC, datetime, time
-    from zoneinfo import ZoneInfo
+    """A --from/--to value: ISO 8601 with a zone, or a date (Helsinki; ``end`` means the next day's start).
+    The API's parser (``consult.model.instant``); raises ValueError."""
+    from consult.model.instant import parse_instant
 
     if not text:
         return None
-    if len(text) == 10:
-        day = datetime.fromisoformat(text).date()
-        day = day.fromordinal(day.toordinal() + 1) if end else day
-        return datetime.combine(day, time(0), ZoneInfo("Europe/Helsinki")).astimezone(UTC)
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        raise ValueError("a time needs its zone")
-    return value.astimezone(UTC)
+    return parse_instant(text, day="next_start" if end else "start")
 
 
 async def _client_record_export(settings: Settings, db: Any, vault: Any, clock: Any) -> Any:

@@ -30,12 +30,13 @@ PG_URL = os.environ.get("CONSULT_TEST_PG_URL", "postgresql+asyncpg://postgres@12
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Property tests draw the same examples on every run (seeded from each test's own name), so a run
-# is reproducible and a failure is the same failure again; no example database is kept between
-# runs. `--hypothesis-profile=explore` draws fresh random examples instead.
-hypothesis_settings.register_profile("konsulta", derandomize=True, database=None)
-hypothesis_settings.register_profile("explore", derandomize=False)
-hypothesis_settings.load_profile("konsulta")
+# Property and fuzz tests (hypothesis, schemathesis) are deterministic: the examples are derived
+# from each test, not from a random seed or a saved database, so a failure on one machine is the
+# same failure on every machine and every run. HYPOTHESIS_PROFILE=explore (or
+# `--hypothesis-profile=explore`) searches at random.
+hypothesis_settings.register_profile("konsulta", derandomize=True, database=None, print_blob=True)
+hypothesis_settings.register_profile("explore", derandomize=False, database=None, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "konsulta"))
 
 
 def pytest_configure(config: pytest.Config) -> None:

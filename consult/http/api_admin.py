@@ -11,7 +11,6 @@ from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
 from consult.http.api import Route
-from consult.http.api_audit import _moment as moment  # the audit API's one parser of from/to
 from consult.http.principal import authenticate, context, require_role
 
 _CLIENT_REF = re.compile(r"^cl_[A-Za-z0-9]{1,37}$")
@@ -34,8 +33,8 @@ async def client_record_export(request: web.Request) -> web.Response:
     if len(refs) > 1000 or not all(_CLIENT_REF.match(r) for r in refs):
         raise BadRequest("client_ref must be client references (cl_...).", code="bad_query")
     lines = await request.app[keys.CLIENT_RECORD].export(
-        who, context(request), since=moment(request, "from", end_of_day=False),
-        until=moment(request, "to", end_of_day=True), client_refs=refs)
+        who, context(request), since=v.query_instant(request, "from", day="start"),
+        until=v.query_instant(request, "to", day="next_start"), client_refs=refs)
     return web.Response(body="".join(lines).encode("utf-8"), content_type="application/jsonl", charset="utf-8",
                         headers={"Content-Disposition": 'attachment; filename="client-record.jsonl"'})
 
@@ -74,8 +73,8 @@ ADMIN_ROUTES: tuple[Route, ...] = (
           "the county's client record (JSON Lines, schema konsulta.client-record/1); every exported "
           "consultation is audited",
           who="privacy officer or admin",
-          query=(("from", {"type": "string"}, "closed at or after (ISO 8601 date or time with zone)"),
-                 ("to", {"type": "string"}, "closed before (a date counts whole)"),
+          query=(("from", s.TIME_OR_DATE, "closed at or after (ISO 8601 date or time with zone)"),
+                 ("to", s.TIME_OR_DATE, "closed before (a date counts whole)"),
                  ("client_ref", {"type": "string"}, "only these clients (repeatable)")),
           content_type="application/jsonl", response={"type": "string"}, errors=(400, 401, 403)),
     Route("GET", "/api/v1/keys/status", key_status, "Key-encryption key versions and what uses them",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from urllib.parse import quote
 
 from aiohttp import BodyPartReader, web
@@ -64,14 +63,20 @@ async def upload_attachment(request: web.Request) -> web.Response:
     return web.json_response(body, status=201)
 
 
+_CONFIRMATION = s.closed(s.SENSITIVE_CONFIRMATION)
+
+
 def _json_part(fields: dict[str, str], name: str) -> object:
-    """A multipart part that carries a JSON value (None when the part is absent)."""
+    """A multipart part that carries a JSON value (None when the part is absent), read by the
+    edge's one JSON loader and closed to other fields like the same object in a JSON body."""
     if name not in fields:
         return None
     try:
-        return json.loads(fields[name])
-    except ValueError:
-        raise Unprocessable(f"The {name} part must be JSON.", code="invalid_field") from None
+        value = v.loads(fields[name])
+    except v.BadJson as exc:
+        raise Unprocessable(f"The {name} part must be JSON: {exc}", code="invalid_field") from None
+    v.refuse_unknown(value, _CONFIRMATION, name)
+    return value
 
 
 async def download_attachment(request: web.Request) -> web.Response:

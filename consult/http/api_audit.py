@@ -4,9 +4,8 @@ that anyone can check, searches, the client access report, exports, anomalies an
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, time
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -21,7 +20,6 @@ from consult.model.vocabulary import CATEGORIES
 from consult.services import log_extract as log_extract_words
 from consult.services.audit import EXPORT_FORMATS, AuditQuery
 
-HELSINKI = ZoneInfo("Europe/Helsinki")
 _ID = re.compile(r"^[A-Za-z0-9._@:-]{1,128}$")
 _NAME = re.compile(r"^[a-z0-9_.:-]{1,64}$")
 _MAX_INDEX = 1 << 62
@@ -46,36 +44,12 @@ def _id(request: web.Request, name: str, *, pattern: re.Pattern[str] = _ID) -> s
 
 
 def _index(request: web.Request, name: str, *, required: bool) -> int | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        if required:
-            raise BadRequest(f"{name} is required.", code="bad_query")
-        return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or int(raw) > _MAX_INDEX:
-        raise BadRequest(f"{name} must be a non-negative integer.", code="bad_query")
-    return int(raw)
+    return v.query_int(request, name, required=required, high=_MAX_INDEX)
 
 
 def _moment(request: web.Request, name: str, *, end_of_day: bool) -> datetime | None:
     """ISO 8601 with a zone, or a date (its start, or the next day's start for ``to``, in Helsinki)."""
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        if len(raw) == 10:
-            day = datetime.fromisoformat(raw).date()
-            moment = datetime.combine(day, time(0), HELSINKI)
-            if end_of_day:
-                moment = datetime.combine(day.fromordinal(day.toordinal() + 1), time(0), HELSINKI)
-            return moment.astimezone(UTC)
-        if len(raw) > 40:
-            raise ValueError
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest(f"{name} must be an ISO 8601 date or time with zone.", code="bad_query") from None
-    if moment.tzinfo is None:
-        raise BadRequest(f"{name}: a time needs its zone (e.g. Z or +02:00).", code="bad_query")
-    return moment.astimezone(UTC)
+    return v.query_instant(request, name, day="next_start" if end_of_day else "start")
 
 
 def _query(request: web.Request) -> AuditQuery:
@@ -228,8 +202,8 @@ async def reason(request: web.Request) -> web.Response:
 
 _HEX = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 _INT = {"type": "integer", "minimum": 0}
-_Q_INT = {"type": "string", "pattern": "^[0-9]{1,19}$"}
-_Q_TIME = ({"type": "string", "maxLength": 40}, "ISO 8601 time with zone, or a date (Helsinki)")
+_Q_INT = s.INDEX
+_Q_TIME = (s.TIME_OR_DATE, "ISO 8601 time with zone, or a date (Helsinki)")
 _FILTERS: tuple[tuple[str, s.S, str], ...] = (
     ("client_ref", {"type": "string", "maxLength": 128}, "the client"),
     ("actor", {"type": "string", "maxLength": 128}, "the user who acted"),
@@ -242,8 +216,8 @@ _FILTERS: tuple[tuple[str, s.S, str], ...] = (
     ("to", *_Q_TIME),
 )
 _PAGING: tuple[tuple[str, s.S, str], ...] = (
-    ("limit", {"type": "string", "pattern": "^[0-9]{1,9}$"}, "page size, 1..200"),
-    ("cursor", {"type": "string", "maxLength": 200}, "the previous page's next"),
+    s.LIMIT_QUERY,
+    s.CURSOR_QUERY,
 )
 _ACTOR = {"type": "object", "properties": {"id": s.STR, "org": s.STR, "role": s.STR}}
 _CONSENT_REF = {"type": ["object", "null"], "properties": {"id": s.STR, "version": {"type": "integer"}}}

@@ -20,8 +20,6 @@ from consult.http.principal import authenticate, context
 async def lookup_client(request: web.Request) -> web.Response:
     who = await authenticate(request)
     data = await v.json_body(request)
-    if set(data) - {"hetu"}:
-        raise Unprocessable("Only hetu is accepted.", code="unknown_field")
     hetu = data.get("hetu")
     if not isinstance(hetu, str) or len(hetu) > 32:
         raise Unprocessable("hetu is not a valid Finnish personal identity code.", code="invalid_hetu")

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from consult.errors import Forbidden, Unprocessable
-from consult.model import Clock, Principal
+from consult.model import Clock, Principal, instant
 from consult.services.duty import HELSINKI
 from consult.storage import statistics as store
 from consult.storage.db import Database
@@ -49,10 +49,9 @@ def parse_month(text: str | None, field: str) -> date | None:
     if text is None or text == "":
         return None
     try:
-        year, month = text.split("-")
-        return date(int(year), int(month), 1)
-    except ValueError:
-        raise Unprocessable(f"{field} must be a month YYYY-MM.", code="invalid_field") from None
+        return instant.parse_month(text)
+    except instant.BadInstant as exc:
+        raise Unprocessable(f"{field} {exc}.", code="invalid_field") from None
 
 
 def _next_month(d: date) -> date:
