@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.audit.anchor import Anchor
 from consult.audit.entry import FIELDS
+from consult.model.audit_fields import ROW_FIELDS
 from consult.audit.log import AuditLog, SignedCheckpoint
 from consult.audit.records import AuditRecord, record
 from consult.audit.verify import VerifyReport, unanchored_cutoff, verify_log
@@ -458,7 +459,7 @@ async def export_records(
 
 async def _export_lines(db: Database, f: EventFilter, fmt: str) -> AsyncIterator[str]:
     if fmt == "csv":
-        yield _csv_line([*FIELDS, "entry_version", "leaf_hash"])
+        yield _csv_line([*FIELDS, *ROW_FIELDS])
     async with db.read() as conn:
         async for part in audit_log.iter_query(conn, f):
             if fmt == "csv":
