@@ -271,7 +271,8 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
 def cmd_retention_export(args: argparse.Namespace) -> int:
     """The client-record export as the local operator of ``--org``; exit 0 written, 2 usage."""
     import getpass
-    import re
+
+    from consult.model.identifiers import is_client_ref
 
     from consult.model import Principal, SystemClock
     from consult.model.context import RequestContext
@@ -280,7 +281,7 @@ def cmd_retention_export(args: argparse.Namespace) -> int:
     if args.org not in settings.orgs:
         print(f"usage: --org must be one of {', '.join(settings.orgs)}", file=sys.stderr)
         return EXIT_USAGE
-    if not all(re.fullmatch(r"cl_[A-Za-z0-9]{1,37}", r) for r in args.client_ref):
+    if not all(is_client_ref(r) for r in args.client_ref):
         print("usage: --client-ref must be client references (cl_...)", file=sys.stderr)
         return EXIT_USAGE
     try:

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from urllib.parse import urlsplit, urlunsplit
 
 from consult.errors import ConfigError
+from consult.model import identifiers
 from consult.model.retention import CONSULTATION_CLOSED, RetentionSchedule
 from consult.model.vocabulary import DEFAULT_TOPICS
 
@@ -210,7 +211,7 @@ _ENV_KEYS: dict[str, str] = {
     "CONSULT_CHILD_WELFARE_POOL": "child_welfare_pool",
     "CONSULT_REFERRAL_SLA_SECONDS": "referral_sla_seconds",
 }
-_NAME = re.compile(r"^[a-z0-9_-]{1,64}$")
+_NAME = identifiers.ORG  # organisation ids and pool names (consult/model/identifiers.py)
 _PROFILE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-import re
 
 from consult.errors import BadRequest, Unprocessable
 from consult.http import keys
@@ -13,8 +12,9 @@ from consult.http import validation as v
 from consult.http.api import Route
 from consult.http.api_audit import _moment as moment  # the audit API's one parser of from/to
 from consult.http.principal import authenticate, context, require_role
+from consult.model import identifiers
 
-_CLIENT_REF = re.compile(r"^cl_[A-Za-z0-9]{1,37}$")
+_CLIENT_REF = identifiers.CLIENT_REF
 
 
 async def legal_hold(request: web.Request) -> web.Response:

@@ -17,12 +17,13 @@ from consult.http import validation as v
 from consult.http.api import Route
 from consult.http.principal import authenticate, context
 from consult.model import secrecy
+from consult.model import identifiers
 from consult.model.vocabulary import CATEGORIES
 from consult.services import log_extract as log_extract_words
 from consult.services.audit import EXPORT_FORMATS, AuditQuery
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
-_ID = re.compile(r"^[A-Za-z0-9._@:-]{1,128}$")
+_ID = identifiers.USER_ID
 _NAME = re.compile(r"^[a-z0-9_.:-]{1,64}$")
 _MAX_INDEX = 1 << 62
 PO = "privacy officer"

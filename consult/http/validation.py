@@ -9,11 +9,13 @@ from typing import Any
 from aiohttp import web
 
 from consult.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from consult.model import identifiers
 from consult.services import gate
 
-_ID = re.compile(r"^[A-Za-z0-9._@:-]{1,128}$")
-_ORG = re.compile(r"^[a-z0-9_-]{1,64}$")
-_SLUG = re.compile(r"^[a-z0-9_.-]{1,64}$")
+# The id grammar has one home (consult/model/identifiers.py).
+_ID = identifiers.USER_ID
+_ORG = identifiers.ORG
+_SLUG = identifiers.NAME
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 

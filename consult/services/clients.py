@@ -7,7 +7,6 @@ and found again through a keyed blind index; it is never returned or logged.
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from consult.audit.records import AuditRecord, record
 from consult.errors import Forbidden, Unprocessable
 from consult.model import Clock, Principal
+from consult.model import identifiers
 from consult.model.context import RequestContext
 from consult.model.hetu import FORM, canonical_hetu
 from consult.services.vault import REGISTRY, Vault
@@ -31,8 +31,7 @@ LOOKUP_ROLES = frozenset({"advisor", "expert", "social_worker", "privacy_officer
 normalise_hetu = canonical_hetu
 
 
-def new_client_ref() -> str:
-    return "cl_" + secrets.token_hex(10)
+new_client_ref = identifiers.new_client_ref
 
 
 class Clients:
@@ -99,7 +98,7 @@ class Clients:
         return ref, True
 
     async def exists(self, client_ref: str) -> bool:
-        if not client_ref.startswith("cl_") or len(client_ref) > 40:
+        if not identifiers.is_client_ref(client_ref):
             return False
         async with self.db.read() as conn:
             return await store.exists(conn, client_ref)
