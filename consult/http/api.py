@@ -14,7 +14,8 @@ from consult.http import schemas as s
 from consult.http import validation as v
 from consult.http.principal import authenticate, context, require_role
 from consult.model import secrecy
-from consult.model.vocabulary import CATEGORIES, OUTCOMES, PURPOSES, STATUSES, URGENCIES
+from consult.http import vocabulary as vocab
+from consult.model.vocabulary import OUTCOMES, STATUSES, URGENCIES
 from consult.services.consultations import NewConsultation
 from consult.services.directory import ExpertInput
 from consult.policy.model import REFERRAL_CONDITIONS, Referral
@@ -108,13 +109,13 @@ async def create_consultation(request: web.Request) -> web.Response:
         topic=v.choice(data, "topic", frozenset(settings.topics)),  # type: ignore[arg-type]
         urgency=v.choice(data, "urgency", URGENCIES),  # type: ignore[arg-type]
         question=v.text(data, "question", max_len=10000),  # type: ignore[arg-type]
-        purpose=v.choice(data, "purpose", PURPOSES),  # type: ignore[arg-type]
+        purpose=v.choice(data, "purpose", vocab.of(request).purposes),  # type: ignore[arg-type]
         target_org=v.org(data, "target_org"),  # type: ignore[arg-type]
         expert_id=v.identifier(data, "expert_id", required=False),
         pool=v.identifier(data, "pool", required=False),
         client_ref=v.identifier(data, "client_ref", required=False),
         case_ref=v.text(data, "case_ref", max_len=128, required=False, multiline=False),
-        confirmation=sensitive_confirmation(data),
+        confirmation=sensitive_confirmation(data, vocab.of(request).categories),
     )
     body = await request.app[keys.CONSULTATIONS].create(who, new, context(request))
     return _json(body, status=201)
@@ -136,7 +137,7 @@ async def notify_child_welfare(request: web.Request) -> web.Response:
         client_ref=v.identifier(data, "client_ref"),  # type: ignore[arg-type]
         text=v.text(data, "text", max_len=10000),  # type: ignore[arg-type]
         topic=v.choice(data, "topic", frozenset(topics), required=False) or default_topic,
-        confirmation=sensitive_confirmation(data),
+        confirmation=sensitive_confirmation(data, vocab.of(request).categories),
         ctx=context(request),
     )
     return _json(body, status=201)
@@ -191,7 +192,7 @@ async def close_consultation(request: web.Request) -> web.Response:
     note = v.text(data, "note", max_len=2000, required=False)
     body = await request.app[keys.CONSULTATIONS].close(
         who, consultation_id, outcome, note, context(request),  # type: ignore[arg-type]
-        confirmation=sensitive_confirmation(data),
+        confirmation=sensitive_confirmation(data, vocab.of(request).categories),
     )
     return _json(body)
 
@@ -199,7 +200,7 @@ async def close_consultation(request: web.Request) -> web.Response:
 # -- messages -----------------------------------------------------------------------------------
 
 
-def _items(data: dict[str, Any]) -> list[DataItem]:
+def _items(data: dict[str, Any], categories: frozenset[str]) -> list[DataItem]:
     raw = data.get("data", [])
     if raw is None:
         return []
@@ -213,7 +214,7 @@ def _items(data: dict[str, Any]) -> list[DataItem]:
         if unknown:
             raise Unprocessable(f"data[{index}] has unknown fields.", code="unknown_field")
         category = entry.get("category")
-        if not isinstance(category, str) or category not in CATEGORIES:
+        if not isinstance(category, str) or category not in categories:
             raise Unprocessable(f"data[{index}].category is not a known category.", code="unknown_category")
         value = entry.get("value")
         if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -242,7 +243,7 @@ def _referral(raw: Any, index: int) -> Referral | None:
     return Referral(condition=condition, justification=justification, why_no_consent=why)  # type: ignore[arg-type]
 
 
-def sensitive_confirmation(data: dict[str, Any]) -> Confirmation | None:
+def sensitive_confirmation(data: dict[str, Any], known: frozenset[str]) -> Confirmation | None:
     """``sensitive_confirmation``: the sender confirms free text that looks like a category
     withheld from a recipient — the categories they were shown and a written reason. The
     attachment upload reads the same object from a multipart part of that name."""
@@ -253,8 +254,8 @@ def sensitive_confirmation(data: dict[str, Any]) -> Confirmation | None:
         raise Unprocessable("sensitive_confirmation must be {reason, categories}.", code="invalid_field")
     reason = v.text(raw, "reason", max_len=1000, multiline=True)
     categories = raw.get("categories")
-    if (not isinstance(categories, list) or not categories or len(categories) > len(CATEGORIES)
-            or not all(isinstance(c, str) and c in CATEGORIES for c in categories)):
+    if (not isinstance(categories, list) or not categories or len(categories) > len(known)
+            or not all(isinstance(c, str) and c in known for c in categories)):
         raise Unprocessable("sensitive_confirmation.categories must list the flagged categories.",
                             code="invalid_field")
     return Confirmation(reason=confirmation_reason(reason or ""), categories=frozenset(categories))
@@ -266,7 +267,8 @@ async def _message_input(request: web.Request) -> tuple[str, list[DataItem], Con
     if unknown:
         raise Unprocessable("Unknown fields: " + ", ".join(sorted(unknown)), code="unknown_field")
     text = v.text(data, "text", max_len=10000, required=False, allow_empty=True) or ""
-    return text, _items(data), sensitive_confirmation(data)
+    known = vocab.of(request).categories
+    return text, _items(data, known), sensitive_confirmation(data, known)
 
 
 async def post_message(request: web.Request) -> web.Response:

@@ -18,7 +18,7 @@ from consult.http.api import Route
 from consult.http.principal import authenticate, context
 from consult.model import secrecy
 from consult.model import identifiers
-from consult.model.vocabulary import CATEGORIES
+from consult.http import vocabulary as vocab
 from consult.services import log_extract as log_extract_words
 from consult.services.audit import EXPORT_FORMATS, AuditQuery
 
@@ -82,7 +82,7 @@ def _moment(request: web.Request, name: str, *, end_of_day: bool) -> datetime | 
 def _query(request: web.Request) -> AuditQuery:
     actions = _id(request, "action", pattern=re.compile(r"^[a-z0-9_.]{1,64}(,[a-z0-9_.]{1,64}){0,9}$"))
     category = _id(request, "category", pattern=_NAME)
-    if category is not None and category not in CATEGORIES:
+    if category is not None and category not in vocab.of(request).categories:
         raise BadRequest("category is not a known category.", code="bad_query")
     return AuditQuery(
         client_ref=_id(request, "client_ref"),
@@ -236,7 +236,7 @@ _FILTERS: tuple[tuple[str, s.S, str], ...] = (
     ("actor", {"type": "string", "maxLength": 128}, "the user who acted"),
     ("action", {"type": "string", "maxLength": 650}, "action, or several comma-separated"),
     ("outcome", {"type": "string", "enum": ["permit", "deny"]}, "permit or deny"),
-    ("category", {"type": "string", "enum": sorted(CATEGORIES)}, "data category"),
+    ("category", {"type": "string", "enum": s.CATEGORY_NAMES}, "data category"),
     ("basis", {"type": "string", "maxLength": 200}, "statute, consent, internal, or an exact basis"),
     ("consultation_id", {"type": "string", "maxLength": 128}, "the consultation"),
     ("from", *_Q_TIME),

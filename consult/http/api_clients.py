@@ -15,14 +15,13 @@ from consult.http import validation as v
 from consult.http.api import Route
 from consult.http.principal import authenticate, context, require_role
 from consult.model import secrecy
-from consult.model.vocabulary import CATEGORIES, PURPOSES, ROLES
+from consult.http import vocabulary as vocab
 from consult.policy.scan import scan
 from consult.services.consents import GRANTORS, METHODS, ConsentScope
 from consult.services.gate import notices_for
 from consult.services.receipts import receipt_text
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
-CLIENT_PURPOSES = frozenset(PURPOSES - {"general"})
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -75,8 +74,9 @@ def _scope(request: web.Request, data: dict[str, Any]) -> ConsentScope:
     if unknown:
         raise Unprocessable("Unknown fields: " + ", ".join(sorted(unknown)), code="unknown_field")
     orgs = frozenset(request.app[keys.SETTINGS].orgs)
-    purposes = _names(data, "purposes", CLIENT_PURPOSES, required=False)
-    single = v.choice(data, "purpose", CLIENT_PURPOSES, required=False)
+    names = vocab.of(request)
+    purposes = _names(data, "purposes", names.client_purposes, required=False)
+    single = v.choice(data, "purpose", names.client_purposes, required=False)
     if single:
         purposes = list(dict.fromkeys([single, *purposes]))
     if not purposes:
@@ -85,10 +85,10 @@ def _scope(request: web.Request, data: dict[str, Any]) -> ConsentScope:
     if not isinstance(users, list) or len(users) > 50 or not all(isinstance(u, str) and v._ID.match(u) for u in users):
         raise Unprocessable("recipient_users: must be a list of user ids", code="invalid_field")
     return ConsentScope(
-        categories=_names(data, "categories", CATEGORIES - {"identity.hetu"}, required=True),
+        categories=_names(data, "categories", names.client_categories, required=True),
         disclosing_org=v.choice(data, "disclosing_org", orgs, required=False),
         recipient_orgs=_names(data, "recipient_orgs", orgs, required=True),
-        recipient_roles=_names(data, "recipient_roles", ROLES, required=False),
+        recipient_roles=_names(data, "recipient_roles", names.roles, required=False),
         recipient_users=list(dict.fromkeys(users)),
         purposes=purposes,
         valid_from=_moment(data, "valid_from"),
@@ -119,7 +119,7 @@ async def scan_text(request: web.Request) -> web.Response:
     await authenticate(request)
     data = await v.json_body(request)
     text = v.text(data, "text", max_len=10000, allow_empty=True) or ""
-    purpose = v.choice(data, "purpose", PURPOSES, required=False) or "general"
+    purpose = v.choice(data, "purpose", vocab.of(request).purposes, required=False) or "general"
     return _json({"identifiers": notices_for(scan(text), purpose)})
 
 
@@ -189,7 +189,7 @@ async def create_prohibition(request: web.Request) -> web.Response:
     data = await v.json_body(request)
     if set(data) - {"category", "org"}:
         raise Unprocessable("Only category and org are accepted.", code="unknown_field")
-    category = v.choice(data, "category", CATEGORIES - {"identity.hetu"}, required=False)
+    category = v.choice(data, "category", vocab.of(request).client_categories, required=False)
     org = v.choice(data, "org", frozenset(request.app[keys.SETTINGS].orgs), required=False)
     body = await request.app[keys.CONSENTS].prohibit(who, ref, category, org, context(request))
     return _json(body, status=201)
@@ -211,15 +211,15 @@ CONSENT_SCOPE: s.S = {
     "type": "object",
     "required": ["categories", "recipient_orgs", "purpose", "method", "valid_until"],
     "properties": {
-        "categories": {"type": "array", "items": {"type": "string", "enum": sorted(CATEGORIES - {"identity.hetu"})},
+        "categories": {"type": "array", "items": {"type": "string", "enum": s.CLIENT_CATEGORY_NAMES},
                        "description": "Categories the purpose can carry (else 422 purpose_binding)"},
         "disclosing_org": {"type": "string", "description": "The organisation that discloses; defaults to yours "
                            "when yours is not a recipient"},
         "recipient_orgs": {"type": "array", "items": s.STR},
-        "recipient_roles": {"type": "array", "items": {"type": "string", "enum": sorted(ROLES)}},
+        "recipient_roles": {"type": "array", "items": {"type": "string", "enum": s.ROLE_NAMES}},
         "recipient_users": {"type": "array", "items": s.STR},
-        "purpose": {"type": "string", "enum": sorted(CLIENT_PURPOSES)},
-        "purposes": {"type": "array", "items": {"type": "string", "enum": sorted(CLIENT_PURPOSES)},
+        "purpose": {"type": "string", "enum": s.CLIENT_PURPOSE_NAMES},
+        "purposes": {"type": "array", "items": {"type": "string", "enum": s.CLIENT_PURPOSE_NAMES},
                      "description": "Accepted for compatibility; must name the same single purpose"},
         "valid_from": s.STR,
         "valid_until": {"type": "string", "description": "Required; at most CONSULT_CONSENT_MAX_DAYS after "
