@@ -12,7 +12,7 @@ from consult.errors import Unprocessable
 from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
-from consult.http.principal import authenticate, context, require_role
+from consult.http.principal import authenticate, context, guarded
 from consult.model import secrecy
 from consult.http import vocabulary as vocab
 from consult.model.vocabulary import OUTCOMES, STATUSES, URGENCIES
@@ -48,6 +48,15 @@ class Route:
     #: The success answer carries secret client data: it gets the secrecy marking header
     #: (consult/model/secrecy.py; julkisuuslaki 621/1999 § 25).
     secret: bool = False
+    #: The action whose roles may call the route (consult/model/actions.py); checked before the
+    #: handler runs and published as ``x-roles``. None: any signed-in user, the rest is decided
+    #: by the service and the policy.
+    action: str | None = None
+
+    @property
+    def endpoint(self) -> Handler:
+        """The handler as the router runs it: behind the role check of `action`, if any."""
+        return self.handler if self.action is None else guarded(self.handler, self.action)
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -80,7 +89,6 @@ async def list_experts(request: web.Request) -> web.Response:
 
 async def put_expert(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    require_role(who, "admin", "expert")
     user_id = v.path_id(request, "user_id")
     data = await v.json_body(request)
     unknown = set(data) - {"name", "topics", "pools", "languages", "on_duty"}
@@ -102,7 +110,6 @@ async def put_expert(request: web.Request) -> web.Response:
 
 async def create_consultation(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    require_role(who, "advisor", "social_worker")
     data = await v.json_body(request)
     settings = request.app[keys.SETTINGS]
     new = NewConsultation(
@@ -124,7 +131,6 @@ async def create_consultation(request: web.Request) -> web.Response:
 async def notify_child_welfare(request: web.Request) -> web.Response:
     """A child-welfare notification (lastensuojelulaki 417/2007 25 §): no consent is asked."""
     who = await authenticate(request)
-    require_role(who, "advisor", "social_worker")
     data = await v.json_body(request)
     unknown = set(data) - {"target_org", "client_ref", "text", "topic", "sensitive_confirmation"}
     if unknown:
@@ -319,17 +325,16 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/experts", list_experts, "Named experts with duty and presence",
           response=s.page(s.EXPERT), errors=(401,),
           query=(("org", {"type": "string"}, "only this organisation's experts"),)),
-    Route("PUT", "/api/v1/experts/{user_id}", put_expert, "Name or update an expert",
+    Route("PUT", "/api/v1/experts/{user_id}", put_expert, action="expert.update", summary="Name or update an expert",
           who="admin of that org (an expert may set their own on_duty)", body=s.EXPERT_PUT, response=s.EXPERT),
-    Route("POST", "/api/v1/consultations", create_consultation, "Open a consultation",
+    Route("POST", "/api/v1/consultations", create_consultation, action="consultation.create", summary="Open a consultation",
           who="advisor, social worker", body=s.CONSULTATION_NEW, response=s.CONSULTATION, status=201,
           errors=(400, 401, 403, 404, 409, 413, 422),
           other_responses=((409, "A question that looks like a category withheld from the target "
                                  "organisation (code sensitive_text, with the flagged passages): move it into a "
                                  "message data item or send again with sensitive_confirmation",
                             s.SENSITIVE_ERROR),)),
-    Route("POST", "/api/v1/child-welfare-notifications", notify_child_welfare,
-          "Notify the county's child-welfare intake (lastensuojelulaki 417/2007 25 §): no consent, immediate, "
+    Route("POST", "/api/v1/child-welfare-notifications", notify_child_welfare, action="child_welfare.notify", summary="Notify the county's child-welfare intake (lastensuojelulaki 417/2007 25 §): no consent, immediate, "
           "the notifier and the statutory basis recorded; one-way",
           who="Kela advisor (as the policy permits)", body=s.CHILD_WELFARE_NOTIFICATION_NEW,
           response=s.CHILD_WELFARE_NOTIFICATION, status=201, errors=(400, 401, 403, 404, 409, 413, 415, 422),
@@ -344,7 +349,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/consultations/{id}", get_consultation, "One consultation",
           who="participant, or an on-duty expert it is offered to", response=s.CONSULTATION, errors=(401, 404),
           secret=True),
-    Route("POST", "/api/v1/consultations/{id}/claim", claim_consultation, "Claim: the first expert wins",
+    Route("POST", "/api/v1/consultations/{id}/claim", claim_consultation, action="consultation.claim",
+          summary="Claim: the first expert wins",
           who="expert of the target org", response=s.CONSULTATION, errors=(401, 403, 404, 409)),
     Route("POST", "/api/v1/consultations/{id}/participants", add_participant, "Add a participant",
           who="participant", body=s.ADD_PARTICIPANT, response=s.CONSULTATION,

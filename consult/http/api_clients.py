@@ -13,7 +13,7 @@ from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
 from consult.http.api import Route
-from consult.http.principal import authenticate, context, require_role
+from consult.http.principal import authenticate, context
 from consult.model import secrecy
 from consult.http import vocabulary as vocab
 from consult.policy.scan import scan
@@ -128,7 +128,6 @@ async def scan_text(request: web.Request) -> web.Response:
 
 async def create_consent(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    require_role(who, "advisor", "social_worker")
     ref = _client_ref(request)
     scope = _scope(request, await v.json_body(request))
     body = await request.app[keys.CONSENTS].create(who, ref, scope, context(request))
@@ -184,7 +183,6 @@ async def consent_receipt(request: web.Request) -> web.Response:
 
 async def create_prohibition(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    require_role(who, "advisor", "social_worker")
     ref = _client_ref(request)
     data = await v.json_body(request)
     if set(data) - {"category", "org"}:
@@ -257,7 +255,7 @@ PROHIBITION: s.S = {
 ALL = (400, 401, 403, 404, 409, 413, 415, 422)
 
 CLIENT_ROUTES: tuple[Route, ...] = (
-    Route("POST", "/api/v1/clients", register_client, "Register a client by HETU; the same HETU gives the same ref",
+    Route("POST", "/api/v1/clients", register_client, action="client.register", summary="Register a client by HETU; the same HETU gives the same ref",
           who="advisor, expert, social worker",
           body={"type": "object", "required": ["hetu"], "properties": {"hetu": s.STR}},
           response={"type": "object", "required": ["client_ref"],
@@ -267,8 +265,7 @@ CLIENT_ROUTES: tuple[Route, ...] = (
           body={"type": "object", "required": ["text"], "properties": {"text": s.STR, "purpose": s.STR}},
           response={"type": "object", "properties": {"identifiers": {"type": "array", "items": {"type": "object"}}}},
           errors=(400, 401, 413, 415, 422)),
-    Route("POST", "/api/v1/clients/{ref}/consents", create_consent,
-          "Record a consent for a disclosure your organisation makes or receives",
+    Route("POST", "/api/v1/clients/{ref}/consents", create_consent, action="consent.record", summary="Record a consent for a disclosure your organisation makes or receives",
           who="advisor, social worker of the disclosing or a receiving organisation", body=CONSENT_SCOPE,
           response=CONSENT, status=201, errors=ALL),
     Route("GET", "/api/v1/clients/{ref}/consents", list_consents,
@@ -297,8 +294,7 @@ CLIENT_ROUTES: tuple[Route, ...] = (
           who="advisor, social worker, privacy officer", response={"type": "string"}, errors=(401, 404),
           query=(("lang", {"type": "string", "enum": ["fi", "sv", "en"]}, "language of the receipt"),),
           content_type="text/plain"),
-    Route("POST", "/api/v1/clients/{ref}/prohibitions", create_prohibition,
-          "Record a disclosure prohibition (a category, an organisation, or all)",
+    Route("POST", "/api/v1/clients/{ref}/prohibitions", create_prohibition, action="prohibition.record", summary="Record a disclosure prohibition (a category, an organisation, or all)",
           who="advisor, social worker",
           body={"type": "object", "properties": {"category": s.STR, "org": s.STR}}, response=PROHIBITION,
           status=201, errors=ALL),

@@ -11,7 +11,7 @@ from consult.http import keys
 from consult.http import schemas as s
 from consult.http import vocabulary as vocab
 from consult.http.api import Route
-from consult.model import secrecy
+from consult.model import actions, secrecy
 from consult.model.vocabulary import Vocabulary
 
 _STATUS_TEXT = {
@@ -60,6 +60,11 @@ def _operation(route: Route) -> dict[str, Any]:
             "description": _STATUS_TEXT[status],
             "content": {"application/json": {"schema": s.ERROR}},
         }
+    if route.action is not None:
+        roles = sorted(actions.roles_for(route.action))
+        op["x-action"] = route.action
+        op["x-roles"] = roles
+        op["description"] += f" Roles: {', '.join(roles)} (action {route.action})."
     if route.auth:
         op["security"] = [{"bearer": []}]
         op["responses"]["429"] = {

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.audit.anchor import Anchor
 from consult.audit.entry import FIELDS
+from consult.model import actions
 from consult.model.audit_fields import ROW_FIELDS
 from consult.audit.log import AuditLog, SignedCheckpoint
 from consult.audit.records import AuditRecord, record
@@ -616,7 +617,7 @@ def _csv_cell(value: Any) -> str:
 
 
 def _officer(who: Principal) -> None:
-    if not who.has("privacy_officer"):
+    if not actions.allows(who, "audit.read"):
         raise Forbidden("Only a privacy officer may use the audit log.", code="role")
 
 
