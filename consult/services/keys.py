@@ -45,7 +45,8 @@ class KeyManagement:
     def __init__(self, db: Database, keyring: FileKeyring, clock: Clock) -> None:
         self.db = db
         self.keyring = keyring
-        self.envelope = Envelope(keyring)
+        # Rewrapping touches each data key once: nothing worth caching (the vault holds the cache).
+        self.envelope = Envelope(keyring, cache_size=0)
         self.clock = clock
 
     async def status(self) -> dict[str, Any]:
