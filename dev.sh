@@ -12,12 +12,12 @@ ensure_venv() {
   if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv "$VENV"
   fi
-  # Reinstall when the dependencies change.
+  # Reinstall when the dependencies or their tested versions (constraints.txt) change.
   local stamp="$VENV/.konsulta-installed"
-  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
     echo "Installing Konsulta and its dependencies into $VENV ..." >&2
     if ! { "$VENV/bin/python" -m pip install --quiet --upgrade pip &&
-           "$VENV/bin/python" -m pip install --quiet -e ".[test]"; } > "$VENV/install.log" 2>&1; then
+           "$VENV/bin/python" -m pip install --quiet -c constraints.txt -e ".[test]"; } > "$VENV/install.log" 2>&1; then
       cat "$VENV/install.log" >&2
       exit 1
     fi

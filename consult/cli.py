@@ -40,18 +40,26 @@ def _configure_logging() -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
+    from consult import __version__
     from consult.auth.dev import DEMO_USERS
     from consult.http.app import create_app
+    from consult.http.listen import bind
 
     overrides: dict[str, object] = {"host": args.host, "port": args.port}
     if args.demo:
         overrides.update(dev=True, demo=True)
     settings = _settings(**overrides)
     _configure_logging()
+    # Bound first: a port another process holds stops start-up here, before anything is opened.
+    sockets = bind(settings.host, settings.port)
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    url = f"http://{host}:{settings.port}/"
+    print("\n".join([f"Konsulta {__version__}", *(f"  {name}: {value}" for name, value in paths_in_use(settings))]),
+          flush=True)
     app = create_app(settings)
-    url = f"http://{settings.host}:{settings.port}/"
 
-    async def announce(_app: web.Application) -> None:
+    def announce(_aiohttp_banner: str) -> None:
+        """run_app calls its ``print`` once, after every site listens: only then is it running."""
         lines = [f"Konsulta is running: open {url}"]
         if settings.demo:
             lines.append("Demo mode (development issuer ON, synthetic demo users):")
@@ -59,9 +67,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
             lines.append("A token for the API: consult token --sub kela.aino --org kela --role advisor")
         print("\n".join(lines), flush=True)
 
-    app.on_startup.append(announce)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=10, access_log=None)
+    web.run_app(app, sock=sockets, print=announce, shutdown_timeout=10, access_log=None)
     return 0
+
+
+def paths_in_use(settings: Settings) -> list[tuple[str, str]]:
+    """The absolute files and directories the service uses (no secrets: a database URL shows
+    without its password), printed at start-up and by `consult config check`."""
+    from consult.config import mask_url_secrets
+    from consult.storage.db import sqlite_path
+
+    database = sqlite_path(settings.database_url)
+    rows = [
+        ("data directory", str(settings.data_dir)),
+        ("database", str(database.absolute()) if database else mask_url_secrets(settings.database_url)),
+        ("key file", str(settings.key_file)),
+        ("audit signing key", str(settings.effective_audit_key_file)),
+        ("audit checkpoint file", str(settings.effective_checkpoint_file)),
+        ("policies", f"{settings.policy_dir} (profile {settings.policy_profile})"),
+        ("web app", str(settings.web_dir)),
+    ]
+    if settings.dev:
+        rows.append(("development issuer key", str(settings.dev_key_file)))
+    return rows
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -172,6 +200,15 @@ async def _schema_for_new_sqlite(settings: Settings) -> None:
         await asyncio.to_thread(migrate.upgrade, settings.database_url)
 
 
+async def _schema_for_empty_server_database(settings: Settings) -> None:
+    """`consult init` on a database server's empty database (no tables of ours, no revision)
+    brings it to the schema head; one behind the head is left to `consult db upgrade`."""
+    from consult.storage import migrate
+
+    if not settings.is_sqlite and await asyncio.to_thread(migrate.current, settings.database_url) is None:
+        await asyncio.to_thread(migrate.upgrade, settings.database_url)
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     """Keys for an empty database: create the key files that are missing and record their fingerprints."""
     from consult.crypto import signing
@@ -182,9 +219,14 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     settings = load_settings_lenient()
     files = KeyFiles.of(settings)
+    try:
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"CONSULT_DATA_DIR: {settings.data_dir} cannot be created ({exc.strerror})") from None
 
     async def run() -> int:
         await _schema_for_new_sqlite(settings)
+        await _schema_for_empty_server_database(settings)
         db = Database(settings.database_url)
         await db.start()
         try:
@@ -206,6 +248,8 @@ def cmd_init(args: argparse.Namespace) -> int:
         finally:
             await db.close()
         _print_json({
+            "data_dir": str(settings.data_dir),
+            "database": dict(paths_in_use(settings))["database"],
             "deployment": settings.deployment,
             "origin": bound.origin,
             "key_file": {"path": str(files.key_file), "created": not existed["key_file"],
@@ -639,6 +683,54 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_config_check(args: argparse.Namespace) -> int:
+    """The effective configuration, secrets masked, and every problem found that would stop or
+    cripple `consult serve`; exit 0 none, 1 problems, 2 a value that cannot even be read."""
+    from consult import __version__
+    from consult.config import effective_configuration, validate
+
+    settings = load_settings(check=False)
+    print(f"konsulta {__version__}")
+    for key, value in effective_configuration(settings):
+        print(f"{key}={value}")
+    for name, value in paths_in_use(settings):
+        print(f"# {name}: {value}")
+    problems = []
+    try:
+        validate(settings)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    problems += _file_problems(settings)
+    for problem in problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    print(f"configuration check: {len(problems)} problem(s)", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _file_problems(settings: Settings) -> list[str]:
+    """What the files and directories of ``settings`` would make fail at start-up."""
+    from consult.policy.loader import PolicyError, load_policy
+
+    problems = []
+    try:
+        load_policy(settings.policy_dir, profile=settings.policy_profile)
+    except PolicyError as exc:
+        problems.append(f"CONSULT_POLICY_DIR: {exc}")
+    except OSError as exc:
+        problems.append(f"CONSULT_POLICY_DIR: {settings.policy_dir} cannot be read ({exc.strerror})")
+    if not (settings.web_dir / "index.html").is_file():
+        problems.append(f"CONSULT_WEB_DIR: {settings.web_dir} has no index.html; the browser app would not be served")
+    existing = settings.data_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        problems.append(f"CONSULT_DATA_DIR: {settings.data_dir} is not a directory this user can write "
+                        f"(nearest existing: {existing})")
+    if settings.jwks and "://" not in settings.jwks and not Path(settings.jwks).is_file():
+        problems.append(f"CONSULT_JWKS: {settings.jwks} is not a file")
+    return problems
+
+
 def load_settings_lenient() -> Settings:
     """Settings for offline commands that need no identity provider."""
     import os
@@ -649,7 +741,10 @@ def load_settings_lenient() -> Settings:
 
 
 def parser() -> argparse.ArgumentParser:
+    from consult import __version__
+
     p = argparse.ArgumentParser(prog="consult", description="Konsulta: consultations between Kela and wellbeing services counties")
+    p.add_argument("--version", action="version", version=f"konsulta {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the service")
@@ -757,7 +852,13 @@ def parser() -> argparse.ArgumentParser:
     aexport.add_argument("--output", "-o", help="file to write (default: standard output)")
     aexport.set_defaults(func=cmd_audit_export)
 
-    init = sub.add_parser("init", help="create and record the keys of an empty database (refused once it has data)")
+    config = sub.add_parser("config", help="the configuration")
+    cfgsub = config.add_subparsers(dest="config_command", required=True)
+    cfgsub.add_parser("check", help="print the effective configuration (secrets masked) and every problem "
+                      "found; exit 0 none, 1 problems").set_defaults(func=cmd_config_check)
+
+    init = sub.add_parser("init", help="create the data directory, a new database at the schema head and its "
+                          "keys (refused once the database has keys or data)")
     init.set_defaults(func=cmd_init)
 
     backup = sub.add_parser("backup", help="consistent online copy of the SQLite database, with a manifest "

@@ -6,10 +6,11 @@ Configuration is never logged; the database URL's password is masked in ``repr``
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -18,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from consult.errors import ConfigError
 from consult.model import identifiers
 from consult.model.retention import CONSULTATION_CLOSED, RetentionSchedule
-from consult.model.vocabulary import DEFAULT_TOPICS
+from consult.model.vocabulary import DEFAULT_TOPICS, ROLES
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -65,25 +66,75 @@ _CONTROLLER_TEXT = ("address", "phone", "privacy_contact", "web")
 #: README "Consents" for why one year is the default.
 CONSENT_MAX_DAYS = 365
 CONSENT_MAX_DAYS_LIMIT = 3650
+#: How often each identity provider's JWKS is fetched again (``CONSULT_JWKS_REFRESH_MINUTES``):
+#: a key the provider removed is no longer trusted after at most this long.
+JWKS_REFRESH_MINUTES = 10
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+@dataclass(frozen=True)
+class IdentityProvider:
+    """One trusted token issuer: where its signing keys are, the organisations its tokens may
+    name, and which of its claims carry the organisation and the roles.
+
+    ``org_claim`` empty means the issuer serves exactly one organisation (``orgs``) and its tokens
+    need not name it (a Microsoft Entra ID tenant). ``roles_claim`` may be a dotted path into the
+    claims (``realm_access.roles``). ``role_map`` turns the provider's role names into Konsulta's;
+    when it is empty the provider's names are Konsulta's own (``advisor``, ``expert``, ...).
+    """
+
+    issuer: str
+    jwks: str
+    audience: str
+    orgs: tuple[str, ...]
+    org_claim: str = "org"
+    roles_claim: str = "roles"
+    role_map: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+def _absolute_sqlite_url(url: str) -> str:
+    """An SQLite URL naming a relative file, made absolute (``sqlite+aiosqlite:///var/k.db`` ->
+    ``sqlite+aiosqlite:////srv/app/var/k.db``); any other URL as it is."""
+    scheme, sep, rest = url.partition(":///")
+    if not (sep and scheme.startswith("sqlite")) or rest.startswith("/") or rest.split("?")[0] in ("", ":memory:"):
+        return url
+    return f"{scheme}:///{Path(rest).absolute()}"
+
+
+#: File names in the data directory (``CONSULT_DATA_DIR``) of the settings that default to it.
+DATABASE_FILE = "konsulta.db"
+KEY_FILE_NAME = "keys.json"
+DEFAULT_DATA_DIR = Path("var")
 
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = field(default="sqlite+aiosqlite:///var/konsulta.db", repr=False)
+    """The effective configuration. Every path is absolute once built: a relative one is taken
+    from the working directory at start-up, and the defaults of the database, the key files, the
+    checkpoint file and the development issuer's key lie in ``data_dir``. ``None`` in the
+    fields marked *derived* means "the default", filled in by ``__post_init__``."""
+
+    database_url: str = field(default=None, repr=False)  # type: ignore[assignment]  # derived
     host: str = "127.0.0.1"
     port: int = 8080
-    key_file: Path = Path("var/keys.json")
-    policy_dir: Path = Path("policies")
+    key_file: Path = None  # type: ignore[assignment]  # derived: data_dir/keys.json
+    policy_dir: Path = None  # type: ignore[assignment]  # derived: the policies that ship
     policy_profile: str = "today"
     jwks: str | None = None
     issuer: str | None = None
     audience: str = "consult"
+    org_claim: str = "org"
+    roles_claim: str = "roles"
+    role_map: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    issuers: tuple[IdentityProvider, ...] = ()
+    jwks_refresh_minutes: int = JWKS_REFRESH_MINUTES
+    trusted_proxies: tuple[str, ...] = ()
     dev: bool = False
     demo: bool = False
-    data_dir: Path = Path("var")
+    data_dir: Path = DEFAULT_DATA_DIR
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = 10 * 1024 * 1024
-    web_dir: Path | None = None
+    web_dir: Path = None  # type: ignore[assignment]  # derived: the web app that ships
     oidc_authority: str | None = None
     oidc_client_id: str | None = None
     oidc_scope: str = "openid profile"
@@ -111,6 +162,30 @@ class Settings:
     child_welfare_pool: str = "child_welfare_intake"
     referral_sla_seconds: int = 120
     controllers: Mapping[str, Controller] = field(default_factory=lambda: DEMO_CONTROLLERS)
+    #: Which fields were filled in by default (re-derived when ``with_overrides`` changes the data
+    #: directory); not a setting.
+    derived: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        from consult.bundled import POLICIES, WEB, bundled_dir
+
+        data_dir = self.data_dir.absolute()
+        defaults: dict[str, Callable[[], object]] = {
+            "database_url": lambda: f"sqlite+aiosqlite:///{data_dir / DATABASE_FILE}",
+            "key_file": lambda: data_dir / KEY_FILE_NAME,
+            "policy_dir": lambda: bundled_dir(POLICIES),
+            "web_dir": lambda: bundled_dir(WEB),
+        }
+        derived = {name for name in defaults if getattr(self, name) is None}
+        object.__setattr__(self, "data_dir", data_dir)
+        for name in derived:
+            object.__setattr__(self, name, defaults[name]())
+        object.__setattr__(self, "database_url", _absolute_sqlite_url(self.database_url))
+        for name in ("key_file", "policy_dir", "web_dir", "audit_key_file", "checkpoint_file"):
+            value = getattr(self, name)
+            if value is not None and not value.is_absolute():
+                object.__setattr__(self, name, value.absolute())
+        object.__setattr__(self, "derived", frozenset(derived))
 
     def __repr__(self) -> str:  # never print secrets
         shown = ", ".join(
@@ -133,6 +208,18 @@ class Settings:
     @property
     def effective_issuer(self) -> str:
         return self.issuer or DEV_ISSUER
+
+    @property
+    def identity_providers(self) -> tuple[IdentityProvider, ...]:
+        """Every trusted issuer: the one of ``CONSULT_ISSUER``/``CONSULT_JWKS`` (for all of
+        ``CONSULT_ORGS``, claims named by ``CONSULT_ORG_CLAIM``/``CONSULT_ROLES_CLAIM``/
+        ``CONSULT_ROLE_MAP``), then each ``[[issuers]]`` table of the TOML file."""
+        single = ()
+        if self.issuer and self.jwks:
+            single = (IdentityProvider(issuer=self.issuer, jwks=self.jwks, audience=self.audience, orgs=self.orgs,
+                                       org_claim=self.org_claim, roles_claim=self.roles_claim,
+                                       role_map=self.role_map),)
+        return single + self.issuers
 
     @property
     def effective_audit_key_file(self) -> Path:
@@ -169,7 +256,10 @@ class Settings:
         return self.data_dir / "dev-issuer-key.pem"
 
     def with_overrides(self, **values: object) -> Settings:
-        return replace(self, **values)  # type: ignore[arg-type]
+        """These values changed; the defaults that were derived are derived again (from a new
+        ``data_dir``, say)."""
+        rederive = {name: None for name in self.derived if name not in values}
+        return replace(self, **rederive, **values, derived=frozenset())  # type: ignore[arg-type]
 
 
 DEV_ISSUER = "konsulta-dev"
@@ -184,6 +274,11 @@ _ENV_KEYS: dict[str, str] = {
     "CONSULT_JWKS": "jwks",
     "CONSULT_ISSUER": "issuer",
     "CONSULT_AUDIENCE": "audience",
+    "CONSULT_ORG_CLAIM": "org_claim",
+    "CONSULT_ROLES_CLAIM": "roles_claim",
+    "CONSULT_ROLE_MAP": "role_map",
+    "CONSULT_JWKS_REFRESH_MINUTES": "jwks_refresh_minutes",
+    "CONSULT_TRUSTED_PROXIES": "trusted_proxies",
     "CONSULT_DEV": "dev",
     "CONSULT_DEMO": "demo",
     "CONSULT_DATA_DIR": "data_dir",
@@ -234,9 +329,83 @@ def _controllers(key: str, raw: object) -> Mapping[str, Controller]:
     return MappingProxyType(result)
 
 
+#: A claim name, or a dotted path of names into nested claims (``realm_access.roles``).
+_CLAIM = re.compile(r"[A-Za-z0-9_:/.-]{1,200}")
+
+
+def _role_map(key: str, raw: object) -> Mapping[str, str]:
+    """Provider role name -> Konsulta role: a TOML table, or ``name=role,name=role`` text."""
+    if isinstance(raw, dict):
+        pairs = list(raw.items())
+    else:
+        pairs = []
+        for item in str(raw).split(","):
+            if item.strip():
+                source, sep, role = item.partition("=")
+                if not sep:
+                    raise ConfigError(f"{key} must be a comma-separated list of PROVIDER_ROLE=role")
+                pairs.append((source.strip(), role.strip()))
+    result: dict[str, str] = {}
+    for source, role in pairs:
+        if not isinstance(source, str) or not source or len(source) > 200 or not isinstance(role, str):
+            raise ConfigError(f"{key}: each provider role name must be non-empty text")
+        if role not in ROLES:
+            raise ConfigError(f"{key}: {role!r} is not a Konsulta role ({', '.join(sorted(ROLES))})")
+        result[source] = role
+    return MappingProxyType(result)
+
+
+def _trusted_proxies(key: str, raw: object) -> tuple[str, ...]:
+    items = raw if isinstance(raw, list) else str(raw).split(",")
+    networks = []
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(text, strict=False)))
+        except ValueError:
+            raise ConfigError(f"{key}: {text!r} is not an IP address or CIDR network") from None
+    return tuple(networks)
+
+
+_ISSUER_KEYS = {"issuer", "jwks", "audience", "orgs", "org_claim", "roles_claim", "roles"}
+
+
+def _issuers(key: str, raw: object, orgs: tuple[str, ...], audience: str) -> tuple[IdentityProvider, ...]:
+    """``[[issuers]]`` tables: issuer, jwks, orgs (required); audience, org_claim, roles_claim
+    and a ``[issuers.roles]`` table of provider role -> Konsulta role (optional)."""
+    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+        raise ConfigError(f"{key} must be an array of tables ([[issuers]])")
+    result = []
+    for index, table in enumerate(raw):
+        where = f"{key}[{index}]"
+        unknown = set(table) - _ISSUER_KEYS
+        if unknown:
+            raise ConfigError(f"{where}: unknown setting {sorted(unknown)[0]!r}")
+        for required in ("issuer", "jwks", "orgs"):
+            if required not in table:
+                raise ConfigError(f"{where} needs {required!r}")
+        texts = {k: table[k] for k in ("issuer", "jwks", "audience", "org_claim", "roles_claim") if k in table}
+        if not all(isinstance(v, str) for v in texts.values()):
+            raise ConfigError(f"{where}: issuer, jwks, audience, org_claim and roles_claim must be text")
+        result.append(IdentityProvider(
+            issuer=table["issuer"], jwks=table["jwks"], audience=table.get("audience", audience),
+            orgs=_convert(f"{where}.orgs", "orgs", table["orgs"]),  # type: ignore[arg-type]
+            org_claim=table.get("org_claim", "org"), roles_claim=table.get("roles_claim", "roles"),
+            role_map=_role_map(f"{where}.roles", table.get("roles", {}))))
+    return tuple(result)
+
+
 def _convert(key: str, name: str, raw: object) -> object:
     if name == "controllers":
         return _controllers(key, raw)
+    if name == "role_map":
+        return _role_map(key, raw)
+    if name == "trusted_proxies":
+        return _trusted_proxies(key, raw)
+    if name == "org_claim":
+        return str(raw).strip()  # empty: the issuer's one organisation
     kind = {f.name: f.type for f in fields(Settings)}[name]
     text = str(raw).strip() if not isinstance(raw, bool | int) else raw
     if kind == "bool":
@@ -269,14 +438,25 @@ def _convert(key: str, name: str, raw: object) -> object:
 
 def _oidc_authority_ok(url: str) -> bool:
     parts = urlsplit(url)
-    local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    local = parts.hostname in _LOOPBACK
     return bool(parts.hostname) and (parts.scheme == "https" or (parts.scheme == "http" and local)) \
         and not parts.query and not parts.fragment and not parts.username
 
 
+def _jwks_ok(source: str) -> bool:
+    """A JWKS is a file path, or fetched over https:// (plain http:// only from this host): a
+    key set read off the network unprotected would let anyone on the path sign tokens."""
+    if "://" not in source:
+        return True
+    parts = urlsplit(source)
+    local = parts.hostname in _LOOPBACK
+    return bool(parts.hostname) and (parts.scheme == "https" or (parts.scheme == "http" and local)) \
+        and not parts.fragment and not parts.username
+
+
 def _witness_url_ok(url: str) -> bool:
     parts = urlsplit(url)
-    local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    local = parts.hostname in _LOOPBACK
     return bool(parts.hostname) and (parts.scheme == "https" or (parts.scheme == "http" and local)) \
         and not parts.fragment
 
@@ -297,10 +477,12 @@ def load_settings(env: Mapping[str, str] | None = None, *, check: bool = True) -
             raise ConfigError(f"CONSULT_CONFIG: cannot read {config_file}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"CONSULT_CONFIG: {config_file} is not valid TOML: {exc}") from None
-        known = {f.name for f in fields(Settings)}
+        known = {f.name for f in fields(Settings)} - {"derived"}
         for name, raw in data.items():
             if name not in known:
                 raise ConfigError(f"CONSULT_CONFIG: unknown setting {name!r} in {config_file}")
+            if name == "issuers":
+                continue  # needs the organisations and audience, read below
             if name == "retention":
                 try:
                     values[name] = RetentionSchedule.parse(raw, f"{config_file}:[retention]")
@@ -311,6 +493,10 @@ def load_settings(env: Mapping[str, str] | None = None, *, check: bool = True) -
     for key, name in _ENV_KEYS.items():
         if key in env:
             values[name] = _convert(key, name, env[key])
+    if config_file and "issuers" in data:
+        values["issuers"] = _issuers(f"{config_file}:issuers", data["issuers"],
+                                     values.get("orgs", Settings.orgs),  # type: ignore[arg-type]
+                                     values.get("audience", Settings.audience))  # type: ignore[arg-type]
     settings = Settings(**values)  # type: ignore[arg-type]
     return validate(settings) if check else settings
 
@@ -336,13 +522,18 @@ def validate(settings: Settings) -> Settings:
         raise ConfigError("CONSULT_OIDC_AUTHORITY and CONSULT_OIDC_CLIENT_ID must be set together")
     if settings.oidc_authority and not _oidc_authority_ok(settings.oidc_authority):
         raise ConfigError("CONSULT_OIDC_AUTHORITY must be an https:// URL (http:// only on localhost)")
-    if not settings.dev and not settings.jwks:
+    if not settings.dev and not settings.jwks and not settings.issuers:
         raise ConfigError(
-            "CONSULT_JWKS is required (a JWKS file path or URL of the identity provider); "
-            "for a local demo set CONSULT_DEV=1 or run `consult serve --demo`"
+            "CONSULT_JWKS is required (a JWKS file path or URL of the identity provider) unless the "
+            "CONSULT_CONFIG file lists [[issuers]]; for a local demo set CONSULT_DEV=1 or run `consult serve --demo`"
         )
-    if not settings.dev and not settings.issuer:
-        raise ConfigError("CONSULT_ISSUER is required unless CONSULT_DEV=1")
+    if settings.jwks and not settings.issuer and not settings.dev:
+        raise ConfigError("CONSULT_ISSUER is required with CONSULT_JWKS unless CONSULT_DEV=1")
+    if settings.issuer and not settings.jwks and not settings.dev:
+        raise ConfigError("CONSULT_JWKS is required with CONSULT_ISSUER unless CONSULT_DEV=1")
+    if not 0 < settings.jwks_refresh_minutes <= 1440:
+        raise ConfigError("CONSULT_JWKS_REFRESH_MINUTES must be 1..1440 minutes")
+    _validate_issuers(settings)
     if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{0,62}", settings.deployment or ""):
         raise ConfigError("CONSULT_DEPLOYMENT must be a lowercase name (letters, digits, '.', '-')")
     if settings.witness_url and not _witness_url_ok(settings.witness_url):
@@ -367,6 +558,74 @@ def validate(settings: Settings) -> Settings:
     return settings
 
 
+def _validate_issuers(settings: Settings) -> None:
+    env_names = {"issuer": "CONSULT_ISSUER", "jwks": "CONSULT_JWKS", "orgs": "CONSULT_ORGS",
+                 "org_claim": "CONSULT_ORG_CLAIM", "roles_claim": "CONSULT_ROLES_CLAIM"}
+    offset = len(settings.identity_providers) - len(settings.issuers)
+    seen: set[str] = set()
+    for index, idp in enumerate(settings.identity_providers):
+        def where(name: str, index: int = index) -> str:
+            if index < offset:
+                return env_names[name]
+            return f"CONSULT_CONFIG: issuers[{index - offset}].{name}"
+
+        if not idp.issuer.strip() or len(idp.issuer) > 500 or any(c.isspace() for c in idp.issuer):
+            raise ConfigError(f"{where('issuer')} must be the issuer exactly as its tokens' iss claim says it")
+        if idp.issuer in seen:
+            raise ConfigError(f"{where('issuer')}: issuer {idp.issuer} is configured twice")
+        seen.add(idp.issuer)
+        if not _jwks_ok(idp.jwks):
+            raise ConfigError(f"{where('jwks')} must be a file path or an https:// URL (http:// only on localhost)")
+        strangers = [org for org in idp.orgs if org not in settings.orgs]
+        if strangers:
+            raise ConfigError(f"{where('orgs')}: {', '.join(strangers)} not in CONSULT_ORGS")
+        if idp.org_claim == "" and len(idp.orgs) != 1:
+            raise ConfigError(f"{where('org_claim')} may be empty only for an issuer of exactly one organisation")
+        if idp.org_claim and not _CLAIM.fullmatch(idp.org_claim):
+            raise ConfigError(f"{where('org_claim')} must be a claim name or dotted path")
+        if not _CLAIM.fullmatch(idp.roles_claim):
+            raise ConfigError(f"{where('roles_claim')} must be a claim name or dotted path such as realm_access.roles")
+
+
 def _range(text: str, low: int, high: int) -> bool:
     match = re.fullmatch(r"(\d{1,2})-(\d{1,2})", text or "")
     return bool(match) and low <= int(match[1]) < int(match[2]) <= high
+
+
+def mask_url_secrets(url: str) -> str:
+    """A URL with its password and query string (where tokens travel) hidden."""
+    masked = _mask_url(url)
+    parts = urlsplit(masked)
+    return urlunsplit(parts._replace(query="***")) if parts.query else masked
+
+
+_DERIVED_PATHS: dict[str, str] = {
+    "CONSULT_AUDIT_KEY_FILE": "effective_audit_key_file",
+    "CONSULT_CHECKPOINT_FILE": "effective_checkpoint_file",
+}
+
+
+def effective_configuration(settings: Settings, env: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+    """Every environment setting with the value in force, secrets masked: a field kept out of
+    ``repr`` shows a URL without its password or query, anything else as ``***``. An unset value is
+    empty and a boolean is 1 or 0, so the lines, masked ones aside, read back as the same settings. For
+    ``consult config check``; the service itself never logs its configuration."""
+    env = os.environ if env is None else env
+    by_name = {f.name: f for f in fields(Settings)}
+    rows = [("CONSULT_CONFIG", env.get("CONSULT_CONFIG") or "")]
+    for key, name in _ENV_KEYS.items():
+        value = getattr(settings, _DERIVED_PATHS.get(key, name))
+        if value is None:
+            shown = ""
+        elif isinstance(value, bool):
+            shown = "1" if value else "0"
+        elif not by_name[name].repr:
+            text = str(value)
+            shown = mask_url_secrets(text) if "://" in text else "***"
+        elif isinstance(value, tuple):
+            shown = ",".join(value)
+        else:
+            shown = str(value)
+        rows.append((key, shown))
+    return rows
+

@@ -25,8 +25,8 @@ def test_token_is_accepted_by_the_dev_verifier(tmp_path):
                   {"CONSULT_DEV": "1", "CONSULT_DATA_DIR": str(tmp_path)}, tmp_path)
     assert result.returncode == 0, result.stderr
     issuer = DevIssuer(tmp_path / "dev-issuer-key.pem", issuer="konsulta-dev", audience="consult")
-    principal = TokenVerifier([issuer.trusted_key], issuer="konsulta-dev", audience="consult",
-                              orgs=("kela", "vantaa")).verify(
+    principal = TokenVerifier.single([issuer.trusted_key], issuer="konsulta-dev", audience="consult",
+                                     orgs=("kela", "vantaa")).verify(
         result.stdout.strip())
     assert (principal.user_id, principal.org, principal.roles) == ("kela.aino", "kela", frozenset({"advisor"}))
 

@@ -1,5 +1,6 @@
-"""Throttling of failed authentication per source address: guessing tokens gets a 429, not
-endless tries. Only failures count, so staff with valid tokens are never slowed down."""
+"""Throttling of failed authentication per client address (the real client behind a trusted
+proxy): guessing tokens gets a 429, not endless tries. Only failures count and a valid token is
+checked before the throttle (``consult.http.principal.sign_in``), so staff are never slowed down."""
 
 from __future__ import annotations
 

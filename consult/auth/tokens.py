@@ -1,11 +1,13 @@
 """Bearer-token validation: a JWT → ``Principal``, or one ``AuthError``.
 
-The algorithm comes from the trusted key (ES256 or RS256), never from the token; ``iss``,
-``aud``, ``exp`` and ``nbf`` are required. Every library failure maps to the same error.
+Several issuers may be trusted, each with its own keys, audience, organisations and claim names
+(``Issuer``). The algorithm comes from the trusted key (ES256 or RS256), never from the token;
+``iss``, ``aud`` and ``exp`` are required, ``nbf`` is checked when present (RFC 7519 §4.1.5 makes
+it optional, and many providers leave it out). Every library failure maps to the same error.
 
-The claims become a ``Principal`` only if they are plain text: ``sub`` an identifier, ``org`` one
-of the organisations this deployment is configured with (``CONSULT_ORGS``), ``name`` and each
-role at most 200 and 64 characters with no control, format, surrogate, private-use or
+The claims become a ``Principal`` only if they are plain text: ``sub`` an identifier, the
+organisation one this issuer may assert (and one of ``CONSULT_ORGS``), ``name`` and each role at
+most 200 and 64 characters with no control, format, surrogate, private-use or
 line/paragraph-separator characters (NUL, newline, bidirectional overrides, ...), at most 32
 roles. Anything else is refused like a bad signature: the token names no one we can trust.
 """
@@ -16,14 +18,15 @@ import json
 import logging
 import time
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from pathlib import Path
 from typing import Any
 
 from jose import jwt
-from jose.exceptions import JOSEError
+from jose.exceptions import ExpiredSignatureError, JOSEError, JWTClaimsError
 
 from consult.model import Principal
 from consult.model import identifiers
@@ -45,8 +48,22 @@ ROLES_MAX = 32
 _NOT_TEXT = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 
 
+#: An unverified ``iss`` is logged only if it looks like an issuer (never the token's content).
+_LOGGABLE_ISSUER = re.compile(r"[A-Za-z0-9:/._~%+-]{1,200}")
+
+
 class AuthError(Exception):
-    """The token is not acceptable. The reason is for logs only; clients see one message."""
+    """The token is not acceptable. The reason (and the issuer the token claims, when it is a
+    configured one or at least looks like an issuer) are for logs only; clients see one message."""
+
+    def __init__(self, reason: str, issuer: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.issuer = issuer
+
+
+class UnknownKey(AuthError):
+    """The token names a key its issuer is not (yet) known to hold: worth one fetch of its JWKS."""
 
 
 @dataclass(frozen=True)
@@ -83,34 +100,87 @@ def parse_jwks(document: dict[str, Any]) -> list[TrustedKey]:
     return trusted
 
 
+@dataclass(frozen=True)
+class ClaimMapping:
+    """Where an issuer's tokens carry the organisation and roles. ``org_claim`` empty: the
+    issuer's one organisation. ``roles_claim`` is a claim name or a dotted path
+    (``realm_access.roles``). ``role_map`` renames the provider's roles to Konsulta's; when it is
+    empty the provider's names are taken as they are. Roles neither names are ignored."""
+
+    org_claim: str = "org"
+    roles_claim: str = "roles"
+    role_map: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass
+class Issuer:
+    """Trust in one issuer: its name (the ``iss`` its tokens carry), audience, the organisations
+    it may assert, its claim names and its current keys (``static`` ones, like the development
+    issuer's, stay across refreshes)."""
+
+    name: str
+    audience: str
+    orgs: frozenset[str]
+    claims: ClaimMapping = field(default_factory=ClaimMapping)
+    keys: list[TrustedKey] = field(default_factory=list)
+    static: list[TrustedKey] = field(default_factory=list)
+
+
 class TokenVerifier:
-    """Holds the trusted keys and turns a bearer token into a ``Principal``."""
+    """Holds the trusted issuers and their keys and turns a bearer token into a ``Principal``."""
 
     CACHE_SIZE = 10_000
 
-    def __init__(self, keys: list[TrustedKey], *, issuer: str, audience: str, orgs: Iterable[str]) -> None:
-        self._keys = list(keys)
-        self.issuer = issuer
-        self.audience = audience
-        self.orgs = frozenset(orgs)
+    def __init__(self, issuers: Sequence[Issuer]) -> None:
+        self._issuers = {i.name: i for i in issuers}
         # A verified token is immutable: remember its principal until it expires, so the
-        # signature is checked once per token, not once per request.
+        # signature is checked once per token, not once per request. Emptied whenever a key set
+        # changes, so a removed key stops working at once.
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
-    def add_keys(self, keys: list[TrustedKey]) -> None:
-        self._keys.extend(keys)
+    @classmethod
+    def single(cls, keys: list[TrustedKey], *, issuer: str, audience: str, orgs: Iterable[str]) -> TokenVerifier:
+        return cls([Issuer(issuer, audience, frozenset(orgs), keys=list(keys))])
+
+    @property
+    def issuers(self) -> tuple[str, ...]:
+        return tuple(self._issuers)
+
+    def add_issuer(self, issuer: Issuer) -> None:
+        self._issuers[issuer.name] = issuer
         self._verified.clear()
 
-    def _key_for(self, header: dict[str, Any]) -> TrustedKey:
+    def add_static_keys(self, name: str, keys: list[TrustedKey]) -> None:
+        self._issuers[name].static.extend(keys)
+        self._verified.clear()
+
+    def set_keys(self, name: str, keys: list[TrustedKey]) -> bool:
+        """Replace an issuer's fetched keys; True if they changed."""
+        issuer = self._issuers[name]
+        if [k.jwk for k in keys] == [k.jwk for k in issuer.keys]:
+            return False
+        issuer.keys = list(keys)
+        self._verified.clear()
+        return True
+
+    def key_ids(self, name: str) -> tuple[str | None, ...]:
+        issuer = self._issuers[name]
+        return tuple(k.kid for k in issuer.static + issuer.keys)
+
+    @staticmethod
+    def _key_for(issuer: Issuer, header: dict[str, Any]) -> TrustedKey:
         kid = header.get("kid")
+        trusted = issuer.static + issuer.keys
+        if not trusted:
+            raise UnknownKey("no keys of this issuer are known yet", issuer.name)
         if kid is None:
-            if len(self._keys) == 1:
-                return self._keys[0]
-            raise AuthError("token has no kid and several keys are trusted")
-        for key in self._keys:
+            if len(trusted) == 1:
+                return trusted[0]
+            raise AuthError("token has no kid and several keys are trusted", issuer.name)
+        for key in trusted:
             if key.kid == kid:
                 return key
-        raise AuthError("unknown kid")
+        raise UnknownKey("unknown kid", issuer.name)
 
     def verify(self, token: str, *, now: float | None = None) -> Principal:
         if not isinstance(token, str) or not token or len(token) > 8192:
@@ -129,6 +199,18 @@ class TokenVerifier:
             self._verified.popitem(last=False)
         return principal
 
+    def issuer_of(self, token: str) -> Issuer:
+        """The configured issuer the token claims (not yet verified), or ``AuthError``."""
+        try:
+            claimed = jwt.get_unverified_claims(token).get("iss")
+        except (JOSEError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise AuthError(f"unreadable claims: {type(exc).__name__}") from None
+        issuer = self._issuers.get(claimed) if isinstance(claimed, str) else None
+        if issuer is None:
+            shown = claimed if isinstance(claimed, str) and _LOGGABLE_ISSUER.fullmatch(claimed) else None
+            raise AuthError("missing iss" if claimed is None else "issuer not trusted", shown)
+        return issuer
+
     def _verify(self, token: str, now: float) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
@@ -136,31 +218,38 @@ class TokenVerifier:
             raise AuthError(f"unreadable header: {type(exc).__name__}") from None
         if not isinstance(header, dict):
             raise AuthError("unreadable header")
-        key = self._key_for(header)
+        issuer = self.issuer_of(token)
+        key = self._key_for(issuer, header)
         if header.get("alg") != key.alg:
-            raise AuthError("token algorithm does not match the trusted key")
+            raise AuthError("token algorithm does not match the trusted key", issuer.name)
         try:
             claims = jwt.decode(
                 token,
                 key.jwk,
                 algorithms=[key.alg],
-                audience=self.audience,
-                issuer=self.issuer,
+                audience=issuer.audience,
+                issuer=issuer.name,
                 options={
                     "require_exp": True,
-                    "require_nbf": True,
+                    "require_nbf": False,  # checked when present (verify_nbf)
                     "require_iss": True,
                     "require_aud": True,
                     "require_sub": True,
                     "leeway": LEEWAY_SECONDS,
                 },
             )
+        except (ExpiredSignatureError, JWTClaimsError) as exc:
+            # The library's own fixed texts ("Invalid audience", "Signature has expired.", ...).
+            raise AuthError(f"rejected: {str(exc)[:80]}", issuer.name) from None
         except (JOSEError, ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise AuthError(f"rejected: {type(exc).__name__}") from None
+            raise AuthError(f"rejected: {type(exc).__name__}", issuer.name) from None
         expires = float(claims.get("exp", 0)) + LEEWAY_SECONDS
         if expires < now:
-            raise AuthError("expired")
-        return principal_from_claims(claims, self.orgs), expires
+            raise AuthError("expired", issuer.name)
+        try:
+            return principal_from_claims(claims, issuer.orgs, issuer.claims), expires
+        except AuthError as exc:
+            raise AuthError(exc.reason, issuer.name) from None
 
 
 def is_plain_text(value: str) -> bool:
@@ -168,20 +257,43 @@ def is_plain_text(value: str) -> bool:
     return not any(unicodedata.category(c) in _NOT_TEXT for c in value)
 
 
-def principal_from_claims(claims: dict[str, Any], orgs: frozenset[str]) -> Principal:
+def claim_at(claims: Mapping[str, Any], path: str) -> Any:
+    """The claim named ``path``, else the value at its dotted path (``realm_access.roles``).
+    The whole name is tried first: namespaced claims may be URLs with dots in them."""
+    if path in claims:
+        return claims[path]
+    value: Any = claims
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def principal_from_claims(claims: dict[str, Any], orgs: frozenset[str],
+                          mapping: ClaimMapping = ClaimMapping()) -> Principal:
     """The principal the claims name, or ``AuthError`` if any claim is not acceptable text."""
-    sub, org, roles = claims.get("sub"), claims.get("org"), claims.get("roles", [])
+    sub = claims.get("sub")
     if not isinstance(sub, str) or not _ID.fullmatch(sub):
         raise AuthError("bad sub")
+    if mapping.org_claim:
+        org = claim_at(claims, mapping.org_claim)
+    else:
+        org = next(iter(orgs)) if len(orgs) == 1 else None
     if not isinstance(org, str) or not _ORG.fullmatch(org):
         raise AuthError("bad org")
     if org not in orgs:
-        raise AuthError("org is not a configured organisation")
+        raise AuthError("org is not one this issuer may assert")
+    roles = claim_at(claims, mapping.roles_claim)
+    if roles is None:
+        roles = []
     if isinstance(roles, str):
         roles = [roles]
     if (not isinstance(roles, list) or len(roles) > ROLES_MAX
             or not all(isinstance(r, str) and 0 < len(r) <= ROLE_MAX and is_plain_text(r) for r in roles)):
         raise AuthError("bad roles")
+    if mapping.role_map:
+        roles = [mapping.role_map[r] for r in roles if r in mapping.role_map]
     known = frozenset(r for r in roles if r in ROLES)
     name = claims.get("name")
     if name is None:

@@ -7,17 +7,17 @@ generator, so start-up fails loudly and shutdown releases everything in reverse 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
-import aiohttp
 from aiohttp import web
 
-from consult.auth import TokenVerifier, load_jwks_file, parse_jwks
+from consult.auth import ClaimMapping, Issuer, TokenVerifier
 from consult.auth.dev import DEMO_USERS, DevIssuer
+from consult.auth.jwks import IdentityProviders, JwksUnavailable, KeySource
 from consult.auth.throttle import FailureThrottle
 from consult.config import Settings
 from consult.errors import ConfigError
@@ -31,6 +31,7 @@ from consult.http.api_lookup import LOOKUP_ROUTES
 from consult.http.api_ready import READY_ROUTES
 from consult.http.api_web import WEB_ROUTES
 from consult.http.dev import DEV_ROUTES
+from consult.http.forwarded import TrustedProxies, forwarded
 from consult.http.middleware import CSP_KEY, content_security_policy, edge
 from consult.http.openapi import build_document
 from consult.http.openapi import handler as openapi_handler
@@ -73,21 +74,16 @@ from consult.storage.db import Database
 
 log = logging.getLogger("consult.app")
 
-JWKS_REFRESH_SECONDS = 3600
-
 
 def routes_for(settings: Settings) -> tuple[Route, ...]:
     return (ROUTES + CLIENT_ROUTES + LOOKUP_ROUTES + ATTACHMENT_ROUTES + ADMIN_ROUTES + AUDIT_ROUTES
             + WEB_ROUTES + ROUTING_ROUTES + READY_ROUTES + (DEV_ROUTES if settings.dev else ()))
 
 
-def default_web_dir() -> Path:
-    bundled = Path(__file__).resolve().parents[2] / "web"
-    return bundled if bundled.is_dir() else Path("web")
-
-
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
-    app = web.Application(middlewares=[edge], client_max_size=settings.max_body_bytes)
+    # The real client address first, so the access log, audit and throttle all see it.
+    proxies = TrustedProxies(settings.trusted_proxies)
+    app = web.Application(middlewares=[forwarded(proxies), edge], client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock or SystemClock()
     app[keys.BUS] = EventBus()
@@ -104,7 +100,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.on_response_prepare.append(_secrecy_marking(frozenset(r.handler.__name__ for r in routes if r.secret)))
     app.router.add_get("/api/v1/openapi.json", openapi_handler(build_document(routes)), name="openapi")
     app.router.add_get("/api/v1/ws", websocket, name="websocket")
-    web_dir = settings.web_dir or default_web_dir()
+    web_dir = settings.web_dir
     if web_dir.is_dir():
         app.router.add_get("/", _index(web_dir), name="index")
         app.router.add_static("/static/", web_dir, name="static", append_version=False)
@@ -157,52 +153,35 @@ async def _deployment(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
-async def _fetch_jwks(source: str) -> list:  # type: ignore[type-arg]
-    if source.startswith(("https://", "http://")):
-        timeout = aiohttp.ClientTimeout(total=10)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            async with session.get(source) as response:
-                if response.status != 200:
-                    raise ConfigError(f"CONSULT_JWKS: {source} answered {response.status}")
-                return parse_jwks(json.loads(await response.read()))
-    try:
-        return load_jwks_file(Path(source))
-    except ValueError as exc:
-        raise ConfigError(f"CONSULT_JWKS: {exc}") from None
-
-
 async def _trust(app: web.Application) -> AsyncIterator[None]:
+    """The trusted issuers and their keys (``consult.auth.jwks``), and the development issuer if on."""
     settings = app[keys.SETTINGS]
-    keys_from_idp = await _fetch_jwks(settings.jwks) if settings.jwks else []
-    verifier = TokenVerifier(keys_from_idp, issuer=settings.effective_issuer, audience=settings.audience,
-                             orgs=settings.orgs)
+    providers = settings.identity_providers
+    verifier = TokenVerifier([
+        Issuer(p.issuer, p.audience, frozenset(p.orgs),
+               ClaimMapping(org_claim=p.org_claim, roles_claim=p.roles_claim, role_map=p.role_map))
+        for p in providers])
+    identity = IdentityProviders(verifier, [KeySource(p.issuer, p.jwks, settings.data_dir) for p in providers],
+                                 refresh_seconds=settings.jwks_refresh_minutes * 60)
+    try:
+        await identity.load()
+    except JwksUnavailable as exc:
+        raise ConfigError(f"CONSULT_JWKS: {exc}") from None
     if settings.dev:
         issuer = DevIssuer(settings.dev_key_file, issuer=settings.effective_issuer, audience=settings.audience)
         app[keys.DEV_ISSUER] = issuer
-        verifier.add_keys([issuer.trusted_key])
+        if settings.effective_issuer not in verifier.issuers:
+            verifier.add_issuer(Issuer(settings.effective_issuer, settings.audience, frozenset(settings.orgs)))
+        verifier.add_static_keys(settings.effective_issuer, [issuer.trusted_key])
         log.warning("development token issuer is ON: never use this configuration in production")
     app[keys.VERIFIER] = verifier
-    refresher = None
-    if settings.jwks and settings.jwks.startswith(("https://", "http://")):
-        refresher = asyncio.create_task(_refresh_jwks(app, settings.jwks))
+    app[keys.IDENTITY] = identity
+    refresher = asyncio.create_task(identity.run()) if identity.sources else None
     yield
     if refresher is not None:
         refresher.cancel()
-
-
-async def _refresh_jwks(app: web.Application, source: str) -> None:
-    while True:
-        await asyncio.sleep(JWKS_REFRESH_SECONDS)
-        try:
-            fresh = await _fetch_jwks(source)
-        except Exception as exc:  # keep the keys we have; the IdP may be briefly down
-            log.warning("JWKS refresh failed: %s", type(exc).__name__)
-            continue
-        old = app[keys.VERIFIER]
-        new = TokenVerifier(fresh, issuer=old.issuer, audience=old.audience, orgs=old.orgs)
-        if keys.DEV_ISSUER in app:
-            new.add_keys([app[keys.DEV_ISSUER].trusted_key])
-        app[keys.VERIFIER] = new
+        with contextlib.suppress(asyncio.CancelledError):
+            await refresher
 
 
 async def _services(app: web.Application) -> AsyncIterator[None]:

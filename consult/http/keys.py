@@ -6,6 +6,7 @@ from aiohttp import web
 
 from consult.auth import TokenVerifier
 from consult.auth.dev import DevIssuer
+from consult.auth.jwks import IdentityProviders
 from consult.auth.throttle import FailureThrottle
 from consult.config import Settings
 from consult.model import Clock
@@ -36,6 +37,7 @@ KEY_FILES = web.AppKey("key_files", KeyFiles)
 BOUND_KEYS = web.AppKey("bound_keys", BoundKeys)
 BUS = web.AppKey("bus", EventBus)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
+IDENTITY = web.AppKey("identity", IdentityProviders)
 THROTTLE = web.AppKey("throttle", FailureThrottle)
 DEV_ISSUER = web.AppKey("dev_issuer", DevIssuer)
 POLICY = web.AppKey("policy", PolicyEngine)

@@ -1,8 +1,10 @@
-"""The edge side of authentication: the bearer header → ``Principal``, or 401."""
+"""The edge side of authentication: the bearer header → ``Principal``, or 401 (429 while the
+client address has used up its failed sign-ins)."""
 
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -16,6 +18,7 @@ from consult.model.context import RequestContext
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+log = logging.getLogger("consult.auth")
 
 PRINCIPAL = web.RequestKey("principal", Principal)
 
@@ -29,19 +32,31 @@ async def authenticate(request: web.Request) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated()
-    throttle = request.app[keys.THROTTLE]
-    source = request.remote or "-"
-    if throttle.blocked(source):
-        raise RateLimited("Too many failed sign-ins from this address; try again in a minute.")
-    try:
-        principal = request.app[keys.VERIFIER].verify(token.strip())
-    except AuthError:
-        throttle.failed(source)
-        raise Unauthenticated() from None
+    principal = await sign_in(request, token.strip())
     request[USER_ID] = principal.user_id
     request[PRINCIPAL] = principal
     await request.app[keys.DIRECTORY].seen(principal)
     return principal
+
+
+async def sign_in(request: web.Request, token: str) -> Principal:
+    """The token's principal, else ``Unauthenticated`` — or ``RateLimited`` once the client
+    address (``request.remote``, the real client behind a trusted proxy) has used up its failures.
+    The token is checked first: a valid one is never slowed by someone else's guessing behind the
+    same address. Each rejection is logged with its reason and issuer, never the token."""
+    source = request.remote or "-"
+    throttle = request.app[keys.THROTTLE]
+    try:
+        return await request.app[keys.IDENTITY].verify(token)
+    except AuthError as exc:
+        blocked = throttle.blocked(source)
+        if not blocked:
+            throttle.failed(source)
+        log.info("token rejected reason=%s issuer=%s source=%s request_id=%s throttled=%s",
+                 exc.reason, exc.issuer or "-", source, request.get(REQUEST_ID, "-"), blocked)
+        if blocked:
+            raise RateLimited("Too many failed sign-ins from this address; try again in a minute.") from None
+        raise Unauthenticated() from None
 
 
 def guarded(handler: Handler, action: str) -> Handler:

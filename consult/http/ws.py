@@ -14,10 +14,10 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from consult.auth import AuthError
+from consult.errors import RateLimited, Unauthenticated
 from consult.http import keys
 from consult.http.middleware import USER_ID
-from consult.http.principal import context
+from consult.http.principal import context, sign_in
 from consult.services.events import Reader
 from consult.model import iso
 
@@ -104,14 +104,12 @@ async def _authenticate(ws: web.WebSocketResponse, request: web.Request) -> Any:
     if token is None:
         await ws.close(code=CLOSE_UNAUTHENTICATED, message=b"authentication required")
         return None
-    throttle, source = app[keys.THROTTLE], request.remote or "-"
-    if throttle.blocked(source):
+    try:
+        return await sign_in(request, token)
+    except RateLimited:
         await ws.close(code=CLOSE_RATE_LIMITED, message=b"too many failed sign-ins")
         return None
-    try:
-        return app[keys.VERIFIER].verify(token)
-    except AuthError:
-        throttle.failed(source)
+    except Unauthenticated:
         await ws.close(code=CLOSE_UNAUTHENTICATED, message=b"authentication failed")
         return None
 

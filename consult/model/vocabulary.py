@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from consult.bundled import POLICIES, bundled_dir
+
 
 @dataclass(frozen=True, slots=True)
 class Vocabulary:
@@ -36,9 +38,8 @@ class Vocabulary:
 
 
 def default_taxonomy() -> Path:
-    """The taxonomy shipped beside the code (``policies/taxonomy.toml``)."""
-    bundled = Path(__file__).resolve().parents[2] / "policies" / "taxonomy.toml"
-    return bundled if bundled.is_file() else Path("policies") / "taxonomy.toml"
+    """The taxonomy shipped with the code (``policies/taxonomy.toml``, packaged or checked out)."""
+    return bundled_dir(POLICIES) / "taxonomy.toml"
 
 
 def read_taxonomy(path: Path) -> Vocabulary:

@@ -61,8 +61,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data: Path, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
+def start_server(data: Path, extra_env: dict[str, str] | None = None,
+                 port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSULT_")}
     env.update({
         "CONSULT_DATA_DIR": str(data),

@@ -3,7 +3,7 @@ attachments stored only as AES-256-GCM ciphertext under per-consultation data ke
 and crypto-shredding columns.
 
 Rows written by an earlier version are sealed here, with the keyring of ``CONSULT_KEY_FILE``
-(default ``var/keys.json``), using the same associated data as the service.
+(default ``keys.json`` in ``CONSULT_DATA_DIR``), using the same associated data as the service.
 
 Revision ID: 0004
 Revises: 0003
@@ -11,9 +11,7 @@ Revises: 0003
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
-from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import op
@@ -77,9 +75,11 @@ def _seal_existing_rows(bind: sa.Connection) -> None:
     consultations = bind.execute(sa.text("SELECT id, question, outcome_note FROM consultations")).all()
     if not consultations:
         return
+    from consult.config import load_settings
     from consult.crypto import Envelope, FileKeyring, aad_for
 
-    keyring = FileKeyring.open(Path(os.environ.get("CONSULT_KEY_FILE", "var/keys.json")), create=True)
+    # The service's own key file: CONSULT_KEY_FILE, else keys.json in CONSULT_DATA_DIR.
+    keyring = FileKeyring.open(load_settings(check=False).key_file, create=True)
     envelope = Envelope(keyring)
     now = datetime.now(UTC)
 
