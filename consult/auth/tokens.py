@@ -15,6 +15,7 @@ roles. Anything else is refused like a bad signature: the token names no one we 
 from __future__ import annotations
 
 import json
+import re
 import logging
 import time
 import unicodedata

@@ -52,11 +52,16 @@ class Route:
     #: handler runs and published as ``x-roles``. None: any signed-in user, the rest is decided
     #: by the service and the policy.
     action: str | None = None
+    #: False where the route must first hide whether its subject exists (404 before 403): the
+    #: service then checks the same table after resolving what the caller may see.
+    edge_checks_role: bool = True
 
     @property
     def endpoint(self) -> Handler:
         """The handler as the router runs it: behind the role check of `action`, if any."""
-        return self.handler if self.action is None else guarded(self.handler, self.action)
+        if self.action is None or not self.edge_checks_role:
+            return self.handler
+        return guarded(self.handler, self.action)
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -350,6 +355,7 @@ ROUTES: tuple[Route, ...] = (
           who="participant, or an on-duty expert it is offered to", response=s.CONSULTATION, errors=(401, 404),
           secret=True),
     Route("POST", "/api/v1/consultations/{id}/claim", claim_consultation, action="consultation.claim",
+          edge_checks_role=False,
           summary="Claim: the first expert wins",
           who="expert of the target org", response=s.CONSULTATION, errors=(401, 403, 404, 409)),
     Route("POST", "/api/v1/consultations/{id}/participants", add_participant, "Add a participant",

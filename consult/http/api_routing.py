@@ -395,7 +395,7 @@ ROUTING_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/stats.csv", stats_csv, action="stats.read", summary="The statistics as CSV (month, orgs, measure, key, value)",
           who="admin, privacy officer", response={"type": "string"}, errors=(401, 403, 422), query=_MONTHS,
           content_type="text/csv"),
-    Route("POST", "/api/v1/consultations/{id}/knowledge", propose_entry, action="knowledge.propose", summary="Turn a closed consultation into a knowledge entry; refused (422, with kinds and positions) if it holds "
+    Route("POST", "/api/v1/consultations/{id}/knowledge", propose_entry, action="knowledge.propose", edge_checks_role=False, summary="Turn a closed consultation into a knowledge entry; refused (422, with kinds and positions) if it holds "
           "personal data", who="expert who took part", body=ENTRY_IN, response=ENTRY, status=201,
           errors=_WRITE_ERRORS),
     Route("GET", "/api/v1/knowledge", search_knowledge, "Search the approved entries (Finnish full-text)",

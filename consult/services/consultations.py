@@ -477,7 +477,7 @@ class Consultations:
             acc = await access.resolve(conn, who, consultation_id, self.content, for_claim=True)
             view = await self._view(conn, acc.consultation)
         role = claim_role(acc.consultation["purpose"])
-        if not who.has(role):
+        if not actions.allows(who, "consultation.claim") or not who.has(role):
             raise Forbidden("Only experts of the target organisation claim consultations; a statutory contact, "
                             "only a social worker of its intake.")
         if not acc.eligible_expert:

@@ -44,11 +44,21 @@ async def test_the_edge_refuses_every_role_the_table_does_not_name(api, settings
     """For each guarded route, a demo user with none of its roles gets 403 ``role`` before the
     handler reads anything (path ids and bodies are placeholders: the check comes first)."""
     for route in _routes(settings):
+        if not route.edge_checks_role:
+            continue
         outsider = next(u for u in DEMO_USERS if not set(u.roles) & actions.ROLES[route.action])
         path = re.sub(r"{(\w+)}", lambda m: "cl_00000000000000000000" if m.group(1) == "ref" else "x", route.path)
         body = await api.call(route.method, path, outsider.user_id, json={} if route.method != "GET" else None,
                               expect=403)
         assert body["error"]["code"] == "role", (route.path, body)
+
+
+def test_a_route_that_hides_existence_first_leaves_the_check_to_the_service(settings) -> None:
+    """Where a 404 must come before a 403, the service checks the same action from the table."""
+    services = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "consult" / "services").rglob("*.py"))
+    for route in _routes(settings):
+        if not route.edge_checks_role:
+            assert f'actions.allows(who, "{route.action}")' in services, route.path
 
 
 def test_no_role_list_outside_the_table() -> None:
