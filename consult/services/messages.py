@@ -462,11 +462,11 @@ class Messages:
             rows = await self.content.open_messages(
                 conn, c, await store.list_messages(conn, consultation_id, after_seq=None, limit=100_000))
             view = await self.view_for(conn, c, [i["consent_id"] for r in rows for i in r["items"] if i["consent_id"]])
-        parties = organisation_parties(c, participants, org)
+        org_parties = organisation_parties(c, participants, org)
         origin = parties.creator(c)
-        messages = [self._as_organisation(r, org, parties, view) for r in rows]
+        messages = [self._as_organisation(r, org, org_parties, view) for r in rows]
         shown = sorted({d["category"] for m in messages for d in m["data"] if not d.get("withheld")})
-        return OrganisationView(c, self._text_for(c["question"], c["question_spans"], origin, org, parties, view),
+        return OrganisationView(c, self._text_for(c["question"], c["question_spans"], origin, org, org_parties, view),
                                 messages, tuple(shown))
 
     def _as_organisation(self, message: dict[str, Any], org: str, parties: list[Party], view: View
