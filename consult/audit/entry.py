@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from consult.model.audit_fields import FIELDS, FIELDS_V1, LIST_FIELDS
@@ -41,7 +42,10 @@ VERSIONS = (1, 2)
 
 # The field list has one home (consult/model/audit_fields.py, readable by storage too); the
 # names are re-exported here, where the entry is defined.
-_V1_COUNT = len(FIELDS_V1)
+_FIELDS_OF = {1: itemgetter(*FIELDS_V1), 2: itemgetter(*FIELDS)}
+# Positions in the entry array, after its leading version number.
+_AT = 1 + FIELDS.index("at")
+_LISTS = tuple(1 + FIELDS.index(name) for name in sorted(LIST_FIELDS))
 
 
 def _make_dumps() -> Callable[[Any], str]:
@@ -76,15 +80,12 @@ def encode(row: Mapping[str, Any]) -> bytes:
     version = row.get("entry_version") or 1
     if version not in VERSIONS:
         raise ValueError(f"unknown audit entry version {version!r}")
-    fields = FIELDS if version >= 2 else FIELDS[:_V1_COUNT]
-    values: list[Any] = [version]
-    for name in fields:
-        value = row[name]  # a missing field is a bug, not a null
-        if name == "at":
-            value = format_time(value) if isinstance(value, datetime) else value
-        elif name in LIST_FIELDS:
-            value = list(value or ())
-        values.append(value)
+    values = [version, *_FIELDS_OF[version](row)]  # a missing field is a KeyError, not a null
+    at = values[_AT]
+    if isinstance(at, datetime):
+        values[_AT] = format_time(at)
+    for i in _LISTS:
+        values[i] = list(values[i] or ())
     return _dumps(values).encode("ascii")
 
 
