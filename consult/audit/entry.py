@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
-from consult.model.audit_fields import FIELDS, FIELDS_V1, LIST_FIELDS
+from consult.model.audit_fields import FIELDS, FIELDS_V1, LATER_FIELDS, LIST_FIELDS
 
 __all__ = ["ENTRY_VERSION", "FIELDS", "FIELDS_V1", "VERSIONS", "encode", "encode_values", "format_time"]
 
@@ -80,7 +80,11 @@ def encode(row: Mapping[str, Any]) -> bytes:
     version = row.get("entry_version") or 1
     if version not in VERSIONS:
         raise ValueError(f"unknown audit entry version {version!r}")
-    values = [version, *_FIELDS_OF[version](row)]  # a missing field is a KeyError, not a null
+    try:
+        values = [version, *_FIELDS_OF[version](row)]
+    except KeyError:  # a row from before a later field; any other missing field still raises
+        fields = FIELDS if version >= 2 else FIELDS_V1
+        values = [version, *(row.get(n) if n in LATER_FIELDS else row[n] for n in fields)]
     at = values[_AT]
     if isinstance(at, datetime):
         values[_AT] = format_time(at)

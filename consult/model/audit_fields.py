@@ -43,6 +43,11 @@ FIELDS_V1: Final[tuple[str, ...]] = (
 FIELDS: Final[tuple[str, ...]] = (*FIELDS_V1, "subject_digest")
 """Entry version 2 (the current one): version 1 and the digest of the history row the act wrote."""
 
+LATER_FIELDS: Final = frozenset({"recipient_org", "recipient_role", "reason_id", "reason_digest",
+                                 "subject_digest"})
+"""Fields added after the first schema: a row from before them (migration 0003 hashes such rows)
+may lack them, and an absent one is null. Any other field missing from a row is an error."""
+
 LIST_FIELDS: Final = frozenset({"categories", "flags"})
 """Fields whose value is a list of names (an absent list is ``[]``); stored as JSON."""
 
