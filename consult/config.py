@@ -162,6 +162,14 @@ class Settings:
     child_welfare_pool: str = "child_welfare_intake"
     referral_sla_seconds: int = 120
     controllers: Mapping[str, Controller] = field(default_factory=lambda: DEMO_CONTROLLERS)
+    # Clock skew allowed on a token's exp/nbf; a live connection closes this long after exp.
+    token_leeway_seconds: int = 30
+    # Lifetime of a development-issuer token (POST /api/v1/dev/token and its renewal).
+    dev_token_seconds: int = 8 * 3600
+    log_format: str = "text"
+    log_level: str = "INFO"
+    # /metrics answers only a request bearing this secret; unset, /metrics does not exist.
+    metrics_token: str | None = field(default=None, repr=False)
     #: Which fields were filled in by default (re-derived when ``with_overrides`` changes the data
     #: directory); not a setting.
     derived: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
@@ -305,7 +313,15 @@ _ENV_KEYS: dict[str, str] = {
     "CONSULT_REFERRAL_POOL": "referral_pool",
     "CONSULT_CHILD_WELFARE_POOL": "child_welfare_pool",
     "CONSULT_REFERRAL_SLA_SECONDS": "referral_sla_seconds",
+    "CONSULT_TOKEN_LEEWAY_SECONDS": "token_leeway_seconds",
+    "CONSULT_DEV_TOKEN_SECONDS": "dev_token_seconds",
+    "CONSULT_LOG_FORMAT": "log_format",
+    "CONSULT_LOG_LEVEL": "log_level",
+    "CONSULT_METRICS_TOKEN": "metrics_token",
 }
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+METRICS_TOKEN_MIN = 32
 _NAME = identifiers.ORG  # organisation ids and pool names (consult/model/identifiers.py)
 _PROFILE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
@@ -553,6 +569,16 @@ def validate(settings: Settings) -> Settings:
                           "a child-welfare notification reaches only the child-welfare intake")
     if not 0 < settings.consent_max_days <= CONSENT_MAX_DAYS_LIMIT:
         raise ConfigError(f"CONSULT_CONSENT_MAX_DAYS must be 1..{CONSENT_MAX_DAYS_LIMIT} days")
+    if settings.log_format not in LOG_FORMATS:
+        raise ConfigError("CONSULT_LOG_FORMAT must be text or json")
+    if (settings.log_level or "").upper() not in LOG_LEVELS:
+        raise ConfigError(f"CONSULT_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+    if settings.metrics_token is not None and (len(settings.metrics_token) < METRICS_TOKEN_MIN
+                                               or not settings.metrics_token.isascii()
+                                               or not settings.metrics_token.isprintable()):
+        raise ConfigError(f"CONSULT_METRICS_TOKEN must be at least {METRICS_TOKEN_MIN} printable ASCII characters")
+    if settings.token_leeway_seconds > 300:
+        raise ConfigError("CONSULT_TOKEN_LEEWAY_SECONDS must be 1..300 seconds")
     if not _range(settings.audit_office_days, 1, 7):
         raise ConfigError("CONSULT_AUDIT_OFFICE_DAYS must be two ISO weekdays FIRST-LAST, e.g. 1-5")
     return settings

@@ -45,8 +45,23 @@ async def key_status(request: web.Request) -> web.Response:
     return web.json_response(await request.app[keys.KEYS].status())
 
 
+async def end_sessions(request: web.Request) -> web.Response:
+    who = await authenticate(request)
+    data = await v.json_body(request)
+    user_id = str(v.identifier(data, "user_id"))  # required: a missing one is a 422
+    return web.json_response(await request.app[keys.SESSIONS].end(who, user_id, context(request)))
+
+
 ADMIN_ROUTES: tuple[Route, ...] = (
-    Route("POST", "/api/v1/consultations/{id}/legal-hold", legal_hold, action="legal_hold.set", summary="Set or lift a legal hold: a held consultation is not deleted at the end of its retention period",
+    Route("POST", "/api/v1/sessions/end", end_sessions, action="sessions.end",
+          summary="End every session of a user of your organisation: tokens issued until now are refused and live "
+          "connections are closed (4403); audited as sessions.end",
+          who="admin (own organisation's users only)",
+          body={"type": "object", "required": ["user_id"], "properties": {"user_id": s.STR}},
+          response={"type": "object", "properties": {"user_id": s.STR, "org": s.STR, "ended_at": s.TS}},
+          errors=(400, 401, 403, 413, 415, 422)),
+    Route("POST", "/api/v1/consultations/{id}/legal-hold", legal_hold, action="legal_hold.set",
+          summary="Set or lift a legal hold: a held consultation is not deleted at the end of its retention period",
           who="privacy officer or admin of either party organisation",
           body={"type": "object", "required": ["hold"], "properties": {"hold": {"type": "boolean"}}},
           response={"type": "object", "properties": {"consultation_id": s.STR, "legal_hold": {"type": "boolean"},

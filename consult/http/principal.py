@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from consult.auth import AuthError
+from consult.auth import AuthError, Session
 from consult.errors import RateLimited, Unauthenticated
 from consult.http import keys
 from consult.http.middleware import REQUEST_ID, USER_ID
@@ -44,10 +44,17 @@ async def sign_in(request: web.Request, token: str) -> Principal:
     address (``request.remote``, the real client behind a trusted proxy) has used up its failures.
     The token is checked first: a valid one is never slowed by someone else's guessing behind the
     same address. Each rejection is logged with its reason and issuer, never the token."""
+    return (await sign_in_session(request, token)).principal
+
+
+async def sign_in_session(request: web.Request, token: str) -> Session:
+    """``sign_in`` with the token's times. A token issued before an administrator ended its
+    user's sessions (consult/services/sessions.py) is ``Unauthenticated`` too; that is no guess,
+    so it does not count against the address."""
     source = request.remote or "-"
     throttle = request.app[keys.THROTTLE]
     try:
-        return await request.app[keys.IDENTITY].verify(token)
+        session = await request.app[keys.IDENTITY].verify_session(token)
     except AuthError as exc:
         blocked = throttle.blocked(source)
         if not blocked:
@@ -57,6 +64,11 @@ async def sign_in(request: web.Request, token: str) -> Principal:
         if blocked:
             raise RateLimited("Too many failed sign-ins from this address; try again in a minute.") from None
         raise Unauthenticated() from None
+    p = session.principal
+    if request.app[keys.SESSIONS].refused(p.org, p.user_id, session.issued_at):
+        log.info("token rejected reason=session ended user=%s request_id=%s", p.user_id, request.get(REQUEST_ID, "-"))
+        raise Unauthenticated()
+    return session
 
 
 def guarded(handler: Handler, action: str) -> Handler:

@@ -46,6 +46,7 @@ ROLES: Final[Mapping[str, frozenset[str]]] = MappingProxyType({
     "pool.manage": frozenset({"admin"}),
     "roster.manage": frozenset({"admin"}),
     "keys.status": frozenset({"admin"}),
+    "sessions.end": frozenset({"admin"}),
     "legal_hold.set": frozenset({"privacy_officer", "admin"}),
     "stats.read": frozenset({"admin", "privacy_officer"}),
     # Supervision (SPEC C5): the access log and its proofs.

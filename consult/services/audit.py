@@ -147,6 +147,11 @@ class AuditTrail:
         async with self.db.read() as conn:
             return await self.log.sync(conn)
 
+    def size_and_last_checkpoint(self) -> tuple[int, datetime | None]:
+        """For monitoring: the tree size as last synced, and when its newest checkpoint was signed."""
+        signed = self.log.last_signed
+        return self.log.tree.size, signed.signed_at if signed else None
+
     async def tree_head(self, who: Principal) -> dict[str, Any]:
         _officer(who)
         await self.sync()

@@ -73,7 +73,9 @@ class Retention:
     """Applies the retention schedule: each step is one transaction per record with its audit record."""
 
     def __init__(self, db: Database, vault: Vault, content: Content, clock: Clock, *,
-                 period: timedelta | None = None, schedule: RetentionSchedule | None = None) -> None:
+                 period: timedelta | None = None, schedule: RetentionSchedule | None = None,
+                 actor: Principal = SYSTEM) -> None:
+        self.actor = actor  # the audit log's actor of each step: the service, or the command line's operator
         self.db = db
         self.vault = vault
         self.content = content
@@ -125,7 +127,7 @@ class Retention:
                 async def unit(conn: AsyncConnection, row: dict[str, Any] = row, days: int = days) -> bool:
                     if not await store.close_inactive(conn, row["id"], now):
                         return False
-                    await record(conn, SYSTEM, ctx, now, [AuditRecord(
+                    await record(conn, self.actor, ctx, now, [AuditRecord(
                         action="retention.close", consultation_id=row["id"], client_ref=row["client_ref"],
                         basis=_basis(CONSULTATION_INACTIVE, days))])
                     return True
@@ -161,7 +163,7 @@ class Retention:
         async def unit(conn: AsyncConnection) -> bool:
             if not await store.shred(conn, row["id"], owner, now):
                 return False
-            await record(conn, SYSTEM, ctx, now, [AuditRecord(
+            await record(conn, self.actor, ctx, now, [AuditRecord(
                 action="retention.shred", consultation_id=row["id"], client_ref=row["client_ref"],
                 basis=_basis(CONSULTATION_CLOSED, days))])
             return True
@@ -183,7 +185,7 @@ class Retention:
             async def unit(conn: AsyncConnection, row: dict[str, Any] = row, days: int = days) -> bool:
                 if not await store.delete_consent(conn, row["id"]):
                     return False
-                await record(conn, SYSTEM, ctx, now, [AuditRecord(
+                await record(conn, self.actor, ctx, now, [AuditRecord(
                     action="retention.delete", client_ref=row["client_ref"], consent_id=row["id"],
                     basis=_basis(CONSENT, days))])
                 return True
@@ -206,7 +208,7 @@ class Retention:
                     return False
                 # The record vouches for exactly the row it ends: verification accepts the absence of
                 # the prohibition's own records' rows only against this digest (consult/audit/subjects.py).
-                await record(conn, SYSTEM, ctx, now, [AuditRecord(
+                await record(conn, self.actor, ctx, now, [AuditRecord(
                     action="retention.delete", client_ref=row["client_ref"],
                     basis=f"{_basis(PROHIBITION, days)}:{row['id']}",
                     subject_digest=subjects.prohibition_deleted(stored))])
@@ -227,7 +229,7 @@ class Retention:
             async def unit(conn: AsyncConnection, row: dict[str, Any] = row, days: int = days) -> bool:
                 if not await store.delete_client(conn, row["client_ref"]):
                     return False
-                await record(conn, SYSTEM, ctx, now, [AuditRecord(
+                await record(conn, self.actor, ctx, now, [AuditRecord(
                     action="retention.delete", client_ref=row["client_ref"], basis=_basis(CLIENT, days))])
                 return True
 

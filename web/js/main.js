@@ -4,7 +4,8 @@
 import { api, loadCapabilities, may, offers, whenUnauthenticated } from "./api.js";
 import { h, replace, select, uid } from "./dom.js";
 import { LANGUAGES, language, preferredLanguage, setLanguage, t } from "./i18n.js";
-import { connect, disconnect, onLiveStatus, subscribe } from "./live.js";
+import { connect, disconnect, onLiveStatus, onSessionEnded, subscribe } from "./live.js";
+import { startRenewal, stopRenewal } from "./renewal.js";
 import { beginSignIn, completeSignIn, isCallback } from "./oidc.js";
 import { session } from "./session.js";
 import { alertOffer, clearOfferAlerts } from "./alerts.js";
@@ -99,6 +100,7 @@ function renderChrome() {
 }
 
 function signOut() {
+  stopRenewal();
   disconnect();
   clearOfferAlerts();
   session.end();
@@ -107,9 +109,10 @@ function signOut() {
   announce(t("signin.signedout"));
 }
 
-export async function signedIn(token) {
+export async function signedIn(token, via = "oidc") {
   const me = await api("GET", "/api/v1/me", undefined, { token });
-  session.start(token, me);
+  session.start(token, me, via);
+  startRenewal();
   startLive();
   renderChrome();
   navigate(homeFor(me));
@@ -179,12 +182,15 @@ async function start() {
   });
   app.config = await api("GET", "/api/v1/config");
   await loadCapabilities();
-  whenUnauthenticated(() => {
+  const ended = () => {
+    stopRenewal();
     disconnect();
     session.end();
     navigate("#/signin");
     announce(t("signin.expired"), { assertive: true });
-  });
+  };
+  whenUnauthenticated(ended);
+  onSessionEnded(ended);
   onLiveStatus((status) => {
     app.liveStatus = status;
     const el = document.getElementById("live-status");
@@ -209,7 +215,10 @@ async function start() {
     }
   } else {
     session.restore();
-    if (session.user) startLive();
+    if (session.user) {
+      startRenewal();
+      startLive();
+    }
   }
   window.addEventListener("hashchange", route);
   await route();
