@@ -36,9 +36,6 @@ class UsageError(Exception):
     """A command-line value is not acceptable (exit 2)."""
 
 
-_ACTOR = r"[A-Za-z0-9._@:-]{1,128}"
-
-
 def _cli_actor(args: argparse.Namespace, org: str | None = None) -> tuple[Any, Any]:
     """Who acts from the command line, for the audit log, and the context of the act.
 
@@ -49,13 +46,14 @@ def _cli_actor(args: argparse.Namespace, org: str | None = None) -> tuple[Any, A
 
     from consult.model import Principal
     from consult.model.context import RequestContext
+    from consult.model.identifiers import is_user_id
 
     try:
         os_user = re.sub(r"[^A-Za-z0-9._@-]", "_", getpass.getuser())[:40] or "unknown"
     except (KeyError, OSError):  # no name for this uid
         os_user = f"uid{os.getuid()}"
     named = getattr(args, "actor_id", None)
-    if named is not None and not re.fullmatch(_ACTOR, named):
+    if named is not None and not is_user_id(named):
         raise UsageError("--actor must be a user id (letters, digits, . _ @ : -; at most 128)")
     actor = Principal(user_id=named or f"system:cli:{os_user}", org=org or "system",
                       roles=frozenset({"operator"}), name="command line")
@@ -341,17 +339,14 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
 
 def cmd_retention_export(args: argparse.Namespace) -> int:
     """The client-record export as the local operator of ``--org``; exit 0 written, 2 usage."""
-
-    import re
-
     from consult.model import SystemClock
-
+    from consult.model.identifiers import is_client_ref
 
     settings = load_settings_lenient()
     if args.org not in settings.orgs:
         print(f"usage: --org must be one of {', '.join(settings.orgs)}", file=sys.stderr)
         return EXIT_USAGE
-    if not all(re.fullmatch(r"cl_[A-Za-z0-9]{1,37}", r) for r in args.client_ref):
+    if not all(is_client_ref(r) for r in args.client_ref):
         print("usage: --client-ref must be client references (cl_...)", file=sys.stderr)
         return EXIT_USAGE
     try:

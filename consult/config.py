@@ -18,6 +18,7 @@ from types import MappingProxyType
 from urllib.parse import urlsplit, urlunsplit
 
 from consult.errors import ConfigError
+from consult.model import identifiers
 from consult.model.retention import CONSULTATION_CLOSED, RetentionSchedule
 from consult.model.vocabulary import DEFAULT_TOPICS, ROLES
 
@@ -322,7 +323,7 @@ _ENV_KEYS: dict[str, str] = {
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 METRICS_TOKEN_MIN = 32
-_NAME = re.compile(r"^[a-z0-9_-]{1,64}$")
+_NAME = identifiers.ORG  # organisation ids and pool names (consult/model/identifiers.py)
 _PROFILE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 

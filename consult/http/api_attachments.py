@@ -11,6 +11,7 @@ from consult.errors import BadRequest, PayloadTooLarge, Unprocessable, Unsupport
 from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
+from consult.http import vocabulary as vocab
 from consult.http.api import Route, sensitive_confirmation
 from consult.http.principal import authenticate, context
 
@@ -57,7 +58,8 @@ async def upload_attachment(request: web.Request) -> web.Response:
         raise Unprocessable("A non-empty 'file' part is required.", code="invalid_field")
     caption = v.text(fields, "text", max_len=2000, required=False, allow_empty=True) or ""
     consent_id = v.identifier(fields, "consent_id", required=False)
-    confirmation = sensitive_confirmation({"sensitive_confirmation": _json_part(fields, "sensitive_confirmation")})
+    confirmation = sensitive_confirmation({"sensitive_confirmation": _json_part(fields, "sensitive_confirmation")},
+                                          vocab.of(request).categories)
     body = await request.app[keys.ATTACHMENTS].upload(
         who, consultation_id, filename, data, caption, consent_id, context(request), confirmation=confirmation)
     return web.json_response(body, status=201)

@@ -14,7 +14,7 @@ from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
 from consult.http.api import Route
-from consult.http.principal import authenticate, context, require_role
+from consult.http.principal import authenticate, context
 from consult.model.vocabulary import URGENCIES
 from consult.services import gate
 from consult.services.agreements import AgreementInput
@@ -63,7 +63,6 @@ async def list_agreements(request: web.Request) -> web.Response:
 
 async def create_agreement(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    require_role(who, "admin")
     data = _agreement_input(request, await v.json_body(request))
     return _json(await request.app[keys.AGREEMENTS].create(who, data, context(request)), status=201)
 
@@ -96,7 +95,6 @@ async def put_pool(request: web.Request) -> web.Response:
     org, name = request.match_info["org"], request.match_info["name"]
     if not v._ORG.match(org) or not _NAME.match(name) or gate.holds_identifier(name):
         raise NotFound()
-    require_role(who, "admin")
     if who.org != org:
         raise NotFound()
     data = await v.json_body(request)
@@ -124,7 +122,6 @@ async def put_pool(request: web.Request) -> web.Response:
 
 async def my_queue(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    require_role(who, "expert", "social_worker")  # social workers: the intakes of statutory contacts
     items = await request.app[keys.ROUTING].queue(who, clamp_limit(v.query_int(request, "limit")), context(request))
     return _json({"items": items, "next": None})
 
@@ -144,7 +141,6 @@ async def get_roster(request: web.Request) -> web.Response:
 
 async def add_period(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    require_role(who, "admin")
     data = await v.json_body(request)
     user_id = v.identifier(data, "user_id")
     body = await request.app[keys.ROSTER].add_period(
@@ -154,7 +150,6 @@ async def add_period(request: web.Request) -> web.Response:
 
 async def add_rule(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    require_role(who, "admin")
     data = await v.json_body(request)
     user_id = v.identifier(data, "user_id")
     weekday = data.get("weekday")
@@ -197,7 +192,6 @@ async def holidays(request: web.Request) -> web.Response:
 
 async def stats(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    require_role(who, "admin", "privacy_officer")
     body = await request.app[keys.STATISTICS].report(
         who, parse_month(request.query.get("from"), "from"), parse_month(request.query.get("to"), "to"))
     return _json(body)
@@ -205,7 +199,6 @@ async def stats(request: web.Request) -> web.Response:
 
 async def stats_csv(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    require_role(who, "admin", "privacy_officer")
     text = await request.app[keys.STATISTICS].csv(
         who, parse_month(request.query.get("from"), "from"), parse_month(request.query.get("to"), "to"))
     return web.Response(text=text, content_type="text/csv", charset="utf-8",
@@ -332,50 +325,48 @@ _WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422)
 ROUTING_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/agreements", list_agreements, "Agreements your organisation is a party to",
           response=s.page(AGREEMENT), errors=(401,)),
-    Route("POST", "/api/v1/agreements", create_agreement, "Record an agreement between two organisations",
+    Route("POST", "/api/v1/agreements", create_agreement, action="agreement.manage", summary="Record an agreement between two organisations",
           who="admin of a party organisation", body=AGREEMENT_IN, response=AGREEMENT, status=201,
           errors=_WRITE_ERRORS),
     Route("GET", "/api/v1/agreements/{id}", get_agreement, "One agreement with every version",
           who="user of a party organisation", response=AGREEMENT, errors=(401, 404)),
-    Route("PUT", "/api/v1/agreements/{id}", update_agreement,
-          "Change an agreement (validity, topics, pools); a termination sets valid_until",
+    Route("PUT", "/api/v1/agreements/{id}", update_agreement, action="agreement.manage", summary="Change an agreement (validity, topics, pools); a termination sets valid_until",
           who="admin of a party organisation", body=AGREEMENT_IN, response=AGREEMENT, errors=_WRITE_ERRORS),
     Route("GET", "/api/v1/pools", list_pools, "Pools with who is on duty now, the next on-duty time and expected wait",
           response=s.page(POOL), errors=(400, 401), query=(("org", {"type": "string"}, "only this organisation"),)),
-    Route("PUT", "/api/v1/pools/{org}/{name}", put_pool, "Set a pool's SLA, re-offers, backup pool and load limit",
+    Route("PUT", "/api/v1/pools/{org}/{name}", put_pool, action="pool.manage", summary="Set a pool's SLA, re-offers, backup pool and load limit",
           who="admin of that org", body=POOL_PUT, response=POOL, errors=(400, 401, 403, 404, 413, 415, 422)),
-    Route("GET", "/api/v1/queue", my_queue, "Open consultations offered to you: most urgent first, then oldest",
+    Route("GET", "/api/v1/queue", my_queue, action="consultation.claim", summary="Open consultations offered to you: most urgent first, then oldest",
           who="expert, intake social worker", response=s.page(QUEUE_ITEM), errors=(400, 401, 403), query=_LIMIT),
     Route("GET", "/api/v1/roster", get_roster, "The roster: periods, weekly rules and on-duty intervals",
           who="user of that org", response=ROSTER, errors=(400, 401, 404, 422),
           query=(("org", {"type": "string"}, "organisation (default yours)"),
                  ("from", s.TIME, "window start (default yesterday)"),
                  ("to", s.TIME, "window end (default 14 days on)"))),
-    Route("POST", "/api/v1/roster/periods", add_period, "Add an on-duty period for a named expert",
+    Route("POST", "/api/v1/roster/periods", add_period, action="roster.manage", summary="Add an on-duty period for a named expert",
           who="admin of the expert's org", body=PERIOD_IN, response=PERIOD, status=201, errors=_WRITE_ERRORS),
     Route("DELETE", "/api/v1/roster/periods/{id}", delete_period, "Remove an on-duty period",
           who="admin of the expert's org", response=DELETED, errors=(401, 403, 404)),
-    Route("POST", "/api/v1/roster/rules", add_rule, "Add a weekly on-duty rule (Helsinki time; off on holidays)",
+    Route("POST", "/api/v1/roster/rules", add_rule, action="roster.manage", summary="Add a weekly on-duty rule (Helsinki time; off on holidays)",
           who="admin of the expert's org", body=RULE_IN, response=RULE, status=201, errors=_WRITE_ERRORS),
     Route("DELETE", "/api/v1/roster/rules/{id}", delete_rule, "Remove a weekly rule",
           who="admin of the expert's org", response=DELETED, errors=(401, 403, 404)),
     Route("GET", "/api/v1/holidays", holidays, "Finnish public holidays of a year (days off for the roster)",
           response=HOLIDAYS, errors=(400, 401, 422),
           query=(("year", {"type": "integer", "minimum": 1900, "maximum": 2200}, "the year (default this year)"),)),
-    Route("GET", "/api/v1/stats", stats, "Statistics per month and pair of organisations (no personal data)",
+    Route("GET", "/api/v1/stats", stats, action="stats.read", summary="Statistics per month and pair of organisations (no personal data)",
           who="admin, privacy officer", response=STATS, errors=(401, 403, 422), query=_MONTHS),
-    Route("GET", "/api/v1/stats.csv", stats_csv, "The statistics as CSV (month, orgs, measure, key, value)",
+    Route("GET", "/api/v1/stats.csv", stats_csv, action="stats.read", summary="The statistics as CSV (month, orgs, measure, key, value)",
           who="admin, privacy officer", response={"type": "string"}, errors=(401, 403, 422), query=_MONTHS,
           content_type="text/csv"),
-    Route("POST", "/api/v1/consultations/{id}/knowledge", propose_entry,
-          "Turn a closed consultation into a knowledge entry; refused (422, with kinds and positions) if it holds "
+    Route("POST", "/api/v1/consultations/{id}/knowledge", propose_entry, action="knowledge.propose", edge_checks_role=False, summary="Turn a closed consultation into a knowledge entry; refused (422, with kinds and positions) if it holds "
           "personal data", who="expert who took part", body=ENTRY_IN, response=ENTRY, status=201,
           errors=_WRITE_ERRORS),
     Route("GET", "/api/v1/knowledge", search_knowledge, "Search the approved entries (Finnish full-text)",
           who="staff", response=s.page(ENTRY), errors=(400, 401, 403, 422),
           query=(("q", {"type": "string", "maxLength": 200}, "words to search"),
                  ("topic", {"type": "string"}, "only this topic"), *_LIMIT)),
-    Route("GET", "/api/v1/knowledge/drafts", knowledge_drafts, "Entries of your organisation awaiting approval",
+    Route("GET", "/api/v1/knowledge/drafts", knowledge_drafts, action="knowledge.drafts", summary="Entries of your organisation awaiting approval",
           who="expert, admin", response=s.page(ENTRY), errors=(400, 401, 403), query=_LIMIT),
     Route("GET", "/api/v1/knowledge/{id}", get_entry, "One entry", response=ENTRY, errors=(401, 404)),
     Route("POST", "/api/v1/knowledge/{id}/approve", approve_entry, "Approve an entry (another expert than its author)",

@@ -11,10 +11,30 @@ import copy
 from typing import Any
 
 from consult.model import instant
-from consult.model.vocabulary import CATEGORIES, OUTCOMES, PURPOSES, STATUSES, URGENCIES
+from consult.model.vocabulary import DEFAULT, OUTCOMES, STATUSES, URGENCIES, Vocabulary
 from consult.services.paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_POSITION
 
 S = dict[str, Any]
+
+# The enums of the taxonomy's names: each one list object, shared by every schema that names it,
+# so that the OpenAPI document replaces it with the names of the running service's own policy
+# (`taxonomy_enums`; consult/http/openapi.py). The lists here are those of the shipped taxonomy.
+CATEGORY_NAMES: list[str] = sorted(DEFAULT.categories)
+CLIENT_CATEGORY_NAMES: list[str] = sorted(DEFAULT.client_categories)
+PURPOSE_NAMES: list[str] = sorted(DEFAULT.purposes)
+CLIENT_PURPOSE_NAMES: list[str] = sorted(DEFAULT.client_purposes)
+ROLE_NAMES: list[str] = sorted(DEFAULT.roles)
+
+
+def taxonomy_enums(vocabulary: Vocabulary) -> dict[int, list[str]]:
+    """``id`` of each shared enum list -> the same enum for ``vocabulary``."""
+    return {
+        id(CATEGORY_NAMES): sorted(vocabulary.categories),
+        id(CLIENT_CATEGORY_NAMES): sorted(vocabulary.client_categories),
+        id(PURPOSE_NAMES): sorted(vocabulary.purposes),
+        id(CLIENT_PURPOSE_NAMES): sorted(vocabulary.client_purposes),
+        id(ROLE_NAMES): sorted(vocabulary.roles),
+    }
 
 STR: S = {"type": "string"}
 NSTR: S = {"type": ["string", "null"]}
@@ -92,7 +112,7 @@ CONSULTATION: S = {
         "id": STR, "topic": STR,
         "urgency": {"type": "string", "enum": list(URGENCIES)},
         "question": STR,
-        "purpose": {"type": "string", "enum": sorted(PURPOSES)},
+        "purpose": {"type": "string", "enum": PURPOSE_NAMES},
         "origin_org": STR, "created_by": STR, "target_org": STR,
         "pool": NSTR, "expert_id": NSTR, "client_ref": NSTR, "case_ref": NSTR,
         "status": {"type": "string", "enum": list(STATUSES)},
@@ -111,7 +131,7 @@ CONSULTATION_NEW: S = {
         "topic": STR,
         "urgency": {"type": "string", "enum": list(URGENCIES)},
         "question": {"type": "string", "minLength": 1, "maxLength": 10000},
-        "purpose": {"type": "string", "enum": sorted(PURPOSES)},
+        "purpose": {"type": "string", "enum": PURPOSE_NAMES},
         "target_org": STR,
         "expert_id": STR,
         "pool": STR,
@@ -125,7 +145,7 @@ ITEM_IN: S = {
     "type": "object",
     "required": ["category", "value"],
     "properties": {
-        "category": {"type": "string", "enum": sorted(CATEGORIES)},
+        "category": {"type": "string", "enum": CATEGORY_NAMES},
         "value": {"type": ["string", "number"], "description": "A boolean is refused: write it as text"},
         "consent_id": STR,
         "referral": {
@@ -179,7 +199,7 @@ SENSITIVE_CONFIRMATION: S = {
                    "not contain identifiers.",
     "properties": {
         "reason": {"type": "string", "minLength": 10, "maxLength": 1000},
-        "categories": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": sorted(CATEGORIES)}},
+        "categories": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": CATEGORY_NAMES}},
     },
 }
 

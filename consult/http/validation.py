@@ -17,12 +17,14 @@ from aiohttp import web
 
 from consult.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from consult.http import keys
+from consult.model import identifiers
 from consult.model.instant import BadInstant, DayMeans, parse_day, parse_instant
 from consult.services import gate
 
-_ID = re.compile(r"^[A-Za-z0-9._@:-]{1,128}$")
-_ORG = re.compile(r"^[a-z0-9_-]{1,64}$")
-_SLUG = re.compile(r"^[a-z0-9_.-]{1,64}$")
+# The id grammar has one home (consult/model/identifiers.py).
+_ID = identifiers.USER_ID
+_ORG = identifiers.ORG
+_SLUG = identifiers.NAME
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 #: A field name worth repeating in an error: anything else (an identity code sent as a key)
 #: is not echoed back.
