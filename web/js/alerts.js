@@ -4,6 +4,7 @@
 
 import { h } from "./dom.js";
 import { label, t } from "./i18n.js";
+import { setTitleCount, soundsHere } from "./notify.js";
 
 const pending = new Map();
 let audio = null;
@@ -30,8 +31,7 @@ function tone() {
 }
 
 function updateTitle() {
-  const base = document.title.replace(/^\(\d+\) /, "");
-  document.title = pending.size ? `(${pending.size}) ${base}` : base;
+  setTitleCount("offers", pending.size);
 }
 
 export function alertOffer(event, { announce, navigate }) {
@@ -42,7 +42,8 @@ export function alertOffer(event, { announce, navigate }) {
     announce(text);
     return;
   }
-  tone();
+  // Every tab shows the banner and announces it; only one tab of the user sounds the tone.
+  if (soundsHere()) tone();
   announce(text, { assertive: true });
   if (pending.has(consultation.id)) return;
   const banner = h("div", { class: "notice notice-urgent", dataset: { consultation: consultation.id } },
@@ -53,6 +54,12 @@ export function alertOffer(event, { announce, navigate }) {
   pending.set(consultation.id, banner);
   document.getElementById("notices").append(banner);
   updateTitle();
+}
+
+/** A colleague claimed it (or it was closed): the alert is no longer anyone's to act on. */
+export function offerTaken(event) {
+  const id = (event.consultation && event.consultation.id) || event.consultation_id;
+  if (id) dismiss(id);
 }
 
 export function dismiss(id) {

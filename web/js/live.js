@@ -9,6 +9,9 @@ let retry = 0;
 let wanted = false;
 let statusListener = () => {};
 let pinger = null;
+// Whether this tab has been live before: a later "ready" is a reconnection, after which views
+// fetch what they may have missed (a synthetic event "live.resumed" follows the "ready").
+let wasLive = false;
 
 export function onLiveStatus(callback) {
   statusListener = callback;
@@ -40,11 +43,15 @@ export function connect() {
       clearInterval(pinger);
       pinger = setInterval(() => ws.readyState === 1 && ws.send(JSON.stringify({ type: "ping" })), 25000);
     }
-    for (const listener of [...listeners]) {
-      try {
-        listener(event);
-      } catch (error) {
-        console.error(error);
+    const events = event.type === "ready" && wasLive ? [event, { type: "live.resumed" }] : [event];
+    if (event.type === "ready") wasLive = true;
+    for (const item of events) {
+      for (const listener of [...listeners]) {
+        try {
+          listener(item);
+        } catch (error) {
+          console.error(error);
+        }
       }
     }
   });
@@ -63,6 +70,7 @@ export function connect() {
 
 export function disconnect() {
   wanted = false;
+  wasLive = false;
   clearInterval(pinger);
   if (socket) socket.close(1000);
   socket = null;

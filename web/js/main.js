@@ -7,7 +7,9 @@ import { LANGUAGES, language, preferredLanguage, setLanguage, t } from "./i18n.j
 import { connect, disconnect, onLiveStatus, subscribe } from "./live.js";
 import { beginSignIn, completeSignIn, isCallback } from "./oidc.js";
 import { session } from "./session.js";
-import { alertOffer, clearOfferAlerts } from "./alerts.js";
+import { alertOffer, clearOfferAlerts, offerTaken } from "./alerts.js";
+import { broadcastSignOut, claimSoundLeadership, clearUnread, messageElsewhere, refreshTitle, releaseSoundLeadership,
+  restoreUnread, routingStep, whenSignedOutElsewhere } from "./notify.js";
 import { signinView } from "./views/signin.js";
 import { advisorView } from "./views/advisor.js";
 import { consultationView } from "./views/consultation.js";
@@ -65,6 +67,7 @@ function navItems() {
 
 function renderChrome() {
   document.getElementById("skip-link").textContent = t("app.skip");
+  document.getElementById("notices").setAttribute("aria-label", t("notices.label"));
   const nav = document.getElementById("nav");
   nav.setAttribute("aria-label", t("nav.label"));
   const current = location.hash.split("/").slice(0, 2).join("/");
@@ -92,8 +95,16 @@ function renderChrome() {
 }
 
 function signOut() {
+  broadcastSignOut();
+  signOutHere();
+}
+
+/** Sign out this tab (and, through signOut, every tab of this browser profile). */
+function signOutHere() {
   disconnect();
+  releaseSoundLeadership();
   clearOfferAlerts();
+  clearUnread();
   session.end();
   renderChrome();
   navigate("#/signin");
@@ -109,6 +120,7 @@ export async function signedIn(token) {
 }
 
 function startLive() {
+  if (session.has("expert") || session.has("social_worker")) claimSoundLeadership();
   connect();
 }
 
@@ -150,6 +162,7 @@ async function route() {
     main.append(h("p", { class: "error", role: "alert", text: t("error.view") }));
   }
   document.title = `${main.querySelector("h1")?.textContent || ""} – Konsulta`;
+  refreshTitle();
   // On a change of view, focus moves to its heading; on the first load it stays at the start,
   // so that the skip link is the first stop.
   if (app.routed) focusHeading(main);
@@ -172,8 +185,10 @@ async function start() {
   });
   app.config = await api("GET", "/api/v1/config");
   await loadCapabilities();
+  whenSignedOutElsewhere(signOutHere);
   whenUnauthenticated(() => {
     disconnect();
+    releaseSoundLeadership();
     session.end();
     navigate("#/signin");
     announce(t("signin.expired"), { assertive: true });
@@ -190,7 +205,22 @@ async function start() {
     if (event.type === "consultation.offered" && (session.has("expert") || session.has("social_worker"))) {
       alertOffer(event, { announce, navigate });
     }
+    if (event.type === "consultation.reoffered" || event.type === "consultation.escalated") routingStep(event);
+    // A colleague claimed it, or it was closed: the alert and its count go at once.
+    if (event.type === "consultation.claimed" || event.type === "consultation.closed") offerTaken(event);
+    // An answer in a consultation that is not open in this tab: counted, titled, bannered, announced.
+    const message = event.type === "message.created" && event.message;
+    if (message && session.user && message.author && message.author.id !== session.user.id
+        && location.hash !== `#/c/${message.consultation_id}`) {
+      messageElsewhere(message, { announce });
+    }
+    // Back after a break: errors of the break are no longer true (the views fetch what was missed).
+    if (event.type === "live.resumed") {
+      document.querySelectorAll(".error[data-network]").forEach((el) => el.remove());
+      announce(t("live.resumed"));
+    }
   });
+  restoreUnread();
   if (app.config.oidc && isCallback()) {
     try {
       const token = await completeSignIn(app.config.oidc);
