@@ -297,7 +297,7 @@ def _two_tabs(browser: Any, base: str, user: str) -> tuple[Any, Any, Any]:
     return context, pages[0], pages[1]
 
 
-def test_only_one_tab_sounds_and_signing_out_signs_out_every_tab(browser, own_server):
+def test_only_one_tab_of_the_expert_sounds_the_alert(browser, own_server):
     context, first, second = _two_tabs(browser, own_server, "vantaa.sanna")
     try:
         cid = _create(Api(own_server, "kela.eero"))
@@ -306,7 +306,13 @@ def test_only_one_tab_sounds_and_signing_out_signs_out_every_tab(browser, own_se
         time.sleep(0.5)
         tones = [first.evaluate("() => window.__tones"), second.evaluate("() => window.__tones")]
         assert sorted(tones)[0] == 0 and sorted(tones)[1] > 0, tones
+    finally:
+        context.close()
 
+
+def test_signing_out_in_one_tab_signs_out_every_tab_of_the_browser(browser, own_server):
+    context, first, second = _two_tabs(browser, own_server, "kela.aino")
+    try:
         first.click("#tools button:has-text('Kirjaudu ulos')")
         first.wait_for_selector("button[data-user]")
         second.wait_for_selector("button[data-user]")
