@@ -231,6 +231,29 @@ def test_an_answer_sent_during_a_connection_break_appears_when_it_is_back(counte
         relay.close()
 
 
+def test_the_experts_alerts_are_true_again_after_a_connection_break(counter, own_server):
+    """During a real break a colleague claims the alerted consultation and a new immediate one
+    comes: once back, the first alert is gone and the second is raised."""
+    relay = Relay(own_server)
+    try:
+        tab = counter(relay.base)
+        page = tab.sign_in("vantaa.sanna")
+        eero = Api(own_server, "kela.eero")
+        first = _create(eero)
+        page.wait_for_selector(f".notice-urgent[data-consultation='{first}']")
+        relay.cut()
+        page.wait_for_selector("#live-status:not(.live-live)")
+        Api(own_server, "vantaa.mikko").call("POST", f"/api/v1/consultations/{first}/claim")
+        second = _create(eero)
+        time.sleep(1)
+        relay.restore()
+        page.wait_for_selector("#live-status.live-live", timeout=30000)
+        page.wait_for_selector(f".notice-urgent[data-consultation='{second}']", timeout=15000)
+        page.wait_for_selector(f".notice-urgent[data-consultation='{first}']", state="detached", timeout=15000)
+    finally:
+        relay.close()
+
+
 def test_an_answer_in_another_view_is_counted_titled_and_bannered(counter, own_server):
     tab = counter()
     page = tab.sign_in("kela.aino")

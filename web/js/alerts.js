@@ -7,6 +7,8 @@ import { label, t } from "./i18n.js";
 import { setTitleCount, soundsHere } from "./notify.js";
 
 const pending = new Map();
+// Offers alerted in this tab (so that catching up after a break does not alert them again).
+const seen = new Set();
 let audio = null;
 
 function tone() {
@@ -37,6 +39,7 @@ function updateTitle() {
 export function alertOffer(event, { announce, navigate }) {
   const consultation = event.consultation || event;
   if (!consultation || !consultation.id) return;
+  seen.add(consultation.id);
   const text = t("alert.offered", { topic: label("topic", consultation.topic), urgency: label("urgency", consultation.urgency) });
   if (consultation.urgency !== "immediate") {
     announce(text);
@@ -69,6 +72,15 @@ export function dismiss(id) {
   updateTitle();
 }
 
+/** After a break in the live connection: the queue as it is now (``GET /api/v1/queue``). An
+ * alert whose consultation left the queue goes; an immediate offer missed meanwhile is alerted. */
+export function catchUpOffers(queue, handlers) {
+  const open = new Set(queue.map((item) => item.id));
+  for (const id of [...pending.keys()]) if (!open.has(id)) dismiss(id);
+  for (const item of queue) if (!seen.has(item.id) && item.urgency === "immediate") alertOffer(item, handlers);
+}
+
 export function clearOfferAlerts() {
+  seen.clear();
   for (const id of [...pending.keys()]) dismiss(id);
 }

@@ -7,7 +7,7 @@ import { LANGUAGES, language, preferredLanguage, setLanguage, t } from "./i18n.j
 import { connect, disconnect, onLiveStatus, subscribe } from "./live.js";
 import { beginSignIn, completeSignIn, isCallback } from "./oidc.js";
 import { session } from "./session.js";
-import { alertOffer, clearOfferAlerts, offerTaken } from "./alerts.js";
+import { alertOffer, catchUpOffers, clearOfferAlerts, offerTaken } from "./alerts.js";
 import { broadcastSignOut, claimSoundLeadership, clearUnread, messageElsewhere, refreshTitle, releaseSoundLeadership,
   restoreUnread, routingStep, whenSignedOutElsewhere } from "./notify.js";
 import { signinView } from "./views/signin.js";
@@ -218,6 +218,10 @@ async function start() {
     if (event.type === "live.resumed") {
       document.querySelectorAll(".error[data-network]").forEach((el) => el.remove());
       announce(t("live.resumed"));
+      if ((session.has("expert") || session.has("social_worker")) && offers("GET", "/api/v1/queue")) {
+        api("GET", "/api/v1/queue?limit=100").then((page) => catchUpOffers(page.items || [], { announce, navigate }))
+          .catch(() => {});
+      }
     }
   });
   restoreUnread();
