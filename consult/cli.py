@@ -725,8 +725,12 @@ def _file_problems(settings: Settings) -> list[str]:
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         problems.append(f"CONSULT_DATA_DIR: {settings.data_dir} is not a directory this user can write "
                         f"(nearest existing: {existing})")
-    if settings.jwks and "://" not in settings.jwks and not Path(settings.jwks).is_file():
-        problems.append(f"CONSULT_JWKS: {settings.jwks} is not a file")
+    offset = len(settings.identity_providers) - len(settings.issuers)
+    for index, provider in enumerate(settings.identity_providers):
+        if "://" in provider.jwks or Path(provider.jwks).is_file():
+            continue
+        where = "CONSULT_JWKS" if index < offset else f"CONSULT_CONFIG: issuers[{index - offset}].jwks"
+        problems.append(f"{where}: {provider.jwks} is not a file")
     return problems
 
 

@@ -154,3 +154,19 @@ def test_config_check_names_a_missing_jwks_file(env: Path, monkeypatch: pytest.M
     monkeypatch.setenv("CONSULT_JWKS", str(env / "missing-jwks.json"))
     assert main(["config", "check"]) == 1
     assert f"problem: CONSULT_JWKS: {env / 'missing-jwks.json'} is not a file\n" in capsys.readouterr().err
+
+
+def test_config_check_names_a_missing_jwks_file_of_a_configured_issuer(
+        env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    config = env / "konsulta.toml"
+    config.write_text(
+        '[[issuers]]\nissuer = "https://idp.example/realms/kela"\njwks = "https://idp.example/certs"\n'
+        'orgs = ["kela"]\n\n'
+        f'[[issuers]]\nissuer = "https://idp.example/realms/vantaa"\njwks = "{env / "gone.json"}"\n'
+        'orgs = ["vantaa"]\n', encoding="utf-8")
+    monkeypatch.setenv("CONSULT_DEV", "0")
+    monkeypatch.setenv("CONSULT_CONFIG", str(config))
+    assert main(["config", "check"]) == 1
+    err = capsys.readouterr().err
+    assert f"problem: CONSULT_CONFIG: issuers[1].jwks: {env / 'gone.json'} is not a file\n" in err
+    assert "issuers[0]" not in err

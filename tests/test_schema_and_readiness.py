@@ -90,7 +90,7 @@ async def test_readyz_names_a_schema_that_moved_behind_head(api):
     await db.write(behind)
     body = await api.call("GET", "/readyz", expect=503)
     assert body == {"status": "not_ready", "failed": ["schema"],
-                    "checks": {"database": "ok", "schema": "failed", "keys": "ok", "policy": "ok"}}
+                    "checks": {"database": "ok", "schema": "failed", "keys": "ok", "policy": "ok", "identity": "ok"}}
     assert await api.call("GET", "/healthz", expect=200) == {"status": "ok"}  # liveness is not readiness
 
 
@@ -130,7 +130,7 @@ async def test_readyz_names_an_unreachable_database(aiohttp_client, settings, pg
             await conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
         body = await api.call("GET", "/readyz", expect=503)
         assert body == {"status": "not_ready", "failed": ["database"],
-                        "checks": {"database": "failed", "schema": "skipped", "keys": "skipped", "policy": "ok"}}
+                        "checks": {"database": "failed", "schema": "skipped", "keys": "skipped", "policy": "ok", "identity": "ok"}}
         async with admin.connect() as conn:
             await conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
         await api.call("GET", "/readyz", expect=200)

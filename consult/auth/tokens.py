@@ -163,6 +163,10 @@ class TokenVerifier:
         self._verified.clear()
         return True
 
+    def issuers_without_keys(self) -> tuple[str, ...]:
+        """The issuers none of whose tokens can be verified yet: no key fetched, kept or given."""
+        return tuple(name for name, issuer in self._issuers.items() if not (issuer.static or issuer.keys))
+
     def key_ids(self, name: str) -> tuple[str | None, ...]:
         issuer = self._issuers[name]
         return tuple(k.kid for k in issuer.static + issuer.keys)

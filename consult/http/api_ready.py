@@ -16,6 +16,9 @@ async def readyz(request: web.Request) -> web.Response:
     app = request.app
     checks = await readiness(app[keys.DB], app[keys.BOUND_KEYS], app[keys.KEY_FILES],
                              policy_loaded=keys.POLICY in app)
+    # An identity provider whose keys this instance has never had (unreachable since start-up and
+    # none kept on disk): its users cannot sign in here, so the instance is not ready.
+    checks["identity"] = "failed" if app[keys.VERIFIER].issuers_without_keys() else "ok"
     failed = [name for name, outcome in checks.items() if outcome != "ok"]
     if not failed:
         return web.json_response({"status": "ready"})
@@ -24,7 +27,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 READY_ROUTES: tuple[Route, ...] = (
-    Route("GET", "/readyz", readyz, "Readiness: database reachable and current, keys match, policy loaded",
+    Route("GET", "/readyz", readyz, "Readiness: database reachable and current, keys match, policy loaded, every identity provider's keys known",
           who="anyone", auth=False, response=s.READY, errors=(),
           other_responses=((503, "Not ready; names the check that failed", s.NOT_READY),)),
 )

@@ -271,11 +271,13 @@ NOT_READY: S = {
     "required": ["status", "failed", "checks"],
     "properties": {
         "status": {"type": "string", "enum": ["not_ready"]},
-        "failed": {"type": "array", "items": {"type": "string", "enum": ["database", "schema", "keys", "policy"]}},
+        "failed": {"type": "array",
+                   "items": {"type": "string", "enum": ["database", "schema", "keys", "policy", "identity"]}},
         "checks": {
             "type": "object",
-            "required": ["database", "schema", "keys", "policy"],
-            "properties": {"database": _CHECK, "schema": _CHECK, "keys": _CHECK, "policy": _CHECK},
+            "required": ["database", "schema", "keys", "policy", "identity"],
+            "properties": {"database": _CHECK, "schema": _CHECK, "keys": _CHECK, "policy": _CHECK,
+                           "identity": _CHECK},
         },
     },
 }

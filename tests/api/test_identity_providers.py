@@ -169,6 +169,7 @@ async def test_service_starts_on_its_kept_jwks_while_the_provider_is_down(aiohtt
     with caplog.at_level(logging.INFO):
         second = await aiohttp_client(create_app(settings_for(tmp_path, issuer=ISSUER, jwks=url)))
     assert (await me(second, sign(signer)))[0] == 200
+    assert (await second.get("/readyz")).status == 200  # the kept keys serve its users
     lines = [r for r in caplog.records if r.name == "consult.auth" and "JWKS" in r.getMessage()]
     assert len(lines) == 1 and lines[0].levelno == logging.WARNING and lines[0].exc_info is None
     assert ISSUER in lines[0].getMessage() and "kept" in lines[0].getMessage()
@@ -183,6 +184,13 @@ async def test_service_starts_without_any_jwks_when_the_provider_is_unreachable(
     with caplog.at_level(logging.INFO):
         client = await aiohttp_client(create_app(settings_for(tmp_path, issuer=ISSUER, jwks=url)))
     assert (await me(client, sign(signer)))[0] == 401
+    # Started, but not ready: no user of that provider can sign in on this instance yet.
+    ready = await client.get("/readyz")
+    body = await ready.json()
+    assert ready.status == 503 and body["failed"] == ["identity"] and body["checks"]["identity"] == "failed"
+    provider.publish("/nothing-published", signer)
+    await client.app[keys.IDENTITY].refresh_all()
+    assert (await client.get("/readyz")).status == 200 and (await me(client, sign(signer)))[0] == 200
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and errors[0].exc_info is None and "refused until it answers" in errors[0].getMessage()
 
