@@ -270,6 +270,7 @@ def test_an_answer_in_another_view_is_counted_titled_and_bannered(counter, own_s
     page.wait_for_selector(f"[data-unread='{cid}']:has-text('1 uutta')")
     page.wait_for_function("() => document.getElementById('announce-polite').textContent.includes('vastasi')")
     tab.axe("the advisor's view with an unread answer")
+    tab.shot("advisor-unread")
 
     mikko.call("POST", f"/api/v1/consultations/{cid}/messages", {"text": "Ja toinen huomio."})
     page.wait_for_function("() => document.title.startsWith('(2) ')")

@@ -153,7 +153,9 @@ export function routingText(routing) {
   if (typeof routing.queue_position === "number" && routing.queue_position > 0) {
     lines.push(t("routing.position", { position: formatNumber(routing.queue_position) }));
   }
-  for (const step of routing.steps || []) {
+  const steps = routing.steps || [];
+  if (!steps.length && routing.sla_due_at) lines.push(t("routing.nextstep", { when: formatDateTime(routing.sla_due_at) }));
+  for (const step of steps) {
     const key = step.kind === "escalated" ? "routing.escalated" : "routing.reoffered";
     lines.push(t(key, { when: formatDateTime(step.at), count: formatNumber(step.offered_to || 0), pool: step.pool || "—" }));
     if (step.next_at) lines.push(t("routing.nextstep", { when: formatDateTime(step.next_at) }));
