@@ -16,7 +16,10 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from datetime import time as dt_time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -154,8 +157,15 @@ def test_the_advisor_sees_where_the_question_went_and_each_step_after(counter, o
     """Immediate is the default; "nobody on duty" is said in words with the expected wait; a
     re-offer appears live; the duty panel counts questions sent to any on-duty expert."""
     liisa = Api(own_server, "vantaa.liisa")
-    liisa.call("PUT", "/api/v1/experts/vantaa.liisa", {"on_duty": False})
     admin = Api(own_server, "vantaa.admin")
+    # The backup pool's only expert is next on duty in five days, 9–11 Helsinki time: off duty now.
+    helsinki = ZoneInfo("Europe/Helsinki")
+    day = datetime.now(helsinki).date() + timedelta(days=5)
+    starts = datetime.combine(day, dt_time(9), helsinki)
+    period = admin.call("POST", "/api/v1/roster/periods", {
+        "user_id": "vantaa.liisa", "starts_at": starts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "ends_at": (starts + timedelta(hours=2)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")})
+    liisa.call("PUT", "/api/v1/experts/vantaa.liisa", {"on_duty": False})
     admin.call("PUT", "/api/v1/pools/vantaa/backup", {"sla_seconds": {"immediate": 30}, "reoffers": 5})
     # Two questions to "any on-duty expert" of the county (no pool), waiting.
     aino = Api(own_server, "kela.eero")
@@ -173,6 +183,7 @@ def test_the_advisor_sees_where_the_question_went_and_each_step_after(counter, o
         cid = _ask(page, pool="backup")
         box = page.wait_for_selector(".routing .routing-lines")
         assert "Kukaan ei päivystä nyt" in box.inner_text()
+        assert f"Seuraava päivystys alkaa {day.day}.{day.month}.{day.year} klo 9.00" in box.inner_text()
         tab.axe("a consultation with its routing outcome")
         tab.shot("advisor-routing")
 
@@ -180,6 +191,7 @@ def test_the_advisor_sees_where_the_question_went_and_each_step_after(counter, o
         page.wait_for_selector(".routing-lines li:has-text('tarjottu uudelleen')", timeout=60000)
         assert cid in page.url
     finally:
+        admin.call("DELETE", f"/api/v1/roster/periods/{period['id']}")
         liisa.call("PUT", "/api/v1/experts/vantaa.liisa", {"on_duty": True})
         admin.call("PUT", "/api/v1/pools/vantaa/backup", {"sla_seconds": {"immediate": 300}, "reoffers": 1})
 
