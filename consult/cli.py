@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -26,15 +25,39 @@ def _settings(**overrides: object) -> Settings:
     return validate(base.with_overrides(**{k: v for k, v in overrides.items() if v is not None}))
 
 
-def _configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+def _configure_logging(settings: Settings) -> None:
+    from consult.logs import configure
+
     # Third-party debug logs can carry SQL parameters; the service's own lines carry ids only.
-    for noisy in ("aiohttp.access", "aiosqlite", "sqlalchemy", "asyncio", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure(settings.log_format, settings.log_level)
+
+
+class UsageError(Exception):
+    """A command-line value is not acceptable (exit 2)."""
+
+
+def _cli_actor(args: argparse.Namespace, org: str | None = None) -> tuple[Any, Any]:
+    """Who acts from the command line, for the audit log, and the context of the act.
+
+    The actor is ``--actor`` (the person's user id) when given, otherwise ``system:cli:<OS user>``;
+    either way the record's source names the operating-system user (``cli:<OS user>``)."""
+    import getpass
+    import re
+
+    from consult.model import Principal
+    from consult.model.context import RequestContext
+    from consult.model.identifiers import is_user_id
+
+    try:
+        os_user = re.sub(r"[^A-Za-z0-9._@-]", "_", getpass.getuser())[:40] or "unknown"
+    except (KeyError, OSError):  # no name for this uid
+        os_user = f"uid{os.getuid()}"
+    named = getattr(args, "actor_id", None)
+    if named is not None and not is_user_id(named):
+        raise UsageError("--actor must be a user id (letters, digits, . _ @ : -; at most 128)")
+    actor = Principal(user_id=named or f"system:cli:{os_user}", org=org or "system",
+                      roles=frozenset({"operator"}), name="command line")
+    return actor, RequestContext(request_id="cli", source=f"cli:{os_user}")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -49,7 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.demo:
         overrides.update(dev=True, demo=True)
     settings = _settings(**overrides)
-    _configure_logging()
+    _configure_logging(settings)
     # Bound first: a port another process holds stops start-up here, before anything is opened.
     sockets = bind(settings.host, settings.port)
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
@@ -272,10 +295,11 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from consult.services.keys import KeyInUse, KeyManagement, RotationRefused
 
     settings = load_settings_lenient()
+    operator, ctx = _cli_actor(args)
 
     async def run() -> int:
         async with _offline(settings) as (db, keyring, _vault):
-            keys = KeyManagement(db, keyring, SystemClock())
+            keys = KeyManagement(db, keyring, SystemClock(), operator=operator, ctx=ctx)
             try:
                 if args.keys_command == "status":
                     _print_json(await keys.status())
@@ -301,12 +325,13 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
     from consult.services.retention import Retention
 
     settings = load_settings_lenient()
+    operator, ctx = _cli_actor(args)
 
     async def run() -> int:
         async with _offline(settings) as (db, _keyring, vault):
             retention = Retention(db, vault, Content(vault), SystemClock(),
-                                  schedule=settings.retention_schedule)
-            _print_json((await retention.run()).as_json())
+                                  schedule=settings.retention_schedule, actor=operator)
+            _print_json((await retention.run(ctx)).as_json())
         return 0
 
     return asyncio.run(run())
@@ -314,17 +339,14 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
 
 def cmd_retention_export(args: argparse.Namespace) -> int:
     """The client-record export as the local operator of ``--org``; exit 0 written, 2 usage."""
-    import getpass
-    import re
-
-    from consult.model import Principal, SystemClock
-    from consult.model.context import RequestContext
+    from consult.model import SystemClock
+    from consult.model.identifiers import is_client_ref
 
     settings = load_settings_lenient()
     if args.org not in settings.orgs:
         print(f"usage: --org must be one of {', '.join(settings.orgs)}", file=sys.stderr)
         return EXIT_USAGE
-    if not all(re.fullmatch(r"cl_[A-Za-z0-9]{1,37}", r) for r in args.client_ref):
+    if not all(is_client_ref(r) for r in args.client_ref):
         print("usage: --client-ref must be client references (cl_...)", file=sys.stderr)
         return EXIT_USAGE
     try:
@@ -332,13 +354,12 @@ def cmd_retention_export(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"usage: --from/--to: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    operator = Principal(user_id=f"cli:{getpass.getuser()}"[:128], org=args.org,
-                         roles=frozenset({"operator"}), name="command line")
+    operator, ctx = _cli_actor(args, args.org)
 
     async def run() -> int:
         async with _offline(settings) as (db, _keyring, vault):
             exporter = await _client_record_export(settings, db, vault, SystemClock())
-            lines = await exporter.export(operator, RequestContext(request_id="cli"), since=since,
+            lines = await exporter.export(operator, ctx, since=since,
                                           until=until, client_refs=tuple(args.client_ref))
         if args.out:
             fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -352,20 +373,13 @@ def cmd_retention_export(args: argparse.Namespace) -> int:
 
 
 def _moment(text: str | None, *, end: bool) -> Any:
-    """A --from/--to value: ISO 8601 with a zone, or a date (Helsinki; ``end`` means the next day's start)."""
-    from datetime import UTC, datetime, time
-    from zoneinfo import ZoneInfo
+    """A --from/--to value: ISO 8601 with a zone, or a date (Helsinki; ``end`` means the next day's start).
+    The API's parser (``consult.model.instant``); raises ValueError."""
+    from consult.model.instant import parse_instant
 
     if not text:
         return None
-    if len(text) == 10:
-        day = datetime.fromisoformat(text).date()
-        day = day.fromordinal(day.toordinal() + 1) if end else day
-        return datetime.combine(day, time(0), ZoneInfo("Europe/Helsinki")).astimezone(UTC)
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        raise ValueError("a time needs its zone")
-    return value.astimezone(UTC)
+    return parse_instant(text, day="next_start" if end else "start")
 
 
 async def _client_record_export(settings: Settings, db: Any, vault: Any, clock: Any) -> Any:
@@ -427,15 +441,14 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def cmd_clients_merge(args: argparse.Namespace) -> int:
     """Re-index clients under the canonical identity-code form and merge the duplicates (audited)."""
-    import getpass
 
-    from consult.model import Principal, SystemClock
-    from consult.model.context import RequestContext
+
+    from consult.model import SystemClock
+
     from consult.services.client_merges import ClientMerges
 
     settings = load_settings_lenient()
-    operator = Principal(user_id=f"cli:{getpass.getuser()}"[:128], org="system",
-                         roles=frozenset({"operator"}), name="command line")
+    operator, ctx = _cli_actor(args)
 
     async def run() -> int:
         async with _offline(settings) as (db, _keyring, vault):
@@ -445,7 +458,7 @@ def cmd_clients_merge(args: argparse.Namespace) -> int:
                 _print_json({"legacy": survey.legacy, "duplicates": survey.duplicates,
                              "unreadable": survey.unreadable, "links_pending": survey.links_pending})
             else:
-                report = await merges.merge_duplicates(operator, RequestContext(request_id="cli"))
+                report = await merges.merge_duplicates(operator, ctx)
                 _print_json(report.as_json())
         return 0
 
@@ -556,15 +569,6 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _operator(org: str | None = None) -> Any:
-    import getpass
-
-    from consult.model import Principal
-
-    return Principal(user_id=f"cli:{getpass.getuser()}"[:128], org=org or "system",
-                     roles=frozenset({"operator"}), name="command line")
-
-
 def _checkpoints(db: Any, settings: Settings, seed: bytes, origin: str) -> Any:
     """The checkpoint keeper of a command: signs with the log key into the checkpoint file."""
     from consult.audit.anchor import Anchor
@@ -581,7 +585,7 @@ def cmd_audit_acknowledge_restore(args: argparse.Namespace) -> int:
     """Exit 0 acknowledged, 1 refused (nothing changed), 2 usage or configuration."""
     from consult.errors import Unprocessable
     from consult.model import SystemClock
-    from consult.model.context import RequestContext
+
     from consult.services.audit import written_reason
     from consult.services.checkpoints import RestoreRefused
     from consult.services.deployment import KeyFiles, bind_keys, check_schema
@@ -593,6 +597,7 @@ def cmd_audit_acknowledge_restore(args: argparse.Namespace) -> int:
     except Unprocessable as exc:
         print(f"usage: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
+    operator, ctx = _cli_actor(args)
 
     async def run() -> int:
         db = Database(settings.database_url)
@@ -602,7 +607,7 @@ def cmd_audit_acknowledge_restore(args: argparse.Namespace) -> int:
             bound = await bind_keys(db, KeyFiles.of(settings), SystemClock(), create=False)
             keeper = _checkpoints(db, settings, bound.audit_seed, bound.origin)
             try:
-                result = await keeper.acknowledge_restore(_operator(), reason, RequestContext(request_id="cli"))
+                result = await keeper.acknowledge_restore(operator, reason, ctx)
             except RestoreRefused as exc:
                 print(f"refused: {exc}; nothing changed", file=sys.stderr)
                 return 1
@@ -615,10 +620,10 @@ def cmd_audit_acknowledge_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_export(args: argparse.Namespace) -> int:
-    import getpass
 
-    from consult.model import Principal, SystemClock, secrecy
-    from consult.model.context import RequestContext
+
+    from consult.model import SystemClock, secrecy
+
     from consult.services.audit import AuditQuery, export_records
 
     try:
@@ -635,13 +640,11 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
         print(f"usage: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
     settings = load_settings_lenient()
-    operator = Principal(user_id=f"cli:{getpass.getuser()}"[:128], org=args.org or "system",
-                         roles=frozenset({"operator"}), name="command line")
+    operator, ctx = _cli_actor(args, args.org)
 
     async def run() -> int:
         async with _offline(settings, keys=False) as (db, _keyring, _vault):
-            lines = await export_records(db, SystemClock(), operator, query, args.format,
-                                         RequestContext(request_id="cli"), org=args.org)
+            lines = await export_records(db, SystemClock(), operator, query, args.format, ctx, org=args.org)
             out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
             # The data stays parseable; the operator is told, beside it, that it is secret.
             print(" / ".join(secrecy.MARKING.values()), file=sys.stderr)
@@ -743,6 +746,14 @@ def load_settings_lenient() -> Settings:
     return load_settings(env)
 
 
+def _acting(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """A command whose act is audited: who acts, when not the operating-system user."""
+    command.add_argument("--actor", dest="actor_id", metavar="USER_ID",
+                         help="record this user id as the actor in the audit log (default: system:cli:<OS user>; "
+                              "the OS user is recorded as the source either way)")
+    return command
+
+
 def parser() -> argparse.ArgumentParser:
     from consult import __version__
 
@@ -785,21 +796,21 @@ def parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="key-encryption keys")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
     ksub.add_parser("status", help="versions and how many data keys each wraps").set_defaults(func=cmd_keys)
-    ksub.add_parser("rotate", help="add a new version and rewrap every data key (the service keeps serving)"
-                    ).set_defaults(func=cmd_keys)
+    _acting(ksub.add_parser("rotate", help="add a new version and rewrap every data key (the service keeps "
+                            "serving)")).set_defaults(func=cmd_keys)
     for name, text in (("retire", "stop using a version that no data key needs any more"),
                        ("remove", "delete a retired, unused version's key material for good")):
-        cmd = ksub.add_parser(name, help=text)
+        cmd = _acting(ksub.add_parser(name, help=text))
         cmd.add_argument("version", type=int)
         cmd.set_defaults(func=cmd_keys)
 
     retention = sub.add_parser("retention", help="retention per record type, and the client-record export")
     rsub = retention.add_subparsers(dest="retention_command", required=True)
-    rsub.add_parser("run", help="close inactive consultations, crypto-shred closed ones, delete ended consents, "
-                    "revoked prohibitions and idle client entries past their periods (all audited)"
-                    ).set_defaults(func=cmd_retention_run)
-    export = rsub.add_parser("export-client-record", help="§ 35 contacts and decision-relevant advice of an "
-                             "organisation's closed consultations as JSON Lines for its client record (audited)")
+    _acting(rsub.add_parser("run", help="close inactive consultations, crypto-shred closed ones, delete ended "
+                            "consents, revoked prohibitions and idle client entries past their periods (all audited)"
+                            )).set_defaults(func=cmd_retention_run)
+    export = _acting(rsub.add_parser("export-client-record", help="§ 35 contacts and decision-relevant advice of an "
+                             "organisation's closed consultations as JSON Lines for its client record (audited)"))
     export.add_argument("--org", required=True, help="the organisation whose consultations are exported")
     export.add_argument("--from", dest="from_", help="closed at or after (ISO 8601 time with zone, or a date)")
     export.add_argument("--to", help="closed before (a date counts whole)")
@@ -809,8 +820,8 @@ def parser() -> argparse.ArgumentParser:
 
     clients = sub.add_parser("clients", help="the client registry")
     csub = clients.add_subparsers(dest="clients_command", required=True)
-    merge = csub.add_parser("merge-duplicates", help="re-index clients under the canonical identity-code form "
-                            "and merge those that are one person (audited)")
+    merge = _acting(csub.add_parser("merge-duplicates", help="re-index clients under the canonical identity-code "
+                                    "form and merge those that are one person (audited)"))
     merge.add_argument("--dry-run", action="store_true", help="only count what would change")
     merge.set_defaults(func=cmd_clients_merge)
 
@@ -835,9 +846,9 @@ def parser() -> argparse.ArgumentParser:
     averify.add_argument("--database-url", help="default: CONSULT_DATABASE_URL")
     averify.add_argument("--json", action="store_true", help="print the report as JSON")
     averify.set_defaults(func=cmd_audit_verify)
-    aack = asub.add_parser("acknowledge-restore",
-                           help="accept that the log was restored to an earlier state (or its checkpoint file "
-                                "lost): recorded in the log and the checkpoint file; refused otherwise")
+    aack = _acting(asub.add_parser("acknowledge-restore",
+                                   help="accept that the log was restored to an earlier state (or its checkpoint "
+                                        "file lost): recorded in the log and the checkpoint file; refused otherwise"))
     aack.add_argument("--reason", required=True,
                       help="why (20-2000 characters, e.g. the incident and backup used; no identity codes)")
     aack.set_defaults(func=cmd_audit_acknowledge_restore)
@@ -881,6 +892,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except UsageError as exc:
+        print(f"usage: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE

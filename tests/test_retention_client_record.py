@@ -156,5 +156,5 @@ async def test_command_line_export_writes_the_same_format_and_is_audited(api, se
     async with api.client.app[keys.DB].read() as conn:
         rows = await audit_log.for_consultation(conn, cid)
     (exported,) = [r for r in rows if r["action"] == "retention.export_client_record"]
-    assert exported["actor_id"].startswith("cli:") and exported["actor_org"] == "vantaa"
+    assert exported["actor_id"].startswith("system:cli:") and exported["actor_org"] == "vantaa"
     assert exported["client_ref"] == ref

@@ -23,7 +23,7 @@ from typing import Any
 
 import aiohttp
 
-from consult.auth.tokens import TokenVerifier, TrustedKey, UnknownKey, load_jwks_file, parse_jwks
+from consult.auth.tokens import Session, TokenVerifier, TrustedKey, UnknownKey, load_jwks_file, parse_jwks
 from consult.model import Principal
 
 log = logging.getLogger("consult.auth")
@@ -145,12 +145,16 @@ class IdentityProviders:
     async def verify(self, token: str) -> Principal:
         """The token's principal, or ``AuthError``. A key not yet known fetches its issuer's
         JWKS once (rate-limited) before the token is refused."""
+        return (await self.verify_session(token)).principal
+
+    async def verify_session(self, token: str) -> Session:
+        """``verify``, with when the token was issued and when it runs out."""
         try:
-            return self.verifier.verify(token)
+            return self.verifier.verify_session(token)
         except UnknownKey as exc:
             if exc.issuer is None or not await self.refetch(exc.issuer):
                 raise
-        return self.verifier.verify(token)
+        return self.verifier.verify_session(token)
 
     async def refetch(self, issuer: str) -> bool:
         """Fetch one issuer's keys now, for a token naming a key not known, unless such a fetch

@@ -15,8 +15,8 @@ roles. Anything else is refused like a bad signature: the token names no one we 
 from __future__ import annotations
 
 import json
-import logging
 import re
+import logging
 import time
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,6 +30,7 @@ from jose import jwt
 from jose.exceptions import ExpiredSignatureError, JOSEError, JWTClaimsError
 
 from consult.model import Principal
+from consult.model import identifiers
 from consult.model.vocabulary import ROLES
 
 log = logging.getLogger("consult.auth")
@@ -37,8 +38,8 @@ log = logging.getLogger("consult.auth")
 ALLOWED_ALGORITHMS = frozenset({"ES256", "RS256"})
 LEEWAY_SECONDS = 30
 # Used with fullmatch: "$" alone would let a trailing newline through.
-_ID = re.compile(r"[A-Za-z0-9._@:-]{1,128}")
-_ORG = re.compile(r"[a-z0-9_-]{1,64}")
+_ID = identifiers.USER_ID  # one grammar: consult/model/identifiers.py
+_ORG = identifiers.ORG
 NAME_MAX = 200
 ROLE_MAX = 64
 ROLES_MAX = 32
@@ -126,21 +127,34 @@ class Issuer:
     static: list[TrustedKey] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Session:
+    """What a verified token grants: who, since when (``iat``, else ``nbf``; a token with neither
+    counts as issued at the epoch, before any ended session) and until when (``exp`` plus the
+    leeway), both as Unix seconds."""
+
+    principal: Principal
+    issued_at: float
+    expires_at: float
+
+
 class TokenVerifier:
     """Holds the trusted issuers and their keys and turns a bearer token into a ``Principal``."""
 
     CACHE_SIZE = 10_000
 
-    def __init__(self, issuers: Sequence[Issuer]) -> None:
+    def __init__(self, issuers: Sequence[Issuer], *, leeway: int = LEEWAY_SECONDS) -> None:
         self._issuers = {i.name: i for i in issuers}
+        self.leeway = leeway
         # A verified token is immutable: remember its principal until it expires, so the
         # signature is checked once per token, not once per request. Emptied whenever a key set
         # changes, so a removed key stops working at once.
-        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._verified: OrderedDict[str, Session] = OrderedDict()
 
     @classmethod
-    def single(cls, keys: list[TrustedKey], *, issuer: str, audience: str, orgs: Iterable[str]) -> TokenVerifier:
-        return cls([Issuer(issuer, audience, frozenset(orgs), keys=list(keys))])
+    def single(cls, keys: list[TrustedKey], *, issuer: str, audience: str, orgs: Iterable[str],
+               leeway: int = LEEWAY_SECONDS) -> TokenVerifier:
+        return cls([Issuer(issuer, audience, frozenset(orgs), keys=list(keys))], leeway=leeway)
 
     @property
     def issuers(self) -> tuple[str, ...]:
@@ -187,21 +201,24 @@ class TokenVerifier:
         raise UnknownKey("unknown kid", issuer.name)
 
     def verify(self, token: str, *, now: float | None = None) -> Principal:
+        return self.verify_session(token, now=now).principal
+
+    def verify_session(self, token: str, *, now: float | None = None) -> Session:
+        """The session a token grants, or ``AuthError``."""
         if not isinstance(token, str) or not token or len(token) > 8192:
             raise AuthError("missing or oversized token")
         at = time.time() if now is None else now
         cached = self._verified.get(token)
         if cached is not None:
-            principal, expires = cached
-            if at <= expires:
+            if at <= cached.expires_at:
                 self._verified.move_to_end(token)
-                return principal
+                return cached
             del self._verified[token]
-        principal, expires = self._verify(token, at)
-        self._verified[token] = (principal, expires)
+        session = self._verify(token, at)
+        self._verified[token] = session
         if len(self._verified) > self.CACHE_SIZE:
             self._verified.popitem(last=False)
-        return principal
+        return session
 
     def issuer_of(self, token: str) -> Issuer:
         """The configured issuer the token claims (not yet verified), or ``AuthError``."""
@@ -215,7 +232,7 @@ class TokenVerifier:
             raise AuthError("missing iss" if claimed is None else "issuer not trusted", shown)
         return issuer
 
-    def _verify(self, token: str, now: float) -> tuple[Principal, float]:
+    def _verify(self, token: str, now: float) -> Session:
         try:
             header = jwt.get_unverified_header(token)
         except (JOSEError, ValueError, TypeError, KeyError) as exc:
@@ -239,7 +256,7 @@ class TokenVerifier:
                     "require_iss": True,
                     "require_aud": True,
                     "require_sub": True,
-                    "leeway": LEEWAY_SECONDS,
+                    "leeway": self.leeway,
                 },
             )
         except (ExpiredSignatureError, JWTClaimsError) as exc:
@@ -247,11 +264,14 @@ class TokenVerifier:
             raise AuthError(f"rejected: {str(exc)[:80]}", issuer.name) from None
         except (JOSEError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise AuthError(f"rejected: {type(exc).__name__}", issuer.name) from None
-        expires = float(claims.get("exp", 0)) + LEEWAY_SECONDS
+        expires = float(claims.get("exp", 0)) + self.leeway
         if expires < now:
             raise AuthError("expired", issuer.name)
+        issued = claims.get("iat", claims.get("nbf", 0))
+        if not isinstance(issued, int | float) or isinstance(issued, bool):
+            raise AuthError("bad iat", issuer.name)
         try:
-            return principal_from_claims(claims, issuer.orgs, issuer.claims), expires
+            return Session(principal_from_claims(claims, issuer.orgs, issuer.claims), float(issued), expires)
         except AuthError as exc:
             raise AuthError(exc.reason, issuer.name) from None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -35,10 +36,11 @@ from consult.http.forwarded import TrustedProxies, forwarded
 from consult.http.middleware import CSP_KEY, content_security_policy, edge
 from consult.http.openapi import build_document
 from consult.http.openapi import handler as openapi_handler
-from consult.http.ws import close_all, websocket
+from consult.http.metrics import CountedPolicyEngine, Metrics
+from consult.http.metrics import handler as metrics_handler
+from consult.http.ws import close_all, end_sessions, websocket
 from consult.model import Clock, SystemClock, secrecy
 from consult.model.intake import Intakes
-from consult.policy.engine import PolicyEngine
 from consult.policy.loader import PolicyError, UnknownProfile, load_policy
 from consult.services.attachments import Attachments
 from consult.services.audit import AuditTrail
@@ -61,6 +63,7 @@ from consult.services.vault import Vault
 from consult.services.directory import Directory
 from consult.services.disclosure import Disclosure
 from consult.services.events import EventBus
+from consult.services.sessions import Sessions
 from consult.services.messages import Messages
 from consult.http.api_routing import ROUTING_ROUTES
 from consult.services.agreements import Agreements
@@ -87,19 +90,26 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock or SystemClock()
     app[keys.BUS] = EventBus()
-    app[keys.SOCKETS] = set()
+    app[keys.SOCKETS] = {}
+    app[keys.METRICS] = Metrics()
     app[keys.THROTTLE] = FailureThrottle(settings.auth_failures_per_minute)
     if settings.oidc_authority:
         app[CSP_KEY] = content_security_policy((settings.oidc_authority,))
-    app.cleanup_ctx.extend([_database, _deployment, _trust, _services, _routing])
+    app.cleanup_ctx.extend([_database, _deployment, _trust, _services, _routing, _sessions, _monitoring,
+                            _reload_on_hangup])
     app.on_shutdown.append(close_all)
 
     routes = routes_for(settings)
+    app[keys.BODY_SCHEMAS] = {r.handler.__name__: r.body for r in routes
+                              if r.body is not None and r.body_type == "application/json"}
     for route in routes:
-        app.router.add_route(route.method, route.path, route.handler, name=route.handler.__name__)
+        app.router.add_route(route.method, route.path, route.endpoint, name=route.handler.__name__)
     app.on_response_prepare.append(_secrecy_marking(frozenset(r.handler.__name__ for r in routes if r.secret)))
     app.router.add_get("/api/v1/openapi.json", openapi_handler(build_document(routes)), name="openapi")
     app.router.add_get("/api/v1/ws", websocket, name="websocket")
+    if settings.metrics_token:
+        app.router.add_get("/metrics", metrics_handler(settings.metrics_token, app[keys.METRICS], _synced(app)),
+                           name="metrics")
     web_dir = settings.web_dir
     if web_dir.is_dir():
         app.router.add_get("/", _index(web_dir), name="index")
@@ -133,6 +143,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         # `consult db upgrade`, so a code update never changes a database behind its back.
         await asyncio.to_thread(migrate.upgrade, settings.database_url)
     db = Database(settings.database_url)
+    db.observe(app[keys.METRICS].statement)
     await db.start()
     try:
         await check_schema(db)
@@ -160,7 +171,7 @@ async def _trust(app: web.Application) -> AsyncIterator[None]:
     verifier = TokenVerifier([
         Issuer(p.issuer, p.audience, frozenset(p.orgs),
                ClaimMapping(org_claim=p.org_claim, roles_claim=p.roles_claim, role_map=p.role_map))
-        for p in providers])
+        for p in providers], leeway=settings.token_leeway_seconds)
     identity = IdentityProviders(verifier, [KeySource(p.issuer, p.jwks, settings.data_dir) for p in providers],
                                  refresh_seconds=settings.jwks_refresh_minutes * 60)
     try:
@@ -187,7 +198,8 @@ async def _trust(app: web.Application) -> AsyncIterator[None]:
 async def _services(app: web.Application) -> AsyncIterator[None]:
     settings, db, bus, clock = app[keys.SETTINGS], app[keys.DB], app[keys.BUS], app[keys.CLOCK]
     try:
-        engine = PolicyEngine(load_policy(settings.policy_dir, profile=settings.policy_profile))
+        engine = CountedPolicyEngine(load_policy(settings.policy_dir, profile=settings.policy_profile),
+                                     app[keys.METRICS])
     except UnknownProfile as exc:
         raise ConfigError(f"CONSULT_POLICY_PROFILE: {exc}") from None
     except PolicyError as exc:
@@ -301,6 +313,95 @@ async def _routing(app: web.Application) -> AsyncIterator[None]:
         await ticker
     except asyncio.CancelledError:
         pass
+
+
+SESSION_REFRESH_SECONDS = 10.0
+
+
+async def _sessions(app: web.Application) -> AsyncIterator[None]:
+    """Ended sessions: loaded at start, re-read every few seconds (another server process on the
+    same database may have ended one), and closing this process's live connections at once."""
+    sessions = Sessions(app[keys.DB], app[keys.CLOCK])
+    await sessions.load()
+    sessions.on_end(end_sessions(app))
+    app[keys.SESSIONS] = sessions
+
+    async def refresh() -> None:
+        while True:
+            await asyncio.sleep(SESSION_REFRESH_SECONDS)
+            try:
+                await sessions.refresh()
+            except Exception:  # keep the ends we know; the next turn retries
+                log.exception("reading ended sessions failed")
+
+    task = asyncio.create_task(refresh())
+    yield
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+
+
+async def _monitoring(app: web.Application) -> AsyncIterator[None]:
+    """Gauges read at each scrape of /metrics: open connections and the audit log's state."""
+    clock, trail, sockets = app[keys.CLOCK], app[keys.AUDIT], app[keys.SOCKETS]
+
+    def read() -> dict[str, tuple[str, float]]:
+        size, signed_at = trail.size_and_last_checkpoint()
+        age = (clock.now() - signed_at).total_seconds() if signed_at else float("nan")
+        return {
+            "konsulta_websockets_open": ("Open live WebSocket connections", float(len(sockets))),
+            "konsulta_audit_tree_size": ("Records in the audit log's Merkle tree", float(size)),
+            "konsulta_audit_checkpoint_age_seconds": (
+                "Seconds since the newest signed audit checkpoint (NaN before the first)", age),
+        }
+
+    app[keys.METRICS].gauges(read)
+    yield
+
+
+def _synced(app: web.Application):  # type: ignore[no-untyped-def]
+    async def sync() -> None:
+        await app[keys.AUDIT].sync()
+
+    return sync
+
+
+async def reload_configuration(app: web.Application) -> None:
+    """SIGHUP: read the policy files and the JWKS again, keeping connections. What fails to load
+    leaves the running version in place, with one log line saying so."""
+    settings, engine = app[keys.SETTINGS], app[keys.POLICY]
+    try:
+        policy = await asyncio.to_thread(load_policy, settings.policy_dir, profile=settings.policy_profile)
+    except (PolicyError, UnknownProfile) as exc:
+        reason = " ".join(str(exc).split())
+        log.error("policy reload refused, policy %s stays in force: %s", engine.version, reason)
+    else:
+        engine.replace(policy)
+        log.info("policy reloaded version=%s", engine.version)
+    # Each issuer's JWKS fetched again; one that cannot be read keeps its keys (one line each).
+    await app[keys.IDENTITY].refresh_all()
+    log.info("identity providers' keys reloaded")
+
+
+async def _reload_on_hangup(app: web.Application) -> AsyncIterator[None]:
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task[None]] = set()
+
+    def hangup() -> None:
+        task = loop.create_task(reload_configuration(app))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, hangup)
+        installed = True
+    except (NotImplementedError, RuntimeError, ValueError):  # no signals here (not the main thread)
+        installed = False
+    yield
+    if installed:
+        loop.remove_signal_handler(signal.SIGHUP)
 
 
 async def _routing_ticks(routing: Routing) -> None:

@@ -9,6 +9,7 @@ from consult.errors import Unprocessable
 from consult.http import keys
 from consult.http import validation as v
 from consult.http.api import Route
+from consult.http.principal import authenticate
 
 DEMO_USER = {
     "type": "object",
@@ -29,7 +30,17 @@ async def demo_token(request: web.Request) -> web.Response:
     user = demo_user(v.identifier(data, "user_id") or "")
     if user is None:
         raise Unprocessable("Not a demo user.", code="unknown_user")
-    token = request.app[keys.DEV_ISSUER].mint_for(user)
+    token = request.app[keys.DEV_ISSUER].mint_for(user, ttl=request.app[keys.SETTINGS].dev_token_seconds)
+    return web.json_response({"token": token, "token_type": "Bearer"})
+
+
+async def renew_token(request: web.Request) -> web.Response:
+    """A fresh token for the bearer of a still-valid one (the web app renews before expiry)."""
+    who = await authenticate(request)
+    user = demo_user(who.user_id)
+    if user is None or user.org != who.org:
+        raise Unprocessable("Not a demo user.", code="unknown_user")
+    token = request.app[keys.DEV_ISSUER].mint_for(user, ttl=request.app[keys.SETTINGS].dev_token_seconds)
     return web.json_response({"token": token, "token_type": "Bearer"})
 
 
@@ -42,4 +53,9 @@ DEV_ROUTES: tuple[Route, ...] = (
           body={"type": "object", "required": ["user_id"], "properties": {"user_id": {"type": "string"}}},
           response={"type": "object", "properties": {"token": {"type": "string"}, "token_type": {"type": "string"}}},
           errors=(400, 413, 415, 422)),
+    Route("POST", "/api/v1/dev/token/renew", renew_token,
+          "A fresh token for the bearer's demo user, before the current one expires (development mode only)",
+          who="a demo user, in development mode",
+          response={"type": "object", "properties": {"token": {"type": "string"}, "token_type": {"type": "string"}}},
+          errors=(401, 422)),
 )

@@ -9,6 +9,7 @@ from consult.auth.dev import DevIssuer
 from consult.auth.jwks import IdentityProviders
 from consult.auth.throttle import FailureThrottle
 from consult.config import Settings
+from consult.http.middleware import METRICS_KEY
 from consult.model import Clock
 from consult.policy.engine import PolicyEngine
 from consult.services.attachments import Attachments
@@ -22,6 +23,7 @@ from consult.services.consents import Consents
 from consult.services.consultations import Consultations
 from consult.services.directory import Directory
 from consult.services.events import EventBus
+from consult.services.sessions import Sessions
 from consult.services.messages import Messages
 from consult.services.agreements import Agreements
 from consult.services.knowledge import KnowledgeBase
@@ -56,4 +58,9 @@ ROUTING = web.AppKey("routing", Routing)
 STATISTICS = web.AppKey("statistics", Statistics)
 KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)
 AUDIT = web.AppKey("audit", AuditTrail)
-SOCKETS = web.AppKey("sockets", set)
+#: Open live connections and whom each serves (consult/http/ws.py ``LiveSession``).
+SOCKETS = web.AppKey("sockets", dict)
+SESSIONS = web.AppKey("sessions", Sessions)
+METRICS = METRICS_KEY
+#: Route name -> the (closed) schema of its JSON request body: what ``validation.json_body`` enforces.
+BODY_SCHEMAS = web.AppKey("body_schemas", dict)

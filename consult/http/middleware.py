@@ -7,6 +7,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -28,6 +29,8 @@ CSP = (
 #: The app's own policy when it differs from ``CSP``: the browser's OpenID Connect code flow
 #: must also reach the identity provider (discovery and token endpoint), and nothing else.
 CSP_KEY = web.AppKey("content_security_policy", str)
+#: Request counts and latencies by route template (consult/http/metrics.py), when wired.
+METRICS_KEY: web.AppKey[Any] = web.AppKey("metrics")
 
 
 def content_security_policy(connect_urls: tuple[str, ...] = ()) -> str:
@@ -83,14 +86,16 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
         response.headers.setdefault("X-Request-ID", request_id)
         if request.path.startswith("/api/"):
             response.headers.setdefault("Cache-Control", "no-store")
+    elapsed = time.perf_counter() - started
+    route, user = _route(request), request.get(USER_ID, "-")
+    metrics = request.app.get(METRICS_KEY)
+    if metrics is not None:
+        metrics.request(request.method, route, response.status, elapsed)
     log.info(
         "request id=%s method=%s route=%s status=%s user=%s ms=%.1f",
-        request_id,
-        request.method,
-        _route(request),
-        response.status,
-        request.get(USER_ID, "-"),
-        (time.perf_counter() - started) * 1000,
+        request_id, request.method, route, response.status, user, elapsed * 1000,
+        extra={"request_id": request_id, "method": request.method, "route": route, "status": response.status,
+               "user_id": user, "ms": round(elapsed * 1000, 1)},
     )
     return response
 

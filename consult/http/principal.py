@@ -3,27 +3,38 @@ client address has used up its failed sign-ins)."""
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from consult.auth import AuthError
-from consult.errors import Forbidden, RateLimited, Unauthenticated
+from consult.auth import AuthError, Session
+from consult.errors import RateLimited, Unauthenticated
 from consult.http import keys
 from consult.http.middleware import REQUEST_ID, USER_ID
-from consult.model import Principal
+from consult.model import Principal, actions
 from consult.model.context import RequestContext
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 log = logging.getLogger("consult.auth")
 
+PRINCIPAL = web.RequestKey("principal", Principal)
+
 
 async def authenticate(request: web.Request) -> Principal:
+    """The caller, verified once per request (the role check before the handler and the handler
+    itself share it)."""
+    if PRINCIPAL in request:
+        return request[PRINCIPAL]
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated()
     principal = await sign_in(request, token.strip())
     request[USER_ID] = principal.user_id
+    request[PRINCIPAL] = principal
     await request.app[keys.DIRECTORY].seen(principal)
     return principal
 
@@ -33,10 +44,17 @@ async def sign_in(request: web.Request, token: str) -> Principal:
     address (``request.remote``, the real client behind a trusted proxy) has used up its failures.
     The token is checked first: a valid one is never slowed by someone else's guessing behind the
     same address. Each rejection is logged with its reason and issuer, never the token."""
+    return (await sign_in_session(request, token)).principal
+
+
+async def sign_in_session(request: web.Request, token: str) -> Session:
+    """``sign_in`` with the token's times. A token issued before an administrator ended its
+    user's sessions (consult/services/sessions.py) is ``Unauthenticated`` too; that is no guess,
+    so it does not count against the address."""
     source = request.remote or "-"
     throttle = request.app[keys.THROTTLE]
     try:
-        return await request.app[keys.IDENTITY].verify(token)
+        session = await request.app[keys.IDENTITY].verify_session(token)
     except AuthError as exc:
         blocked = throttle.blocked(source)
         if not blocked:
@@ -46,11 +64,24 @@ async def sign_in(request: web.Request, token: str) -> Principal:
         if blocked:
             raise RateLimited("Too many failed sign-ins from this address; try again in a minute.") from None
         raise Unauthenticated() from None
+    p = session.principal
+    if request.app[keys.SESSIONS].refused(p.org, p.user_id, session.issued_at):
+        log.info("token rejected reason=session ended user=%s request_id=%s", p.user_id, request.get(REQUEST_ID, "-"))
+        raise Unauthenticated()
+    return session
 
 
-def require_role(principal: Principal, *roles: str) -> None:
-    if not any(principal.has(r) for r in roles):
-        raise Forbidden("Your role does not allow this.", code="role")
+def guarded(handler: Handler, action: str) -> Handler:
+    """``handler`` behind the role check of ``action`` (consult/model/actions.py): 401 without a
+    valid token, 403 ``role`` when none of the caller's roles may attempt the action."""
+    actions.roles_for(action)  # an unknown action fails when the routes are built, not per request
+
+    @functools.wraps(handler)
+    async def checked(request: web.Request) -> web.StreamResponse:
+        actions.require(await authenticate(request), action)
+        return await handler(request)
+
+    return checked
 
 
 def context(request: web.Request) -> RequestContext:

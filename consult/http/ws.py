@@ -3,6 +3,12 @@
 The token never travels in the URL: the first frame must be ``{"type": "auth", "token"}``;
 the server answers ``ready`` or closes with 4401. Each connection has its own bounded queue,
 so a slow reader cannot hold up anyone else; one that falls too far behind is closed.
+
+A connection lives only as long as its token: when the token's ``exp`` plus the leeway
+(``CONSULT_TOKEN_LEEWAY_SECONDS``) has passed, the server closes it with 4401 and hands it no
+further event, unless the client sent a fresh token for the same user and organisation as
+another ``auth`` frame (answered ``auth.ok``; a token for anyone else closes it with 4401).
+When an administrator ends the user's sessions, the connection is closed with 4403.
 """
 
 from __future__ import annotations
@@ -10,39 +16,62 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from consult.auth import Session
 from consult.errors import RateLimited, Unauthenticated
 from consult.http import keys
 from consult.http.middleware import USER_ID
-from consult.http.principal import context, sign_in
+from consult.http.principal import context, sign_in_session
+from consult.http.validation import BadJson, loads
+from consult.model import Principal, iso
 from consult.services.events import Reader
-from consult.model import iso
 
 log = logging.getLogger("consult.ws")
 
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_SESSION_ENDED = 4403
 CLOSE_TOO_SLOW = 4408
 CLOSE_RATE_LIMITED = 4429
 QUEUE_LIMIT = 1000
 MAX_FRAME = 16 * 1024
 
 
+@dataclass
+class LiveSession:
+    """One open connection: whom it serves and until when (Unix seconds)."""
+
+    principal: Principal
+    expires_at: float
+    ended: bool = False
+
+    def current(self) -> bool:
+        return not self.ended and time.time() <= self.expires_at
+
+
 async def websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=MAX_FRAME)
     await ws.prepare(request)
     app = request.app
-    principal = await _authenticate(ws, request)
-    if principal is None:
+    session = await _authenticate(ws, request)
+    if session is None:
         return ws
+    principal = session.principal
     request[USER_ID] = principal.user_id
     await app[keys.DIRECTORY].seen(principal)
+    live = LiveSession(principal, session.expires_at)
 
     queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=QUEUE_LIMIT)
 
     def sink(event: dict[str, Any]) -> None:
+        if not live.current():
+            # The token ran out (or the session was ended) between two turns of the receive
+            # loop: nothing more goes out; the loop closes the connection.
+            return
         try:
             queue.put_nowait(event)
         except asyncio.QueueFull:
@@ -51,29 +80,49 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
     bus = app[keys.BUS]
     sockets = app[keys.SOCKETS]
-    sockets.add(ws)
-    sender = asyncio.create_task(_send_loop(ws, queue))
+    sockets[ws] = live
+    ctx = context(request)
+    sender = asyncio.create_task(_send_loop(ws, queue, app[keys.METRICS]))
     try:
-        await ws.send_json(
-            {"type": "ready", "user": principal.as_json(), "server_time": iso(app[keys.CLOCK].now())}
-        )
-        bus.subscribe(principal.user_id, sink, Reader(principal, context(request)))
-        async for msg in ws:
+        await ws.send_json({"type": "ready", "user": principal.as_json(), "server_time": iso(app[keys.CLOCK].now()),
+                            "expires_at": _iso_seconds(live.expires_at)})
+        bus.subscribe(principal.user_id, sink, Reader(principal, ctx))
+        while True:
+            if live.ended:
+                break
+            remaining = live.expires_at - time.time()
+            if remaining <= 0:
+                live.ended = True
+                await ws.close(code=CLOSE_UNAUTHENTICATED, message=b"token expired")
+                break
+            try:
+                msg = await ws.receive(timeout=remaining)
+            except (TimeoutError, asyncio.TimeoutError):
+                continue
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                break
             if msg.type != WSMsgType.TEXT:
                 continue
             try:
-                frame = json.loads(msg.data)
-            except ValueError:
+                frame = loads(msg.data)
+            except BadJson:
                 frame = None
-            if isinstance(frame, dict) and frame.get("type") == "ping":
+            kind = frame.get("type") if isinstance(frame, dict) else None
+            if kind == "ping":
                 queue.put_nowait({"type": "pong"})
+            elif kind == "auth":
+                if not await _renew(ws, request, live, frame):
+                    break
+                bus.subscribe(principal.user_id, sink, Reader(live.principal, ctx))
+                queue.put_nowait({"type": "auth.ok", "expires_at": _iso_seconds(live.expires_at)})
             else:
                 queue.put_nowait({"type": "error", "error": {"code": "bad_frame", "message": "Unknown frame."}})
     except (ConnectionResetError, asyncio.QueueFull):
         pass
     finally:
+        live.ended = True
         bus.unsubscribe(principal.user_id, sink)
-        sockets.discard(ws)
+        sockets.pop(ws, None)
         queue.put_nowait(None) if not queue.full() else None
         sender.cancel()
         try:
@@ -85,7 +134,23 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _authenticate(ws: web.WebSocketResponse, request: web.Request) -> Any:
+async def _renew(ws: web.WebSocketResponse, request: web.Request, live: LiveSession, frame: dict[str, Any]) -> bool:
+    """A fresh token on the open connection: it must name the same user in the same organisation."""
+    token = frame.get("token")
+    session = await _verify(ws, request, token if isinstance(token, str) else None)
+    if session is None:
+        live.ended = True
+        return False
+    if (session.principal.user_id, session.principal.org) != (live.principal.user_id, live.principal.org):
+        live.ended = True
+        log.warning("refused a token for another user on an open connection user=%s", live.principal.user_id)
+        await ws.close(code=CLOSE_UNAUTHENTICATED, message=b"token for another user")
+        return False
+    live.principal, live.expires_at = session.principal, session.expires_at
+    return True
+
+
+async def _authenticate(ws: web.WebSocketResponse, request: web.Request) -> Session | None:
     app = request.app
     timeout = app[keys.SETTINGS].ws_auth_timeout
     try:
@@ -96,16 +161,21 @@ async def _authenticate(ws: web.WebSocketResponse, request: web.Request) -> Any:
     token = None
     if msg.type == WSMsgType.TEXT:
         try:
-            frame = json.loads(msg.data)
-        except ValueError:
+            frame = loads(msg.data)
+        except BadJson:
             frame = None
         if isinstance(frame, dict) and frame.get("type") == "auth" and isinstance(frame.get("token"), str):
             token = frame["token"]
+    return await _verify(ws, request, token)
+
+
+async def _verify(ws: web.WebSocketResponse, request: web.Request, token: str | None) -> Session | None:
+    """The session of ``token``, or None after closing the connection with the reason."""
     if token is None:
         await ws.close(code=CLOSE_UNAUTHENTICATED, message=b"authentication required")
         return None
     try:
-        return await sign_in(request, token)
+        return await sign_in_session(request, token)
     except RateLimited:
         await ws.close(code=CLOSE_RATE_LIMITED, message=b"too many failed sign-ins")
         return None
@@ -114,7 +184,7 @@ async def _authenticate(ws: web.WebSocketResponse, request: web.Request) -> Any:
         return None
 
 
-async def _send_loop(ws: web.WebSocketResponse, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
+async def _send_loop(ws: web.WebSocketResponse, queue: asyncio.Queue[dict[str, Any] | None], metrics: Any) -> None:
     while True:
         event = await queue.get()
         if event is None or ws.closed:
@@ -123,9 +193,30 @@ async def _send_loop(ws: web.WebSocketResponse, queue: asyncio.Queue[dict[str, A
             await ws.send_str(json.dumps(event, separators=(",", ":")))
         except (ConnectionResetError, RuntimeError):
             return
+        metrics.event_delivered(str(event.get("type", "-")))
+
+
+def end_sessions(app: web.Application):  # type: ignore[no-untyped-def]
+    """The listener of ``Sessions.on_end``: close the ended user's connections at once (4403),
+    handing them nothing more from this moment."""
+
+    def close(org: str, user_id: str) -> None:
+        loop = asyncio.get_running_loop()
+        for ws, live in list(app[keys.SOCKETS].items()):
+            if live.principal.org == org and live.principal.user_id == user_id:
+                live.ended = True
+                loop.create_task(ws.close(code=CLOSE_SESSION_ENDED, message=b"session ended"))
+
+    return close
 
 
 async def close_all(app: web.Application) -> None:
     """On shutdown: tell every client the server is going away (1001)."""
     for ws in list(app[keys.SOCKETS]):
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+
+
+def _iso_seconds(at: float) -> str | None:
+    from datetime import UTC, datetime
+
+    return iso(datetime.fromtimestamp(at, UTC))

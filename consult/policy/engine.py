@@ -76,6 +76,10 @@ class PolicyEngine:
     category and purpose, so the cache stays small however many organisations there are."""
 
     def __init__(self, policy: Policy) -> None:
+        self.replace(policy)
+
+    def replace(self, policy: Policy) -> None:
+        """Decide by ``policy`` from now on (a reload): every compiled plan is dropped at once."""
         self._policy = policy
         self._version = policy.version
         named = {org for rule in policy.rules for org in rule.sender.orgs | rule.recipient.orgs}

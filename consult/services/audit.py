@@ -26,6 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.audit.anchor import Anchor
 from consult.audit.entry import FIELDS
+from consult.model import actions
+from consult.model.audit_fields import ROW_FIELDS
 from consult.audit.log import AuditLog, SignedCheckpoint
 from consult.audit.records import AuditRecord, record
 from consult.audit.verify import VerifyReport, unanchored_cutoff, verify_log
@@ -144,6 +146,11 @@ class AuditTrail:
     async def sync(self) -> int:
         async with self.db.read() as conn:
             return await self.log.sync(conn)
+
+    def size_and_last_checkpoint(self) -> tuple[int, datetime | None]:
+        """For monitoring: the tree size as last synced, and when its newest checkpoint was signed."""
+        signed = self.log.last_signed
+        return self.log.tree.size, signed.signed_at if signed else None
 
     async def tree_head(self, who: Principal) -> dict[str, Any]:
         _officer(who)
@@ -458,7 +465,7 @@ async def export_records(
 
 async def _export_lines(db: Database, f: EventFilter, fmt: str) -> AsyncIterator[str]:
     if fmt == "csv":
-        yield _csv_line([*FIELDS, "entry_version", "leaf_hash"])
+        yield _csv_line([*FIELDS, *ROW_FIELDS])
     async with db.read() as conn:
         async for part in audit_log.iter_query(conn, f):
             if fmt == "csv":
@@ -615,7 +622,7 @@ def _csv_cell(value: Any) -> str:
 
 
 def _officer(who: Principal) -> None:
-    if not who.has("privacy_officer"):
+    if not actions.allows(who, "audit.read"):
         raise Forbidden("Only a privacy officer may use the audit log.", code="role")
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from consult.audit.records import AuditRecord, record
 from consult.crypto import CryptoError, Envelope, FileKeyring, KeyFileError, WrappedKey, owner_context
 from consult.model import Clock, Principal
-from consult.model.context import SYSTEM_CONTEXT
+from consult.model.context import SYSTEM_CONTEXT, RequestContext
 from consult.storage import deployment as deployment_store
 from consult.storage import keys as key_store
 from consult.storage import retention as retention_store
@@ -42,10 +42,14 @@ class RotationRefused(Exception):
 
 
 class KeyManagement:
-    def __init__(self, db: Database, keyring: FileKeyring, clock: Clock) -> None:
+    def __init__(self, db: Database, keyring: FileKeyring, clock: Clock, *, operator: Principal = OPERATOR,
+                 ctx: RequestContext = SYSTEM_CONTEXT) -> None:
+        self.operator = operator  # who the audit log names (the command line's operator)
+        self.ctx = ctx
         self.db = db
         self.keyring = keyring
-        self.envelope = Envelope(keyring)
+        # Rewrapping touches each data key once: nothing worth caching (the vault holds the cache).
+        self.envelope = Envelope(keyring, cache_size=0)
         self.clock = clock
 
     async def status(self) -> dict[str, Any]:
@@ -154,5 +158,5 @@ class KeyManagement:
 
     async def _audit(self, action: str, basis: str) -> None:
         now = self.clock.now()
-        await self.db.write(lambda conn: record(conn, OPERATOR, SYSTEM_CONTEXT, now,
+        await self.db.write(lambda conn: record(conn, self.operator, self.ctx, now,
                                                 [AuditRecord(action=action, basis=basis)]))

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from consult.audit import subjects
 from consult.audit.records import AuditRecord, record
 from consult.errors import Forbidden, NotFound
+from consult.model import actions
 from consult.model import Clock, Principal, iso
 from consult.model.context import SYSTEM_CONTEXT, RequestContext
 from consult.model.retention import (
@@ -72,7 +73,9 @@ class Retention:
     """Applies the retention schedule: each step is one transaction per record with its audit record."""
 
     def __init__(self, db: Database, vault: Vault, content: Content, clock: Clock, *,
-                 period: timedelta | None = None, schedule: RetentionSchedule | None = None) -> None:
+                 period: timedelta | None = None, schedule: RetentionSchedule | None = None,
+                 actor: Principal = SYSTEM) -> None:
+        self.actor = actor  # the audit log's actor of each step: the service, or the command line's operator
         self.db = db
         self.vault = vault
         self.content = content
@@ -124,7 +127,7 @@ class Retention:
                 async def unit(conn: AsyncConnection, row: dict[str, Any] = row, days: int = days) -> bool:
                     if not await store.close_inactive(conn, row["id"], now):
                         return False
-                    await record(conn, SYSTEM, ctx, now, [AuditRecord(
+                    await record(conn, self.actor, ctx, now, [AuditRecord(
                         action="retention.close", consultation_id=row["id"], client_ref=row["client_ref"],
                         basis=_basis(CONSULTATION_INACTIVE, days))])
                     return True
@@ -160,7 +163,7 @@ class Retention:
         async def unit(conn: AsyncConnection) -> bool:
             if not await store.shred(conn, row["id"], owner, now):
                 return False
-            await record(conn, SYSTEM, ctx, now, [AuditRecord(
+            await record(conn, self.actor, ctx, now, [AuditRecord(
                 action="retention.shred", consultation_id=row["id"], client_ref=row["client_ref"],
                 basis=_basis(CONSULTATION_CLOSED, days))])
             return True
@@ -182,7 +185,7 @@ class Retention:
             async def unit(conn: AsyncConnection, row: dict[str, Any] = row, days: int = days) -> bool:
                 if not await store.delete_consent(conn, row["id"]):
                     return False
-                await record(conn, SYSTEM, ctx, now, [AuditRecord(
+                await record(conn, self.actor, ctx, now, [AuditRecord(
                     action="retention.delete", client_ref=row["client_ref"], consent_id=row["id"],
                     basis=_basis(CONSENT, days))])
                 return True
@@ -205,7 +208,7 @@ class Retention:
                     return False
                 # The record vouches for exactly the row it ends: verification accepts the absence of
                 # the prohibition's own records' rows only against this digest (consult/audit/subjects.py).
-                await record(conn, SYSTEM, ctx, now, [AuditRecord(
+                await record(conn, self.actor, ctx, now, [AuditRecord(
                     action="retention.delete", client_ref=row["client_ref"],
                     basis=f"{_basis(PROHIBITION, days)}:{row['id']}",
                     subject_digest=subjects.prohibition_deleted(stored))])
@@ -226,7 +229,7 @@ class Retention:
             async def unit(conn: AsyncConnection, row: dict[str, Any] = row, days: int = days) -> bool:
                 if not await store.delete_client(conn, row["client_ref"]):
                     return False
-                await record(conn, SYSTEM, ctx, now, [AuditRecord(
+                await record(conn, self.actor, ctx, now, [AuditRecord(
                     action="retention.delete", client_ref=row["client_ref"], basis=_basis(CLIENT, days))])
                 return True
 
@@ -235,7 +238,7 @@ class Retention:
 
     async def legal_hold(self, who: Principal, consultation_id: str, hold: bool, ctx: RequestContext) -> dict[str, Any]:
         """Privacy officers and admins of either party organisation set or lift a legal hold."""
-        if not (who.has("privacy_officer") or who.has("admin")):
+        if not actions.allows(who, "legal_hold.set"):
             raise Forbidden("Only privacy officers and admins set a legal hold.", code="role")
         async with self.db.read() as conn:
             row = await consultation_store.get(conn, consultation_id) if len(consultation_id) <= 36 else None

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -311,6 +312,23 @@ class Database:
         self._task: asyncio.Task[None] | None = None
         self.commits = 0
         self.units = 0
+
+    def observe(self, on_statement: Callable[[float], None]) -> None:
+        """Report the time of every statement, in seconds, to ``on_statement`` (for metrics)."""
+        engines = [self._backend.read_engine, self._backend.write_engine]
+        for engine in engines:
+            sync = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+
+            def before(conn: Any, *_args: Any) -> None:
+                conn.info.setdefault("consult_started", []).append(time.perf_counter())
+
+            def after(conn: Any, *_args: Any) -> None:
+                started = conn.info.get("consult_started")
+                if started:
+                    on_statement(time.perf_counter() - started.pop())
+
+            event.listen(sync, "before_cursor_execute", before)
+            event.listen(sync, "after_cursor_execute", after)
 
     async def start(self) -> None:
         await self._backend.start()

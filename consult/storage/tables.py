@@ -542,3 +542,15 @@ SEARCH_PREFIX = "kb_search"
 def described(name: str | None, type_: str, parent_names: object) -> bool:
     """Alembic ``include_name`` hook: everything but the full-text structures."""
     return not (name or "").startswith(SEARCH_PREFIX)
+
+
+session_ends = Table(
+    "session_ends",
+    metadata,
+    # The latest moment an administrator ended a user's sessions: tokens of that user in that
+    # organisation issued at or before it are refused (consult/services/sessions.py).
+    Column("org", String(64), primary_key=True),
+    Column("user_id", String(128), primary_key=True),
+    Column("ended_at", TS, nullable=False),
+    Column("ended_by", String(128), nullable=False),
+)

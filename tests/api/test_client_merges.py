@@ -165,7 +165,7 @@ async def test_merge_duplicates_repoints_everything_and_is_audited(api, settings
     assert len(merge_rows) == 6
     assert {r["client_ref"] for r in rows if r["action"] == "client.reindex"} == {alone}
     assert [r["consultation_id"] for r in rows if r["action"] == "client.merge_links"] == [cid]
-    assert all(r["actor_id"].startswith("cli:") for r in rows if r["action"].startswith("client.merge"))
+    assert all(r["actor_id"].startswith("system:cli:") for r in rows if r["action"].startswith("client.merge"))
     dump = json.dumps(rows, default=str)
     assert "131052" not in dump and "150385" not in dump and later_code[:6] not in dump
     report = await api.call("GET", f"/api/v1/clients/{survivor}/access-report", KELA_PO, expect=200)

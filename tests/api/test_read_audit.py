@@ -298,6 +298,8 @@ NO_CLIENT_DATA: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/stats.csv"): "aggregate statistics without personal data",
     ("GET", "/api/v1/dev/users"): "development issuer: demo users",
     ("POST", "/api/v1/dev/token"): "development issuer: a token",
+    ("POST", "/api/v1/dev/token/renew"): "development issuer: a fresh token for the bearer",
+    ("POST", "/api/v1/sessions/end"): "staff sessions (the act is audited as sessions.end: tests/ops/test_sessions.py)",
     ("GET", "/api/v1/ws"): "live events: recorded per delivery (test_live_deliveries_are_recorded_before_the_frame)",
     ("GET", "/"): "the web app",
 }

@@ -1,5 +1,7 @@
 // The live channel: one WebSocket per tab, authenticated by its first frame (never by URL),
-// reconnecting with back-off; views subscribe to event types.
+// reconnecting with back-off; views subscribe to event types. A renewed token is sent on the
+// open socket (reauthenticate), so the connection and its events carry on; the server closes a
+// socket whose token ran out with 4401, and one whose session an administrator ended with 4403.
 
 import { session } from "./session.js";
 
@@ -12,6 +14,18 @@ let pinger = null;
 // Whether this tab has been live before: a later "ready" is a reconnection, after which views
 // fetch what they may have missed (a synthetic event "live.resumed" follows the "ready").
 let wasLive = false;
+let sessionEnded = () => {};
+
+export function onSessionEnded(callback) {
+  sessionEnded = callback;
+}
+
+/** Send the session's current token on the open socket (after a renewal). */
+export function reauthenticate() {
+  if (socket && socket.readyState === 1 && session.token) {
+    socket.send(JSON.stringify({ type: "auth", token: session.token }));
+  }
+}
 
 export function onLiveStatus(callback) {
   statusListener = callback;
@@ -58,7 +72,14 @@ export function connect() {
   ws.addEventListener("close", (event) => {
     if (socket === ws) socket = null;
     clearInterval(pinger);
-    if (event.code === 4401 || !wanted) {
+    if (event.code === 4403 && wanted) {
+      statusListener("offline");
+      sessionEnded();
+      return;
+    }
+    // 4401 with a token that is still good (renewed just as the old one ran out): connect again.
+    const fresh = (session.expiresAt() || 0) > Date.now() + 1000;
+    if ((event.code === 4401 && !fresh) || !wanted) {
       statusListener("offline");
       return;
     }

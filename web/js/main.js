@@ -1,10 +1,11 @@
 // The app shell: start-up, sign-in, navigation by role, language switch, routing and the
 // live alerts that follow an expert through every view.
 
-import { api, loadCapabilities, offers, whenUnauthenticated } from "./api.js";
+import { api, loadCapabilities, may, offers, whenUnauthenticated } from "./api.js";
 import { h, replace, select, uid } from "./dom.js";
 import { LANGUAGES, language, preferredLanguage, setLanguage, t } from "./i18n.js";
-import { connect, disconnect, onLiveStatus, subscribe } from "./live.js";
+import { connect, disconnect, onLiveStatus, onSessionEnded, subscribe } from "./live.js";
+import { startRenewal, stopRenewal } from "./renewal.js";
 import { beginSignIn, completeSignIn, isCallback } from "./oidc.js";
 import { session } from "./session.js";
 import { alertOffer, catchUpOffers, clearOfferAlerts, offerTaken } from "./alerts.js";
@@ -18,15 +19,23 @@ import { expertView } from "./views/expert.js";
 import { privacyView } from "./views/privacy.js";
 import { adminView } from "./views/admin.js";
 
+// Who sees a view is the server's decision: each view needs one operation the user may call
+// (its roles come from the server's action → roles table through the OpenAPI document).
+const ASK = ["POST", "/api/v1/consultations"];
+const CONSENTS = ["POST", "/api/v1/clients/{ref}/consents"];
+// Social workers of a county's intake take statutory contacts (35 §, child welfare) from the same queue.
+const QUEUE = ["GET", "/api/v1/queue"];
+const SUPERVISE = ["GET", "/api/v1/audit/events"];
+const ADMINISTER = ["POST", "/api/v1/roster/rules"];
+
 const ROUTES = [
   { pattern: /^#\/signin$/, view: signinView, public: true },
-  { pattern: /^#\/advisor$/, view: advisorView, roles: ["advisor", "social_worker"] },
-  { pattern: /^#\/consents(?:\?ref=([\w-]+))?$/, view: consentsView, roles: ["advisor", "social_worker"] },
+  { pattern: /^#\/advisor$/, view: advisorView, needs: ASK },
+  { pattern: /^#\/consents(?:\?ref=([\w-]+))?$/, view: consentsView, needs: CONSENTS },
   { pattern: /^#\/c\/([\w-]+)$/, view: consultationView },
-  // Social workers of a county's intake take statutory contacts (35 §, child welfare) from the same queue.
-  { pattern: /^#\/expert$/, view: expertView, roles: ["expert", "social_worker"] },
-  { pattern: /^#\/privacy(?:\/([\w-]+))?$/, view: privacyView, roles: ["privacy_officer"] },
-  { pattern: /^#\/admin(?:\/([\w-]+))?$/, view: adminView, roles: ["admin"] },
+  { pattern: /^#\/expert$/, view: expertView, needs: QUEUE },
+  { pattern: /^#\/privacy(?:\/([\w-]+))?$/, view: privacyView, needs: SUPERVISE },
+  { pattern: /^#\/admin(?:\/([\w-]+))?$/, view: adminView, needs: ADMINISTER },
 ];
 
 const app = { config: null, cleanup: null, liveStatus: "offline", routed: false };
@@ -45,23 +54,22 @@ export function navigate(hash) {
 }
 
 function homeFor(user) {
-  const roles = (user && user.roles) || [];
-  if (roles.includes("advisor") || roles.includes("social_worker")) return "#/advisor";
-  if (roles.includes("expert")) return "#/expert";
-  if (roles.includes("privacy_officer")) return "#/privacy";
-  if (roles.includes("admin")) return "#/admin";
+  if (!user) return "#/signin";
+  if (may(...ASK)) return "#/advisor";
+  if (may(...QUEUE)) return "#/expert";
+  if (may(...SUPERVISE)) return "#/privacy";
+  if (may(...ADMINISTER)) return "#/admin";
   return "#/signin";
 }
 
 function navItems() {
   if (!session.user) return [];
   const items = [];
-  if (session.has("advisor") || session.has("social_worker")) {
-    items.push(["#/advisor", t("nav.ask")], ["#/consents", t("nav.consents")]);
-  }
-  if (session.has("expert") || session.has("social_worker")) items.push(["#/expert", t("nav.queue")]);
-  if (session.has("privacy_officer")) items.push(["#/privacy", t("nav.privacy")]);
-  if (session.has("admin")) items.push(["#/admin", t("nav.admin")]);
+  if (may(...ASK)) items.push(["#/advisor", t("nav.ask")]);
+  if (may(...CONSENTS)) items.push(["#/consents", t("nav.consents")]);
+  if (may(...QUEUE)) items.push(["#/expert", t("nav.queue")]);
+  if (may(...SUPERVISE)) items.push(["#/privacy", t("nav.privacy")]);
+  if (may(...ADMINISTER)) items.push(["#/admin", t("nav.admin")]);
   return items;
 }
 
@@ -101,6 +109,7 @@ function signOut() {
 
 /** Sign out this tab (and, through signOut, every tab of this browser profile). */
 function signOutHere() {
+  stopRenewal();
   disconnect();
   releaseSoundLeadership();
   clearOfferAlerts();
@@ -111,16 +120,17 @@ function signOutHere() {
   announce(t("signin.signedout"));
 }
 
-export async function signedIn(token) {
+export async function signedIn(token, via = "oidc") {
   const me = await api("GET", "/api/v1/me", undefined, { token });
-  session.start(token, me);
+  session.start(token, me, via);
+  startRenewal();
   startLive();
   renderChrome();
   navigate(homeFor(me));
 }
 
 function startLive() {
-  if (session.has("expert") || session.has("social_worker")) claimSoundLeadership();
+  if (may(...QUEUE)) claimSoundLeadership();
   connect();
 }
 
@@ -147,7 +157,7 @@ async function route() {
   const main = document.getElementById("main");
   main.replaceChildren();
   renderChrome();
-  if (!found || (found[0].roles && !found[0].roles.some((r) => session.has(r)))) {
+  if (!found || (found[0].needs && !may(...found[0].needs))) {
     main.append(h("h1", { tabindex: "-1", text: t("app.notfound") }),
       h("p", {}, h("a", { href: homeFor(session.user), text: t("app.home") })));
     focusHeading(main);
@@ -186,13 +196,16 @@ async function start() {
   app.config = await api("GET", "/api/v1/config");
   await loadCapabilities();
   whenSignedOutElsewhere(signOutHere);
-  whenUnauthenticated(() => {
+  const ended = () => {
+    stopRenewal();
     disconnect();
     releaseSoundLeadership();
     session.end();
     navigate("#/signin");
     announce(t("signin.expired"), { assertive: true });
-  });
+  };
+  whenUnauthenticated(ended);
+  onSessionEnded(ended);
   onLiveStatus((status) => {
     app.liveStatus = status;
     const el = document.getElementById("live-status");
@@ -202,7 +215,7 @@ async function start() {
     }
   });
   subscribe((event) => {
-    if (event.type === "consultation.offered" && (session.has("expert") || session.has("social_worker"))) {
+    if (event.type === "consultation.offered" && may(...QUEUE)) {
       alertOffer(event, { announce, navigate });
     }
     if (event.type === "consultation.reoffered" || event.type === "consultation.escalated") routingStep(event);
@@ -218,7 +231,7 @@ async function start() {
     if (event.type === "live.resumed") {
       document.querySelectorAll(".error[data-network]").forEach((el) => el.remove());
       announce(t("live.resumed"));
-      if ((session.has("expert") || session.has("social_worker")) && offers("GET", "/api/v1/queue")) {
+      if (may(...QUEUE)) {
         api("GET", "/api/v1/queue?limit=100").then((page) => catchUpOffers(page.items || [], { announce, navigate }))
           .catch(() => {});
       }
@@ -236,7 +249,10 @@ async function start() {
     }
   } else {
     session.restore();
-    if (session.user) startLive();
+    if (session.user) {
+      startRenewal();
+      startLive();
+    }
   }
   window.addEventListener("hashchange", route);
   await route();

@@ -6,6 +6,8 @@ const KEY = "konsulta.session";
 export const session = {
   token: null,
   user: null,
+  // How the token was obtained ("dev": the development issuer, which can renew it; "oidc").
+  via: null,
 
   restore() {
     try {
@@ -13,21 +15,45 @@ export const session = {
       if (saved && typeof saved.token === "string") {
         this.token = saved.token;
         this.user = saved.user;
+        this.via = saved.via || null;
       }
     } catch {
       sessionStorage.removeItem(KEY);
     }
   },
 
-  start(token, user) {
+  start(token, user, via = null) {
     this.token = token;
     this.user = user;
-    sessionStorage.setItem(KEY, JSON.stringify({ token, user }));
+    this.via = via;
+    this.save();
+  },
+
+  /** A fresh token for the same user (renewal): the user and the way of signing in stay. */
+  renew(token) {
+    this.token = token;
+    this.save();
+  },
+
+  save() {
+    sessionStorage.setItem(KEY, JSON.stringify({ token: this.token, user: this.user, via: this.via }));
+  },
+
+  /** When the token expires (ms since the epoch), read from its exp claim; null if unreadable. */
+  expiresAt() {
+    try {
+      const payload = this.token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      const exp = JSON.parse(atob(payload.padEnd(Math.ceil(payload.length / 4) * 4, "="))).exp;
+      return typeof exp === "number" ? exp * 1000 : null;
+    } catch {
+      return null;
+    }
   },
 
   end() {
     this.token = null;
     this.user = null;
+    this.via = null;
     sessionStorage.removeItem(KEY);
   },
 

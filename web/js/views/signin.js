@@ -52,7 +52,7 @@ export async function signinView(ctx) {
         onclick: async () => {
           try {
             const { token } = await api("POST", "/api/v1/dev/token", { user_id: user.id });
-            await ctx.signedIn(token);
+            await ctx.signedIn(token, "dev");
           } catch (error) {
             status.show(errorBox(error));
           }
