@@ -98,9 +98,12 @@ async def schema_for_new_sqlite(settings: Settings) -> None:
 
 
 @asynccontextmanager
-async def database(settings: Settings, observe: Callable[..., None] | None = None) -> AsyncIterator[Database]:
-    """The database at the schema head, closed on leaving."""
-    await schema_for_new_sqlite(settings)
+async def database(settings: Settings, observe: Callable[..., None] | None = None, *,
+                   new_schema: bool = True) -> AsyncIterator[Database]:
+    """The database at the schema head (a new embedded one gets it, with ``new_schema``), closed
+    on leaving."""
+    if new_schema:
+        await schema_for_new_sqlite(settings)
     db = Database(settings.database_url)
     if observe is not None:
         db.observe(observe)

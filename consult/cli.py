@@ -39,7 +39,8 @@ class UsageError(Exception):
 _ACTOR = r"[A-Za-z0-9._@:-]{1,128}"
 
 
-def _cli_actor(args: argparse.Namespace, org: str | None = None) -> tuple[Any, Any]:
+def _cli_actor(args: argparse.Namespace, org: str | None = None,
+               roles: frozenset[str] = frozenset({"operator"})) -> tuple[Any, Any]:
     """Who acts from the command line, for the audit log, and the context of the act.
 
     The actor is ``--actor`` (the person's user id) when given, otherwise ``system:cli:<OS user>``;
@@ -58,7 +59,7 @@ def _cli_actor(args: argparse.Namespace, org: str | None = None) -> tuple[Any, A
     if named is not None and not re.fullmatch(_ACTOR, named):
         raise UsageError("--actor must be a user id (letters, digits, . _ @ : -; at most 128)")
     actor = Principal(user_id=named or f"system:cli:{os_user}", org=org or "system",
-                      roles=frozenset({"operator"}), name="command line")
+                      roles=roles, name="command line")
     return actor, RequestContext(request_id="cli", source=f"cli:{os_user}")
 
 
@@ -197,9 +198,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     """Keys for an empty database: create the key files that are missing and record their fingerprints."""
     from consult.crypto import signing
     from consult.model import SystemClock
-    from consult.services.deployment import KeyFiles, bind_keys, check_schema
+    from consult.services.deployment import KeyFiles
     from consult.storage import deployment as deployment_store
-    from consult.storage.db import Database
 
     settings = _offline_settings()
     files = KeyFiles.of(settings)
@@ -211,12 +211,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     async def run() -> int:
         from consult import app as root
 
-        await root.schema_for_new_sqlite(settings)
         await _schema_for_empty_server_database(settings)
-        db = Database(settings.database_url)
-        await db.start()
-        try:
-            await check_schema(db)
+        async with root.database(settings) as db:  # a new embedded database gets the schema head
             async with db.read() as conn:
                 recorded = await deployment_store.recorded(conn)
                 holds_data = await deployment_store.holds_data(conn)
@@ -230,9 +226,7 @@ def cmd_init(args: argparse.Namespace) -> int:
                       file=sys.stderr)
                 return 1
             existed = {"key_file": files.key_file.exists(), "audit_key_file": files.audit_key_file.exists()}
-            bound = await bind_keys(db, files, SystemClock(), create=True)
-        finally:
-            await db.close()
+            bound = await root.keys(db, settings, SystemClock(), create=True)
         _print_json({
             "data_dir": str(settings.data_dir),
             "database": dict(paths_in_use(settings))["database"],
@@ -528,13 +522,6 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _checkpoints(db: Any, settings: Settings, seed: bytes, origin: str) -> Any:
-    """The checkpoint keeper of a command (``consult.app.checkpoints``)."""
-    from consult import app as root
-
-    return root.checkpoints(db, settings, seed, origin)
-
-
 def cmd_audit_acknowledge_restore(args: argparse.Namespace) -> int:
     """Exit 0 acknowledged, 1 refused (nothing changed), 2 usage or configuration."""
     from consult.errors import Unprocessable
@@ -542,8 +529,6 @@ def cmd_audit_acknowledge_restore(args: argparse.Namespace) -> int:
 
     from consult.services.audit import written_reason
     from consult.services.checkpoints import RestoreRefused
-    from consult.services.deployment import KeyFiles, bind_keys, check_schema
-    from consult.storage.db import Database
 
     settings = _offline_settings()
     try:
@@ -554,19 +539,16 @@ def cmd_audit_acknowledge_restore(args: argparse.Namespace) -> int:
     operator, ctx = _cli_actor(args)
 
     async def run() -> int:
-        db = Database(settings.database_url)
-        await db.start()
-        try:
-            await check_schema(db)
-            bound = await bind_keys(db, KeyFiles.of(settings), SystemClock(), create=False)
-            keeper = _checkpoints(db, settings, bound.audit_seed, bound.origin)
+        from consult import app as root
+
+        async with root.database(settings, new_schema=False) as db:
+            bound = await root.keys(db, settings, SystemClock(), create=False)
+            keeper = root.checkpoints(db, settings, bound.audit_seed, bound.origin)
             try:
                 result = await keeper.acknowledge_restore(operator, reason, ctx)
             except RestoreRefused as exc:
                 print(f"refused: {exc}; nothing changed", file=sys.stderr)
                 return 1
-        finally:
-            await db.close()
         _print_json(result)
         return 0
 
@@ -616,11 +598,12 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
 def cmd_stats(args: argparse.Namespace) -> int:
     """The steering-meeting statistics of one organisation (SPEC C8), as CSV or JSON on stdout."""
     from consult.errors import ApiError
-    from consult.model import Principal, SystemClock
+    from consult.model import SystemClock
     from consult.services.statistics import Statistics, parse_month
 
     settings = _offline_settings()
-    reader = Principal(user_id="system:cli", org=args.org, roles=frozenset({"admin"}), name="Command line")
+    # the organisation's own statistics, read as its administrator would (nothing is audited)
+    reader, _ctx = _cli_actor(args, org=args.org, roles=frozenset({"admin"}))
 
     async def run() -> int:
         async with _offline(settings, keys=False) as (db, _keyring, _vault):

@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from consult import app as root
 from consult.config import Settings
+from consult.errors import ConfigError
 from consult.http.app import create_app
 
 
@@ -67,4 +68,16 @@ async def test_no_task_of_ours_is_left_after_the_app_shuts_down(settings: Settin
     assert (await client.get("/healthz")).status == 200
     await client.close()
     left = [t for t in asyncio.all_tasks() - before if not t.done()]
+    assert left == []
+
+
+async def test_a_start_up_that_fails_half_way_releases_what_it_opened(settings: Settings) -> None:
+    """The database (and its writer task) opened before the failing step is closed again."""
+    settings = dataclasses.replace(settings, policy_profile="no-such-profile")
+    before = asyncio.all_tasks()
+    client = TestClient(TestServer(create_app(settings)))
+    with pytest.raises(ConfigError, match="CONSULT_POLICY_PROFILE"):
+        await client.start_server()
+    left = [t for t in asyncio.all_tasks() - before if not t.done()]
+    await client.close()
     assert left == []

@@ -1,8 +1,9 @@
 """The HTTP server: ``create_app(settings)`` builds from the composition root (``consult.app``)
 and adds what only a server has; nothing happens at import.
 
-Each resource — database, trusted keys, policy, services, live sockets — is one ``cleanup_ctx``
-generator, so start-up fails loudly and shutdown releases everything in reverse order.
+Each resource — database, trusted keys, policy, services, live sockets — is one context on the
+exit stack of ``_resources``, so start-up fails loudly and shutdown (or a failed start-up)
+releases everything in reverse order.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -80,8 +81,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[keys.THROTTLE] = FailureThrottle(settings.auth_failures_per_minute)
     if settings.oidc_authority:
         app[CSP_KEY] = content_security_policy((settings.oidc_authority,))
-    app.cleanup_ctx.extend([_database, _deployment, _trust, _services, _routing, _sessions, _monitoring,
-                            _reload_on_hangup])
+    app.cleanup_ctx.append(_resources)
     app.on_shutdown.append(close_all)
 
     routes = routes_for(settings)
@@ -98,6 +98,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         app.router.add_get("/", _index(web_dir), name="index")
         app.router.add_static("/static/", web_dir, name="static", append_version=False)
     return app
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    """Every resource in order, each its own context on one exit stack: shutdown releases them in
+    reverse order, and so does a start-up that fails half-way (aiohttp runs no cleanup then)."""
+    async with AsyncExitStack() as stack:
+        for resource in (_database, _deployment, _trust, _services, _routing, _sessions, _monitoring,
+                         _reload_on_hangup):
+            await stack.enter_async_context(asynccontextmanager(resource)(app))
+        yield
 
 
 def _secrecy_marking(names: frozenset[str]):  # type: ignore[no-untyped-def]
