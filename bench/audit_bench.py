@@ -35,6 +35,7 @@ from consult.audit.records import AuditRecord, record  # noqa: E402
 from consult.audit.verify import verify_log  # noqa: E402
 from consult.crypto import signing  # noqa: E402
 from consult.model import FixedClock, Principal  # noqa: E402
+from consult.model.audit_fields import FIELDS, LIST_FIELDS, ROW_FIELDS  # noqa: E402
 from consult.model.context import RequestContext  # noqa: E402
 from consult.services.anomalies import AnomalyRules  # noqa: E402
 from consult.services.audit import AuditTrail  # noqa: E402
@@ -42,12 +43,7 @@ from consult.storage import migrate  # noqa: E402
 from consult.storage.db import Database  # noqa: E402
 
 ORIGIN = "konsulta.bench/audit"
-COLUMNS = (
-    "id", "at", "actor_id", "actor_org", "actor_role", "action", "outcome", "consultation_id", "message_id",
-    "client_ref", "categories", "purpose", "basis", "rule_id", "policy_version", "consent_id",
-    "consent_version", "subject_user", "recipient_org", "recipient_role", "flags", "reason_id",
-    "reason_digest", "request_id", "source", "leaf_index", "leaf_hash", "entry_version",
-)
+COLUMNS = (*FIELDS, *ROW_FIELDS)  # the one field list (consult/model/audit_fields.py)
 ACTOR = Principal("kela.bench", "kela", frozenset({"advisor"}), "Bench Advisor")
 CTX = RequestContext(request_id="bench-request-0001", source="10.0.0.1")
 
@@ -151,12 +147,12 @@ def _rows(n: int, *, start: datetime):
             "recipient_org": "vantaa" if action == "disclose" else None,
             "recipient_role": "expert" if action == "disclose" else None,
             "flags": [], "reason_id": None, "reason_digest": None, "request_id": f"req-{i:09d}",
-            "source": "10.0.0.1", "leaf_index": i, "entry_version": 2,
+            "source": "10.0.0.1", "subject_digest": None, "leaf_index": i, "entry_version": 2,
         }
         row["leaf_hash"] = hashlib.sha256(b"\x00" + encode(row)).digest()
         yield tuple(
             at.strftime("%Y-%m-%d %H:%M:%S.%f") if c == "at"
-            else json.dumps(row[c]) if c in ("categories", "flags") else row[c]
+            else json.dumps(row[c]) if c in LIST_FIELDS else row[c]
             for c in COLUMNS
         )
 

@@ -36,9 +36,6 @@ class UsageError(Exception):
     """A command-line value is not acceptable (exit 2)."""
 
 
-_ACTOR = r"[A-Za-z0-9._@:-]{1,128}"
-
-
 def _cli_actor(args: argparse.Namespace, org: str | None = None,
                roles: frozenset[str] = frozenset({"operator"})) -> tuple[Any, Any]:
     """Who acts from the command line, for the audit log, and the context of the act.
@@ -50,13 +47,14 @@ def _cli_actor(args: argparse.Namespace, org: str | None = None,
 
     from consult.model import Principal
     from consult.model.context import RequestContext
+    from consult.model.identifiers import is_user_id
 
     try:
         os_user = re.sub(r"[^A-Za-z0-9._@-]", "_", getpass.getuser())[:40] or "unknown"
     except (KeyError, OSError):  # no name for this uid
         os_user = f"uid{os.getuid()}"
     named = getattr(args, "actor_id", None)
-    if named is not None and not re.fullmatch(_ACTOR, named):
+    if named is not None and not is_user_id(named):
         raise UsageError("--actor must be a user id (letters, digits, . _ @ : -; at most 128)")
     actor = Principal(user_id=named or f"system:cli:{os_user}", org=org or "system",
                       roles=roles, name="command line")
@@ -296,17 +294,14 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
 
 def cmd_retention_export(args: argparse.Namespace) -> int:
     """The client-record export as the local operator of ``--org``; exit 0 written, 2 usage."""
-
-    import re
-
     from consult.model import SystemClock
-
+    from consult.model.identifiers import is_client_ref
 
     settings = _offline_settings()
     if args.org not in settings.orgs:
         print(f"usage: --org must be one of {', '.join(settings.orgs)}", file=sys.stderr)
         return EXIT_USAGE
-    if not all(re.fullmatch(r"cl_[A-Za-z0-9]{1,37}", r) for r in args.client_ref):
+    if not all(is_client_ref(r) for r in args.client_ref):
         print("usage: --client-ref must be client references (cl_...)", file=sys.stderr)
         return EXIT_USAGE
     try:
@@ -333,20 +328,13 @@ def cmd_retention_export(args: argparse.Namespace) -> int:
 
 
 def _moment(text: str | None, *, end: bool) -> Any:
-    """A --from/--to value: ISO 8601 with a zone, or a date (Helsinki; ``end`` means the next day's start)."""
-    from datetime import UTC, datetime, time
-    from zoneinfo import ZoneInfo
+    """A --from/--to value: ISO 8601 with a zone, or a date (Helsinki; ``end`` means the next day's start).
+    The API's parser (``consult.model.instant``); raises ValueError."""
+    from consult.model.instant import parse_instant
 
     if not text:
         return None
-    if len(text) == 10:
-        day = datetime.fromisoformat(text).date()
-        day = day.fromordinal(day.toordinal() + 1) if end else day
-        return datetime.combine(day, time(0), ZoneInfo("Europe/Helsinki")).astimezone(UTC)
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        raise ValueError("a time needs its zone")
-    return value.astimezone(UTC)
+    return parse_instant(text, day="next_start" if end else "start")
 
 
 async def _client_record_export(settings: Settings, db: Any, vault: Any, clock: Any) -> Any:

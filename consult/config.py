@@ -6,6 +6,7 @@ Configuration is never logged; the database URL's password is masked in ``repr``
 
 from __future__ import annotations
 
+import math
 import ipaddress
 import os
 import re
@@ -17,6 +18,7 @@ from types import MappingProxyType
 from urllib.parse import urlsplit, urlunsplit
 
 from consult.errors import ConfigError
+from consult.model import identifiers
 from consult.model.retention import CONSULTATION_CLOSED, RetentionSchedule
 from consult.model.vocabulary import DEFAULT_TOPICS, ROLES
 
@@ -321,7 +323,7 @@ _ENV_KEYS: dict[str, str] = {
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 METRICS_TOKEN_MIN = 32
-_NAME = re.compile(r"^[a-z0-9_-]{1,64}$")
+_NAME = identifiers.ORG  # organisation ids and pool names (consult/model/identifiers.py)
 _PROFILE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
@@ -344,6 +346,93 @@ def _controllers(key: str, raw: object) -> Mapping[str, Controller]:
     return MappingProxyType(result)
 
 
+def _text(key: str, raw: object) -> str:
+    """A text value: a string from the environment or a TOML string (a TOML number, boolean,
+    array or table where text is wanted is a mistake, not a text)."""
+    if not isinstance(raw, str):
+        raise ConfigError(f"{key} must be a text value")
+    return raw.strip()
+
+
+def _to_bool(key: str, raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    lowered = _text(key, raw).lower() if isinstance(raw, str) else None
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ConfigError(f"{key} must be a boolean (1/0, true/false)")
+
+
+def _to_int(key: str, raw: object) -> int:
+    # ASCII digits only: ``int`` would also read '٣', '+80' and '8_0'; a TOML boolean is no number.
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    elif isinstance(raw, str) and re.fullmatch(r"[0-9]{1,18}", raw.strip()):
+        value = int(raw.strip())
+    else:
+        raise ConfigError(f"{key} must be an integer")
+    if value <= 0:
+        raise ConfigError(f"{key} is out of range")
+    return value
+
+
+def _to_float(key: str, raw: object) -> float:
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        value = float(raw)
+    elif isinstance(raw, str) and re.fullmatch(r"[0-9]{1,9}(\.[0-9]{1,9})?", raw.strip()):
+        value = float(raw.strip())
+    else:
+        raise ConfigError(f"{key} must be a number")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{key} is out of range")
+    return value
+
+
+def _to_names(key: str, raw: object) -> tuple[str, ...]:
+    if isinstance(raw, list):
+        items = raw
+    elif isinstance(raw, str):
+        items = raw.split(",")
+    else:
+        raise ConfigError(f"{key} must be a comma-separated list of lowercase names")
+    names = tuple(i.strip() for i in items if isinstance(i, str) and i.strip())
+    if not names or len(names) != len([i for i in items if not isinstance(i, str) or i.strip()]) \
+            or not all(_NAME.match(n) for n in names):
+        raise ConfigError(f"{key} must be a comma-separated list of lowercase names")
+    return names
+
+
+def _to_path(key: str, raw: object) -> Path:
+    text = _text(key, raw)
+    if not text:
+        raise ConfigError(f"{key} must not be empty")
+    return Path(text)
+
+
+def _to_str(key: str, raw: object) -> str:
+    text = _text(key, raw)
+    if not text:
+        raise ConfigError(f"{key} must not be empty")
+    return text
+
+
+def _optional(convert):  # type: ignore[no-untyped-def]
+    """An optional value: empty text means unset."""
+    def read(key: str, raw: object) -> object:
+        return None if isinstance(raw, str) and not raw.strip() else convert(key, raw)
+    return read
+
+
+#: How a value is read, by the field's declared type: one case per type, so a field of a new
+#: type fails loudly (``_convert``) instead of arriving as a string.
+_CONVERTERS = {
+    "str": _to_str, "str | None": _optional(_to_str),
+    "int": _to_int, "float": _to_float, "bool": _to_bool,
+    "Path": _to_path, "Path | None": _optional(_to_path),
+    "tuple[str, ...]": _to_names,
+}
 #: A claim name, or a dotted path of names into nested claims (``realm_access.roles``).
 _CLAIM = re.compile(r"[A-Za-z0-9_:/.-]{1,200}")
 
@@ -421,34 +510,16 @@ def _convert(key: str, name: str, raw: object) -> object:
         return _trusted_proxies(key, raw)
     if name == "org_claim":
         return str(raw).strip()  # empty: the issuer's one organisation
-    kind = {f.name: f.type for f in fields(Settings)}[name]
-    text = str(raw).strip() if not isinstance(raw, bool | int) else raw
-    if kind == "bool":
-        if isinstance(text, bool):
-            return text
-        lowered = str(text).lower()
-        if lowered in _TRUE:
-            return True
-        if lowered in _FALSE:
-            return False
-        raise ConfigError(f"{key} must be a boolean (1/0, true/false)")
-    if kind == "int":
-        try:
-            value = int(text)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{key} must be an integer") from None
-        if value <= 0 or (name == "port" and value > 65535):
-            raise ConfigError(f"{key} is out of range")
-        return value
-    if kind == "tuple[str, ...]":
-        items = raw if isinstance(raw, list) else str(raw).split(",")
-        names = tuple(str(i).strip() for i in items if str(i).strip())
-        if not names or not all(_NAME.match(n) for n in names):
-            raise ConfigError(f"{key} must be a comma-separated list of lowercase names")
-        return names
-    if kind in ("Path", "Path | None"):
-        return Path(str(text)) if str(text) else None
-    return str(text) or None
+    setting = {f.name: f for f in fields(Settings)}[name]
+    if setting.default is None and isinstance(raw, str) and not raw.strip():
+        return None  # unset: an optional value, or a default derived from the others
+    convert = _CONVERTERS.get(str(setting.type))
+    if convert is None:
+        raise ConfigError(f"{key} cannot be set here")
+    value = convert(key, raw)
+    if name == "port" and isinstance(value, int) and value > 65535:
+        raise ConfigError(f"{key} is out of range")
+    return value
 
 
 def _oidc_authority_ok(url: str) -> bool:

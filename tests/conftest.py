@@ -1,26 +1,112 @@
-"""Shared fixtures: the real app on a fresh SQLite file, with the development issuer for tokens."""
+"""Shared fixtures: the real app on a fresh SQLite file, with the development issuer for tokens.
+
+The SQLite file starts as a copy of one database migrated to the code's head once per session
+(per xdist worker), instead of migrating a new file for every test; a test about what happens to a
+new or older database is marked ``new_database`` and starts from no file at all. PostgreSQL tests
+that are not about migrations likewise get a database created from a migrated template
+(``pg_migrated``)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from hypothesis import settings as hypothesis_settings
 
 from consult.auth.dev import DEMO_USERS, DevIssuer
 from consult.config import Settings
 from consult.http import keys
 from consult.http.app import create_app
+from consult.storage import migrate
+
+PG_URL = os.environ.get("CONSULT_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Property and fuzz tests (hypothesis, schemathesis) are deterministic: the examples are derived
+# from each test, not from a random seed or a saved database, so a failure on one machine is the
+# same failure on every machine and every run. HYPOTHESIS_PROFILE=explore (or
+# `--hypothesis-profile=explore`) searches at random.
+hypothesis_settings.register_profile("konsulta", derandomize=True, database=None, print_blob=True)
+hypothesis_settings.register_profile("explore", derandomize=False, database=None, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "konsulta"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "new_database: the `settings` database file does not exist yet (no copy of the migrated "
+        "template): for tests of what start-up, `db upgrade` or `init` do to a new or older database")
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file at the migration head, migrated once per session the way a new database is."""
+    path = tmp_path_factory.mktemp("migrated") / "konsulta.db"
+    migrate.upgrade(f"sqlite+aiosqlite:///{path}")
+    leftovers = [p.name for p in path.parent.iterdir() if p != path]
+    assert not leftovers, f"the migrated template is not one self-contained file: {leftovers}"
+    return path
+
+
+async def _pg_admin(statement: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await admin.dispose()
+
+
+def _pg_url(name: str) -> str:
+    return PG_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A PostgreSQL database migrated to head once per session (per xdist worker), the template of
+    ``pg_migrated``; skips, saying so, when no server is reachable."""
+    name = f"konsulta_template_{uuid.uuid4().hex[:8]}"
+    try:
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    except Exception:
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}; set CONSULT_TEST_PG_URL to run this")
+    try:
+        migrate.upgrade(_pg_url(name))  # every connection to it is closed again: CREATE ... TEMPLATE needs that
+        yield name
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+async def pg_migrated(pg_template: str) -> AsyncIterator[str]:
+    """The URL of a new PostgreSQL database at head, a copy of the migrated template, dropped afterwards."""
+    name = f"konsulta_{uuid.uuid4().hex[:8]}"
+    await _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    try:
+        yield _pg_url(name)
+    finally:
+        await _pg_admin(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    database = tmp_path / "konsulta.db"
+    if request.node.get_closest_marker("new_database") is None:
+        # A plain copy: the file gets this process's default mode, so a test that relies on the
+        # service creating the file (owner-only) is found failing and marked new_database.
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), database)
     return Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'konsulta.db'}",
+        database_url=f"sqlite+aiosqlite:///{database}",
         key_file=tmp_path / "keys.json",
         policy_dir=ROOT / "policies",
         data_dir=tmp_path,

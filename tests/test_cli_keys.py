@@ -21,6 +21,9 @@ from tests.conftest import ROOT
 from tests.test_cli import _run
 from tests.test_deployment_keys import _recorded, _serve_once
 
+# What the commands do to a new or older database is the subject: no copy of the migrated template.
+pytestmark = pytest.mark.new_database
+
 
 def _env(settings, **extra: str) -> dict[str, str]:
     return {"CONSULT_DEV": "1", "CONSULT_DATA_DIR": str(settings.data_dir),

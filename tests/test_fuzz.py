@@ -87,7 +87,7 @@ def test_openapi_fuzz_finds_no_5xx_and_no_undocumented_answer(server: str, user:
             continue
         tested += 1
 
-        @settings(max_examples=EXAMPLES, deadline=None, database=None,
+        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
                   suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy())
         def run(case):  # type: ignore[no-untyped-def]

@@ -23,6 +23,9 @@ from tests.test_storage import PG_URL, _pg_available
 
 BEHIND = "0005"
 
+# What start-up does to a new or older database is the subject: no copy of the migrated template.
+pytestmark = pytest.mark.new_database
+
 
 async def test_sqlite_database_one_migration_behind_refuses_to_start(aiohttp_client, settings):
     """Property: an existing embedded database is never served (nor silently upgraded) behind head."""

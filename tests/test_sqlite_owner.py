@@ -15,8 +15,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from consult.storage.db import ensure_sqlite_file
 from tests.conftest import Api
+
+# How the service creates and holds a new file is the subject: no copy of the migrated template.
+pytestmark = pytest.mark.new_database
 
 _EXCLUSIVE = """
 import sqlite3, sys
@@ -84,35 +89,14 @@ async def test_verify_through_the_api_keeps_the_servers_wal(api: Api, settings):
     assert _other_process(_OPEN_READ_CLOSE, path) == "2"
 
 
-async def test_verify_through_the_api_on_postgresql(aiohttp_client, settings):
+async def test_verify_through_the_api_on_postgresql(aiohttp_client, settings, pg_migrated):
     """`GET /audit/verify` runs on the server's own pool on PostgreSQL too (skipped, saying so, if absent)."""
-    import asyncio
-    import uuid
     from dataclasses import replace
 
-    import pytest
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
     from consult.http.app import create_app
-    from consult.storage import migrate
-    from tests.test_storage import PG_URL, _pg_available
 
-    if not await _pg_available():
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}; set CONSULT_TEST_PG_URL to run this")
-    name = f"konsulta_owner_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
-        await asyncio.to_thread(migrate.upgrade, url)
-        api = Api(await aiohttp_client(create_app(replace(settings, database_url=url))))
-        await api.open_consultation()
-        verified = await api.call("GET", "/api/v1/audit/verify", "kela.tuula", expect=200)
-        assert verified["ok"] is True and verified["size"] >= 1
-        await api.client.close()
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    api = Api(await aiohttp_client(create_app(replace(settings, database_url=pg_migrated))))
+    await api.open_consultation()
+    verified = await api.call("GET", "/api/v1/audit/verify", "kela.tuula", expect=200)
+    assert verified["ok"] is True and verified["size"] >= 1
+    await api.client.close()

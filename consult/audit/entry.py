@@ -29,7 +29,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
+
+from consult.model.audit_fields import FIELDS, FIELDS_V1, LATER_FIELDS, LIST_FIELDS
 
 __all__ = ["ENTRY_VERSION", "FIELDS", "FIELDS_V1", "VERSIONS", "encode", "encode_values", "format_time"]
 
@@ -37,37 +40,13 @@ ENTRY_VERSION = 2
 """The version new records are written in."""
 VERSIONS = (1, 2)
 
-FIELDS_V1: tuple[str, ...] = (
-    "leaf_index",
-    "id",
-    "at",
-    "actor_id",
-    "actor_org",
-    "actor_role",
-    "action",
-    "outcome",
-    "consultation_id",
-    "message_id",
-    "client_ref",
-    "categories",
-    "purpose",
-    "basis",
-    "rule_id",
-    "policy_version",
-    "consent_id",
-    "consent_version",
-    "subject_user",
-    "recipient_org",
-    "recipient_role",
-    "flags",
-    "reason_id",
-    "reason_digest",
-    "request_id",
-    "source",
-)
+# The field list has one home (consult/model/audit_fields.py, readable by storage too); the
+# names are re-exported here, where the entry is defined.
+_FIELDS_OF = {1: itemgetter(*FIELDS_V1), 2: itemgetter(*FIELDS)}
+# Positions in the entry array, after its leading version number.
+_AT = 1 + FIELDS.index("at")
+_LISTS = tuple(1 + FIELDS.index(name) for name in sorted(LIST_FIELDS))
 
-FIELDS: tuple[str, ...] = (*FIELDS_V1, "subject_digest")
-"""The fields of the current entry version, in order."""
 
 def _make_dumps() -> Callable[[Any], str]:
     """``json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False)``, with the
@@ -101,38 +80,16 @@ def encode(row: Mapping[str, Any]) -> bytes:
     version = row.get("entry_version") or 1
     if version not in VERSIONS:
         raise ValueError(f"unknown audit entry version {version!r}")
-    at = row["at"]
-    values = [
-        version,
-        row["leaf_index"],
-        row["id"],
-        format_time(at) if isinstance(at, datetime) else at,
-        row["actor_id"],
-        row["actor_org"],
-        row["actor_role"],
-        row["action"],
-        row["outcome"],
-        row["consultation_id"],
-        row["message_id"],
-        row["client_ref"],
-        list(row["categories"] or ()),
-        row["purpose"],
-        row["basis"],
-        row["rule_id"],
-        row["policy_version"],
-        row["consent_id"],
-        row["consent_version"],
-        row["subject_user"],
-        row.get("recipient_org"),
-        row.get("recipient_role"),
-        list(row["flags"] or ()),
-        row.get("reason_id"),
-        row.get("reason_digest"),
-        row["request_id"],
-        row["source"],
-    ]
-    if version >= 2:
-        values.append(row.get("subject_digest"))
+    try:
+        values = [version, *_FIELDS_OF[version](row)]
+    except KeyError:  # a row from before a later field; any other missing field still raises
+        fields = FIELDS if version >= 2 else FIELDS_V1
+        values = [version, *(row.get(n) if n in LATER_FIELDS else row[n] for n in fields)]
+    at = values[_AT]
+    if isinstance(at, datetime):
+        values[_AT] = format_time(at)
+    for i in _LISTS:
+        values[i] = list(values[i] or ())
     return _dumps(values).encode("ascii")
 
 

@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.model import Principal
-from consult.audit.entry import ENTRY_VERSION, encode, format_time
+from consult.audit.entry import ENTRY_VERSION, FIELDS, encode, format_time
+from consult.model.audit_fields import ACTOR_FIELDS
 from consult.model.context import RequestContext
 from consult.storage import audit_log
 
@@ -44,6 +45,11 @@ class AuditRecord:
     subject_digest: str | None = None  # the history row this act wrote (consult/audit/subjects.py)
 
 
+RECORD_FIELDS: tuple[str, ...] = tuple(f for f in FIELDS if f not in ACTOR_FIELDS and f != "leaf_index")
+"""The entry fields an `AuditRecord` carries: every field the writer does not fill itself (the
+dataclass above must declare exactly these; tests/audit_log/test_audit_fields.py checks)."""
+
+
 def _actor_role(actor: Principal) -> str:
     return ",".join(sorted(actor.roles)) or "-"
 
@@ -62,34 +68,20 @@ async def record(
     stored in UTC so the entry recomputed from the row is byte-for-byte the one hashed here.
     """
     at = at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+    source = (ctx.source or "")[:64] or None
+    actor_role = _actor_role(actor)
     rows = [
         {
             "id": str(uuid.uuid4()),
             "at": at,
             "actor_id": actor.user_id,
             "actor_org": actor.org,
-            "actor_role": _actor_role(actor),
-            "action": rec.action,
-            "consultation_id": rec.consultation_id,
-            "message_id": rec.message_id,
-            "client_ref": rec.client_ref,
-            "categories": list(rec.categories),
-            "purpose": rec.purpose,
-            "basis": rec.basis,
-            "rule_id": rec.rule_id,
-            "policy_version": rec.policy_version,
-            "outcome": rec.outcome,
+            "actor_role": actor_role,
             "request_id": ctx.request_id[:64],
-            "source": (ctx.source or "")[:64] or None,
-            "consent_id": rec.consent_id,
-            "consent_version": rec.consent_version,
-            "subject_user": rec.subject_user,
+            "source": source,
+            **{name: getattr(rec, name) for name in RECORD_FIELDS},
+            "categories": list(rec.categories),
             "flags": list(rec.flags) or None,
-            "recipient_org": rec.recipient_org,
-            "recipient_role": rec.recipient_role,
-            "reason_id": rec.reason_id,
-            "reason_digest": rec.reason_digest,
-            "subject_digest": rec.subject_digest,
             "entry_version": ENTRY_VERSION,
         }
         for rec in records

@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from consult.audit import checkpoint as notes
 from consult.audit import subjects
 from consult.audit.anchor import FileHead, read_head
-from consult.audit.entry import VERSIONS, encode_values
+from consult.audit.entry import FIELDS_V1, VERSIONS, encode_values
 from consult.audit.merkle import MerkleTree
 from consult.storage import audit_log
 from consult.storage.checkpoint_file import CheckpointFile, CheckpointFileError
@@ -189,13 +189,14 @@ async def verify_log(
 async def _recompute_leaves(conn: AsyncConnection, report: VerifyReport) -> list[bytes]:
     sha256, compare, loads = hashlib.sha256, hmac.compare_digest, json.loads
     at_i, cat_i, flag_i = audit_log.ENTRY_AT, audit_log.ENTRY_CATEGORIES, audit_log.ENTRY_FLAGS
+    width, v1_width = audit_log.ENTRY_WIDTH, len(FIELDS_V1)
     lists: dict[str | None, list[str]] = {None: [], "null": []}
     leaves: list[bytes] = []
     expected, last_seq = 0, -1
     async for part in audit_log.iter_entry_rows(conn):
         for row in part:
-            values = list(row[:27])
-            index, stored, seq, version = values[0], row[27], row[28], row[29]
+            values = list(row[:width])
+            index, (stored, seq, version) = values[0], row[width:width + 3]
             if index != expected:
                 if index < expected:
                     report.add(Problem("duplicate", f"leaf index {index} appears more than once", index))
@@ -208,7 +209,7 @@ async def _recompute_leaves(conn: AsyncConnection, report: VerifyReport) -> list
             if version not in VERSIONS:
                 report.add(Problem("version", f"record {index} has unknown entry version {version}", index))
             elif version == 1:
-                del values[26]  # version 1 has no subject digest
+                del values[v1_width:]  # version 1 has only its own fields
             at = values[at_i]
             values[at_i] = f"{at[:10]}T{at[11:]}Z"
             raw = values[cat_i]

@@ -15,8 +15,8 @@ roles. Anything else is refused like a bad signature: the token names no one we 
 from __future__ import annotations
 
 import json
-import logging
 import re
+import logging
 import time
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,6 +30,7 @@ from jose import jwt
 from jose.exceptions import ExpiredSignatureError, JOSEError, JWTClaimsError
 
 from consult.model import Principal
+from consult.model import identifiers
 from consult.model.vocabulary import ROLES
 
 log = logging.getLogger("consult.auth")
@@ -37,8 +38,8 @@ log = logging.getLogger("consult.auth")
 ALLOWED_ALGORITHMS = frozenset({"ES256", "RS256"})
 LEEWAY_SECONDS = 30
 # Used with fullmatch: "$" alone would let a trailing newline through.
-_ID = re.compile(r"[A-Za-z0-9._@:-]{1,128}")
-_ORG = re.compile(r"[a-z0-9_-]{1,64}")
+_ID = identifiers.USER_ID  # one grammar: consult/model/identifiers.py
+_ORG = identifiers.ORG
 NAME_MAX = 200
 ROLE_MAX = 64
 ROLES_MAX = 32

@@ -44,6 +44,7 @@ def owner_context(owner: str) -> bytes:
 
 @dataclass(slots=True)
 class _Cached:
+    version: int
     blob: bytes
     dek: bytes = field(repr=False)
     sealer: SealingKey
@@ -52,9 +53,10 @@ class _Cached:
 class Envelope:
     """Envelope encryption over a `Keyring`, with a small LRU of unwrapped data keys.
 
-    The cache is keyed by (owner, KEK version). A hit still requires the stored
-    blob to match and the KEK version to be active, so retiring a version takes
-    effect for cached keys too.
+    This is the process's one cache of data keys (the vault reads through it, see `cached`). It
+    is keyed by owner and remembers the KEK version and wrapped blob each key came from. Every
+    hit requires that KEK version to be active still, so retiring a version takes effect for
+    cached keys too; a hit against a stored row also requires the row's version and blob.
     """
 
     def __init__(
@@ -69,7 +71,7 @@ class Envelope:
         self._keyring = keyring
         self._cache_size = cache_size
         self._random_bytes = random_bytes
-        self._cache: OrderedDict[tuple[str, int], _Cached] = OrderedDict()
+        self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -104,11 +106,21 @@ class Envelope:
         self._remember(owner, rewrapped, dek)
         return rewrapped
 
-    def invalidate(self, owner: str) -> None:
-        """Forget every cached data key of `owner` (crypto-shredding, revocation)."""
+    def cached(self, owner: str) -> SealingKey | None:
+        """The cached `SealingKey` of `owner` without reading its stored row, or None if none is
+        cached; `CryptoError` (and the entry forgotten) if its KEK version is no longer active."""
         with self._lock:
-            for key in [key for key in self._cache if key[0] == owner]:
-                del self._cache[key]
+            entry = self._cache.get(owner)
+            if entry is not None:
+                self._cache.move_to_end(owner)
+        if entry is None:
+            return None
+        return self._checked(owner, entry).sealer
+
+    def invalidate(self, owner: str) -> None:
+        """Forget the cached data key of `owner` (crypto-shredding, revocation)."""
+        with self._lock:
+            self._cache.pop(owner, None)
 
     def clear(self) -> None:
         """Forget every cached data key."""
@@ -116,28 +128,31 @@ class Envelope:
             self._cache.clear()
 
     def _entry(self, owner: str, wrapped: WrappedKey) -> _Cached:
-        slot = (owner, wrapped.version)
         with self._lock:
-            cached = self._cache.get(slot)
-            if cached is not None and cached.blob == wrapped.blob:
-                self._cache.move_to_end(slot)
+            cached = self._cache.get(owner)
+            if cached is not None and cached.version == wrapped.version and cached.blob == wrapped.blob:
+                self._cache.move_to_end(owner)
             else:
                 cached = None
         if cached is not None:
-            if self._keyring.versions().get(wrapped.version) != ACTIVE:
-                self.invalidate(owner)
-                raise CryptoError()
-            return cached
+            return self._checked(owner, cached)
         dek = self._keyring.unwrap(wrapped, owner_context(owner))
         return self._remember(owner, wrapped, dek)
 
+    def _checked(self, owner: str, entry: _Cached) -> _Cached:
+        """``entry`` if its KEK version is still active; else forget it and fail."""
+        if self._keyring.versions().get(entry.version) != ACTIVE:
+            self.invalidate(owner)
+            raise CryptoError()
+        return entry
+
     def _remember(self, owner: str, wrapped: WrappedKey, dek: bytes) -> _Cached:
-        entry = _Cached(wrapped.blob, dek, SealingKey(dek))
+        entry = _Cached(wrapped.version, wrapped.blob, dek, SealingKey(dek))
         if self._cache_size == 0:
             return entry
         with self._lock:
-            self._cache[(owner, wrapped.version)] = entry
-            self._cache.move_to_end((owner, wrapped.version))
+            self._cache[owner] = entry
+            self._cache.move_to_end(owner)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return entry

@@ -12,9 +12,10 @@ from consult.errors import Unprocessable
 from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
-from consult.http.principal import authenticate, context, require_role
+from consult.http.principal import authenticate, context, guarded
 from consult.model import secrecy
-from consult.model.vocabulary import CATEGORIES, OUTCOMES, PURPOSES, STATUSES, URGENCIES
+from consult.http import vocabulary as vocab
+from consult.model.vocabulary import OUTCOMES, STATUSES, URGENCIES
 from consult.services.consultations import NewConsultation
 from consult.services.directory import ExpertInput
 from consult.policy.model import REFERRAL_CONDITIONS, Referral
@@ -47,6 +48,25 @@ class Route:
     #: The success answer carries secret client data: it gets the secrecy marking header
     #: (consult/model/secrecy.py; julkisuuslaki 621/1999 § 25).
     secret: bool = False
+    #: The action whose roles may call the route (consult/model/actions.py); checked before the
+    #: handler runs and published as ``x-roles``. None: any signed-in user, the rest is decided
+    #: by the service and the policy.
+    action: str | None = None
+    #: False where the route must first hide whether its subject exists (404 before 403): the
+    #: service then checks the same table after resolving what the caller may see.
+    edge_checks_role: bool = True
+
+    @property
+    def endpoint(self) -> Handler:
+        """The handler as the router runs it: behind the role check of `action`, if any."""
+        if self.action is None or not self.edge_checks_role:
+            return self.handler
+        return guarded(self.handler, self.action)
+
+    def __post_init__(self) -> None:
+        # The body schema the document shows is the one the edge enforces: closed to other fields.
+        if self.body is not None:
+            object.__setattr__(self, "body", s.closed(self.body))
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -79,12 +99,8 @@ async def list_experts(request: web.Request) -> web.Response:
 
 async def put_expert(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    require_role(who, "admin", "expert")
     user_id = v.path_id(request, "user_id")
     data = await v.json_body(request)
-    unknown = set(data) - {"name", "topics", "pools", "languages", "on_duty"}
-    if unknown:
-        raise Unprocessable("Unknown fields: " + ", ".join(sorted(unknown)), code="unknown_field")
     entry = ExpertInput(
         name=v.text(data, "name", max_len=200, required=False, multiline=False),
         topics=v.slug_list(data, "topics"),
@@ -101,20 +117,19 @@ async def put_expert(request: web.Request) -> web.Response:
 
 async def create_consultation(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    require_role(who, "advisor", "social_worker")
     data = await v.json_body(request)
     settings = request.app[keys.SETTINGS]
     new = NewConsultation(
         topic=v.choice(data, "topic", frozenset(settings.topics)),  # type: ignore[arg-type]
         urgency=v.choice(data, "urgency", URGENCIES),  # type: ignore[arg-type]
         question=v.text(data, "question", max_len=10000),  # type: ignore[arg-type]
-        purpose=v.choice(data, "purpose", PURPOSES),  # type: ignore[arg-type]
+        purpose=v.choice(data, "purpose", vocab.of(request).purposes),  # type: ignore[arg-type]
         target_org=v.org(data, "target_org"),  # type: ignore[arg-type]
         expert_id=v.identifier(data, "expert_id", required=False),
         pool=v.identifier(data, "pool", required=False),
         client_ref=v.identifier(data, "client_ref", required=False),
         case_ref=v.text(data, "case_ref", max_len=128, required=False, multiline=False),
-        confirmation=sensitive_confirmation(data),
+        confirmation=sensitive_confirmation(data, vocab.of(request).categories),
     )
     body = await request.app[keys.CONSULTATIONS].create(who, new, context(request))
     return _json(body, status=201)
@@ -123,11 +138,7 @@ async def create_consultation(request: web.Request) -> web.Response:
 async def notify_child_welfare(request: web.Request) -> web.Response:
     """A child-welfare notification (lastensuojelulaki 417/2007 25 §): no consent is asked."""
     who = await authenticate(request)
-    require_role(who, "advisor", "social_worker")
     data = await v.json_body(request)
-    unknown = set(data) - {"target_org", "client_ref", "text", "topic", "sensitive_confirmation"}
-    if unknown:
-        raise Unprocessable("Unknown fields: " + ", ".join(sorted(unknown)), code="unknown_field")
     topics = request.app[keys.SETTINGS].topics
     default_topic = next((t for t in ("urgent_assistance", "other") if t in topics), topics[0])
     body = await request.app[keys.CONSULTATIONS].notify_child_welfare(
@@ -136,7 +147,7 @@ async def notify_child_welfare(request: web.Request) -> web.Response:
         client_ref=v.identifier(data, "client_ref"),  # type: ignore[arg-type]
         text=v.text(data, "text", max_len=10000),  # type: ignore[arg-type]
         topic=v.choice(data, "topic", frozenset(topics), required=False) or default_topic,
-        confirmation=sensitive_confirmation(data),
+        confirmation=sensitive_confirmation(data, vocab.of(request).categories),
         ctx=context(request),
     )
     return _json(body, status=201)
@@ -191,7 +202,7 @@ async def close_consultation(request: web.Request) -> web.Response:
     note = v.text(data, "note", max_len=2000, required=False)
     body = await request.app[keys.CONSULTATIONS].close(
         who, consultation_id, outcome, note, context(request),  # type: ignore[arg-type]
-        confirmation=sensitive_confirmation(data),
+        confirmation=sensitive_confirmation(data, vocab.of(request).categories),
     )
     return _json(body)
 
@@ -199,7 +210,7 @@ async def close_consultation(request: web.Request) -> web.Response:
 # -- messages -----------------------------------------------------------------------------------
 
 
-def _items(data: dict[str, Any]) -> list[DataItem]:
+def _items(data: dict[str, Any], categories: frozenset[str]) -> list[DataItem]:
     raw = data.get("data", [])
     if raw is None:
         return []
@@ -209,11 +220,8 @@ def _items(data: dict[str, Any]) -> list[DataItem]:
     for index, entry in enumerate(raw):
         if not isinstance(entry, dict):
             raise Unprocessable(f"data[{index}] must be an object.", code="invalid_field")
-        unknown = set(entry) - {"category", "value", "consent_id", "referral"}
-        if unknown:
-            raise Unprocessable(f"data[{index}] has unknown fields.", code="unknown_field")
         category = entry.get("category")
-        if not isinstance(category, str) or category not in CATEGORIES:
+        if not isinstance(category, str) or category not in categories:
             raise Unprocessable(f"data[{index}].category is not a known category.", code="unknown_category")
         value = entry.get("value")
         if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -232,7 +240,7 @@ def _referral(raw: Any, index: int) -> Referral | None:
     """The recorded ground of a § 35(2) referral without consent (sosiaalihuoltolaki 1301/2014)."""
     if raw is None:
         return None
-    if not isinstance(raw, dict) or set(raw) - {"condition", "justification", "why_no_consent"}:
+    if not isinstance(raw, dict):
         raise Unprocessable(f"data[{index}].referral must be {{condition, justification, why_no_consent}}.",
                             code="invalid_field")
     condition = v.choice(raw, "condition", REFERRAL_CONDITIONS)
@@ -242,19 +250,19 @@ def _referral(raw: Any, index: int) -> Referral | None:
     return Referral(condition=condition, justification=justification, why_no_consent=why)  # type: ignore[arg-type]
 
 
-def sensitive_confirmation(data: dict[str, Any]) -> Confirmation | None:
+def sensitive_confirmation(data: dict[str, Any], known: frozenset[str]) -> Confirmation | None:
     """``sensitive_confirmation``: the sender confirms free text that looks like a category
     withheld from a recipient — the categories they were shown and a written reason. The
     attachment upload reads the same object from a multipart part of that name."""
     raw = data.get("sensitive_confirmation")
     if raw is None:
         return None
-    if not isinstance(raw, dict) or set(raw) - {"reason", "categories"}:
+    if not isinstance(raw, dict):
         raise Unprocessable("sensitive_confirmation must be {reason, categories}.", code="invalid_field")
     reason = v.text(raw, "reason", max_len=1000, multiline=True)
     categories = raw.get("categories")
-    if (not isinstance(categories, list) or not categories or len(categories) > len(CATEGORIES)
-            or not all(isinstance(c, str) and c in CATEGORIES for c in categories)):
+    if (not isinstance(categories, list) or not categories or len(categories) > len(known)
+            or not all(isinstance(c, str) and c in known for c in categories)):
         raise Unprocessable("sensitive_confirmation.categories must list the flagged categories.",
                             code="invalid_field")
     return Confirmation(reason=confirmation_reason(reason or ""), categories=frozenset(categories))
@@ -262,11 +270,9 @@ def sensitive_confirmation(data: dict[str, Any]) -> Confirmation | None:
 
 async def _message_input(request: web.Request) -> tuple[str, list[DataItem], Confirmation | None]:
     data = await v.json_body(request)
-    unknown = set(data) - {"text", "data", "sensitive_confirmation"}
-    if unknown:
-        raise Unprocessable("Unknown fields: " + ", ".join(sorted(unknown)), code="unknown_field")
     text = v.text(data, "text", max_len=10000, required=False, allow_empty=True) or ""
-    return text, _items(data), sensitive_confirmation(data)
+    known = vocab.of(request).categories
+    return text, _items(data, known), sensitive_confirmation(data, known)
 
 
 async def post_message(request: web.Request) -> web.Response:
@@ -306,10 +312,7 @@ async def mark_read(request: web.Request) -> web.Response:
     return _json(body)
 
 
-_LIST_QUERY = (
-    ("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size (default 50)"),
-    ("cursor", {"type": "string"}, "the `next` of the previous page"),
-)
+_LIST_QUERY = (s.LIMIT_QUERY, s.CURSOR_QUERY)
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", healthz, "Liveness", who="anyone", auth=False, response=s.HEALTH, errors=()),
@@ -317,17 +320,16 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/experts", list_experts, "Named experts with duty and presence",
           response=s.page(s.EXPERT), errors=(401,),
           query=(("org", {"type": "string"}, "only this organisation's experts"),)),
-    Route("PUT", "/api/v1/experts/{user_id}", put_expert, "Name or update an expert",
+    Route("PUT", "/api/v1/experts/{user_id}", put_expert, action="expert.update", summary="Name or update an expert",
           who="admin of that org (an expert may set their own on_duty)", body=s.EXPERT_PUT, response=s.EXPERT),
-    Route("POST", "/api/v1/consultations", create_consultation, "Open a consultation",
+    Route("POST", "/api/v1/consultations", create_consultation, action="consultation.create", summary="Open a consultation",
           who="advisor, social worker", body=s.CONSULTATION_NEW, response=s.CONSULTATION, status=201,
           errors=(400, 401, 403, 404, 409, 413, 422),
           other_responses=((409, "A question that looks like a category withheld from the target "
                                  "organisation (code sensitive_text, with the flagged passages): move it into a "
                                  "message data item or send again with sensitive_confirmation",
                             s.SENSITIVE_ERROR),)),
-    Route("POST", "/api/v1/child-welfare-notifications", notify_child_welfare,
-          "Notify the county's child-welfare intake (lastensuojelulaki 417/2007 25 §): no consent, immediate, "
+    Route("POST", "/api/v1/child-welfare-notifications", notify_child_welfare, action="child_welfare.notify", summary="Notify the county's child-welfare intake (lastensuojelulaki 417/2007 25 §): no consent, immediate, "
           "the notifier and the statutory basis recorded; one-way",
           who="Kela advisor (as the policy permits)", body=s.CHILD_WELFARE_NOTIFICATION_NEW,
           response=s.CHILD_WELFARE_NOTIFICATION, status=201, errors=(400, 401, 403, 404, 409, 413, 415, 422),
@@ -342,7 +344,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/consultations/{id}", get_consultation, "One consultation",
           who="participant, or an on-duty expert it is offered to", response=s.CONSULTATION, errors=(401, 404),
           secret=True),
-    Route("POST", "/api/v1/consultations/{id}/claim", claim_consultation, "Claim: the first expert wins",
+    Route("POST", "/api/v1/consultations/{id}/claim", claim_consultation, action="consultation.claim",
+          edge_checks_role=False,
+          summary="Claim: the first expert wins",
           who="expert of the target org", response=s.CONSULTATION, errors=(401, 403, 404, 409)),
     Route("POST", "/api/v1/consultations/{id}/participants", add_participant, "Add a participant",
           who="participant", body=s.ADD_PARTICIPANT, response=s.CONSULTATION,

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-import re
 
 from consult.errors import BadRequest, Unprocessable
 from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
 from consult.http.api import Route
-from consult.http.api_audit import _moment as moment  # the audit API's one parser of from/to
-from consult.http.principal import authenticate, context, require_role
+from consult.http.principal import authenticate, context
+from consult.model import identifiers
 
-_CLIENT_REF = re.compile(r"^cl_[A-Za-z0-9]{1,37}$")
+_CLIENT_REF = identifiers.CLIENT_REF
 
 
 async def legal_hold(request: web.Request) -> web.Response:
@@ -34,36 +33,34 @@ async def client_record_export(request: web.Request) -> web.Response:
     if len(refs) > 1000 or not all(_CLIENT_REF.match(r) for r in refs):
         raise BadRequest("client_ref must be client references (cl_...).", code="bad_query")
     lines = await request.app[keys.CLIENT_RECORD].export(
-        who, context(request), since=moment(request, "from", end_of_day=False),
-        until=moment(request, "to", end_of_day=True), client_refs=refs)
+        who, context(request), since=v.query_instant(request, "from", day="start"),
+        until=v.query_instant(request, "to", day="next_start"), client_refs=refs)
     return web.Response(body="".join(lines).encode("utf-8"), content_type="application/jsonl", charset="utf-8",
                         headers={"Content-Disposition": 'attachment; filename="client-record.jsonl"'})
 
 
 async def key_status(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    require_role(who, "admin")
     return web.json_response(await request.app[keys.KEYS].status())
 
 
 async def end_sessions(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    require_role(who, "admin")
     data = await v.json_body(request)
     user_id = str(v.identifier(data, "user_id"))  # required: a missing one is a 422
     return web.json_response(await request.app[keys.SESSIONS].end(who, user_id, context(request)))
 
 
 ADMIN_ROUTES: tuple[Route, ...] = (
-    Route("POST", "/api/v1/sessions/end", end_sessions,
-          "End every session of a user of your organisation: tokens issued until now are refused and live "
+    Route("POST", "/api/v1/sessions/end", end_sessions, action="sessions.end",
+          summary="End every session of a user of your organisation: tokens issued until now are refused and live "
           "connections are closed (4403); audited as sessions.end",
           who="admin (own organisation's users only)",
           body={"type": "object", "required": ["user_id"], "properties": {"user_id": s.STR}},
           response={"type": "object", "properties": {"user_id": s.STR, "org": s.STR, "ended_at": s.TS}},
           errors=(400, 401, 403, 413, 415, 422)),
-    Route("POST", "/api/v1/consultations/{id}/legal-hold", legal_hold,
-          "Set or lift a legal hold: a held consultation is not deleted at the end of its retention period",
+    Route("POST", "/api/v1/consultations/{id}/legal-hold", legal_hold, action="legal_hold.set",
+          summary="Set or lift a legal hold: a held consultation is not deleted at the end of its retention period",
           who="privacy officer or admin of either party organisation",
           body={"type": "object", "required": ["hold"], "properties": {"hold": {"type": "boolean"}}},
           response={"type": "object", "properties": {"consultation_id": s.STR, "legal_hold": {"type": "boolean"},
@@ -74,11 +71,11 @@ ADMIN_ROUTES: tuple[Route, ...] = (
           "the county's client record (JSON Lines, schema konsulta.client-record/1); every exported "
           "consultation is audited",
           who="privacy officer or admin",
-          query=(("from", {"type": "string"}, "closed at or after (ISO 8601 date or time with zone)"),
-                 ("to", {"type": "string"}, "closed before (a date counts whole)"),
+          query=(("from", s.TIME_OR_DATE, "closed at or after (ISO 8601 date or time with zone)"),
+                 ("to", s.TIME_OR_DATE, "closed before (a date counts whole)"),
                  ("client_ref", {"type": "string"}, "only these clients (repeatable)")),
           content_type="application/jsonl", response={"type": "string"}, errors=(400, 401, 403)),
-    Route("GET", "/api/v1/keys/status", key_status, "Key-encryption key versions and what uses them",
+    Route("GET", "/api/v1/keys/status", key_status, action="keys.status", summary="Key-encryption key versions and what uses them",
           who="admin",
           response={"type": "object", "properties": {
               "current": {"type": "integer"},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from urllib.parse import quote
 
 from aiohttp import BodyPartReader, web
@@ -12,6 +11,7 @@ from consult.errors import BadRequest, PayloadTooLarge, Unprocessable, Unsupport
 from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
+from consult.http import vocabulary as vocab
 from consult.http.api import Route, sensitive_confirmation
 from consult.http.principal import authenticate, context
 
@@ -58,20 +58,27 @@ async def upload_attachment(request: web.Request) -> web.Response:
         raise Unprocessable("A non-empty 'file' part is required.", code="invalid_field")
     caption = v.text(fields, "text", max_len=2000, required=False, allow_empty=True) or ""
     consent_id = v.identifier(fields, "consent_id", required=False)
-    confirmation = sensitive_confirmation({"sensitive_confirmation": _json_part(fields, "sensitive_confirmation")})
+    confirmation = sensitive_confirmation({"sensitive_confirmation": _json_part(fields, "sensitive_confirmation")},
+                                          vocab.of(request).categories)
     body = await request.app[keys.ATTACHMENTS].upload(
         who, consultation_id, filename, data, caption, consent_id, context(request), confirmation=confirmation)
     return web.json_response(body, status=201)
 
 
+_CONFIRMATION = s.closed(s.SENSITIVE_CONFIRMATION)
+
+
 def _json_part(fields: dict[str, str], name: str) -> object:
-    """A multipart part that carries a JSON value (None when the part is absent)."""
+    """A multipart part that carries a JSON value (None when the part is absent), read by the
+    edge's one JSON loader and closed to other fields like the same object in a JSON body."""
     if name not in fields:
         return None
     try:
-        return json.loads(fields[name])
-    except ValueError:
-        raise Unprocessable(f"The {name} part must be JSON.", code="invalid_field") from None
+        value = v.loads(fields[name])
+    except v.BadJson as exc:
+        raise Unprocessable(f"The {name} part must be JSON: {exc}", code="invalid_field") from None
+    v.refuse_unknown(value, _CONFIRMATION, name)
+    return value
 
 
 async def download_attachment(request: web.Request) -> web.Response:

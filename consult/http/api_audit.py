@@ -4,9 +4,8 @@ that anyone can check, searches, the client access report, exports, anomalies an
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, time
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -17,12 +16,12 @@ from consult.http import validation as v
 from consult.http.api import Route
 from consult.http.principal import authenticate, context
 from consult.model import secrecy
-from consult.model.vocabulary import CATEGORIES
+from consult.model import identifiers
+from consult.http import vocabulary as vocab
 from consult.services import log_extract as log_extract_words
 from consult.services.audit import EXPORT_FORMATS, AuditQuery
 
-HELSINKI = ZoneInfo("Europe/Helsinki")
-_ID = re.compile(r"^[A-Za-z0-9._@:-]{1,128}$")
+_ID = identifiers.USER_ID
 _NAME = re.compile(r"^[a-z0-9_.:-]{1,64}$")
 _MAX_INDEX = 1 << 62
 PO = "privacy officer"
@@ -46,42 +45,18 @@ def _id(request: web.Request, name: str, *, pattern: re.Pattern[str] = _ID) -> s
 
 
 def _index(request: web.Request, name: str, *, required: bool) -> int | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        if required:
-            raise BadRequest(f"{name} is required.", code="bad_query")
-        return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or int(raw) > _MAX_INDEX:
-        raise BadRequest(f"{name} must be a non-negative integer.", code="bad_query")
-    return int(raw)
+    return v.query_int(request, name, required=required, high=_MAX_INDEX)
 
 
 def _moment(request: web.Request, name: str, *, end_of_day: bool) -> datetime | None:
     """ISO 8601 with a zone, or a date (its start, or the next day's start for ``to``, in Helsinki)."""
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        if len(raw) == 10:
-            day = datetime.fromisoformat(raw).date()
-            moment = datetime.combine(day, time(0), HELSINKI)
-            if end_of_day:
-                moment = datetime.combine(day.fromordinal(day.toordinal() + 1), time(0), HELSINKI)
-            return moment.astimezone(UTC)
-        if len(raw) > 40:
-            raise ValueError
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest(f"{name} must be an ISO 8601 date or time with zone.", code="bad_query") from None
-    if moment.tzinfo is None:
-        raise BadRequest(f"{name}: a time needs its zone (e.g. Z or +02:00).", code="bad_query")
-    return moment.astimezone(UTC)
+    return v.query_instant(request, name, day="next_start" if end_of_day else "start")
 
 
 def _query(request: web.Request) -> AuditQuery:
     actions = _id(request, "action", pattern=re.compile(r"^[a-z0-9_.]{1,64}(,[a-z0-9_.]{1,64}){0,9}$"))
     category = _id(request, "category", pattern=_NAME)
-    if category is not None and category not in CATEGORIES:
+    if category is not None and category not in vocab.of(request).categories:
         raise BadRequest("category is not a known category.", code="bad_query")
     return AuditQuery(
         client_ref=_id(request, "client_ref"),
@@ -228,22 +203,22 @@ async def reason(request: web.Request) -> web.Response:
 
 _HEX = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 _INT = {"type": "integer", "minimum": 0}
-_Q_INT = {"type": "string", "pattern": "^[0-9]{1,19}$"}
-_Q_TIME = ({"type": "string", "maxLength": 40}, "ISO 8601 time with zone, or a date (Helsinki)")
+_Q_INT = s.INDEX
+_Q_TIME = (s.TIME_OR_DATE, "ISO 8601 time with zone, or a date (Helsinki)")
 _FILTERS: tuple[tuple[str, s.S, str], ...] = (
     ("client_ref", {"type": "string", "maxLength": 128}, "the client"),
     ("actor", {"type": "string", "maxLength": 128}, "the user who acted"),
     ("action", {"type": "string", "maxLength": 650}, "action, or several comma-separated"),
     ("outcome", {"type": "string", "enum": ["permit", "deny"]}, "permit or deny"),
-    ("category", {"type": "string", "enum": sorted(CATEGORIES)}, "data category"),
+    ("category", {"type": "string", "enum": s.CATEGORY_NAMES}, "data category"),
     ("basis", {"type": "string", "maxLength": 200}, "statute, consent, internal, or an exact basis"),
     ("consultation_id", {"type": "string", "maxLength": 128}, "the consultation"),
     ("from", *_Q_TIME),
     ("to", *_Q_TIME),
 )
 _PAGING: tuple[tuple[str, s.S, str], ...] = (
-    ("limit", {"type": "string", "pattern": "^[0-9]{1,9}$"}, "page size, 1..200"),
-    ("cursor", {"type": "string", "maxLength": 200}, "the previous page's next"),
+    s.LIMIT_QUERY,
+    s.CURSOR_QUERY,
 )
 _ACTOR = {"type": "object", "properties": {"id": s.STR, "org": s.STR, "role": s.STR}}
 _CONSENT_REF = {"type": ["object", "null"], "properties": {"id": s.STR, "version": {"type": "integer"}}}
@@ -376,46 +351,41 @@ BREAK_GLASS: s.S = {
 }
 
 AUDIT_ROUTES: tuple[Route, ...] = (
-    Route("GET", "/api/v1/audit/events", events, "Search the access log (newest first); the search is logged",
+    Route("GET", "/api/v1/audit/events", events, action="audit.read", summary="Search the access log (newest first); the search is logged",
           who=PO, response=s.page(EVENT), query=_FILTERS + _PAGING, errors=(400, 401, 403, 422), secret=True),
-    Route("GET", "/api/v1/audit/disclosures", disclosures,
-          "Disclosures: which categories went to whom, on what basis; the search is logged",
+    Route("GET", "/api/v1/audit/disclosures", disclosures, action="audit.read", summary="Disclosures: which categories went to whom, on what basis; the search is logged",
           who=PO, response=s.page(DISCLOSURE), query=_FILTERS + _PAGING, errors=(400, 401, 403, 422),
           secret=True),
-    Route("GET", "/api/v1/audit/export", export, "Export matching records as CSV or JSON Lines; the export is logged",
+    Route("GET", "/api/v1/audit/export", export, action="audit.read", summary="Export matching records as CSV or JSON Lines; the export is logged",
           who=PO, query=(("format", {"type": "string", "enum": list(EXPORT_FORMATS)}, "csv or jsonl (default)"),
                          *_FILTERS), content_type="application/jsonl", other_content_types=("text/csv",),
           response={"type": "string"}, secret=True,
           errors=(400, 401, 403, 422)),
-    Route("GET", "/api/v1/audit/anomalies", anomalies,
-          "Anomaly flags: many clients per hour, off-hours access, break-glass, referrals without consent",
+    Route("GET", "/api/v1/audit/anomalies", anomalies, action="audit.read", summary="Anomaly flags: many clients per hour, off-hours access, break-glass, referrals without consent",
           who=PO, response=ANOMALIES, query=(("from", *_Q_TIME), ("to", *_Q_TIME), *_PAGING),
           errors=(400, 401, 403, 422)),
-    Route("GET", "/api/v1/audit/verify", verify, "Recompute the whole log and check every signed checkpoint",
+    Route("GET", "/api/v1/audit/verify", verify, action="audit.read", summary="Recompute the whole log and check every signed checkpoint",
           who=PO, response=VERIFY, errors=(401, 403)),
-    Route("GET", "/api/v1/audit/tree-head", tree_head, "The current RFC 9162 tree head", who=PO,
+    Route("GET", "/api/v1/audit/tree-head", tree_head, action="audit.read", summary="The current RFC 9162 tree head", who=PO,
           response=TREE_HEAD, errors=(401, 403)),
-    Route("GET", "/api/v1/audit/checkpoint", checkpoint,
-          "The newest tree head as a C2SP tlog-checkpoint in an Ed25519 signed note", who=PO,
+    Route("GET", "/api/v1/audit/checkpoint", checkpoint, action="audit.read", summary="The newest tree head as a C2SP tlog-checkpoint in an Ed25519 signed note", who=PO,
           content_type="text/plain", response={"type": "string"}, errors=(401, 403)),
-    Route("GET", "/api/v1/audit/verifier-key", verifier_key, "The signed-note verifier key of the log", who=PO,
+    Route("GET", "/api/v1/audit/verifier-key", verifier_key, action="audit.read", summary="The signed-note verifier key of the log", who=PO,
           content_type="text/plain", response={"type": "string"}, errors=(401, 403)),
-    Route("GET", "/api/v1/audit/proof/inclusion", inclusion_proof, "RFC 9162 inclusion proof", who=PO,
+    Route("GET", "/api/v1/audit/proof/inclusion", inclusion_proof, action="audit.read", summary="RFC 9162 inclusion proof", who=PO,
           response=INCLUSION, query=(("index", _Q_INT, "leaf index"), ("size", _Q_INT, "tree size (default: now)")),
           errors=(400, 401, 403, 422)),
-    Route("GET", "/api/v1/audit/proof/consistency", consistency_proof, "RFC 9162 consistency proof", who=PO,
+    Route("GET", "/api/v1/audit/proof/consistency", consistency_proof, action="audit.read", summary="RFC 9162 consistency proof", who=PO,
           response=CONSISTENCY,
           query=(("first", _Q_INT, "older tree size"), ("second", _Q_INT, "newer tree size (default: now)")),
           errors=(400, 401, 403, 422)),
-    Route("GET", "/api/v1/clients/{ref}/access-report", access_report,
-          "The client access report: who processed the client's data, to whom it was disclosed, when, on what "
+    Route("GET", "/api/v1/clients/{ref}/access-report", access_report, action="audit.read", summary="The client access report: who processed the client's data, to whom it was disclosed, when, on what "
           "basis (two years; older with a written reason); the report is logged",
           who=PO, response=REPORT, secret=True,
           query=(("from", *_Q_TIME), ("to", *_Q_TIME),
                  ("reason", {"type": "string", "maxLength": 2000}, "why, when reaching back over two years")),
           errors=(400, 401, 403, 404, 422)),
-    Route("GET", "/api/v1/clients/{ref}/log-extract", log_extract,
-          "The log extract (lokitieto-ote, loggutdrag) to hand to the client, in Finnish or Swedish: who used or "
+    Route("GET", "/api/v1/clients/{ref}/log-extract", log_extract, action="audit.read", summary="The log extract (lokitieto-ote, loggutdrag) to hand to the client, in Finnish or Swedish: who used or "
           "received the client's data, when, what and on what basis, in words (laki 703/2023 11 §); the same "
           "records as the access report, permitted ones only; logged like it",
           who=PO, response=LOG_EXTRACT, secret=True,

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -13,16 +12,14 @@ from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
 from consult.http.api import Route
-from consult.http.principal import authenticate, context, require_role
+from consult.http.principal import authenticate, context
 from consult.model import secrecy
-from consult.model.vocabulary import CATEGORIES, PURPOSES, ROLES
+from consult.http import vocabulary as vocab
 from consult.policy.scan import scan
 from consult.services.consents import GRANTORS, METHODS, ConsentScope
 from consult.services.gate import notices_for
 from consult.services.receipts import receipt_text
 
-HELSINKI = ZoneInfo("Europe/Helsinki")
-CLIENT_PURPOSES = frozenset(PURPOSES - {"general"})
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -51,32 +48,14 @@ def _names(data: dict[str, Any], field: str, allowed: frozenset[str], *, require
 
 def _moment(data: dict[str, Any], field: str) -> datetime | None:
     """An ISO 8601 time with zone, or a date meaning the end of that day in Helsinki."""
-    raw = data.get(field)
-    if raw is None:
-        return None
-    if not isinstance(raw, str) or len(raw) > 40:
-        raise Unprocessable(f"{field}: must be an ISO 8601 date or time", code="invalid_field")
-    try:
-        if len(raw) == 10:
-            day = datetime.fromisoformat(raw).date()
-            return datetime.combine(day, time(23, 59, 59), HELSINKI).astimezone(UTC)
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise Unprocessable(f"{field}: must be an ISO 8601 date or time", code="invalid_field") from None
-    if moment.tzinfo is None:
-        raise Unprocessable(f"{field}: a time needs its zone (e.g. Z or +02:00)", code="invalid_field")
-    return moment.astimezone(UTC)
+    return v.instant(data, field, required=False, day="last_second")
 
 
 def _scope(request: web.Request, data: dict[str, Any]) -> ConsentScope:
-    allowed = {"categories", "disclosing_org", "recipient_orgs", "recipient_roles", "recipient_users", "purpose",
-               "purposes", "valid_from", "valid_until", "method", "grantor", "evidence_ref", "witnessed_by"}
-    unknown = set(data) - allowed
-    if unknown:
-        raise Unprocessable("Unknown fields: " + ", ".join(sorted(unknown)), code="unknown_field")
     orgs = frozenset(request.app[keys.SETTINGS].orgs)
-    purposes = _names(data, "purposes", CLIENT_PURPOSES, required=False)
-    single = v.choice(data, "purpose", CLIENT_PURPOSES, required=False)
+    names = vocab.of(request)
+    purposes = _names(data, "purposes", names.client_purposes, required=False)
+    single = v.choice(data, "purpose", names.client_purposes, required=False)
     if single:
         purposes = list(dict.fromkeys([single, *purposes]))
     if not purposes:
@@ -85,10 +64,10 @@ def _scope(request: web.Request, data: dict[str, Any]) -> ConsentScope:
     if not isinstance(users, list) or len(users) > 50 or not all(isinstance(u, str) and v._ID.match(u) for u in users):
         raise Unprocessable("recipient_users: must be a list of user ids", code="invalid_field")
     return ConsentScope(
-        categories=_names(data, "categories", CATEGORIES - {"identity.hetu"}, required=True),
+        categories=_names(data, "categories", names.client_categories, required=True),
         disclosing_org=v.choice(data, "disclosing_org", orgs, required=False),
         recipient_orgs=_names(data, "recipient_orgs", orgs, required=True),
-        recipient_roles=_names(data, "recipient_roles", ROLES, required=False),
+        recipient_roles=_names(data, "recipient_roles", names.roles, required=False),
         recipient_users=list(dict.fromkeys(users)),
         purposes=purposes,
         valid_from=_moment(data, "valid_from"),
@@ -106,8 +85,6 @@ def _scope(request: web.Request, data: dict[str, Any]) -> ConsentScope:
 async def register_client(request: web.Request) -> web.Response:
     who = await authenticate(request)
     data = await v.json_body(request)
-    if set(data) - {"hetu"}:
-        raise Unprocessable("Only hetu is accepted.", code="unknown_field")
     hetu = data.get("hetu")
     if not isinstance(hetu, str) or len(hetu) > 32:
         raise Unprocessable("hetu is not a valid Finnish personal identity code.", code="invalid_hetu")
@@ -119,7 +96,7 @@ async def scan_text(request: web.Request) -> web.Response:
     await authenticate(request)
     data = await v.json_body(request)
     text = v.text(data, "text", max_len=10000, allow_empty=True) or ""
-    purpose = v.choice(data, "purpose", PURPOSES, required=False) or "general"
+    purpose = v.choice(data, "purpose", vocab.of(request).purposes, required=False) or "general"
     return _json({"identifiers": notices_for(scan(text), purpose)})
 
 
@@ -128,7 +105,6 @@ async def scan_text(request: web.Request) -> web.Response:
 
 async def create_consent(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    require_role(who, "advisor", "social_worker")
     ref = _client_ref(request)
     scope = _scope(request, await v.json_body(request))
     body = await request.app[keys.CONSENTS].create(who, ref, scope, context(request))
@@ -184,12 +160,9 @@ async def consent_receipt(request: web.Request) -> web.Response:
 
 async def create_prohibition(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    require_role(who, "advisor", "social_worker")
     ref = _client_ref(request)
     data = await v.json_body(request)
-    if set(data) - {"category", "org"}:
-        raise Unprocessable("Only category and org are accepted.", code="unknown_field")
-    category = v.choice(data, "category", CATEGORIES - {"identity.hetu"}, required=False)
+    category = v.choice(data, "category", vocab.of(request).client_categories, required=False)
     org = v.choice(data, "org", frozenset(request.app[keys.SETTINGS].orgs), required=False)
     body = await request.app[keys.CONSENTS].prohibit(who, ref, category, org, context(request))
     return _json(body, status=201)
@@ -211,15 +184,15 @@ CONSENT_SCOPE: s.S = {
     "type": "object",
     "required": ["categories", "recipient_orgs", "purpose", "method", "valid_until"],
     "properties": {
-        "categories": {"type": "array", "items": {"type": "string", "enum": sorted(CATEGORIES - {"identity.hetu"})},
+        "categories": {"type": "array", "items": {"type": "string", "enum": s.CLIENT_CATEGORY_NAMES},
                        "description": "Categories the purpose can carry (else 422 purpose_binding)"},
         "disclosing_org": {"type": "string", "description": "The organisation that discloses; defaults to yours "
                            "when yours is not a recipient"},
         "recipient_orgs": {"type": "array", "items": s.STR},
-        "recipient_roles": {"type": "array", "items": {"type": "string", "enum": sorted(ROLES)}},
+        "recipient_roles": {"type": "array", "items": {"type": "string", "enum": s.ROLE_NAMES}},
         "recipient_users": {"type": "array", "items": s.STR},
-        "purpose": {"type": "string", "enum": sorted(CLIENT_PURPOSES)},
-        "purposes": {"type": "array", "items": {"type": "string", "enum": sorted(CLIENT_PURPOSES)},
+        "purpose": {"type": "string", "enum": s.CLIENT_PURPOSE_NAMES},
+        "purposes": {"type": "array", "items": {"type": "string", "enum": s.CLIENT_PURPOSE_NAMES},
                      "description": "Accepted for compatibility; must name the same single purpose"},
         "valid_from": s.STR,
         "valid_until": {"type": "string", "description": "Required; at most CONSULT_CONSENT_MAX_DAYS after "
@@ -257,7 +230,7 @@ PROHIBITION: s.S = {
 ALL = (400, 401, 403, 404, 409, 413, 415, 422)
 
 CLIENT_ROUTES: tuple[Route, ...] = (
-    Route("POST", "/api/v1/clients", register_client, "Register a client by HETU; the same HETU gives the same ref",
+    Route("POST", "/api/v1/clients", register_client, action="client.register", summary="Register a client by HETU; the same HETU gives the same ref",
           who="advisor, expert, social worker",
           body={"type": "object", "required": ["hetu"], "properties": {"hetu": s.STR}},
           response={"type": "object", "required": ["client_ref"],
@@ -267,8 +240,7 @@ CLIENT_ROUTES: tuple[Route, ...] = (
           body={"type": "object", "required": ["text"], "properties": {"text": s.STR, "purpose": s.STR}},
           response={"type": "object", "properties": {"identifiers": {"type": "array", "items": {"type": "object"}}}},
           errors=(400, 401, 413, 415, 422)),
-    Route("POST", "/api/v1/clients/{ref}/consents", create_consent,
-          "Record a consent for a disclosure your organisation makes or receives",
+    Route("POST", "/api/v1/clients/{ref}/consents", create_consent, action="consent.record", summary="Record a consent for a disclosure your organisation makes or receives",
           who="advisor, social worker of the disclosing or a receiving organisation", body=CONSENT_SCOPE,
           response=CONSENT, status=201, errors=ALL),
     Route("GET", "/api/v1/clients/{ref}/consents", list_consents,
@@ -297,8 +269,7 @@ CLIENT_ROUTES: tuple[Route, ...] = (
           who="advisor, social worker, privacy officer", response={"type": "string"}, errors=(401, 404),
           query=(("lang", {"type": "string", "enum": ["fi", "sv", "en"]}, "language of the receipt"),),
           content_type="text/plain"),
-    Route("POST", "/api/v1/clients/{ref}/prohibitions", create_prohibition,
-          "Record a disclosure prohibition (a category, an organisation, or all)",
+    Route("POST", "/api/v1/clients/{ref}/prohibitions", create_prohibition, action="prohibition.record", summary="Record a disclosure prohibition (a category, an organisation, or all)",
           who="advisor, social worker",
           body={"type": "object", "properties": {"category": s.STR, "org": s.STR}}, response=PROHIBITION,
           status=201, errors=ALL),

@@ -20,8 +20,6 @@ from consult.http.principal import authenticate, context
 async def lookup_client(request: web.Request) -> web.Response:
     who = await authenticate(request)
     data = await v.json_body(request)
-    if set(data) - {"hetu"}:
-        raise Unprocessable("Only hetu is accepted.", code="unknown_field")
     hetu = data.get("hetu")
     if not isinstance(hetu, str) or len(hetu) > 32:
         raise Unprocessable("hetu is not a valid Finnish personal identity code.", code="invalid_hetu")
@@ -32,8 +30,7 @@ async def lookup_client(request: web.Request) -> web.Response:
 
 
 LOOKUP_ROUTES: tuple[Route, ...] = (
-    Route("POST", "/api/v1/clients/lookup", lookup_client,
-          "Find a registered client by HETU (never registers; audited; the HETU is never returned)",
+    Route("POST", "/api/v1/clients/lookup", lookup_client, action="client.lookup", summary="Find a registered client by HETU (never registers; audited; the HETU is never returned)",
           who="privacy officer, advisor, expert, social worker",
           body={"type": "object", "required": ["hetu"], "properties": {"hetu": s.STR}},
           response={"type": "object", "required": ["client_ref"], "properties": {"client_ref": s.STR}},

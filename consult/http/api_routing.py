@@ -4,7 +4,7 @@ knowledge base (SPEC C6a, C6, C1, C8, C9). Parse, authenticate, call one service
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -14,7 +14,7 @@ from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
 from consult.http.api import Route
-from consult.http.principal import authenticate, context, require_role
+from consult.http.principal import authenticate, context
 from consult.model.vocabulary import URGENCIES
 from consult.services import gate
 from consult.services.agreements import AgreementInput
@@ -31,46 +31,13 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 def _instant(data: dict[str, Any], field: str, *, required: bool = True) -> datetime | None:
-    raw = data.get(field)
-    if raw is None:
-        if required:
-            raise Unprocessable(f"{field}: is required", code="invalid_field")
-        return None
-    try:
-        moment = datetime.fromisoformat(str(raw).replace("Z", "+00:00")) if isinstance(raw, str) else None
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise Unprocessable(f"{field}: must be an ISO 8601 time with its zone (Z or +02:00)", code="invalid_field")
-    return moment.astimezone(UTC)
-
-
-def _day(data: dict[str, Any], field: str) -> date | None:
-    raw = data.get(field)
-    if raw is None:
-        return None
-    try:
-        return date.fromisoformat(raw) if isinstance(raw, str) else None  # type: ignore[return-value]
-    except ValueError:
-        raise Unprocessable(f"{field}: must be a date YYYY-MM-DD", code="invalid_field") from None
-
-
-def _only(data: dict[str, Any], allowed: set[str]) -> None:
-    unknown = set(data) - allowed
-    if unknown:
-        raise Unprocessable("Unknown fields: " + ", ".join(sorted(unknown)), code="unknown_field")
-
-
-def _query_instant(request: web.Request, name: str) -> datetime | None:
-    raw = request.query.get(name)
-    return None if not raw else _instant({name: raw}, name)
+    return v.instant(data, field, required=required)
 
 
 # -- agreements ------------------------------------------------------------------------------
 
 
 def _agreement_input(request: web.Request, data: dict[str, Any]) -> AgreementInput:
-    _only(data, {"reference", "parties", "valid_from", "valid_until", "topics", "pools"})
     parties = data.get("parties")
     if parties is not None and (not isinstance(parties, list) or len(parties) != 2
                                 or not all(isinstance(p, str) and v._ORG.match(p) for p in parties)):
@@ -96,7 +63,6 @@ async def list_agreements(request: web.Request) -> web.Response:
 
 async def create_agreement(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    require_role(who, "admin")
     data = _agreement_input(request, await v.json_body(request))
     return _json(await request.app[keys.AGREEMENTS].create(who, data, context(request)), status=201)
 
@@ -129,11 +95,9 @@ async def put_pool(request: web.Request) -> web.Response:
     org, name = request.match_info["org"], request.match_info["name"]
     if not v._ORG.match(org) or not _NAME.match(name) or gate.holds_identifier(name):
         raise NotFound()
-    require_role(who, "admin")
     if who.org != org:
         raise NotFound()
     data = await v.json_body(request)
-    _only(data, {"sla_seconds", "reoffers", "backup_pool", "max_open_per_expert"})
     values: dict[str, Any] = {}
     sla = data.get("sla_seconds")
     if sla is not None:
@@ -158,7 +122,6 @@ async def put_pool(request: web.Request) -> web.Response:
 
 async def my_queue(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    require_role(who, "expert", "social_worker")  # social workers: the intakes of statutory contacts
     items = await request.app[keys.ROUTING].queue(who, clamp_limit(v.query_int(request, "limit")), context(request))
     return _json({"items": items, "next": None})
 
@@ -171,16 +134,14 @@ async def get_roster(request: web.Request) -> web.Response:
     org = request.query.get("org") or who.org
     if not v._ORG.match(org):
         raise NotFound()
-    body = await request.app[keys.ROSTER].view(who, org, _query_instant(request, "from"),
-                                               _query_instant(request, "to"))
+    body = await request.app[keys.ROSTER].view(who, org, v.query_instant(request, "from"),
+                                               v.query_instant(request, "to"))
     return _json(body)
 
 
 async def add_period(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    require_role(who, "admin")
     data = await v.json_body(request)
-    _only(data, {"user_id", "starts_at", "ends_at"})
     user_id = v.identifier(data, "user_id")
     body = await request.app[keys.ROSTER].add_period(
         who, user_id, _instant(data, "starts_at"), _instant(data, "ends_at"), context(request))  # type: ignore[arg-type]
@@ -189,9 +150,7 @@ async def add_period(request: web.Request) -> web.Response:
 
 async def add_rule(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    require_role(who, "admin")
     data = await v.json_body(request)
-    _only(data, {"user_id", "weekday", "start", "end", "valid_from", "valid_until"})
     user_id = v.identifier(data, "user_id")
     weekday = data.get("weekday")
     if not isinstance(weekday, int) or isinstance(weekday, bool):
@@ -199,8 +158,8 @@ async def add_rule(request: web.Request) -> web.Response:
     start, end = data.get("start"), data.get("end")
     if not (isinstance(start, str) and _CLOCK.match(start) and isinstance(end, str) and _CLOCK.match(end)):
         raise Unprocessable("start, end: HH:MM in Helsinki time (end may be 24:00)", code="invalid_field")
-    body = await request.app[keys.ROSTER].add_rule(who, user_id, weekday, start, end, _day(data, "valid_from"),  # type: ignore[arg-type]
-                                                   _day(data, "valid_until"), context(request))
+    body = await request.app[keys.ROSTER].add_rule(who, user_id, weekday, start, end, v.day(data, "valid_from"),  # type: ignore[arg-type]
+                                                   v.day(data, "valid_until"), context(request))
     return _json(body, status=201)
 
 
@@ -220,7 +179,8 @@ async def delete_rule(request: web.Request) -> web.Response:
 
 async def holidays(request: web.Request) -> web.Response:
     await authenticate(request)
-    year = v.query_int(request, "year") or request.app[keys.CLOCK].now().year
+    year = v.query_int(request, "year")
+    year = request.app[keys.CLOCK].now().year if year is None else year
     if not 1900 <= year <= 2200:
         raise Unprocessable("year: 1900..2200", code="invalid_field")
     return _json({"year": year, "items": [{"date": d.isoformat(), "name": n}
@@ -232,7 +192,6 @@ async def holidays(request: web.Request) -> web.Response:
 
 async def stats(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    require_role(who, "admin", "privacy_officer")
     body = await request.app[keys.STATISTICS].report(
         who, parse_month(request.query.get("from"), "from"), parse_month(request.query.get("to"), "to"))
     return _json(body)
@@ -240,7 +199,6 @@ async def stats(request: web.Request) -> web.Response:
 
 async def stats_csv(request: web.Request) -> web.Response:
     who = await authenticate(request)
-    require_role(who, "admin", "privacy_officer")
     text = await request.app[keys.STATISTICS].csv(
         who, parse_month(request.query.get("from"), "from"), parse_month(request.query.get("to"), "to"))
     return web.Response(text=text, content_type="text/csv", charset="utf-8",
@@ -254,7 +212,6 @@ async def propose_entry(request: web.Request) -> web.Response:
     who = await authenticate(request)
     consultation_id = v.path_id(request)
     data = await v.json_body(request)
-    _only(data, {"question", "answer", "topic"})
     body = await request.app[keys.KNOWLEDGE].propose(
         who, consultation_id, v.text(data, "question", max_len=4000), v.text(data, "answer", max_len=8000),  # type: ignore[arg-type]
         v.identifier(data, "topic", required=False), context(request))
@@ -360,58 +317,56 @@ ENTRY: s.S = {"type": "object", "required": ["id", "topic", "question", "answer"
 ENTRY_IN: s.S = {"type": "object", "required": ["question", "answer"], "properties": {
     "question": {"type": "string", "minLength": 1, "maxLength": 4000},
     "answer": {"type": "string", "minLength": 1, "maxLength": 8000}, "topic": s.STR}}
-_MONTHS = (("from", {"type": "string", "pattern": r"^\d{4}-\d{2}$"}, "first month YYYY-MM (default: 11 months before to)"),
-           ("to", {"type": "string", "pattern": r"^\d{4}-\d{2}$"}, "last month YYYY-MM (default: this month)"))
-_LIMIT = (("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "at most this many (default 50)"),)
+_MONTHS = (("from", s.MONTH, "first month YYYY-MM (default: 11 months before to)"),
+           ("to", s.MONTH, "last month YYYY-MM (default: this month)"))
+_LIMIT = (s.LIMIT_QUERY,)
 _WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422)
 
 ROUTING_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/agreements", list_agreements, "Agreements your organisation is a party to",
           response=s.page(AGREEMENT), errors=(401,)),
-    Route("POST", "/api/v1/agreements", create_agreement, "Record an agreement between two organisations",
+    Route("POST", "/api/v1/agreements", create_agreement, action="agreement.manage", summary="Record an agreement between two organisations",
           who="admin of a party organisation", body=AGREEMENT_IN, response=AGREEMENT, status=201,
           errors=_WRITE_ERRORS),
     Route("GET", "/api/v1/agreements/{id}", get_agreement, "One agreement with every version",
           who="user of a party organisation", response=AGREEMENT, errors=(401, 404)),
-    Route("PUT", "/api/v1/agreements/{id}", update_agreement,
-          "Change an agreement (validity, topics, pools); a termination sets valid_until",
+    Route("PUT", "/api/v1/agreements/{id}", update_agreement, action="agreement.manage", summary="Change an agreement (validity, topics, pools); a termination sets valid_until",
           who="admin of a party organisation", body=AGREEMENT_IN, response=AGREEMENT, errors=_WRITE_ERRORS),
     Route("GET", "/api/v1/pools", list_pools, "Pools with who is on duty now, the next on-duty time and expected wait",
           response=s.page(POOL), errors=(400, 401), query=(("org", {"type": "string"}, "only this organisation"),)),
-    Route("PUT", "/api/v1/pools/{org}/{name}", put_pool, "Set a pool's SLA, re-offers, backup pool and load limit",
+    Route("PUT", "/api/v1/pools/{org}/{name}", put_pool, action="pool.manage", summary="Set a pool's SLA, re-offers, backup pool and load limit",
           who="admin of that org", body=POOL_PUT, response=POOL, errors=(400, 401, 403, 404, 413, 415, 422)),
-    Route("GET", "/api/v1/queue", my_queue, "Open consultations offered to you: most urgent first, then oldest",
+    Route("GET", "/api/v1/queue", my_queue, action="consultation.claim", summary="Open consultations offered to you: most urgent first, then oldest",
           who="expert, intake social worker", response=s.page(QUEUE_ITEM), errors=(400, 401, 403), query=_LIMIT),
     Route("GET", "/api/v1/roster", get_roster, "The roster: periods, weekly rules and on-duty intervals",
-          who="user of that org", response=ROSTER, errors=(401, 404, 422),
+          who="user of that org", response=ROSTER, errors=(400, 401, 404, 422),
           query=(("org", {"type": "string"}, "organisation (default yours)"),
-                 ("from", {"type": "string", "format": "date-time"}, "window start (default yesterday)"),
-                 ("to", {"type": "string", "format": "date-time"}, "window end (default 14 days on)"))),
-    Route("POST", "/api/v1/roster/periods", add_period, "Add an on-duty period for a named expert",
+                 ("from", s.TIME, "window start (default yesterday)"),
+                 ("to", s.TIME, "window end (default 14 days on)"))),
+    Route("POST", "/api/v1/roster/periods", add_period, action="roster.manage", summary="Add an on-duty period for a named expert",
           who="admin of the expert's org", body=PERIOD_IN, response=PERIOD, status=201, errors=_WRITE_ERRORS),
     Route("DELETE", "/api/v1/roster/periods/{id}", delete_period, "Remove an on-duty period",
           who="admin of the expert's org", response=DELETED, errors=(401, 403, 404)),
-    Route("POST", "/api/v1/roster/rules", add_rule, "Add a weekly on-duty rule (Helsinki time; off on holidays)",
+    Route("POST", "/api/v1/roster/rules", add_rule, action="roster.manage", summary="Add a weekly on-duty rule (Helsinki time; off on holidays)",
           who="admin of the expert's org", body=RULE_IN, response=RULE, status=201, errors=_WRITE_ERRORS),
     Route("DELETE", "/api/v1/roster/rules/{id}", delete_rule, "Remove a weekly rule",
           who="admin of the expert's org", response=DELETED, errors=(401, 403, 404)),
     Route("GET", "/api/v1/holidays", holidays, "Finnish public holidays of a year (days off for the roster)",
           response=HOLIDAYS, errors=(400, 401, 422),
-          query=(("year", {"type": "integer"}, "the year (default this year)"),)),
-    Route("GET", "/api/v1/stats", stats, "Statistics per month and pair of organisations (no personal data)",
+          query=(("year", {"type": "integer", "minimum": 1900, "maximum": 2200}, "the year (default this year)"),)),
+    Route("GET", "/api/v1/stats", stats, action="stats.read", summary="Statistics per month and pair of organisations (no personal data)",
           who="admin, privacy officer", response=STATS, errors=(401, 403, 422), query=_MONTHS),
-    Route("GET", "/api/v1/stats.csv", stats_csv, "The statistics as CSV (month, orgs, measure, key, value)",
+    Route("GET", "/api/v1/stats.csv", stats_csv, action="stats.read", summary="The statistics as CSV (month, orgs, measure, key, value)",
           who="admin, privacy officer", response={"type": "string"}, errors=(401, 403, 422), query=_MONTHS,
           content_type="text/csv"),
-    Route("POST", "/api/v1/consultations/{id}/knowledge", propose_entry,
-          "Turn a closed consultation into a knowledge entry; refused (422, with kinds and positions) if it holds "
+    Route("POST", "/api/v1/consultations/{id}/knowledge", propose_entry, action="knowledge.propose", edge_checks_role=False, summary="Turn a closed consultation into a knowledge entry; refused (422, with kinds and positions) if it holds "
           "personal data", who="expert who took part", body=ENTRY_IN, response=ENTRY, status=201,
           errors=_WRITE_ERRORS),
     Route("GET", "/api/v1/knowledge", search_knowledge, "Search the approved entries (Finnish full-text)",
           who="staff", response=s.page(ENTRY), errors=(400, 401, 403, 422),
           query=(("q", {"type": "string", "maxLength": 200}, "words to search"),
                  ("topic", {"type": "string"}, "only this topic"), *_LIMIT)),
-    Route("GET", "/api/v1/knowledge/drafts", knowledge_drafts, "Entries of your organisation awaiting approval",
+    Route("GET", "/api/v1/knowledge/drafts", knowledge_drafts, action="knowledge.drafts", summary="Entries of your organisation awaiting approval",
           who="expert, admin", response=s.page(ENTRY), errors=(400, 401, 403), query=_LIMIT),
     Route("GET", "/api/v1/knowledge/{id}", get_entry, "One entry", response=ENTRY, errors=(401, 404)),
     Route("POST", "/api/v1/knowledge/{id}/approve", approve_entry, "Approve an entry (another expert than its author)",

@@ -11,7 +11,8 @@ from consult.http import keys
 from consult.http import schemas as s
 from consult.http.api import Route
 from consult.http.principal import authenticate
-from consult.model.vocabulary import CATEGORIES, OUTCOMES, PURPOSES, URGENCIES
+from consult.http import vocabulary as vocab
+from consult.model.vocabulary import OUTCOMES, URGENCIES
 from consult.policy.rules import Category, PartyScope, Rule
 
 LANGUAGES = ("fi", "sv", "en")
@@ -20,6 +21,7 @@ LANGUAGES = ("fi", "sv", "en")
 async def client_config(request: web.Request) -> web.Response:
     """Public and free of secrets: the browser reads it before anyone has signed in."""
     settings = request.app[keys.SETTINGS]
+    names = vocab.of(request)
     oidc = None
     if settings.oidc_authority and settings.oidc_client_id:
         oidc = {
@@ -33,8 +35,8 @@ async def client_config(request: web.Request) -> web.Response:
         "orgs": list(settings.orgs),
         "topics": list(settings.topics),
         "urgencies": list(URGENCIES),
-        "purposes": sorted(PURPOSES),
-        "categories": sorted(CATEGORIES),
+        "purposes": sorted(names.purposes),
+        "categories": sorted(names.categories),
         "outcomes": sorted(OUTCOMES),
         "languages": list(LANGUAGES),
         "consent_max_days": settings.consent_max_days,

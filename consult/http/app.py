@@ -85,8 +85,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.on_shutdown.append(close_all)
 
     routes = routes_for(settings)
+    app[keys.BODY_SCHEMAS] = {r.handler.__name__: r.body for r in routes
+                              if r.body is not None and r.body_type == "application/json"}
     for route in routes:
-        app.router.add_route(route.method, route.path, route.handler, name=route.handler.__name__)
+        app.router.add_route(route.method, route.path, route.endpoint, name=route.handler.__name__)
     app.on_response_prepare.append(_secrecy_marking(frozenset(r.handler.__name__ for r in routes if r.secret)))
     app.router.add_get("/api/v1/openapi.json", openapi_handler(build_document(routes)), name="openapi")
     app.router.add_get("/api/v1/ws", websocket, name="websocket")

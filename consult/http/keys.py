@@ -62,3 +62,5 @@ AUDIT = web.AppKey("audit", AuditTrail)
 SOCKETS = web.AppKey("sockets", dict)
 SESSIONS = web.AppKey("sessions", Sessions)
 METRICS = METRICS_KEY
+#: Route name -> the (closed) schema of its JSON request body: what ``validation.json_body`` enforces.
+BODY_SCHEMAS = web.AppKey("body_schemas", dict)

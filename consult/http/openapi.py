@@ -7,9 +7,12 @@ from typing import Any
 
 from aiohttp import web
 
+from consult.http import keys
 from consult.http import schemas as s
+from consult.http import vocabulary as vocab
 from consult.http.api import Route
-from consult.model import secrecy
+from consult.model import actions, secrecy
+from consult.model.vocabulary import Vocabulary
 
 _STATUS_TEXT = {
     400: "Malformed request", 401: "Unauthenticated", 403: "Forbidden by role or policy",
@@ -57,6 +60,11 @@ def _operation(route: Route) -> dict[str, Any]:
             "description": _STATUS_TEXT[status],
             "content": {"application/json": {"schema": s.ERROR}},
         }
+    if route.action is not None:
+        roles = sorted(actions.roles_for(route.action))
+        op["x-action"] = route.action
+        op["x-roles"] = roles
+        op["description"] += f" Roles: {', '.join(roles)} (action {route.action})."
     if route.auth:
         op["security"] = [{"bearer": []}]
         op["responses"]["429"] = {
@@ -102,8 +110,30 @@ def build_document(routes: tuple[Route, ...]) -> dict[str, Any]:
     }
 
 
+def with_vocabulary(document: Any, vocabulary: Vocabulary) -> Any:
+    """``document`` with each shared enum of the taxonomy's names (consult/http/schemas.py)
+    replaced by the names of ``vocabulary``: the enums have one home, the loaded taxonomy."""
+    enums = s.taxonomy_enums(vocabulary)
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return enums[id(node)] if id(node) in enums else [walk(x) for x in node]
+        if isinstance(node, dict):
+            return {k: walk(x) for k, x in node.items()}
+        return node
+
+    return walk(document)
+
+
 def handler(document: dict[str, Any]) -> Any:
-    async def openapi(_request: web.Request) -> web.Response:
-        return web.json_response(document)
+    """Serves ``document`` with the enums of the policy the application loaded at start-up."""
+    served: dict[int, dict[str, Any]] = {}  # id of the policy engine -> its document
+
+    async def openapi(request: web.Request) -> web.Response:
+        engine = request.app[keys.POLICY]
+        if id(engine) not in served:
+            served.clear()
+            served[id(engine)] = with_vocabulary(document, vocab.of_policy(engine.policy))
+        return web.json_response(served[id(engine)])
 
     return openapi

@@ -3,27 +3,38 @@ client address has used up its failed sign-ins)."""
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from consult.auth import AuthError, Session
-from consult.errors import Forbidden, RateLimited, Unauthenticated
+from consult.errors import RateLimited, Unauthenticated
 from consult.http import keys
 from consult.http.middleware import REQUEST_ID, USER_ID
-from consult.model import Principal
+from consult.model import Principal, actions
 from consult.model.context import RequestContext
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 log = logging.getLogger("consult.auth")
 
+PRINCIPAL = web.RequestKey("principal", Principal)
+
 
 async def authenticate(request: web.Request) -> Principal:
+    """The caller, verified once per request (the role check before the handler and the handler
+    itself share it)."""
+    if PRINCIPAL in request:
+        return request[PRINCIPAL]
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated()
     principal = await sign_in(request, token.strip())
     request[USER_ID] = principal.user_id
+    request[PRINCIPAL] = principal
     await request.app[keys.DIRECTORY].seen(principal)
     return principal
 
@@ -60,9 +71,17 @@ async def sign_in_session(request: web.Request, token: str) -> Session:
     return session
 
 
-def require_role(principal: Principal, *roles: str) -> None:
-    if not any(principal.has(r) for r in roles):
-        raise Forbidden("Your role does not allow this.", code="role")
+def guarded(handler: Handler, action: str) -> Handler:
+    """``handler`` behind the role check of ``action`` (consult/model/actions.py): 401 without a
+    valid token, 403 ``role`` when none of the caller's roles may attempt the action."""
+    actions.roles_for(action)  # an unknown action fails when the routes are built, not per request
+
+    @functools.wraps(handler)
+    async def checked(request: web.Request) -> web.StreamResponse:
+        actions.require(await authenticate(request), action)
+        return await handler(request)
+
+    return checked
 
 
 def context(request: web.Request) -> RequestContext:

@@ -1,16 +1,61 @@
-"""JSON Schemas of the public API, used by the OpenAPI document (SPEC §5)."""
+"""JSON Schemas of the public API, used by the OpenAPI document (SPEC §5).
+
+A request body's schema is also what the edge enforces: ``closed`` marks every object in it
+``additionalProperties: false`` (``Route`` applies it), and ``validation.json_body`` refuses
+exactly the fields that schema does not name, so the document and the check cannot drift.
+"""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-from consult.model.vocabulary import CATEGORIES, OUTCOMES, PURPOSES, STATUSES, URGENCIES
+from consult.model import instant
+from consult.model.vocabulary import DEFAULT, OUTCOMES, STATUSES, URGENCIES, Vocabulary
+from consult.services.paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_POSITION
 
 S = dict[str, Any]
+
+# The enums of the taxonomy's names: each one list object, shared by every schema that names it,
+# so that the OpenAPI document replaces it with the names of the running service's own policy
+# (`taxonomy_enums`; consult/http/openapi.py). The lists here are those of the shipped taxonomy.
+CATEGORY_NAMES: list[str] = sorted(DEFAULT.categories)
+CLIENT_CATEGORY_NAMES: list[str] = sorted(DEFAULT.client_categories)
+PURPOSE_NAMES: list[str] = sorted(DEFAULT.purposes)
+CLIENT_PURPOSE_NAMES: list[str] = sorted(DEFAULT.client_purposes)
+ROLE_NAMES: list[str] = sorted(DEFAULT.roles)
+
+
+def taxonomy_enums(vocabulary: Vocabulary) -> dict[int, list[str]]:
+    """``id`` of each shared enum list -> the same enum for ``vocabulary``."""
+    return {
+        id(CATEGORY_NAMES): sorted(vocabulary.categories),
+        id(CLIENT_CATEGORY_NAMES): sorted(vocabulary.client_categories),
+        id(PURPOSE_NAMES): sorted(vocabulary.purposes),
+        id(CLIENT_PURPOSE_NAMES): sorted(vocabulary.client_purposes),
+        id(ROLE_NAMES): sorted(vocabulary.roles),
+    }
 
 STR: S = {"type": "string"}
 NSTR: S = {"type": ["string", "null"]}
 TS: S = {"type": ["string", "null"], "format": "date-time"}
+
+# -- query parameters: as ``validation`` reads them (query_int, query_instant, decode_cursor) ----------
+
+Q = tuple[str, S, str]
+_YEARS = f"{instant.EARLIEST.year}..{instant.LATEST.year - 1}"
+LIMIT_QUERY: Q = ("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                  f"at most this many, 1..{MAX_LIMIT} in ASCII digits (default {DEFAULT_LIMIT})")
+CURSOR_QUERY: Q = ("cursor", {"type": "string", "maxLength": 200}, "the `next` of the previous page")
+#: A leaf index or tree size of the audit log.
+INDEX: S = {"type": "integer", "minimum": 0, "maximum": MAX_POSITION}
+#: A time with its zone, or a date meaning a moment of that day in Helsinki.
+TIME_OR_DATE: S = {"type": "string", "maxLength": instant.MAX_LENGTH,
+                   "description": f"ISO 8601 time with zone, or a date YYYY-MM-DD (Helsinki); years {_YEARS}"}
+#: A time with its zone only.
+TIME: S = {"type": "string", "format": "date-time", "maxLength": instant.MAX_LENGTH,
+           "description": f"ISO 8601 time with zone; years {_YEARS}"}
+MONTH: S = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$", "description": f"YYYY-MM; years {_YEARS}"}
 
 ERROR: S = {
     "type": "object",
@@ -67,7 +112,7 @@ CONSULTATION: S = {
         "id": STR, "topic": STR,
         "urgency": {"type": "string", "enum": list(URGENCIES)},
         "question": STR,
-        "purpose": {"type": "string", "enum": sorted(PURPOSES)},
+        "purpose": {"type": "string", "enum": PURPOSE_NAMES},
         "origin_org": STR, "created_by": STR, "target_org": STR,
         "pool": NSTR, "expert_id": NSTR, "client_ref": NSTR, "case_ref": NSTR,
         "status": {"type": "string", "enum": list(STATUSES)},
@@ -86,7 +131,7 @@ CONSULTATION_NEW: S = {
         "topic": STR,
         "urgency": {"type": "string", "enum": list(URGENCIES)},
         "question": {"type": "string", "minLength": 1, "maxLength": 10000},
-        "purpose": {"type": "string", "enum": sorted(PURPOSES)},
+        "purpose": {"type": "string", "enum": PURPOSE_NAMES},
         "target_org": STR,
         "expert_id": STR,
         "pool": STR,
@@ -100,8 +145,8 @@ ITEM_IN: S = {
     "type": "object",
     "required": ["category", "value"],
     "properties": {
-        "category": {"type": "string", "enum": sorted(CATEGORIES)},
-        "value": {"type": ["string", "number", "boolean"]},
+        "category": {"type": "string", "enum": CATEGORY_NAMES},
+        "value": {"type": ["string", "number"], "description": "A boolean is refused: write it as text"},
         "consent_id": STR,
         "referral": {
             "type": "object",
@@ -154,7 +199,7 @@ SENSITIVE_CONFIRMATION: S = {
                    "not contain identifiers.",
     "properties": {
         "reason": {"type": "string", "minLength": 10, "maxLength": 1000},
-        "categories": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": sorted(CATEGORIES)}},
+        "categories": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": CATEGORY_NAMES}},
     },
 }
 
@@ -304,3 +349,20 @@ CHILD_WELFARE_NOTIFICATION: S = {
     **CONSULTATION,
     "properties": {**CONSULTATION["properties"], "notification": NOTIFICATION},
 }
+
+
+def closed(schema: S) -> S:
+    """A copy of a request schema with ``additionalProperties: false`` on every object that names
+    its properties: the edge refuses any other field (``validation.refuse_unknown``)."""
+    result = copy.deepcopy(schema)
+    stack = [result]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        if isinstance(node.get("properties"), dict):
+            node.setdefault("additionalProperties", False)
+            stack.extend(node["properties"].values())
+        if isinstance(node.get("items"), dict):
+            stack.append(node["items"])
+    return result

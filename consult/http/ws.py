@@ -27,6 +27,7 @@ from consult.errors import RateLimited, Unauthenticated
 from consult.http import keys
 from consult.http.middleware import USER_ID
 from consult.http.principal import context, sign_in_session
+from consult.http.validation import BadJson, loads
 from consult.model import Principal, iso
 from consult.services.events import Reader
 
@@ -103,8 +104,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             if msg.type != WSMsgType.TEXT:
                 continue
             try:
-                frame = json.loads(msg.data)
-            except ValueError:
+                frame = loads(msg.data)
+            except BadJson:
                 frame = None
             kind = frame.get("type") if isinstance(frame, dict) else None
             if kind == "ping":
@@ -160,8 +161,8 @@ async def _authenticate(ws: web.WebSocketResponse, request: web.Request) -> Sess
     token = None
     if msg.type == WSMsgType.TEXT:
         try:
-            frame = json.loads(msg.data)
-        except ValueError:
+            frame = loads(msg.data)
+        except BadJson:
             frame = None
         if isinstance(frame, dict) and frame.get("type") == "auth" and isinstance(frame.get("token"), str):
             token = frame["token"]

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from consult.audit import subjects
 from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
+from consult.model import actions
 from consult.model import Clock, Principal, iso
 from consult.model.context import SYSTEM_CONTEXT, RequestContext
 from consult.services import gate
@@ -95,7 +96,7 @@ class Agreements:
         return body
 
     async def create(self, who: Principal, data: AgreementInput, ctx: RequestContext) -> dict[str, Any]:
-        if not who.has("admin"):
+        if not actions.allows(who, "agreement.manage"):
             raise Forbidden("Only admins record agreements.")
         if data.parties is None or data.reference is None or data.valid_from is None:
             raise Unprocessable("reference, parties and valid_from are required.", code="invalid_field")
@@ -122,7 +123,7 @@ class Agreements:
             row = await store.get(conn, agreement_id)
         if row is None or who.org not in (row["org_a"], row["org_b"]):
             raise NotFound()
-        if not who.has("admin"):
+        if not actions.allows(who, "agreement.manage"):
             raise Forbidden("Only admins change agreements.")
         _gate(data)
         if data.parties is not None and sorted(data.parties) != [row["org_a"], row["org_b"]]:

@@ -15,9 +15,9 @@ from consult.audit.records import AuditRecord, record
 from consult.errors import NotFound, Unprocessable
 from consult.model import Clock, Principal
 from consult.model.context import RequestContext
-from consult.policy.model import Party
 from consult.services import access
 from consult.services import gate
+from consult.services import parties
 from consult.services.content import Content
 from consult.services.messages import DataItem, Messages
 from consult.services.sensitive import Confirmation
@@ -98,9 +98,8 @@ class Attachments:
             view = await self.messages.view_for(conn, acc.consultation, [item["consent_id"]] if item["consent_id"] else [])
             key = await self.content.key(conn, row["consultation_id"])
         c = acc.consultation
-        reader = Party(org=who.org, role=acc.participant["role"] if acc.participant else "expert",
-                       user_id=who.user_id)
-        author = Party(org=item["author_org"], role=item["author_role"], user_id=item["author_id"])
+        reader = parties.reader(who, acc.participant, c)
+        author = parties.author(item)
         if who.user_id != item["author_id"]:
             decision = self.messages.disclosure.decide(author, reader, CATEGORY, view, consent_id=item["consent_id"])
             if not decision.permitted:

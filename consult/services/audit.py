@@ -26,6 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.audit.anchor import Anchor
 from consult.audit.entry import FIELDS
+from consult.model import actions
+from consult.model.audit_fields import ROW_FIELDS
 from consult.audit.log import AuditLog, SignedCheckpoint
 from consult.audit.records import AuditRecord, record
 from consult.audit.verify import VerifyReport, unanchored_cutoff, verify_log
@@ -463,7 +465,7 @@ async def export_records(
 
 async def _export_lines(db: Database, f: EventFilter, fmt: str) -> AsyncIterator[str]:
     if fmt == "csv":
-        yield _csv_line([*FIELDS, "entry_version", "leaf_hash"])
+        yield _csv_line([*FIELDS, *ROW_FIELDS])
     async with db.read() as conn:
         async for part in audit_log.iter_query(conn, f):
             if fmt == "csv":
@@ -620,7 +622,7 @@ def _csv_cell(value: Any) -> str:
 
 
 def _officer(who: Principal) -> None:
-    if not who.has("privacy_officer"):
+    if not actions.allows(who, "audit.read"):
         raise Forbidden("Only a privacy officer may use the audit log.", code="role")
 
 

@@ -14,7 +14,6 @@ reference stay as they are, and the access report of the survivor reads them wit
 from __future__ import annotations
 
 import logging
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from consult.audit.records import AuditRecord, record
 from consult.crypto import CryptoError
 from consult.model import Clock, Principal
+from consult.model import identifiers
 from consult.model.context import SYSTEM_CONTEXT, RequestContext
 from consult.model.hetu import FORM, canonical_hetu
 from consult.services.clients import HETU_DOMAIN
@@ -38,7 +38,7 @@ log = logging.getLogger("consult.clients")
 BATCH = 500
 GROUPS_PER_UNIT = 100  # one person's clients per group; each group's merge and records in one unit
 #: A client link as FreeText writes it (``client_link``); refs are "cl_" and 20 hex digits.
-_LINK = re.compile(r"\[client:(cl_[0-9a-f]{20})\]")
+_LINK = identifiers.CLIENT_LINK
 
 
 @dataclass(frozen=True, slots=True)

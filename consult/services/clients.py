@@ -7,14 +7,15 @@ and found again through a keyed blind index; it is never returned or logged.
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.audit.records import AuditRecord, record
 from consult.errors import Forbidden, Unprocessable
+from consult.model import actions
 from consult.model import Clock, Principal
+from consult.model import identifiers
 from consult.model.context import RequestContext
 from consult.model.hetu import FORM, canonical_hetu
 from consult.services.vault import REGISTRY, Vault
@@ -22,17 +23,14 @@ from consult.storage import clients as store
 from consult.storage.db import Database
 
 HETU_DOMAIN = "client.hetu"
-REGISTRAR_ROLES = frozenset({"advisor", "expert", "social_worker"})
 #: Who may find an already registered client by HETU without ever registering one.
-LOOKUP_ROLES = frozenset({"advisor", "expert", "social_worker", "privacy_officer"})
 
 
 #: The one canonical form (consult/model/hetu.py), under the name this module always used.
 normalise_hetu = canonical_hetu
 
 
-def new_client_ref() -> str:
-    return "cl_" + secrets.token_hex(10)
+new_client_ref = identifiers.new_client_ref
 
 
 class Clients:
@@ -43,7 +41,7 @@ class Clients:
 
     async def register(self, who: Principal, hetu: str, ctx: RequestContext) -> tuple[str, bool]:
         """Return ``(client_ref, created)``; the same HETU always gives the same ref."""
-        if not (who.roles & REGISTRAR_ROLES):
+        if not actions.allows(who, "client.register"):
             raise Forbidden("Your role does not register clients.", code="role")
         canonical = canonical_hetu(hetu)
         if canonical is None:
@@ -64,7 +62,7 @@ class Clients:
         The lookup is audited (``client.lookup``, with the ref when one was found) in the same
         transaction that reads the blind index, whether or not the client exists.
         """
-        if not (who.roles & LOOKUP_ROLES):
+        if not actions.allows(who, "client.lookup"):
             raise Forbidden("Your role does not look up clients.", code="role")
         canonical = canonical_hetu(hetu)
         if canonical is None:
@@ -99,7 +97,7 @@ class Clients:
         return ref, True
 
     async def exists(self, client_ref: str) -> bool:
-        if not client_ref.startswith("cl_") or len(client_ref) > 40:
+        if not identifiers.is_client_ref(client_ref):
             return False
         async with self.db.read() as conn:
             return await store.exists(conn, client_ref)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from consult.audit import subjects
 from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
+from consult.model import actions
 from consult.model import Clock, Principal, iso
 from consult.model.context import RequestContext
 from consult.policy.model import Consent, Prohibition
@@ -32,8 +33,6 @@ from consult.storage import directory as directory_store
 from consult.storage import consents as store
 from consult.storage.db import Database
 
-RECORDER_ROLES = frozenset({"advisor", "social_worker"})
-READER_ROLES = frozenset({"advisor", "social_worker", "privacy_officer"})
 GRANTORS = frozenset({"self", "guardian", "legal_representative"})
 METHODS = frozenset({"written", "oral", "e_service"})
 
@@ -180,7 +179,7 @@ class Consents:
     async def create(
         self, who: Principal, client_ref: str, scope: ConsentScope, ctx: RequestContext
     ) -> dict[str, Any]:
-        if not (who.roles & RECORDER_ROLES):
+        if not actions.allows(who, "consent.record"):
             raise Forbidden("Only advisors and social workers record consents.", code="role")
         now = self.clock.now()
         scope = self._check_scope(scope, who, now)
@@ -246,7 +245,7 @@ class Consents:
         return consent_json({**current, "status": status, "status_changed_at": now}, now)
 
     async def list_for_client(self, who: Principal, client_ref: str, ctx: RequestContext) -> list[dict[str, Any]]:
-        if not (who.roles & READER_ROLES):
+        if not actions.allows(who, "consent.read"):
             raise Forbidden("Your role does not read consents.", code="role")
         now = self.clock.now()
         async with self.db.read() as conn:
@@ -265,7 +264,7 @@ class Consents:
         async with self.db.read() as conn:
             row = await store.latest(conn, consent_id) if len(consent_id) <= 36 else None
             events = await store.events(conn, consent_id) if row else []
-        if row is None or not _visible(row, who) or not (who.roles & READER_ROLES):
+        if row is None or not _visible(row, who) or not actions.allows(who, "consent.read"):
             raise NotFound()
         await self.db.write(lambda conn: record(conn, who, ctx, self.clock.now(), [AuditRecord(
             action=action, client_ref=row["client_ref"], categories=tuple(row["categories"]),
@@ -307,7 +306,7 @@ class Consents:
     async def prohibit(
         self, who: Principal, client_ref: str, category: str | None, org: str | None, ctx: RequestContext
     ) -> dict[str, Any]:
-        if not (who.roles & RECORDER_ROLES):
+        if not actions.allows(who, "consent.record"):
             raise Forbidden("Only advisors and social workers record prohibitions.", code="role")
         now = self.clock.now()
         row = {
@@ -332,7 +331,7 @@ class Consents:
         """The prohibitions the caller's organisation recorded for this client, with who recorded
         them. Another organisation's prohibitions are its own business: they are not listed, and
         a reader learns of one only as the rule that withheld an item from them."""
-        if not (who.roles & READER_ROLES):
+        if not actions.allows(who, "consent.read"):
             raise Forbidden("Your role does not read prohibitions.", code="role")
         async with self.db.read() as conn:
             if not await client_store.exists(conn, client_ref):
@@ -347,7 +346,7 @@ class Consents:
     async def revoke_prohibition(self, who: Principal, prohibition_id: str, ctx: RequestContext) -> dict[str, Any]:
         async with self.db.read() as conn:
             row = await store.get_prohibition(conn, prohibition_id) if len(prohibition_id) <= 36 else None
-        if row is None or row["created_org"] != who.org or not (who.roles & RECORDER_ROLES):
+        if row is None or row["created_org"] != who.org or not actions.allows(who, "consent.record"):
             raise NotFound()
         now = self.clock.now()
 
@@ -377,9 +376,9 @@ class Consents:
         """The current version, for case staff of an organisation the consent concerns."""
         async with self.db.read() as conn:
             row = await store.latest(conn, consent_id) if len(consent_id) <= 36 else None
-        if row is None or not _visible(row, who) or not (who.roles & READER_ROLES):
+        if row is None or not _visible(row, who) or not actions.allows(who, "consent.read"):
             raise NotFound()
-        if not (who.roles & RECORDER_ROLES):
+        if not actions.allows(who, "consent.record"):
             raise Forbidden("Only advisors and social workers act on a consent.", code="role")
         return row
 
@@ -389,7 +388,7 @@ class Consents:
             row = await store.latest(conn, consent_id) if len(consent_id) <= 36 else None
         if row is None or not _visible(row, who):
             raise NotFound()
-        if row["recorded_org"] != who.org or not (who.roles & RECORDER_ROLES):
+        if row["recorded_org"] != who.org or not actions.allows(who, "consent.record"):
             raise Forbidden("Only the recording organisation's advisors and social workers change a consent.",
                             code="role")
         return row

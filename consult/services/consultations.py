@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
+from consult.model import actions
 from consult.model import Clock, Principal, iso
 from consult.model.context import RequestContext
 from consult.model.intake import Intakes, claim_role, may_receive
@@ -23,7 +24,8 @@ from consult.policy.model import ItemRequest, Party
 from consult.services.clients import Clients
 from consult.services.consents import Consents
 from consult.services.directory import Directory
-from consult.services.disclosure import PARTICIPANT_ROLES, Disclosure, View, party_of, party_of_principal
+from consult.services import parties
+from consult.services.disclosure import Disclosure, View
 from consult.services.events import EventBus
 from consult.services.content import Content
 from consult.services import gate as content_gate
@@ -35,7 +37,6 @@ from consult.storage import consultations as store
 from consult.storage import directory as directory_store
 from consult.storage.db import Database
 
-CREATOR_ROLES = frozenset({"advisor", "social_worker"})
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ class Consultations:
                     prohibitions=await self.consents.active_prohibitions(conn, c["client_ref"]))
 
     def _question(self, c: dict[str, Any], reader: Party, view: View) -> str:
-        author = Party(org=c["origin_org"], role=c["created_role"] or "advisor", user_id=c["created_by"])
+        author = parties.creator(c)
         return self.disclosure.render_text(c["question"], c["question_spans"], author, reader, view)
 
     def _note(self, c: dict[str, Any], reader: Party, view: View) -> str | None:
@@ -158,7 +159,7 @@ class Consultations:
         if c.get("closed_by") is None:
             # Written before the gate recorded the note's author and identifier positions.
             return content_gate.without_identifiers(note)
-        author = Party(org=c["closed_org"], role=c["closed_role"], user_id=c["closed_by"])
+        author = parties.closer(c)
         return self.disclosure.render_text(note, c.get("outcome_note_spans"), author, reader, view)
 
     def _json_for(self, c: dict[str, Any], reader: Party, view: View,
@@ -179,7 +180,7 @@ class Consultations:
         """A child-welfare notification (lastensuojelulaki 417/2007 25 §): no consent, at once to
         the county's child-welfare intake, its notifier and statutory basis recorded and audited.
         The policy decides whether this sender may notify this organisation at all (403)."""
-        if not (who.roles & CREATOR_ROLES):
+        if not actions.allows(who, "consultation.create"):
             raise Forbidden("Only advisors and social workers open consultations.")
         new = NewConsultation(topic=topic, urgency="immediate", question=text, purpose=NOTIFICATION_PURPOSE,
                               target_org=target_org, client_ref=client_ref, confirmation=confirmation)
@@ -188,7 +189,7 @@ class Consultations:
         async with self.db.read() as conn:
             prohibitions = await self.consents.active_prohibitions(conn, client_ref)
         decision = self.disclosure.engine.decide(ItemRequest(
-            party_of_principal(who), Party(target_org, claim_role(NOTIFICATION_PURPOSE)), "service_need.referral",
+            parties.acting(who), parties.receiving(target_org, NOTIFICATION_PURPOSE), "service_need.referral",
             NOTIFICATION_PURPOSE, client_ref, None, prohibitions, None, self.clock.now()))
         if not decision.permitted or not decision.basis.startswith("statute:"):
             raise Forbidden(f"The policy does not let you make a child-welfare notification to {target_org} "
@@ -197,7 +198,7 @@ class Consultations:
 
     async def _open(self, who: Principal, new: NewConsultation, ctx: RequestContext,
                     notification: Any = None) -> dict[str, Any]:
-        if not (who.roles & CREATOR_ROLES):
+        if not actions.allows(who, "consultation.create"):
             raise Forbidden("Only advisors and social workers open consultations.")
         content_gate.reference("case_ref", new.case_ref)
         new = self._intake_route(new)
@@ -210,7 +211,7 @@ class Consultations:
                 if self.routing is not None else None)
         now = self.clock.now()
         consultation_id = str(uuid.uuid4())
-        creator = party_of(who.user_id, who.org, who.roles)
+        creator = parties.acting(who)
         checked = self.sensitive.confirm(await self._question_flags(new, creator, now),
                                          new.confirmation)
         row = {
@@ -290,10 +291,9 @@ class Consultations:
         body = self._json_for(row, creator, view, participants)
         targets = (plan.targets if plan is not None
                    else await self.directory.offer_targets(new.target_org, new.pool, new.expert_id))
-        receiving = claim_role(new.purpose)
         self.bus.publish(targets, lambda user_id: {
             "type": "consultation.offered",
-            "consultation": self._json_for(row, Party(org=new.target_org, role=receiving, user_id=user_id), view),
+            "consultation": self._json_for(row, parties.receiving(new.target_org, new.purpose, user_id), view),
         })
         self.bus.publish([who.user_id], lambda _u: {"type": "consultation.created", "consultation": body})
         if notification is not None:
@@ -315,10 +315,9 @@ class Consultations:
                 return
             c = await self.content.open_consultation(conn, c)
             view = await self._view(conn, c)
-        receiving = claim_role(c["purpose"])
         self.bus.publish(targets, lambda user_id: {
             "type": "consultation.offered", **extra,
-            "consultation": self._json_for(c, Party(org=c["target_org"], role=receiving, user_id=user_id), view),
+            "consultation": self._json_for(c, parties.offered(c, user_id), view),
         })
 
     async def _question_flags(self, new: NewConsultation, creator: Party, now: Any
@@ -331,7 +330,7 @@ class Consultations:
         async with self.db.read() as conn:
             prohibitions = await self.consents.active_prohibitions(conn, new.client_ref)
         view = View(purpose=new.purpose, client_ref=new.client_ref, now=now, prohibitions=prohibitions)
-        expert = Party(org=new.target_org, role=claim_role(new.purpose), user_id=new.expert_id)
+        expert = parties.receiving(new.target_org, new.purpose, new.expert_id)
         return self.sensitive.flags(new.question, creator, [Reader(new.expert_id, expert)], view,
                                     passages)
 
@@ -354,7 +353,7 @@ class Consultations:
                                    consultation_id: str, new: NewConsultation, decision: Any, now: Any) -> None:
         """Who notified (an official's notification is not anonymous) and on what basis, with its
         audit record, in the creating transaction."""
-        role = party_of_principal(who).role
+        role = parties.acting(who).role
         await store.insert_notification(conn, {
             "consultation_id": consultation_id, "notifier_id": who.user_id,
             "notifier_name": (content_gate.display_name(who.name) if who.name else "") or who.user_id,
@@ -422,7 +421,7 @@ class Consultations:
         before = decode_cursor("c", cursor)
         async with self.db.read() as conn:
             offer_org, pools = None, []
-            if who.has("expert") or who.has("social_worker"):  # experts, and intake social workers
+            if actions.allows(who, "consultation.claim"):  # experts, and intake social workers
                 expert = await directory_store.get_expert(conn, who.user_id)
                 if expert is not None and expert["on_duty"] and expert["org"] == who.org:
                     offer_org, pools = who.org, list(expert["pools"])
@@ -442,9 +441,9 @@ class Consultations:
             for r in rows:
                 if r["question_spans"] and r["client_ref"] not in views:
                     views[r["client_ref"]] = await self._view(conn, r)
-        reader = party_of_principal(who)
         now = self.clock.now()
-        items = [self._json_for(r, reader, views.get(r["client_ref"]) or View(r["purpose"], r["client_ref"], now))
+        items = [self._json_for(r, parties.reader(who, None, r),
+                                views.get(r["client_ref"]) or View(r["purpose"], r["client_ref"], now))
                  for r in rows]
         if rows:
             await self.db.write(lambda conn: record(conn, who, ctx, now, [
@@ -469,9 +468,7 @@ class Consultations:
 
     @staticmethod
     def _reader(who: Principal, acc: access.Access) -> Party:
-        if acc.participant is not None:
-            return Party(org=who.org, role=acc.participant["role"], user_id=who.user_id)
-        return party_of_principal(who)
+        return parties.reader(who, acc.participant, acc.consultation)
 
     # -- claim, participants, close ---------------------------------------------------------
 
@@ -480,7 +477,7 @@ class Consultations:
             acc = await access.resolve(conn, who, consultation_id, self.content, for_claim=True)
             view = await self._view(conn, acc.consultation)
         role = claim_role(acc.consultation["purpose"])
-        if not who.has(role):
+        if not actions.allows(who, "consultation.claim") or not who.has(role):
             raise Forbidden("Only experts of the target organisation claim consultations; a statutory contact, "
                             "only a social worker of its intake.")
         if not acc.eligible_expert:
@@ -515,12 +512,12 @@ class Consultations:
         if participants is None:
             raise Conflict("Another expert has already claimed this consultation.", code="already_claimed")
         claimed = {**c, "status": "claimed", "claimed_by": who.user_id, "claimed_at": now}
-        body = self._json_for(claimed, Party(org=who.org, role=role, user_id=who.user_id), view, participants)
+        body = self._json_for(claimed, parties.reader(who, {"role": role}, c), view, participants)
         readers = _readers(participants)
         watchers = (await self.routing.watchers(c) if self.routing is not None
                     else await self.directory.offer_targets(c["target_org"], c["pool"], c["expert_id"]))
         for user_id in watchers:
-            readers.setdefault(user_id, Party(org=c["target_org"], role=role, user_id=user_id))
+            readers.setdefault(user_id, parties.offered(c, user_id))
         self._publish(readers, "consultation.claimed", claimed, view, participants)
         return body
 
@@ -537,10 +534,10 @@ class Consultations:
             view = await self._view(conn, acc.consultation)
         if user is None:
             raise Unprocessable("The user is not known to the service.", code="unknown_user")
-        roles = [r for r in user["roles"] if r in PARTICIPANT_ROLES]
+        roles = [r for r in user["roles"] if r in actions.ROLES["consultation.participate"]]
         if not roles:
             raise Unprocessable("Only advisors, experts and social workers take part.", code="not_participant_role")
-        party = party_of(user_id, user["org"], roles)
+        party = parties.of_roles(user_id, user["org"], roles)
         if party.org not in (acc.consultation["origin_org"], acc.consultation["target_org"]):
             raise Unprocessable("The user's organisation is not a party to this consultation.", code="wrong_org")
         if (acc.consultation["purpose"] in INTAKE_PURPOSES and party.org == acc.consultation["target_org"]
@@ -592,9 +589,9 @@ class Consultations:
         if c["purpose"] == NOTIFICATION_PURPOSE and who.org != c["origin_org"] and note is not None:
             raise Unprocessable("A child-welfare notification is closed without a note: nothing of child "
                                 "welfare goes back to the notifier.", code="one_way")
-        closer = Party(org=who.org, role=acc.participant["role"], user_id=who.user_id)
+        closer = parties.reader(who, acc.participant, c)
         # A closed consultation is read by its participants only.
-        recipients = [Reader(p["user_id"], Party(org=p["org"], role=p["role"], user_id=p["user_id"]))
+        recipients = [Reader(p["user_id"], parties.participant(p))
                       for p in acc.participants if p["user_id"] != who.user_id]
         flags = (self.sensitive.flags(note, closer, recipients, view)
                  if note is not None and not c["content_destroyed"] else [])
@@ -661,4 +658,4 @@ def notification_json(row: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _readers(participants: list[dict[str, Any]]) -> dict[str, Party]:
-    return {p["user_id"]: Party(org=p["org"], role=p["role"], user_id=p["user_id"]) for p in participants}
+    return {p["user_id"]: parties.participant(p) for p in participants}

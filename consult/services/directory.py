@@ -9,6 +9,7 @@ from typing import Any
 
 from consult.audit.records import AuditRecord, record
 from consult.errors import Forbidden, Unprocessable
+from consult.model import actions
 from consult.model import Clock, Principal, iso
 from consult.model.context import SYSTEM_CONTEXT, RequestContext
 from consult.model.vocabulary import INTAKE_ROLE
@@ -116,9 +117,9 @@ class Directory:
         # The entry belongs to the user's own organisation, as their last sign-in said; for a
         # user the service has not seen yet, to the existing entry's, else to the naming admin's.
         org = known["org"] if known else (existing["org"] if existing else actor.org)
-        if actor.has("admin") and org == actor.org:
+        if actions.allows(actor, "expert.manage") and org == actor.org:
             pass
-        elif actor.user_id == user_id and existing is not None and actor.has("expert"):
+        elif actor.user_id == user_id and existing is not None and actions.allows(actor, "expert.own_duty"):
             if any(v is not None for v in (data.name, data.topics, data.pools, data.languages)):
                 raise Forbidden("An expert may only change their own on-duty status.")
             if data.on_duty is None:

@@ -6,30 +6,16 @@ at send time for every recipient and at read time for every reader and every liv
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from consult.model import Clock, Principal, iso
+from consult.model import Clock, iso
 from consult.policy.engine import PolicyEngine
 from consult.policy.model import Consent, Decision, ItemRequest, Party, Prohibition, Referral
 from consult.policy.signals import SignalDetector
 from consult.services.consents import as_policy_consent, effective_status
 from consult.services.freetext import render
-
-PARTICIPANT_ROLES = ("social_worker", "expert", "advisor")
-
-
-def party_of(user_id: str | None, org: str, roles: Sequence[str] | frozenset[str]) -> Party:
-    """The role a user acts in within a consultation: the most specific of their roles."""
-    role = next((r for r in PARTICIPANT_ROLES if r in roles), next(iter(sorted(roles)), "none"))
-    return Party(org=org, role=role, user_id=user_id)
-
-
-def party_of_principal(p: Principal) -> Party:
-    return party_of(p.user_id, p.org, p.roles)
-
 
 @dataclass(frozen=True)
 class View:

@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.errors import Unprocessable
 from consult.model import Principal
+from consult.model import identifiers
 from consult.policy.scan import Finding, redact, scan
 from consult.services.clients import Clients
 from consult.services.freetext import REMOVED_HETU, FreeText, Prepared, notices_for
@@ -104,7 +105,7 @@ def references(field: str, values: Iterable[str]) -> None:
 #: The ids the service issues itself (UUIDs; client refs ``cl_`` + 20 hex digits): random, never
 #: typed by a person, so never an identifier — though about one UUID in a thousand holds a run of
 #: digits shaped like a phone number.
-_ISSUED_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|cl_[0-9a-f]{20}")
+_ISSUED_ID = identifiers.ISSUED_ID
 
 
 def holds_identifier(value: str, *, staff_id: bool = False) -> bool:

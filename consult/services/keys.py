@@ -48,7 +48,8 @@ class KeyManagement:
         self.ctx = ctx
         self.db = db
         self.keyring = keyring
-        self.envelope = Envelope(keyring)
+        # Rewrapping touches each data key once: nothing worth caching (the vault holds the cache).
+        self.envelope = Envelope(keyring, cache_size=0)
         self.clock = clock
 
     async def status(self) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
+from consult.model import actions
 from consult.model import Clock, Principal, iso
 from consult.model.context import RequestContext
 from consult.services import access
@@ -30,7 +31,6 @@ from consult.storage.db import Database
 
 _WORD = re.compile(r"[^\W_]+")
 MAX_TERMS = 8
-READER_ROLES = frozenset({"advisor", "expert", "social_worker", "admin", "privacy_officer"})
 
 
 def fold(text: str) -> str:
@@ -69,7 +69,7 @@ class KnowledgeBase:
         async with self.db.read() as conn:
             acc = await access.resolve(conn, who, consultation_id, self.content)
         c = acc.consultation
-        if acc.participant is None or not who.has("expert") or who.org != c["target_org"]:
+        if acc.participant is None or not actions.allows(who, "knowledge.propose") or who.org != c["target_org"]:
             raise Forbidden("An expert who took part in the consultation writes its entry.")
         if c["status"] != "closed":
             raise Conflict("Only a closed consultation becomes a knowledge entry.", code="not_closed")
@@ -123,7 +123,7 @@ class KnowledgeBase:
 
     async def approve(self, who: Principal, entry_id: str, ctx: RequestContext) -> dict[str, Any]:
         row = await self._own(who, entry_id)
-        if not who.has("expert") or who.org != row["org"]:
+        if not actions.allows(who, "knowledge.approve") or who.org != row["org"]:
             raise Forbidden("An expert of the organisation that wrote the entry approves it.")
         if row["created_by"] == who.user_id:
             raise Forbidden("Another expert approves the entry (four eyes).", code="own_entry")
@@ -136,7 +136,7 @@ class KnowledgeBase:
 
     async def withdraw(self, who: Principal, entry_id: str, ctx: RequestContext) -> dict[str, Any]:
         row = await self._own(who, entry_id)
-        if who.org != row["org"] or not (who.has("expert") or who.has("admin")):
+        if who.org != row["org"] or not actions.allows(who, "knowledge.withdraw"):
             raise Forbidden("An expert or admin of the organisation that wrote the entry withdraws it.")
         if row["status"] == "withdrawn":
             raise Conflict("The entry is already withdrawn.", code="withdrawn")
@@ -160,7 +160,7 @@ class KnowledgeBase:
 
     async def search(self, who: Principal, query: str | None, topic: str | None, limit: int,
                      ctx: RequestContext) -> list[dict[str, Any]]:
-        if not (who.roles & READER_ROLES):
+        if not actions.allows(who, "knowledge.read"):
             raise Forbidden("Your role does not read the knowledge base.", code="role")
         words = [w for w in _WORD.findall(fold(query or "")) if len(w) >= 2][:MAX_TERMS]
         async with self.db.read() as conn:
@@ -174,7 +174,7 @@ class KnowledgeBase:
 
     async def drafts(self, who: Principal, limit: int, ctx: RequestContext) -> list[dict[str, Any]]:
         """Entries of the caller's organisation waiting for approval (experts and admins)."""
-        if not (who.has("expert") or who.has("admin")):
+        if not actions.allows(who, "knowledge.drafts"):
             raise Forbidden("Your role does not approve entries.", code="role")
         async with self.db.read() as conn:
             rows = await store.list_entries(conn, status="draft", org=who.org, topic=None, limit=limit)

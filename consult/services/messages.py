@@ -25,7 +25,8 @@ from consult.policy.scan import Finding, scan
 from consult.services import access
 from consult.services.consents import Consents
 from consult.services.directory import Directory
-from consult.services.disclosure import Disclosure, View, party_of_principal
+from consult.services import parties
+from consult.services.disclosure import Disclosure, View
 from consult.services.deliveries import record_deliveries
 from consult.services.events import Delivery, EventBus, Subject
 from consult.services.content import Content
@@ -86,15 +87,15 @@ class OrganisationView:
 def organisation_parties(c: dict[str, Any], participants: list[dict[str, Any]], org: str) -> list[Party]:
     """Who reads for ``org`` in a consultation: its participants in their roles or, before any
     of them joined, the role the organisation has in it (the creator's, or an expert's)."""
-    parties = [Party(org=org, role=p["role"], user_id=p["user_id"]) for p in participants if p["org"] == org]
-    if parties:
-        return parties
-    role = (c["created_role"] or "advisor") if org == c["origin_org"] else "expert"
-    return [Party(org=org, role=role)]
+    joined = [parties.participant(p) for p in participants if p["org"] == org]
+    if joined:
+        return joined
+    if org == c["origin_org"]:
+        return [replace(parties.creator(c), user_id=None)]
+    return [parties.offered(c)]
 
 
-def author_party(message: dict[str, Any]) -> Party:
-    return Party(org=message["author_org"], role=message["author_role"], user_id=message["author_id"])
+author_party = parties.author
 
 
 class Messages:
@@ -205,7 +206,7 @@ class Messages:
         unknown = [cid for cid in consent_ids if cid not in view.consents]
         if unknown:
             raise Unprocessable("consent_id does not name a recorded consent.", code="unknown_consent")
-        sender = Party(org=who.org, role=acc.participant["role"], user_id=who.user_id)
+        sender = parties.reader(who, acc.participant, c)
         recipients = self._recipients(c, acc.participants, who.user_id)
         decisions = [
             [self.disclosure.decide(sender, r.party, i.category, view, consent_id=i.consent_id,
@@ -390,24 +391,24 @@ class Messages:
         self, c: dict[str, Any], participants: list[dict[str, Any]], author_id: str
     ) -> list[Recipient]:
         others = [
-            Recipient(p["user_id"], Party(org=p["org"], role=p["role"], user_id=p["user_id"]))
+            Recipient(p["user_id"], parties.participant(p))
             for p in participants
             if p["user_id"] != author_id
         ]
         if others or c["status"] != "open":
             return others
-        # Unclaimed: whoever claims it will be an expert of the target organisation.
-        return [Recipient(None, Party(org=c["target_org"], role="expert"))]
+        # Unclaimed: whoever claims it will be offered it in the receiving role of its purpose.
+        return [Recipient(None, parties.offered(c))]
 
     async def _readers(self, c: dict[str, Any], participants: list[dict[str, Any]]) -> dict[str, Party]:
         """Who receives a new message live: the participants and, while unclaimed, the on-duty
         experts it is offered to."""
         readers: dict[str, Party] = {
-            p["user_id"]: Party(org=p["org"], role=p["role"], user_id=p["user_id"]) for p in participants
+            p["user_id"]: parties.participant(p) for p in participants
         }
         if c["status"] == "open":
             for user_id in await self.directory.offer_targets(c["target_org"], c["pool"], c["expert_id"]):
-                readers.setdefault(user_id, Party(org=c["target_org"], role="expert", user_id=user_id))
+                readers.setdefault(user_id, parties.offered(c, user_id))
         return readers
 
     # -- read -----------------------------------------------------------------------------
@@ -432,11 +433,7 @@ class Messages:
             view = await self.view_for(conn, acc.consultation,
                                     [i["consent_id"] for r in rows for i in r["items"] if i["consent_id"]])
         c = acc.consultation
-        reader = (
-            Party(org=who.org, role=acc.participant["role"], user_id=who.user_id)
-            if acc.participant
-            else party_of_principal(who)
-        )
+        reader = parties.reader(who, acc.participant, c)
         items = [self.render(r, reader, view, markers) for r in rows]
         shown = sorted({d["category"] for m in items for d in m["data"] if not d.get("withheld")})
         await self.db.write(
@@ -465,11 +462,11 @@ class Messages:
             rows = await self.content.open_messages(
                 conn, c, await store.list_messages(conn, consultation_id, after_seq=None, limit=100_000))
             view = await self.view_for(conn, c, [i["consent_id"] for r in rows for i in r["items"] if i["consent_id"]])
-        parties = organisation_parties(c, participants, org)
-        origin = Party(org=c["origin_org"], role=c["created_role"] or "advisor", user_id=c["created_by"])
-        messages = [self._as_organisation(r, org, parties, view) for r in rows]
+        org_parties = organisation_parties(c, participants, org)
+        origin = parties.creator(c)
+        messages = [self._as_organisation(r, org, org_parties, view) for r in rows]
         shown = sorted({d["category"] for m in messages for d in m["data"] if not d.get("withheld")})
-        return OrganisationView(c, self._text_for(c["question"], c["question_spans"], origin, org, parties, view),
+        return OrganisationView(c, self._text_for(c["question"], c["question_spans"], origin, org, org_parties, view),
                                 messages, tuple(shown))
 
     def _as_organisation(self, message: dict[str, Any], org: str, parties: list[Party], view: View

@@ -9,6 +9,9 @@ from consult.errors import BadRequest
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
+#: The largest position a cursor may name: a signed 64-bit SQL integer holds it (SQLite raises
+#: OverflowError on anything past 2**63 - 1, before the query runs).
+MAX_POSITION = 1 << 62
 
 
 def encode_cursor(kind: str, seq: int) -> str:
@@ -21,12 +24,13 @@ def decode_cursor(kind: str, cursor: str | None) -> int | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
         prefix, _, number = raw.partition(":")
-        value = int(number)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise BadRequest("The cursor is not valid.", code="bad_cursor") from None
-    if prefix != kind or value < 0:
+    # ASCII digits only (``int`` also reads '٣', '+5' and '1_0'), and a number SQL can hold.
+    if (prefix != kind or not number.isdigit() or len(number) > len(str(MAX_POSITION))
+            or int(number) > MAX_POSITION):
         raise BadRequest("The cursor is not valid.", code="bad_cursor")
-    return value
+    return int(number)
 
 
 def clamp_limit(limit: int | None) -> int:

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from consult.audit import subjects
 from consult.audit.records import AuditRecord, record
 from consult.errors import Forbidden, NotFound
+from consult.model import actions
 from consult.model import Clock, Principal, iso
 from consult.model.context import SYSTEM_CONTEXT, RequestContext
 from consult.model.retention import (
@@ -237,7 +238,7 @@ class Retention:
 
     async def legal_hold(self, who: Principal, consultation_id: str, hold: bool, ctx: RequestContext) -> dict[str, Any]:
         """Privacy officers and admins of either party organisation set or lift a legal hold."""
-        if not (who.has("privacy_officer") or who.has("admin")):
+        if not actions.allows(who, "legal_hold.set"):
             raise Forbidden("Only privacy officers and admins set a legal hold.", code="role")
         async with self.db.read() as conn:
             row = await consultation_store.get(conn, consultation_id) if len(consultation_id) <= 36 else None

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.audit.records import AuditRecord, record
 from consult.errors import Forbidden, NotFound, Unprocessable
+from consult.model import actions
 from consult.model import Clock, Principal, iso
 from consult.model.context import SYSTEM_CONTEXT, RequestContext
 from consult.services import duty
@@ -132,7 +133,7 @@ class Roster:
             expert = await directory_store.get_expert(conn, user_id)
         if expert is None or expert["org"] != who.org:
             raise NotFound()
-        if not who.has("admin"):
+        if not actions.allows(who, "roster.manage"):
             raise Forbidden("Only an admin of the expert's organisation keeps the roster.")
         return expert
 

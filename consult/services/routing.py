@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Unprocessable
+from consult.model import actions
 from consult.model import Clock, Principal, iso
 from consult.model.intake import may_receive
 from consult.model.context import SYSTEM_CONTEXT, RequestContext
@@ -327,7 +328,7 @@ class Routing:
         now = self.clock.now()
         async with self.db.read() as conn:
             expert = await directory_store.get_expert(conn, who.user_id)
-            if expert is None or expert["org"] != who.org or not (who.has("expert") or who.has("social_worker")):
+            if expert is None or expert["org"] != who.org or not actions.allows(who, "consultation.claim"):
                 return []
             rows = await store.queue(conn, who.org, who.user_id, list(expert["pools"]), limit, who.roles)
         if rows:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.audit.records import AuditRecord, record
 from consult.errors import Forbidden
-from consult.model import Clock, Principal, iso
+from consult.model import Clock, Principal, actions, iso
 from consult.model.context import RequestContext
 from consult.storage import sessions as store
 from consult.storage.db import Database
@@ -55,7 +55,7 @@ class Sessions:
 
     async def end(self, who: Principal, user_id: str, ctx: RequestContext) -> dict[str, object]:
         """End every session of ``user_id`` in the administrator's own organisation (audited)."""
-        if not who.has("admin"):
+        if not actions.allows(who, "sessions.end"):
             raise Forbidden("Your role does not allow this.", code="role")
         now = self.clock.now()
 

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from consult.errors import Forbidden, Unprocessable
-from consult.model import Clock, Principal
+from consult.model import Clock, Principal, actions, instant
 from consult.services.duty import HELSINKI
 from consult.storage import statistics as store
 from consult.storage.db import Database
@@ -49,10 +49,9 @@ def parse_month(text: str | None, field: str) -> date | None:
     if text is None or text == "":
         return None
     try:
-        year, month = text.split("-")
-        return date(int(year), int(month), 1)
-    except ValueError:
-        raise Unprocessable(f"{field} must be a month YYYY-MM.", code="invalid_field") from None
+        return instant.parse_month(text)
+    except instant.BadInstant as exc:
+        raise Unprocessable(f"{field} {exc}.", code="invalid_field") from None
 
 
 def _next_month(d: date) -> date:
@@ -69,7 +68,7 @@ class Statistics:
         self.clock = clock
 
     async def report(self, who: Principal, first: date | None, last: date | None) -> dict[str, Any]:
-        if not (who.has("admin") or who.has("privacy_officer")):
+        if not actions.allows(who, "stats.read"):
             raise Forbidden("Statistics are for admins and privacy officers.", code="role")
         now = self.clock.now()
         this_month = now.astimezone(HELSINKI).date().replace(day=1)

@@ -9,7 +9,6 @@ under it unreadable for good.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,6 +19,7 @@ from consult.storage import keys as store
 
 REGISTRY = "registry"
 CACHE_SIZE = 4096
+"""Unwrapped data keys kept in memory (the envelope's one cache)."""
 
 
 def consultation_owner(consultation_id: str) -> str:
@@ -30,38 +30,30 @@ class Vault:
     def __init__(self, keyring: Keyring, index_keys: BlindIndexKeySource) -> None:
         self.keyring = keyring
         self.index_keys = index_keys
-        self.envelope = Envelope(keyring)
-        # Unwrapped data keys by owner. A rewrap under a new key-encryption key does not change
-        # a data key, so an entry stays right across rotation; shredding evicts it.
-        self._keys: OrderedDict[str, SealingKey] = OrderedDict()
+        # The one cache of unwrapped data keys is the envelope's: every hit passes its check that
+        # the key-encryption key version is still active. Shredding evicts the owner's entry.
+        self.envelope = Envelope(keyring, cache_size=CACHE_SIZE)
 
     def blind_index(self, value: str, *, domain: str) -> str:
         return blind_index(self.index_keys.blind_index_key(), value, domain=domain)
 
     async def key(self, conn: AsyncConnection, owner: str, *, create_at: datetime | None = None) -> SealingKey:
         """The owner's data key; created (inside the caller's transaction) if ``create_at`` is given."""
-        cached = self._keys.get(owner)
+        cached = self.envelope.cached(owner)
         if cached is not None:
-            self._keys.move_to_end(owner)
             return cached
         row = await store.get(conn, owner)
         if row is None:
             if create_at is None:
                 raise CryptoError()
-            dek, wrapped = self.envelope.create(owner)
+            dek, wrapped = self.envelope.create(owner)  # remembered by the envelope
             await store.insert_key(conn, owner, wrapped.version, wrapped.blob, create_at)
-            key = SealingKey(dek)
-        elif row["destroyed_at"] is not None or row["wrapped"] is None:
+            return self.envelope.sealing_key(owner, wrapped)
+        if row["destroyed_at"] is not None or row["wrapped"] is None:
             raise CryptoError()
-        else:
-            key = self.envelope.sealing_key(owner, WrappedKey(row["kek_version"], row["wrapped"]))
-        self._keys[owner] = key
-        if len(self._keys) > CACHE_SIZE:
-            self._keys.popitem(last=False)
-        return key
+        return self.envelope.sealing_key(owner, WrappedKey(row["kek_version"], bytes(row["wrapped"])))
 
     def forget(self, owner: str) -> None:
-        self._keys.pop(owner, None)
         self.envelope.invalidate(owner)
 
     @staticmethod

@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from consult.model.audit_fields import FIELDS, LIST_FIELDS, ROW_FIELDS
 from consult.storage.rows import as_dict
 from consult.storage.tables import (
     audit_checkpoints,
@@ -57,13 +58,7 @@ _INSERT = insert(audit_events)
 # SQLAlchemy opened on it: the log's append is on every write path, and skipping the statement
 # execution machinery more than halves its cost there. Values are stored exactly as SQLAlchemy's
 # SQLite types store them (UTC text timestamps, JSON text).
-_APPEND_COLUMNS = (
-    "id", "at", "actor_id", "actor_org", "actor_role", "action", "outcome", "consultation_id",
-    "message_id", "client_ref", "categories", "purpose", "basis", "rule_id", "policy_version",
-    "consent_id", "consent_version", "subject_user", "recipient_org", "recipient_role", "flags",
-    "reason_id", "reason_digest", "request_id", "source", "subject_digest", "entry_version", "leaf_index",
-    "leaf_hash",
-)
+_APPEND_COLUMNS = (*FIELDS, *ROW_FIELDS)
 _SQLITE_RESERVE = f"UPDATE audit_head SET size = size + ? WHERE id = {HEAD_ID} RETURNING size"
 _SQLITE_INSERT = (
     f"INSERT INTO audit_events ({', '.join(_APPEND_COLUMNS)}) "
@@ -178,25 +173,25 @@ def _entry_columns(dialect: str) -> list[ColumnElement[Any]]:
         at = func.to_char(func.timezone("UTC", t.at), "YYYY-MM-DD HH24:MI:SS.US")
     else:
         at = type_coerce(t.at, String)
-    return [
-        t.leaf_index, t.id, at, t.actor_id, t.actor_org, t.actor_role, t.action, t.outcome,
-        t.consultation_id, t.message_id, t.client_ref, cast(t.categories, Text), t.purpose,
-        t.basis, t.rule_id, t.policy_version, t.consent_id, t.consent_version, t.subject_user,
-        t.recipient_org, t.recipient_role, cast(t.flags, Text), t.reason_id, t.reason_digest,
-        t.request_id, t.source, t.subject_digest,  # the last only in entry version 2
-        # not part of the entry:
-        t.leaf_hash, t.seq, t.entry_version,
-    ]
+    columns: list[ColumnElement[Any]] = []
+    for name in FIELDS:
+        column = t[name]
+        columns.append(at if name == "at" else cast(column, Text) if name in LIST_FIELDS else column)
+    # not part of the entry:
+    return [*columns, t.leaf_hash, t.seq, t.entry_version]
 
 
-ENTRY_AT, ENTRY_CATEGORIES, ENTRY_FLAGS = 2, 11, 21
+ENTRY_AT, ENTRY_CATEGORIES, ENTRY_FLAGS = (FIELDS.index(name) for name in ("at", "categories", "flags"))
 """Positions in `iter_entry_rows` rows of the fields the verifier turns into entry values."""
+ENTRY_WIDTH = len(FIELDS)
+"""How many entry fields an `iter_entry_rows` row starts with (``leaf_hash``, ``seq`` and
+``entry_version`` follow)."""
 
 
 async def iter_entry_rows(conn: AsyncConnection, batch: int = 50_000) -> AsyncIterator[Sequence[Any]]:
     """Every record as a raw row, ordered by leaf index then insertion, ``batch`` rows at a time.
 
-    Each row holds the 27 entry fields of version 2 (see `_entry_columns`) then ``leaf_hash``,
+    Each row holds the entry fields of the current version (``FIELDS``, see `_entry_columns`) then ``leaf_hash``,
     ``seq`` and ``entry_version``.
     """
     query = select(*_entry_columns(conn.dialect.name)).order_by(audit_events.c.leaf_index, audit_events.c.seq)

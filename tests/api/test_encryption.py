@@ -87,6 +87,7 @@ async def test_markers_written_through_the_api_appear_nowhere_at_rest_or_in_logs
         assert marker.decode() not in caplog.text, name
 
 
+@pytest.mark.new_database  # the service creates the file: no copy of the migrated template
 async def test_database_file_is_owner_only(api, settings):
     path = settings.database_url.split("///", 1)[1]
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600

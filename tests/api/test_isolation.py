@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.wsutil import connect, no_event
+from tests.api.wsutil import connect, next_event, no_event
 
 NOT_FOUND = {"error": {"code": "not_found", "message": "Not found."}}
 
@@ -52,14 +52,18 @@ async def test_claim_by_non_expert_roles(api):
 async def test_off_duty_expert_is_not_offered_and_cannot_claim(api):
     await api.call("PUT", "/api/v1/experts/vantaa.mikko", "vantaa.mikko", json={"on_duty": False}, expect=200)
     mikko = await connect(api, "vantaa.mikko")
+    aino = await connect(api, "kela.aino")  # the creator: her consultation.created is the barrier
     created = await api.open_consultation(pool="toimeentulotuki")
     assert created["offered_to"] == 1
+    # Offers are published before the creator's own event, and events pass the ledger in order.
+    assert (await next_event(aino, "consultation.created"))["consultation"]["id"] == created["id"]
     await no_event(mikko, "consultation.offered")
     await api.call("GET", f"/api/v1/consultations/{created['id']}", "vantaa.mikko", expect=404)
     await api.call("POST", f"/api/v1/consultations/{created['id']}/claim", "vantaa.mikko", expect=404)
     listing = await api.call("GET", "/api/v1/consultations", "vantaa.mikko", expect=200)
     assert listing["items"] == []
     await mikko.close()
+    await aino.close()
 
 
 async def test_pool_routing_limits_offers(api):

@@ -8,16 +8,11 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
-import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
-
 from consult.services.knowledge import fold, search_prefix
 from consult.storage import knowledge as store
 from consult.storage import migrate
 from consult.storage.db import Database
 from tests.synthetic import hetu
-from tests.test_storage import PG_URL, _pg_available
 
 QUESTION = "Riittääkö vuokrasopimus liitteeksi toimeentulotukihakemukseen?"
 ANSWER = "Vuokrasopimuksen kopio riittää, kun siitä näkyy vuokran määrä ja vuokranantaja."
@@ -120,17 +115,6 @@ async def test_full_text_search_on_sqlite(tmp_path):
     await _search_on(f"sqlite+aiosqlite:///{tmp_path / 'kb.db'}")
 
 
-async def test_full_text_search_on_postgresql():
+async def test_full_text_search_on_postgresql(pg_migrated):
     """The same search through PostgreSQL's text search (skipped, saying so, if it is absent)."""
-    if not await _pg_available():
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}; set CONSULT_TEST_PG_URL to run this")
-    name = f"konsulta_kb_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        await _search_on(PG_URL.rsplit("/", 1)[0] + f"/{name}")
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    await _search_on(pg_migrated)

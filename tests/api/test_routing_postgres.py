@@ -1,39 +1,16 @@
 """Routing, statistics and the knowledge base through the real app on PostgreSQL (the scale-out
-store), skipped — saying so — when no server is reachable."""
+store) on a copy of the migrated template (``pg_migrated``), skipped — saying so — when no server
+is reachable."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from dataclasses import replace
 
-import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
-
-from consult.storage import migrate
 from tests.api.routingutil import routed_api
-from tests.test_storage import PG_URL, _pg_available
 
 
-@pytest.fixture
-async def pg_url():
-    if not await _pg_available():
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}; set CONSULT_TEST_PG_URL to run this")
-    name = f"konsulta_routing_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
-    await asyncio.to_thread(migrate.upgrade, url)
-    yield url
-    async with admin.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    await admin.dispose()
-
-
-async def test_routing_flow_on_postgresql(aiohttp_client, settings, monkeypatch, pg_url):
-    api = await routed_api(aiohttp_client, replace(settings, database_url=pg_url), monkeypatch)
+async def test_routing_flow_on_postgresql(aiohttp_client, settings, monkeypatch, pg_migrated):
+    api = await routed_api(aiohttp_client, replace(settings, database_url=pg_migrated), monkeypatch)
     created = await api.open_consultation(pool="toimeentulotuki")
     assert created["routing"]["offered_to"] == 2
     await api.open_consultation(urgency="normal", pool="toimeentulotuki")

@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import uuid
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from consult.audit.entry import encode
 from consult.audit.log import AuditLog, CheckpointSigner
@@ -27,7 +24,6 @@ from tests.audit import rfc9162_reference as rfc
 ACTOR = Principal("kela.aino", "kela", frozenset({"advisor"}), "Aino Neuvoja")
 CTX = RequestContext("req-1", "192.0.2.1")
 AT = datetime(2026, 3, 2, 8, 30, 15, 123456, tzinfo=UTC)
-PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 
 
 def test_canonical_entry_known_answer():
@@ -108,23 +104,9 @@ async def test_failed_units_in_a_batch_leave_no_gap_sqlite(tmp_path):
     await _exercise(url)
 
 
-async def test_failed_units_in_a_batch_leave_no_gap_postgresql():
+async def test_failed_units_in_a_batch_leave_no_gap_postgresql(pg_migrated):
     """The same on the scale-out store (its own append path and timestamp rendering)."""
-    try:
-        admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
-        async with admin.connect() as conn:
-            name = f"konsulta_audit_{uuid.uuid4().hex[:8]}"
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception:
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
-    url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        await asyncio.to_thread(migrate.upgrade, url)
-        await _exercise(url)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    await _exercise(pg_migrated)
 
 
 async def test_tree_follows_commits_only(tmp_path):

@@ -127,6 +127,8 @@ def test_admin_edits_pools_the_roster_and_agreements(tabs):
     rule_button.click()
     page.wait_for_selector("text=Poistettu vuorolistasta.")
     roosa = page.locator("tr", has=page.locator("td >> text=Roosa Vuorolista"))
+    # The message shows before the roster is read again: wait for the rule to go, then check.
+    roosa.locator("text=/09:00–24:00/").wait_for(state="detached")
     assert "09:00–24:00" not in roosa.inner_text() and period in roosa.inner_text()
     roosa.locator("button", has_text="Poista").click()
     page.wait_for_function("(p) => ![...document.querySelectorAll('td')].some((td) => td.textContent.includes(p))", arg=period)

@@ -121,6 +121,18 @@ export function offers(method, path) {
   return Boolean(paths[path] && paths[path][method.toLowerCase()]);
 }
 
+/**
+ * Whether the signed-in user may attempt ``method path``: the server offers it and one of the
+ * user's roles is among the operation's ``x-roles`` (the server's one action → roles table;
+ * an operation without them is open to any signed-in user, the server decides the rest).
+ */
+export function may(method, path) {
+  const operation = paths[path] && paths[path][method.toLowerCase()];
+  if (!operation) return false;
+  const roles = operation["x-roles"];
+  return !roles || roles.some((role) => session.has(role));
+}
+
 /** The first offered path that starts with ``prefix``, or null. */
 export function offeredPath(method, prefix) {
   return Object.keys(paths).find((p) => p.startsWith(prefix) && paths[p][method.toLowerCase()]) || null;

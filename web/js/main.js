@@ -1,7 +1,7 @@
 // The app shell: start-up, sign-in, navigation by role, language switch, routing and the
 // live alerts that follow an expert through every view.
 
-import { api, loadCapabilities, offers, whenUnauthenticated } from "./api.js";
+import { api, loadCapabilities, may, offers, whenUnauthenticated } from "./api.js";
 import { h, replace, select, uid } from "./dom.js";
 import { LANGUAGES, language, preferredLanguage, setLanguage, t } from "./i18n.js";
 import { connect, disconnect, onLiveStatus, onSessionEnded, subscribe } from "./live.js";
@@ -17,15 +17,23 @@ import { expertView } from "./views/expert.js";
 import { privacyView } from "./views/privacy.js";
 import { adminView } from "./views/admin.js";
 
+// Who sees a view is the server's decision: each view needs one operation the user may call
+// (its roles come from the server's action → roles table through the OpenAPI document).
+const ASK = ["POST", "/api/v1/consultations"];
+const CONSENTS = ["POST", "/api/v1/clients/{ref}/consents"];
+// Social workers of a county's intake take statutory contacts (35 §, child welfare) from the same queue.
+const QUEUE = ["GET", "/api/v1/queue"];
+const SUPERVISE = ["GET", "/api/v1/audit/events"];
+const ADMINISTER = ["POST", "/api/v1/roster/rules"];
+
 const ROUTES = [
   { pattern: /^#\/signin$/, view: signinView, public: true },
-  { pattern: /^#\/advisor$/, view: advisorView, roles: ["advisor", "social_worker"] },
-  { pattern: /^#\/consents(?:\?ref=([\w-]+))?$/, view: consentsView, roles: ["advisor", "social_worker"] },
+  { pattern: /^#\/advisor$/, view: advisorView, needs: ASK },
+  { pattern: /^#\/consents(?:\?ref=([\w-]+))?$/, view: consentsView, needs: CONSENTS },
   { pattern: /^#\/c\/([\w-]+)$/, view: consultationView },
-  // Social workers of a county's intake take statutory contacts (35 §, child welfare) from the same queue.
-  { pattern: /^#\/expert$/, view: expertView, roles: ["expert", "social_worker"] },
-  { pattern: /^#\/privacy(?:\/([\w-]+))?$/, view: privacyView, roles: ["privacy_officer"] },
-  { pattern: /^#\/admin(?:\/([\w-]+))?$/, view: adminView, roles: ["admin"] },
+  { pattern: /^#\/expert$/, view: expertView, needs: QUEUE },
+  { pattern: /^#\/privacy(?:\/([\w-]+))?$/, view: privacyView, needs: SUPERVISE },
+  { pattern: /^#\/admin(?:\/([\w-]+))?$/, view: adminView, needs: ADMINISTER },
 ];
 
 const app = { config: null, cleanup: null, liveStatus: "offline", routed: false };
@@ -44,23 +52,22 @@ export function navigate(hash) {
 }
 
 function homeFor(user) {
-  const roles = (user && user.roles) || [];
-  if (roles.includes("advisor") || roles.includes("social_worker")) return "#/advisor";
-  if (roles.includes("expert")) return "#/expert";
-  if (roles.includes("privacy_officer")) return "#/privacy";
-  if (roles.includes("admin")) return "#/admin";
+  if (!user) return "#/signin";
+  if (may(...ASK)) return "#/advisor";
+  if (may(...QUEUE)) return "#/expert";
+  if (may(...SUPERVISE)) return "#/privacy";
+  if (may(...ADMINISTER)) return "#/admin";
   return "#/signin";
 }
 
 function navItems() {
   if (!session.user) return [];
   const items = [];
-  if (session.has("advisor") || session.has("social_worker")) {
-    items.push(["#/advisor", t("nav.ask")], ["#/consents", t("nav.consents")]);
-  }
-  if (session.has("expert") || session.has("social_worker")) items.push(["#/expert", t("nav.queue")]);
-  if (session.has("privacy_officer")) items.push(["#/privacy", t("nav.privacy")]);
-  if (session.has("admin")) items.push(["#/admin", t("nav.admin")]);
+  if (may(...ASK)) items.push(["#/advisor", t("nav.ask")]);
+  if (may(...CONSENTS)) items.push(["#/consents", t("nav.consents")]);
+  if (may(...QUEUE)) items.push(["#/expert", t("nav.queue")]);
+  if (may(...SUPERVISE)) items.push(["#/privacy", t("nav.privacy")]);
+  if (may(...ADMINISTER)) items.push(["#/admin", t("nav.admin")]);
   return items;
 }
 
@@ -138,7 +145,7 @@ async function route() {
   const main = document.getElementById("main");
   main.replaceChildren();
   renderChrome();
-  if (!found || (found[0].roles && !found[0].roles.some((r) => session.has(r)))) {
+  if (!found || (found[0].needs && !may(...found[0].needs))) {
     main.append(h("h1", { tabindex: "-1", text: t("app.notfound") }),
       h("p", {}, h("a", { href: homeFor(session.user), text: t("app.home") })));
     focusHeading(main);
@@ -193,7 +200,7 @@ async function start() {
     }
   });
   subscribe((event) => {
-    if (event.type === "consultation.offered" && (session.has("expert") || session.has("social_worker"))) {
+    if (event.type === "consultation.offered" && may(...QUEUE)) {
       alertOffer(event, { announce, navigate });
     }
   });

@@ -4,7 +4,7 @@
 // Participants attach files (downloaded with the token, never a token in a URL) and add
 // colleagues; after closing, an expert who took part writes an anonymised knowledge entry.
 
-import { api, download, offers, query, saveBlob, upload } from "../api.js";
+import { api, download, may, offers, query, saveBlob, upload } from "../api.js";
 import { debounce, field, h, replace, select, uid } from "../dom.js";
 import { formatDateTime, formatNumber, label, language, t } from "../i18n.js";
 import { subscribe } from "../live.js";
@@ -159,7 +159,7 @@ function actionsView(ctx, state, render) {
   const c = state.consultation;
   const out = [];
   const status = statusArea();
-  if (c.status === "open" && session.has("expert") && !isParticipant(c)) {
+  if (c.status === "open" && may("POST", "/api/v1/consultations/{id}/claim") && !isParticipant(c)) {
     out.push(h("button", {
       type: "button", class: "claim",
       onclick: async (event) => {
@@ -177,7 +177,7 @@ function actionsView(ctx, state, render) {
       text: t("queue.claim"),
     }));
   }
-  if (c.client_ref && (session.has("advisor") || session.has("social_worker"))) {
+  if (c.client_ref && may("POST", "/api/v1/clients/{ref}/consents")) {
     out.push(h("a", { class: "button-link secondary", href: `#/consents?ref=${c.client_ref}`, text: t("consultation.consents") }));
   }
   if (c.status !== "closed" && isParticipant(c)) {
@@ -343,7 +343,7 @@ function attachmentView(ctx, state) {
   const status = statusArea();
   // A caption is free text like a message's: a flagged one needs the sender's confirmation.
   const confirm = sensitiveConfirm("caption");
-  const withConsent = c.client_ref && (session.has("advisor") || session.has("social_worker"));
+  const withConsent = c.client_ref && may("POST", "/api/v1/clients/{ref}/consents");
   if (withConsent) loadConsents(state, c, consent);
   return h("section", { class: "card", "aria-labelledby": "attach-h" },
     h("h2", { id: "attach-h", text: t("attachments.title") }),
@@ -411,7 +411,7 @@ function attachmentError(error, chosen) {
 // -- the knowledge base ------------------------------------------------------------------------
 
 function canWriteKnowledge(c) {
-  return offers("POST", "/api/v1/consultations/{id}/knowledge") && session.has("expert") && isParticipant(c)
+  return may("POST", "/api/v1/consultations/{id}/knowledge") && isParticipant(c)
     && session.user.org === c.target_org;
 }
 
@@ -553,7 +553,8 @@ function composerView(ctx, state, config) {
   };
 
   const addButton = h("button", { type: "button", class: "secondary", onclick: () => addRow(), text: t("items.add") });
-  const referButton = session.has("advisor")
+  // A § 35 referral is made from the asking side, by those who may open consultations.
+  const referButton = may("POST", "/api/v1/consultations") && session.user && session.user.org === c.origin_org
     ? h("button", { type: "button", class: "secondary", onclick: () => addRow("service_need.referral", true), text: t("referral.add") })
     : null;
   text.addEventListener("input", runPreview);
@@ -621,7 +622,7 @@ function itemRow(categories, state, c, changed, remove, initial, referralOpen) {
     referral.hidden = !REFERRAL_CATEGORIES.has(category.value);
   };
   showReferral();
-  if (c.client_ref && (session.has("advisor") || session.has("social_worker"))) loadConsents(state, c, consent);
+  if (c.client_ref && may("POST", "/api/v1/clients/{ref}/consents")) loadConsents(state, c, consent);
   const consentField = c.client_ref ? field(t("items.consent"), consent) : null;
   for (const el of [category, value, consent, condition, justification, whyNoConsent]) {
     el.addEventListener("input", changed);

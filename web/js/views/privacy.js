@@ -2,12 +2,11 @@
 // report (printable), the log's verification with the latest signed checkpoint, anomaly flags
 // and statistics. Each part appears only when the service offers its API.
 
-import { api, offers, query } from "../api.js";
+import { api, may, offers, query } from "../api.js";
 import { field, h, replace, select, table } from "../dom.js";
 import { formatDate, formatDateTime, formatNumber, label, language, t } from "../i18n.js";
 import { errorBox, heading, loading, plain, statusArea, subnav } from "./common.js";
 import { hetuField } from "./advisor.js";
-import { session } from "../session.js";
 import { policyView } from "./policy.js";
 import { statsView } from "./stats.js";
 
@@ -195,7 +194,7 @@ async function reportSection(body, ctx) {
   };
   // An identity code becomes the client reference through the lookup, which never registers
   // anyone (or, where the service has no lookup, through registration by staff who may register).
-  const canRegister = ["advisor", "expert", "social_worker"].some((role) => session.has(role));
+  const canRegister = may("POST", "/api/v1/clients");
   const lookupPath = offers("POST", "/api/v1/clients/lookup") ? "/api/v1/clients/lookup" : (canRegister ? "/api/v1/clients" : null);
   replace(body, h("section", { class: "card no-print", "aria-labelledby": "report-h" },
     h("h2", { id: "report-h", text: t("privacy.report") }),

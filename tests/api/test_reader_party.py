@@ -1,0 +1,58 @@
+"""One function (consult/services/parties.py ``reader``) resolves the party a reader is decided
+as, with one documented fallback for a reader who has not joined; no service builds a `Party`
+of its own, so a message, an attachment and the question are decided for the same reader alike."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+from consult.model import Principal
+from consult.policy.model import Party
+from consult.services import parties
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+C = {"origin_org": "kela", "target_org": "vantaa", "purpose": "tt.supplementary_assistance",
+     "created_role": "advisor", "created_by": "kela.aino"}
+INTAKE = {**C, "purpose": "sh.referral"}
+
+
+def _who(org: str, *roles: str, user: str = "u1") -> Principal:
+    return Principal(user_id=user, org=org, roles=frozenset(roles), name="Synthetic")
+
+
+def test_no_service_builds_a_party_of_its_own() -> None:
+    """`Party(...)` appears only in consult/services/parties.py among the services."""
+    offenders = [f"{p.name}:{n}" for p in (ROOT / "consult" / "services").rglob("*.py") if p.name != "parties.py"
+                 for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+                 if re.search(r"\bParty\(", line)]
+    assert offenders == []
+
+
+def test_a_participant_reads_in_the_role_they_take_part_in() -> None:
+    who = _who("vantaa", "expert", "social_worker")
+    assert parties.reader(who, {"role": "expert"}, C) == Party("vantaa", "expert", "u1")
+
+
+def test_a_reader_offered_the_consultation_reads_in_the_offered_role() -> None:
+    """Before claiming, an on-duty reader of the target organisation reads as whoever will claim
+    it: an expert, or for a statutory contact the intake's social worker — even when they hold a
+    role listed earlier in the preference order."""
+    who = _who("vantaa", "expert", "social_worker")
+    assert parties.reader(who, None, C) == Party("vantaa", "expert", "u1")
+    assert parties.reader(who, None, INTAKE) == Party("vantaa", "social_worker", "u1")
+    assert parties.reader(who, None, C) == parties.offered(C, "u1")
+
+
+def test_any_other_non_participant_reads_in_their_own_most_specific_role() -> None:
+    """A privacy officer (break-glass) is never read as an expert, whichever item they open."""
+    officer = _who("vantaa", "privacy_officer")
+    assert parties.reader(officer, None, C) == Party("vantaa", "privacy_officer", "u1")
+    advisor = _who("kela", "advisor")
+    assert parties.reader(advisor, None, C) == Party("kela", "advisor", "u1")
+
+
+def test_the_unclaimed_recipient_is_the_offered_role() -> None:
+    """Messages and consultations agree on who will receive an unclaimed consultation."""
+    assert parties.offered(INTAKE) == Party("vantaa", "social_worker")
+    assert parties.offered(C) == Party("vantaa", "expert")
