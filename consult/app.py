@@ -16,6 +16,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 from datetime import timedelta
 
 from consult.audit.anchor import Anchor
@@ -63,7 +64,8 @@ async def _every(name: str, seconds: float, job: Job, first: float | None) -> No
 
 
 @asynccontextmanager
-async def periodic(name: str, seconds: float, job: Job, *, first: float | None = None) -> AsyncIterator[asyncio.Task[None]]:
+async def periodic(name: str, seconds: float, job: Job, *,
+                   first: float | None = None) -> AsyncIterator[asyncio.Task[None]]:
     """Run ``job`` every ``seconds`` (the first run after ``first`` seconds, default ``seconds``)
     while the context is open. A failing run is logged once, with ``name``, and the schedule goes
     on; leaving the context cancels the task and waits until it has stopped."""
@@ -181,7 +183,8 @@ async def audit_trail(settings: Settings, bound: BoundKeys, db: Database, messag
     return trail
 
 
-def checkpoints(db: Database, settings: Settings, seed: bytes, origin: str, clock: Clock | None = None) -> Checkpoints:
+def checkpoints(db: Database, settings: Settings, seed: bytes, origin: str,
+                clock: Clock | None = None) -> Checkpoints:
     """The checkpoint keeper of a command: signs with the log key into the checkpoint file."""
     audit_log = AuditLog(CheckpointSigner(origin, seed))
     return Checkpoints(db, audit_log, clock or SystemClock(),
@@ -199,18 +202,11 @@ class Offline:
     bound: BoundKeys | None
     clock: Clock
 
+    vault: Vault | None
+
     @property
-    def keyring(self):  # type: ignore[no-untyped-def]
+    def keyring(self) -> Any:
         return self.bound.keyring if self.bound else None
-
-    @property
-    def vault(self) -> Vault | None:
-        return vault_of(self.bound) if self.bound else None
-
-    async def core(self) -> Core:
-        """The consultation services over the same policy the server loads."""
-        assert self.vault is not None, "opened without keys"
-        return await core(self.settings, self.db, self.vault, policy(self.settings), self.clock)
 
 
 @asynccontextmanager
@@ -222,7 +218,7 @@ async def offline(settings: Settings, *, with_keys: bool = True, clock: Clock | 
     clock = clock or SystemClock()
     async with database(settings) as db:
         bound = await keys(db, settings, clock, create=False) if with_keys else None
-        yield Offline(settings, db, bound, clock)
+        yield Offline(settings, db, bound, clock, vault_of(bound) if bound else None)
         await anchor_written(db, settings, bound)
 
 
