@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 
-from consult.errors import BadRequest, Unprocessable
+from consult.errors import BadRequest, NotFound, Unprocessable
 from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
@@ -48,6 +48,11 @@ async def end_sessions(request: web.Request) -> web.Response:
     who = await authenticate(request)
     data = await v.json_body(request)
     user_id = str(v.identifier(data, "user_id"))  # required: a missing one is a 422
+    # Only a user the directory knows in the admin's own organisation: an id typed wrong (or an
+    # identity code typed into it) is refused before anything is stored or logged.
+    known = await request.app[keys.DIRECTORY].user(user_id)
+    if known is None or known["org"] != who.org:
+        raise NotFound("No user of your organisation has signed in with this id.", code="unknown_user")
     return web.json_response(await request.app[keys.SESSIONS].end(who, user_id, context(request)))
 
 
@@ -58,7 +63,7 @@ ADMIN_ROUTES: tuple[Route, ...] = (
           who="admin (own organisation's users only)",
           body={"type": "object", "required": ["user_id"], "properties": {"user_id": s.STR}},
           response={"type": "object", "properties": {"user_id": s.STR, "org": s.STR, "ended_at": s.TS}},
-          errors=(400, 401, 403, 413, 415, 422)),
+          errors=(400, 401, 403, 404, 413, 415, 422)),
     Route("POST", "/api/v1/consultations/{id}/legal-hold", legal_hold, action="legal_hold.set",
           summary="Set or lift a legal hold: a held consultation is not deleted at the end of its retention period",
           who="privacy officer or admin of either party organisation",

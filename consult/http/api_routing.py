@@ -87,7 +87,9 @@ async def list_pools(request: web.Request) -> web.Response:
     org = request.query.get("org")
     if org is not None and not v._ORG.match(org):
         return _json({"items": [], "next": None})
-    return _json({"items": await request.app[keys.ROUTING].pools(org), "next": None})
+    routing = request.app[keys.ROUTING]
+    # Questions to "any on-duty expert" of an organisation wait in no pool: counted apart.
+    return _json({"items": await routing.pools(org), "next": None, "unpooled": await routing.unpooled_waiting(org)})
 
 
 async def put_pool(request: web.Request) -> web.Response:
@@ -279,6 +281,10 @@ POOL: s.S = {
                    "waiting": {"type": "integer"},
                    "expected_wait_seconds": {"type": "object", "properties": {u: _NINT for u in URGENCIES}}},
 }
+POOLS: s.S = {**s.page(POOL), "properties": {**s.page(POOL)["properties"], "unpooled": {
+    "type": "array", "description": "open consultations per organisation sent to any on-duty expert (no pool)",
+    "items": {"type": "object", "required": ["org", "waiting"],
+              "properties": {"org": s.STR, "waiting": {"type": "integer"}}}}}}
 POOL_PUT: s.S = {"type": "object", "properties": {
     "sla_seconds": _SLA, "reoffers": {"type": "integer", "minimum": 0, "maximum": 10},
     "backup_pool": s.NSTR, "max_open_per_expert": {"type": "integer", "minimum": 0, "maximum": 100,
@@ -333,7 +339,7 @@ ROUTING_ROUTES: tuple[Route, ...] = (
     Route("PUT", "/api/v1/agreements/{id}", update_agreement, action="agreement.manage", summary="Change an agreement (validity, topics, pools); a termination sets valid_until",
           who="admin of a party organisation", body=AGREEMENT_IN, response=AGREEMENT, errors=_WRITE_ERRORS),
     Route("GET", "/api/v1/pools", list_pools, "Pools with who is on duty now, the next on-duty time and expected wait",
-          response=s.page(POOL), errors=(400, 401), query=(("org", {"type": "string"}, "only this organisation"),)),
+          response=POOLS, errors=(400, 401), query=(("org", {"type": "string"}, "only this organisation"),)),
     Route("PUT", "/api/v1/pools/{org}/{name}", put_pool, action="pool.manage", summary="Set a pool's SLA, re-offers, backup pool and load limit",
           who="admin of that org", body=POOL_PUT, response=POOL, errors=(400, 401, 403, 404, 413, 415, 422)),
     Route("GET", "/api/v1/queue", my_queue, action="consultation.claim", summary="Open consultations offered to you: most urgent first, then oldest",

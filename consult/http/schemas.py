@@ -353,8 +353,10 @@ CHILD_WELFARE_NOTIFICATION: S = {
 
 def closed(schema: S) -> S:
     """A copy of a request schema with ``additionalProperties: false`` on every object that names
-    its properties: the edge refuses any other field (``validation.refuse_unknown``)."""
-    result = copy.deepcopy(schema)
+    its properties: the edge refuses any other field (``validation.refuse_unknown``). The taxonomy's
+    enum lists stay the shared objects, so that ``taxonomy_enums`` still finds them in the copy."""
+    shared = (CATEGORY_NAMES, CLIENT_CATEGORY_NAMES, PURPOSE_NAMES, CLIENT_PURPOSE_NAMES, ROLE_NAMES)
+    result = copy.deepcopy(schema, memo={id(names): names for names in shared})
     stack = [result]
     while stack:
         node = stack.pop()

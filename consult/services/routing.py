@@ -369,6 +369,12 @@ class Routing:
                 })
         return out
 
+    async def unpooled_waiting(self, org: str | None) -> list[dict[str, Any]]:
+        """Open consultations per organisation sent to any on-duty expert (no pool named)."""
+        async with self.db.read() as conn:
+            counts = await store.open_counts(conn, org)
+        return [{"org": o, "waiting": n} for (o, p), n in sorted(counts.items(), key=lambda x: x[0][0]) if p is None]
+
     async def set_pool(self, who: Principal, org: str, name: str, values: dict[str, Any], ctx: RequestContext
                        ) -> dict[str, Any]:
         now = self.clock.now()

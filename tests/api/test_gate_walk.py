@@ -314,6 +314,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "vantaa.sanna", {"question": "Miten liite toimitetaan?", "answer": "Verkkoasioinnissa.", "topic": "other"},
         _closed),
     ("POST", "/api/v1/dev/token"): Operation("kela.aino", {"user_id": "kela.aino"}),
+    ("POST", "/api/v1/sessions/end"): Operation("kela.admin", {"user_id": "kela.eero"}),
     # Query strings: who reads them, with what.
     ("GET", "/api/v1/experts"): Operation("kela.aino"),
     ("GET", "/api/v1/consultations"): Operation("kela.aino"),

@@ -173,3 +173,18 @@ async def test_expert_coming_on_duty_by_own_toggle_is_offered_what_waits(rapi):
     offered = await next_event(liisa, "consultation.offered")
     assert offered["consultation"]["id"] == created["id"] and offered["reason"] == "on_duty"
     await liisa.close()
+
+
+async def test_questions_to_any_on_duty_expert_are_counted_apart_from_the_pools(rapi):
+    """A consultation with no pool waits in none of the pools: ``unpooled`` counts it per organisation."""
+    before = await rapi.call("GET", "/api/v1/pools?org=vantaa", "kela.aino")
+    assert before["unpooled"] == []
+    for _ in range(2):
+        await rapi.open_consultation(pool=None)
+    claimed = await rapi.open_consultation(pool=None)
+    await rapi.open_consultation(pool="toimeentulotuki")
+    await rapi.call("POST", f"/api/v1/consultations/{claimed['id']}/claim", "vantaa.sanna", expect=200)
+    after = await rapi.call("GET", "/api/v1/pools?org=vantaa", "kela.aino")
+    assert after["unpooled"] == [{"org": "vantaa", "waiting": 2}]
+    assert {p["name"]: p["waiting"] for p in after["items"]}["toimeentulotuki"] == 1
+    assert (await rapi.call("GET", "/api/v1/pools?org=kela", "kela.aino"))["unpooled"] == []

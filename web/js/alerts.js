@@ -4,8 +4,11 @@
 
 import { h } from "./dom.js";
 import { label, t } from "./i18n.js";
+import { setTitleCount, soundsHere } from "./notify.js";
 
 const pending = new Map();
+// Offers alerted in this tab (so that catching up after a break does not alert them again).
+const seen = new Set();
 let audio = null;
 
 function tone() {
@@ -30,19 +33,20 @@ function tone() {
 }
 
 function updateTitle() {
-  const base = document.title.replace(/^\(\d+\) /, "");
-  document.title = pending.size ? `(${pending.size}) ${base}` : base;
+  setTitleCount("offers", pending.size);
 }
 
 export function alertOffer(event, { announce, navigate }) {
   const consultation = event.consultation || event;
   if (!consultation || !consultation.id) return;
+  seen.add(consultation.id);
   const text = t("alert.offered", { topic: label("topic", consultation.topic), urgency: label("urgency", consultation.urgency) });
   if (consultation.urgency !== "immediate") {
     announce(text);
     return;
   }
-  tone();
+  // Every tab shows the banner and announces it; only one tab of the user sounds the tone.
+  if (soundsHere()) tone();
   announce(text, { assertive: true });
   if (pending.has(consultation.id)) return;
   const banner = h("div", { class: "notice notice-urgent", dataset: { consultation: consultation.id } },
@@ -55,6 +59,12 @@ export function alertOffer(event, { announce, navigate }) {
   updateTitle();
 }
 
+/** A colleague claimed it (or it was closed): the alert is no longer anyone's to act on. */
+export function offerTaken(event) {
+  const id = (event.consultation && event.consultation.id) || event.consultation_id;
+  if (id) dismiss(id);
+}
+
 export function dismiss(id) {
   const banner = pending.get(id);
   if (banner) banner.remove();
@@ -62,6 +72,15 @@ export function dismiss(id) {
   updateTitle();
 }
 
+/** After a break in the live connection: the queue as it is now (``GET /api/v1/queue``). An
+ * alert whose consultation left the queue goes; an immediate offer missed meanwhile is alerted. */
+export function catchUpOffers(queue, handlers) {
+  const open = new Set(queue.map((item) => item.id));
+  for (const id of [...pending.keys()]) if (!open.has(id)) dismiss(id);
+  for (const item of queue) if (!seen.has(item.id) && item.urgency === "immediate") alertOffer(item, handlers);
+}
+
 export function clearOfferAlerts() {
+  seen.clear();
   for (const id of [...pending.keys()]) dismiss(id);
 }

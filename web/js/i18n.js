@@ -75,12 +75,15 @@ export function formatNumber(value, options = {}) {
   return new Intl.NumberFormat(locale(), options).format(Number(value));
 }
 
-/** A duration in seconds as minutes (or seconds under a minute), in the user's locale. */
+/** A duration in seconds in the largest fitting unit (seconds, minutes, hours or days), in the
+ * user's locale: 454 670 s is "5,3 päivää", not thousands of minutes. */
 export function formatDuration(seconds) {
   if (seconds === null || seconds === undefined) return "";
   const value = Number(seconds);
-  if (value < 60) return new Intl.NumberFormat(locale(), { style: "unit", unit: "second", unitDisplay: "long",
-    maximumFractionDigits: 0 }).format(value);
-  return new Intl.NumberFormat(locale(), { style: "unit", unit: "minute", unitDisplay: "long",
-    maximumFractionDigits: 1 }).format(value / 60);
+  const unit = (name, amount, digits) => new Intl.NumberFormat(locale(), { style: "unit", unit: name, unitDisplay: "long",
+    maximumFractionDigits: digits }).format(amount);
+  if (value < 60) return unit("second", value, 0);
+  if (value < 3600) return unit("minute", Math.round(value / 60), 0);
+  if (value < 48 * 3600) return unit("hour", value / 3600, 1);
+  return unit("day", value / 86400, 1);
 }

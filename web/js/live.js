@@ -11,6 +11,9 @@ let retry = 0;
 let wanted = false;
 let statusListener = () => {};
 let pinger = null;
+// Whether this tab has been live before: a later "ready" is a reconnection, after which views
+// fetch what they may have missed (a synthetic event "live.resumed" follows the "ready").
+let wasLive = false;
 let sessionEnded = () => {};
 
 export function onSessionEnded(callback) {
@@ -54,11 +57,15 @@ export function connect() {
       clearInterval(pinger);
       pinger = setInterval(() => ws.readyState === 1 && ws.send(JSON.stringify({ type: "ping" })), 25000);
     }
-    for (const listener of [...listeners]) {
-      try {
-        listener(event);
-      } catch (error) {
-        console.error(error);
+    const events = event.type === "ready" && wasLive ? [event, { type: "live.resumed" }] : [event];
+    if (event.type === "ready") wasLive = true;
+    for (const item of events) {
+      for (const listener of [...listeners]) {
+        try {
+          listener(item);
+        } catch (error) {
+          console.error(error);
+        }
       }
     }
   });
@@ -84,6 +91,7 @@ export function connect() {
 
 export function disconnect() {
   wanted = false;
+  wasLive = false;
   clearInterval(pinger);
   if (socket) socket.close(1000);
   socket = null;

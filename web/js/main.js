@@ -8,7 +8,9 @@ import { connect, disconnect, onLiveStatus, onSessionEnded, subscribe } from "./
 import { startRenewal, stopRenewal } from "./renewal.js";
 import { beginSignIn, completeSignIn, isCallback } from "./oidc.js";
 import { session } from "./session.js";
-import { alertOffer, clearOfferAlerts } from "./alerts.js";
+import { alertOffer, catchUpOffers, clearOfferAlerts, offerTaken } from "./alerts.js";
+import { broadcastSignOut, claimSoundLeadership, clearUnread, messageElsewhere, refreshTitle, releaseSoundLeadership,
+  restoreUnread, routingStep, whenSignedOutElsewhere } from "./notify.js";
 import { signinView } from "./views/signin.js";
 import { advisorView } from "./views/advisor.js";
 import { consultationView } from "./views/consultation.js";
@@ -73,6 +75,7 @@ function navItems() {
 
 function renderChrome() {
   document.getElementById("skip-link").textContent = t("app.skip");
+  document.getElementById("notices").setAttribute("aria-label", t("notices.label"));
   const nav = document.getElementById("nav");
   nav.setAttribute("aria-label", t("nav.label"));
   const current = location.hash.split("/").slice(0, 2).join("/");
@@ -100,9 +103,17 @@ function renderChrome() {
 }
 
 function signOut() {
+  broadcastSignOut();
+  signOutHere();
+}
+
+/** Sign out this tab (and, through signOut, every tab of this browser profile). */
+function signOutHere() {
   stopRenewal();
   disconnect();
+  releaseSoundLeadership();
   clearOfferAlerts();
+  clearUnread();
   session.end();
   renderChrome();
   navigate("#/signin");
@@ -119,6 +130,7 @@ export async function signedIn(token, via = "oidc") {
 }
 
 function startLive() {
+  if (may(...QUEUE)) claimSoundLeadership();
   connect();
 }
 
@@ -160,6 +172,7 @@ async function route() {
     main.append(h("p", { class: "error", role: "alert", text: t("error.view") }));
   }
   document.title = `${main.querySelector("h1")?.textContent || ""} – Konsulta`;
+  refreshTitle();
   // On a change of view, focus moves to its heading; on the first load it stays at the start,
   // so that the skip link is the first stop.
   if (app.routed) focusHeading(main);
@@ -182,9 +195,11 @@ async function start() {
   });
   app.config = await api("GET", "/api/v1/config");
   await loadCapabilities();
+  whenSignedOutElsewhere(signOutHere);
   const ended = () => {
     stopRenewal();
     disconnect();
+    releaseSoundLeadership();
     session.end();
     navigate("#/signin");
     announce(t("signin.expired"), { assertive: true });
@@ -203,7 +218,26 @@ async function start() {
     if (event.type === "consultation.offered" && may(...QUEUE)) {
       alertOffer(event, { announce, navigate });
     }
+    if (event.type === "consultation.reoffered" || event.type === "consultation.escalated") routingStep(event);
+    // A colleague claimed it, or it was closed: the alert and its count go at once.
+    if (event.type === "consultation.claimed" || event.type === "consultation.closed") offerTaken(event);
+    // An answer in a consultation that is not open in this tab: counted, titled, bannered, announced.
+    const message = event.type === "message.created" && event.message;
+    if (message && session.user && message.author && message.author.id !== session.user.id
+        && location.hash !== `#/c/${message.consultation_id}`) {
+      messageElsewhere(message, { announce });
+    }
+    // Back after a break: errors of the break are no longer true (the views fetch what was missed).
+    if (event.type === "live.resumed") {
+      document.querySelectorAll(".error[data-network]").forEach((el) => el.remove());
+      announce(t("live.resumed"));
+      if (may(...QUEUE)) {
+        api("GET", "/api/v1/queue?limit=100").then((page) => catchUpOffers(page.items || [], { announce, navigate }))
+          .catch(() => {});
+      }
+    }
   });
+  restoreUnread();
   if (app.config.oidc && isCallback()) {
     try {
       const token = await completeSignIn(app.config.oidc);

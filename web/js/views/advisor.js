@@ -8,6 +8,7 @@ import { checkHetu } from "../hetu.js";
 import { formatDateTime, formatDuration, formatNumber, label, t } from "../i18n.js";
 import { subscribe } from "../live.js";
 import { session } from "../session.js";
+import { onUnread, rememberRouting, routingText, unread } from "../notify.js";
 import { errorBox, heading, loading, sensitiveConfirm, statusArea, statusBadge, urgencyBadge } from "./common.js";
 
 export async function advisorView(ctx) {
@@ -31,10 +32,16 @@ export async function advisorView(ctx) {
 
   const later = debounce(refreshDuty, 300);
   const laterMine = debounce(refreshMine, 200);
-  return subscribe((event) => {
-    if (event.type === "presence" || event.type === "expert.updated" || event.type.startsWith("consultation.")) later();
-    if (event.type.startsWith("consultation.")) laterMine();
+  const stopUnread = onUnread(laterMine);
+  const stopLive = subscribe((event) => {
+    if (event.type === "presence" || event.type === "expert.updated" || event.type.startsWith("consultation.")
+        || event.type === "live.resumed") later();
+    if (event.type.startsWith("consultation.") || event.type === "live.resumed") laterMine();
   });
+  return () => {
+    stopUnread();
+    stopLive();
+  };
 }
 
 async function dutyPanel() {
@@ -42,7 +49,16 @@ async function dutyPanel() {
   if (offers("GET", "/api/v1/pools")) {
     let pools;
     try {
-      pools = (await api("GET", "/api/v1/pools")).items.filter((p) => p.org !== own);
+      const answer = await api("GET", "/api/v1/pools");
+      pools = answer.items.filter((p) => p.org !== own);
+      // Questions to any on-duty expert of an organisation wait in no pool: a row of their own.
+      for (const row of answer.unpooled || []) {
+        if (row.org === own || !row.waiting) continue;
+        const members = pools.filter((p) => p.org === row.org);
+        pools.push({ org: row.org, name: t("duty.anypool"), waiting: row.waiting,
+          on_duty: members.reduce((sum, p) => sum + (p.on_duty || 0), 0),
+          next_on_duty: members.map((p) => p.next_on_duty).filter(Boolean).sort()[0] || null });
+      }
     } catch (error) {
       return errorBox(error);
     }
@@ -149,7 +165,7 @@ function askForm(ctx) {
   const orgs = config.orgs.filter((o) => o !== session.user.org);
   const topic = select(config.topics.map((x) => [x, label("topic", x)]), { name: "topic" });
   const urgency = radios(t("ask.urgency"), config.urgencies.map((x) => [x, `${label("urgency", x)} – ${t(`urgency.help.${x}`)}`]),
-    { name: "urgency", value: "today" });
+    { name: "urgency", value: "immediate" });
   const targetOrg = select(orgs.map((o) => [o, o]), { name: "target_org" });
   const pool = select([], { name: "pool", emptyLabel: t("ask.anypool") });
   const purpose = select(config.purposes.map((x) => [x, label("purpose", x)]), { name: "purpose", value: "general" });
@@ -235,7 +251,8 @@ function askForm(ctx) {
       if (caseRef.value.trim()) body.case_ref = caseRef.value.trim();
       if (hetuValue) body.client_ref = (await api("POST", "/api/v1/clients", { hetu: hetuValue })).client_ref;
       const created = await api("POST", "/api/v1/consultations", body);
-      ctx.announce(t("ask.sent"));
+      rememberRouting(created.id, created);
+      ctx.announce([t("ask.sent"), ...routingText(created.routing || null)].join(" "));
       ctx.navigate(`#/c/${created.id}`);
     } catch (error) {
       if (!confirm.refused(error, body.question)) status.show(errorBox(error));
@@ -265,7 +282,11 @@ async function myConsultations() {
   }
   return table(t("mine.caption"), [
     [t("mine.created"), (c) => formatDateTime(c.created_at)],
-    [t("ask.topic"), (c) => h("a", { href: `#/c/${c.id}`, text: label("topic", c.topic) })],
+    [t("ask.topic"), (c) => {
+      const count = unread(c.id);
+      return [h("a", { href: `#/c/${c.id}`, text: label("topic", c.topic) }),
+        count ? [" ", h("span", { class: "badge badge-unread", dataset: { unread: c.id }, text: t("mine.unread", { count: formatNumber(count) }) })] : null];
+    }],
     [t("ask.urgency"), (c) => urgencyBadge(c.urgency)],
     [t("mine.status"), (c) => statusBadge(c.status)],
     [t("ask.target"), (c) => c.target_org],

@@ -13,9 +13,15 @@ export function errorText(error) {
 }
 
 export function errorBox(error) {
-  const box = h("div", { class: "error", role: "alert" }, h("p", { text: errorText(error) }));
+  // A network error is marked: it is no longer true once the live connection is back.
+  const box = h("div", { class: "error", role: "alert", dataset: status0(error) ? { network: "true" } : {} },
+    h("p", { text: errorText(error) }));
   if (error && error.message && error.status) box.append(h("p", { class: "detail", lang: "en", text: error.message }));
   return box;
+}
+
+function status0(error) {
+  return Boolean(error) && error.status === 0;
 }
 
 /** A region where a form's outcome is shown and announced. */

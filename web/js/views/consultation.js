@@ -10,6 +10,7 @@ import { formatDateTime, formatNumber, label, language, t } from "../i18n.js";
 import { subscribe } from "../live.js";
 import { session } from "../session.js";
 import { dismiss } from "../alerts.js";
+import { markSeen, routingOf, routingText } from "../notify.js";
 import { errorBox, errorText, flaggedMark, heading, sensitiveConfirm, sensitiveList, statusArea, statusBadge,
   urgencyBadge } from "./common.js";
 import { scanNotices } from "./advisor.js";
@@ -27,9 +28,12 @@ export async function consultationView(ctx) {
     return null;
   }
   dismiss(id);
+  markSeen(id);
   const state = { consultation, messages: [], receipts: new Map(), consents: null };
 
   const header = h("div", { class: "c-header" });
+  // Where the question went and what happens next, while it waits (updated live).
+  const routingBox = h("section", { class: "card routing", "aria-labelledby": "routing-h" });
   const actions = h("div", { class: "c-actions" });
   // The conversation is a live region (role log): new messages are read out as they arrive.
   const log = h("ol", { class: "messages" });
@@ -37,15 +41,22 @@ export async function consultationView(ctx) {
   const marking = h("p", { class: "secrecy-mark", hidden: true });
   const composer = h("div", { class: "composer" });
   const extras = h("div", { class: "c-extras" });
-  main.append(heading(t("consultation.title")), header, actions,
+  main.append(heading(t("consultation.title")), header, routingBox, actions,
     h("section", { class: "card", "aria-labelledby": "conv-h" }, marking, h("h2", { id: "conv-h", text: t("consultation.conversation") }),
       h("div", { class: "messages-log", role: "log", "aria-live": "polite", "aria-labelledby": "conv-h" }, log)),
     composer, extras);
 
   let shownStatus = null;
+  const renderRouting = () => {
+    const lines = state.consultation.status === "open" ? routingText(routingOf(id)) : [];
+    routingBox.hidden = !lines.length;
+    replace(routingBox, lines.length ? [h("h2", { id: "routing-h", text: t("routing.title") }),
+      h("ul", { class: "plain-list routing-lines" }, lines.map((line) => h("li", { text: line })))] : []);
+  };
   const render = () => {
     const c = state.consultation;
     replace(header, headerView(c));
+    renderRouting();
     replace(actions, actionsView(ctx, state, render));
     // The composer and the extras keep what is being typed unless the state really changed.
     const key = `${c.status}:${isParticipant(c)}`;
@@ -68,21 +79,58 @@ export async function consultationView(ctx) {
     state.messages.push(message);
     log.append(messageView(message, state));
   };
+  // Every page of the conversation; messages already shown are skipped, so this also fetches
+  // what was missed while the live connection was down.
+  const loadMessages = async () => {
+    let cursor = null;
+    let added = 0;
+    do {
+      const page = await api("GET", query(`/api/v1/consultations/${id}/messages`, { limit: 200, cursor }));
+      for (const message of page.items) {
+        if (!renderedIds.has(message.id)) added += 1;
+        addMessage(message);
+      }
+      if (page.secrecy) {
+        marking.textContent = page.secrecy[language()] || page.secrecy.fi;
+        marking.hidden = false;
+      }
+      cursor = page.next;
+    } while (cursor);
+    if (added) document.getElementById("no-messages")?.remove();
+    return added;
+  };
   try {
-    const page = await api("GET", query(`/api/v1/consultations/${id}/messages`, { limit: 200 }));
-    for (const message of page.items) addMessage(message);
-    if (page.secrecy) {
-      marking.textContent = page.secrecy[language()] || page.secrecy.fi;
-      marking.hidden = false;
-    }
+    await loadMessages();
   } catch (error) {
-    log.append(h("li", {}, errorBox(error)));
+    log.append(h("li", { class: "load-error" }, errorBox(error)));
   }
   if (!state.messages.length) log.append(h("li", { class: "empty", id: "no-messages", text: t("consultation.nomessages") }));
   markRead(state);
 
+  const catchUp = async () => {
+    try {
+      state.consultation = { ...state.consultation, ...await api("GET", `/api/v1/consultations/${id}`) };
+      render();
+      log.querySelectorAll("li.load-error").forEach((el) => el.remove());
+      const added = await loadMessages();
+      if (added) {
+        ctx.announce(t("consultation.caughtup", { count: formatNumber(added) }));
+        markRead(state);
+      }
+    } catch (error) {
+      log.querySelectorAll("li.load-error").forEach((el) => el.remove());
+      log.append(h("li", { class: "load-error" }, errorBox(error)));
+    }
+  };
+
   return subscribe((event) => {
-    if (event.type === "message.created" && event.message && event.message.consultation_id === id) {
+    if (event.type === "live.resumed") {
+      catchUp();
+    } else if ((event.type === "consultation.reoffered" || event.type === "consultation.escalated") && event.consultation_id === id) {
+      // Recorded by the app shell (main.js) whichever view is open; shown here.
+      renderRouting();
+      ctx.announce(routingText(routingOf(id)).slice(-2).join(" "));
+    } else if (event.type === "message.created" && event.message && event.message.consultation_id === id) {
       document.getElementById("no-messages")?.remove();
       addMessage(event.message);
       if (event.message.author.id !== session.user.id) {
@@ -584,7 +632,12 @@ function composerView(ctx, state, config) {
       text.focus();
     } catch (error) {
       if (confirm.refused(error, body.text)) status.clear();
-      else status.show(errorBox(error));
+      else {
+        // A message not sent stays reported as not sent, even when the connection is back.
+        const box = errorBox(error);
+        delete box.dataset.network;
+        status.show(box);
+      }
     } finally {
       if (button) button.disabled = false;
     }

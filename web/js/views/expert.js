@@ -5,10 +5,11 @@
 
 import { api, offers, query } from "../api.js";
 import { debounce, h, replace, table } from "../dom.js";
-import { formatDate, formatDateTime, formatDuration, label, locale, t } from "../i18n.js";
+import { formatDate, formatDateTime, formatDuration, formatNumber, label, locale, t } from "../i18n.js";
 import { subscribe } from "../live.js";
 import { session } from "../session.js";
 import { dismiss } from "../alerts.js";
+import { onUnread, unread } from "../notify.js";
 import { errorBox, heading, loading, statusArea, statusBadge, urgencyBadge } from "./common.js";
 
 export async function expertView(ctx) {
@@ -54,10 +55,15 @@ export async function expertView(ctx) {
   await Promise.all([refreshAll(), refreshRoster(), refreshDrafts()]);
   const later = debounce(refreshAll, 150);
   const laterRoster = debounce(refreshRoster, 300);
-  return subscribe((event) => {
-    if (event.type.startsWith("consultation.")) later();
-    if (event.type === "presence" || event.type === "expert.updated") laterRoster();
+  const stopUnread = onUnread(later);
+  const stopLive = subscribe((event) => {
+    if (event.type.startsWith("consultation.") || event.type === "live.resumed") later();
+    if (event.type === "presence" || event.type === "expert.updated" || event.type === "live.resumed") laterRoster();
   });
+  return () => {
+    stopUnread();
+    stopLive();
+  };
 }
 
 function dutyToggle(ctx, experts, refresh) {
@@ -141,7 +147,11 @@ async function claimedTable() {
   }
   return table(t("expert.claimed.caption"), [
     [t("mine.created"), (c) => formatDateTime(c.created_at)],
-    [t("ask.topic"), (c) => h("a", { href: `#/c/${c.id}`, text: label("topic", c.topic) })],
+    [t("ask.topic"), (c) => {
+      const count = unread(c.id);
+      return [h("a", { href: `#/c/${c.id}`, text: label("topic", c.topic) }),
+        count ? [" ", h("span", { class: "badge badge-unread", dataset: { unread: c.id }, text: t("mine.unread", { count: formatNumber(count) }) })] : null];
+    }],
     [t("ask.urgency"), (c) => urgencyBadge(c.urgency)],
     [t("mine.status"), (c) => statusBadge(c.status)],
     [t("consultation.from"), (c) => `${c.origin_org} · ${c.created_by}`],

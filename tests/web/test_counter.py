@@ -1,0 +1,363 @@
+"""The browser app at the counter: the advisor always knows where a question went and what
+happens next, no answer is missed after a connection break or in another view, and the
+alerts of an expert's tabs agree with each other and with what colleagues did.
+
+These run against a server of their own (they turn experts off duty and shorten a pool's SLA),
+and the connection break is a real one: the advisor's browser reaches the server through a TCP
+relay that the test cuts (every connection closed, new ones refused) and then restores."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from datetime import time as dt_time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.web.conftest import Tab, _require_browser, start_server, stop_server
+
+QUESTION = "Riittääkö vuokrasopimuksen kopio hakemuksen liitteeksi?"
+
+
+@pytest.fixture(scope="module")
+def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    _require_browser()
+    process, base = start_server(tmp_path_factory.mktemp("konsulta-counter"))
+    yield base
+    stop_server(process)
+
+
+class Api:
+    """The server's API as another user (an expert, an admin) uses it: real requests, dev tokens."""
+
+    def __init__(self, base: str, user: str) -> None:
+        self.base = base
+        self.token = self.call("POST", "/api/v1/dev/token", {"user_id": user}, token=None)["token"]
+
+    def call(self, method: str, path: str, body: Any = None, token: str | None | bool = True) -> Any:
+        headers = {"Content-Type": "application/json"}
+        bearer = self.token if token is True else token
+        if bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
+        with urllib.request.urlopen(request, timeout=20) as response:
+            raw = response.read()
+        return json.loads(raw) if raw else None
+
+
+class Relay:
+    """A TCP relay between the browser and the server that can drop every connection at once."""
+
+    def __init__(self, upstream: str) -> None:
+        host, port = upstream.rsplit("//", 1)[1].split(":")
+        self.upstream = (host, int(port))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.base = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.blocked = False
+        self.open: set[socket.socket] = set()
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.blocked:
+                client.close()
+                continue
+            try:
+                server = socket.create_connection(self.upstream)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.open.update((client, server))
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        for s in (source, target):
+            self._drop(s)
+
+    def _drop(self, s: socket.socket) -> None:
+        with self.lock:
+            self.open.discard(s)
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        s.close()
+
+    def cut(self) -> None:
+        self.blocked = True
+        with self.lock:
+            sockets = list(self.open)
+        for s in sockets:
+            self._drop(s)
+
+    def restore(self) -> None:
+        self.blocked = False
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+@pytest.fixture
+def counter(browser: Any, own_server: str) -> Iterator[Any]:
+    opened: list[Any] = []
+
+    def make(base: str | None = None) -> Tab:
+        tab = Tab(browser, base or own_server)
+        opened.append(tab)
+        return tab
+
+    yield make
+    for tab in opened:
+        unexpected = [e for e in tab.errors if not re.search(r"status of (401|403|404|409|413|422)|ERR_|net::|WebSocket", e)]
+        tab.close()
+        assert not unexpected, unexpected
+
+
+def _ask(page: Any, pool: str = "toimeentulotuki", question: str = QUESTION) -> str:
+    page.select_option("select[name=topic]", "application_intake")
+    page.wait_for_selector(f"select[name=pool] option[value={pool}]", state="attached")
+    page.select_option("select[name=pool]", pool)
+    page.fill("textarea[name=question]", question)
+    page.click("form.ask-form button[type=submit]")
+    page.wait_for_url(re.compile(r".*#/c/[\w-]+$"))
+    page.wait_for_selector(".c-header .facts")
+    return page.url.rsplit("/", 1)[1]
+
+
+def _create(api: Api, pool: str = "toimeentulotuki", urgency: str = "immediate") -> str:
+    return api.call("POST", "/api/v1/consultations", {
+        "topic": "application_intake", "urgency": urgency, "question": QUESTION, "purpose": "general",
+        "target_org": "vantaa", "pool": pool})["id"]
+
+
+def test_the_advisor_sees_where_the_question_went_and_each_step_after(counter, own_server):
+    """Immediate is the default; "nobody on duty" is said in words with the expected wait; a
+    re-offer appears live; the duty panel counts questions sent to any on-duty expert."""
+    liisa = Api(own_server, "vantaa.liisa")
+    admin = Api(own_server, "vantaa.admin")
+    # The backup pool's only expert is next on duty in five days, 9–11 Helsinki time: off duty now.
+    helsinki = ZoneInfo("Europe/Helsinki")
+    day = datetime.now(helsinki).date() + timedelta(days=5)
+    starts = datetime.combine(day, dt_time(9), helsinki)
+    period = admin.call("POST", "/api/v1/roster/periods", {
+        "user_id": "vantaa.liisa", "starts_at": starts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "ends_at": (starts + timedelta(hours=2)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")})
+    liisa.call("PUT", "/api/v1/experts/vantaa.liisa", {"on_duty": False})
+    admin.call("PUT", "/api/v1/pools/vantaa/backup", {"sla_seconds": {"immediate": 30}, "reoffers": 5})
+    # Two questions to "any on-duty expert" of the county (no pool), waiting.
+    aino = Api(own_server, "kela.eero")
+    for _ in range(2):
+        aino.call("POST", "/api/v1/consultations", {"topic": "other", "urgency": "immediate", "question": QUESTION,
+                                                     "purpose": "general", "target_org": "vantaa"})
+    try:
+        tab = counter()
+        page = tab.sign_in("kela.aino")
+        assert page.is_checked("input[name=urgency][value=immediate]")
+        # The duty panel counts every waiting question, the two without a pool among them.
+        row = page.locator(".col-side tr", has_text=re.compile("kuka tahansa päivystäjä", re.I))
+        assert row.locator("td").nth(2).inner_text().strip() == "2"
+
+        cid = _ask(page, pool="backup")
+        box = page.wait_for_selector(".routing .routing-lines")
+        assert "Kukaan ei päivystä nyt" in box.inner_text()
+        assert f"Seuraava päivystys alkaa {day.day}.{day.month}.{day.year} klo 9.00" in box.inner_text()
+        tab.axe("a consultation with its routing outcome")
+        tab.shot("advisor-routing")
+
+        # The pool's SLA is 30 s: the re-offer arrives live and is shown without reloading.
+        page.wait_for_selector(".routing-lines li:has-text('tarjottu uudelleen')", timeout=60000)
+        assert cid in page.url
+    finally:
+        admin.call("DELETE", f"/api/v1/roster/periods/{period['id']}")
+        liisa.call("PUT", "/api/v1/experts/vantaa.liisa", {"on_duty": True})
+        admin.call("PUT", "/api/v1/pools/vantaa/backup", {"sla_seconds": {"immediate": 300}, "reoffers": 1})
+
+
+def test_the_duration_reads_in_days_not_thousands_of_minutes(counter):
+    page = counter().open("#/signin")
+    texts = page.evaluate("""async () => {
+        const i18n = await import("/static/js/i18n.js");
+        return [i18n.formatDuration(454670), i18n.formatDuration(5400), i18n.formatDuration(600)];
+    }""")
+    assert "päivää" in texts[0] and "5,3" in texts[0]
+    assert "tuntia" in texts[1] and "1,5" in texts[1]
+    assert "10 minuuttia" == texts[2]
+
+
+def test_an_answer_sent_during_a_connection_break_appears_when_it_is_back(counter, own_server):
+    """A real break (the relay drops every connection and refuses new ones): the expert answers
+    meanwhile; once back, the open consultation fetches the answer, and the list view's errors of
+    the break go while the list shows the truth."""
+    relay = Relay(own_server)
+    try:
+        tab = counter(relay.base)
+        page = tab.sign_in("kela.aino")
+        cid = _ask(page)
+        mikko = Api(own_server, "vantaa.mikko")
+        mikko.call("POST", f"/api/v1/consultations/{cid}/claim")
+        page.wait_for_selector(".badge-status-claimed")
+
+        relay.cut()
+        page.wait_for_selector("#live-status:not(.live-live)")
+        mikko.call("POST", f"/api/v1/consultations/{cid}/messages", {"text": "Vastaus katkon aikana: kopio riittää."})
+        time.sleep(1)
+        relay.restore()
+        page.wait_for_selector("#live-status.live-live", timeout=30000)
+        page.wait_for_selector(".messages .message.theirs:has-text('Vastaus katkon aikana')", timeout=15000)
+
+        # The list during a break shows an error; once back the error goes and the list is true.
+        relay.cut()
+        page.wait_for_selector("#live-status:not(.live-live)")
+        page.evaluate("() => { location.hash = '#/advisor'; }")
+        page.wait_for_selector("#main .error[role=alert]")
+        mikko.call("POST", f"/api/v1/consultations/{cid}/close", {"outcome": "advice_given"})
+        relay.restore()
+        page.wait_for_selector("#live-status.live-live", timeout=30000)
+        page.wait_for_selector(f"section[aria-labelledby=mine-h] tr:has(a[href='#/c/{cid}']) .badge-status-closed",
+                               timeout=15000)
+        assert page.locator("#main [role=alert]:visible").count() == 0
+    finally:
+        relay.close()
+
+
+def test_the_experts_alerts_are_true_again_after_a_connection_break(counter, own_server):
+    """During a real break a colleague claims the alerted consultation and a new immediate one
+    comes: once back, the first alert is gone and the second is raised."""
+    relay = Relay(own_server)
+    try:
+        tab = counter(relay.base)
+        page = tab.sign_in("vantaa.sanna")
+        eero = Api(own_server, "kela.eero")
+        first = _create(eero)
+        page.wait_for_selector(f".notice-urgent[data-consultation='{first}']")
+        relay.cut()
+        page.wait_for_selector("#live-status:not(.live-live)")
+        Api(own_server, "vantaa.mikko").call("POST", f"/api/v1/consultations/{first}/claim")
+        second = _create(eero)
+        time.sleep(1)
+        relay.restore()
+        page.wait_for_selector("#live-status.live-live", timeout=30000)
+        page.wait_for_selector(f".notice-urgent[data-consultation='{second}']", timeout=15000)
+        page.wait_for_selector(f".notice-urgent[data-consultation='{first}']", state="detached", timeout=15000)
+    finally:
+        relay.close()
+
+
+def test_an_answer_in_another_view_is_counted_titled_and_bannered(counter, own_server):
+    tab = counter()
+    page = tab.sign_in("kela.aino")
+    cid = _ask(page)
+    mikko = Api(own_server, "vantaa.mikko")
+    mikko.call("POST", f"/api/v1/consultations/{cid}/claim")
+    page.wait_for_selector(".badge-status-claimed")
+    tab.go("#/advisor", "section[aria-labelledby=mine-h] table")
+
+    mikko.call("POST", f"/api/v1/consultations/{cid}/messages", {"text": "Kopio riittää."})
+    banner = page.wait_for_selector(f"#notices .notice-message[data-consultation='{cid}']")
+    assert "Mikko" in banner.inner_text()
+    page.wait_for_function("() => document.title.startsWith('(1) ')")
+    page.wait_for_selector(f"[data-unread='{cid}']:has-text('1 uutta')")
+    page.wait_for_function("() => document.getElementById('announce-polite').textContent.includes('vastasi')")
+    tab.axe("the advisor's view with an unread answer")
+    tab.shot("advisor-unread")
+
+    mikko.call("POST", f"/api/v1/consultations/{cid}/messages", {"text": "Ja toinen huomio."})
+    page.wait_for_function("() => document.title.startsWith('(2) ')")
+    page.wait_for_selector(f"[data-unread='{cid}']:has-text('2 uutta')")
+
+    # The banner's link is reachable by keyboard and opens the consultation; the count goes.
+    link = page.locator(f"#notices .notice-message[data-consultation='{cid}'] a")
+    link.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(rf".*#/c/{cid}$"))
+    page.wait_for_selector(".messages .message.theirs:has-text('Ja toinen huomio')")
+    page.wait_for_function("() => !/^\\(\\d+\\) /.test(document.title)")
+    assert page.locator(".notice-message").count() == 0
+
+
+def test_a_colleagues_claim_clears_the_counter_alert(counter, own_server):
+    sanna_tab, mikko_tab = counter(), counter()
+    sanna = sanna_tab.sign_in("vantaa.sanna")
+    mikko = mikko_tab.sign_in("vantaa.mikko")
+    cid = _create(Api(own_server, "kela.eero"))
+    sanna.wait_for_selector(f".notice-urgent[data-consultation='{cid}']")
+    mikko.wait_for_selector(f".notice-urgent[data-consultation='{cid}']")
+    assert sanna.title().startswith("(")
+    mikko.click(f"button.claim[data-consultation='{cid}']")
+    mikko.wait_for_url(re.compile(rf".*#/c/{cid}$"))
+    sanna.wait_for_selector(f".notice-urgent[data-consultation='{cid}']", state="detached")
+    # The title counts only the alerts still standing (none, unless another offer came meanwhile).
+    sanna.wait_for_function("""() => {
+        const standing = document.querySelectorAll('.notice-urgent').length;
+        const shown = /^\\((\\d+)\\) /.exec(document.title);
+        return standing === (shown ? Number(shown[1]) : 0);
+    }""")
+
+
+def _two_tabs(browser: Any, base: str, user: str) -> tuple[Any, Any, Any]:
+    """Two tabs of one browser profile (one context), each signed in as ``user``."""
+    context = browser.new_context(locale="fi-FI", viewport={"width": 1280, "height": 900})
+    # Counts the tones each tab plays (the browser's own AudioContext, wrapped, not our code).
+    context.add_init_script("""(() => {
+        window.__tones = 0;
+        const original = window.AudioContext && window.AudioContext.prototype.createOscillator;
+        if (original) window.AudioContext.prototype.createOscillator = function () {
+          window.__tones += 1; return original.call(this); };
+    })();""")
+    pages = []
+    for _ in range(2):
+        page = context.new_page()
+        page.goto(f"{base}/#/signin")
+        page.wait_for_selector("body[data-ready=true]")
+        page.click(f"button[data-user='{user}']")
+        page.wait_for_selector("#live-status.live-live")
+        pages.append(page)
+    return context, pages[0], pages[1]
+
+
+def test_only_one_tab_of_the_expert_sounds_the_alert(browser, own_server):
+    context, first, second = _two_tabs(browser, own_server, "vantaa.sanna")
+    try:
+        cid = _create(Api(own_server, "kela.eero"))
+        for page in (first, second):
+            page.wait_for_selector(f".notice-urgent[data-consultation='{cid}']")
+        time.sleep(0.5)
+        tones = [first.evaluate("() => window.__tones"), second.evaluate("() => window.__tones")]
+        assert sorted(tones)[0] == 0 and sorted(tones)[1] > 0, tones
+    finally:
+        context.close()
+
+
+def test_signing_out_in_one_tab_signs_out_every_tab_of_the_browser(browser, own_server):
+    context, first, second = _two_tabs(browser, own_server, "kela.aino")
+    try:
+        first.click("#tools button:has-text('Kirjaudu ulos')")
+        first.wait_for_selector("button[data-user]")
+        second.wait_for_selector("button[data-user]")
+        assert second.locator("#live-status").count() == 0
+        assert second.evaluate("() => sessionStorage.getItem('konsulta.session')") is None
+    finally:
+        context.close()
