@@ -36,7 +36,8 @@ class UsageError(Exception):
     """A command-line value is not acceptable (exit 2)."""
 
 
-def _cli_actor(args: argparse.Namespace, org: str | None = None) -> tuple[Any, Any]:
+def _cli_actor(args: argparse.Namespace, org: str | None = None,
+               roles: frozenset[str] = frozenset({"operator"})) -> tuple[Any, Any]:
     """Who acts from the command line, for the audit log, and the context of the act.
 
     The actor is ``--actor`` (the person's user id) when given, otherwise ``system:cli:<OS user>``;
@@ -56,7 +57,7 @@ def _cli_actor(args: argparse.Namespace, org: str | None = None) -> tuple[Any, A
     if named is not None and not is_user_id(named):
         raise UsageError("--actor must be a user id (letters, digits, . _ @ : -; at most 128)")
     actor = Principal(user_id=named or f"system:cli:{os_user}", org=org or "system",
-                      roles=frozenset({"operator"}), name="command line")
+                      roles=roles, name="command line")
     return actor, RequestContext(request_id="cli", source=f"cli:{os_user}")
 
 
@@ -149,14 +150,14 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 def cmd_policy_test(args: argparse.Namespace) -> int:
     from consult.policy.cli import run_policy_tests
 
-    directory = Path(args.dir) if args.dir else load_settings_lenient().policy_dir
+    directory = Path(args.dir) if args.dir else _offline_settings().policy_dir
     return run_policy_tests(directory, sys.stdout, args.profile)
 
 
 def cmd_policy_explain(args: argparse.Namespace) -> int:
     from consult.policy.cli import explain
 
-    settings = load_settings_lenient()
+    settings = _offline_settings()
     directory = Path(args.dir) if args.dir else settings.policy_dir
     return explain(
         directory,
@@ -174,53 +175,12 @@ def cmd_policy_explain(args: argparse.Namespace) -> int:
 
 @asynccontextmanager
 async def _offline(settings: Settings, *, keys: bool = True) -> AsyncIterator[tuple[Any, Any, Any]]:
-    """The database (at the schema head) and, with ``keys``, the keyring and vault checked against
-    the fingerprints the database recorded, for commands that run beside the server. Nothing here
-    creates keys: that is `consult init` or the service's first start on an empty database."""
-    from consult.model import SystemClock
-    from consult.services.deployment import KeyFiles, bind_keys, check_schema
-    from consult.services.vault import Vault
-    from consult.storage.db import Database
+    """The database and (with ``keys``) the keyring and vault, from the composition root
+    (``consult.app.offline``): nothing here creates keys."""
+    from consult import app as root
 
-    await _schema_for_new_sqlite(settings)
-    db = Database(settings.database_url)
-    await db.start()
-    try:
-        await check_schema(db)
-        if not keys:
-            yield db, None, None
-            await _anchor_written(db, settings)
-            return
-        bound = await bind_keys(db, KeyFiles.of(settings), SystemClock(), create=False)
-        yield db, bound.keyring, Vault(bound.keyring, bound.keyring)
-        await _anchor_written(db, settings, bound.audit_seed, bound.origin)
-    finally:
-        await db.close()
-
-
-async def _anchor_written(db: Any, settings: Settings, seed: bytes | None = None, origin: str | None = None) -> None:
-    """Sign what the command wrote to the audit log before it exits, so the records do not wait
-    for the service (which may not be running) to be covered by a checkpoint."""
-    from consult.model import SystemClock
-    from consult.services.deployment import KeyFiles, bind_keys
-    from consult.storage.checkpoint_file import CheckpointFileError
-
-    try:
-        if seed is None or origin is None:
-            bound = await bind_keys(db, KeyFiles.of(settings), SystemClock(), create=False)
-            seed, origin = bound.audit_seed, bound.origin
-        await _checkpoints(db, settings, seed, origin).load()
-    except (ConfigError, CheckpointFileError) as exc:
-        print(f"note: the audit records written are not yet covered by a signed checkpoint ({exc}); "
-              "the service signs them when it runs", file=sys.stderr)
-
-
-async def _schema_for_new_sqlite(settings: Settings) -> None:
-    """A new embedded database gets its schema; an existing one is only upgraded by `db upgrade`."""
-    from consult.storage import migrate
-
-    if settings.is_sqlite and await asyncio.to_thread(migrate.sqlite_is_new, settings.database_url):
-        await asyncio.to_thread(migrate.upgrade, settings.database_url)
+    async with root.offline(settings, with_keys=keys) as opened:
+        yield opened.db, opened.keyring, opened.vault
 
 
 async def _schema_for_empty_server_database(settings: Settings) -> None:
@@ -236,11 +196,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     """Keys for an empty database: create the key files that are missing and record their fingerprints."""
     from consult.crypto import signing
     from consult.model import SystemClock
-    from consult.services.deployment import KeyFiles, bind_keys, check_schema
+    from consult.services.deployment import KeyFiles
     from consult.storage import deployment as deployment_store
-    from consult.storage.db import Database
 
-    settings = load_settings_lenient()
+    settings = _offline_settings()
     files = KeyFiles.of(settings)
     try:
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -248,12 +207,10 @@ def cmd_init(args: argparse.Namespace) -> int:
         raise ConfigError(f"CONSULT_DATA_DIR: {settings.data_dir} cannot be created ({exc.strerror})") from None
 
     async def run() -> int:
-        await _schema_for_new_sqlite(settings)
+        from consult import app as root
+
         await _schema_for_empty_server_database(settings)
-        db = Database(settings.database_url)
-        await db.start()
-        try:
-            await check_schema(db)
+        async with root.database(settings) as db:  # a new embedded database gets the schema head
             async with db.read() as conn:
                 recorded = await deployment_store.recorded(conn)
                 holds_data = await deployment_store.holds_data(conn)
@@ -267,9 +224,7 @@ def cmd_init(args: argparse.Namespace) -> int:
                       file=sys.stderr)
                 return 1
             existed = {"key_file": files.key_file.exists(), "audit_key_file": files.audit_key_file.exists()}
-            bound = await bind_keys(db, files, SystemClock(), create=True)
-        finally:
-            await db.close()
+            bound = await root.keys(db, settings, SystemClock(), create=True)
         _print_json({
             "data_dir": str(settings.data_dir),
             "database": dict(paths_in_use(settings))["database"],
@@ -294,7 +249,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from consult.model import SystemClock
     from consult.services.keys import KeyInUse, KeyManagement, RotationRefused
 
-    settings = load_settings_lenient()
+    settings = _offline_settings()
     operator, ctx = _cli_actor(args)
 
     async def run() -> int:
@@ -324,7 +279,7 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
     from consult.services.content import Content
     from consult.services.retention import Retention
 
-    settings = load_settings_lenient()
+    settings = _offline_settings()
     operator, ctx = _cli_actor(args)
 
     async def run() -> int:
@@ -342,7 +297,7 @@ def cmd_retention_export(args: argparse.Namespace) -> int:
     from consult.model import SystemClock
     from consult.model.identifiers import is_client_ref
 
-    settings = load_settings_lenient()
+    settings = _offline_settings()
     if args.org not in settings.orgs:
         print(f"usage: --org must be one of {', '.join(settings.orgs)}", file=sys.stderr)
         return EXIT_USAGE
@@ -383,26 +338,12 @@ def _moment(text: str | None, *, end: bool) -> Any:
 
 
 async def _client_record_export(settings: Settings, db: Any, vault: Any, clock: Any) -> Any:
-    """The export service over the same policy and services the server wires (``create_app``)."""
-    from consult.policy.engine import PolicyEngine
-    from consult.policy.loader import load_policy
+    """The export service over the same policy and services the server wires (``consult.app.core``)."""
+    from consult import app as root
     from consult.services.client_record import ClientRecordExport
-    from consult.services.clients import Clients
-    from consult.services.consents import Consents
-    from consult.services.content import Content
-    from consult.services.directory import Directory
-    from consult.services.disclosure import Disclosure
-    from consult.services.events import EventBus
-    from consult.services.gate import ContentGate
-    from consult.services.messages import Messages
 
-    engine = PolicyEngine(load_policy(settings.policy_dir, profile=settings.policy_profile))
-    bus = EventBus()
-    directory = Directory(db, bus, clock)
-    await directory.load()
-    messages = Messages(db, bus, directory, Disclosure(engine, clock), Consents(db, clock, engine, max_days=settings.consent_max_days),
-                        ContentGate(Clients(db, vault, clock)), Content(vault), clock)
-    return ClientRecordExport(db, messages, clock)
+    core = await root.core(settings, db, vault, root.policy(settings), clock)
+    return ClientRecordExport(db, core.messages, clock)
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -447,7 +388,7 @@ def cmd_clients_merge(args: argparse.Namespace) -> int:
 
     from consult.services.client_merges import ClientMerges
 
-    settings = load_settings_lenient()
+    settings = _offline_settings()
     operator, ctx = _cli_actor(args)
 
     async def run() -> int:
@@ -478,7 +419,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     from consult.services.deployment import KeyFiles, audit_key_mismatch, deployment_mismatch, recorded_deployment
     from consult.storage.migrate import current
 
-    settings = load_settings_lenient()
+    settings = _offline_settings()
     url = args.database_url or settings.database_url
     keys, origin, seed = list(args.verifier_key or []), None, b""
     for vkey in keys:
@@ -569,18 +510,6 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _checkpoints(db: Any, settings: Settings, seed: bytes, origin: str) -> Any:
-    """The checkpoint keeper of a command: signs with the log key into the checkpoint file."""
-    from consult.audit.anchor import Anchor
-    from consult.audit.log import AuditLog, CheckpointSigner
-    from consult.model import SystemClock
-    from consult.services.checkpoints import Checkpoints
-    from consult.storage.checkpoint_file import CheckpointFile
-
-    log = AuditLog(CheckpointSigner(origin, seed))
-    return Checkpoints(db, log, SystemClock(), Anchor(CheckpointFile(settings.effective_checkpoint_file), log))
-
-
 def cmd_audit_acknowledge_restore(args: argparse.Namespace) -> int:
     """Exit 0 acknowledged, 1 refused (nothing changed), 2 usage or configuration."""
     from consult.errors import Unprocessable
@@ -588,10 +517,8 @@ def cmd_audit_acknowledge_restore(args: argparse.Namespace) -> int:
 
     from consult.services.audit import written_reason
     from consult.services.checkpoints import RestoreRefused
-    from consult.services.deployment import KeyFiles, bind_keys, check_schema
-    from consult.storage.db import Database
 
-    settings = load_settings_lenient()
+    settings = _offline_settings()
     try:
         reason = written_reason(args.reason, "--reason", "Acknowledging a restore")
     except Unprocessable as exc:
@@ -600,19 +527,16 @@ def cmd_audit_acknowledge_restore(args: argparse.Namespace) -> int:
     operator, ctx = _cli_actor(args)
 
     async def run() -> int:
-        db = Database(settings.database_url)
-        await db.start()
-        try:
-            await check_schema(db)
-            bound = await bind_keys(db, KeyFiles.of(settings), SystemClock(), create=False)
-            keeper = _checkpoints(db, settings, bound.audit_seed, bound.origin)
+        from consult import app as root
+
+        async with root.database(settings, new_schema=False) as db:
+            bound = await root.keys(db, settings, SystemClock(), create=False)
+            keeper = root.checkpoints(db, settings, bound.audit_seed, bound.origin)
             try:
                 result = await keeper.acknowledge_restore(operator, reason, ctx)
             except RestoreRefused as exc:
                 print(f"refused: {exc}; nothing changed", file=sys.stderr)
                 return 1
-        finally:
-            await db.close()
         _print_json(result)
         return 0
 
@@ -639,7 +563,7 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     except ApiError as exc:  # a filter the content gate refuses
         print(f"usage: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
-    settings = load_settings_lenient()
+    settings = _offline_settings()
     operator, ctx = _cli_actor(args, args.org)
 
     async def run() -> int:
@@ -662,11 +586,12 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
 def cmd_stats(args: argparse.Namespace) -> int:
     """The steering-meeting statistics of one organisation (SPEC C8), as CSV or JSON on stdout."""
     from consult.errors import ApiError
-    from consult.model import Principal, SystemClock
+    from consult.model import SystemClock
     from consult.services.statistics import Statistics, parse_month
 
-    settings = load_settings_lenient()
-    reader = Principal(user_id="system:cli", org=args.org, roles=frozenset({"admin"}), name="Command line")
+    settings = _offline_settings()
+    # the organisation's own statistics, read as its administrator would (nothing is audited)
+    reader, _ctx = _cli_actor(args, org=args.org, roles=frozenset({"admin"}))
 
     async def run() -> int:
         async with _offline(settings, keys=False) as (db, _keyring, _vault):
@@ -737,13 +662,12 @@ def _file_problems(settings: Settings) -> list[str]:
     return problems
 
 
-def load_settings_lenient() -> Settings:
-    """Settings for offline commands that need no identity provider."""
-    import os
+def _offline_settings() -> Settings:
+    """Settings for offline commands, which verify no token: no identity provider is required and
+    development mode is never switched on here (``consult.app.offline_settings``)."""
+    from consult import app as root
 
-    env = dict(os.environ)
-    env.setdefault("CONSULT_DEV", "1")
-    return load_settings(env)
+    return root.offline_settings()
 
 
 def _acting(command: argparse.ArgumentParser) -> argparse.ArgumentParser:

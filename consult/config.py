@@ -547,10 +547,12 @@ def _witness_url_ok(url: str) -> bool:
         and not parts.fragment
 
 
-def load_settings(env: Mapping[str, str] | None = None, *, check: bool = True) -> Settings:
+def load_settings(env: Mapping[str, str] | None = None, *, check: bool = True,
+                  identity: bool = True) -> Settings:
     """Build settings from ``CONSULT_CONFIG`` (TOML, optional) and then the environment.
 
     ``check=False`` leaves validation to the caller, who may still apply overrides (CLI flags).
+    ``identity=False`` is for commands that verify no token (see ``validate``).
     """
     env = os.environ if env is None else env
     values: dict[str, object] = {}
@@ -584,7 +586,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, check: bool = True) -
                                      values.get("orgs", Settings.orgs),  # type: ignore[arg-type]
                                      values.get("audience", Settings.audience))  # type: ignore[arg-type]
     settings = Settings(**values)  # type: ignore[arg-type]
-    return validate(settings) if check else settings
+    return validate(settings, identity=identity) if check else settings
 
 
 def validate_database_url(settings: Settings) -> Settings:
@@ -597,25 +599,28 @@ def validate_database_url(settings: Settings) -> Settings:
     return settings
 
 
-def validate(settings: Settings) -> Settings:
+def validate(settings: Settings, *, identity: bool = True) -> Settings:
+    """Every check of the settings. ``identity=False`` is for the offline commands, which verify no
+    token: they run without an identity provider (and without CONSULT_DEV); one that is configured
+    is still checked."""
     validate_database_url(settings)
     if not _PROFILE.match(settings.policy_profile or ""):
         raise ConfigError("CONSULT_POLICY_PROFILE must be a policy profile name such as today "
                           "or experiment-2015")
-    if settings.demo and not settings.dev:
+    if identity and settings.demo and not settings.dev:
         raise ConfigError("CONSULT_DEMO needs CONSULT_DEV=1: demo data is for development only")
     if bool(settings.oidc_authority) != bool(settings.oidc_client_id):
         raise ConfigError("CONSULT_OIDC_AUTHORITY and CONSULT_OIDC_CLIENT_ID must be set together")
     if settings.oidc_authority and not _oidc_authority_ok(settings.oidc_authority):
         raise ConfigError("CONSULT_OIDC_AUTHORITY must be an https:// URL (http:// only on localhost)")
-    if not settings.dev and not settings.jwks and not settings.issuers:
+    if identity and not settings.dev and not settings.jwks and not settings.issuers:
         raise ConfigError(
             "CONSULT_JWKS is required (a JWKS file path or URL of the identity provider) unless the "
             "CONSULT_CONFIG file lists [[issuers]]; for a local demo set CONSULT_DEV=1 or run `consult serve --demo`"
         )
-    if settings.jwks and not settings.issuer and not settings.dev:
+    if identity and settings.jwks and not settings.issuer and not settings.dev:
         raise ConfigError("CONSULT_ISSUER is required with CONSULT_JWKS unless CONSULT_DEV=1")
-    if settings.issuer and not settings.jwks and not settings.dev:
+    if identity and settings.issuer and not settings.jwks and not settings.dev:
         raise ConfigError("CONSULT_JWKS is required with CONSULT_ISSUER unless CONSULT_DEV=1")
     if not 0 < settings.jwks_refresh_minutes <= 1440:
         raise ConfigError("CONSULT_JWKS_REFRESH_MINUTES must be 1..1440 minutes")

@@ -16,6 +16,15 @@ def test_import_contracts_hold():
     assert lint, "import-linter is part of the test dependencies"
     result = subprocess.run([lint, "--no-cache"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+    # the contracts that keep the wiring in the composition root and the migrations frozen are there
+    for name in ("HTTP handlers do not import storage, crypto or the audit internals",
+                 "Migrations are frozen: they import nothing of consult outside consult.migrations"):
+        assert name in " ".join(result.stdout.split()), name
+
+
+def test_the_migrations_are_visible_to_the_import_contracts():
+    """Alembic loads revisions from their files; as a package they are part of the import graph."""
+    assert (ROOT / "consult" / "migrations" / "versions" / "__init__.py").is_file()
 
 
 def test_only_crypto_imports_hazmat():

@@ -81,5 +81,6 @@ class Witness:
                 await asyncio.wait_for(asyncio.shield(self._task), wait)
             except (asyncio.TimeoutError, asyncio.CancelledError):
                 self._task.cancel()
+                await asyncio.wait([self._task])  # stopped, not merely asked to stop
         if self._session is not None:
             await self._session.close()

@@ -185,9 +185,3 @@ class IdentityProviders:
         for source in self.sources.values():
             async with self._locks[source.issuer]:
                 await self._refresh(source)
-
-    async def run(self) -> None:
-        """Refresh every issuer's keys every ``refresh_seconds`` until cancelled."""
-        while True:
-            await asyncio.sleep(self.refresh_seconds)
-            await self.refresh_all()

@@ -1,16 +1,18 @@
-"""The composition root: ``create_app(settings)`` wires every resource, nothing happens at import.
+"""The HTTP server: ``create_app(settings)`` builds from the composition root (``consult.app``)
+and adds what only a server has; nothing happens at import.
 
-Each resource — database, trusted keys, policy, services, live sockets — is one ``cleanup_ctx``
-generator, so start-up fails loudly and shutdown releases everything in reverse order.
+Each resource — database, trusted keys, policy, services, live sockets — is one context on the
+exit stack of ``_resources``, so start-up fails loudly and shutdown (or a failed start-up)
+releases everything in reverse order.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from consult.auth import ClaimMapping, Issuer, TokenVerifier
 from consult.auth.dev import DEMO_USERS, DevIssuer
 from consult.auth.jwks import IdentityProviders, JwksUnavailable, KeySource
 from consult.auth.throttle import FailureThrottle
+from consult import app as root
 from consult.config import Settings
 from consult.errors import ConfigError
 from consult.http import keys
@@ -40,40 +43,23 @@ from consult.http.metrics import CountedPolicyEngine, Metrics
 from consult.http.metrics import handler as metrics_handler
 from consult.http.ws import close_all, end_sessions, websocket
 from consult.model import Clock, SystemClock, secrecy
-from consult.model.intake import Intakes
 from consult.policy.loader import PolicyError, UnknownProfile, load_policy
 from consult.services.attachments import Attachments
-from consult.services.audit import AuditTrail
-from consult.services.anomalies import AnomalyRules
-from consult.audit.anchor import Anchor
-from consult.audit.log import AuditLog, CheckpointSigner
-from consult.audit.witness import Witness
-from consult.services.clients import Clients
 from consult.services.client_merges import ClientMerges
-from consult.services.deployment import BoundKeys, KeyFiles, bind_keys, check_schema
+from consult.services.deployment import KeyFiles
 from consult.services.keys import KeyManagement
 from consult.services.client_record import ClientRecordExport
 from consult.services.retention import Retention
-from consult.services.consents import Consents
 from consult.services.consultations import Consultations
-from consult.services.content import Content
 from consult.services.deliveries import DeliveryLedger
-from consult.services.gate import ContentGate
-from consult.services.vault import Vault
-from consult.services.directory import Directory
-from consult.services.disclosure import Disclosure
 from consult.services.events import EventBus
 from consult.services.sessions import Sessions
-from consult.services.messages import Messages
 from consult.http.api_routing import ROUTING_ROUTES
 from consult.services.agreements import Agreements
 from consult.services.knowledge import KnowledgeBase
 from consult.services.roster import Roster
 from consult.services.routing import Routing
 from consult.services.statistics import Statistics
-from consult.storage import migrate
-from consult.storage.checkpoint_file import CheckpointFile
-from consult.storage.db import Database
 
 log = logging.getLogger("consult.app")
 
@@ -95,8 +81,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[keys.THROTTLE] = FailureThrottle(settings.auth_failures_per_minute)
     if settings.oidc_authority:
         app[CSP_KEY] = content_security_policy((settings.oidc_authority,))
-    app.cleanup_ctx.extend([_database, _deployment, _trust, _services, _routing, _sessions, _monitoring,
-                            _reload_on_hangup])
+    app.cleanup_ctx.append(_resources)
     app.on_shutdown.append(close_all)
 
     routes = routes_for(settings)
@@ -115,6 +100,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         app.router.add_get("/", _index(web_dir), name="index")
         app.router.add_static("/static/", web_dir, name="static", append_version=False)
     return app
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    """Every resource in order, each its own context on one exit stack: shutdown releases them in
+    reverse order, and so does a start-up that fails half-way (aiohttp runs no cleanup then)."""
+    async with AsyncExitStack() as stack:
+        for resource in (_database, _deployment, _trust, _services, _routing, _sessions, _monitoring,
+                         _reload_on_hangup):
+            await stack.enter_async_context(asynccontextmanager(resource)(app))
+        yield
 
 
 def _secrecy_marking(names: frozenset[str]):  # type: ignore[no-untyped-def]
@@ -137,30 +132,16 @@ def _index(web_dir: Path):  # type: ignore[no-untyped-def]
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    settings = app[keys.SETTINGS]
-    if settings.is_sqlite and await asyncio.to_thread(migrate.sqlite_is_new, settings.database_url):
-        # A new embedded database gets its schema here; any existing one is upgraded only by
-        # `consult db upgrade`, so a code update never changes a database behind its back.
-        await asyncio.to_thread(migrate.upgrade, settings.database_url)
-    db = Database(settings.database_url)
-    db.observe(app[keys.METRICS].statement)
-    await db.start()
-    try:
-        await check_schema(db)
-    except BaseException:
-        await db.close()
-        raise
-    app[keys.DB] = db
-    yield
-    await db.close()
+    async with root.database(app[keys.SETTINGS], app[keys.METRICS].statement) as db:
+        app[keys.DB] = db
+        yield
 
 
 async def _deployment(app: web.Application) -> AsyncIterator[None]:
     """The key files, checked against the fingerprints the database recorded (created only for an
     empty database)."""
-    files = KeyFiles.of(app[keys.SETTINGS])
-    app[keys.KEY_FILES] = files
-    app[keys.BOUND_KEYS] = await bind_keys(app[keys.DB], files, app[keys.CLOCK], create=True)
+    app[keys.KEY_FILES] = KeyFiles.of(app[keys.SETTINGS])
+    app[keys.BOUND_KEYS] = await root.keys(app[keys.DB], app[keys.SETTINGS], app[keys.CLOCK], create=True)
     yield
 
 
@@ -187,59 +168,42 @@ async def _trust(app: web.Application) -> AsyncIterator[None]:
         log.warning("development token issuer is ON: never use this configuration in production")
     app[keys.VERIFIER] = verifier
     app[keys.IDENTITY] = identity
-    refresher = asyncio.create_task(identity.run()) if identity.sources else None
-    yield
-    if refresher is not None:
-        refresher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await refresher
+    if not identity.sources:
+        yield
+        return
+    async with root.periodic("identity provider keys refresh", identity.refresh_seconds, identity.refresh_all):
+        yield
 
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
     settings, db, bus, clock = app[keys.SETTINGS], app[keys.DB], app[keys.BUS], app[keys.CLOCK]
-    try:
-        engine = CountedPolicyEngine(load_policy(settings.policy_dir, profile=settings.policy_profile),
-                                     app[keys.METRICS])
-    except UnknownProfile as exc:
-        raise ConfigError(f"CONSULT_POLICY_PROFILE: {exc}") from None
-    except PolicyError as exc:
-        raise ConfigError(f"CONSULT_POLICY_DIR: {exc}") from None
+    engine = root.policy(settings, lambda policy: CountedPolicyEngine(policy, app[keys.METRICS]))
     app[keys.POLICY] = engine
     bound = app[keys.BOUND_KEYS]
-    keyring = bound.keyring
-    vault = Vault(keyring, keyring)
-    content = Content(vault)
-    intakes = Intakes(settings.intake_pools, settings.referral_sla_seconds)
-    directory = Directory(db, bus, clock, intake_pools=intakes.pool_names)
-    await directory.load()
-    disclosure = Disclosure(engine, clock)
-    clients = Clients(db, vault, clock)
+    core = await root.core(settings, db, root.vault_of(bound), engine, clock, bus)
+    vault, content, directory = core.vault, core.content, core.directory
     await ClientMerges(db, vault, clock).warn_if_pending()
-    consents = Consents(db, clock, engine, max_days=settings.consent_max_days)
-    gate = ContentGate(clients)
     app[keys.DIRECTORY] = directory
     ledger = DeliveryLedger(db, bus, clock)  # live deliveries of content are recorded first
     ledger.start()
-    app[keys.CLIENTS] = clients
-    app[keys.CONSENTS] = consents
+    app[keys.CLIENTS] = core.clients
+    app[keys.CONSENTS] = core.consents
     app[keys.AGREEMENTS] = Agreements(db, clock, orgs=frozenset(settings.orgs))
     app[keys.ROSTER] = Roster(db, bus, clock)
     app[keys.ROUTING] = Routing(db, bus, clock, app[keys.ROSTER], app[keys.AGREEMENTS], directory)
     app[keys.STATISTICS] = Statistics(db, clock)
     app[keys.KNOWLEDGE] = KnowledgeBase(db, content, clock, topics=frozenset(settings.topics))
     app[keys.CONSULTATIONS] = Consultations(
-        db, bus, directory, clients, consents, disclosure, gate, content, clock, orgs=frozenset(settings.orgs),
-        routing=app[keys.ROUTING], intakes=intakes,
+        db, bus, directory, core.clients, core.consents, core.disclosure, core.gate, content, clock,
+        orgs=frozenset(settings.orgs), routing=app[keys.ROUTING], intakes=core.intakes,
     )
-    app[keys.MESSAGES] = Messages(db, bus, directory, disclosure, consents, gate, content, clock)
-    app[keys.ATTACHMENTS] = Attachments(app[keys.MESSAGES], content, clock)
-    app[keys.AUDIT] = await _audit_trail(settings, bound, db, app[keys.MESSAGES], clock)
-    checkpoints = asyncio.create_task(_checkpoint_timer(app[keys.AUDIT], settings.audit_checkpoint_seconds))
-    app[keys.KEYS] = KeyManagement(db, keyring, clock)
+    app[keys.MESSAGES] = core.messages
+    app[keys.ATTACHMENTS] = Attachments(core.messages, content, clock)
+    trail = app[keys.AUDIT] = await root.audit_trail(settings, bound, db, core.messages, clock)
+    app[keys.KEYS] = KeyManagement(db, bound.keyring, clock)
     retention = Retention(db, vault, content, clock, schedule=settings.retention_schedule)
     app[keys.RETENTION] = retention
-    app[keys.CLIENT_RECORD] = ClientRecordExport(db, app[keys.MESSAGES], clock)
-    retention_task = asyncio.create_task(_retention_daily(retention, settings.retention_interval_hours))
+    app[keys.CLIENT_RECORD] = ClientRecordExport(db, core.messages, clock)
     if settings.demo:
         await directory.seed(
             [
@@ -252,47 +216,23 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
                 if u.pools
             ]
         )
-    yield
+    # Crypto-shred what is due shortly after start and then every few hours; sign a checkpoint
+    # whenever the log grew.
+    async with AsyncExitStack() as jobs:
+        await jobs.enter_async_context(root.periodic("retention run", settings.retention_interval_hours * 3600,
+                                                     retention.run, first=RETENTION_FIRST_SECONDS))
+        await jobs.enter_async_context(root.periodic("audit checkpoint", settings.audit_checkpoint_seconds,
+                                                     trail.checkpoint_now))
+        yield
     await ledger.close()
-    checkpoints.cancel()
     try:
-        await checkpoints
-    except asyncio.CancelledError:
-        pass
-    try:
-        await app[keys.AUDIT].checkpoint_now()  # a last signed head over everything written
+        await trail.checkpoint_now()  # a last signed head over everything written
     except Exception:
         log.exception("final audit checkpoint failed")
-    await app[keys.AUDIT].close()
-    retention_task.cancel()
-    try:
-        await retention_task
-    except asyncio.CancelledError:
-        pass
+    await trail.close()
 
 
-async def _audit_trail(settings: Settings, bound: BoundKeys, db: Database, messages: Messages,
-                       clock: Clock) -> AuditTrail:
-    rules = AnomalyRules(settings.audit_clients_per_hour, settings.office_hours, settings.office_days)
-    audit_log = AuditLog(CheckpointSigner(bound.origin, bound.audit_seed))
-    witness = Witness(settings.witness_url) if settings.witness_url else None
-    anchor = Anchor(CheckpointFile(settings.effective_checkpoint_file), audit_log, witness=witness)
-    trail = AuditTrail(db, audit_log, messages, clock, rules, anchor=anchor,
-                       checkpoint_every=timedelta(seconds=settings.audit_checkpoint_seconds))
-    await trail.load()
-    return trail
-
-
-async def _checkpoint_timer(trail: AuditTrail, seconds: int) -> None:
-    """Sign and keep a checkpoint whenever the log grew, every ``seconds``."""
-    while True:
-        await asyncio.sleep(seconds)
-        try:
-            await trail.checkpoint_now()
-        except Exception:  # keep the schedule; the next tick retries
-            log.exception("audit checkpoint failed")
-
-
+RETENTION_FIRST_SECONDS = 60.0
 ROUTING_TICK_SECONDS = 1.0
 DEMO_AGREEMENT = "Kela – Vantaan ja Keravan hyvinvointialue: toimeentulotuen yhteistyö (demo)"
 
@@ -306,13 +246,9 @@ async def _routing(app: web.Application) -> AsyncIterator[None]:
         await routing.seed_pool("vantaa", "toimeentulotuki", backup_pool="backup")
         await routing.seed_pool("vantaa", settings.referral_pool)
         await routing.seed_pool("vantaa", settings.child_welfare_pool)
-    ticker = asyncio.create_task(_routing_ticks(routing))
-    yield
-    ticker.cancel()
-    try:
-        await ticker
-    except asyncio.CancelledError:
-        pass
+    # Apply the roster and due routing steps about once a second, by the injected clock.
+    async with root.periodic("routing tick", ROUTING_TICK_SECONDS, routing.tick):
+        yield
 
 
 SESSION_REFRESH_SECONDS = 10.0
@@ -326,21 +262,8 @@ async def _sessions(app: web.Application) -> AsyncIterator[None]:
     sessions.on_end(end_sessions(app))
     app[keys.SESSIONS] = sessions
 
-    async def refresh() -> None:
-        while True:
-            await asyncio.sleep(SESSION_REFRESH_SECONDS)
-            try:
-                await sessions.refresh()
-            except Exception:  # keep the ends we know; the next turn retries
-                log.exception("reading ended sessions failed")
-
-    task = asyncio.create_task(refresh())
-    yield
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
+    async with root.periodic("ended sessions refresh", SESSION_REFRESH_SECONDS, sessions.refresh):
+        yield
 
 
 async def _monitoring(app: web.Application) -> AsyncIterator[None]:
@@ -402,24 +325,5 @@ async def _reload_on_hangup(app: web.Application) -> AsyncIterator[None]:
     yield
     if installed:
         loop.remove_signal_handler(signal.SIGHUP)
-
-
-async def _routing_ticks(routing: Routing) -> None:
-    """Apply the roster and due routing steps about once a second, by the injected clock."""
-    while True:
-        await asyncio.sleep(ROUTING_TICK_SECONDS)
-        try:
-            await routing.tick()
-        except Exception:  # keep ticking; the next tick retries what is still due
-            log.exception("routing tick failed")
-
-
-async def _retention_daily(retention: Retention, hours: int) -> None:
-    """Crypto-shred what is due, shortly after start and then every ``hours``."""
-    await asyncio.sleep(60)
-    while True:
-        try:
-            await retention.run()
-        except Exception:  # keep the schedule; the next run retries
-            log.exception("retention run failed")
-        await asyncio.sleep(hours * 3600)
+    for task in list(pending):  # a reload under way at shutdown is stopped, and waited for
+        await root.stop(task)
