@@ -244,6 +244,7 @@ async function start() {
       await signedIn(token);
     } catch (error) {
       console.error(error);
+      stopRenewal();
       session.end();
       app.signinError = t("signin.failed");
     }
