@@ -139,3 +139,49 @@ def test_a_provider_sign_in_is_renewed_and_the_socket_keeps_delivering(browser, 
         context.close()
     log = (data / "server.log").read_text()
     assert "token rejected" not in log
+
+
+@pytest.mark.parametrize("failure", ["refused", "unreachable"])
+def test_a_failed_renewal_falls_back_to_sign_in_at_expiry(browser, short_provider, failure):
+    """Property: when the provider refuses the refresh token (400 invalid_grant) or cannot be
+    reached, the tab is sent to the sign-in page when its token runs out (the socket's 4401), its
+    session is gone, and the next sign-in returns to the view the user was in."""
+    base, _ = short_provider
+    context = browser.new_context(locale="fi-FI")
+    page = context.new_page()
+    attempts: list[str] = []
+
+    def provider_token_endpoint(route) -> None:
+        form = urllib.parse.parse_qs(route.request.post_data or "")
+        if form.get("grant_type") != ["refresh_token"]:
+            route.continue_()
+            return
+        attempts.append(failure)
+        if failure == "refused":
+            route.fulfill(status=400, content_type="application/json",
+                          body='{"error":"invalid_grant","error_description":"grant request is invalid"}')
+        else:
+            route.abort("connectionrefused")
+
+    try:
+        page.route(re.compile(r".*/token$"), provider_token_endpoint)
+        _sign_in(page, base, "kela.aino")
+        page.evaluate("() => { location.hash = '#/consents'; }")
+        page.wait_for_selector("main h1")
+        page.wait_for_url(re.compile(r".*#/signin$"), timeout=(ACCESS_TOKEN_SECONDS + 10) * 1000)
+        assert attempts, "no renewal was tried"
+        if failure == "refused":
+            assert len(attempts) == 1  # a refusal is final
+        assert page.evaluate("() => sessionStorage.getItem('konsulta.session')") is None
+        page.wait_for_selector("body[data-ready=true]")
+        page.click("#signin-oidc ~ button")
+        # The provider may remember its own session and skip its login page.
+        page.wait_for_url(re.compile(r".*(/interaction/|#/consents$)"))
+        if "/interaction/" in page.url:
+            page.fill("input[name=login]", "kela.aino")
+            page.fill("input[name=password]", "any")
+            page.click("button[type=submit]")
+        page.wait_for_url(re.compile(r".*#/consents$"), timeout=15000)
+        page.wait_for_selector("#nav a")
+    finally:
+        context.close()
