@@ -32,8 +32,8 @@ def _require_provider() -> None:
         pytest.skip(message)
 
 
-def _start_provider(port: int, redirect_uri: str, log: Path) -> subprocess.Popen[str]:
-    process = subprocess.Popen(["node", str(PROVIDER), str(port), redirect_uri], cwd=ROOT,
+def _start_provider(port: int, redirect_uri: str, log: Path, *extra: str) -> subprocess.Popen[str]:
+    process = subprocess.Popen(["node", str(PROVIDER), str(port), redirect_uri, *extra], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=open(log, "w"), text=True)
     assert process.stdout is not None
     line = process.stdout.readline()  # "ready" once it listens (or EOF if it died)

@@ -2,6 +2,7 @@
 // reconnecting with back-off; views subscribe to event types. A renewed token is sent on the
 // open socket (reauthenticate), so the connection and its events carry on; the server closes a
 // socket whose token ran out with 4401, and one whose session an administrator ended with 4403.
+// Either ends the tab's session (4401 only when the token held is no longer valid).
 
 import { session } from "./session.js";
 
@@ -81,6 +82,8 @@ export function connect() {
     const fresh = (session.expiresAt() || 0) > Date.now() + 1000;
     if ((event.code === 4401 && !fresh) || !wanted) {
       statusListener("offline");
+      // The token ran out without a renewal: the session is over, the user signs in again.
+      if (event.code === 4401 && wanted) sessionEnded();
       return;
     }
     statusListener("reconnecting");

@@ -38,6 +38,9 @@ const ROUTES = [
   { pattern: /^#\/admin(?:\/([\w-]+))?$/, view: adminView, needs: ADMINISTER },
 ];
 
+// The route of a session that ran out, for after this tab's next sign-in (a hash: view and ids).
+const AFTER = "konsulta.after";
+
 const app = { config: null, cleanup: null, liveStatus: "offline", routed: false };
 
 export function announce(text, { assertive = false } = {}) {
@@ -109,6 +112,7 @@ function signOut() {
 
 /** Sign out this tab (and, through signOut, every tab of this browser profile). */
 function signOutHere() {
+  sessionStorage.removeItem(AFTER);
   stopRenewal();
   disconnect();
   releaseSoundLeadership();
@@ -126,7 +130,20 @@ export async function signedIn(token, via = "oidc") {
   startRenewal();
   startLive();
   renderChrome();
-  navigate(homeFor(me));
+  navigate(returnRoute(me) || homeFor(me));
+}
+
+/** The route the same user was in when their session ran out in this tab, once. */
+function returnRoute(me) {
+  let after = null;
+  try {
+    after = JSON.parse(sessionStorage.getItem(AFTER) || "null");
+  } catch {
+    after = null;
+  }
+  sessionStorage.removeItem(AFTER);
+  if (!after || after.user !== me.id || typeof after.route !== "string") return null;
+  return ROUTES.some((r) => !r.public && r.pattern.test(after.route)) ? after.route : null;
 }
 
 function startLive() {
@@ -197,6 +214,10 @@ async function start() {
   await loadCapabilities();
   whenSignedOutElsewhere(signOutHere);
   const ended = () => {
+    // The view the user was in is where the next sign-in of this tab returns to.
+    if (session.user && location.hash && location.hash !== "#/signin") {
+      sessionStorage.setItem(AFTER, JSON.stringify({ user: session.user.id, route: location.hash }));
+    }
     stopRenewal();
     disconnect();
     releaseSoundLeadership();
@@ -244,6 +265,7 @@ async function start() {
       await signedIn(token);
     } catch (error) {
       console.error(error);
+      stopRenewal();
       session.end();
       app.signinError = t("signin.failed");
     }

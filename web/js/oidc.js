@@ -1,10 +1,18 @@
 // OpenID Connect authorization-code flow with PKCE (S256), done by the browser itself:
 // discovery, the redirect to the identity provider, and the code exchange on return. The
 // code is stripped from the address bar before it is exchanged; the token stays in the session.
+// A refresh token, when the provider issues one, is kept in this module's memory only (never in
+// any storage): it renews the access token (refresh_token grant) and is replaced when the
+// provider rotates it. A reload, sign-out or a refusal forgets it.
 
 import { codeChallenge, codeVerifier, randomToken } from "./pkce.js";
 
 const PENDING = "konsulta.oidc";
+
+// {refreshToken, tokenEndpoint, clientId} of this tab's sign-in, or null.
+let held = null;
+
+export class RenewalRefused extends Error {}
 
 function redirectUri() {
   return `${location.origin}/`;
@@ -77,7 +85,56 @@ export async function completeSignIn(oidc) {
   if (tokens.id_token && nonceOf(tokens.id_token) !== pending.nonce) throw new Error("nonce");
   const token = tokens.access_token;
   if (typeof token !== "string" || !token) throw new Error("token");
+  held = typeof tokens.refresh_token === "string" && tokens.refresh_token
+    ? { refreshToken: tokens.refresh_token, tokenEndpoint: pending.tokenEndpoint, clientId: oidc.client_id }
+    : null;
   return token;
+}
+
+/** Whether this tab holds a refresh token (from its own sign-in, since its last load). */
+export function canRefresh() {
+  return held !== null;
+}
+
+export function forgetRefreshToken() {
+  held = null;
+}
+
+/**
+ * A fresh access token by the refresh_token grant (a public client: client_id, no secret). A
+ * rotated refresh token replaces the old one. The provider's refusal (4xx, or an answer without an
+ * access token) forgets the refresh token and throws RenewalRefused; a network failure or a 5xx
+ * throws a plain Error (worth another try while the current token holds).
+ */
+export async function refreshAccessToken() {
+  const current = held;
+  if (!current) throw new RenewalRefused("none");
+  const response = await fetch(current.tokenEndpoint, {
+    method: "POST",
+    credentials: "omit",
+    cache: "no-store",
+    headers: { "Content-Type": "application/x-www-form-urlencoded", Accept: "application/json" },
+    body: new URLSearchParams({
+      grant_type: "refresh_token",
+      refresh_token: current.refreshToken,
+      client_id: current.clientId,
+    }).toString(),
+  });
+  if (held !== current) throw new RenewalRefused("signed out");
+  if (response.status >= 400 && response.status < 500) {
+    held = null;
+    throw new RenewalRefused("refused");
+  }
+  if (!response.ok) throw new Error("token");
+  const tokens = await response.json();
+  if (typeof tokens.access_token !== "string" || !tokens.access_token) {
+    held = null;
+    throw new RenewalRefused("token");
+  }
+  if (typeof tokens.refresh_token === "string" && tokens.refresh_token) {
+    current.refreshToken = tokens.refresh_token;
+  }
+  return tokens.access_token;
 }
 
 function nonceOf(idToken) {

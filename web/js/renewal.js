@@ -1,28 +1,37 @@
 // Token renewal: a fresh token is fetched before the current one expires and sent on the open
 // live socket, so neither the API nor the live channel is interrupted. In development mode the
 // server renews a demo user's token (POST /api/v1/dev/token/renew); a token from the
-// organisation's identity provider is not renewed here, and its user signs in again at expiry.
+// organisation's identity provider is renewed with the refresh token its sign-in brought (the
+// refresh_token grant at the provider's token endpoint). Without one (none issued, the tab was
+// reloaded, or the provider refused it) the token is not renewed and its user signs in again at
+// expiry.
 
 import { api } from "./api.js";
 import { reauthenticate } from "./live.js";
+import { canRefresh, forgetRefreshToken, refreshAccessToken, RenewalRefused } from "./oidc.js";
 import { session } from "./session.js";
 
 const RETRY_MS = 5000;
 let timer = null;
 
 const renewers = {
-  dev: async () => (await api("POST", "/api/v1/dev/token/renew")).token,
+  dev: { can: () => true, renew: async () => (await api("POST", "/api/v1/dev/token/renew")).token },
+  oidc: { can: canRefresh, renew: refreshAccessToken },
 };
 
 /** Keep the session's token fresh, if the way it was obtained can renew it. */
 export function startRenewal() {
-  stopRenewal();
-  if (renewers[session.via]) schedule();
+  clearTimeout(timer);
+  timer = null;
+  const renewer = renewers[session.via];
+  if (renewer && renewer.can()) schedule();
 }
 
+/** Stop renewing (signed out, or the session ended): a refresh token held is forgotten. */
 export function stopRenewal() {
   clearTimeout(timer);
   timer = null;
+  forgetRefreshToken();
 }
 
 function schedule(delay) {
@@ -37,12 +46,14 @@ function schedule(delay) {
 
 async function renew() {
   const renewer = renewers[session.via];
-  if (!renewer) return;
+  if (!renewer || !renewer.can()) return;
   let token;
   try {
-    token = await renewer();
-  } catch {
-    schedule(RETRY_MS); // the old token still holds for a while: try again
+    token = await renewer.renew();
+  } catch (error) {
+    // Refused: no more tries, the token runs out and the user signs in again. Otherwise (network)
+    // the old token still holds for a while: try again.
+    if (!(error instanceof RenewalRefused)) schedule(RETRY_MS);
     return;
   }
   if (!session.user) return; // signed out meanwhile
