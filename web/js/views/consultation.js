@@ -14,6 +14,7 @@ import { markSeen, routingOf, routingText } from "../notify.js";
 import { errorBox, errorText, flaggedMark, heading, sensitiveConfirm, sensitiveList, statusArea, statusBadge,
   urgencyBadge } from "./common.js";
 import { scanNotices } from "./advisor.js";
+import { loadPolicyTexts, policyText } from "../policytext.js";
 
 const REFERRAL_CATEGORIES = new Set(["service_need.referral", "housing.risk"]);
 
@@ -22,7 +23,7 @@ export async function consultationView(ctx) {
   const id = ctx.params[0];
   let consultation;
   try {
-    consultation = await api("GET", `/api/v1/consultations/${id}`);
+    [consultation] = await Promise.all([api("GET", `/api/v1/consultations/${id}`), loadPolicyTexts()]);
   } catch (error) {
     main.append(heading(t("consultation.title")), errorBox(error));
     return null;
@@ -296,17 +297,23 @@ function messageView(message, state) {
     receipt);
 }
 
+/** A reason or citation of the policy in the UI language (marked as English if it has no translation). */
+function policySpan(cls, text) {
+  const shown = policyText(text || "");
+  return h("span", { class: cls, lang: shown.lang, text: shown.text });
+}
+
 function itemView(item) {
   const name = h("span", { class: "item-category", text: `${label("category", item.category)}: ` });
   if (item.withheld) {
     return h("li", { class: "item withheld" }, name,
       h("strong", { text: t("items.withheld") }), " ",
-      h("span", { class: "reason", lang: "en", text: item.reason || "" }),
+      policySpan("reason", item.reason),
       item.consent ? h("span", { class: "consent-note",
         text: ` ${t("items.consentstatus", { status: label("consentstatus", item.consent.status), since: formatDateTime(item.consent.since) })}` }) : null,
       item.rule ? h("details", { class: "why" }, h("summary", { text: t("items.why") }),
         h("p", { text: `${t("policy.rule")}: ${item.rule}` }),
-        item.citation ? h("p", { lang: "fi", text: `${t("policy.citation")}: ${item.citation}` }) : null) : null);
+        item.citation ? h("p", {}, `${t("policy.citation")}: `, policySpan("citation", item.citation)) : null) : null);
   }
   return h("li", { class: "item" }, name, h("span", { class: "item-value", text: String(item.value) }),
     item.attachment_id ? [" ", downloadButton(item)] : null,
@@ -728,7 +735,7 @@ function previewView(result, text) {
         h("strong", { text: w.category ? label("category", w.category) : t("preview.text") }),
         ` → ${recipientText(w.recipient)}: `,
         h("span", { text: label("effect", w.effect) }), " – ",
-        h("span", { lang: "en", text: w.reason || "" }),
+        policySpan("reason", w.reason),
         h("span", { class: "rule", text: ` (${w.rule})` })))));
   }
   const notices = scanNotices(result.identifiers);

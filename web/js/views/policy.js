@@ -5,6 +5,7 @@ import { api } from "../api.js";
 import { field, h, replace, select, table } from "../dom.js";
 import { label, t } from "../i18n.js";
 import { errorBox, loading } from "./common.js";
+import { loadPolicyTexts, policyText } from "../policytext.js";
 
 function scopeText(scope) {
   if (!scope) return t("policy.anyone");
@@ -19,7 +20,7 @@ export async function policyView(body) {
     h("h2", { id: "policy-h", text: t("policy.title") }), h("p", { class: "hint", text: t("policy.help") }), out));
   let policy;
   try {
-    policy = await api("GET", "/api/v1/policy");
+    [policy] = await Promise.all([api("GET", "/api/v1/policy"), loadPolicyTexts()]);
   } catch (error) {
     replace(out, errorBox(error));
     return;
@@ -35,10 +36,10 @@ export async function policyView(body) {
       [t("policy.recipient"), (r) => scopeText(r.recipient)],
       [t("policy.categories"), (r) => (r.categories ? r.categories.map((c) => label("category", c)).join(", ") : t("policy.anycategory"))],
       [t("policy.purposes"), (r) => (r.purposes ? r.purposes.map((p) => label("purpose", p)).join(", ") : t("policy.anypurpose"))],
-      [t("policy.citation"), (r) => [h("span", { lang: "fi", text: r.citation }),
+      [t("policy.citation"), (r) => [h("span", { lang: policyText(r.citation).lang, text: policyText(r.citation).text }),
         r.needs_check ? h("span", { class: "badge badge-warn", text: t("policy.needscheck") }) : null,
         r.statutory ? h("span", { class: "badge badge-plain", text: t("policy.statutory") }) : null]],
-      [t("policy.reason"), (r) => h("span", { lang: "en", text: r.reason })],
+      [t("policy.reason"), (r) => h("span", { lang: policyText(r.reason).lang, text: policyText(r.reason).text })],
       [t("policy.source"), (r) => `${r.source}:${r.line}`],
     ], rules));
   };

@@ -1,0 +1,113 @@
+"""The app speaks the user's language: the policy's withheld reasons and citations, the codes of
+actions, flags and statuses, and the client's consent receipt are shown as words in Finnish,
+Swedish and English (issue #16)."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+from tests.synthetic import hetu
+from tests.web.test_browser import _ask
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "SALAINEN-PAATOS-118-EUR"
+REASON_EN = "Kela may learn until when the wellbeing services county's decision runs"
+REASON_FI = "Kela saa tietää, mihin asti hyvinvointialueen päätös on voimassa"
+REASON_SV = "FPA får veta till när välfärdsområdets beslut gäller"
+
+
+def _api(page, method: str, path: str, body=None):
+    return page.evaluate("""async ([method, path, body]) => {
+        const { api } = await import("/static/js/api.js");
+        return api(method, path, body === null ? undefined : body);
+    }""", [method, path, body])
+
+
+def _withheld_answer(tabs, client: str):
+    """An advisor asks about ``client``; an expert claims and answers with a decision's content,
+    which the policy withholds from the advisor. Answers the advisor's tab and the consultation."""
+    advisor, expert = tabs(), tabs()
+    a = advisor.sign_in("kela.aino")
+    e = expert.sign_in("vantaa.sanna")
+    cid = _ask(a, client=client)
+    _api(e, "POST", f"/api/v1/consultations/{cid}/claim")
+    _api(e, "POST", f"/api/v1/consultations/{cid}/messages",
+         {"text": "Päätös alla.", "data": [{"category": "decision.content", "value": SECRET}]})
+    a.wait_for_selector(".messages .item.withheld")
+    return advisor, cid
+
+
+def test_withheld_reason_and_citation_are_in_the_ui_language(tabs):
+    advisor, cid = _withheld_answer(tabs, hetu(41, sign="A", birth="150305"))
+    a = advisor.page
+    item = a.locator(".messages .item.withheld").first
+    item.locator("summary").click()
+    text = item.inner_text()
+    assert REASON_FI in text and REASON_EN not in text
+    assert "sosiaalihuollon asiakasasiakirjat ovat salassa pidettäviä" in text
+    assert "social-welfare client documents are secret" not in text
+    assert item.locator(".reason").get_attribute("lang") == "fi"
+    assert SECRET not in a.content()
+    advisor.axe("a withheld item in Finnish")
+
+    a.select_option("#tools select", "sv")
+    a.wait_for_selector("html[lang=sv]")
+    item = a.wait_for_selector(".messages .item.withheld")
+    a.wait_for_function("(t) => (document.querySelector('.messages .item.withheld .reason')?.textContent || '').startsWith(t)",
+                        arg=REASON_SV)
+    assert advisor.page.locator(".messages .item.withheld .reason").get_attribute("lang") == "sv"
+    advisor.axe("a withheld item in Swedish")
+
+    a.select_option("#tools select", "en")
+    a.wait_for_selector("html[lang=en]")
+    a.wait_for_function("(t) => (document.querySelector('.messages .item.withheld .reason')?.textContent || '').startsWith(t)",
+                        arg=REASON_EN)
+
+
+def test_a_reason_without_translation_is_shown_as_english(tabs):
+    """A changed or new policy text is never given an outdated translation: it is shown as sent."""
+    tab = tabs()
+    page = tab.open("#/signin")
+    shown = page.evaluate("""async () => {
+        const { loadPolicyTexts, policyText } = await import("/static/js/policytext.js");
+        await loadPolicyTexts();
+        const consent = "Debt information goes to Kela only with the client's consent. "
+          + "Needs a valid consent that covers it: the consent has been withdrawn.";
+        return [policyText("A rule written yesterday."), policyText(consent)];
+    }""")
+    assert shown[0] == {"text": "A rule written yesterday.", "lang": "en"}
+    assert shown[1]["lang"] == "fi"
+    assert shown[1]["text"] == ("Velkatiedot annetaan Kelalle vain asiakkaan suostumuksella. Edellyttää voimassa "
+                                "olevaa suostumusta, joka kattaa sen: suostumus on peruttu.")
+
+
+def _policy_texts() -> set[str]:
+    """The reasons and citations of the shipped profiles that a withheld item can carry."""
+    found: set[str] = set()
+    for name in ("baseline.toml", "vantaa.toml", "taxonomy.toml"):
+        data = tomllib.loads((ROOT / "policies" / name).read_text(encoding="utf-8"))
+        for rule in data.get("rule", []):
+            if rule["effect"] in ("deny", "permit_with_consent"):
+                found.add(rule["reason"])
+                citation = rule.get("citation") or (rule.get("secrecy") or {}).get("citation")
+                if citation:
+                    found.add(citation)
+        for guard in data.get("guards", {}).values():
+            found.update((guard["reason"], guard["citation"]))
+    return found
+
+
+def test_every_withheld_reason_and_citation_of_the_shipped_policy_has_finnish_and_swedish():
+    texts = json.loads((ROOT / "web" / "i18n" / "policy-texts.json").read_text(encoding="utf-8"))["texts"]
+    from consult.policy.consent import CONSENT_FAILURE_TEXT
+
+    wanted = _policy_texts() | set(CONSENT_FAILURE_TEXT.values())
+    missing = sorted(t for t in wanted if not (texts.get(t, {}).get("fi") and texts.get(t, {}).get("sv")))
+    assert missing == []
+    # The placeholder survives in every language, and no translation is left in English.
+    for en, tr in texts.items():
+        assert re.findall(r"\{\w+\}", en) == re.findall(r"\{\w+\}", tr["fi"]) == re.findall(r"\{\w+\}", tr["sv"])
+        assert tr["fi"] != en and tr["sv"] != en
