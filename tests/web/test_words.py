@@ -111,3 +111,44 @@ def test_every_withheld_reason_and_citation_of_the_shipped_policy_has_finnish_an
     for en, tr in texts.items():
         assert re.findall(r"\{\w+\}", en) == re.findall(r"\{\w+\}", tr["fi"]) == re.findall(r"\{\w+\}", tr["sv"])
         assert tr["fi"] != en and tr["sv"] != en
+
+
+CODE = re.compile(r"\b[a-z]+(?:[._:][a-z]+)+\b")
+
+
+def _codes(text: str, allowed: set[str]) -> set[str]:
+    """Internal codes left in ``text``: dotted or snake-case names (client references and the
+    user ids in ``allowed`` excepted)."""
+    return {c for c in CODE.findall(text) if not c.startswith("cl_") and c not in allowed}
+
+
+def test_actions_bases_purposes_and_people_are_words_not_codes(tabs):
+    advisor, cid = _withheld_answer(tabs, hetu(42, sign="A", birth="150305"))
+    a = advisor.page
+    ref = a.inner_text(".c-header .facts dd >> text=/^cl_/")
+    # The consultation names people the app knows by name (the user, the authors of messages).
+    a.wait_for_selector(".participants li[data-user='vantaa.sanna']")
+    header = a.inner_text(".c-header")
+    assert "Sanna Asiantuntija" in header and "Aino Neuvoja" in header
+    assert "vantaa.sanna" not in header and "kela.aino" not in header
+
+    officer = tabs()
+    o = officer.sign_in("vantaa.ville")
+    # The column of the client reference names the API field it filters on, on purpose.
+    people = {"vantaa.ville", "vantaa.sanna", "kela.aino", "client_ref"}
+    for section in ("events", "disclosures"):
+        officer.go(f"#/privacy/{section}", ready=".results table")
+        text = o.inner_text(".results table")
+        assert _codes(text, people) == set(), section
+        assert "sääntö kela-never-decision-content" in text
+        if section == "events":
+            assert "jätetty luovuttamatta" in text and "välitetty reaaliaikaisesti: uusi viesti" in text
+
+    officer.go("#/privacy/report", ready="#report-h")
+    o.fill("input[name=client_ref]", ref)
+    o.click("text=Laadi selvitys")
+    o.wait_for_selector(".report table")
+    report = o.inner_text(".report")
+    assert _codes(report, set()) == set()
+    assert "välitetty reaaliaikaisesti: uusi viesti" in report
+    officer.axe("the client access report in words")

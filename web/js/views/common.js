@@ -167,3 +167,19 @@ export function flaggedMark(categories, kind = "message") {
   return h("p", { class: "flagged", dataset: { kind },
     text: kind === "note" ? t("sensitive.mark.note", names) : t("sensitive.mark", names) });
 }
+
+/** An action of the audit log in words: a delivery over the live connection names its event. */
+export function actionText(action) {
+  if (!action) return "";
+  const live = /^live\.(.+)$/.exec(action);
+  if (live) return t("action.live", { event: label("event", live[1]) });
+  return label("action", action);
+}
+
+/** The basis of a decision in words: ``rule:``, ``statute:``, ``internal:``, ``consent:`` or default deny. */
+export function basisWords(basis) {
+  if (!basis) return "";
+  const found = /^(rule|statute|internal|consent):(.+)$/.exec(basis);
+  if (!found) return basis === "default-deny" ? t("basis.default-deny") : basis;
+  return found[1] === "consent" ? t("basis.consent") : t(`basis.${found[1]}`, { rule: found[2] });
+}

@@ -30,7 +30,9 @@ export async function consultationView(ctx) {
   }
   dismiss(id);
   markSeen(id);
-  const state = { consultation, messages: [], receipts: new Map(), consents: null };
+  // Display names the app knows (the user's own, the authors of messages), for user ids.
+  const state = { consultation, messages: [], receipts: new Map(), consents: null,
+    names: new Map(session.user ? [[session.user.id, session.user.name]] : []) };
 
   const header = h("div", { class: "c-header" });
   // Where the question went and what happens next, while it waits (updated live).
@@ -56,7 +58,7 @@ export async function consultationView(ctx) {
   };
   const render = () => {
     const c = state.consultation;
-    replace(header, headerView(c));
+    replace(header, headerView(c, state.names));
     renderRouting();
     replace(actions, actionsView(ctx, state, render));
     // The composer and the extras keep what is being typed unless the state really changed.
@@ -79,6 +81,11 @@ export async function consultationView(ctx) {
     renderedIds.add(message.id);
     state.messages.push(message);
     log.append(messageView(message, state));
+    const author = message.author || {};
+    if (author.id && author.name && !state.names.has(author.id)) {
+      state.names.set(author.id, author.name);
+      replace(header, headerView(state.consultation, state.names));
+    }
   };
   // Every page of the conversation; messages already shown are skipped, so this also fetches
   // what was missed while the live connection was down.
@@ -175,22 +182,27 @@ async function markRead(state) {
   }
 }
 
-function headerView(c) {
+/** A person by display name where the app knows it, else by user id. */
+function person(names, userId) {
+  return (userId && names && names.get(userId)) || userId || "";
+}
+
+function headerView(c, names) {
   const facts = [
     [t("ask.topic"), label("topic", c.topic)],
     [t("ask.urgency"), urgencyBadge(c.urgency)],
     [t("mine.status"), statusBadge(c.status)],
     [t("ask.purpose"), label("purpose", c.purpose)],
-    [t("consultation.from"), `${c.origin_org || ""} · ${c.created_by || ""}`],
+    [t("consultation.from"), `${c.origin_org || ""} · ${person(names, c.created_by)}`],
     [t("ask.target"), [c.target_org, c.pool ? ` · ${c.pool}` : ""].join("")],
     [t("mine.created"), formatDateTime(c.created_at)],
   ];
-  if (c.claimed_by) facts.push([t("consultation.claimedby"), `${c.claimed_by} · ${formatDateTime(c.claimed_at)}`]);
+  if (c.claimed_by) facts.push([t("consultation.claimedby"), `${person(names, c.claimed_by)} · ${formatDateTime(c.claimed_at)}`]);
   if (c.client_ref) facts.push([t("consultation.client"), c.client_ref]);
   if (c.case_ref) facts.push([t("ask.caseref"), c.case_ref]);
   if ((c.participants || []).length) {
     facts.push([t("participants.title"), h("ul", { class: "plain-list participants" }, c.participants.map((p) =>
-      h("li", { dataset: { user: p.user_id }, text: `${p.user_id} · ${p.org} · ${label("role", p.role)}` })))]);
+      h("li", { dataset: { user: p.user_id }, text: `${person(names, p.user_id)} · ${p.org} · ${label("role", p.role)}` })))]);
   }
   if (c.outcome) {
     facts.push([t("consultation.outcome"), [`${label("outcome", c.outcome)}${c.outcome_note ? ` – ${c.outcome_note}` : ""}`,

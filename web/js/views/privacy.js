@@ -5,7 +5,7 @@
 import { api, may, offers, query } from "../api.js";
 import { field, h, replace, select, table } from "../dom.js";
 import { formatDate, formatDateTime, formatNumber, label, language, t } from "../i18n.js";
-import { errorBox, heading, loading, plain, statusArea, subnav } from "./common.js";
+import { actionText, basisWords, errorBox, heading, loading, plain, statusArea, subnav } from "./common.js";
 import { hetuField } from "./advisor.js";
 import { policyView } from "./policy.js";
 import { statsView } from "./stats.js";
@@ -52,8 +52,8 @@ function actorText(actor) {
 
 function basisText(row) {
   const parts = [];
-  if (row.basis) parts.push(row.basis);
-  if (row.rule_id && !String(row.basis || "").includes(row.rule_id)) parts.push(row.rule_id);
+  if (row.basis) parts.push(basisWords(row.basis));
+  if (row.rule_id && !String(row.basis || "").includes(row.rule_id)) parts.push(t("basis.rule", { rule: row.rule_id }));
   if (row.consent && row.consent.id) parts.push(`${t("privacy.consent")} ${row.consent.id.slice(0, 8)}@${row.consent.version}`);
   return parts.join(" · ");
 }
@@ -101,7 +101,7 @@ async function searchSection(body, ctx, kind) {
     ? [
       [t("privacy.when"), (r) => formatDateTime(r.at)],
       [t("privacy.actor"), (r) => actorText(r.actor)],
-      [t("privacy.action"), (r) => label("action", r.action)],
+      [t("privacy.action"), (r) => actionText(r.action)],
       [t("privacy.outcome"), (r) => label("outcome", r.outcome)],
       [t("privacy.client_ref"), (r) => r.client_ref || ""],
       [t("privacy.category"), (r) => (r.categories || []).map((c) => label("category", c)).join(", ")],
@@ -261,7 +261,7 @@ function reportView(report, extract) {
     table(t("report.processing"), [
       [t("privacy.when"), (r) => formatDateTime(r.at)],
       [t("privacy.actor"), (r) => actorText(r.actor || r.who)],
-      [t("privacy.action"), (r) => label("action", r.action)],
+      [t("privacy.action"), (r) => actionText(r.action)],
       [t("privacy.category"), (r) => (r.categories || []).map((c) => label("category", c)).join(", ")],
       [t("privacy.purpose"), (r) => label("purpose", r.purpose)],
       [t("privacy.basis"), (r) => basisText(r)],
