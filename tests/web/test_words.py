@@ -152,3 +152,27 @@ def test_actions_bases_purposes_and_people_are_words_not_codes(tabs):
     assert _codes(report, set()) == set()
     assert "välitetty reaaliaikaisesti: uusi viesti" in report
     officer.axe("the client access report in words")
+
+
+def test_switching_language_keeps_what_is_being_typed(tabs):
+    advisor = tabs()
+    a = advisor.sign_in("kela.aino")
+    client = hetu(43, sign="A", birth="150305")
+    a.select_option("select[name=topic]", "application_intake")
+    a.check("input[name=urgency][value=today]")
+    a.fill("textarea[name=question]", "Kelpaako vuokrasopimuksen kopio?")
+    a.fill("input[name=hetu]", client)
+    a.select_option("#tools select", "sv")
+    a.wait_for_selector("html[lang=sv]")
+    a.wait_for_function("() => document.querySelector('textarea[name=question]')?.value === 'Kelpaako vuokrasopimuksen kopio?'")
+    assert a.input_value("input[name=hetu]") == client
+    assert a.is_checked("input[name=urgency][value=today]")
+    assert a.input_value("select[name=topic]") == "application_intake"
+    advisor.axe("the question form after a change of language")
+
+    cid = _ask(a, client=client, question="Kelpaako vuokrasopimuksen kopio?")
+    a.fill(".composer textarea[name=text]", "Luonnos, jota ei vielä lähetetty.")
+    a.select_option("#tools select", "en")
+    a.wait_for_selector("html[lang=en]")
+    a.wait_for_function("() => document.querySelector('.composer textarea[name=text]')?.value === 'Luonnos, jota ei vielä lähetetty.'")
+    assert a.url.endswith(f"#/c/{cid}")

@@ -88,9 +88,13 @@ function renderChrome() {
   const languageId = uid("lang");
   const languageSelect = select(LANGUAGES.map((l) => [l, t(`language.${l}`)]), { value: language(), id: languageId });
   languageSelect.addEventListener("change", async () => {
+    // What is being typed outlives the change of language: the view is drawn again in the new
+    // language and its form fields get their values back.
+    const drafts = snapshotDrafts(document.getElementById("main"));
     await setLanguage(languageSelect.value);
     renderChrome();
-    route();
+    await route();
+    restoreDrafts(document.getElementById("main"), drafts);
     announce(t("language.changed"));
   });
   const tools = [h("div", { class: "lang" }, h("label", { for: languageId, text: t("language.label") }), languageSelect)];
@@ -103,6 +107,46 @@ function renderChrome() {
       h("button", { type: "button", class: "secondary", onclick: signOut, text: t("signin.signout") }));
   }
   replace(document.getElementById("tools"), tools);
+}
+
+const DRAFT_FIELDS = "textarea[name], input[name], select[name]";
+const toggles = (el) => el.type === "radio" || el.type === "checkbox";
+const draftKey = (el) => `${el.tagName}:${el.name}:${toggles(el) ? el.value : ""}`;
+const NOT_DRAFTS = new Set(["hidden", "file", "password", "submit", "button"]);
+
+/** The values of the view's named form fields, keyed by name and place among fields of that name. */
+function snapshotDrafts(main) {
+  const seen = new Map();
+  const drafts = [];
+  for (const el of main.querySelectorAll(DRAFT_FIELDS)) {
+    if (NOT_DRAFTS.has(el.type)) continue;
+    const key = draftKey(el);
+    const index = seen.get(key) || 0;
+    seen.set(key, index + 1);
+    const changed = toggles(el) ? el.checked !== el.defaultChecked
+      : el.tagName === "SELECT" ? [...el.options].some((o) => o.selected !== o.defaultSelected) : el.value !== el.defaultValue;
+    if (changed) drafts.push({ key, index, value: el.value, checked: el.checked, select: el.tagName === "SELECT" });
+  }
+  return drafts;
+}
+
+/** Puts the drafts back into the view drawn again; selects first, as other fields may depend on them. */
+function restoreDrafts(main, drafts) {
+  const fields = new Map();
+  for (const el of main.querySelectorAll(DRAFT_FIELDS)) {
+    const key = draftKey(el);
+    if (!fields.has(key)) fields.set(key, []);
+    fields.get(key).push(el);
+  }
+  const ordered = [...drafts.filter((d) => d.select), ...drafts.filter((d) => !d.select)];
+  for (const draft of ordered) {
+    const el = (fields.get(draft.key) || [])[draft.index];
+    if (!el) continue;
+    if (toggles(el)) el.checked = draft.checked;
+    else if (draft.select && ![...el.options].some((o) => o.value === draft.value)) continue;
+    else el.value = draft.value;
+    el.dispatchEvent(new Event(draft.select || toggles(el) ? "change" : "input", { bubbles: true }));
+  }
 }
 
 function signOut() {
