@@ -176,3 +176,35 @@ def test_switching_language_keeps_what_is_being_typed(tabs):
     a.wait_for_selector("html[lang=en]")
     a.wait_for_function("() => document.querySelector('.composer textarea[name=text]')?.value === 'Luonnos, jota ei vielä lähetetty.'")
     assert a.url.endswith(f"#/c/{cid}")
+
+
+def test_privacy_officer_hides_own_searches_and_downloads_the_log_export(tabs):
+    advisor, cid = _withheld_answer(tabs, hetu(44, sign="A", birth="150305"))
+    officer = tabs()
+    o = officer.sign_in("vantaa.ville")
+    officer.go("#/privacy/events", ready=".results table")
+    for _ in range(2):  # the officer's own searches are logged as well
+        o.click("form.filters button[type=submit]")
+        o.wait_for_selector("text=/osumaa/")
+    box = o.get_by_label("Piilota omat lokihakuni ja selvitykseni")
+    assert box.is_checked()
+    text = o.inner_text(".results table")
+    assert "lokihaku" not in text and "vantaa.ville" not in text
+    assert "jätetty luovuttamatta" in text
+    o.wait_for_selector("text=/omaa hakuasi piilotettu/")
+    officer.axe("the log search with own searches hidden")
+    box.uncheck()
+    o.wait_for_selector(".results table >> text=lokihaku")
+    box.check()
+
+    with o.expect_download() as info:
+        o.click("button[data-format=csv]")
+    csv_text = Path(info.value.path()).read_text(encoding="utf-8")
+    assert info.value.suggested_filename == "audit-export.csv"
+    assert "disclose.withheld" in csv_text and csv_text.splitlines()[0].count(",") >= 3
+    with o.expect_download() as info:
+        o.click("button[data-format=jsonl]")
+    records = [json.loads(line) for line in Path(info.value.path()).read_text(encoding="utf-8").splitlines() if line]
+    assert info.value.suggested_filename == "audit-export.jsonl"
+    assert any(r.get("action") == "disclose.withheld" for r in records)
+    o.wait_for_selector("text=Lokivienti ladattu.")

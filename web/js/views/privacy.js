@@ -2,11 +2,12 @@
 // report (printable), the log's verification with the latest signed checkpoint, anomaly flags
 // and statistics. Each part appears only when the service offers its API.
 
-import { api, may, offers, query } from "../api.js";
-import { field, h, replace, select, table } from "../dom.js";
+import { api, download, may, offers, query, saveBlob } from "../api.js";
+import { field, h, replace, select, table, uid } from "../dom.js";
 import { formatDate, formatDateTime, formatNumber, label, language, t } from "../i18n.js";
-import { actionText, basisWords, errorBox, heading, loading, plain, statusArea, subnav } from "./common.js";
+import { actionText, basisWords, errorBox, errorText, heading, loading, plain, statusArea, subnav } from "./common.js";
 import { hetuField } from "./advisor.js";
+import { session } from "../session.js";
 import { policyView } from "./policy.js";
 import { statsView } from "./stats.js";
 
@@ -121,11 +122,21 @@ async function searchSection(body, ctx, kind) {
       [t("privacy.flags"), flagsText],
     ];
   const path = kind === "events" ? "/api/v1/audit/events" : "/api/v1/audit/disclosures";
+  // The officer's own searches and reports are logged too and would crowd the list: hidden by
+  // default, counted, and shown again with one click.
+  const ownId = uid("own");
+  const hideOwn = h("input", { type: "checkbox", id: ownId, name: "hide_own", checked: true });
+  const hidden = h("p", { class: "hint", role: "status" });
+  const ownReads = (r) => r.actor && session.user && (r.actor.id || r.actor.user_id) === session.user.id
+    && String(r.action || "").startsWith("audit.");
   const show = () => {
+    const shown = kind === "events" && hideOwn.checked ? rows.filter((r) => !ownReads(r)) : rows;
+    hidden.textContent = shown.length < rows.length ? t("privacy.ownhidden", { count: formatNumber(rows.length - shown.length) }) : "";
     const more = next ? h("button", { type: "button", class: "secondary", onclick: () => load(true), text: t("privacy.more") }) : null;
-    replace(results, table(t(`privacy.${kind}.caption`, { count: formatNumber(rows.length) }), columns, rows,
+    replace(results, table(t(`privacy.${kind}.caption`, { count: formatNumber(shown.length) }), columns, shown,
       { empty: t("privacy.noresults") }), more);
   };
+  hideOwn.addEventListener("change", show);
   const load = async (append = false) => {
     try {
       const page = await api("GET", query(path, { ...filters, limit: 50, cursor: append ? next : undefined }));
@@ -144,8 +155,35 @@ async function searchSection(body, ctx, kind) {
   form.fill(ctx.config.categories);
   replace(body, h("section", { class: "card", "aria-labelledby": "search-h" },
     h("h2", { id: "search-h", text: t(`privacy.${kind}`) }),
-    h("p", { class: "hint", text: t("privacy.logged") }), form.form, status, results));
+    h("p", { class: "hint", text: t("privacy.logged") }), form.form,
+    kind === "events" ? h("div", { class: "check own-reads" }, hideOwn, h("label", { for: ownId, text: t("privacy.hideown") })) : null,
+    kind === "events" ? hidden : null,
+    kind === "events" && offers("GET", "/api/v1/audit/export") ? exportPart(() => filters) : null,
+    status, results));
   await load();
+}
+
+/** Downloads of the log export (JSON Lines or CSV) for the current search; the export is logged. */
+function exportPart(currentFilters) {
+  const status = h("span", { class: "download-status", role: "status" });
+  const button = (format) => h("button", { type: "button", class: "secondary", dataset: { format },
+    text: t(`privacy.export.${format}`),
+    onclick: async (event) => {
+      const clicked = event.currentTarget;
+      clicked.disabled = true;
+      status.textContent = t("privacy.export.working");
+      try {
+        const { blob, filename } = await download(query("/api/v1/audit/export", { ...currentFilters(), format }));
+        saveBlob(blob, filename || `audit-export.${format}`);
+        status.textContent = t("privacy.export.done");
+      } catch (error) {
+        status.textContent = errorText(error);
+      } finally {
+        clicked.disabled = false;
+      }
+    } });
+  return h("div", { class: "actions export" },
+    h("p", { class: "hint", text: t("privacy.export.help") }), button("jsonl"), " ", button("csv"), " ", status);
 }
 
 async function reportSection(body, ctx) {
