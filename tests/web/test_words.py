@@ -141,6 +141,8 @@ def test_actions_bases_purposes_and_people_are_words_not_codes(tabs):
         text = o.inner_text(".results table")
         assert _codes(text, people) == set(), section
         assert "sääntö kela-never-decision-content" in text
+        # Named experts of the directory appear by name.
+        assert "Sanna Asiantuntija" in text and "vantaa.sanna" not in text
         if section == "events":
             assert "jätetty luovuttamatta" in text and "välitetty reaaliaikaisesti: uusi viesti" in text
 

@@ -1,8 +1,10 @@
 // Pieces shared by the views: error messages, status badges, sub-navigation and the
 // rendering of a consultation's headline.
 
+import { api } from "../api.js";
 import { h, uid } from "../dom.js";
 import { label, t } from "../i18n.js";
+import { session } from "../session.js";
 
 /** A translated message for an API error; the server's own (English) detail follows it. */
 export function errorText(error) {
@@ -182,4 +184,23 @@ export function basisWords(basis) {
   const found = /^(rule|statute|internal|consent):(.+)$/.exec(basis);
   if (!found) return basis === "default-deny" ? t("basis.default-deny") : basis;
   return found[1] === "consent" ? t("basis.consent") : t(`basis.${found[1]}`, { rule: found[2] });
+}
+
+let namesPromise = null;
+
+/** Display names the app can know: the named experts of the directory (any signed-in user may
+ * list them) and the user's own. A map of user id → name; empty if the directory is unavailable. */
+export function knownNames() {
+  if (!namesPromise) {
+    namesPromise = api("GET", "/api/v1/experts").then((page) => new Map((page.items || [])
+      .filter((e) => e.id && e.name).map((e) => [e.id, e.name]))).catch(() => {
+      namesPromise = null;
+      return new Map();
+    });
+  }
+  return namesPromise.then((names) => {
+    const all = new Map(names);
+    if (session.user) all.set(session.user.id, session.user.name);
+    return all;
+  });
 }

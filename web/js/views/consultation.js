@@ -11,7 +11,7 @@ import { subscribe } from "../live.js";
 import { session } from "../session.js";
 import { dismiss } from "../alerts.js";
 import { markSeen, routingOf, routingText } from "../notify.js";
-import { errorBox, errorText, flaggedMark, heading, sensitiveConfirm, sensitiveList, statusArea, statusBadge,
+import { errorBox, errorText, flaggedMark, heading, knownNames, sensitiveConfirm, sensitiveList, statusArea, statusBadge,
   urgencyBadge } from "./common.js";
 import { scanNotices } from "./advisor.js";
 import { loadPolicyTexts, policyText } from "../policytext.js";
@@ -22,17 +22,18 @@ export async function consultationView(ctx) {
   const { main, config } = ctx;
   const id = ctx.params[0];
   let consultation;
+  let names;
   try {
-    [consultation] = await Promise.all([api("GET", `/api/v1/consultations/${id}`), loadPolicyTexts()]);
+    [consultation, names] = await Promise.all([api("GET", `/api/v1/consultations/${id}`), knownNames(), loadPolicyTexts()]);
   } catch (error) {
     main.append(heading(t("consultation.title")), errorBox(error));
     return null;
   }
   dismiss(id);
   markSeen(id);
-  // Display names the app knows (the user's own, the authors of messages), for user ids.
+  // Display names the app knows (the user's own, the directory's experts, the authors of messages).
   const state = { consultation, messages: [], receipts: new Map(), consents: null,
-    names: new Map(session.user ? [[session.user.id, session.user.name]] : []) };
+    names };
 
   const header = h("div", { class: "c-header" });
   // Where the question went and what happens next, while it waits (updated live).

@@ -5,7 +5,7 @@
 import { api, download, may, offers, query, saveBlob } from "../api.js";
 import { field, h, replace, select, table, uid } from "../dom.js";
 import { formatDate, formatDateTime, formatNumber, label, language, t } from "../i18n.js";
-import { actionText, basisWords, errorBox, errorText, heading, loading, plain, statusArea, subnav } from "./common.js";
+import { actionText, basisWords, errorBox, errorText, heading, knownNames, loading, plain, statusArea, subnav } from "./common.js";
 import { hetuField } from "./advisor.js";
 import { session } from "../session.js";
 import { policyView } from "./policy.js";
@@ -26,6 +26,7 @@ export async function privacyView(ctx) {
   const available = SECTIONS.filter(([, method, path]) => offers(method, path));
   const active = available.some(([key]) => key === ctx.params[0]) ? ctx.params[0] : available[0]?.[0];
   main.append(heading(t("privacy.title")));
+  names = await knownNames();
   if (!available.length) {
     main.append(h("p", { text: t("privacy.none") }));
     return null;
@@ -46,9 +47,13 @@ export async function privacyView(ctx) {
   return null;
 }
 
+// User id → display name, for log rows that carry only the id (filled when the view opens).
+let names = new Map();
+
 function actorText(actor) {
   if (!actor) return "";
-  return [actor.name || actor.id || actor.user_id, actor.org, actor.role ? label("role", actor.role) : null].filter(Boolean).join(" · ");
+  const id = actor.id || actor.user_id;
+  return [actor.name || names.get(id) || id, actor.org, actor.role ? label("role", actor.role) : null].filter(Boolean).join(" · ");
 }
 
 function basisText(row) {
