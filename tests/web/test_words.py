@@ -210,3 +210,17 @@ def test_privacy_officer_hides_own_searches_and_downloads_the_log_export(tabs):
     assert info.value.suggested_filename == "audit-export.jsonl"
     assert any(r.get("action") == "disclose.withheld" for r in records)
     o.wait_for_selector("text=Lokivienti ladattu.")
+
+
+def test_the_consents_list_names_who_recorded_it(tabs):
+    tab = tabs()
+    page = tab.sign_in("kela.aino")
+    tab.go("#/consents")
+    page.fill("input[name=hetu]", hetu(45))
+    page.click("form.inline-form button[type=submit]")
+    page.wait_for_selector("#new-consent-h")
+    page.check("input[name=categories][value='income.other']")
+    page.click("text=Kirjaa suostumus")
+    page.wait_for_selector(".receipt-text")
+    row = page.inner_text("section[aria-labelledby=client-h] table tbody")
+    assert "Aino Neuvoja" in row and "kela.aino" not in row

@@ -6,7 +6,7 @@ import { api, offers } from "../api.js";
 import { checkboxes, field, h, replace, select, table } from "../dom.js";
 import { LANGUAGES, formatDate, formatDateTime, label, language, t } from "../i18n.js";
 import { session } from "../session.js";
-import { errorBox, heading, statusArea } from "./common.js";
+import { errorBox, heading, knownNames, statusArea } from "./common.js";
 import { hetuField } from "./advisor.js";
 
 export async function consentsView(ctx) {
@@ -73,8 +73,9 @@ export async function consentsView(ctx) {
 
     async function refresh() {
       let consents;
+      let names;
       try {
-        consents = (await api("GET", `/api/v1/clients/${ref}/consents`)).items;
+        [consents, names] = await Promise.all([api("GET", `/api/v1/clients/${ref}/consents`).then((p) => p.items), knownNames()]);
       } catch (error) {
         replace(list, errorBox(error));
         return;
@@ -86,7 +87,7 @@ export async function consentsView(ctx) {
         [t("consents.purposes"), (c) => (c.purposes || []).map((x) => label("purpose", x)).join(", ")],
         [t("consents.valid"), (c) => `${formatDate(c.valid_from)} – ${c.valid_until ? formatDate(c.valid_until) : "…"}`],
         [t("consents.status"), (c) => label("consentstatus", c.status)],
-        [t("consents.recorded"), (c) => `${c.recorded_by || ""} · ${formatDateTime(c.created_at)}`],
+        [t("consents.recorded"), (c) => `${names.get(c.recorded_by) || c.recorded_by || ""} · ${formatDateTime(c.created_at)}`],
         [t("consents.actions"), (c) => [
           h("button", { type: "button", class: "link", onclick: () => showReceipt(c.id), text: t("receipt.show"),
             "aria-label": t("receipt.show.for", { id: c.id.slice(0, 8) }) }),
