@@ -6,8 +6,8 @@ Configuration is never logged; the database URL's password is masked in ``repr``
 
 from __future__ import annotations
 
-import math
 import ipaddress
+import math
 import os
 import re
 import tomllib

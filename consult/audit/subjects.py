@@ -163,7 +163,7 @@ async def check(conn: AsyncConnection) -> list[Finding]:
             out.append((f"{what} belongs to no stored consent version",
                         record["leaf_index"] if record else None))
             continue
-        _vouch(record, merges.digests(version, lambda v: consent_event(v, e)), what, out)
+        _vouch(record, merges.digests(version, lambda v, e=e: consent_event(v, e)), what, out)
         last_event[(e["consent_id"], e["version"])] = e["event"]
     for key, c in versions.items():
         event = last_event.get(key)

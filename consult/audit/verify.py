@@ -30,10 +30,10 @@ What none of this catches, and who can do what, is in SECURITY.md.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -119,13 +119,15 @@ class VerifyReport:
         if self.first_bad_index is not None:
             return f"tampered: first bad entry is leaf {self.first_bad_index}"
         if self.first_bad_range is not None:
-            return f"tampered: the first bad entry is among leaves {self.first_bad_range[0]}..{self.first_bad_range[1] - 1}"
+            first, end = self.first_bad_range
+            return f"tampered: the first bad entry is among leaves {first}..{end - 1}"
         return "tampered"
 
     def add(self, problem: Problem) -> None:
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(problem)
-        if problem.leaf_index is not None and (self.first_bad_index is None or problem.leaf_index < self.first_bad_index):
+        if problem.leaf_index is not None and (self.first_bad_index is None
+                                               or problem.leaf_index < self.first_bad_index):
             self.first_bad_index = problem.leaf_index
 
     def as_json(self) -> dict[str, object]:

@@ -15,7 +15,13 @@ from typing import Any
 from consult.policy.engine import PolicyEngine
 from consult.policy.loader import CASES_SUFFIX, PolicyError, subset
 from consult.policy.model import (
-    FINAL_EFFECTS, Consent, Decision, ItemRequest, Party, Prohibition, Referral,
+    FINAL_EFFECTS,
+    Consent,
+    Decision,
+    ItemRequest,
+    Party,
+    Prohibition,
+    Referral,
 )
 from consult.policy.rules import GUARD_IDS, Policy
 

@@ -22,14 +22,20 @@ citation and basis.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Final, Mapping
+from typing import Final
 
 from consult.policy.consent import CONSENT_FAILURE_TEXT, consent_failure
 from consult.policy.explain import explain_lines
 from consult.policy.model import (
-    CLIENT_LINK_KIND, Consent, Decision, ItemRequest, Party, Prohibition,
+    CLIENT_LINK_KIND,
+    Consent,
+    Decision,
+    ItemRequest,
+    Party,
+    Prohibition,
 )
 from consult.policy.rules import Category, Guard, Policy, Rule
 from consult.policy.signals import SignalDetector
@@ -352,7 +358,7 @@ class PolicyEngine:
                 or req.category not in categories or req.purpose not in p.purposes)
 
     def _guard_decision(self, guard: Guard) -> Decision:
-        return Decision("deny", guard.id, guard.citation, self._version, 
+        return Decision("deny", guard.id, guard.citation, self._version,
                         "default-deny" if guard.id == "default-deny" else "rule:" + guard.id,
                         guard.reason)
 

@@ -11,19 +11,38 @@ import hashlib
 import json
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from consult.policy.model import IDENTIFIER_KINDS, RULE_EFFECTS
+from consult.policy.rules import (
+    DECISION_KINDS,
+    DECISION_PARTS,
+    DEFAULT_PROFILE,
+    GDPR_ARTICLES,
+    GDPR_SPECIAL_ARTICLES,
+    GUARD_IDS,
+    IDENTIFIER_PREFIX,
+    RELATIONS,
+    SECRECY_EXCEPTIONS,
+    SENSITIVITIES,
+    Category,
+    DecisionOf,
+    GdprBasis,
+    Guard,
+    Identifier,
+    PartyScope,
+    Policy,
+    Purpose,
+    Rule,
+    SecrecyException,
+    SourceFile,
+    frozen_mapping,
+)
 from consult.policy.signals import SignalSet, parse_signals
 from consult.policy.widening import first_widening
-from consult.policy.rules import (
-    DECISION_KINDS, DECISION_PARTS, DEFAULT_PROFILE, GDPR_ARTICLES, GDPR_SPECIAL_ARTICLES,
-    GUARD_IDS, IDENTIFIER_PREFIX, RELATIONS, SECRECY_EXCEPTIONS, SENSITIVITIES, Category,
-    DecisionOf, GdprBasis, Guard, Identifier, PartyScope, Policy, Purpose, Rule,
-    SecrecyException, SourceFile, frozen_mapping,
-)
 
 CASES_SUFFIX = ".cases.toml"
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9.-]*$")

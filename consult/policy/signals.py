@@ -443,7 +443,7 @@ def _sequence_passages(seq: _Sequence, where: dict[int, list[_Word]], words: dic
     out = []
     for first in where.get(seq.terms[0], ()):
         following = [words.get(first.index + k) for k in range(1, len(seq.terms))]
-        if all(w is not None and tid in w.terms for w, tid in zip(following, seq.terms[1:])):
+        if all(w is not None and tid in w.terms for w, tid in zip(following, seq.terms[1:], strict=True)):
             last = following[-1] if following else first
             out.append(Passage(seq.category, first.start, last.end, seq.signal))  # type: ignore[union-attr]
     return out

@@ -26,13 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.audit.anchor import Anchor
 from consult.audit.entry import FIELDS
-from consult.model import actions
-from consult.model.audit_fields import ROW_FIELDS
 from consult.audit.log import AuditLog, SignedCheckpoint
 from consult.audit.records import AuditRecord, record
 from consult.audit.verify import VerifyReport, unanchored_cutoff, verify_log
 from consult.errors import Forbidden, NotFound, Unprocessable
-from consult.model import Clock, Principal, secrecy
+from consult.model import Clock, Principal, actions, secrecy
+from consult.model.audit_fields import ROW_FIELDS
 from consult.model.clock import iso
 from consult.model.context import RequestContext
 from consult.services import gate, log_extract
@@ -372,8 +371,8 @@ class AuditTrail:
         more = offset + limit < len(found)
         return {"items": page, "next": encode_cursor("n", offset + limit) if more else None,
                 "rules": {"clients_per_hour": self.rules.clients_per_hour,
-                          "office_hours": "%02d-%02d" % self.rules.office_hours,
-                          "office_days": "%d-%d" % self.rules.office_days,
+                          "office_hours": "{:02d}-{:02d}".format(*self.rules.office_hours),
+                          "office_days": "{:d}-{:d}".format(*self.rules.office_days),
                           "timezone": "Europe/Helsinki"}}
 
     async def export(self, who: Principal, q: AuditQuery, fmt: str, ctx: RequestContext) -> AsyncIterator[str]:

@@ -23,8 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.audit.records import AuditRecord, record
 from consult.crypto import CryptoError
-from consult.model import Clock, Principal
-from consult.model import identifiers
+from consult.model import Clock, Principal, identifiers
 from consult.model.context import SYSTEM_CONTEXT, RequestContext
 from consult.model.hetu import FORM, canonical_hetu
 from consult.services.clients import HETU_DOMAIN

@@ -23,14 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from consult.audit import subjects
 from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
-from consult.model import actions
-from consult.model import Clock, Principal, iso
+from consult.model import Clock, Principal, actions, iso
 from consult.model.context import RequestContext
 from consult.policy.model import Consent, Prohibition
 from consult.services import gate
 from consult.storage import clients as client_store
-from consult.storage import directory as directory_store
 from consult.storage import consents as store
+from consult.storage import directory as directory_store
 from consult.storage.db import Database
 
 GRANTORS = frozenset({"self", "guardian", "legal_representative"})

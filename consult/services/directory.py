@@ -9,8 +9,7 @@ from typing import Any
 
 from consult.audit.records import AuditRecord, record
 from consult.errors import Forbidden, Unprocessable
-from consult.model import actions
-from consult.model import Clock, Principal, iso
+from consult.model import Clock, Principal, actions, iso
 from consult.model.context import SYSTEM_CONTEXT, RequestContext
 from consult.model.vocabulary import INTAKE_ROLE
 from consult.services import gate

@@ -28,7 +28,6 @@ What a field is decides what the gate does with an identifier the scanner finds
 from __future__ import annotations
 
 import functools
-
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -37,8 +36,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.errors import Unprocessable
-from consult.model import Principal
-from consult.model import identifiers
+from consult.model import Principal, identifiers
 from consult.policy.scan import Finding, redact, scan
 from consult.services.clients import Clients
 from consult.services.freetext import REMOVED_HETU, FreeText, Prepared, notices_for

@@ -22,19 +22,18 @@ from consult.model.context import RequestContext
 from consult.model.vocabulary import NOTIFICATION_PURPOSE
 from consult.policy.model import Decision, Party, Referral
 from consult.policy.scan import Finding, scan
-from consult.services import access
-from consult.services.consents import Consents
-from consult.services.directory import Directory
-from consult.services import parties
-from consult.services.disclosure import Disclosure, View
-from consult.services.deliveries import record_deliveries
-from consult.services.events import Delivery, EventBus, Subject
-from consult.services.content import Content
+from consult.services import access, parties
 from consult.services import gate as content_gate
+from consult.services.consents import Consents
+from consult.services.content import Content
+from consult.services.deliveries import record_deliveries
+from consult.services.directory import Directory
+from consult.services.disclosure import Disclosure, View
+from consult.services.events import Delivery, EventBus, Subject
 from consult.services.freetext import render as render_text
 from consult.services.gate import ContentGate, notices_for
-from consult.services.sensitive import Confirmation, SensitiveText
 from consult.services.paging import clamp_limit, decode_cursor, encode_cursor
+from consult.services.sensitive import Confirmation, SensitiveText
 from consult.storage import consultations as consultation_store
 from consult.storage import messages as store
 from consult.storage.db import Database

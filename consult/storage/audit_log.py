@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
-from operator import itemgetter
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -364,7 +364,8 @@ async def access_feed(
     client in a period, oldest first — the input of the anomaly rules."""
     t = audit_events.c
     where = [t.client_ref.is_not(None), *_conditions(EventFilter(org=org, since=since, until=until))]
-    stmt = select(t.leaf_index, t.at, t.actor_id, t.actor_org, t.client_ref, t.action).where(and_(*where)).order_by(t.at)
+    stmt = (select(t.leaf_index, t.at, t.actor_id, t.actor_org, t.client_ref, t.action)
+            .where(and_(*where)).order_by(t.at))
     result = await conn.stream(stmt.execution_options(yield_per=10_000))
     async for part in result.partitions():
         yield [(i, _utc(at), a, o, c, act) for i, at, a, o, c, act in part]
@@ -374,7 +375,8 @@ async def display_names(conn: AsyncConnection, user_ids: Sequence[str]) -> dict[
     """Names of staff as the directory last saw them (for the client access report only)."""
     if not user_ids:
         return {}
-    stmt = select(directory_users.c.user_id, directory_users.c.name).where(directory_users.c.user_id.in_(list(user_ids)))
+    stmt = (select(directory_users.c.user_id, directory_users.c.name)
+            .where(directory_users.c.user_id.in_(list(user_ids))))
     return {u: n for u, n in (await conn.execute(stmt)).all()}
 
 

@@ -22,6 +22,7 @@ Services see the same ``AsyncConnection`` shape either way (``await conn.execute
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -340,10 +341,8 @@ class Database:
             # Let queued writes finish before stopping: a graceful shutdown loses nothing.
             await self._queue.join()
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
         await self._backend.close()
 
@@ -397,13 +396,13 @@ class Database:
                     if alone:
                         try:
                             results.append((pending, True, await pending.unit(conn)))
-                        except Exception as exc:  # noqa: BLE001 - handed to the caller
+                        except Exception as exc:
                             results.append((pending, False, exc))
                         continue
                     savepoint = await conn.begin_nested()
                     try:
                         value = await pending.unit(conn)
-                    except Exception as exc:  # noqa: BLE001 - handed to the caller
+                    except Exception as exc:
                         await savepoint.rollback()
                         results.append((pending, False, exc))
                     else:
