@@ -465,7 +465,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     # names the copy it was given, if any.
     checkpoint_file = (Path(args.checkpoint_file) if args.checkpoint_file
                        else settings.effective_checkpoint_file if origin is not None else None)
-    if args.checkpoint_file and not checkpoint_file.is_file():
+    if args.checkpoint_file and checkpoint_file is not None and not checkpoint_file.is_file():
         print(f"usage: no checkpoint file at {checkpoint_file}", file=sys.stderr)
         return EXIT_USAGE
     if origin is not None and checkpoint_file is not None:
@@ -505,8 +505,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
             print(f"audit log TAMPERED: the first bad entry is among leaves {after}..{upto - 1}")
         else:
             print("audit log TAMPERED")
-        for problem in report.problems:
-            print(f"  {problem.kind}: {problem.detail}")
+        for finding in report.problems:
+            print(f"  {finding.kind}: {finding.detail}")
     return 0 if report.ok else 1
 
 

@@ -34,7 +34,7 @@ import asyncio
 import hashlib
 import hmac
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -46,7 +46,7 @@ from consult.audit.anchor import FileHead, read_head
 from consult.audit.entry import FIELDS_V1, VERSIONS, encode_values
 from consult.audit.merkle import MerkleTree
 from consult.storage import audit_log
-from consult.storage.checkpoint_file import CheckpointFile, CheckpointFileError
+from consult.storage.checkpoint_file import CheckpointFile, CheckpointFileError, FileLine
 
 __all__ = ["Problem", "VerifyReport", "unanchored_cutoff", "verify_log"]
 
@@ -395,8 +395,8 @@ def _current_history(tree: MerkleTree, newest: FileHead, file: CheckpointFile, k
                                     f"{marker.abandoned_size} > {marker.size} was signed later", marker.size))
 
 
-def _diverged(tree: MerkleTree, newest: FileHead, lines, keys: Sequence[str], origin: str | None,
-              verdict: _FileVerdict) -> None:  # type: ignore[no-untyped-def]
+def _diverged(tree: MerkleTree, newest: FileHead, lines: Iterator[FileLine], keys: Sequence[str],
+              origin: str | None, verdict: _FileVerdict) -> None:
     """The log does not match the newest checkpoint: a restore (the log is an earlier state of
     the file's history) or tampering (anything else)."""
     smallest_later = newest.size
@@ -427,7 +427,8 @@ def _diverged(tree: MerkleTree, newest: FileHead, lines, keys: Sequence[str], or
     verdict.first_bad_range = (verdict.anchored, min(smallest_later, tree.size))
 
 
-def _newest_at_most(lines, size: int, keys: Sequence[str], origin: str | None) -> FileHead | None:  # type: ignore[no-untyped-def]
+def _newest_at_most(lines: Iterator[FileLine], size: int, keys: Sequence[str], origin: str | None
+                    ) -> FileHead | None:
     for line in lines:
         head = read_head(line, keys, origin)
         if head is not None and head.size <= size:

@@ -217,7 +217,8 @@ def end_sessions(app: web.Application):  # type: ignore[no-untyped-def]
 
 async def close_all(app: web.Application) -> None:
     """On shutdown: tell every client the server is going away (1001)."""
-    for ws in list(app[keys.SOCKETS]):
+    sockets: dict[web.WebSocketResponse, LiveSession] = app[keys.SOCKETS]
+    for ws in list(sockets):
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
 

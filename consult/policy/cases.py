@@ -205,7 +205,7 @@ class _Reader:
         sender's organisation."""
         if value is None:
             return None
-        spec = {"use": value} if isinstance(value, str) else dict(value)
+        spec: dict[str, Any] = {"use": value} if isinstance(value, str) else dict(value)
         base = spec.pop("use", None)
         if base is not None:
             if base not in self.consents:

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from consult.policy.consent import CONSENT_FAILURE_TEXT, consent_failure
 from consult.policy.explain import explain_lines
@@ -113,8 +113,8 @@ class PolicyEngine:
             gid: replace(decision, effect="redact") for gid, decision in self._guards.items()
         }
         self._signals = SignalDetector(policy.signals)
-        self._plans: dict[tuple, _Plan] = {}
-        self._identifier_plans: dict[tuple, _IdentifierPlan] = {}
+        self._plans: dict[tuple[Any, ...], _Plan] = {}
+        self._identifier_plans: dict[tuple[Any, ...], _IdentifierPlan] = {}
 
     # -- vocabulary helpers -------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
 from consult.policy.signals import SignalSet
 
@@ -246,5 +246,5 @@ class Policy:
         return tuple(rule.id for rule in self.rules)
 
 
-def frozen_mapping(data: Mapping) -> Mapping:
+def frozen_mapping(data: Mapping[Any, Any]) -> Mapping[Any, Any]:
     return MappingProxyType(dict(data))

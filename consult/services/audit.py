@@ -363,8 +363,8 @@ class AuditTrail:
                 ("sensitive_free_text", EventFilter(org=who.org, actions=("disclose",), outcome="permit",
                                                     flag="sensitive_free_text", since=since, until=until)),
             ):
-                async for part in audit_log.iter_query(conn, f):
-                    found += [flagged_record(kind, r) for r in part]
+                async for records in audit_log.iter_query(conn, f):
+                    found += [flagged_record(kind, r) for r in records]
         found.sort(key=lambda a: (a["at"], a["leaf_index"]), reverse=True)
         page = found[offset: offset + limit]
         await self._audited(who, ctx, AuditRecord(action="audit.anomalies", purpose="privacy_audit"))

@@ -211,7 +211,7 @@ class Consultations:
         creator = parties.acting(who)
         checked = self.sensitive.confirm(await self._question_flags(new, creator, now),
                                          new.confirmation)
-        row = {
+        row: dict[str, Any] = {
             "id": consultation_id,
             "topic": new.topic,
             "urgency": new.urgency,

@@ -61,7 +61,7 @@ class IdentifierInText(Unprocessable):
                          "refer to a client by client_ref.")
         self.findings = [{"field": field, "kind": f.kind, "start": f.start, "end": f.end} for f in found]
 
-    def body(self) -> dict[str, Any]:  # type: ignore[override]
+    def body(self) -> dict[str, Any]:
         body: dict[str, Any] = super().body()
         body["error"]["findings"] = self.findings
         return body
@@ -77,7 +77,7 @@ class PersonalDataFound(Unprocessable):
         super().__init__(f"The entry holds personal data ({kinds}); remove it and try again.")
         self.findings = findings
 
-    def body(self) -> dict[str, Any]:  # type: ignore[override]
+    def body(self) -> dict[str, Any]:
         body: dict[str, Any] = super().body()
         body["error"]["findings"] = self.findings
         return body

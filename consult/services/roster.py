@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -253,5 +254,9 @@ class Roster:
             if row is None:
                 continue
             body = expert_json(row, self.bus.is_online(row["user_id"]))
-            self.bus.publish(self.bus.connected_users(), lambda _u, body=body: {"type": "expert.updated",
-                                                                                 "expert": body})
+            self.bus.publish(self.bus.connected_users(), partial(_expert_updated, body))
+
+
+def _expert_updated(body: dict[str, Any], _user_id: str) -> dict[str, Any]:
+    """The event telling a connected user that an expert's directory entry changed."""
+    return {"type": "expert.updated", "expert": body}
