@@ -16,8 +16,8 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 from datetime import timedelta
+from typing import Any
 
 from consult.audit.anchor import Anchor
 from consult.audit.log import AuditLog, CheckpointSigner
@@ -27,8 +27,8 @@ from consult.errors import ConfigError
 from consult.model import Clock, SystemClock
 from consult.model.intake import Intakes
 from consult.policy.engine import PolicyEngine
-from consult.policy.rules import Policy
 from consult.policy.loader import PolicyError, UnknownProfile, load_policy
+from consult.policy.rules import Policy
 from consult.services.anomalies import AnomalyRules
 from consult.services.audit import AuditTrail
 from consult.services.checkpoints import Checkpoints

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -385,7 +386,6 @@ def cmd_clients_merge(args: argparse.Namespace) -> int:
 
 
     from consult.model import SystemClock
-
     from consult.services.client_merges import ClientMerges
 
     settings = _offline_settings()
@@ -408,12 +408,12 @@ def cmd_clients_merge(args: argparse.Namespace) -> int:
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     """Exit 0 intact, 1 tampered or inconsistent with a signed checkpoint, 2 usage."""
-    from consult.audit.checkpoint import parse_verifier_key, verifier_key
-    from consult.crypto import KeyFileError, signing
     from datetime import timedelta
 
     from consult.audit.anchor import checkpoint_file_mismatch
+    from consult.audit.checkpoint import parse_verifier_key, verifier_key
     from consult.audit.verify import unanchored_cutoff
+    from consult.crypto import KeyFileError, signing
     from consult.model import SystemClock
     from consult.services.audit import verify_database
     from consult.services.deployment import KeyFiles, audit_key_mismatch, deployment_mismatch, recorded_deployment
@@ -465,7 +465,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     # names the copy it was given, if any.
     checkpoint_file = (Path(args.checkpoint_file) if args.checkpoint_file
                        else settings.effective_checkpoint_file if origin is not None else None)
-    if args.checkpoint_file and not checkpoint_file.is_file():
+    if args.checkpoint_file and checkpoint_file is not None and not checkpoint_file.is_file():
         print(f"usage: no checkpoint file at {checkpoint_file}", file=sys.stderr)
         return EXIT_USAGE
     if origin is not None and checkpoint_file is not None:
@@ -505,8 +505,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
             print(f"audit log TAMPERED: the first bad entry is among leaves {after}..{upto - 1}")
         else:
             print("audit log TAMPERED")
-        for problem in report.problems:
-            print(f"  {problem.kind}: {problem.detail}")
+        for finding in report.problems:
+            print(f"  {finding.kind}: {finding.detail}")
     return 0 if report.ok else 1
 
 
@@ -514,7 +514,6 @@ def cmd_audit_acknowledge_restore(args: argparse.Namespace) -> int:
     """Exit 0 acknowledged, 1 refused (nothing changed), 2 usage or configuration."""
     from consult.errors import Unprocessable
     from consult.model import SystemClock
-
     from consult.services.audit import written_reason
     from consult.services.checkpoints import RestoreRefused
 
@@ -547,7 +546,6 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
 
 
     from consult.model import SystemClock, secrecy
-
     from consult.services.audit import AuditQuery, export_records
 
     try:
@@ -569,15 +567,13 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     async def run() -> int:
         async with _offline(settings, keys=False) as (db, _keyring, _vault):
             lines = await export_records(db, SystemClock(), operator, query, args.format, ctx, org=args.org)
-            out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
-            # The data stays parseable; the operator is told, beside it, that it is secret.
-            print(" / ".join(secrecy.MARKING.values()), file=sys.stderr)
-            try:
+            # A one-shot command: opening its output file blocks nothing else (hence ASYNC230).
+            with (open(args.output, "w", encoding="utf-8", newline="")  # noqa: ASYNC230
+                  if args.output else contextlib.nullcontext(sys.stdout)) as out:
+                # The data stays parseable; the operator is told, beside it, that it is secret.
+                print(" / ".join(secrecy.MARKING.values()), file=sys.stderr)
                 async for chunk in lines:
                     out.write(chunk)
-            finally:
-                if args.output:
-                    out.close()
         return 0
 
     return asyncio.run(run())
@@ -681,7 +677,8 @@ def _acting(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def parser() -> argparse.ArgumentParser:
     from consult import __version__
 
-    p = argparse.ArgumentParser(prog="consult", description="Konsulta: consultations between Kela and wellbeing services counties")
+    p = argparse.ArgumentParser(prog="consult",
+                                description="Konsulta: consultations between Kela and wellbeing services counties")
     p.add_argument("--version", action="version", version=f"konsulta {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 

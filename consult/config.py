@@ -6,8 +6,8 @@ Configuration is never logged; the database URL's password is masked in ``repr``
 
 from __future__ import annotations
 
-import math
 import ipaddress
+import math
 import os
 import re
 import tomllib
@@ -223,7 +223,7 @@ class Settings:
         """Every trusted issuer: the one of ``CONSULT_ISSUER``/``CONSULT_JWKS`` (for all of
         ``CONSULT_ORGS``, claims named by ``CONSULT_ORG_CLAIM``/``CONSULT_ROLES_CLAIM``/
         ``CONSULT_ROLE_MAP``), then each ``[[issuers]]`` table of the TOML file."""
-        single = ()
+        single: tuple[IdentityProvider, ...] = ()
         if self.issuer and self.jwks:
             single = (IdentityProvider(issuer=self.issuer, jwks=self.jwks, audience=self.audience, orgs=self.orgs,
                                        org_claim=self.org_claim, roles_claim=self.roles_claim,
@@ -418,7 +418,7 @@ def _to_str(key: str, raw: object) -> str:
     return text
 
 
-def _optional(convert):  # type: ignore[no-untyped-def]
+def _optional(convert: Callable[[str, object], object]) -> Callable[[str, object], object]:
     """An optional value: empty text means unset."""
     def read(key: str, raw: object) -> object:
         return None if isinstance(raw, str) and not raw.strip() else convert(key, raw)
@@ -690,7 +690,7 @@ def _validate_issuers(settings: Settings) -> None:
 
 def _range(text: str, low: int, high: int) -> bool:
     match = re.fullmatch(r"(\d{1,2})-(\d{1,2})", text or "")
-    return bool(match) and low <= int(match[1]) < int(match[2]) <= high
+    return match is not None and low <= int(match[1]) < int(match[2]) <= high
 
 
 def mask_url_secrets(url: str) -> str:

@@ -37,10 +37,10 @@ log = logging.getLogger("consult.audit")
 
 __all__ = [
     "ACKNOWLEDGED",
-    "Anchor",
-    "checkpoint_file_mismatch",
-    "FileHead",
     "RESTORED",
+    "Anchor",
+    "FileHead",
+    "checkpoint_file_mismatch",
     "line_record",
     "marker",
     "read_head",

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from consult.crypto import signing
 
 __all__ = [
+    "MAX_SIGNATURES",
     "Checkpoint",
     "CheckpointError",
-    "MAX_SIGNATURES",
     "checkpoint_body",
     "key_id",
     "open_checkpoint",

@@ -68,7 +68,8 @@ def root(leaf_hashes: Sequence[bytes]) -> bytes:
     _check_hashes(level)
     while len(level) > 1:
         odd = level[-1] if len(level) & 1 else None
-        level = [_sha256(_NODE + a + b).digest() for a, b in zip(level[0::2], level[1::2])]
+        # An odd level leaves its last node out of the pairs (strict=False); it is carried up below.
+        level = [_sha256(_NODE + a + b).digest() for a, b in zip(level[0::2], level[1::2], strict=False)]
         if odd is not None:
             level.append(odd)
     return level[0]

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from consult.model import Principal
 from consult.audit.entry import ENTRY_VERSION, FIELDS, encode, format_time
+from consult.model import Principal
 from consult.model.audit_fields import ACTOR_FIELDS
 from consult.model.context import RequestContext
 from consult.storage import audit_log

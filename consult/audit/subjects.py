@@ -163,7 +163,7 @@ async def check(conn: AsyncConnection) -> list[Finding]:
             out.append((f"{what} belongs to no stored consent version",
                         record["leaf_index"] if record else None))
             continue
-        _vouch(record, merges.digests(version, lambda v: consent_event(v, e)), what, out)
+        _vouch(record, merges.digests(version, lambda v, e=e: consent_event(v, e)), what, out)
         last_event[(e["consent_id"], e["version"])] = e["event"]
     for key, c in versions.items():
         event = last_event.get(key)
@@ -181,8 +181,8 @@ async def check(conn: AsyncConnection) -> list[Finding]:
         if v["agreement_id"] not in newest or v["version"] > newest[v["agreement_id"]]["version"]:
             newest[v["agreement_id"]] = v
     for a in await agreement_store.all_agreements(conn):
-        v = newest.get(a["id"])
-        if v is None or not _agreement_is(a, v["snapshot"]):
+        latest = newest.get(a["id"])
+        if latest is None or not _agreement_is(a, latest["snapshot"]):
             out.append((f"agreement {a['id']} in force is not its newest recorded version", None))
     for p in await consent_store.all_prohibitions(conn):
         what = f"prohibition {p['id']}"

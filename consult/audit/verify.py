@@ -30,11 +30,11 @@ What none of this catches, and who can do what, is in SECURITY.md.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
-import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -46,7 +46,7 @@ from consult.audit.anchor import FileHead, read_head
 from consult.audit.entry import FIELDS_V1, VERSIONS, encode_values
 from consult.audit.merkle import MerkleTree
 from consult.storage import audit_log
-from consult.storage.checkpoint_file import CheckpointFile, CheckpointFileError
+from consult.storage.checkpoint_file import CheckpointFile, CheckpointFileError, FileLine
 
 __all__ = ["Problem", "VerifyReport", "unanchored_cutoff", "verify_log"]
 
@@ -119,13 +119,15 @@ class VerifyReport:
         if self.first_bad_index is not None:
             return f"tampered: first bad entry is leaf {self.first_bad_index}"
         if self.first_bad_range is not None:
-            return f"tampered: the first bad entry is among leaves {self.first_bad_range[0]}..{self.first_bad_range[1] - 1}"
+            first, end = self.first_bad_range
+            return f"tampered: the first bad entry is among leaves {first}..{end - 1}"
         return "tampered"
 
     def add(self, problem: Problem) -> None:
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(problem)
-        if problem.leaf_index is not None and (self.first_bad_index is None or problem.leaf_index < self.first_bad_index):
+        if problem.leaf_index is not None and (self.first_bad_index is None
+                                               or problem.leaf_index < self.first_bad_index):
             self.first_bad_index = problem.leaf_index
 
     def as_json(self) -> dict[str, object]:
@@ -393,8 +395,8 @@ def _current_history(tree: MerkleTree, newest: FileHead, file: CheckpointFile, k
                                     f"{marker.abandoned_size} > {marker.size} was signed later", marker.size))
 
 
-def _diverged(tree: MerkleTree, newest: FileHead, lines, keys: Sequence[str], origin: str | None,
-              verdict: _FileVerdict) -> None:  # type: ignore[no-untyped-def]
+def _diverged(tree: MerkleTree, newest: FileHead, lines: Iterator[FileLine], keys: Sequence[str],
+              origin: str | None, verdict: _FileVerdict) -> None:
     """The log does not match the newest checkpoint: a restore (the log is an earlier state of
     the file's history) or tampering (anything else)."""
     smallest_later = newest.size
@@ -425,7 +427,8 @@ def _diverged(tree: MerkleTree, newest: FileHead, lines, keys: Sequence[str], or
     verdict.first_bad_range = (verdict.anchored, min(smallest_later, tree.size))
 
 
-def _newest_at_most(lines, size: int, keys: Sequence[str], origin: str | None) -> FileHead | None:  # type: ignore[no-untyped-def]
+def _newest_at_most(lines: Iterator[FileLine], size: int, keys: Sequence[str], origin: str | None
+                    ) -> FileHead | None:
     for line in lines:
         head = read_head(line, keys, origin)
         if head is not None and head.size <= size:

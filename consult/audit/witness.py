@@ -69,7 +69,7 @@ class Witness:
                                           headers={"Content-Type": "text/plain; charset=utf-8"}) as response:
                 await response.read()
                 return None if 200 <= response.status < 300 else f"status {response.status}"
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return "timeout"
         except aiohttp.ClientError as exc:
             return type(exc).__name__
@@ -79,7 +79,7 @@ class Witness:
         if self._task is not None and not self._task.done():
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), wait)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
+            except (TimeoutError, asyncio.CancelledError):
                 self._task.cancel()
                 await asyncio.wait([self._task])  # stopped, not merely asked to stop
         if self._session is not None:

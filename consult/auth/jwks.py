@@ -63,13 +63,13 @@ class KeySource:
                 raise JwksUnavailable(str(exc)) from None
         try:
             timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_SECONDS)
-            async with aiohttp.ClientSession(timeout=timeout) as session:
-                async with session.get(self.location, allow_redirects=False,
-                                       headers={"Accept": "application/json"}) as response:
-                    if response.status != 200:
-                        raise JwksUnavailable(f"answered {response.status}")
-                    body = await response.content.read(MAX_JWKS_BYTES + 1)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            async with (aiohttp.ClientSession(timeout=timeout) as session,
+                        session.get(self.location, allow_redirects=False,
+                                    headers={"Accept": "application/json"}) as response):
+                if response.status != 200:
+                    raise JwksUnavailable(f"answered {response.status}")
+                body = await response.content.read(MAX_JWKS_BYTES + 1)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise JwksUnavailable(f"unreachable ({type(exc).__name__})") from None
         if len(body) > MAX_JWKS_BYTES:
             raise JwksUnavailable("answered more than 1 MB")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -141,10 +142,8 @@ def load_or_create_signing_key(path: str | os.PathLike[str]) -> bytes:
     into place succeeds, and the other reads what it wrote.
     """
     if not os.path.lexists(path):
-        try:
+        with contextlib.suppress(FileExistsError):
             save_signing_key(path, generate_signing_key())
-        except FileExistsError:
-            pass
     return load_signing_key(path)
 
 

@@ -12,13 +12,13 @@ from consult.errors import Unprocessable
 from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
+from consult.http import vocabulary as vocab
 from consult.http.principal import authenticate, context, guarded
 from consult.model import secrecy
-from consult.http import vocabulary as vocab
 from consult.model.vocabulary import OUTCOMES, STATUSES, URGENCIES
+from consult.policy.model import REFERRAL_CONDITIONS, Referral
 from consult.services.consultations import NewConsultation
 from consult.services.directory import ExpertInput
-from consult.policy.model import REFERRAL_CONDITIONS, Referral
 from consult.services.messages import DataItem
 from consult.services.sensitive import Confirmation, confirmation_reason
 
@@ -322,14 +322,16 @@ ROUTES: tuple[Route, ...] = (
           query=(("org", {"type": "string"}, "only this organisation's experts"),)),
     Route("PUT", "/api/v1/experts/{user_id}", put_expert, action="expert.update", summary="Name or update an expert",
           who="admin of that org (an expert may set their own on_duty)", body=s.EXPERT_PUT, response=s.EXPERT),
-    Route("POST", "/api/v1/consultations", create_consultation, action="consultation.create", summary="Open a consultation",
+    Route("POST", "/api/v1/consultations", create_consultation, action="consultation.create",
+          summary="Open a consultation",
           who="advisor, social worker", body=s.CONSULTATION_NEW, response=s.CONSULTATION, status=201,
           errors=(400, 401, 403, 404, 409, 413, 422),
           other_responses=((409, "A question that looks like a category withheld from the target "
                                  "organisation (code sensitive_text, with the flagged passages): move it into a "
                                  "message data item or send again with sensitive_confirmation",
                             s.SENSITIVE_ERROR),)),
-    Route("POST", "/api/v1/child-welfare-notifications", notify_child_welfare, action="child_welfare.notify", summary="Notify the county's child-welfare intake (lastensuojelulaki 417/2007 25 §): no consent, immediate, "
+    Route("POST", "/api/v1/child-welfare-notifications", notify_child_welfare, action="child_welfare.notify",
+          summary="Notify the county's child-welfare intake (lastensuojelulaki 417/2007 25 §): no consent, immediate, "
           "the notifier and the statutory basis recorded; one-way",
           who="Kela advisor (as the policy permits)", body=s.CHILD_WELFARE_NOTIFICATION_NEW,
           response=s.CHILD_WELFARE_NOTIFICATION, status=201, errors=(400, 401, 403, 404, 409, 413, 415, 422),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-
 from consult.errors import BadRequest, NotFound, Unprocessable
 from consult.http import keys
 from consult.http import schemas as s
@@ -40,7 +39,7 @@ async def client_record_export(request: web.Request) -> web.Response:
 
 
 async def key_status(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    await authenticate(request)
     return web.json_response(await request.app[keys.KEYS].status())
 
 
@@ -80,7 +79,8 @@ ADMIN_ROUTES: tuple[Route, ...] = (
                  ("to", s.TIME_OR_DATE, "closed before (a date counts whole)"),
                  ("client_ref", {"type": "string"}, "only these clients (repeatable)")),
           content_type="application/jsonl", response={"type": "string"}, errors=(400, 401, 403)),
-    Route("GET", "/api/v1/keys/status", key_status, action="keys.status", summary="Key-encryption key versions and what uses them",
+    Route("GET", "/api/v1/keys/status", key_status, action="keys.status",
+          summary="Key-encryption key versions and what uses them",
           who="admin",
           response={"type": "object", "properties": {
               "current": {"type": "integer"},

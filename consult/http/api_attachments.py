@@ -105,7 +105,8 @@ ATTACHMENT_ROUTES: tuple[Route, ...] = (
                                                  "text": s.STR, "consent_id": s.STR,
                                                  "sensitive_confirmation": {
                                                      "type": "string", "contentMediaType": "application/json",
-                                                     "description": "JSON: " + s.SENSITIVE_CONFIRMATION["description"]}}},
+                                                     "description": "JSON: "
+                                                     + s.SENSITIVE_CONFIRMATION["description"]}}},
           response=ATTACHMENT, status=201, errors=(400, 401, 403, 404, 409, 413, 415, 422),
           body_type="multipart/form-data",
           other_responses=((409, "Closed, or a caption that looks like a category withheld from a recipient "

@@ -13,11 +13,10 @@ from consult.errors import BadRequest
 from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
+from consult.http import vocabulary as vocab
 from consult.http.api import Route
 from consult.http.principal import authenticate, context
-from consult.model import secrecy
 from consult.model import identifiers
-from consult.http import vocabulary as vocab
 from consult.services import log_extract as log_extract_words
 from consult.services.audit import EXPORT_FORMATS, AuditQuery
 
@@ -351,43 +350,55 @@ BREAK_GLASS: s.S = {
 }
 
 AUDIT_ROUTES: tuple[Route, ...] = (
-    Route("GET", "/api/v1/audit/events", events, action="audit.read", summary="Search the access log (newest first); the search is logged",
+    Route("GET", "/api/v1/audit/events", events, action="audit.read",
+          summary="Search the access log (newest first); the search is logged",
           who=PO, response=s.page(EVENT), query=_FILTERS + _PAGING, errors=(400, 401, 403, 422), secret=True),
-    Route("GET", "/api/v1/audit/disclosures", disclosures, action="audit.read", summary="Disclosures: which categories went to whom, on what basis; the search is logged",
+    Route("GET", "/api/v1/audit/disclosures", disclosures, action="audit.read",
+          summary="Disclosures: which categories went to whom, on what basis; the search is logged",
           who=PO, response=s.page(DISCLOSURE), query=_FILTERS + _PAGING, errors=(400, 401, 403, 422),
           secret=True),
-    Route("GET", "/api/v1/audit/export", export, action="audit.read", summary="Export matching records as CSV or JSON Lines; the export is logged",
+    Route("GET", "/api/v1/audit/export", export, action="audit.read",
+          summary="Export matching records as CSV or JSON Lines; the export is logged",
           who=PO, query=(("format", {"type": "string", "enum": list(EXPORT_FORMATS)}, "csv or jsonl (default)"),
                          *_FILTERS), content_type="application/jsonl", other_content_types=("text/csv",),
           response={"type": "string"}, secret=True,
           errors=(400, 401, 403, 422)),
-    Route("GET", "/api/v1/audit/anomalies", anomalies, action="audit.read", summary="Anomaly flags: many clients per hour, off-hours access, break-glass, referrals without consent",
+    Route("GET", "/api/v1/audit/anomalies", anomalies, action="audit.read",
+          summary="Anomaly flags: many clients per hour, off-hours access, break-glass, referrals without consent",
           who=PO, response=ANOMALIES, query=(("from", *_Q_TIME), ("to", *_Q_TIME), *_PAGING),
           errors=(400, 401, 403, 422)),
-    Route("GET", "/api/v1/audit/verify", verify, action="audit.read", summary="Recompute the whole log and check every signed checkpoint",
+    Route("GET", "/api/v1/audit/verify", verify, action="audit.read",
+          summary="Recompute the whole log and check every signed checkpoint",
           who=PO, response=VERIFY, errors=(401, 403)),
-    Route("GET", "/api/v1/audit/tree-head", tree_head, action="audit.read", summary="The current RFC 9162 tree head", who=PO,
+    Route("GET", "/api/v1/audit/tree-head", tree_head, action="audit.read",
+          summary="The current RFC 9162 tree head", who=PO,
           response=TREE_HEAD, errors=(401, 403)),
-    Route("GET", "/api/v1/audit/checkpoint", checkpoint, action="audit.read", summary="The newest tree head as a C2SP tlog-checkpoint in an Ed25519 signed note", who=PO,
+    Route("GET", "/api/v1/audit/checkpoint", checkpoint, action="audit.read",
+          summary="The newest tree head as a C2SP tlog-checkpoint in an Ed25519 signed note", who=PO,
           content_type="text/plain", response={"type": "string"}, errors=(401, 403)),
-    Route("GET", "/api/v1/audit/verifier-key", verifier_key, action="audit.read", summary="The signed-note verifier key of the log", who=PO,
+    Route("GET", "/api/v1/audit/verifier-key", verifier_key, action="audit.read",
+          summary="The signed-note verifier key of the log", who=PO,
           content_type="text/plain", response={"type": "string"}, errors=(401, 403)),
-    Route("GET", "/api/v1/audit/proof/inclusion", inclusion_proof, action="audit.read", summary="RFC 9162 inclusion proof", who=PO,
+    Route("GET", "/api/v1/audit/proof/inclusion", inclusion_proof, action="audit.read",
+          summary="RFC 9162 inclusion proof", who=PO,
           response=INCLUSION, query=(("index", _Q_INT, "leaf index"), ("size", _Q_INT, "tree size (default: now)")),
           errors=(400, 401, 403, 422)),
-    Route("GET", "/api/v1/audit/proof/consistency", consistency_proof, action="audit.read", summary="RFC 9162 consistency proof", who=PO,
+    Route("GET", "/api/v1/audit/proof/consistency", consistency_proof, action="audit.read",
+          summary="RFC 9162 consistency proof", who=PO,
           response=CONSISTENCY,
           query=(("first", _Q_INT, "older tree size"), ("second", _Q_INT, "newer tree size (default: now)")),
           errors=(400, 401, 403, 422)),
-    Route("GET", "/api/v1/clients/{ref}/access-report", access_report, action="audit.read", summary="The client access report: who processed the client's data, to whom it was disclosed, when, on what "
+    Route("GET", "/api/v1/clients/{ref}/access-report", access_report, action="audit.read",
+          summary="The client access report: who processed the client's data, to whom it was disclosed, when, on what "
           "basis (two years; older with a written reason); the report is logged",
           who=PO, response=REPORT, secret=True,
           query=(("from", *_Q_TIME), ("to", *_Q_TIME),
                  ("reason", {"type": "string", "maxLength": 2000}, "why, when reaching back over two years")),
           errors=(400, 401, 403, 404, 422)),
-    Route("GET", "/api/v1/clients/{ref}/log-extract", log_extract, action="audit.read", summary="The log extract (lokitieto-ote, loggutdrag) to hand to the client, in Finnish or Swedish: who used or "
-          "received the client's data, when, what and on what basis, in words (laki 703/2023 11 §); the same "
-          "records as the access report, permitted ones only; logged like it",
+    Route("GET", "/api/v1/clients/{ref}/log-extract", log_extract, action="audit.read",
+          summary="The log extract (lokitieto-ote, loggutdrag) to hand to the client, in Finnish or Swedish: "
+          "who used or received the client's data, when, what and on what basis, in words (laki 703/2023 11 §); "
+          "the same records as the access report, permitted ones only; logged like it",
           who=PO, response=LOG_EXTRACT, secret=True,
           query=(("lang", {"type": "string", "enum": ["fi", "sv"]}, "fi (default) or sv"),
                  ("from", *_Q_TIME), ("to", *_Q_TIME),

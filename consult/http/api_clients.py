@@ -11,15 +11,14 @@ from consult.errors import Unprocessable
 from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
+from consult.http import vocabulary as vocab
 from consult.http.api import Route
 from consult.http.principal import authenticate, context
 from consult.model import secrecy
-from consult.http import vocabulary as vocab
 from consult.policy.scan import scan
 from consult.services.consents import GRANTORS, METHODS, ConsentScope
 from consult.services.gate import notices_for
 from consult.services.receipts import receipt_text
-
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -230,7 +229,8 @@ PROHIBITION: s.S = {
 ALL = (400, 401, 403, 404, 409, 413, 415, 422)
 
 CLIENT_ROUTES: tuple[Route, ...] = (
-    Route("POST", "/api/v1/clients", register_client, action="client.register", summary="Register a client by HETU; the same HETU gives the same ref",
+    Route("POST", "/api/v1/clients", register_client, action="client.register",
+          summary="Register a client by HETU; the same HETU gives the same ref",
           who="advisor, expert, social worker",
           body={"type": "object", "required": ["hetu"], "properties": {"hetu": s.STR}},
           response={"type": "object", "required": ["client_ref"],
@@ -240,7 +240,8 @@ CLIENT_ROUTES: tuple[Route, ...] = (
           body={"type": "object", "required": ["text"], "properties": {"text": s.STR, "purpose": s.STR}},
           response={"type": "object", "properties": {"identifiers": {"type": "array", "items": {"type": "object"}}}},
           errors=(400, 401, 413, 415, 422)),
-    Route("POST", "/api/v1/clients/{ref}/consents", create_consent, action="consent.record", summary="Record a consent for a disclosure your organisation makes or receives",
+    Route("POST", "/api/v1/clients/{ref}/consents", create_consent, action="consent.record",
+          summary="Record a consent for a disclosure your organisation makes or receives",
           who="advisor, social worker of the disclosing or a receiving organisation", body=CONSENT_SCOPE,
           response=CONSENT, status=201, errors=ALL),
     Route("GET", "/api/v1/clients/{ref}/consents", list_consents,
@@ -269,11 +270,13 @@ CLIENT_ROUTES: tuple[Route, ...] = (
           who="advisor, social worker, privacy officer", response={"type": "string"}, errors=(401, 404),
           query=(("lang", {"type": "string", "enum": ["fi", "sv", "en"]}, "language of the receipt"),),
           content_type="text/plain"),
-    Route("POST", "/api/v1/clients/{ref}/prohibitions", create_prohibition, action="prohibition.record", summary="Record a disclosure prohibition (a category, an organisation, or all)",
+    Route("POST", "/api/v1/clients/{ref}/prohibitions", create_prohibition, action="prohibition.record",
+          summary="Record a disclosure prohibition (a category, an organisation, or all)",
           who="advisor, social worker",
           body={"type": "object", "properties": {"category": s.STR, "org": s.STR}}, response=PROHIBITION,
           status=201, errors=ALL),
-    Route("GET", "/api/v1/clients/{ref}/prohibitions", list_prohibitions, "The client's disclosure prohibitions that your organisation recorded (another organisation's are not "
+    Route("GET", "/api/v1/clients/{ref}/prohibitions", list_prohibitions,
+          "The client's disclosure prohibitions that your organisation recorded (another organisation's are not "
           "shown); the read is logged",
           who="advisor, social worker, privacy officer", response=s.page(PROHIBITION), errors=(401, 403, 404)),
     Route("POST", "/api/v1/prohibitions/{id}/revoke", revoke_prohibition, "Lift a prohibition",

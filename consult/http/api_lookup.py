@@ -30,7 +30,8 @@ async def lookup_client(request: web.Request) -> web.Response:
 
 
 LOOKUP_ROUTES: tuple[Route, ...] = (
-    Route("POST", "/api/v1/clients/lookup", lookup_client, action="client.lookup", summary="Find a registered client by HETU (never registers; audited; the HETU is never returned)",
+    Route("POST", "/api/v1/clients/lookup", lookup_client, action="client.lookup",
+          summary="Find a registered client by HETU (never registers; audited; the HETU is never returned)",
           who="privacy officer, advisor, expert, social worker",
           body={"type": "object", "required": ["hetu"], "properties": {"hetu": s.STR}},
           response={"type": "object", "required": ["client_ref"], "properties": {"client_ref": s.STR}},

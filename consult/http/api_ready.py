@@ -27,7 +27,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 READY_ROUTES: tuple[Route, ...] = (
-    Route("GET", "/readyz", readyz, "Readiness: database reachable and current, keys match, policy loaded, every identity provider's keys known",
+    Route("GET", "/readyz", readyz,
+          "Readiness: database reachable and current, keys match, policy loaded, every identity provider's keys known",
           who="anyone", auth=False, response=s.READY, errors=(),
           other_responses=((503, "Not ready; names the check that failed", s.NOT_READY),)),
 )

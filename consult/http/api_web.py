@@ -9,9 +9,9 @@ from aiohttp import web
 
 from consult.http import keys
 from consult.http import schemas as s
+from consult.http import vocabulary as vocab
 from consult.http.api import Route
 from consult.http.principal import authenticate
-from consult.http import vocabulary as vocab
 from consult.model.vocabulary import OUTCOMES, URGENCIES
 from consult.policy.rules import Category, PartyScope, Rule
 

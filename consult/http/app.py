@@ -18,11 +18,11 @@ from pathlib import Path
 
 from aiohttp import web
 
+from consult import app as root
 from consult.auth import ClaimMapping, Issuer, TokenVerifier
 from consult.auth.dev import DEMO_USERS, DevIssuer
 from consult.auth.jwks import IdentityProviders, JwksUnavailable, KeySource
 from consult.auth.throttle import FailureThrottle
-from consult import app as root
 from consult.config import Settings
 from consult.errors import ConfigError
 from consult.http import keys
@@ -33,32 +33,32 @@ from consult.http.api_audit import AUDIT_ROUTES
 from consult.http.api_clients import CLIENT_ROUTES
 from consult.http.api_lookup import LOOKUP_ROUTES
 from consult.http.api_ready import READY_ROUTES
+from consult.http.api_routing import ROUTING_ROUTES
 from consult.http.api_web import WEB_ROUTES
 from consult.http.dev import DEV_ROUTES
 from consult.http.forwarded import TrustedProxies, forwarded
+from consult.http.metrics import CountedPolicyEngine, Metrics
+from consult.http.metrics import handler as metrics_handler
 from consult.http.middleware import CSP_KEY, content_security_policy, edge
 from consult.http.openapi import build_document
 from consult.http.openapi import handler as openapi_handler
-from consult.http.metrics import CountedPolicyEngine, Metrics
-from consult.http.metrics import handler as metrics_handler
 from consult.http.ws import close_all, end_sessions, websocket
 from consult.model import Clock, SystemClock, secrecy
 from consult.policy.loader import PolicyError, UnknownProfile, load_policy
+from consult.services.agreements import Agreements
 from consult.services.attachments import Attachments
 from consult.services.client_merges import ClientMerges
-from consult.services.deployment import KeyFiles
-from consult.services.keys import KeyManagement
 from consult.services.client_record import ClientRecordExport
-from consult.services.retention import Retention
 from consult.services.consultations import Consultations
 from consult.services.deliveries import DeliveryLedger
+from consult.services.deployment import KeyFiles
 from consult.services.events import EventBus
-from consult.services.sessions import Sessions
-from consult.http.api_routing import ROUTING_ROUTES
-from consult.services.agreements import Agreements
+from consult.services.keys import KeyManagement
 from consult.services.knowledge import KnowledgeBase
+from consult.services.retention import Retention
 from consult.services.roster import Roster
 from consult.services.routing import Routing
+from consult.services.sessions import Sessions
 from consult.services.statistics import Statistics
 
 log = logging.getLogger("consult.app")
@@ -241,7 +241,8 @@ async def _routing(app: web.Application) -> AsyncIterator[None]:
     """Demo agreement and pools; the background step of roster changes, re-offers and escalations."""
     settings, routing = app[keys.SETTINGS], app[keys.ROUTING]
     if settings.demo:
-        await app[keys.AGREEMENTS].seed(DEMO_AGREEMENT, ("kela", "vantaa"), app[keys.CLOCK].now() - timedelta(days=3650))
+        await app[keys.AGREEMENTS].seed(DEMO_AGREEMENT, ("kela", "vantaa"),
+                                        app[keys.CLOCK].now() - timedelta(days=3650))
         await routing.seed_pool("vantaa", "backup")
         await routing.seed_pool("vantaa", "toimeentulotuki", backup_pool="backup")
         await routing.seed_pool("vantaa", settings.referral_pool)

@@ -78,7 +78,7 @@ def forwarded(proxies: TrustedProxies) -> Middleware:
             return await handler(request)
         remote, scheme = proxies.client(request.remote, request.headers.getall("X-Forwarded-For", []),
                                         request.headers.get("X-Forwarded-Proto"), request.scheme)
-        if remote == request.remote and scheme == request.scheme:
+        if remote is None or (remote == request.remote and scheme == request.scheme):
             return await handler(request)
         return await handler(request.clone(remote=remote, scheme=scheme))
 

@@ -12,23 +12,23 @@ from consult.config import Settings
 from consult.http.middleware import METRICS_KEY
 from consult.model import Clock
 from consult.policy.engine import PolicyEngine
+from consult.services.agreements import Agreements
 from consult.services.attachments import Attachments
 from consult.services.audit import AuditTrail
-from consult.services.deployment import BoundKeys, KeyFiles
-from consult.services.keys import KeyManagement
 from consult.services.client_record import ClientRecordExport
-from consult.services.retention import Retention
 from consult.services.clients import Clients
 from consult.services.consents import Consents
 from consult.services.consultations import Consultations
+from consult.services.deployment import BoundKeys, KeyFiles
 from consult.services.directory import Directory
 from consult.services.events import EventBus
-from consult.services.sessions import Sessions
-from consult.services.messages import Messages
-from consult.services.agreements import Agreements
+from consult.services.keys import KeyManagement
 from consult.services.knowledge import KnowledgeBase
+from consult.services.messages import Messages
+from consult.services.retention import Retention
 from consult.services.roster import Roster
 from consult.services.routing import Routing
+from consult.services.sessions import Sessions
 from consult.services.statistics import Statistics
 from consult.storage.db import Database
 

@@ -80,7 +80,8 @@ def build_document(routes: tuple[Route, ...]) -> dict[str, Any]:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
     paths["/api/v1/openapi.json"] = {
         "get": {"summary": "This document", "operationId": "openapi",
-                "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}}}
+                "responses": {"200": {"description": "OK",
+                                      "content": {"application/json": {"schema": {"type": "object"}}}}}}
     }
     paths["/api/v1/ws"] = {
         "get": {

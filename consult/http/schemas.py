@@ -302,7 +302,8 @@ def page(item: S) -> S:
 CLOSE: S = {
     "type": "object",
     "required": ["outcome"],
-    "properties": {"outcome": {"type": "string", "enum": sorted(OUTCOMES)}, "note": {"type": "string", "maxLength": 2000},
+    "properties": {"outcome": {"type": "string", "enum": sorted(OUTCOMES)},
+                   "note": {"type": "string", "maxLength": 2000},
                    # A note that looks like a category withheld from another organisation's participant.
                    "sensitive_confirmation": SENSITIVE_CONFIRMATION},
 }

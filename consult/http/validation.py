@@ -166,7 +166,8 @@ def text(data: dict[str, Any], field: str, *, max_len: int, required: bool = Tru
     return value
 
 
-def choice(data: dict[str, Any], field: str, allowed: frozenset[str] | tuple[str, ...], *, required: bool = True) -> str | None:
+def choice(data: dict[str, Any], field: str, allowed: frozenset[str] | tuple[str, ...], *,
+           required: bool = True) -> str | None:
     value = data.get(field)
     if value is None:
         if required:
@@ -177,7 +178,8 @@ def choice(data: dict[str, Any], field: str, allowed: frozenset[str] | tuple[str
     return value
 
 
-def identifier(data: dict[str, Any], field: str, *, required: bool = True, pattern: re.Pattern[str] = _ID) -> str | None:
+def identifier(data: dict[str, Any], field: str, *, required: bool = True,
+               pattern: re.Pattern[str] = _ID) -> str | None:
     value = data.get(field)
     if value is None:
         if required:

@@ -14,6 +14,7 @@ When an administrator ends the user's sessions, the connection is closed with 44
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -39,6 +40,9 @@ CLOSE_TOO_SLOW = 4408
 CLOSE_RATE_LIMITED = 4429
 QUEUE_LIMIT = 1000
 MAX_FRAME = 16 * 1024
+
+#: Closes started by a session ending, held until done (the event loop keeps only weak references).
+_closing: set[asyncio.Task[Any]] = set()
 
 
 @dataclass
@@ -97,7 +101,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 break
             try:
                 msg = await ws.receive(timeout=remaining)
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 continue
             if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                 break
@@ -125,10 +129,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         sockets.pop(ws, None)
         queue.put_nowait(None) if not queue.full() else None
         sender.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await sender
-        except asyncio.CancelledError:
-            pass
         if not ws.closed:
             await ws.close()
     return ws
@@ -155,7 +157,7 @@ async def _authenticate(ws: web.WebSocketResponse, request: web.Request) -> Sess
     timeout = app[keys.SETTINGS].ws_auth_timeout
     try:
         msg = await ws.receive(timeout=timeout)
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         await ws.close(code=CLOSE_UNAUTHENTICATED, message=b"authentication required")
         return None
     token = None
@@ -205,14 +207,18 @@ def end_sessions(app: web.Application):  # type: ignore[no-untyped-def]
         for ws, live in list(app[keys.SOCKETS].items()):
             if live.principal.org == org and live.principal.user_id == user_id:
                 live.ended = True
-                loop.create_task(ws.close(code=CLOSE_SESSION_ENDED, message=b"session ended"))
+                task = loop.create_task(ws.close(code=CLOSE_SESSION_ENDED, message=b"session ended"))
+                # The loop keeps only a weak reference to a task: hold it until the close is done.
+                _closing.add(task)
+                task.add_done_callback(_closing.discard)
 
     return close
 
 
 async def close_all(app: web.Application) -> None:
     """On shutdown: tell every client the server is going away (1001)."""
-    for ws in list(app[keys.SOCKETS]):
+    sockets: dict[web.WebSocketResponse, LiveSession] = app[keys.SOCKETS]
+    for ws in list(sockets):
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
 

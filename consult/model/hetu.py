@@ -22,7 +22,7 @@ from typing import Final
 from stdnum.fi import hetu as stdnum_hetu
 from stdnum.util import clean as stdnum_clean
 
-__all__ = ["CENTURY_SIGNS", "FORM", "MAX_INPUT", "canonical_hetu", "fold_for_scan", "is_dash", "HETU_SHAPE"]
+__all__ = ["CENTURY_SIGNS", "FORM", "HETU_SHAPE", "MAX_INPUT", "canonical_hetu", "fold_for_scan", "is_dash"]
 
 CENTURY_SIGNS: Final = "+-YXWVUABCDEF"
 #: A longer input is not an identity code with stray spaces but something else.

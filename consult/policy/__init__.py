@@ -4,7 +4,12 @@ the free-text identifier scanner. No I/O beyond loading the policy files at star
 from consult.policy.engine import PolicyEngine
 from consult.policy.loader import PolicyError, load_policy
 from consult.policy.model import (
-    Consent, Decision, ItemRequest, Party, Prohibition, Referral,
+    Consent,
+    Decision,
+    ItemRequest,
+    Party,
+    Prohibition,
+    Referral,
 )
 from consult.policy.rules import Policy
 

@@ -15,7 +15,13 @@ from typing import Any
 from consult.policy.engine import PolicyEngine
 from consult.policy.loader import CASES_SUFFIX, PolicyError, subset
 from consult.policy.model import (
-    FINAL_EFFECTS, Consent, Decision, ItemRequest, Party, Prohibition, Referral,
+    FINAL_EFFECTS,
+    Consent,
+    Decision,
+    ItemRequest,
+    Party,
+    Prohibition,
+    Referral,
 )
 from consult.policy.rules import GUARD_IDS, Policy
 
@@ -199,7 +205,7 @@ class _Reader:
         sender's organisation."""
         if value is None:
             return None
-        spec = {"use": value} if isinstance(value, str) else dict(value)
+        spec: dict[str, Any] = {"use": value} if isinstance(value, str) else dict(value)
         base = spec.pop("use", None)
         if base is not None:
             if base not in self.consents:

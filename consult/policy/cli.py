@@ -4,7 +4,7 @@ to a text stream and return the process exit code (the command-line wiring lives
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -101,7 +101,7 @@ def explain(policy_dir: Path, sender_org: str, sender_role: str, recipient_org: 
     if unknown:
         print("error: unknown " + ", ".join(unknown), file=out)
         return EXIT_USAGE
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     consent = None
     if with_consent and category in policy.identifiers:
         print("note: no consent covers an identifier in text; --with-consent is ignored",

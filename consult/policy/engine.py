@@ -22,14 +22,20 @@ citation and basis.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Final, Mapping
+from typing import Any, Final
 
 from consult.policy.consent import CONSENT_FAILURE_TEXT, consent_failure
 from consult.policy.explain import explain_lines
 from consult.policy.model import (
-    CLIENT_LINK_KIND, Consent, Decision, ItemRequest, Party, Prohibition,
+    CLIENT_LINK_KIND,
+    Consent,
+    Decision,
+    ItemRequest,
+    Party,
+    Prohibition,
 )
 from consult.policy.rules import Category, Guard, Policy, Rule
 from consult.policy.signals import SignalDetector
@@ -107,8 +113,8 @@ class PolicyEngine:
             gid: replace(decision, effect="redact") for gid, decision in self._guards.items()
         }
         self._signals = SignalDetector(policy.signals)
-        self._plans: dict[tuple, _Plan] = {}
-        self._identifier_plans: dict[tuple, _IdentifierPlan] = {}
+        self._plans: dict[tuple[Any, ...], _Plan] = {}
+        self._identifier_plans: dict[tuple[Any, ...], _IdentifierPlan] = {}
 
     # -- vocabulary helpers -------------------------------------------------------------
 
@@ -352,7 +358,7 @@ class PolicyEngine:
                 or req.category not in categories or req.purpose not in p.purposes)
 
     def _guard_decision(self, guard: Guard) -> Decision:
-        return Decision("deny", guard.id, guard.citation, self._version, 
+        return Decision("deny", guard.id, guard.citation, self._version,
                         "default-deny" if guard.id == "default-deny" else "rule:" + guard.id,
                         guard.reason)
 

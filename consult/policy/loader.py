@@ -11,19 +11,38 @@ import hashlib
 import json
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from consult.policy.model import IDENTIFIER_KINDS, RULE_EFFECTS
-from consult.policy.signals import SignalSet, parse_signals
-from consult.policy.widening import first_widening
 from consult.policy.rules import (
-    DECISION_KINDS, DECISION_PARTS, DEFAULT_PROFILE, GDPR_ARTICLES, GDPR_SPECIAL_ARTICLES,
-    GUARD_IDS, IDENTIFIER_PREFIX, RELATIONS, SECRECY_EXCEPTIONS, SENSITIVITIES, Category,
-    DecisionOf, GdprBasis, Guard, Identifier, PartyScope, Policy, Purpose, Rule,
-    SecrecyException, SourceFile, frozen_mapping,
+    DECISION_KINDS,
+    DECISION_PARTS,
+    DEFAULT_PROFILE,
+    GDPR_ARTICLES,
+    GDPR_SPECIAL_ARTICLES,
+    GUARD_IDS,
+    IDENTIFIER_PREFIX,
+    RELATIONS,
+    SECRECY_EXCEPTIONS,
+    SENSITIVITIES,
+    Category,
+    DecisionOf,
+    GdprBasis,
+    Guard,
+    Identifier,
+    PartyScope,
+    Policy,
+    Purpose,
+    Rule,
+    SecrecyException,
+    SourceFile,
+    frozen_mapping,
 )
+from consult.policy.signals import CategorySignals, SignalSet, parse_signals
+from consult.policy.widening import first_widening
 
 CASES_SUFFIX = ".cases.toml"
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
@@ -181,7 +200,7 @@ def _kind(src: _Source) -> str:
     kind = _meta(src).get("kind")
     if kind not in ("taxonomy", "baseline", "municipal", "signals"):
         raise src.error("[meta] kind must be taxonomy, baseline, municipal or signals", "kind")
-    return kind
+    return str(kind)
 
 
 def _profile_of(src: _Source) -> str:
@@ -257,14 +276,14 @@ def _table(src: _Lines, data: Any, where: str, *needles: str) -> dict[str, Any]:
     return data
 
 
-def _keys(src: _Lines, data: dict, allowed: frozenset[str] | set[str], where: str,
+def _keys(src: _Lines, data: dict[str, Any], allowed: frozenset[str] | set[str], where: str,
           *needles: str) -> None:
     for key in data:
         if key not in allowed:
             raise src.error(f"unknown key {key!r} in {where}", *needles, key)
 
 
-def _text(src: _Lines, data: dict, key: str, where: str, *needles: str,
+def _text(src: _Lines, data: dict[str, Any], key: str, where: str, *needles: str,
           required: bool = True) -> str:
     value = data.get(key, "")
     if not isinstance(value, str) or (required and not value.strip()):
@@ -272,7 +291,7 @@ def _text(src: _Lines, data: dict, key: str, where: str, *needles: str,
     return value.strip()
 
 
-def _flag(src: _Lines, data: dict, key: str, where: str, *needles: str) -> bool:
+def _flag(src: _Lines, data: dict[str, Any], key: str, where: str, *needles: str) -> bool:
     value = data.get(key, False)
     if not isinstance(value, bool):
         raise src.error(f"{where}: {key} must be true or false", *needles, key)
@@ -318,7 +337,7 @@ def _org_kinds(src: _Source) -> dict[str, str]:
 
 def _entries(src: _Source, section: str) -> list[tuple[str, dict[str, Any], tuple[str, ...]]]:
     """The sub-tables of ``[section]`` with a header and the needles that locate each."""
-    out = []
+    out: list[tuple[str, dict[str, Any], tuple[str, ...]]] = []
     for name, spec in _table(src, src.data.get(section), f"[{section}]").items():
         at = (f"[{section}", name)
         out.append((name, _table(src, spec, f"[{section}.{name}]", *at), at))
@@ -451,7 +470,7 @@ def _signals(sources: list[_Source], policy: Policy) -> SignalSet:
     """Every signals file, validated against the taxonomy; a category in two files is an error."""
     item_categories = [c for c in policy.categories if c != "identity.hetu"]
     seen: dict[str, str] = {}
-    found = []
+    found: list[CategorySignals] = []
     for src in sources:
         part = parse_signals(src.data, item_categories, src.error, src.name, src.line_of)
         for cat in part.categories:
@@ -479,15 +498,15 @@ def _rules(src: _Source, policy: Policy, seen: set[str], involves: str | None
     return tuple(rules)
 
 
-def _rule(src: _Lines, spec: dict, index: int, policy: Policy, seen: set[str],
+def _rule(source: _Source, spec: dict[str, Any], index: int, policy: Policy, seen: set[str],
           involves: str | None) -> Rule:
-    offset = src.header_offset("[[rule]]", index)
+    offset = source.header_offset("[[rule]]", index)
     rid = spec.get("id")
     if not isinstance(rid, str) or not _RULE_ID.match(rid):
-        raise PolicyError(src.name, src.line_of("[[rule]]", start=offset),
+        raise PolicyError(source.name, source.line_of("[[rule]]", start=offset),
                           f"rule #{index + 1}: id must be lower-case letters, digits, '.' "
                           "and '-'")
-    src = _Located(src, offset)
+    src: _Lines = _Located(source, offset)
     at = (f'"{rid}"',)
     where = f"rule {rid}"
     if rid in seen:

@@ -4,11 +4,15 @@ disclosure across organisations, its two bases: a GDPR basis and a secrecy excep
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final, Mapping
+from typing import Any, Final
 
 from consult.policy.signals import SignalSet
+
+#: A policy without a signals file recognises no sensitive categories in free text.
+NO_SIGNALS: Final = SignalSet(categories=())
 
 SENSITIVITIES: Final = ("low", "medium", "high", "very_high")
 #: Identifier pseudo-categories are named ``identifier.<kind>``.
@@ -226,7 +230,7 @@ class Policy:
     rules: tuple[Rule, ...]
     sources: tuple[SourceFile, ...]
     #: Signals of sensitive categories in free text (``signals.toml``).
-    signals: SignalSet = SignalSet(categories=())
+    signals: SignalSet = NO_SIGNALS
     profile: str = DEFAULT_PROFILE
     organisation_names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     org_kind_labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
@@ -242,5 +246,5 @@ class Policy:
         return tuple(rule.id for rule in self.rules)
 
 
-def frozen_mapping(data: Mapping) -> Mapping:
+def frozen_mapping(data: Mapping[Any, Any]) -> Mapping[Any, Any]:
     return MappingProxyType(dict(data))

@@ -6,8 +6,9 @@ format), phone numbers (libphonenumber, valid numbers only) and e-mail addresses
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Final, Mapping
+from typing import Final
 
 import phonenumbers
 from stdnum import iban as stdnum_iban

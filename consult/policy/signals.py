@@ -216,7 +216,7 @@ class _Word(NamedTuple):
     """One word of the text that satisfies a term: its position among the words, its offsets
     and the terms (indices into the detector's term table)."""
 
-    index: int
+    position: int
     start: int
     end: int
     terms: frozenset[int]
@@ -378,9 +378,9 @@ class SignalDetector:
                 for entry in cat.words.get(lang, ()):
                     sequences.append(_Sequence(cat.category, f"{lang}:{entry}",
                                                tuple(table.add(t) for t in entry.split(" "))))
-                for group in cat.near.get(lang, ()):
-                    groups.append(_Group(cat.category, f"{lang}:" + " ~ ".join(group), cat.window,
-                                         tuple(table.add(t) for t in group)))
+                for near in cat.near.get(lang, ()):
+                    groups.append(_Group(cat.category, f"{lang}:" + " ~ ".join(near), cat.window,
+                                         tuple(table.add(t) for t in near)))
             for p in cat.patterns:
                 flags = 0 if p.case_sensitive else re.IGNORECASE
                 patterns.append(_Pattern(cat.category, f"pattern:{p.note}", re.compile(p.regex, flags)))
@@ -442,8 +442,8 @@ def _sequence_passages(seq: _Sequence, where: dict[int, list[_Word]], words: dic
                        ) -> list[Passage]:
     out = []
     for first in where.get(seq.terms[0], ()):
-        following = [words.get(first.index + k) for k in range(1, len(seq.terms))]
-        if all(w is not None and tid in w.terms for w, tid in zip(following, seq.terms[1:])):
+        following = [words.get(first.position + k) for k in range(1, len(seq.terms))]
+        if all(w is not None and tid in w.terms for w, tid in zip(following, seq.terms[1:], strict=True)):
             last = following[-1] if following else first
             out.append(Passage(seq.category, first.start, last.end, seq.signal))  # type: ignore[union-attr]
     return out
@@ -461,7 +461,7 @@ def _near_passages(group: _Group, where: dict[int, list[_Word]]) -> list[Passage
         chosen = [anchor]
         for others in hits[1:]:
             near = [w for w in others  # type: ignore[union-attr]
-                    if abs(w.index - anchor.index) <= group.window and w.index != anchor.index]
+                    if abs(w.position - anchor.position) <= group.window and w.position != anchor.position]
             if not near:
                 break
             chosen.extend(near)

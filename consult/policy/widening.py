@@ -7,7 +7,7 @@ matches an identifier)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import product
 
 from consult.policy.engine import PolicyEngine
@@ -15,7 +15,7 @@ from consult.policy.model import Consent, ItemRequest, Party, Prohibition, Refer
 from consult.policy.rules import Policy, Rule, frozen_mapping
 
 _RANK = {"deny": 0, "redact": 1, "permit": 2}
-_NOW = datetime(2025, 1, 1, tzinfo=timezone.utc)
+_NOW = datetime(2025, 1, 1, tzinfo=UTC)
 _CLIENT = "probe-client"
 
 
@@ -28,7 +28,7 @@ def first_widening(baseline: Policy, rule: Rule) -> str | None:
     orgs.update({f"~other-{kind}": kind for kind in baseline.org_kinds})
     base = replace(baseline, organisations=frozen_mapping(orgs), version="check")
     before = PolicyEngine(base)
-    after = PolicyEngine(replace(base, rules=baseline.rules + (rule,)))
+    after = PolicyEngine(replace(base, rules=(*baseline.rules, rule)))
     senders = [o for o, k in orgs.items() if rule.sender.matches_org(o, k)]
     recipients = [o for o, k in orgs.items() if rule.recipient.matches_org(o, k)]
     roles = sorted(baseline.roles)

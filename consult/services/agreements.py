@@ -17,8 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from consult.audit import subjects
 from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
-from consult.model import actions
-from consult.model import Clock, Principal, iso
+from consult.model import Clock, Principal, actions, iso
 from consult.model.context import SYSTEM_CONTEXT, RequestContext
 from consult.services import gate
 from consult.storage import agreements as store
@@ -157,6 +156,7 @@ class Agreements:
                                           "snapshot": snapshot, "at": row["updated_at"],
                                           "actor_id": who.user_id, "actor_org": who.org})
         stored = await store.version(conn, row["id"], row["version"])
+        assert stored is not None  # written just before, in this transaction
         # The agreement is what permits consultations between the parties: its id is the rule.
         await record(conn, who, ctx, row["updated_at"], [AuditRecord(
             action=action, rule_id=f"agreement:{row['id']}@{row['version']}", basis=row["reference"][:200],

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
-from urllib.parse import unquote
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,9 +15,7 @@ from consult.audit.records import AuditRecord, record
 from consult.errors import NotFound, Unprocessable
 from consult.model import Clock, Principal
 from consult.model.context import RequestContext
-from consult.services import access
-from consult.services import gate
-from consult.services import parties
+from consult.services import access, gate, parties
 from consult.services.content import Content
 from consult.services.messages import DataItem, Messages
 from consult.services.sensitive import Confirmation
@@ -95,7 +93,8 @@ class Attachments:
             item = await store.item_for(conn, attachment_id)
             if item is None or acc.consultation["content_destroyed"]:
                 raise NotFound()
-            view = await self.messages.view_for(conn, acc.consultation, [item["consent_id"]] if item["consent_id"] else [])
+            consents = [item["consent_id"]] if item["consent_id"] else []
+            view = await self.messages.view_for(conn, acc.consultation, consents)
             key = await self.content.key(conn, row["consultation_id"])
         c = acc.consultation
         reader = parties.reader(who, acc.participant, c)

@@ -26,13 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.audit.anchor import Anchor
 from consult.audit.entry import FIELDS
-from consult.model import actions
-from consult.model.audit_fields import ROW_FIELDS
 from consult.audit.log import AuditLog, SignedCheckpoint
 from consult.audit.records import AuditRecord, record
 from consult.audit.verify import VerifyReport, unanchored_cutoff, verify_log
 from consult.errors import Forbidden, NotFound, Unprocessable
-from consult.model import Clock, Principal, secrecy
+from consult.model import Clock, Principal, actions, secrecy
+from consult.model.audit_fields import ROW_FIELDS
 from consult.model.clock import iso
 from consult.model.context import RequestContext
 from consult.services import gate, log_extract
@@ -364,16 +363,16 @@ class AuditTrail:
                 ("sensitive_free_text", EventFilter(org=who.org, actions=("disclose",), outcome="permit",
                                                     flag="sensitive_free_text", since=since, until=until)),
             ):
-                async for part in audit_log.iter_query(conn, f):
-                    found += [flagged_record(kind, r) for r in part]
+                async for records in audit_log.iter_query(conn, f):
+                    found += [flagged_record(kind, r) for r in records]
         found.sort(key=lambda a: (a["at"], a["leaf_index"]), reverse=True)
         page = found[offset: offset + limit]
         await self._audited(who, ctx, AuditRecord(action="audit.anomalies", purpose="privacy_audit"))
         more = offset + limit < len(found)
         return {"items": page, "next": encode_cursor("n", offset + limit) if more else None,
                 "rules": {"clients_per_hour": self.rules.clients_per_hour,
-                          "office_hours": "%02d-%02d" % self.rules.office_hours,
-                          "office_days": "%d-%d" % self.rules.office_days,
+                          "office_hours": "{:02d}-{:02d}".format(*self.rules.office_hours),
+                          "office_days": "{:d}-{:d}".format(*self.rules.office_days),
                           "timezone": "Europe/Helsinki"}}
 
     async def export(self, who: Principal, q: AuditQuery, fmt: str, ctx: RequestContext) -> AsyncIterator[str]:

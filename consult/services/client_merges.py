@@ -17,14 +17,14 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.audit.records import AuditRecord, record
 from consult.crypto import CryptoError
-from consult.model import Clock, Principal
-from consult.model import identifiers
+from consult.model import Clock, Principal, identifiers
 from consult.model.context import SYSTEM_CONTEXT, RequestContext
 from consult.model.hetu import FORM, canonical_hetu
 from consult.services.clients import HETU_DOMAIN
@@ -120,11 +120,11 @@ class ClientMerges:
         groups, unreadable = await self._plan()
         settled = [members[0].ref for index, members in groups.items() if _settled(index, members)]
         for chunk in _chunks(settled, BATCH):
-            await self.db.write(lambda conn, c=chunk: store.mark_form(conn, c, FORM, below=FORM))
+            await self.db.write(partial(store.mark_form, client_refs=chunk, form=FORM, below=FORM))
         reindexed = merged = 0
         unsettled = [(index, members) for index, members in groups.items() if not _settled(index, members)]
         for chunk in _chunks(unsettled, GROUPS_PER_UNIT):
-            r, m = await self.db.write(lambda conn, c=chunk: self._settle_all(conn, who, ctx, c))
+            r, m = await self.db.write(partial(self._settle_all, who=who, ctx=ctx, groups=chunk))
             reindexed += r
             merged += m
         rewritten = await self._repoint_links(who, ctx)
@@ -219,7 +219,8 @@ class ClientMerges:
                 linking = [(cid, ref) for _seq, cid, ref in batch
                            if await self._rewrites(conn, cid, pending) is not None]
             for cid, ref in linking:
-                if await self.db.write(lambda conn, c=cid, r=ref: self._rewrite(conn, who, ctx, c, r, pending)):
+                if await self.db.write(partial(self._rewrite, who=who, ctx=ctx, consultation_id=cid, client_ref=ref,
+                                               pending=pending)):
                     rewritten += 1
             if len(batch) < BATCH:
                 break
@@ -229,7 +230,7 @@ class ClientMerges:
         return rewritten
 
     async def _rewrites(self, conn: AsyncConnection, consultation_id: str, pending: dict[str, str]
-                        ) -> list[tuple[store.SealedText, str]] | None:
+                        ) -> list[tuple[store.SealedText, bytes]] | None:
         """The texts of one consultation with their links repointed, or None if none changes."""
         try:
             key = await self.vault.key(conn, consultation_owner(consultation_id))

@@ -13,9 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.audit.records import AuditRecord, record
 from consult.errors import Forbidden, Unprocessable
-from consult.model import actions
-from consult.model import Clock, Principal
-from consult.model import identifiers
+from consult.model import Clock, Principal, actions, identifiers
 from consult.model.context import RequestContext
 from consult.model.hetu import FORM, canonical_hetu
 from consult.services.vault import REGISTRY, Vault

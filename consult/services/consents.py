@@ -23,14 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from consult.audit import subjects
 from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
-from consult.model import actions
-from consult.model import Clock, Principal, iso
+from consult.model import Clock, Principal, actions, iso
 from consult.model.context import RequestContext
 from consult.policy.model import Consent, Prohibition
 from consult.services import gate
 from consult.storage import clients as client_store
-from consult.storage import directory as directory_store
 from consult.storage import consents as store
+from consult.storage import directory as directory_store
 from consult.storage.db import Database
 
 GRANTORS = frozenset({"self", "guardian", "legal_representative"})
@@ -68,19 +67,26 @@ def discloser(row: dict[str, Any]) -> str | None:
     """The organisation whose disclosure the consent waives secrecy for. A consent recorded before
     consents named one is read as its recorder's where the recorder is not a recipient (the only
     reading the record allows); otherwise it names none and covers nothing."""
-    if row["disclosing_org"] is not None:
-        return row["disclosing_org"]
-    return row["recorded_org"] if row["recorded_org"] not in row["recipient_orgs"] else None
+    disclosing: str | None = row["disclosing_org"]
+    if disclosing is not None:
+        return disclosing
+    recorded: str = row["recorded_org"]
+    return recorded if recorded not in row["recipient_orgs"] else None
 
 
 def ends(row: dict[str, Any]) -> datetime:
-    return row["valid_until"] if row["valid_until"] is not None else row["valid_from"] + LEGACY_OPEN_ENDED
+    until: datetime | None = row["valid_until"]
+    if until is not None:
+        return until
+    start: datetime = row["valid_from"]
+    return start + LEGACY_OPEN_ENDED
 
 
 def effective_status(row: dict[str, Any], now: datetime) -> str:
-    if row["status"] == "active" and ends(row) <= now:
+    status: str = row["status"]
+    if status == "active" and ends(row) <= now:
         return "expired"
-    return row["status"]
+    return status
 
 
 def as_policy_consent(row: dict[str, Any], now: datetime) -> Consent:
@@ -309,7 +315,7 @@ class Consents:
         if not actions.allows(who, "consent.record"):
             raise Forbidden("Only advisors and social workers record prohibitions.", code="role")
         now = self.clock.now()
-        row = {
+        row: dict[str, Any] = {
             "id": str(uuid.uuid4()), "client_ref": client_ref, "category": category, "org": org,
             "created_at": now, "created_by": who.user_id, "created_org": who.org,
             "revoked_at": None, "revoked_by": None,
@@ -320,6 +326,7 @@ class Consents:
                 raise NotFound()
             await store.insert_prohibition(conn, row)
             stored = await store.get_prohibition(conn, row["id"])
+            assert stored is not None  # written just before, in this transaction
             await record(conn, who, ctx, now, [AuditRecord(
                 action="prohibition.create", client_ref=client_ref, categories=(category,) if category else (),
                 subject_digest=subjects.prohibition(stored, revoked=False))])
@@ -354,6 +361,7 @@ class Consents:
             if not await store.revoke_prohibition(conn, prohibition_id, who.user_id, now):
                 raise Conflict("The prohibition was already lifted.", code="revoked")
             stored = await store.get_prohibition(conn, prohibition_id)
+            assert stored is not None  # updated just before, in this transaction
             await record(conn, who, ctx, now, [AuditRecord(
                 action="prohibition.revoke", client_ref=row["client_ref"],
                 categories=(row["category"],) if row["category"] else (),
@@ -461,7 +469,10 @@ class Consents:
         seq = await store.add_event(conn, {"consent_id": row["id"], "version": row["version"], "event": event,
                                            "at": at, "actor_id": who.user_id, "actor_org": who.org})
         # The record vouches for the version and event as stored (read back: what verify reads).
-        stored = await store.version(conn, row["id"], row["version"]), await store.event(conn, seq)
+        stored_version = await store.version(conn, row["id"], row["version"])
+        stored_event = await store.event(conn, seq)
+        assert stored_version is not None and stored_event is not None  # written just before, in this transaction
         await record(conn, who, ctx, at, [AuditRecord(
             action=f"consent.{event}", client_ref=row["client_ref"], categories=tuple(row["categories"]),
-            consent_id=row["id"], consent_version=row["version"], subject_digest=subjects.consent_event(*stored))])
+            consent_id=row["id"], consent_version=row["version"],
+            subject_digest=subjects.consent_event(stored_version, stored_event))])

@@ -14,21 +14,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
-from consult.model import actions
-from consult.model import Clock, Principal, iso
+from consult.model import Clock, Principal, actions, iso
 from consult.model.context import RequestContext
 from consult.model.intake import Intakes, claim_role, may_receive
 from consult.model.vocabulary import INTAKE_PURPOSES, NOTIFICATION_PURPOSE
-from consult.services import access
 from consult.policy.model import ItemRequest, Party
+from consult.services import access, parties
+from consult.services import gate as content_gate
 from consult.services.clients import Clients
 from consult.services.consents import Consents
+from consult.services.content import Content
 from consult.services.directory import Directory
-from consult.services import parties
 from consult.services.disclosure import Disclosure, View
 from consult.services.events import EventBus
-from consult.services.content import Content
-from consult.services import gate as content_gate
 from consult.services.gate import ContentGate
 from consult.services.paging import clamp_limit, decode_cursor, encode_cursor
 from consult.services.routing import Routing
@@ -36,7 +34,6 @@ from consult.services.sensitive import Confirmation, Reader, SensitiveText
 from consult.storage import consultations as store
 from consult.storage import directory as directory_store
 from consult.storage.db import Database
-
 
 
 @dataclass(frozen=True)
@@ -214,7 +211,7 @@ class Consultations:
         creator = parties.acting(who)
         checked = self.sensitive.confirm(await self._question_flags(new, creator, now),
                                          new.confirmation)
-        row = {
+        row: dict[str, Any] = {
             "id": consultation_id,
             "topic": new.topic,
             "urgency": new.urgency,

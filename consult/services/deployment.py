@@ -23,9 +23,8 @@ from consult.config import Settings
 from consult.crypto import CryptoError, FileKeyring, KeyFileError, WrappedKey, owner_context, signing
 from consult.errors import ConfigError
 from consult.model import Clock
-from consult.storage import audit_log
+from consult.storage import audit_log, migrate
 from consult.storage import deployment as store
-from consult.storage import migrate
 from consult.storage.db import Database
 from consult.storage.deployment import RecordedDeployment
 

@@ -9,8 +9,7 @@ from typing import Any
 
 from consult.audit.records import AuditRecord, record
 from consult.errors import Forbidden, Unprocessable
-from consult.model import actions
-from consult.model import Clock, Principal, iso
+from consult.model import Clock, Principal, actions, iso
 from consult.model.context import SYSTEM_CONTEXT, RequestContext
 from consult.model.vocabulary import INTAKE_ROLE
 from consult.services import gate
@@ -142,7 +141,7 @@ class Directory:
         if intake and (known is None or INTAKE_ROLE not in known["roles"]):
             raise Unprocessable(f"Only a social worker who has signed in is named to an intake pool "
                                 f"({', '.join(intake)}).", code="intake_role")
-        values = {
+        expert: dict[str, Any] = {
             "user_id": user_id,
             "org": org,
             "name": data.name or base["name"],
@@ -155,7 +154,7 @@ class Directory:
         }
 
         async def unit(conn: Any) -> None:
-            await store.upsert_expert(conn, values)
+            await store.upsert_expert(conn, expert)
             await record(
                 conn, actor, ctx, now,
                 [AuditRecord(action="directory.expert.update", subject_user=user_id)],
@@ -164,7 +163,7 @@ class Directory:
         await self.db.write(unit)
         self._expert_ids.add(user_id)
         self.version += 1
-        row = {**values}
+        row = {**expert}
         body = expert_json(row, self.bus.is_online(user_id))
         self.bus.publish(self.bus.connected_users(), lambda _u: {"type": "expert.updated", "expert": body})
         return body

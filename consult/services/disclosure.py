@@ -17,6 +17,7 @@ from consult.policy.signals import SignalDetector
 from consult.services.consents import as_policy_consent, effective_status
 from consult.services.freetext import render
 
+
 @dataclass(frozen=True)
 class View:
     """What the policy needs to know about a consultation at one moment."""

@@ -28,7 +28,6 @@ What a field is decides what the gate does with an identifier the scanner finds
 from __future__ import annotations
 
 import functools
-
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -37,8 +36,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.errors import Unprocessable
-from consult.model import Principal
-from consult.model import identifiers
+from consult.model import Principal, identifiers
 from consult.policy.scan import Finding, redact, scan
 from consult.services.clients import Clients
 from consult.services.freetext import REMOVED_HETU, FreeText, Prepared, notices_for
@@ -63,7 +61,7 @@ class IdentifierInText(Unprocessable):
                          "refer to a client by client_ref.")
         self.findings = [{"field": field, "kind": f.kind, "start": f.start, "end": f.end} for f in found]
 
-    def body(self) -> dict[str, Any]:  # type: ignore[override]
+    def body(self) -> dict[str, Any]:
         body: dict[str, Any] = super().body()
         body["error"]["findings"] = self.findings
         return body
@@ -79,7 +77,7 @@ class PersonalDataFound(Unprocessable):
         super().__init__(f"The entry holds personal data ({kinds}); remove it and try again.")
         self.findings = findings
 
-    def body(self) -> dict[str, Any]:  # type: ignore[override]
+    def body(self) -> dict[str, Any]:
         body: dict[str, Any] = super().body()
         body["error"]["findings"] = self.findings
         return body

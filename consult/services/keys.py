@@ -59,7 +59,8 @@ class KeyManagement:
         return {
             "current": self.keyring.current_version(),
             "versions": [
-                {"version": v, "status": status, "data_keys": counts.get(v, 0)} for v, status in sorted(versions.items())
+                {"version": v, "status": status, "data_keys": counts.get(v, 0)}
+                for v, status in sorted(versions.items())
             ],
             "destroyed_data_keys": counts.get(None, 0),
         }

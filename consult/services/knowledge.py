@@ -20,8 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
-from consult.model import actions
-from consult.model import Clock, Principal, iso
+from consult.model import Clock, Principal, actions, iso
 from consult.model.context import RequestContext
 from consult.services import access
 from consult.services.content import Content

@@ -22,19 +22,18 @@ from consult.model.context import RequestContext
 from consult.model.vocabulary import NOTIFICATION_PURPOSE
 from consult.policy.model import Decision, Party, Referral
 from consult.policy.scan import Finding, scan
-from consult.services import access
-from consult.services.consents import Consents
-from consult.services.directory import Directory
-from consult.services import parties
-from consult.services.disclosure import Disclosure, View
-from consult.services.deliveries import record_deliveries
-from consult.services.events import Delivery, EventBus, Subject
-from consult.services.content import Content
+from consult.services import access, parties
 from consult.services import gate as content_gate
+from consult.services.consents import Consents
+from consult.services.content import Content
+from consult.services.deliveries import record_deliveries
+from consult.services.directory import Directory
+from consult.services.disclosure import Disclosure, View
+from consult.services.events import Delivery, EventBus, Subject
 from consult.services.freetext import render as render_text
 from consult.services.gate import ContentGate, notices_for
-from consult.services.sensitive import Confirmation, SensitiveText
 from consult.services.paging import clamp_limit, decode_cursor, encode_cursor
+from consult.services.sensitive import Confirmation, SensitiveText
 from consult.storage import consultations as consultation_store
 from consult.storage import messages as store
 from consult.storage.db import Database
@@ -226,17 +225,17 @@ class Messages:
             found = scan(item.value)
             scanned.append((index, found))
             notices += [{**n, "field": f"data[{index}].value"} for n in notices_for(found, c["purpose"])]
-        for index, found in scanned:
+        for item_index, found in scanned:
             for f in found:
                 if f.kind == "hetu":
                     continue
                 for r in recipients:
                     d = self.disclosure.decide_identifier(f.kind, sender, r.party, view)
                     if not d.permitted:
-                        withheld.append(_withheld_json(r, index, f"identifier.{f.kind}", d))
+                        withheld.append(_withheld_json(r, item_index, f"identifier.{f.kind}", d))
         return Draft(c, acc.participants, sender, view, recipients, decisions, withheld, notices,
                      self.sensitive.flags(text, sender, recipients, view),
-                     findings, [found for index, found in scanned if index is not None])
+                     findings, [found for item_index, found in scanned if item_index is not None])
 
     async def preview(self, who: Principal, consultation_id: str, text: str, items: list[DataItem],
                       ctx: RequestContext) -> dict[str, Any]:
@@ -299,7 +298,7 @@ class Messages:
             )
 
         message_id = message_id or str(uuid.uuid4())
-        item_rows = [
+        item_rows: list[dict[str, Any]] = [
             {
                 "idx": i, "category": item.category, "value": item.value, "consent_id": item.consent_id,
                 "attachment_id": item.attachment_id,
@@ -324,7 +323,7 @@ class Messages:
                 for field in ("referral_justification", "referral_why_no_consent"):
                     if r[field] is not None:
                         r[field] = (await self.gate.free_text(conn, who, r[field], c["purpose"], now)).text
-            values = {
+            values: dict[str, Any] = {
                 "id": message_id,
                 "consultation_id": consultation_id,
                 "author_id": who.user_id,

@@ -22,8 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from consult.audit import subjects
 from consult.audit.records import AuditRecord, record
 from consult.errors import Forbidden, NotFound
-from consult.model import actions
-from consult.model import Clock, Principal, iso
+from consult.model import Clock, Principal, actions, iso
 from consult.model.context import SYSTEM_CONTEXT, RequestContext
 from consult.model.retention import (
     AUDIT_LOG,

@@ -13,14 +13,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.audit.records import AuditRecord, record
 from consult.errors import Forbidden, NotFound, Unprocessable
-from consult.model import actions
-from consult.model import Clock, Principal, iso
+from consult.model import Clock, Principal, actions, iso
 from consult.model.context import SYSTEM_CONTEXT, RequestContext
 from consult.services import duty
 from consult.services.directory import expert_json
@@ -254,5 +254,9 @@ class Roster:
             if row is None:
                 continue
             body = expert_json(row, self.bus.is_online(row["user_id"]))
-            self.bus.publish(self.bus.connected_users(), lambda _u, body=body: {"type": "expert.updated",
-                                                                                 "expert": body})
+            self.bus.publish(self.bus.connected_users(), partial(_expert_updated, body))
+
+
+def _expert_updated(body: dict[str, Any], _user_id: str) -> dict[str, Any]:
+    """The event telling a connected user that an expert's directory entry changed."""
+    return {"type": "expert.updated", "expert": body}

@@ -25,10 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Unprocessable
-from consult.model import actions
-from consult.model import Clock, Principal, iso
-from consult.model.intake import may_receive
+from consult.model import Clock, Principal, actions, iso
 from consult.model.context import SYSTEM_CONTEXT, RequestContext
+from consult.model.intake import may_receive
 from consult.services import gate
 from consult.services.agreements import Agreements
 from consult.services.directory import Directory
@@ -388,7 +387,7 @@ class Routing:
             "org": org, "name": name, "sla_immediate_s": sla["immediate"], "sla_today_s": sla["today"],
             "sla_normal_s": sla["normal"],
             "reoffers": values.get("reoffers", current.reoffers),
-            "backup_pool": values["backup_pool"] if "backup_pool" in values else current.backup_pool,
+            "backup_pool": values.get("backup_pool", current.backup_pool),
             "max_open_per_expert": values.get("max_open_per_expert", current.max_open_per_expert),
             "updated_at": now, "updated_by": who.user_id,
         }

@@ -46,7 +46,7 @@ class Vault:
         if row is None:
             if create_at is None:
                 raise CryptoError()
-            dek, wrapped = self.envelope.create(owner)  # remembered by the envelope
+            _dek, wrapped = self.envelope.create(owner)  # remembered by the envelope
             await store.insert_key(conn, owner, wrapped.version, wrapped.blob, create_at)
             return self.envelope.sealing_key(owner, wrapped)
         if row["destroyed_at"] is not None or row["wrapped"] is None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
-from operator import itemgetter
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -102,8 +103,15 @@ _values = itemgetter(*_APPEND_COLUMNS)
 _AT, _CATEGORIES, _FLAGS = (_APPEND_COLUMNS.index(c) for c in ("at", "categories", "flags"))
 
 
+def _sqlite3(sync: Any) -> sqlite3.Connection:
+    """The sqlite3 connection under a synchronous SQLAlchemy connection to SQLite."""
+    driver: sqlite3.Connection = sync.connection.driver_connection
+    return driver
+
+
 def _sqlite_insert(sync: Any, rows: list[dict[str, Any]]) -> None:
-    dumps, texts = json.dumps, {}
+    dumps = json.dumps
+    texts: dict[datetime, str] = {}
     params = []
     for row in rows:
         values = list(_values(row))
@@ -152,7 +160,7 @@ async def leaf_hashes(conn: AsyncConnection, start: int, limit: int) -> list[tup
     """Stored ``(leaf_index, leaf_hash)`` from ``start`` on, in order (committed records only)."""
     if conn.dialect.name == "sqlite":
         return await conn.run_sync(
-            lambda sync: sync.connection.driver_connection.execute(_SQLITE_LEAF_HASHES, (start, limit)).fetchall())
+            lambda sync: _sqlite3(sync).execute(_SQLITE_LEAF_HASHES, (start, limit)).fetchall())
     rows = (await conn.execute(_LEAF_HASHES, {"start": start, "limit": limit})).all()
     return [(int(i), bytes(h)) for i, h in rows]
 
@@ -169,6 +177,7 @@ def _entry_columns(dialect: str) -> list[ColumnElement[Any]]:
     timestamps in that form already), and the JSON lists as their stored text.
     """
     t = audit_events.c
+    at: ColumnElement[Any]
     if dialect == "postgresql":
         at = func.to_char(func.timezone("UTC", t.at), "YYYY-MM-DD HH24:MI:SS.US")
     else:
@@ -198,14 +207,14 @@ async def iter_entry_rows(conn: AsyncConnection, batch: int = 50_000) -> AsyncIt
     if conn.dialect.name == "sqlite":
         # Plain tuples straight from sqlite3: a million rows through Row objects cost seconds.
         sql = str(query.compile(dialect=conn.dialect))
-        cursor = await conn.run_sync(lambda sync: sync.connection.driver_connection.execute(sql))
+        cursor = await conn.run_sync(lambda sync: _sqlite3(sync).execute(sql))
         while part := cursor.fetchmany(batch):
             yield part
             await asyncio.sleep(0)
         return
     result = await conn.stream(query.execution_options(yield_per=batch))
-    async for part in result.partitions():
-        yield part
+    async for rows in result.partitions():
+        yield rows
 
 
 async def checkpoints(conn: AsyncConnection) -> list[dict[str, Any]]:
@@ -364,7 +373,8 @@ async def access_feed(
     client in a period, oldest first — the input of the anomaly rules."""
     t = audit_events.c
     where = [t.client_ref.is_not(None), *_conditions(EventFilter(org=org, since=since, until=until))]
-    stmt = select(t.leaf_index, t.at, t.actor_id, t.actor_org, t.client_ref, t.action).where(and_(*where)).order_by(t.at)
+    stmt = (select(t.leaf_index, t.at, t.actor_id, t.actor_org, t.client_ref, t.action)
+            .where(and_(*where)).order_by(t.at))
     result = await conn.stream(stmt.execution_options(yield_per=10_000))
     async for part in result.partitions():
         yield [(i, _utc(at), a, o, c, act) for i, at, a, o, c, act in part]
@@ -374,7 +384,8 @@ async def display_names(conn: AsyncConnection, user_ids: Sequence[str]) -> dict[
     """Names of staff as the directory last saw them (for the client access report only)."""
     if not user_ids:
         return {}
-    stmt = select(directory_users.c.user_id, directory_users.c.name).where(directory_users.c.user_id.in_(list(user_ids)))
+    stmt = (select(directory_users.c.user_id, directory_users.c.name)
+            .where(directory_users.c.user_id.in_(list(user_ids))))
     return {u: n for u, n in (await conn.execute(stmt)).all()}
 
 

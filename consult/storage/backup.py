@@ -44,6 +44,9 @@ async def copy_sqlite(db: Database, target: Path) -> Snapshot:
     async def run(conn: Any) -> Snapshot:
         if not isinstance(conn, LoopConnection):
             raise ValueError("copy_sqlite needs an SQLite database")
+        return await _copy(conn, conn.sync)
+
+    async def _copy(conn: Any, sync: Any) -> Snapshot:
         revision = await migrate.revision(conn)  # the first statement opens the read transaction
         tables = set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
         has_log = {audit_events.name, audit_checkpoints.name} <= tables
@@ -55,7 +58,8 @@ async def copy_sqlite(db: Database, target: Path) -> Snapshot:
         )
         copy = sqlite3.connect(target)
         try:
-            conn.sync.connection.driver_connection.backup(copy)  # same transaction: same snapshot
+            driver: sqlite3.Connection = sync.connection.driver_connection
+            driver.backup(copy)  # same transaction: same snapshot
             verdict = copy.execute("PRAGMA quick_check").fetchone()[0]
         finally:
             copy.close()

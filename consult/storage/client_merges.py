@@ -13,8 +13,16 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.storage.rows import as_dict
-from consult.storage.tables import (attachments, client_merges, clients, consents, consultations,
-                                    message_items, messages, prohibitions)
+from consult.storage.tables import (
+    attachments,
+    client_merges,
+    clients,
+    consents,
+    consultations,
+    message_items,
+    messages,
+    prohibitions,
+)
 
 
 async def count_legacy(conn: AsyncConnection, form: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, false, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, exists, false, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.model.vocabulary import INTAKE_PURPOSES, INTAKE_ROLE
@@ -112,7 +112,7 @@ async def list_visible(
     """Consultations the user takes part in, plus open offers if they are an on-duty expert."""
     c = consultations
     mine = exists().where(participants.c.consultation_id == c.c.id, participants.c.user_id == user_id)
-    offered = false()
+    offered: ColumnElement[bool] = false()
     if offer_org is not None:
         direct = and_(
             or_(c.c.expert_id.is_(None), c.c.expert_id == user_id),

@@ -22,10 +22,11 @@ Services see the same ``AsyncConnection`` shape either way (``await conn.execute
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -116,7 +117,7 @@ class _Stream:
             yield part
             await asyncio.sleep(0)
 
-    async def __aiter__(self) -> AsyncIterator[Any]:  # type: ignore[misc]
+    async def __aiter__(self) -> AsyncIterator[Any]:
         async for part in self.partitions():
             for row in part:
                 yield row
@@ -209,7 +210,7 @@ class _SqliteBackend:
             finally:
                 sync.close()  # rolls back the read transaction and returns the connection
 
-    async def scan(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+    async def scan(self, fn: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
         """``fn`` on a pooled read connection, in a worker thread with an event loop of its own."""
         def run() -> T:
             with self.read_engine.connect() as sync:
@@ -243,7 +244,7 @@ class _SqliteBackend:
             with self.read_engine.connect() as conn:
                 auto = conn.execution_options(isolation_level="AUTOCOMMIT")
                 busy, _log, _done = auto.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
-            return busy == 0
+            return int(busy) == 0
 
         return await asyncio.get_running_loop().run_in_executor(self._disk, run)
 
@@ -272,7 +273,7 @@ class _AsyncBackend:
         async with self.read_engine.connect() as conn:
             yield conn
 
-    async def scan(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+    async def scan(self, fn: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
         async with self.read_engine.connect() as conn:  # asyncpg never holds the loop
             return await fn(conn)
 
@@ -340,10 +341,8 @@ class Database:
             # Let queued writes finish before stopping: a graceful shutdown loses nothing.
             await self._queue.join()
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
         await self._backend.close()
 
@@ -351,7 +350,7 @@ class Database:
         """``async with db.read() as conn``: a connection for reading, in its own transaction."""
         return self._backend.read()
 
-    async def scan(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+    async def scan(self, fn: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
         """``await fn(conn)`` on one of this database's own read connections, for a read too long to
         run between requests (the whole audit log). SQLite runs it in a worker thread with an event
         loop of its own, since its statements run synchronously; nothing opens the file again."""
@@ -368,7 +367,8 @@ class Database:
             raise RuntimeError("Database.start() was not called")
         pending = _Pending(unit)
         await self._queue.put(pending)
-        return await pending.future
+        result: T = await pending.future
+        return result
 
     async def _writer(self) -> None:
         assert self._queue is not None
@@ -397,13 +397,13 @@ class Database:
                     if alone:
                         try:
                             results.append((pending, True, await pending.unit(conn)))
-                        except Exception as exc:  # noqa: BLE001 - handed to the caller
+                        except Exception as exc:  # handed to the caller
                             results.append((pending, False, exc))
                         continue
                     savepoint = await conn.begin_nested()
                     try:
                         value = await pending.unit(conn)
-                    except Exception as exc:  # noqa: BLE001 - handed to the caller
+                    except Exception as exc:  # handed to the caller
                         await savepoint.rollback()
                         results.append((pending, False, exc))
                     else:

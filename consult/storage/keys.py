@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from consult.storage.rows import as_dict
 from consult.storage.tables import data_keys
 
-
 _GET = select(data_keys).where(data_keys.c.owner == bindparam("owner"))
 
 

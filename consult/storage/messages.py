@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from consult.storage.rows import as_dict
 from consult.storage.tables import message_items, messages, read_markers
 
-
 _INSERT = insert(messages).returning(messages.c.seq)
 _INSERT_ITEMS = insert(message_items)
 _GET = select(messages).where(messages.c.id == bindparam("id"))

@@ -120,7 +120,8 @@ def _revision_and_tables(sync: Any) -> tuple[str | None, bool]:
 
 async def revision(conn: Any) -> str | None:
     """The revision recorded in the database behind ``conn`` (None when it has no schema)."""
-    return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+    current: str | None = await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+    return current
 
 
 def state(url: str) -> tuple[str | None, bool]:

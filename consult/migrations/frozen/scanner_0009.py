@@ -11,8 +11,6 @@ change to the scanner needs a migration of its own if stored data must follow it
 from __future__ import annotations
 
 # -- consult/model/hetu.py ----------------------------------------------------------------
-
-
 import re
 import unicodedata
 from collections.abc import Callable, Mapping

@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-30 06:08:10.809336
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
 
 revision = '0001'
 down_revision = None
@@ -107,7 +106,8 @@ def upgrade() -> None:
     sa.Column('author_name', sa.String(length=200), nullable=False),
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['consultation_id'], ['consultations.id'], name=op.f('fk_messages_consultation_id_consultations')),
+    sa.ForeignKeyConstraint(['consultation_id'], ['consultations.id'],
+                            name=op.f('fk_messages_consultation_id_consultations')),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_messages')),
     sa.UniqueConstraint('id', name=op.f('uq_messages_id'))
     )
@@ -121,7 +121,8 @@ def upgrade() -> None:
     sa.Column('role', sa.String(length=32), nullable=False),
     sa.Column('added_by', sa.String(length=128), nullable=False),
     sa.Column('added_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['consultation_id'], ['consultations.id'], name=op.f('fk_participants_consultation_id_consultations')),
+    sa.ForeignKeyConstraint(['consultation_id'], ['consultations.id'],
+                            name=op.f('fk_participants_consultation_id_consultations')),
     sa.PrimaryKeyConstraint('consultation_id', 'user_id', name=op.f('pk_participants'))
     )
     with op.batch_alter_table('participants', schema=None) as batch_op:
@@ -132,7 +133,8 @@ def upgrade() -> None:
     sa.Column('user_id', sa.String(length=128), nullable=False),
     sa.Column('message_seq', sa.Integer(), nullable=False),
     sa.Column('read_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['consultation_id'], ['consultations.id'], name=op.f('fk_read_markers_consultation_id_consultations')),
+    sa.ForeignKeyConstraint(['consultation_id'], ['consultations.id'],
+                            name=op.f('fk_read_markers_consultation_id_consultations')),
     sa.PrimaryKeyConstraint('consultation_id', 'user_id', name=op.f('pk_read_markers'))
     )
     op.create_table('message_items',

@@ -15,10 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
-
 
 revision = '0003'
 down_revision = '0002'
@@ -91,8 +91,8 @@ _ENTRY_V1 = (
 )
 
 
-def _entry_v1(row: dict) -> bytes:
-    values: list = [1]
+def _entry_v1(row: dict[str, Any]) -> bytes:
+    values: list[Any] = [1]
     for name in _ENTRY_V1:
         value = row.get(name)
         if name == "at" and isinstance(value, datetime):

@@ -92,7 +92,8 @@ def _seal_existing_rows(bind: sa.Connection) -> None:
         owner = f"consultation:{cid}"
         dek, wrapped = envelope.create(owner)
         bind.execute(sa.text("INSERT INTO data_keys (owner, kek_version, wrapped, created_at) "
-                             "VALUES (:o, :v, :w, :t)"), {"o": owner, "v": wrapped.version, "w": wrapped.blob, "t": now})
+                             "VALUES (:o, :v, :w, :t)"),
+                     {"o": owner, "v": wrapped.version, "w": wrapped.blob, "t": now})
         bind.execute(sa.text("UPDATE consultations SET question_sealed = :q, outcome_note_sealed = :n WHERE id = :id"),
                      {"id": cid, "q": seal(dek, "consultations", cid, "question", question),
                       "n": None if note is None else seal(dek, "consultations", cid, "outcome_note", note)})

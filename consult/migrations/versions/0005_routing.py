@@ -16,7 +16,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0005'
 down_revision = '0004'
 branch_labels = None
@@ -136,7 +135,8 @@ def upgrade() -> None:
     sa.Column('next_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('escalated_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['consultation_id'], ['consultations.id'], name=op.f('fk_consultation_routing_consultation_id_consultations')),
+    sa.ForeignKeyConstraint(['consultation_id'], ['consultations.id'],
+                            name=op.f('fk_consultation_routing_consultation_id_consultations')),
     sa.PrimaryKeyConstraint('consultation_id', name=op.f('pk_consultation_routing'))
     )
     with op.batch_alter_table('consultation_routing', schema=None) as batch_op:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0007_anchor'
 down_revision = '0011_signals'
 branch_labels = None

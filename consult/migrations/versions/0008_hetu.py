@@ -16,7 +16,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0008_hetu'
 down_revision = '0006'
 branch_labels = None

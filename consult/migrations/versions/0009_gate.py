@@ -22,7 +22,6 @@ from alembic import op
 
 from consult.migrations.frozen.scanner_0009 import redact, scan
 
-
 revision = '0009_gate'
 down_revision = '0008_hetu'
 branch_labels = None

@@ -14,7 +14,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0011_signals'
 down_revision = '0009_gate'
 branch_labels = None

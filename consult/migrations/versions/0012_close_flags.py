@@ -13,7 +13,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0012_close_flags'
 down_revision = '0007_anchor'
 branch_labels = None

@@ -21,7 +21,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0013_consent'
 down_revision = '0012_close_flags'
 branch_labels = None

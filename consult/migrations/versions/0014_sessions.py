@@ -13,7 +13,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0014_sessions'
 down_revision = '0013_consent'
 branch_labels = None
