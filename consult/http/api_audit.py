@@ -4,7 +4,6 @@ that anyone can check, searches, the client access report, exports, anomalies an
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -47,11 +46,6 @@ def _index(request: web.Request, name: str, *, required: bool) -> int | None:
     return v.query_int(request, name, required=required, high=_MAX_INDEX)
 
 
-def _moment(request: web.Request, name: str, *, end_of_day: bool) -> datetime | None:
-    """ISO 8601 with a zone, or a date (its start, or the next day's start for ``to``, in Helsinki)."""
-    return v.query_instant(request, name, day="next_start" if end_of_day else "start")
-
-
 def _query(request: web.Request) -> AuditQuery:
     actions = _id(request, "action", pattern=re.compile(r"^[a-z0-9_.]{1,64}(,[a-z0-9_.]{1,64}){0,9}$"))
     category = _id(request, "category", pattern=_NAME)
@@ -65,8 +59,8 @@ def _query(request: web.Request) -> AuditQuery:
         category=category,
         basis=_id(request, "basis", pattern=re.compile(r"^[A-Za-z0-9_.:@-]{1,200}$")),
         consultation_id=_id(request, "consultation_id"),
-        since=_moment(request, "from", end_of_day=False),
-        until=_moment(request, "to", end_of_day=True),
+        since=v.query_instant(request, "from", day="start"),
+        until=v.query_instant(request, "to", day="next_start"),
     )
 
 
@@ -135,7 +129,8 @@ async def access_report(request: web.Request) -> web.Response:
     if reason is not None and len(reason) > 4000:
         raise BadRequest("reason is too long.", code="bad_query")
     return _json(await _trail(request).access_report(
-        who, ref, since=_moment(request, "from", end_of_day=False), until=_moment(request, "to", end_of_day=True),
+        who, ref, since=v.query_instant(request, "from", day="start"),
+        until=v.query_instant(request, "to", day="next_start"),
         reason=reason, ctx=context(request)))
 
 
@@ -148,8 +143,8 @@ async def log_extract(request: web.Request) -> web.Response:
         raise BadRequest("reason is too long.", code="bad_query")
     policy = request.app[keys.POLICY].policy
     return _json(await _trail(request).log_extract(
-        who, ref, lang=lang, since=_moment(request, "from", end_of_day=False),
-        until=_moment(request, "to", end_of_day=True), reason=reason, ctx=context(request),
+        who, ref, lang=lang, since=v.query_instant(request, "from", day="start"),
+        until=v.query_instant(request, "to", day="next_start"), reason=reason, ctx=context(request),
         org_names={org: log_extract_words.plain_name(name) for org, name in policy.organisation_names.items()},
         citation=lambda rule_id: _statute(policy, rule_id)))
 
@@ -165,7 +160,8 @@ def _statute(policy, rule_id: str) -> str | None:  # type: ignore[no-untyped-def
 async def anomalies(request: web.Request) -> web.Response:
     who = await authenticate(request)
     return _json(await _trail(request).anomalies(
-        who, since=_moment(request, "from", end_of_day=False), until=_moment(request, "to", end_of_day=True),
+        who, since=v.query_instant(request, "from", day="start"),
+        until=v.query_instant(request, "to", day="next_start"),
         limit=v.query_int(request, "limit"), cursor=request.query.get("cursor"), ctx=context(request)))
 
 
