@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.audit.records import AuditRecord, record
-from consult.errors import Forbidden
+from consult.errors import Forbidden, NotFound
 from consult.model import Clock, Principal, actions, iso
 from consult.model.context import RequestContext
+from consult.storage import directory as directory_store
 from consult.storage import sessions as store
 from consult.storage.db import Database
 
@@ -60,6 +61,11 @@ class Sessions:
         now = self.clock.now()
 
         async def unit(conn: AsyncConnection) -> None:
+            # Only a user the directory knows in the admin's own organisation: an id typed wrong
+            # (or an identity code typed into it) is refused before anything is stored or logged.
+            known = await directory_store.get_user(conn, user_id)
+            if known is None or known["org"] != who.org:
+                raise NotFound("No user of your organisation has signed in with this id.", code="unknown_user")
             await store.end(conn, who.org, user_id, now, who.user_id)
             await record(conn, who, ctx, now, [AuditRecord(action="sessions.end", subject_user=user_id,
                                                            recipient_org=who.org)])
