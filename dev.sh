@@ -36,9 +36,11 @@ case "${1:-}" in
   test)
     ensure_venv
     shift
-    # The browser tests inject axe-core from npm; without npm (or Chromium) they skip, except in CI.
-    if [ ! -f node_modules/axe-core/axe.min.js ] && command -v npm >/dev/null 2>&1; then
-      npm ci --no-audit --no-fund --loglevel=error >&2 || echo "npm ci failed: browser tests will skip" >&2
+    # The browser tests inject axe-core from npm and ESLint (npm) lints web/js; without npm (or
+    # Chromium) they skip, except in CI.
+    if { [ ! -f node_modules/axe-core/axe.min.js ] || [ ! -x node_modules/.bin/eslint ]; } &&
+       command -v npm >/dev/null 2>&1; then
+      npm ci --no-audit --no-fund --loglevel=error >&2 || echo "npm ci failed: browser tests and ESLint will skip" >&2
     fi
     # Temporary files (a database per test, fsynced at every commit) go to memory when /dev/shm has
     # room for them (2 GiB); a TMPDIR of the caller's own wins.

@@ -1,18 +1,30 @@
-"""The guard rails of CI: ruff and mypy --strict keep consult/ clean, and run with the ordinary test suite.
+"""The guard rails of CI: ruff and mypy --strict keep consult/ clean, ESLint keeps the browser app
+(web/js) and the browser tests' Node helpers clean, and all run with the ordinary test suite.
 
-Their configuration is pyproject.toml ([tool.ruff], [tool.mypy]); a finding fails the test with
-the tool's own report.
+Their configuration is pyproject.toml ([tool.ruff], [tool.mypy]) and eslint.config.js; a finding
+fails the test with the tool's own report. ESLint comes from npm (package.json, `npm ci`): without
+it the ESLint tests skip, and with CI set they fail instead.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 RULE_SETS = {"E", "F", "W", "I", "B", "UP", "SIM", "RUF", "ASYNC", "C90"}
+ESLINT = ROOT / "node_modules" / ".bin" / "eslint"
+ESLINT_TARGETS = ("web/js", "tests/web")
+# Rules that catch real bugs in the browser app, on top of @eslint/js's recommended set.
+ESLINT_RULES = {"no-undef", "no-unused-vars", "no-unreachable", "eqeqeq", "no-implicit-globals", "prefer-const",
+                "no-var", "no-use-before-define", "no-useless-assignment", "no-promise-executor-return"}
 
 
 def _run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -58,3 +70,55 @@ def test_ruff_with_this_configuration_refuses_a_finding():
     assert result.returncode == 1, result.stdout + result.stderr
     for code in ("F401", "ASYNC230"):
         assert code in result.stdout, result.stdout
+
+
+def _eslint(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    missing = [what for what, absent in (("node", shutil.which("node") is None),
+                                         ("node_modules/.bin/eslint (npm ci)", not ESLINT.exists())) if absent]
+    if missing:
+        message = "the ESLint guard rail needs " + ", ".join(missing)
+        if os.environ.get("CI"):
+            pytest.fail(message + " — CI must install them (.ci/run)", pytrace=False)
+        pytest.skip(message)
+    return subprocess.run([str(ESLINT), "--no-config-lookup", "--config", str(ROOT / "eslint.config.js"), *args],
+                          cwd=ROOT, input=stdin, capture_output=True, text=True, timeout=300)
+
+
+def test_eslint_finds_nothing_in_the_browser_app():
+    result = _eslint("--max-warnings", "0", *ESLINT_TARGETS)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_eslint_lints_every_script_of_the_browser_app():
+    """No file of web/js or of the browser tests' Node helpers is ignored by the configuration."""
+    scripts = sorted(p for target in ESLINT_TARGETS for p in (ROOT / target).rglob("*")
+                     if p.suffix in {".js", ".mjs"})
+    assert any(p.suffix == ".mjs" for p in scripts) and len(scripts) > 10, scripts
+    result = _eslint("--format", "json", *ESLINT_TARGETS)
+    linted = {Path(entry["filePath"]) for entry in json.loads(result.stdout)}
+    assert linted == set(scripts), sorted(set(scripts) ^ linted)
+
+
+def test_eslint_checks_the_agreed_rules_as_errors():
+    for target in ("web/js/main.js", "tests/web/oidc_provider.mjs"):
+        result = _eslint("--print-config", target)
+        assert result.returncode == 0, result.stdout + result.stderr
+        rules = json.loads(result.stdout)["rules"]
+        off = {rule for rule in ESLINT_RULES if rules.get(rule, [0])[0] != 2}
+        assert not off, f"{target}: {sorted(off)} are not errors"
+        assert rules["eqeqeq"][1:] == ["smart"], rules["eqeqeq"]
+
+
+def test_eslint_with_this_configuration_refuses_a_finding():
+    """The guard rail is live: the browser app's configuration reports bugs, one line each."""
+    probe = ("let count = 1;\n"
+             "if (count == \"1\") total = 2;\n"
+             "export function f() {\n  return 1;\n  count = 3;\n}\n"
+             "export function g() {\n  let fixed = 4;\n  const unused = fixed;\n}\n")
+    result = _eslint("--stdin", "--stdin-filename", "web/js/probe.js", stdin=probe)
+    assert result.returncode == 1, result.stdout + result.stderr
+    for rule in ("eqeqeq", "no-undef", "no-unreachable", "prefer-const", "no-unused-vars"):
+        assert rule in result.stdout, result.stdout
+    browser_globals = "export function h() {\n  return [document, window.location, fetch];\n}\n"
+    result = _eslint("--stdin", "--stdin-filename", "web/js/probe.js", stdin=browser_globals)
+    assert result.returncode == 0, result.stdout + result.stderr

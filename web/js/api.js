@@ -35,7 +35,7 @@ async function send(method, path, { accept, body, contentType, token } = {}) {
     throw new ApiError(0, "network", "");
   }
   if (!response.ok) {
-    let error = {};
+    let error;
     try {
       error = (await response.json()).error || {};
     } catch {
@@ -67,7 +67,7 @@ export async function upload(path, formData) {
 export async function download(path) {
   const response = await send("GET", path, { accept: "*/*" });
   const disposition = response.headers.get("Content-Disposition") || "";
-  let filename = "";
+  let filename;
   const encoded = /filename\*=UTF-8''([^;]+)/i.exec(disposition);
   if (encoded) {
     try {

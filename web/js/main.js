@@ -1,7 +1,7 @@
 // The app shell: start-up, sign-in, navigation by role, language switch, routing and the
 // live alerts that follow an expert through every view.
 
-import { api, loadCapabilities, may, offers, whenUnauthenticated } from "./api.js";
+import { api, loadCapabilities, may, whenUnauthenticated } from "./api.js";
 import { h, replace, select, uid } from "./dom.js";
 import { LANGUAGES, language, preferredLanguage, setLanguage, t } from "./i18n.js";
 import { connect, disconnect, onLiveStatus, onSessionEnded, subscribe } from "./live.js";

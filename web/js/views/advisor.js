@@ -12,7 +12,7 @@ import { onUnread, rememberRouting, routingText, unread } from "../notify.js";
 import { errorBox, heading, loading, sensitiveConfirm, statusArea, statusBadge, urgencyBadge } from "./common.js";
 
 export async function advisorView(ctx) {
-  const { main, config } = ctx;
+  const { main } = ctx;
   main.append(heading(t("advisor.title")));
   const duty = h("section", { class: "card", "aria-labelledby": "duty-h" }, h("h2", { id: "duty-h", text: t("duty.title") }));
   const knowledge = knowledgeSection();

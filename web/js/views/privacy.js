@@ -37,7 +37,7 @@ export async function privacyView(ctx) {
   const render = {
     events: () => searchSection(body, ctx, "events"),
     disclosures: () => searchSection(body, ctx, "disclosures"),
-    report: () => reportSection(body, ctx),
+    report: () => reportSection(body),
     log: () => logSection(body),
     anomalies: () => anomaliesSection(body),
     stats: () => statsView(body),
@@ -191,7 +191,7 @@ function exportPart(currentFilters) {
     h("p", { class: "hint", text: t("privacy.export.help") }), button("jsonl"), " ", button("csv"), " ", status);
 }
 
-async function reportSection(body, ctx) {
+async function reportSection(body) {
   const hetu = hetuField();
   const ref = h("input", { type: "text", name: "client_ref", autocomplete: "off" });
   const from = h("input", { type: "date" });
