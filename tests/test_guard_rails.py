@@ -1,7 +1,7 @@
-"""The guard rails of CI: ruff and mypy --strict keep consult/ clean, ESLint keeps the browser app
+"""The guard rails of CI: ruff, mypy --strict and vulture keep consult/ clean, ESLint keeps the browser app
 (web/js) and the browser tests' Node helpers clean, and all run with the ordinary test suite.
 
-Their configuration is pyproject.toml ([tool.ruff], [tool.mypy]) and eslint.config.js; a finding
+Their configuration is pyproject.toml ([tool.ruff], [tool.mypy], [tool.vulture]) and eslint.config.js; a finding
 fails the test with the tool's own report. ESLint comes from npm (package.json, `npm ci`): without
 it the ESLint tests skip, and with CI set they fail instead.
 """
@@ -39,6 +39,25 @@ def test_ruff_finds_nothing_in_consult():
 def test_mypy_strict_finds_nothing_in_consult():
     result = _run("mypy", "consult")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_vulture_finds_no_dead_code_in_consult():
+    """Unused imports, variables and arguments, and unreachable code ([tool.vulture] in pyproject.toml)."""
+    result = _run("vulture")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_vulture_with_this_configuration_refuses_dead_code(tmp_path):
+    """The guard rail is live: what the project's confidence threshold keeps is still reported."""
+    vulture = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["vulture"]
+    assert vulture["paths"] == ["consult"] and vulture["min_confidence"] <= 90
+    probe = tmp_path / "probe.py"
+    probe.write_text("import os\n\n\ndef f(x, unused):\n    total = x\n    return x\n    print(total)\n",
+                     encoding="utf-8")
+    result = _run("vulture", str(probe))
+    assert result.returncode == 3, result.stdout + result.stderr
+    for finding in ("unused import 'os'", "unused variable 'unused'", "unreachable code after 'return'"):
+        assert finding in result.stdout, result.stdout
 
 
 def test_mypy_is_strict_everywhere():

@@ -334,7 +334,3 @@ def load_jwks_file(path: Path) -> list[TrustedKey]:
         raise ValueError(f"cannot read JWKS file {path}: {exc.strerror}") from None
     except json.JSONDecodeError:
         raise ValueError(f"JWKS file {path} is not JSON") from None
-
-
-def unix_now() -> float:
-    return time.time()

@@ -35,8 +35,6 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 #: The deepest nesting a request body may have; the deepest the API describes is 4.
 MAX_DEPTH = 16
-#: The largest integer a query parameter may carry (a 64-bit SQL integer holds it with room).
-MAX_QUERY_INT = 1 << 62
 
 
 class BadJson(ValueError):

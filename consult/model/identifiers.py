@@ -54,14 +54,6 @@ def is_user_id(value: object) -> bool:
     return isinstance(value, str) and USER_ID.match(value) is not None
 
 
-def is_org(value: object) -> bool:
-    return isinstance(value, str) and ORG.match(value) is not None
-
-
-def is_name(value: object) -> bool:
-    return isinstance(value, str) and NAME.match(value) is not None
-
-
 def is_client_ref(value: object) -> bool:
     return isinstance(value, str) and CLIENT_REF.match(value) is not None
 

@@ -11,7 +11,6 @@ from typing import Final
 #: resolves to ``permit`` or ``deny`` before a decision is returned.
 FINAL_EFFECTS: Final = frozenset({"permit", "deny", "redact"})
 RULE_EFFECTS: Final = frozenset({"permit", "permit_with_consent", "redact", "deny"})
-CONSENT_STATUSES: Final = frozenset({"active", "suspended", "withdrawn", "expired"})
 #: The two conditions of sosiaalihuoltolaki 1301/2014 § 35(2) under which Kela staff may
 #: contact social services without the person's consent.
 REFERRAL_CONDITIONS: Final = frozenset({"unable_to_look_after_self", "child_interest"})

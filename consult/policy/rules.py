@@ -132,9 +132,6 @@ class PartyScope:
         return ", ".join(parts)
 
 
-ANY_PARTY: Final = PartyScope()
-
-
 @dataclass(frozen=True, slots=True)
 class GdprBasis:
     """The GDPR basis of a disclosure: the articles (``GDPR_ARTICLES``) and the law that lays
@@ -196,15 +193,6 @@ class Rule:
     involves_org: str | None = None
     gdpr: GdprBasis | None = None
     secrecy: SecrecyException | None = None
-
-    @property
-    def is_permit(self) -> bool:
-        return self.effect in ("permit", "permit_with_consent")
-
-    @property
-    def crosses_orgs(self) -> bool:
-        """Whether the rule can apply between two organisations."""
-        return self.relation != "same_org"
 
 
 @dataclass(frozen=True, slots=True)

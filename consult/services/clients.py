@@ -21,13 +21,6 @@ from consult.storage import clients as store
 from consult.storage.db import Database
 
 HETU_DOMAIN = "client.hetu"
-#: Who may find an already registered client by HETU without ever registering one.
-
-
-#: The one canonical form (consult/model/hetu.py), under the name this module always used.
-normalise_hetu = canonical_hetu
-
-
 new_client_ref = identifiers.new_client_ref
 
 

@@ -97,8 +97,6 @@ class DeliveryLedger:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._busy = False  # a batch is being written; later deliveries wait behind it
-        self.batches = 0
-        self.records = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="consult-delivery-ledger")
@@ -156,6 +154,4 @@ class DeliveryLedger:
                 return
             finally:
                 self._busy = False
-            self.batches += 1
-            self.records += sum(len(r) for _, r in grouped)
         self.bus.hand_over(batch)

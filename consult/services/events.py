@@ -99,9 +99,6 @@ class EventBus:
     def connected_users(self) -> list[str]:
         return list(self._sinks)
 
-    def connection_count(self) -> int:
-        return sum(len(s) for s in self._sinks.values())
-
     def publish(self, user_ids: Iterable[str], render: Renderer, *, subject: Subject | None = None) -> int:
         """Render for every connected recipient and deliver to each of their connections (through
         the ledger, if one is attached); returns the number of frames handed on."""

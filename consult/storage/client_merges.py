@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.storage.rows import as_dict
@@ -23,11 +23,6 @@ from consult.storage.tables import (
     messages,
     prohibitions,
 )
-
-
-async def count_legacy(conn: AsyncConnection, form: int) -> int:
-    query = select(func.count()).select_from(clients).where(clients.c.hetu_form < form)
-    return int((await conn.execute(query)).scalar_one())
 
 
 async def legacy(conn: AsyncConnection, form: int, *, after: str, limit: int) -> list[dict[str, Any]]:
@@ -92,11 +87,6 @@ async def all_merged(conn: AsyncConnection) -> dict[str, str]:
     """``{merged_ref: into_ref}`` of every merge (for verifying the rows the audit log vouches for)."""
     query = select(client_merges.c.merged_ref, client_merges.c.into_ref)
     return {row.merged_ref: row.into_ref for row in (await conn.execute(query)).all()}
-
-
-async def survivor_of(conn: AsyncConnection, client_ref: str) -> str | None:
-    query = select(client_merges.c.into_ref).where(client_merges.c.merged_ref == client_ref)
-    return (await conn.execute(query)).scalar_one_or_none()
 
 
 async def links_pending(conn: AsyncConnection) -> dict[str, str]:

@@ -3,7 +3,6 @@ GIN-indexed ``to_tsvector`` expressions on PostgreSQL (both made by migration 00
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Boolean, column, func, insert, literal_column, or_, select, table, text, update
@@ -73,12 +72,3 @@ async def search(conn: AsyncConnection, prefixes: list[str], words: str, *, topi
     if topic is not None:
         query = query.where(k.topic == topic)
     return [as_dict(r) for r in (await conn.execute(query)).all()]
-
-
-async def count_by_status(conn: AsyncConnection, org: str | None, since: datetime | None = None) -> dict[str, int]:
-    query = select(k.status, func.count()).group_by(k.status)
-    if org is not None:
-        query = query.where(k.org == org)
-    if since is not None:
-        query = query.where(k.created_at >= since)
-    return {status: n for status, n in (await conn.execute(query)).all()}

@@ -51,12 +51,6 @@ async def insert_routing(conn: AsyncConnection, values: dict[str, Any]) -> None:
     await conn.execute(insert(consultation_routing).values(**values))
 
 
-async def get_routing(conn: AsyncConnection, consultation_id: str) -> dict[str, Any] | None:
-    row = (await conn.execute(select(consultation_routing).where(
-        consultation_routing.c.consultation_id == consultation_id))).first()
-    return as_dict(row) if row else None
-
-
 async def due(conn: AsyncConnection, now: datetime, limit: int = 200) -> list[dict[str, Any]]:
     """Routing steps that are due, with the consultation's status and routing fields."""
     r, c = consultation_routing.c, consultations.c
@@ -145,8 +139,7 @@ async def queue(conn: AsyncConnection, org: str, user_id: str, pools: list[str],
     return [as_dict(row) for row in (await conn.execute(query)).all()]
 
 
-async def queue_position(conn: AsyncConnection, org: str, pool: str | None, urgency: str, created_at: datetime,
-                         seq_before: int | None = None) -> int:
+async def queue_position(conn: AsyncConnection, org: str, pool: str | None, urgency: str, created_at: datetime) -> int:
     """How many open consultations of the same routing are ahead of one with this urgency and age."""
     c = consultations.c
     rank = _URGENCY_RANK.get(urgency, 3)

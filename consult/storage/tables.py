@@ -539,8 +539,8 @@ deployment_keks = Table(
 SEARCH_PREFIX = "kb_search"
 
 
-def described(name: str | None, type_: str, parent_names: object) -> bool:
-    """Alembic ``include_name`` hook: everything but the full-text structures."""
+def described(name: str | None, _type: str, _parent_names: object) -> bool:
+    """Alembic ``include_name`` hook (called positionally): everything but the full-text structures."""
     return not (name or "").startswith(SEARCH_PREFIX)
 
 
