@@ -3,7 +3,8 @@ attachments stored only as AES-256-GCM ciphertext under per-consultation data ke
 and crypto-shredding columns.
 
 Rows written by an earlier version are sealed here, with the keyring of ``CONSULT_KEY_FILE``
-(default ``keys.json`` in ``CONSULT_DATA_DIR``), using the same associated data as the service.
+(default ``keys.json`` in ``CONSULT_DATA_DIR``), using the same associated data as the service:
+the envelope format of this revision, frozen with it in ``consult/migrations/frozen/envelope_0004.py``.
 
 Revision ID: 0004
 Revises: 0003
@@ -15,6 +16,8 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
+
+from consult.migrations.frozen.envelope_0004 import data_key, open_keyring, seal
 
 revision = "0004"
 down_revision = "0003"
@@ -75,22 +78,13 @@ def _seal_existing_rows(bind: sa.Connection) -> None:
     consultations = bind.execute(sa.text("SELECT id, question, outcome_note FROM consultations")).all()
     if not consultations:
         return
-    from consult.config import load_settings
-    from consult.crypto import Envelope, FileKeyring, aad_for
-
     # The service's own key file: CONSULT_KEY_FILE, else keys.json in CONSULT_DATA_DIR.
-    keyring = FileKeyring.open(load_settings(check=False).key_file, create=True)
-    envelope = Envelope(keyring)
+    keyring = open_keyring()
     now = datetime.now(UTC)
-
-    def seal(key: bytes, table: str, row: str, field: str, value: str) -> bytes:
-        from consult.crypto import SealingKey
-
-        return SealingKey(key).seal(value.encode("utf-8"), aad_for(table, row, field))
 
     for cid, question, note in consultations:
         owner = f"consultation:{cid}"
-        dek, wrapped = envelope.create(owner)
+        dek, wrapped = data_key(keyring, owner)
         bind.execute(sa.text("INSERT INTO data_keys (owner, kek_version, wrapped, created_at) "
                              "VALUES (:o, :v, :w, :t)"),
                      {"o": owner, "v": wrapped.version, "w": wrapped.blob, "t": now})
