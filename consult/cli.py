@@ -1,4 +1,5 @@
-"""The command line (SPEC §4): ``consult serve|token|policy|audit|keys|retention|db ...``."""
+"""The command line: ``consult serve|token|policy|audit|keys|retention|db ...`` (the run contract,
+docs/capabilities.md)."""
 
 from __future__ import annotations
 
@@ -580,7 +581,7 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    """The steering-meeting statistics of one organisation (SPEC C8), as CSV or JSON on stdout."""
+    """The steering-meeting statistics of one organisation (docs/capabilities.md C8), as CSV or JSON on stdout."""
     from consult.errors import ApiError
     from consult.model import SystemClock
     from consult.services.statistics import Statistics, parse_month

@@ -1,4 +1,4 @@
-"""Configuration from the environment (SPEC §4), optionally extended by a TOML file.
+"""Configuration from the environment (the run contract, docs/capabilities.md), optionally extended by a TOML file.
 
 Every value is typed and checked at start-up; a bad one stops the service naming its key.
 Configuration is never logged; the database URL's password is masked in ``repr``.

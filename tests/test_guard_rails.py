@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -141,3 +142,45 @@ def test_eslint_with_this_configuration_refuses_a_finding():
     browser_globals = "export function h() {\n  return [document, window.location, fetch];\n}\n"
     result = _eslint("--stdin", "--stdin-filename", "web/js/probe.js", stdin=browser_globals)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# The project speaks only of itself: a reader of the code and the documents finds everything they
+# refer to in the repository (the capability areas and contracts are in docs/capabilities.md).
+OWN_WORDS = ("consult", "web", "policies", "docs", "README.md", "SECURITY.md")
+OUTSIDE_REFERENCE = re.compile(
+    r"\bSPEC\b"  # an outside specification by section (C4, §5, ...)
+    r"|(?i:\b(?:SPEC|STYLE)\.md\b"  # documents kept beside the repository
+    r"|(?:\.\./)+shared\b|/work/(?:shared|main|wt)\b"  # and the paths to them
+    r"|\bresearch[ _-]notes?\b"
+    r"|\b(?:issue|pull request|PR)\s*#\s*\d+|\bissue\s+\d+\b)"  # the tracker's threads
+)
+
+
+def _outside_references(paths: list[Path]) -> list[str]:
+    found = []
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:  # images
+            continue
+        for number, line in enumerate(text.splitlines(), 1):
+            found += [f"{path.name}:{number}: {m.group(0)}" for m in OUTSIDE_REFERENCE.finditer(line)]
+    return found
+
+
+def test_code_and_documents_refer_to_nothing_outside_the_repository():
+    paths = [p for name in OWN_WORDS for p in ([ROOT / name] if (ROOT / name).is_file()
+                                               else sorted((ROOT / name).rglob("*")))
+             if p.is_file() and "__pycache__" not in p.parts]
+    assert len(paths) > 200 and ROOT / "docs" / "capabilities.md" in paths
+    assert _outside_references(paths) == []
+
+
+def test_the_outside_reference_check_is_live(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("# Retention (SPEC C4).\n# See ../shared/STYLE.md, Issue #12 and the research notes.\n"
+                     "GDPR_SPECIAL_ARTICLES = 1  # RFC 9162, the C2SP spec, an issuer, issues tokens\n",
+                     encoding="utf-8")
+    assert _outside_references([probe]) == [
+        "probe.py:1: SPEC", "probe.py:2: ../shared", "probe.py:2: STYLE.md", "probe.py:2: Issue #12",
+        "probe.py:2: research notes"]

@@ -115,7 +115,7 @@ def aad_for(table: str, row_id: str, field: str, *extra: str) -> bytes:
     """Associated data naming where a ciphertext lives: table, row, field, and more.
 
     A ciphertext copied to another table, row or field no longer opens, because
-    its associated data differs (SPEC C4). `extra` adds further binding, e.g. the
+    its associated data differs (docs/capabilities.md C4). `extra` adds further binding, e.g. the
     consultation id of a message row. Each part is length-prefixed, so no two
     different tuples encode alike: ``("ab", "c", ...)`` is not ``("a", "bc", ...)``.
     """

@@ -2,7 +2,7 @@
 record), stored only wrapped by the keyring, and the envelope that creates,
 unwraps, caches, rewraps and forgets them.
 
-Crypto-shredding (SPEC C4 retention) is deleting the owner's wrapped key from
+Crypto-shredding (docs/capabilities.md C4, retention) is deleting the owner's wrapped key from
 storage and calling `Envelope.invalidate(owner)`, so that no copy remains in
 this process either.
 """

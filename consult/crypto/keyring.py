@@ -2,7 +2,7 @@
 data keys, and `FileKeyring`, its embedded implementation over a local key file.
 
 An external KMS or HSM can implement `Keyring` later; nothing else in the
-product needs to change (SPEC C4).
+product needs to change (docs/capabilities.md C4).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The public API handlers (SPEC §5): parse, authenticate, call one service method, serialise."""
+"""The public API handlers (docs/capabilities.md): parse, authenticate, call one service method, serialise."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The privacy officer's API over the audit log (SPEC §5, C5): tree heads, checkpoints and proofs
-that anyone can check, searches, the client access report, exports, anomalies and break-glass."""
+"""The privacy officer's API over the audit log (docs/capabilities.md: public API, C5): tree heads,
+checkpoints and proofs that anyone can check, searches, the client access report, exports,
+anomalies and break-glass."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Client registry, consents and disclosure prohibitions (SPEC C3), and the identifier scan."""
+"""Client registry, consents and disclosure prohibitions (docs/capabilities.md C3), and the identifier scan."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Finding a registered client by HETU without registering one (SPEC C3, C5).
+"""Finding a registered client by HETU without registering one (docs/capabilities.md C3, C5).
 
 A privacy officer preparing a client access report knows the client by identity code, but may not
 register clients. ``POST /api/v1/clients/lookup`` answers with the client's ref or 404, never

@@ -1,5 +1,5 @@
 """Routing over HTTP: agreements, pools, the roster, the expert's queue, statistics and the
-knowledge base (SPEC C6a, C6, C1, C8, C9). Parse, authenticate, call one service method."""
+knowledge base (docs/capabilities.md C6a, C6, C1, C8, C9). Parse, authenticate, call one service method."""
 
 from __future__ import annotations
 

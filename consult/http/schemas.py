@@ -1,4 +1,4 @@
-"""JSON Schemas of the public API, used by the OpenAPI document (SPEC §5).
+"""JSON Schemas of the public API, used by the OpenAPI document (public API, docs/capabilities.md).
 
 A request body's schema is also what the edge enforces: ``closed`` marks every object in it
 ``additionalProperties: false`` (``Route`` applies it), and ``validation.json_body`` refuses

@@ -1,4 +1,4 @@
-"""The live channel ``/api/v1/ws`` (SPEC §5).
+"""The live channel ``/api/v1/ws`` (public API, docs/capabilities.md).
 
 The token never travels in the URL: the first frame must be ``{"type": "auth", "token"}``;
 the server answers ``ready`` or closes with 4401. Each connection has its own bounded queue,

@@ -49,7 +49,7 @@ ROLES: Final[Mapping[str, frozenset[str]]] = MappingProxyType({
     "sessions.end": frozenset({"admin"}),
     "legal_hold.set": frozenset({"privacy_officer", "admin"}),
     "stats.read": frozenset({"admin", "privacy_officer"}),
-    # Supervision (SPEC C5): the access log and its proofs.
+    # Supervision (docs/capabilities.md C5): the access log and its proofs.
     "audit.read": frozenset({"privacy_officer"}),
 })
 

@@ -1,4 +1,5 @@
-"""The closed vocabularies of the public API (SPEC §5, §6): names clients and partners rely on.
+"""The closed vocabularies of the public API (docs/capabilities.md: public API, data categories):
+names clients and partners rely on.
 
 Categories, purposes and roles have one home, the policy taxonomy (``policies/taxonomy.toml``):
 `read_taxonomy` reads their names from it, and the constants below are those of the taxonomy
@@ -19,7 +20,7 @@ from consult.bundled import POLICIES, bundled_dir
 
 @dataclass(frozen=True, slots=True)
 class Vocabulary:
-    """The names a taxonomy declares: data categories (SPEC §6), purposes (§5) and roles."""
+    """The names a taxonomy declares: data categories, purposes and roles (policies/taxonomy.toml)."""
 
     categories: frozenset[str]
     purposes: frozenset[str]
@@ -73,7 +74,7 @@ NOTIFICATION_PURPOSE: Final = "ls.notification"
 INTAKE_PURPOSES: Final = frozenset({REFERRAL_PURPOSE, NOTIFICATION_PURPOSE})
 INTAKE_ROLE: Final = "social_worker"
 
-# SPEC C1: "from a configurable list"; this is the default list.
+# Topics come from a configurable list (CONSULT_TOPICS; docs/capabilities.md C1); this is the default list.
 DEFAULT_TOPICS: Final = (
     "application_intake",
     "attachments",

@@ -138,7 +138,7 @@ class PolicyEngine:
 
     @property
     def item_categories(self) -> frozenset[str]:
-        """The categories a structured data item may carry (SPEC §6), and nothing else."""
+        """The categories a structured data item may carry (policies/taxonomy.toml), and nothing else."""
         return frozenset(self._policy.categories)
 
     @property

@@ -208,7 +208,7 @@ class Policy:
     """Everything the engine needs, validated. Build it with ``loader.load_policy``."""
 
     version: str
-    categories: Mapping[str, Category]  # data-item categories (SPEC §6) only
+    categories: Mapping[str, Category]  # data-item categories (policies/taxonomy.toml) only
     identifiers: Mapping[str, Identifier]  # identifier pseudo-category -> identifier
     org_kinds: frozenset[str]
     organisations: Mapping[str, str]  # org id -> org kind

@@ -1,4 +1,4 @@
-"""Agreements between organisations (SPEC C6a): who may consult whom, from when until when, on
+"""Agreements between organisations (docs/capabilities.md C6a): who may consult whom, from when until when, on
 which topics and pools. No agreement in force, no new consultation; every change is a new
 version, kept and audited. The experiment of 2015-16 ran on such a written agreement between
 Kela and the City of Vantaa, terminable at six months' notice; today the party is the wellbeing

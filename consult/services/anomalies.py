@@ -1,4 +1,4 @@
-"""Anomaly rules over the access log (SPEC C5): a user touching unusually many distinct clients
+"""Anomaly rules over the access log (docs/capabilities.md C5): a user touching unusually many distinct clients
 in an hour, access outside office hours, every break-glass and every § 35(2) referral without
 consent. Pure functions over rows the storage layer streams; the privacy officer sees the result.
 """

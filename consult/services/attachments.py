@@ -1,5 +1,6 @@
-"""Attachments (SPEC §5): PDF, PNG or JPEG, recognised by content, size-limited, sealed under the
-consultation's key, and served only to readers the policy lets see the item that carries them."""
+"""Attachments (public API, docs/capabilities.md): PDF, PNG or JPEG, recognised by content,
+size-limited, sealed under the consultation's key, and served only to readers the policy lets see
+the item that carries them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The privacy officer's side of the audit log (SPEC C5): tree heads, proofs and checkpoints,
+"""The privacy officer's side of the audit log (docs/capabilities.md C5): tree heads, proofs and checkpoints,
 queries over the access and disclosure log, the client access report, exports, anomaly flags,
 verification and break-glass access to content.
 
@@ -47,7 +47,7 @@ from consult.storage.checkpoint_file import CheckpointFile
 from consult.storage.db import Database
 
 REPORT_PERIOD = timedelta(days=2 * 365 + 1)
-"""The client access report covers two years unless a reason is recorded (SPEC C5)."""
+"""The client access report covers two years unless a reason is recorded (docs/capabilities.md C5)."""
 REPORT_MAX_RECORDS = 10_000
 ANOMALY_DEFAULT_WINDOW = timedelta(days=7)
 ANOMALY_MAX_WINDOW = timedelta(days=92)

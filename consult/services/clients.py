@@ -1,4 +1,4 @@
-"""The client registry (SPEC C3): a HETU in, a stable pseudonymous ``client_ref`` out.
+"""The client registry (docs/capabilities.md C3): a HETU in, a stable pseudonymous ``client_ref`` out.
 
 The HETU is brought to its one canonical form (consult/model/hetu.py: NFKC, dash variants
 folded, spaces removed, upper case) and validated with python-stdnum, stored only sealed under the registry's data key,

@@ -1,4 +1,4 @@
-"""Consents and disclosure prohibitions (SPEC C3), after FHIR Consent, ISO/IEC TS 27560 and MyData.
+"""Consents and disclosure prohibitions (docs/capabilities.md C3), after FHIR Consent, ISO/IEC TS 27560 and MyData.
 
 A consent waives secrecy for one disclosure (julkisuuslaki 621/1999 29 § 1 mom. 2 k.): it names
 the disclosing organisation, the receiving organisations, one purpose and the categories that

@@ -1,4 +1,4 @@
-"""Consultations (SPEC C1): open, list, read, claim, add participants, close.
+"""Consultations (docs/capabilities.md C1): open, list, read, claim, add participants, close.
 
 Every state change is written with its audit record in one transaction; live events go out
 only after the commit, so nobody is told of something that was not stored.

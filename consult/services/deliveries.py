@@ -1,4 +1,4 @@
-"""The record of live deliveries (SPEC C5): an event that carries client data or consultation
+"""The record of live deliveries (docs/capabilities.md C5): an event that carries client data or consultation
 content — a consultation with its question and client, a message with its text and items — is a
 read by its recipient, and reaches the recipient's connection only after its record is committed.
 

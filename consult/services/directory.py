@@ -1,4 +1,4 @@
-"""The directory (SPEC C6): the users the service has seen, named experts, duty and presence."""
+"""The directory (docs/capabilities.md C6): the users the service has seen, named experts, duty and presence."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The content gate: every text a user writes passes here before anything is stored, shown to
-another reader or written to the audit log (SPEC C2, C3, C9).
+another reader or written to the audit log (docs/capabilities.md C2, C3, C9).
 
 What a field is decides what the gate does with an identifier the scanner finds
 (``consult.policy.scan``: identity code, IBAN, phone number, e-mail address, with validators):

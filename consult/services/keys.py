@@ -1,4 +1,4 @@
-"""Key management (SPEC C4): status, rotation of the key-encryption key without downtime, and
+"""Key management (docs/capabilities.md C4): status, rotation of the key-encryption key without downtime, and
 retiring and removing old versions once nothing uses them.
 
 Rotation adds a new KEK version (new data keys are wrapped under it at once, because the running

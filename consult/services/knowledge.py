@@ -1,4 +1,4 @@
-"""The knowledge base (SPEC C9): an expert turns a closed consultation into an anonymised
+"""The knowledge base (docs/capabilities.md C9): an expert turns a closed consultation into an anonymised
 question-and-answer entry, another expert of the same organisation approves it, and advisors
 search the approved entries before asking.
 

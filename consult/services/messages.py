@@ -1,4 +1,4 @@
-"""Messages (SPEC C1, C2): post with structured data items, list as each reader may see them,
+"""Messages (docs/capabilities.md C1, C2): post with structured data items, list as each reader may see them,
 and read receipts.
 
 The policy is applied at send time — the sender learns, per item and recipient, what is

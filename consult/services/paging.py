@@ -1,4 +1,4 @@
-"""Opaque cursors for ``{"items", "next"}`` lists (SPEC §5)."""
+"""Opaque cursors for ``{"items", "next"}`` lists (public API, docs/capabilities.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Retention (SPEC C4) per record type and controller (``consult/model/retention.py``).
+"""Retention (docs/capabilities.md C4) per record type and controller (``consult/model/retention.py``).
 
 Closed consultations are deleted after their period by destroying their data key
 (crypto-shredding): content becomes unreadable everywhere it was stored — the database, its WAL

@@ -1,4 +1,4 @@
-"""The roster (SPEC C6): on-duty periods and weekly rules per named expert, kept by admins of the
+"""The roster (docs/capabilities.md C6): on-duty periods and weekly rules per named expert, kept by admins of the
 expert's organisation, and applied to the directory's ``on_duty``.
 
 ``experts.on_duty`` is what is in force now. The roster sets it whenever its state for an

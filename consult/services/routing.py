@@ -1,4 +1,4 @@
-"""Routing at counter speed (SPEC C1, C6): who is offered a consultation, what the advisor is
+"""Routing at counter speed (docs/capabilities.md C1, C6): who is offered a consultation, what the advisor is
 told at once, and what happens when nobody claims it.
 
 A new consultation is offered to every on-duty expert its routing matches who is below the
@@ -343,7 +343,7 @@ class Routing:
         } for r in rows]
 
     async def pools(self, org: str | None) -> list[dict[str, Any]]:
-        """Every pool with who is on duty now, the next on-duty time and the expected wait (SPEC C6)."""
+        """Every pool with who is on duty now, the next on-duty time and the expected wait (docs/capabilities.md C6)."""
         now = self.clock.now()
         async with self.db.read() as conn:
             configured = {(p["org"], p["name"]): p for p in await store.list_pools(conn, org)}

@@ -1,4 +1,4 @@
-"""Statistics for the joint steering meeting (SPEC C8): per month (Helsinki time) and pair of
+"""Statistics for the joint steering meeting (docs/capabilities.md C8): per month (Helsinki time) and pair of
 organisations — consultations by topic and urgency, time to claim and to first response
 (median and p90, nearest-rank), SLA kept, re-offers and escalations, outcomes, permitted
 disclosures by category and basis, and § 35 referrals.

@@ -1,4 +1,4 @@
-"""SQL for agreements between organisations (SPEC C6a) and their versions."""
+"""SQL for agreements between organisations (docs/capabilities.md C6a) and their versions."""
 
 from __future__ import annotations
 

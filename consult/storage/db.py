@@ -2,9 +2,9 @@
 
 Every write is a *unit* — an async function run on the writer connection inside its own
 savepoint. Units queued while a commit is in flight are committed together in the next
-transaction, so many concurrent writers share one fsync (SPEC §7: commit batching). A unit's
-caller is answered only after its transaction committed, so an acknowledged write survives a
-hard kill. A unit that raises is rolled back alone; the others in its batch still commit.
+transaction, so many concurrent writers share one fsync (commit batching; bench/delivery_bench.py
+measures what it buys). A unit's caller is answered only after its transaction committed, so an
+acknowledged write survives a hard kill. A unit that raises is rolled back alone; the others in its batch still commit.
 
 Two backends behind the same interface:
 

@@ -1,4 +1,4 @@
-"""SQL for the knowledge base (SPEC C9) and its full-text search: an FTS5 table on SQLite,
+"""SQL for the knowledge base (docs/capabilities.md C9) and its full-text search: an FTS5 table on SQLite,
 GIN-indexed ``to_tsvector`` expressions on PostgreSQL (both made by migration 0005)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SQL for the steering-meeting statistics (SPEC C8): consultation timings and the permitted
+"""SQL for the steering-meeting statistics (docs/capabilities.md C8): consultation timings and the permitted
 disclosures of a period. Only codes, times and categories are read, never content or clients."""
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ consultations = Table(
     Column("legal_hold", Boolean, nullable=False, server_default="0"),
     Column("shredded_at", TS),
     Column("created_at", TS, nullable=False),
-    # Set when an unclaimed consultation escalates (SPEC C1): that pool's on-duty experts are
+    # Set when an unclaimed consultation escalates (docs/capabilities.md C1): that pool's on-duty experts are
     # offered it too, besides those the original routing matches.
     Column("escalated_pool", String(64)),
     # Categories the question looked like and the sender confirmed (policies/signals.toml).
@@ -205,7 +205,7 @@ audit_events = Table(
     Column("consent_version", Integer),
     Column("subject_user", String(128)),
     Column("flags", JSON),
-    # The Merkle log (SPEC C5): a contiguous position from 0 and the RFC 9162 leaf hash of the
+    # The Merkle log (docs/capabilities.md C5): a contiguous position from 0 and the RFC 9162 leaf hash of the
     # canonical entry (consult/audit/entry.py), which includes the position itself.
     Column("leaf_index", BigInteger, nullable=False),
     Column("leaf_hash", LargeBinary(32), nullable=False),
@@ -280,7 +280,7 @@ attachments = Table(
     Column("created_at", TS, nullable=False),
 )
 
-# -- clients, consents and prohibitions (SPEC C3) -----------------------------------------------
+# -- clients, consents and prohibitions (docs/capabilities.md C3) ----------------------------------
 
 data_keys = Table(
     "data_keys",
@@ -374,12 +374,12 @@ prohibitions = Table(
     Column("revoked_by", String(128)),
 )
 
-# -- agreements, pools, roster, routing and the knowledge base (SPEC C6a, C6, C1, C9) -----------
+# -- agreements, pools, roster, routing and the knowledge base (docs/capabilities.md C6a, C6, C1, C9) ---
 
 agreements = Table(
     "agreements",
     metadata,
-    # Which organisations may consult each other (SPEC C6a); the parties are unordered, kept sorted.
+    # Which organisations may consult each other (docs/capabilities.md C6a); the parties are unordered, kept sorted.
     Column("id", String(36), primary_key=True),
     Column("reference", String(200), nullable=False),
     Column("org_a", String(64), nullable=False),
@@ -486,7 +486,7 @@ consultation_routing = Table(
 knowledge_entries = Table(
     "knowledge_entries",
     metadata,
-    # Anonymised question-and-answer entries (SPEC C9). Checked to hold no personal data, so kept
+    # Anonymised question-and-answer entries (docs/capabilities.md C9). Checked to hold no personal data, so kept
     # in clear for full-text search (kb_search: an SQLite FTS5 table or PostgreSQL GIN indexes).
     Column("seq", Integer, primary_key=True, autoincrement=True),
     Column("id", String(36), nullable=False, unique=True),

@@ -1,4 +1,4 @@
-// Consents of a client (SPEC C3): find the client by identity code, see and withdraw their
+// Consents of a client (docs/capabilities.md C3): find the client by identity code, see and withdraw their
 // consents, record a new one, and print its receipt for the client in the chosen language; and
 // the client's disclosure prohibitions, recorded and lifted here.
 

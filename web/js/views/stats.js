@@ -1,4 +1,4 @@
-// Statistics for the joint steering meeting (SPEC C8): per month and pair of organisations,
+// Statistics for the joint steering meeting (docs/capabilities.md C8): per month and pair of organisations,
 // as GET /api/v1/stats reports them. Each chart has the same numbers in a table beside it;
 // the CSV export is the service's own. No personal data is in any of it.
 
