@@ -1,4 +1,4 @@
-"""Concurrent WebSocket connections (SPEC §7: 2,000 in one process, resident memory ≤ 400 MB).
+"""Concurrent WebSocket connections (target, docs/capabilities.md: 2,000 in one process, resident memory ≤ 400 MB).
 
 Opens N authenticated WebSocket connections (first-frame auth, distinct users) to a demo server
 and reads the server's resident memory, next to a bare aiohttp WebSocket relay holding the same
@@ -95,7 +95,7 @@ async def main() -> None:
                 proc.wait(timeout=15)
 
     print(f"connections benchmark: {n} authenticated WebSocket connections held open, loopback")
-    print(f"{'figure':40}{'konsulta':>12}{'reference':>12}   SPEC §7 target")
+    print(f"{'figure':40}{'konsulta':>12}{'reference':>12}   target")
     print(f"{'resident memory idle (MB)':40}{k_idle:12.1f}{r_idle:12.1f}")
     print(f"{'resident memory with all open (MB)':40}{k_rss:12.1f}{r_rss:12.1f}   <= 400")
     print(f"{'per connection (KB)':40}{(k_rss - k_idle) * 1024 / n:12.1f}{(r_rss - r_idle) * 1024 / n:12.1f}")

@@ -1,7 +1,7 @@
 """Delivery latency and throughput: Konsulta next to a bare aiohttp WebSocket relay, same run.
 
 Latency is the time from the sender starting its POST to the recipient's WebSocket frame,
-with authentication, policy, storage and audit in Konsulta's path (SPEC §7). Both servers run
+with authentication, policy, storage and audit in Konsulta's path (docs/capabilities.md, Figures). Both servers run
 as separate processes on loopback; server CPU per message is read from /proc.
 
     python bench/delivery_bench.py [--messages 300] [--quick]
@@ -244,7 +244,7 @@ async def main() -> None:
                 proc.wait(timeout=15)
 
     print(f"delivery benchmark: {args.messages} latency samples, SQLite, loopback, {os.cpu_count()} cores")
-    print(f"{'figure':34}{'konsulta':>12}{'reference':>12}{'ratio':>9}   SPEC §7 target")
+    print(f"{'figure':34}{'konsulta':>12}{'reference':>12}{'ratio':>9}   target")
     rows = [
         ("latency p50 (ms)", "p50", "<= 2"),
         ("latency p99 (ms)", "p99", "<= 6"),

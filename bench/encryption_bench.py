@@ -1,4 +1,4 @@
-"""The cost of encryption at rest (SPEC C4), measured against the same work without it, same run.
+"""The cost of encryption at rest (docs/capabilities.md C4), measured against the same work without it, same run.
 
 1. Message path: store N messages (text + 3 data items) through the real group-committing
    writer, once sealed under the consultation's data key (what the service does) and once with

@@ -1,4 +1,4 @@
-"""Policy decisions per second on one core (SPEC §7: >= 100,000 data items/s).
+"""Policy decisions per second on one core (target, docs/capabilities.md: >= 100,000 data items/s).
 
 Realistic messages: 3-5 data items each, sent to 2-4 recipients, a mix of categories with
 and without consents, prohibitions and referrals. Each item x recipient is one decision.

@@ -1,4 +1,5 @@
-"""SPEC §8: the OpenAPI document is fuzzed (schemathesis) with no 5xx and no response outside it.
+"""The security floor (docs/capabilities.md): the OpenAPI document is fuzzed (schemathesis) with no 5xx
+and no response outside it.
 
 A real demo server runs in a subprocess; every documented operation gets generated requests —
 valid and invalid — as an advisor, an expert and a privacy officer. Each answer must not be a

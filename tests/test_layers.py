@@ -1,4 +1,5 @@
-"""The layering of STYLE.md holds: edge → auth → policy → services → audit · storage · crypto."""
+"""The layering of the README's Architecture section holds: edge → auth → policy → services →
+audit · storage · crypto."""
 
 from __future__ import annotations
 

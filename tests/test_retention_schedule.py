@@ -1,4 +1,4 @@
-"""Retention per record type and controller (SPEC C4): unclosed consultations age out, ended
+"""Retention per record type and controller (docs/capabilities.md C4): unclosed consultations age out, ended
 consents, revoked prohibitions and clients with nothing left are deleted, the audit log is never
 deleted, and every close, shred and deletion is audited without personal data."""
 

@@ -1,4 +1,4 @@
-"""The privacy officer's audit API (SPEC §5, C5) over the real app: tree heads, checkpoints and
+"""The privacy officer's audit API (docs/capabilities.md: public API, C5) over the real app: tree heads, checkpoints and
 proofs that an independent verifier accepts, searches, the client access report, exports,
 break-glass — every one of them itself logged, and scoped to the officer's organisation."""
 

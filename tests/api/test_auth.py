@@ -1,4 +1,5 @@
-"""Every way a bearer token can be wrong is a 401 — never a 500, never a pass (SPEC §8)."""
+"""Every way a bearer token can be wrong is a 401 — never a 500, never a pass (the security floor,
+docs/capabilities.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Break-glass stays inside the officer's own organisation's rights (SPEC C5, §6).
+"""Break-glass stays inside the officer's own organisation's rights (docs/capabilities.md: C5, data categories).
 
 A privacy officer's break-glass opens a consultation's content only as the officer's organisation
 may see it through the policy: what the organisation wrote, in full; what another organisation

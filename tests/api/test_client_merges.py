@@ -1,4 +1,4 @@
-"""Clients registered before the canonical identity-code form (SPEC C3): the database is seeded
+"""Clients registered before the canonical identity-code form (docs/capabilities.md C3): the database is seeded
 the way the old registry wrote it (the code indexed as typed, en dash kept), then
 `consult clients merge-duplicates` re-indexes every client and merges the duplicates — their
 consultations, consents, prohibitions and client links follow the survivor, every merge is in

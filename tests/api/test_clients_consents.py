@@ -1,4 +1,4 @@
-"""Clients, consents and prohibitions over the API (SPEC C3), and consent checks at read time."""
+"""Clients, consents and prohibitions over the API (docs/capabilities.md C3), and consent checks at read time."""
 
 from __future__ import annotations
 

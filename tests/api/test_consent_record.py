@@ -1,4 +1,4 @@
-"""Consents a lawyer would sign off (SPEC C3): who records one, the organisations and the one
+"""Consents a lawyer would sign off (docs/capabilities.md C3): who records one, the organisations and the one
 purpose it names, bounded validity, the evidence of an oral consent, what the disclosing
 organisation sees and confirms, purpose binding at recording, and the receipt in plain language."""
 

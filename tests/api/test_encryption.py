@@ -1,4 +1,4 @@
-"""Encrypted storage (SPEC C4): nothing readable at rest, rows bound by associated data,
+"""Encrypted storage (docs/capabilities.md C4): nothing readable at rest, rows bound by associated data,
 rotation without downtime, crypto-shredding at the end of retention."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Bad input gets a clear 4xx JSON error and writes nothing (SPEC §5, §8)."""
+"""Bad input gets a clear 4xx JSON error and writes nothing (docs/capabilities.md: public API, security floor)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Identifiers in free text (SPEC C2/C3): a HETU never stored, other identifiers per reader."""
+"""Identifiers in free text (docs/capabilities.md C2, C3): a HETU never stored, other identifiers per reader."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The content gate (SPEC C2, C3): every text a user writes passes it before it is stored or
+"""The content gate (docs/capabilities.md C2, C3): every text a user writes passes it before it is stored or
 logged. Identity codes become client links or are removed; reference fields that are shown or
 logged as typed refuse identifiers; the other identifiers go by the policy per reader."""
 

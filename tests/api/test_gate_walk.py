@@ -1,5 +1,5 @@
 """Every writable text field of the OpenAPI document, with every way of writing every identifier
-the scanner knows (SPEC C2, C3, C5).
+the scanner knows (docs/capabilities.md C2, C3, C5).
 
 The fields are discovered from the document the service publishes — the string properties of
 every request body, the file name of every multipart upload and the string query parameters —

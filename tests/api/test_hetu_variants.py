@@ -1,4 +1,4 @@
-"""One person, one client (SPEC C3): an identity code typed with an en dash, a minus sign, a
+"""One person, one client (docs/capabilities.md C3): an identity code typed with an en dash, a minus sign, a
 non-breaking hyphen or an em dash is the same client as the ASCII code, so prohibitions,
 consents and the access report follow the person and not the keyboard."""
 

@@ -1,4 +1,5 @@
-"""Hostile input at the edge gets a 4xx JSON error, never a 500, and writes nothing (SPEC §5, §8).
+"""Hostile input at the edge gets a 4xx JSON error, never a 500, and writes nothing
+(docs/capabilities.md: public API, security floor).
 
 Each case was an unhandled error before: a body nested too deep for the JSON parser, a lone
 UTF-16 surrogate that cannot be encoded, a non-ASCII digit in an integer parameter, a cursor

@@ -1,5 +1,5 @@
 """Every parameter and field of the OpenAPI document, with every hostile value that applies to it
-(SPEC §5, §8).
+(docs/capabilities.md: public API, security floor).
 
 The operations are discovered from the document the service publishes, so a parameter or body
 added later is walked too. Each hostile value goes to every place it applies through the real

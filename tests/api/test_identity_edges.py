@@ -1,5 +1,6 @@
-"""The edges of identity (SPEC §8): a token names a configured organisation and plain-text
-claims, or it names no one; an admin manages the directory entries of their own organisation."""
+"""The edges of identity (the security floor, docs/capabilities.md): a token names a configured
+organisation and plain-text claims, or it names no one; an admin manages the directory entries
+of their own organisation."""
 
 from __future__ import annotations
 

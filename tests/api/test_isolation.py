@@ -1,4 +1,5 @@
-"""Isolation between advisors, organisations and roles (SPEC §8): what you may not see is 404."""
+"""Isolation between advisors, organisations and roles (the security floor, docs/capabilities.md): what
+you may not see is 404."""
 
 from __future__ import annotations
 

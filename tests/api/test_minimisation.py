@@ -1,4 +1,4 @@
-"""SPEC §6 over the real API: every row of the baseline table, both directions, at send time,
+"""The baseline policy (policies/README.md § 9) over the real API: each category in both directions, at send time,
 at read time and in live events. A withheld value appears nowhere the reader can see it."""
 
 from __future__ import annotations

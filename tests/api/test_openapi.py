@@ -24,7 +24,7 @@ async def test_openapi_matches_routes(api):
 
 
 async def test_spec_paths_are_all_present(api):
-    """The SPEC §5 contract paths implemented so far keep their names."""
+    """The public API's paths (docs/capabilities.md) keep their names."""
     document = await api.call("GET", "/api/v1/openapi.json", expect=200)
     for path in ["/healthz", "/api/v1/openapi.json", "/api/v1/me", "/api/v1/experts", "/api/v1/experts/{user_id}",
                  "/api/v1/consultations", "/api/v1/consultations/{id}", "/api/v1/consultations/{id}/claim",

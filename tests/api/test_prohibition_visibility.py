@@ -1,4 +1,4 @@
-"""Disclosure prohibitions are the recording organisation's business (SPEC C3).
+"""Disclosure prohibitions are the recording organisation's business (docs/capabilities.md C3).
 
 Only the recording organisation's advisors, social workers and privacy officers list a client's
 prohibitions, with who recorded them and for which categories. Anyone else learns only that an

@@ -1,7 +1,8 @@
 """Property-based: no generated message ever shows a value the law withholds from its reader.
 
-The expectations here are written from SPEC §6 independently of the policy files: whatever the
-rules say in detail, these invariants must hold for every message hypothesis can think of.
+The expectations here are the legal floor of docs/capabilities.md (Data categories), written
+independently of the policy files: whatever the rules say in detail, these invariants must hold
+for every message hypothesis can think of.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ async def scenario(api: Api, direction: tuple[str, str], purpose: str, spec: lis
             assert value not in everything
             continue
         assert seen["value"] == value
-        # The invariants of SPEC §6, whatever the rules say in detail:
+        # The legal floor (docs/capabilities.md), whatever the rules say in detail:
         assert not (category == "decision.content" and reader_org == "kela")
         assert not (cross and category in NEVER_ACROSS)
         assert not (cross and purpose == "general")

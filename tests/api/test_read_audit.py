@@ -1,4 +1,4 @@
-"""Every read of client data or content leaves an audit record (SPEC C5), derived from the route
+"""Every read of client data or content leaves an audit record (docs/capabilities.md C5), derived from the route
 table: each route the app serves is either exercised here — and must append a record by its caller
 when it answers — or listed as carrying no client data, with a response schema that names no
 client, question or content field. A new route that is neither fails the test, and so does a

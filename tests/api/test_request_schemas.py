@@ -1,4 +1,4 @@
-"""The OpenAPI document and the edge agree on every request body (SPEC §5, §8).
+"""The OpenAPI document and the edge agree on every request body (docs/capabilities.md: public API, security floor).
 
 The document is read from the running app; each request schema is checked against what the
 app actually does with a body: every object the document describes is closed

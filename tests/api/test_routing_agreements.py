@@ -1,4 +1,4 @@
-"""Agreements between organisations (SPEC C6a): none in force, no new consultation (403 naming
+"""Agreements between organisations (docs/capabilities.md C6a): none in force, no new consultation (403 naming
 the missing agreement); admins of a party manage them; every change is a version and audited."""
 
 from __future__ import annotations

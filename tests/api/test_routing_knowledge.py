@@ -1,4 +1,4 @@
-"""The knowledge base (SPEC C9): a closed consultation becomes a question-and-answer entry only
+"""The knowledge base (docs/capabilities.md C9): a closed consultation becomes a question-and-answer entry only
 if the identifier scan finds nothing personal in it; another expert approves it; staff search it
 in Finnish through the database (FTS5 on SQLite, to_tsvector on PostgreSQL)."""
 

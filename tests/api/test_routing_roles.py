@@ -1,5 +1,5 @@
-"""Every routing endpoint × every role (SPEC §8): the right status for each, 401 without a token,
-404 for what another organisation owns, and never a 5xx."""
+"""Every routing endpoint × every role (the security floor, docs/capabilities.md): the right
+status for each, 401 without a token, 404 for what another organisation owns, and never a 5xx."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Statistics for the steering meeting (SPEC C8), each figure checked against a data set built
+"""Statistics for the steering meeting (docs/capabilities.md C8), each figure checked against a data set built
 here through the API with a controlled clock: months in Helsinki time, nearest-rank quantiles,
 SLA kept, re-offers and escalations, outcomes, disclosures and referrals, CSV, no personal data."""
 

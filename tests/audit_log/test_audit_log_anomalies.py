@@ -1,4 +1,4 @@
-"""Anomaly flags for the privacy officer (SPEC C5), with the clock pinned: many distinct clients
+"""Anomaly flags for the privacy officer (docs/capabilities.md C5), with the clock pinned: many distinct clients
 per user per hour (configurable), access outside office hours in Helsinki, every break-glass and
 every § 35(2) referral without consent."""
 

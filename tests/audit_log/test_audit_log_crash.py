@@ -1,6 +1,6 @@
-"""A server killed with SIGKILL under load (SPEC §8): no acknowledged act is missing its audit
-record, no record exists without its act, the log verifies, and it still verifies after a
-restart and a graceful stop."""
+"""A server killed with SIGKILL under load (the security floor, docs/capabilities.md): no
+acknowledged act is missing its audit record, no record exists without its act, the log
+verifies, and it still verifies after a restart and a graceful stop."""
 
 from __future__ import annotations
 

@@ -119,7 +119,7 @@ def test_wrong_key_fails() -> None:
     ids=["other-table", "other-row", "other-field", "other-consultation"],
 )
 def test_ciphertext_moved_elsewhere_fails(moved_to: bytes) -> None:
-    """SPEC C4: a ciphertext copied to another table, row or field does not decrypt."""
+    """docs/capabilities.md C4: a ciphertext copied to another table, row or field does not decrypt."""
     blob = seal(KEY, PLAINTEXT, AAD)
     with pytest.raises(CryptoError):
         open_sealed(KEY, blob, moved_to)

@@ -29,7 +29,7 @@ def test_blind_index_is_frozen(vector: dict) -> None:
 
 
 def test_same_value_in_any_harmless_spelling_gives_the_same_index() -> None:
-    """SPEC C3: the same HETU gives the same client_ref, however it was typed."""
+    """docs/capabilities.md C3: the same HETU gives the same client_ref, however it was typed."""
     expected = blind_index(KEY, HETU, domain=HETU_DOMAIN)
     for spelling in (" 010101-900r ", "010101-900r", "\t010101-900R\n", "０１０１０１-９００Ｒ"):
         assert blind_index(KEY, spelling, domain=HETU_DOMAIN) == expected

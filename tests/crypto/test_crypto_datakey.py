@@ -77,7 +77,7 @@ def test_wrapped_key_moved_to_another_owner_fails(keyring: FileKeyring) -> None:
 
 
 def test_message_sealed_under_a_consultation_key_is_bound_to_its_row(keyring: FileKeyring) -> None:
-    """SPEC C4 end to end: DEK per consultation, AAD per row; a moved ciphertext fails."""
+    """docs/capabilities.md C4 end to end: DEK per consultation, AAD per row; a moved ciphertext fails."""
     envelope = Envelope(keyring)
     dek, wrapped = envelope.create("consultation:9")
     sealer = envelope.sealing_key("consultation:9", wrapped)

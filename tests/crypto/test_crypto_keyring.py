@@ -302,7 +302,7 @@ def test_wrap_context_must_be_non_empty_bytes(keyring: FileKeyring) -> None:
 def test_rotation_keeps_old_keys_readable_and_wraps_new_ones_under_the_new_version(
     keyring: FileKeyring,
 ) -> None:
-    """SPEC C4 rotation: after add_version old wraps still open, new ones use v2."""
+    """docs/capabilities.md C4 rotation: after add_version old wraps still open, new ones use v2."""
     old = keyring.wrap(DEK, CONTEXT)
     assert keyring.add_version() == 2
     assert keyring.current_version() == 2

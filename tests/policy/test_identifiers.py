@@ -99,7 +99,7 @@ def test_every_decision_is_permit_or_redact_and_names_rule_citation_and_version(
 
 
 def test_nothing_passes_without_a_client_link_or_under_the_general_purpose(wide_engine):
-    """SPEC C1: a consultation without a client link carries no client data at all."""
+    """docs/capabilities.md C1: a consultation without a client link carries no client data at all."""
     for kind, sender, recipient, purpose in every_shape():
         if purpose == "general":
             d = decide(kind, sender, recipient, purpose, eng=wide_engine)

@@ -49,7 +49,7 @@ def load_error(directory: Path) -> PolicyError:
 # -- the shipped vocabulary -------------------------------------------------------------------
 
 def test_taxonomy_keeps_the_spec_names_and_is_the_api_vocabulary():
-    """SPEC names stay (add freely, never rename); the API's closed lists are the taxonomy's."""
+    """The public API's names stay (add freely, never rename); the API's closed lists are the taxonomy's."""
     policy = shipped_policy()
     assert set(policy.categories) >= SPEC_CATEGORIES
     assert set(policy.purposes) >= SPEC_PURPOSES

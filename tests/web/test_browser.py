@@ -59,7 +59,7 @@ def test_pkce_helpers_match_rfc7636_and_hetu_checks_all_century_signs(tabs):
 def test_advisor_asks_expert_is_alerted_answers_and_advisor_sees_it_live(tabs):
     """Two browsers: an advisor asks with the client at the counter, the on-duty expert is alerted,
     claims and answers with structured data; the advisor sees the answer live, and a decision's
-    content never reaches the advisor's screen (SPEC §6: deny, always)."""
+    content never reaches the advisor's screen (the legal floor of docs/capabilities.md: never to a Kela reader)."""
     advisor, expert = tabs(), tabs()
     a = advisor.sign_in("kela.aino")
     e = expert.sign_in("vantaa.sanna")

@@ -1,6 +1,6 @@
 """The app speaks the user's language: the policy's withheld reasons and citations, the codes of
 actions, flags and statuses, and the client's consent receipt are shown as words in Finnish,
-Swedish and English (issue #16)."""
+Swedish and English."""
 
 from __future__ import annotations
 
