@@ -32,11 +32,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Property and fuzz tests (hypothesis, schemathesis) are deterministic: the examples are derived
 # from each test, not from a random seed or a saved database, so a failure on one machine is the
-# same failure on every machine and every run. HYPOTHESIS_PROFILE=explore (or
-# `--hypothesis-profile=explore`) searches at random.
+# same failure on every machine and every run. KONSULTA_HYPOTHESIS_PROFILE picks the profile:
+# `konsulta` (the everyday run), `thorough` (the same seeded search with many more examples per
+# property, for a nightly or manual run; see `examples`), or `explore` (searches at random; also
+# `--hypothesis-profile=explore`). HYPOTHESIS_PROFILE is read when the first is not set.
+HYPOTHESIS_PROFILE = os.environ.get("KONSULTA_HYPOTHESIS_PROFILE") or os.environ.get("HYPOTHESIS_PROFILE", "konsulta")
 hypothesis_settings.register_profile("konsulta", derandomize=True, database=None, print_blob=True)
+hypothesis_settings.register_profile("thorough", derandomize=True, database=None, print_blob=True,
+                                     max_examples=1000)
 hypothesis_settings.register_profile("explore", derandomize=False, database=None, print_blob=True)
-hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "konsulta"))
+hypothesis_settings.load_profile(HYPOTHESIS_PROFILE)
+
+
+def examples(everyday: int, thorough: int) -> int:
+    """A property's number of examples: ``thorough`` under the thorough profile, else ``everyday``."""
+    return thorough if HYPOTHESIS_PROFILE == "thorough" else everyday
 
 
 def pytest_configure(config: pytest.Config) -> None:

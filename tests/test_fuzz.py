@@ -30,8 +30,10 @@ from schemathesis.checks import (  # noqa: E402
     status_code_conformance,
 )
 
+from tests.conftest import examples
+
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = int(os.environ.get("KONSULTA_FUZZ_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("KONSULTA_FUZZ_EXAMPLES") or examples(12, 60))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 # Not plain HTTP operations: the WebSocket upgrade and the development-only endpoints.
 SKIP_PATHS = ("/api/v1/ws", "/api/v1/dev/users", "/api/v1/dev/token")

@@ -38,7 +38,7 @@ from consult.policy.model import (
     Prohibition,
 )
 from consult.policy.rules import Category, Guard, Policy, Rule
-from consult.policy.signals import SignalDetector
+from consult.policy.signals import SignalDetector, SignalSet
 
 _PLAIN: Final = 0
 _CONSENT: Final = 1
@@ -73,6 +73,24 @@ class _IdentifierPlan:
     cross_org: bool = True
     open: Decision | None = None
     prohibited: Decision | None = None
+
+
+#: Detectors compiled in this process, by the identity of their (immutable) signal set, which
+#: each entry keeps alive; oldest first. A policy loaded again from unchanged files is the same
+#: object (``loader.load_policy``), so a new engine over it reuses the compiled detector.
+_DETECTORS: dict[int, tuple[SignalSet, SignalDetector]] = {}
+_DETECTORS_KEPT: Final = 8
+
+
+def _detector(signals: SignalSet) -> SignalDetector:
+    entry = _DETECTORS.get(id(signals))
+    if entry is not None and entry[0] is signals:
+        return entry[1]
+    detector = SignalDetector(signals)
+    while len(_DETECTORS) >= _DETECTORS_KEPT:
+        del _DETECTORS[next(iter(_DETECTORS))]
+    _DETECTORS[id(signals)] = (signals, detector)
+    return detector
 
 
 class PolicyEngine:
@@ -112,7 +130,7 @@ class PolicyEngine:
         self._redacted_guards: dict[str, Decision] = {
             gid: replace(decision, effect="redact") for gid, decision in self._guards.items()
         }
-        self._signals = SignalDetector(policy.signals)
+        self._signals = _detector(policy.signals)
         self._plans: dict[tuple[Any, ...], _Plan] = {}
         self._identifier_plans: dict[tuple[Any, ...], _IdentifierPlan] = {}
 

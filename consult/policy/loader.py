@@ -72,12 +72,9 @@ class PolicyError(Exception):
 class _Source:
     """One file's name, text and parsed data, with line lookup for error messages."""
 
-    def __init__(self, path: Path) -> None:
-        self.name = path.name
-        try:
-            self.text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise PolicyError(self.name, None, f"cannot read: {exc}") from None
+    def __init__(self, name: str, text: str) -> None:
+        self.name = name
+        self.text = text
         try:
             self.data: dict[str, Any] = tomllib.loads(self.text)
         except tomllib.TOMLDecodeError as exc:
@@ -125,9 +122,31 @@ def load_policy(directory: Path, organisations: Mapping[str, str] | None = None,
     org kind) adds deployment organisations to those of the taxonomy; organisation ids are
     configuration. The policy version is the SHA-256 over the canonical contents of the
     loaded files, sorted by name, and those organisations.
+
+    The files are read on every call; a :class:`Policy` (immutable) already built in this process
+    from the same texts, profile and organisations is returned again instead of being parsed and
+    checked anew.
     """
+    texts = _texts(directory)
+    key = (texts, profile, tuple(sorted((organisations or {}).items())))
+    policy = _LOADED.get(key)
+    if policy is None:
+        policy = _load(directory, [_Source(name, text) for name, text in texts], organisations, profile)
+        while len(_LOADED) >= _LOADED_KEPT:
+            del _LOADED[next(iter(_LOADED))]
+        _LOADED[key] = policy
+    return policy
+
+
+#: Policies built in this process, by their files' texts, profile and organisations (oldest first).
+_LOADED: dict[tuple[Any, ...], Policy] = {}
+_LOADED_KEPT = 8
+
+
+def _load(directory: Path, sources: list[_Source], organisations: Mapping[str, str] | None,
+          profile: str) -> Policy:
     by_kind: dict[str, list[_Source]] = {}
-    for src in _sources(directory):
+    for src in sources:
         by_kind.setdefault(_kind(src), []).append(src)
     if len(by_kind.get("taxonomy", [])) != 1:
         raise PolicyError(str(directory), None, "exactly one taxonomy file is required")
@@ -190,10 +209,21 @@ def profiles(directory: Path) -> tuple[str, ...]:
 
 
 def _sources(directory: Path) -> list[_Source]:
+    return [_Source(name, text) for name, text in _texts(directory)]
+
+
+def _texts(directory: Path) -> tuple[tuple[str, str], ...]:
+    """(name, text) of every policy file of ``directory`` (not the ``*.cases.toml``), by name."""
     paths = sorted(p for p in Path(directory).glob("*.toml") if not p.name.endswith(CASES_SUFFIX))
     if not paths:
         raise PolicyError(str(directory), None, "no policy files (*.toml) found")
-    return [_Source(p) for p in paths]
+    texts = []
+    for path in paths:
+        try:
+            texts.append((path.name, path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PolicyError(path.name, None, f"cannot read: {exc}") from None
+    return tuple(texts)
 
 
 def _kind(src: _Source) -> str:

@@ -376,6 +376,12 @@ class Routing:
 
     async def set_pool(self, who: Principal, org: str, name: str, values: dict[str, Any], ctx: RequestContext
                        ) -> dict[str, Any]:
+        """Configure a pool; the answer is its status as ``pools`` shows it."""
+        await self._write_pool(who, org, name, values, ctx)
+        return next(p for p in await self.pools(org) if p["name"] == name)
+
+    async def _write_pool(self, who: Principal, org: str, name: str, values: dict[str, Any],
+                          ctx: RequestContext) -> None:
         now = self.clock.now()
         gate.reference("backup_pool", values.get("backup_pool"))  # shown to every user as typed
         if values.get("backup_pool") == name:
@@ -398,10 +404,11 @@ class Routing:
                                                            rule_id=f"pool:{org}/{name}")])
 
         await self.db.write(unit)
-        return next(p for p in await self.pools(org) if p["name"] == name)
 
     async def seed_pool(self, org: str, name: str, **values: Any) -> None:
+        """Configure a pool that is not configured yet (demo start-up): the write and audit record
+        of ``set_pool``, without reading back every pool's status (expected waits) for an answer."""
         async with self.db.read() as conn:
             if await store.get_pool(conn, org, name) is not None:
                 return
-        await self.set_pool(SYSTEM, org, name, values, SYSTEM_CONTEXT)
+        await self._write_pool(SYSTEM, org, name, values, SYSTEM_CONTEXT)

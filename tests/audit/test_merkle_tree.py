@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consult.audit import merkle
+from tests.conftest import examples
 
 from . import rfc9162_reference as rfc
 
@@ -179,7 +180,7 @@ def test_large_tree_across_chunk_boundaries() -> None:
     assert len(bulk.inclusion_proof(12_345)) == 17
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(30, 300), deadline=None)
 @given(
     n=st.integers(min_value=0, max_value=300),
     cuts=st.lists(st.integers(min_value=0, max_value=300), max_size=6),

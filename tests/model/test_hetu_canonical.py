@@ -16,6 +16,7 @@ from stdnum.util import clean as stdnum_clean
 from consult.model.hetu import CENTURY_SIGNS, _fold_code, canonical_hetu, fold_for_scan, is_dash
 from consult.policy.scan import scan
 from tests.policy.support import CENTURY_SIGNS as SIGNS_BY_CENTURY, synthetic_hetu
+from tests.conftest import examples
 
 #: What people and word processors put between the birth date and the individual number.
 DASHES = ["-", "\u2010", "\u2011", "\u2012", "\u2013", "\u2014", "\u2015", "\u2212", "\ufe58",
@@ -55,7 +56,7 @@ def variants(draw, code: str) -> str:
     return "".join(chars)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(100, 1000), deadline=None)
 @given(st.data())
 def test_every_variant_has_the_one_canonical_form(data):
     """Property: however a code is typed, it is one person (one blind index, one client_ref)."""
@@ -64,7 +65,7 @@ def test_every_variant_has_the_one_canonical_form(data):
     assert canonical_hetu(variant) == code
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(100, 1000), deadline=None)
 @given(st.data(), st.sampled_from(["Asiakas ", "tunnus: ", "(", "hetu_", "\n", ""]),
        st.sampled_from([" soittaa.", ").", ", kiitos", "\n", ""]))
 def test_scanner_finds_every_variant_in_text(data, before, after):
@@ -143,7 +144,7 @@ def test_scanner_allows_three_spaces_around_the_sign_and_no_more():
     assert [f.kind for f in scan("tunnus 1310\u200b52-30\u200d8T.")] == ["hetu"]
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(100, 1000), deadline=None)
 @given(st.text(alphabet=st.characters(max_codepoint=127), max_size=24))
 def test_the_ascii_shortcut_folds_exactly_like_the_general_path(value):
     assert "".join(value.split()).upper() == _fold_code(value)

@@ -437,3 +437,19 @@ def test_identifier_case_is_checked(policy_dir, old, new, message):
     with pytest.raises(PolicyError) as info:
         case_files(policy_dir, load_policy(policy_dir))
     assert info.value.file == "baseline.cases.toml" and message in info.value.message
+
+
+def test_unchanged_files_give_the_policy_already_built_and_a_changed_file_a_new_one(policy_dir):
+    from consult.policy.engine import PolicyEngine
+
+    first = load_policy(policy_dir)
+    assert load_policy(policy_dir) is first
+    assert PolicyEngine(first).signals is PolicyEngine(first).signals  # compiled once
+    assert load_policy(policy_dir, profile="experiment-2015") is not first
+    vantaa = policy_dir / "vantaa.toml"
+    vantaa.write_text(vantaa.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
+    changed = load_policy(policy_dir)
+    assert changed is not first  # built anew (a comment leaves the version as it was)
+    (policy_dir / "taxonomy.toml").write_text("not [ toml", encoding="utf-8")
+    with pytest.raises(PolicyError):
+        load_policy(policy_dir)

@@ -16,6 +16,7 @@ from consult.model.vocabulary import CATEGORIES as API_CATEGORIES, PURPOSES as A
 from consult.policy.model import Consent, ItemRequest, Party, Prohibition, Referral
 
 from .support import POLICY_DIR, PROFILES
+from tests.conftest import examples
 
 ORGS = {"kela": "benefit_institution", "vantaa": "wellbeing_county", "espoo": "wellbeing_county"}
 ROLES = ["advisor", "expert", "social_worker", "privacy_officer", "admin"]
@@ -75,7 +76,7 @@ requests = st.builds(
     consent=st.none() | consents, prohibitions=st.lists(prohibitions, max_size=3).map(tuple),
     referral=st.none() | referrals, now=times)
 
-PROPERTY = settings(max_examples=400, deadline=None)
+PROPERTY = settings(max_examples=examples(75, 1000), deadline=None)
 
 
 def covered(req: ItemRequest) -> bool:

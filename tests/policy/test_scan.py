@@ -11,6 +11,7 @@ from hypothesis import given, settings, strategies as st
 from stdnum.fi import hetu as stdnum_hetu
 
 from consult.policy.scan import Finding, redact, scan
+from tests.conftest import examples
 
 from .support import CENTURY_SIGNS, synthetic_hetu, wrong_check
 
@@ -80,7 +81,7 @@ def test_hetu_glued_to_letters_or_digits_is_not_found_but_punctuation_is_fine():
 valid_dates = st.dates(date(1800, 1, 1), date(2099, 12, 31))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(100, 1000), deadline=None)
 @given(valid_dates, st.integers(2, 999), st.data())
 def test_hetu_is_never_also_a_phone_number(day, individual, data):
     sign = data.draw(st.sampled_from(CENTURY_SIGNS[day.year // 100 * 100]))
