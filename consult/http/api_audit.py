@@ -13,8 +13,8 @@ from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
 from consult.http import vocabulary as vocab
-from consult.http.api import Route
-from consult.http.principal import authenticate, context
+from consult.http.principal import caller, context
+from consult.http.route import Route
 from consult.model import identifiers
 from consult.services import log_extract as log_extract_words
 from consult.services.audit import EXPORT_FORMATS, AuditQuery
@@ -72,36 +72,36 @@ def _trail(request: web.Request):  # type: ignore[no-untyped-def]
 
 
 async def tree_head(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     return _json(await _trail(request).tree_head(who))
 
 
 async def checkpoint(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     return _text(await _trail(request).checkpoint(who))
 
 
 async def verifier_key(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     return _text(_trail(request).verifier_key(who) + "\n")
 
 
 async def inclusion_proof(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     index = _index(request, "index", required=True)
     size = _index(request, "size", required=False)
     return _json(await _trail(request).inclusion(who, index, size))
 
 
 async def consistency_proof(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     first = _index(request, "first", required=True)
     second = _index(request, "second", required=False)
     return _json(await _trail(request).consistency(who, first, second))
 
 
 async def verify(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     return _json(await _trail(request).verify(who, context(request)))
 
 
@@ -109,21 +109,21 @@ async def verify(request: web.Request) -> web.Response:
 
 
 async def events(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     q = _query(request)
     return _json(await _trail(request).events(who, q, limit=v.query_int(request, "limit"),
                                               cursor=request.query.get("cursor"), ctx=context(request)))
 
 
 async def disclosures(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     q = _query(request)
     return _json(await _trail(request).disclosures(who, q, limit=v.query_int(request, "limit"),
                                                    cursor=request.query.get("cursor"), ctx=context(request)))
 
 
 async def access_report(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     ref = v.path_id(request, "ref")
     reason = request.query.get("reason")
     if reason is not None and len(reason) > 4000:
@@ -135,7 +135,7 @@ async def access_report(request: web.Request) -> web.Response:
 
 
 async def log_extract(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     ref = v.path_id(request, "ref")
     lang = v.query_choice(request, "lang", ("fi", "sv")) or "fi"
     reason = request.query.get("reason")
@@ -158,7 +158,7 @@ def _statute(policy, rule_id: str) -> str | None:  # type: ignore[no-untyped-def
 
 
 async def anomalies(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     return _json(await _trail(request).anomalies(
         who, since=v.query_instant(request, "from", day="start"),
         until=v.query_instant(request, "to", day="next_start"),
@@ -166,7 +166,7 @@ async def anomalies(request: web.Request) -> web.Response:
 
 
 async def export(request: web.Request) -> web.StreamResponse:
-    who = await authenticate(request)
+    who = caller(request)
     fmt = v.query_choice(request, "format", EXPORT_FORMATS) or "jsonl"
     q = _query(request)
     lines = await _trail(request).export(who, q, fmt, context(request))
@@ -182,7 +182,7 @@ async def export(request: web.Request) -> web.StreamResponse:
 
 
 async def break_glass(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     consultation_id = v.path_id(request, "id")
     data = await v.json_body(request)
     justification = v.text(data, "justification", max_len=4000)
@@ -190,7 +190,7 @@ async def break_glass(request: web.Request) -> web.Response:
 
 
 async def reason(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     return _json(await _trail(request).reason(who, v.path_id(request, "id"), context(request)))
 
 

@@ -13,8 +13,8 @@ from consult.errors import NotFound, Unprocessable
 from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
-from consult.http.api import Route
-from consult.http.principal import authenticate, context
+from consult.http.principal import caller, context
+from consult.http.route import Route
 from consult.model.vocabulary import URGENCIES
 from consult.services import gate
 from consult.services.agreements import AgreementInput
@@ -57,23 +57,23 @@ def _agreement_input(request: web.Request, data: dict[str, Any]) -> AgreementInp
 
 
 async def list_agreements(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     return _json({"items": await request.app[keys.AGREEMENTS].list_for(who), "next": None})
 
 
 async def create_agreement(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     data = _agreement_input(request, await v.json_body(request))
     return _json(await request.app[keys.AGREEMENTS].create(who, data, context(request)), status=201)
 
 
 async def get_agreement(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     return _json(await request.app[keys.AGREEMENTS].get(who, v.path_id(request)))
 
 
 async def update_agreement(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     agreement_id = v.path_id(request)
     data = _agreement_input(request, await v.json_body(request))
     return _json(await request.app[keys.AGREEMENTS].update(who, agreement_id, data, context(request)))
@@ -83,7 +83,6 @@ async def update_agreement(request: web.Request) -> web.Response:
 
 
 async def list_pools(request: web.Request) -> web.Response:
-    await authenticate(request)
     org = request.query.get("org")
     if org is not None and not v._ORG.match(org):
         return _json({"items": [], "next": None})
@@ -93,7 +92,7 @@ async def list_pools(request: web.Request) -> web.Response:
 
 
 async def put_pool(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     org, name = request.match_info["org"], request.match_info["name"]
     if not v._ORG.match(org) or not _NAME.match(name) or gate.holds_identifier(name):
         raise NotFound()
@@ -123,7 +122,7 @@ async def put_pool(request: web.Request) -> web.Response:
 
 
 async def my_queue(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     items = await request.app[keys.ROUTING].queue(who, clamp_limit(v.query_int(request, "limit")), context(request))
     return _json({"items": items, "next": None})
 
@@ -132,7 +131,7 @@ async def my_queue(request: web.Request) -> web.Response:
 
 
 async def get_roster(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     org = request.query.get("org") or who.org
     if not v._ORG.match(org):
         raise NotFound()
@@ -142,7 +141,7 @@ async def get_roster(request: web.Request) -> web.Response:
 
 
 async def add_period(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     data = await v.json_body(request)
     user_id = v.identifier(data, "user_id")
     body = await request.app[keys.ROSTER].add_period(
@@ -151,7 +150,7 @@ async def add_period(request: web.Request) -> web.Response:
 
 
 async def add_rule(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     data = await v.json_body(request)
     user_id = v.identifier(data, "user_id")
     weekday = data.get("weekday")
@@ -166,21 +165,20 @@ async def add_rule(request: web.Request) -> web.Response:
 
 
 async def delete_period(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     item_id = v.path_id(request)
     await request.app[keys.ROSTER].remove(who, "period", item_id, context(request))
     return _json({"id": item_id, "deleted": True})
 
 
 async def delete_rule(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     item_id = v.path_id(request)
     await request.app[keys.ROSTER].remove(who, "rule", item_id, context(request))
     return _json({"id": item_id, "deleted": True})
 
 
 async def holidays(request: web.Request) -> web.Response:
-    await authenticate(request)
     year = v.query_int(request, "year")
     year = request.app[keys.CLOCK].now().year if year is None else year
     if not 1900 <= year <= 2200:
@@ -193,14 +191,14 @@ async def holidays(request: web.Request) -> web.Response:
 
 
 async def stats(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     body = await request.app[keys.STATISTICS].report(
         who, parse_month(request.query.get("from"), "from"), parse_month(request.query.get("to"), "to"))
     return _json(body)
 
 
 async def stats_csv(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     text = await request.app[keys.STATISTICS].csv(
         who, parse_month(request.query.get("from"), "from"), parse_month(request.query.get("to"), "to"))
     return web.Response(text=text, content_type="text/csv", charset="utf-8",
@@ -211,7 +209,7 @@ async def stats_csv(request: web.Request) -> web.Response:
 
 
 async def propose_entry(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     consultation_id = v.path_id(request)
     data = await v.json_body(request)
     body = await request.app[keys.KNOWLEDGE].propose(
@@ -221,7 +219,7 @@ async def propose_entry(request: web.Request) -> web.Response:
 
 
 async def search_knowledge(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     query = request.query.get("q")
     if query is not None and len(query) > 200:
         raise Unprocessable("q: at most 200 characters", code="invalid_field")
@@ -232,23 +230,23 @@ async def search_knowledge(request: web.Request) -> web.Response:
 
 
 async def knowledge_drafts(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     items = await request.app[keys.KNOWLEDGE].drafts(who, clamp_limit(v.query_int(request, "limit")), context(request))
     return _json({"items": items, "next": None})
 
 
 async def get_entry(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     return _json(await request.app[keys.KNOWLEDGE].get(who, v.path_id(request), context(request)))
 
 
 async def approve_entry(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     return _json(await request.app[keys.KNOWLEDGE].approve(who, v.path_id(request), context(request)))
 
 
 async def withdraw_entry(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     return _json(await request.app[keys.KNOWLEDGE].withdraw(who, v.path_id(request), context(request)))
 
 

@@ -8,8 +8,8 @@ from consult.auth.dev import DEMO_USERS, demo_user
 from consult.errors import Unprocessable
 from consult.http import keys
 from consult.http import validation as v
-from consult.http.api import Route
-from consult.http.principal import authenticate
+from consult.http.principal import caller
+from consult.http.route import Route
 
 DEMO_USER = {
     "type": "object",
@@ -36,7 +36,7 @@ async def demo_token(request: web.Request) -> web.Response:
 
 async def renew_token(request: web.Request) -> web.Response:
     """A fresh token for the bearer of a still-valid one (the web app renews before expiry)."""
-    who = await authenticate(request)
+    who = caller(request)
     user = demo_user(who.user_id)
     if user is None or user.org != who.org:
         raise Unprocessable("Not a demo user.", code="unknown_user")

@@ -240,6 +240,16 @@ def instant(data: dict[str, Any], field: str, *, required: bool = True, day: Day
         raise _fail(field, str(exc)) from None
 
 
+def moment(raw: str | None, field: str, *, day: DayMeans | None = None) -> datetime | None:
+    """A time a body field holds (``consult.model.instant``), in UTC; 422 naming the field."""
+    if raw is None:
+        return None
+    try:
+        return parse_instant(raw, day=day)
+    except BadInstant as exc:
+        raise _fail(field, str(exc)) from None
+
+
 def day(data: dict[str, Any], field: str) -> date | None:
     """A date field of a body (YYYY-MM-DD); 422 naming the field."""
     raw = data.get(field)
