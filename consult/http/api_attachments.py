@@ -92,7 +92,8 @@ ATTACHMENT_ROUTES: tuple[Route, ...] = (
           "Upload a PDF, PNG or JPEG (checked by content, size-limited); it travels as an "
           "application.attachment item of a new message",
           who="participant",
-          body={"type": "object", "properties": {"file": {"type": "string", "format": "binary"},
+          body={"type": "object", "additionalProperties": False, "properties": {
+                    "file": {"type": "string", "format": "binary"},
                                                  "text": s.STR, "consent_id": s.STR,
                                                  "sensitive_confirmation": {
                                                      "type": "string", "contentMediaType": "application/json",

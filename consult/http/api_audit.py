@@ -4,7 +4,7 @@ that anyone can check, searches, the client access report, exports, anomalies an
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
 
@@ -15,9 +15,10 @@ from consult.http import validation as v
 from consult.http import vocabulary as vocab
 from consult.http.principal import caller, context
 from consult.http.route import Route
+from consult.http.shapes import Body, any_text
 from consult.model import identifiers
 from consult.services import log_extract as log_extract_words
-from consult.services.audit import EXPORT_FORMATS, AuditQuery
+from consult.services.audit import EXPORT_FORMATS, JUSTIFICATION_MAX, JUSTIFICATION_MIN, AuditQuery
 
 _ID = identifiers.USER_ID
 _NAME = re.compile(r"^[a-z0-9_.:-]{1,64}$")
@@ -181,12 +182,15 @@ async def export(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def break_glass(request: web.Request) -> web.Response:
-    who = caller(request)
-    consultation_id = v.path_id(request, "id")
-    data = await v.json_body(request)
-    justification = v.text(data, "justification", max_len=4000)
-    return _json(await _trail(request).break_glass(who, consultation_id, justification, context(request)))
+class BreakGlassBody(Body):
+    justification: Annotated[str, any_text(4000, description=(
+        f"Why the content must be opened: {JUSTIFICATION_MIN} to {JUSTIFICATION_MAX} characters once trimmed, "
+        "no identifiers (else 422 reason_required, invalid_field or identifier_in_text)"))] | None = None
+
+
+async def break_glass(request: web.Request, body: BreakGlassBody) -> web.Response:
+    return _json(await _trail(request).break_glass(caller(request), v.path_id(request, "id"), body.justification,
+                                                   context(request)))
 
 
 async def reason(request: web.Request) -> web.Response:
@@ -321,11 +325,6 @@ REASON: s.S = {
     "properties": {"id": s.STR, "kind": s.STR, "text": s.STR, "at": s.TS,
                    "actor": {"type": "object", "properties": {"id": s.STR, "org": s.STR}}},
 }
-BREAK_GLASS_BODY: s.S = {
-    "type": "object",
-    "required": ["justification"],
-    "properties": {"justification": {"type": "string", "minLength": 20, "maxLength": 2000}},
-}
 BREAK_GLASS: s.S = {
     "type": "object",
     "required": ["consultation", "messages", "audit"],
@@ -408,6 +407,6 @@ AUDIT_ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/v1/consultations/{id}/break-glass", break_glass,
           "Open a consultation's content with a written justification, as the officer's own organisation may see "
           "it through the policy (another organisation's withheld items stay withheld); logged and flagged",
-          who="privacy officer of a party organisation", body=BREAK_GLASS_BODY, response=BREAK_GLASS, secret=True,
+          who="privacy officer of a party organisation", body=BreakGlassBody, response=BREAK_GLASS, secret=True,
           errors=(400, 401, 403, 404, 413, 415, 422)),
 )

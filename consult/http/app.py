@@ -86,8 +86,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.on_shutdown.append(close_all)
 
     routes = routes_for(settings)
-    app[keys.BODY_SCHEMAS] = {r.handler.__name__: r.body for r in routes
-                              if isinstance(r.body, dict) and r.body_type == "application/json"}
     app[keys.BODY_NAMES] = {}
     app[keys.CHECK_ANSWERS] = settings.dev
     for route in routes:

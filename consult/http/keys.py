@@ -62,8 +62,6 @@ AUDIT = web.AppKey("audit", AuditTrail)
 SOCKETS = web.AppKey("sockets", dict)
 SESSIONS = web.AppKey("sessions", Sessions)
 METRICS = METRICS_KEY
-#: Route name -> the (closed) schema of a JSON request body its handler reads itself.
-BODY_SCHEMAS = web.AppKey("body_schemas", dict)
 #: The names request bodies are checked against, kept per loaded policy (consult/http/route.py).
 BODY_NAMES = web.AppKey("body_names", dict)
 #: Check each JSON success answer against the type its route declares (development mode).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
@@ -134,18 +135,21 @@ def build_document(routes: tuple[Route, ...]) -> dict[str, Any]:
     }
 
 
-def with_vocabulary(document: Any, vocabulary: Vocabulary) -> Any:
+def with_vocabulary(document: Any, vocabulary: Vocabulary, topics: Iterable[str] = (),
+                    orgs: Iterable[str] = ()) -> Any:
     """``document`` with each enum of the taxonomy's names (a schema marked ``x-taxonomy`` by
     consult/http/shapes.py, or a shared list of consult/http/schemas.py) replaced by the names of
-    ``vocabulary``: the enums have one home, the loaded taxonomy."""
-    enums = s.taxonomy_enums(vocabulary)
+    ``vocabulary``, and the configured ``topics`` and ``orgs`` listed where a body takes one: the
+    enums have one home, the loaded taxonomy and the configuration, as the edge checks them."""
+    shared = s.taxonomy_enums(vocabulary)
+    marked = sh.enums(sh.names_for(vocabulary, topics, orgs))
 
     def walk(node: Any) -> Any:
         if isinstance(node, list):
-            return enums[id(node)] if id(node) in enums else [walk(x) for x in node]
+            return shared[id(node)] if id(node) in shared else [walk(x) for x in node]
         if isinstance(node, dict):
             if isinstance(node.get(sh.TAXONOMY_KEY), str):
-                return {**node, "enum": sh.taxonomy_enum(node[sh.TAXONOMY_KEY], vocabulary)}
+                return {**node, "enum": marked[node[sh.TAXONOMY_KEY]]}
             return {k: walk(x) for k, x in node.items()}
         return node
 
@@ -160,7 +164,9 @@ def handler(document: dict[str, Any]) -> Any:
         engine = request.app[keys.POLICY]
         if id(engine) not in served:
             served.clear()
-            served[id(engine)] = with_vocabulary(document, vocab.of_policy(engine.policy))
+            settings = request.app[keys.SETTINGS]
+            served[id(engine)] = with_vocabulary(document, vocab.of_policy(engine.policy), settings.topics,
+                                                 settings.orgs)
         return web.json_response(served[id(engine)])
 
     return openapi

@@ -17,7 +17,6 @@ from consult.http import shapes as sh
 from consult.http import validation as v
 from consult.http import vocabulary as vocab
 from consult.http.principal import authenticate
-from consult.http.schemas import closed
 from consult.model import actions
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
@@ -66,8 +65,6 @@ class Route:
     def __post_init__(self) -> None:
         if self.action is not None:
             actions.roles_for(self.action)  # an unknown action fails when the routes are built
-        if isinstance(self.body, dict):
-            object.__setattr__(self, "body", closed(self.body))
 
     @property
     def reads_body(self) -> bool:

@@ -6,7 +6,6 @@ that way, and the query parameters.
 
 from __future__ import annotations
 
-import copy
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -473,22 +472,3 @@ def page(item: S) -> S:
         "required": ["items", "next"],
         "properties": {"items": {"type": "array", "items": item}, "next": NSTR},
     }
-
-
-def closed(schema: S) -> S:
-    """A copy of a request schema with ``additionalProperties: false`` on every object that names
-    its properties: the edge refuses any other field (``validation.refuse_unknown``). The taxonomy's
-    enum lists stay the shared objects, so that ``taxonomy_enums`` still finds them in the copy."""
-    shared = (CATEGORY_NAMES, CLIENT_CATEGORY_NAMES, PURPOSE_NAMES, CLIENT_PURPOSE_NAMES, ROLE_NAMES)
-    result = copy.deepcopy(schema, memo={id(names): names for names in shared})
-    stack = [result]
-    while stack:
-        node = stack.pop()
-        if not isinstance(node, dict):
-            continue
-        if isinstance(node.get("properties"), dict):
-            node.setdefault("additionalProperties", False)
-            stack.extend(node["properties"].values())
-        if isinstance(node.get("items"), dict):
-            stack.append(node["items"])
-    return result

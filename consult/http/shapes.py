@@ -99,17 +99,26 @@ def taxonomy_enum(kind: str, vocabulary: Vocabulary) -> list[str]:
     return sorted(names(vocabulary))
 
 
+def enums(names: Names) -> dict[str, list[str]]:
+    """The enum of each ``TAXONOMY_KEY`` mark in the document, from ``names`` (``names_for``)."""
+    found = {TAXONOMY[kind][0]: sorted(values) for kind, values in names.items() if kind in TAXONOMY}
+    found["topics"] = list(names[TopicName])
+    found["orgs"] = sorted(names[KnownOrg])
+    return found
+
+
 def _schema_hook(kind: type) -> dict[str, Any]:
     if kind in TAXONOMY:
         name = TAXONOMY[kind][0]
         # The shipped taxonomy's names; the served document has the running policy's (openapi.py).
         return {"type": "string", "enum": taxonomy_enum(name, DEFAULT), TAXONOMY_KEY: name}
     if kind is TopicName:
+        # The served document lists the running service's topics (openapi.py).
         return {"type": "string", "maxLength": identifiers.NAME_MAX, "pattern": _whole(identifiers.NAME_SHAPE),
-                "description": "One of the service's topics (CONSULT_TOPICS)"}
+                "description": "One of the service's topics (CONSULT_TOPICS)", TAXONOMY_KEY: "topics"}
     if kind is KnownOrg:
         return {"type": "string", "maxLength": identifiers.ORG_MAX, "pattern": _whole(identifiers.ORG_SHAPE),
-                "description": "One of the service's organisations (CONSULT_ORGS)"}
+                "description": "One of the service's organisations (CONSULT_ORGS)", TAXONOMY_KEY: "orgs"}
     raise NotImplementedError(kind)
 
 
