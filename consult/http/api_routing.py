@@ -16,9 +16,9 @@ from consult.http import schemas as s
 from consult.http import validation as v
 from consult.http.principal import caller, context
 from consult.http.route import Route
-from consult.http.shapes import Body, Name, OrgId, TopicName, UserId, line, text
+from consult.http.schemas import Instant
+from consult.http.shapes import Answer, Body, Name, OrgId, TopicName, UserId, line, text
 from consult.model import instant
-from consult.model.vocabulary import URGENCIES
 from consult.services import gate
 from consult.services.agreements import AgreementInput
 from consult.services.holidays import finnish_holidays
@@ -135,7 +135,7 @@ async def update_agreement(request: web.Request, body: AgreementIn) -> web.Respo
 async def list_pools(request: web.Request) -> web.Response:
     org = request.query.get("org")
     if org is not None and not v._ORG.match(org):
-        return _json({"items": [], "next": None})
+        return _json({"items": [], "next": None, "unpooled": []})
     routing = request.app[keys.ROUTING]
     # Questions to "any on-duty expert" of an organisation wait in no pool: counted apart.
     return _json({"items": await routing.pools(org), "next": None, "unpooled": await routing.unpooled_waiting(org)})
@@ -271,58 +271,173 @@ async def withdraw_entry(request: web.Request) -> web.Response:
     return _json(await request.app[keys.KNOWLEDGE].withdraw(who, v.path_id(request), context(request)))
 
 
-# -- schemas and routes --------------------------------------------------------------------------
+# -- answers and routes --------------------------------------------------------------------------
 
-_STR_LIST: s.S = {"type": "array", "items": s.STR}
-AGREEMENT: s.S = {
-    "type": "object",
-    "required": ["id", "reference", "parties", "valid_from", "in_force", "topics", "pools", "version"],
-    "properties": {"id": s.STR, "reference": s.STR, "parties": _STR_LIST, "valid_from": s.TS, "valid_until": s.TS,
-                   "in_force": {"type": "boolean"}, "topics": _STR_LIST, "pools": _STR_LIST,
-                   "version": {"type": "integer"}, "updated_at": s.TS, "updated_by": s.STR,
-                   "versions": {"type": "array", "items": {"type": "object"}}},
-}
-_SLA: s.S = {"type": "object", "properties": {u: {"type": "integer"} for u in URGENCIES}}
-_NINT: s.S = {"type": ["integer", "null"]}
-POOL: s.S = {
-    "type": "object",
-    "required": ["org", "name", "sla_seconds", "on_duty", "experts"],
-    "properties": {"org": s.STR, "name": s.STR, "configured": {"type": "boolean"}, "sla_seconds": _SLA,
-                   "reoffers": {"type": "integer"}, "backup_pool": s.NSTR, "max_open_per_expert": {"type": "integer"},
-                   "experts": {"type": "integer"}, "on_duty": {"type": "integer"}, "next_on_duty": s.TS,
-                   "waiting": {"type": "integer"},
-                   "expected_wait_seconds": {"type": "object", "properties": {u: _NINT for u in URGENCIES}}},
-}
-POOLS: s.S = {**s.page(POOL), "properties": {**s.page(POOL)["properties"], "unpooled": {
-    "type": "array", "description": "open consultations per organisation sent to any on-duty expert (no pool)",
-    "items": {"type": "object", "required": ["org", "waiting"],
-              "properties": {"org": s.STR, "waiting": {"type": "integer"}}}}}}
-QUEUE_ITEM: s.S = {"type": "object", "properties": {
-    "id": s.STR, "topic": s.STR, "urgency": s.STR, "pool": s.NSTR, "escalated_pool": s.NSTR, "origin_org": s.STR,
-    "created_at": s.TS, "waiting_seconds": {"type": "integer"}, "stage": s.NSTR, "offers": _NINT,
-    "next_step_at": s.TS, "sla_due_at": s.TS}}
-PERIOD: s.S = {"type": "object", "properties": {"id": s.STR, "user_id": s.STR, "starts_at": s.TS, "ends_at": s.TS,
-                                                "starts_local": s.STR, "ends_local": s.STR}}
-RULE: s.S = {"type": "object", "properties": {"id": s.STR, "user_id": s.STR, "weekday": {"type": "integer"},
-                                              "start": s.STR, "end": s.STR,
-                                              "valid_from": s.NSTR, "valid_until": s.NSTR}}
-DELETED: s.S = {"type": "object", "properties": {"id": s.STR, "deleted": {"type": "boolean"}}}
-ROSTER: s.S = {"type": "object", "properties": {
-    "org": s.STR, "from": s.TS, "to": s.TS, "time_zone": s.STR,
-    "holidays": {"type": "array", "items": {"type": "object"}},
-    "experts": {"type": "array", "items": {"type": "object", "properties": {
-        "id": s.STR, "name": s.STR, "pools": _STR_LIST, "on_duty": {"type": "boolean"},
-        "periods": {"type": "array", "items": PERIOD}, "rules": {"type": "array", "items": RULE},
-        "on_duty_intervals": {"type": "array", "items": {"type": "object"}}}}}}}
-HOLIDAYS: s.S = {"type": "object", "properties": {"year": {"type": "integer"}, "items": {
-    "type": "array", "items": {"type": "object", "properties": {"date": s.STR, "name": s.STR}}}}}
-STATS: s.S = {"type": "object", "required": ["from", "to", "rows"], "properties": {
-    "from": s.STR, "to": s.STR, "org": s.STR, "time_zone": s.STR, "quantiles": s.STR,
-    "rows": {"type": "array", "items": {"type": "object"}}}}
-ENTRY: s.S = {"type": "object", "required": ["id", "topic", "question", "answer", "status"], "properties": {
-    "id": s.STR, "org": s.STR, "topic": s.STR, "question": s.STR, "answer": s.STR, "status": s.STR,
-    "created_at": s.TS, "approved_at": s.TS, "source_consultation_id": s.NSTR, "created_by": s.NSTR,
-    "approved_by": s.NSTR}}
+Names = list[str]
+
+
+class AgreementVersion(Answer):
+    version: int
+    at: Instant
+    by: str | None
+    agreement: dict[str, Any]
+
+
+class Agreement(Answer):
+    id: str
+    reference: str
+    parties: Names
+    valid_from: Instant
+    valid_until: Instant
+    in_force: bool
+    topics: Names
+    pools: Names
+    version: int
+    updated_at: Instant
+    updated_by: str | None
+    versions: list[AgreementVersion] | UnsetType = UNSET
+
+
+class AgreementPage(Answer):
+    items: list[Agreement]
+    next: str | None
+
+
+class Pool(Answer):
+    org: str
+    name: str
+    configured: bool
+    sla_seconds: dict[str, int]
+    reoffers: int
+    backup_pool: str | None
+    max_open_per_expert: int
+    experts: int
+    on_duty: int
+    next_on_duty: Instant
+    waiting: int
+    expected_wait_seconds: dict[str, int | None]
+
+
+class Unpooled(Answer):
+    org: str
+    waiting: int
+
+
+class Pools(Answer):
+    items: list[Pool]
+    next: str | None
+    unpooled: Annotated[list[Unpooled], Meta(
+        description="open consultations per organisation sent to any on-duty expert (no pool)")]
+
+
+class QueueItem(Answer):
+    id: str
+    topic: str
+    urgency: str
+    pool: str | None
+    escalated_pool: str | None
+    origin_org: str
+    created_at: Instant
+    waiting_seconds: int
+    stage: str | None
+    offers: int | None
+    next_step_at: Instant
+    sla_due_at: Instant
+
+
+class Queue(Answer):
+    items: list[QueueItem]
+    next: str | None
+
+
+class Period(Answer):
+    id: str
+    user_id: str
+    starts_at: Instant
+    ends_at: Instant
+    starts_local: str
+    ends_local: str
+
+
+class WeeklyRule(Answer):
+    id: str
+    user_id: str
+    weekday: int
+    start: str
+    end: str
+    valid_from: str | None
+    valid_until: str | None
+
+
+class Interval(Answer, rename={"start": "from", "end": "to", "start_local": "from_local", "end_local": "to_local"}):
+    start: Instant
+    end: Instant
+    start_local: str
+    end_local: str
+
+
+class RosterExpert(Answer):
+    id: str
+    name: str | None
+    pools: Names
+    on_duty: bool
+    periods: list[Period]
+    rules: list[WeeklyRule]
+    on_duty_intervals: list[Interval]
+
+
+class Holiday(Answer):
+    date: str
+    name: str
+
+
+class RosterView(Answer, rename={"start": "from", "end": "to"}):
+    org: str
+    start: Instant
+    end: Instant
+    time_zone: str
+    holidays: list[Holiday]
+    experts: list[RosterExpert]
+
+
+class Deleted(Answer):
+    id: str
+    deleted: bool
+
+
+class Holidays(Answer):
+    year: int
+    items: list[Holiday]
+
+
+class Stats(Answer, rename={"first": "from", "last": "to"}):
+    first: str
+    last: str
+    org: str
+    time_zone: str
+    quantiles: str
+    rows: Annotated[list[dict[str, Any]], Meta(description="one per month and pair of organisations")]
+
+
+class Entry(Answer):
+    id: str
+    org: str
+    topic: str | None
+    question: str
+    answer: str
+    status: str
+    created_at: Instant
+    approved_at: Instant
+    source_consultation_id: str | UnsetType | None = UNSET
+    created_by: str | UnsetType | None = UNSET
+    approved_by: str | UnsetType | None = UNSET
+
+
+class EntryPage(Answer):
+    items: list[Entry]
+    next: str | None
+
+
 _MONTHS = (("from", s.MONTH, "first month YYYY-MM (default: 11 months before to)"),
            ("to", s.MONTH, "last month YYYY-MM (default: this month)"))
 _LIMIT = (s.LIMIT_QUERY,)
@@ -330,64 +445,64 @@ _WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422)
 
 ROUTING_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/agreements", list_agreements, "Agreements your organisation is a party to",
-          response=s.page(AGREEMENT), errors=(401,)),
+          response=AgreementPage, errors=(401,)),
     Route("POST", "/api/v1/agreements", create_agreement, action="agreement.manage",
           summary="Record an agreement between two organisations",
-          who="admin of a party organisation", body=AgreementIn, response=AGREEMENT, status=201,
+          who="admin of a party organisation", body=AgreementIn, response=Agreement, status=201,
           errors=_WRITE_ERRORS),
     Route("GET", "/api/v1/agreements/{id}", get_agreement, "One agreement with every version",
-          who="user of a party organisation", response=AGREEMENT, errors=(401, 404)),
+          who="user of a party organisation", response=Agreement, errors=(401, 404)),
     Route("PUT", "/api/v1/agreements/{id}", update_agreement, action="agreement.manage",
           summary="Change an agreement (validity, topics, pools); a termination sets valid_until",
-          who="admin of a party organisation", body=AgreementIn, response=AGREEMENT, errors=_WRITE_ERRORS),
+          who="admin of a party organisation", body=AgreementIn, response=Agreement, errors=_WRITE_ERRORS),
     Route("GET", "/api/v1/pools", list_pools, "Pools with who is on duty now, the next on-duty time and expected wait",
-          response=POOLS, errors=(400, 401), query=(("org", {"type": "string"}, "only this organisation"),)),
+          response=Pools, errors=(400, 401), query=(("org", {"type": "string"}, "only this organisation"),)),
     Route("PUT", "/api/v1/pools/{org}/{name}", put_pool, action="pool.manage",
           summary="Set a pool's SLA, re-offers, backup pool and load limit",
-          who="admin of that org", body=PoolPut, response=POOL, errors=(400, 401, 403, 404, 413, 415, 422)),
+          who="admin of that org", body=PoolPut, response=Pool, errors=(400, 401, 403, 404, 413, 415, 422)),
     Route("GET", "/api/v1/queue", my_queue, action="consultation.claim",
           summary="Open consultations offered to you: most urgent first, then oldest",
-          who="expert, intake social worker", response=s.page(QUEUE_ITEM), errors=(400, 401, 403), query=_LIMIT),
+          who="expert, intake social worker", response=Queue, errors=(400, 401, 403), query=_LIMIT),
     Route("GET", "/api/v1/roster", get_roster, "The roster: periods, weekly rules and on-duty intervals",
-          who="user of that org", response=ROSTER, errors=(400, 401, 404, 422),
+          who="user of that org", response=RosterView, errors=(400, 401, 404, 422),
           query=(("org", {"type": "string"}, "organisation (default yours)"),
                  ("from", s.TIME, "window start (default yesterday)"),
                  ("to", s.TIME, "window end (default 14 days on)"))),
     Route("POST", "/api/v1/roster/periods", add_period, action="roster.manage",
           summary="Add an on-duty period for a named expert",
-          who="admin of the expert's org", body=PeriodIn, response=PERIOD, status=201, errors=_WRITE_ERRORS),
+          who="admin of the expert's org", body=PeriodIn, response=Period, status=201, errors=_WRITE_ERRORS),
     Route("DELETE", "/api/v1/roster/periods/{id}", delete_period, "Remove an on-duty period",
-          who="admin of the expert's org", response=DELETED, errors=(401, 403, 404)),
+          who="admin of the expert's org", response=Deleted, errors=(401, 403, 404)),
     Route("POST", "/api/v1/roster/rules", add_rule, action="roster.manage",
           summary="Add a weekly on-duty rule (Helsinki time; off on holidays)",
-          who="admin of the expert's org", body=RuleIn, response=RULE, status=201, errors=_WRITE_ERRORS),
+          who="admin of the expert's org", body=RuleIn, response=WeeklyRule, status=201, errors=_WRITE_ERRORS),
     Route("DELETE", "/api/v1/roster/rules/{id}", delete_rule, "Remove a weekly rule",
-          who="admin of the expert's org", response=DELETED, errors=(401, 403, 404)),
+          who="admin of the expert's org", response=Deleted, errors=(401, 403, 404)),
     Route("GET", "/api/v1/holidays", holidays, "Finnish public holidays of a year (days off for the roster)",
-          response=HOLIDAYS, errors=(400, 401, 422),
+          response=Holidays, errors=(400, 401, 422),
           query=(("year", {"type": "integer", "minimum": 1900, "maximum": 2200}, "the year (default this year)"),)),
     Route("GET", "/api/v1/stats", stats, action="stats.read",
           summary="Statistics per month and pair of organisations (no personal data)",
-          who="admin, privacy officer", response=STATS, errors=(401, 403, 422), query=_MONTHS),
+          who="admin, privacy officer", response=Stats, errors=(401, 403, 422), query=_MONTHS),
     Route("GET", "/api/v1/stats.csv", stats_csv, action="stats.read",
           summary="The statistics as CSV (month, orgs, measure, key, value)",
-          who="admin, privacy officer", response={"type": "string"}, errors=(401, 403, 422), query=_MONTHS,
+          who="admin, privacy officer", response=str, errors=(401, 403, 422), query=_MONTHS,
           content_type="text/csv"),
     Route("POST", "/api/v1/consultations/{id}/knowledge", propose_entry, action="knowledge.propose",
           edge_checks_role=False,
           summary="Turn a closed consultation into a knowledge entry; refused (422, with kinds and positions) "
-          "if it holds personal data", who="expert who took part", body=EntryIn, response=ENTRY, status=201,
+          "if it holds personal data", who="expert who took part", body=EntryIn, response=Entry, status=201,
           errors=_WRITE_ERRORS),
     Route("GET", "/api/v1/knowledge", search_knowledge, "Search the approved entries (Finnish full-text)",
-          who="staff", response=s.page(ENTRY), errors=(400, 401, 403, 422),
+          who="staff", response=EntryPage, errors=(400, 401, 403, 422),
           query=(("q", {"type": "string", "maxLength": 200}, "words to search"),
                  ("topic", {"type": "string"}, "only this topic"), *_LIMIT)),
     Route("GET", "/api/v1/knowledge/drafts", knowledge_drafts, action="knowledge.drafts",
           summary="Entries of your organisation awaiting approval",
-          who="expert, admin", response=s.page(ENTRY), errors=(400, 401, 403), query=_LIMIT),
-    Route("GET", "/api/v1/knowledge/{id}", get_entry, "One entry", response=ENTRY, errors=(401, 404)),
+          who="expert, admin", response=EntryPage, errors=(400, 401, 403), query=_LIMIT),
+    Route("GET", "/api/v1/knowledge/{id}", get_entry, "One entry", response=Entry, errors=(401, 404)),
     Route("POST", "/api/v1/knowledge/{id}/approve", approve_entry, "Approve an entry (another expert than its author)",
-          who="expert of the authoring org", response=ENTRY, errors=(401, 403, 404, 409, 422)),
+          who="expert of the authoring org", response=Entry, errors=(401, 403, 404, 409, 422)),
     Route("POST", "/api/v1/knowledge/{id}/withdraw", withdraw_entry, "Withdraw an entry from search",
-          who="expert or admin of the authoring org", response=ENTRY, errors=(401, 403, 404, 409)),
+          who="expert or admin of the authoring org", response=Entry, errors=(401, 403, 404, 409)),
 )

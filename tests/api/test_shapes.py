@@ -135,3 +135,9 @@ def test_an_answer_outside_its_declaration_is_found():
     for bad in (b'{"items": [], "next": null, "extra": 1}', b'{"items": []}', b'{"items": [{"id": "x"}], "next": null}'):
         with pytest.raises(shapes.UndeclaredAnswer):
             shapes.check_answer(bad, ConsultationPage)
+
+
+async def test_the_pools_of_an_org_that_cannot_exist_are_answered_as_declared(api):
+    """The development-mode answer check found this answer without its ``unpooled`` list."""
+    body = await api.call("GET", "/api/v1/pools?org=Not%20An%20Org", "kela.aino", expect=200)
+    assert body == {"items": [], "next": None, "unpooled": []}
