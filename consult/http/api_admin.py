@@ -4,30 +4,59 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from consult.errors import BadRequest, Unprocessable
+from consult.errors import BadRequest
 from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
-from consult.http.api import Route
-from consult.http.principal import authenticate, context
+from consult.http.principal import caller, context
+from consult.http.route import Route
+from consult.http.schemas import Instant
+from consult.http.shapes import Answer, Body, UserId
 from consult.model import identifiers
 
 _CLIENT_REF = identifiers.CLIENT_REF
 
 
-async def legal_hold(request: web.Request) -> web.Response:
-    who = await authenticate(request)
-    consultation_id = v.path_id(request)
-    data = await v.json_body(request)
-    hold = v.boolean(data, "hold")
-    if hold is None:
-        raise Unprocessable("hold: is required (true or false)", code="invalid_field")
-    body = await request.app[keys.RETENTION].legal_hold(who, consultation_id, hold, context(request))
-    return web.json_response(body)
+class LegalHoldBody(Body):
+    hold: bool
+
+
+class LegalHold(Answer):
+    consultation_id: str
+    legal_hold: bool
+    shredded_at: Instant
+
+
+class EndSessionsBody(Body):
+    user_id: UserId
+
+
+class SessionsEnded(Answer):
+    user_id: str
+    org: str
+    ended_at: Instant
+
+
+class KeyVersion(Answer):
+    version: int
+    status: str
+    data_keys: int
+
+
+class KeyStatus(Answer):
+    current: int
+    versions: list[KeyVersion]
+    destroyed_data_keys: int
+
+
+async def legal_hold(request: web.Request, body: LegalHoldBody) -> web.Response:
+    answer = await request.app[keys.RETENTION].legal_hold(caller(request), v.path_id(request), body.hold,
+                                                          context(request))
+    return web.json_response(answer)
 
 
 async def client_record_export(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     refs = tuple(r for r in request.query.getall("client_ref", []) if r)
     if len(refs) > 1000 or not all(_CLIENT_REF.match(r) for r in refs):
         raise BadRequest("client_ref must be client references (cl_...).", code="bad_query")
@@ -39,15 +68,11 @@ async def client_record_export(request: web.Request) -> web.Response:
 
 
 async def key_status(request: web.Request) -> web.Response:
-    await authenticate(request)
     return web.json_response(await request.app[keys.KEYS].status())
 
 
-async def end_sessions(request: web.Request) -> web.Response:
-    who = await authenticate(request)
-    data = await v.json_body(request)
-    user_id = str(v.identifier(data, "user_id"))  # required: a missing one is a 422
-    return web.json_response(await request.app[keys.SESSIONS].end(who, user_id, context(request)))
+async def end_sessions(request: web.Request, body: EndSessionsBody) -> web.Response:
+    return web.json_response(await request.app[keys.SESSIONS].end(caller(request), body.user_id, context(request)))
 
 
 ADMIN_ROUTES: tuple[Route, ...] = (
@@ -55,15 +80,12 @@ ADMIN_ROUTES: tuple[Route, ...] = (
           summary="End every session of a user of your organisation: tokens issued until now are refused and live "
           "connections are closed (4403); audited as sessions.end",
           who="admin (own organisation's users only)",
-          body={"type": "object", "required": ["user_id"], "properties": {"user_id": s.STR}},
-          response={"type": "object", "properties": {"user_id": s.STR, "org": s.STR, "ended_at": s.TS}},
+          body=EndSessionsBody, response=SessionsEnded,
           errors=(400, 401, 403, 404, 413, 415, 422)),
     Route("POST", "/api/v1/consultations/{id}/legal-hold", legal_hold, action="legal_hold.set",
           summary="Set or lift a legal hold: a held consultation is not deleted at the end of its retention period",
           who="privacy officer or admin of either party organisation",
-          body={"type": "object", "required": ["hold"], "properties": {"hold": {"type": "boolean"}}},
-          response={"type": "object", "properties": {"consultation_id": s.STR, "legal_hold": {"type": "boolean"},
-                                                     "shredded_at": s.TS}},
+          body=LegalHoldBody, response=LegalHold,
           errors=(400, 401, 403, 404, 413, 415, 422)),
     Route("GET", "/api/v1/retention/client-record", client_record_export,
           "Export § 35 contacts and decision-relevant advice of your organisation's closed consultations for "
@@ -73,14 +95,10 @@ ADMIN_ROUTES: tuple[Route, ...] = (
           query=(("from", s.TIME_OR_DATE, "closed at or after (ISO 8601 date or time with zone)"),
                  ("to", s.TIME_OR_DATE, "closed before (a date counts whole)"),
                  ("client_ref", {"type": "string"}, "only these clients (repeatable)")),
-          content_type="application/jsonl", response={"type": "string"}, errors=(400, 401, 403)),
+          content_type="application/jsonl", response=str, errors=(400, 401, 403)),
     Route("GET", "/api/v1/keys/status", key_status, action="keys.status",
           summary="Key-encryption key versions and what uses them",
           who="admin",
-          response={"type": "object", "properties": {
-              "current": {"type": "integer"},
-              "versions": {"type": "array", "items": {"type": "object", "properties": {
-                  "version": {"type": "integer"}, "status": s.STR, "data_keys": {"type": "integer"}}}},
-              "destroyed_data_keys": {"type": "integer"}}},
+          response=KeyStatus,
           errors=(401, 403)),
 )

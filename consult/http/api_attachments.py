@@ -11,9 +11,10 @@ from consult.errors import BadRequest, PayloadTooLarge, Unprocessable, Unsupport
 from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
-from consult.http import vocabulary as vocab
-from consult.http.api import Route, sensitive_confirmation
-from consult.http.principal import authenticate, context
+from consult.http.api import confirmation
+from consult.http.principal import caller, context
+from consult.http.route import Route, names
+from consult.http.shapes import convert
 
 CHUNK = 64 * 1024
 
@@ -28,7 +29,6 @@ async def _read_limited(part: BodyPartReader, limit: int) -> bytes:
 
 
 async def upload_attachment(request: web.Request) -> web.Response:
-    who = await authenticate(request)
     consultation_id = v.path_id(request)
     if not request.content_type.startswith("multipart/form-data"):
         raise UnsupportedMediaType("Upload as multipart/form-data with a 'file' part.")
@@ -56,33 +56,27 @@ async def upload_attachment(request: web.Request) -> web.Response:
         raise BadRequest("The multipart body is malformed.") from None
     if not data:
         raise Unprocessable("A non-empty 'file' part is required.", code="invalid_field")
-    caption = v.text(fields, "text", max_len=2000, required=False, allow_empty=True) or ""
-    consent_id = v.identifier(fields, "consent_id", required=False)
-    confirmation = sensitive_confirmation({"sensitive_confirmation": _json_part(fields, "sensitive_confirmation")},
-                                          vocab.of(request).categories)
+    parts = read_body_parts(request, fields)
     body = await request.app[keys.ATTACHMENTS].upload(
-        who, consultation_id, filename, data, caption, consent_id, context(request), confirmation=confirmation)
+        caller(request), consultation_id, filename, data, parts.text or "", parts.consent_id, context(request),
+        confirmation=confirmation(parts.sensitive_confirmation))
     return web.json_response(body, status=201)
 
 
-_CONFIRMATION = s.closed(s.SENSITIVE_CONFIRMATION)
-
-
-def _json_part(fields: dict[str, str], name: str) -> object:
-    """A multipart part that carries a JSON value (None when the part is absent), read by the
-    edge's one JSON loader and closed to other fields like the same object in a JSON body."""
-    if name not in fields:
-        return None
-    try:
-        value = v.loads(fields[name])
-    except v.BadJson as exc:
-        raise Unprocessable(f"The {name} part must be JSON: {exc}", code="invalid_field") from None
-    v.refuse_unknown(value, _CONFIRMATION, name)
-    return value
+def read_body_parts(request: web.Request, fields: dict[str, str]) -> s.UploadFields:
+    """The text parts of an upload as ``UploadFields``: the ``sensitive_confirmation`` part is JSON,
+    read by the edge's one JSON loader, and checked like the same object in a JSON body."""
+    values: dict[str, object] = dict(fields)
+    if "sensitive_confirmation" in fields:
+        try:
+            values["sensitive_confirmation"] = v.loads(fields["sensitive_confirmation"])
+        except v.BadJson as exc:
+            raise Unprocessable(f"The sensitive_confirmation part must be JSON: {exc}", code="invalid_field") from None
+    return convert(values, s.UploadFields, names(request))
 
 
 async def download_attachment(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     found = await request.app[keys.ATTACHMENTS].download(who, v.path_id(request), context(request))
     response = web.Response(body=found.data, content_type=found.content_type)
     response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(found.filename)}"
@@ -91,30 +85,27 @@ async def download_attachment(request: web.Request) -> web.Response:
     return response
 
 
-ATTACHMENT: s.S = {
-    "type": "object",
-    "properties": {"id": s.STR, "content_type": s.STR, "size": {"type": "integer"}, "message": s.MESSAGE},
-}
+_CONFIRMATION_PART = "JSON: " + " ".join((s.SensitiveConfirmation.__doc__ or "").split())
 
 ATTACHMENT_ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/v1/consultations/{id}/attachments", upload_attachment,
           "Upload a PDF, PNG or JPEG (checked by content, size-limited); it travels as an "
           "application.attachment item of a new message",
           who="participant",
-          body={"type": "object", "properties": {"file": {"type": "string", "format": "binary"},
+          body={"type": "object", "additionalProperties": False, "properties": {
+                    "file": {"type": "string", "format": "binary"},
                                                  "text": s.STR, "consent_id": s.STR,
                                                  "sensitive_confirmation": {
                                                      "type": "string", "contentMediaType": "application/json",
-                                                     "description": "JSON: "
-                                                     + s.SENSITIVE_CONFIRMATION["description"]}}},
-          response=ATTACHMENT, status=201, errors=(400, 401, 403, 404, 409, 413, 415, 422),
+                                                     "description": _CONFIRMATION_PART}}},
+          response=s.Attachment, status=201, errors=(400, 401, 403, 404, 409, 413, 415, 422),
           body_type="multipart/form-data",
           other_responses=((409, "Closed, or a caption that looks like a category withheld from a recipient "
                                  "(code sensitive_text, with the flagged passages): describe the file "
                                  "neutrally or upload again with the sensitive_confirmation part",
-                            s.SENSITIVE_ERROR),)),
+                            s.SensitiveError),)),
     Route("GET", "/api/v1/attachments/{id}", download_attachment,
           "Download, if the policy lets you see the item that carries it",
-          who="participant", response={"type": "string", "format": "binary"}, errors=(401, 404),
+          who="participant", response=bytes, errors=(401, 404),
           content_type="application/octet-stream", secret=True),
 )

@@ -5,20 +5,23 @@ anomalies and break-glass."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
+from msgspec import Meta
 
 from consult.errors import BadRequest
 from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
 from consult.http import vocabulary as vocab
-from consult.http.api import Route
-from consult.http.principal import authenticate, context
+from consult.http.principal import caller, context
+from consult.http.route import Route
+from consult.http.schemas import Instant
+from consult.http.shapes import Answer, Body, any_text
 from consult.model import identifiers
 from consult.services import log_extract as log_extract_words
-from consult.services.audit import EXPORT_FORMATS, AuditQuery
+from consult.services.audit import EXPORT_FORMATS, JUSTIFICATION_MAX, JUSTIFICATION_MIN, AuditQuery
 
 _ID = identifiers.USER_ID
 _NAME = re.compile(r"^[a-z0-9_.:-]{1,64}$")
@@ -73,36 +76,36 @@ def _trail(request: web.Request):  # type: ignore[no-untyped-def]
 
 
 async def tree_head(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     return _json(await _trail(request).tree_head(who))
 
 
 async def checkpoint(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     return _text(await _trail(request).checkpoint(who))
 
 
 async def verifier_key(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     return _text(_trail(request).verifier_key(who) + "\n")
 
 
 async def inclusion_proof(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     index = _index(request, "index", required=True)
     size = _index(request, "size", required=False)
     return _json(await _trail(request).inclusion(who, index, size))
 
 
 async def consistency_proof(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     first = _index(request, "first", required=True)
     second = _index(request, "second", required=False)
     return _json(await _trail(request).consistency(who, first, second))
 
 
 async def verify(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     return _json(await _trail(request).verify(who, context(request)))
 
 
@@ -110,21 +113,21 @@ async def verify(request: web.Request) -> web.Response:
 
 
 async def events(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     q = _query(request)
     return _json(await _trail(request).events(who, q, limit=v.query_int(request, "limit"),
                                               cursor=request.query.get("cursor"), ctx=context(request)))
 
 
 async def disclosures(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     q = _query(request)
     return _json(await _trail(request).disclosures(who, q, limit=v.query_int(request, "limit"),
                                                    cursor=request.query.get("cursor"), ctx=context(request)))
 
 
 async def access_report(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     ref = v.path_id(request, "ref")
     reason = request.query.get("reason")
     if reason is not None and len(reason) > 4000:
@@ -136,7 +139,7 @@ async def access_report(request: web.Request) -> web.Response:
 
 
 async def log_extract(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     ref = v.path_id(request, "ref")
     lang = v.query_choice(request, "lang", ("fi", "sv")) or "fi"
     reason = request.query.get("reason")
@@ -159,7 +162,7 @@ def _statute(policy, rule_id: str) -> str | None:  # type: ignore[no-untyped-def
 
 
 async def anomalies(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     return _json(await _trail(request).anomalies(
         who, since=v.query_instant(request, "from", day="start"),
         until=v.query_instant(request, "to", day="next_start"),
@@ -167,7 +170,7 @@ async def anomalies(request: web.Request) -> web.Response:
 
 
 async def export(request: web.Request) -> web.StreamResponse:
-    who = await authenticate(request)
+    who = caller(request)
     fmt = v.query_choice(request, "format", EXPORT_FORMATS) or "jsonl"
     q = _query(request)
     lines = await _trail(request).export(who, q, fmt, context(request))
@@ -182,23 +185,24 @@ async def export(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def break_glass(request: web.Request) -> web.Response:
-    who = await authenticate(request)
-    consultation_id = v.path_id(request, "id")
-    data = await v.json_body(request)
-    justification = v.text(data, "justification", max_len=4000)
-    return _json(await _trail(request).break_glass(who, consultation_id, justification, context(request)))
+class BreakGlassBody(Body):
+    justification: Annotated[str, any_text(4000, description=(
+        f"Why the content must be opened: {JUSTIFICATION_MIN} to {JUSTIFICATION_MAX} characters once trimmed, "
+        "no identifiers (else 422 reason_required, invalid_field or identifier_in_text)"))] | None = None
+
+
+async def break_glass(request: web.Request, body: BreakGlassBody) -> web.Response:
+    return _json(await _trail(request).break_glass(caller(request), v.path_id(request, "id"), body.justification,
+                                                   context(request)))
 
 
 async def reason(request: web.Request) -> web.Response:
-    who = await authenticate(request)
+    who = caller(request)
     return _json(await _trail(request).reason(who, v.path_id(request, "id"), context(request)))
 
 
 # -- the route table ---------------------------------------------------------------------------------
 
-_HEX = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
-_INT = {"type": "integer", "minimum": 0}
 _Q_INT = s.INDEX
 _Q_TIME = (s.TIME_OR_DATE, "ISO 8601 time with zone, or a date (Helsinki)")
 _FILTERS: tuple[tuple[str, s.S, str], ...] = (
@@ -216,48 +220,128 @@ _PAGING: tuple[tuple[str, s.S, str], ...] = (
     s.LIMIT_QUERY,
     s.CURSOR_QUERY,
 )
-_ACTOR = {"type": "object", "properties": {"id": s.STR, "org": s.STR, "role": s.STR}}
-_CONSENT_REF = {"type": ["object", "null"], "properties": {"id": s.STR, "version": {"type": "integer"}}}
-EVENT: s.S = {
-    "type": "object",
-    "required": ["leaf_index", "id", "at", "actor", "action", "outcome", "leaf_hash"],
-    "properties": {
-        "leaf_index": _INT, "id": s.STR, "at": s.TS, "actor": _ACTOR, "action": s.STR, "outcome": s.STR,
-        "consultation_id": s.NSTR, "message_id": s.NSTR, "client_ref": s.NSTR,
-        "categories": {"type": "array", "items": s.STR}, "purpose": s.NSTR, "basis": s.NSTR,
-        "rule_id": s.NSTR, "policy_version": s.NSTR, "consent": _CONSENT_REF, "subject_user": s.NSTR,
-        "recipient": {"type": ["object", "null"]}, "flags": {"type": "array", "items": s.STR},
-        "reason_id": s.NSTR, "request_id": s.NSTR, "source": s.NSTR, "leaf_hash": _HEX,
-    },
-}
-DISCLOSURE: s.S = {
-    "type": "object",
-    "required": ["leaf_index", "at", "from", "to", "outcome", "categories"],
-    "properties": {
-        "leaf_index": _INT, "at": s.TS, "client_ref": s.NSTR, "consultation_id": s.NSTR, "message_id": s.NSTR,
-        "categories": {"type": "array", "items": s.STR}, "from": _ACTOR, "to": {"type": "object"},
-        "outcome": s.STR, "purpose": s.NSTR, "basis": s.NSTR, "rule_id": s.NSTR, "policy_version": s.NSTR,
-        "consent": _CONSENT_REF, "flags": {"type": "array", "items": s.STR},
-    },
-}
-TREE_HEAD: s.S = {
-    "type": "object",
-    "required": ["tree_size", "root_hash", "timestamp"],
-    "properties": {"tree_size": _INT, "root_hash": _HEX, "timestamp": s.TS, "origin": s.STR,
-                   "checkpoint": {"type": ["object", "null"]}},
-}
-INCLUSION: s.S = {
-    "type": "object",
-    "required": ["leaf_index", "tree_size", "leaf_hash", "path", "root_hash"],
-    "properties": {"leaf_index": _INT, "tree_size": _INT, "leaf_hash": _HEX,
-                   "path": {"type": "array", "items": _HEX}, "root_hash": _HEX},
-}
-CONSISTENCY: s.S = {
-    "type": "object",
-    "required": ["first", "second", "first_hash", "second_hash", "path"],
-    "properties": {"first": _INT, "second": _INT, "first_hash": _HEX, "second_hash": _HEX,
-                   "path": {"type": "array", "items": _HEX}},
-}
+Hex = Annotated[str, Meta(pattern="^[0-9a-f]{64}$")]
+Index = Annotated[int, Meta(ge=0)]
+
+
+class Actor(Answer):
+    id: str | None
+    org: str | None
+    role: str | None
+
+
+class ConsentRef(Answer):
+    id: str
+    version: int | None
+
+
+class RecipientRef(Answer):
+    org: str | None
+    role: str | None
+
+
+class Event(Answer):
+    leaf_index: Index
+    id: str
+    at: Instant
+    actor: Actor
+    action: str
+    outcome: str
+    consultation_id: str | None
+    message_id: str | None
+    client_ref: str | None
+    categories: list[str]
+    purpose: str | None
+    basis: str | None
+    rule_id: str | None
+    policy_version: str | None
+    consent: ConsentRef | None
+    subject_user: str | None
+    recipient: RecipientRef | None
+    flags: list[str]
+    reason_id: str | None
+    request_id: str | None
+    source: str | None
+    leaf_hash: Hex
+
+
+class EventPage(Answer):
+    items: list[Event]
+    next: str | None
+
+
+class DisclosedTo(Answer):
+    org: str | None
+    role: str | None
+    user_id: str | None
+
+
+class Disclosure(Answer, rename={"sender": "from", "recipient": "to"}):
+    leaf_index: Index
+    at: Instant
+    client_ref: str | None
+    consultation_id: str | None
+    message_id: str | None
+    categories: list[str]
+    sender: Actor
+    recipient: DisclosedTo
+    outcome: str
+    purpose: str | None
+    basis: str | None
+    rule_id: str | None
+    policy_version: str | None
+    consent: ConsentRef | None
+    flags: list[str]
+
+
+class DisclosurePage(Answer):
+    items: list[Disclosure]
+    next: str | None
+
+
+class SignedAt(Answer):
+    tree_size: Index
+    signed_at: Instant
+
+
+class TreeHead(Answer):
+    tree_size: Index
+    root_hash: Hex
+    timestamp: Instant
+    origin: str
+    checkpoint: SignedAt | None
+
+
+class Inclusion(Answer):
+    leaf_index: Index
+    tree_size: Index
+    leaf_hash: Hex
+    path: list[Hex]
+    root_hash: Hex
+
+
+class Consistency(Answer):
+    first: Index
+    second: Index
+    first_hash: Hex
+    second_hash: Hex
+    path: list[Hex]
+
+
+class ReasonActor(Answer):
+    id: str
+    org: str
+
+
+class Reason(Answer):
+    id: str
+    kind: str
+    text: str
+    at: Instant
+    actor: ReasonActor
+
+
+_INT = {"type": "integer", "minimum": 0}
 VERIFY: s.S = {
     "type": "object",
     "required": ["ok", "size", "root_hash"],
@@ -316,17 +400,6 @@ ANOMALIES: s.S = {
         "rules": {"type": "object"},
     },
 }
-REASON: s.S = {
-    "type": "object",
-    "required": ["id", "kind", "text", "at", "actor"],
-    "properties": {"id": s.STR, "kind": s.STR, "text": s.STR, "at": s.TS,
-                   "actor": {"type": "object", "properties": {"id": s.STR, "org": s.STR}}},
-}
-BREAK_GLASS_BODY: s.S = {
-    "type": "object",
-    "required": ["justification"],
-    "properties": {"justification": {"type": "string", "minLength": 20, "maxLength": 2000}},
-}
 BREAK_GLASS: s.S = {
     "type": "object",
     "required": ["consultation", "messages", "audit"],
@@ -349,16 +422,16 @@ BREAK_GLASS: s.S = {
 AUDIT_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/audit/events", events, action="audit.read",
           summary="Search the access log (newest first); the search is logged",
-          who=PO, response=s.page(EVENT), query=_FILTERS + _PAGING, errors=(400, 401, 403, 422), secret=True),
+          who=PO, response=EventPage, query=_FILTERS + _PAGING, errors=(400, 401, 403, 422), secret=True),
     Route("GET", "/api/v1/audit/disclosures", disclosures, action="audit.read",
           summary="Disclosures: which categories went to whom, on what basis; the search is logged",
-          who=PO, response=s.page(DISCLOSURE), query=_FILTERS + _PAGING, errors=(400, 401, 403, 422),
+          who=PO, response=DisclosurePage, query=_FILTERS + _PAGING, errors=(400, 401, 403, 422),
           secret=True),
     Route("GET", "/api/v1/audit/export", export, action="audit.read",
           summary="Export matching records as CSV or JSON Lines; the export is logged",
           who=PO, query=(("format", {"type": "string", "enum": list(EXPORT_FORMATS)}, "csv or jsonl (default)"),
                          *_FILTERS), content_type="application/jsonl", other_content_types=("text/csv",),
-          response={"type": "string"}, secret=True,
+          response=str, secret=True,
           errors=(400, 401, 403, 422)),
     Route("GET", "/api/v1/audit/anomalies", anomalies, action="audit.read",
           summary="Anomaly flags: many clients per hour, off-hours access, break-glass, referrals without consent",
@@ -369,20 +442,20 @@ AUDIT_ROUTES: tuple[Route, ...] = (
           who=PO, response=VERIFY, errors=(401, 403)),
     Route("GET", "/api/v1/audit/tree-head", tree_head, action="audit.read",
           summary="The current RFC 9162 tree head", who=PO,
-          response=TREE_HEAD, errors=(401, 403)),
+          response=TreeHead, errors=(401, 403)),
     Route("GET", "/api/v1/audit/checkpoint", checkpoint, action="audit.read",
           summary="The newest tree head as a C2SP tlog-checkpoint in an Ed25519 signed note", who=PO,
-          content_type="text/plain", response={"type": "string"}, errors=(401, 403)),
+          content_type="text/plain", response=str, errors=(401, 403)),
     Route("GET", "/api/v1/audit/verifier-key", verifier_key, action="audit.read",
           summary="The signed-note verifier key of the log", who=PO,
-          content_type="text/plain", response={"type": "string"}, errors=(401, 403)),
+          content_type="text/plain", response=str, errors=(401, 403)),
     Route("GET", "/api/v1/audit/proof/inclusion", inclusion_proof, action="audit.read",
           summary="RFC 9162 inclusion proof", who=PO,
-          response=INCLUSION, query=(("index", _Q_INT, "leaf index"), ("size", _Q_INT, "tree size (default: now)")),
+          response=Inclusion, query=(("index", _Q_INT, "leaf index"), ("size", _Q_INT, "tree size (default: now)")),
           errors=(400, 401, 403, 422)),
     Route("GET", "/api/v1/audit/proof/consistency", consistency_proof, action="audit.read",
           summary="RFC 9162 consistency proof", who=PO,
-          response=CONSISTENCY,
+          response=Consistency,
           query=(("first", _Q_INT, "older tree size"), ("second", _Q_INT, "newer tree size (default: now)")),
           errors=(400, 401, 403, 422)),
     Route("GET", "/api/v1/clients/{ref}/access-report", access_report, action="audit.read",
@@ -404,11 +477,11 @@ AUDIT_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/audit/reasons/{id}", reason,
           "A written reason kept beside the log (a sender's confirmation of sensitive free text, a "
           "break-glass justification); reading it is logged",
-          who="privacy officer of an organisation its records concern", response=REASON,
+          who="privacy officer of an organisation its records concern", response=Reason,
           errors=(401, 403, 404)),
     Route("POST", "/api/v1/consultations/{id}/break-glass", break_glass,
           "Open a consultation's content with a written justification, as the officer's own organisation may see "
           "it through the policy (another organisation's withheld items stay withheld); logged and flagged",
-          who="privacy officer of a party organisation", body=BREAK_GLASS_BODY, response=BREAK_GLASS, secret=True,
+          who="privacy officer of a party organisation", body=BreakGlassBody, response=BREAK_GLASS, secret=True,
           errors=(400, 401, 403, 404, 413, 415, 422)),
 )

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from consult.http import keys
 from consult.http import schemas as s
-from consult.http.api import Route
+from consult.http.route import Route
 from consult.services.deployment import readiness
 
 
@@ -29,6 +29,6 @@ async def readyz(request: web.Request) -> web.Response:
 READY_ROUTES: tuple[Route, ...] = (
     Route("GET", "/readyz", readyz,
           "Readiness: database reachable and current, keys match, policy loaded, every identity provider's keys known",
-          who="anyone", auth=False, response=s.READY, errors=(),
-          other_responses=((503, "Not ready; names the check that failed", s.NOT_READY),)),
+          who="anyone", auth=False, response=s.Ready, errors=(),
+          other_responses=((503, "Not ready; names the check that failed", s.NotReady),)),
 )

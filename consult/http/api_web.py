@@ -3,15 +3,14 @@ and the data-minimisation policy as a read-only list of rules with their legal c
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
 from consult.http import keys
-from consult.http import schemas as s
 from consult.http import vocabulary as vocab
-from consult.http.api import Route
-from consult.http.principal import authenticate
+from consult.http.route import Route
+from consult.http.shapes import Answer
 from consult.model.vocabulary import OUTCOMES, URGENCIES
 from consult.policy.rules import Category, PartyScope, Rule
 
@@ -90,7 +89,6 @@ def _rule(rule: Rule) -> dict[str, Any]:
 
 async def policy_rules(request: web.Request) -> web.Response:
     """The policy in force, read-only. Rules are law made data, not secrets: any signed-in user may read them."""
-    await authenticate(request)
     policy = request.app[keys.POLICY].policy
     return web.json_response({
         "version": policy.version,
@@ -105,56 +103,100 @@ async def policy_rules(request: web.Request) -> web.Response:
     })
 
 
-_NAMES: s.S = {"type": "array", "items": s.STR}
-_NULLABLE_NAMES: s.S = {"type": ["array", "null"], "items": s.STR}
-_SCOPE: s.S = {"type": "object", "properties": {"org_kinds": _NAMES, "orgs": _NAMES, "roles": _NAMES}}
-_FLAG: s.S = {"type": "boolean"}
-_GDPR: s.S = {"type": ["object", "null"], "properties": {
-    "articles": _NAMES, "law": s.STR, "citation": s.STR, "needs_check": _FLAG}}
-_SECRECY: s.S = {"type": ["object", "null"], "properties": {
-    "exception": {"type": "string", "enum": ["statute", "consent"]}, "citation": s.STR, "needs_check": _FLAG}}
-_DECISION_OF: s.S = {"type": ["object", "null"], "properties": {"issuer": s.STR, "kind": s.STR, "part": s.STR}}
-CONFIG: s.S = {
-    "type": "object",
-    "required": ["dev", "oidc", "orgs", "topics", "languages"],
-    "properties": {
-        "dev": {"type": "boolean"},
-        "oidc": {"type": ["object", "null"], "properties": {"authority": s.STR, "client_id": s.STR, "scope": s.STR}},
-        "orgs": _NAMES, "topics": _NAMES, "urgencies": _NAMES, "purposes": _NAMES, "categories": _NAMES,
-        "outcomes": _NAMES, "languages": _NAMES, "consent_max_days": {"type": "integer"},
-    },
-}
-POLICY_RULE: s.S = {
-    "type": "object",
-    "required": ["id", "effect", "citation", "reason", "source"],
-    "properties": {
-        "id": s.STR, "effect": s.STR, "sender": _SCOPE, "recipient": _SCOPE, "relation": s.NSTR,
-        "categories": _NULLABLE_NAMES, "purposes": _NULLABLE_NAMES, "requires_referral": {"type": "boolean"},
-        "statutory": {"type": "boolean"}, "citation": s.STR, "needs_check": {"type": "boolean"}, "reason": s.STR,
-        "source": s.STR, "line": {"type": "integer"}, "involves_org": s.NSTR,
-        "gdpr": _GDPR, "secrecy": _SECRECY,
-    },
-}
-POLICY: s.S = {
-    "type": "object",
-    "required": ["version", "items", "next"],
-    "properties": {
-        "version": s.STR,
-        "profile": s.STR,
-        "items": {"type": "array", "items": POLICY_RULE},
-        "next": s.NSTR,
-        "categories": {"type": "array", "items": {"type": "object", "properties": {
-            "name": s.STR, "description": s.STR, "sensitivity": s.STR, "special": _FLAG,
-            "decision": _DECISION_OF}}},
-        "purposes": {"type": "array", "items": {"type": "object", "properties": {
-            "name": s.STR, "description": s.STR, "categories": _NAMES}}},
-    },
-}
+Names = list[str]
+
+
+class Oidc(Answer):
+    authority: str
+    client_id: str
+    scope: str
+
+
+class Config(Answer):
+    dev: bool
+    oidc: Oidc | None
+    orgs: Names
+    topics: Names
+    urgencies: Names
+    purposes: Names
+    categories: Names
+    outcomes: Names
+    languages: Names
+    consent_max_days: int
+
+
+class Scope(Answer):
+    org_kinds: Names
+    orgs: Names
+    roles: Names
+
+
+class GdprBasis(Answer):
+    articles: Names
+    law: str | None
+    citation: str
+    needs_check: bool
+
+
+class SecrecyBasis(Answer):
+    exception: Literal["statute", "consent"]
+    citation: str
+    needs_check: bool
+
+
+class PolicyRule(Answer):
+    id: str
+    effect: str
+    sender: Scope
+    recipient: Scope
+    relation: str | None
+    categories: Names | None
+    purposes: Names | None
+    requires_referral: bool
+    statutory: bool
+    citation: str
+    needs_check: bool
+    reason: str
+    source: str
+    line: int | None
+    involves_org: str | None
+    gdpr: GdprBasis | None
+    secrecy: SecrecyBasis | None
+
+
+class DecisionOf(Answer):
+    issuer: str
+    kind: str
+    part: str | None
+
+
+class PolicyCategory(Answer):
+    name: str
+    description: str
+    sensitivity: str
+    special: bool
+    decision: DecisionOf | None
+
+
+class PolicyPurpose(Answer):
+    name: str
+    description: str
+    categories: Names
+
+
+class PolicyDocument(Answer):
+    version: str
+    profile: str
+    items: list[PolicyRule]
+    next: str | None
+    categories: list[PolicyCategory]
+    purposes: list[PolicyPurpose]
+
 
 WEB_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/config", client_config,
           "The browser app's start-up configuration: sign-in method and vocabularies (public, no secrets)",
-          who="anyone", auth=False, response=CONFIG, errors=()),
+          who="anyone", auth=False, response=Config, errors=()),
     Route("GET", "/api/v1/policy", policy_rules, "The data-minimisation policy in force: rules with citations",
-          response=POLICY, errors=(401,)),
+          response=PolicyDocument, errors=(401,)),
 )

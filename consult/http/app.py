@@ -26,7 +26,7 @@ from consult.auth.throttle import FailureThrottle
 from consult.config import Settings
 from consult.errors import ConfigError
 from consult.http import keys
-from consult.http.api import ROUTES, Route
+from consult.http.api import ROUTES
 from consult.http.api_admin import ADMIN_ROUTES
 from consult.http.api_attachments import ATTACHMENT_ROUTES
 from consult.http.api_audit import AUDIT_ROUTES
@@ -42,6 +42,7 @@ from consult.http.metrics import handler as metrics_handler
 from consult.http.middleware import CSP_KEY, content_security_policy, edge
 from consult.http.openapi import build_document
 from consult.http.openapi import handler as openapi_handler
+from consult.http.route import Route
 from consult.http.ws import close_all, end_sessions, websocket
 from consult.model import Clock, SystemClock, secrecy
 from consult.policy.loader import PolicyError, UnknownProfile, load_policy
@@ -85,8 +86,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.on_shutdown.append(close_all)
 
     routes = routes_for(settings)
-    app[keys.BODY_SCHEMAS] = {r.handler.__name__: r.body for r in routes
-                              if r.body is not None and r.body_type == "application/json"}
+    app[keys.BODY_NAMES] = {}
+    app[keys.CHECK_ANSWERS] = settings.dev
     for route in routes:
         app.router.add_route(route.method, route.path, route.endpoint, name=route.handler.__name__)
     app.on_response_prepare.append(_secrecy_marking(frozenset(r.handler.__name__ for r in routes if r.secret)))

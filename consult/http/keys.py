@@ -62,5 +62,7 @@ AUDIT = web.AppKey("audit", AuditTrail)
 SOCKETS = web.AppKey("sockets", dict)
 SESSIONS = web.AppKey("sessions", Sessions)
 METRICS = METRICS_KEY
-#: Route name -> the (closed) schema of its JSON request body: what ``validation.json_body`` enforces.
-BODY_SCHEMAS = web.AppKey("body_schemas", dict)
+#: The names request bodies are checked against, kept per loaded policy (consult/http/route.py).
+BODY_NAMES = web.AppKey("body_names", dict)
+#: Check each JSON success answer against the type its route declares (development mode).
+CHECK_ANSWERS = web.AppKey("check_answers", bool)

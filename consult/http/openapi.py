@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
 
 from consult.http import keys
 from consult.http import schemas as s
+from consult.http import shapes as sh
 from consult.http import vocabulary as vocab
-from consult.http.api import Route
+from consult.http.route import Route
 from consult.model import actions, secrecy
 from consult.model.vocabulary import Vocabulary
 
@@ -21,7 +23,26 @@ _STATUS_TEXT = {
 }
 
 
-def _operation(route: Route) -> dict[str, Any]:
+def _schema(declared: Any, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    """The JSON Schema of a declared type (from ``refs``), or a legacy schema dict as it is."""
+    if declared is None:
+        return {"type": "object"}
+    if declared is str:
+        return {"type": "string"}
+    if declared is bytes:
+        return {"type": "string", "format": "binary"}
+    if isinstance(declared, dict):
+        return declared
+    return refs[declared]
+
+
+def _declared(route: Route) -> list[Any]:
+    """The types a route declares (body, answers), for the document's components."""
+    found = [route.body, route.response, *(shape for _status, _text, shape in route.other_responses)]
+    return [t for t in found if t is not None and sh.is_shape(t) and t not in (str, bytes)]
+
+
+def _operation(route: Route, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": route.summary,
         "description": f"Who: {route.who}.",
@@ -29,7 +50,7 @@ def _operation(route: Route) -> dict[str, Any]:
         "responses": {
             str(route.status): {
                 "description": "OK",
-                "content": {ct: {"schema": route.response or {"type": "object"}}
+                "content": {ct: {"schema": _schema(route.response, refs)}
                             for ct in (route.content_type, *route.other_content_types)},
             }
         },
@@ -45,20 +66,20 @@ def _operation(route: Route) -> dict[str, Any]:
     if params:
         op["parameters"] = params
     if route.body is not None:
-        op["requestBody"] = {"required": True, "content": {route.body_type: {"schema": route.body}}}
+        op["requestBody"] = {"required": True, "content": {route.body_type: {"schema": _schema(route.body, refs)}}}
     if route.secret:
         op["responses"][str(route.status)]["headers"] = {secrecy.HEADER: {
             "description": "Secrecy marking: the answer carries secret client data (621/1999 § 24(1) 25 k.)",
             "schema": {"type": "string"}}}
     for status, description, schema in route.other_responses:
         op["responses"][str(status)] = {"description": description,
-                                        "content": {"application/json": {"schema": schema}}}
+                                        "content": {"application/json": {"schema": _schema(schema, refs)}}}
     for status in route.errors:
         if str(status) in op["responses"]:
             continue  # described with its own schema above
         op["responses"][str(status)] = {
             "description": _STATUS_TEXT[status],
-            "content": {"application/json": {"schema": s.ERROR}},
+            "content": {"application/json": {"schema": refs[s.Error]}},
         }
     if route.action is not None:
         roles = sorted(actions.roles_for(route.action))
@@ -69,15 +90,17 @@ def _operation(route: Route) -> dict[str, Any]:
         op["security"] = [{"bearer": []}]
         op["responses"]["429"] = {
             "description": "Too many failed sign-ins from this address",
-            "content": {"application/json": {"schema": s.ERROR}},
+            "content": {"application/json": {"schema": refs[s.Error]}},
         }
     return op
 
 
 def build_document(routes: tuple[Route, ...]) -> dict[str, Any]:
+    """The document: each declared type's schema generated once into ``components/schemas``."""
+    refs, components = sh.schemas([s.Error, *(t for route in routes for t in _declared(route))])
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
-        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, refs)
     paths["/api/v1/openapi.json"] = {
         "get": {"summary": "This document", "operationId": "openapi",
                 "responses": {"200": {"description": "OK",
@@ -106,20 +129,27 @@ def build_document(routes: tuple[Route, ...]) -> dict[str, Any]:
             "description": "Secure consultations and case information between Kela and municipalities.",
         },
         "servers": [{"url": "/"}],
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+        "components": {"schemas": components,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
         "paths": paths,
     }
 
 
-def with_vocabulary(document: Any, vocabulary: Vocabulary) -> Any:
-    """``document`` with each shared enum of the taxonomy's names (consult/http/schemas.py)
-    replaced by the names of ``vocabulary``: the enums have one home, the loaded taxonomy."""
-    enums = s.taxonomy_enums(vocabulary)
+def with_vocabulary(document: Any, vocabulary: Vocabulary, topics: Iterable[str] = (),
+                    orgs: Iterable[str] = ()) -> Any:
+    """``document`` with each enum of the taxonomy's names (a schema marked ``x-taxonomy`` by
+    consult/http/shapes.py, or a shared list of consult/http/schemas.py) replaced by the names of
+    ``vocabulary``, and the configured ``topics`` and ``orgs`` listed where a body takes one: the
+    enums have one home, the loaded taxonomy and the configuration, as the edge checks them."""
+    shared = s.taxonomy_enums(vocabulary)
+    marked = sh.enums(sh.names_for(vocabulary, topics, orgs))
 
     def walk(node: Any) -> Any:
         if isinstance(node, list):
-            return enums[id(node)] if id(node) in enums else [walk(x) for x in node]
+            return shared[id(node)] if id(node) in shared else [walk(x) for x in node]
         if isinstance(node, dict):
+            if isinstance(node.get(sh.TAXONOMY_KEY), str):
+                return {**node, "enum": marked[node[sh.TAXONOMY_KEY]]}
             return {k: walk(x) for k, x in node.items()}
         return node
 
@@ -134,7 +164,9 @@ def handler(document: dict[str, Any]) -> Any:
         engine = request.app[keys.POLICY]
         if id(engine) not in served:
             served.clear()
-            served[id(engine)] = with_vocabulary(document, vocab.of_policy(engine.policy))
+            settings = request.app[keys.SETTINGS]
+            served[id(engine)] = with_vocabulary(document, vocab.of_policy(engine.policy), settings.topics,
+                                                 settings.orgs)
         return web.json_response(served[id(engine)])
 
     return openapi

@@ -3,9 +3,7 @@ client address has used up its failed sign-ins)."""
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -13,10 +11,8 @@ from consult.auth import AuthError, Session
 from consult.errors import RateLimited, Unauthenticated
 from consult.http import keys
 from consult.http.middleware import REQUEST_ID, USER_ID
-from consult.model import Principal, actions
+from consult.model import Principal
 from consult.model.context import RequestContext
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 log = logging.getLogger("consult.auth")
 
@@ -71,17 +67,10 @@ async def sign_in_session(request: web.Request, token: str) -> Session:
     return session
 
 
-def guarded(handler: Handler, action: str) -> Handler:
-    """``handler`` behind the role check of ``action`` (consult/model/actions.py): 401 without a
-    valid token, 403 ``role`` when none of the caller's roles may attempt the action."""
-    actions.roles_for(action)  # an unknown action fails when the routes are built, not per request
-
-    @functools.wraps(handler)
-    async def checked(request: web.Request) -> web.StreamResponse:
-        actions.require(await authenticate(request), action)
-        return await handler(request)
-
-    return checked
+def caller(request: web.Request) -> Principal:
+    """The caller the route's declaration authenticated before the handler ran (``Route.auth``);
+    a handler of a route that needs none has no caller, and asking for one is a programmer error."""
+    return request[PRINCIPAL]
 
 
 def context(request: web.Request) -> RequestContext:

@@ -1,20 +1,421 @@
-"""JSON Schemas of the public API, used by the OpenAPI document (public API, docs/capabilities.md).
-
-A request body's schema is also what the edge enforces: ``closed`` marks every object in it
-``additionalProperties: false`` (``Route`` applies it), and ``validation.json_body`` refuses
-exactly the fields that schema does not name, so the document and the check cannot drift.
+"""The shapes of the public API (docs/capabilities.md, public API): each request body and success answer declared once as
+a msgspec ``Struct`` (consult/http/shapes.py), from which the edge reads bodies and the OpenAPI
+document is generated. The JSON Schema dicts further down describe the routes not yet declared
+that way, and the query parameters.
 """
 
 from __future__ import annotations
 
-import copy
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
+from msgspec import UNSET, Meta, UnsetType
+
+from consult.http.shapes import (
+    Answer,
+    Body,
+    CategoryName,
+    ItemCategory,
+    Name,
+    OrgId,
+    PurposeName,
+    TopicName,
+    UserId,
+    any_text,
+    line,
+    text,
+)
 from consult.model import instant
-from consult.model.vocabulary import DEFAULT, OUTCOMES, STATUSES, URGENCIES, Vocabulary
+from consult.model.vocabulary import DEFAULT, Vocabulary
 from consult.services.paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_POSITION
 
 S = dict[str, Any]
+
+Urgency = Literal["immediate", "today", "normal"]
+Status = Literal["open", "claimed", "closed"]
+Outcome = Literal["advice_given", "data_disclosed", "declined", "referred"]
+ReferralCondition = Literal["unable_to_look_after_self", "child_interest"]
+Instant = datetime | None
+Names = list[str]
+
+
+# -- request bodies ------------------------------------------------------------------------------
+
+
+class SensitiveConfirmation(Body):
+    """The sender confirms free text that was flagged: the categories they were shown and why the
+    text must say it. Recorded in the audit log (the reason beside it); the reason must not
+    contain identifiers."""
+
+    reason: Annotated[str, text(1000, min_length=10)]
+    categories: Annotated[list[CategoryName], Meta(min_length=1, max_length=200)]
+
+
+class ExpertPut(Body):
+    name: Annotated[str, line(200)] | None = None
+    topics: Annotated[list[Name], Meta(max_length=50)] | None = None
+    pools: Annotated[list[Name], Meta(max_length=50)] | None = None
+    languages: Annotated[list[Name], Meta(max_length=50)] | None = None
+    on_duty: bool | None = None
+
+
+class NewConsultationBody(Body):
+    topic: TopicName
+    urgency: Urgency
+    question: Annotated[str, text(10000)]
+    purpose: PurposeName
+    target_org: OrgId
+    expert_id: UserId | None = None
+    pool: UserId | None = None
+    client_ref: UserId | None = None
+    case_ref: Annotated[str, line(128)] | None = None
+    sensitive_confirmation: SensitiveConfirmation | None = None
+
+
+class ChildWelfareNotificationBody(Body):
+    target_org: OrgId
+    client_ref: Annotated[UserId, Meta(description="The client whose matter gave rise to the concern")]
+    text: Annotated[str, text(10000, description="The concern")]
+    topic: TopicName | None = None
+    sensitive_confirmation: SensitiveConfirmation | None = None
+
+
+class AddParticipant(Body):
+    user_id: UserId
+
+
+class CloseBody(Body):
+    outcome: Outcome
+    note: Annotated[str, text(2000)] | None = None
+    #: A note that looks like a category withheld from another organisation's participant.
+    sensitive_confirmation: SensitiveConfirmation | None = None
+
+
+class ReferralBody(Body):
+    """The recorded ground of a sosiaalihuoltolaki 35 § 2 mom. contact without consent."""
+
+    condition: ReferralCondition
+    justification: Annotated[str, text(2000)]
+    why_no_consent: Annotated[str, text(2000, description="Why the person's consent could not be obtained")]
+
+
+MAX_VALUE = 4000
+
+
+class ItemIn(Body):
+    category: ItemCategory
+    value: Annotated[str, text(MAX_VALUE)] | int | float
+    consent_id: UserId | None = None
+    referral: ReferralBody | None = None
+
+
+class MessageNew(Body):
+    text: Annotated[str, any_text(10000)] | None = None
+    data: Annotated[list[ItemIn], Meta(max_length=50)] | None = None
+    sensitive_confirmation: SensitiveConfirmation | None = None
+
+
+class MarkRead(Body):
+    message_id: UserId
+
+
+# -- answers ---------------------------------------------------------------------------------------
+
+
+class Health(Answer):
+    status: str
+
+
+class Me(Answer):
+    id: str
+    org: str
+    roles: Names
+    name: str
+
+
+class Expert(Answer):
+    id: str
+    name: str
+    org: str
+    topics: Names
+    pools: Names
+    languages: Names
+    on_duty: bool
+    presence: Literal["online", "offline"]
+    updated_at: Instant = None
+
+
+class ExpertPage(Answer):
+    items: list[Expert]
+    next: str | None
+
+
+class Participant(Answer):
+    user_id: str
+    org: str
+    role: str
+    added_at: Instant = None
+
+
+class Recipient(Answer):
+    user_id: str | None
+    org: str
+    role: str
+
+
+class Withholding(Answer):
+    recipient: Recipient
+    rule: str
+    citation: str
+    reason: str
+
+
+class SensitivePassage(Answer):
+    """A passage of the free text that looks like a category the policy withholds from a
+    recipient in another organisation (policies/signals.toml); start/end index the text as sent."""
+
+    category: str
+    start: Annotated[int, Meta(ge=0)]
+    end: Annotated[int, Meta(ge=0)]
+    withheld_from: list[Withholding]
+    signal: str | UnsetType = UNSET
+
+
+class IdentifierNotice(Answer):
+    """An identifier found in free text and what happens to it: its kind, never its value."""
+
+    kind: str
+    action: str
+    start: int | UnsetType = UNSET
+    end: int | UnsetType = UNSET
+    client_ref: str | UnsetType = UNSET
+    #: The data item whose value holds it (``data[i].value``); absent for the text.
+    field: str | UnsetType = UNSET
+
+
+class Notifier(Answer):
+    user_id: str
+    name: str | None
+    org: str
+    role: str
+
+
+class Notification(Answer):
+    notifier: Notifier
+    rule_id: str | None
+    basis: str | None
+    citation: str | None
+    policy_version: str | None
+    notified_at: Instant
+
+
+class RoutingPlan(Answer):
+    state: str
+    offered_to: int
+    on_duty: int
+    at_capacity: int
+    sla_seconds: int
+    sla_due_at: Instant
+    next_on_duty: Instant
+    expected_wait_seconds: int | None
+    queue_position: int | None
+
+
+class Consultation(Answer):
+    id: str
+    topic: str
+    urgency: Urgency
+    question: str
+    purpose: str
+    origin_org: str
+    created_by: str
+    target_org: str
+    pool: str | None
+    expert_id: str | None
+    client_ref: str | None
+    case_ref: str | None
+    status: Status
+    claimed_by: str | None
+    outcome: str | None
+    outcome_note: str | None
+    legal_hold: bool
+    flagged_categories: Annotated[Names, Meta(description="categories the question looked like, sent on the "
+                                                           "sender's confirmation")]
+    outcome_flagged_categories: Annotated[Names, Meta(description="categories the close note looked like, sent "
+                                                                   "on the closer's confirmation")]
+    content_destroyed: bool
+    created_at: Instant
+    claimed_at: Instant
+    first_response_at: Instant
+    closed_at: Instant
+    shredded_at: Instant
+    participants: list[Participant] | UnsetType = UNSET
+    offered_to: int | UnsetType = UNSET
+    identifiers: list[IdentifierNotice] | UnsetType = UNSET
+    sensitive: list[SensitivePassage] | UnsetType = UNSET
+    routing: RoutingPlan | UnsetType = UNSET
+    notification: Notification | UnsetType | None = UNSET
+
+
+class ChildWelfareNotification(Consultation):
+    """A consultation with the notification it carries."""
+
+
+class ConsultationPage(Answer):
+    items: list[Consultation]
+    next: str | None
+
+
+class Author(Answer):
+    id: str
+    name: str | None
+    org: str
+    role: str
+
+
+class ConsentState(Answer):
+    id: str
+    status: str
+    since: Instant
+
+
+class ReferralShown(Answer):
+    condition: str
+
+
+class ItemOut(Answer):
+    category: str
+    value: str | int | float | bool | UnsetType = UNSET
+    consent_id: str | UnsetType = UNSET
+    attachment_id: str | UnsetType = UNSET
+    referral: ReferralShown | UnsetType = UNSET
+    withheld: bool | UnsetType = UNSET
+    reason: str | UnsetType = UNSET
+    rule: str | UnsetType = UNSET
+    citation: str | UnsetType = UNSET
+    consent: ConsentState | UnsetType = UNSET
+
+
+class ReadMark(Answer):
+    user_id: str
+    read_at: Instant
+
+
+class Withheld(Answer):
+    recipient: Recipient
+    index: int | None
+    category: str
+    effect: str
+    rule: str
+    citation: str
+    reason: str
+
+
+class PolicyOutcome(Answer):
+    version: str
+    withheld: list[Withheld]
+
+
+class Message(Answer):
+    id: str
+    consultation_id: str
+    author: Author
+    text: str
+    data: list[ItemOut]
+    created_at: Instant
+    flagged_categories: Annotated[Names, Meta(description="categories the free text looked like, sent on the "
+                                                           "sender's confirmation")]
+    content_destroyed: bool
+    read_by: list[ReadMark]
+    policy: PolicyOutcome | UnsetType = UNSET
+    identifiers: list[IdentifierNotice] | UnsetType = UNSET
+    sensitive: list[SensitivePassage] | UnsetType = UNSET
+
+
+class Secrecy(Answer):
+    """The secrecy marking of the answer, per language (julkisuuslaki 621/1999 § 24(1) 25 k.)."""
+
+    fi: str
+    sv: str
+    en: str
+
+
+class MessagePage(Answer):
+    items: list[Message]
+    next: str | None
+    secrecy: Secrecy
+
+
+class Preview(Answer):
+    policy: PolicyOutcome
+    identifiers: list[IdentifierNotice]
+    sensitive: list[SensitivePassage]
+
+
+class ReadReceipt(Answer):
+    consultation_id: str
+    user_id: str
+    message_id: str
+    read_at: Instant
+
+
+class Ready(Answer):
+    status: Literal["ready"]
+
+
+Check = Literal["ok", "failed", "skipped"]
+
+
+class Checks(Answer):
+    database: Check
+    schema: Check
+    keys: Check
+    policy: Check
+    identity: Check
+
+
+class NotReady(Answer):
+    status: Literal["not_ready"]
+    failed: list[Literal["database", "schema", "keys", "policy", "identity"]]
+    checks: Checks
+
+
+class Attachment(Answer):
+    id: str
+    content_type: str
+    size: int
+    message: Message
+
+
+class UploadFields(Body):
+    """The parts of an attachment upload besides the file, as the edge reads them."""
+
+    text: Annotated[str, any_text(2000)] | None = None
+    consent_id: UserId | None = None
+    sensitive_confirmation: SensitiveConfirmation | None = None
+
+
+class ErrorDetail(Answer):
+    code: str
+    message: str
+
+
+class Error(Answer):
+    error: ErrorDetail
+
+
+class SensitiveErrorDetail(Answer):
+    code: str
+    message: str
+    categories: Names
+    flagged: list[SensitivePassage]
+
+
+class SensitiveError(Answer):
+    """Free text that looks like a category withheld from a recipient (code sensitive_text)."""
+
+    error: SensitiveErrorDetail
+
 
 # The enums of the taxonomy's names: each one list object, shared by every schema that names it,
 # so that the OpenAPI document replaces it with the names of the running service's own policy
@@ -57,226 +458,6 @@ TIME: S = {"type": "string", "format": "date-time", "maxLength": instant.MAX_LEN
            "description": f"ISO 8601 time with zone; years {_YEARS}"}
 MONTH: S = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$", "description": f"YYYY-MM; years {_YEARS}"}
 
-ERROR: S = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message"],
-            "properties": {"code": STR, "message": STR},
-        }
-    },
-}
-
-ME: S = {
-    "type": "object",
-    "required": ["id", "org", "roles", "name"],
-    "properties": {"id": STR, "org": STR, "roles": {"type": "array", "items": STR}, "name": STR},
-}
-
-EXPERT: S = {
-    "type": "object",
-    "required": ["id", "name", "org", "topics", "pools", "languages", "on_duty", "presence"],
-    "properties": {
-        "id": STR, "name": STR, "org": STR,
-        "topics": {"type": "array", "items": STR},
-        "pools": {"type": "array", "items": STR},
-        "languages": {"type": "array", "items": STR},
-        "on_duty": {"type": "boolean"},
-        "presence": {"type": "string", "enum": ["online", "offline"]},
-        "updated_at": TS,
-    },
-}
-
-EXPERT_PUT: S = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string", "maxLength": 200},
-        "topics": {"type": "array", "items": STR, "maxItems": 50},
-        "pools": {"type": "array", "items": STR, "maxItems": 50},
-        "languages": {"type": "array", "items": STR, "maxItems": 50},
-        "on_duty": {"type": "boolean"},
-    },
-}
-
-PARTICIPANT: S = {
-    "type": "object",
-    "properties": {"user_id": STR, "org": STR, "role": STR, "added_at": TS},
-}
-
-CONSULTATION: S = {
-    "type": "object",
-    "required": ["id", "topic", "urgency", "question", "purpose", "target_org", "status", "created_at"],
-    "properties": {
-        "id": STR, "topic": STR,
-        "urgency": {"type": "string", "enum": list(URGENCIES)},
-        "question": STR,
-        "purpose": {"type": "string", "enum": PURPOSE_NAMES},
-        "origin_org": STR, "created_by": STR, "target_org": STR,
-        "pool": NSTR, "expert_id": NSTR, "client_ref": NSTR, "case_ref": NSTR,
-        "status": {"type": "string", "enum": list(STATUSES)},
-        "claimed_by": NSTR, "outcome": NSTR, "outcome_note": NSTR,
-        "flagged_categories": {"type": "array", "items": STR},
-        "created_at": TS, "claimed_at": TS, "first_response_at": TS, "closed_at": TS,
-        "participants": {"type": "array", "items": PARTICIPANT},
-        "offered_to": {"type": "integer"},
-    },
-}
-
-CONSULTATION_NEW: S = {
-    "type": "object",
-    "required": ["topic", "urgency", "question", "purpose", "target_org"],
-    "properties": {
-        "topic": STR,
-        "urgency": {"type": "string", "enum": list(URGENCIES)},
-        "question": {"type": "string", "minLength": 1, "maxLength": 10000},
-        "purpose": {"type": "string", "enum": PURPOSE_NAMES},
-        "target_org": STR,
-        "expert_id": STR,
-        "pool": STR,
-        "client_ref": STR,
-        "case_ref": {"type": "string", "maxLength": 128},
-        "sensitive_confirmation": None,  # set below
-    },
-}
-
-ITEM_IN: S = {
-    "type": "object",
-    "required": ["category", "value"],
-    "properties": {
-        "category": {"type": "string", "enum": CATEGORY_NAMES},
-        "value": {"type": ["string", "number"], "description": "A boolean is refused: write it as text"},
-        "consent_id": STR,
-        "referral": {
-            "type": "object",
-            "description": "The recorded ground of a sosiaalihuoltolaki 35 § 2 mom. contact without consent",
-            "required": ["condition", "justification", "why_no_consent"],
-            "properties": {
-                "condition": {"type": "string", "enum": ["unable_to_look_after_self", "child_interest"]},
-                "justification": {"type": "string", "minLength": 1, "maxLength": 2000},
-                "why_no_consent": {"type": "string", "minLength": 1, "maxLength": 2000,
-                                   "description": "Why the person's consent could not be obtained"},
-            },
-        },
-    },
-}
-
-ITEM_OUT: S = {
-    "type": "object",
-    "required": ["category"],
-    "properties": {
-        "category": STR,
-        "value": {"type": ["string", "number", "boolean"]},
-        "consent_id": STR,
-        "withheld": {"type": "boolean"},
-        "reason": STR, "rule": STR, "citation": STR,
-        "consent": {"type": "object", "properties": {"id": STR, "status": STR, "since": TS}},
-        "referral": {"type": "object", "properties": {"condition": STR}},
-    },
-}
-
-SENSITIVE_PASSAGE: S = {
-    "type": "object",
-    "required": ["category", "start", "end", "withheld_from"],
-    "description": "A passage of the free text that looks like a category the policy withholds from a "
-                   "recipient in another organisation (policies/signals.toml); start/end index the text "
-                   "as sent.",
-    "properties": {
-        "category": STR, "start": {"type": "integer", "minimum": 0}, "end": {"type": "integer", "minimum": 0},
-        "signal": STR,
-        "withheld_from": {"type": "array", "items": {"type": "object", "properties": {
-            "recipient": {"type": "object", "properties": {"user_id": NSTR, "org": STR, "role": STR}},
-            "rule": STR, "citation": STR, "reason": STR}}},
-    },
-}
-
-SENSITIVE_CONFIRMATION: S = {
-    "type": "object",
-    "required": ["reason", "categories"],
-    "description": "The sender confirms free text that was flagged: the categories they were shown and why "
-                   "the text must say it. Recorded in the audit log (the reason beside it); the reason must "
-                   "not contain identifiers.",
-    "properties": {
-        "reason": {"type": "string", "minLength": 10, "maxLength": 1000},
-        "categories": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": CATEGORY_NAMES}},
-    },
-}
-
-SENSITIVE_ERROR: S = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message"],
-            "properties": {"code": STR, "message": STR,
-                           "categories": {"type": "array", "items": STR},
-                           "flagged": {"type": "array", "items": SENSITIVE_PASSAGE}},
-        }
-    },
-}
-
-CONSULTATION_NEW["properties"]["sensitive_confirmation"] = SENSITIVE_CONFIRMATION
-CONSULTATION["properties"]["outcome_flagged_categories"] = {
-    "type": "array", "items": STR,
-    "description": "categories the close note looked like, sent on the closer's confirmation"}
-CONSULTATION["properties"]["sensitive"] = {"type": "array", "items": SENSITIVE_PASSAGE}
-
-MESSAGE: S = {
-    "type": "object",
-    "required": ["id", "consultation_id", "author", "text", "data", "created_at"],
-    "properties": {
-        "id": STR,
-        "consultation_id": STR,
-        "author": {"type": "object", "properties": {"id": STR, "name": STR, "org": STR, "role": STR}},
-        "text": STR,
-        "data": {"type": "array", "items": ITEM_OUT},
-        "created_at": TS,
-        "read_by": {"type": "array", "items": {"type": "object", "properties": {"user_id": STR, "read_at": TS}}},
-        "flagged_categories": {"type": "array", "items": STR,
-                               "description": "categories the free text looked like, sent on the sender's "
-                                              "confirmation"},
-        "policy": {"type": "object"},
-        "identifiers": {"type": "array", "items": {"type": "object"}},
-        "sensitive": {"type": "array", "items": SENSITIVE_PASSAGE},
-    },
-}
-
-WITHHELD: S = {
-    "type": "object",
-    "properties": {
-        "recipient": {"type": "object", "properties": {"user_id": NSTR, "org": STR, "role": STR}},
-        "index": {"type": ["integer", "null"]},
-        "category": STR, "effect": STR, "rule": STR, "citation": STR, "reason": STR,
-    },
-}
-
-PREVIEW: S = {
-    "type": "object",
-    "required": ["policy", "identifiers"],
-    "properties": {
-        "policy": {"type": "object", "properties": {"version": STR, "withheld": {"type": "array", "items": WITHHELD}}},
-        "identifiers": {"type": "array", "items": {"type": "object", "properties": {"kind": STR, "action": STR}}},
-        "sensitive": {"type": "array", "items": SENSITIVE_PASSAGE},
-    },
-}
-
-MESSAGE_NEW: S = {
-    "type": "object",
-    "properties": {
-        "text": {"type": "string", "maxLength": 10000},
-        "data": {"type": "array", "items": ITEM_IN, "maxItems": 50},
-        "sensitive_confirmation": SENSITIVE_CONFIRMATION,
-    },
-}
-
-READ_RECEIPT: S = {
-    "type": "object",
-    "properties": {"consultation_id": STR, "user_id": STR, "message_id": STR, "read_at": TS},
-}
-
-
 SECRECY: S = {
     "type": "object",
     "description": "The secrecy marking of the answer, per language (julkisuuslaki 621/1999 § 24(1) 25 k.)",
@@ -285,87 +466,9 @@ SECRECY: S = {
 }
 
 
-def marked(schema: S) -> S:
-    """An object schema with the ``secrecy`` field of an answer that carries secret client data."""
-    return {**schema, "required": [*schema.get("required", ()), "secrecy"],
-            "properties": {**schema["properties"], "secrecy": SECRECY}}
-
-
 def page(item: S) -> S:
     return {
         "type": "object",
         "required": ["items", "next"],
         "properties": {"items": {"type": "array", "items": item}, "next": NSTR},
     }
-
-
-CLOSE: S = {
-    "type": "object",
-    "required": ["outcome"],
-    "properties": {"outcome": {"type": "string", "enum": sorted(OUTCOMES)},
-                   "note": {"type": "string", "maxLength": 2000},
-                   # A note that looks like a category withheld from another organisation's participant.
-                   "sensitive_confirmation": SENSITIVE_CONFIRMATION},
-}
-ADD_PARTICIPANT: S = {"type": "object", "required": ["user_id"], "properties": {"user_id": STR}}
-MARK_READ: S = {"type": "object", "required": ["message_id"], "properties": {"message_id": STR}}
-HEALTH: S = {"type": "object", "required": ["status"], "properties": {"status": STR}}
-_CHECK: S = {"type": "string", "enum": ["ok", "failed", "skipped"]}
-READY: S = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": ["ready"]}}}
-NOT_READY: S = {
-    "type": "object",
-    "required": ["status", "failed", "checks"],
-    "properties": {
-        "status": {"type": "string", "enum": ["not_ready"]},
-        "failed": {"type": "array",
-                   "items": {"type": "string", "enum": ["database", "schema", "keys", "policy", "identity"]}},
-        "checks": {
-            "type": "object",
-            "required": ["database", "schema", "keys", "policy", "identity"],
-            "properties": {"database": _CHECK, "schema": _CHECK, "keys": _CHECK, "policy": _CHECK,
-                           "identity": _CHECK},
-        },
-    },
-}
-
-NOTIFICATION: S = {
-    "type": ["object", "null"],
-    "properties": {
-        "notifier": {"type": "object", "properties": {"user_id": STR, "name": STR, "org": STR, "role": STR}},
-        "rule_id": STR, "basis": STR, "citation": STR, "policy_version": STR, "notified_at": TS,
-    },
-}
-CHILD_WELFARE_NOTIFICATION_NEW: S = {
-    "type": "object",
-    "required": ["target_org", "client_ref", "text"],
-    "properties": {
-        "target_org": STR,
-        "client_ref": {"type": "string", "description": "The client whose matter gave rise to the concern"},
-        "text": {"type": "string", "minLength": 1, "maxLength": 10000, "description": "The concern"},
-        "topic": STR,
-        "sensitive_confirmation": SENSITIVE_CONFIRMATION,
-    },
-}
-CHILD_WELFARE_NOTIFICATION: S = {
-    **CONSULTATION,
-    "properties": {**CONSULTATION["properties"], "notification": NOTIFICATION},
-}
-
-
-def closed(schema: S) -> S:
-    """A copy of a request schema with ``additionalProperties: false`` on every object that names
-    its properties: the edge refuses any other field (``validation.refuse_unknown``). The taxonomy's
-    enum lists stay the shared objects, so that ``taxonomy_enums`` still finds them in the copy."""
-    shared = (CATEGORY_NAMES, CLIENT_CATEGORY_NAMES, PURPOSE_NAMES, CLIENT_PURPOSE_NAMES, ROLE_NAMES)
-    result = copy.deepcopy(schema, memo={id(names): names for names in shared})
-    stack = [result]
-    while stack:
-        node = stack.pop()
-        if not isinstance(node, dict):
-            continue
-        if isinstance(node.get("properties"), dict):
-            node.setdefault("additionalProperties", False)
-            stack.extend(node["properties"].values())
-        if isinstance(node.get("items"), dict):
-            stack.append(node["items"])
-    return result

@@ -1,8 +1,9 @@
-"""Parsing request bodies and query strings into typed values, with 400/415/422 on bad input.
+"""Parsing request bodies and query strings into values, with 400/415/422 on bad input.
 
 The one place where untrusted bytes become values: one JSON loader (a nesting limit, no lone
 surrogates, no non-finite numbers), one integer parameter reader (ASCII digits within a bound)
-and one reader of times (``consult.model.instant``), so no handler parses these itself.
+and one reader of times (``consult.model.instant``), so no handler parses these itself. What a
+body's fields may hold is declared once, by its ``Struct`` (consult/http/shapes.py).
 """
 
 from __future__ import annotations
@@ -11,12 +12,11 @@ import json
 import math
 import re
 from datetime import date, datetime
-from typing import Any
+from typing import Any, overload
 
 from aiohttp import web
 
 from consult.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
-from consult.http import keys
 from consult.model import identifiers
 from consult.model.instant import BadInstant, DayMeans, parse_day, parse_instant
 from consult.services import gate
@@ -24,11 +24,6 @@ from consult.services import gate
 # The id grammar has one home (consult/model/identifiers.py).
 _ID = identifiers.USER_ID
 _ORG = identifiers.ORG
-_SLUG = identifiers.NAME
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-#: A field name worth repeating in an error: anything else (an identity code sent as a key)
-#: is not echoed back.
-_FIELD_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
 #: A lone UTF-16 surrogate: JSON lets a client write one as an escape ("\\ud800"), but it is no
 #: character, cannot be encoded as UTF-8 and would fail wherever the text is stored or sealed.
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -116,100 +111,25 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         raise BadRequest(str(exc), code="bad_json") from None
     if not isinstance(data, dict):
         raise BadRequest("The body must be a JSON object.", code="bad_json")
-    route = request.match_info.route
-    schema = request.app.get(keys.BODY_SCHEMAS, {}).get(route.name) if route is not None else None
-    if schema is not None:
-        refuse_unknown(data, schema)
     return data
 
 
-def refuse_unknown(value: Any, schema: dict[str, Any], where: str = "") -> None:
-    """422 ``unknown_field`` for a field that an object with ``additionalProperties: false`` in
-    ``schema`` does not name, at any depth. Types are left to the field readers."""
-    stack: list[tuple[Any, dict[str, Any], str]] = [(value, schema, where)]
-    while stack:
-        value, schema, where = stack.pop()
-        properties = schema.get("properties")
-        if isinstance(value, dict) and isinstance(properties, dict):
-            unknown = sorted(set(value) - set(properties))
-            if unknown and schema.get("additionalProperties") is False:
-                named = [k for k in unknown if _FIELD_NAME.match(k)][:5]
-                listed = ": " + ", ".join(named) if named else ""
-                raise Unprocessable(f"{where or 'body'} has unknown fields{listed}", code="unknown_field")
-            stack.extend((value[k], sub, f"{where}.{k}" if where else k)
-                         for k, sub in properties.items() if k in value and isinstance(sub, dict))
-        elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-            stack.extend((item, schema["items"], f"{where}[{i}]") for i, item in enumerate(value))
 
 
 def _fail(field: str, what: str) -> Unprocessable:
     return Unprocessable(f"{field}: {what}", code="invalid_field")
 
 
-def text(data: dict[str, Any], field: str, *, max_len: int, required: bool = True, allow_empty: bool = False,
-         multiline: bool = True) -> str | None:
-    value = data.get(field)
-    if value is None:
-        if required:
-            raise _fail(field, "is required")
-        return None
-    if not isinstance(value, str):
-        raise _fail(field, "must be a string")
-    if len(value) > max_len:
-        raise _fail(field, f"must be at most {max_len} characters")
-    if _CONTROL.search(value) or (not multiline and ("\n" in value or "\r" in value)):
-        raise _fail(field, "contains control characters")
-    if not allow_empty and not value.strip():
-        raise _fail(field, "must not be empty")
-    return value
 
 
-def choice(data: dict[str, Any], field: str, allowed: frozenset[str] | tuple[str, ...], *,
-           required: bool = True) -> str | None:
-    value = data.get(field)
-    if value is None:
-        if required:
-            raise _fail(field, "is required")
-        return None
-    if not isinstance(value, str) or value not in allowed:
-        raise _fail(field, "must be one of " + ", ".join(sorted(allowed)))
-    return value
 
 
-def identifier(data: dict[str, Any], field: str, *, required: bool = True,
-               pattern: re.Pattern[str] = _ID) -> str | None:
-    value = data.get(field)
-    if value is None:
-        if required:
-            raise _fail(field, "is required")
-        return None
-    if not isinstance(value, str) or not pattern.match(value):
-        raise _fail(field, "is not a valid identifier")
-    return value
 
 
-def org(data: dict[str, Any], field: str, *, required: bool = True) -> str | None:
-    return identifier(data, field, required=required, pattern=_ORG)
 
 
-def slug_list(data: dict[str, Any], field: str, *, max_items: int = 50) -> list[str] | None:
-    value = data.get(field)
-    if value is None:
-        return None
-    if not isinstance(value, list) or len(value) > max_items:
-        raise _fail(field, f"must be a list of at most {max_items} names")
-    if not all(isinstance(v, str) and _SLUG.match(v) for v in value):
-        raise _fail(field, "items must be short lowercase names")
-    return list(dict.fromkeys(value))
 
 
-def boolean(data: dict[str, Any], field: str) -> bool | None:
-    value = data.get(field)
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise _fail(field, "must be true or false")
-    return value
 
 
 def query_int(request: web.Request, name: str, *, required: bool = False, high: int = 999_999_999) -> int | None:
@@ -225,12 +145,15 @@ def query_int(request: web.Request, name: str, *, required: bool = False, high: 
     return int(raw)
 
 
-def instant(data: dict[str, Any], field: str, *, required: bool = True, day: DayMeans | None = None) -> datetime | None:
-    """A time field of a body, in UTC (``consult.model.instant``); 422 naming the field."""
-    raw = data.get(field)
+
+
+@overload
+def moment(raw: str, field: str, *, day: DayMeans | None = None) -> datetime: ...
+@overload
+def moment(raw: str | None, field: str, *, day: DayMeans | None = None) -> datetime | None: ...
+def moment(raw: str | None, field: str, *, day: DayMeans | None = None) -> datetime | None:
+    """A time a body field holds (``consult.model.instant``), in UTC; 422 naming the field."""
     if raw is None:
-        if required:
-            raise _fail(field, "is required")
         return None
     try:
         return parse_instant(raw, day=day)
@@ -238,15 +161,16 @@ def instant(data: dict[str, Any], field: str, *, required: bool = True, day: Day
         raise _fail(field, str(exc)) from None
 
 
-def day(data: dict[str, Any], field: str) -> date | None:
-    """A date field of a body (YYYY-MM-DD); 422 naming the field."""
-    raw = data.get(field)
+def date_of(raw: str | None, field: str) -> date | None:
+    """A date a body field holds (YYYY-MM-DD); 422 naming the field."""
     if raw is None:
         return None
     try:
         return parse_day(raw)
     except BadInstant as exc:
         raise _fail(field, str(exc)) from None
+
+
 
 
 def query_instant(request: web.Request, name: str, *, day: DayMeans | None = None) -> datetime | None:

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from consult.http import keys
 from consult.storage import tables
-from tests.api.test_request_schemas import json_bodies, place
+from tests.api.test_request_schemas import alternatives, json_bodies, place
 from tests.synthetic import hetu
 
 USERS = ["kela.aino", "vantaa.sanna", "kela.tuula", "kela.admin", "vantaa.admin"]
@@ -57,15 +57,16 @@ def query_parameters(document: dict[str, Any]) -> Iterator[tuple[str, str, str, 
 
 def string_fields(schema: dict[str, Any], at: tuple[object, ...] = ()) -> Iterator[tuple[object, ...]]:
     """The path of every place a request body takes text: string properties and string items."""
-    kinds = schema.get("type")
-    kinds = kinds if isinstance(kinds, list) else [kinds]
+    members = alternatives(schema)
+    kinds = {kind for m in members for kind in (m.get("type") if isinstance(m.get("type"), list) else [m.get("type")])}
     if "string" in kinds:
         yield at
-    for key, sub in (schema.get("properties") or {}).items():
-        if isinstance(sub, dict):
-            yield from string_fields(sub, (*at, key))
-    if isinstance(schema.get("items"), dict):
-        yield from string_fields(schema["items"], (*at, []))
+    for member in members:
+        for key, sub in (member.get("properties") or {}).items():
+            if isinstance(sub, dict):
+                yield from string_fields(sub, (*at, key))
+        if isinstance(member.get("items"), dict):
+            yield from string_fields(member["items"], (*at, []))
 
 
 async def _stored(api) -> tuple[int, ...]:

@@ -16,6 +16,8 @@ from consult.http.app import create_app
 from consult.model import vocabulary
 from consult.services import log_extract, receipts
 
+from tests.api.test_request_schemas import inline
+
 TRANSLATIONS = {"consult/services/log_extract.py", "consult/services/receipts.py"}
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,7 +92,7 @@ async def test_changing_the_taxonomy_changes_schema_config_and_validation(aiohtt
     assert any("income.pension" in e for e in enums)
     assert any("tt.pension_check" in e for e in enums)
     consent = document["paths"]["/api/v1/clients/{ref}/consents"]["post"]["requestBody"]["content"]
-    scope = consent["application/json"]["schema"]
+    scope = inline(consent["application/json"]["schema"], document)
     assert "income.pension" in str(scope) and "tt.pension_check" in str(scope)
 
     config = await (await client.get("/api/v1/config")).json()
