@@ -14,7 +14,8 @@ from consult.http import schemas as s
 from consult.http import validation as v
 from consult.http import vocabulary as vocab
 from consult.http.principal import authenticate, context, guarded
-from consult.model import secrecy
+from consult.model import secrecy, wire
+from consult.model.identifiers import as_client_ref
 from consult.model.vocabulary import OUTCOMES, STATUSES, URGENCIES
 from consult.policy.model import REFERRAL_CONDITIONS, Referral
 from consult.services.consultations import NewConsultation
@@ -70,7 +71,8 @@ class Route:
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status)
+    """The answer as JSON: records are written in their wire form (consult/model/wire.py)."""
+    return web.json_response(data, status=status, dumps=wire.dumps)
 
 
 # -- health and identity --------------------------------------------------------------------
@@ -127,7 +129,7 @@ async def create_consultation(request: web.Request) -> web.Response:
         target_org=v.org(data, "target_org"),  # type: ignore[arg-type]
         expert_id=v.identifier(data, "expert_id", required=False),
         pool=v.identifier(data, "pool", required=False),
-        client_ref=v.identifier(data, "client_ref", required=False),
+        client_ref=as_client_ref(v.identifier(data, "client_ref", required=False)),
         case_ref=v.text(data, "case_ref", max_len=128, required=False, multiline=False),
         confirmation=sensitive_confirmation(data, vocab.of(request).categories),
     )
@@ -300,7 +302,7 @@ async def list_messages(request: web.Request) -> web.Response:
         cursor=request.query.get("cursor"),
         ctx=context(request),
     )
-    return _json({**page, "secrecy": secrecy.field()})
+    return _json({"items": page.items, "next": page.next, "secrecy": secrecy.field()})
 
 
 async def mark_read(request: web.Request) -> web.Response:

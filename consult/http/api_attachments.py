@@ -14,6 +14,7 @@ from consult.http import validation as v
 from consult.http import vocabulary as vocab
 from consult.http.api import Route, sensitive_confirmation
 from consult.http.principal import authenticate, context
+from consult.model import wire
 
 CHUNK = 64 * 1024
 
@@ -62,7 +63,7 @@ async def upload_attachment(request: web.Request) -> web.Response:
                                           vocab.of(request).categories)
     body = await request.app[keys.ATTACHMENTS].upload(
         who, consultation_id, filename, data, caption, consent_id, context(request), confirmation=confirmation)
-    return web.json_response(body, status=201)
+    return web.json_response(body, status=201, dumps=wire.dumps)
 
 
 _CONFIRMATION = s.closed(s.SENSITIVE_CONFIRMATION)

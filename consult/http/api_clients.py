@@ -14,7 +14,8 @@ from consult.http import validation as v
 from consult.http import vocabulary as vocab
 from consult.http.api import Route
 from consult.http.principal import authenticate, context
-from consult.model import secrecy
+from consult.model import secrecy, wire
+from consult.model.identifiers import ClientRef
 from consult.policy.scan import scan
 from consult.services.consents import GRANTORS, METHODS, ConsentScope
 from consult.services.gate import notices_for
@@ -22,11 +23,11 @@ from consult.services.receipts import receipt_text
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status)
+    return web.json_response(data, status=status, dumps=wire.dumps)
 
 
-def _client_ref(request: web.Request) -> str:
-    return v.path_id(request, "ref")
+def _client_ref(request: web.Request) -> ClientRef:
+    return ClientRef(v.path_id(request, "ref"))
 
 
 def _names(data: dict[str, Any], field: str, allowed: frozenset[str], *, required: bool) -> list[str]:
@@ -87,8 +88,8 @@ async def register_client(request: web.Request) -> web.Response:
     hetu = data.get("hetu")
     if not isinstance(hetu, str) or len(hetu) > 32:
         raise Unprocessable("hetu is not a valid Finnish personal identity code.", code="invalid_hetu")
-    ref, created = await request.app[keys.CLIENTS].register(who, hetu, context(request))
-    return _json({"client_ref": ref, "created": created}, status=201 if created else 200)
+    link = await request.app[keys.CLIENTS].register(who, hetu, context(request))
+    return _json(link, status=201 if link.created else 200)
 
 
 async def scan_text(request: web.Request) -> web.Response:
@@ -150,7 +151,7 @@ async def consent_receipt(request: web.Request) -> web.Response:
     lang = request.query.get("lang", "fi")
     if lang not in ("fi", "sv", "en"):
         lang = "fi"
-    text = secrecy.marked(receipt_text(consent, lang, request.app[keys.SETTINGS].controllers), lang)
+    text = secrecy.marked(receipt_text(consent.wire(), lang, request.app[keys.SETTINGS].controllers), lang)
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 
