@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -19,6 +20,7 @@ from consult.audit.entry import ENTRY_VERSION, FIELDS, encode, format_time
 from consult.model import Principal
 from consult.model.audit_fields import ACTOR_FIELDS
 from consult.model.context import RequestContext
+from consult.model.identifiers import ClientRef
 from consult.storage import audit_log
 
 
@@ -28,7 +30,7 @@ class AuditRecord:
     outcome: str = "permit"
     consultation_id: str | None = None
     message_id: str | None = None
-    client_ref: str | None = None
+    client_ref: ClientRef | None = None
     categories: tuple[str, ...] = ()
     purpose: str | None = None
     basis: str | None = None
@@ -67,10 +69,34 @@ async def record(
     Each gets the next leaf index and the RFC 9162 leaf hash of its canonical entry; the time is
     stored in UTC so the entry recomputed from the row is byte-for-byte the one hashed here.
     """
+    return await record_all(conn, at, [(actor, ctx, records)])
+
+
+async def record_all(
+    conn: AsyncConnection,
+    at: datetime,
+    groups: Iterable[tuple[Principal, RequestContext, Iterable[AuditRecord]]],
+) -> int:
+    """`record` for several actors at once (an act and the live deliveries it makes): one
+    reservation of leaf indices and one insert for all of them, in the order given."""
     at = at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+    rows = [row for actor, ctx, records in groups for row in _rows(actor, ctx, at, records)]
+    if not rows:
+        return -1
+    first = await audit_log.reserve(conn, len(rows))
+    sha256, entry_time = hashlib.sha256, format_time(at)
+    for offset, row in enumerate(rows):
+        row["leaf_index"] = first + offset
+        row["leaf_hash"] = sha256(b"\x00" + encode({**row, "at": entry_time})).digest()
+    await audit_log.append(conn, rows)
+    return first
+
+
+def _rows(actor: Principal, ctx: RequestContext, at: datetime, records: Iterable[AuditRecord]
+          ) -> list[dict[str, Any]]:
     source = (ctx.source or "")[:64] or None
     actor_role = _actor_role(actor)
-    rows = [
+    return [
         {
             "id": str(uuid.uuid4()),
             "at": at,
@@ -86,12 +112,3 @@ async def record(
         }
         for rec in records
     ]
-    if not rows:
-        return -1
-    first = await audit_log.reserve(conn, len(rows))
-    sha256, entry_time = hashlib.sha256, format_time(at)
-    for offset, row in enumerate(rows):
-        row["leaf_index"] = first + offset
-        row["leaf_hash"] = sha256(b"\x00" + encode({**row, "at": entry_time})).digest()
-    await audit_log.append(conn, rows)
-    return first

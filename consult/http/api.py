@@ -11,7 +11,8 @@ from consult.http import schemas as s
 from consult.http import validation as v
 from consult.http.principal import caller, context
 from consult.http.route import Route
-from consult.model import secrecy
+from consult.model import secrecy, wire
+from consult.model.identifiers import as_client_ref
 from consult.model.vocabulary import STATUSES
 from consult.policy.model import Referral
 from consult.services.consultations import NewConsultation
@@ -21,7 +22,8 @@ from consult.services.sensitive import Confirmation, confirmation_reason
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status)
+    """The answer as JSON: records are written in their wire form (consult/model/wire.py)."""
+    return web.json_response(data, status=status, dumps=wire.dumps)
 
 
 # -- health and identity --------------------------------------------------------------------
@@ -65,7 +67,7 @@ async def put_expert(request: web.Request, body: s.ExpertPut) -> web.Response:
 async def create_consultation(request: web.Request, body: s.NewConsultationBody) -> web.Response:
     new = NewConsultation(
         topic=body.topic, urgency=body.urgency, question=body.question, purpose=body.purpose,
-        target_org=body.target_org, expert_id=body.expert_id, pool=body.pool, client_ref=body.client_ref,
+        target_org=body.target_org, expert_id=body.expert_id, pool=body.pool, client_ref=as_client_ref(body.client_ref),
         case_ref=body.case_ref, confirmation=confirmation(body.sensitive_confirmation),
     )
     return _json(await request.app[keys.CONSULTATIONS].create(caller(request), new, context(request)), status=201)
@@ -172,7 +174,7 @@ async def list_messages(request: web.Request) -> web.Response:
         cursor=request.query.get("cursor"),
         ctx=context(request),
     )
-    return _json({**page, "secrecy": secrecy.field()})
+    return _json({"items": page.items, "next": page.next, "secrecy": secrecy.field()})
 
 
 async def mark_read(request: web.Request, body: s.MarkRead) -> web.Response:

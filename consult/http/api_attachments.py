@@ -15,6 +15,7 @@ from consult.http.api import confirmation
 from consult.http.principal import caller, context
 from consult.http.route import Route, names
 from consult.http.shapes import convert
+from consult.model import wire
 
 CHUNK = 64 * 1024
 
@@ -60,7 +61,7 @@ async def upload_attachment(request: web.Request) -> web.Response:
     body = await request.app[keys.ATTACHMENTS].upload(
         caller(request), consultation_id, filename, data, parts.text or "", parts.consent_id, context(request),
         confirmation=confirmation(parts.sensitive_confirmation))
-    return web.json_response(body, status=201)
+    return web.json_response(body, status=201, dumps=wire.dumps)
 
 
 def read_body_parts(request: web.Request, fields: dict[str, str]) -> s.UploadFields:

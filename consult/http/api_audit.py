@@ -56,7 +56,7 @@ def _query(request: web.Request) -> AuditQuery:
     if category is not None and category not in vocab.of(request).categories:
         raise BadRequest("category is not a known category.", code="bad_query")
     return AuditQuery(
-        client_ref=_id(request, "client_ref"),
+        client_ref=identifiers.as_client_ref(_id(request, "client_ref")),
         actor_id=_id(request, "actor"),
         actions=tuple(actions.split(",")) if actions else (),
         outcome=v.query_choice(request, "outcome", ("permit", "deny")),

@@ -25,7 +25,8 @@ from consult.http.shapes import (
     any_text,
     line,
 )
-from consult.model import instant, secrecy
+from consult.model import instant, secrecy, wire
+from consult.model.identifiers import ClientRef
 from consult.policy.scan import scan
 from consult.services.consents import ConsentScope
 from consult.services.gate import notices_for
@@ -136,11 +137,11 @@ class ProhibitionPage(Answer):
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status)
+    return web.json_response(data, status=status, dumps=wire.dumps)
 
 
-def _client_ref(request: web.Request) -> str:
-    return v.path_id(request, "ref")
+def _client_ref(request: web.Request) -> ClientRef:
+    return ClientRef(v.path_id(request, "ref"))
 
 
 def _scope(body: ConsentScopeBody) -> ConsentScope:
@@ -168,8 +169,8 @@ def _scope(body: ConsentScopeBody) -> ConsentScope:
 
 
 async def register_client(request: web.Request, body: Hetu) -> web.Response:
-    ref, created = await request.app[keys.CLIENTS].register(caller(request), body.hetu, context(request))
-    return _json({"client_ref": ref, "created": created}, status=201 if created else 200)
+    link = await request.app[keys.CLIENTS].register(caller(request), body.hetu, context(request))
+    return _json(link, status=201 if link.created else 200)
 
 
 async def scan_text(request: web.Request, body: ScanBody) -> web.Response:
@@ -223,7 +224,7 @@ async def consent_receipt(request: web.Request) -> web.Response:
     lang = request.query.get("lang", "fi")
     if lang not in ("fi", "sv", "en"):
         lang = "fi"
-    text = secrecy.marked(receipt_text(consent, lang, request.app[keys.SETTINGS].controllers), lang)
+    text = secrecy.marked(receipt_text(consent.wire(), lang, request.app[keys.SETTINGS].controllers), lang)
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from consult.http import keys
 from consult.http.middleware import USER_ID
 from consult.http.principal import context, sign_in_session
 from consult.http.validation import BadJson, loads
-from consult.model import Principal, iso
+from consult.model import Principal, iso, wire
 from consult.services.events import Reader
 
 log = logging.getLogger("consult.ws")
@@ -192,7 +191,7 @@ async def _send_loop(ws: web.WebSocketResponse, queue: asyncio.Queue[dict[str, A
         if event is None or ws.closed:
             return
         try:
-            await ws.send_str(json.dumps(event, separators=(",", ":")))
+            await ws.send_str(wire.dumps(event, separators=(",", ":")))
         except (ConnectionResetError, RuntimeError):
             return
         metrics.event_delivered(str(event.get("type", "-")))

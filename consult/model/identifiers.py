@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Final
+from typing import Final, NewType
 
 USER_ID_MAX: Final = 128
 ORG_MAX: Final = 64
@@ -30,6 +30,10 @@ CLIENT_REF_SHAPE: Final = rf"{CLIENT_PREFIX}[A-Za-z0-9]{{1,{CLIENT_REF_MAX - len
 `ISSUED_CLIENT_REF_SHAPE`."""
 ISSUED_CLIENT_REF_SHAPE: Final = rf"{CLIENT_PREFIX}[0-9a-f]{{20}}"
 """A client reference the service issues: ``cl_`` and 20 random hex digits (`new_client_ref`)."""
+ClientRef = NewType("ClientRef", str)
+"""A client reference (``cl_...``): the pseudonymous link to a client that consultations, consents
+and audit records carry instead of an identity code. Made from text only where it was checked
+against `CLIENT_REF` or issued by `new_client_ref`."""
 UUID_SHAPE: Final = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 """A consultation, message, consent or audit record id (lowercase ``uuid4`` text)."""
 
@@ -62,6 +66,12 @@ def is_issued_id(value: object) -> bool:
     return isinstance(value, str) and ISSUED_ID.match(value) is not None
 
 
-def new_client_ref() -> str:
+def new_client_ref() -> ClientRef:
     """A fresh client reference: random, so it says nothing about the client."""
-    return CLIENT_PREFIX + secrets.token_hex(10)
+    return ClientRef(CLIENT_PREFIX + secrets.token_hex(10))
+
+
+def as_client_ref(value: str | None) -> ClientRef | None:
+    """A client reference read from a request (already checked against `CLIENT_REF` or
+    `ISSUED_ID`), typed as one."""
+    return None if value is None else ClientRef(value)

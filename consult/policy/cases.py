@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from consult.model.identifiers import ClientRef
 from consult.policy.engine import PolicyEngine
 from consult.policy.loader import CASES_SUFFIX, PolicyError, subset
 from consult.policy.model import (
@@ -181,7 +182,7 @@ class _Reader:
                                  "identifier in text")
         now = self._time(spec.get("now", self.now), index, name)
         client = spec.get("client", self.client)
-        client_ref = None if client is False else str(client)
+        client_ref = None if client is False else ClientRef(str(client))
         try:
             request = ItemRequest(
                 sender=_party(spec["sender"]), recipient=_party(spec["recipient"]),

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
+from consult.model.identifiers import ClientRef
 from consult.policy.cases import run_cases
 from consult.policy.engine import PolicyEngine
 from consult.policy.loader import PolicyError, load_policy, profiles
@@ -18,7 +19,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
-_EXAMPLE_CLIENT = "example-client"
+_EXAMPLE_CLIENT = ClientRef("example-client")
 
 
 def run_policy_tests(policy_dir: Path, out: TextIO, profile: str | None = None) -> int:

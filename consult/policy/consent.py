@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
+from consult.model.identifiers import ClientRef
 from consult.policy.model import Consent
 
 CONSENT_FAILURE_TEXT: Final = {
@@ -26,7 +27,7 @@ CONSENT_FAILURE_TEXT: Final = {
 }
 
 
-def consent_failure(consent: Consent | None, client_ref: str | None, category: str,
+def consent_failure(consent: Consent | None, client_ref: ClientRef | None, category: str,
                     recipient_org: str, recipient_role: str, recipient_user: str | None,
                     purpose: str, now: datetime, sender_org: str) -> str | None:
     """Why ``consent`` does not cover this item (a flag name), or None if it does."""

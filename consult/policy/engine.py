@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final
 
+from consult.model.identifiers import ClientRef
 from consult.policy.consent import CONSENT_FAILURE_TEXT, consent_failure
 from consult.policy.explain import explain_lines
 from consult.policy.model import (
@@ -206,7 +207,7 @@ class PolicyEngine:
         return self._permit(plan, req, prohibited)
 
     def decide_identifier(self, kind: str, sender: Party, recipient: Party, purpose: str,
-                          client_ref: str | None, prohibitions: tuple[Prohibition, ...],
+                          client_ref: ClientRef | None, prohibitions: tuple[Prohibition, ...],
                           now: datetime) -> Decision:
         """Whether ``recipient`` may see an identifier of ``kind`` (``iban``, ``phone`` or
         ``email``, as found by ``consult.policy.scan``) that ``sender`` wrote in free text:
@@ -415,7 +416,7 @@ class PolicyEngine:
         return explain_lines(self, req)
 
 
-def _prohibits(prohibitions: tuple[Prohibition, ...], client_ref: str | None, category: str,
+def _prohibits(prohibitions: tuple[Prohibition, ...], client_ref: ClientRef | None, category: str,
                recipient_org: str) -> bool:
     """Whether one of the client's prohibitions covers this category and recipient org."""
     for p in prohibitions:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
+from consult.model.identifiers import ClientRef
+
 #: Final effects a decision can carry. ``permit_with_consent`` is a rule effect only: it
 #: resolves to ``permit`` or ``deny`` before a decision is returned.
 FINAL_EFFECTS: Final = frozenset({"permit", "deny", "redact"})
@@ -44,7 +46,7 @@ class Consent:
 
     id: str
     version: int
-    client_ref: str
+    client_ref: ClientRef
     status: str
     categories: frozenset[str]
     recipient_orgs: frozenset[str]
@@ -70,7 +72,7 @@ class Prohibition:
     not govern use within the organisation that already holds the data.
     """
 
-    client_ref: str
+    client_ref: ClientRef
     category: str | None = None
     org: str | None = None
 
@@ -105,7 +107,7 @@ class ItemRequest:
     recipient: Party
     category: str
     purpose: str
-    client_ref: str | None
+    client_ref: ClientRef | None
     consent: Consent | None
     prohibitions: tuple[Prohibition, ...]
     referral: Referral | None

@@ -10,13 +10,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from itertools import product
 
+from consult.model.identifiers import ClientRef
 from consult.policy.engine import PolicyEngine
 from consult.policy.model import Consent, ItemRequest, Party, Prohibition, Referral
 from consult.policy.rules import Policy, Rule, frozen_mapping
 
 _RANK = {"deny": 0, "redact": 1, "permit": 2}
 _NOW = datetime(2025, 1, 1, tzinfo=UTC)
-_CLIENT = "probe-client"
+_CLIENT = ClientRef("probe-client")
 
 
 def first_widening(baseline: Policy, rule: Rule) -> str | None:

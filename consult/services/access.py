@@ -43,12 +43,14 @@ def routing_matches(consultation: dict[str, Any], expert: dict[str, Any]) -> boo
 
 
 async def resolve(
-    conn: AsyncConnection, who: Principal, consultation_id: str, content: Content, *, for_claim: bool = False
+    conn: AsyncConnection, who: Principal, consultation_id: str, content: Content, *, for_claim: bool = False,
+    opened: bool = True,
 ) -> Access:
     """Load a consultation for ``who``; raise 404 unless it is visible to them.
 
     ``for_claim`` also admits an eligible expert to a consultation someone else already
-    claimed, so that the loser of a claim race learns of the conflict (409), not a 404.
+    claimed, so that the loser of a claim race learns of the conflict (409), not a 404. Without
+    ``opened`` the question and close note stay sealed (a message is written without them).
     """
     consultation = await store.get(conn, consultation_id) if _plausible_id(consultation_id) else None
     if consultation is None:
@@ -63,7 +65,7 @@ async def resolve(
     access = Access(consultation, participant, eligible, participants)
     if not access.visible and not (for_claim and eligible):
         raise NotFound()
-    return replace(access, consultation=await content.open_consultation(conn, consultation))
+    return replace(access, consultation=await content.open_consultation(conn, consultation)) if opened else access
 
 
 def _plausible_id(value: str) -> bool:

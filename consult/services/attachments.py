@@ -98,7 +98,7 @@ class Attachments:
             view = await self.messages.view_for(conn, acc.consultation, consents)
             key = await self.content.key(conn, row["consultation_id"])
         c = acc.consultation
-        reader = parties.reader(who, acc.participant, c)
+        reader = parties.of_principal(who, acc.participant, c)
         author = parties.author(item)
         if who.user_id != item["author_id"]:
             decision = self.messages.disclosure.decide(author, reader, CATEGORY, view, consent_id=item["consent_id"])

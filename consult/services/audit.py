@@ -34,6 +34,7 @@ from consult.model import Clock, Principal, actions, secrecy
 from consult.model.audit_fields import ROW_FIELDS
 from consult.model.clock import iso
 from consult.model.context import RequestContext
+from consult.model.identifiers import ClientRef
 from consult.services import gate, log_extract
 from consult.services.anomalies import AccessAnomalies, AnomalyRules, flagged_record
 from consult.services.checkpoints import Checkpoints
@@ -60,7 +61,7 @@ EXPORT_FORMATS = ("csv", "jsonl")
 class AuditQuery:
     """The filters of an audit search, as the edge parsed them."""
 
-    client_ref: str | None = None
+    client_ref: ClientRef | None = None
     actor_id: str | None = None
     actions: tuple[str, ...] = ()
     outcome: str | None = None
@@ -246,7 +247,7 @@ class AuditTrail:
                 "next": encode_cursor("a", rows[-1]["leaf_index"]) if more else None}
 
     async def access_report(
-        self, who: Principal, client_ref: str, *, since: datetime | None, until: datetime | None,
+        self, who: Principal, client_ref: ClientRef, *, since: datetime | None, until: datetime | None,
         reason: str | None, ctx: RequestContext,
     ) -> dict[str, Any]:
         """Who processed this client's data, to whom it was disclosed, when and on what basis
@@ -279,7 +280,7 @@ class AuditTrail:
         }
 
     async def log_extract(
-        self, who: Principal, client_ref: str, *, lang: str, since: datetime | None, until: datetime | None,
+        self, who: Principal, client_ref: ClientRef, *, lang: str, since: datetime | None, until: datetime | None,
         reason: str | None, ctx: RequestContext, org_names: Mapping[str, str],
         citation: Callable[[str], str | None],
     ) -> dict[str, Any]:
@@ -307,7 +308,7 @@ class AuditTrail:
         }
 
     async def _client_log(
-        self, who: Principal, client_ref: str, *, since: datetime | None, until: datetime | None,
+        self, who: Principal, client_ref: ClientRef, *, since: datetime | None, until: datetime | None,
         reason: str | None, ctx: RequestContext, action: str,
     ) -> _ClientLog:
         """One client's records of the officer's organisation in a period (two years unless a

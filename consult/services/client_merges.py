@@ -27,6 +27,7 @@ from consult.crypto import CryptoError
 from consult.model import Clock, Principal, identifiers
 from consult.model.context import SYSTEM_CONTEXT, RequestContext
 from consult.model.hetu import FORM, canonical_hetu
+from consult.model.identifiers import ClientRef
 from consult.services.clients import HETU_DOMAIN
 from consult.services.freetext import client_link
 from consult.services.vault import REGISTRY, Vault, consultation_owner
@@ -43,7 +44,7 @@ _LINK = identifiers.CLIENT_LINK
 
 @dataclass(frozen=True, slots=True)
 class _Legacy:
-    ref: str
+    ref: ClientRef
     stored_index: str
     created_at: datetime
     canonical: str
@@ -177,7 +178,7 @@ class ClientMerges:
                 present.append(m)
         holder = await store.by_index(conn, index)
         if holder is not None and holder["client_ref"] not in {m.ref for m in present}:
-            survivor: str = holder["client_ref"]
+            survivor: ClientRef = holder["client_ref"]
             settle_survivor: _Legacy | None = None
         elif present:
             held = [m for m in present if m.stored_index == index]
@@ -247,7 +248,7 @@ class ClientMerges:
         return changed or None
 
     async def _rewrite(self, conn: AsyncConnection, who: Principal, ctx: RequestContext, consultation_id: str,
-                       client_ref: str | None, pending: dict[str, str]) -> bool:
+                       client_ref: ClientRef | None, pending: dict[str, str]) -> bool:
         changed = await self._rewrites(conn, consultation_id, pending)
         if not changed:
             return False

@@ -24,7 +24,9 @@ from consult.audit import subjects
 from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
 from consult.model import Clock, Principal, actions, iso
+from consult.model.consents import Confirmation, ConsentAnswer, ConsentEvent, ConsentVersion
 from consult.model.context import RequestContext
+from consult.model.identifiers import ClientRef
 from consult.policy.model import Consent, Prohibition
 from consult.services import gate
 from consult.storage import clients as client_store
@@ -63,72 +65,51 @@ class ConsentScope:
 LEGACY_OPEN_ENDED = timedelta(days=365)
 
 
-def discloser(row: dict[str, Any]) -> str | None:
+def discloser(c: ConsentVersion) -> str | None:
     """The organisation whose disclosure the consent waives secrecy for. A consent recorded before
     consents named one is read as its recorder's where the recorder is not a recipient (the only
     reading the record allows); otherwise it names none and covers nothing."""
-    disclosing: str | None = row["disclosing_org"]
-    if disclosing is not None:
-        return disclosing
-    recorded: str = row["recorded_org"]
-    return recorded if recorded not in row["recipient_orgs"] else None
+    if c.disclosing_org is not None:
+        return c.disclosing_org
+    return c.recorded_org if c.recorded_org not in c.recipient_orgs else None
 
 
-def ends(row: dict[str, Any]) -> datetime:
-    until: datetime | None = row["valid_until"]
-    if until is not None:
-        return until
-    start: datetime = row["valid_from"]
-    return start + LEGACY_OPEN_ENDED
+def ends(c: ConsentVersion) -> datetime:
+    return c.valid_until if c.valid_until is not None else c.valid_from + LEGACY_OPEN_ENDED
 
 
-def effective_status(row: dict[str, Any], now: datetime) -> str:
-    status: str = row["status"]
-    if status == "active" and ends(row) <= now:
+def effective_status(c: ConsentVersion, now: datetime) -> str:
+    if c.status == "active" and ends(c) <= now:
         return "expired"
-    return status
+    return c.status
 
 
-def as_policy_consent(row: dict[str, Any], now: datetime) -> Consent:
+def as_policy_consent(c: ConsentVersion, now: datetime) -> Consent:
     return Consent(
-        id=row["id"],
-        version=row["version"],
-        client_ref=row["client_ref"],
-        status=effective_status(row, now),
-        categories=frozenset(row["categories"]),
-        recipient_orgs=frozenset(row["recipient_orgs"]),
-        recipient_roles=frozenset(row["recipient_roles"]),
-        recipient_users=frozenset(row["recipient_users"]),
-        purposes=frozenset(row["purposes"]),
-        valid_from=row["valid_from"],
-        valid_until=ends(row),
-        disclosing_org=discloser(row),
+        id=c.id,
+        version=c.version,
+        client_ref=c.client_ref,
+        status=effective_status(c, now),
+        categories=frozenset(c.categories),
+        recipient_orgs=frozenset(c.recipient_orgs),
+        recipient_roles=frozenset(c.recipient_roles),
+        recipient_users=frozenset(c.recipient_users),
+        purposes=frozenset(c.purposes),
+        valid_from=c.valid_from,
+        valid_until=ends(c),
+        disclosing_org=discloser(c),
     )
 
 
-def consent_json(row: dict[str, Any], now: datetime) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "version": row["version"],
-        "client_ref": row["client_ref"],
-        "status": effective_status(row, now),
-        "grantor": row["grantor"],
-        "categories": list(row["categories"]),
-        "disclosing_org": discloser(row),
-        "recipient_orgs": list(row["recipient_orgs"]),
-        "recipient_roles": list(row["recipient_roles"]),
-        "recipient_users": list(row["recipient_users"]),
-        "purposes": list(row["purposes"]),
-        "valid_from": iso(row["valid_from"]),
-        "valid_until": iso(ends(row)),
-        "method": row["method"],
-        "evidence_ref": row["evidence_ref"],
-        "witnessed_by": row["witnessed_by"],
-        "recorded_by": row["recorded_by"],
-        "recorded_org": row["recorded_org"],
-        "status_changed_at": iso(row["status_changed_at"]),
-        "created_at": iso(row["created_at"]),
-    }
+def answer(c: ConsentVersion, now: datetime, events: list[ConsentEvent] | None = None, *,
+           with_events: bool = False) -> ConsentAnswer:
+    """``c`` as a reader gets it at ``now``; with ``events``, its confirmation (and, if asked,
+    the events themselves)."""
+    return ConsentAnswer(
+        c, effective_status(c, now), discloser(c), ends(c),
+        confirmation=None if events is None else confirmation(c, events),
+        events=tuple(events) if with_events and events is not None else None,
+    )
 
 
 def prohibition_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -145,32 +126,27 @@ def prohibition_json(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _parties(row: dict[str, Any]) -> set[str]:
+def _parties(c: ConsentVersion) -> set[str]:
     """The organisations a consent concerns: the one that recorded it, the disclosing one and
     the receiving ones."""
-    disclosing = discloser(row)
-    return {row["recorded_org"], *row["recipient_orgs"]} | ({disclosing} if disclosing else set())
+    disclosing = discloser(c)
+    return {c.recorded_org, *c.recipient_orgs} | ({disclosing} if disclosing else set())
 
 
-def _visible(row: dict[str, Any], who: Principal) -> bool:
-    return who.org in _parties(row)
+def _visible(c: ConsentVersion, who: Principal) -> bool:
+    return who.org in _parties(c)
 
 
-def confirmation(row: dict[str, Any], events: list[dict[str, Any]]) -> tuple[datetime | None, str | None]:
+def confirmation(c: ConsentVersion, events: list[ConsentEvent]) -> Confirmation:
     """When and by whom the disclosing organisation confirmed this version: at recording when it
     recorded the consent itself, else by its ``confirmed`` event."""
-    disclosing = discloser(row)
-    if disclosing is not None and row["recorded_org"] == disclosing:
-        return row["created_at"], row["recorded_by"]
+    disclosing = discloser(c)
+    if disclosing is not None and c.recorded_org == disclosing:
+        return Confirmation(c.created_at, c.recorded_by)
     for e in events:
-        if e["event"] == "confirmed" and e["version"] == row["version"] and e["actor_org"] == disclosing:
-            return e["at"], e["actor_id"]
-    return None, None
-
-
-def _with_confirmation(body: dict[str, Any], row: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
-    confirmed_at, confirmed_by = confirmation(row, events)
-    return {**body, "confirmed_at": iso(confirmed_at), "confirmed_by": confirmed_by}
+        if e.event == "confirmed" and e.version == c.version and e.actor_org == disclosing:
+            return Confirmation(e.at, e.actor_id)
+    return Confirmation(None, None)
 
 
 class Consents:
@@ -183,8 +159,8 @@ class Consents:
     # -- consents --------------------------------------------------------------------------
 
     async def create(
-        self, who: Principal, client_ref: str, scope: ConsentScope, ctx: RequestContext
-    ) -> dict[str, Any]:
+        self, who: Principal, client_ref: ClientRef, scope: ConsentScope, ctx: RequestContext
+    ) -> ConsentAnswer:
         if not actions.allows(who, "consent.record"):
             raise Forbidden("Only advisors and social workers record consents.", code="role")
         now = self.clock.now()
@@ -200,22 +176,22 @@ class Consents:
             await self._event(conn, who, ctx, row, "created", now)
 
         await self.db.write(unit)
-        return consent_json(row, now)
+        return answer(row, now)
 
     async def new_version(
         self, who: Principal, consent_id: str, scope: ConsentScope, ctx: RequestContext
-    ) -> dict[str, Any]:
+    ) -> ConsentAnswer:
         """A changed scope: the current version is superseded (withdrawn) and a new one is active."""
         now = self.clock.now()
         current = await self._own(who, consent_id)
         scope = self._check_scope(scope, who, now)
         if effective_status(current, now) == "withdrawn":
             raise Conflict("A withdrawn consent is final; record a new consent.", code="withdrawn")
-        row = self._row(consent_id, current["version"] + 1, current["client_ref"], scope, who, now)
+        row = self._row(consent_id, current.version + 1, current.client_ref, scope, who, now)
 
         async def unit(conn: AsyncConnection) -> None:
             await self._check_named(conn, scope)
-            if not await store.set_status(conn, consent_id, current["version"], "withdrawn", now,
+            if not await store.set_status(conn, consent_id, current.version, "withdrawn", now,
                                           expect=("active", "suspended")):
                 raise Conflict("The consent changed meanwhile; try again.", code="stale")
             await self._event(conn, who, ctx, current, "superseded", now)
@@ -223,11 +199,11 @@ class Consents:
             await self._event(conn, who, ctx, row, "created", now)
 
         await self.db.write(unit)
-        return consent_json(row, now)
+        return answer(row, now)
 
     async def change_status(
         self, who: Principal, consent_id: str, action: str, ctx: RequestContext
-    ) -> dict[str, Any]:
+    ) -> ConsentAnswer:
         """``withdraw`` (final), ``suspend`` or ``resume``."""
         transitions = {
             "withdraw": (("active", "suspended"), "withdrawn", "withdrawn"),
@@ -239,18 +215,19 @@ class Consents:
         # The client may tell either organisation that they withdraw; suspending and resuming
         # stay with the organisation that recorded the consent.
         current = await (self._party(who, consent_id) if action == "withdraw" else self._own(who, consent_id))
-        if current["status"] not in expect:
-            raise Conflict(f"The consent is {current['status']}; it cannot be {event}.", code="consent_state")
+        if current.status not in expect:
+            raise Conflict(f"The consent is {current.status}; it cannot be {event}.", code="consent_state")
 
         async def unit(conn: AsyncConnection) -> None:
-            if not await store.set_status(conn, consent_id, current["version"], status, now, expect=expect):
+            if not await store.set_status(conn, consent_id, current.version, status, now, expect=expect):
                 raise Conflict("The consent changed meanwhile; try again.", code="stale")
             await self._event(conn, who, ctx, current, event, now)
 
         await self.db.write(unit)
-        return consent_json({**current, "status": status, "status_changed_at": now}, now)
+        return answer(replace(current, status=status, status_changed_at=now), now)
 
-    async def list_for_client(self, who: Principal, client_ref: str, ctx: RequestContext) -> list[dict[str, Any]]:
+    async def list_for_client(self, who: Principal, client_ref: ClientRef, ctx: RequestContext
+                              ) -> list[ConsentAnswer]:
         if not actions.allows(who, "consent.read"):
             raise Forbidden("Your role does not read consents.", code="role")
         now = self.clock.now()
@@ -258,13 +235,13 @@ class Consents:
             if not await client_store.exists(conn, client_ref):
                 raise NotFound()
             rows = [r for r in await store.for_client(conn, client_ref) if _visible(r, who)]
-            events = {r["id"]: await store.events(conn, r["id"]) for r in rows}
+            events = {r.id: await store.events(conn, r.id) for r in rows}
         await self.db.write(lambda conn: record(conn, who, ctx, now, [
             AuditRecord(action="consent.list", client_ref=client_ref)]))
-        return [_with_confirmation(consent_json(r, now), r, events[r["id"]]) for r in rows]
+        return [answer(r, now, events[r.id]) for r in rows]
 
     async def get(self, who: Principal, consent_id: str, ctx: RequestContext, *,
-                  action: str = "consent.read") -> dict[str, Any]:
+                  action: str = "consent.read") -> ConsentAnswer:
         """One consent with its events, recorded as read (``consent.read``, or ``consent.receipt``
         for the client's receipt) before it is answered."""
         async with self.db.read() as conn:
@@ -273,19 +250,11 @@ class Consents:
         if row is None or not _visible(row, who) or not actions.allows(who, "consent.read"):
             raise NotFound()
         await self.db.write(lambda conn: record(conn, who, ctx, self.clock.now(), [AuditRecord(
-            action=action, client_ref=row["client_ref"], categories=tuple(row["categories"]),
-            consent_id=row["id"], consent_version=row["version"])]))
-        return self._full(row, events)
+            action=action, client_ref=row.client_ref, categories=row.categories,
+            consent_id=row.id, consent_version=row.version)]))
+        return answer(row, self.clock.now(), events, with_events=True)
 
-    def _full(self, row: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
-        body = _with_confirmation(consent_json(row, self.clock.now()), row, events)
-        body["events"] = [
-            {"event": e["event"], "version": e["version"], "at": iso(e["at"]), "actor_org": e["actor_org"]}
-            for e in events
-        ]
-        return body
-
-    async def confirm(self, who: Principal, consent_id: str, ctx: RequestContext) -> dict[str, Any]:
+    async def confirm(self, who: Principal, consent_id: str, ctx: RequestContext) -> ConsentAnswer:
         """The disclosing organisation records that it has checked the consent it relies on."""
         current = await self._party(who, consent_id)
         if who.org != discloser(current):
@@ -295,22 +264,22 @@ class Consents:
             raise Conflict(f"The consent is {effective_status(current, now)}; it cannot be confirmed.",
                            code="consent_state")
 
-        async def unit(conn: AsyncConnection) -> list[dict[str, Any]]:
-            if confirmation(current, await store.events(conn, consent_id))[0] is not None:
+        async def unit(conn: AsyncConnection) -> list[ConsentEvent]:
+            if confirmation(current, await store.events(conn, consent_id)).at is not None:
                 raise Conflict("The disclosing organisation has already confirmed this version.", code="confirmed")
             await self._event(conn, who, ctx, current, "confirmed", now)
             return await store.events(conn, consent_id)
 
-        return self._full(current, await self.db.write(unit))
+        return answer(current, self.clock.now(), await self.db.write(unit), with_events=True)
 
-    async def for_items(self, conn: AsyncConnection, consent_ids: list[str]) -> dict[str, dict[str, Any]]:
+    async def for_items(self, conn: AsyncConnection, consent_ids: list[str]) -> dict[str, ConsentVersion]:
         """The current version of each consent named by data items (for the policy)."""
         return await store.latest_many(conn, consent_ids)
 
     # -- prohibitions ------------------------------------------------------------------------
 
     async def prohibit(
-        self, who: Principal, client_ref: str, category: str | None, org: str | None, ctx: RequestContext
+        self, who: Principal, client_ref: ClientRef, category: str | None, org: str | None, ctx: RequestContext
     ) -> dict[str, Any]:
         if not actions.allows(who, "consent.record"):
             raise Forbidden("Only advisors and social workers record prohibitions.", code="role")
@@ -334,7 +303,8 @@ class Consents:
         await self.db.write(unit)
         return prohibition_json(row)
 
-    async def list_prohibitions(self, who: Principal, client_ref: str, ctx: RequestContext) -> list[dict[str, Any]]:
+    async def list_prohibitions(self, who: Principal, client_ref: ClientRef, ctx: RequestContext
+                                ) -> list[dict[str, Any]]:
         """The prohibitions the caller's organisation recorded for this client, with who recorded
         them. Another organisation's prohibitions are its own business: they are not listed, and
         a reader learns of one only as the rule that withheld an item from them."""
@@ -370,7 +340,7 @@ class Consents:
         await self.db.write(unit)
         return prohibition_json({**row, "revoked_at": now, "revoked_by": who.user_id})
 
-    async def active_prohibitions(self, conn: AsyncConnection, client_ref: str | None) -> tuple[Prohibition, ...]:
+    async def active_prohibitions(self, conn: AsyncConnection, client_ref: ClientRef | None) -> tuple[Prohibition, ...]:
         if client_ref is None:
             return ()
         return tuple(
@@ -380,7 +350,7 @@ class Consents:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    async def _party(self, who: Principal, consent_id: str) -> dict[str, Any]:
+    async def _party(self, who: Principal, consent_id: str) -> ConsentVersion:
         """The current version, for case staff of an organisation the consent concerns."""
         async with self.db.read() as conn:
             row = await store.latest(conn, consent_id) if len(consent_id) <= 36 else None
@@ -390,13 +360,13 @@ class Consents:
             raise Forbidden("Only advisors and social workers act on a consent.", code="role")
         return row
 
-    async def _own(self, who: Principal, consent_id: str) -> dict[str, Any]:
+    async def _own(self, who: Principal, consent_id: str) -> ConsentVersion:
         """The current version, if the caller's organisation recorded it (else 404)."""
         async with self.db.read() as conn:
             row = await store.latest(conn, consent_id) if len(consent_id) <= 36 else None
         if row is None or not _visible(row, who):
             raise NotFound()
-        if row["recorded_org"] != who.org or not actions.allows(who, "consent.record"):
+        if row.recorded_org != who.org or not actions.allows(who, "consent.record"):
             raise Forbidden("Only the recording organisation's advisors and social workers change a consent.",
                             code="role")
         return row
@@ -452,27 +422,27 @@ class Consents:
                 raise Unprocessable("recipient_users: names a user the service does not know.",
                                     code="unknown_user")
 
-    def _row(self, consent_id: str, version: int, client_ref: str, scope: ConsentScope, who: Principal,
-             now: datetime) -> dict[str, Any]:
-        return {
-            "id": consent_id, "version": version, "client_ref": client_ref, "grantor": scope.grantor,
-            "categories": scope.categories, "recipient_orgs": scope.recipient_orgs,
-            "recipient_roles": scope.recipient_roles, "recipient_users": scope.recipient_users,
-            "purposes": scope.purposes, "valid_from": scope.valid_from or now, "valid_until": scope.valid_until,
-            "method": scope.method, "evidence_ref": scope.evidence_ref, "witnessed_by": scope.witnessed_by,
-            "disclosing_org": scope.disclosing_org, "recorded_by": who.user_id,
-            "recorded_org": who.org, "status": "active", "status_changed_at": now, "created_at": now,
-        }
+    def _row(self, consent_id: str, version: int, client_ref: ClientRef, scope: ConsentScope, who: Principal,
+             now: datetime) -> ConsentVersion:
+        return ConsentVersion(
+            id=consent_id, version=version, client_ref=client_ref, grantor=scope.grantor,
+            categories=tuple(scope.categories), recipient_orgs=tuple(scope.recipient_orgs),
+            recipient_roles=tuple(scope.recipient_roles), recipient_users=tuple(scope.recipient_users),
+            purposes=tuple(scope.purposes), valid_from=scope.valid_from or now, valid_until=scope.valid_until,
+            method=scope.method, evidence_ref=scope.evidence_ref, witnessed_by=scope.witnessed_by,
+            disclosing_org=scope.disclosing_org, recorded_by=who.user_id,
+            recorded_org=who.org, status="active", status_changed_at=now, created_at=now,
+        )
 
-    async def _event(self, conn: AsyncConnection, who: Principal, ctx: RequestContext, row: dict[str, Any],
+    async def _event(self, conn: AsyncConnection, who: Principal, ctx: RequestContext, row: ConsentVersion,
                      event: str, at: datetime) -> None:
-        seq = await store.add_event(conn, {"consent_id": row["id"], "version": row["version"], "event": event,
+        seq = await store.add_event(conn, {"consent_id": row.id, "version": row.version, "event": event,
                                            "at": at, "actor_id": who.user_id, "actor_org": who.org})
         # The record vouches for the version and event as stored (read back: what verify reads).
-        stored_version = await store.version(conn, row["id"], row["version"])
+        stored_version = await store.version(conn, row.id, row.version)
         stored_event = await store.event(conn, seq)
         assert stored_version is not None and stored_event is not None  # written just before, in this transaction
         await record(conn, who, ctx, at, [AuditRecord(
-            action=f"consent.{event}", client_ref=row["client_ref"], categories=tuple(row["categories"]),
-            consent_id=row["id"], consent_version=row["version"],
+            action=f"consent.{event}", client_ref=row.client_ref, categories=row.categories,
+            consent_id=row.id, consent_version=row.version,
             subject_digest=subjects.consent_event(stored_version, stored_event))])

@@ -16,6 +16,7 @@ from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
 from consult.model import Clock, Principal, actions, iso
 from consult.model.context import RequestContext
+from consult.model.identifiers import ClientRef
 from consult.model.intake import Intakes, claim_role, may_receive
 from consult.model.vocabulary import INTAKE_PURPOSES, NOTIFICATION_PURPOSE
 from consult.policy.model import ItemRequest, Party
@@ -45,7 +46,7 @@ class NewConsultation:
     target_org: str
     expert_id: str | None = None
     pool: str | None = None
-    client_ref: str | None = None
+    client_ref: ClientRef | None = None
     case_ref: str | None = None
     confirmation: Confirmation | None = None  # of a question flagged as sensitive
 
@@ -172,7 +173,7 @@ class Consultations:
                                 "which records its notifier and statutory basis.", code="child_welfare_notification")
         return await self._open(who, new, ctx)
 
-    async def notify_child_welfare(self, who: Principal, target_org: str, client_ref: str, text: str, topic: str,
+    async def notify_child_welfare(self, who: Principal, target_org: str, client_ref: ClientRef, text: str, topic: str,
                                    ctx: RequestContext, confirmation: Confirmation | None = None) -> dict[str, Any]:
         """A child-welfare notification (lastensuojelulaki 417/2007 25 §): no consent, at once to
         the county's child-welfare intake, its notifier and statutory basis recorded and audited.
@@ -186,7 +187,8 @@ class Consultations:
         async with self.db.read() as conn:
             prohibitions = await self.consents.active_prohibitions(conn, client_ref)
         decision = self.disclosure.engine.decide(ItemRequest(
-            parties.acting(who), parties.receiving(target_org, NOTIFICATION_PURPOSE), "service_need.referral",
+            parties.acting(who), parties.offered({"target_org": target_org, "purpose": NOTIFICATION_PURPOSE}),
+            "service_need.referral",
             NOTIFICATION_PURPOSE, client_ref, None, prohibitions, None, self.clock.now()))
         if not decision.permitted or not decision.basis.startswith("statute:"):
             raise Forbidden(f"The policy does not let you make a child-welfare notification to {target_org} "
@@ -290,7 +292,8 @@ class Consultations:
                    else await self.directory.offer_targets(new.target_org, new.pool, new.expert_id))
         self.bus.publish(targets, lambda user_id: {
             "type": "consultation.offered",
-            "consultation": self._json_for(row, parties.receiving(new.target_org, new.purpose, user_id), view),
+            "consultation": self._json_for(
+                row, parties.offered({"target_org": new.target_org, "purpose": new.purpose}, user_id), view),
         })
         self.bus.publish([who.user_id], lambda _u: {"type": "consultation.created", "consultation": body})
         if notification is not None:
@@ -327,8 +330,8 @@ class Consultations:
         async with self.db.read() as conn:
             prohibitions = await self.consents.active_prohibitions(conn, new.client_ref)
         view = View(purpose=new.purpose, client_ref=new.client_ref, now=now, prohibitions=prohibitions)
-        expert = parties.receiving(new.target_org, new.purpose, new.expert_id)
-        return self.sensitive.flags(new.question, creator, [Reader(new.expert_id, expert)], view,
+        expert = parties.offered({"target_org": new.target_org, "purpose": new.purpose}, new.expert_id)
+        return self.sensitive.flags(new.question, creator, [Reader(new.expert_id, expert)], self.disclosure.act(view),
                                     passages)
 
     def _intake_route(self, new: NewConsultation) -> NewConsultation:
@@ -439,7 +442,7 @@ class Consultations:
                 if r["question_spans"] and r["client_ref"] not in views:
                     views[r["client_ref"]] = await self._view(conn, r)
         now = self.clock.now()
-        items = [self._json_for(r, parties.reader(who, None, r),
+        items = [self._json_for(r, parties.of_principal(who, None, r),
                                 views.get(r["client_ref"]) or View(r["purpose"], r["client_ref"], now))
                  for r in rows]
         if rows:
@@ -465,7 +468,7 @@ class Consultations:
 
     @staticmethod
     def _reader(who: Principal, acc: access.Access) -> Party:
-        return parties.reader(who, acc.participant, acc.consultation)
+        return parties.of_principal(who, acc.participant, acc.consultation)
 
     # -- claim, participants, close ---------------------------------------------------------
 
@@ -509,8 +512,8 @@ class Consultations:
         if participants is None:
             raise Conflict("Another expert has already claimed this consultation.", code="already_claimed")
         claimed = {**c, "status": "claimed", "claimed_by": who.user_id, "claimed_at": now}
-        body = self._json_for(claimed, parties.reader(who, {"role": role}, c), view, participants)
-        readers = _readers(participants)
+        body = self._json_for(claimed, parties.of_principal(who, {"role": role}, c), view, participants)
+        readers = _readers(c, participants)
         watchers = (await self.routing.watchers(c) if self.routing is not None
                     else await self.directory.offer_targets(c["target_org"], c["pool"], c["expert_id"]))
         for user_id in watchers:
@@ -565,7 +568,7 @@ class Consultations:
             return await store.list_participants(conn, consultation_id)
 
         participants = await self.db.write(unit)
-        readers = _readers(participants)
+        readers = _readers(c, participants)
         self._publish(readers, "consultation.participant_added", c, view, participants, user_id=user_id)
         return self._json_for(c, readers[who.user_id], view, participants)
 
@@ -586,11 +589,11 @@ class Consultations:
         if c["purpose"] == NOTIFICATION_PURPOSE and who.org != c["origin_org"] and note is not None:
             raise Unprocessable("A child-welfare notification is closed without a note: nothing of child "
                                 "welfare goes back to the notifier.", code="one_way")
-        closer = parties.reader(who, acc.participant, c)
+        closer = parties.of_principal(who, acc.participant, c)
         # A closed consultation is read by its participants only.
-        recipients = [Reader(p["user_id"], parties.participant(p))
+        recipients = [Reader(p["user_id"], parties.participant(c, p))
                       for p in acc.participants if p["user_id"] != who.user_id]
-        flags = (self.sensitive.flags(note, closer, recipients, view)
+        flags = (self.sensitive.flags(note, closer, recipients, self.disclosure.act(view))
                  if note is not None and not c["content_destroyed"] else [])
         checked = self.sensitive.confirm(flags, confirmation)
         closing: dict[str, Any] = {"outcome_note": None, "outcome_note_spans": None, "closed_by": who.user_id,
@@ -624,7 +627,7 @@ class Consultations:
             raise Conflict("The consultation is already closed.", code="closed")
         participants, notices = done
         closed = {**c, **closing, "status": "closed", "outcome": outcome, "closed_at": now}
-        readers = _readers(participants)
+        readers = _readers(c, participants)
         self._publish(readers, "consultation.closed", closed, view, participants)
         body = self._json_for(closed, readers[who.user_id], view, participants)
         body["identifiers"] = notices
@@ -654,5 +657,5 @@ def notification_json(row: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def _readers(participants: list[dict[str, Any]]) -> dict[str, Party]:
-    return {p["user_id"]: parties.participant(p) for p in participants}
+def _readers(c: dict[str, Any], participants: list[dict[str, Any]]) -> dict[str, Party]:
+    return {p["user_id"]: parties.participant(c, p) for p in participants}

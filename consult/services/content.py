@@ -13,7 +13,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.crypto import SealingKey
+from consult.model.messages import Message, MessageItem
 from consult.services.vault import Vault, consultation_owner
+from consult.storage.messages import SealedItem, SealedMessage
 
 
 class Content:
@@ -55,35 +57,60 @@ class Content:
     def seal_item(self, key: SealingKey, message_id: str, idx: int, field: str, value: str) -> bytes:
         return self.vault.seal(key, "message_items", f"{message_id}/{idx}", field, value)
 
+    def seal_message(self, key: SealingKey, message: Message) -> SealedMessage:
+        """``message`` as it is stored: its text, item values and referral texts sealed."""
+        def sealed(idx: int, field: str, value: str | None) -> bytes | None:
+            return None if value is None else self.seal_item(key, message.id, idx, field, value)
+
+        return SealedMessage(
+            id=message.id, consultation_id=message.consultation_id, author_id=message.author_id,
+            author_org=message.author_org, author_role=message.author_role, author_name=message.author_name,
+            text_sealed=self.seal_text(key, message.id, message.text), text_spans=message.text_spans,
+            flagged_categories=message.flagged_categories, created_at=message.created_at,
+            items=tuple(SealedItem(
+                idx=i.idx, category=i.category,
+                value_sealed=self.seal_item(key, message.id, i.idx, "value", i.value or ""),
+                value_spans=i.value_spans, consent_id=i.consent_id, attachment_id=i.attachment_id,
+                referral_condition=i.referral_condition,
+                referral_justification_sealed=sealed(i.idx, "referral_justification", i.referral_justification),
+                referral_why_no_consent_sealed=sealed(i.idx, "referral_why_no_consent", i.referral_why_no_consent),
+            ) for i in message.items),
+        )
+
     async def open_messages(
-        self, conn: AsyncConnection, consultation: dict[str, Any], rows: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
-        """Messages with ``text`` and item ``value``, ``referral_justification`` and
-        ``referral_why_no_consent`` in clear."""
+        self, conn: AsyncConnection, consultation: dict[str, Any], rows: list[SealedMessage]
+    ) -> list[Message]:
+        """Messages with their text and item values and referral texts in clear."""
         if not rows:
-            return rows
+            return []
         destroyed = consultation["shredded_at"] is not None
         key = None if destroyed else await self.key(conn, consultation["id"])
-        opened = []
-        for row in rows:
-            message = {k: v for k, v in row.items() if k != "text_sealed"}
-            message["destroyed"] = destroyed
-            message["text"] = "" if key is None else self.vault.open(key, "messages", row["id"], "text",
-                                                                     row["text_sealed"])
-            items = []
-            for item in row["items"]:
-                plain = {k: v for k, v in item.items() if not k.endswith("_sealed")}
-                row_id = f"{row['id']}/{item['idx']}"
-                plain["value"] = None if key is None else self.vault.open(
-                    key, "message_items", row_id, "value", item["value_sealed"])
-                for field in ("referral_justification", "referral_why_no_consent"):
-                    sealed = item.get(f"{field}_sealed")
-                    plain[field] = (None if key is None or sealed is None
-                                    else self.vault.open(key, "message_items", row_id, field, sealed))
-                items.append(plain)
-            message["items"] = items
-            opened.append(message)
-        return opened
+        return [self.open_message(key, row) for row in rows]
+
+    def open_message(self, key: SealingKey | None, row: SealedMessage) -> Message:
+        """One message in clear; with no key (destroyed by retention) its content reads as empty."""
+        items = []
+        for item in row.items:
+            row_id = f"{row.id}/{item.idx}"
+
+            def opened(field: str, sealed: bytes | None, row_id: str = row_id) -> str | None:
+                return None if key is None or sealed is None else self.vault.open(
+                    key, "message_items", row_id, field, sealed)
+
+            items.append(MessageItem(
+                idx=item.idx, category=item.category, value=opened("value", item.value_sealed),
+                value_spans=item.value_spans, consent_id=item.consent_id, attachment_id=item.attachment_id,
+                referral_condition=item.referral_condition,
+                referral_justification=opened("referral_justification", item.referral_justification_sealed),
+                referral_why_no_consent=opened("referral_why_no_consent", item.referral_why_no_consent_sealed),
+            ))
+        return Message(
+            id=row.id, consultation_id=row.consultation_id, seq=row.seq, author_id=row.author_id,
+            author_org=row.author_org, author_role=row.author_role, author_name=row.author_name,
+            text="" if key is None else self.vault.open(key, "messages", row.id, "text", row.text_sealed),
+            text_spans=row.text_spans, flagged_categories=row.flagged_categories, created_at=row.created_at,
+            items=tuple(items), destroyed=key is None,
+        )
 
     # -- attachments ----------------------------------------------------------------------
 

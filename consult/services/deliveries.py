@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from consult.audit.records import AuditRecord, record
+from consult.audit.records import AuditRecord, record_all
 from consult.model import Clock, Principal
 from consult.model.context import RequestContext
+from consult.model.messages import MessageView
 from consult.services.events import Delivery, EventBus, Reader
 from consult.storage.db import Database
 
@@ -41,14 +42,27 @@ UNKNOWN_READER = Reader(Principal("-", "-", frozenset(), "-"), RequestContext("l
 def carries_content(event: dict[str, Any]) -> bool:
     """Whether an event carries client data or consultation content: a consultation (question,
     client) or a message (text, items). Presence, read receipts and routing notices do not."""
-    return isinstance(event.get("consultation"), dict) or isinstance(event.get("message"), dict)
+    return isinstance(event.get("consultation"), dict) or isinstance(event.get("message"), (dict, MessageView))
 
 
-async def record_deliveries(conn: AsyncConnection, deliveries: list[Delivery], at: datetime) -> list[Delivery]:
-    """Inside a write unit: record ``deliveries`` (those carrying content and not yet recorded);
-    returns them marked as recorded, to be sent once the unit has committed."""
-    for reader, records in delivery_records(deliveries):
-        await record(conn, reader.principal, reader.ctx, at, records)
+def _message_facts(m: Any) -> tuple[str | None, str | None, list[str]]:
+    """A message event's id, consultation and shown categories (a `MessageView`, or a plain
+    message body)."""
+    if isinstance(m, MessageView):
+        return m.id, m.consultation_id, list(m.shown_categories)
+    if not m:
+        return None, None, []
+    return m.get("id"), m.get("consultation_id"), [i["category"] for i in m.get("data") or () if not i.get("withheld")]
+
+
+async def record_deliveries(
+    conn: AsyncConnection, deliveries: list[Delivery], at: datetime,
+    act: Sequence[tuple[Principal, RequestContext, Sequence[AuditRecord]]] = (),
+) -> list[Delivery]:
+    """Inside a write unit: record ``deliveries`` (those carrying content and not yet recorded),
+    after the records of the ``act`` that made them, in one append to the log; returns them
+    marked as recorded, to be sent once the unit has committed."""
+    await record_all(conn, at, [*act, *((r.principal, r.ctx, records) for r, records in delivery_records(deliveries))])
     return [d if d.recorded else replace(d, recorded=True) for d in deliveries]
 
 
@@ -62,8 +76,8 @@ def delivery_records(batch: Iterable[Delivery]) -> list[tuple[Reader, list[Audit
             continue
         reader = d.reader or UNKNOWN_READER
         c: dict[str, Any] = d.event.get("consultation") or {}
-        m: dict[str, Any] = d.event.get("message") or {}
-        consultation_id = d.subject.consultation_id if d.subject else c.get("id") or m.get("consultation_id")
+        message_id, message_consultation, categories = _message_facts(d.event.get("message"))
+        consultation_id = d.subject.consultation_id if d.subject else c.get("id") or message_consultation
         key = (id(d.sink), str(consultation_id), str(d.event.get("type")))
         readers[id(d.sink)] = reader
         g = groups.setdefault(key, {
@@ -72,9 +86,9 @@ def delivery_records(batch: Iterable[Delivery]) -> list[tuple[Reader, list[Audit
             "purpose": d.subject.purpose if d.subject else c.get("purpose"),
             "categories": set(), "messages": set(),
         })
-        if m:
-            g["messages"].add(m.get("id"))
-            g["categories"].update(i["category"] for i in m.get("data") or () if not i.get("withheld"))
+        if d.event.get("message"):
+            g["messages"].add(message_id)
+            g["categories"].update(categories)
     by_reader: dict[int, list[AuditRecord]] = {}
     for (sink, _cid, _type), g in groups.items():
         by_reader.setdefault(sink, []).append(AuditRecord(
@@ -140,8 +154,7 @@ class DeliveryLedger:
             now = self.clock.now()
 
             async def unit(conn: AsyncConnection) -> None:
-                for reader, records in grouped:
-                    await record(conn, reader.principal, reader.ctx, now, records)
+                await record_all(conn, now, [(reader.principal, reader.ctx, records) for reader, records in grouped])
 
             self._busy = True
             try:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from consult.model import Principal
 from consult.model.context import RequestContext
+from consult.model.identifiers import ClientRef
 
 log = logging.getLogger("consult.events")
 
@@ -41,7 +42,7 @@ class Subject:
     """What an event is about, when the event itself does not say: the consultation and client."""
 
     consultation_id: str
-    client_ref: str | None
+    client_ref: ClientRef | None
     purpose: str | None
 
 

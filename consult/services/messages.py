@@ -19,6 +19,19 @@ from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
 from consult.model import Clock, Principal, iso
 from consult.model.context import RequestContext
+from consult.model.messages import (
+    DESTROYED_REASON,
+    AuthorView,
+    ItemView,
+    Message,
+    MessageItem,
+    MessagePage,
+    MessageView,
+    PostedMessage,
+    ReadMarker,
+    ShownItem,
+    WithheldItem,
+)
 from consult.model.vocabulary import NOTIFICATION_PURPOSE
 from consult.policy.model import Decision, Party, Referral
 from consult.policy.scan import Finding, scan
@@ -28,7 +41,7 @@ from consult.services.consents import Consents
 from consult.services.content import Content
 from consult.services.deliveries import record_deliveries
 from consult.services.directory import Directory
-from consult.services.disclosure import Disclosure, View
+from consult.services.disclosure import Act, Disclosure, View
 from consult.services.events import Delivery, EventBus, Subject
 from consult.services.freetext import render as render_text
 from consult.services.gate import ContentGate, notices_for
@@ -63,7 +76,7 @@ class Draft:
     consultation: dict[str, Any]
     participants: list[dict[str, Any]]
     sender: Party
-    view: View
+    act: Act  # the decisions made, reused for the live deliveries
     recipients: list[Recipient]
     decisions: list[list[Decision]]  # [recipient][item]
     withheld: list[dict[str, Any]]
@@ -86,15 +99,12 @@ class OrganisationView:
 def organisation_parties(c: dict[str, Any], participants: list[dict[str, Any]], org: str) -> list[Party]:
     """Who reads for ``org`` in a consultation: its participants in their roles or, before any
     of them joined, the role the organisation has in it (the creator's, or an expert's)."""
-    joined = [parties.participant(p) for p in participants if p["org"] == org]
+    joined = [parties.participant(c, p) for p in participants if p["org"] == org]
     if joined:
         return joined
     if org == c["origin_org"]:
         return [replace(parties.creator(c), user_id=None)]
     return [parties.offered(c)]
-
-
-author_party = parties.author
 
 
 class Messages:
@@ -121,55 +131,38 @@ class Messages:
 
     # -- rendering for one reader -----------------------------------------------------------
 
-    def render(
-        self, message: dict[str, Any], reader: Party, view: View, markers: list[dict[str, Any]]
-    ) -> dict[str, Any]:
-        """The message as ``reader`` may see it: a withheld value appears nowhere."""
-        author = author_party(message)
-        own = reader.user_id is not None and reader.user_id == message["author_id"]
-        data: list[dict[str, Any]] = []
-        for item in message["items"]:
-            if message.get("destroyed"):
-                data.append({"category": item["category"], "withheld": True, "rule": "retention",
-                             "citation": "", "reason": "Destroyed at the end of the retention period."})
+    def render(self, message: Message, reader: Party, act: Act, markers: list[ReadMarker]) -> MessageView:
+        """The message as ``reader`` may see it: a withheld value appears nowhere. The decisions
+        come from ``act``, so a reader gets one decision per item however often it is rendered."""
+        author = parties.author(message)
+        own = reader.user_id is not None and reader.user_id == message.author_id
+        data: list[ItemView] = []
+        for item in message.items:
+            if message.destroyed:
+                data.append(WithheldItem.by_retention(item.category))
                 continue
             if own:
-                data.append(_item_json(item))
+                data.append(_shown(item, item.value))
                 continue
-            decision = self.disclosure.decide(
-                author, reader, item["category"], view,
-                consent_id=item.get("consent_id"), referral=_referral(item),
-            )
+            decision = act.item((message.id, item.idx), author, reader, item.category,
+                                consent_id=item.consent_id, referral=_referral(item))
             if decision.permitted:
                 # The category is the policy's; the identifiers inside the value are decided
                 # per reader like those in the text.
-                shown = _item_json(item)
-                shown["value"] = self.disclosure.render_text(item["value"], item.get("value_spans"), author,
-                                                             reader, view)
-                data.append(shown)
+                data.append(_shown(item, act.render_text(item.value or "", item.value_spans, author, reader)))
             else:
-                data.append(self.disclosure.withheld_view(item["category"], decision, view, item.get("consent_id")))
-        return {
-            "id": message["id"],
-            "consultation_id": message["consultation_id"],
-            "author": {
-                "id": message["author_id"],
-                "name": message["author_name"],
-                "org": message["author_org"],
-                "role": message["author_role"],
-            },
-            "text": self.disclosure.render_text(message["text"], message.get("text_spans"), author, reader, view),
-            "data": data,
-            "created_at": iso(message["created_at"]),
-            # Free text the sender confirmed although it looked like these categories.
-            "flagged_categories": list(message.get("flagged_categories") or []),
-            "content_destroyed": bool(message.get("destroyed")),
-            "read_by": [
-                {"user_id": m["user_id"], "read_at": iso(m["read_at"])}
-                for m in markers
-                if m["message_seq"] >= message["seq"] and m["user_id"] != message["author_id"]
-            ],
-        }
+                data.append(self.disclosure.withheld_view(item.category, decision, act.view, item.consent_id))
+        return MessageView(
+            id=message.id,
+            consultation_id=message.consultation_id,
+            author=AuthorView(message.author_id, message.author_name, message.author_org, message.author_role),
+            text=act.render_text(message.text, message.text_spans, author, reader),
+            data=tuple(data),
+            created_at=message.created_at,
+            flagged_categories=message.flagged_categories,
+            content_destroyed=message.destroyed,
+            read_by=tuple(m for m in markers if m.message_seq >= message.seq and m.user_id != message.author_id),
+        )
 
     async def view_for(self, conn: AsyncConnection, c: dict[str, Any], consent_ids: list[str]) -> View:
         return View(
@@ -183,12 +176,14 @@ class Messages:
     # -- send -----------------------------------------------------------------------------
 
     async def check(
-        self, who: Principal, consultation_id: str, text: str, items: list[DataItem]
+        self, who: Principal, consultation_id: str, text: str, items: list[DataItem], *, message_id: str = ""
     ) -> Draft:
-        """Decide, per item and current recipient, what would be withheld — without storing."""
+        """Decide, per item and current recipient, what would be withheld — without storing. The
+        decisions stay in the draft's act (items named by ``message_id`` and index) for the
+        message's live deliveries."""
         consent_ids = [i.consent_id for i in items if i.consent_id]
         async with self.db.read() as conn:
-            acc = await access.resolve(conn, who, consultation_id, self.content)
+            acc = await access.resolve(conn, who, consultation_id, self.content, opened=False)
             view = await self.view_for(conn, acc.consultation, consent_ids)
         if acc.participant is None:
             raise Forbidden("Claim the consultation before writing in it.", code="not_participant")
@@ -205,11 +200,12 @@ class Messages:
         unknown = [cid for cid in consent_ids if cid not in view.consents]
         if unknown:
             raise Unprocessable("consent_id does not name a recorded consent.", code="unknown_consent")
-        sender = parties.reader(who, acc.participant, c)
+        sender = parties.of_principal(who, acc.participant, c)
         recipients = self._recipients(c, acc.participants, who.user_id)
+        act = self.disclosure.act(view)
         decisions = [
-            [self.disclosure.decide(sender, r.party, i.category, view, consent_id=i.consent_id,
-                                    referral=i.referral) for i in items]
+            [act.item((message_id, index), sender, r.party, i.category, consent_id=i.consent_id,
+                      referral=i.referral) for index, i in enumerate(items)]
             for r in recipients
         ]
         withheld = [
@@ -230,11 +226,11 @@ class Messages:
                 if f.kind == "hetu":
                     continue
                 for r in recipients:
-                    d = self.disclosure.decide_identifier(f.kind, sender, r.party, view)
+                    d = act.identifier(f.kind, sender, r.party)
                     if not d.permitted:
                         withheld.append(_withheld_json(r, item_index, f"identifier.{f.kind}", d))
-        return Draft(c, acc.participants, sender, view, recipients, decisions, withheld, notices,
-                     self.sensitive.flags(text, sender, recipients, view),
+        return Draft(c, acc.participants, sender, act, recipients, decisions, withheld, notices,
+                     self.sensitive.flags(text, sender, recipients, act),
                      findings, [found for item_index, found in scanned if item_index is not None])
 
     async def preview(self, who: Principal, consultation_id: str, text: str, items: list[DataItem],
@@ -260,14 +256,15 @@ class Messages:
         message_id: str | None = None,
         before_store: Callable[[AsyncConnection, Any, str], Awaitable[None]] | None = None,
         confirmation: Confirmation | None = None,
-    ) -> dict[str, Any]:
+    ) -> PostedMessage:
         """Check, store (sealed) and deliver a message. ``before_store`` runs in the same
         transaction with the consultation's key and the message id (attachments use it).
         Text that looks like a category withheld from a recipient in another organisation
         needs the sender's ``confirmation`` (else 409 and nothing is stored)."""
-        draft = await self.check(who, consultation_id, text, items)
+        message_id = message_id or str(uuid.uuid4())
+        draft = await self.check(who, consultation_id, text, items, message_id=message_id)
         checked = self.sensitive.confirm(draft.sensitive, confirmation)
-        c, view, now = draft.consultation, draft.view, self.clock.now()
+        c, act, now = draft.consultation, draft.act, self.clock.now()
         audit = [
             AuditRecord(
                 action="disclose" if d.permitted else "disclose.withheld",
@@ -297,67 +294,44 @@ class Messages:
                 code="policy_denied",
             )
 
-        message_id = message_id or str(uuid.uuid4())
-        item_rows: list[dict[str, Any]] = [
-            {
-                "idx": i, "category": item.category, "value": item.value, "consent_id": item.consent_id,
-                "attachment_id": item.attachment_id,
-                "referral_condition": item.referral.condition if item.referral else None,
-                "referral_justification": item.referral.justification if item.referral else None,
-                "referral_why_no_consent": item.referral.why_no_consent if item.referral else None,
-            }
-            for i, item in enumerate(items)
-        ]
         first_response = who.org == c["target_org"] and c["first_response_at"] is None
         readers = await self._readers(c, draft.participants)
 
-        async def unit(conn: AsyncConnection) -> tuple[dict[str, Any], list[dict[str, Any]], list[Delivery]]:
+        async def unit(conn: AsyncConnection) -> tuple[Message, list[dict[str, Any]], list[Delivery]]:
             prepared = await self.gate.free_text(conn, who, text, c["purpose"], now, findings=draft.findings)
             notices = list(prepared.notices)
-            for r in item_rows:
-                value = await self.gate.free_text(conn, who, r["value"], c["purpose"], now,
-                                                  field=f"data[{r['idx']}].value",
-                                                  findings=draft.item_findings[r["idx"]])
-                r["value"], r["value_spans"] = value.text, value.spans or None
+            opened: list[MessageItem] = []
+            for i, item in enumerate(items):
+                value = await self.gate.free_text(conn, who, item.value, c["purpose"], now,
+                                                  field=f"data[{i}].value", findings=draft.item_findings[i])
                 notices += value.notices
-                for field in ("referral_justification", "referral_why_no_consent"):
-                    if r[field] is not None:
-                        r[field] = (await self.gate.free_text(conn, who, r[field], c["purpose"], now)).text
-            values: dict[str, Any] = {
-                "id": message_id,
-                "consultation_id": consultation_id,
-                "author_id": who.user_id,
-                "author_org": who.org,
-                "author_role": draft.sender.role,
-                "author_name": content_gate.display_name(who.name),
-                "text": prepared.text,
-                "text_spans": prepared.spans or None,
-                "flagged_categories": list(checked.categories) or None,
-                "created_at": now,
-            }
+                referral = item.referral
+                opened.append(MessageItem(
+                    idx=i, category=item.category, value=value.text, value_spans=value.spans or None,
+                    consent_id=item.consent_id, attachment_id=item.attachment_id,
+                    referral_condition=referral.condition if referral else None,
+                    referral_justification=None if referral is None else (
+                        await self.gate.free_text(conn, who, referral.justification, c["purpose"], now)).text,
+                    referral_why_no_consent=None if referral is None else (
+                        await self.gate.free_text(conn, who, referral.why_no_consent, c["purpose"], now)).text,
+                ))
+            message = Message(
+                id=message_id, consultation_id=consultation_id, seq=0, author_id=who.user_id,
+                author_org=who.org, author_role=draft.sender.role, author_name=content_gate.display_name(who.name),
+                text=prepared.text, text_spans=prepared.spans or None, flagged_categories=tuple(checked.categories),
+                created_at=now, items=tuple(opened),
+            )
             key = await self.content.key(conn, consultation_id)
             if before_store is not None:
                 await before_store(conn, key, message_id)
-            sealed_values = {k: v for k, v in values.items() if k != "text"}
-            sealed_values["text_sealed"] = self.content.seal_text(key, message_id, prepared.text)
-            sealed_items = [
-                {
-                    **{k: v for k, v in r.items()
-                       if k not in ("value", "referral_justification", "referral_why_no_consent")},
-                    "value_sealed": self.content.seal_item(key, message_id, r["idx"], "value", r["value"]),
-                    **{f"{field}_sealed": (None if r[field] is None
-                                           else self.content.seal_item(key, message_id, r["idx"], field, r[field]))
-                       for field in ("referral_justification", "referral_why_no_consent")},
-                }
-                for r in item_rows
-            ]
-            seq = await store.insert_message(conn, sealed_values, sealed_items)
+            seq = await store.insert_message(conn, self.content.seal_message(key, message))
+            message = replace(message, seq=seq)
             if first_response:
                 await consultation_store.mark_first_response(conn, consultation_id, now)
             confirmed = await self.sensitive.record(
                 conn, who, checked, consultation_id=consultation_id, message_id=message_id,
                 client_ref=c["client_ref"], purpose=c["purpose"], at=now)
-            await record(conn, who, ctx, now, [
+            created = [
                 AuditRecord(
                     action="message.create",
                     consultation_id=consultation_id,
@@ -368,21 +342,20 @@ class Messages:
                 ),
                 *[replace(a, message_id=message_id) for a in audit],
                 *confirmed,
-            ])
-            stored = {**values, "seq": seq, "items": [{**r, "message_id": message_id} for r in item_rows]}
-            # The live deliveries are reads by their recipients, recorded in this same commit.
+            ]
+            # The live deliveries are reads by their recipients, recorded in this same commit
+            # (after the act's own records, in one append); each reader's items are the
+            # decisions made for the draft where the reader was a recipient then.
             live = self.bus.prepare(
                 readers,
-                lambda user_id: {"type": "message.created", "message": self.render(stored, readers[user_id], view, [])},
+                lambda user_id: {"type": "message.created", "message": self.render(message, readers[user_id], act, [])},
                 subject=Subject(c["id"], c["client_ref"], c["purpose"]),
             )
-            return stored, notices, await record_deliveries(conn, live, now)
+            return message, notices, await record_deliveries(conn, live, now, [(who, ctx, created)])
 
         stored, notices, live = await self.db.write(unit)
-        body = self.render(stored, draft.sender, view, [])
-        body["policy"] = {"version": self.disclosure.version, "withheld": draft.withheld}
-        body["identifiers"] = notices
-        body["sensitive"] = checked.flags
+        body = PostedMessage(self.render(stored, draft.sender, act, []), self.disclosure.version,
+                             tuple(draft.withheld), tuple(notices), tuple(checked.flags))
         self.bus.send(live)
         return body
 
@@ -390,7 +363,7 @@ class Messages:
         self, c: dict[str, Any], participants: list[dict[str, Any]], author_id: str
     ) -> list[Recipient]:
         others = [
-            Recipient(p["user_id"], parties.participant(p))
+            Recipient(p["user_id"], parties.participant(c, p))
             for p in participants
             if p["user_id"] != author_id
         ]
@@ -403,7 +376,7 @@ class Messages:
         """Who receives a new message live: the participants and, while unclaimed, the on-duty
         experts it is offered to."""
         readers: dict[str, Party] = {
-            p["user_id"]: parties.participant(p) for p in participants
+            p["user_id"]: parties.participant(c, p) for p in participants
         }
         if c["status"] == "open":
             for user_id in await self.directory.offer_targets(c["target_org"], c["pool"], c["expert_id"]):
@@ -420,7 +393,7 @@ class Messages:
         limit: int | None,
         cursor: str | None,
         ctx: RequestContext,
-    ) -> dict[str, Any]:
+    ) -> MessagePage:
         limit = clamp_limit(limit)
         after = decode_cursor("m", cursor)
         async with self.db.read() as conn:
@@ -428,13 +401,13 @@ class Messages:
             rows = await store.list_messages(conn, consultation_id, after_seq=after, limit=limit + 1)
             markers = await store.read_markers_for(conn, consultation_id)
             more = len(rows) > limit
-            rows = await self.content.open_messages(conn, acc.consultation, rows[:limit])
-            view = await self.view_for(conn, acc.consultation,
-                                    [i["consent_id"] for r in rows for i in r["items"] if i["consent_id"]])
+            opened = await self.content.open_messages(conn, acc.consultation, rows[:limit])
+            view = await self.view_for(conn, acc.consultation, _consent_ids(opened))
         c = acc.consultation
-        reader = parties.reader(who, acc.participant, c)
-        items = [self.render(r, reader, view, markers) for r in rows]
-        shown = sorted({d["category"] for m in items for d in m["data"] if not d.get("withheld")})
+        reader = parties.of_principal(who, acc.participant, c)
+        act = self.disclosure.act(view)
+        items = tuple(self.render(m, reader, act, markers) for m in opened)
+        shown = sorted({category for m in items for category in m.shown_categories})
         await self.db.write(
             lambda conn: record(
                 conn, who, ctx, self.clock.now(),
@@ -442,7 +415,7 @@ class Messages:
                              categories=tuple(shown), purpose=c["purpose"])],
             )
         )
-        return {"items": items, "next": encode_cursor("m", rows[-1]["seq"]) if more else None}
+        return MessagePage(items, encode_cursor("m", opened[-1].seq) if more else None)
 
     async def as_organisation(self, consultation_id: str, org: str) -> OrganisationView:
         """A consultation's content as ``org`` may see it through the policy — for a privacy
@@ -460,7 +433,7 @@ class Messages:
             participants = await consultation_store.list_participants(conn, consultation_id)
             rows = await self.content.open_messages(
                 conn, c, await store.list_messages(conn, consultation_id, after_seq=None, limit=100_000))
-            view = await self.view_for(conn, c, [i["consent_id"] for r in rows for i in r["items"] if i["consent_id"]])
+            view = await self.view_for(conn, c, _consent_ids(rows))
         org_parties = organisation_parties(c, participants, org)
         origin = parties.creator(c)
         messages = [self._as_organisation(r, org, org_parties, view) for r in rows]
@@ -468,37 +441,35 @@ class Messages:
         return OrganisationView(c, self._text_for(c["question"], c["question_spans"], origin, org, org_parties, view),
                                 messages, tuple(shown))
 
-    def _as_organisation(self, message: dict[str, Any], org: str, parties: list[Party], view: View
+    def _as_organisation(self, message: Message, org: str, parties_: list[Party], view: View
                          ) -> dict[str, Any]:
-        author = author_party(message)
+        author = parties.author(message)
         data: list[dict[str, Any]] = []
-        for item in message["items"]:
-            if message.get("destroyed"):
-                data.append({"category": item["category"], "withheld": True, "rule": "retention",
-                             "citation": "", "basis": "retention",
-                             "reason": "Destroyed at the end of the retention period."})
+        for item in message.items:
+            if message.destroyed:
+                data.append({"category": item.category, "withheld": True, "rule": "retention",
+                             "citation": "", "basis": "retention", "reason": DESTROYED_REASON})
                 continue
             if author.org == org:
-                data.append(_item_json(item))
+                data.append(_shown(item, item.value).wire())
                 continue
-            decisions = [self.disclosure.decide(author, p, item["category"], view, consent_id=item.get("consent_id"),
-                                                referral=_referral(item)) for p in parties]
+            decisions = [self.disclosure.decide(author, p, item.category, view, consent_id=item.consent_id,
+                                                referral=_referral(item)) for p in parties_]
             permitted = next((d for d in decisions if d.permitted), None)
             if permitted is not None:
-                shown = _item_json(item)
-                shown["value"] = self._text_for(item["value"], item.get("value_spans"), author, org, parties, view)
-                data.append(shown)
+                value = self._text_for(item.value or "", item.value_spans, author, org, parties_, view)
+                data.append(_shown(item, value).wire())
             else:
-                withheld = self.disclosure.withheld_view(item["category"], decisions[0], view, item.get("consent_id"))
-                data.append({**withheld, "basis": decisions[0].basis})
+                withheld = self.disclosure.withheld_view(item.category, decisions[0], view, item.consent_id)
+                data.append({**withheld.wire(), "basis": decisions[0].basis})
         return {
-            "id": message["id"],
-            "author": {"id": message["author_id"], "name": message["author_name"], "org": message["author_org"],
-                       "role": message["author_role"]},
-            "text": self._text_for(message["text"], message.get("text_spans"), author, org, parties, view),
+            "id": message.id,
+            "author": {"id": message.author_id, "name": message.author_name, "org": message.author_org,
+                       "role": message.author_role},
+            "text": self._text_for(message.text, message.text_spans, author, org, parties_, view),
             "data": data,
-            "content_destroyed": bool(message.get("destroyed")),
-            "created_at": iso(message["created_at"]),
+            "content_destroyed": message.destroyed,
+            "created_at": iso(message.created_at),
         }
 
     def _text_for(self, text: str, spans: list[dict[str, Any]] | None, author: Party, org: str,
@@ -521,11 +492,12 @@ class Messages:
             message = await store.get_message(conn, message_id) if len(message_id) <= 36 else None
         if acc.participant is None:
             raise Forbidden("Only participants leave read receipts.", code="not_participant")
-        if message is None or message["consultation_id"] != consultation_id:
+        if message is None or message.consultation_id != consultation_id:
             raise NotFound()
         now = self.clock.now()
+        seq = message.seq
         moved = await self.db.write(
-            lambda conn: store.advance_read_marker(conn, consultation_id, who.user_id, message["seq"], now)
+            lambda conn: store.advance_read_marker(conn, consultation_id, who.user_id, seq, now)
         )
         receipt = {"consultation_id": consultation_id, "user_id": who.user_id, "message_id": message_id,
                    "read_at": iso(now)}
@@ -540,24 +512,21 @@ class Messages:
 LEGACY_WHY_NO_CONSENT = "(not recorded: sent before the reason was required)"
 
 
-def _referral(item: dict[str, Any]) -> Referral | None:
-    if not item.get("referral_condition"):
+def _referral(item: MessageItem) -> Referral | None:
+    if not item.referral_condition:
         return None
     # An item sent before the reason was asked for (0013_consent) keeps the decision it was sent under.
-    why = item.get("referral_why_no_consent")
-    return Referral(condition=item["referral_condition"], justification=item.get("referral_justification") or "",
+    why = item.referral_why_no_consent
+    return Referral(condition=item.referral_condition, justification=item.referral_justification or "",
                     why_no_consent=LEGACY_WHY_NO_CONSENT if why is None else why)
 
 
-def _item_json(item: dict[str, Any]) -> dict[str, Any]:
-    body: dict[str, Any] = {"category": item["category"], "value": item["value"]}
-    if item.get("consent_id"):
-        body["consent_id"] = item["consent_id"]
-    if item.get("attachment_id"):
-        body["attachment_id"] = item["attachment_id"]
-    if item.get("referral_condition"):
-        body["referral"] = {"condition": item["referral_condition"]}
-    return body
+def _shown(item: MessageItem, value: str | None) -> ShownItem:
+    return ShownItem(item.category, value, item.consent_id, item.attachment_id, item.referral_condition)
+
+
+def _consent_ids(messages: list[Message]) -> list[str]:
+    return [i.consent_id for m in messages for i in m.items if i.consent_id]
 
 
 def _withheld_json(r: Recipient, index: int | None, category: str, d: Decision) -> dict[str, Any]:

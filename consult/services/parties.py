@@ -1,13 +1,13 @@
 """Who a party is for the policy: the one place that turns a user, a participant row, a message's
 author or a consultation's creator into the `Party` the engine decides for.
 
-A reader's party (`reader`) follows one rule. A participant reads in the role they take part
-in. A reader who has not joined — an on-duty expert or intake social worker the consultation is
-offered to, a privacy officer of a party organisation opening it with break-glass — reads in the
-role the receiving side is offered (`consult.model.intake.claim_role`) when they are of the target
-organisation and hold that role, and otherwise in the most specific of their own roles
-(`acting`). So the same user gets the same decision for a message, an attachment and the
-question, before and after any of them is read.
+A reader's party (`reader`) follows one rule, and every reader's party is made by it. A
+participant reads in the role they take part in. A reader who has not joined — an on-duty expert
+or intake social worker the consultation is offered to, a privacy officer of a party
+organisation opening it with break-glass — reads in the role the receiving side is offered
+(`consult.model.intake.claim_role`) when they are of the target organisation and hold that role,
+and otherwise in the most specific of their own roles (`acting`). So the same user gets the same
+decision for a message, an attachment and the question, before and after any of them is read.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 from consult.model import Principal
 from consult.model.actions import PARTICIPANT_PREFERENCE
 from consult.model.intake import claim_role
+from consult.model.messages import Message
 from consult.policy.model import Party
 
 Row = Mapping[str, Any]
@@ -34,14 +35,11 @@ def acting(who: Principal) -> Party:
     return of_roles(who.user_id, who.org, who.roles)
 
 
-def participant(p: Row) -> Party:
-    """A ``consultation_participants`` row."""
-    return Party(org=p["org"], role=p["role"], user_id=p["user_id"])
-
-
-def author(row: Row) -> Party:
-    """The author of a message or attachment row (``author_org``, ``author_role``, ``author_id``)."""
-    return Party(org=row["author_org"], role=row["author_role"], user_id=row["author_id"])
+def author(m: Message | Row) -> Party:
+    """The author of a message, or of an attachment row (``author_org``, ``author_role``, ``author_id``)."""
+    if isinstance(m, Message):
+        return Party(org=m.author_org, role=m.author_role, user_id=m.author_id)
+    return Party(org=m["author_org"], role=m["author_role"], user_id=m["author_id"])
 
 
 def creator(c: Row) -> Party:
@@ -55,22 +53,32 @@ def closer(c: Row) -> Party:
     return Party(org=c["closed_org"], role=c["closed_role"], user_id=c["closed_by"])
 
 
-def receiving(org: str, purpose: str, user_id: str | None = None) -> Party:
-    """A user of the receiving organisation the consultation is offered to (or, with no user,
-    whoever will claim it), in the role the purpose is offered to."""
-    return Party(org=org, role=claim_role(purpose), user_id=user_id)
+def reader(c: Row, user_id: str | None, org: str, *, joined_role: str | None = None,
+           roles: Collection[str] = ()) -> Party:
+    """The party a user reads consultation ``c`` as — the one rule for every reader, whether
+    they read through the API, receive a live event or are a recipient the sender is warned
+    about. ``joined_role`` is the role they take part in, if they have joined; ``roles`` are
+    theirs. See the module docstring for the fallback for a reader who has not joined."""
+    if joined_role is not None:
+        return Party(org=org, role=joined_role, user_id=user_id)
+    offered_role = claim_role(c["purpose"])
+    if org == c["target_org"] and offered_role in roles:
+        return Party(org=org, role=offered_role, user_id=user_id)
+    return of_roles(user_id, org, roles)
+
+
+def of_principal(who: Principal, joined: Row | None, c: Row) -> Party:
+    """`reader` for the signed-in caller; ``joined`` is their participant row, if any."""
+    return reader(c, who.user_id, who.org, joined_role=joined["role"] if joined else None, roles=who.roles)
+
+
+def participant(c: Row, p: Row) -> Party:
+    """`reader` for a participant of ``c`` (a ``consultation_participants`` row)."""
+    return reader(c, p["user_id"], p["org"], joined_role=p["role"])
 
 
 def offered(c: Row, user_id: str | None = None) -> Party:
-    return receiving(c["target_org"], c["purpose"], user_id)
-
-
-def reader(who: Principal, joined: Row | None, c: Row) -> Party:
-    """The party ``who`` reads ``c`` as; ``joined`` is their participant row, if any. See the
-    module docstring for the one fallback for a reader who has not joined."""
-    if joined is not None:
-        return Party(org=who.org, role=joined["role"], user_id=who.user_id)
-    offered_role = claim_role(c["purpose"])
-    if who.org == c["target_org"] and who.has(offered_role):
-        return Party(org=who.org, role=offered_role, user_id=who.user_id)
-    return acting(who)
+    """`reader` for a user of the receiving organisation ``c`` is offered to (or, with no user,
+    whoever will claim it): they hold the role its purpose is offered to. ``c`` needs only its
+    ``target_org`` and ``purpose``."""
+    return reader(c, user_id, c["target_org"], roles=(claim_role(c["purpose"]),))

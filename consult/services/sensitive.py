@@ -27,10 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from consult.audit.records import AuditRecord
 from consult.errors import Conflict, Unprocessable
 from consult.model import Principal
+from consult.model.identifiers import ClientRef
 from consult.policy.model import Party
 from consult.policy.signals import Passage
 from consult.services import gate
-from consult.services.disclosure import Disclosure, View
+from consult.services.disclosure import Act, Disclosure
 from consult.storage import audit_log
 
 REASON_KIND = "sensitive_free_text"
@@ -103,7 +104,7 @@ class SensitiveText:
     def __init__(self, disclosure: Disclosure) -> None:
         self.disclosure = disclosure
 
-    def flags(self, text: str, sender: Party, recipients: Sequence[Recipient], view: View,
+    def flags(self, text: str, sender: Party, recipients: Sequence[Recipient], act: Act,
               passages: list[Passage] | None = None) -> list[dict[str, Any]]:
         """Each passage that looks like a category the policy withholds from a recipient in
         another organisation, with the span in ``text`` and whom and by which rule.
@@ -115,7 +116,7 @@ class SensitiveText:
         for passage in self.disclosure.signals.detect(text) if passages is None else passages:
             withheld = []
             for r in others:
-                d = self.disclosure.decide(sender, r.party, passage.category, view)
+                d = act.category(passage.category, sender, r.party)
                 if not d.permitted:
                     withheld.append({
                         "recipient": {"user_id": r.user_id, "org": r.party.org, "role": r.party.role},
@@ -137,7 +138,7 @@ class SensitiveText:
         return Checked(flags, confirmation)
 
     async def record(self, conn: AsyncConnection, who: Principal, checked: Checked, *,
-                     consultation_id: str, message_id: str | None, client_ref: str | None,
+                     consultation_id: str, message_id: str | None, client_ref: ClientRef | None,
                      purpose: str, at: datetime) -> list[AuditRecord]:
         """Inside the write unit: keep the reason beside the log and return the audit records
         of the confirmed disclosure, one per recipient and category (for ``record``)."""

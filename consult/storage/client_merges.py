@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from consult.model.identifiers import ClientRef
 from consult.storage.rows import as_dict
 from consult.storage.tables import (
     attachments,
@@ -102,7 +103,7 @@ async def links_repointed(conn: AsyncConnection, merged_refs: list[str], at: dat
                            .values(links_repointed_at=at))
 
 
-async def consultation_ids(conn: AsyncConnection, *, after: int, limit: int) -> list[tuple[int, str, str | None]]:
+async def consultation_ids(conn: AsyncConnection, *, after: int, limit: int) -> list[tuple[int, str, ClientRef | None]]:
     """``(seq, id, client_ref)`` of consultations whose content still exists, after ``seq``."""
     query = (select(consultations.c.seq, consultations.c.id, consultations.c.client_ref)
              .where(consultations.c.seq > after, consultations.c.shredded_at.is_(None))

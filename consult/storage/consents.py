@@ -1,19 +1,40 @@
-"""SQL for consents (versioned rows), their events, and disclosure prohibitions."""
+"""SQL for consents (versioned rows), their events, and disclosure prohibitions.
+
+Consent versions and events come and go as records (consult/model/consents.py); the audit
+log's subject digests read the stored rows as they are (``version``, ``event``, ``all_*``)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from consult.storage.rows import as_dict
+from consult.model.consents import ConsentEvent, ConsentVersion
+from consult.model.identifiers import ClientRef
+from consult.storage.rows import as_dict, as_utc
 from consult.storage.tables import consent_events, consents, prohibitions
 
+_JSON_LISTS = ("categories", "recipient_orgs", "recipient_roles", "recipient_users", "purposes")
 
-async def insert_version(conn: AsyncConnection, values: dict[str, Any]) -> None:
+
+async def insert_version(conn: AsyncConnection, version: ConsentVersion) -> None:
+    values = {f: getattr(version, f) for f in ConsentVersion.__dataclass_fields__}
+    values.update({f: list(values[f]) for f in _JSON_LISTS})
     await conn.execute(insert(consents).values(**values))
+
+
+def _version(row: Row[Any]) -> ConsentVersion:
+    data = as_dict(row)
+    data.update({f: tuple(data[f]) for f in _JSON_LISTS})
+    return ConsentVersion(**data)
+
+
+def _event(row: Row[Any]) -> ConsentEvent:
+    at = as_utc(row.at)
+    assert at is not None
+    return ConsentEvent(event=row.event, version=row.version, at=at, actor_id=row.actor_id, actor_org=row.actor_org)
 
 
 async def add_event(conn: AsyncConnection, values: dict[str, Any]) -> int:
@@ -46,7 +67,7 @@ async def all_prohibitions(conn: AsyncConnection) -> list[dict[str, Any]]:
     return [as_dict(r) for r in (await conn.execute(select(prohibitions))).all()]
 
 
-async def latest(conn: AsyncConnection, consent_id: str) -> dict[str, Any] | None:
+async def latest(conn: AsyncConnection, consent_id: str) -> ConsentVersion | None:
     query = (
         select(consents)
         .where(consents.c.id == consent_id)
@@ -54,29 +75,30 @@ async def latest(conn: AsyncConnection, consent_id: str) -> dict[str, Any] | Non
         .limit(1)
     )
     row = (await conn.execute(query)).first()
-    return as_dict(row) if row else None
+    return _version(row) if row else None
 
 
-async def latest_many(conn: AsyncConnection, consent_ids: list[str]) -> dict[str, dict[str, Any]]:
+_NEWEST = (
+    select(consents.c.id, func.max(consents.c.version).label("v"))
+    .where(consents.c.id.in_(bindparam("ids", expanding=True)))
+    .group_by(consents.c.id)
+    .subquery()
+)
+# Built once: the message path reads the consents its items name with every message.
+_LATEST_MANY = select(consents).join(_NEWEST, (consents.c.id == _NEWEST.c.id) & (consents.c.version == _NEWEST.c.v))
+
+
+async def latest_many(conn: AsyncConnection, consent_ids: list[str]) -> dict[str, ConsentVersion]:
     if not consent_ids:
         return {}
-    newest = (
-        select(consents.c.id, func.max(consents.c.version).label("v"))
-        .where(consents.c.id.in_(consent_ids))
-        .group_by(consents.c.id)
-        .subquery()
-    )
-    query = select(consents).join(
-        newest, (consents.c.id == newest.c.id) & (consents.c.version == newest.c.v)
-    )
-    return {row.id: as_dict(row) for row in (await conn.execute(query)).all()}
+    return {row.id: _version(row) for row in (await conn.execute(_LATEST_MANY, {"ids": consent_ids})).all()}
 
 
-async def for_client(conn: AsyncConnection, client_ref: str) -> list[dict[str, Any]]:
+async def for_client(conn: AsyncConnection, client_ref: ClientRef) -> list[ConsentVersion]:
     query = select(consents).where(consents.c.client_ref == client_ref).order_by(
         consents.c.created_at, consents.c.id, consents.c.version
     )
-    return [as_dict(r) for r in (await conn.execute(query)).all()]
+    return [_version(r) for r in (await conn.execute(query)).all()]
 
 
 async def set_status(
@@ -90,9 +112,11 @@ async def set_status(
     return result.rowcount == 1
 
 
-async def events(conn: AsyncConnection, consent_id: str) -> list[dict[str, Any]]:
-    query = select(consent_events).where(consent_events.c.consent_id == consent_id).order_by(consent_events.c.seq)
-    return [as_dict(r) for r in (await conn.execute(query)).all()]
+_EVENTS = select(consent_events).where(consent_events.c.consent_id == bindparam("id")).order_by(consent_events.c.seq)
+
+
+async def events(conn: AsyncConnection, consent_id: str) -> list[ConsentEvent]:
+    return [_event(r) for r in (await conn.execute(_EVENTS, {"id": consent_id})).all()]
 
 
 async def insert_prohibition(conn: AsyncConnection, values: dict[str, Any]) -> None:
@@ -108,7 +132,7 @@ _ACTIVE_PROHIBITIONS = (
 )
 
 
-async def prohibitions_for(conn: AsyncConnection, client_ref: str, *, active_only: bool) -> list[dict[str, Any]]:
+async def prohibitions_for(conn: AsyncConnection, client_ref: ClientRef, *, active_only: bool) -> list[dict[str, Any]]:
     query = _ACTIVE_PROHIBITIONS if active_only else _PROHIBITIONS
     return [as_dict(r) for r in (await conn.execute(query, {"ref": client_ref})).all()]
 

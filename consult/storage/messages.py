@@ -1,60 +1,131 @@
-"""SQL for messages, their structured data items and read markers."""
+"""SQL for messages, their structured data items and read markers.
+
+Messages come and go as `SealedMessage` records: their text and item values sealed
+(consult/services/content.py opens them). The statements on the message path are built once,
+so SQLAlchemy reuses their compiled form on every message.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from consult.storage.rows import as_dict
+from consult.model.messages import ReadMarker, Spans
+from consult.storage.rows import as_utc
 from consult.storage.tables import message_items, messages, read_markers
+
+
+@dataclass(frozen=True, slots=True)
+class SealedItem:
+    """A ``message_items`` row: the value and the referral texts sealed."""
+
+    idx: int
+    category: str
+    value_sealed: bytes
+    value_spans: Spans = None
+    consent_id: str | None = None
+    attachment_id: str | None = None
+    referral_condition: str | None = None
+    referral_justification_sealed: bytes | None = None
+    referral_why_no_consent_sealed: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SealedMessage:
+    """A ``messages`` row with its items; ``seq`` is 0 until the row is stored."""
+
+    id: str
+    consultation_id: str
+    author_id: str
+    author_org: str
+    author_role: str
+    author_name: str
+    text_sealed: bytes
+    text_spans: Spans
+    flagged_categories: tuple[str, ...]
+    created_at: datetime
+    items: tuple[SealedItem, ...]
+    seq: int = 0
+
 
 _INSERT = insert(messages).returning(messages.c.seq)
 _INSERT_ITEMS = insert(message_items)
 _GET = select(messages).where(messages.c.id == bindparam("id"))
 _MARKERS = select(read_markers).where(read_markers.c.consultation_id == bindparam("id"))
+_PAGE = (select(messages).where(messages.c.consultation_id == bindparam("id"))
+         .order_by(messages.c.seq).limit(bindparam("limit")))
+_PAGE_AFTER = (select(messages)
+               .where(messages.c.consultation_id == bindparam("id"), messages.c.seq > bindparam("after"))
+               .order_by(messages.c.seq).limit(bindparam("limit")))
+_ITEMS = (select(message_items).where(message_items.c.message_id.in_(bindparam("ids", expanding=True)))
+          .order_by(message_items.c.message_id, message_items.c.idx))
 
 
-async def insert_message(conn: AsyncConnection, values: dict[str, Any], items: list[dict[str, Any]]) -> int:
+async def insert_message(conn: AsyncConnection, message: SealedMessage) -> int:
+    """Store ``message`` and its items; returns its ``seq``."""
+    values = {
+        "id": message.id, "consultation_id": message.consultation_id, "author_id": message.author_id,
+        "author_org": message.author_org, "author_role": message.author_role, "author_name": message.author_name,
+        "text_sealed": message.text_sealed, "text_spans": message.text_spans,
+        "flagged_categories": list(message.flagged_categories) or None, "created_at": message.created_at,
+    }
     result = await conn.execute(_INSERT, values)
     seq = int(result.scalar_one())
-    if items:
-        await conn.execute(_INSERT_ITEMS, [{"message_id": values["id"], **item} for item in items])
+    if message.items:
+        await conn.execute(_INSERT_ITEMS, [{"message_id": message.id, **asdict(item)} for item in message.items])
     return seq
 
 
-async def get_message(conn: AsyncConnection, message_id: str) -> dict[str, Any] | None:
+def _message(row: Row[Any], items: tuple[SealedItem, ...]) -> SealedMessage:
+    created_at = as_utc(row.created_at)
+    assert created_at is not None
+    return SealedMessage(
+        id=row.id, consultation_id=row.consultation_id, author_id=row.author_id, author_org=row.author_org,
+        author_role=row.author_role, author_name=row.author_name, text_sealed=row.text_sealed,
+        text_spans=row.text_spans, flagged_categories=tuple(row.flagged_categories or ()),
+        created_at=created_at, items=items, seq=row.seq,
+    )
+
+
+def _item(row: Row[Any]) -> SealedItem:
+    return SealedItem(
+        idx=row.idx, category=row.category, value_sealed=row.value_sealed, value_spans=row.value_spans,
+        consent_id=row.consent_id, attachment_id=row.attachment_id, referral_condition=row.referral_condition,
+        referral_justification_sealed=row.referral_justification_sealed,
+        referral_why_no_consent_sealed=row.referral_why_no_consent_sealed,
+    )
+
+
+async def get_message(conn: AsyncConnection, message_id: str) -> SealedMessage | None:
+    """The message without its items (for a read receipt)."""
     row = (await conn.execute(_GET, {"id": message_id})).first()
-    return as_dict(row) if row else None
+    return _message(row, ()) if row else None
 
 
 async def list_messages(
     conn: AsyncConnection, consultation_id: str, *, after_seq: int | None, limit: int
-) -> list[dict[str, Any]]:
-    query = select(messages).where(messages.c.consultation_id == consultation_id)
-    if after_seq is not None:
-        query = query.where(messages.c.seq > after_seq)
-    rows = [as_dict(r) for r in (await conn.execute(query.order_by(messages.c.seq).limit(limit))).all()]
+) -> list[SealedMessage]:
+    if after_seq is None:
+        result = await conn.execute(_PAGE, {"id": consultation_id, "limit": limit})
+    else:
+        result = await conn.execute(_PAGE_AFTER, {"id": consultation_id, "after": after_seq, "limit": limit})
+    rows = result.all()
     if not rows:
-        return rows
-    items: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    item_rows = await conn.execute(
-        select(message_items)
-        .where(message_items.c.message_id.in_([r["id"] for r in rows]))
-        .order_by(message_items.c.message_id, message_items.c.idx)
-    )
-    for item in item_rows.all():
-        items[item.message_id].append(as_dict(item))
-    for row in rows:
-        row["items"] = items.get(row["id"], [])
-    return rows
+        return []
+    items: dict[str, list[SealedItem]] = defaultdict(list)
+    for item in (await conn.execute(_ITEMS, {"ids": [r.id for r in rows]})).all():
+        items[item.message_id].append(_item(item))
+    return [_message(row, tuple(items.get(row.id, ()))) for row in rows]
 
 
-async def read_markers_for(conn: AsyncConnection, consultation_id: str) -> list[dict[str, Any]]:
-    return [as_dict(r) for r in (await conn.execute(_MARKERS, {"id": consultation_id})).all()]
+async def read_markers_for(conn: AsyncConnection, consultation_id: str) -> list[ReadMarker]:
+    return [ReadMarker(r.user_id, r.message_seq, as_utc(r.read_at) or r.read_at)
+            for r in (await conn.execute(_MARKERS, {"id": consultation_id})).all()]
 
 
 async def advance_read_marker(

@@ -42,13 +42,13 @@ async def stored_texts(app: Any) -> list[tuple[str, str]]:
             found.append(("consultations.outcome_note (sealed)", c["outcome_note"] or ""))
             listed = await message_store.list_messages(conn, c["id"], after_seq=None, limit=100_000)
             for m in await content.open_messages(conn, c, listed):
-                found.append(("messages.text (sealed)", m["text"]))
-                for item in m["items"]:
-                    found.append(("message_items.value (sealed)", item["value"] or ""))
+                found.append(("messages.text (sealed)", m.text))
+                for item in m.items:
+                    found.append(("message_items.value (sealed)", item.value or ""))
                     found.append(("message_items.referral_justification (sealed)",
-                                  item["referral_justification"] or ""))
+                                  item.referral_justification or ""))
                     found.append(("message_items.referral_why_no_consent (sealed)",
-                                  item["referral_why_no_consent"] or ""))
+                                  item.referral_why_no_consent or ""))
         for row in (await conn.execute(select(tables.attachments))).mappings():
             key = await content.key(conn, row["consultation_id"])
             name, _data = content.open_attachment(key, dict(row))

@@ -280,7 +280,8 @@ def test_consents_recorded_before_0013_are_read_with_a_discloser_where_clear_and
     them."""
     import sqlite3
 
-    from consult.services.consents import as_policy_consent, consent_json
+    from consult.model.consents import ConsentVersion
+    from consult.services.consents import answer, as_policy_consent
     from consult.storage import migrate
 
     path = tmp_path / "old.db"
@@ -309,11 +310,13 @@ def test_consents_recorded_before_0013_are_read_with_a_discloser_where_clear_and
                 row[key] = datetime.fromisoformat(row[key]).replace(tzinfo=UTC)
         for key in ("categories", "recipient_orgs", "recipient_roles", "recipient_users", "purposes"):
             row[key] = __import__("json").loads(row[key])
+    versions = {cid: ConsentVersion(**{k: tuple(v) if isinstance(v, list) else v for k, v in row.items()})
+                for cid, row in rows.items()}
     now = datetime(2024, 3, 1, tzinfo=UTC)
-    clear, ambiguous = as_policy_consent(rows["c-clear"], now), as_policy_consent(rows["c-ambiguous"], now)
+    clear, ambiguous = as_policy_consent(versions["c-clear"], now), as_policy_consent(versions["c-ambiguous"], now)
     assert clear.disclosing_org == "kela" and clear.valid_until == datetime(2024, 12, 31, tzinfo=UTC)
     assert ambiguous.disclosing_org is None
-    assert consent_json(rows["c-clear"], datetime(2025, 1, 1, tzinfo=UTC))["status"] == "expired"
+    assert answer(versions["c-clear"], datetime(2025, 1, 1, tzinfo=UTC)).wire()["status"] == "expired"
 
 
 def test_controller_details_are_configured_per_organisation(tmp_path):

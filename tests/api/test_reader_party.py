@@ -31,7 +31,7 @@ def test_no_service_builds_a_party_of_its_own() -> None:
 
 def test_a_participant_reads_in_the_role_they_take_part_in() -> None:
     who = _who("vantaa", "expert", "social_worker")
-    assert parties.reader(who, {"role": "expert"}, C) == Party("vantaa", "expert", "u1")
+    assert parties.of_principal(who, {"role": "expert"}, C) == Party("vantaa", "expert", "u1")
 
 
 def test_a_reader_offered_the_consultation_reads_in_the_offered_role() -> None:
@@ -39,20 +39,39 @@ def test_a_reader_offered_the_consultation_reads_in_the_offered_role() -> None:
     it: an expert, or for a statutory contact the intake's social worker — even when they hold a
     role listed earlier in the preference order."""
     who = _who("vantaa", "expert", "social_worker")
-    assert parties.reader(who, None, C) == Party("vantaa", "expert", "u1")
-    assert parties.reader(who, None, INTAKE) == Party("vantaa", "social_worker", "u1")
-    assert parties.reader(who, None, C) == parties.offered(C, "u1")
+    assert parties.of_principal(who, None, C) == Party("vantaa", "expert", "u1")
+    assert parties.of_principal(who, None, INTAKE) == Party("vantaa", "social_worker", "u1")
+    assert parties.of_principal(who, None, C) == parties.offered(C, "u1")
 
 
 def test_any_other_non_participant_reads_in_their_own_most_specific_role() -> None:
     """A privacy officer (break-glass) is never read as an expert, whichever item they open."""
     officer = _who("vantaa", "privacy_officer")
-    assert parties.reader(officer, None, C) == Party("vantaa", "privacy_officer", "u1")
+    assert parties.of_principal(officer, None, C) == Party("vantaa", "privacy_officer", "u1")
     advisor = _who("kela", "advisor")
-    assert parties.reader(advisor, None, C) == Party("kela", "advisor", "u1")
+    assert parties.of_principal(advisor, None, C) == Party("kela", "advisor", "u1")
 
 
 def test_the_unclaimed_recipient_is_the_offered_role() -> None:
     """Messages and consultations agree on who will receive an unclaimed consultation."""
     assert parties.offered(INTAKE) == Party("vantaa", "social_worker")
     assert parties.offered(C) == Party("vantaa", "expert")
+
+
+def test_every_reader_party_is_made_by_the_one_rule() -> None:
+    """The signed-in reader, a participant receiving a live event and an expert offered the
+    consultation are one rule's answers: the same user reads as the same party on every path."""
+    who = _who("vantaa", "expert", "social_worker")
+    row = {"user_id": "u1", "org": "vantaa", "role": "expert"}
+    assert parties.participant(C, row) == parties.of_principal(who, row, C) == parties.reader(
+        C, "u1", "vantaa", joined_role="expert")
+    assert parties.offered(C, "u1") == parties.reader(C, "u1", "vantaa", roles=("expert",))
+
+
+def test_parties_builds_a_reader_party_in_reader_only() -> None:
+    """Within consult/services/parties.py the reader helpers delegate to ``reader``: no other
+    function there builds a reader's `Party`."""
+    source = (ROOT / "consult" / "services" / "parties.py").read_text(encoding="utf-8")
+    for name in ("of_principal", "participant", "offered"):
+        body = source.split(f"\ndef {name}(", 1)[1].split("\ndef ", 1)[0]
+        assert "Party(" not in body and "reader(" in body, name
