@@ -12,7 +12,7 @@ from consult.http import validation as v
 from consult.http.principal import caller, context
 from consult.http.route import Route
 from consult.model import secrecy, wire
-from consult.model.identifiers import as_client_ref
+from consult.model.identifiers import ClientRef, as_client_ref
 from consult.model.vocabulary import STATUSES
 from consult.policy.model import Referral
 from consult.services.consultations import NewConsultation
@@ -78,7 +78,7 @@ async def notify_child_welfare(request: web.Request, body: s.ChildWelfareNotific
     topics = request.app[keys.SETTINGS].topics
     default_topic = next((t for t in ("urgent_assistance", "other") if t in topics), topics[0])
     answer = await request.app[keys.CONSULTATIONS].notify_child_welfare(
-        caller(request), target_org=body.target_org, client_ref=body.client_ref, text=body.text,
+        caller(request), target_org=body.target_org, client_ref=ClientRef(body.client_ref), text=body.text,
         topic=body.topic or default_topic, confirmation=confirmation(body.sensitive_confirmation),
         ctx=context(request),
     )

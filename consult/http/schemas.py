@@ -1,5 +1,5 @@
-"""The shapes of the public API (docs/capabilities.md, public API): each request body and success answer declared once as
-a msgspec ``Struct`` (consult/http/shapes.py), from which the edge reads bodies and the OpenAPI
+"""The shapes of the public API (docs/capabilities.md, public API): each request body and success
+answer declared once as a msgspec ``Struct`` (consult/http/shapes.py), from which the edge reads bodies and the OpenAPI
 document is generated. The JSON Schema dicts further down describe the routes not yet declared
 that way, and the query parameters.
 """
