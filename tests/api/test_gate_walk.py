@@ -40,6 +40,7 @@ from consult.auth.dev import DEMO_USERS
 from consult.http import keys
 from consult.storage import tables
 from tests.api.gateutil import stored_texts
+from tests.api.test_request_schemas import inline
 
 PDF = b"%PDF-1.7\nGATE-WALK\n%%EOF\n"
 ORG_OF = {u.user_id: u.org for u in DEMO_USERS}
@@ -179,6 +180,8 @@ def _strings(schema: dict[str, Any], prefix: str) -> list[str]:
     if not isinstance(schema, dict):
         return []
     found = []
+    for member in schema.get("anyOf", []):  # an optional field: its type or null
+        found += [name for name in _strings(member, prefix) if name not in found]
     types = schema.get("type")
     types = types if isinstance(types, list) else [types]
     if "string" in types and "enum" not in schema and schema.get("format") != "binary":
@@ -191,6 +194,7 @@ def _strings(schema: dict[str, Any], prefix: str) -> list[str]:
 
 
 def writable_fields(doc: dict[str, Any]) -> list[Field]:
+    doc = inline(doc, doc)
     fields = []
     for path, operations in doc["paths"].items():
         for method, op in operations.items():
