@@ -1,5 +1,5 @@
 """A client's consent as the services hold it: one stored version (`ConsentVersion`), its events,
-and the answer a reader gets (`ConsentAnswer`), which says how it reads on the wire (SPEC §5).
+and the answer a reader gets (`ConsentAnswer`), which says how it reads on the wire (docs/capabilities.md, public API).
 The rules that read a version (its discloser, its end, its status at a moment) live in
 consult/services/consents.py.
 """

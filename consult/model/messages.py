@@ -2,7 +2,7 @@
 
 `Message` and `MessageItem` are the opened (decrypted) records; `MessageView` is the message
 after the policy has decided each item and identifier for one reader, with `ShownItem` and
-`WithheldItem` in its data. Each view says how it reads on the wire (SPEC §5), and only the edge
+`WithheldItem` in its data. Each view says how it reads on the wire (docs/capabilities.md), and only the edge
 writes it there (consult/model/wire.py).
 """
 

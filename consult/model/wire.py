@@ -13,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 
 @runtime_checkable
 class Wire(Protocol):
-    """A record with a JSON shape (SPEC §5): the plain value it is written as."""
+    """A record with a JSON shape (docs/capabilities.md, public API): the plain value it is written as."""
 
     def wire(self) -> Any: ...
 

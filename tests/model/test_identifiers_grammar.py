@@ -10,7 +10,7 @@ import pytest
 
 from consult.auth import tokens
 from consult.errors import Unprocessable
-from consult.http import api_admin, api_audit, validation
+from consult.http import api_admin, api_audit, shapes, validation
 from consult.model import identifiers
 from consult.services import client_merges, clients, gate
 
@@ -57,18 +57,26 @@ def test_issued_references_fit_the_grammar_the_gate_and_storage_accept() -> None
         assert identifiers.CLIENT_LINK.fullmatch(f"[client:{ref}]")
 
 
+class _UserIdBody(shapes.Body):
+    id: shapes.UserId
+
+
+class _OrgBody(shapes.Body):
+    org: shapes.OrgId
+
+
 @pytest.mark.parametrize("value", ["abc\n", "kela\n", "x" * 129, "", "a b", "é"])
 def test_a_trailing_newline_or_foreign_character_is_not_an_id(value: str) -> None:
     """``$`` matches before a final newline: the anchored grammar does not let one through."""
     with pytest.raises(Unprocessable):
-        validation.identifier({"id": value}, "id")
+        shapes.convert({"id": value}, _UserIdBody, {})
     assert not identifiers.is_user_id(value)
 
 
 @pytest.mark.parametrize("value", ["kela\n", "Kela", "x" * 65])
 def test_an_org_id_is_lowercase_and_whole(value: str) -> None:
     with pytest.raises(Unprocessable):
-        validation.org({"org": value}, "org")
+        shapes.convert({"org": value}, _OrgBody, {})
 
 
 @pytest.mark.parametrize("value", ["cl_\n", "cl_abc\n", "cl_" + "a" * 38, "CL_abc", "cl_ab-c"])
