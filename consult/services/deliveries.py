@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -44,12 +44,16 @@ def carries_content(event: dict[str, Any]) -> bool:
     return isinstance(event.get("consultation"), dict) or isinstance(event.get("message"), dict)
 
 
-async def record_deliveries(conn: AsyncConnection, deliveries: list[Delivery], at: datetime) -> list[Delivery]:
+async def record_deliveries(conn: AsyncConnection, deliveries: list[Delivery], at: datetime, *,
+                            later: Callable[[Delivery], bool] | None = None) -> list[Delivery]:
     """Inside a write unit: record ``deliveries`` (those carrying content and not yet recorded);
-    returns them marked as recorded, to be sent once the unit has committed."""
-    for reader, records in delivery_records(deliveries):
+    returns them marked as recorded, to be sent once the unit has committed. Those ``later``
+    picks (a connection held back while its replay is sent) are left to the ledger, recorded
+    when they are handed on."""
+    now = [d for d in deliveries if later is None or not later(d)]
+    for reader, records in delivery_records(now):
         await record(conn, reader.principal, reader.ctx, at, records)
-    return [d if d.recorded else replace(d, recorded=True) for d in deliveries]
+    return [d if d.recorded or (later is not None and later(d)) else replace(d, recorded=True) for d in deliveries]
 
 
 def delivery_records(batch: Iterable[Delivery]) -> list[tuple[Reader, list[AuditRecord]]]:

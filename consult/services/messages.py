@@ -371,12 +371,12 @@ class Messages:
             ])
             stored = {**values, "seq": seq, "items": [{**r, "message_id": message_id} for r in item_rows]}
             # The live deliveries are reads by their recipients, recorded in this same commit.
-            live = self.bus.prepare(
-                readers,
+            live = await self.bus.emit(
+                conn, consultation_id, readers,
                 lambda user_id: {"type": "message.created", "message": self.render(stored, readers[user_id], view, [])},
                 subject=Subject(c["id"], c["client_ref"], c["purpose"]),
             )
-            return stored, notices, await record_deliveries(conn, live, now)
+            return stored, notices, await record_deliveries(conn, live, now, later=self.bus.is_held)
 
         stored, notices, live = await self.db.write(unit)
         body = self.render(stored, draft.sender, view, [])
@@ -524,15 +524,16 @@ class Messages:
         if message is None or message["consultation_id"] != consultation_id:
             raise NotFound()
         now = self.clock.now()
-        moved = await self.db.write(
-            lambda conn: store.advance_read_marker(conn, consultation_id, who.user_id, message["seq"], now)
-        )
         receipt = {"consultation_id": consultation_id, "user_id": who.user_id, "message_id": message_id,
                    "read_at": iso(now)}
-        if moved:
-            self.bus.publish(
-                [p["user_id"] for p in acc.participants], lambda _u: {"type": "message.read", **receipt}
-            )
+
+        async def unit(conn: AsyncConnection) -> list[Delivery]:
+            if not await store.advance_read_marker(conn, consultation_id, who.user_id, message["seq"], now):
+                return []
+            return await self.bus.emit(conn, consultation_id, [p["user_id"] for p in acc.participants],
+                                       lambda _u: {"type": "message.read", **receipt})
+
+        self.bus.send(await self.db.write(unit))
         return receipt
 
 

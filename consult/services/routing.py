@@ -31,7 +31,7 @@ from consult.model.intake import may_receive
 from consult.services import gate
 from consult.services.agreements import Agreements
 from consult.services.directory import Directory
-from consult.services.events import EventBus
+from consult.services.events import Delivery, EventBus
 from consult.services.roster import Roster
 from consult.storage import consultations as consultation_store
 from consult.storage import directory as directory_store
@@ -315,9 +315,11 @@ class Routing:
         return kind
 
     async def _tell_participants(self, cid: str, kind: str, body: dict[str, Any]) -> None:
-        async with self.db.read() as conn:
+        async def unit(conn: AsyncConnection) -> list[Delivery]:
             participants = [p["user_id"] for p in await consultation_store.list_participants(conn, cid)]
-        self.bus.publish(participants, lambda _u: {"type": f"consultation.{kind}", **body})
+            return await self.bus.emit(conn, cid, participants, lambda _u: {"type": f"consultation.{kind}", **body})
+
+        self.bus.send(await self.db.write(unit))
 
     # -- the queue and availability ------------------------------------------------------------
 
