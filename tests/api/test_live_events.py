@@ -20,6 +20,7 @@ from consult.http import app as app_module
 from consult.http import keys
 from consult.http.app import create_app
 from consult.model import FixedClock
+from consult.storage import audit_log
 from tests.api.routingutil import MONDAY_9
 from tests.api.wsutil import next_event
 from tests.conftest import Api
@@ -63,6 +64,17 @@ async def _frames_until(ws: ClientWebSocketResponse, kind: str, timeout: float =
         frames.append(frame)
         if frame.get("type") == kind and (until is None or until(frame)):
             return frames
+
+
+async def _deliveries(api: Api, user_id: str, consultation_id: str) -> list[str | None]:
+    """The delivery records (``live.message.created``) of a consultation's messages to one user:
+    the message each names (None: a record covering several messages to one socket at once)."""
+    async with api.client.app[keys.DB].read() as conn:
+        rows: list[dict[str, Any]] = []
+        async for part in audit_log.iter_query(conn, audit_log.EventFilter()):
+            rows += part
+    return [r["message_id"] for r in rows if r["action"] == "live.message.created" and r["actor_id"] == user_id
+            and r["consultation_id"] == consultation_id]
 
 
 def _kept(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -112,6 +124,9 @@ async def _flow(a: Api, b: Api) -> None:
         withheld = [d for d in received["data"] if d["category"] == "health"]
         assert withheld and withheld[0]["withheld"] is True
         assert HEALTH not in json.dumps(at_sanna)  # the withheld value travels to the expert nowhere
+        # One delivery record per socket delivery, written by the instance that delivered it.
+        assert await _deliveries(a, "vantaa.sanna", cid) == [sent["id"], answer["id"]]
+        assert await _deliveries(a, "kela.aino", cid) == [sent["id"], answer["id"]]
     finally:
         await aino.close()
         await sanna.close()
@@ -140,11 +155,15 @@ async def _resume(first: Api, second: Api) -> None:
         assert all(last < f["event_id"] <= ready["last_event_id"] for f in kept)
         _once_each_in_order(frames)
         assert frames[-1] == {"type": "live.resumed", "from": last, "replayed": 4, "complete": True}
+        # The replay's deliveries are recorded like live ones: one record for the socket and the
+        # consultation's messages (README, the record of live deliveries), before they were sent.
+        assert await _deliveries(second, "kela.aino", cid) == [None]
         # Live again: the next event arrives once, after the replayed ones.
         later = await first.call("POST", f"/api/v1/consultations/{cid}/messages", "vantaa.sanna", expect=201,
                                  json={"text": "One more", "data": []})
         after = await _frames_until(aino, "message.created", until=lambda f: f["message"]["id"] == later["id"])
         _once_each_in_order(frames + after)
+        assert await _deliveries(second, "kela.aino", cid) == [None, later["id"]]
         assert not [f for f in after if f.get("event_id", 0) <= kept[-1]["event_id"] and "event_id" in f]
     finally:
         await aino.close()
@@ -223,6 +242,10 @@ async def test_resume_on_sqlite(aiohttp_client, settings, monkeypatch):
     monkeypatch.setattr(app_module, "ROUTING_TICK_SECONDS", 3600.0)
     api = Api(await aiohttp_client(create_app(settings, clock=FixedClock(MONDAY_9))))
     await _resume(api, api)
+    # Kept sealed: the text of a message is nowhere in the stored events.
+    async with api.client.app[keys.DB].read() as conn:
+        sealed = [bytes(r[0]) for r in await conn.execute(text("SELECT payload_sealed FROM live_events"))]
+    assert sealed and not [b for b in sealed if b"Answer 1" in b or b"Answer" in b]
 
 
 async def test_resume_after_pruning_is_incomplete_on_sqlite(aiohttp_client, settings, monkeypatch):
