@@ -17,7 +17,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, text, update
@@ -51,6 +51,8 @@ async def append(conn: AsyncConnection, events: list[NewEvent]) -> list[int]:
     """Insert ``events`` in the caller's write transaction; their ids, in the order given."""
     if not events:
         return []
+    if conn.dialect.name == "sqlite":
+        return await conn.run_sync(_sqlite_append, events)
     postgres = _postgres(conn)
     if postgres:
         await conn.execute(_ORDER_LOCK)
@@ -63,6 +65,22 @@ async def append(conn: AsyncConnection, events: list[NewEvent]) -> list[int]:
         ids.append(int(result.scalar_one()))
     if postgres:
         await conn.execute(_NOTIFY, {"payload": str(ids[-1])})
+    return ids
+
+
+_SQLITE_INSERT = ("INSERT INTO live_events (user_id, consultation_id, ref, created_at, payload_sealed) "
+                  "VALUES (?, ?, ?, ?, ?) RETURNING id")
+
+
+def _sqlite_append(sync: Any, events: list[NewEvent]) -> list[int]:
+    """Straight to the sqlite3 connection (in SQLAlchemy's transaction), as the audit log's append
+    does: this runs in every message's write unit. Times are stored as SQLAlchemy stores them."""
+    driver = sync.connection.driver_connection
+    ids = []
+    for e in events:
+        at = (e.created_at.astimezone(UTC) if e.created_at.tzinfo else e.created_at).strftime("%Y-%m-%d %H:%M:%S.%f")
+        ids.append(int(driver.execute(_SQLITE_INSERT, (e.user_id, e.consultation_id, e.ref, at,
+                                                        e.payload_sealed)).fetchone()[0]))
     return ids
 
 
