@@ -9,6 +9,11 @@ A connection lives only as long as its token: when the token's ``exp`` plus the 
 further event, unless the client sent a fresh token for the same user and organisation as
 another ``auth`` frame (answered ``auth.ok``; a token for anyone else closes it with 4401).
 When an administrator ends the user's sessions, the connection is closed with 4403.
+
+Resuming: ``ready`` names the newest ``event_id``; an ``auth`` frame with ``last_event_id`` N gets,
+after ``ready``, the user's kept events after N in id order and then ``live.resumed``
+(consult/services/live.py). The connection is subscribed before ``ready`` but held: what arrives
+meanwhile waits behind the replay, and what the replay already contained is not sent again.
 """
 
 from __future__ import annotations
@@ -91,7 +96,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     try:
         # Held until the replay (if any) is sent: nothing arrives before ``ready``, nothing twice.
         bus.subscribe(principal.user_id, sink, Reader(principal, ctx), hold=True)
-        newest = await app[keys.LIVE].newest()
+        try:
+            newest = await app[keys.LIVE].newest()
+        except Exception as exc:  # the database is unreachable: the client reconnects later
+            log.error("live connection refused, newest event id unreadable: %s", type(exc).__name__)
+            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"try again later")
+            return ws
         await ws.send_json({"type": "ready", "user": principal.as_json(), "server_time": iso(app[keys.CLOCK].now()),
                             "expires_at": _iso_seconds(live.expires_at), "last_event_id": newest})
         if resume is BAD_RESUME:

@@ -136,7 +136,7 @@ class Consultations:
         # every on-duty expert the routing matches is offered the consultation.
         self.routing = routing
         if routing is not None:
-            routing.on_offer(self.publish_offer)
+            routing.on_offer(self.offer_in)
 
     # -- the question as one reader may see it -------------------------------------------------
 
@@ -307,22 +307,19 @@ class Consultations:
             body["routing"] = plan.as_json()
         return body
 
-    async def publish_offer(self, consultation_id: str, targets: list[str], extra: dict[str, Any]) -> None:
-        """Offer (again) to ``targets``, each seeing the question as the policy lets them."""
-        async with self.db.read() as conn:
-            c = await store.get(conn, consultation_id)
-            if c is None or c["status"] != "open":
-                return
-            c = await self.content.open_consultation(conn, c)
-            view = await self._view(conn, c)
-
-        async def unit(conn: AsyncConnection) -> list[Delivery]:
-            return await self.bus.emit(conn, consultation_id, targets, lambda user_id: {
-                "type": "consultation.offered", **extra,
-                "consultation": self._json_for(c, parties.offered(c, user_id), view),
-            })
-
-        self.bus.send(await self.db.write(unit))
+    async def offer_in(self, conn: AsyncConnection, consultation_id: str, targets: list[str], extra: dict[str, Any]
+                       ) -> list[Delivery]:
+        """In the write unit of a routing step: offer (again) to ``targets``, each seeing the
+        question as the policy lets them; the deliveries to send after the commit."""
+        c = await store.get(conn, consultation_id)
+        if c is None or c["status"] != "open":
+            return []
+        c = await self.content.open_consultation(conn, c)
+        view = await self._view(conn, c)
+        return await self.bus.emit(conn, consultation_id, targets, lambda user_id: {
+            "type": "consultation.offered", **extra,
+            "consultation": self._json_for(c, parties.offered(c, user_id), view),
+        })
 
     async def _question_flags(self, new: NewConsultation, creator: Party, now: Any
                               ) -> list[dict[str, Any]]:

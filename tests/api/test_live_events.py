@@ -21,7 +21,7 @@ from consult.http import keys
 from consult.http.app import create_app
 from consult.model import FixedClock
 from consult.storage import audit_log
-from tests.api.routingutil import MONDAY_9
+from tests.api.routingutil import MONDAY_9, routed_api
 from tests.api.wsutil import next_event
 from tests.conftest import Api
 from tests.synthetic import hetu
@@ -276,3 +276,28 @@ async def test_hostile_last_event_ids_are_bad_frames(api):
             await next_event(ws, "pong")
         finally:
             await ws.close()
+
+
+async def test_a_routing_step_keeps_its_offers_and_notice(aiohttp_client, settings, monkeypatch):
+    """A re-offer happens in the background, with nobody connected: the expert's offer and the
+    advisor's notice are kept in the step's transaction and replayed on reconnect."""
+    rapi = await routed_api(aiohttp_client, settings, monkeypatch)
+    aino, ready_aino = await _connect(rapi, "kela.aino")
+    sanna, ready_sanna = await _connect(rapi, "vantaa.sanna")
+    await aino.close()
+    await sanna.close()
+    cid = (await rapi.open_consultation(pool="toimeentulotuki"))["id"]
+    assert (await rapi.advance(minutes=5))["reoffered"] == 1
+    aino, _ = await _connect(rapi, "kela.aino", last_event_id=ready_aino["last_event_id"])
+    sanna, _ = await _connect(rapi, "vantaa.sanna", last_event_id=ready_sanna["last_event_id"])
+    try:
+        at_aino = _kept(await _frames_until(aino, "live.resumed"))
+        assert [f["type"] for f in at_aino] == ["consultation.created", "consultation.reoffered"]
+        assert at_aino[1]["consultation_id"] == cid and at_aino[1]["offers"] == 2
+        at_sanna = _kept(await _frames_until(sanna, "live.resumed"))
+        assert [(f["type"], f.get("reason")) for f in at_sanna] == [("consultation.offered", None),
+                                                                     ("consultation.offered", "reoffered")]
+        assert all(f["consultation"]["id"] == cid for f in at_sanna)
+    finally:
+        await aino.close()
+        await sanna.close()
