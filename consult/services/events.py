@@ -108,10 +108,6 @@ class EventBus:
         """Keep every emitted event in ``journal`` from now on (None: deliver to connections only)."""
         self._journal = journal
 
-    @property
-    def in_process(self) -> bool:
-        return self._journal is None or self._journal.in_process
-
     def on_presence(self, listener: PresenceListener) -> None:
         self._presence_listeners.append(listener)
 
@@ -131,7 +127,8 @@ class EventBus:
     def release(self, sink: Sink, floor: int) -> None:
         """Hand on what was held back for ``sink``, except kept events up to ``floor`` (the
         replay had them); from now on such events are never handed to it."""
-        self._floors[sink] = floor
+        if floor > 0:
+            self._floors[sink] = floor
         held = self._held.pop(sink, [])
         self.send([d for d in held if not self._below_floor(d)])
 
