@@ -143,6 +143,7 @@ class Settings:
     auth_failures_per_minute: int = 60
     retention_days: int = 730
     retention_interval_hours: int = 24
+    event_retention_hours: int = 24
     retention: RetentionSchedule = field(default_factory=RetentionSchedule)
     audit_key_file: Path | None = None
     deployment: str = "local"
@@ -300,6 +301,7 @@ _ENV_KEYS: dict[str, str] = {
     "CONSULT_AUTH_FAILURES_PER_MINUTE": "auth_failures_per_minute",
     "CONSULT_RETENTION_DAYS": "retention_days",
     "CONSULT_RETENTION_INTERVAL_HOURS": "retention_interval_hours",
+    "CONSULT_EVENT_RETENTION_HOURS": "event_retention_hours",
     "CONSULT_AUDIT_KEY_FILE": "audit_key_file",
     "CONSULT_DEPLOYMENT": "deployment",
     "CONSULT_AUDIT_CHECKPOINT_SECONDS": "audit_checkpoint_seconds",
@@ -654,6 +656,8 @@ def validate(settings: Settings, *, identity: bool = True) -> Settings:
         raise ConfigError(f"CONSULT_METRICS_TOKEN must be at least {METRICS_TOKEN_MIN} printable ASCII characters")
     if settings.token_leeway_seconds > 300:
         raise ConfigError("CONSULT_TOKEN_LEEWAY_SECONDS must be 1..300 seconds")
+    if not 1 <= settings.event_retention_hours <= 24 * 30:
+        raise ConfigError("CONSULT_EVENT_RETENTION_HOURS must be 1..720 hours")
     if not _range(settings.audit_office_days, 1, 7):
         raise ConfigError("CONSULT_AUDIT_OFFICE_DAYS must be two ISO weekdays FIRST-LAST, e.g. 1-5")
     return settings

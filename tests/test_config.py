@@ -118,3 +118,14 @@ def test_an_empty_value_leaves_a_derived_default_in_place(tmp_path):
     f = tmp_path / "k.toml"
     f.write_text('key_file = ""\n')
     assert load_settings({"CONSULT_CONFIG": str(f)}, check=False).key_file == load_settings({}, check=False).key_file
+
+
+def test_event_retention_hours_from_env_and_toml(tmp_path):
+    assert load_settings({"CONSULT_DEV": "1"}).event_retention_hours == 24
+    assert load_settings({"CONSULT_DEV": "1", "CONSULT_EVENT_RETENTION_HOURS": "48"}).event_retention_hours == 48
+    f = tmp_path / "k.toml"
+    f.write_text("event_retention_hours = 6\n")
+    assert load_settings({"CONSULT_DEV": "1", "CONSULT_CONFIG": str(f)}).event_retention_hours == 6
+    for bad in ("0", "721", "-1", "1.5", "day"):
+        with pytest.raises(ConfigError, match="CONSULT_EVENT_RETENTION_HOURS"):
+            load_settings({"CONSULT_DEV": "1", "CONSULT_EVENT_RETENTION_HOURS": bad})

@@ -56,6 +56,7 @@ from consult.services.deployment import KeyFiles
 from consult.services.events import EventBus
 from consult.services.keys import KeyManagement
 from consult.services.knowledge import KnowledgeBase
+from consult.services.live import LiveEvents
 from consult.services.retention import Retention
 from consult.services.roster import Roster
 from consult.services.routing import Routing
@@ -187,6 +188,10 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[keys.DIRECTORY] = directory
     ledger = DeliveryLedger(db, bus, clock)  # live deliveries of content are recorded first
     ledger.start()
+    # Live events kept per recipient: resumed after a reconnect, and shared by every instance.
+    live = LiveEvents(db, vault, bus, clock, retention=timedelta(hours=settings.event_retention_hours))
+    await live.start()
+    app[keys.LIVE] = live
     app[keys.CLIENTS] = core.clients
     app[keys.CONSENTS] = core.consents
     app[keys.AGREEMENTS] = Agreements(db, clock, orgs=frozenset(settings.orgs))
@@ -224,7 +229,9 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
                                                      retention.run, first=RETENTION_FIRST_SECONDS))
         await jobs.enter_async_context(root.periodic("audit checkpoint", settings.audit_checkpoint_seconds,
                                                      trail.checkpoint_now))
+        await jobs.enter_async_context(root.periodic("live events prune", EVENT_PRUNE_SECONDS, live.prune))
         yield
+    await live.close()
     await ledger.close()
     try:
         await trail.checkpoint_now()  # a last signed head over everything written
@@ -234,6 +241,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
 
 
 RETENTION_FIRST_SECONDS = 60.0
+EVENT_PRUNE_SECONDS = 600.0
 ROUTING_TICK_SECONDS = 1.0
 DEMO_AGREEMENT = "Kela – Vantaan ja Keravan hyvinvointialue: toimeentulotuen yhteistyö (demo)"
 

@@ -24,6 +24,7 @@ from consult.services.directory import Directory
 from consult.services.events import EventBus
 from consult.services.keys import KeyManagement
 from consult.services.knowledge import KnowledgeBase
+from consult.services.live import LiveEvents
 from consult.services.messages import Messages
 from consult.services.retention import Retention
 from consult.services.roster import Roster
@@ -38,6 +39,7 @@ DB = web.AppKey("db", Database)
 KEY_FILES = web.AppKey("key_files", KeyFiles)
 BOUND_KEYS = web.AppKey("bound_keys", BoundKeys)
 BUS = web.AppKey("bus", EventBus)
+LIVE = web.AppKey("live", LiveEvents)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
 IDENTITY = web.AppKey("identity", IdentityProviders)
 THROTTLE = web.AppKey("throttle", FailureThrottle)

@@ -116,7 +116,16 @@ def build_document(routes: tuple[Route, ...]) -> dict[str, Any]:
                 "consultation.created, consultation.claimed, consultation.participant_added, "
                 "consultation.closed, consultation.reoffered, consultation.escalated, message.created, "
                 "message.read, presence, expert.updated. "
-                "Send {\"type\": \"ping\"} for {\"type\": \"pong\"}."
+                "Send {\"type\": \"ping\"} for {\"type\": \"pong\"}. "
+                "Every event about a consultation is kept and carries \"event_id\" (an integer increasing over "
+                "the service); presence and expert.updated are not kept and carry none. ready carries "
+                "\"last_event_id\" (the newest event id). To resume, the auth frame may carry "
+                "\"last_event_id\": N (a non-negative integer; anything else is answered with an error frame "
+                "of code bad_frame and no replay): after ready the server sends the user's kept events with "
+                "an id above N in id order, each once, then {\"type\": \"live.resumed\", \"from\": N, "
+                "\"replayed\": k, \"complete\": true}; complete is false when events after N were pruned "
+                "(CONSULT_EVENT_RETENTION_HOURS), more than 1000 were due or content was destroyed: the client "
+                "then re-reads its views."
             ),
             "responses": {"101": {"description": "Switching protocols"}},
         }

@@ -9,6 +9,11 @@ A connection lives only as long as its token: when the token's ``exp`` plus the 
 further event, unless the client sent a fresh token for the same user and organisation as
 another ``auth`` frame (answered ``auth.ok``; a token for anyone else closes it with 4401).
 When an administrator ends the user's sessions, the connection is closed with 4403.
+
+Resuming: ``ready`` names the newest ``event_id``; an ``auth`` frame with ``last_event_id`` N gets,
+after ``ready``, the user's kept events after N in id order and then ``live.resumed``
+(consult/services/live.py). The connection is subscribed before ``ready`` but held: what arrives
+meanwhile waits behind the replay, and what the replay already contained is not sent again.
 """
 
 from __future__ import annotations
@@ -60,7 +65,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=MAX_FRAME)
     await ws.prepare(request)
     app = request.app
-    session = await _authenticate(ws, request)
+    session, resume = await _authenticate(ws, request)
     if session is None:
         return ws
     principal = session.principal
@@ -85,11 +90,25 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     sockets = app[keys.SOCKETS]
     sockets[ws] = live
     ctx = context(request)
-    sender = asyncio.create_task(_send_loop(ws, queue, app[keys.METRICS]))
+    metrics = app[keys.METRICS]
+    sender = asyncio.create_task(_send_loop(ws, queue, metrics))
     try:
+        # Held until the replay (if any) is sent: nothing arrives before ``ready``, nothing twice.
+        bus.subscribe(principal.user_id, sink, Reader(principal, ctx), hold=True)
+        try:
+            newest = await app[keys.LIVE].newest()
+        except Exception as exc:  # the database is unreachable: the client reconnects later
+            log.error("live connection refused, newest event id unreadable: %s", type(exc).__name__)
+            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"try again later")
+            return ws
         await ws.send_json({"type": "ready", "user": principal.as_json(), "server_time": iso(app[keys.CLOCK].now()),
-                            "expires_at": _iso_seconds(live.expires_at)})
-        bus.subscribe(principal.user_id, sink, Reader(principal, ctx))
+                            "expires_at": _iso_seconds(live.expires_at), "last_event_id": newest})
+        if resume is BAD_RESUME:
+            await ws.send_json(_bad_frame("last_event_id must be a non-negative integer."))
+        floor = 0
+        if isinstance(resume, int):
+            floor = await _replay(ws, request, principal, Reader(principal, ctx), sink, resume, newest)
+        bus.release(sink, floor)
         while True:
             if live.ended:
                 break
@@ -119,7 +138,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 bus.subscribe(principal.user_id, sink, Reader(live.principal, ctx))
                 queue.put_nowait({"type": "auth.ok", "expires_at": _iso_seconds(live.expires_at)})
             else:
-                queue.put_nowait({"type": "error", "error": {"code": "bad_frame", "message": "Unknown frame."}})
+                queue.put_nowait(_bad_frame("Unknown frame."))
     except (ConnectionResetError, asyncio.QueueFull):
         pass
     finally:
@@ -151,15 +170,55 @@ async def _renew(ws: web.WebSocketResponse, request: web.Request, live: LiveSess
     return True
 
 
-async def _authenticate(ws: web.WebSocketResponse, request: web.Request) -> Session | None:
+def _bad_frame(message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"code": "bad_frame", "message": message}}
+
+
+#: The ``last_event_id`` of an ``auth`` frame was not a non-negative integer.
+BAD_RESUME = "bad"
+
+
+def _resume_from(frame: dict[str, Any]) -> int | str | None:
+    """The id to resume after, None when the frame asks for no resume, or ``BAD_RESUME``."""
+    if "last_event_id" not in frame:
+        return None
+    value = frame["last_event_id"]
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return BAD_RESUME
+
+
+async def _replay(ws: web.WebSocketResponse, request: web.Request, principal: Principal, reader: Reader,
+                  sink: Any, after: int, newest: int) -> int:
+    """Send the user's kept events after ``after`` and then ``live.resumed``; the id up to which
+    the connection has had every kept event (live ones up to it are not sent again)."""
+    app = request.app
+    try:
+        replay = await app[keys.LIVE].replay(principal.user_id, after, newest, sink, reader)
+    except Exception as exc:  # the client re-reads its views; live events go on
+        log.error("replay of live events failed: %s", type(exc).__name__)
+        await ws.send_json({"type": "live.resumed", "from": after, "replayed": 0, "complete": False})
+        return min(after, newest)
+    metrics = app[keys.METRICS]
+    for event in replay.events:
+        await ws.send_str(wire.dumps(event, separators=(",", ":")))
+        metrics.event_delivered(str(event.get("type", "-")))
+    await ws.send_json({"type": "live.resumed", "from": after, "replayed": len(replay.events),
+                        "complete": replay.complete})
+    return replay.floor
+
+
+async def _authenticate(ws: web.WebSocketResponse, request: web.Request) -> tuple[Session | None, int | str | None]:
+    """The session of the first frame's token, and where it asks to resume from."""
     app = request.app
     timeout = app[keys.SETTINGS].ws_auth_timeout
     try:
         msg = await ws.receive(timeout=timeout)
     except TimeoutError:
         await ws.close(code=CLOSE_UNAUTHENTICATED, message=b"authentication required")
-        return None
+        return None, None
     token = None
+    resume: int | str | None = None
     if msg.type == WSMsgType.TEXT:
         try:
             frame = loads(msg.data)
@@ -167,7 +226,8 @@ async def _authenticate(ws: web.WebSocketResponse, request: web.Request) -> Sess
             frame = None
         if isinstance(frame, dict) and frame.get("type") == "auth" and isinstance(frame.get("token"), str):
             token = frame["token"]
-    return await _verify(ws, request, token)
+            resume = _resume_from(frame)
+    return await _verify(ws, request, token), resume
 
 
 async def _verify(ws: web.WebSocketResponse, request: web.Request, token: str | None) -> Session | None:

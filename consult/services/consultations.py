@@ -27,7 +27,7 @@ from consult.services.consents import Consents
 from consult.services.content import Content
 from consult.services.directory import Directory
 from consult.services.disclosure import Disclosure, View
-from consult.services.events import EventBus
+from consult.services.events import Delivery, EventBus
 from consult.services.gate import ContentGate
 from consult.services.paging import clamp_limit, decode_cursor, encode_cursor
 from consult.services.routing import Routing
@@ -137,7 +137,7 @@ class Consultations:
         # every on-duty expert the routing matches is offered the consultation.
         self.routing = routing
         if routing is not None:
-            routing.on_offer(self.publish_offer)
+            routing.on_offer(self.offer_in)
 
     # -- the question as one reader may see it -------------------------------------------------
 
@@ -246,7 +246,11 @@ class Consultations:
             "question_flagged": list(checked.categories) or None,
         }
 
-        async def unit(conn: AsyncConnection) -> tuple[list[dict[str, Any]], list[dict[str, Any]], View]:
+        targets = (plan.targets if plan is not None
+                   else await self.directory.offer_targets(new.target_org, new.pool, new.expert_id))
+
+        async def unit(conn: AsyncConnection
+                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], View, list[Delivery]]:
             prepared = await self.gate.free_text(conn, who, new.question, new.purpose, now)
             row["question"], row["question_spans"] = prepared.text, prepared.spans or None
             key = await self.content.key(conn, consultation_id, create_at=now)
@@ -284,18 +288,19 @@ class Consultations:
                 await self.routing.record_plan(conn, consultation_id, new.target_org, new.pool,  # type: ignore[union-attr]
                                                new.urgency, plan)
             view = await self._view(conn, row)
-            return await store.list_participants(conn, consultation_id), prepared.notices, view
+            participants = await store.list_participants(conn, consultation_id)
+            live = await self.bus.emit(conn, consultation_id, targets, lambda user_id: {
+                "type": "consultation.offered",
+                "consultation": self._json_for(
+                    row, parties.offered({"target_org": new.target_org, "purpose": new.purpose}, user_id), view),
+            })
+            live += await self.bus.emit(conn, consultation_id, [who.user_id], lambda _u: {
+                "type": "consultation.created", "consultation": self._json_for(row, creator, view, participants)})
+            return participants, prepared.notices, view, live
 
-        participants, notices, view = await self.db.write(unit)
+        participants, notices, view, live = await self.db.write(unit)
+        self.bus.send(live)
         body = self._json_for(row, creator, view, participants)
-        targets = (plan.targets if plan is not None
-                   else await self.directory.offer_targets(new.target_org, new.pool, new.expert_id))
-        self.bus.publish(targets, lambda user_id: {
-            "type": "consultation.offered",
-            "consultation": self._json_for(
-                row, parties.offered({"target_org": new.target_org, "purpose": new.purpose}, user_id), view),
-        })
-        self.bus.publish([who.user_id], lambda _u: {"type": "consultation.created", "consultation": body})
         if notification is not None:
             body["notification"] = notification_json(await self._notification(consultation_id))
         body["offered_to"] = len(targets)
@@ -305,17 +310,16 @@ class Consultations:
             body["routing"] = plan.as_json()
         return body
 
-    async def publish_offer(self, consultation_id: str, targets: list[str], extra: dict[str, Any]) -> None:
-        """Offer (again) to ``targets``, each seeing the question as the policy lets them."""
-        if not any(self.bus.is_online(u) for u in targets):
-            return
-        async with self.db.read() as conn:
-            c = await store.get(conn, consultation_id)
-            if c is None or c["status"] != "open":
-                return
-            c = await self.content.open_consultation(conn, c)
-            view = await self._view(conn, c)
-        self.bus.publish(targets, lambda user_id: {
+    async def offer_in(self, conn: AsyncConnection, consultation_id: str, targets: list[str], extra: dict[str, Any]
+                       ) -> list[Delivery]:
+        """In the write unit of a routing step: offer (again) to ``targets``, each seeing the
+        question as the policy lets them; the deliveries to send after the commit."""
+        c = await store.get(conn, consultation_id)
+        if c is None or c["status"] != "open":
+            return []
+        c = await self.content.open_consultation(conn, c)
+        view = await self._view(conn, c)
+        return await self.bus.emit(conn, consultation_id, targets, lambda user_id: {
             "type": "consultation.offered", **extra,
             "consultation": self._json_for(c, parties.offered(c, user_id), view),
         })
@@ -485,7 +489,11 @@ class Consultations:
         now = self.clock.now()
         c = acc.consultation
 
-        async def unit(conn: AsyncConnection) -> list[dict[str, Any]] | None:
+        watchers = (await self.routing.watchers(c) if self.routing is not None
+                    else await self.directory.offer_targets(c["target_org"], c["pool"], c["expert_id"]))
+        claimed = {**c, "status": "claimed", "claimed_by": who.user_id, "claimed_at": now}
+
+        async def unit(conn: AsyncConnection) -> tuple[list[dict[str, Any]], list[Delivery]] | None:
             if self.routing is not None and c["status"] == "open":
                 await self.routing.check_capacity(conn, who, c)
             if not await store.claim(conn, consultation_id, who.user_id, now):
@@ -506,20 +514,18 @@ class Consultations:
                 [AuditRecord(action="consultation.claim", consultation_id=consultation_id,
                              client_ref=c["client_ref"], purpose=c["purpose"])],
             )
-            return await store.list_participants(conn, consultation_id)
+            participants = await store.list_participants(conn, consultation_id)
+            readers = _readers(c, participants)
+            for user_id in watchers:
+                readers.setdefault(user_id, parties.offered(c, user_id))
+            return participants, await self._emit(conn, readers, "consultation.claimed", claimed, view, participants)
 
-        participants = await self.db.write(unit)
-        if participants is None:
+        done = await self.db.write(unit)
+        if done is None:
             raise Conflict("Another expert has already claimed this consultation.", code="already_claimed")
-        claimed = {**c, "status": "claimed", "claimed_by": who.user_id, "claimed_at": now}
-        body = self._json_for(claimed, parties.of_principal(who, {"role": role}, c), view, participants)
-        readers = _readers(c, participants)
-        watchers = (await self.routing.watchers(c) if self.routing is not None
-                    else await self.directory.offer_targets(c["target_org"], c["pool"], c["expert_id"]))
-        for user_id in watchers:
-            readers.setdefault(user_id, parties.offered(c, user_id))
-        self._publish(readers, "consultation.claimed", claimed, view, participants)
-        return body
+        participants, live = done
+        self.bus.send(live)
+        return self._json_for(claimed, parties.of_principal(who, {"role": role}, c), view, participants)
 
     async def add_participant(
         self, who: Principal, consultation_id: str, user_id: str, ctx: RequestContext
@@ -547,7 +553,7 @@ class Consultations:
         now = self.clock.now()
         c = acc.consultation
 
-        async def unit(conn: AsyncConnection) -> list[dict[str, Any]]:
+        async def unit(conn: AsyncConnection) -> tuple[list[dict[str, Any]], list[Delivery]]:
             added = await store.add_participant(
                 conn,
                 {
@@ -565,11 +571,13 @@ class Consultations:
                     [AuditRecord(action="consultation.participant.add", consultation_id=consultation_id,
                                  client_ref=c["client_ref"], purpose=c["purpose"], subject_user=user_id)],
                 )
-            return await store.list_participants(conn, consultation_id)
+            participants = await store.list_participants(conn, consultation_id)
+            return participants, await self._emit(conn, _readers(c, participants), "consultation.participant_added", c,
+                                                  view, participants, user_id=user_id)
 
-        participants = await self.db.write(unit)
+        participants, live = await self.db.write(unit)
+        self.bus.send(live)
         readers = _readers(c, participants)
-        self._publish(readers, "consultation.participant_added", c, view, participants, user_id=user_id)
         return self._json_for(c, readers[who.user_id], view, participants)
 
     async def close(
@@ -600,7 +608,8 @@ class Consultations:
                                    "closed_org": closer.org, "closed_role": closer.role,
                                    "outcome_flagged": list(checked.categories) or None}
 
-        async def unit(conn: AsyncConnection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
+        async def unit(conn: AsyncConnection
+                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Delivery]] | None:
             sealed_note, notices = None, []
             if note is not None and not c["content_destroyed"]:
                 # The note is free text for the other participants: gated like a message.
@@ -620,22 +629,26 @@ class Consultations:
                      conn, who, checked, consultation_id=consultation_id, message_id=None,
                      client_ref=c["client_ref"], purpose=c["purpose"], at=now)],
             )
-            return await store.list_participants(conn, consultation_id), notices
+            participants = await store.list_participants(conn, consultation_id)
+            closed = {**c, **closing, "status": "closed", "outcome": outcome, "closed_at": now}
+            return participants, notices, await self._emit(conn, _readers(c, participants), "consultation.closed",
+                                                           closed, view, participants)
 
         done = await self.db.write(unit)
         if done is None:
             raise Conflict("The consultation is already closed.", code="closed")
-        participants, notices = done
+        participants, notices, live = done
+        self.bus.send(live)
         closed = {**c, **closing, "status": "closed", "outcome": outcome, "closed_at": now}
         readers = _readers(c, participants)
-        self._publish(readers, "consultation.closed", closed, view, participants)
         body = self._json_for(closed, readers[who.user_id], view, participants)
         body["identifiers"] = notices
         body["sensitive"] = checked.flags
         return body
 
-    def _publish(self, readers: dict[str, Party], kind: str, c: dict[str, Any], view: View,
-                 participants: list[dict[str, Any]] | None = None, **extra: Any) -> None:
+    async def _emit(self, conn: AsyncConnection, readers: dict[str, Party], kind: str, c: dict[str, Any],
+                    view: View, participants: list[dict[str, Any]] | None = None, **extra: Any) -> list[Delivery]:
+        """In the act's unit: the event for each reader, as that reader may see the consultation."""
         members = {p["user_id"] for p in participants or ()}
 
         def render(user_id: str) -> dict[str, Any]:
@@ -643,7 +656,7 @@ class Consultations:
             shown = participants if user_id in members else None
             return {"type": kind, "consultation": self._json_for(c, readers[user_id], view, shown), **extra}
 
-        self.bus.publish(readers, render)
+        return await self.bus.emit(conn, c["id"], readers, render)
 
 
 def notification_json(row: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -57,13 +57,17 @@ def _message_facts(m: Any) -> tuple[str | None, str | None, list[str]]:
 
 async def record_deliveries(
     conn: AsyncConnection, deliveries: list[Delivery], at: datetime,
-    act: Sequence[tuple[Principal, RequestContext, Sequence[AuditRecord]]] = (),
+    act: Sequence[tuple[Principal, RequestContext, Sequence[AuditRecord]]] = (), *,
+    later: Callable[[Delivery], bool] | None = None,
 ) -> list[Delivery]:
     """Inside a write unit: record ``deliveries`` (those carrying content and not yet recorded),
     after the records of the ``act`` that made them, in one append to the log; returns them
-    marked as recorded, to be sent once the unit has committed."""
-    await record_all(conn, at, [*act, *((r.principal, r.ctx, records) for r, records in delivery_records(deliveries))])
-    return [d if d.recorded else replace(d, recorded=True) for d in deliveries]
+    marked as recorded, to be sent once the unit has committed. Those ``later`` picks (a
+    connection held back while its replay is sent) are left to the ledger, recorded when they
+    are handed on."""
+    now = [d for d in deliveries if later is None or not later(d)]
+    await record_all(conn, at, [*act, *((r.principal, r.ctx, records) for r, records in delivery_records(now))])
+    return [d if d.recorded or (later is not None and later(d)) else replace(d, recorded=True) for d in deliveries]
 
 
 def delivery_records(batch: Iterable[Delivery]) -> list[tuple[Reader, list[AuditRecord]]]:

@@ -346,12 +346,13 @@ class Messages:
             # The live deliveries are reads by their recipients, recorded in this same commit
             # (after the act's own records, in one append); each reader's items are the
             # decisions made for the draft where the reader was a recipient then.
-            live = self.bus.prepare(
-                readers,
+            live = await self.bus.emit(
+                conn, consultation_id, readers,
                 lambda user_id: {"type": "message.created", "message": self.render(message, readers[user_id], act, [])},
                 subject=Subject(c["id"], c["client_ref"], c["purpose"]),
             )
-            return message, notices, await record_deliveries(conn, live, now, [(who, ctx, created)])
+            return message, notices, await record_deliveries(conn, live, now, [(who, ctx, created)],
+                                                             later=self.bus.is_held)
 
         stored, notices, live = await self.db.write(unit)
         body = PostedMessage(self.render(stored, draft.sender, act, []), self.disclosure.version,
@@ -495,16 +496,16 @@ class Messages:
         if message is None or message.consultation_id != consultation_id:
             raise NotFound()
         now = self.clock.now()
-        seq = message.seq
-        moved = await self.db.write(
-            lambda conn: store.advance_read_marker(conn, consultation_id, who.user_id, seq, now)
-        )
         receipt = {"consultation_id": consultation_id, "user_id": who.user_id, "message_id": message_id,
                    "read_at": iso(now)}
-        if moved:
-            self.bus.publish(
-                [p["user_id"] for p in acc.participants], lambda _u: {"type": "message.read", **receipt}
-            )
+
+        async def unit(conn: AsyncConnection) -> list[Delivery]:
+            if not await store.advance_read_marker(conn, consultation_id, who.user_id, message.seq, now):
+                return []
+            return await self.bus.emit(conn, consultation_id, [p["user_id"] for p in acc.participants],
+                                       lambda _u: {"type": "message.read", **receipt})
+
+        self.bus.send(await self.db.write(unit))
         return receipt
 
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -31,7 +32,7 @@ from consult.model.intake import may_receive
 from consult.services import gate
 from consult.services.agreements import Agreements
 from consult.services.directory import Directory
-from consult.services.events import EventBus
+from consult.services.events import Delivery, EventBus
 from consult.services.roster import Roster
 from consult.storage import consultations as consultation_store
 from consult.storage import directory as directory_store
@@ -115,7 +116,9 @@ def matches(c: dict[str, Any], expert: dict[str, Any]) -> bool:
     return direct or (c.get("escalated_pool") is not None and c["escalated_pool"] in expert["pools"])
 
 
-Publisher = Callable[[str, list[str], dict[str, Any]], Awaitable[None]]
+#: Renders and keeps ``consultation.offered`` for each target inside a write unit (the consultations
+#: service); returns the deliveries to send after the commit.
+Publisher = Callable[[AsyncConnection, str, list[str], dict[str, Any]], Awaitable[list[Delivery]]]
 
 
 class Routing:
@@ -260,6 +263,8 @@ class Routing:
         """Offer the open queue to experts who just came on duty."""
         if self._publish_offer is None:
             return
+        publish = self._publish_offer
+        offers: list[tuple[str, str]] = []
         async with self.db.read() as conn:
             for user_id in user_ids:
                 expert = await directory_store.get_expert(conn, user_id)
@@ -267,8 +272,10 @@ class Routing:
                     continue
                 user = await directory_store.get_user(conn, user_id)
                 roles = None if user is None else list(user["roles"])
-                for item in await store.queue(conn, expert["org"], user_id, list(expert["pools"]), 50, roles):
-                    await self._publish_offer(item["id"], [user_id], {"reason": "on_duty"})
+                queue = await store.queue(conn, expert["org"], user_id, list(expert["pools"]), 50, roles)
+                offers += [(item["id"], user_id) for item in queue]
+        for cid, user_id in offers:
+            self.bus.send(await self.db.write(partial(_offer_one, publish, cid, user_id)))
 
     async def _step(self, step: dict[str, Any], now: datetime) -> str | None:
         cid, expected = step["consultation_id"], step["next_at"]
@@ -291,33 +298,33 @@ class Routing:
         elif step["stage"] == "offered":
             values["stage"] = "reoffered"
 
-        async def unit(conn: AsyncConnection) -> bool:
+        c = {"id": cid, "target_org": step["target_org"], "pool": step["pool"], "expert_id": step["expert_id"],
+             "escalated_pool": backup if can_escalate else step["escalated_pool"], "purpose": step["purpose"]}
+        targets = await self.targets(c)
+        body = {"consultation_id": cid, "offers": values["offers"], "offered_to": len(targets),
+                "pool": backup if can_escalate else step["pool"], "next_at": iso(values["next_at"]), "at": iso(now)}
+
+        async def unit(conn: AsyncConnection) -> list[Delivery] | None:
             if not await store.advance(conn, cid, expected, values):
-                return False
+                return None
             if can_escalate:
                 await store.set_escalated_pool(conn, cid, backup)  # type: ignore[arg-type]
             await record(conn, SYSTEM, SYSTEM_CONTEXT, now, [AuditRecord(
                 action="routing.escalate" if can_escalate else "routing.reoffer", consultation_id=cid,
                 rule_id=f"pool:{step['org']}/{backup if can_escalate else step['pool'] or '-'}")])
-            return True
-
-        if not await self.db.write(unit):
-            return None  # another instance took this step
-        c = {"id": cid, "target_org": step["target_org"], "pool": step["pool"], "expert_id": step["expert_id"],
-             "escalated_pool": backup if can_escalate else step["escalated_pool"], "purpose": step["purpose"]}
-        targets = await self.targets(c)
-        if self._publish_offer is not None and targets:
-            await self._publish_offer(cid, targets, {"reason": kind})
-        await self._tell_participants(cid, kind, {
-            "consultation_id": cid, "offers": values["offers"], "offered_to": len(targets),
-            "pool": backup if can_escalate else step["pool"], "next_at": iso(values["next_at"]), "at": iso(now),
-        })
-        return kind
-
-    async def _tell_participants(self, cid: str, kind: str, body: dict[str, Any]) -> None:
-        async with self.db.read() as conn:
+            # The offers and the participants' notice are kept in the step's own transaction.
+            live: list[Delivery] = []
+            if self._publish_offer is not None and targets:
+                live += await self._publish_offer(conn, cid, targets, {"reason": kind})
             participants = [p["user_id"] for p in await consultation_store.list_participants(conn, cid)]
-        self.bus.publish(participants, lambda _u: {"type": f"consultation.{kind}", **body})
+            live += await self.bus.emit(conn, cid, participants, lambda _u: {"type": f"consultation.{kind}", **body})
+            return live
+
+        live = await self.db.write(unit)
+        if live is None:
+            return None  # another instance took this step
+        self.bus.send(live)
+        return kind
 
     # -- the queue and availability ------------------------------------------------------------
 
@@ -412,3 +419,8 @@ class Routing:
             if await store.get_pool(conn, org, name) is not None:
                 return
         await self._write_pool(SYSTEM, org, name, values, SYSTEM_CONTEXT)
+
+
+async def _offer_one(publish: Publisher, cid: str, user_id: str, conn: AsyncConnection) -> list[Delivery]:
+    """The write unit offering one open consultation to an expert who came on duty."""
+    return await publish(conn, cid, [user_id], {"reason": "on_duty"})

@@ -314,6 +314,11 @@ class Database:
         self.commits = 0
         self.units = 0
 
+    @property
+    def is_sqlite(self) -> bool:
+        """The embedded backend: one process writes, so what it commits it can hand on itself."""
+        return isinstance(self._backend, _SqliteBackend)
+
     def observe(self, on_statement: Callable[[float], None]) -> None:
         """Report the time of every statement, in seconds, to ``on_statement`` (for metrics)."""
         engines = [self._backend.read_engine, self._backend.write_engine]

@@ -554,3 +554,28 @@ session_ends = Table(
     Column("ended_at", TS, nullable=False),
     Column("ended_by", String(128), nullable=False),
 )
+
+live_events = Table(
+    "live_events",
+    metadata,
+    # One live event for one recipient, as that reader may see it, sealed under the consultation's
+    # data key (consult/services/live.py). The id orders events over the whole service; on SQLite
+    # AUTOINCREMENT keeps an id from ever being handed out twice after pruning.
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("user_id", String(128), nullable=False),
+    Column("consultation_id", String(36), nullable=False),
+    Column("ref", String(32), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("payload_sealed", LargeBinary, nullable=False),
+    Index("ix_live_events_user_id", "user_id", "id"),
+    Index("ix_live_events_created_at", "created_at"),
+    sqlite_autoincrement=True,
+)
+
+live_event_horizon = Table(
+    "live_event_horizon",
+    metadata,
+    # One row: the newest event id removed by pruning (a replay from before it is incomplete).
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("pruned_through", BigInteger, nullable=False),
+)

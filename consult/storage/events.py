@@ -1,0 +1,176 @@
+"""SQL for live events (``live_events``) and the connection that listens for new ones.
+
+On PostgreSQL the ids of live events must become visible in id order: an instance that has
+delivered event 11 never looks below it again, so an event 10 committed after it would be lost
+to every reader. ``append`` therefore takes the row lock of the audit log's head (the lock every
+audited write already takes) before the ids are drawn, and holds it to the commit: two writers'
+events commit in the order of their ids, and a write that audits and emits events takes one lock,
+not two in either order. It then notifies ``konsulta_events`` with the newest id; PostgreSQL
+delivers the notification at the commit, to every listening connection, and not at all if the
+transaction rolls back. On SQLite there is one writer, so ids are drawn in commit order anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from consult.storage.tables import live_event_horizon, live_events
+
+log = logging.getLogger("consult.storage.events")
+
+CHANNEL = "konsulta_events"
+HORIZON_ID = 1
+_ORDER_LOCK = text("SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE")
+_NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', :payload)")
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    user_id: str
+    consultation_id: str
+    ref: str
+    created_at: datetime
+    payload_sealed: bytes
+
+
+def _postgres(conn: AsyncConnection) -> bool:
+    return bool(conn.dialect.name == "postgresql")
+
+
+async def append(conn: AsyncConnection, events: list[NewEvent]) -> list[int]:
+    """Insert ``events`` in the caller's write transaction; their ids, in the order given."""
+    if not events:
+        return []
+    if conn.dialect.name == "sqlite":
+        return await conn.run_sync(_sqlite_append, events)
+    postgres = _postgres(conn)
+    if postgres:
+        await conn.execute(_ORDER_LOCK)
+    ids: list[int] = []
+    for e in events:
+        result = await conn.execute(
+            insert(live_events).values(user_id=e.user_id, consultation_id=e.consultation_id, ref=e.ref,
+                                       created_at=e.created_at, payload_sealed=e.payload_sealed)
+            .returning(live_events.c.id))
+        ids.append(int(result.scalar_one()))
+    if postgres:
+        await conn.execute(_NOTIFY, {"payload": str(ids[-1])})
+    return ids
+
+
+_SQLITE_INSERT = ("INSERT INTO live_events (user_id, consultation_id, ref, created_at, payload_sealed) "
+                  "VALUES (?, ?, ?, ?, ?) RETURNING id")
+
+
+def _sqlite_append(sync: Any, events: list[NewEvent]) -> list[int]:
+    """Straight to the sqlite3 connection (in SQLAlchemy's transaction), as the audit log's append
+    does: this runs in every message's write unit. Times are stored as SQLAlchemy stores them."""
+    driver = sync.connection.driver_connection
+    ids = []
+    for e in events:
+        at = (e.created_at.astimezone(UTC) if e.created_at.tzinfo else e.created_at).strftime("%Y-%m-%d %H:%M:%S.%f")
+        ids.append(int(driver.execute(_SQLITE_INSERT, (e.user_id, e.consultation_id, e.ref, at,
+                                                        e.payload_sealed)).fetchone()[0]))
+    return ids
+
+
+async def after(conn: AsyncConnection, after_id: int, *, user_id: str | None = None, limit: int = 500
+                ) -> list[dict[str, Any]]:
+    """Events with an id above ``after_id`` (of one user, or of everyone), oldest first."""
+    q = select(live_events).where(live_events.c.id > after_id)
+    if user_id is not None:
+        q = q.where(live_events.c.user_id == user_id)
+    rows = await conn.execute(q.order_by(live_events.c.id).limit(limit))
+    return [dict(r._mapping) for r in rows]
+
+
+async def pruned_through(conn: AsyncConnection) -> int:
+    value = await conn.scalar(select(live_event_horizon.c.pruned_through).where(live_event_horizon.c.id == HORIZON_ID))
+    return int(value or 0)
+
+
+async def newest(conn: AsyncConnection) -> int:
+    """The newest event id handed out and still kept, or else the newest pruned (0 before any)."""
+    kept = await conn.scalar(select(func.max(live_events.c.id)))
+    return max(int(kept or 0), await pruned_through(conn))
+
+
+async def prune(conn: AsyncConnection, before: datetime) -> int:
+    """Remove the events created before ``before``; remember the newest id removed."""
+    newest_removed = await conn.scalar(select(func.max(live_events.c.id)).where(live_events.c.created_at < before))
+    if newest_removed is None:
+        return 0
+    removed = (await conn.execute(delete(live_events).where(live_events.c.id <= newest_removed))).rowcount
+    horizon = await pruned_through(conn)
+    if int(newest_removed) > horizon:
+        done = await conn.execute(update(live_event_horizon).where(live_event_horizon.c.id == HORIZON_ID)
+                                  .values(pruned_through=int(newest_removed)))
+        if done.rowcount == 0:
+            await conn.execute(insert(live_event_horizon).values(id=HORIZON_ID, pruned_through=int(newest_removed)))
+    return int(removed or 0)
+
+
+class Listener:
+    """A connection of its own that LISTENs on ``konsulta_events`` (PostgreSQL), calling
+    ``on_event`` for each notification and ``on_connected`` each time it is (re)connected — the
+    caller then catches up on what it may have missed while it was away. A dropped connection is
+    opened again after a pause; a silent one is found by a probe every ``probe_seconds``."""
+
+    def __init__(self, url: str, on_event: Callable[[], None], on_connected: Callable[[], None], *,
+                 retry_seconds: float = 1.0, probe_seconds: float = 10.0) -> None:
+        parsed = make_url(url)
+        self._dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._on_event = on_event
+        self._on_connected = on_connected
+        self._retry = retry_seconds
+        self._probe = probe_seconds
+        self._task: asyncio.Task[None] | None = None
+        self.connections = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="consult-live-listener")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        import asyncpg  # type: ignore[import-untyped]
+
+        while True:
+            conn: Any = None
+            try:
+                conn = await asyncpg.connect(self._dsn, server_settings={"application_name": "konsulta-events"})
+                lost = asyncio.Event()
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+                await conn.add_listener(CHANNEL, lambda *_args: self._on_event())
+                self.connections += 1
+                self._on_connected()
+                while not lost.is_set():
+                    try:
+                        await asyncio.wait_for(lost.wait(), timeout=self._probe)
+                    except TimeoutError:
+                        await conn.fetchval("SELECT 1", timeout=self._probe)
+                log.warning("live event listener lost its connection; reconnecting")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # reconnect after a pause; the caller catches up then
+                log.warning("live event listener failed (%s); reconnecting", type(exc).__name__)
+            finally:
+                if conn is not None and not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await conn.close(timeout=2)
+            await asyncio.sleep(self._retry)
