@@ -277,7 +277,9 @@ POOL: s.S = {
     "required": ["org", "name", "sla_seconds", "on_duty", "experts"],
     "properties": {"org": s.STR, "name": s.STR, "configured": {"type": "boolean"}, "sla_seconds": _SLA,
                    "reoffers": {"type": "integer"}, "backup_pool": s.NSTR, "max_open_per_expert": {"type": "integer"},
-                   "experts": {"type": "integer"}, "on_duty": {"type": "integer"}, "next_on_duty": s.TS,
+                   "experts": {"type": "integer"}, "on_duty": {"type": "integer"},
+                   "on_duty_online": {"type": "integer", "description": "of those on duty, how many are connected now"},
+                   "next_on_duty": s.TS,
                    "waiting": {"type": "integer"},
                    "expected_wait_seconds": {"type": "object", "properties": {u: _NINT for u in URGENCIES}}},
 }

@@ -24,7 +24,9 @@ from consult.services.directory import Directory
 from consult.services.events import EventBus
 from consult.services.keys import KeyManagement
 from consult.services.knowledge import KnowledgeBase
+from consult.services.leases import Leases
 from consult.services.messages import Messages
+from consult.services.presence import Presence
 from consult.services.retention import Retention
 from consult.services.roster import Roster
 from consult.services.routing import Routing
@@ -61,6 +63,9 @@ AUDIT = web.AppKey("audit", AuditTrail)
 #: Open live connections and whom each serves (consult/http/ws.py ``LiveSession``).
 SOCKETS = web.AppKey("sockets", dict)
 SESSIONS = web.AppKey("sessions", Sessions)
+#: This instance among the others on the database: who is online anywhere, which jobs it runs.
+PRESENCE = web.AppKey("presence", Presence)
+LEASES = web.AppKey("leases", Leases)
 METRICS = METRICS_KEY
 #: Route name -> the (closed) schema of its JSON request body: what ``validation.json_body`` enforces.
 BODY_SCHEMAS = web.AppKey("body_schemas", dict)

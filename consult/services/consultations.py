@@ -304,7 +304,7 @@ class Consultations:
 
     async def publish_offer(self, consultation_id: str, targets: list[str], extra: dict[str, Any]) -> None:
         """Offer (again) to ``targets``, each seeing the question as the policy lets them."""
-        if not any(self.bus.is_online(u) for u in targets):
+        if not await self.directory.presence.online(targets):
             return
         async with self.db.read() as conn:
             c = await store.get(conn, consultation_id)
