@@ -49,12 +49,13 @@ class Presence:
     """Who is online, as every instance on the database sees it."""
 
     def __init__(self, db: Database, bus: EventBus, instance_id: str, *, seconds: float,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, cache_seconds: float = CACHE_SECONDS) -> None:
         self.db = db
         self.bus = bus
         self.instance_id = instance_id
         self.seconds = seconds
         self.clock = clock or SystemClock()
+        self.cache_seconds = cache_seconds
         self._dirty: set[str] = set()
         self._started = False
         self._flushing: asyncio.Task[None] | None = None
@@ -70,9 +71,9 @@ class Presence:
     # -- reading ----------------------------------------------------------------------------------
 
     async def elsewhere(self) -> frozenset[str]:
-        """Users connected to another instance (read at most every ``CACHE_SECONDS``)."""
+        """Users connected to another instance (read at most every ``cache_seconds``)."""
         async with self._read_lock:
-            if time.monotonic() - self._read_at >= CACHE_SECONDS:
+            if time.monotonic() - self._read_at >= self.cache_seconds:
                 async with self.db.read() as conn:
                     self._elsewhere = frozenset(await store.online_elsewhere(conn, self.instance_id,
                                                                              self.clock.now()))
