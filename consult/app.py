@@ -40,7 +40,9 @@ from consult.services.directory import Directory
 from consult.services.disclosure import Disclosure
 from consult.services.events import EventBus
 from consult.services.gate import ContentGate
+from consult.services.leases import Leases
 from consult.services.messages import Messages
+from consult.services.presence import Presence, default_instance_id
 from consult.services.vault import Vault
 from consult.storage import migrate
 from consult.storage.checkpoint_file import CheckpointFile, CheckpointFileError
@@ -64,11 +66,16 @@ async def _every(name: str, seconds: float, job: Job, first: float | None) -> No
 
 
 @asynccontextmanager
-async def periodic(name: str, seconds: float, job: Job, *,
-                   first: float | None = None) -> AsyncIterator[asyncio.Task[None]]:
+async def periodic(name: str, seconds: float, job: Job, *, first: float | None = None,
+                   lease: Leases | None = None) -> AsyncIterator[asyncio.Task[None]]:
     """Run ``job`` every ``seconds`` (the first run after ``first`` seconds, default ``seconds``)
     while the context is open. A failing run is logged once, with ``name``, and the schedule goes
-    on; leaving the context cancels the task and waits until it has stopped."""
+    on; leaving the context cancels the task and waits until it has stopped.
+
+    With ``lease``, a turn runs the job only while this instance holds the lease named ``name``
+    (consult/services/leases.py): a job of the whole service, run by one instance at a time."""
+    if lease is not None:
+        job = lease.guard(name, job)
     task = asyncio.create_task(_every(name, seconds, job, first), name=f"consult:{name}")
     try:
         yield task
@@ -145,6 +152,7 @@ class Core:
     """The services every consultation act goes through, as the server wires them."""
 
     bus: EventBus
+    presence: Presence
     vault: Vault
     content: Content
     intakes: Intakes
@@ -156,19 +164,33 @@ class Core:
     messages: Messages
 
 
+def instance_id(settings: Settings) -> str:
+    """This instance's name among the others on the database (``CONSULT_INSTANCE_ID`` or a new one)."""
+    return settings.instance_id or default_instance_id()
+
+
+def presence(settings: Settings, db: Database, bus: EventBus, instance: str) -> Presence:
+    return Presence(db, bus, instance, seconds=settings.presence_seconds)
+
+
+def leases(settings: Settings, db: Database, instance: str) -> Leases:
+    return Leases(db, instance, seconds=settings.lease_seconds)
+
+
 async def core(settings: Settings, db: Database, vault: Vault, engine: PolicyEngine, clock: Clock,
-               bus: EventBus | None = None) -> Core:
+               bus: EventBus | None = None, online: Presence | None = None) -> Core:
     bus = bus or EventBus()
+    online = online or presence(settings, db, bus, instance_id(settings))
     content = Content(vault)
     intakes = Intakes(settings.intake_pools, settings.referral_sla_seconds)
-    directory = Directory(db, bus, clock, intake_pools=intakes.pool_names)
+    directory = Directory(db, bus, clock, online, intake_pools=intakes.pool_names)
     await directory.load()
     disclosure = Disclosure(engine, clock)
     clients = Clients(db, vault, clock)
     consents = Consents(db, clock, engine, max_days=settings.consent_max_days)
     gate = ContentGate(clients)
     messages = Messages(db, bus, directory, disclosure, consents, gate, content, clock)
-    return Core(bus, vault, content, intakes, directory, disclosure, clients, consents, gate, messages)
+    return Core(bus, online, vault, content, intakes, directory, disclosure, clients, consents, gate, messages)
 
 
 async def audit_trail(settings: Settings, bound: BoundKeys, db: Database, messages: Messages,

@@ -172,6 +172,12 @@ class Settings:
     log_level: str = "INFO"
     # /metrics answers only a request bearing this secret; unset, /metrics does not exist.
     metrics_token: str | None = field(default=None, repr=False)
+    # Several instances on one database (README "Several instances"): the name of this one in the
+    # presence and lease rows (default: host name, process id and a random suffix); how long a
+    # job's lease and a connection's presence count without renewal (renewed every third of it).
+    instance_id: str | None = None
+    lease_seconds: int = 30
+    presence_seconds: int = 30
     #: Which fields were filled in by default (re-derived when ``with_overrides`` changes the data
     #: directory); not a setting.
     derived: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
@@ -321,12 +327,16 @@ _ENV_KEYS: dict[str, str] = {
     "CONSULT_LOG_FORMAT": "log_format",
     "CONSULT_LOG_LEVEL": "log_level",
     "CONSULT_METRICS_TOKEN": "metrics_token",
+    "CONSULT_INSTANCE_ID": "instance_id",
+    "CONSULT_LEASE_SECONDS": "lease_seconds",
+    "CONSULT_PRESENCE_SECONDS": "presence_seconds",
 }
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 METRICS_TOKEN_MIN = 32
 _NAME = identifiers.ORG  # organisation ids and pool names (consult/model/identifiers.py)
 _PROFILE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+_INSTANCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
 
 def _controllers(key: str, raw: object) -> Mapping[str, Controller]:
@@ -660,6 +670,12 @@ def validate(settings: Settings, *, identity: bool = True) -> Settings:
         raise ConfigError("CONSULT_EVENT_RETENTION_HOURS must be 1..720 hours")
     if not _range(settings.audit_office_days, 1, 7):
         raise ConfigError("CONSULT_AUDIT_OFFICE_DAYS must be two ISO weekdays FIRST-LAST, e.g. 1-5")
+    if settings.instance_id is not None and not _INSTANCE.fullmatch(settings.instance_id):
+        raise ConfigError("CONSULT_INSTANCE_ID must be 1..64 letters, digits, '.', '_', ':' or '-'")
+    for key, seconds in (("CONSULT_LEASE_SECONDS", settings.lease_seconds),
+                         ("CONSULT_PRESENCE_SECONDS", settings.presence_seconds)):
+        if not 3 <= seconds <= 3600:
+            raise ConfigError(f"{key} must be 3..3600 seconds")
     return settings
 
 

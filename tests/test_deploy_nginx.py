@@ -27,7 +27,7 @@ import ssl
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -87,14 +87,18 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def site_for_test(text: str, *, http_port: int, tls_port: int, upstream_port: int, cert: Path, key: Path) -> str:
-    """The shipped site with only its addresses, ports and certificate paths replaced."""
+def site_for_test(text: str, *, http_port: int, tls_port: int, upstream_port: int | Sequence[int], cert: Path,
+                  key: Path) -> str:
+    """The shipped site with only its addresses, ports and certificate paths replaced (several
+    upstream ports: one ``server`` line each, as an operator lists several instances)."""
+    ports = [upstream_port] if isinstance(upstream_port, int) else list(upstream_port)
+    servers = "\n    ".join(f"server {PROXY}:{port};" for port in ports)
     replacements = [
         ("    listen [::]:80;\n", ""),
         ("    listen [::]:443 ssl;\n", ""),
         ("listen 80;", f"listen {EDGE}:{http_port};"),
         ("listen 443 ssl;", f"listen {EDGE}:{tls_port} ssl;"),
-        ("server 127.0.0.1:8080;", f"server {PROXY}:{upstream_port};"),
+        ("server 127.0.0.1:8080;", servers),
         ("/etc/ssl/konsulta/fullchain.pem", str(cert)),
         ("/etc/ssl/konsulta/privkey.pem", str(key)),
     ]
@@ -107,7 +111,7 @@ def site_for_test(text: str, *, http_port: int, tls_port: int, upstream_port: in
 class Nginx:
     """nginx -p <temporary prefix> in the foreground, unprivileged, with the site included."""
 
-    def __init__(self, binary: str, upstream_port: int) -> None:
+    def __init__(self, binary: str, upstream_port: int | Sequence[int]) -> None:
         self.binary = binary
         self.prefix = Path(tempfile.mkdtemp(prefix="konsulta-nginx-"))
         self.http_port, self.tls_port = _free_port(EDGE), _free_port(EDGE)

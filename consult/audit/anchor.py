@@ -195,13 +195,25 @@ class Anchor:
         if head is not None and head.matches(self.log.tree):
             self.anchored = head.size
 
+    async def catch_up(self) -> None:
+        """Another process on the same file appended a newer checkpoint this tree matches: count
+        it as anchored, so the same head is not signed and appended twice."""
+        try:
+            last = await asyncio.to_thread(self.file.last)
+        except CheckpointFileError:
+            return  # keep() says what is wrong with the file
+        head = read_head(last, self._keys, self.log.signer.origin) if last is not None else None
+        if head is not None and head.kind == "checkpoint" and head.matches(self.log.tree):
+            self.anchored = max(self.anchored, head.size)
+
     def needs(self) -> bool:
         return self.anchored < self.log.tree.size
 
     async def keep(self, cp: SignedCheckpoint, resync: Callable[[], Awaitable[int]],
-                   now: Callable[[], datetime]) -> SignedCheckpoint:
+                   now: Callable[[], datetime]) -> tuple[SignedCheckpoint, bool]:
         """Append ``cp`` (or, when the log no longer extends the file, a restore marker over the
-        same head) to the file; return what the file now holds for this head."""
+        same head) to the file; return what the file now holds for this head, and whether this
+        call appended it (False: another process sharing the file already kept it)."""
         for _ in range(_APPEND_ATTEMPTS):
             last = await asyncio.to_thread(self.file.last)
             head = read_head(last, self._keys, self.log.signer.origin) if last is not None else None
@@ -214,12 +226,12 @@ class Anchor:
             if line is None:  # the file already holds a head this tree matches, at least as large
                 assert head is not None
                 self.anchored = max(self.anchored, head.size)
-                return cp
+                return cp, False
             if await asyncio.to_thread(self.file.append, line_record(line), expect_end=last.end if last else 0):
                 self.anchored = line.size
                 if self.witness is not None:
                     self.witness.submit(line.note, line.size)
-                return line
+                return line, True
         raise CheckpointFileError(f"{self.file.path}: kept changing while a checkpoint was appended")
 
     def _line_after(self, last: FileLine | None, head: FileHead | None, cp: SignedCheckpoint,

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -93,12 +94,25 @@ class AuditLog:
         latest = await audit_log.latest_checkpoint(conn)
         if latest is None:
             return
-        size, root = int(latest["tree_size"]), bytes(latest["root_hash"])
-        if size > self.tree.size or self.tree.root_at(size) != root:
+        if not self._adopt(latest):
             # Serve on: the privacy officer's verify reports it, and new heads stay honest.
-            log.error("audit log does not match its newest signed checkpoint (size %d)", size)
-            return
-        self.last_signed = SignedCheckpoint(size, root, latest["note"], latest["signed_at"])
+            log.error("audit log does not match its newest signed checkpoint (size %d)", latest["tree_size"])
+
+    async def adopt_stored(self, conn: AsyncConnection) -> bool:
+        """Take the newest stored checkpoint as this process's last one when it is newer and this
+        tree matches it: another instance on the database signed it, and signing the same head
+        again would only duplicate it. Returns whether one was taken."""
+        latest = await audit_log.latest_checkpoint(conn)
+        if latest is None or (self.last_signed is not None and int(latest["tree_size"]) <= self.last_signed.size):
+            return False
+        return self._adopt(latest)
+
+    def _adopt(self, row: dict[str, Any]) -> bool:
+        size, root = int(row["tree_size"]), bytes(row["root_hash"])
+        if size > self.tree.size or self.tree.root_at(size) != root:
+            return False
+        self.last_signed = SignedCheckpoint(size, root, row["note"], row["signed_at"])
+        return True
 
     def head(self, now: datetime) -> TreeHead:
         return TreeHead(self.tree.size, self.tree.root(), now)

@@ -313,6 +313,7 @@ class Pool(Answer):
     max_open_per_expert: int
     experts: int
     on_duty: int
+    on_duty_online: Annotated[int, Meta(description="of those on duty, how many are connected now")]
     next_on_duty: Instant
     waiting: int
     expected_wait_seconds: dict[str, int | None]

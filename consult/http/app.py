@@ -108,7 +108,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     """Every resource in order, each its own context on one exit stack: shutdown releases them in
     reverse order, and so does a start-up that fails half-way (aiohttp runs no cleanup then)."""
     async with AsyncExitStack() as stack:
-        for resource in (_database, _deployment, _trust, _services, _routing, _sessions, _monitoring,
+        for resource in (_database, _instance, _deployment, _trust, _services, _routing, _sessions, _monitoring,
                          _reload_on_hangup):
             await stack.enter_async_context(asynccontextmanager(resource)(app))
         yield
@@ -137,6 +137,24 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     async with root.database(app[keys.SETTINGS], app[keys.METRICS].statement) as db:
         app[keys.DB] = db
         yield
+
+
+async def _instance(app: web.Application) -> AsyncIterator[None]:
+    """This instance among the others on the same database: its users' presence, kept by a
+    heartbeat and removed at shutdown, and the leases of the jobs it runs for the whole service,
+    renewed while held and let go at shutdown (consult/services/presence.py, leases.py)."""
+    settings, db = app[keys.SETTINGS], app[keys.DB]
+    instance = root.instance_id(settings)
+    presence = app[keys.PRESENCE] = root.presence(settings, db, app[keys.BUS], instance)
+    leases = app[keys.LEASES] = root.leases(settings, db, instance)
+    await presence.start()
+    try:
+        async with (root.periodic("presence heartbeat", presence.heartbeat_seconds, presence.heartbeat),
+                    root.periodic("lease renewal", leases.renew_seconds, leases.refresh)):
+            yield
+    finally:
+        await leases.release()
+        await presence.close()
 
 
 async def _deployment(app: web.Application) -> AsyncIterator[None]:
@@ -182,7 +200,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     engine = root.policy(settings, lambda policy: CountedPolicyEngine(policy, app[keys.METRICS]))
     app[keys.POLICY] = engine
     bound = app[keys.BOUND_KEYS]
-    core = await root.core(settings, db, root.vault_of(bound), engine, clock, bus)
+    core = await root.core(settings, db, root.vault_of(bound), engine, clock, bus, app[keys.PRESENCE])
     vault, content, directory = core.vault, core.content, core.directory
     await ClientMerges(db, vault, clock).warn_if_pending()
     app[keys.DIRECTORY] = directory
@@ -195,7 +213,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[keys.CLIENTS] = core.clients
     app[keys.CONSENTS] = core.consents
     app[keys.AGREEMENTS] = Agreements(db, clock, orgs=frozenset(settings.orgs))
-    app[keys.ROSTER] = Roster(db, bus, clock)
+    app[keys.ROSTER] = Roster(db, bus, clock, core.presence)
     app[keys.ROUTING] = Routing(db, bus, clock, app[keys.ROSTER], app[keys.AGREEMENTS], directory)
     app[keys.STATISTICS] = Statistics(db, clock)
     app[keys.KNOWLEDGE] = KnowledgeBase(db, content, clock, topics=frozenset(settings.topics))
@@ -225,11 +243,13 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     # Crypto-shred what is due shortly after start and then every few hours; sign a checkpoint
     # whenever the log grew.
     async with AsyncExitStack() as jobs:
+        leases = app[keys.LEASES]
         await jobs.enter_async_context(root.periodic("retention run", settings.retention_interval_hours * 3600,
-                                                     retention.run, first=RETENTION_FIRST_SECONDS))
+                                                     retention.run, first=RETENTION_FIRST_SECONDS, lease=leases))
         await jobs.enter_async_context(root.periodic("audit checkpoint", settings.audit_checkpoint_seconds,
-                                                     trail.checkpoint_now))
-        await jobs.enter_async_context(root.periodic("live events prune", EVENT_PRUNE_SECONDS, live.prune))
+                                                     trail.checkpoint_now, lease=leases))
+        await jobs.enter_async_context(root.periodic("live events prune", EVENT_PRUNE_SECONDS, live.prune,
+                                                     lease=leases))
         yield
     await live.close()
     await ledger.close()
@@ -257,7 +277,7 @@ async def _routing(app: web.Application) -> AsyncIterator[None]:
         await routing.seed_pool("vantaa", settings.referral_pool)
         await routing.seed_pool("vantaa", settings.child_welfare_pool)
     # Apply the roster and due routing steps about once a second, by the injected clock.
-    async with root.periodic("routing tick", ROUTING_TICK_SECONDS, routing.tick):
+    async with root.periodic("routing tick", ROUTING_TICK_SECONDS, routing.tick, lease=app[keys.LEASES]):
         yield
 
 

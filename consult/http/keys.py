@@ -24,8 +24,10 @@ from consult.services.directory import Directory
 from consult.services.events import EventBus
 from consult.services.keys import KeyManagement
 from consult.services.knowledge import KnowledgeBase
+from consult.services.leases import Leases
 from consult.services.live import LiveEvents
 from consult.services.messages import Messages
+from consult.services.presence import Presence
 from consult.services.retention import Retention
 from consult.services.roster import Roster
 from consult.services.routing import Routing
@@ -63,6 +65,9 @@ AUDIT = web.AppKey("audit", AuditTrail)
 #: Open live connections and whom each serves (consult/http/ws.py ``LiveSession``).
 SOCKETS = web.AppKey("sockets", dict)
 SESSIONS = web.AppKey("sessions", Sessions)
+#: This instance among the others on the database: who is online anywhere, which jobs it runs.
+PRESENCE = web.AppKey("presence", Presence)
+LEASES = web.AppKey("leases", Leases)
 METRICS = METRICS_KEY
 #: The names request bodies are checked against, kept per loaded policy (consult/http/route.py).
 BODY_NAMES = web.AppKey("body_names", dict)

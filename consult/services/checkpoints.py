@@ -1,6 +1,10 @@
 """Signing and keeping the audit log's checkpoints in one process — the service on its timer,
 a command before it exits — and the operator's acknowledgement of a restore.
 
+Several instances share the database and the checkpoint file; the timer's checkpoint runs on one
+of them at a time (a job lease), and a head another instance already signed is taken as it is,
+not signed again: whoever appends a head to the file first stores it.
+
 A checkpoint is kept first in the checkpoint file outside the database (fsync'd) and offered to
 the witness (consult/audit/anchor.py), then stored in the database. A process that starts on a
 log with records no checkpoint covers (a crash) signs them at once.
@@ -57,15 +61,23 @@ class Checkpoints:
         """Sign and keep a checkpoint if the tree grew since the last one (timer, demand, shutdown):
         first in the checkpoint file (fsync'd), then in the database; then offer it to the witness."""
         async with self._lock:
-            await self.sync()
+            async with self.db.read() as conn:
+                await self.log.sync(conn)
+                adopted = await self.log.adopt_stored(conn)
             anchor = self.anchor
+            if adopted and anchor is not None:
+                await anchor.catch_up()
             if not self.log.needs_checkpoint() and (anchor is None or not anchor.needs()):
                 if anchor is not None and anchor.witness is not None:
                     anchor.witness.retry()
                 return self.log.last_signed
             cp = self.log.sign_current(self.clock.now())
             if anchor is not None:
-                cp = await anchor.keep(cp, self.sync, self.clock.now)
+                cp, appended = await anchor.keep(cp, self.sync, self.clock.now)
+                if not appended:
+                    # Another instance sharing the file kept this head first and stores it itself.
+                    self.log.stored(cp)
+                    return cp
             await self._store(cp)
             return cp
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,8 +15,11 @@ from consult.model.context import SYSTEM_CONTEXT, RequestContext
 from consult.model.vocabulary import INTAKE_ROLE
 from consult.services import gate
 from consult.services.events import EventBus
+from consult.services.presence import Presence
 from consult.storage import directory as store
 from consult.storage.db import Database
+
+log = logging.getLogger("consult.directory")
 
 _SEEN_REFRESH = timedelta(minutes=10)
 DIRECTORY = Principal(user_id="system:directory", org="system", roles=frozenset(), name="Directory")
@@ -45,17 +49,20 @@ def expert_json(row: dict[str, Any], online: bool) -> dict[str, Any]:
 
 
 class Directory:
-    def __init__(self, db: Database, bus: EventBus, clock: Clock, *, intake_pools: frozenset[str] = frozenset()
-                 ) -> None:
+    def __init__(self, db: Database, bus: EventBus, clock: Clock, presence: Presence, *,
+                 intake_pools: frozenset[str] = frozenset()) -> None:
         self.db = db
         self.bus = bus
         self.clock = clock
+        # Who is online on any instance (consult/services/presence.py).
+        self.presence = presence
         # Intake pools of statutory contacts take social workers only (consult/model/intake.py).
         self.intake_pools = intake_pools
         self._seen: dict[str, tuple[datetime, tuple[str, frozenset[str], str]]] = {}
         self._expert_ids: set[str] = set()
         # Bumped on every change of an expert entry this process makes (routing caches by it).
         self.version = 0
+        self._announcing: set[asyncio.Task[None]] = set()
         bus.on_presence(self._presence_changed)
 
     async def load(self) -> None:
@@ -103,7 +110,8 @@ class Directory:
     async def list_experts(self, org: str | None = None) -> list[dict[str, Any]]:
         async with self.db.read() as conn:
             rows = await store.list_experts(conn, org)
-        return [expert_json(r, self.bus.is_online(r["user_id"])) for r in rows]
+        online = await self.presence.online(r["user_id"] for r in rows)
+        return [expert_json(r, r["user_id"] in online) for r in rows]
 
     async def put_expert(
         self, actor: Principal, user_id: str, data: ExpertInput, ctx: RequestContext
@@ -164,7 +172,7 @@ class Directory:
         self._expert_ids.add(user_id)
         self.version += 1
         row = {**expert}
-        body = expert_json(row, self.bus.is_online(user_id))
+        body = expert_json(row, await self.presence.is_online(user_id))
         self.bus.publish(self.bus.connected_users(), lambda _u: {"type": "expert.updated", "expert": body})
         return body
 
@@ -199,10 +207,26 @@ class Directory:
         ]
 
     def _presence_changed(self, user_id: str, online: bool) -> None:
+        """An expert's first connection to this instance opened, or the last one closed. The
+        change is announced only as the whole service sees it: the last connection here closing
+        says nothing while the expert is connected to another instance."""
         if user_id not in self._expert_ids:
             return
+        if online:
+            # Deferred so the connection that caused the change is fully registered first.
+            asyncio.get_running_loop().call_soon(self._announce_presence, user_id, True)
+            return
+        task = asyncio.get_running_loop().create_task(self._offline(user_id))
+        self._announcing.add(task)
+        task.add_done_callback(self._announcing.discard)
+
+    async def _offline(self, user_id: str) -> None:
+        try:
+            if not await self.presence.is_online(user_id):
+                self._announce_presence(user_id, False)
+        except Exception:  # the database is gone (shutdown); nobody is left to tell
+            log.warning("presence of an expert could not be read; its change is not announced")
+
+    def _announce_presence(self, user_id: str, online: bool) -> None:
         event = {"type": "presence", "user_id": user_id, "presence": "online" if online else "offline"}
-        # Deferred so the connection that caused the change is fully registered first.
-        asyncio.get_running_loop().call_soon(
-            lambda: self.bus.publish(self.bus.connected_users(), lambda _u: event)
-        )
+        self.bus.publish(self.bus.connected_users(), lambda _u: event)

@@ -26,6 +26,7 @@ from consult.services import duty
 from consult.services.directory import expert_json
 from consult.services.events import EventBus
 from consult.services.holidays import finnish_holidays
+from consult.services.presence import Presence
 from consult.storage import directory as directory_store
 from consult.storage import roster as store
 from consult.storage.db import Database
@@ -64,10 +65,11 @@ def _rule_json(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class Roster:
-    def __init__(self, db: Database, bus: EventBus, clock: Clock) -> None:
+    def __init__(self, db: Database, bus: EventBus, clock: Clock, presence: Presence) -> None:
         self.db = db
         self.bus = bus
         self.clock = clock
+        self.presence = presence
         self.version = 0  # bumped whenever the roster changes an expert's on_duty
 
     # -- reading ------------------------------------------------------------------------------
@@ -250,10 +252,11 @@ class Roster:
     async def _announce(self, user_ids: list[str]) -> None:
         async with self.db.read() as conn:
             rows = [await directory_store.get_expert(conn, u) for u in user_ids]
+        online = await self.presence.online(row["user_id"] for row in rows if row is not None)
         for row in rows:
             if row is None:
                 continue
-            body = expert_json(row, self.bus.is_online(row["user_id"]))
+            body = expert_json(row, row["user_id"] in online)
             self.bus.publish(self.bus.connected_users(), partial(_expert_updated, body))
 
 

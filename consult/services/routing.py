@@ -83,6 +83,7 @@ class Plan:
     expected_wait: float | None
     queue_position: int
     now: datetime
+    online: int = 0  # of the targets, how many are connected to any instance now
 
     @property
     def state(self) -> str:
@@ -94,6 +95,7 @@ class Plan:
         return {
             "state": self.state,
             "offered_to": len(self.targets),
+            "offered_online": self.online,
             "on_duty": self.on_duty,
             "at_capacity": self.at_capacity,
             "sla_seconds": self.sla_seconds,
@@ -184,7 +186,14 @@ class Routing:
         elif not on_duty and next_on is not None:
             wait = (next_on - now).total_seconds()
         sla = settings.sla[urgency] if sla_seconds is None else sla_seconds
-        return Plan(targets, sla, len(on_duty), busy, next_on, wait, position + 1, now)
+        online = len(await self.online(targets))
+        return Plan(targets, sla, len(on_duty), busy, next_on, wait, position + 1, now, online)
+
+    async def online(self, user_ids: list[str]) -> set[str]:
+        """Those of ``user_ids`` connected to any instance of the service now."""
+        if self.directory is None:
+            return {u for u in user_ids if self.bus.is_online(u)}
+        return await self.directory.presence.online(user_ids)
 
     async def _under_limit(self, conn: AsyncConnection, experts: list[dict[str, Any]], settings: PoolSettings
                            ) -> tuple[list[str], int]:
@@ -361,13 +370,15 @@ class Routing:
             for pool_org, name in sorted(names):
                 members = [e for e in experts if e["org"] == pool_org and name in e["pools"]]
                 on = [e for e in members if e["on_duty"]]
+                on_online = await self.online([e["user_id"] for e in on])
                 settings = PoolSettings.of(configured.get((pool_org, name)))
                 next_on = None if on else await self.roster.next_on_duty(conn, [e["user_id"] for e in members], now)
                 out.append({
                     "org": pool_org, "name": name, "configured": (pool_org, name) in configured,
                     "sla_seconds": dict(settings.sla), "reoffers": settings.reoffers,
                     "backup_pool": settings.backup_pool, "max_open_per_expert": settings.max_open_per_expert,
-                    "experts": len(members), "on_duty": len(on), "next_on_duty": iso(next_on),
+                    "experts": len(members), "on_duty": len(on), "on_duty_online": len(on_online),
+                    "next_on_duty": iso(next_on),
                     "waiting": waiting.get((pool_org, name), 0),
                     "expected_wait_seconds": {
                         u: (None if (w := await self._expected_wait(conn, pool_org, name, u, now)) is None

@@ -579,3 +579,27 @@ live_event_horizon = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("pruned_through", BigInteger, nullable=False),
 )
+
+presence = Table(
+    "presence",
+    metadata,
+    # One row per (server instance, user) while the user has a live connection to that instance;
+    # the instance's heartbeat renews expires_at, so the rows of an instance that died stop
+    # counting at expiry (consult/services/presence.py).
+    Column("instance_id", String(64), primary_key=True),
+    Column("user_id", String(128), primary_key=True),
+    Column("since", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+)
+
+job_leases = Table(
+    "job_leases",
+    metadata,
+    # Which instance runs a periodic job, until when; a new holder bumps the term
+    # (consult/services/leases.py).
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("term", BigInteger, nullable=False),
+    Column("acquired_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+)
