@@ -664,19 +664,24 @@ def validate(settings: Settings, *, identity: bool = True) -> Settings:
                                                or not settings.metrics_token.isascii()
                                                or not settings.metrics_token.isprintable()):
         raise ConfigError(f"CONSULT_METRICS_TOKEN must be at least {METRICS_TOKEN_MIN} printable ASCII characters")
+    if not _range(settings.audit_office_days, 1, 7):
+        raise ConfigError("CONSULT_AUDIT_OFFICE_DAYS must be two ISO weekdays FIRST-LAST, e.g. 1-5")
+    _validate_live(settings)
+    return settings
+
+
+def _validate_live(settings: Settings) -> None:
+    """The timings of tokens, kept live events and this instance among others."""
     if settings.token_leeway_seconds > 300:
         raise ConfigError("CONSULT_TOKEN_LEEWAY_SECONDS must be 1..300 seconds")
     if not 1 <= settings.event_retention_hours <= 24 * 30:
         raise ConfigError("CONSULT_EVENT_RETENTION_HOURS must be 1..720 hours")
-    if not _range(settings.audit_office_days, 1, 7):
-        raise ConfigError("CONSULT_AUDIT_OFFICE_DAYS must be two ISO weekdays FIRST-LAST, e.g. 1-5")
     if settings.instance_id is not None and not _INSTANCE.fullmatch(settings.instance_id):
         raise ConfigError("CONSULT_INSTANCE_ID must be 1..64 letters, digits, '.', '_', ':' or '-'")
     for key, seconds in (("CONSULT_LEASE_SECONDS", settings.lease_seconds),
                          ("CONSULT_PRESENCE_SECONDS", settings.presence_seconds)):
         if not 3 <= seconds <= 3600:
             raise ConfigError(f"{key} must be 3..3600 seconds")
-    return settings
 
 
 def _validate_issuers(settings: Settings) -> None:
