@@ -306,9 +306,10 @@ def test_a_colleagues_claim_clears_the_counter_alert(counter, own_server):
     sanna.wait_for_selector(f".notice-urgent[data-consultation='{cid}']")
     mikko.wait_for_selector(f".notice-urgent[data-consultation='{cid}']")
     assert sanna.title().startswith("(")
-    # Mikko claims (through the API: the click raced the queue's re-render in one full run; what is
-    # checked here is Sanna's alert).
-    Api(own_server, "vantaa.mikko").call("POST", f"/api/v1/consultations/{cid}/claim")
+    # Mikko claims from his queue, which is kept up to date live (never an older answer over a newer).
+    mikko.click(f"button.claim[data-consultation='{cid}']")
+    mikko.wait_for_url(re.compile(rf".*#/c/{cid}$"))
+    mikko.wait_for_selector(f".participants li[data-user='vantaa.mikko']")
     sanna.wait_for_selector(f".notice-urgent[data-consultation='{cid}']", state="detached")
     # The title counts only the alerts still standing (none, unless another offer came meanwhile).
     sanna.wait_for_function("""() => {
@@ -362,3 +363,57 @@ def test_signing_out_in_one_tab_signs_out_every_tab_of_the_browser(browser, own_
         assert second.evaluate("() => sessionStorage.getItem('konsulta.session')") is None
     finally:
         context.close()
+
+
+def test_a_claim_while_the_advisors_consultation_loads_shows_live(counter, own_server):
+    """The expert claims while the advisor's consultation view is still loading its messages (the
+    load is held until the claim's live event has reached the page): the header names the expert
+    without a reload."""
+    cid = _create(Api(own_server, "kela.aino"), urgency="normal")
+    tab = counter()
+    page = tab.sign_in("kela.aino")
+    mikko = Api(own_server, "vantaa.mikko")
+    claimed: list[str] = []
+
+    def claim_first(route: Any) -> None:
+        if not claimed:
+            claimed.append(mikko.call("POST", f"/api/v1/consultations/{cid}/claim")["id"])
+            time.sleep(1.5)  # the claim's live event reaches the page meanwhile
+        route.continue_()
+
+    page.route(re.compile(rf".*/api/v1/consultations/{cid}/messages\?.*"), claim_first)
+    tab.go(f"#/c/{cid}", ".c-header .facts")
+    page.wait_for_selector(".participants li[data-user='vantaa.mikko']", timeout=10000)
+    page.wait_for_selector(".c-header .badge-status-claimed")
+    assert claimed == [cid]
+
+
+def test_the_queue_never_shows_an_older_answer_over_a_newer_one(counter, own_server):
+    """Two offers in quick succession: the queue's first read is answered late (held by the test)
+    and must not replace the newer list that shows both offers."""
+    tab = counter()
+    page = tab.sign_in("vantaa.sanna")
+    page.wait_for_selector("section[aria-labelledby=queue-h] table, section[aria-labelledby=queue-h] .empty")
+    held: list[Any] = []
+
+    def hold_first(route: Any) -> None:
+        if held:
+            route.continue_()
+            return
+        held.append((route, route.fetch()))  # the answer as it is now, handed over later
+
+    page.route(re.compile(r".*/api/v1/consultations\?status=open.*"), hold_first)
+    eero = Api(own_server, "kela.eero")
+    first = _create(eero, urgency="normal")
+    deadline = time.monotonic() + 15
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert held, "the queue was not read after the first offer"
+    second = _create(eero, urgency="normal")
+    page.wait_for_timeout(2000)  # any second read answers first
+    route, response = held[0]
+    route.fulfill(response=response)
+    page.wait_for_selector(f"button.claim[data-consultation='{second}']", timeout=10000)
+    page.wait_for_selector(f"button.claim[data-consultation='{first}']")
+    page.wait_for_timeout(1000)
+    assert page.locator(f"button.claim[data-consultation='{second}']").count() == 1

@@ -7,6 +7,7 @@ import { debounce, field, h, radios, replace, select, table } from "../dom.js";
 import { checkHetu } from "../hetu.js";
 import { formatDateTime, formatDuration, formatNumber, label, t } from "../i18n.js";
 import { subscribe } from "../live.js";
+import { serial } from "../serial.js";
 import { session } from "../session.js";
 import { onUnread, rememberRouting, routingText, unread } from "../notify.js";
 import { errorBox, heading, loading, sensitiveConfirm, statusArea, statusBadge, urgencyBadge } from "./common.js";
@@ -26,8 +27,8 @@ export async function advisorView(ctx) {
   mine.append(mineBody);
   form.append(askForm(ctx));
 
-  const refreshDuty = async () => replace(dutyBody, await dutyPanel());
-  const refreshMine = async () => replace(mineBody, await myConsultations());
+  const refreshDuty = serial(async () => replace(dutyBody, await dutyPanel()));
+  const refreshMine = serial(async () => replace(mineBody, await myConsultations()));
   await Promise.all([refreshDuty(), refreshMine()]);
 
   const later = debounce(refreshDuty, 300);

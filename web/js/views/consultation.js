@@ -21,11 +21,17 @@ const REFERRAL_CATEGORIES = new Set(["service_need.referral", "housing.risk"]);
 export async function consultationView(ctx) {
   const { main, config } = ctx;
   const id = ctx.params[0];
+  // Live events are listened to from the start: one that comes while the view is still loading
+  // (the expert claims as the advisor's page opens) is held and applied once it is drawn.
+  const early = [];
+  let onEvent = (event) => early.push(event);
+  const stop = subscribe((event) => onEvent(event));
   let consultation;
   let names;
   try {
     [consultation, names] = await Promise.all([api("GET", `/api/v1/consultations/${id}`), knownNames(), loadPolicyTexts()]);
   } catch (error) {
+    stop();
     main.append(heading(t("consultation.title")), errorBox(error));
     return null;
   }
@@ -132,7 +138,7 @@ export async function consultationView(ctx) {
     }
   };
 
-  return subscribe((event) => {
+  onEvent = (event) => {
     if (event.type === "live.resumed") {
       catchUp();
     } else if ((event.type === "consultation.reoffered" || event.type === "consultation.escalated") && event.consultation_id === id) {
@@ -166,7 +172,13 @@ export async function consultationView(ctx) {
       if (event.type === "consultation.claimed") ctx.announce(t("consultation.claimed.announce"));
       if (event.type === "consultation.closed") ctx.announce(t("consultation.closed.announce"));
     }
-  });
+  };
+  // What came while loading may be older than what was read: the messages are added (each once)
+  // and the consultation is read again rather than overwritten with an older state.
+  const held = early.splice(0);
+  for (const event of held) if (event.type === "message.created" || event.type === "message.read") onEvent(event);
+  if (held.some((event) => event.type.startsWith("consultation.") || event.type === "live.resumed")) catchUp();
+  return stop;
 }
 
 function isParticipant(consultation) {

@@ -7,6 +7,7 @@ import { api, offers, query } from "../api.js";
 import { debounce, h, replace, table } from "../dom.js";
 import { formatDate, formatDateTime, formatDuration, formatNumber, label, locale, t } from "../i18n.js";
 import { subscribe } from "../live.js";
+import { serial } from "../serial.js";
 import { session } from "../session.js";
 import { dismiss } from "../alerts.js";
 import { onUnread, unread } from "../notify.js";
@@ -38,17 +39,17 @@ export async function expertView(ctx) {
   mine.append(mineBody);
   roster.append(rosterBody);
 
-  const refreshQueue = async () => replace(queueBody, await queueTable(ctx, refreshAll));
-  const refreshMine = async () => replace(mineBody, await claimedTable());
-  const refreshClosed = async () => replace(closedBody, await closedTable());
+  const refreshQueue = serial(async () => replace(queueBody, await queueTable(ctx, refreshAll)));
+  const refreshMine = serial(async () => replace(mineBody, await claimedTable()));
+  const refreshClosed = serial(async () => replace(closedBody, await closedTable()));
   const refreshDrafts = async () => {
     if (drafts) replace(draftsBody, await draftsList(ctx, refreshDrafts));
   };
-  const refreshRoster = async () => {
+  const refreshRoster = serial(async () => {
     const experts = await api("GET", query("/api/v1/experts", { org: session.user.org })).then((p) => p.items).catch(() => null);
     replace(dutyBody, dutyToggle(ctx, experts, refreshRoster));
     replace(rosterBody, await rosterView(experts));
-  };
+  });
   async function refreshAll() {
     await Promise.all([refreshQueue(), refreshMine(), refreshClosed()]);
   }
