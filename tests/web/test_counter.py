@@ -227,6 +227,10 @@ def test_an_answer_sent_during_a_connection_break_appears_when_it_is_back(counte
         relay.restore()
         page.wait_for_selector("#live-status.live-live", timeout=30000)
         page.wait_for_selector(".messages .message.theirs:has-text('Vastaus katkon aikana')", timeout=15000)
+        # Exactly once, also after the next live event of the consultation.
+        mikko.call("POST", f"/api/v1/consultations/{cid}/messages", {"text": "Toinen vastaus."})
+        page.wait_for_selector(".messages .message.theirs:has-text('Toinen vastaus')")
+        assert page.locator(".messages .message:has-text('Vastaus katkon aikana')").count() == 1
 
         # The list during a break shows an error; once back the error goes and the list is true.
         relay.cut()
@@ -417,3 +421,103 @@ def test_the_queue_never_shows_an_older_answer_over_a_newer_one(counter, own_ser
     page.wait_for_selector(f"button.claim[data-consultation='{first}']")
     page.wait_for_timeout(1000)
     assert page.locator(f"button.claim[data-consultation='{second}']").count() == 1
+
+
+def _frames(page: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The live frames the page sends and receives (JSON), as Chromium's DevTools sees them."""
+    sent: list[dict[str, Any]] = []
+    received: list[dict[str, Any]] = []
+
+    def watch(ws: Any) -> None:
+        ws.on("framesent", lambda payload: sent.append(json.loads(payload)))
+        ws.on("framereceived", lambda payload: received.append(json.loads(payload)))
+
+    page.on("websocket", watch)
+    return sent, received
+
+
+def test_a_break_is_resumed_by_event_id_each_event_once(counter, own_server):
+    """Needs a server that numbers its live events (``event_id``, ``ready.last_event_id``) and
+    replays them: the reconnection's first frame names the last event the tab processed, the
+    answer given during the break arrives by replay, once, and the open consultation is not read
+    again when the replay was complete. A reload of the tab resumes from the same place."""
+    relay = Relay(own_server)
+    try:
+        tab = counter(relay.base)
+        page = tab.open("#/signin")
+        sent, received = _frames(page)
+        page.click("button[data-user='kela.aino']")
+        page.wait_for_selector("#live-status.live-live")
+        first_ready = next(f for f in received if f.get("type") == "ready")
+        if not isinstance(first_ready.get("last_event_id"), int):
+            pytest.skip("the server does not number its live events yet (ready.last_event_id)")
+        cid = _ask(page)
+        mikko = Api(own_server, "vantaa.mikko")
+        mikko.call("POST", f"/api/v1/consultations/{cid}/claim")
+        page.wait_for_selector(".c-header .badge-status-claimed")
+        last = max(f["event_id"] for f in received if isinstance(f.get("event_id"), int))
+        reads: list[str] = []
+        page.on("request", lambda r: reads.append(r.url) if f"/consultations/{cid}/messages?" in r.url else None)
+
+        relay.cut()
+        page.wait_for_selector("#live-status:not(.live-live)")
+        mikko.call("POST", f"/api/v1/consultations/{cid}/messages", {"text": "Vastaus katkon aikana: kopio riittää."})
+        relay.restore()
+        page.wait_for_selector("#live-status.live-live", timeout=30000)
+        page.wait_for_selector(".messages .message.theirs:has-text('Vastaus katkon aikana')", timeout=15000)
+        auths = [f for f in sent if f.get("type") == "auth"]
+        assert auths[-1].get("last_event_id") == last
+        resumed = [f for f in received if f.get("type") == "live.resumed"]
+        assert resumed and resumed[-1]["from"] == last and resumed[-1]["replayed"] >= 1
+        page.wait_for_timeout(1000)
+        assert page.locator(".messages .message:has-text('Vastaus katkon aikana')").count() == 1
+        if resumed[-1]["complete"]:
+            assert reads == []
+
+        # A reload resumes from the last event processed in this tab.
+        processed = page.evaluate("() => JSON.parse(sessionStorage.getItem('konsulta.live.last')).id")
+        assert processed >= last + 1
+        page.reload()
+        page.wait_for_selector("#live-status.live-live")
+        assert [f for f in sent if f.get("type") == "auth"][-1].get("last_event_id") == processed
+    finally:
+        relay.close()
+
+
+def test_an_event_delivered_twice_is_processed_once(counter, own_server):
+    """Needs a server that numbers its live events. The network hands the tab every frame of the
+    real server twice (as a replay overlapping what came live would): each answer is shown and
+    counted once."""
+    tab = counter()
+    page = tab.page
+    numbered: list[bool] = []
+
+    def twice(ws: Any) -> None:
+        server = ws.connect_to_server()
+        ws.on_message(lambda message: server.send(message))
+
+        def down(message: Any) -> None:
+            ws.send(message)
+            frame = json.loads(message)
+            if frame.get("type") == "ready":
+                numbered.append(isinstance(frame.get("last_event_id"), int))
+            if isinstance(frame.get("event_id"), int):
+                ws.send(message)
+
+        server.on_message(down)
+
+    page.route_web_socket(re.compile(r".*/api/v1/ws$"), twice)
+    tab.sign_in("kela.aino")
+    if not numbered or not numbered[0]:
+        pytest.skip("the server does not number its live events yet (ready.last_event_id)")
+    cid = _ask(page)
+    mikko = Api(own_server, "vantaa.mikko")
+    mikko.call("POST", f"/api/v1/consultations/{cid}/claim")
+    page.wait_for_selector(".c-header .badge-status-claimed")
+    tab.go("#/advisor", "section[aria-labelledby=mine-h] table")
+    mikko.call("POST", f"/api/v1/consultations/{cid}/messages", {"text": "Kopio riittää."})
+    page.wait_for_selector(f"[data-unread='{cid}']:has-text('1 uutta')")
+    mikko.call("POST", f"/api/v1/consultations/{cid}/messages", {"text": "Ja toinen."})
+    page.wait_for_selector(f"[data-unread='{cid}']:has-text('2 uutta')")
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => document.title").startswith("(2) ")

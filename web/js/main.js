@@ -4,7 +4,7 @@
 import { api, loadCapabilities, may, offers, whenUnauthenticated } from "./api.js";
 import { h, replace, select, uid } from "./dom.js";
 import { LANGUAGES, language, preferredLanguage, setLanguage, t } from "./i18n.js";
-import { connect, disconnect, onLiveStatus, onSessionEnded, subscribe } from "./live.js";
+import { connect, disconnect, forgetEvents, onLiveStatus, onSessionEnded, subscribe } from "./live.js";
 import { startRenewal, stopRenewal } from "./renewal.js";
 import { beginSignIn, completeSignIn, isCallback } from "./oidc.js";
 import { session } from "./session.js";
@@ -159,6 +159,7 @@ function signOutHere() {
   sessionStorage.removeItem(AFTER);
   stopRenewal();
   disconnect();
+  forgetEvents();
   releaseSoundLeadership();
   clearOfferAlerts();
   clearUnread();
@@ -295,7 +296,7 @@ async function start() {
     // Back after a break: errors of the break are no longer true (the views fetch what was missed).
     if (event.type === "live.resumed") {
       document.querySelectorAll(".error[data-network]").forEach((el) => el.remove());
-      announce(t("live.resumed"));
+      if (event.reconnected) announce(t("live.resumed"));
       if (may(...QUEUE)) {
         api("GET", "/api/v1/queue?limit=100").then((page) => catchUpOffers(page.items || [], { announce, navigate }))
           .catch(() => {});

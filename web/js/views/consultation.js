@@ -140,7 +140,8 @@ export async function consultationView(ctx) {
 
   onEvent = (event) => {
     if (event.type === "live.resumed") {
-      catchUp();
+      // Replayed in full by the server (each event once), nothing is re-read unless loading failed.
+      if (!event.complete || log.querySelector("li.load-error")) catchUp();
     } else if ((event.type === "consultation.reoffered" || event.type === "consultation.escalated") && event.consultation_id === id) {
       // Recorded by the app shell (main.js) whichever view is open; shown here.
       renderRouting();
