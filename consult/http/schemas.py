@@ -369,3 +369,19 @@ def closed(schema: S) -> S:
         if isinstance(node.get("items"), dict):
             stack.append(node["items"])
     return result
+
+
+#: Where an open consultation stands in routing (GET /api/v1/consultations/{id}; null once claimed
+#: or closed): the outcome told at creation, computed afresh, and the stored step.
+ROUTING_STATUS: S = {
+    "type": ["object", "null"],
+    "properties": {
+        "state": {"type": "string", "enum": ["offered", "all_busy", "nobody_on_duty"]},
+        "offered_to": {"type": "integer"}, "on_duty": {"type": "integer"}, "at_capacity": {"type": "integer"},
+        "sla_seconds": {"type": "integer"}, "sla_due_at": TS, "next_on_duty": TS,
+        "expected_wait_seconds": {"type": ["integer", "null"]}, "queue_position": {"type": "integer"},
+        "stage": NSTR, "offers": {"type": ["integer", "null"]}, "next_step_at": TS, "escalated_pool": NSTR,
+        "as_of": TS,
+    },
+}
+CONSULTATION["properties"]["routing"] = ROUTING_STATUS

@@ -186,6 +186,18 @@ def test_the_advisor_sees_where_the_question_went_and_each_step_after(counter, o
         assert f"Seuraava päivystys alkaa {day.day}.{day.month}.{day.year} klo 9.00" in box.inner_text()
         tab.axe("a consultation with its routing outcome")
         tab.shot("advisor-routing")
+        # The expected wait counts down each second.
+        clock = page.locator(".routing .wait-clock")
+        before = clock.inner_text()
+        page.wait_for_function("(t) => document.querySelector('.routing .wait-clock').textContent !== t", arg=before)
+
+        # After a reload the routing outcome is read from the server (GET's routing), in words.
+        page.evaluate("() => sessionStorage.removeItem('konsulta.routing')")
+        page.reload()
+        box = page.wait_for_selector(".routing .routing-lines")
+        assert "Kukaan ei päivystä nyt" in box.inner_text()
+        assert f"Seuraava päivystys alkaa {day.day}.{day.month}.{day.year} klo 9.00" in box.inner_text()
+        assert page.locator(".routing .wait-clock").count() == 1
 
         # The pool's SLA is 30 s: the re-offer arrives live and is shown without reloading.
         page.wait_for_selector(".routing-lines li:has-text('tarjottu uudelleen')", timeout=60000)
@@ -421,6 +433,13 @@ def test_the_queue_never_shows_an_older_answer_over_a_newer_one(counter, own_ser
     page.wait_for_selector(f"button.claim[data-consultation='{first}']")
     page.wait_for_timeout(1000)
     assert page.locator(f"button.claim[data-consultation='{second}']").count() == 1
+    # The time waited and the time left to the deadline tick each second.
+    row = page.locator("section[aria-labelledby=queue-h] tr", has=page.locator(f"button.claim[data-consultation='{second}']"))
+    waited, due = row.locator(".queue-waited .clock"), row.locator(".queue-due .clock")
+    before = (waited.inner_text(), due.inner_text())
+    page.wait_for_timeout(2100)
+    after = (waited.inner_text(), due.inner_text())
+    assert after[0] != before[0] and after[1] != before[1], (before, after)
 
 
 def _frames(page: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -9,6 +9,7 @@
 import { h } from "./dom.js";
 import { formatDateTime, formatDuration, formatNumber, t } from "./i18n.js";
 import { session } from "./session.js";
+import { countdown } from "./ticker.js";
 
 const UNREAD = "konsulta.unread";
 const ROUTING = "konsulta.routing";
@@ -117,8 +118,24 @@ export function rememberRouting(id, created) {
   const routing = created.routing || (created.offered_to !== undefined ? { state: created.offered_to ? "offered" : "nobody_on_duty", offered_to: created.offered_to } : null);
   if (!routing) return;
   const all = load(ROUTING);
-  all[id] = { ...routing, steps: [] };
+  all[id] = { ...withWaitUntil(routing), steps: [] };
   save(ROUTING, all);
+}
+
+/** The instant (this browser's clock) the expected wait runs out, from the seconds just read. */
+function withWaitUntil(routing) {
+  return typeof routing.expected_wait_seconds === "number"
+    ? { ...routing, wait_until: Date.now() + routing.expected_wait_seconds * 1000 } : routing;
+}
+
+/** Where the consultation stands as the server read it now (GET's ``routing``), with the steps
+ * seen live in this tab; null once it is claimed or closed. */
+export function routingRead(id, routing) {
+  const all = load(ROUTING);
+  if (!routing) return all[id] || null;
+  all[id] = { ...withWaitUntil(routing), steps: (all[id] && all[id].steps) || [] };
+  save(ROUTING, all);
+  return all[id];
 }
 
 /** A re-offer or an escalation (``consultation.reoffered`` / ``.escalated``) of a consultation. */
@@ -138,29 +155,44 @@ export function routingOf(id) {
   return load(ROUTING)[id] || null;
 }
 
-/** The routing outcome in words: to how many it was offered or that nobody is on duty, when the
- * next one is, the expected wait, and each re-offer or escalation since. */
-export function routingText(routing) {
+/** The routing outcome as text keys: to how many it was offered or that nobody is on duty, when
+ * the next one is, the expected wait, and each re-offer or escalation since. */
+function routingParts(routing) {
   if (!routing) return [];
-  const lines = [];
-  if (routing.state === "offered") lines.push(t("routing.offered", { count: formatNumber(routing.offered_to || 0) }));
-  else if (routing.state === "all_busy") lines.push(t("routing.allbusy", { count: formatNumber(routing.on_duty || 0) }));
-  else lines.push(t("routing.nobody"));
-  if (routing.next_on_duty) lines.push(t("routing.next", { when: formatDateTime(routing.next_on_duty) }));
+  const parts = [];
+  if (routing.state === "offered") parts.push(["routing.offered", { count: formatNumber(routing.offered_to || 0) }]);
+  else if (routing.state === "all_busy") parts.push(["routing.allbusy", { count: formatNumber(routing.on_duty || 0) }]);
+  else parts.push(["routing.nobody", {}]);
+  if (routing.next_on_duty) parts.push(["routing.next", { when: formatDateTime(routing.next_on_duty) }]);
   if (typeof routing.expected_wait_seconds === "number") {
-    lines.push(t("routing.wait", { time: formatDuration(routing.expected_wait_seconds) }));
+    parts.push(["routing.wait", { time: formatDuration(routing.expected_wait_seconds) }, "wait"]);
   }
   if (typeof routing.queue_position === "number" && routing.queue_position > 0) {
-    lines.push(t("routing.position", { position: formatNumber(routing.queue_position) }));
+    parts.push(["routing.position", { position: formatNumber(routing.queue_position) }]);
   }
   const steps = routing.steps || [];
-  if (!steps.length && routing.sla_due_at) lines.push(t("routing.nextstep", { when: formatDateTime(routing.sla_due_at) }));
+  const next = routing.next_step_at || routing.sla_due_at;
+  if (!steps.length && next) parts.push(["routing.nextstep", { when: formatDateTime(next) }]);
   for (const step of steps) {
     const key = step.kind === "escalated" ? "routing.escalated" : "routing.reoffered";
-    lines.push(t(key, { when: formatDateTime(step.at), count: formatNumber(step.offered_to || 0), pool: step.pool || "—" }));
-    if (step.next_at) lines.push(t("routing.nextstep", { when: formatDateTime(step.next_at) }));
+    parts.push([key, { when: formatDateTime(step.at), count: formatNumber(step.offered_to || 0), pool: step.pool || "—" }]);
+    if (step.next_at) parts.push(["routing.nextstep", { when: formatDateTime(step.next_at) }]);
   }
-  return lines;
+  return parts;
+}
+
+/** The routing outcome in words (for announcements). */
+export function routingText(routing) {
+  return routingParts(routing).map(([key, params]) => t(key, params));
+}
+
+/** The routing outcome for the page: the expected wait, as read, and a clock that counts it down. */
+export function routingLines(routing) {
+  return routingParts(routing).map(([key, params, kind]) => {
+    if (kind !== "wait" || typeof routing.wait_until !== "number") return t(key, params);
+    return [t(key, params), " ", h("span", { class: "wait-left" }, t("routing.left"), " ",
+      countdown(routing.wait_until, { className: "clock wait-clock" }))];
+  });
 }
 
 // -- the tabs of one browser profile -----------------------------------------------------------

@@ -10,7 +10,7 @@ import { formatDateTime, formatNumber, label, language, t } from "../i18n.js";
 import { subscribe } from "../live.js";
 import { session } from "../session.js";
 import { dismiss } from "../alerts.js";
-import { markSeen, routingOf, routingText } from "../notify.js";
+import { markSeen, routingLines, routingOf, routingRead, routingText } from "../notify.js";
 import { errorBox, errorText, flaggedMark, heading, knownNames, sensitiveConfirm, sensitiveList, statusArea, statusBadge,
   urgencyBadge } from "./common.js";
 import { scanNotices } from "./advisor.js";
@@ -37,6 +37,8 @@ export async function consultationView(ctx) {
   }
   dismiss(id);
   markSeen(id);
+  // Where it went and what happens next, as the server reads it now (kept for this tab).
+  routingRead(id, consultation.routing);
   // Display names the app knows (the user's own, the directory's experts, the authors of messages).
   const state = { consultation, messages: [], receipts: new Map(), consents: null,
     names };
@@ -58,10 +60,10 @@ export async function consultationView(ctx) {
 
   let shownStatus = null;
   const renderRouting = () => {
-    const lines = state.consultation.status === "open" ? routingText(routingOf(id)) : [];
+    const lines = state.consultation.status === "open" ? routingLines(routingOf(id)) : [];
     routingBox.hidden = !lines.length;
     replace(routingBox, lines.length ? [h("h2", { id: "routing-h", text: t("routing.title") }),
-      h("ul", { class: "plain-list routing-lines" }, lines.map((line) => h("li", { text: line })))] : []);
+      h("ul", { class: "plain-list routing-lines" }, lines.map((line) => h("li", {}, line)))] : []);
   };
   const render = () => {
     const c = state.consultation;
@@ -125,6 +127,7 @@ export async function consultationView(ctx) {
   const catchUp = async () => {
     try {
       state.consultation = { ...state.consultation, ...await api("GET", `/api/v1/consultations/${id}`) };
+      routingRead(id, state.consultation.routing);
       render();
       log.querySelectorAll("li.load-error").forEach((el) => el.remove());
       const added = await loadMessages();
@@ -143,9 +146,15 @@ export async function consultationView(ctx) {
       // Replayed in full by the server (each event once), nothing is re-read unless loading failed.
       if (!event.complete || log.querySelector("li.load-error")) catchUp();
     } else if ((event.type === "consultation.reoffered" || event.type === "consultation.escalated") && event.consultation_id === id) {
-      // Recorded by the app shell (main.js) whichever view is open; shown here.
+      // Recorded by the app shell (main.js) whichever view is open; shown here, then read again
+      // for the wait and the place in the queue as they are now.
       renderRouting();
       ctx.announce(routingText(routingOf(id)).slice(-2).join(" "));
+      api("GET", `/api/v1/consultations/${id}`).then((fresh) => {
+        state.consultation = { ...state.consultation, ...fresh };
+        routingRead(id, fresh.routing);
+        renderRouting();
+      }).catch(() => {});
     } else if (event.type === "message.created" && event.message && event.message.consultation_id === id) {
       document.getElementById("no-messages")?.remove();
       addMessage(event.message);
