@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.web.conftest import Tab, _require_browser, start_server, stop_server
+from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, Tab, _require_browser, start_server, stop_server
 
 QUESTION = "Riittääkö vuokrasopimuksen kopio hakemuksen liitteeksi?"
 
@@ -335,8 +335,9 @@ def test_a_colleagues_claim_clears_the_counter_alert(counter, own_server):
     }""")
 
 
-def _two_tabs(browser: Any, base: str, user: str) -> tuple[Any, Any, Any]:
-    """Two tabs of one browser profile (one context), each signed in as ``user``."""
+def _two_tabs(browser: Any, base: str, user: str, init: str = "") -> tuple[Any, Any, Any]:
+    """Two tabs of one browser profile (one context): the first signs in as ``user``, the second,
+    opened then, joins its session without signing in."""
     context = browser.new_context(locale="fi-FI", viewport={"width": 1280, "height": 900})
     # Counts the tones each tab plays (the browser's own AudioContext, wrapped, not our code).
     context.add_init_script("""(() => {
@@ -344,16 +345,40 @@ def _two_tabs(browser: Any, base: str, user: str) -> tuple[Any, Any, Any]:
         const original = window.AudioContext && window.AudioContext.prototype.createOscillator;
         if (original) window.AudioContext.prototype.createOscillator = function () {
           window.__tones += 1; return original.call(this); };
-    })();""")
-    pages = []
-    for _ in range(2):
-        page = context.new_page()
-        page.goto(f"{base}/#/signin")
-        page.wait_for_selector("body[data-ready=true]")
-        page.click(f"button[data-user='{user}']")
-        page.wait_for_selector("#live-status.live-live")
-        pages.append(page)
-    return context, pages[0], pages[1]
+    })();""" + init)
+    first = context.new_page()
+    first.goto(f"{base}/#/signin")
+    first.wait_for_selector("body[data-ready=true]")
+    first.click(f"button[data-user='{user}']")
+    first.wait_for_selector("#live-status.live-live")
+    second = context.new_page()
+    second.goto(f"{base}/")
+    second.wait_for_selector("body[data-ready=true]")
+    second.wait_for_selector("#live-status.live-live")
+    return context, first, second
+
+
+def test_a_tab_opened_beside_a_signed_in_one_joins_its_session(browser, own_server):
+    """The second tab of the profile is signed in as the same user without a sign-in of its own;
+    a token renewed in one tab is taken by the other (one session, not one per tab)."""
+    context, first, second = _two_tabs(browser, own_server, "kela.aino")
+    try:
+        who = second.evaluate("() => JSON.parse(sessionStorage.getItem('konsulta.session')).user.id")
+        assert who == "kela.aino"
+        assert "Aino" in second.inner_text("#tools .who-name")
+        second.wait_for_selector("#nav a[href='#/advisor']")
+        renewed = first.evaluate("""async () => {
+            const { api } = await import("/static/js/api.js");
+            const { session } = await import("/static/js/session.js");
+            const { broadcastToken } = await import("/static/js/notify.js");
+            await new Promise((r) => setTimeout(r, 1100));  // a later exp than the token held
+            session.renew((await api("POST", "/api/v1/dev/token/renew")).token);
+            broadcastToken();
+            return session.token;
+        }""")
+        second.wait_for_function("(t) => JSON.parse(sessionStorage.getItem('konsulta.session')).token === t", arg=renewed)
+    finally:
+        context.close()
 
 
 def test_only_one_tab_of_the_expert_sounds_the_alert(browser, own_server):
@@ -540,3 +565,99 @@ def test_an_event_delivered_twice_is_processed_once(counter, own_server):
     page.wait_for_selector(f"[data-unread='{cid}']:has-text('2 uutta')")
     page.wait_for_timeout(500)
     assert page.evaluate("() => document.title").startswith("(2) ")
+
+
+# Wraps the browser's own Notification (counting what the page shows and whether it asked) and
+# lets the test say whether the document is in view (Chromium's headless pages always are).
+NOTIFICATIONS = """(() => {
+    window.__notes = [];
+    window.__asked = 0;
+    const Real = window.Notification;
+    if (Real) {
+      window.Notification = class extends Real {
+        constructor(title, options) { window.__notes.push({ title, body: options && options.body, tag: options && options.tag });
+          super(title, options); }
+        static requestPermission(...args) { window.__asked += 1; return Real.requestPermission(...args); }
+      };
+    }
+    let hidden = false;
+    Object.defineProperty(Document.prototype, "hidden", { configurable: true, get() { return hidden; } });
+    Object.defineProperty(Document.prototype, "visibilityState", { configurable: true,
+      get() { return hidden ? "hidden" : "visible"; } });
+    window.__setHidden = (value) => { hidden = value; document.dispatchEvent(new Event("visibilitychange")); };
+})();"""
+
+
+def _notes(*pages: Any) -> list[dict[str, Any]]:
+    return [n for page in pages for n in page.evaluate("() => window.__notes")]
+
+
+def test_an_answer_while_no_tab_is_in_view_is_notified_once(browser, own_server):
+    """Notifications are asked for from the button only (never on load); an answer that comes while
+    both tabs of the advisor are hidden gives one system notification, naming who answered and not
+    what; while one tab is in view, none."""
+    context, first, second = _two_tabs(browser, own_server, "kela.aino", NOTIFICATIONS)
+    pages = [first, second]
+    try:
+        assert first.evaluate("() => Notification.permission") == "default"
+        assert first.evaluate("() => window.__asked") == 0 and second.evaluate("() => window.__asked") == 0
+        context.grant_permissions(["notifications"], origin=own_server)
+        first.click("#alerts-enable")
+        first.wait_for_selector("#alert-settings:has-text('Ilmoitukset ja äänet käytössä')")
+        assert first.evaluate("() => window.__asked") == 1
+
+        aino = Api(own_server, "kela.aino")
+        cid = _create(aino, urgency="normal")
+        mikko = Api(own_server, "vantaa.mikko")
+        mikko.call("POST", f"/api/v1/consultations/{cid}/claim")
+        for page in pages:
+            page.evaluate("() => window.__setHidden(true)")
+        mikko.call("POST", f"/api/v1/consultations/{cid}/messages", {"text": "Luottamuksellinen vastausteksti."})
+        first.wait_for_function("() => document.title.startsWith('(1) ')")
+        second.wait_for_function("() => document.title.startsWith('(1) ')")
+        first.wait_for_timeout(1500)
+        notes = _notes(first, second)
+        assert len(notes) == 1, notes
+        assert "Mikko" in notes[0]["body"] and "Luottamuksellinen" not in notes[0]["body"]
+
+        # One tab in view: it shows the answer, no notification anywhere.
+        first.evaluate("() => window.__setHidden(false)")
+        mikko.call("POST", f"/api/v1/consultations/{cid}/messages", {"text": "Toinen vastaus."})
+        second.wait_for_function("() => document.title.startsWith('(2) ')")
+        first.wait_for_timeout(1500)
+        assert len(_notes(first, second)) == 1
+    finally:
+        context.close()
+
+
+def test_the_tone_turned_on_is_ready_again_after_a_reload(browser, own_server):
+    """In a browser that holds sound until a press (Chromium's default autoplay policy): the tone
+    turned on with the button is remembered; after a reload the page says the browser holds it,
+    the first press anywhere resumes it, and an immediate offer then sounds."""
+    strict = browser.browser_type.launch(executable_path=str(CHROMIUM),
+                                         args=[a for a in CHROMIUM_ARGS if "autoplay" not in a])
+    try:
+        context = strict.new_context(locale="fi-FI", viewport={"width": 1280, "height": 900})
+        context.add_init_script("""(() => {
+            window.__tones = 0;
+            const original = window.AudioContext && window.AudioContext.prototype.createOscillator;
+            if (original) window.AudioContext.prototype.createOscillator = function () {
+              if (this.state === "running") window.__tones += 1; return original.call(this); };
+        })();""")
+        page = context.new_page()
+        page.goto(f"{own_server}/#/signin")
+        page.wait_for_selector("body[data-ready=true]")
+        page.click("button[data-user='vantaa.sanna']")
+        page.wait_for_selector("#live-status.live-live")
+        page.click("#alerts-enable")
+        page.reload()
+        page.wait_for_selector("#live-status.live-live")
+        page.wait_for_selector("#sound-held")
+        page.mouse.click(5, 5)
+        page.wait_for_selector("#sound-held", state="detached")
+        cid = _create(Api(own_server, "kela.eero"))
+        page.wait_for_selector(f".notice-urgent[data-consultation='{cid}']")
+        page.wait_for_function("() => window.__tones > 0")
+        context.close()
+    finally:
+        strict.close()
