@@ -135,6 +135,17 @@ def test_an_image_attachment_previews_inline(tabs):
     assert e.evaluate("() => document.querySelector('img.attachment-preview').naturalWidth") == 1
     expert.axe("an image attachment previewed inline")
 
+    # The county's attachment is withheld from Kela's advisor: a placeholder, no preview, no file.
+    e.set_input_files("form.attachment-form input[type=file]",
+                      files=[{"name": "paatos.png", "mimeType": "image/png", "buffer": PNG}])
+    e.fill("form.attachment-form input[name=caption]", "Liitteenä päätös.")
+    e.click("form.attachment-form button[type=submit]")
+    e.wait_for_selector("form.attachment-form ~ .status-area .ok")
+    placeholder = a.wait_for_selector(".message.theirs .item.withheld .attachment-placeholder")
+    assert placeholder.get_attribute("aria-label") == "Liite, jota ei näytetä"
+    assert a.locator(".message.theirs button.preview").count() == 0
+    advisor.axe("a withheld attachment's placeholder")
+
 
 def test_the_advisor_searches_own_consultations(tabs):
     tab = tabs()
