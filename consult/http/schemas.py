@@ -219,6 +219,14 @@ class RoutingPlan(Answer):
     next_on_duty: Instant
     expected_wait_seconds: int | None
     queue_position: int | None
+    #: Of those offered it, how many are connected now (on any instance).
+    offered_online: int | UnsetType = UNSET
+    # Read back while open (GET of a consultation): the stored step and the time of the reading.
+    stage: str | UnsetType | None = UNSET
+    offers: int | UnsetType | None = UNSET
+    next_step_at: Instant | UnsetType = UNSET
+    escalated_pool: str | UnsetType | None = UNSET
+    as_of: Instant | UnsetType = UNSET
 
 
 class Consultation(Answer):
@@ -253,7 +261,9 @@ class Consultation(Answer):
     offered_to: int | UnsetType = UNSET
     identifiers: list[IdentifierNotice] | UnsetType = UNSET
     sensitive: list[SensitivePassage] | UnsetType = UNSET
-    routing: RoutingPlan | UnsetType = UNSET
+    #: Where an open consultation stands in routing (on creation, and on GET while it is open;
+    #: null once claimed or closed).
+    routing: RoutingPlan | UnsetType | None = UNSET
     notification: Notification | UnsetType | None = UNSET
 
 

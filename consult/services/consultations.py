@@ -468,7 +468,11 @@ class Consultations:
                              purpose=c["purpose"])],
             )
         )
-        return self._json_for(c, self._reader(who, acc), view, participants)
+        body = self._json_for(c, self._reader(who, acc), view, participants)
+        if self.routing is not None:
+            # Where it went and what happens next, as after sending (SPEC C1), for after a reload.
+            body["routing"] = await self.routing.status(c)
+        return body
 
     @staticmethod
     def _reader(who: Principal, acc: access.Access) -> Party:

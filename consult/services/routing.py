@@ -195,6 +195,40 @@ class Routing:
             return {u for u in user_ids if self.bus.is_online(u)}
         return await self.directory.presence.online(user_ids)
 
+    async def status(self, c: dict[str, Any]) -> dict[str, Any] | None:
+        """Where an open consultation ``c`` stands now, for its readers (read-only): the routing
+        outcome as at creation (``Plan.as_json``) computed afresh — offered to how many, on duty,
+        next on duty, the expected wait still to go, the place in the queue — with the stored
+        step (stage, offers, next step). None once it is claimed or closed."""
+        if c["status"] != "open":
+            return None
+        now = self.clock.now()
+        async with self.db.read() as conn:
+            row = await store.get_routing(conn, c["id"])
+            settings = await self.pool(conn, c["target_org"], c.get("pool"))
+            reachable = [e for e in await self.experts(c["target_org"], conn) if matches(c, e)]
+            on_duty = [e for e in reachable if e["on_duty"]]
+            targets, busy = await self._under_limit(conn, on_duty, settings)
+            next_on = None if on_duty else await self.roster.next_on_duty(
+                conn, [e["user_id"] for e in reachable], now)
+            typical = await self._expected_wait(conn, c["target_org"], c.get("pool"), c["urgency"], now)
+            ahead = await store.queue_position(conn, c["target_org"], c.get("pool"), c["urgency"], c["created_at"])
+        waited = (now - c["created_at"]).total_seconds()
+        wait = None if typical is None else max(0.0, typical - waited)
+        if next_on is not None:
+            wait = (wait or 0.0) + (next_on - now).total_seconds()
+        sla = row["sla_seconds"] if row is not None else settings.sla[c["urgency"]]
+        body = Plan(targets, sla, len(on_duty), busy, next_on, wait, ahead + 1, now).as_json()
+        body.update({
+            "sla_due_at": iso(c["created_at"] + timedelta(seconds=sla)),
+            "stage": row["stage"] if row is not None else None,
+            "offers": row["offers"] if row is not None else None,
+            "next_step_at": iso(row["next_at"]) if row is not None else None,
+            "escalated_pool": c.get("escalated_pool"),
+            "as_of": iso(now),
+        })
+        return body
+
     async def _under_limit(self, conn: AsyncConnection, experts: list[dict[str, Any]], settings: PoolSettings
                            ) -> tuple[list[str], int]:
         load = await store.open_load(conn, [e["user_id"] for e in experts])

@@ -51,6 +51,12 @@ async def insert_routing(conn: AsyncConnection, values: dict[str, Any]) -> None:
     await conn.execute(insert(consultation_routing).values(**values))
 
 
+async def get_routing(conn: AsyncConnection, consultation_id: str) -> dict[str, Any] | None:
+    row = (await conn.execute(select(consultation_routing).where(
+        consultation_routing.c.consultation_id == consultation_id))).first()
+    return as_dict(row) if row else None
+
+
 async def due(conn: AsyncConnection, now: datetime, limit: int = 200) -> list[dict[str, Any]]:
     """Routing steps that are due, with the consultation's status and routing fields."""
     r, c = consultation_routing.c, consultations.c

@@ -87,3 +87,30 @@ def test_an_ended_session_signs_the_tab_out(browser, short_server):
         assert page.evaluate("() => sessionStorage.getItem('konsulta.session')") is None
     finally:
         tab.close()
+
+
+def test_a_token_that_runs_out_mid_conversation_keeps_the_draft(browser, short_server):
+    """The advisor is writing an answer when renewals stop reaching the server (the network drops
+    them) and the 4-second token runs out: the tab goes to sign-in; the same user's next sign-in
+    returns to the same consultation with the text being written still there."""
+    aino = _token(short_server, "kela.aino")
+    status, created = _post(short_server, "/api/v1/consultations", {
+        "topic": "application_intake", "urgency": "normal", "pool": "toimeentulotuki",
+        "question": "Riittääkö vuokrasopimuksen kopio?", "purpose": "general", "target_org": "vantaa"}, aino)
+    assert status == 201, created
+    cid = created["id"]
+    assert _post(short_server, f"/api/v1/consultations/{cid}/claim", {}, _token(short_server, "vantaa.sanna"))[0] == 200
+    tab = Tab(browser, short_server)
+    try:
+        page = tab.sign_in("kela.aino")
+        tab.go(f"#/c/{cid}", ".composer textarea[name=text]")
+        draft = "Kiitos, toimitan kopion vielä tänään"
+        page.fill(".composer textarea[name=text]", draft)
+        page.route(re.compile(r".*/api/v1/dev/token/renew$"), lambda route: route.abort())
+        page.wait_for_url(re.compile(r".*#/signin$"), timeout=30000)
+        page.click("button[data-user='kela.aino']")
+        page.wait_for_url(re.compile(rf".*#/c/{cid}$"))
+        page.wait_for_function("(d) => document.querySelector('.composer textarea[name=text]')?.value === d", arg=draft)
+        assert page.evaluate("() => sessionStorage.getItem('konsulta.after')") is None
+    finally:
+        tab.close()

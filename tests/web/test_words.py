@@ -126,9 +126,8 @@ def test_actions_bases_purposes_and_people_are_words_not_codes(tabs):
     advisor, cid = _withheld_answer(tabs, hetu(42, sign="A", birth="150305"))
     a = advisor.page
     ref = a.inner_text(".c-header .facts dd >> text=/^cl_/")
-    # The consultation names people the app knows by name (the user, the authors of messages). The
-    # header is read from a fresh load: what is checked here is the words, not the live update.
-    a.reload()
+    # The consultation names people the app knows by name (the user, the authors of messages); the
+    # expert who claimed as the page opened joins the header live, without a reload.
     a.wait_for_selector(".participants li[data-user='vantaa.sanna']")
     header = a.inner_text(".c-header")
     assert "Sanna Asiantuntija" in header and "Aino Neuvoja" in header

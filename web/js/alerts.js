@@ -10,6 +10,56 @@ const pending = new Map();
 // Offers alerted in this tab (so that catching up after a break does not alert them again).
 const seen = new Set();
 let audio = null;
+// The user turned the tone on with a press (which lets a page play sound); remembered in this
+// browser (a flag, no personal data), so that after a reload the first press anywhere resumes it.
+const SOUND = "konsulta.sound";
+
+function remembered() {
+  try {
+    return localStorage.getItem(SOUND) === "on";
+  } catch {
+    return false;
+  }
+}
+
+/** From a user's press: the tone is on, now and after a reload. */
+export function unlockSound() {
+  try {
+    localStorage.setItem(SOUND, "on");
+  } catch {
+    // Not remembered: on for this page.
+  }
+  try {
+    audio = audio || new AudioContext();
+    if (audio.state === "suspended") audio.resume();
+  } catch {
+    // No audio device.
+  }
+}
+
+export function soundOn() {
+  return remembered();
+}
+
+/** After a reload: a tone turned on before is ready again, resumed by the first press if the
+ * browser holds it until then. */
+export function restoreSound() {
+  if (!remembered()) return;
+  try {
+    audio = audio || new AudioContext();
+  } catch {
+    return;
+  }
+  if (audio.state !== "suspended") return;
+  // The browser holds sound until the page is pressed: say so until then.
+  const held = h("div", { class: "notice notice-sound", id: "sound-held" }, h("p", { text: t("notify.soundheld") }));
+  document.getElementById("notices").append(held);
+  const resume = () => {
+    audio.resume().then(() => held.remove()).catch(() => {});
+    for (const type of ["pointerdown", "keydown"]) document.removeEventListener(type, resume, true);
+  };
+  for (const type of ["pointerdown", "keydown"]) document.addEventListener(type, resume, true);
+}
 
 function tone() {
   try {

@@ -3,6 +3,14 @@
 // open socket (reauthenticate), so the connection and its events carry on; the server closes a
 // socket whose token ran out with 4401, and one whose session an administrator ended with 4403.
 // Either ends the tab's session (4401 only when the token held is no longer valid).
+//
+// Resuming: each stored event carries an ``event_id``; the tab keeps the last one it processed
+// (in memory and in sessionStorage, so a reload resumes too) and sends it in its first frame.
+// The server then replays what came since and says ``live.resumed`` (``complete: false`` when
+// some of it was pruned). An event already processed (id not above the last) is dropped. Views
+// re-read what they show after a ``live.resumed`` that is not ``complete``: the server's own
+// when it could not replay everything, or one made here when the server does not resume by id
+// (its ``ready`` names no ``last_event_id``, or no ``live.resumed`` follows in time).
 
 import { session } from "./session.js";
 
@@ -16,6 +24,46 @@ let pinger = null;
 // fetch what they may have missed (a synthetic event "live.resumed" follows the "ready").
 let wasLive = false;
 let sessionEnded = () => {};
+// The last event processed in this tab (by the user it was for), or null: none yet.
+const LAST = "konsulta.live.last";
+let lastEventId = null;
+let awaitingResume = null;
+// Whether the resumption under way follows a break in this page (not the page's first connection).
+let reconnected = false;
+const RESUME_WAIT_MS = 5000;
+
+function loadLast() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(LAST) || "null");
+    return saved && session.user && saved.user === session.user.id && Number.isInteger(saved.id) ? saved.id : null;
+  } catch {
+    return null;
+  }
+}
+
+function saveLast(id) {
+  lastEventId = id;
+  try {
+    if (session.user) sessionStorage.setItem(LAST, JSON.stringify({ user: session.user.id, id }));
+  } catch {
+    // Storage refused: the id stays in memory for this page.
+  }
+}
+
+/** The last event id this tab processed (null before the first). */
+export function lastEvent() {
+  return lastEventId;
+}
+
+function deliver(item) {
+  for (const listener of [...listeners]) {
+    try {
+      listener(item);
+    } catch (error) {
+      console.error(error);
+    }
+  }
+}
 
 export function onSessionEnded(callback) {
   sessionEnded = callback;
@@ -44,7 +92,14 @@ export function connect() {
   const ws = new WebSocket(`${scheme}://${location.host}/api/v1/ws`);
   socket = ws;
   statusListener("connecting");
-  ws.addEventListener("open", () => ws.send(JSON.stringify({ type: "auth", token: session.token })));
+  if (lastEventId === null) lastEventId = loadLast();
+  // The id sent is the one this connection resumes from (a reload of the tab resumes too).
+  const from = lastEventId;
+  ws.addEventListener("open", () => {
+    const frame = { type: "auth", token: session.token };
+    if (from !== null) frame.last_event_id = from;
+    ws.send(JSON.stringify(frame));
+  });
   ws.addEventListener("message", (message) => {
     let event;
     try {
@@ -57,22 +112,27 @@ export function connect() {
       statusListener("live");
       clearInterval(pinger);
       pinger = setInterval(() => ws.readyState === 1 && ws.send(JSON.stringify({ type: "ping" })), 25000);
+      deliver(event);
+      ready(event, from);
+      return;
     }
-    const events = event.type === "ready" && wasLive ? [event, { type: "live.resumed" }] : [event];
-    if (event.type === "ready") wasLive = true;
-    for (const item of events) {
-      for (const listener of [...listeners]) {
-        try {
-          listener(item);
-        } catch (error) {
-          console.error(error);
-        }
-      }
+    if (event.type === "live.resumed") {
+      clearTimeout(awaitingResume);
+      awaitingResume = null;
+      deliver({ ...event, complete: event.complete === true, reconnected });
+      return;
     }
+    if (Number.isInteger(event.event_id)) {
+      if (lastEventId !== null && event.event_id <= lastEventId) return; // processed already
+      saveLast(event.event_id);
+    }
+    deliver(event);
   });
   ws.addEventListener("close", (event) => {
     if (socket === ws) socket = null;
     clearInterval(pinger);
+    clearTimeout(awaitingResume);
+    awaitingResume = null;
     if (event.code === 4403 && wanted) {
       statusListener("offline");
       sessionEnded();
@@ -92,9 +152,54 @@ export function connect() {
   });
 }
 
+/** After ``ready``: whether the server resumes by event id, and if not, what views must re-read. */
+function ready(event, from) {
+  const resumes = Number.isInteger(event.last_event_id);
+  const again = wasLive;
+  wasLive = true;
+  reconnected = again;
+  if (!resumes) {
+    // A server that does not resume: after a break every open view re-reads what it shows.
+    if (again) deliver({ type: "live.resumed", complete: false, reconnected });
+    return;
+  }
+  if (from !== null && event.last_event_id < from) {
+    // The server counts from lower than this tab has seen (its store was replaced): start over
+    // from its count, and re-read.
+    saveLast(event.last_event_id);
+    deliver({ type: "live.resumed", complete: false, reconnected });
+    return;
+  }
+  if (from === null) {
+    // Nothing to resume from (the first connection of this tab): what follows is new.
+    if (lastEventId === null) saveLast(event.last_event_id);
+    return;
+  }
+  // The server replays what came after ``from`` and then says so; if it never does, re-read.
+  clearTimeout(awaitingResume);
+  awaitingResume = setTimeout(() => {
+    awaitingResume = null;
+    deliver({ type: "live.resumed", complete: false, reconnected });
+  }, RESUME_WAIT_MS);
+}
+
+/** Signed out: the next user of this tab starts from nothing. */
+export function forgetEvents() {
+  lastEventId = null;
+  try {
+    sessionStorage.removeItem(LAST);
+  } catch {
+    // Nothing stored.
+  }
+}
+
 export function disconnect() {
   wanted = false;
   wasLive = false;
+  // Read again from storage at the next connection, for whoever signs in then.
+  lastEventId = null;
+  clearTimeout(awaitingResume);
+  awaitingResume = null;
   clearInterval(pinger);
   if (socket) socket.close(1000);
   socket = null;

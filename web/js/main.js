@@ -3,14 +3,15 @@
 
 import { api, loadCapabilities, may, whenUnauthenticated } from "./api.js";
 import { h, replace, select, uid } from "./dom.js";
-import { LANGUAGES, language, preferredLanguage, setLanguage, t } from "./i18n.js";
-import { connect, disconnect, onLiveStatus, onSessionEnded, subscribe } from "./live.js";
-import { startRenewal, stopRenewal } from "./renewal.js";
+import { LANGUAGES, label, language, preferredLanguage, setLanguage, t } from "./i18n.js";
+import { connect, disconnect, forgetEvents, onLiveStatus, onSessionEnded, subscribe } from "./live.js";
+import { startRenewal, stopRenewal, tokenFromElsewhere } from "./renewal.js";
 import { beginSignIn, completeSignIn, isCallback } from "./oidc.js";
-import { session } from "./session.js";
-import { alertOffer, catchUpOffers, clearOfferAlerts, offerTaken } from "./alerts.js";
-import { broadcastSignOut, claimSoundLeadership, clearUnread, messageElsewhere, refreshTitle, releaseSoundLeadership,
-  restoreUnread, routingStep, whenSignedOutElsewhere } from "./notify.js";
+import { expiryOf, session } from "./session.js";
+import { alertOffer, catchUpOffers, clearOfferAlerts, offerTaken, restoreSound, soundOn, unlockSound } from "./alerts.js";
+import { alertSettings, broadcastSignOut, claimSoundLeadership, clearUnread, messageElsewhere, notifyOutside, refreshTitle,
+  releaseSoundLeadership, restoreUnread, routingStep, sessionFromOtherTabs, whenSignedOutElsewhere,
+  whenTokenElsewhere } from "./notify.js";
 import { signinView } from "./views/signin.js";
 import { advisorView } from "./views/advisor.js";
 import { consultationView } from "./views/consultation.js";
@@ -41,7 +42,7 @@ const ROUTES = [
 // The route of a session that ran out, for after this tab's next sign-in (a hash: view and ids).
 const AFTER = "konsulta.after";
 
-const app = { config: null, cleanup: null, liveStatus: "offline", routed: false };
+const app = { config: null, cleanup: null, liveStatus: "offline", routed: false, drafts: null };
 
 export function announce(text, { assertive = false } = {}) {
   const region = document.getElementById(assertive ? "announce-assertive" : "announce-polite");
@@ -104,6 +105,7 @@ function renderChrome() {
         h("span", { class: "who-name", text: session.user.name }),
         h("span", { class: "who-org", text: ` · ${session.user.org} · ${session.user.roles.map((r) => t(`role.${r}`)).join(", ")}` })),
       h("p", { class: ["live", `live-${app.liveStatus}`], id: "live-status", text: t(`live.${app.liveStatus}`) }),
+      alertSettings({ unlockSound, soundOn, announce }),
       h("button", { type: "button", class: "secondary", onclick: signOut, text: t("signin.signout") }));
   }
   replace(document.getElementById("tools"), tools);
@@ -159,6 +161,7 @@ function signOutHere() {
   sessionStorage.removeItem(AFTER);
   stopRenewal();
   disconnect();
+  forgetEvents();
   releaseSoundLeadership();
   clearOfferAlerts();
   clearUnread();
@@ -174,7 +177,9 @@ export async function signedIn(token, via = "oidc") {
   startRenewal();
   startLive();
   renderChrome();
-  navigate(returnRoute(me) || homeFor(me));
+  const back = returnRoute(me);
+  app.drafts = back && back.drafts.length ? { route: back.route, drafts: back.drafts } : null;
+  navigate((back && back.route) || homeFor(me));
 }
 
 /** The route the same user was in when their session ran out in this tab, once. */
@@ -187,11 +192,13 @@ function returnRoute(me) {
   }
   sessionStorage.removeItem(AFTER);
   if (!after || after.user !== me.id || typeof after.route !== "string") return null;
-  return ROUTES.some((r) => !r.public && r.pattern.test(after.route)) ? after.route : null;
+  if (!ROUTES.some((r) => !r.public && r.pattern.test(after.route))) return null;
+  return { route: after.route, drafts: Array.isArray(after.drafts) ? after.drafts : [] };
 }
 
 function startLive() {
-  if (may(...QUEUE)) claimSoundLeadership();
+  // One tab of the user sounds and notifies (for an advisor: answers; for an expert: offers too).
+  claimSoundLeadership();
   connect();
 }
 
@@ -232,6 +239,10 @@ async function route() {
     console.error(error);
     main.append(h("p", { class: "error", role: "alert", text: t("error.view") }));
   }
+  // The drafts of a session that ran out go back into the view they were written in (and are
+  // dropped if the user goes elsewhere first).
+  if (app.drafts && app.drafts.route === hash) restoreDrafts(main, app.drafts.drafts);
+  if (app.drafts && hash !== "#/signin") app.drafts = null;
   document.title = `${main.querySelector("h1")?.textContent || ""} – Konsulta`;
   refreshTitle();
   // On a change of view, focus moves to its heading; on the first load it stays at the start,
@@ -256,11 +267,14 @@ async function start() {
   });
   app.config = await api("GET", "/api/v1/config");
   await loadCapabilities();
+  restoreSound();
   whenSignedOutElsewhere(signOutHere);
   const ended = () => {
     // The view the user was in is where the next sign-in of this tab returns to.
+    // What was being typed there comes back too (in this tab's sessionStorage until then).
     if (session.user && location.hash && location.hash !== "#/signin") {
-      sessionStorage.setItem(AFTER, JSON.stringify({ user: session.user.id, route: location.hash }));
+      sessionStorage.setItem(AFTER, JSON.stringify({ user: session.user.id, route: location.hash,
+        drafts: snapshotDrafts(document.getElementById("main")) }));
     }
     stopRenewal();
     disconnect();
@@ -282,20 +296,31 @@ async function start() {
   subscribe((event) => {
     if (event.type === "consultation.offered" && may(...QUEUE)) {
       alertOffer(event, { announce, navigate });
+      const offered = event.consultation || {};
+      if (offered.id) {
+        notifyOutside(`offer:${offered.id}:${event.reason || "new"}`, t("notify.offer.title"),
+          t("alert.offered", { topic: label("topic", offered.topic), urgency: label("urgency", offered.urgency) }),
+          () => navigate("#/expert"));
+      }
     }
     if (event.type === "consultation.reoffered" || event.type === "consultation.escalated") routingStep(event);
     // A colleague claimed it, or it was closed: the alert and its count go at once.
     if (event.type === "consultation.claimed" || event.type === "consultation.closed") offerTaken(event);
     // An answer in a consultation that is not open in this tab: counted, titled, bannered, announced.
     const message = event.type === "message.created" && event.message;
-    if (message && session.user && message.author && message.author.id !== session.user.id
-        && location.hash !== `#/c/${message.consultation_id}`) {
+    const fromOther = message && session.user && message.author && message.author.id !== session.user.id;
+    if (fromOther && location.hash !== `#/c/${message.consultation_id}`) {
       messageElsewhere(message, { announce });
+    }
+    // Not in view in any tab of the user: one system notification (if they turned them on).
+    if (fromOther) {
+      notifyOutside(`message:${message.id}`, t("notify.answer.title"),
+        t("notify.answer", { name: message.author.name || message.author.id }), () => navigate(`#/c/${message.consultation_id}`));
     }
     // Back after a break: errors of the break are no longer true (the views fetch what was missed).
     if (event.type === "live.resumed") {
       document.querySelectorAll(".error[data-network]").forEach((el) => el.remove());
-      announce(t("live.resumed"));
+      if (event.reconnected) announce(t("live.resumed"));
       if (may(...QUEUE)) {
         api("GET", "/api/v1/queue?limit=100").then((page) => catchUpOffers(page.items || [], { announce, navigate }))
           .catch(() => {});
@@ -315,11 +340,17 @@ async function start() {
     }
   } else {
     session.restore();
+    if (!session.user) {
+      // Another tab of this browser profile may be signed in: this tab joins its session.
+      const shared = await sessionFromOtherTabs();
+      if (shared && (expiryOf(shared.token) || 0) > Date.now() + 5000) session.start(shared.token, shared.user, shared.via);
+    }
     if (session.user) {
       startRenewal();
       startLive();
     }
   }
+  whenTokenElsewhere(tokenFromElsewhere);
   window.addEventListener("hashchange", route);
   await route();
   document.body.dataset.ready = "true";

@@ -6,9 +6,10 @@
 // Unread counts and routing outcomes are kept in sessionStorage (identifiers and numbers only,
 // no content), so that they survive a reload of the tab and die with it.
 
-import { h } from "./dom.js";
+import { h, replace } from "./dom.js";
 import { formatDateTime, formatDuration, formatNumber, t } from "./i18n.js";
 import { session } from "./session.js";
+import { countdown } from "./ticker.js";
 
 const UNREAD = "konsulta.unread";
 const ROUTING = "konsulta.routing";
@@ -117,8 +118,24 @@ export function rememberRouting(id, created) {
   const routing = created.routing || (created.offered_to !== undefined ? { state: created.offered_to ? "offered" : "nobody_on_duty", offered_to: created.offered_to } : null);
   if (!routing) return;
   const all = load(ROUTING);
-  all[id] = { ...routing, steps: [] };
+  all[id] = { ...withWaitUntil(routing), steps: [] };
   save(ROUTING, all);
+}
+
+/** The instant (this browser's clock) the expected wait runs out, from the seconds just read. */
+function withWaitUntil(routing) {
+  return typeof routing.expected_wait_seconds === "number"
+    ? { ...routing, wait_until: Date.now() + routing.expected_wait_seconds * 1000 } : routing;
+}
+
+/** Where the consultation stands as the server read it now (GET's ``routing``), with the steps
+ * seen live in this tab; null once it is claimed or closed. */
+export function routingRead(id, routing) {
+  const all = load(ROUTING);
+  if (!routing) return all[id] || null;
+  all[id] = { ...withWaitUntil(routing), steps: (all[id] && all[id].steps) || [] };
+  save(ROUTING, all);
+  return all[id];
 }
 
 /** A re-offer or an escalation (``consultation.reoffered`` / ``.escalated``) of a consultation. */
@@ -138,29 +155,44 @@ export function routingOf(id) {
   return load(ROUTING)[id] || null;
 }
 
-/** The routing outcome in words: to how many it was offered or that nobody is on duty, when the
- * next one is, the expected wait, and each re-offer or escalation since. */
-export function routingText(routing) {
+/** The routing outcome as text keys: to how many it was offered or that nobody is on duty, when
+ * the next one is, the expected wait, and each re-offer or escalation since. */
+function routingParts(routing) {
   if (!routing) return [];
-  const lines = [];
-  if (routing.state === "offered") lines.push(t("routing.offered", { count: formatNumber(routing.offered_to || 0) }));
-  else if (routing.state === "all_busy") lines.push(t("routing.allbusy", { count: formatNumber(routing.on_duty || 0) }));
-  else lines.push(t("routing.nobody"));
-  if (routing.next_on_duty) lines.push(t("routing.next", { when: formatDateTime(routing.next_on_duty) }));
+  const parts = [];
+  if (routing.state === "offered") parts.push(["routing.offered", { count: formatNumber(routing.offered_to || 0) }]);
+  else if (routing.state === "all_busy") parts.push(["routing.allbusy", { count: formatNumber(routing.on_duty || 0) }]);
+  else parts.push(["routing.nobody", {}]);
+  if (routing.next_on_duty) parts.push(["routing.next", { when: formatDateTime(routing.next_on_duty) }]);
   if (typeof routing.expected_wait_seconds === "number") {
-    lines.push(t("routing.wait", { time: formatDuration(routing.expected_wait_seconds) }));
+    parts.push(["routing.wait", { time: formatDuration(routing.expected_wait_seconds) }, "wait"]);
   }
   if (typeof routing.queue_position === "number" && routing.queue_position > 0) {
-    lines.push(t("routing.position", { position: formatNumber(routing.queue_position) }));
+    parts.push(["routing.position", { position: formatNumber(routing.queue_position) }]);
   }
   const steps = routing.steps || [];
-  if (!steps.length && routing.sla_due_at) lines.push(t("routing.nextstep", { when: formatDateTime(routing.sla_due_at) }));
+  const next = routing.next_step_at || routing.sla_due_at;
+  if (!steps.length && next) parts.push(["routing.nextstep", { when: formatDateTime(next) }]);
   for (const step of steps) {
     const key = step.kind === "escalated" ? "routing.escalated" : "routing.reoffered";
-    lines.push(t(key, { when: formatDateTime(step.at), count: formatNumber(step.offered_to || 0), pool: step.pool || "—" }));
-    if (step.next_at) lines.push(t("routing.nextstep", { when: formatDateTime(step.next_at) }));
+    parts.push([key, { when: formatDateTime(step.at), count: formatNumber(step.offered_to || 0), pool: step.pool || "—" }]);
+    if (step.next_at) parts.push(["routing.nextstep", { when: formatDateTime(step.next_at) }]);
   }
-  return lines;
+  return parts;
+}
+
+/** The routing outcome in words (for announcements). */
+export function routingText(routing) {
+  return routingParts(routing).map(([key, params]) => t(key, params));
+}
+
+/** The routing outcome for the page: the expected wait, as read, and a clock that counts it down. */
+export function routingLines(routing) {
+  return routingParts(routing).map(([key, params, kind]) => {
+    if (kind !== "wait" || typeof routing.wait_until !== "number") return t(key, params);
+    return [t(key, params), " ", h("span", { class: "wait-left" }, t("routing.left"), " ",
+      countdown(routing.wait_until, { className: "clock wait-clock" }))];
+  });
 }
 
 // -- the tabs of one browser profile -----------------------------------------------------------
@@ -177,9 +209,128 @@ export function whenSignedOutElsewhere(callback) {
   onSignOutElsewhere = callback;
 }
 
+// One session for the tabs of a browser profile: a tab opened while another is signed in takes
+// that tab's session (asked for over the channel, as sessionStorage is per tab), and a token
+// renewed in one tab is taken by the others of the same user.
+let sessionOffers = [];
+let onTokenElsewhere = () => {};
+
+/** A signed-in tab's session ({token, user, via}), or null if none answers within ``wait`` ms. */
+export function sessionFromOtherTabs(wait = 300) {
+  if (!channel) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    const take = (offer) => {
+      sessionOffers = sessionOffers.filter((f) => f !== take);
+      clearTimeout(timer);
+      resolve(offer);
+    };
+    const timer = setTimeout(() => take(null), wait);
+    sessionOffers.push(take);
+    channel.postMessage({ type: "session?" });
+  });
+}
+
+/** Tell the other tabs of this user the renewed token. */
+export function broadcastToken() {
+  if (session.user && session.token) channel?.postMessage({ type: "token", user: session.user.id, token: session.token });
+}
+
+export function whenTokenElsewhere(callback) {
+  onTokenElsewhere = callback;
+}
+
 channel?.addEventListener("message", (event) => {
-  if (event.data && event.data.type === "signout" && session.user) onSignOutElsewhere();
+  const data = event.data || {};
+  if (data.type === "signout" && session.user) onSignOutElsewhere();
+  if (data.type === "seen" && session.user && data.user === session.user.id) seenElsewhere.add(data.key);
+  if (data.type === "session?" && session.user && session.token) {
+    // The way of renewing goes as "shared": the refresh token stays in the tab that holds it.
+    channel.postMessage({ type: "session", token: session.token, user: session.user,
+      via: session.via === "dev" ? "dev" : "shared" });
+  }
+  if (data.type === "session" && typeof data.token === "string" && data.user) {
+    for (const take of [...sessionOffers]) take({ token: data.token, user: data.user, via: data.via });
+  }
+  if (data.type === "token" && session.user && data.user === session.user.id && typeof data.token === "string"
+      && data.token !== session.token) {
+    onTokenElsewhere(data.token);
+  }
 });
+
+// -- system notifications -----------------------------------------------------------------------
+//
+// Asked for only when the user presses the button (never on page load). An answer or an offer
+// that arrives while no tab of the user is in view gives one system notification: a tab that
+// shows it tells the others so ("seen", over the BroadcastChannel); of the hidden tabs only the
+// one that sounds (the Web Lock holder) notifies, after a short wait for such a word. The text
+// says who answered or what kind of question came, never the message or the question.
+
+const SEEN_WAIT_MS = 400;
+const seenElsewhere = new Set();
+
+export function notificationPermission() {
+  return typeof Notification === "function" ? Notification.permission : "unsupported";
+}
+
+/** Ask the browser for permission (from a button press only). */
+export async function askNotifications() {
+  if (typeof Notification !== "function") return "unsupported";
+  try {
+    return await Notification.requestPermission();
+  } catch {
+    return Notification.permission;
+  }
+}
+
+/** Something the user must not miss (``key`` names it the same in every tab): notified by the
+ * system when no tab of the user is in view. ``open`` runs when the notification is clicked. */
+export function notifyOutside(key, title, body, open) {
+  const user = session.user && session.user.id;
+  if (!user) return;
+  if (!document.hidden) {
+    channel?.postMessage({ type: "seen", user, key });
+    return;
+  }
+  if (!soundsHere() || notificationPermission() !== "granted") return;
+  setTimeout(() => {
+    if (seenElsewhere.has(key) || !document.hidden || !session.user || session.user.id !== user) return;
+    try {
+      const shown = new Notification(title, { body, tag: key, lang: document.documentElement.lang || "fi" });
+      shown.addEventListener("click", () => {
+        window.focus();
+        open();
+        shown.close();
+      });
+    } catch {
+      // Notifications refused by the platform: the title count and the banner remain.
+    }
+  }, SEEN_WAIT_MS);
+}
+
+/** The user's switch for alerts outside the page: a button that asks for permission and turns the
+ * tone on (a press is what lets the page play sound), or what the browser allows now. */
+export function alertSettings({ unlockSound, soundOn, announce }) {
+  const box = h("div", { class: "alert-settings", id: "alert-settings" });
+  const draw = () => {
+    const permission = notificationPermission();
+    if (permission === "granted" && soundOn()) {
+      replace(box, h("p", { class: "hint", text: t("notify.on") }));
+      return;
+    }
+    const parts = [h("button", { type: "button", class: "secondary", id: "alerts-enable", text: t("notify.enable"),
+      onclick: async () => {
+        unlockSound();
+        const answer = permission === "default" ? await askNotifications() : permission;
+        draw();
+        announce(answer === "granted" ? t("notify.on") : t("notify.soundonly"));
+        document.getElementById("alert-settings")?.querySelector("button, p")?.focus?.();
+      } })];
+    if (permission === "denied") parts.push(h("p", { class: "hint", text: t("notify.denied") }));
+    replace(box, parts);
+  };
+  draw();
+  return box;
+}
 
 // One tab per user sounds the alerts: the one holding the user's lock (Web Locks). The others
 // show the banner and announce it, silently. Without Web Locks every tab sounds.

@@ -9,7 +9,8 @@
 import { api } from "./api.js";
 import { reauthenticate } from "./live.js";
 import { canRefresh, forgetRefreshToken, refreshAccessToken, RenewalRefused } from "./oidc.js";
-import { session } from "./session.js";
+import { broadcastToken } from "./notify.js";
+import { expiryOf, session } from "./session.js";
 
 const RETRY_MS = 5000;
 let timer = null;
@@ -59,5 +60,18 @@ async function renew() {
   if (!session.user) return; // signed out meanwhile
   session.renew(token);
   reauthenticate();
+  broadcastToken();
   schedule();
+}
+
+/** A token renewed in another tab of the same user: taken here, and this tab's own renewal
+ * waits for the new expiry (so the tabs of one session do not each renew it). */
+export function tokenFromElsewhere(token) {
+  if ((expiryOf(token) || 0) <= (session.expiresAt() || 0)) return; // not newer than the one held
+  session.renew(token);
+  reauthenticate();
+  clearTimeout(timer);
+  timer = null;
+  const renewer = renewers[session.via];
+  if (renewer && renewer.can()) schedule();
 }

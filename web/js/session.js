@@ -3,6 +3,17 @@
 
 const KEY = "konsulta.session";
 
+/** When ``token`` expires (ms since the epoch), read from its exp claim; null if unreadable. */
+export function expiryOf(token) {
+  try {
+    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const exp = JSON.parse(atob(payload.padEnd(Math.ceil(payload.length / 4) * 4, "="))).exp;
+    return typeof exp === "number" ? exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
 export const session = {
   token: null,
   user: null,
@@ -41,13 +52,7 @@ export const session = {
 
   /** When the token expires (ms since the epoch), read from its exp claim; null if unreadable. */
   expiresAt() {
-    try {
-      const payload = this.token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-      const exp = JSON.parse(atob(payload.padEnd(Math.ceil(payload.length / 4) * 4, "="))).exp;
-      return typeof exp === "number" ? exp * 1000 : null;
-    } catch {
-      return null;
-    }
+    return expiryOf(this.token);
   },
 
   end() {

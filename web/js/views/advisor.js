@@ -7,6 +7,7 @@ import { debounce, field, h, radios, replace, select, table } from "../dom.js";
 import { checkHetu } from "../hetu.js";
 import { formatDateTime, formatDuration, formatNumber, label, t } from "../i18n.js";
 import { subscribe } from "../live.js";
+import { serial } from "../serial.js";
 import { session } from "../session.js";
 import { onUnread, rememberRouting, routingText, unread } from "../notify.js";
 import { errorBox, heading, loading, sensitiveConfirm, statusArea, statusBadge, urgencyBadge } from "./common.js";
@@ -23,11 +24,31 @@ export async function advisorView(ctx) {
   const dutyBody = h("div", {}, loading());
   duty.append(dutyBody);
   const mineBody = h("div", {}, loading());
-  mine.append(mineBody);
+  // A filter over the consultations the list has loaded (the API has no search of its own).
+  const filter = h("input", { type: "search", name: "mine_filter", autocomplete: "off", spellcheck: "false" });
+  const filterStatus = h("p", { class: "hint filter-status", role: "status" });
+  mine.append(h("div", { class: "inline-form mine-filter", role: "search", "aria-label": t("mine.filter") }, field(t("mine.filter"), filter, { hint: t("mine.filter.help") })),
+    filterStatus, mineBody);
   form.append(askForm(ctx));
 
-  const refreshDuty = async () => replace(dutyBody, await dutyPanel());
-  const refreshMine = async () => replace(mineBody, await myConsultations());
+  let loaded = null;
+  const drawMine = () => {
+    if (loaded instanceof Node) {
+      replace(mineBody, loaded);
+      filterStatus.textContent = "";
+      return;
+    }
+    const words = filter.value.trim().toLocaleLowerCase().split(/\s+/).filter(Boolean);
+    const shown = words.length ? loaded.filter((c) => matchesAll(c, words)) : loaded;
+    replace(mineBody, mineTable(shown, words.length ? t("mine.filter.none") : t("mine.none")));
+    filterStatus.textContent = words.length ? t("mine.filter.count", { shown: formatNumber(shown.length), all: formatNumber(loaded.length) }) : "";
+  };
+  filter.addEventListener("input", drawMine);
+  const refreshDuty = serial(async () => replace(dutyBody, await dutyPanel()));
+  const refreshMine = serial(async () => {
+    loaded = await myConsultations();
+    drawMine();
+  });
   await Promise.all([refreshDuty(), refreshMine()]);
 
   const later = debounce(refreshDuty, 300);
@@ -273,13 +294,23 @@ function askForm(ctx) {
     status);
 }
 
+/** The user's latest consultations (an error box if they could not be read). */
 async function myConsultations() {
-  let items;
   try {
-    items = (await api("GET", query("/api/v1/consultations", { limit: 50 }))).items;
+    return (await api("GET", query("/api/v1/consultations", { limit: 50 }))).items;
   } catch (error) {
     return errorBox(error);
   }
+}
+
+/** Whether every word is found in what the list shows of ``c`` or in its question. */
+function matchesAll(c, words) {
+  const text = [label("topic", c.topic), label("urgency", c.urgency), label("purpose", c.purpose), label("status", c.status),
+    c.question, c.target_org, c.client_ref, c.case_ref, formatDateTime(c.created_at)].filter(Boolean).join(" ").toLocaleLowerCase();
+  return words.every((word) => text.includes(word));
+}
+
+function mineTable(items, empty) {
   return table(t("mine.caption"), [
     [t("mine.created"), (c) => formatDateTime(c.created_at)],
     [t("ask.topic"), (c) => {
@@ -291,5 +322,5 @@ async function myConsultations() {
     [t("mine.status"), (c) => statusBadge(c.status)],
     [t("ask.target"), (c) => c.target_org],
     [t("ask.purpose"), (c) => label("purpose", c.purpose)],
-  ], items, { empty: t("mine.none") });
+  ], items, { empty });
 }

@@ -10,30 +10,40 @@ import { formatDateTime, formatNumber, label, language, t } from "../i18n.js";
 import { subscribe } from "../live.js";
 import { session } from "../session.js";
 import { dismiss } from "../alerts.js";
-import { markSeen, routingOf, routingText } from "../notify.js";
+import { markSeen, routingLines, routingOf, routingRead, routingText } from "../notify.js";
 import { errorBox, errorText, flaggedMark, heading, knownNames, sensitiveConfirm, sensitiveList, statusArea, statusBadge,
   urgencyBadge } from "./common.js";
 import { scanNotices } from "./advisor.js";
 import { loadPolicyTexts, policyText } from "../policytext.js";
 
 const REFERRAL_CATEGORIES = new Set(["service_need.referral", "housing.risk"]);
+const ATTACHMENT = "application.attachment";
+const PREVIEWABLE = /\.(png|jpe?g)$/i;
 
 export async function consultationView(ctx) {
   const { main, config } = ctx;
   const id = ctx.params[0];
+  // Live events are listened to from the start: one that comes while the view is still loading
+  // (the expert claims as the advisor's page opens) is held and applied once it is drawn.
+  const early = [];
+  let onEvent = (event) => early.push(event);
+  const stop = subscribe((event) => onEvent(event));
   let consultation;
   let names;
   try {
     [consultation, names] = await Promise.all([api("GET", `/api/v1/consultations/${id}`), knownNames(), loadPolicyTexts()]);
   } catch (error) {
+    stop();
     main.append(heading(t("consultation.title")), errorBox(error));
     return null;
   }
   dismiss(id);
   markSeen(id);
+  // Where it went and what happens next, as the server reads it now (kept for this tab).
+  routingRead(id, consultation.routing);
   // Display names the app knows (the user's own, the directory's experts, the authors of messages).
   const state = { consultation, messages: [], receipts: new Map(), consents: null,
-    names };
+    names, withheld: new Map(), outbox: null };
 
   const header = h("div", { class: "c-header" });
   // Where the question went and what happens next, while it waits (updated live).
@@ -45,17 +55,45 @@ export async function consultationView(ctx) {
   const marking = h("p", { class: "secrecy-mark", hidden: true });
   const composer = h("div", { class: "composer" });
   const extras = h("div", { class: "c-extras" });
+  // The log scrolls by itself (and by keyboard): a new message is brought into view unless the
+  // reader has scrolled up to read, who is then offered a button to the new ones.
+  const scroller = h("div", { class: "messages-log", role: "log", "aria-live": "polite", "aria-labelledby": "conv-h",
+    tabindex: "0" }, log);
+  const unseen = [];
+  const newButton = h("button", { type: "button", class: "secondary new-messages", text: t("thread.new", { count: 0 }),
+    onclick: () => {
+      const first = unseen[0];
+      toEnd();
+      if (first) {
+        first.setAttribute("tabindex", "-1");
+        first.focus({ preventScroll: true });
+      }
+    } });
+  // In a box of its own: the box's hidden attribute holds whatever the buttons' display is.
+  const newBox = h("div", { class: "new-messages-box", hidden: true }, newButton);
+  const atEnd = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 48;
+  const toEnd = () => {
+    scroller.scrollTop = scroller.scrollHeight;
+    unseen.length = 0;
+    newBox.hidden = true;
+  };
+  scroller.addEventListener("scroll", () => {
+    if (unseen.length && atEnd()) {
+      unseen.length = 0;
+      newBox.hidden = true;
+    }
+  });
   main.append(heading(t("consultation.title")), header, routingBox, actions,
     h("section", { class: "card", "aria-labelledby": "conv-h" }, marking, h("h2", { id: "conv-h", text: t("consultation.conversation") }),
-      h("div", { class: "messages-log", role: "log", "aria-live": "polite", "aria-labelledby": "conv-h" }, log)),
+      scroller, newBox),
     composer, extras);
 
   let shownStatus = null;
   const renderRouting = () => {
-    const lines = state.consultation.status === "open" ? routingText(routingOf(id)) : [];
+    const lines = state.consultation.status === "open" ? routingLines(routingOf(id)) : [];
     routingBox.hidden = !lines.length;
     replace(routingBox, lines.length ? [h("h2", { id: "routing-h", text: t("routing.title") }),
-      h("ul", { class: "plain-list routing-lines" }, lines.map((line) => h("li", { text: line })))] : []);
+      h("ul", { class: "plain-list routing-lines" }, lines.map((line) => h("li", {}, line)))] : []);
   };
   const render = () => {
     const c = state.consultation;
@@ -77,11 +115,21 @@ export async function consultationView(ctx) {
   render();
 
   const renderedIds = new Set();
-  const addMessage = (message) => {
+  // ``arriving``: a message that comes while the conversation is open (not the first load).
+  const addMessage = (message, { arriving = false } = {}) => {
     if (renderedIds.has(message.id)) return;
     renderedIds.add(message.id);
     state.messages.push(message);
-    log.append(messageView(message, state));
+    const follow = !arriving || atEnd() || message.author.id === session.user.id;
+    const el = messageView(message, state);
+    // A message being sent stays last until it is sent.
+    log.insertBefore(el, log.querySelector("li.pending"));
+    if (follow) toEnd();
+    else {
+      unseen.push(el);
+      newButton.textContent = t("thread.new", { count: formatNumber(unseen.length) });
+      newBox.hidden = false;
+    }
     const author = message.author || {};
     if (author.id && author.name && !state.names.has(author.id)) {
       state.names.set(author.id, author.name);
@@ -114,11 +162,54 @@ export async function consultationView(ctx) {
     log.append(h("li", { class: "load-error" }, errorBox(error)));
   }
   if (!state.messages.length) log.append(h("li", { class: "empty", id: "no-messages", text: t("consultation.nomessages") }));
+  toEnd();
   markRead(state);
+
+  // The sender's own messages on their way: shown at once as being sent, then as sent (with what
+  // the policy withheld from whom), or as not sent with a button to try again.
+  state.outbox = (body) => {
+    document.getElementById("no-messages")?.remove();
+    const status = h("p", { class: "msg-state", text: t("thread.sending") });
+    const count = (body.data || []).length;
+    const el = h("li", { class: "message mine pending", dataset: { state: "sending" } },
+      h("p", { class: "meta" }, h("span", { class: "author", text: session.user.name || session.user.id })),
+      body.text ? h("p", { class: "text", text: body.text }) : null,
+      count ? h("p", { class: "hint", text: t("thread.items", { count: formatNumber(count) }) }) : null,
+      status);
+    log.append(el);
+    toEnd();
+    return {
+      sent(message) {
+        el.remove();
+        const withheld = (message.policy && message.policy.withheld) || [];
+        if (withheld.length) state.withheld.set(message.id, withheld);
+        // The message as the conversation shows it (the send's own answers stay with the composer).
+        const shown = { ...message };
+        for (const key of ["policy", "identifiers", "sensitive"]) delete shown[key];
+        addMessage(shown, { arriving: true });
+        // Already drawn from the live event: the withheld list is added to it.
+        const drawn = log.querySelector(`li[data-message="${CSS.escape(message.id)}"]`);
+        if (withheld.length && drawn && !drawn.querySelector(".withheld-by")) drawn.append(withheldByView(withheld, state));
+      },
+      failed(retry) {
+        el.dataset.state = "failed";
+        replace(status, h("span", { text: t("thread.failed") }), " ",
+          h("button", { type: "button", class: "secondary retry", text: t("thread.retry"), onclick: () => {
+            el.dataset.state = "sending";
+            replace(status, t("thread.sending"));
+            retry();
+          } }));
+      },
+      drop() {
+        el.remove();
+      },
+    };
+  };
 
   const catchUp = async () => {
     try {
       state.consultation = { ...state.consultation, ...await api("GET", `/api/v1/consultations/${id}`) };
+      routingRead(id, state.consultation.routing);
       render();
       log.querySelectorAll("li.load-error").forEach((el) => el.remove());
       const added = await loadMessages();
@@ -132,16 +223,23 @@ export async function consultationView(ctx) {
     }
   };
 
-  return subscribe((event) => {
+  onEvent = (event) => {
     if (event.type === "live.resumed") {
-      catchUp();
+      // Replayed in full by the server (each event once), nothing is re-read unless loading failed.
+      if (!event.complete || log.querySelector("li.load-error")) catchUp();
     } else if ((event.type === "consultation.reoffered" || event.type === "consultation.escalated") && event.consultation_id === id) {
-      // Recorded by the app shell (main.js) whichever view is open; shown here.
+      // Recorded by the app shell (main.js) whichever view is open; shown here, then read again
+      // for the wait and the place in the queue as they are now.
       renderRouting();
       ctx.announce(routingText(routingOf(id)).slice(-2).join(" "));
+      api("GET", `/api/v1/consultations/${id}`).then((fresh) => {
+        state.consultation = { ...state.consultation, ...fresh };
+        routingRead(id, fresh.routing);
+        renderRouting();
+      }).catch(() => {});
     } else if (event.type === "message.created" && event.message && event.message.consultation_id === id) {
       document.getElementById("no-messages")?.remove();
-      addMessage(event.message);
+      addMessage(event.message, { arriving: true });
       if (event.message.author.id !== session.user.id) {
         ctx.announce(t("consultation.newmessage", { name: event.message.author.name }));
         markRead(state);
@@ -166,7 +264,13 @@ export async function consultationView(ctx) {
       if (event.type === "consultation.claimed") ctx.announce(t("consultation.claimed.announce"));
       if (event.type === "consultation.closed") ctx.announce(t("consultation.closed.announce"));
     }
-  });
+  };
+  // What came while loading may be older than what was read: the messages are added (each once)
+  // and the consultation is read again rather than overwritten with an older state.
+  const held = early.splice(0);
+  for (const event of held) if (event.type === "message.created" || event.type === "message.read") onEvent(event);
+  if (held.some((event) => event.type.startsWith("consultation.") || event.type === "live.resumed")) catchUp();
+  return stop;
 }
 
 function isParticipant(consultation) {
@@ -290,15 +394,19 @@ function messageView(message, state) {
   const mine = message.author.id === session.user.id;
   const items = (message.data || []).map((item) => itemView(item));
   const receipt = h("p", { class: "receipt" });
+  let el = null;
+  // The sender's own message is sent, then read by the other party.
   const updateReceipt = () => {
     const others = (message.read_by || []).filter((r) => r.user_id !== session.user.id);
-    receipt.textContent = mine && others.length
-      ? t("consultation.read", { when: formatDateTime(others[others.length - 1].read_at) }) : "";
+    receipt.textContent = !mine ? "" : others.length
+      ? t("consultation.read", { when: formatDateTime(others[others.length - 1].read_at) }) : t("thread.sent");
     receipt.hidden = !receipt.textContent;
+    if (el && mine) el.dataset.state = others.length ? "read" : "sent";
   };
   updateReceipt();
   state.receipts.set(message.id, { update: updateReceipt });
-  return h("li", { class: ["message", mine ? "mine" : "theirs"], dataset: { message: message.id } },
+  const withheld = mine ? state.withheld.get(message.id) : null;
+  el = h("li", { class: ["message", mine ? "mine" : "theirs"], dataset: { message: message.id } },
     h("p", { class: "meta" },
       h("span", { class: "author", text: message.author.name || message.author.id }),
       h("span", { class: "author-org", text: ` · ${message.author.org} · ${label("role", message.author.role)} · ` }),
@@ -307,7 +415,22 @@ function messageView(message, state) {
     flaggedMark(message.flagged_categories),
     items.length ? h("ul", { class: "items", "aria-label": t("items.label") }, items) : null,
     message.content_destroyed ? h("p", { class: "hint", text: t("consultation.shredded") }) : null,
+    withheld && withheld.length ? withheldByView(withheld, state) : null,
     receipt);
+  updateReceipt();
+  return el;
+}
+
+/** For the sender: what each recipient could not see of their message, and why (the policy's
+ * answer to the send; the conversation read later does not carry it). */
+function withheldByView(withheld, state) {
+  return h("details", { class: "withheld-by" },
+    h("summary", { text: t("thread.withheldby", { count: formatNumber(withheld.length) }) }),
+    h("ul", { class: "plain-list" }, withheld.map((w) => h("li", {},
+      h("strong", { text: person(state.names, w.recipient && w.recipient.user_id)
+        || [w.recipient && w.recipient.org, w.recipient && label("role", w.recipient.role)].filter(Boolean).join(" · ") }),
+      ": ", h("span", { text: w.category ? label("category", w.category) : t("preview.text") }),
+      " – ", policySpan("reason", w.reason)))));
 }
 
 /** A reason or citation of the policy in the UI language (marked as English if it has no translation). */
@@ -320,6 +443,8 @@ function itemView(item) {
   const name = h("span", { class: "item-category", text: `${label("category", item.category)}: ` });
   if (item.withheld) {
     return h("li", { class: "item withheld" }, name,
+      item.category === ATTACHMENT ? h("span", { class: "attachment-placeholder", role: "img",
+        "aria-label": t("attachments.placeholder"), text: "🔒 " }) : null,
       h("strong", { text: t("items.withheld") }), " ",
       policySpan("reason", item.reason),
       item.consent ? h("span", { class: "consent-note",
@@ -329,8 +454,48 @@ function itemView(item) {
         item.citation ? h("p", {}, `${t("policy.citation")}: `, policySpan("citation", item.citation)) : null) : null);
   }
   return h("li", { class: "item" }, name, h("span", { class: "item-value", text: String(item.value) }),
-    item.attachment_id ? [" ", downloadButton(item)] : null,
+    item.attachment_id ? [" ", downloadButton(item), PREVIEWABLE.test(String(item.value)) ? [" ", previewButton(item)] : null] : null,
     item.referral ? h("span", { class: "hint", text: ` (${t("referral.title")}: ${label("referral", item.referral.condition)})` }) : null);
+}
+
+/** An image attachment shown in the conversation on request (fetched with the token, shown as a
+ * data: URL, which the page's CSP allows for images; a PDF is downloaded, as the CSP embeds no
+ * documents). Asked for, not fetched with every view: each fetch is an audited read. */
+function previewButton(item) {
+  const box = h("span", { class: "preview-box" });
+  const button = h("button", {
+    type: "button", class: "link preview", dataset: { attachment: item.attachment_id },
+    "aria-label": t("attachments.preview.for", { name: String(item.value) }), text: t("attachments.preview"),
+    "aria-expanded": "false",
+    onclick: async () => {
+      if (box.firstChild) {
+        box.replaceChildren();
+        button.setAttribute("aria-expanded", "false");
+        return;
+      }
+      button.disabled = true;
+      try {
+        const { blob } = await download(`/api/v1/attachments/${encodeURIComponent(item.attachment_id)}`);
+        if (!/^image\/(png|jpeg)$/.test(blob.type)) {
+          box.replaceChildren(h("span", { class: "hint", text: t("attachments.nopreview") }));
+          return;
+        }
+        const url = await new Promise((resolve, reject) => {
+          const reader = new FileReader();
+          reader.onload = () => resolve(reader.result);
+          reader.onerror = () => reject(reader.error);
+          reader.readAsDataURL(blob);
+        });
+        box.replaceChildren(h("img", { class: "attachment-preview", src: url, alt: t("attachments.preview.alt", { name: String(item.value) }) }));
+        button.setAttribute("aria-expanded", "true");
+      } catch (error) {
+        box.replaceChildren(h("span", { class: "hint", text: error.status === 404 ? t("attachments.gone") : errorText(error) }));
+      } finally {
+        button.disabled = false;
+      }
+    },
+  });
+  return [button, box];
 }
 
 /** Fetched with the bearer token and handed over as a Blob: a token never goes into a URL. */
@@ -640,24 +805,37 @@ function composerView(ctx, state, config) {
     if (confirmation) body.sensitive_confirmation = confirmation;
     const button = event.submitter;
     if (button) button.disabled = true;
-    try {
-      const sent = await api("POST", `/api/v1/consultations/${c.id}/messages`, body);
-      text.value = "";
-      for (const row of [...rows]) row.el.remove();
-      rows.length = 0;
-      preview.replaceChildren();
-      confirm.reset();
-      const withheld = (sent.policy && sent.policy.withheld) || [];
-      status.show(h("p", { class: "ok", text: withheld.length ? t("composer.sentwithheld", { count: withheld.length }) : t("composer.sent") }));
-      text.focus();
-    } catch (error) {
-      if (confirm.refused(error, body.text)) status.clear();
-      else {
-        // A message not sent stays reported as not sent, even when the connection is back.
-        const box = errorBox(error);
-        delete box.dataset.network;
-        status.show(box);
+    const outgoing = state.outbox ? state.outbox(body) : null;
+    const attempt = async () => {
+      try {
+        const sent = await api("POST", `/api/v1/consultations/${c.id}/messages`, body);
+        outgoing?.sent(sent);
+        // The composer is emptied unless something else was typed there meanwhile.
+        if (text.value === body.text) {
+          text.value = "";
+          for (const row of [...rows]) row.el.remove();
+          rows.length = 0;
+          preview.replaceChildren();
+          confirm.reset();
+        }
+        const withheld = (sent.policy && sent.policy.withheld) || [];
+        status.show(h("p", { class: "ok", text: withheld.length ? t("composer.sentwithheld", { count: withheld.length }) : t("composer.sent") }));
+        text.focus();
+      } catch (error) {
+        if (confirm.refused(error, body.text)) {
+          outgoing?.drop();
+          status.clear();
+        } else {
+          // A message not sent stays reported as not sent, even when the connection is back.
+          outgoing?.failed(attempt);
+          const box = errorBox(error);
+          delete box.dataset.network;
+          status.show(box);
+        }
       }
+    };
+    try {
+      await attempt();
     } finally {
       if (button) button.disabled = false;
     }

@@ -7,6 +7,8 @@ import { api, offers, query } from "../api.js";
 import { debounce, h, replace, table } from "../dom.js";
 import { formatDate, formatDateTime, formatDuration, formatNumber, label, locale, t } from "../i18n.js";
 import { subscribe } from "../live.js";
+import { serial } from "../serial.js";
+import { countdown, countup } from "../ticker.js";
 import { session } from "../session.js";
 import { dismiss } from "../alerts.js";
 import { onUnread, unread } from "../notify.js";
@@ -38,17 +40,17 @@ export async function expertView(ctx) {
   mine.append(mineBody);
   roster.append(rosterBody);
 
-  const refreshQueue = async () => replace(queueBody, await queueTable(ctx, refreshAll));
-  const refreshMine = async () => replace(mineBody, await claimedTable());
-  const refreshClosed = async () => replace(closedBody, await closedTable());
+  const refreshQueue = serial(async () => replace(queueBody, await queueTable(ctx, refreshAll)));
+  const refreshMine = serial(async () => replace(mineBody, await claimedTable()));
+  const refreshClosed = serial(async () => replace(closedBody, await closedTable()));
   const refreshDrafts = async () => {
     if (drafts) replace(draftsBody, await draftsList(ctx, refreshDrafts));
   };
-  const refreshRoster = async () => {
+  const refreshRoster = serial(async () => {
     const experts = await api("GET", query("/api/v1/experts", { org: session.user.org })).then((p) => p.items).catch(() => null);
     replace(dutyBody, dutyToggle(ctx, experts, refreshRoster));
     replace(rosterBody, await rosterView(experts));
-  };
+  });
   async function refreshAll() {
     await Promise.all([refreshQueue(), refreshMine(), refreshClosed()]);
   }
@@ -131,11 +133,27 @@ async function queueTable(ctx, refresh) {
   ], items, { empty: t("queue.empty") }), status);
 }
 
+/** A text with a node where its ``{name}`` is. */
+function withNode(key, name, node) {
+  const [before, after] = t(key, { [name]: "\u0001" }).split("\u0001");
+  return [before, node, after];
+}
+
+/** The pool, how long it has waited and the time left to its deadline, both ticking each second
+ * (from the durations the server read, so the browser's clock need not agree with the server's). */
 function routingText(entry, c) {
   const parts = [entry && entry.escalated_pool ? t("queue.escalated", { pool: entry.escalated_pool }) : (c.pool || "")];
-  if (entry && entry.waiting_seconds !== undefined) parts.push(t("queue.waiting", { time: formatDuration(entry.waiting_seconds) }));
-  if (entry && entry.sla_due_at) parts.push(t("queue.due", { when: formatDateTime(entry.sla_due_at) }));
-  return parts.filter(Boolean).join(" · ");
+  if (entry && typeof entry.waiting_seconds === "number") {
+    parts.push(h("span", { class: "queue-waited", title: formatDuration(entry.waiting_seconds) },
+      withNode("queue.waiting", "time", countup(Date.now() - entry.waiting_seconds * 1000))));
+  }
+  if (entry && entry.sla_due_at) {
+    const span = Date.parse(entry.sla_due_at) - Date.parse(entry.created_at);
+    const dueAt = Date.now() + span - (entry.waiting_seconds || 0) * 1000;
+    parts.push(h("span", { class: "queue-due" }, t("queue.due", { when: formatDateTime(entry.sla_due_at) }), " (",
+      Number.isNaN(span) ? "" : countdown(dueAt, { over: "queue.overdue", className: "clock due-clock" }), ")"));
+  }
+  return parts.filter(Boolean).flatMap((part, i) => (i ? [" · ", part] : [part]));
 }
 
 async function claimedTable() {
