@@ -33,6 +33,10 @@ async def client_config(request: web.Request) -> web.Response:
         "dev": settings.dev,
         "oidc": oidc,
         "orgs": list(settings.orgs),
+        # The organisations' names in each language (the controllers of consent receipts), so
+        # the app names an organisation instead of showing its id.
+        "org_names": {org: dict(settings.controllers[org].name) for org in settings.orgs
+                      if org in settings.controllers},
         "topics": list(settings.topics),
         "urgencies": list(URGENCIES),
         "purposes": sorted(names.purposes),
@@ -121,6 +125,8 @@ CONFIG: s.S = {
         "dev": {"type": "boolean"},
         "oidc": {"type": ["object", "null"], "properties": {"authority": s.STR, "client_id": s.STR, "scope": s.STR}},
         "orgs": _NAMES, "topics": _NAMES, "urgencies": _NAMES, "purposes": _NAMES, "categories": _NAMES,
+        "org_names": {"type": "object", "description": "organisation id → its name by language (fi, sv, en)",
+                      "additionalProperties": {"type": "object", "additionalProperties": s.STR}},
         "outcomes": _NAMES, "languages": _NAMES, "consent_max_days": {"type": "integer"},
     },
 }
