@@ -51,6 +51,21 @@ export function label(prefix, name) {
   return has(key) ? t(key) : String(name);
 }
 
+let orgNames = {};
+
+/** The organisations' names by language, from the service's configuration (``org_names``). */
+export function setOrgNames(names) {
+  orgNames = names || {};
+}
+
+/** An organisation's name in the current language (Finnish if it has none); an id the service
+ * does not name is shown as it is. */
+export function orgName(org) {
+  if (!org) return "";
+  const names = orgNames[org];
+  return (names && (names[current] || names.fi)) || String(org);
+}
+
 export function locale() {
   return LOCALES[current];
 }

@@ -3,7 +3,7 @@
 
 import { api, loadCapabilities, may, offers, whenUnauthenticated } from "./api.js";
 import { h, replace, select, uid } from "./dom.js";
-import { LANGUAGES, language, preferredLanguage, setLanguage, t } from "./i18n.js";
+import { LANGUAGES, language, orgName, preferredLanguage, setLanguage, setOrgNames, t } from "./i18n.js";
 import { connect, disconnect, onLiveStatus, onSessionEnded, subscribe } from "./live.js";
 import { startRenewal, stopRenewal } from "./renewal.js";
 import { beginSignIn, completeSignIn, isCallback } from "./oidc.js";
@@ -102,7 +102,7 @@ function renderChrome() {
     tools.push(
       h("p", { class: "who" },
         h("span", { class: "who-name", text: session.user.name }),
-        h("span", { class: "who-org", text: ` · ${session.user.org} · ${session.user.roles.map((r) => t(`role.${r}`)).join(", ")}` })),
+        h("span", { class: "who-org", text: ` · ${orgName(session.user.org)} · ${session.user.roles.map((r) => t(`role.${r}`)).join(", ")}` })),
       h("p", { class: ["live", `live-${app.liveStatus}`], id: "live-status", text: t(`live.${app.liveStatus}`) }),
       h("button", { type: "button", class: "secondary", onclick: signOut, text: t("signin.signout") }));
   }
@@ -255,6 +255,7 @@ async function start() {
     document.getElementById("main").focus();
   });
   app.config = await api("GET", "/api/v1/config");
+  setOrgNames(app.config.org_names);
   await loadCapabilities();
   whenSignedOutElsewhere(signOutHere);
   const ended = () => {

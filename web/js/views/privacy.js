@@ -4,7 +4,7 @@
 
 import { api, download, may, offers, query, saveBlob } from "../api.js";
 import { field, h, replace, select, table, uid } from "../dom.js";
-import { formatDate, formatDateTime, formatNumber, label, language, t } from "../i18n.js";
+import { formatDate, formatDateTime, formatNumber, label, language, orgName, t } from "../i18n.js";
 import { actionText, basisWords, errorBox, errorText, heading, knownNames, loading, plain, statusArea, subnav } from "./common.js";
 import { hetuField } from "./advisor.js";
 import { session } from "../session.js";
@@ -53,7 +53,7 @@ let names = new Map();
 function actorText(actor) {
   if (!actor) return "";
   const id = actor.id || actor.user_id;
-  return [actor.name || names.get(id) || id, actor.org, actor.role ? label("role", actor.role) : null].filter(Boolean).join(" · ");
+  return [actor.name || names.get(id) || id, orgName(actor.org), actor.role ? label("role", actor.role) : null].filter(Boolean).join(" · ");
 }
 
 function basisText(row) {
@@ -284,6 +284,14 @@ function extractPart(extract) {
     status, out);
 }
 
+/** A summary line of the report in words: people by name, organisations by name, counts in the
+ * language's format. */
+function summaryText(key, value) {
+  if (Array.isArray(value) && value.every((v) => v && typeof v === "object")) return value.map(actorText).join("; ");
+  if (key === "organisations" && Array.isArray(value)) return value.map(orgName).join(", ");
+  return typeof value === "number" ? formatNumber(value) : plain(value);
+}
+
 function reportView(report, extract) {
   const period = report.period || {};
   const summary = report.summary || {};
@@ -295,10 +303,9 @@ function reportView(report, extract) {
     h("dl", { class: "facts" },
       h("dt", { text: t("report.period") }), h("dd", { text: `${formatDate(period.from)} – ${formatDate(period.to)}` }),
       h("dt", { text: t("report.generated") }), h("dd", { text: formatDateTime(report.generated_at) }),
-      report.organisation ? [h("dt", { text: t("report.organisation") }), h("dd", { text: report.organisation })] : null,
+      report.organisation ? [h("dt", { text: t("report.organisation") }), h("dd", { text: orgName(report.organisation) })] : null,
       Object.entries(summary).map(([key, value]) => [h("dt", { text: label("summary", key) }), h("dd", {
-        text: Array.isArray(value) && value.every((v) => v && typeof v === "object") ? value.map(actorText).join("; ")
-          : typeof value === "number" ? formatNumber(value) : plain(value) })])),
+        text: summaryText(key, value) })])),
     h("div", { class: "no-print actions" }, h("button", { type: "button", onclick: () => window.print(), text: t("receipt.print") })),
     h("h3", { text: t("report.processing") }),
     table(t("report.processing"), [
