@@ -38,6 +38,11 @@ export function has(key) {
   return Boolean(tables[current] && key in tables[current]);
 }
 
+/** The names after ``prefix`` of every string key that starts with it (a vocabulary's codes). */
+export function keysWith(prefix) {
+  return Object.keys(tables.fi || {}).filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+}
+
 /** The text for ``key`` in the current language, with {placeholders} filled in. */
 export function t(key, params = {}) {
   const text = tables[current]?.[key] ?? tables.fi?.[key] ?? key;
