@@ -191,8 +191,10 @@ async function prohibitionsSection(ctx, ref, config) {
   };
   const refresh = async () => {
     let items;
+    let names;
     try {
-      items = (await api("GET", `/api/v1/clients/${ref}/prohibitions`)).items || [];
+      [items, names] = await Promise.all([api("GET", `/api/v1/clients/${ref}/prohibitions`).then((p) => p.items || []),
+        knownNames()]);
     } catch (error) {
       replace(list, errorBox(error));
       return;
@@ -201,7 +203,7 @@ async function prohibitionsSection(ctx, ref, config) {
       [t("prohibitions.scope"), scopeText],
       [t("consents.status"), (p) => h("span", { class: p.active ? "bad" : "muted",
         text: p.active ? t("prohibitions.active") : t("prohibitions.lifted", { when: formatDateTime(p.revoked_at) }) })],
-      [t("consents.recorded"), (p) => `${p.created_by || ""} · ${orgName(p.created_org)} · ${formatDateTime(p.created_at)}`],
+      [t("consents.recorded"), (p) => `${names.get(p.created_by) || p.created_by || ""} · ${orgName(p.created_org)} · ${formatDateTime(p.created_at)}`],
       [t("consents.actions"), (p) => (p.active && p.created_org === session.user.org && offers("POST", "/api/v1/prohibitions/{id}/revoke")
         ? h("button", { type: "button", class: "link danger", text: t("prohibitions.lift"), dataset: { prohibition: p.id },
           "aria-label": t("prohibitions.lift.for", { scope: scopeText(p) }),
