@@ -128,6 +128,17 @@ def test_every_view_and_state_is_accessible_and_reflows(tabs, lang):
     d.keyboard.press("Escape")
     d.wait_for_selector("dialog", state="detached")
 
+    admin.go("#/admin/sessions", ready="#sessions-h")
+    d.click("form.sessions-form button[type=submit]")
+    d.wait_for_selector("form.sessions-form [aria-invalid=true]")
+    admin.check("sessions with a validation error")
+    d.fill("input[name=user_id]", "vantaa.mikko")
+    d.click("form.sessions-form button[type=submit]")
+    d.wait_for_selector("dialog[open]")
+    admin.check("sessions with the confirmation open")
+    d.keyboard.press("Escape")
+    d.wait_for_selector("dialog", state="detached")
+
     admin.go("#/admin/roster", ready="#rule-h")
     was_on_duty = roster_of(d, "vantaa.liisa")["on_duty"]
     try:

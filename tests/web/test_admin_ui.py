@@ -112,3 +112,30 @@ def test_the_keys_view_says_what_each_version_does(tabs):
             assert "salaa uudet" in text and "avaa vanhoja" not in text
         elif version["status"] == "active":
             assert "avaa vain" in text
+
+
+def test_admin_ends_a_users_sessions_after_confirmation(tabs):
+    other, admin = tabs(), tabs()
+    m = other.sign_in("vantaa.mikko")
+    d = admin.sign_in("vantaa.admin")
+    admin.go("#/admin/sessions", ready="#sessions-h")
+    d.click("form.sessions-form button[type=submit]")
+    d.wait_for_selector("form.sessions-form [aria-invalid=true]")
+    d.fill("input[name=user_id]", "vantaa.nobody")
+    d.click("form.sessions-form button[type=submit]")
+    d.get_by_role("dialog").get_by_role("button", name="Päätä istunnot").click()
+    d.wait_for_selector("text=Organisaatiosi käyttäjistä kukaan ei ole kirjautunut tällä tunnuksella.")
+
+    d.fill("input[name=user_id]", "vantaa.mikko")
+    d.click("form.sessions-form button[type=submit]")
+    dialog = d.wait_for_selector("dialog[open]")
+    assert "Mikko" in dialog.inner_text()
+    d.get_by_role("dialog").get_by_role("button", name="Peruuta").click()
+    d.wait_for_selector("dialog", state="detached")
+    m.wait_for_timeout(500)
+    assert m.locator("#live-status.live-live").count() == 1  # cancelled: still signed in
+
+    d.click("form.sessions-form button[type=submit]")
+    d.get_by_role("dialog").get_by_role("button", name="Päätä istunnot").click()
+    d.wait_for_selector("text=/istunnot päätetty/")
+    m.wait_for_selector("button[data-user]")  # the other tab is back at sign-in

@@ -3,7 +3,7 @@
 // read-only; and key status. Each part appears when the service offers its API.
 
 import { api, offers, query } from "../api.js";
-import { checkboxes, field, h, replace, select, table } from "../dom.js";
+import { checkboxes, field, h, replace, select, table, uid } from "../dom.js";
 import { LANGUAGES, formatDate, formatDateTime, formatDuration, formatNumber, label, orgName, t } from "../i18n.js";
 import { session } from "../session.js";
 import { helsinkiDate, helsinkiToIso, helsinkiToday, nextDay } from "../time.js";
@@ -19,6 +19,7 @@ const SECTIONS = [
   ["agreements", "GET", "/api/v1/agreements"],
   ["policy", "GET", "/api/v1/policy"],
   ["keys", "GET", "/api/v1/keys/status"],
+  ["sessions", "POST", "/api/v1/sessions/end"],
 ];
 
 export async function adminView(ctx) {
@@ -44,6 +45,7 @@ export async function adminView(ctx) {
     agreements: () => agreementsSection(body, ctx),
     policy: () => policyView(body),
     keys: () => keysSection(body),
+    sessions: () => sessionsSection(body, ctx),
   }[active]();
   return null;
 }
@@ -458,4 +460,50 @@ async function keysSection(body) {
   } catch (error) {
     replace(out, errorBox(error));
   }
+}
+
+/** Ending every session of a user of the organisation (a lost device, a person who left): typed
+ * or picked by name, confirmed, and said when it took effect. */
+async function sessionsSection(body, ctx) {
+  const org = session.user.org;
+  const experts = await api("GET", query("/api/v1/experts", { org })).then((p) => p.items || []).catch(() => []);
+  const peopleId = uid("people");
+  const user = h("input", { type: "text", name: "user_id", autocomplete: "off", spellcheck: "false", list: peopleId });
+  const userField = field(t("sessions.user"), user, { required: true, hint: t("sessions.user.help") });
+  const status = statusArea();
+  replace(body, h("section", { class: "card", "aria-labelledby": "sessions-h" },
+    h("h2", { id: "sessions-h", text: t("admin.sessions") }),
+    h("p", { class: "hint", text: t("sessions.help") }),
+    h("form", {
+      class: "sessions-form", novalidate: true,
+      onsubmit: async (event) => {
+        event.preventDefault();
+        status.clear();
+        const id = user.value.trim();
+        userField.setError(id ? "" : t("sessions.user.required"));
+        if (!id) {
+          user.focus();
+          return;
+        }
+        const name = experts.find((e) => e.id === id)?.name || id;
+        const yes = await confirmDialog({ title: t("sessions.confirm.title", { name }), text: t("sessions.confirm"),
+          confirm: t("sessions.end"), danger: true });
+        if (!yes) return;
+        try {
+          const ended = await api("POST", "/api/v1/sessions/end", { user_id: id });
+          const done = t("sessions.ended", { name, when: formatDateTime(ended.ended_at) });
+          ctx.announce(done);
+          status.show(h("p", { class: "ok", text: done }));
+        } catch (error) {
+          if (error.status === 404) {
+            userField.setError(t("sessions.unknown"));
+            user.focus();
+          } else {
+            status.show(errorBox(error));
+          }
+        }
+      },
+    }, userField, h("datalist", { id: peopleId }, experts.map((e) => h("option", { value: e.id, label: e.name }))),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "danger", text: t("sessions.end.button") }))),
+    status));
 }
