@@ -3,9 +3,10 @@ and the data-minimisation policy as a read-only list of rules with their legal c
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
+from msgspec import Meta
 
 from consult.http import keys
 from consult.http import vocabulary as vocab
@@ -32,6 +33,10 @@ async def client_config(request: web.Request) -> web.Response:
         "dev": settings.dev,
         "oidc": oidc,
         "orgs": list(settings.orgs),
+        # The organisations' names in each language (the controllers of consent receipts), so
+        # the app names an organisation instead of showing its id.
+        "org_names": {org: dict(settings.controllers[org].name) for org in settings.orgs
+                      if org in settings.controllers},
         "topics": list(settings.topics),
         "urgencies": list(URGENCIES),
         "purposes": sorted(names.purposes),
@@ -123,6 +128,8 @@ class Config(Answer):
     outcomes: Names
     languages: Names
     consent_max_days: int
+    org_names: Annotated[dict[str, dict[str, str]], Meta(
+        description="organisation id -> its name by language (fi, sv, en)")]
 
 
 class Scope(Answer):

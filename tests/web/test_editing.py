@@ -59,13 +59,19 @@ def test_admin_edits_pools_the_roster_and_agreements(tabs):
     tab = tabs()
     page = tab.sign_in("vantaa.admin")
 
-    # A new expert in a pool no other test routes to.
+    # A new pool no other test routes to (its own action, confirmed), and a new expert in it.
+    tab.go("#/admin/pools", ready="#pools-h")
+    page.click("#pool-new")
+    page.fill("input[name=pool_name]", "iltapaivystys")
+    page.click("form.pool-new-form button[type=submit]")
+    page.get_by_role("button", name="Luo pooli", exact=True).click()
+    page.wait_for_selector("button[data-pool=iltapaivystys]")
     tab.go("#/admin/experts", ready="#experts-h")
     page.click("text=Nimeä uusi asiantuntija")
     page.wait_for_selector("#edit-h")
     page.fill("#edit-h ~ form input[type=text] >> nth=0", "vantaa.rosteri")
     page.fill("#edit-h ~ form input[type=text] >> nth=1", "Roosa Vuorolista")
-    page.fill("#edit-h ~ form input[type=text] >> nth=2", "iltapaivystys")
+    page.check("#edit-h ~ form input[name=pools][value=iltapaivystys]")
     page.click("#edit-h ~ form button[type=submit]")
     page.wait_for_selector("td >> text=Roosa Vuorolista")
 
@@ -93,7 +99,8 @@ def test_admin_edits_pools_the_roster_and_agreements(tabs):
     # The roster: a weekly rule (Saturday until midnight) and a period, then the rule removed.
     tab.go("#/admin/roster", ready="#rule-h")
     page.select_option("form.rule-form select[name=user_id]", "vantaa.rosteri")
-    page.select_option("form.rule-form select[name=weekday]", "6")
+    page.uncheck("form.rule-form input[name=weekday][value='1']")
+    page.check("form.rule-form input[name=weekday][value='6']")
     page.fill("form.rule-form input[name=start]", "09:00")
     page.fill("form.rule-form input[name=end]", "00:00")
     page.click("form.rule-form button[type=submit]")
@@ -125,12 +132,14 @@ def test_admin_edits_pools_the_roster_and_agreements(tabs):
     rule_button = roosa.locator("button", has_text="Poista").first
     assert "09:00–24:00" in rule_button.get_attribute("aria-label")
     rule_button.click()
+    page.get_by_role("dialog").get_by_role("button", name="Poista").click()
     page.wait_for_selector("text=Poistettu vuorolistasta.")
     roosa = page.locator("tr", has=page.locator("td >> text=Roosa Vuorolista"))
     # The message shows before the roster is read again: wait for the rule to go, then check.
     roosa.locator("text=/09:00–24:00/").wait_for(state="detached")
     assert "09:00–24:00" not in roosa.inner_text() and period in roosa.inner_text()
     roosa.locator("button", has_text="Poista").click()
+    page.get_by_role("dialog").get_by_role("button", name="Poista").click()
     page.wait_for_function("(p) => ![...document.querySelectorAll('td')].some((td) => td.textContent.includes(p))", arg=period)
 
     # Agreements: a new one on attachments only, then terminated at the end of a day.
@@ -300,7 +309,8 @@ def test_advisor_records_and_lifts_a_disclosure_prohibition(tabs):
     page.click("form.prohibition-form button[type=submit]")
     page.wait_for_selector("button[data-prohibition]")
     row = page.locator("tr", has=page.locator("button[data-prohibition]"))
-    assert "Terveystiedot → vantaa" in row.inner_text() and "voimassa" in row.inner_text()
+    assert "Terveystiedot → Vantaan ja Keravan hyvinvointialue" in row.inner_text() and "voimassa" in row.inner_text()
+    assert "Aino Neuvoja" in row.inner_text() and "kela.aino" not in row.inner_text()
     tab.axe("prohibitions")
     tab.shot("advisor-prohibitions")
     page.click("button[data-prohibition]")

@@ -30,6 +30,16 @@ async def test_config_is_public_and_has_no_secrets(api):
         assert secret not in text.lower()
 
 
+async def test_config_names_every_organisation_in_each_language(api):
+    """The app shows an organisation's name, never its id: the configuration carries the names
+    the consent receipts use, for every organisation, in Finnish, Swedish and English."""
+    body = await api.call("GET", "/api/v1/config", expect=200)
+    assert set(body["org_names"]) == set(body["orgs"])
+    assert body["org_names"]["kela"]["sv"] == "Folkpensionsanstalten (FPA)"
+    assert body["org_names"]["vantaa"]["fi"] == "Vantaan ja Keravan hyvinvointialue"
+    assert all(set(names) == {"fi", "sv", "en"} for names in body["org_names"].values())
+
+
 async def test_config_names_the_identity_provider_and_widens_csp_to_it_only(aiohttp_client, settings):
     """Property: with OpenID Connect configured the browser learns authority and client id, and
     the CSP lets scripts connect to that origin and no other."""

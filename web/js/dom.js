@@ -93,14 +93,39 @@ export function radios(legend, options, { name, value } = {}) {
   return set;
 }
 
-/** A table with a caption; ``columns`` are [heading, (row) => cell content]. */
+// A table region that scrolls sideways becomes a named, focusable region; one that fits does not.
+const scrollWatch = typeof ResizeObserver === "function" ? new ResizeObserver((entries) => {
+  for (const { target } of entries) {
+    if (target.scrollWidth > target.clientWidth + 1) {
+      target.setAttribute("role", "region");
+      target.setAttribute("aria-labelledby", target.dataset.caption);
+      target.tabIndex = 0;
+    } else {
+      target.removeAttribute("role");
+      target.removeAttribute("aria-labelledby");
+      target.removeAttribute("tabindex");
+    }
+  }
+}) : null;
+
+/**
+ * A table with a caption; ``columns`` are [heading, (row) => cell content]. On a narrow screen
+ * (or at high zoom) each row is stacked as a card with the column's heading beside each value;
+ * where a table is still wider than its place, it scrolls inside its own region, which is then
+ * named by the caption and reachable by keyboard (WCAG 1.4.10, 2.1.1).
+ */
 export function table(caption, columns, rows, { empty } = {}) {
   if (!rows.length && empty) return h("p", { class: "empty", text: empty });
-  return h("div", { class: "table-wrap" },
+  const captionId = uid("caption");
+  const wrap = h("div", { class: "table-wrap" },
     h("table", {},
-      h("caption", { text: caption }),
+      h("caption", { id: captionId, text: caption }),
       h("thead", {}, h("tr", {}, columns.map(([heading]) => h("th", { scope: "col", text: heading })))),
-      h("tbody", {}, rows.map((row) => h("tr", {}, columns.map(([, cell]) => h("td", {}, cell(row))))))));
+      h("tbody", {}, rows.map((row) => h("tr", {}, columns.map(([heading, cell]) =>
+        h("td", { dataset: { label: heading } }, cell(row))))))));
+  wrap.dataset.caption = captionId;
+  if (scrollWatch) scrollWatch.observe(wrap);
+  return wrap;
 }
 
 export function debounce(fn, ms) {

@@ -38,6 +38,11 @@ export function has(key) {
   return Boolean(tables[current] && key in tables[current]);
 }
 
+/** The names after ``prefix`` of every string key that starts with it (a vocabulary's codes). */
+export function keysWith(prefix) {
+  return Object.keys(tables.fi || {}).filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+}
+
 /** The text for ``key`` in the current language, with {placeholders} filled in. */
 export function t(key, params = {}) {
   const text = tables[current]?.[key] ?? tables.fi?.[key] ?? key;
@@ -49,6 +54,21 @@ export function label(prefix, name) {
   if (name === null || name === undefined || name === "") return "";
   const key = `${prefix}.${name}`;
   return has(key) ? t(key) : String(name);
+}
+
+let orgNames = {};
+
+/** The organisations' names by language, from the service's configuration (``org_names``). */
+export function setOrgNames(names) {
+  orgNames = names || {};
+}
+
+/** An organisation's name in the current language (Finnish if it has none); an id the service
+ * does not name is shown as it is. */
+export function orgName(org) {
+  if (!org) return "";
+  const names = orgNames[org];
+  return (names && (names[current] || names.fi)) || String(org);
 }
 
 export function locale() {

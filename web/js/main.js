@@ -3,7 +3,7 @@
 
 import { api, loadCapabilities, may, whenUnauthenticated } from "./api.js";
 import { h, replace, select, uid } from "./dom.js";
-import { LANGUAGES, label, language, preferredLanguage, setLanguage, t } from "./i18n.js";
+import { LANGUAGES, label, language, orgName, preferredLanguage, setLanguage, setOrgNames, t } from "./i18n.js";
 import { connect, disconnect, forgetEvents, onLiveStatus, onSessionEnded, subscribe } from "./live.js";
 import { startRenewal, stopRenewal, tokenFromElsewhere } from "./renewal.js";
 import { beginSignIn, completeSignIn, isCallback } from "./oidc.js";
@@ -103,7 +103,7 @@ function renderChrome() {
     tools.push(
       h("p", { class: "who" },
         h("span", { class: "who-name", text: session.user.name }),
-        h("span", { class: "who-org", text: ` · ${session.user.org} · ${session.user.roles.map((r) => t(`role.${r}`)).join(", ")}` })),
+        h("span", { class: "who-org", text: ` · ${orgName(session.user.org)} · ${session.user.roles.map((r) => t(`role.${r}`)).join(", ")}` })),
       h("p", { class: ["live", `live-${app.liveStatus}`], id: "live-status", text: t(`live.${app.liveStatus}`) }),
       alertSettings({ unlockSound, soundOn, announce }),
       h("button", { type: "button", class: "secondary", onclick: signOut, text: t("signin.signout") }));
@@ -266,6 +266,7 @@ async function start() {
     document.getElementById("main").focus();
   });
   app.config = await api("GET", "/api/v1/config");
+  setOrgNames(app.config.org_names);
   await loadCapabilities();
   restoreSound();
   whenSignedOutElsewhere(signOutHere);

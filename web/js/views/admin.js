@@ -3,11 +3,11 @@
 // read-only; and key status. Each part appears when the service offers its API.
 
 import { api, offers, query } from "../api.js";
-import { checkboxes, field, h, replace, select, table } from "../dom.js";
-import { LANGUAGES, formatDate, formatDateTime, formatDuration, formatNumber, label, t } from "../i18n.js";
+import { checkboxes, field, h, replace, select, table, uid } from "../dom.js";
+import { LANGUAGES, formatDate, formatDateTime, formatDuration, formatNumber, label, orgName, t } from "../i18n.js";
 import { session } from "../session.js";
 import { helsinkiDate, helsinkiToIso, helsinkiToday, nextDay } from "../time.js";
-import { errorBox, heading, loading, statusArea, subnav } from "./common.js";
+import { confirmDialog, errorBox, heading, loading, statusArea, subnav } from "./common.js";
 import { rosterView } from "./expert.js";
 import { policyView } from "./policy.js";
 import { rosterEditor } from "./roster.js";
@@ -19,6 +19,7 @@ const SECTIONS = [
   ["agreements", "GET", "/api/v1/agreements"],
   ["policy", "GET", "/api/v1/policy"],
   ["keys", "GET", "/api/v1/keys/status"],
+  ["sessions", "POST", "/api/v1/sessions/end"],
 ];
 
 export async function adminView(ctx) {
@@ -44,6 +45,7 @@ export async function adminView(ctx) {
     agreements: () => agreementsSection(body, ctx),
     policy: () => policyView(body),
     keys: () => keysSection(body),
+    sessions: () => sessionsSection(body, ctx),
   }[active]();
   return null;
 }
@@ -53,15 +55,17 @@ async function expertsSection(body, ctx) {
   const editor = h("div");
   replace(body, h("section", { class: "card", "aria-labelledby": "experts-h" },
     h("h2", { id: "experts-h", text: t("admin.experts") }), list), editor);
+  let pools = [];
   const refresh = async () => {
     let experts;
     try {
       experts = (await api("GET", query("/api/v1/experts", { org: session.user.org }))).items;
+      pools = await ownPools();
     } catch (error) {
       replace(list, errorBox(error));
       return;
     }
-    replace(list, table(t("admin.experts.caption", { org: session.user.org }), [
+    replace(list, table(t("admin.experts.caption", { org: orgName(session.user.org) }), [
       [t("roster.expert"), (e) => e.name],
       [t("admin.userid"), (e) => h("code", { text: e.id })],
       [t("expert.topics"), (e) => e.topics.map((x) => label("topic", x)).join(", ")],
@@ -74,7 +78,7 @@ async function expertsSection(body, ctx) {
     ], experts, { empty: t("roster.none") }), h("button", { type: "button", class: "secondary", onclick: () => edit(null), text: t("admin.new") }));
   };
   const edit = (expert) => {
-    replace(editor, expertForm(ctx, expert, async () => {
+    replace(editor, expertForm(ctx, expert, pools, async () => {
       await refresh();
       replace(editor);
     }));
@@ -83,11 +87,28 @@ async function expertsSection(body, ctx) {
   await refresh();
 }
 
-function expertForm(ctx, expert, done) {
+/** The names of the organisation's pools (configured, or named by one of its experts). */
+async function ownPools() {
+  const org = session.user.org;
+  const items = (await api("GET", query("/api/v1/pools", { org }))).items || [];
+  return items.filter((p) => p.org === org).map((p) => p.name);
+}
+
+/** Pools are chosen from those that exist: a typing error can never make a new, empty pool. A
+ * pool the expert is in but the list lacks stays listed (and checked). */
+function poolChoices(legend, known, checked, hint) {
+  const names = [...new Set([...known, ...checked])].sort();
+  const set = checkboxes(legend, names.map((n) => [n, n]), { name: "pools", checked });
+  set.classList.add("pool-choices");
+  set.append(h("p", { class: "hint", text: names.length ? hint : t("pools.none") }));
+  return set;
+}
+
+function expertForm(ctx, expert, knownPools, done) {
   const userId = h("input", { type: "text", autocomplete: "off", value: expert ? expert.id : `${session.user.org}.`, disabled: Boolean(expert) });
   const name = h("input", { type: "text", autocomplete: "off", value: expert ? expert.name : "" });
   const topics = checkboxes(t("expert.topics"), ctx.config.topics.map((x) => [x, label("topic", x)]), { checked: expert ? expert.topics : [] });
-  const pools = h("input", { type: "text", autocomplete: "off", value: expert ? expert.pools.join(", ") : "" });
+  const pools = poolChoices(t("expert.pools"), knownPools, expert ? expert.pools : [], t("admin.pools.help"));
   const languages = checkboxes(t("admin.languages"), LANGUAGES.map((l) => [l, t(`language.${l}`)]), { checked: expert ? expert.languages : ["fi"] });
   const onDuty = h("input", { type: "checkbox", id: "edit-on-duty", checked: expert ? expert.on_duty : false });
   const status = statusArea();
@@ -103,7 +124,7 @@ function expertForm(ctx, expert, done) {
           return;
         }
         const body = { name: name.value.trim() || id, topics: topics.values(), languages: languages.values(), on_duty: onDuty.checked,
-          pools: pools.value.split(",").map((p) => p.trim()).filter(Boolean) };
+          pools: pools.values() };
         try {
           await api("PUT", `/api/v1/experts/${encodeURIComponent(id)}`, body);
           ctx.announce(t("admin.saved"));
@@ -114,7 +135,7 @@ function expertForm(ctx, expert, done) {
       },
     },
     h("div", { class: "row" }, field(t("admin.userid"), userId), field(t("admin.name"), name)),
-    topics, field(t("expert.pools"), pools, { hint: t("admin.pools.help") }), languages,
+    topics, pools, languages,
     h("div", { class: "check" }, onDuty, h("label", { for: "edit-on-duty", text: t("roster.onduty") })),
     h("div", { class: "actions" }, h("button", { type: "submit", text: t("admin.save") }))),
     status);
@@ -151,8 +172,18 @@ async function poolsSection(body, ctx) {
       columns.push([t("consents.actions"), (p) => h("button", { type: "button", class: "link", text: t("admin.edit"),
         "aria-label": t("pools.edit.for", { name: p.name }), dataset: { pool: p.name }, onclick: () => edit(p, pools) })]);
     }
-    replace(list, table(t("pools.caption", { org }), columns, pools, { empty: t("pools.none") }));
+    replace(list, table(t("pools.caption", { org: orgName(org) }), columns, pools, { empty: t("pools.none") }),
+      canEdit ? h("button", { type: "button", class: "secondary", id: "pool-new", onclick: () => create(pools),
+        text: t("pools.new") }) : null);
     return pools;
+  };
+  const create = (pools) => {
+    replace(editor, newPoolForm(ctx, pools, async (name) => {
+      await refresh();
+      replace(editor);
+      document.querySelector(`button[data-pool="${name}"]`)?.focus();
+    }));
+    editor.querySelector("h2").focus();
   };
   const edit = (pool, pools) => {
     replace(editor, poolForm(ctx, pool, pools, async () => {
@@ -163,6 +194,44 @@ async function poolsSection(body, ctx) {
     editor.querySelector("h2").focus();
   };
   await refresh();
+}
+
+const POOL_NAME = /^[a-z0-9_-]{1,64}$/;
+
+/** A new pool is an explicit action of its own, confirmed: advisors see every pool at once. */
+function newPoolForm(ctx, pools, done) {
+  const org = session.user.org;
+  const name = h("input", { type: "text", name: "pool_name", autocomplete: "off", spellcheck: "false", maxlength: "64" });
+  const nameField = field(t("pools.new.name"), name, { required: true, hint: t("pools.new.help") });
+  const status = statusArea();
+  return h("section", { class: "card", "aria-labelledby": "pool-new-h" },
+    h("h2", { id: "pool-new-h", tabindex: "-1", text: t("pools.new") }),
+    h("form", {
+      class: "pool-new-form", novalidate: true,
+      onsubmit: async (event) => {
+        event.preventDefault();
+        status.clear();
+        const value = name.value.trim();
+        const problem = !value ? t("pools.new.required") : !POOL_NAME.test(value) ? t("pools.new.invalid")
+          : pools.some((p) => p.name === value) ? t("pools.new.exists", { name: value }) : "";
+        nameField.setError(problem);
+        if (problem) {
+          name.focus();
+          return;
+        }
+        const yes = await confirmDialog({ title: t("pools.new.confirm.title", { name: value }),
+          text: t("pools.new.confirm", { name: value }), confirm: t("pools.new.confirm.yes") });
+        if (!yes) return;
+        try {
+          await api("PUT", `/api/v1/pools/${encodeURIComponent(org)}/${encodeURIComponent(value)}`, {});
+          ctx.announce(t("pools.new.done", { name: value }));
+          await done(value);
+        } catch (error) {
+          status.show(errorBox(error));
+        }
+      },
+    }, nameField, h("div", { class: "actions" }, h("button", { type: "submit", text: t("pools.new.submit") }))),
+    status);
 }
 
 function poolForm(ctx, pool, pools, done) {
@@ -250,8 +319,10 @@ async function agreementsSection(body, ctx) {
   replace(body, h("section", { class: "card", "aria-labelledby": "agreements-h" },
     h("h2", { id: "agreements-h", text: t("admin.agreements") }),
     h("p", { class: "hint", text: t("agreements.help") }), out), editor);
-  const open = (agreement) => {
-    replace(editor, agreementForm(ctx, agreement, async (saved) => {
+  const open = async (agreement) => {
+    // Pools are chosen from those that exist in any organisation, never typed.
+    const pools = await api("GET", "/api/v1/pools").then((p) => (p.items || []).map((x) => x.name)).catch(() => []);
+    replace(editor, agreementForm(ctx, agreement, pools, async (saved) => {
       await refresh();
       replace(editor);
       document.querySelector(`button[data-agreement="${saved.id}"]`)?.focus();
@@ -263,7 +334,7 @@ async function agreementsSection(body, ctx) {
       const items = (await api("GET", "/api/v1/agreements")).items || [];
       const columns = [
         [t("agreements.reference"), (a) => a.reference || ""],
-        [t("agreements.parties"), (a) => (a.parties || []).join(" – ")],
+        [t("agreements.parties"), (a) => (a.parties || []).map(orgName).join(" – ")],
         [t("agreements.valid"), (a) => `${formatDate(a.valid_from)} – ${a.valid_until ? formatDate(lastDay(a.valid_until)) : "…"}`],
         [t("agreements.topics"), (a) => scopeText(a.topics, "topic")],
         [t("agreements.pools"), (a) => scopeText(a.pools)],
@@ -285,12 +356,12 @@ async function agreementsSection(body, ctx) {
   await refresh();
 }
 
-function agreementForm(ctx, agreement, done) {
+function agreementForm(ctx, agreement, knownPools, done) {
   const own = session.user.org;
   const others = ctx.config.orgs.filter((o) => o !== own);
   const reference = h("input", { type: "text", name: "reference", maxlength: "200", autocomplete: "off",
     value: agreement ? agreement.reference : "" });
-  const party = agreement ? null : select(others.map((o) => [o, o]), { name: "party" });
+  const party = agreement ? null : select(others.map((o) => [o, orgName(o)]), { name: "party" });
   // A new agreement always sends its start; a changed one only what was changed.
   const initialFrom = agreement ? helsinkiDate(agreement.valid_from) : null;
   const initialUntil = agreement ? lastDay(agreement.valid_until) : "";
@@ -298,7 +369,7 @@ function agreementForm(ctx, agreement, done) {
   const until = h("input", { type: "date", name: "valid_until", value: initialUntil });
   const topics = checkboxes(t("agreements.topics"), ctx.config.topics.map((x) => [x, label("topic", x)]),
     { name: "topics", checked: agreement ? agreement.topics : [] });
-  const pools = h("input", { type: "text", name: "pools", autocomplete: "off", value: agreement ? agreement.pools.join(", ") : "" });
+  const pools = poolChoices(t("agreements.pools"), knownPools, agreement ? agreement.pools : [], t("agreements.pools.help"));
   topics.append(h("p", { class: "hint", text: t("agreements.topics.help") }));
   const referenceField = field(t("agreements.reference"), reference, { required: true });
   const fromField = field(t("agreements.from"), from, { required: true, hint: t("agreements.from.help") });
@@ -335,7 +406,7 @@ function agreementForm(ctx, agreement, done) {
         const payload = {
           reference: reference.value.trim(),
           topics: topics.values(),
-          pools: pools.value.split(",").map((p) => p.trim()).filter(Boolean),
+          pools: pools.values(),
         };
         // Dates are sent only when they changed: an unchanged one keeps its exact instant.
         if (from.value !== initialFrom) payload.valid_from = helsinkiToIso(from.value);
@@ -355,13 +426,20 @@ function agreementForm(ctx, agreement, done) {
       },
     },
     h("div", { class: "row" }, referenceField,
-      party ? field(t("agreements.party"), party, { hint: t("agreements.party.help", { org: own }) })
-        : h("p", { class: "facts-inline" }, h("strong", { text: `${t("agreements.parties")}: ` }), agreement.parties.join(" – "))),
+      party ? field(t("agreements.party"), party, { hint: t("agreements.party.help", { org: orgName(own) }) })
+        : h("p", { class: "facts-inline" }, h("strong", { text: `${t("agreements.parties")}: ` }), agreement.parties.map(orgName).join(" – "))),
     h("div", { class: "row" }, fromField, field(t("agreements.until"), until, { hint: t("agreements.until.help") })),
     topics,
-    field(t("agreements.pools"), pools, { hint: t("agreements.pools.help") }),
+    pools,
     h("div", { class: "actions" }, h("button", { type: "submit", text: t("admin.save") }))),
     status, history);
+}
+
+/** What a key version does: the current one wraps new data keys and opens its own; an older
+ * active one only opens the data keys still wrapped under it; a retired one opens nothing. */
+function keyRole(version, current) {
+  if (version.version === current) return t("keyrole.current");
+  return version.status === "retired" ? t("keyrole.retired") : t("keyrole.active");
 }
 
 async function keysSection(body) {
@@ -376,10 +454,56 @@ async function keysSection(body) {
         h("dt", { text: t("keys.destroyed") }), h("dd", { text: formatNumber(status.destroyed_data_keys ?? 0) })),
       table(t("keys.caption"), [
         [t("keys.version"), (v) => formatNumber(v.version)],
-        [t("mine.status"), (v) => label("keystatus", v.status)],
+        [t("keys.does"), (v) => keyRole(v, status.current)],
         [t("keys.datakeys"), (v) => formatNumber(v.data_keys)],
       ], status.versions || []));
   } catch (error) {
     replace(out, errorBox(error));
   }
+}
+
+/** Ending every session of a user of the organisation (a lost device, a person who left): typed
+ * or picked by name, confirmed, and said when it took effect. */
+async function sessionsSection(body, ctx) {
+  const org = session.user.org;
+  const experts = await api("GET", query("/api/v1/experts", { org })).then((p) => p.items || []).catch(() => []);
+  const peopleId = uid("people");
+  const user = h("input", { type: "text", name: "user_id", autocomplete: "off", spellcheck: "false", list: peopleId });
+  const userField = field(t("sessions.user"), user, { required: true, hint: t("sessions.user.help") });
+  const status = statusArea();
+  replace(body, h("section", { class: "card", "aria-labelledby": "sessions-h" },
+    h("h2", { id: "sessions-h", text: t("admin.sessions") }),
+    h("p", { class: "hint", text: t("sessions.help") }),
+    h("form", {
+      class: "sessions-form", novalidate: true,
+      onsubmit: async (event) => {
+        event.preventDefault();
+        status.clear();
+        const id = user.value.trim();
+        userField.setError(id ? "" : t("sessions.user.required"));
+        if (!id) {
+          user.focus();
+          return;
+        }
+        const name = experts.find((e) => e.id === id)?.name || id;
+        const yes = await confirmDialog({ title: t("sessions.confirm.title", { name }), text: t("sessions.confirm"),
+          confirm: t("sessions.end"), danger: true });
+        if (!yes) return;
+        try {
+          const ended = await api("POST", "/api/v1/sessions/end", { user_id: id });
+          const done = t("sessions.ended", { name, when: formatDateTime(ended.ended_at) });
+          ctx.announce(done);
+          status.show(h("p", { class: "ok", text: done }));
+        } catch (error) {
+          if (error.status === 404) {
+            userField.setError(t("sessions.unknown"));
+            user.focus();
+          } else {
+            status.show(errorBox(error));
+          }
+        }
+      },
+    }, userField, h("datalist", { id: peopleId }, experts.map((e) => h("option", { value: e.id, label: e.name }))),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "danger", text: t("sessions.end.button") }))),
+    status));
 }

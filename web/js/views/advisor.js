@@ -5,7 +5,7 @@
 import { api, offers, query } from "../api.js";
 import { debounce, field, h, radios, replace, select, table } from "../dom.js";
 import { checkHetu } from "../hetu.js";
-import { formatDateTime, formatDuration, formatNumber, label, t } from "../i18n.js";
+import { formatDateTime, formatDuration, formatNumber, label, orgName, t } from "../i18n.js";
 import { subscribe } from "../live.js";
 import { serial } from "../serial.js";
 import { session } from "../session.js";
@@ -88,7 +88,7 @@ async function dutyPanel() {
       return typeof seconds === "number" ? formatDuration(seconds) : "—";
     };
     return h("div", {}, table(t("duty.caption"), [
-      [t("duty.pool"), (p) => `${p.org} · ${p.name}`],
+      [t("duty.pool"), (p) => `${orgName(p.org)} · ${p.name}`],
       [t("duty.onduty"), (p) => h("span", { class: p.on_duty ? "ok" : "bad", text: formatNumber(p.on_duty) })],
       [t("duty.waiting"), (p) => formatNumber(p.waiting ?? 0)],
       [t("duty.wait"), (p) => wait(p, "immediate")],
@@ -104,7 +104,7 @@ async function dutyPanel() {
   const groups = new Map();
   for (const expert of experts.filter((e) => e.org !== own)) {
     for (const pool of expert.pools.length ? expert.pools : ["—"]) {
-      const key = `${expert.org} · ${pool}`;
+      const key = `${orgName(expert.org)} · ${pool}`;
       const group = groups.get(key) || { key, onDuty: 0 };
       if (expert.on_duty) group.onDuty += 1;
       groups.set(key, group);
@@ -187,7 +187,7 @@ function askForm(ctx) {
   const topic = select(config.topics.map((x) => [x, label("topic", x)]), { name: "topic" });
   const urgency = radios(t("ask.urgency"), config.urgencies.map((x) => [x, `${label("urgency", x)} – ${t(`urgency.help.${x}`)}`]),
     { name: "urgency", value: "immediate" });
-  const targetOrg = select(orgs.map((o) => [o, o]), { name: "target_org" });
+  const targetOrg = select(orgs.map((o) => [o, orgName(o)]), { name: "target_org" });
   const pool = select([], { name: "pool", emptyLabel: t("ask.anypool") });
   const purpose = select(config.purposes.map((x) => [x, label("purpose", x)]), { name: "purpose", value: "general" });
   const question = h("textarea", { name: "question", rows: "5", maxlength: "10000" });
@@ -320,7 +320,7 @@ function mineTable(items, empty) {
     }],
     [t("ask.urgency"), (c) => urgencyBadge(c.urgency)],
     [t("mine.status"), (c) => statusBadge(c.status)],
-    [t("ask.target"), (c) => c.target_org],
+    [t("ask.target"), (c) => orgName(c.target_org)],
     [t("ask.purpose"), (c) => label("purpose", c.purpose)],
   ], items, { empty });
 }

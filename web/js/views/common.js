@@ -204,3 +204,28 @@ export function knownNames() {
     return all;
   });
 }
+
+/**
+ * A confirmation in a modal dialog (the native <dialog>: focus moves into it and stays there,
+ * Escape cancels, focus returns to what opened it). Answers true when confirmed.
+ */
+export function confirmDialog({ title, text, confirm, cancel = t("app.cancel"), danger = false }) {
+  const opener = document.activeElement;
+  const titleId = uid("dialog-title");
+  const textId = uid("dialog-text");
+  return new Promise((resolve) => {
+    const dialog = h("dialog", { class: "confirm", "aria-labelledby": titleId, "aria-describedby": textId },
+      h("h2", { id: titleId, text: title }),
+      h("p", { id: textId, text }),
+      h("form", { method: "dialog", class: "actions" },
+        h("button", { type: "submit", value: "yes", class: danger ? "danger" : null, text: confirm }),
+        h("button", { type: "submit", value: "no", class: "secondary", autofocus: true, text: cancel })));
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      if (opener && opener.isConnected) opener.focus();
+      resolve(dialog.returnValue === "yes");
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}

@@ -4,9 +4,9 @@
 
 import { api, offers } from "../api.js";
 import { checkboxes, field, h, replace, select, table } from "../dom.js";
-import { LANGUAGES, formatDate, formatDateTime, label, language, t } from "../i18n.js";
+import { LANGUAGES, formatDate, formatDateTime, label, language, orgName, t } from "../i18n.js";
 import { session } from "../session.js";
-import { errorBox, heading, knownNames, statusArea } from "./common.js";
+import { confirmDialog, errorBox, heading, knownNames, statusArea } from "./common.js";
 import { hetuField } from "./advisor.js";
 
 export async function consentsView(ctx) {
@@ -82,8 +82,8 @@ export async function consentsView(ctx) {
       }
       replace(list, table(t("consents.caption"), [
         [t("consents.categories"), (c) => (c.categories || []).map((x) => label("category", x)).join(", ")],
-        [t("consents.discloser"), (c) => c.disclosing_org || "–"],
-        [t("consents.recipients"), (c) => (c.recipient_orgs || []).join(", ")],
+        [t("consents.discloser"), (c) => orgName(c.disclosing_org) || "–"],
+        [t("consents.recipients"), (c) => (c.recipient_orgs || []).map(orgName).join(", ")],
         [t("consents.purposes"), (c) => (c.purposes || []).map((x) => label("purpose", x)).join(", ")],
         [t("consents.valid"), (c) => `${formatDate(c.valid_from)} – ${c.valid_until ? formatDate(c.valid_until) : "…"}`],
         [t("consents.status"), (c) => label("consentstatus", c.status)],
@@ -107,7 +107,9 @@ export async function consentsView(ctx) {
             ? h("button", { type: "button", class: "link danger", text: t("consents.revoke"),
               "aria-label": t("consents.revoke.for", { id: c.id.slice(0, 8) }),
               onclick: async () => {
-                if (!window.confirm(t("consents.revoke.confirm"))) return;
+                const yes = await confirmDialog({ title: t("consents.revoke.for", { id: c.id.slice(0, 8) }),
+                  text: t("consents.revoke.confirm"), confirm: t("consents.revoke.yes"), cancel: t("consents.revoke.keep"), danger: true });
+                if (!yes) return;
                 try {
                   await api("POST", `/api/v1/consents/${c.id}/revoke`);
                   ctx.announce(t("consents.revoked"));
@@ -132,10 +134,10 @@ function consentForm(ref, config, done) {
   const categories = checkboxes(t("consents.categories"),
     config.categories.filter((x) => x !== "identity.hetu").map((x) => [x, label("category", x)]), { name: "categories" });
   // The organisation that discloses (by default the recorder's own) and those that receive.
-  const discloser = select(config.orgs.map((o) => [o, o]), { name: "disclosing_org", value: session.user.org });
-  const orgs = checkboxes(t("consents.recipients"), config.orgs.map((o) => [o, o]), { name: "orgs",
+  const discloser = select(config.orgs.map((o) => [o, orgName(o)]), { name: "disclosing_org", value: session.user.org });
+  const orgs = checkboxes(t("consents.recipients"), config.orgs.map((o) => [o, orgName(o)]), { name: "orgs",
     checked: config.orgs.filter((o) => o !== session.user.org).slice(0, 1) });
-  const purpose = select(config.purposes.filter((p) => p !== "general").map((p) => [p, label("purpose", p)]), { value: "tt.application_intake" });
+  const purpose = select(config.purposes.filter((p) => p !== "general").map((p) => [p, label("purpose", p)]), { name: "purpose", value: "tt.application_intake" });
   const method = select(["written", "oral", "e_service"].map((m) => [m, label("method", m)]), { value: "written" });
   const grantor = select(["self", "guardian", "legal_representative"].map((g) => [g, label("grantor", g)]), { value: "self" });
   const maxDays = config.consent_max_days || 365;
@@ -145,7 +147,7 @@ function consentForm(ref, config, done) {
   const evidence = h("input", { type: "text", name: "evidence_ref", maxlength: "200", autocomplete: "off" });
   const status = statusArea();
   return h("form", {
-    novalidate: true,
+    class: "consent-form", novalidate: true,
     onsubmit: async (event) => {
       event.preventDefault();
       const body = { categories: categories.values(), disclosing_org: discloser.value, recipient_orgs: orgs.values(),
@@ -181,16 +183,18 @@ async function prohibitionsSection(ctx, ref, config) {
   const canRecord = offers("POST", "/api/v1/clients/{ref}/prohibitions");
   const category = select(config.categories.filter((x) => x !== "identity.hetu").map((x) => [x, label("category", x)]),
     { name: "prohibition_category", emptyLabel: t("prohibitions.allcategories") });
-  const org = select(config.orgs.filter((o) => o !== session.user.org).map((o) => [o, o]),
+  const org = select(config.orgs.filter((o) => o !== session.user.org).map((o) => [o, orgName(o)]),
     { name: "prohibition_org", emptyLabel: t("prohibitions.allorgs") });
   const scopeText = (p) => {
     const what = p.category ? label("category", p.category) : t("prohibitions.everything");
-    return p.org ? t("prohibitions.to", { what, org: p.org }) : what;
+    return p.org ? t("prohibitions.to", { what, org: orgName(p.org) }) : what;
   };
   const refresh = async () => {
     let items;
+    let names;
     try {
-      items = (await api("GET", `/api/v1/clients/${ref}/prohibitions`)).items || [];
+      [items, names] = await Promise.all([api("GET", `/api/v1/clients/${ref}/prohibitions`).then((p) => p.items || []),
+        knownNames()]);
     } catch (error) {
       replace(list, errorBox(error));
       return;
@@ -199,7 +203,7 @@ async function prohibitionsSection(ctx, ref, config) {
       [t("prohibitions.scope"), scopeText],
       [t("consents.status"), (p) => h("span", { class: p.active ? "bad" : "muted",
         text: p.active ? t("prohibitions.active") : t("prohibitions.lifted", { when: formatDateTime(p.revoked_at) }) })],
-      [t("consents.recorded"), (p) => `${p.created_by || ""} · ${p.created_org || ""} · ${formatDateTime(p.created_at)}`],
+      [t("consents.recorded"), (p) => `${names.get(p.created_by) || p.created_by || ""} · ${orgName(p.created_org)} · ${formatDateTime(p.created_at)}`],
       [t("consents.actions"), (p) => (p.active && p.created_org === session.user.org && offers("POST", "/api/v1/prohibitions/{id}/revoke")
         ? h("button", { type: "button", class: "link danger", text: t("prohibitions.lift"), dataset: { prohibition: p.id },
           "aria-label": t("prohibitions.lift.for", { scope: scopeText(p) }),

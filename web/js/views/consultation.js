@@ -6,7 +6,7 @@
 
 import { api, download, may, offers, query, saveBlob, upload } from "../api.js";
 import { debounce, field, h, replace, select, uid } from "../dom.js";
-import { formatDateTime, formatNumber, label, language, t } from "../i18n.js";
+import { formatDateTime, formatNumber, label, language, orgName, t } from "../i18n.js";
 import { subscribe } from "../live.js";
 import { session } from "../session.js";
 import { dismiss } from "../alerts.js";
@@ -298,8 +298,8 @@ function headerView(c, names) {
     [t("ask.urgency"), urgencyBadge(c.urgency)],
     [t("mine.status"), statusBadge(c.status)],
     [t("ask.purpose"), label("purpose", c.purpose)],
-    [t("consultation.from"), `${c.origin_org || ""} · ${person(names, c.created_by)}`],
-    [t("ask.target"), [c.target_org, c.pool ? ` · ${c.pool}` : ""].join("")],
+    [t("consultation.from"), `${orgName(c.origin_org)} · ${person(names, c.created_by)}`],
+    [t("ask.target"), [orgName(c.target_org), c.pool ? ` · ${c.pool}` : ""].join("")],
     [t("mine.created"), formatDateTime(c.created_at)],
   ];
   if (c.claimed_by) facts.push([t("consultation.claimedby"), `${person(names, c.claimed_by)} · ${formatDateTime(c.claimed_at)}`]);
@@ -307,7 +307,7 @@ function headerView(c, names) {
   if (c.case_ref) facts.push([t("ask.caseref"), c.case_ref]);
   if ((c.participants || []).length) {
     facts.push([t("participants.title"), h("ul", { class: "plain-list participants" }, c.participants.map((p) =>
-      h("li", { dataset: { user: p.user_id }, text: `${person(names, p.user_id)} · ${p.org} · ${label("role", p.role)}` })))]);
+      h("li", { dataset: { user: p.user_id }, text: `${person(names, p.user_id)} · ${orgName(p.org)} · ${label("role", p.role)}` })))]);
   }
   if (c.outcome) {
     facts.push([t("consultation.outcome"), [`${label("outcome", c.outcome)}${c.outcome_note ? ` – ${c.outcome_note}` : ""}`,
@@ -409,7 +409,7 @@ function messageView(message, state) {
   el = h("li", { class: ["message", mine ? "mine" : "theirs"], dataset: { message: message.id } },
     h("p", { class: "meta" },
       h("span", { class: "author", text: message.author.name || message.author.id }),
-      h("span", { class: "author-org", text: ` · ${message.author.org} · ${label("role", message.author.role)} · ` }),
+      h("span", { class: "author-org", text: ` · ${orgName(message.author.org)} · ${label("role", message.author.role)} · ` }),
       h("time", { datetime: message.created_at, text: formatDateTime(message.created_at) })),
     message.text ? h("p", { class: "text", text: message.text }) : null,
     flaggedMark(message.flagged_categories),
@@ -533,7 +533,7 @@ function participantForm(c, state, render, ctx) {
     .then((lists) => {
       const present = new Set((state.consultation.participants || []).map((p) => p.user_id));
       for (const expert of lists.flat().filter((e) => !present.has(e.id))) {
-        people.append(h("option", { value: expert.id, text: `${expert.name} · ${expert.org}` }));
+        people.append(h("option", { value: expert.id, text: `${expert.name} · ${orgName(expert.org)}` }));
       }
     });
   return h("details", { class: "participant-box" },
@@ -908,7 +908,7 @@ async function loadConsents(state, c, selectEl) {
   const consents = await state.consents;
   for (const consent of consents.filter((x) => x.status === "active")) {
     selectEl.append(h("option", { value: consent.id,
-      text: `${(consent.categories || []).map((x) => label("category", x)).join(", ")} → ${(consent.recipient_orgs || []).join(", ")}` }));
+      text: `${(consent.categories || []).map((x) => label("category", x)).join(", ")} → ${(consent.recipient_orgs || []).map(orgName).join(", ")}` }));
   }
 }
 
@@ -936,5 +936,5 @@ function previewView(result, text) {
 
 function recipientText(recipient) {
   if (!recipient) return "";
-  return [recipient.user_id, recipient.org, label("role", recipient.role)].filter(Boolean).join(" · ");
+  return [recipient.user_id, orgName(recipient.org), label("role", recipient.role)].filter(Boolean).join(" · ");
 }

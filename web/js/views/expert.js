@@ -5,7 +5,7 @@
 
 import { api, offers, query } from "../api.js";
 import { debounce, h, replace, table } from "../dom.js";
-import { formatDate, formatDateTime, formatDuration, formatNumber, label, locale, t } from "../i18n.js";
+import { formatDate, formatDateTime, formatDuration, formatNumber, label, locale, orgName, t } from "../i18n.js";
 import { subscribe } from "../live.js";
 import { serial } from "../serial.js";
 import { countdown, countup } from "../ticker.js";
@@ -109,7 +109,7 @@ async function queueTable(ctx, refresh) {
     [t("mine.created"), (c) => formatDateTime(c.created_at)],
     [t("ask.urgency"), (c) => urgencyBadge(c.urgency)],
     [t("ask.topic"), (c) => label("topic", c.topic)],
-    [t("consultation.from"), (c) => `${c.origin_org} · ${c.created_by}`],
+    [t("consultation.from"), (c) => `${orgName(c.origin_org)} · ${c.created_by}`],
     [t("ask.question"), (c) => h("span", { class: "clip", text: c.question })],
     [t("queue.routing"), (c) => routingText(routing.get(c.id), c)],
     [t("consents.actions"), (c) => [
@@ -172,7 +172,7 @@ async function claimedTable() {
     }],
     [t("ask.urgency"), (c) => urgencyBadge(c.urgency)],
     [t("mine.status"), (c) => statusBadge(c.status)],
-    [t("consultation.from"), (c) => `${c.origin_org} · ${c.created_by}`],
+    [t("consultation.from"), (c) => `${orgName(c.origin_org)} · ${c.created_by}`],
   ], items, { empty: t("expert.claimed.none") });
 }
 
@@ -188,7 +188,7 @@ async function closedTable() {
     [t("ask.topic"), (c) => h("a", { href: `#/c/${c.id}`, text: label("topic", c.topic),
       "aria-label": t("expert.closed.open", { topic: label("topic", c.topic), when: formatDateTime(c.created_at) }) })],
     [t("consultation.outcome"), (c) => label("outcome", c.outcome)],
-    [t("consultation.from"), (c) => `${c.origin_org} · ${c.created_by}`],
+    [t("consultation.from"), (c) => `${orgName(c.origin_org)} · ${c.created_by}`],
   ], items, { empty: t("expert.closed.none") });
 }
 

@@ -3,13 +3,13 @@
 
 import { api } from "../api.js";
 import { field, h, replace, select, table } from "../dom.js";
-import { label, t } from "../i18n.js";
+import { label, orgName, t } from "../i18n.js";
 import { errorBox, loading } from "./common.js";
 import { loadPolicyTexts, policyText } from "../policytext.js";
 
 function scopeText(scope) {
   if (!scope) return t("policy.anyone");
-  const orgs = [...(scope.org_kinds || []).map((k) => label("orgkind", k)), ...(scope.orgs || [])];
+  const orgs = [...(scope.org_kinds || []).map((k) => label("orgkind", k)), ...(scope.orgs || []).map(orgName)];
   const roles = (scope.roles || []).map((r) => label("role", r));
   return [orgs.length ? orgs.join(", ") : t("policy.anyorg"), roles.length ? roles.join(", ") : t("policy.anyrole")].join(" · ");
 }

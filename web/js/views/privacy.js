@@ -4,10 +4,11 @@
 
 import { api, download, may, offers, query, saveBlob } from "../api.js";
 import { field, h, replace, select, table, uid } from "../dom.js";
-import { formatDate, formatDateTime, formatNumber, label, language, t } from "../i18n.js";
+import { formatDate, formatDateTime, formatNumber, keysWith, label, language, locale, orgName, t } from "../i18n.js";
 import { actionText, basisWords, errorBox, errorText, heading, knownNames, loading, plain, statusArea, subnav } from "./common.js";
 import { hetuField } from "./advisor.js";
 import { session } from "../session.js";
+import { helsinkiToIso } from "../time.js";
 import { policyView } from "./policy.js";
 import { statsView } from "./stats.js";
 
@@ -53,7 +54,7 @@ let names = new Map();
 function actorText(actor) {
   if (!actor) return "";
   const id = actor.id || actor.user_id;
-  return [actor.name || names.get(id) || id, actor.org, actor.role ? label("role", actor.role) : null].filter(Boolean).join(" · ");
+  return [actor.name || names.get(id) || id, orgName(actor.org), actor.role ? label("role", actor.role) : null].filter(Boolean).join(" · ");
 }
 
 function basisText(row) {
@@ -68,14 +69,29 @@ function flagsText(row) {
   return (row.flags || []).map((f) => label("flag", f)).join(", ");
 }
 
+// Words under "action." that name no action of the log (parts of the composer's preview).
+const NOT_ACTIONS = new Set(["live", "checked_per_recipient", "removed", "replaced_by_client_link"]);
+
+/** The actions of the log in words, for choosing one (sorted by their words). */
+function actionChoices() {
+  return keysWith("action.").filter((a) => !NOT_ACTIONS.has(a))
+    .map((a) => [a, actionText(a)]).sort((x, y) => x[1].localeCompare(y[1], locale()));
+}
+
 function filterForm(kind, onSearch) {
   const clientRef = h("input", { type: "text", name: "client_ref", autocomplete: "off" });
-  const actor = h("input", { type: "text", name: "actor", autocomplete: "off" });
+  // A user id is typed or picked by name from the people the app knows.
+  const peopleId = uid("people");
+  const actor = h("input", { type: "text", name: "actor", autocomplete: "off", list: peopleId, spellcheck: "false" });
+  const people = h("datalist", { id: peopleId },
+    [...names].map(([id, name]) => h("option", { value: id, label: name })));
   const outcome = select([["permit", label("outcome", "permit")], ["deny", label("outcome", "deny")]], { emptyLabel: t("privacy.any") });
   const category = select([], { emptyLabel: t("privacy.any") });
   const from = h("input", { type: "date", name: "from" });
   const to = h("input", { type: "date", name: "to" });
-  const action = h("input", { type: "text", name: "action", autocomplete: "off" });
+  const fromTime = h("input", { type: "time", name: "from_time" });
+  const toTime = h("input", { type: "time", name: "to_time" });
+  const action = select(actionChoices(), { name: "action", emptyLabel: t("privacy.any") });
   const basis = h("input", { type: "text", name: "basis", autocomplete: "off" });
   return {
     fill(categories) {
@@ -85,14 +101,19 @@ function filterForm(kind, onSearch) {
       class: "filters",
       onsubmit: (event) => {
         event.preventDefault();
+        // A day alone counts whole; with a time of day, from that moment (Helsinki time).
+        const at = (date, time) => (date && time ? helsinkiToIso(date, time) : date);
         onSearch({ client_ref: clientRef.value.trim(), actor: actor.value.trim(), outcome: outcome.value,
-          category: category.value, from: from.value, to: to.value, action: action.value.trim(), basis: basis.value.trim() });
+          category: category.value, from: at(from.value, fromTime.value), to: at(to.value, toTime.value),
+          action: action.value, basis: basis.value.trim() });
       },
     }, h("div", { class: "row" },
-      field(t("privacy.client_ref"), clientRef), field(t("privacy.actor"), actor),
-      kind === "events" ? field(t("privacy.action"), action, { hint: t("privacy.action.help") }) : field(t("privacy.basis"), basis),
-      field(t("privacy.outcome"), outcome), field(t("privacy.category"), category),
-      field(t("privacy.from"), from), field(t("privacy.to"), to)),
+      field(t("privacy.client_ref"), clientRef), field(t("privacy.actor"), actor, { hint: t("privacy.actor.help") }), people,
+      kind === "events" ? field(t("privacy.action"), action) : field(t("privacy.basis"), basis),
+      field(t("privacy.outcome"), outcome), field(t("privacy.category"), category)),
+    h("div", { class: "row" },
+      field(t("privacy.from"), from), field(t("privacy.fromtime"), fromTime, { hint: t("privacy.time.help") }),
+      field(t("privacy.to"), to), field(t("privacy.totime"), toTime, { hint: t("privacy.time.help") })),
     h("div", { class: "actions" }, h("button", { type: "submit", text: t("privacy.search") }))),
   };
 }
@@ -284,6 +305,14 @@ function extractPart(extract) {
     status, out);
 }
 
+/** A summary line of the report in words: people by name, organisations by name, counts in the
+ * language's format. */
+function summaryText(key, value) {
+  if (Array.isArray(value) && value.every((v) => v && typeof v === "object")) return value.map(actorText).join("; ");
+  if (key === "organisations" && Array.isArray(value)) return value.map(orgName).join(", ");
+  return typeof value === "number" ? formatNumber(value) : plain(value);
+}
+
 function reportView(report, extract) {
   const period = report.period || {};
   const summary = report.summary || {};
@@ -295,10 +324,9 @@ function reportView(report, extract) {
     h("dl", { class: "facts" },
       h("dt", { text: t("report.period") }), h("dd", { text: `${formatDate(period.from)} – ${formatDate(period.to)}` }),
       h("dt", { text: t("report.generated") }), h("dd", { text: formatDateTime(report.generated_at) }),
-      report.organisation ? [h("dt", { text: t("report.organisation") }), h("dd", { text: report.organisation })] : null,
+      report.organisation ? [h("dt", { text: t("report.organisation") }), h("dd", { text: orgName(report.organisation) })] : null,
       Object.entries(summary).map(([key, value]) => [h("dt", { text: label("summary", key) }), h("dd", {
-        text: Array.isArray(value) && value.every((v) => v && typeof v === "object") ? value.map(actorText).join("; ")
-          : typeof value === "number" ? formatNumber(value) : plain(value) })])),
+        text: summaryText(key, value) })])),
     h("div", { class: "no-print actions" }, h("button", { type: "button", onclick: () => window.print(), text: t("receipt.print") })),
     h("h3", { text: t("report.processing") }),
     table(t("report.processing"), [

@@ -3,11 +3,11 @@
 // the Finnish public holidays of a year.
 
 import { api, offers, query } from "../api.js";
-import { field, h, replace, select, table } from "../dom.js";
+import { checkboxes, field, h, replace, select, table } from "../dom.js";
 import { formatDate, formatDateTime, formatNumber, locale, t } from "../i18n.js";
 import { session } from "../session.js";
 import { helsinkiToIso, helsinkiToday } from "../time.js";
-import { errorBox, loading, statusArea } from "./common.js";
+import { confirmDialog, errorBox, loading, statusArea } from "./common.js";
 
 const WEEKDAYS = [1, 2, 3, 4, 5, 6, 7];
 
@@ -56,6 +56,10 @@ export async function rosterEditor(body, ctx) {
       "aria-label": t("roster.remove.for", { what: text, name: expert.name }),
       dataset: { remove: item.id },
       onclick: async () => {
+        // A removal takes the expert off duty at once: it is confirmed first.
+        const yes = await confirmDialog({ title: t("roster.remove.confirm.title"),
+          text: t("roster.remove.confirm", { what: text, name: expert.name }), confirm: t("roster.remove"), danger: true });
+        if (!yes) return;
         try {
           await api("DELETE", `/api/v1/roster/${kind}/${encodeURIComponent(item.id)}`);
           ctx.announce(t("roster.removed"));
@@ -97,7 +101,7 @@ function expertSelect(experts) {
 
 function ruleForm(ctx, experts, refresh) {
   const expert = expertSelect(experts);
-  const day = select(WEEKDAYS.map((n) => [String(n), weekday(n, "long")]), { name: "weekday", value: "1" });
+  const days = checkboxes(t("roster.weekdays"), WEEKDAYS.map((n) => [String(n), weekday(n, "long")]), { name: "weekday", checked: ["1"] });
   const start = h("input", { type: "time", name: "start", value: "08:00", required: true });
   const end = h("input", { type: "time", name: "end", value: "16:00", required: true });
   const from = h("input", { type: "date", name: "valid_from" });
@@ -110,26 +114,40 @@ function ruleForm(ctx, experts, refresh) {
       class: "rule-form", novalidate: true,
       onsubmit: async (event) => {
         event.preventDefault();
+        const chosen = days.values().map(Number);
+        if (!chosen.length) {
+          status.show(h("p", { class: "error", text: t("roster.weekdays.required") }));
+          days.querySelector("input").focus();
+          return;
+        }
         if (!start.value || !end.value) {
           status.show(h("p", { class: "error", text: t("roster.times.required") }));
           (start.value ? end : start).focus();
           return;
         }
-        const body = { user_id: expert.value, weekday: Number(day.value), start: start.value,
-          end: end.value === "00:00" ? "24:00" : end.value };
-        if (from.value) body.valid_from = from.value;
-        if (until.value) body.valid_until = until.value;
-        try {
-          await api("POST", "/api/v1/roster/rules", body);
-          ctx.announce(t("roster.rule.added"));
-          status.show(h("p", { class: "ok", text: t("roster.rule.added") }));
-          await refresh();
-        } catch (error) {
-          status.show(errorBox(error));
+        // One weekly rule per chosen day; if one fails, the message says which days were added.
+        const added = [];
+        for (const n of chosen) {
+          const body = { user_id: expert.value, weekday: n, start: start.value, end: end.value === "00:00" ? "24:00" : end.value };
+          if (from.value) body.valid_from = from.value;
+          if (until.value) body.valid_until = until.value;
+          try {
+            await api("POST", "/api/v1/roster/rules", body);
+            added.push(weekday(n, "long"));
+          } catch (error) {
+            status.show(h("div", {}, errorBox(error), added.length
+              ? h("p", { text: t("roster.rule.partial", { days: added.join(", "), failed: weekday(n, "long") }) }) : null));
+            await refresh();
+            return;
+          }
         }
+        const done = t("roster.rule.added.days", { days: added.join(", ") });
+        ctx.announce(done);
+        status.show(h("p", { class: "ok", text: done }));
+        await refresh();
       },
     },
-    h("div", { class: "row" }, field(t("roster.expert"), expert), field(t("roster.weekday"), day)),
+    field(t("roster.expert"), expert), days,
     h("div", { class: "row" }, field(t("roster.start"), start, { hint: t("roster.helsinki") }),
       field(t("roster.end"), end, { hint: t("roster.end.help") })),
     h("div", { class: "row" }, field(t("roster.validfrom"), from, { hint: t("roster.optional") }),

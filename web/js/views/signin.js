@@ -3,7 +3,7 @@
 
 import { api } from "../api.js";
 import { h } from "../dom.js";
-import { t } from "../i18n.js";
+import { orgName, t } from "../i18n.js";
 import { errorBox, heading, statusArea } from "./common.js";
 
 export async function signinView(ctx) {
@@ -57,7 +57,7 @@ export async function signinView(ctx) {
             status.show(errorBox(error));
           }
         },
-      }, h("span", { class: "demo-name", text: user.name }), h("span", { class: "demo-meta", text: `${user.org} · ${roles}` }))));
+      }, h("span", { class: "demo-name", text: user.name }), h("span", { class: "demo-meta", text: `${orgName(user.org)} · ${roles}` }))));
     }
   }
 

@@ -4,7 +4,7 @@
 
 import { api, offers } from "../api.js";
 import { field, h, replace, table } from "../dom.js";
-import { formatDuration, formatNumber, label, t } from "../i18n.js";
+import { formatDuration, formatNumber, label, orgName, t } from "../i18n.js";
 import { errorBox, loading, statusArea } from "./common.js";
 
 function barChart(title, entries) {
@@ -88,7 +88,7 @@ function report(result) {
   if (!rows.length) return h("p", { class: "empty", text: t("stats.none") });
   const months = new Map();
   for (const row of rows) months.set(row.month, (months.get(row.month) || 0) + (row.consultations || 0));
-  const pair = (row) => `${row.month} · ${row.origin_org} → ${row.target_org}`;
+  const pair = (row) => `${row.month} · ${orgName(row.origin_org)} → ${orgName(row.target_org)}`;
   return [
     figure(t("stats.bymonth"), [...months.entries()], t("stats.month")),
     figure(t("stats.bytopic"), sum(rows, (r) => r.by_topic).map(([k, v]) => [label("topic", k), v]), t("ask.topic")),
