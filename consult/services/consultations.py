@@ -470,7 +470,7 @@ class Consultations:
         )
         body = self._json_for(c, self._reader(who, acc), view, participants)
         if self.routing is not None:
-            # Where it went and what happens next, as after sending (SPEC C1), for after a reload.
+            # Where it went and what happens next, as after sending, for after a reload.
             body["routing"] = await self.routing.status(c)
         return body
 

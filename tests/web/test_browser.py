@@ -3,6 +3,8 @@ it, against the real server, with axe-core checking every view for WCAG 2.1 AA v
 
 from __future__ import annotations
 
+import json
+
 import re
 
 
@@ -186,9 +188,13 @@ def test_language_switch_and_nothing_but_the_language_outlives_the_tab(tabs):
     assert page.get_attribute("html", "lang") == "sv"
     page.select_option("#tools select", "en")
     page.wait_for_selector("main h1:text('Ask an expert')")
-    stored = page.evaluate("() => ({ local: Object.keys(localStorage), session: Object.keys(sessionStorage), url: location.href })")
+    stored = page.evaluate("() => ({ local: Object.keys(localStorage), session: Object.keys(sessionStorage), url: location.href,"
+                           " last: sessionStorage.getItem('konsulta.live.last') })")
     assert stored["local"] == ["konsulta.lang"]
-    assert stored["session"] == ["konsulta.session"]
+    # Besides the session, the tab keeps only the id of the last live event it processed, and whose.
+    assert sorted(stored["session"]) in (["konsulta.session"], ["konsulta.live.last", "konsulta.session"])
+    last = None if stored["last"] is None else json.loads(stored["last"])
+    assert last is None or (set(last) == {"user", "id"} and last["user"] == "kela.aino" and isinstance(last["id"], int))
     assert "token" not in stored["url"] and "eyJ" not in stored["url"]
     dates = page.evaluate("""async () => {
         const i18n = await import("/static/js/i18n.js");
