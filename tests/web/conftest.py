@@ -159,7 +159,10 @@ class Tab:
         return self.page
 
     def axe(self, what: str) -> None:
-        """Zero axe-core violations (WCAG 2.1 A and AA and best practice) on the page as it is now."""
+        """Zero axe-core violations (WCAG 2.1 A and AA and best practice) on the page as it is now,
+        once laid out: what depends on layout (a table that scrolls sideways becomes a focusable
+        region) is settled by the next frame."""
+        self.settle()
         if not self.page.evaluate("() => typeof window.axe !== 'undefined'"):
             # Evaluated through the DevTools protocol: the page's CSP stays as strict as in production.
             self.page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
@@ -172,6 +175,10 @@ class Tab:
             AXE_TAGS,
         )
         assert violations == [], f"axe violations on {what}: {violations}"
+
+    def settle(self) -> None:
+        """Two animation frames: layout done and resize observers run."""
+        self.page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
 
     def overflow(self) -> list[str]:
         """What sticks out sideways at the current viewport: empty when the page itself does not

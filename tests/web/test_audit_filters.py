@@ -21,9 +21,9 @@ def _rows(page) -> list[str]:
 
 
 def _search(page) -> None:
+    """Submit and wait for this search's answer (an earlier table stays until it replaces it)."""
     page.click("form.filters button[type=submit]")
-    page.wait_for_load_state("networkidle")
-    page.wait_for_selector(".results table, .results .empty")
+    page.wait_for_selector(".results[aria-busy=false] :is(table, .empty)")
 
 
 def test_officer_filters_the_log_by_action_actor_and_time_and_exports_it(tabs):

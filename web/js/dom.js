@@ -94,8 +94,10 @@ export function radios(legend, options, { name, value } = {}) {
 }
 
 // A table region that scrolls sideways becomes a named, focusable region; one that fits does not.
+// Both the region and its table are watched: either may change width alone.
 const scrollWatch = typeof ResizeObserver === "function" ? new ResizeObserver((entries) => {
-  for (const { target } of entries) {
+  for (const target of new Set(entries.map((entry) => entry.target.closest(".table-wrap")))) {
+    if (!target) continue;
     if (target.scrollWidth > target.clientWidth + 1) {
       target.setAttribute("role", "region");
       target.setAttribute("aria-labelledby", target.dataset.caption);
@@ -124,7 +126,10 @@ export function table(caption, columns, rows, { empty } = {}) {
       h("tbody", {}, rows.map((row) => h("tr", {}, columns.map(([heading, cell]) =>
         h("td", { dataset: { label: heading } }, cell(row))))))));
   wrap.dataset.caption = captionId;
-  if (scrollWatch) scrollWatch.observe(wrap);
+  if (scrollWatch) {
+    scrollWatch.observe(wrap);
+    scrollWatch.observe(wrap.firstElementChild);
+  }
   return wrap;
 }
 

@@ -119,8 +119,10 @@ function filterForm(kind, onSearch) {
 }
 
 async function searchSection(body, ctx, kind) {
-  const results = h("div", { class: "results" });
+  // Busy while a search runs; only the latest search's answer is shown.
+  const results = h("div", { class: "results", "aria-busy": "false" });
   const status = statusArea();
+  let searches = 0;
   let filters = {};
   let next = null;
   let rows = [];
@@ -164,14 +166,19 @@ async function searchSection(body, ctx, kind) {
   };
   hideOwn.addEventListener("change", show);
   const load = async (append = false) => {
+    const search = ++searches;
+    results.setAttribute("aria-busy", "true");
     try {
       const page = await api("GET", query(path, { ...filters, limit: 50, cursor: append ? next : undefined }));
+      if (search !== searches) return;
       rows = append ? rows.concat(page.items) : page.items;
       next = page.next;
       show();
       status.show(h("p", { text: t("privacy.found", { count: formatNumber(rows.length) }) }));
     } catch (error) {
-      status.show(errorBox(error));
+      if (search === searches) status.show(errorBox(error));
+    } finally {
+      if (search === searches) results.setAttribute("aria-busy", "false");
     }
   };
   const form = filterForm(kind, (values) => {
