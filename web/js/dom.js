@@ -98,7 +98,7 @@ export function radios(legend, options, { name, value } = {}) {
 const scrollWatch = typeof ResizeObserver === "function" ? new ResizeObserver((entries) => {
   for (const target of new Set(entries.map((entry) => entry.target.closest(".table-wrap")))) {
     if (!target) continue;
-    if (target.scrollWidth > target.clientWidth + 1) {
+    if (target.scrollWidth > target.clientWidth || target.scrollHeight > target.clientHeight) {
       target.setAttribute("role", "region");
       target.setAttribute("aria-labelledby", target.dataset.caption);
       target.tabIndex = 0;

@@ -155,8 +155,9 @@ async function searchSection(body, ctx, kind) {
   const ownId = uid("own");
   const hideOwn = h("input", { type: "checkbox", id: ownId, name: "hide_own", checked: true });
   const hidden = h("p", { class: "hint", role: "status" });
+  // The officer's own log searches and reports, with the client lookups a report starts from.
   const ownReads = (r) => r.actor && session.user && (r.actor.id || r.actor.user_id) === session.user.id
-    && String(r.action || "").startsWith("audit.");
+    && (String(r.action || "").startsWith("audit.") || r.action === "client.lookup");
   const show = () => {
     const shown = kind === "events" && hideOwn.checked ? rows.filter((r) => !ownReads(r)) : rows;
     hidden.textContent = shown.length < rows.length ? t("privacy.ownhidden", { count: formatNumber(rows.length - shown.length) }) : "";
