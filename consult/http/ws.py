@@ -13,7 +13,8 @@ When an administrator ends the user's sessions, the connection is closed with 44
 Resuming: ``ready`` names the newest ``event_id``; an ``auth`` frame with ``last_event_id`` N gets,
 after ``ready``, the user's kept events after N in id order and then ``live.resumed``
 (consult/services/live.py). The connection is subscribed before ``ready`` but held: what arrives
-meanwhile waits behind the replay, and what the replay already contained is not sent again.
+meanwhile waits behind the replay, and what the replay already contained is not sent again. A
+connection that does not resume gets no kept event up to the id its ``ready`` named.
 """
 
 from __future__ import annotations
@@ -105,7 +106,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                             "expires_at": _iso_seconds(live.expires_at), "last_event_id": newest})
         if resume is BAD_RESUME:
             await ws.send_json(_bad_frame("last_event_id must be a non-negative integer."))
-        floor = 0
+        # Without a resume the socket starts at ``ready``: the client's views, read after it, show
+        # every event up to ``newest``, which an instance whose feed is behind may not have handed on yet.
+        floor = newest
         if isinstance(resume, int):
             floor = await _replay(ws, request, principal, Reader(principal, ctx), sink, resume, newest)
         bus.release(sink, floor)

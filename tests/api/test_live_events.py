@@ -236,6 +236,36 @@ async def test_a_lost_listener_connection_reconnects_and_catches_up(aiohttp_clie
         await sanna.close()
 
 
+async def test_a_new_socket_starts_where_its_ready_says(aiohttp_client, settings, monkeypatch, pg_migrated):
+    """A socket that does not resume gets no kept event up to its ``ready``'s ``last_event_id``
+    (what its views read after ``ready`` already shows) and every one after it, even on an
+    instance whose feed is behind: here b's LISTEN connection is away while an event is written,
+    and b catches up only after the new socket's ``ready``."""
+    a, b, _clock = await _instances(aiohttp_client, settings, monkeypatch, pg_migrated)
+    feed = b.client.app[keys.LIVE]
+    earlier, _ = await _connect(b, "vantaa.sanna")
+    try:
+        assert feed._listener is not None
+        await feed._listener.close()  # b hears of no new event until it catches up below
+        ref = await a.register(hetu(305))
+        cid = (await a.open_consultation(purpose="tt.application_intake", client_ref=ref,
+                                         expert_id="vantaa.sanna"))["id"]
+        later, ready = await _connect(b, "vantaa.sanna")
+        try:
+            await feed.catch_up()
+            offered = await next_event(earlier, "consultation.offered")
+            assert offered["consultation"]["id"] == cid and offered["event_id"] <= ready["last_event_id"]
+            await b.call("POST", f"/api/v1/consultations/{cid}/claim", "vantaa.sanna", expect=200)
+            await feed.catch_up()
+            frames = await _frames_until(later, "consultation.claimed")
+            assert [f["type"] for f in _kept(frames)] == ["consultation.claimed"], frames
+            assert frames[-1]["event_id"] > ready["last_event_id"]
+        finally:
+            await later.close()
+    finally:
+        await earlier.close()
+
+
 # -- SQLite: one process --------------------------------------------------------------------------
 
 async def test_resume_on_sqlite(aiohttp_client, settings, monkeypatch):
