@@ -20,8 +20,9 @@ A connection that resumes is subscribed *held*: what arrives for it waits until 
 then ``release`` hands on what the replay did not already contain (by event id).
 
 A kept event that cannot be handed to a connection (its delivery record could not be written) is
-``lose``-t: that connection gets nothing more — a later event would carry its client past the gap
-— and its ``on_gap`` is called, so that the client reconnects and resumes from the last event it got.
+given to ``lose``: that connection gets nothing more — a later event would carry its client past
+the gap — and its ``on_gap`` is called, so that the client reconnects and resumes from the last
+event it got.
 """
 
 from __future__ import annotations
