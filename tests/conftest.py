@@ -27,6 +27,9 @@ from consult.http.app import create_app
 from consult.storage import migrate
 
 PG_URL = os.environ.get("CONSULT_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+#: The start of the name of every database the tests create there (and drop again): several
+#: checkouts sharing one server can each set their own.
+PG_PREFIX = os.environ.get("CONSULT_TEST_PG_PREFIX", "konsulta")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,7 +88,7 @@ def _pg_url(name: str) -> str:
 def pg_template() -> Iterator[str]:
     """A PostgreSQL database migrated to head once per session (per xdist worker), the template of
     ``pg_migrated``; skips, saying so, when no server is reachable."""
-    name = f"konsulta_template_{uuid.uuid4().hex[:8]}"
+    name = f"{PG_PREFIX}_template_{uuid.uuid4().hex[:8]}"
     try:
         asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
     except Exception:
@@ -100,7 +103,7 @@ def pg_template() -> Iterator[str]:
 @pytest.fixture
 async def pg_migrated(pg_template: str) -> AsyncIterator[str]:
     """The URL of a new PostgreSQL database at head, a copy of the migrated template, dropped afterwards."""
-    name = f"konsulta_{uuid.uuid4().hex[:8]}"
+    name = f"{PG_PREFIX}_{uuid.uuid4().hex[:8]}"
     await _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
     try:
         yield _pg_url(name)

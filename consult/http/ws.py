@@ -13,7 +13,10 @@ When an administrator ends the user's sessions, the connection is closed with 44
 Resuming: ``ready`` names the newest ``event_id``; an ``auth`` frame with ``last_event_id`` N gets,
 after ``ready``, the user's kept events after N in id order and then ``live.resumed``
 (consult/services/live.py). The connection is subscribed before ``ready`` but held: what arrives
-meanwhile waits behind the replay, and what the replay already contained is not sent again.
+meanwhile waits behind the replay, and what the replay already contained is not sent again. A
+connection that does not resume gets no kept event up to the id its ``ready`` named. One that
+loses a kept event (its delivery record could not be written) gets nothing after it and is closed
+with 1013, to resume from the last event it got.
 """
 
 from __future__ import annotations
@@ -86,6 +89,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             log.warning("closing a connection that fell behind user=%s", principal.user_id)
             asyncio.get_running_loop().create_task(ws.close(code=CLOSE_TOO_SLOW, message=b"too slow"))
 
+    def gap() -> None:
+        # A kept event could not be recorded, so it was not sent: the client resumes from the last
+        # one it got (the replay records and sends it), rather than go on past the gap.
+        log.warning("closing a connection that lost a live event, to resume user=%s", principal.user_id)
+        _close_later(ws, WSCloseCode.TRY_AGAIN_LATER, b"resume")
+
     bus = app[keys.BUS]
     sockets = app[keys.SOCKETS]
     sockets[ws] = live
@@ -94,7 +103,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     sender = asyncio.create_task(_send_loop(ws, queue, metrics))
     try:
         # Held until the replay (if any) is sent: nothing arrives before ``ready``, nothing twice.
-        bus.subscribe(principal.user_id, sink, Reader(principal, ctx), hold=True)
+        bus.subscribe(principal.user_id, sink, Reader(principal, ctx), hold=True, on_gap=gap)
         try:
             newest = await app[keys.LIVE].newest()
         except Exception as exc:  # the database is unreachable: the client reconnects later
@@ -105,7 +114,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                             "expires_at": _iso_seconds(live.expires_at), "last_event_id": newest})
         if resume is BAD_RESUME:
             await ws.send_json(_bad_frame("last_event_id must be a non-negative integer."))
-        floor = 0
+        # Without a resume the socket starts at ``ready``: the client's views, read after it, show
+        # every event up to ``newest``, which an instance whose feed is behind may not have handed on yet.
+        floor = newest
         if isinstance(resume, int):
             floor = await _replay(ws, request, principal, Reader(principal, ctx), sink, resume, newest)
         bus.release(sink, floor)
@@ -266,12 +277,17 @@ def end_sessions(app: web.Application):  # type: ignore[no-untyped-def]
         for ws, live in list(app[keys.SOCKETS].items()):
             if live.principal.org == org and live.principal.user_id == user_id:
                 live.ended = True
-                task = loop.create_task(ws.close(code=CLOSE_SESSION_ENDED, message=b"session ended"))
-                # The loop keeps only a weak reference to a task: hold it until the close is done.
-                _closing.add(task)
-                task.add_done_callback(_closing.discard)
+                _close_later(ws, CLOSE_SESSION_ENDED, b"session ended", loop)
 
     return close
+
+
+def _close_later(ws: web.WebSocketResponse, code: int, message: bytes,
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+    task = (loop or asyncio.get_running_loop()).create_task(ws.close(code=code, message=message))
+    # The loop keeps only a weak reference to a task: hold it until the close is done.
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
 
 
 async def close_all(app: web.Application) -> None:

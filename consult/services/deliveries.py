@@ -9,8 +9,10 @@ one, in one write unit (so it shares the database's group commit). A commit hold
 connection, consultation and kind of event (``live.<type>``, e.g. ``live.message.created``),
 naming the categories of the items shown and the message when the record covers one. Frames are
 handed to the connections in publication order once their records are committed; a batch whose
-records cannot be written is not delivered (the reader fetches it later through the history,
-which is itself recorded). On shutdown the last batch is written and delivered before the
+records cannot be written is not delivered: a connection that so loses a kept event (one with an
+``event_id``) gets nothing more and is closed, to resume from the last event it got (the replay
+records its deliveries again); what was not kept the reader fetches later through the history,
+which is itself recorded. On shutdown the last batch is written and delivered before the
 database closes, and content published after that is not delivered. A record is written when
 its frame is handed to the connection; a connection that drops in that instant has a record of a
 frame it never received.
@@ -133,6 +135,7 @@ class DeliveryLedger:
 
     def submit(self, deliveries: list[Delivery]) -> None:
         if self._closing and self._task is None:  # closed: nothing more is recorded
+            self.bus.lose(d for d in deliveries if not (d.recorded or not carries_content(d.event)))
             self.bus.hand_over(d for d in deliveries if d.recorded or not carries_content(d.event))
             return
         if not self._pending and not self._busy and all(
@@ -167,6 +170,8 @@ class DeliveryLedger:
                 kept = [d for d in batch if d.recorded or not carries_content(d.event)]
                 log.error("live delivery records failed; %d frames not delivered: %s", len(batch) - len(kept),
                           type(exc).__name__)
+                # A connection that lost a kept event is closed to resume (after it, nothing reaches it).
+                self.bus.lose(d for d in batch if not (d.recorded or not carries_content(d.event)))
                 self.bus.hand_over(kept)
                 return
             finally:

@@ -18,6 +18,11 @@ concern no consultation (presence, directory entries) are not kept and carry no 
 
 A connection that resumes is subscribed *held*: what arrives for it waits until its replay is sent,
 then ``release`` hands on what the replay did not already contain (by event id).
+
+A kept event that cannot be handed to a connection (its delivery record could not be written) is
+given to ``lose``: that connection gets nothing more — a later event would carry its client past
+the gap — and its ``on_gap`` is called, so that the client reconnects and resumes from the last
+event it got.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ Event = dict[str, Any]
 Sink = Callable[[Event], None]
 Renderer = Callable[[str], Event | None]
 PresenceListener = Callable[[str, bool], None]
+GapListener = Callable[[], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +106,8 @@ class EventBus:
         self._journal: Journal | None = None
         self._held: dict[Sink, list[Delivery]] = {}
         self._floors: dict[Sink, int] = {}
+        self._on_gap: dict[Sink, GapListener] = {}
+        self._broken: set[Sink] = set()
 
     def record_with(self, ledger: Ledger | None) -> None:
         """Send every event through ``ledger`` from now on (None: deliver directly again)."""
@@ -112,13 +120,17 @@ class EventBus:
     def on_presence(self, listener: PresenceListener) -> None:
         self._presence_listeners.append(listener)
 
-    def subscribe(self, user_id: str, sink: Sink, reader: Reader | None = None, *, hold: bool = False) -> None:
-        """Deliver ``user_id``'s events to ``sink``; with ``hold``, keep them back until ``release``."""
+    def subscribe(self, user_id: str, sink: Sink, reader: Reader | None = None, *, hold: bool = False,
+                  on_gap: GapListener | None = None) -> None:
+        """Deliver ``user_id``'s events to ``sink``; with ``hold``, keep them back until ``release``;
+        ``on_gap`` is called if a kept event for ``sink`` is lost (see ``lose``)."""
         sinks = self._sinks.setdefault(user_id, {})
         first = not sinks
         sinks[sink] = reader
         if hold:
             self._held.setdefault(sink, [])
+        if on_gap is not None:
+            self._on_gap[sink] = on_gap
         if first:
             self._presence_changed(user_id, True)
 
@@ -140,6 +152,8 @@ class EventBus:
         del sinks[sink]
         self._held.pop(sink, None)
         self._floors.pop(sink, None)
+        self._on_gap.pop(sink, None)
+        self._broken.discard(sink)
         if not sinks:
             del self._sinks[user_id]
             self._presence_changed(user_id, False)
@@ -220,10 +234,24 @@ class EventBus:
         return len(deliveries)
 
     def hand_over(self, deliveries: Iterable[Delivery]) -> None:
-        """Give each event to its connection, if that connection is still subscribed."""
+        """Give each event to its connection, if that connection is still subscribed and has lost none."""
         for d in deliveries:
-            if self.is_subscribed(d.user_id, d.sink):
+            if d.sink not in self._broken and self.is_subscribed(d.user_id, d.sink):
                 d.sink(d.event)
+
+    def lose(self, deliveries: Iterable[Delivery]) -> None:
+        """Deliveries that will never be handed over: a connection that loses a kept event gets
+        nothing more, and its ``on_gap`` is called (once)."""
+        for d in deliveries:
+            if event_id(d.event) is None or d.sink in self._broken or not self.is_subscribed(d.user_id, d.sink):
+                continue
+            self._broken.add(d.sink)
+            listener = self._on_gap.get(d.sink)
+            if listener is not None:
+                try:
+                    listener()
+                except Exception:  # a listener must not stop the others
+                    log.exception("gap listener failed")
 
     def _below_floor(self, d: Delivery) -> bool:
         floor = self._floors.get(d.sink)

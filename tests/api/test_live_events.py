@@ -236,6 +236,81 @@ async def test_a_lost_listener_connection_reconnects_and_catches_up(aiohttp_clie
         await sanna.close()
 
 
+async def test_a_new_socket_starts_where_its_ready_says(pg_migrated, aiohttp_client, settings, monkeypatch):
+    """A socket that does not resume gets no kept event up to its ``ready``'s ``last_event_id``
+    (what its views read after ``ready`` already shows) and every one after it, even on an
+    instance whose feed is behind: here b's LISTEN connection is away while an event is written,
+    and b catches up only after the new socket's ``ready``."""
+    a, b, _clock = await _instances(aiohttp_client, settings, monkeypatch, pg_migrated)
+    feed = b.client.app[keys.LIVE]
+    earlier, _ = await _connect(b, "vantaa.sanna")
+    try:
+        assert feed._listener is not None
+        await feed._listener.close()  # b hears of no new event until it catches up below
+        ref = await a.register(hetu(305))
+        cid = (await a.open_consultation(purpose="tt.application_intake", client_ref=ref,
+                                         expert_id="vantaa.sanna"))["id"]
+        later, ready = await _connect(b, "vantaa.sanna")
+        try:
+            await feed.catch_up()
+            offered = await next_event(earlier, "consultation.offered")
+            assert offered["consultation"]["id"] == cid and offered["event_id"] <= ready["last_event_id"]
+            await b.call("POST", f"/api/v1/consultations/{cid}/claim", "vantaa.sanna", expect=200)
+            await feed.catch_up()
+            frames = await _frames_until(later, "consultation.claimed")
+            assert [f["type"] for f in _kept(frames)] == ["consultation.claimed"], frames
+            assert frames[-1]["event_id"] > ready["last_event_id"]
+        finally:
+            await later.close()
+    finally:
+        await earlier.close()
+
+
+async def test_a_socket_that_loses_an_event_resumes_without_a_gap(pg_migrated, aiohttp_client, settings, monkeypatch):
+    """A kept event whose delivery record cannot be written is not sent, and its socket gets
+    nothing after it — a later event would carry the client past the gap — but is closed with
+    1013; the client resumes from the last event it got and is replayed the lost one and the rest."""
+    a, _b, _clock = await _instances(aiohttp_client, settings, monkeypatch, pg_migrated)
+    ref = await a.register(hetu(306))
+    cid = (await a.open_consultation(purpose="tt.application_intake", client_ref=ref,
+                                     expert_id="vantaa.sanna"))["id"]
+    await a.call("POST", f"/api/v1/consultations/{cid}/claim", "vantaa.sanna", expect=200)
+    sanna, ready = await _connect(a, "vantaa.sanna")
+    admin = create_async_engine(pg_migrated, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:  # the database refuses sanna's next delivery record, once
+            await conn.execute(text("CREATE SEQUENCE refused"))  # a sequence: not rolled back with the write
+            await conn.execute(text("CREATE FUNCTION refuse_record() RETURNS trigger LANGUAGE plpgsql AS "
+                                    "$$ BEGIN IF nextval('refused') = 1 THEN RAISE EXCEPTION 'refused'; END IF; "
+                                    "RETURN NEW; END $$"))
+            await conn.execute(text(
+                "CREATE TRIGGER refuse_delivery_record BEFORE INSERT ON audit_events FOR EACH ROW "
+                "WHEN (NEW.action = 'live.message.created' AND NEW.actor_id = 'vantaa.sanna') "
+                "EXECUTE FUNCTION refuse_record()"))
+    finally:
+        await admin.dispose()
+    lost = await a.call("POST", f"/api/v1/consultations/{cid}/messages", "kela.aino", expect=201,
+                        json={"text": "Lost on the way?", "data": []})
+    later = await a.call("POST", f"/api/v1/consultations/{cid}/messages", "kela.aino", expect=201,
+                         json={"text": "After the gap.", "data": []})
+    try:
+        received = []
+        while (frame := await sanna.receive(timeout=10)).type == WSMsgType.TEXT:
+            received.append(frame.json())
+            assert received[-1]["type"] != "message.created", received  # past the lost one: a gap
+        assert frame.type == WSMsgType.CLOSE and frame.data == 1013, frame
+    finally:
+        await sanna.close()
+    sanna, _ = await _connect(a, "vantaa.sanna", last_event_id=ready["last_event_id"])
+    try:
+        frames = await _frames_until(sanna, "live.resumed")
+        assert [f["message"]["id"] for f in _kept(frames)] == [lost["id"], later["id"]]
+        assert frames[-1]["complete"] is True
+        _once_each_in_order(frames)
+    finally:
+        await sanna.close()
+
+
 # -- SQLite: one process --------------------------------------------------------------------------
 
 async def test_resume_on_sqlite(aiohttp_client, settings, monkeypatch):

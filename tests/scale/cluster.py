@@ -1,7 +1,7 @@
 """Several real `consult serve --demo` processes on one PostgreSQL database, optionally behind
 Debian's nginx (tests/test_deploy_nginx.py's ``Nginx``, its upstream listing every instance): for
-tests of what several instances do together — presence, leases, a SIGKILL mid-traffic — and,
-later, of live events crossing instances.
+tests of what several instances do together — presence, leases, a SIGKILL mid-traffic, live
+events crossing instances and clients resuming on another after a SIGKILL.
 
 Every instance shares one data directory (the key files, the audit checkpoint file and the
 development issuer's key, as README "Several instances" asks), and has its own working
