@@ -24,22 +24,20 @@ _STATUS_TEXT = {
 
 
 def _schema(declared: Any, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
-    """The JSON Schema of a declared type (from ``refs``), or a legacy schema dict as it is."""
+    """The JSON Schema of a declared type (from ``refs``)."""
     if declared is None:
         return {"type": "object"}
     if declared is str:
         return {"type": "string"}
     if declared is bytes:
         return {"type": "string", "format": "binary"}
-    if isinstance(declared, dict):
-        return declared
     return refs[declared]
 
 
 def _declared(route: Route) -> list[Any]:
     """The types a route declares (body, answers), for the document's components."""
     found = [route.body, route.response, *(shape for _status, _text, shape in route.other_responses)]
-    return [t for t in found if t is not None and sh.is_shape(t) and t not in (str, bytes)]
+    return [t for t in found if t is not None and t not in (str, bytes)]
 
 
 def _operation(route: Route, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
