@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec.inspect as mi
 from aiohttp import web
 
 from consult.http import keys
@@ -32,6 +33,18 @@ def _schema(declared: Any, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
     if declared is bytes:
         return {"type": "string", "format": "binary"}
     return refs[declared]
+
+
+def _json_parts(body: Any) -> list[str]:
+    """The parts of a multipart body that hold an object: each is sent as JSON."""
+    info = mi.type_info(body)
+    assert isinstance(info, mi.StructType), body
+    found = []
+    for f in info.fields:
+        members = f.type.types if isinstance(f.type, mi.UnionType) else (f.type,)
+        if any(isinstance(m, mi.StructType) for m in members):
+            found.append(f.encode_name)
+    return found
 
 
 def _declared(route: Route) -> list[Any]:
@@ -64,7 +77,10 @@ def _operation(route: Route, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
     if params:
         op["parameters"] = params
     if route.body is not None:
-        op["requestBody"] = {"required": True, "content": {route.body_type: {"schema": _schema(route.body, refs)}}}
+        media: dict[str, Any] = {"schema": _schema(route.body, refs)}
+        if route.body_type.startswith("multipart/") and (parts := _json_parts(route.body)):
+            media["encoding"] = {name: {"contentType": "application/json"} for name in parts}
+        op["requestBody"] = {"required": True, "content": {route.body_type: media}}
     if route.secret:
         op["responses"][str(route.status)]["headers"] = {secrecy.HEADER: {
             "description": "Secrecy marking: the answer carries secret client data (621/1999 § 24(1) 25 k.)",

@@ -135,6 +135,19 @@ def test_the_document_has_no_inline_body_or_answer_schema(settings):
     assert bare == ["GET /api/v1/openapi.json 200 application/json"]
 
 
+def test_the_upload_form_is_documented_from_its_struct(settings):
+    """The multipart upload's parts come from its declaration: the file as binary, and the object
+    part (``sensitive_confirmation``) as JSON, which is how the handler reads it."""
+    document = build_document(_routes(settings))
+    media = document["paths"]["/api/v1/consultations/{id}/attachments"]["post"]["requestBody"]["content"]
+    form = media["multipart/form-data"]
+    assert form["schema"] == {"$ref": "#/components/schemas/Upload"}
+    assert form["encoding"] == {"sensitive_confirmation": {"contentType": "application/json"}}
+    upload = document["components"]["schemas"]["Upload"]
+    assert upload["properties"]["file"] == {"type": "string", "format": "binary"}
+    assert upload["required"] == ["file"] and upload["additionalProperties"] is False
+
+
 async def test_a_body_the_document_allows_passes_the_edge_and_a_forbidden_type_is_refused(api):
     """Walked over every JSON request body the document describes: generated schema-valid bodies
     are read by the edge without a refusal; each property given a JSON type its schema does not
