@@ -45,6 +45,7 @@ from consult.audit import subjects
 from consult.audit.anchor import FileHead, read_head
 from consult.audit.entry import FIELDS_V1, VERSIONS, encode_values
 from consult.audit.merkle import MerkleTree
+from consult.model.audit_fields import ProblemKind
 from consult.storage import audit_log
 from consult.storage.checkpoint_file import CheckpointFile, CheckpointFileError, FileLine
 
@@ -66,8 +67,7 @@ def unanchored_cutoff(now: datetime, interval: timedelta) -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    kind: str  # changed | missing | duplicate | order | head | checkpoint | reason | version |
-    #            anchor | unanchored | restored
+    kind: ProblemKind
     detail: str
     leaf_index: int | None = None
     checkpoint: int | None = None  # the checkpoint row's seq

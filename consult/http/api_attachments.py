@@ -14,7 +14,7 @@ from consult.http import validation as v
 from consult.http.api import confirmation
 from consult.http.principal import caller, context
 from consult.http.route import Route, names
-from consult.http.shapes import convert
+from consult.http.shapes import FilePart, convert
 from consult.model import wire
 
 CHUNK = 64 * 1024
@@ -37,7 +37,8 @@ async def upload_attachment(request: web.Request) -> web.Response:
     try:
         reader = await request.multipart()
         fields: dict[str, str] = {}
-        data, filename = None, None
+        data: FilePart | None = None
+        filename = None
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
                 raise BadRequest("Nested multipart is not accepted.")
@@ -45,7 +46,7 @@ async def upload_attachment(request: web.Request) -> web.Response:
                 if data is not None:
                     raise Unprocessable("One file per upload.", code="invalid_field")
                 filename = part.filename
-                data = await _read_limited(part, settings.max_upload_bytes)
+                data = FilePart(await _read_limited(part, settings.max_upload_bytes))
             elif part.name in ("text", "consent_id"):
                 fields[part.name] = (await _read_limited(part, 4096)).decode("utf-8", errors="strict")
             elif part.name == "sensitive_confirmation":
@@ -57,23 +58,24 @@ async def upload_attachment(request: web.Request) -> web.Response:
         raise BadRequest("The multipart body is malformed.") from None
     if not data:
         raise Unprocessable("A non-empty 'file' part is required.", code="invalid_field")
-    parts = read_body_parts(request, fields)
+    parts = read_body_parts(request, data, fields)
     body = await request.app[keys.ATTACHMENTS].upload(
-        caller(request), consultation_id, filename, data, parts.text or "", parts.consent_id, context(request),
+        caller(request), consultation_id, filename, parts.file, parts.text or "", parts.consent_id, context(request),
         confirmation=confirmation(parts.sensitive_confirmation))
     return web.json_response(body, status=201, dumps=wire.dumps)
 
 
-def read_body_parts(request: web.Request, fields: dict[str, str]) -> s.UploadFields:
-    """The text parts of an upload as ``UploadFields``: the ``sensitive_confirmation`` part is JSON,
-    read by the edge's one JSON loader, and checked like the same object in a JSON body."""
-    values: dict[str, object] = dict(fields)
+def read_body_parts(request: web.Request, file: FilePart, fields: dict[str, str]) -> s.Upload:
+    """The parts of an upload as ``Upload``, the type that documents them: the
+    ``sensitive_confirmation`` part is JSON, read by the edge's one JSON loader, and checked like
+    the same object in a JSON body."""
+    values: dict[str, object] = {**fields, "file": file}
     if "sensitive_confirmation" in fields:
         try:
             values["sensitive_confirmation"] = v.loads(fields["sensitive_confirmation"])
         except v.BadJson as exc:
             raise Unprocessable(f"The sensitive_confirmation part must be JSON: {exc}", code="invalid_field") from None
-    return convert(values, s.UploadFields, names(request))
+    return convert(values, s.Upload, names(request))
 
 
 async def download_attachment(request: web.Request) -> web.Response:
@@ -86,19 +88,12 @@ async def download_attachment(request: web.Request) -> web.Response:
     return response
 
 
-_CONFIRMATION_PART = "JSON: " + " ".join((s.SensitiveConfirmation.__doc__ or "").split())
-
 ATTACHMENT_ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/v1/consultations/{id}/attachments", upload_attachment,
           "Upload a PDF, PNG or JPEG (checked by content, size-limited); it travels as an "
           "application.attachment item of a new message",
           who="participant",
-          body={"type": "object", "additionalProperties": False, "properties": {
-                    "file": {"type": "string", "format": "binary"},
-                                                 "text": s.STR, "consent_id": s.STR,
-                                                 "sensitive_confirmation": {
-                                                     "type": "string", "contentMediaType": "application/json",
-                                                     "description": _CONFIRMATION_PART}}},
+          body=s.Upload,
           response=s.Attachment, status=201, errors=(400, 401, 403, 404, 409, 413, 415, 422),
           body_type="multipart/form-data",
           other_responses=((409, "Closed, or a caption that looks like a category withheld from a recipient "

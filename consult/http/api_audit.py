@@ -5,10 +5,11 @@ anomalies and break-glass."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from msgspec import Meta
+from msgspec import UNSET, Meta, UnsetType
 
 from consult.errors import BadRequest
 from consult.http import keys
@@ -17,9 +18,10 @@ from consult.http import validation as v
 from consult.http import vocabulary as vocab
 from consult.http.principal import caller, context
 from consult.http.route import Route
-from consult.http.schemas import Instant
+from consult.http.schemas import Author, Instant, ItemOut, Secrecy, Status
 from consult.http.shapes import Answer, Body, any_text
 from consult.model import identifiers
+from consult.model.audit_fields import ProblemKind
 from consult.services import log_extract as log_extract_words
 from consult.services.audit import EXPORT_FORMATS, JUSTIFICATION_MAX, JUSTIFICATION_MIN, AuditQuery
 
@@ -222,6 +224,7 @@ _PAGING: tuple[tuple[str, s.S, str], ...] = (
 )
 Hex = Annotated[str, Meta(pattern="^[0-9a-f]{64}$")]
 Index = Annotated[int, Meta(ge=0)]
+Day = date
 
 
 class Actor(Answer):
@@ -341,83 +344,236 @@ class Reason(Answer):
     actor: ReasonActor
 
 
-_INT = {"type": "integer", "minimum": 0}
-VERIFY: s.S = {
-    "type": "object",
-    "required": ["ok", "size", "root_hash"],
-    "properties": {"ok": {"type": "boolean"}, "size": _INT, "root_hash": {"type": "string"},
-                   "records": _INT, "checkpoints": _INT, "checkpoints_verified": _INT,
-                   "first_bad_index": {"type": ["integer", "null"]},
-                   "first_bad_range": {"type": ["array", "null"], "items": _INT},
-                   "problems": {"type": "array", "items": {"type": "object"}},
-                   "state": {"type": "string", "enum": ["intact", "tampered", "restored"]},
-                   "summary": s.STR, "anchored_size": _INT,
-                   "checkpoint_file": {"type": "object", "properties": {
-                       "status": {"type": "string", "enum": ["absent", "read", "unreadable"]},
-                       "newest_size": {"type": ["integer", "null"]}}},
-                   "restored": {"type": ["object", "null"], "properties": {"size": _INT, "checkpoint": _INT}},
-                   "restore_acknowledged": {"type": "boolean"}},
-}
-REPORT: s.S = {
-    "type": "object",
-    "required": ["client_ref", "period", "processing", "disclosures", "summary"],
-    "properties": {"client_ref": s.STR, "organisation": s.STR, "period": {"type": "object"},
-                   "merged_refs": {"type": "array", "items": s.STR,
-                                   "description": "references merged into this client as duplicates of one "
-                                                  "identity code; their records are included"},
-                   "generated_at": s.TS, "processing": {"type": "array", "items": {"type": "object"}},
-                   "disclosures": {"type": "array", "items": {"type": "object"}},
-                   "summary": {"type": "object"}, "truncated": {"type": "boolean"}, "tree_size": _INT,
-                   "secrecy": s.SECRECY},
-}
-_EXTRACT_ENTRY: s.S = {
-    "type": "object",
-    "required": ["at", "who", "what", "basis"],
-    "properties": {"at": s.STR, "who": s.STR, "what": s.STR, "data": s.NSTR, "to": s.NSTR, "basis": s.STR},
-}
-LOG_EXTRACT: s.S = {
-    "type": "object",
-    "required": ["lang", "organisation", "period", "used", "disclosed", "text", "secrecy"],
-    "properties": {"client_ref": s.STR, "lang": {"type": "string", "enum": ["fi", "sv"]}, "organisation": s.STR,
-                   "period": {"type": "object"}, "generated_at": s.TS,
-                   "used": {"type": "array", "items": _EXTRACT_ENTRY},
-                   "disclosed": {"type": "array", "items": _EXTRACT_ENTRY},
-                   "truncated": {"type": "boolean"},
-                   "text": {"type": "string", "description": "the printable extract, secrecy marking first and last"},
-                   "secrecy": s.SECRECY},
-}
-ANOMALIES: s.S = {
-    "type": "object",
-    "required": ["items", "next"],
-    "properties": {
-        "items": {"type": "array", "items": {
-            "type": "object", "required": ["kind", "actor", "at", "leaf_index"],
-            "properties": {"kind": {"type": "string", "enum": ["many_clients", "off_hours", "break_glass",
-                                                               "referral_without_consent",
-                                                               "sensitive_free_text"]},
-                           "actor": {"type": "object"}, "at": s.TS, "leaf_index": _INT}}},
-        "next": s.NSTR,
-        "rules": {"type": "object"},
-    },
-}
-BREAK_GLASS: s.S = {
-    "type": "object",
-    "required": ["consultation", "messages", "audit"],
-    "properties": {
-        "consultation": {"type": "object", "properties": {
-            "id": s.STR, "client_ref": s.NSTR, "question": s.STR, "purpose": s.STR, "status": s.STR,
-            "origin_org": s.STR, "target_org": s.STR}},
-        "organisation": s.STR,
-        "messages": {"type": "array", "items": {"type": "object", "properties": {
-            "id": s.STR, "author": {"type": "object"}, "text": s.STR, "created_at": s.TS,
-            "data": {"type": "array", "items": {"type": "object", "properties": {
-                "category": s.STR, "value": {"type": ["string", "number", "boolean"]},
-                "withheld": {"type": "boolean"}, "rule": s.STR, "citation": s.STR, "basis": s.STR,
-                "reason": s.STR}}}}}},
-        "audit": {"type": "object"},
-        "secrecy": s.SECRECY,
-    },
-}
+class Problem(Answer):
+    """A fault the verification found: what kind, in words, and where (a leaf, a checkpoint row)."""
+
+    kind: ProblemKind
+    detail: str
+    leaf_index: Index | None
+    checkpoint: int | None
+
+
+class CheckpointFileState(Answer):
+    status: Literal["absent", "read", "unreadable"]
+    newest_size: Index | None
+
+
+class RestoredTo(Answer):
+    """The log holds ``size`` records, fewer than ``checkpoint`` signed later."""
+
+    size: Index
+    checkpoint: Index
+
+
+class Verification(Answer):
+    ok: bool
+    size: Index
+    root_hash: Hex
+    records: Index
+    checkpoints: Index
+    checkpoints_verified: Index
+    external_checkpoints: Index
+    first_bad_index: Index | None
+    first_bad_range: Annotated[tuple[Index, Index], Meta(
+        description="the first bad entry is among leaves first..second-1 (when only a root tells)")] | None
+    problems: list[Problem]
+    state: Literal["intact", "tampered", "restored"]
+    summary: str
+    anchored_size: Index
+    checkpoint_file: CheckpointFileState
+    restored: RestoredTo | None
+    restore_acknowledged: bool
+
+
+class Period(Answer, rename={"since": "from", "until": "to"}):
+    since: datetime
+    until: datetime
+
+
+class Person(Answer):
+    """A member of staff as the directory names them (``name`` null where it does not)."""
+
+    id: str | None
+    name: str | None
+    org: str | None
+    role: str | None
+
+
+class Staff(Answer):
+    id: str
+    name: str | None
+    org: str
+
+
+class Processing(Answer):
+    leaf_index: Index
+    at: datetime
+    who: Person
+    action: str
+    outcome: str
+    purpose: str | None
+    basis: str | None
+    consultation_id: str | None
+    categories: list[str]
+    flags: list[str]
+
+
+class ReportedDisclosure(Answer, rename={"sender": "from", "recipient": "to"}):
+    leaf_index: Index
+    at: datetime
+    sender: Person
+    recipient: Person
+    categories: list[str]
+    outcome: str
+    purpose: str | None
+    basis: str | None
+    rule_id: str | None
+    consent: ConsentRef | None
+    consultation_id: str | None
+    flags: list[str]
+
+
+class ReportSummary(Answer):
+    records: Index
+    processed_by: list[Staff]
+    organisations: list[str]
+    disclosed: Index
+    withheld: Index
+
+
+class AccessReport(Answer):
+    client_ref: str
+    merged_refs: Annotated[list[str], Meta(description="references merged into this client as duplicates of one "
+                                                       "identity code; their records are included")]
+    organisation: str
+    period: Period
+    generated_at: datetime
+    processing: list[Processing]
+    disclosures: list[ReportedDisclosure]
+    summary: ReportSummary
+    truncated: bool
+    tree_size: Index
+    secrecy: Secrecy
+
+
+class ExtractLine(Answer):
+    """One line of the extract in words: when (local time), who, what, which data, to whom, on what basis."""
+
+    at: str
+    who: str
+    what: str
+    data: str | None
+    to: str | None
+    basis: str
+
+
+class LogExtract(Answer):
+    client_ref: str
+    lang: Literal["fi", "sv"]
+    organisation: str
+    period: Period
+    generated_at: datetime
+    used: list[ExtractLine]
+    disclosed: list[ExtractLine]
+    truncated: bool
+    text: Annotated[str, Meta(description="the printable extract, secrecy marking first and last")]
+    secrecy: Secrecy
+
+
+class Flagged(Answer):
+    actor: ReasonActor
+    at: datetime
+    leaf_index: Index
+
+
+class ManyClients(Flagged, tag_field="kind", tag="many_clients"):
+    """More distinct clients in an hour than the threshold, by one user."""
+
+    until: datetime
+    count: int
+    threshold: int
+
+
+class OffHours(Flagged, tag_field="kind", tag="off_hours"):
+    """Access outside office hours on one day (Helsinki), by one user: the first and the last."""
+
+    until: datetime
+    date: Day
+    count: int
+    office_hours: str
+
+
+class FlaggedRecord(Flagged):
+    consultation_id: str | None
+    client_ref: str | None
+    recipient_org: str | None
+
+
+class BreakGlassFlag(FlaggedRecord, tag_field="kind", tag="break_glass"):
+    """A break-glass opening of a consultation's content."""
+
+
+class ReferralFlag(FlaggedRecord, tag_field="kind", tag="referral_without_consent"):
+    """A disclosure without consent on a recorded ground (sosiaalihuoltolaki 35 § 2 mom.)."""
+
+
+class SensitiveTextFlag(FlaggedRecord, tag_field="kind", tag="sensitive_free_text"):
+    """Free text sent on the sender's confirmation that it looked like a withheld category."""
+
+
+class AnomalyRulesShown(Answer):
+    clients_per_hour: int
+    office_hours: str
+    office_days: str
+    timezone: str
+
+
+class AnomalyPage(Answer):
+    items: list[ManyClients | OffHours | BreakGlassFlag | ReferralFlag | SensitiveTextFlag]
+    next: str | None
+    rules: AnomalyRulesShown
+
+
+class OpenedConsultation(Answer):
+    id: str
+    topic: str
+    status: Status
+    purpose: str
+    origin_org: str
+    target_org: str
+    client_ref: str | None
+    question: str
+    created_at: datetime
+    closed_at: datetime | None
+
+
+class OpenedItem(ItemOut):
+    """An item as the officer's organisation may see it; a withheld one names the basis of the decision."""
+
+    basis: str | UnsetType = UNSET
+
+
+class OpenedMessage(Answer):
+    id: str
+    author: Author
+    text: str
+    data: list[OpenedItem]
+    content_destroyed: bool
+    created_at: datetime
+
+
+class Recorded(Answer):
+    leaf_index: Index
+    flagged: bool
+
+
+class BreakGlass(Answer):
+    consultation: OpenedConsultation
+    organisation: str
+    messages: list[OpenedMessage]
+    audit: Recorded
+    secrecy: Secrecy
+
 
 AUDIT_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/audit/events", events, action="audit.read",
@@ -435,11 +591,11 @@ AUDIT_ROUTES: tuple[Route, ...] = (
           errors=(400, 401, 403, 422)),
     Route("GET", "/api/v1/audit/anomalies", anomalies, action="audit.read",
           summary="Anomaly flags: many clients per hour, off-hours access, break-glass, referrals without consent",
-          who=PO, response=ANOMALIES, query=(("from", *_Q_TIME), ("to", *_Q_TIME), *_PAGING),
+          who=PO, response=AnomalyPage, query=(("from", *_Q_TIME), ("to", *_Q_TIME), *_PAGING),
           errors=(400, 401, 403, 422)),
     Route("GET", "/api/v1/audit/verify", verify, action="audit.read",
           summary="Recompute the whole log and check every signed checkpoint",
-          who=PO, response=VERIFY, errors=(401, 403)),
+          who=PO, response=Verification, errors=(401, 403)),
     Route("GET", "/api/v1/audit/tree-head", tree_head, action="audit.read",
           summary="The current RFC 9162 tree head", who=PO,
           response=TreeHead, errors=(401, 403)),
@@ -461,7 +617,7 @@ AUDIT_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/clients/{ref}/access-report", access_report, action="audit.read",
           summary="The client access report: who processed the client's data, to whom it was disclosed, when, on what "
           "basis (two years; older with a written reason); the report is logged",
-          who=PO, response=REPORT, secret=True,
+          who=PO, response=AccessReport, secret=True,
           query=(("from", *_Q_TIME), ("to", *_Q_TIME),
                  ("reason", {"type": "string", "maxLength": 2000}, "why, when reaching back over two years")),
           errors=(400, 401, 403, 404, 422)),
@@ -469,7 +625,7 @@ AUDIT_ROUTES: tuple[Route, ...] = (
           summary="The log extract (lokitieto-ote, loggutdrag) to hand to the client, in Finnish or Swedish: "
           "who used or received the client's data, when, what and on what basis, in words (laki 703/2023 11 §); "
           "the same records as the access report, permitted ones only; logged like it",
-          who=PO, response=LOG_EXTRACT, secret=True,
+          who=PO, response=LogExtract, secret=True,
           query=(("lang", {"type": "string", "enum": ["fi", "sv"]}, "fi (default) or sv"),
                  ("from", *_Q_TIME), ("to", *_Q_TIME),
                  ("reason", {"type": "string", "maxLength": 2000}, "why, when reaching back over two years")),
@@ -482,6 +638,6 @@ AUDIT_ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/v1/consultations/{id}/break-glass", break_glass,
           "Open a consultation's content with a written justification, as the officer's own organisation may see "
           "it through the policy (another organisation's withheld items stay withheld); logged and flagged",
-          who="privacy officer of a party organisation", body=BreakGlassBody, response=BREAK_GLASS, secret=True,
+          who="privacy officer of a party organisation", body=BreakGlassBody, response=BreakGlass, secret=True,
           errors=(400, 401, 403, 404, 413, 415, 422)),
 )

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec.inspect as mi
 from aiohttp import web
 
 from consult.http import keys
@@ -24,22 +25,32 @@ _STATUS_TEXT = {
 
 
 def _schema(declared: Any, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
-    """The JSON Schema of a declared type (from ``refs``), or a legacy schema dict as it is."""
+    """The JSON Schema of a declared type (from ``refs``)."""
     if declared is None:
         return {"type": "object"}
     if declared is str:
         return {"type": "string"}
     if declared is bytes:
         return {"type": "string", "format": "binary"}
-    if isinstance(declared, dict):
-        return declared
     return refs[declared]
+
+
+def _json_parts(body: Any) -> list[str]:
+    """The parts of a multipart body that hold an object: each is sent as JSON."""
+    info = mi.type_info(body)
+    assert isinstance(info, mi.StructType), body
+    found = []
+    for f in info.fields:
+        members = f.type.types if isinstance(f.type, mi.UnionType) else (f.type,)
+        if any(isinstance(m, mi.StructType) for m in members):
+            found.append(f.encode_name)
+    return found
 
 
 def _declared(route: Route) -> list[Any]:
     """The types a route declares (body, answers), for the document's components."""
     found = [route.body, route.response, *(shape for _status, _text, shape in route.other_responses)]
-    return [t for t in found if t is not None and sh.is_shape(t) and t not in (str, bytes)]
+    return [t for t in found if t is not None and t not in (str, bytes)]
 
 
 def _operation(route: Route, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
@@ -66,7 +77,10 @@ def _operation(route: Route, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
     if params:
         op["parameters"] = params
     if route.body is not None:
-        op["requestBody"] = {"required": True, "content": {route.body_type: {"schema": _schema(route.body, refs)}}}
+        media: dict[str, Any] = {"schema": _schema(route.body, refs)}
+        if route.body_type.startswith("multipart/") and (parts := _json_parts(route.body)):
+            media["encoding"] = {name: {"contentType": "application/json"} for name in parts}
+        op["requestBody"] = {"required": True, "content": {route.body_type: media}}
     if route.secret:
         op["responses"][str(route.status)]["headers"] = {secrecy.HEADER: {
             "description": "Secrecy marking: the answer carries secret client data (621/1999 § 24(1) 25 k.)",

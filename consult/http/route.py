@@ -21,7 +21,7 @@ from consult.model import actions
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 Endpoint = Callable[[web.Request], Awaitable[web.StreamResponse]]
-#: A legacy JSON Schema dict (routes not yet declared as types) or a declared type.
+#: A declared type: a ``shapes.Body`` or ``shapes.Answer`` (or a list of one), ``str`` or ``bytes``.
 Schema = Any
 
 log = logging.getLogger("consult.http")
@@ -37,8 +37,8 @@ class Route:
     summary: str
     who: str = "any user"
     auth: bool = True
-    #: The request body: a ``shapes.Body`` type (read and checked by the edge), or a JSON Schema
-    #: dict for a body the handler reads itself (multipart).
+    #: The request body: a ``shapes.Body`` type. A JSON body is read and checked by the edge; a
+    #: body of another ``body_type`` (multipart) is read by the handler, and the type documents it.
     body: Schema | None = None
     #: The success answer: a ``shapes.Answer`` type (or a list of one) for JSON, ``str`` or
     #: ``bytes`` for other content types.
@@ -67,9 +67,17 @@ class Route:
             actions.roles_for(self.action)  # an unknown action fails when the routes are built
 
     @property
+    def json_body(self) -> type[sh.Body] | None:
+        """The declared type the edge reads a JSON body into before the handler runs, or None."""
+        body = self.body
+        if self.body_type == "application/json" and isinstance(body, type) and issubclass(body, sh.Body):
+            return body
+        return None
+
+    @property
     def reads_body(self) -> bool:
         """True when the edge reads the body into the declared type before the handler runs."""
-        return isinstance(self.body, type) and issubclass(self.body, sh.Body)
+        return self.json_body is not None
 
     @property
     def endpoint(self) -> Endpoint:
@@ -84,8 +92,9 @@ class Route:
                 who = await authenticate(request)
                 if route.action is not None and route.edge_checks_role:
                     actions.require(who, route.action)
-            if isinstance(route.body, type) and issubclass(route.body, sh.Body):
-                response = await route.handler(request, await read_body(request, route.body))
+            shape = route.json_body
+            if shape is not None:
+                response = await route.handler(request, await read_body(request, shape))
             else:
                 response = await route.handler(request)
             if request.app.get(keys.CHECK_ANSWERS):
@@ -100,7 +109,7 @@ class Route:
             return
         declared = self.response if response.status == self.status else next(
             (shape for status, _text, shape in self.other_responses if status == response.status), None)
-        if declared is None or not sh.is_shape(declared) or declared in (str, bytes):
+        if declared is None or declared in (str, bytes):
             return
         body = response.body
         if not isinstance(body, bytes):

@@ -1,7 +1,7 @@
 """The shapes of the public API (docs/capabilities.md, public API): each request body and success
-answer declared once as a msgspec ``Struct`` (consult/http/shapes.py), from which the edge reads bodies and the OpenAPI
-document is generated. The JSON Schema dicts further down describe the routes not yet declared
-that way, and the query parameters.
+answer declared once as a msgspec ``Struct`` (consult/http/shapes.py), from which the edge reads bodies, the
+development-mode answer check runs and the OpenAPI document is generated. Every route declares its JSON body and
+answers this way (here, or beside its route); the JSON Schema dicts further down describe query parameters only.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from consult.http.shapes import (
     Answer,
     Body,
     CategoryName,
+    FilePart,
     ItemCategory,
     Name,
     OrgId,
@@ -397,9 +398,11 @@ class Attachment(Answer):
     message: Message
 
 
-class UploadFields(Body):
-    """The parts of an attachment upload besides the file, as the edge reads them."""
+class Upload(Body):
+    """An attachment upload (multipart/form-data): the file and the parts beside it, read by the
+    upload's handler into this type; the ``sensitive_confirmation`` part is JSON."""
 
+    file: FilePart
     text: Annotated[str, any_text(2000)] | None = None
     consent_id: UserId | None = None
     sensitive_confirmation: SensitiveConfirmation | None = None
@@ -447,9 +450,6 @@ def taxonomy_enums(vocabulary: Vocabulary) -> dict[int, list[str]]:
         id(ROLE_NAMES): sorted(vocabulary.roles),
     }
 
-STR: S = {"type": "string"}
-NSTR: S = {"type": ["string", "null"]}
-TS: S = {"type": ["string", "null"], "format": "date-time"}
 
 # -- query parameters: as ``validation`` reads them (query_int, query_instant, decode_cursor) ----------
 
@@ -467,18 +467,3 @@ TIME_OR_DATE: S = {"type": "string", "maxLength": instant.MAX_LENGTH,
 TIME: S = {"type": "string", "format": "date-time", "maxLength": instant.MAX_LENGTH,
            "description": f"ISO 8601 time with zone; years {_YEARS}"}
 MONTH: S = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$", "description": f"YYYY-MM; years {_YEARS}"}
-
-SECRECY: S = {
-    "type": "object",
-    "description": "The secrecy marking of the answer, per language (julkisuuslaki 621/1999 § 24(1) 25 k.)",
-    "required": ["fi", "sv", "en"],
-    "properties": {"fi": STR, "sv": STR, "en": STR},
-}
-
-
-def page(item: S) -> S:
-    return {
-        "type": "object",
-        "required": ["items", "next"],
-        "properties": {"items": {"type": "array", "items": item}, "next": NSTR},
-    }

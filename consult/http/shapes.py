@@ -69,6 +69,10 @@ class KnownOrg(str):
     """An organisation of the service's configuration (``CONSULT_ORGS``)."""
 
 
+class FilePart(bytes):
+    """A file sent as a part of a ``multipart/form-data`` body: its bytes as they are."""
+
+
 #: Each taxonomy type -> the name of its enum in the document and its names in a vocabulary.
 TAXONOMY: Final[dict[type, tuple[str, Callable[[Vocabulary], frozenset[str]]]]] = {
     CategoryName: ("categories", lambda v: v.categories),
@@ -119,6 +123,8 @@ def _schema_hook(kind: type) -> dict[str, Any]:
     if kind is KnownOrg:
         return {"type": "string", "maxLength": identifiers.ORG_MAX, "pattern": _whole(identifiers.ORG_SHAPE),
                 "description": "One of the service's organisations (CONSULT_ORGS)", TAXONOMY_KEY: "orgs"}
+    if kind is FilePart:
+        return {"type": "string", "format": "binary"}
     raise NotImplementedError(kind)
 
 
@@ -135,6 +141,8 @@ _WHAT: dict[type, str] = {TopicName: "topics", KnownOrg: "organisations"}
 
 def _decoder(names: Names) -> Callable[[type, Any], Any]:
     def hook(kind: type, value: Any) -> Any:
+        if kind is FilePart and isinstance(value, FilePart):
+            return value  # read from its part by the handler, never from JSON
         if kind not in names:
             raise NotImplementedError(kind)
         if not isinstance(value, str):
@@ -295,11 +303,6 @@ def schemas(types: Iterable[Any]) -> tuple[dict[Any, dict[str, Any]], dict[str, 
     unique = list(dict.fromkeys(types))
     refs, components = msgspec.json.schema_components(unique, schema_hook=_schema_hook, ref_template=REF_TEMPLATE)
     return dict(zip(unique, refs, strict=True)), components
-
-
-def is_shape(value: object) -> bool:
-    """True for a declared type (a ``Struct`` or a list of one), False for a legacy schema dict."""
-    return not isinstance(value, dict)
 
 
 class UndeclaredAnswer(Exception):

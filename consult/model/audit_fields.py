@@ -8,7 +8,7 @@ a new field means a new entry version (consult/audit/entry.py).
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal
 
 FIELDS_V1: Final[tuple[str, ...]] = (
     "leaf_index",
@@ -57,3 +57,8 @@ record the service hands over, except ``leaf_index``, which the log assigns."""
 
 ROW_FIELDS: Final = ("entry_version", "leaf_hash")
 """Stored beside the entry fields and not part of the entry: its version and RFC 9162 leaf hash."""
+
+#: What a fault the verification of the log found is about (consult/audit/verify.py), as its
+#: answer names it.
+ProblemKind = Literal["changed", "missing", "duplicate", "order", "head", "checkpoint", "reason", "version",
+                      "anchor", "unanchored", "restored", "subject"]

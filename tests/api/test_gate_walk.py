@@ -449,8 +449,11 @@ class Walk:
             form_data = aiohttp.FormData()
             filename = value if f.where == "filename" else "liite.pdf"
             form_data.add_field("file", PDF, filename=filename, content_type="application/pdf")
-            for name, text in (body or {}).items():
-                form_data.add_field(name, text)
+            for name, part in (body or {}).items():
+                if isinstance(part, dict | list):  # an object part of the form is JSON (as the document says)
+                    form_data.add_field(name, json.dumps(part), content_type="application/json")
+                else:
+                    form_data.add_field(name, part)
             response = await self.api.client.post(path, data=form_data, headers=headers)
         else:
             response = await self.api.client.request(f.method, path, params=query, headers=headers,

@@ -1,5 +1,5 @@
 """Each request body and success answer is declared once, as a Struct, and the OpenAPI document
-and the edge agree on it (SPEC §5, §8).
+and the edge agree on it.
 
 The declarations are read from the route table; the document is read from the running app.
 Bodies the document allows are generated from its schemas and must pass the edge's reader; a
@@ -8,7 +8,7 @@ field given a JSON type its schema forbids must be refused naming that field.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args, get_origin
 
 import pytest
 from hypothesis import HealthCheck, given
@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 from consult.errors import Unprocessable
 from consult.http import keys, shapes
 from consult.http.app import routes_for
+from consult.http.openapi import build_document
 from consult.http.route import Route, names
 from consult.http.schemas import ConsultationPage
-from tests.api.test_request_schemas import alternatives, inline, json_bodies
+from tests.api.test_request_schemas import alternatives, json_bodies
 
 _WRONG: list[Any] = [{"zz": 1}, ["zz"], 12345, 1.5, "zz", True, None]
 
@@ -91,6 +92,62 @@ def test_every_route_with_a_json_body_declares_a_struct(settings):
     assert sum(r.reads_body for r in _routes(settings)) >= 20
 
 
+def _undeclared(shape: Any, base: type) -> bool:
+    """True unless ``shape`` is a ``base`` Struct type (or a list of one)."""
+    if get_origin(shape) is list:
+        return _undeclared(get_args(shape)[0], base)
+    return not (isinstance(shape, type) and issubclass(shape, base))
+
+
+def test_no_body_or_answer_is_a_json_schema_dict(settings):
+    """Every body and every JSON answer of every route (other statuses too) is a declared type: a
+    JSON Schema dict would be documented but neither read by the edge nor checked as an answer.
+    Only an answer of another content type is ``str`` or ``bytes``; query parameters may stay dicts."""
+    found = []
+    for r in _routes(settings):
+        where = f"{r.method} {r.path}"
+        if r.body is not None and _undeclared(r.body, shapes.Body):
+            found.append(f"{where}: body {r.body!r:.60}")
+        if r.content_type == "application/json" and _undeclared(r.response, shapes.Answer):
+            found.append(f"{where}: answer {r.response!r:.60}")
+        if r.content_type != "application/json" and r.response not in (str, bytes):
+            found.append(f"{where}: {r.content_type} answer {r.response!r:.60}")
+        found += [f"{where}: {status} answer {shape!r:.60}" for status, _text, shape in r.other_responses
+                  if _undeclared(shape, shapes.Answer)]
+    assert found == []
+
+
+def test_the_document_has_no_inline_body_or_answer_schema(settings):
+    """In the generated document every body and every JSON answer is a reference to a component
+    generated from its Struct, or a list of one; only the document itself is a bare object."""
+    document = build_document(_routes(settings))
+    bare = []
+    for path, operations in document["paths"].items():
+        for method, op in operations.items():
+            contents = [("body", op.get("requestBody", {}).get("content", {}))]
+            contents += [(status, answer.get("content", {})) for status, answer in op["responses"].items()]
+            for what, content in contents:
+                for kind, media in content.items():
+                    schema = media["schema"]
+                    schema = schema.get("items", schema) if schema.get("type") == "array" else schema
+                    if "$ref" not in schema and schema.get("type") == "object":
+                        bare.append(f"{method.upper()} {path} {what} {kind}")
+    assert bare == ["GET /api/v1/openapi.json 200 application/json"]
+
+
+def test_the_upload_form_is_documented_from_its_struct(settings):
+    """The multipart upload's parts come from its declaration: the file as binary, and the object
+    part (``sensitive_confirmation``) as JSON, which is how the handler reads it."""
+    document = build_document(_routes(settings))
+    media = document["paths"]["/api/v1/consultations/{id}/attachments"]["post"]["requestBody"]["content"]
+    form = media["multipart/form-data"]
+    assert form["schema"] == {"$ref": "#/components/schemas/Upload"}
+    assert form["encoding"] == {"sensitive_confirmation": {"contentType": "application/json"}}
+    upload = document["components"]["schemas"]["Upload"]
+    assert upload["properties"]["file"] == {"type": "string", "format": "binary"}
+    assert upload["required"] == ["file"] and upload["additionalProperties"] is False
+
+
 async def test_a_body_the_document_allows_passes_the_edge_and_a_forbidden_type_is_refused(api):
     """Walked over every JSON request body the document describes: generated schema-valid bodies
     are read by the edge without a refusal; each property given a JSON type its schema does not
@@ -132,7 +189,8 @@ def test_an_answer_outside_its_declaration_is_found():
     on a missing required one, and passes the declared shape."""
     good = b'{"items": [], "next": null}'
     shapes.check_answer(good, ConsultationPage)
-    for bad in (b'{"items": [], "next": null, "extra": 1}', b'{"items": []}', b'{"items": [{"id": "x"}], "next": null}'):
+    for bad in (b'{"items": [], "next": null, "extra": 1}', b'{"items": []}',
+                b'{"items": [{"id": "x"}], "next": null}'):
         with pytest.raises(shapes.UndeclaredAnswer):
             shapes.check_answer(bad, ConsultationPage)
 
