@@ -1,7 +1,7 @@
 """A conversation one can follow: the sender's message is shown as being sent, sent, or not sent
 with a button to try again, then read by the other party; a new message is brought into view
 unless the reader has scrolled up, who is offered a button to it; the sender sees what each
-recipient could not see; image attachments preview inline and a withheld one is a placeholder;
+recipient could not see, also after a reload; image attachments preview inline and a withheld one is a placeholder;
 the advisor's own consultations are searched from a filter box. Two people in two browsers."""
 
 from __future__ import annotations
@@ -117,6 +117,17 @@ def test_the_sender_sees_what_each_recipient_could_not_see(tabs):
     expert.axe("the sender's message with what a recipient could not see")
     advisor.page.wait_for_selector(".messages .item.withheld")
     assert SECRET not in advisor.page.content()
+
+    # After a reload the sender still sees it, as decided when the message was sent; the
+    # recipient never sees what was withheld from anyone.
+    e.reload()
+    e.wait_for_selector("body[data-ready=true]")
+    again = e.wait_for_selector(".messages li.message.mine .withheld-by")
+    again.click()
+    assert again.inner_text() == text
+    advisor.page.reload()
+    advisor.page.wait_for_selector(".messages .item.withheld")
+    assert advisor.page.locator(".withheld-by").count() == 0
 
 
 def test_an_image_attachment_previews_inline(tabs):

@@ -405,7 +405,8 @@ function messageView(message, state) {
   };
   updateReceipt();
   state.receipts.set(message.id, { update: updateReceipt });
-  const withheld = mine ? state.withheld.get(message.id) : null;
+  // The author's own reading carries what was withheld at send time (kept by the server).
+  const withheld = mine ? state.withheld.get(message.id) || (message.policy && message.policy.withheld) : null;
   el = h("li", { class: ["message", mine ? "mine" : "theirs"], dataset: { message: message.id } },
     h("p", { class: "meta" },
       h("span", { class: "author", text: message.author.name || message.author.id }),
@@ -422,7 +423,7 @@ function messageView(message, state) {
 }
 
 /** For the sender: what each recipient could not see of their message, and why (the policy's
- * answer to the send; the conversation read later does not carry it). */
+ * answer to the send, which the author's later readings of the conversation carry too). */
 function withheldByView(withheld, state) {
   return h("details", { class: "withheld-by" },
     h("summary", { text: t("thread.withheldby", { count: formatNumber(withheld.length) }) }),
