@@ -12,6 +12,9 @@ import { session } from "../session.js";
 import { onUnread, rememberRouting, routingText, unread } from "../notify.js";
 import { errorBox, heading, loading, sensitiveConfirm, statusArea, statusBadge, urgencyBadge } from "./common.js";
 
+/** How many requests one search makes at most (each looks at up to 500 consultations on the server). */
+const SEARCH_ROUNDS = 4;
+
 export async function advisorView(ctx) {
   const { main } = ctx;
   main.append(heading(t("advisor.title")));
@@ -70,9 +73,18 @@ export async function advisorView(ctx) {
     }
     const key = words.join(" ");
     try {
-      const answer = await api("GET", query("/api/v1/consultations", { q: key, limit: 50 }));
-      if (mine !== asked) return;
-      found = { key, items: answer.items, more: Boolean(answer.next) };
+      // The server looks at a bounded number of consultations per request and says where to go
+      // on: a few requests reach further back while fewer than a page have been found.
+      const items = [];
+      let next = null;
+      for (let round = 0; round < SEARCH_ROUNDS && items.length < 50; round += 1) {
+        const answer = await api("GET", query("/api/v1/consultations", { q: key, limit: 50 - items.length, cursor: next }));
+        if (mine !== asked) return;
+        items.push(...answer.items);
+        next = answer.next;
+        if (!next) break;
+      }
+      found = { key, items, more: Boolean(next) };
       drawMine();
     } catch (error) {
       if (mine !== asked) return;
