@@ -54,13 +54,14 @@ class Konsulta:
 
     async def setup(self, http: aiohttp.ClientSession) -> None:
         admin = {"Authorization": "Bearer " + self.issuer.mint(sub="vantaa.admin", org="vantaa", roles=["admin"])}
+        # The pool first: experts are named only to pools that exist.
+        async with http.put(f"{self.base}/api/v1/pools/vantaa/bench", json={"max_open_per_expert": 0},
+                            headers=admin) as r:
+            assert r.status == 200, await r.text()
         for i in range(self.n):
             body = {"name": f"Expert {i}", "topics": ["other"], "pools": ["bench"], "on_duty": True}
             async with http.put(f"{self.base}/api/v1/experts/bench.e{i:02}", json=body, headers=admin) as r:
                 assert r.status == 200, await r.text()
-        async with http.put(f"{self.base}/api/v1/pools/vantaa/bench", json={"max_open_per_expert": 0},
-                            headers=admin) as r:
-            assert r.status == 200, await r.text()
 
     async def connect(self, http: aiohttp.ClientSession, i: int) -> aiohttp.ClientWebSocketResponse:
         ws = await http.ws_connect(f"{self.base}/api/v1/ws")

@@ -16,6 +16,7 @@ Skips without nginx on a developer's machine; fails in CI (CI set), where .ci/ru
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
 import os
@@ -87,10 +88,17 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+ACCESS_LOG = "/var/log/nginx/konsulta.access.log"
+
+
 def site_for_test(text: str, *, http_port: int, tls_port: int, upstream_port: int | Sequence[int], cert: Path,
-                  key: Path) -> str:
-    """The shipped site with only its addresses, ports and certificate paths replaced (several
+                  key: Path, access_log: Path | None = None) -> str:
+    """The shipped site with only its addresses, ports, certificate and log paths replaced (several
     upstream ports: one ``server`` line each, as an operator lists several instances)."""
+    # The access log is named in both server blocks (the redirect's and the service's).
+    assert text.count(ACCESS_LOG) == 2, f"{SITE.name}: expected {ACCESS_LOG!r} twice"
+    if access_log is not None:
+        text = text.replace(ACCESS_LOG, str(access_log))
     ports = [upstream_port] if isinstance(upstream_port, int) else list(upstream_port)
     servers = "\n    ".join(f"server {PROXY}:{port};" for port in ports)
     replacements = [
@@ -116,8 +124,9 @@ class Nginx:
         self.prefix = Path(tempfile.mkdtemp(prefix="konsulta-nginx-"))
         self.http_port, self.tls_port = _free_port(EDGE), _free_port(EDGE)
         self.cert, key = _self_signed(self.prefix)
+        self.access_log = self.prefix / "konsulta.access.log"
         site = site_for_test(SITE.read_text(), http_port=self.http_port, tls_port=self.tls_port,
-                             upstream_port=upstream_port, cert=self.cert, key=key)
+                             upstream_port=upstream_port, cert=self.cert, key=key, access_log=self.access_log)
         (self.prefix / "konsulta.conf").write_text(site)
         (self.prefix / "tmp").mkdir()
         p = self.prefix
@@ -280,3 +289,17 @@ async def test_audit_records_the_clients_address_not_the_proxys(konsulta: Server
 
     assert sources(proxied) == {CLIENT}  # not PROXY (nginx's own address), not FORGED
     assert sources(direct) == {OUTSIDER}
+
+
+async def test_the_access_log_holds_no_query_string(konsulta: ServerProcess, edge: Nginx) -> None:
+    """A search of one's consultations carries its words in the query string: nginx's access log
+    names the path only (README "Deployment")."""
+    async with _session(edge, CLIENT) as https, https.get(f"{edge.base}/api/v1/consultations?q=revontulisana",
+                                                          headers=_headers(konsulta, "kela.aino")) as r:
+        assert r.status == 200, await r.text()
+    # nginx writes the line in its log phase, just after the answer: wait for it to be there.
+    deadline = time.monotonic() + 10
+    while "GET /api/v1/consultations HTTP/1.1" not in (logged := edge.access_log.read_text()):
+        assert time.monotonic() < deadline, f"no access-log line: {logged!r}"
+        await asyncio.sleep(0.05)
+    assert "revontulisana" not in logged and "q=" not in logged

@@ -99,6 +99,7 @@ async def list_consultations(request: web.Request) -> web.Response:
         limit=v.query_int(request, "limit"),
         cursor=request.query.get("cursor"),
         ctx=context(request),
+        search=request.query.get("q") or None,
     )
     return _json(page)
 
@@ -211,8 +212,12 @@ ROUTES: tuple[Route, ...] = (
           "A child-welfare notification with its notifier and basis", who="participants, the child-welfare intake",
           response=s.ChildWelfareNotification, errors=(401, 404)),
     Route("GET", "/api/v1/consultations", list_consultations, "Consultations visible to the caller",
-          who="participants, on-duty experts", response=s.ConsultationPage, errors=(400, 401),
-          query=(("status", {"type": "string", "enum": list(STATUSES)}, "filter by status"), *_LIST_QUERY)),
+          who="participants, on-duty experts", response=s.ConsultationPage, errors=(400, 401, 422),
+          query=(("status", {"type": "string", "enum": list(STATUSES)}, "filter by status"),
+                 ("q", {"type": "string", "maxLength": 200},
+                  "words that must all be found in what the caller may read of a consultation (its question, "
+                  "case and client reference, codes); at most 500 are looked at per request, and next goes on"),
+                 *_LIST_QUERY)),
     Route("GET", "/api/v1/consultations/{id}", get_consultation, "One consultation",
           who="participant, or an on-duty expert it is offered to", response=s.Consultation, errors=(401, 404),
           secret=True),

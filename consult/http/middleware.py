@@ -21,9 +21,12 @@ REQUEST_ID = web.RequestKey("request_id", str)
 USER_ID = web.RequestKey("user_id", str)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 
+#: ``frame-src blob:`` is for the inline preview of a PDF attachment only: the app frames a Blob it
+#: made itself (typed application/pdf after checking its signature) and no other source; plugins
+#: stay off (``object-src 'none'``) and nothing may frame the app (``frame-ancestors 'none'``).
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; font-src 'self'; object-src 'none'; frame-ancestors 'none'; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; frame-src blob:; frame-ancestors 'none'; "
     "base-uri 'none'; form-action 'self'"
 )
 #: The app's own policy when it differs from ``CSP``: the browser's OpenID Connect code flow

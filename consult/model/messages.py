@@ -52,6 +52,9 @@ class Message:
     created_at: datetime
     items: tuple[MessageItem, ...]
     destroyed: bool = False
+    #: What the policy withheld from whom when it was sent, as its author was told
+    #: (``{"version", "withheld"}``); None for messages sent before it was kept.
+    sent_policy: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +155,7 @@ class MessageView:
     flagged_categories: tuple[str, ...]  # free text the sender confirmed although it looked like these
     content_destroyed: bool
     read_by: tuple[ReadMarker, ...]
+    policy: dict[str, Any] | None = None  # only in the author's own view: what was withheld at send time
 
     @property
     def shown_categories(self) -> tuple[str, ...]:
@@ -168,6 +172,7 @@ class MessageView:
             "flagged_categories": list(self.flagged_categories),
             "content_destroyed": self.content_destroyed,
             "read_by": [{"user_id": m.user_id, "read_at": iso(m.read_at)} for m in self.read_by],
+            **({} if self.policy is None else {"policy": self.policy}),
         }
 
 

@@ -7,6 +7,7 @@ only after the commit, so nobody is told of something that was not stored.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -417,43 +418,76 @@ class Consultations:
     # -- read ---------------------------------------------------------------------------
 
     async def list_for(
-        self, who: Principal, *, status: str | None, limit: int | None, cursor: str | None, ctx: RequestContext
+        self, who: Principal, *, status: str | None, limit: int | None, cursor: str | None, ctx: RequestContext,
+        search: str | None = None,
     ) -> dict[str, Any]:
         """The consultations visible to ``who`` (theirs, and those offered to them); each one
-        listed is recorded as read (``consultation.list``) before the page is answered."""
+        listed is recorded as read (``consultation.list``) before the page is answered. With
+        ``search``, only those where every word is found in what the caller may read of them
+        (see ``_search``)."""
         limit = clamp_limit(limit)
         before = decode_cursor("c", cursor)
+        words = search_words(search)
         async with self.db.read() as conn:
             offer_org, pools = None, []
             if actions.allows(who, "consultation.claim"):  # experts, and intake social workers
                 expert = await directory_store.get_expert(conn, who.user_id)
                 if expert is not None and expert["on_duty"] and expert["org"] == who.org:
                     offer_org, pools = who.org, list(expert["pools"])
-            rows = await store.list_visible(
-                conn,
-                user_id=who.user_id,
-                offer_org=offer_org,
-                offer_pools=pools,
-                status=status,
-                offer_roles=who.roles,
-                before_seq=before,
-                limit=limit + 1,
-            )
-            more = len(rows) > limit
-            rows = [await self.content.open_consultation(conn, r) for r in rows[:limit]]
-            views = {}
-            for r in rows:
-                if r["question_spans"] and r["client_ref"] not in views:
-                    views[r["client_ref"]] = await self._view(conn, r)
+
+            async def visible(after: int | None, count: int) -> list[dict[str, Any]]:
+                return await store.list_visible(conn, user_id=who.user_id, offer_org=offer_org, offer_pools=pools,
+                                                status=status, offer_roles=who.roles, before_seq=after, limit=count)
+
+            if words:
+                found, next_seq = await self._search(conn, who, visible, words, before, limit)
+            else:
+                rows = await visible(before, limit + 1)
+                next_seq = rows[limit - 1]["seq"] if len(rows) > limit else None
+                found = await self._listed(conn, who, rows[:limit])
         now = self.clock.now()
-        items = [self._json_for(r, parties.of_principal(who, None, r),
-                                views.get(r["client_ref"]) or View(r["purpose"], r["client_ref"], now))
-                 for r in rows]
-        if rows:
+        if found:
             await self.db.write(lambda conn: record(conn, who, ctx, now, [
                 AuditRecord(action="consultation.list", consultation_id=r["id"], client_ref=r["client_ref"],
-                            purpose=r["purpose"]) for r in rows]))
-        return {"items": items, "next": encode_cursor("c", rows[-1]["seq"]) if more else None}
+                            purpose=r["purpose"]) for r, _ in found]))
+        return {"items": [j for _, j in found], "next": None if next_seq is None else encode_cursor("c", next_seq)}
+
+    async def _listed(self, conn: AsyncConnection, who: Principal, rows: list[dict[str, Any]]
+                      ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """Each row opened and as ``who`` may see it in a list (identifiers decided for them)."""
+        opened = [await self.content.open_consultation(conn, r) for r in rows]
+        views: dict[Any, View] = {}
+        for r in opened:
+            if r["question_spans"] and r["client_ref"] not in views:
+                views[r["client_ref"]] = await self._view(conn, r)
+        now = self.clock.now()
+        return [(r, self._json_for(r, parties.of_principal(who, None, r),
+                                   views.get(r["client_ref"]) or View(r["purpose"], r["client_ref"], now)))
+                for r in opened]
+
+    async def _search(
+        self, conn: AsyncConnection, who: Principal,
+        visible: Callable[[int | None, int], Awaitable[list[dict[str, Any]]]],
+        words: list[str], before: int | None, limit: int,
+    ) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], int | None]:
+        """The visible consultations, newest first, whose listed form (the question as the
+        caller may read it, the case and client references and the codes) holds every word.
+        The questions are sealed, so they are opened here — at most ``SEARCH_SCAN`` per request;
+        the returned cursor goes on from the last one looked at (None when none are left)."""
+        found: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        scanned, after = 0, before
+        while scanned < SEARCH_SCAN:
+            want = min(SEARCH_BATCH, SEARCH_SCAN - scanned)
+            batch = await visible(after, want)
+            for row, shown in await self._listed(conn, who, batch):
+                scanned, after = scanned + 1, row["seq"]
+                if _matches(shown, words):
+                    found.append((row, shown))
+                    if len(found) == limit:
+                        return found, after
+            if len(batch) < want:
+                return found, None
+        return found, after
 
     async def get(self, who: Principal, consultation_id: str, ctx: RequestContext) -> dict[str, Any]:
         async with self.db.read() as conn:
@@ -676,3 +710,31 @@ def notification_json(row: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _readers(c: dict[str, Any], participants: list[dict[str, Any]]) -> dict[str, Party]:
     return {p["user_id"]: parties.participant(c, p) for p in participants}
+
+
+#: How many consultations one search request opens at most, and how many it reads at a time: a
+#: question is sealed, so a search reads it in clear on the server, bounded per request.
+SEARCH_SCAN = 500
+SEARCH_BATCH = 100
+#: A search is at most this long and this many words.
+SEARCH_MAX_CHARS = 200
+SEARCH_MAX_WORDS = 10
+
+
+def search_words(search: str | None) -> list[str]:
+    """The words of a search, case-folded; 422 when too long (the text itself is never logged
+    or echoed: it may hold what a client said)."""
+    if search is None:
+        return []
+    if len(search) > SEARCH_MAX_CHARS:
+        raise Unprocessable(f"q: at most {SEARCH_MAX_CHARS} characters.", code="invalid_field")
+    words = search.casefold().split()
+    if len(words) > SEARCH_MAX_WORDS:
+        raise Unprocessable(f"q: at most {SEARCH_MAX_WORDS} words.", code="invalid_field")
+    return words
+
+
+def _matches(shown: dict[str, Any], words: list[str]) -> bool:
+    text = " ".join(str(shown.get(k) or "") for k in (
+        "question", "case_ref", "client_ref", "topic", "urgency", "purpose", "status", "target_org")).casefold()
+    return all(w in text for w in words)

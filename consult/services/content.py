@@ -7,6 +7,7 @@ its content reads as destroyed while its metadata and audit trail remain.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -75,6 +76,8 @@ class Content:
                 referral_justification_sealed=sealed(i.idx, "referral_justification", i.referral_justification),
                 referral_why_no_consent_sealed=sealed(i.idx, "referral_why_no_consent", i.referral_why_no_consent),
             ) for i in message.items),
+            sent_policy_sealed=None if message.sent_policy is None else self.vault.seal(
+                key, "messages", message.id, "sent_policy", json.dumps(message.sent_policy, separators=(",", ":"))),
         )
 
     async def open_messages(
@@ -110,6 +113,8 @@ class Content:
             text="" if key is None else self.vault.open(key, "messages", row.id, "text", row.text_sealed),
             text_spans=row.text_spans, flagged_categories=row.flagged_categories, created_at=row.created_at,
             items=tuple(items), destroyed=key is None,
+            sent_policy=None if key is None or row.sent_policy_sealed is None else json.loads(
+                self.vault.open(key, "messages", row.id, "sent_policy", row.sent_policy_sealed)),
         )
 
     # -- attachments ----------------------------------------------------------------------

@@ -17,6 +17,7 @@ from consult.services import gate
 from consult.services.events import EventBus
 from consult.services.presence import Presence
 from consult.storage import directory as store
+from consult.storage import routing as routing_store
 from consult.storage.db import Database
 
 log = logging.getLogger("consult.directory")
@@ -161,7 +162,19 @@ class Directory:
             "updated_by": actor.user_id,
         }
 
+        new_pools = sorted(set(data.pools or ()) - set(base["pools"]) - self.intake_pools)
+
         async def unit(conn: Any) -> None:
+            if new_pools:
+                # Checked in the writing transaction: a pool exists once configured through the
+                # pool endpoint (or already named by one of the organisation's experts).
+                existing_pools = {p["name"] for p in await routing_store.list_pools(conn, org)}
+                existing_pools |= {p for e in await store.list_experts(conn, org) for p in e["pools"]}
+                unknown = [p for p in new_pools if p not in existing_pools]
+                if unknown:
+                    raise Unprocessable(
+                        f"No such pool in {org}: {', '.join(unknown)}. A pool is created with "
+                        f"PUT /api/v1/pools/{org}/{{name}} before experts are named to it.", code="unknown_pool")
             await store.upsert_expert(conn, expert)
             await record(
                 conn, actor, ctx, now,

@@ -162,6 +162,8 @@ class Messages:
             flagged_categories=message.flagged_categories,
             content_destroyed=message.destroyed,
             read_by=tuple(m for m in markers if m.message_seq >= message.seq and m.user_id != message.author_id),
+            # What was withheld from whom is the author's to know, as decided when they sent it.
+            policy=message.sent_policy if own and not message.destroyed else None,
         )
 
     async def view_for(self, conn: AsyncConnection, c: dict[str, Any], consent_ids: list[str]) -> View:
@@ -320,6 +322,7 @@ class Messages:
                 author_org=who.org, author_role=draft.sender.role, author_name=content_gate.display_name(who.name),
                 text=prepared.text, text_spans=prepared.spans or None, flagged_categories=tuple(checked.categories),
                 created_at=now, items=tuple(opened),
+                sent_policy={"version": self.disclosure.version, "withheld": draft.withheld},
             )
             key = await self.content.key(conn, consultation_id)
             if before_store is not None:

@@ -51,6 +51,7 @@ class SealedMessage:
     created_at: datetime
     items: tuple[SealedItem, ...]
     seq: int = 0
+    sent_policy_sealed: bytes | None = None
 
 
 _INSERT = insert(messages).returning(messages.c.seq)
@@ -73,6 +74,7 @@ async def insert_message(conn: AsyncConnection, message: SealedMessage) -> int:
         "author_org": message.author_org, "author_role": message.author_role, "author_name": message.author_name,
         "text_sealed": message.text_sealed, "text_spans": message.text_spans,
         "flagged_categories": list(message.flagged_categories) or None, "created_at": message.created_at,
+        "sent_policy_sealed": message.sent_policy_sealed,
     }
     result = await conn.execute(_INSERT, values)
     seq = int(result.scalar_one())
@@ -89,6 +91,7 @@ def _message(row: Row[Any], items: tuple[SealedItem, ...]) -> SealedMessage:
         author_role=row.author_role, author_name=row.author_name, text_sealed=row.text_sealed,
         text_spans=row.text_spans, flagged_categories=tuple(row.flagged_categories or ()),
         created_at=created_at, items=items, seq=row.seq,
+        sent_policy_sealed=None if row.sent_policy_sealed is None else bytes(row.sent_policy_sealed),
     )
 
 

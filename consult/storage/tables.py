@@ -149,6 +149,9 @@ messages = Table(
     Column("created_at", TS, nullable=False),
     # Categories the free text looked like and the sender confirmed (policies/signals.toml).
     Column("flagged_categories", JSON),
+    # What the sender was told was withheld from whom (JSON, sealed like the text): rules and
+    # categories, never item values; NULL for messages sent before 0017_sent_withheld.
+    Column("sent_policy_sealed", LargeBinary),
     Index("ix_messages_consultation_seq", "consultation_id", "seq"),
 )
 

@@ -41,3 +41,35 @@ async def test_expert_toggles_only_own_duty(api):
 async def test_invalid_expert_fields(api):
     for body in ({"pools": "backup"}, {"pools": ["Bad Pool"]}, {"on_duty": "yes"}, {"nickname": "x"}):
         await api.call("PUT", "/api/v1/experts/vantaa.sanna", "vantaa.admin", json=body, expect=422)
+
+
+async def test_an_expert_is_named_only_to_a_pool_that_exists(api):
+    """A typing error never makes a new, empty pool that advisors then see: 422 naming the pool
+    (a staff-chosen name, no personal data) until the admin creates it through the pool endpoint;
+    the pools an expert already has, and the organisation's intake pools, stay valid."""
+    body = {"name": "Liisa V.", "topics": ["other"], "pools": ["backup", "bakcup"], "languages": ["fi"]}
+    err = await api.call("PUT", "/api/v1/experts/vantaa.liisa", "vantaa.admin", json=body, expect=422)
+    assert err["error"]["code"] == "unknown_pool" and "bakcup" in err["error"]["message"]
+    assert "backup," not in err["error"]["message"]
+    listed = await api.call("GET", "/api/v1/pools?org=vantaa", "kela.aino", expect=200)
+    assert "bakcup" not in {p["name"] for p in listed["items"]}
+    liisa = next(e for e in (await api.call("GET", "/api/v1/experts?org=vantaa", "kela.aino"))["items"]
+                 if e["id"] == "vantaa.liisa")
+    assert liisa["pools"] == ["backup"]
+    # Another organisation's pool is not this organisation's.
+    await api.call("PUT", "/api/v1/pools/vantaa/iltavuoro", "vantaa.admin", json={"reoffers": 1}, expect=200)
+    await api.call("GET", "/api/v1/me", "kela.eero", expect=200)
+    err = await api.call("PUT", "/api/v1/experts/kela.eero", "kela.admin", expect=422,
+                         json={"name": "Eero", "topics": ["other"], "pools": ["iltavuoro"], "languages": ["fi"]})
+    assert err["error"]["code"] == "unknown_pool"
+    # Created explicitly, the pool can be chosen; kept pools and intake pools need no new check.
+    named = await api.call("PUT", "/api/v1/experts/vantaa.liisa", "vantaa.admin", expect=200,
+                           json={**body, "pools": ["backup", "iltavuoro"]})
+    assert named["pools"] == ["backup", "iltavuoro"]
+    kept = await api.call("PUT", "/api/v1/experts/vantaa.sanna", "vantaa.admin", expect=200,
+                          json={"pools": ["toimeentulotuki"]})
+    assert kept["pools"] == ["toimeentulotuki"]
+    await api.call("GET", "/api/v1/me", "vantaa.paula", expect=200)
+    intake = await api.call("PUT", "/api/v1/experts/vantaa.paula", "vantaa.admin", expect=200,
+                            json={"name": "Paula", "topics": ["other"], "pools": ["social_work_intake"]})
+    assert intake["pools"] == ["social_work_intake"]

@@ -117,6 +117,10 @@ async def test_security_headers(api):
     assert await response.json() == {"status": "ok"}
     csp = response.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    # Frames only from the page's own Blobs (a PDF attachment's preview); no plugins, never framed.
+    directives = dict([*d.strip().split(" ", 1), ""][:2] for d in csp.split(";"))
+    assert directives["frame-src"] == "blob:" and directives["object-src"] == "'none'"
+    assert directives["frame-ancestors"] == "'none'"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     me = await api.client.get("/api/v1/me", headers=api.auth("kela.aino"))
     assert me.headers["Cache-Control"] == "no-store"

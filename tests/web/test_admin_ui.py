@@ -1,6 +1,7 @@
 """The admin's pitfalls closed: pools are chosen from those that exist (a new pool is its own,
-confirmed action), roster entries go only after a confirmation, several weekdays are added at
-once, and the keys view says what each key version does."""
+confirmed action, and the server refuses any other), roster entries go only after a
+confirmation, several weekdays are added at once, and the keys view says what each key version
+does."""
 
 from __future__ import annotations
 
@@ -60,6 +61,28 @@ def test_pools_are_chosen_and_a_new_pool_is_confirmed(tabs):
     d.get_by_role("button", name="Luo pooli", exact=True).click()
     d.wait_for_selector("button[data-pool=toimeentulotuk]")
     assert _pools(d) == before | {"toimeentulotuk"}
+
+
+def test_a_pool_that_does_not_exist_is_refused_with_what_to_do(tabs):
+    """The server names an expert only to a pool that exists (422 unknown_pool): a form whose pool
+    list is out of date says, in the user's language, to create the pool under Pools first; the
+    expert keeps the pools they had."""
+    admin = tabs()
+    d = admin.sign_in("vantaa.admin")
+    admin.go("#/admin/experts", ready="#experts-h")
+    d.get_by_role("button", name="Muokkaa: Liisa Varahenkilö").click()
+    d.wait_for_selector("#edit-h")
+    # A choice the organisation does not have (as a list read before a change would offer).
+    box = d.locator(".pool-choices input[type=checkbox][name=pools]").first
+    box.evaluate("(el) => { el.value = 'vara-pooli-puuttuu'; el.checked = true; }")
+    d.click("#edit-h ~ form button[type=submit]")
+    error = d.wait_for_selector("#edit-h ~ .status-area .error")
+    assert "Luo pooli ensin Poolit-osiossa" in error.inner_text()
+    assert "vara-pooli-puuttuu" in error.inner_text()  # the server's detail names it
+    admin.axe("the unknown pool error of the expert form")
+    liisa = next(e for e in _api(d, "GET", "/api/v1/experts?org=vantaa", None)["items"] if e["id"] == "vantaa.liisa")
+    assert liisa["pools"] == ["backup"]
+    assert "vara-pooli-puuttuu" not in _pools(d)
 
 
 def test_roster_rules_for_several_days_and_removal_after_confirmation(tabs):

@@ -130,7 +130,11 @@ function expertForm(ctx, expert, knownPools, done) {
           ctx.announce(t("admin.saved"));
           await done();
         } catch (error) {
-          status.show(errorBox(error));
+          const box = errorBox(error);
+          // A pool that does not exist (the list here is older than the organisation's pools):
+          // it is created in the Pools section, never by naming an expert to it.
+          if (error.code === "unknown_pool") box.firstChild.textContent = t("admin.pools.unknown");
+          status.show(box);
         }
       },
     },

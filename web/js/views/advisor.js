@@ -12,6 +12,9 @@ import { session } from "../session.js";
 import { onUnread, rememberRouting, routingText, unread } from "../notify.js";
 import { errorBox, heading, loading, sensitiveConfirm, statusArea, statusBadge, urgencyBadge } from "./common.js";
 
+/** How many requests one search makes at most (each looks at up to 500 consultations on the server). */
+const SEARCH_ROUNDS = 4;
+
 export async function advisorView(ctx) {
   const { main } = ctx;
   main.append(heading(t("advisor.title")));
@@ -24,30 +27,83 @@ export async function advisorView(ctx) {
   const dutyBody = h("div", {}, loading());
   duty.append(dutyBody);
   const mineBody = h("div", {}, loading());
-  // A filter over the consultations the list has loaded (the API has no search of its own).
-  const filter = h("input", { type: "search", name: "mine_filter", autocomplete: "off", spellcheck: "false" });
+  // A search over all of the user's consultations, answered by the server (the questions are
+  // sealed there); what the loaded list shows in the user's language (topic, status) is matched here too.
+  const filter = h("input", { type: "search", name: "mine_filter", autocomplete: "off", spellcheck: "false", maxlength: "200" });
   const filterStatus = h("p", { class: "hint filter-status", role: "status" });
   mine.append(h("div", { class: "inline-form mine-filter", role: "search", "aria-label": t("mine.filter") }, field(t("mine.filter"), filter, { hint: t("mine.filter.help") })),
     filterStatus, mineBody);
   form.append(askForm(ctx));
 
   let loaded = null;
+  let found = null; // the server's answer for the words now in the box: { key, items, more }
+  let asked = 0; // only the latest search's answer is shown
+  const wordsOf = () => filter.value.trim().toLocaleLowerCase().split(/\s+/).filter(Boolean);
   const drawMine = () => {
     if (loaded instanceof Node) {
       replace(mineBody, loaded);
       filterStatus.textContent = "";
       return;
     }
-    const words = filter.value.trim().toLocaleLowerCase().split(/\s+/).filter(Boolean);
-    const shown = words.length ? loaded.filter((c) => matchesAll(c, words)) : loaded;
-    replace(mineBody, mineTable(shown, words.length ? t("mine.filter.none") : t("mine.none")));
-    filterStatus.textContent = words.length ? t("mine.filter.count", { shown: formatNumber(shown.length), all: formatNumber(loaded.length) }) : "";
+    const words = wordsOf();
+    if (!words.length) {
+      mineBody.removeAttribute("aria-busy");
+      replace(mineBody, mineTable(loaded, t("mine.none")));
+      filterStatus.textContent = "";
+      return;
+    }
+    if (!found || found.key !== words.join(" ")) {
+      mineBody.setAttribute("aria-busy", "true"); // the search's own answer is on its way
+      return;
+    }
+    mineBody.removeAttribute("aria-busy");
+    const byId = new Map();
+    for (const c of [...found.items, ...loaded.filter((c) => matchesAll(c, words))]) byId.set(c.id, c);
+    const shown = [...byId.values()].sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0));
+    replace(mineBody, mineTable(shown, t("mine.filter.none")));
+    filterStatus.textContent = t(found.more ? "mine.filter.more" : "mine.filter.count", { count: formatNumber(shown.length) });
   };
-  filter.addEventListener("input", drawMine);
+  const searchMine = async () => {
+    const words = wordsOf();
+    const mine = ++asked;
+    if (!words.length) {
+      found = null;
+      drawMine();
+      return;
+    }
+    const key = words.join(" ");
+    try {
+      // The server looks at a bounded number of consultations per request and says where to go
+      // on: a few requests reach further back while fewer than a page have been found.
+      const items = [];
+      let next = null;
+      for (let round = 0; round < SEARCH_ROUNDS && items.length < 50; round += 1) {
+        const answer = await api("GET", query("/api/v1/consultations", { q: key, limit: 50 - items.length, cursor: next }));
+        if (mine !== asked) return;
+        items.push(...answer.items);
+        next = answer.next;
+        if (!next) break;
+      }
+      found = { key, items, more: Boolean(next) };
+      drawMine();
+    } catch (error) {
+      if (mine !== asked) return;
+      found = null;
+      mineBody.removeAttribute("aria-busy");
+      replace(mineBody, errorBox(error));
+      filterStatus.textContent = "";
+    }
+  };
+  const laterSearch = debounce(searchMine, 250);
+  filter.addEventListener("input", () => {
+    drawMine();
+    laterSearch();
+  });
   const refreshDuty = serial(async () => replace(dutyBody, await dutyPanel()));
   const refreshMine = serial(async () => {
     loaded = await myConsultations();
     drawMine();
+    if (wordsOf().length && !(loaded instanceof Node)) await searchMine();
   });
   await Promise.all([refreshDuty(), refreshMine()]);
 

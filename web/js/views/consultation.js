@@ -18,7 +18,8 @@ import { loadPolicyTexts, policyText } from "../policytext.js";
 
 const REFERRAL_CATEGORIES = new Set(["service_need.referral", "housing.risk"]);
 const ATTACHMENT = "application.attachment";
-const PREVIEWABLE = /\.(png|jpe?g)$/i;
+const PREVIEWABLE = /\.(png|jpe?g|pdf)$/i;
+const PDF_SIGNATURE = "%PDF-";
 
 export async function consultationView(ctx) {
   const { main, config } = ctx;
@@ -405,7 +406,8 @@ function messageView(message, state) {
   };
   updateReceipt();
   state.receipts.set(message.id, { update: updateReceipt });
-  const withheld = mine ? state.withheld.get(message.id) : null;
+  // The author's own reading carries what was withheld at send time (kept by the server).
+  const withheld = mine ? state.withheld.get(message.id) || (message.policy && message.policy.withheld) : null;
   el = h("li", { class: ["message", mine ? "mine" : "theirs"], dataset: { message: message.id } },
     h("p", { class: "meta" },
       h("span", { class: "author", text: message.author.name || message.author.id }),
@@ -422,7 +424,7 @@ function messageView(message, state) {
 }
 
 /** For the sender: what each recipient could not see of their message, and why (the policy's
- * answer to the send; the conversation read later does not carry it). */
+ * answer to the send, which the author's later readings of the conversation carry too). */
 function withheldByView(withheld, state) {
   return h("details", { class: "withheld-by" },
     h("summary", { text: t("thread.withheldby", { count: formatNumber(withheld.length) }) }),
@@ -463,19 +465,40 @@ function itemView(item) {
  * documents). Asked for, not fetched with every view: each fetch is an audited read. */
 function previewButton(item) {
   const box = h("span", { class: "preview-box" });
+  let frameUrl = null; // a PDF's Blob URL, revoked when the preview closes
+  const close = () => {
+    box.replaceChildren();
+    if (frameUrl) URL.revokeObjectURL(frameUrl);
+    frameUrl = null;
+  };
   const button = h("button", {
     type: "button", class: "link preview", dataset: { attachment: item.attachment_id },
     "aria-label": t("attachments.preview.for", { name: String(item.value) }), text: t("attachments.preview"),
     "aria-expanded": "false",
     onclick: async () => {
       if (box.firstChild) {
-        box.replaceChildren();
+        close();
         button.setAttribute("aria-expanded", "false");
         return;
       }
       button.disabled = true;
       try {
         const { blob } = await download(`/api/v1/attachments/${encodeURIComponent(item.attachment_id)}`);
+        if (blob.type === "application/pdf") {
+          // Framed from a Blob this page makes (the CSP allows frames from blob: only), typed as a
+          // PDF whatever else it claims, and only if it begins as a PDF does: the browser's own
+          // viewer shows it, never as a page of this origin.
+          const head = new Uint8Array(await blob.slice(0, PDF_SIGNATURE.length).arrayBuffer());
+          if (String.fromCharCode(...head) !== PDF_SIGNATURE) {
+            box.replaceChildren(h("span", { class: "hint", text: t("attachments.nopreview") }));
+            return;
+          }
+          frameUrl = URL.createObjectURL(new Blob([blob], { type: "application/pdf" }));
+          box.replaceChildren(h("iframe", { class: "attachment-preview pdf-preview", src: frameUrl,
+            title: t("attachments.preview.alt", { name: String(item.value) }) }));
+          button.setAttribute("aria-expanded", "true");
+          return;
+        }
         if (!/^image\/(png|jpeg)$/.test(blob.type)) {
           box.replaceChildren(h("span", { class: "hint", text: t("attachments.nopreview") }));
           return;
