@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from consult.errors import Unprocessable
 from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
@@ -15,7 +16,7 @@ from consult.model import secrecy, wire
 from consult.model.identifiers import ClientRef, as_client_ref
 from consult.model.vocabulary import STATUSES
 from consult.policy.model import Referral
-from consult.services.consultations import NewConsultation
+from consult.services.consultations import SEARCH_SCAN, NewConsultation
 from consult.services.directory import ExpertInput
 from consult.services.messages import DataItem
 from consult.services.sensitive import Confirmation, confirmation_reason
@@ -93,14 +94,24 @@ async def get_child_welfare_notification(request: web.Request) -> web.Response:
 
 async def list_consultations(request: web.Request) -> web.Response:
     who = caller(request)
+    if "q" in request.query:
+        # Search words in a URL end up in proxy logs, browser history and Referer: not echoed here either.
+        raise Unprocessable("q: search with POST /api/v1/consultations/search, the words in the body.",
+                            code="invalid_field")
     page = await request.app[keys.CONSULTATIONS].list_for(
         who,
         status=v.query_choice(request, "status", STATUSES),
         limit=v.query_int(request, "limit"),
         cursor=request.query.get("cursor"),
         ctx=context(request),
-        search=request.query.get("q") or None,
     )
+    return _json(page)
+
+
+async def search_consultations(request: web.Request, body: s.ConsultationSearch) -> web.Response:
+    """The search words come in the body, never in the URL (proxy logs, history, Referer)."""
+    page = await request.app[keys.CONSULTATIONS].search(
+        caller(request), body.q, status=body.status, limit=body.limit, cursor=body.cursor, ctx=context(request))
     return _json(page)
 
 
@@ -213,11 +224,13 @@ ROUTES: tuple[Route, ...] = (
           response=s.ChildWelfareNotification, errors=(401, 404)),
     Route("GET", "/api/v1/consultations", list_consultations, "Consultations visible to the caller",
           who="participants, on-duty experts", response=s.ConsultationPage, errors=(400, 401, 422),
-          query=(("status", {"type": "string", "enum": list(STATUSES)}, "filter by status"),
-                 ("q", {"type": "string", "maxLength": 200},
-                  "words that must all be found in what the caller may read of a consultation (its question, "
-                  "case and client reference, codes); at most 500 are looked at per request, and next goes on"),
-                 *_LIST_QUERY)),
+          query=(("status", {"type": "string", "enum": list(STATUSES)}, "filter by status"), *_LIST_QUERY)),
+    Route("POST", "/api/v1/consultations/search", search_consultations,
+          "Search the consultations visible to the caller: those where every word of q is found in what the "
+          f"caller may read of one (newest first); at most {SEARCH_SCAN} are looked at per request, and next goes "
+          "on (a page may be short, even empty, with a next). The words are in the body so that no URL holds them",
+          who="participants, on-duty experts", body=s.ConsultationSearch, response=s.ConsultationPage,
+          errors=(400, 401, 413, 415, 422)),
     Route("GET", "/api/v1/consultations/{id}", get_consultation, "One consultation",
           who="participant, or an on-duty expert it is offered to", response=s.Consultation, errors=(401, 404),
           secret=True),

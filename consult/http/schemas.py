@@ -28,6 +28,7 @@ from consult.http.shapes import (
 )
 from consult.model import instant
 from consult.model.vocabulary import DEFAULT, Vocabulary
+from consult.services.consultations import SEARCH_MAX_CHARS, SEARCH_MAX_WORDS
 from consult.services.paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_POSITION
 
 S = dict[str, Any]
@@ -118,6 +119,19 @@ class MessageNew(Body):
 
 class MarkRead(Body):
     message_id: UserId
+
+
+class ConsultationSearch(Body):
+    """A search of the caller's consultations, in the body so that the words typed (which may
+    be what a client said) are in no URL: no proxy log, browser history or Referer holds them."""
+
+    q: Annotated[str, text(SEARCH_MAX_CHARS, description=(
+        f"words that must all be found (case-insensitive) in what the caller may read of a consultation: its "
+        f"question, case and client reference, codes; at most {SEARCH_MAX_WORDS} words. A refusal never "
+        "repeats it"))]
+    status: Status | None = None
+    limit: Annotated[int, Meta(ge=1, le=MAX_LIMIT)] | None = None
+    cursor: Annotated[str, Meta(max_length=200, description="the `next` of the previous answer")] | None = None
 
 
 # -- answers ---------------------------------------------------------------------------------------

@@ -419,15 +419,29 @@ class Consultations:
 
     async def list_for(
         self, who: Principal, *, status: str | None, limit: int | None, cursor: str | None, ctx: RequestContext,
-        search: str | None = None,
     ) -> dict[str, Any]:
         """The consultations visible to ``who`` (theirs, and those offered to them); each one
-        listed is recorded as read (``consultation.list``) before the page is answered. With
-        ``search``, only those where every word is found in what the caller may read of them
-        (see ``_search``)."""
+        listed is recorded as read (``consultation.list``) before the page is answered."""
+        return await self._page(who, status=status, limit=limit, cursor=cursor, ctx=ctx, words=[])
+
+    async def search(
+        self, who: Principal, query: str, *, status: str | None, limit: int | None, cursor: str | None,
+        ctx: RequestContext,
+    ) -> dict[str, Any]:
+        """Those of ``list_for`` where every word of ``query`` is found in what the caller may
+        read of them (see ``_search``), audited the same way: only the listed ones are recorded.
+        ``query`` is never logged, recorded or echoed (it may hold what a client said)."""
+        words = search_words(query)
+        if not words:
+            raise Unprocessable("q: at least one word.", code="invalid_field")
+        return await self._page(who, status=status, limit=limit, cursor=cursor, ctx=ctx, words=words)
+
+    async def _page(
+        self, who: Principal, *, status: str | None, limit: int | None, cursor: str | None, ctx: RequestContext,
+        words: list[str],
+    ) -> dict[str, Any]:
         limit = clamp_limit(limit)
         before = decode_cursor("c", cursor)
-        words = search_words(search)
         async with self.db.read() as conn:
             offer_org, pools = None, []
             if actions.allows(who, "consultation.claim"):  # experts, and intake social workers
@@ -721,11 +735,9 @@ SEARCH_MAX_CHARS = 200
 SEARCH_MAX_WORDS = 10
 
 
-def search_words(search: str | None) -> list[str]:
+def search_words(search: str) -> list[str]:
     """The words of a search, case-folded; 422 when too long (the text itself is never logged
     or echoed: it may hold what a client said)."""
-    if search is None:
-        return []
     if len(search) > SEARCH_MAX_CHARS:
         raise Unprocessable(f"q: at most {SEARCH_MAX_CHARS} characters.", code="invalid_field")
     words = search.casefold().split()
