@@ -216,7 +216,8 @@ def test_a_pdf_attachment_previews_inline_and_a_withheld_one_does_not(tabs):
 
 def test_the_advisor_searches_own_consultations(tabs):
     """The search box asks the server, so it finds a consultation older than the 50 the list
-    has loaded; only the latest search's answer is shown, and clearing it shows the list again."""
+    has loaded; only the latest search's answer is shown, and clearing it shows the list again.
+    The words are sent in a request body: no URL the page asks for holds them."""
     tab = tabs()
     page = tab.sign_in("kela.aino")
     _ask(page, client=None, question="Kysymys lumenluonnista taloyhtiössä?")
@@ -231,9 +232,14 @@ def test_the_advisor_searches_own_consultations(tabs):
     total = rows.count()
     assert total == 50
     assert page.locator(f"section[aria-labelledby=mine-h] a[href='#/c/{old}']").count() == 0
-    with page.expect_response(lambda r: "/api/v1/consultations?" in r.url and "q=" in r.url) as answer:
+    urls: list[str] = []
+    page.on("request", lambda r: urls.append(r.url))
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/consultations/search")) as answer:
         page.fill("input[name=mine_filter]", "lumenluonnista")
     assert answer.value.status == 200
+    # The words travel in the body, never in a URL (proxy logs, history, Referer).
+    assert answer.value.request.method == "POST"
+    assert answer.value.request.post_data_json["q"] == "lumenluonnista"
     page.wait_for_selector(f"section[aria-labelledby=mine-h] a[href='#/c/{old}']")
     assert rows.count() == 1
     assert "Löytyi 1" in page.inner_text(".filter-status")
@@ -243,3 +249,5 @@ def test_the_advisor_searches_own_consultations(tabs):
     page.fill("input[name=mine_filter]", "")
     page.wait_for_function(
         f"() => document.querySelectorAll('section[aria-labelledby=mine-h] tbody tr').length === {total}")
+    assert urls and not [u for u in urls if "lumenluonnista" in u or "ei-t" in u or "q=" in u]
+    assert "lumenluonnista" not in page.url
