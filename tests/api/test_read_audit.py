@@ -196,6 +196,8 @@ RECIPES: dict[tuple[str, str], Recipe] = {
         "topic": "application_intake", "urgency": "today", "question": QUESTION, "purpose": "sh.multidisciplinary",
         "target_org": "vantaa", "client_ref": w.ref})),
     ("GET", "/api/v1/consultations"): fixed(lambda w: Call("vantaa.mikko", "/api/v1/consultations")),
+    ("POST", "/api/v1/consultations/search"): fixed(lambda w: Call(
+        "kela.aino", "/api/v1/consultations/search", json={"q": "rent attachment"})),
     ("GET", "/api/v1/consultations/{id}"): fixed(lambda w: Call("kela.aino", f"/api/v1/consultations/{w.cid}")),
     ("POST", "/api/v1/child-welfare-notifications"): fixed(lambda w: Call(
         "kela.aino", "/api/v1/child-welfare-notifications",
