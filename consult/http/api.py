@@ -226,9 +226,8 @@ ROUTES: tuple[Route, ...] = (
           who="participants, on-duty experts", response=s.ConsultationPage, errors=(400, 401, 422),
           query=(("status", {"type": "string", "enum": list(STATUSES)}, "filter by status"), *_LIST_QUERY)),
     Route("POST", "/api/v1/consultations/search", search_consultations,
-          "Search the consultations visible to the caller: those where every word of q is found in what the "
-          f"caller may read of one (newest first); at most {SEARCH_SCAN} are looked at per request, and next goes "
-          "on (a page may be short, even empty, with a next). The words are in the body so that no URL holds them",
+          f"Search the consultations visible to the caller, the words in the body (never in a URL): at most "
+          f"{SEARCH_SCAN} are looked at per request, and next goes on (a page may be short, even empty)",
           who="participants, on-duty experts", body=s.ConsultationSearch, response=s.ConsultationPage,
           errors=(400, 401, 413, 415, 422)),
     Route("GET", "/api/v1/consultations/{id}", get_consultation, "One consultation",
