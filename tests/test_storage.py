@@ -74,6 +74,46 @@ async def _pg_available() -> bool:
         return False
 
 
+async def test_sqlite_read_connections_are_reused_and_see_each_commit(tmp_path):
+    """A read connection is kept between reads (no new SQLAlchemy connection per read), and
+    keeping it never keeps its snapshot: each read sees everything committed before it began."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'r.db'}"
+    await asyncio.to_thread(migrate.upgrade, url)
+    db = Database(url)
+    await db.start()
+    count = text("SELECT count(*) FROM directory_users")
+    try:
+        seen, connections = [], []
+        for i in range(3):
+            async with db.read() as conn:
+                connections.append(conn.sync)
+                seen.append((await conn.execute(count)).scalar_one())
+            await db.write(lambda c, i=i: c.execute(text(
+                "INSERT INTO directory_users VALUES (:u, 'kela', '[]', 'N', CURRENT_TIMESTAMP)"), {"u": f"r{i}"}))
+        assert seen == [0, 1, 2]
+        assert connections[0] is connections[1] is connections[2]
+
+        async def scan(conn):
+            return (await conn.execute(count)).scalar_one()
+
+        # Every read connection busy at once, a long scan among them, and a checkpoint beside them.
+        gate = asyncio.Event()
+
+        async def hold():
+            async with db.read() as conn:
+                await gate.wait()
+                return (await conn.execute(count)).scalar_one()
+
+        holders = [asyncio.create_task(hold()) for _ in range(7)]
+        scanned = asyncio.create_task(db.scan(scan))
+        assert await db.checkpoint() in (True, False)
+        gate.set()
+        assert await asyncio.gather(*holders) == [3] * 7
+        assert await scanned == 3
+    finally:
+        await db.close()
+
+
 async def test_postgresql_migrations_and_writer():
     """The scale-out store: the same migrations and writer on PostgreSQL (skipped, saying so, if absent)."""
     if not await _pg_available():

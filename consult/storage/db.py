@@ -176,7 +176,8 @@ class _SqliteBackend:
         ensure_sqlite_file(url)
         sync_url = make_url(url).set(drivername="sqlite+pysqlite")
         connect_args = {"check_same_thread": False}
-        self.read_engine = create_engine(sync_url, poolclass=QueuePool, pool_size=READ_CONNECTIONS,
+        # The read connections stay checked out between reads (see ``read``); one more is for the checkpoint.
+        self.read_engine = create_engine(sync_url, poolclass=QueuePool, pool_size=READ_CONNECTIONS + 1,
                                          max_overflow=0, connect_args=connect_args)
         self.write_engine = create_engine(sync_url, poolclass=QueuePool, pool_size=1, max_overflow=0,
                                           connect_args=connect_args)
@@ -186,6 +187,7 @@ class _SqliteBackend:
         self._readers = asyncio.Semaphore(READ_CONNECTIONS)
         self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="consult-db-commit")
         self._writer: Connection | None = None
+        self._idle: list[Connection] = []  # read connections between reads, at most READ_CONNECTIONS
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -198,26 +200,46 @@ class _SqliteBackend:
             self._writer.close()
             self._writer = None
         self._disk.shutdown(wait=True)
+        while self._idle:
+            self._idle.pop().close()
         self.read_engine.dispose()
         self.write_engine.dispose()
+
+    def _take(self) -> Connection:
+        """A read connection: an idle one, or a new one while fewer than READ_CONNECTIONS exist."""
+        return self._idle.pop() if self._idle else self.read_engine.connect()
+
+    def _give_back(self, sync: Connection) -> None:
+        """End the read transaction and keep the connection for the next read: building a
+        SQLAlchemy connection for every read cost more than most of the reads."""
+        try:
+            sync.rollback()
+        except Exception:
+            sync.invalidate()
+            sync.close()
+            raise
+        if sync.invalidated or sync.closed:
+            sync.close()
+        else:
+            self._idle.append(sync)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Any]:
         async with self._readers:
-            sync = self.read_engine.connect()
+            sync = self._take()
             try:
                 yield LoopConnection(sync)
             finally:
-                sync.close()  # rolls back the read transaction and returns the connection
+                self._give_back(sync)
 
     async def scan(self, fn: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
         """``fn`` on a pooled read connection, in a worker thread with an event loop of its own."""
-        def run() -> T:
-            with self.read_engine.connect() as sync:
-                return asyncio.run(fn(LoopConnection(sync)))
-
         async with self._readers:
-            return await asyncio.to_thread(run)
+            sync = self._take()
+            try:
+                return await asyncio.to_thread(lambda: asyncio.run(fn(LoopConnection(sync))))
+            finally:
+                self._give_back(sync)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[tuple[Any, Callable[[], Awaitable[None]]]]:
