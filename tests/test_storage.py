@@ -193,6 +193,50 @@ async def test_sqlite_message_insert_stores_what_the_core_statement_stores(tmp_p
         await db.close()
 
 
+async def test_sqlite_writer_begins_on_the_loop_only_when_the_lock_is_free(tmp_path):
+    """The writer takes the write lock on the loop only when it is free at once; while another
+    connection (another process) holds it, the attempt gives way at once, the busy timeout is
+    restored, and the write waits off the loop and commits once the lock is released."""
+    import sqlite3
+
+    from consult.storage.db import BUSY_TIMEOUT_MS, _begin_now
+
+    path = tmp_path / "w.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await asyncio.to_thread(migrate.upgrade, url)
+    db = Database(url)
+    await db.start()
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    insert = "INSERT INTO directory_users VALUES ('{}', 'kela', '[]', 'N', CURRENT_TIMESTAMP)"
+    try:
+        writer = db._backend._writer
+        driver = writer.connection.driver_connection
+        other.execute("BEGIN IMMEDIATE")
+        other.execute(insert.format("other"))
+        assert _begin_now(writer) is None
+        assert driver.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS
+        assert driver.in_transaction is False
+
+        queued = asyncio.create_task(db.write(lambda c: c.execute(text(insert.format("mine")))))
+        async with db.read() as conn:  # the loop keeps serving while the write waits for the lock
+            assert (await conn.execute(text("SELECT count(*) FROM directory_users"))).scalar_one() == 0
+        other.execute("COMMIT")
+        await queued
+        async with db.read() as conn:
+            rows = (await conn.execute(text("SELECT user_id FROM directory_users"))).scalars().all()
+        assert sorted(rows) == ["mine", "other"]
+
+        trans = _begin_now(writer)  # free now: begun here, one transaction, no second BEGIN
+        assert trans is not None and driver.in_transaction
+        writer.execute(text(insert.format("again")))
+        trans.commit()
+        assert not driver.in_transaction
+        assert other.execute("SELECT count(*) FROM directory_users").fetchone()[0] == 3
+    finally:
+        other.close()
+        await db.close()
+
+
 async def test_postgresql_migrations_and_writer():
     """The scale-out store: the same migrations and writer on PostgreSQL (skipped, saying so, if absent)."""
     if not await _pg_available():
