@@ -11,9 +11,10 @@ Two backends behind the same interface:
 - **SQLite** (the embedded default) runs statements synchronously on the event loop through
   pysqlite: a statement on a local file takes microseconds, while handing each one to a driver
   thread (as aiosqlite does) costs several thread switches per statement and dominated the CPU
-  of the message path. Only what can wait — taking the write lock (``BEGIN IMMEDIATE``) and the
-  durable ``COMMIT`` with its fsync — runs on a dedicated thread, so the loop never blocks on
-  disk or on another process's lock. WAL readers never wait for the writer.
+  of the message path. Only what can wait — the durable ``COMMIT`` with its fsync, and taking the
+  write lock (``BEGIN IMMEDIATE``) while another process holds it — runs on a dedicated thread,
+  so the loop never blocks on disk or on another process's lock; a free lock is taken on the loop
+  without waiting (busy timeout 0 for that statement). WAL readers never wait for the writer.
 - **PostgreSQL** uses SQLAlchemy's async engine over asyncpg, which is natively non-blocking.
 
 Services see the same ``AsyncConnection`` shape either way (``await conn.execute(...)``).
