@@ -103,9 +103,14 @@ def _sqlite_pragmas(engine: Engine, *, writer: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
+        if not writer:
+            # A deferred BEGIN takes no lock and cannot wait: straight to the driver, without the
+            # statement machinery (every read begins one).
+            conn.connection.driver_connection.execute("BEGIN")
+            return
         if conn.info.pop(_BEGUN, False):  # the writer took the lock itself (see _begin_now)
             return
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 _BEGUN = "konsulta_begun"
