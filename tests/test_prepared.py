@@ -30,6 +30,17 @@ def _consultation(cid: str, **extra: object) -> dict[str, object]:
 async def db(tmp_path):
     url = f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
     await asyncio.to_thread(migrate.upgrade, url)
+    async for database in _filled(url):
+        yield database
+
+
+@pytest.fixture
+async def pg_db(pg_migrated):
+    async for database in _filled(pg_migrated):
+        yield database
+
+
+async def _filled(url):
     database = Database(url)
     await database.start()
 
@@ -58,6 +69,14 @@ async def _core(conn, statement, params):
 
 
 async def test_prepared_rows_equal_the_core_rows_on_reader_and_writer(db):
+    await _same_rows(db)
+
+
+async def test_prepared_runs_the_core_statement_on_postgresql(pg_db):
+    await _same_rows(pg_db)
+
+
+async def _same_rows(db):
     queries = [
         (store._GET, {"id": "c-full"}), (store._GET, {"id": "c-bare"}), (store._GET, {"id": "none"}),
         (store._PARTICIPANTS, {"id": "c-full"}), (store._PARTICIPANT, {"id": "c-full", "user": "a.user"}),
