@@ -271,12 +271,14 @@ class _SqliteBackend:
 
     async def scan(self, fn: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
         """``fn`` on a pooled read connection, in a worker thread with an event loop of its own."""
-        async with self._readers:
-            sync = self._take()
+        def run(sync: Connection) -> T:
             try:
-                return await asyncio.to_thread(lambda: asyncio.run(fn(LoopConnection(sync))))
+                return asyncio.run(fn(LoopConnection(sync)))
             finally:
-                self._give_back(sync)
+                self._give_back(sync)  # by the thread: a cancelled caller does not end its use
+
+        async with self._readers:
+            return await asyncio.to_thread(run, self._take())
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[tuple[Any, Callable[[], Awaitable[None]]]]:
