@@ -106,3 +106,24 @@ def test_keys_and_retention_commands(tmp_path):
     os.chmod(tmp_path / "k" / "keys.json", 0o644)
     too_open = _run(["keys", "status"], env, tmp_path)
     assert too_open.returncode == 2 and "CONSULT_KEY_FILE" in too_open.stderr
+
+
+def test_settle_heap_freezes_the_start_up_heap_and_collects_young_objects_less_often():
+    """What the running server does once it listens: start-up objects leave the collector's
+    generations, and the young generation waits for more allocations before a collection."""
+    import gc
+
+    from consult.cli import GC_YOUNG_THRESHOLD, settle_heap
+
+    before = gc.get_threshold()
+    kept = [[]]  # a container the collector tracks
+    assert any(o is kept for o in gc.get_objects())
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, before[1], before[2])
+        assert not any(o is kept for o in gc.get_objects())
+        assert before[0] < GC_YOUNG_THRESHOLD
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

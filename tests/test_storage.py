@@ -74,6 +74,169 @@ async def _pg_available() -> bool:
         return False
 
 
+async def test_sqlite_read_connections_are_reused_and_see_each_commit(tmp_path):
+    """A read connection is kept between reads (no new SQLAlchemy connection per read), and
+    keeping it never keeps its snapshot: each read sees everything committed before it began."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'r.db'}"
+    await asyncio.to_thread(migrate.upgrade, url)
+    db = Database(url)
+    await db.start()
+    count = text("SELECT count(*) FROM directory_users")
+    try:
+        seen, connections = [], []
+        for i in range(3):
+            async with db.read() as conn:
+                connections.append(conn.sync)
+                seen.append((await conn.execute(count)).scalar_one())
+            await db.write(lambda c, i=i: c.execute(text(
+                "INSERT INTO directory_users VALUES (:u, 'kela', '[]', 'N', CURRENT_TIMESTAMP)"), {"u": f"r{i}"}))
+        assert seen == [0, 1, 2]
+        assert connections[0] is connections[1] is connections[2]
+
+        async def scan(conn):
+            return (await conn.execute(count)).scalar_one()
+
+        # Every read connection busy at once, a long scan among them, and a checkpoint beside them.
+        gate = asyncio.Event()
+
+        async def hold():
+            async with db.read() as conn:
+                await gate.wait()
+                return (await conn.execute(count)).scalar_one()
+
+        holders = [asyncio.create_task(hold()) for _ in range(7)]
+        scanned = asyncio.create_task(db.scan(scan))
+        assert await db.checkpoint() in (True, False)
+        gate.set()
+        assert await asyncio.gather(*holders) == [3] * 7
+        assert await scanned == 3
+    finally:
+        await db.close()
+
+
+async def test_sqlite_message_insert_stores_what_the_core_statement_stores(tmp_path):
+    """The message path writes SQLite rows without SQLAlchemy's statement machinery: the rows are
+    byte for byte those the Core insert stores (timestamps, JSON, None as JSON null), and read back
+    the same through the store."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from sqlalchemy import insert
+
+    from consult.storage import messages as store
+    from consult.storage.tables import message_items, messages
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+    await asyncio.to_thread(migrate.upgrade, url)
+    db = Database(url)
+    await db.start()
+    at = datetime(2026, 3, 4, 5, 6, 7, 890, tzinfo=UTC)
+    spans = [{"kind": "phone", "start": 1, "end": 9, "name": "ä"}]
+    variants = [
+        store.SealedMessage(id="m-full", consultation_id="c1", author_id="u", author_org="kela", author_role="advisor",
+                            author_name="Ä", text_sealed=b"\x00t", text_spans=spans,
+                            flagged_categories=("health",), created_at=at.astimezone(timezone(timedelta(hours=2))),
+                            items=(store.SealedItem(0, "application.status", b"v0", spans, "k1", None, "c", b"j", b"w"),
+                                   store.SealedItem(1, "income", b"v1"))),
+        store.SealedMessage(id="m-bare", consultation_id="c1", author_id="u", author_org="kela", author_role="advisor",
+                            author_name="A", text_sealed=b"t", text_spans=None, flagged_categories=(), created_at=at,
+                            items=()),
+    ]
+
+    def core_values(m):
+        row = {"id": m.id + "-core", "consultation_id": m.consultation_id, "author_id": m.author_id,
+               "author_org": m.author_org, "author_role": m.author_role, "author_name": m.author_name,
+               "text_sealed": m.text_sealed, "text_spans": m.text_spans,
+               "flagged_categories": list(m.flagged_categories) or None, "created_at": at}
+        items = [{"message_id": m.id + "-core", "idx": i.idx, "category": i.category, "value_sealed": i.value_sealed,
+                  "value_spans": i.value_spans, "consent_id": i.consent_id, "attachment_id": i.attachment_id,
+                  "referral_condition": i.referral_condition,
+                  "referral_justification_sealed": i.referral_justification_sealed,
+                  "referral_why_no_consent_sealed": i.referral_why_no_consent_sealed} for i in m.items]
+        return row, items
+
+    async def unit(conn):
+        await conn.execute(text("INSERT INTO consultations (id, topic, urgency, question_sealed, purpose, origin_org, "
+                                "created_by, target_org, status, created_at) VALUES ('c1', 'other', 'today', x'00', "
+                                "'p', 'kela', 'u', 'vantaa', 'open', '2026-01-01 00:00:00.000000')"))
+        seqs = []
+        for m in variants:
+            seqs.append(await store.insert_message(conn, m))
+            row, items = core_values(m)
+            await conn.execute(insert(messages), row)
+            if items:
+                await conn.execute(insert(message_items), items)
+        return seqs
+
+    try:
+        seqs = await db.write(unit)
+        assert seqs == [1, 3]
+        async with db.read() as conn:
+            for m in variants:
+                fast = (await conn.exec_driver_sql(
+                    "SELECT consultation_id, author_id, author_org, author_role, author_name, text_sealed, text_spans, "
+                    "flagged_categories, created_at FROM messages WHERE id = ?", (m.id,))).one()
+                core = (await conn.exec_driver_sql(
+                    "SELECT consultation_id, author_id, author_org, author_role, author_name, text_sealed, text_spans, "
+                    "flagged_categories, created_at FROM messages WHERE id = ?", (m.id + "-core",))).one()
+                assert tuple(fast) == tuple(core)
+                items = "SELECT * FROM message_items WHERE message_id = ? ORDER BY idx"
+                fast_items = [tuple(r)[1:] for r in (await conn.exec_driver_sql(items, (m.id,))).all()]
+                core_items = [tuple(r)[1:] for r in (await conn.exec_driver_sql(items, (m.id + "-core",))).all()]
+                assert fast_items == core_items and len(fast_items) == len(m.items)
+            stored = await store.list_messages(conn, "c1", after_seq=None, limit=10)
+        back = {r.id: r for r in stored}
+        for m in variants:
+            assert back[m.id].items == m.items
+            assert back[m.id].text_spans == m.text_spans and back[m.id].created_at == at
+            assert back[m.id].flagged_categories == m.flagged_categories
+    finally:
+        await db.close()
+
+
+async def test_sqlite_writer_begins_on_the_loop_only_when_the_lock_is_free(tmp_path):
+    """The writer takes the write lock on the loop only when it is free at once; while another
+    connection (another process) holds it, the attempt gives way at once, the busy timeout is
+    restored, and the write waits off the loop and commits once the lock is released."""
+    import sqlite3
+
+    from consult.storage.db import BUSY_TIMEOUT_MS, _begin_now
+
+    path = tmp_path / "w.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await asyncio.to_thread(migrate.upgrade, url)
+    db = Database(url)
+    await db.start()
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    insert = "INSERT INTO directory_users VALUES ('{}', 'kela', '[]', 'N', CURRENT_TIMESTAMP)"
+    try:
+        writer = db._backend._writer
+        driver = writer.connection.driver_connection
+        other.execute("BEGIN IMMEDIATE")
+        other.execute(insert.format("other"))
+        assert _begin_now(writer) is None
+        assert driver.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS
+        assert driver.in_transaction is False
+
+        queued = asyncio.create_task(db.write(lambda c: c.execute(text(insert.format("mine")))))
+        async with db.read() as conn:  # the loop keeps serving while the write waits for the lock
+            assert (await conn.execute(text("SELECT count(*) FROM directory_users"))).scalar_one() == 0
+        other.execute("COMMIT")
+        await queued
+        async with db.read() as conn:
+            rows = (await conn.execute(text("SELECT user_id FROM directory_users"))).scalars().all()
+        assert sorted(rows) == ["mine", "other"]
+
+        trans = _begin_now(writer)  # free now: begun here, one transaction, no second BEGIN
+        assert trans is not None and driver.in_transaction
+        writer.execute(text(insert.format("again")))
+        trans.commit()
+        assert not driver.in_transaction
+        assert other.execute("SELECT count(*) FROM directory_users").fetchone()[0] == 3
+    finally:
+        other.close()
+        await db.close()
+
+
 async def test_postgresql_migrations_and_writer():
     """The scale-out store: the same migrations and writer on PostgreSQL (skipped, saying so, if absent)."""
     if not await _pg_available():

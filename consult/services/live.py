@@ -47,6 +47,8 @@ BATCH = 500
 REPLAY_LIMIT = 1000
 """At most this many events are replayed on one reconnect; beyond it the replay is incomplete."""
 MAX_ID = 2**62
+#: The stored payload's JSON (compact, records through their wire form), the encoder built once.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), default=wire.plain).encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +109,7 @@ class LiveEvents:
         new = []
         for user_id, event in rendered:
             ref = uuid.uuid4().hex
-            payload = json.dumps({"event": event, "subject": about}, separators=(",", ":"), default=wire.plain)
+            payload = _ENCODE({"event": event, "subject": about})
             new.append(store.NewEvent(user_id, consultation_id, ref, now,
                                       self.vault.seal(key, "live_events", f"{user_id}/{ref}", "payload", payload)))
         return await store.append(conn, new)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.model.consents import ConsentEvent, ConsentVersion
 from consult.model.identifiers import ClientRef
+from consult.storage.prepared import Prepared
 from consult.storage.rows import as_dict, as_utc
 from consult.storage.tables import consent_events, consents, prohibitions
 
@@ -133,8 +134,12 @@ _ACTIVE_PROHIBITIONS = (
 
 
 async def prohibitions_for(conn: AsyncConnection, client_ref: ClientRef, *, active_only: bool) -> list[dict[str, Any]]:
-    query = _ACTIVE_PROHIBITIONS if active_only else _PROHIBITIONS
-    return [as_dict(r) for r in (await conn.execute(query, {"ref": client_ref})).all()]
+    query = _ACTIVE_PROHIBITIONS_PREPARED if active_only else _PROHIBITIONS_PREPARED
+    return await query.all(conn, {"ref": client_ref})
+
+
+_ACTIVE_PROHIBITIONS_PREPARED = Prepared(_ACTIVE_PROHIBITIONS)
+_PROHIBITIONS_PREPARED = Prepared(_PROHIBITIONS)
 
 
 async def get_prohibition(conn: AsyncConnection, prohibition_id: str) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, exists, false, insert, or
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.model.vocabulary import INTAKE_PURPOSES, INTAKE_ROLE
+from consult.storage.prepared import Prepared
 from consult.storage.rows import as_dict
 from consult.storage.tables import child_welfare_notifications, consultations, participants
 
@@ -44,9 +45,13 @@ _PARTICIPANT = select(participants).where(
 )
 
 
+_GET_PREPARED = Prepared(_GET)
+_PARTICIPANTS_PREPARED = Prepared(_PARTICIPANTS)
+_PARTICIPANT_PREPARED = Prepared(_PARTICIPANT)
+
+
 async def get(conn: AsyncConnection, consultation_id: str) -> dict[str, Any] | None:
-    row = (await conn.execute(_GET, {"id": consultation_id})).first()
-    return as_dict(row) if row else None
+    return await _GET_PREPARED.first(conn, {"id": consultation_id})
 
 
 async def add_participant(conn: AsyncConnection, values: dict[str, Any]) -> bool:
@@ -59,12 +64,11 @@ async def add_participant(conn: AsyncConnection, values: dict[str, Any]) -> bool
 
 
 async def get_participant(conn: AsyncConnection, consultation_id: str, user_id: str) -> dict[str, Any] | None:
-    row = (await conn.execute(_PARTICIPANT, {"id": consultation_id, "user": user_id})).first()
-    return as_dict(row) if row else None
+    return await _PARTICIPANT_PREPARED.first(conn, {"id": consultation_id, "user": user_id})
 
 
 async def list_participants(conn: AsyncConnection, consultation_id: str) -> list[dict[str, Any]]:
-    return [as_dict(r) for r in (await conn.execute(_PARTICIPANTS, {"id": consultation_id})).all()]
+    return await _PARTICIPANTS_PREPARED.all(conn, {"id": consultation_id})
 
 
 async def claim(conn: AsyncConnection, consultation_id: str, user_id: str, at: datetime) -> bool:

@@ -11,9 +11,10 @@ Two backends behind the same interface:
 - **SQLite** (the embedded default) runs statements synchronously on the event loop through
   pysqlite: a statement on a local file takes microseconds, while handing each one to a driver
   thread (as aiosqlite does) costs several thread switches per statement and dominated the CPU
-  of the message path. Only what can wait — taking the write lock (``BEGIN IMMEDIATE``) and the
-  durable ``COMMIT`` with its fsync — runs on a dedicated thread, so the loop never blocks on
-  disk or on another process's lock. WAL readers never wait for the writer.
+  of the message path. Only what can wait — the durable ``COMMIT`` with its fsync, and taking the
+  write lock (``BEGIN IMMEDIATE``) while another process holds it — runs on a dedicated thread,
+  so the loop never blocks on disk or on another process's lock; a free lock is taken on the loop
+  without waiting (busy timeout 0 for that statement). WAL readers never wait for the writer.
 - **PostgreSQL** uses SQLAlchemy's async engine over asyncpg, which is natively non-blocking.
 
 Services see the same ``AsyncConnection`` shape either way (``await conn.execute(...)``).
@@ -25,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +46,7 @@ T = TypeVar("T")
 Unit = Callable[[AsyncConnection], Awaitable[T]]
 
 MAX_BATCH = 512
+BUSY_TIMEOUT_MS = 10_000
 READ_CONNECTIONS = 8
 
 
@@ -87,7 +90,7 @@ def _sqlite_pragmas(engine: Engine, *, writer: bool) -> None:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout=10000")  # first: the others may wait for a lock
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # first: the others may wait for a lock
         # WAL persists in the file; switching needs an exclusive lock, so only when not yet WAL.
         cur.execute("PRAGMA journal_mode")
         if str(cur.fetchone()[0]).lower() != "wal":
@@ -100,7 +103,41 @@ def _sqlite_pragmas(engine: Engine, *, writer: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+        if not writer:
+            # A deferred BEGIN takes no lock and cannot wait: straight to the driver, without the
+            # statement machinery (every read begins one).
+            conn.connection.driver_connection.execute("BEGIN")
+            return
+        if conn.info.pop(_BEGUN, False):  # the writer took the lock itself (see _begin_now)
+            return
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_BEGUN = "konsulta_begun"
+
+
+def _begin_now(writer: Connection) -> Any:
+    """The write transaction, begun on the calling thread if the write lock is free at once;
+    None if another process holds it (the caller then waits for it off the loop). A thread hop
+    costs more CPU than the whole of BEGIN on a free lock, which is what the one writer of a
+    process nearly always finds."""
+    driver: Any = writer.connection.driver_connection
+    driver.execute("PRAGMA busy_timeout=0")
+    try:
+        driver.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return None
+        raise
+    finally:
+        driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    writer.info[_BEGUN] = True
+    try:
+        return writer.begin()
+    except BaseException:
+        writer.info.pop(_BEGUN, None)
+        driver.execute("ROLLBACK")
+        raise
 
 
 # -- the SQLite backend: AsyncConnection-shaped wrappers over synchronous connections -------------
@@ -176,7 +213,8 @@ class _SqliteBackend:
         ensure_sqlite_file(url)
         sync_url = make_url(url).set(drivername="sqlite+pysqlite")
         connect_args = {"check_same_thread": False}
-        self.read_engine = create_engine(sync_url, poolclass=QueuePool, pool_size=READ_CONNECTIONS,
+        # The read connections stay checked out between reads (see ``read``); one more is for the checkpoint.
+        self.read_engine = create_engine(sync_url, poolclass=QueuePool, pool_size=READ_CONNECTIONS + 1,
                                          max_overflow=0, connect_args=connect_args)
         self.write_engine = create_engine(sync_url, poolclass=QueuePool, pool_size=1, max_overflow=0,
                                           connect_args=connect_args)
@@ -186,6 +224,7 @@ class _SqliteBackend:
         self._readers = asyncio.Semaphore(READ_CONNECTIONS)
         self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="consult-db-commit")
         self._writer: Connection | None = None
+        self._idle: list[Connection] = []  # read connections between reads, at most READ_CONNECTIONS
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -198,26 +237,48 @@ class _SqliteBackend:
             self._writer.close()
             self._writer = None
         self._disk.shutdown(wait=True)
+        while self._idle:
+            self._idle.pop().close()
         self.read_engine.dispose()
         self.write_engine.dispose()
+
+    def _take(self) -> Connection:
+        """A read connection: an idle one, or a new one while fewer than READ_CONNECTIONS exist."""
+        return self._idle.pop() if self._idle else self.read_engine.connect()
+
+    def _give_back(self, sync: Connection) -> None:
+        """End the read transaction and keep the connection for the next read: building a
+        SQLAlchemy connection for every read cost more than most of the reads."""
+        try:
+            sync.rollback()
+        except Exception:
+            sync.invalidate()
+            sync.close()
+            raise
+        if sync.invalidated or sync.closed:
+            sync.close()
+        else:
+            self._idle.append(sync)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Any]:
         async with self._readers:
-            sync = self.read_engine.connect()
+            sync = self._take()
             try:
                 yield LoopConnection(sync)
             finally:
-                sync.close()  # rolls back the read transaction and returns the connection
+                self._give_back(sync)
 
     async def scan(self, fn: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
         """``fn`` on a pooled read connection, in a worker thread with an event loop of its own."""
-        def run() -> T:
-            with self.read_engine.connect() as sync:
+        def run(sync: Connection) -> T:
+            try:
                 return asyncio.run(fn(LoopConnection(sync)))
+            finally:
+                self._give_back(sync)  # by the thread: a cancelled caller does not end its use
 
         async with self._readers:
-            return await asyncio.to_thread(run)
+            return await asyncio.to_thread(run, self._take())
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[tuple[Any, Callable[[], Awaitable[None]]]]:
@@ -225,7 +286,9 @@ class _SqliteBackend:
         assert self._writer is not None
         writer = self._writer
         loop = asyncio.get_running_loop()
-        trans = await loop.run_in_executor(self._disk, writer.begin)  # may wait for another process
+        trans = _begin_now(writer)
+        if trans is None:  # another process writes: wait for its lock off the loop
+            trans = await loop.run_in_executor(self._disk, writer.begin)
         committed = False
 
         async def commit() -> None:

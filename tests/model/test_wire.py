@@ -88,3 +88,22 @@ def test_a_consent_reads_on_the_wire_with_confirmation_and_events_last() -> None
 def test_anything_else_is_still_refused() -> None:
     with pytest.raises(TypeError):
         wire.dumps({"at": AT})
+
+
+def test_plain_takes_exactly_what_the_wire_protocol_admits() -> None:
+    """`plain` skips the runtime protocol check for speed; it still admits what ``isinstance(x, Wire)``
+    admits and refuses the rest."""
+
+    class NotCallable:
+        wire = "text"
+
+    class Shaped:
+        def wire(self) -> dict[str, int]:
+            return {"a": 1}
+
+    for value in (_message(), Shaped(), NotCallable(), object(), {"wire": 1}, 3, AT):
+        if isinstance(value, wire.Wire) and callable(getattr(value, "wire", None)):
+            assert wire.plain(value) == value.wire()
+        else:
+            with pytest.raises(TypeError):
+                wire.plain(value)

@@ -1,0 +1,70 @@
+"""Built-once SELECTs of the message path, run straight on the sqlite3 connection on SQLite.
+
+SQLAlchemy's statement execution (cache lookup, parameter construction, the result machinery)
+cost several times the SQLite work of a one-row read by primary key, and the message path
+reads the consultation and its participants for every message. A `Prepared` statement is the
+same Core ``select``, compiled once for SQLite; its rows are converted by the column types'
+own result processors, so a row reads exactly as through ``conn.execute`` and `as_dict`
+(naive timestamps made UTC). The read runs inside the connection's transaction, begun as
+SQLAlchemy would begin it. Other backends run the Core statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from consult.storage.rows import as_dict, as_utc
+
+_DIALECT = sqlite.dialect()  # pysqlite: qmark parameters
+
+
+class Prepared:
+    """``statement`` (a SELECT with named ``bindparam``s, no expanding ones) for repeated reads."""
+
+    def __init__(self, statement: Select[Any]) -> None:
+        self.statement = statement
+        compiled = statement.compile(dialect=_DIALECT)
+        self._sql = compiled.string
+        self._order = tuple(compiled.positiontup or ())
+        for name in self._order:
+            bind = compiled.binds[name]
+            if bind.expanding or bind.type.dialect_impl(_DIALECT).bind_processor(_DIALECT) is not None:
+                raise ValueError(f"parameter {name!r}: only plain values, passed to the driver as they are")
+        columns = list(statement.selected_columns)
+        self._names = tuple(str(c.key) for c in columns)
+        processors: list[Callable[[Any], Any] | None] = [
+            c.type.dialect_impl(_DIALECT).result_processor(_DIALECT, None) for c in columns]
+        self._processors = tuple(processors)
+
+    async def all(self, conn: AsyncConnection, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The rows as `as_dict` gives them."""
+        if conn.dialect.name != "sqlite":
+            return [as_dict(r) for r in (await conn.execute(self.statement, dict(params))).all()]
+        return await conn.run_sync(self._sqlite_rows, params)
+
+    async def first(self, conn: AsyncConnection, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        rows = await self.all(conn, params)
+        return rows[0] if rows else None
+
+    def _sqlite_rows(self, sync: Any, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        if not sync.in_transaction():
+            sync.begin()  # as the first execute would: every read of a unit sees one snapshot
+        cursor = sync.connection.driver_connection.execute(self._sql, tuple(params[n] for n in self._order))
+        names, processors = self._names, self._processors
+        rows = []
+        for raw in cursor.fetchall():
+            row = {}
+            for name, process, value in zip(names, processors, raw, strict=True):
+                if process is not None and value is not None:
+                    value = process(value)
+                    if isinstance(value, datetime):
+                        value = as_utc(value)
+                row[name] = value
+            rows.append(row)
+        return rows
