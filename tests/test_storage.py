@@ -135,6 +135,7 @@ async def test_sqlite_message_insert_stores_what_the_core_statement_stores(tmp_p
         store.SealedMessage(id="m-full", consultation_id="c1", author_id="u", author_org="kela", author_role="advisor",
                             author_name="Ä", text_sealed=b"\x00t", text_spans=spans,
                             flagged_categories=("health",), created_at=at.astimezone(timezone(timedelta(hours=2))),
+                            sent_policy_sealed=b"\x01p",
                             items=(store.SealedItem(0, "application.status", b"v0", spans, "k1", None, "c", b"j", b"w"),
                                    store.SealedItem(1, "income", b"v1"))),
         store.SealedMessage(id="m-bare", consultation_id="c1", author_id="u", author_org="kela", author_role="advisor",
@@ -146,13 +147,18 @@ async def test_sqlite_message_insert_stores_what_the_core_statement_stores(tmp_p
         row = {"id": m.id + "-core", "consultation_id": m.consultation_id, "author_id": m.author_id,
                "author_org": m.author_org, "author_role": m.author_role, "author_name": m.author_name,
                "text_sealed": m.text_sealed, "text_spans": m.text_spans,
-               "flagged_categories": list(m.flagged_categories) or None, "created_at": at}
+               "flagged_categories": list(m.flagged_categories) or None, "created_at": at,
+               "sent_policy_sealed": m.sent_policy_sealed}
         items = [{"message_id": m.id + "-core", "idx": i.idx, "category": i.category, "value_sealed": i.value_sealed,
                   "value_spans": i.value_spans, "consent_id": i.consent_id, "attachment_id": i.attachment_id,
                   "referral_condition": i.referral_condition,
                   "referral_justification_sealed": i.referral_justification_sealed,
                   "referral_why_no_consent_sealed": i.referral_why_no_consent_sealed} for i in m.items]
         return row, items
+
+    # Every column is written: a column added to the table and not to the driver's insert fails here.
+    assert set(store._MESSAGE_COLUMNS) == {c.name for c in messages.columns} - {"seq"}
+    assert set(store._ITEM_COLUMNS) == {c.name for c in message_items.columns}
 
     async def unit(conn):
         await conn.execute(text("INSERT INTO consultations (id, topic, urgency, question_sealed, purpose, origin_org, "

@@ -74,9 +74,10 @@ _ITEMS = (select(message_items).where(message_items.c.message_id.in_(bindparam("
 # SQLAlchemy's SQLite types store them (UTC text timestamps, JSON text with None as 'null').
 _ITEM_COLUMNS = ("message_id", "idx", "category", "value_sealed", "value_spans", "consent_id", "attachment_id",
                  "referral_condition", "referral_justification_sealed", "referral_why_no_consent_sealed")
-_SQLITE_INSERT = ("INSERT INTO messages (id, consultation_id, author_id, author_org, author_role, author_name, "
-                  "text_sealed, text_spans, flagged_categories, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                  "RETURNING seq")
+_MESSAGE_COLUMNS = ("id", "consultation_id", "author_id", "author_org", "author_role", "author_name",
+                    "text_sealed", "text_spans", "flagged_categories", "created_at", "sent_policy_sealed")
+_SQLITE_INSERT = (f"INSERT INTO messages ({', '.join(_MESSAGE_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' * len(_MESSAGE_COLUMNS))}) RETURNING seq")
 _SQLITE_INSERT_ITEMS = (f"INSERT INTO message_items ({', '.join(_ITEM_COLUMNS)}) "
                         f"VALUES ({', '.join('?' * len(_ITEM_COLUMNS))})")
 
@@ -88,7 +89,7 @@ def _sqlite_insert(sync: Any, message: SealedMessage) -> int:
     seq = driver.execute(_SQLITE_INSERT, (
         message.id, message.consultation_id, message.author_id, message.author_org, message.author_role,
         message.author_name, message.text_sealed, json.dumps(message.text_spans),
-        json.dumps(list(message.flagged_categories) or None), stamp,
+        json.dumps(list(message.flagged_categories) or None), stamp, message.sent_policy_sealed,
     )).fetchone()[0]
     if message.items:
         driver.executemany(_SQLITE_INSERT_ITEMS, [
