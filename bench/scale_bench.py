@@ -35,7 +35,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.delivery_bench import Konsulta, Relay, Target, free_port, latency, start, throughput, wait_up  # noqa: E402
+from bench import delivery_bench as delivery  # noqa: E402
 from consult.auth.dev import DevIssuer  # noqa: E402
 
 ADMIN_URL = os.environ.get("CONSULT_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -92,7 +92,8 @@ async def fresh(label: str, template: Database | None = None) -> AsyncIterator[D
 
 
 class Processes:
-    """The server processes of one target, each with its log in ``work``; all stopped on leaving."""
+    """The server processes of one target, each with its log in ``work``; all stopped on leaving
+    the stack they are pushed on, each log's end printed when leaving on an error."""
 
     def __init__(self, work: Path) -> None:
         self.work = work
@@ -100,13 +101,23 @@ class Processes:
 
     async def start(self, name: str, cmd: list[str], env: dict[str, str], ready: str) -> subprocess.Popen[bytes]:
         log = self.work / f"{name}.log"
-        proc = start(cmd, env, log)
+        proc = delivery.start(cmd, env, log)
         self.running.append((proc, log))
         try:
-            await wait_up(ready)
+            await delivery.wait_up(ready)
         except RuntimeError:
             raise RuntimeError(f"{name} did not come up:\n{log.read_text()[-3000:]}") from None
         return proc
+
+    def __call__(self, failed: type[BaseException] | None, *_exc: object) -> None:
+        self.stop()
+        if failed is not None:
+            for _proc, log in self.running:
+                text = log.read_text()
+                first = text.find(" ERROR ")
+                where = "from its first error" if first >= 0 else "its end"
+                shown = text[max(0, text.rfind("\n", 0, first)):][:4000] if first >= 0 else text[-3000:]
+                print(f"--- {log.name}, {where}:\n{shown}", file=sys.stderr)
 
     def stop(self) -> None:
         for proc, _log in self.running:
@@ -145,13 +156,13 @@ async def upgraded_template(work: Path) -> Database:
     return template
 
 
-async def konsulta(stack: AsyncExitStack, work: Path, db: Database, instances: int) -> Konsulta:
-    """``instances`` Konsulta processes on ``db``: the first starts alone (it creates the keys of
-    the new database), the others together after it; senders on the first, the reader on the
-    second when there are several."""
+async def instances(stack: AsyncExitStack, work: Path, db: Database, count: int) -> tuple[list[str], list[int]]:
+    """``count`` `consult serve --demo` processes on ``db``, stopped when ``stack`` closes: the first
+    starts alone (it creates the keys of the new database), the others together after it. Their
+    base URLs and process ids, in order."""
     procs = Processes(work)
-    stack.callback(procs.stop)
-    names, ports = "abc"[:instances], [free_port() for _ in range(instances)]
+    stack.push(procs)
+    names, ports = "abcdefgh"[:count], [delivery.free_port() for _ in range(count)]
 
     async def one(name: str, port: int) -> subprocess.Popen[bytes]:
         return await procs.start(name, [sys.executable, "-m", "consult", "serve", "--demo"],
@@ -159,30 +170,40 @@ async def konsulta(stack: AsyncExitStack, work: Path, db: Database, instances: i
 
     first = await one(names[0], ports[0])
     rest = await asyncio.gather(*(one(name, port) for name, port in zip(names[1:], ports[1:], strict=True)))
-    bases = [f"http://127.0.0.1:{port}" for port in ports]
+    return [f"http://127.0.0.1:{port}" for port in ports], [first.pid, *(p.pid for p in rest)]
+
+
+async def konsulta(stack: AsyncExitStack, work: Path, db: Database, count: int) -> delivery.Konsulta:
+    """Konsulta on ``count`` instances: senders on the first, the reader on the second when there
+    are several."""
+    bases, pids = await instances(stack, work, db, count)
     issuer = DevIssuer(work / "dev-issuer-key.pem", issuer="konsulta-dev", audience="consult")
-    return Konsulta(bases[0], issuer, first.pid, reader_base=bases[1 if instances > 1 else 0],
-                    pids=[first.pid, *(p.pid for p in rest)])
+    return delivery.Konsulta(bases[0], issuer, pids[0], reader_base=bases[1 if count > 1 else 0], pids=pids)
 
 
-async def relay(stack: AsyncExitStack, work: Path, db: Database) -> Relay:
+async def relay(stack: AsyncExitStack, work: Path, db: Database) -> delivery.Relay:
     procs = Processes(work)
-    stack.callback(procs.stop)
-    port = free_port()
+    stack.push(procs)
+    port = delivery.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSULT_")}
     proc = await procs.start("relay", [sys.executable, str(ROOT / "bench" / "reference_relay.py"), str(port), db.url],
                              env, f"http://127.0.0.1:{port}/healthz")
-    return Relay(f"http://127.0.0.1:{port}", proc.pid)
+    return delivery.Relay(f"http://127.0.0.1:{port}", proc.pid)
 
 
-async def measure(target: Target, db: Database, args: argparse.Namespace) -> dict[str, float]:
+async def measure(target: delivery.Target, db: Database, args: argparse.Namespace) -> dict[str, float]:
     """Warm up (every path and table touched), vacuum and analyse, then measure."""
-    await throughput(target, SENDERS, max(1, args.warmup // SENDERS))
+    await delivery.throughput(target, SENDERS, max(1, args.warmup // SENDERS))
     await db.vacuum()
     progress(f"{target.name}: warmed up; VACUUM (ANALYZE) done")
-    result = await latency(target, args.messages)
+    # What the processes use with no message in flight (heartbeats, leases, the live feed): the
+    # one-at-a-time CPU figure includes it for the time each message takes.
+    cpu0 = delivery.server_cpu(target)
+    await asyncio.sleep(args.idle)
+    result = {"idle_ms_s": (delivery.server_cpu(target) - cpu0) * 1000 / args.idle}
+    result |= await delivery.latency(target, args.messages)
     under_load: dict[str, float] = {}
-    result["tp32"] = await throughput(target, SENDERS, max(1, args.throughput_messages // SENDERS), under_load)
+    result["tp32"] = await delivery.throughput(target, SENDERS, max(1, args.throughput_messages // SENDERS), under_load)
     result["cpu_ms_32"] = under_load["cpu_ms"]
     progress(f"{target.name}: measured")
     return result
@@ -197,12 +218,16 @@ async def run_target(label: str, args: argparse.Namespace, template: Database) -
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"konsulta-scale-{label}-")))
         db = await stack.enter_async_context(fresh(label, None if label == "relay" else template))
         if label == "relay":
-            target: Target = await relay(stack, work, db)
+            target: delivery.Target = await relay(stack, work, db)
         else:
             target = await konsulta(stack, work, db, 1 if label == "one" else 3)
         target.name = LABELS[label]
         progress(f"{target.name}: up")
         return await measure(target, db, args)
+
+
+def ratio(ours: float, reference: float) -> str:
+    return f"{ours / reference:8.2f}" if reference else f"{'n/a':>8}"
 
 
 def report(args: argparse.Namespace, version: str, autovacuum: str, figures: dict[str, dict[str, float]]) -> None:
@@ -221,9 +246,10 @@ def report(args: argparse.Namespace, version: str, autovacuum: str, figures: dic
         ("server CPU per message, one at a time (ms)", "cpu_ms"),
         ("server CPU per message, 32 senders (ms)", "cpu_ms_32"),
         ("throughput, 32 senders (msg/s)", "tp32"),
+        ("server CPU while idle (ms per second)", "idle_ms_s"),
     ]
     for label, key in rows:
-        print(f"{label:44}{a[key]:11.2f}{b[key]:11.2f}{c[key]:11.2f}{b[key] / a[key]:8.2f}{c[key] / b[key]:8.2f}")
+        print(f"{label:44}{a[key]:11.2f}{b[key]:11.2f}{c[key]:11.2f}{ratio(b[key], a[key])}{ratio(c[key], b[key])}")
     print("server CPU is summed over the target's processes (three for (c)); PostgreSQL's own CPU is not included")
 
 
@@ -232,10 +258,11 @@ async def main() -> None:
     parser.add_argument("--messages", type=int, default=300, help="latency samples (default 300)")
     parser.add_argument("--throughput-messages", type=int, default=1600, help="messages from 32 senders")
     parser.add_argument("--warmup", type=int, default=320, help="messages from 32 senders before vacuuming")
+    parser.add_argument("--idle", type=float, default=5.0, help="seconds of idle CPU measured per target")
     parser.add_argument("--quick", action="store_true", help="small counts, for a CI smoke run")
     args = parser.parse_args()
     if args.quick:
-        args.messages, args.throughput_messages, args.warmup = 10, 64, 32
+        args.messages, args.throughput_messages, args.warmup, args.idle = 10, 64, 32, 1.0
     try:
         version = await admin("SHOW server_version")
         autovacuum = await admin("SHOW autovacuum")
