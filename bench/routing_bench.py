@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sqlite3
 import statistics
@@ -43,6 +44,7 @@ from bench.scale_bench import Database, Processes, fresh, instances, progress, u
 from consult.auth.dev import DevIssuer  # noqa: E402
 
 CONTENDERS = 3
+STALL = 60.0
 ADVISORS = 20
 
 
@@ -187,8 +189,8 @@ async def rush(target: Konsulta | Reference, consultations: int, experts: int,
         arrivals: dict[tuple[str, int], float] = {}
         answers: dict[str, list[int]] = {}
         claims: list[asyncio.Task[None]] = []
-        all_claimed = asyncio.Event()
-        wanted = {"count": 0}
+        all_claimed, all_offered = asyncio.Event(), asyncio.Event()
+        wanted = {"count": 0, "frames": 0}
 
         async def claim(expert: int, cid: str) -> None:
             status = await target.claim(http, expert, cid)
@@ -209,22 +211,52 @@ async def rush(target: Konsulta | Reference, consultations: int, experts: int,
                 if (cid, i) in arrivals:
                     continue  # a re-offer; the first frame counts
                 arrivals[(cid, i)] = time.perf_counter()
+                if len(arrivals) >= wanted["frames"]:
+                    all_offered.set()
                 if i in contenders(cid, experts):
                     claims.append(asyncio.create_task(claim(i, cid)))
 
         listeners = [asyncio.create_task(listen(i, ws)) for i, ws in enumerate(sockets)]
+        places = len(getattr(target, "bases", [target.base]))
+
+        async def until(done: asyncio.Event, expected_frames: int, what: str, *, fail: bool = True) -> None:
+            """Wait for ``done`` while offer frames or claim answers keep coming; after STALL seconds
+            without either, say where things stand, and fail unless ``fail`` is false."""
+            seen: tuple[int, int] | None = None
+            while not done.is_set():
+                now = (len(arrivals), sum(len(a) for a in answers.values()))
+                if now == seen:
+                    per_place = Counter(e % places for _c, e in arrivals)
+                    statuses = Counter(s for a in answers.values() for s in a)
+                    # Offers missing for every expert of one instance at once: routing counted them
+                    # offline (presence), not frames lost one by one.
+                    reached = {(c, e % places) for c, e in arrivals}
+                    offered = {c for c, _e in arrivals}
+                    unreached = sum(1 for c in offered for place in range(places) if (c, place) not in reached)
+                    where = (f"{what}: nothing new for {STALL} s: {len(arrivals)} of {expected_frames} offer frames "
+                             f"(by instance of the expert: {dict(sorted(per_place.items()))}; consultation and "
+                             f"instance pairs with no frame to any of its experts: {unreached}), claim answers "
+                             f"{dict(statuses)}, {wanted['count']} consultations still unclaimed")
+                    if fail:
+                        raise RuntimeError(where)
+                    print(where, file=sys.stderr)
+                    return
+                seen = now
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), STALL)
 
         # Warm-up: a few consultations through the whole path, then forget them.
-        wanted["count"] = 10
+        wanted["count"], wanted["frames"] = 10, 10 * experts
         await asyncio.gather(*(target.create(http, i) for i in range(10)))
-        await asyncio.wait_for(all_claimed.wait(), 60)
+        await until(all_claimed, wanted["frames"], "warm-up, claims")
+        await until(all_offered, wanted["frames"], "warm-up, offers")
         await asyncio.gather(*claims)
         arrivals.clear(), answers.clear(), claims.clear()
-        all_claimed.clear()
+        all_claimed.clear(), all_offered.clear()
         if database is not None:
             await database.vacuum()
 
-        wanted["count"] = consultations
+        wanted["count"], wanted["frames"] = consultations, consultations * experts
         starts: dict[int, float] = {}
         cpu0 = server_cpu(target)
 
@@ -234,10 +266,10 @@ async def rush(target: Konsulta | Reference, consultations: int, experts: int,
 
         began = time.perf_counter()
         created = await asyncio.gather(*(open_one(i) for i in range(consultations)))
-        await asyncio.wait_for(all_claimed.wait(), 180)
+        await until(all_claimed, wanted["frames"], "rush, claims")
         done = time.perf_counter() - began
-        await asyncio.gather(*claims)
-        await asyncio.sleep(0.5)  # late frames, late losers
+        await until(all_offered, wanted["frames"], "rush, offers", fail=False)  # the late frames too
+        await asyncio.gather(*claims)  # and the late losers' answers
         cpu = server_cpu(target) - cpu0
         for task in listeners:
             task.cancel()

@@ -118,6 +118,10 @@ class Processes:
                 where = "from its first error" if first >= 0 else "its end"
                 shown = text[max(0, text.rfind("\n", 0, first)):][:4000] if first >= 0 else text[-3000:]
                 print(f"--- {log.name}, {where}:\n{shown}", file=sys.stderr)
+                warnings = [line for line in text.splitlines() if " WARNING " in line]
+                if warnings:
+                    print(f"--- {log.name}: {len(warnings)} warnings, the first:\n" + "\n".join(warnings[:20]),
+                          file=sys.stderr)
 
     def stop(self) -> None:
         for proc, _log in self.running:
