@@ -374,17 +374,18 @@ def report(args: argparse.Namespace, store: str, columns: list[tuple[str, dict[s
     print(f"routing benchmark: {n} immediate consultations at once, {args.experts} on-duty experts, "
           f"{CONTENDERS} claimants each, {store}, loopback, {os.cpu_count()} cores")
     heads = [name for name, _, _ in columns] + [f"{name} / ref" for name, _, _ in ours]
-    print(f"{'figure':40}" + "".join(f"{h:>14}" for h in heads))
+    w = max(14, *(len(h) + 2 for h in heads))
+    print(f"{'figure':40}" + "".join(f"{h:>{w}}" for h in heads))
     for label, key in (("offer latency p50 (ms)", "p50"), ("offer latency p99 (ms)", "p99"),
                        ("first offer of each, p50 (ms)", "first_p50"), ("first offer of each, p99 (ms)", "first_p99"),
                        ("all claimed after (s)", "all_claimed_s"), ("server CPU per consultation (ms)", "cpu_ms")):
         values = [c[key] for _, c, _ in columns] + [c[key] / r[key] for _, c, _ in ours]
-        print(f"{label:40}" + "".join(f"{v:14.2f}" for v in values))
+        print(f"{label:40}" + "".join(f"{v:{w}.2f}" for v in values))
     for label, key in (("offer frames delivered", "frames"), ("claimed exactly once (answers)", "claimed_once"),
                        ("claimed more than once (answers)", "double"), ("claim conflicts answered 409", "conflicts")):
-        print(f"{label:40}" + "".join(f"{c[key]:14d}" for _, c, _ in columns))
+        print(f"{label:40}" + "".join(f"{c[key]:{w}d}" for _, c, _ in columns))
     once = [sum(1 for v in stored.values() if v == 1) for _, _, stored in columns]
-    print(f"{'claimed exactly once (database)':40}" + "".join(f"{v:14d}" for v in once))
+    print(f"{'claimed exactly once (database)':40}" + "".join(f"{v:{w}d}" for v in once))
     ok = all(c["claimed_once"] == n and c["double"] == 0 and k_once == n and c["frames"] == c["expected_frames"]
              for (_, c, _), k_once in zip(ours, once, strict=False))
     print("every consultation claimed exactly once: " + ("yes" if ok else "NO"))
