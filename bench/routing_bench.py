@@ -77,6 +77,7 @@ class Konsulta:
     def __init__(self, bases: list[str], issuer: DevIssuer, pids: list[int], experts: int) -> None:
         self.bases, self.issuer, self.pids, self.n = bases, issuer, pids, experts
         self.base = bases[0]
+        self.online_when_routed: dict[str, int] = {}  # consultation -> experts counted online as it was routed
         self.admin = {"Authorization": "Bearer " + issuer.mint(sub="vantaa.admin", org="vantaa", roles=["admin"])}
         self.expert_tokens = [issuer.mint(sub=f"bench.e{i:02}", org="vantaa", roles=["expert"], name=f"Expert {i}")
                               for i in range(experts)]
@@ -123,7 +124,9 @@ class Konsulta:
         async with http.post(f"{self.on(i)}/api/v1/consultations", json=body, headers=headers) as r:
             if r.status != 201:
                 raise RuntimeError(f"konsulta answered {r.status}: {await r.text()}")
-            return (await r.json())["id"]
+            created = await r.json()
+            self.online_when_routed[created["id"]] = created["routing"].get("offered_online", self.n)
+            return str(created["id"])
 
     async def claim(self, http: aiohttp.ClientSession, expert: int, cid: str) -> int:
         headers = {"Authorization": f"Bearer {self.expert_tokens[expert]}"}
@@ -144,6 +147,7 @@ class Reference:
 
     def __init__(self, base: str, pid: int, experts: int) -> None:
         self.base, self.pids, self.n = base, [pid], experts
+        self.online_when_routed: dict[str, int] = {}  # every connected expert is offered, always
 
     async def setup(self, http: aiohttp.ClientSession) -> None:
         return None
@@ -289,6 +293,7 @@ async def rush(target: Konsulta | Reference, consultations: int, experts: int,
         "p50": statistics.median(frames), "p99": percentile(frames, 0.99),
         "first_p50": statistics.median(firsts), "first_p99": percentile(firsts, 0.99),
         "claimed_once": sum(1 for n in wins.values() if n == 1), "double": sum(1 for n in wins.values() if n > 1),
+        "routed_short": sum(1 for cid in start_of if target.online_when_routed.get(cid, experts) < experts),
         "conflicts": sum(1 for a in answers.values() for s in a if s == 409),
         "all_claimed_s": done, "cpu_ms": cpu * 1000 / consultations,
     }
@@ -381,7 +386,8 @@ def report(args: argparse.Namespace, store: str, columns: list[tuple[str, dict[s
                        ("all claimed after (s)", "all_claimed_s"), ("server CPU per consultation (ms)", "cpu_ms")):
         values = [c[key] for _, c, _ in columns] + [c[key] / r[key] for _, c, _ in ours]
         print(f"{label:40}" + "".join(f"{v:{w}.2f}" for v in values))
-    for label, key in (("offer frames delivered", "frames"), ("claimed exactly once (answers)", "claimed_once"),
+    for label, key in (("offer frames delivered", "frames"), ("routed with an expert counted offline", "routed_short"),
+                       ("claimed exactly once (answers)", "claimed_once"),
                        ("claimed more than once (answers)", "double"), ("claim conflicts answered 409", "conflicts")):
         print(f"{label:40}" + "".join(f"{c[key]:{w}d}" for _, c, _ in columns))
     once = [sum(1 for v in stored.values() if v == 1) for _, _, stored in columns]
