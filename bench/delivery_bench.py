@@ -164,13 +164,23 @@ class Relay(Target):
 
 
 async def receiver(ws: aiohttp.ClientWebSocketResponse, arrivals: dict[str, float], expected: int,
-                   done: asyncio.Event) -> None:
+                   done: asyncio.Event, tally: dict[str, int] | None = None, arrived: asyncio.Event | None = None,
+                   ) -> None:
+    """Note each message's first frame; count in ``tally["duplicates"]`` the frames of a message
+    already seen (every message is delivered once to each connection)."""
     async for msg in ws:
         if msg.type != aiohttp.WSMsgType.TEXT:
             break
         event = msg.json()
         if event.get("type") == "message.created":
-            arrivals[event["message"]["text"]] = time.perf_counter()
+            text = event["message"]["text"]
+            if text in arrivals:
+                if tally is not None:
+                    tally["duplicates"] = tally.get("duplicates", 0) + 1
+                continue
+            arrivals[text] = time.perf_counter()
+            if arrived is not None:
+                arrived.set()
             if len(arrivals) >= expected:
                 done.set()
 
@@ -180,38 +190,46 @@ async def latency(target: Target, count: int) -> dict[str, float]:
         await target.setup(http, 1)
         ws = await target.connect(http)
         arrivals: dict[str, float] = {}
-        done = asyncio.Event()
-        task = asyncio.create_task(receiver(ws, arrivals, count, done))
+        done, arrived = asyncio.Event(), asyncio.Event()
+        tally = {"duplicates": 0}
+        task = asyncio.create_task(receiver(ws, arrivals, count, done, tally, arrived))
         for i in range(20):  # warm-up
             await target.send(http, 0, f"warm-{i}-{uuid.uuid4().hex}")
         await asyncio.sleep(0.2)
         arrivals.clear()
+        tally["duplicates"] = 0
         starts: dict[str, float] = {}
         cpu0 = server_cpu(target)
         for i in range(count):
             text = f"lat-{i}-{uuid.uuid4().hex}"
             starts[text] = time.perf_counter()
             await target.send(http, 0, text)
-            while text not in arrivals:
-                await asyncio.sleep(0)  # the frame usually beats the POST's response
+            while text not in arrivals:  # the frame usually beats the POST's response
+                arrived.clear()
+                try:
+                    await asyncio.wait_for(arrived.wait(), 60)
+                except TimeoutError:
+                    raise RuntimeError(f"{target.name}: a message was not delivered within 60 s") from None
         cpu = server_cpu(target) - cpu0
         task.cancel()
         await ws.close()
     samples = [(arrivals[t] - s) * 1000 for t, s in starts.items()]
     return {"p50": statistics.median(samples), "p99": percentile(samples, 0.99),
-            "mean": statistics.fmean(samples), "cpu_ms": cpu * 1000 / count}
+            "mean": statistics.fmean(samples), "cpu_ms": cpu * 1000 / count, "duplicates": tally["duplicates"]}
 
 
 async def throughput(target: Target, senders: int, per_sender: int, stats: dict[str, float] | None = None) -> float:
     """Messages per second from ``senders`` concurrent senders until the recipient has them all;
-    ``stats``, when given, gets the server CPU per message over that span (``cpu_ms``)."""
+    ``stats``, when given, gets the server CPU per message over that span (``cpu_ms``) and the
+    number of frames of a message already delivered (``duplicates``)."""
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=senders + 4)) as http:
         await target.setup(http, senders)
         ws = await target.connect(http)
         arrivals: dict[str, float] = {}
         done = asyncio.Event()
         total = senders * per_sender
-        task = asyncio.create_task(receiver(ws, arrivals, total, done))
+        tally = {"duplicates": 0}
+        task = asyncio.create_task(receiver(ws, arrivals, total, done, tally))
 
         async def run(sender: int) -> None:
             for i in range(per_sender):
@@ -224,6 +242,7 @@ async def throughput(target: Target, senders: int, per_sender: int, stats: dict[
         elapsed = time.perf_counter() - started
         if stats is not None:
             stats["cpu_ms"] = (server_cpu(target) - cpu0) * 1000 / total
+            stats["duplicates"] = tally["duplicates"]
         task.cancel()
         await ws.close()
     return total / elapsed

@@ -209,6 +209,7 @@ async def measure(target: delivery.Target, db: Database, args: argparse.Namespac
     under_load: dict[str, float] = {}
     result["tp32"] = await delivery.throughput(target, SENDERS, max(1, args.throughput_messages // SENDERS), under_load)
     result["cpu_ms_32"] = under_load["cpu_ms"]
+    result["duplicates"] += under_load["duplicates"]
     progress(f"{target.name}: measured")
     return result
 
@@ -252,8 +253,11 @@ def report(args: argparse.Namespace, version: str, autovacuum: str, figures: dic
         ("throughput, 32 senders (msg/s)", "tp32"),
         ("server CPU while idle (ms per second)", "idle_ms_s"),
     ]
+    measured = args.messages + SENDERS * max(1, args.throughput_messages // SENDERS)
     for label, key in rows:
         print(f"{label:44}{a[key]:11.2f}{b[key]:11.2f}{c[key]:11.2f}{ratio(b[key], a[key])}{ratio(c[key], b[key])}")
+    print(f"{'frames of a message delivered twice':44}" + "".join(f"{f['duplicates']:11d}" for f in (a, b, c))
+          + f"   (of {measured} messages, each delivered once)")
     print("server CPU is summed over the target's processes (three for (c)); PostgreSQL's own CPU is not included")
 
 
@@ -266,7 +270,7 @@ async def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small counts, for a CI smoke run")
     args = parser.parse_args()
     if args.quick:
-        args.messages, args.throughput_messages, args.warmup, args.idle = 10, 64, 32, 1.0
+        args.messages, args.throughput_messages, args.warmup, args.idle = 10, 64, 32, 0.5
     try:
         version = await admin("SHOW server_version")
         autovacuum = await admin("SHOW autovacuum")

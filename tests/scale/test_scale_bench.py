@@ -1,6 +1,6 @@
 """Smoke run of bench/scale_bench.py --quick: the benchmark of many instances on PostgreSQL starts
-its targets, measures them and prints a figure for each, and drops the databases it created. It
-asserts that the benchmark ran, never how fast anything was. Skipped, saying so, when no
+its targets, measures them and prints a figure for each, delivers no message twice, and drops the
+databases it created. It asserts that the benchmark ran, never how fast anything was. Skipped, saying so, when no
 PostgreSQL server is reachable."""
 
 from __future__ import annotations
@@ -49,4 +49,6 @@ def test_the_quick_scale_benchmark_prints_every_figure_for_every_target(tmp_path
         assert len(values) == 5, line
     throughput = next(line for line in lines if line.startswith(ROWS[-1]))
     assert all(float(v) > 0 for v in throughput[len(ROWS[-1]):].split()[:3]), "a target delivered nothing"
+    twice = next(line for line in lines if line.startswith("frames of a message delivered twice"))
+    assert twice.split()[6:9] == ["0", "0", "0"], twice  # once to each connection, on one instance or across
     assert asyncio.run(_bench_databases()) <= before, "the benchmark left a database behind"
