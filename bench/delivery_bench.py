@@ -48,8 +48,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def wait_up(url: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_up(url: str, within: float = 120.0) -> None:
+    deadline = time.monotonic() + within
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
             try:
