@@ -48,8 +48,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def wait_up(url: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_up(url: str, within: float = 120.0) -> None:
+    deadline = time.monotonic() + within
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
             try:
@@ -62,16 +62,26 @@ async def wait_up(url: str, timeout: float = 120.0) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+def server_cpu(target: Target) -> float:
+    """CPU seconds used so far by all of the target's server processes."""
+    return sum(cpu_seconds(pid) for pid in target.pids)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 class Target:
-    """One server under test, with a sender API and a recipient socket."""
+    """One server under test, with a sender API and a recipient socket; ``pids`` are its server
+    processes (one, or every instance of a service), whose CPU time is summed."""
 
     name: str
     pid: int
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.pid]
 
     async def setup(self, http: aiohttp.ClientSession, senders: int) -> None: ...
     async def connect(self, http: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse: ...
@@ -79,35 +89,47 @@ class Target:
 
 
 class Konsulta(Target):
+    """Senders post to ``base``; the recipient's WebSocket opens on ``reader_base`` (another
+    instance of the same service, when given)."""
+
     name = "konsulta"
 
-    def __init__(self, base: str, issuer: DevIssuer, pid: int) -> None:
+    def __init__(self, base: str, issuer: DevIssuer, pid: int, *, reader_base: str | None = None,
+                 pids: list[int] | None = None) -> None:
         self.base, self.issuer, self.pid = base, issuer, pid
+        self.reader_base = reader_base or base
+        self._pids = pids or [pid]
         self.expert = issuer.mint(sub="vantaa.sanna", org="vantaa", roles=["expert"], name="Sanna")
         self.senders: list[tuple[str, str]] = []
 
+    @property
+    def pids(self) -> list[int]:
+        return self._pids
+
     async def setup(self, http: aiohttp.ClientSession, senders: int) -> None:
-        self.senders = []
-        for i in range(senders):
-            token = self.issuer.mint(sub=f"bench.advisor{i}", org="kela", roles=["advisor"], name=f"Advisor {i}")
-            auth = {"Authorization": f"Bearer {token}"}
-            async with http.post(f"{self.base}/api/v1/clients", json={"hetu": synthetic_hetu(i)}, headers=auth) as r:
-                assert r.status in (200, 201), await r.text()
-                client_ref = (await r.json())["client_ref"]
-            body = {"topic": "other", "urgency": "immediate", "question": "Benchmark question",
-                    "purpose": "tt.application_intake", "target_org": "vantaa", "expert_id": "vantaa.sanna",
-                    "client_ref": client_ref}
-            async with http.post(f"{self.base}/api/v1/consultations", json=body,
-                                 headers={"Authorization": f"Bearer {token}"}) as r:
-                assert r.status == 201, await r.text()
-                cid = (await r.json())["id"]
-            async with http.post(f"{self.base}/api/v1/consultations/{cid}/claim",
-                                 headers={"Authorization": f"Bearer {self.expert}"}) as r:
-                assert r.status == 200, await r.text()
-            self.senders.append((token, cid))
+        # Sender i keeps its claimed consultation from one measurement to the next; new ones are
+        # opened together.
+        self.senders += await asyncio.gather(*(self._open(http, i) for i in range(len(self.senders), senders)))
+
+    async def _open(self, http: aiohttp.ClientSession, i: int) -> tuple[str, str]:
+        token = self.issuer.mint(sub=f"bench.advisor{i}", org="kela", roles=["advisor"], name=f"Advisor {i}")
+        auth = {"Authorization": f"Bearer {token}"}
+        async with http.post(f"{self.base}/api/v1/clients", json={"hetu": synthetic_hetu(i)}, headers=auth) as r:
+            assert r.status in (200, 201), await r.text()
+            client_ref = (await r.json())["client_ref"]
+        body = {"topic": "other", "urgency": "immediate", "question": "Benchmark question",
+                "purpose": "tt.application_intake", "target_org": "vantaa", "expert_id": "vantaa.sanna",
+                "client_ref": client_ref}
+        async with http.post(f"{self.base}/api/v1/consultations", json=body, headers=auth) as r:
+            assert r.status == 201, await r.text()
+            cid = (await r.json())["id"]
+        async with http.post(f"{self.base}/api/v1/consultations/{cid}/claim",
+                             headers={"Authorization": f"Bearer {self.expert}"}) as r:
+            assert r.status == 200, await r.text()
+        return token, cid
 
     async def connect(self, http: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
-        ws = await http.ws_connect(f"{self.base}/api/v1/ws")
+        ws = await http.ws_connect(f"{self.reader_base}/api/v1/ws")
         await ws.send_json({"type": "auth", "token": self.expert})
         assert (await ws.receive_json())["type"] == "ready"
         return ws
@@ -142,13 +164,23 @@ class Relay(Target):
 
 
 async def receiver(ws: aiohttp.ClientWebSocketResponse, arrivals: dict[str, float], expected: int,
-                   done: asyncio.Event) -> None:
+                   done: asyncio.Event, tally: dict[str, int] | None = None, arrived: asyncio.Event | None = None,
+                   ) -> None:
+    """Note each message's first frame; count in ``tally["duplicates"]`` the frames of a message
+    already seen (every message is delivered once to each connection)."""
     async for msg in ws:
         if msg.type != aiohttp.WSMsgType.TEXT:
             break
         event = msg.json()
         if event.get("type") == "message.created":
-            arrivals[event["message"]["text"]] = time.perf_counter()
+            text = event["message"]["text"]
+            if text in arrivals:
+                if tally is not None:
+                    tally["duplicates"] = tally.get("duplicates", 0) + 1
+                continue
+            arrivals[text] = time.perf_counter()
+            if arrived is not None:
+                arrived.set()
             if len(arrivals) >= expected:
                 done.set()
 
@@ -158,45 +190,59 @@ async def latency(target: Target, count: int) -> dict[str, float]:
         await target.setup(http, 1)
         ws = await target.connect(http)
         arrivals: dict[str, float] = {}
-        done = asyncio.Event()
-        task = asyncio.create_task(receiver(ws, arrivals, count, done))
+        done, arrived = asyncio.Event(), asyncio.Event()
+        tally = {"duplicates": 0}
+        task = asyncio.create_task(receiver(ws, arrivals, count, done, tally, arrived))
         for i in range(20):  # warm-up
             await target.send(http, 0, f"warm-{i}-{uuid.uuid4().hex}")
         await asyncio.sleep(0.2)
         arrivals.clear()
+        tally["duplicates"] = 0
         starts: dict[str, float] = {}
-        cpu0 = cpu_seconds(target.pid)
+        cpu0 = server_cpu(target)
         for i in range(count):
             text = f"lat-{i}-{uuid.uuid4().hex}"
             starts[text] = time.perf_counter()
             await target.send(http, 0, text)
-            while text not in arrivals:
-                await asyncio.sleep(0)  # the frame usually beats the POST's response
-        cpu = cpu_seconds(target.pid) - cpu0
+            while text not in arrivals:  # the frame usually beats the POST's response
+                arrived.clear()
+                try:
+                    await asyncio.wait_for(arrived.wait(), 60)
+                except TimeoutError:
+                    raise RuntimeError(f"{target.name}: a message was not delivered within 60 s") from None
+        cpu = server_cpu(target) - cpu0
         task.cancel()
         await ws.close()
     samples = [(arrivals[t] - s) * 1000 for t, s in starts.items()]
     return {"p50": statistics.median(samples), "p99": percentile(samples, 0.99),
-            "mean": statistics.fmean(samples), "cpu_ms": cpu * 1000 / count}
+            "mean": statistics.fmean(samples), "cpu_ms": cpu * 1000 / count, "duplicates": tally["duplicates"]}
 
 
-async def throughput(target: Target, senders: int, per_sender: int) -> float:
+async def throughput(target: Target, senders: int, per_sender: int, stats: dict[str, float] | None = None) -> float:
+    """Messages per second from ``senders`` concurrent senders until the recipient has them all;
+    ``stats``, when given, gets the server CPU per message over that span (``cpu_ms``) and the
+    number of frames of a message already delivered (``duplicates``)."""
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=senders + 4)) as http:
         await target.setup(http, senders)
         ws = await target.connect(http)
         arrivals: dict[str, float] = {}
         done = asyncio.Event()
         total = senders * per_sender
-        task = asyncio.create_task(receiver(ws, arrivals, total, done))
+        tally = {"duplicates": 0}
+        task = asyncio.create_task(receiver(ws, arrivals, total, done, tally))
 
         async def run(sender: int) -> None:
             for i in range(per_sender):
                 await target.send(http, sender, f"tp-{senders}-{sender}-{i}-{uuid.uuid4().hex[:6]}")
 
+        cpu0 = server_cpu(target)
         started = time.perf_counter()
         await asyncio.gather(*(run(s) for s in range(senders)))
         await asyncio.wait_for(done.wait(), timeout=60)
         elapsed = time.perf_counter() - started
+        if stats is not None:
+            stats["cpu_ms"] = (server_cpu(target) - cpu0) * 1000 / total
+            stats["duplicates"] = tally["duplicates"]
         task.cancel()
         await ws.close()
     return total / elapsed

@@ -269,3 +269,41 @@ async def test_postgresql_migrations_and_writer():
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         await admin.dispose()
+
+
+async def test_writers_of_two_instances_that_deadlock_both_commit(pg_migrated):
+    """Two instances' writers lock the same two rows in opposite orders (as when a user's first
+    requests reach two instances at once and each records the user): PostgreSQL aborts one as the
+    deadlock victim, and that unit runs again once the other has committed — both callers get
+    their result, none an error, and each row carries both changes exactly once."""
+    a, b = Database(pg_migrated), Database(pg_migrated)
+    await a.start()
+    await b.start()
+    try:
+        async def seed(conn):
+            for user in ("u1", "u2"):
+                await conn.execute(text("INSERT INTO directory_users VALUES (:u, 'kela', '[]', 'N', now())"),
+                                   {"u": user})
+        await a.write(seed)
+        a_holds, b_holds = asyncio.Event(), asyncio.Event()
+
+        def unit(first, second, mark, mine, theirs):
+            async def run(conn):
+                await conn.execute(text("UPDATE directory_users SET name = name || :m WHERE user_id = :u"),
+                                   {"m": mark, "u": first})
+                mine.set()
+                await theirs.wait()
+                await conn.execute(text("UPDATE directory_users SET name = name || :m WHERE user_id = :u"),
+                                   {"m": mark, "u": second})
+                return mark
+            return run
+
+        results = await asyncio.gather(a.write(unit("u1", "u2", "a", a_holds, b_holds)),
+                                       b.write(unit("u2", "u1", "b", b_holds, a_holds)), return_exceptions=True)
+        assert results == ["a", "b"]
+        async with a.read() as conn:
+            names = dict((await conn.execute(text("SELECT user_id, name FROM directory_users"))).all())
+        assert sorted(names["u1"][1:]) == ["a", "b"] and sorted(names["u2"][1:]) == ["a", "b"]
+    finally:
+        await a.close()
+        await b.close()

@@ -6,6 +6,13 @@ transaction, so many concurrent writers share one fsync (commit batching; bench/
 measures what it buys). A unit's caller is answered only after its transaction committed, so an
 acknowledged write survives a hard kill. A unit that raises is rolled back alone; the others in its batch still commit.
 
+On PostgreSQL several instances write at once, each batch holding its rows' locks until it
+commits, so two instances' batches can lock the same rows in opposite orders (a user's first
+request reaching two instances together, each recording the user). PostgreSQL breaks such a
+deadlock by aborting one statement (SQLSTATE 40P01; 40001 for a serialisation failure): that
+unit is rolled back to its savepoint and queued again, to run after its batch committed and
+released its locks, up to ``RETRIES`` times, before its caller gets the error.
+
 Two backends behind the same interface:
 
 - **SQLite** (the embedded default) runs statements synchronously on the event loop through
@@ -48,12 +55,21 @@ Unit = Callable[[AsyncConnection], Awaitable[T]]
 MAX_BATCH = 512
 BUSY_TIMEOUT_MS = 10_000
 READ_CONNECTIONS = 8
+RETRIES = 5
+_LOST_RACE = frozenset({"40P01", "40001"})  # deadlock victim, serialisation failure
 
 
 @dataclass
 class _Pending:
     unit: Unit[Any]
     future: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    retries: int = 0
+
+
+def _lost_race(exc: BaseException) -> bool:
+    """The database aborted the statement to let another writer through: nothing of the unit
+    stays, and running it again can succeed."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in _LOST_RACE
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -456,6 +472,7 @@ class Database:
 
     async def _commit_batch(self, batch: list[_Pending]) -> None:
         results: list[tuple[_Pending, bool, Any]] = []
+        again: list[_Pending] = []
         alone = len(batch) == 1  # a lone unit needs no savepoint: its failure rolls back only itself
         try:
             async with self._backend.transaction() as (conn, commit):
@@ -465,15 +482,15 @@ class Database:
                     if alone:
                         try:
                             results.append((pending, True, await pending.unit(conn)))
-                        except Exception as exc:  # handed to the caller
-                            results.append((pending, False, exc))
+                        except Exception as exc:  # handed to the caller, or run again
+                            self._failed(pending, exc, results, again)
                         continue
                     savepoint = await conn.begin_nested()
                     try:
                         value = await pending.unit(conn)
-                    except Exception as exc:  # handed to the caller
+                    except Exception as exc:  # handed to the caller, or run again
                         await savepoint.rollback()
-                        results.append((pending, False, exc))
+                        self._failed(pending, exc, results, again)
                     else:
                         await savepoint.commit()
                         results.append((pending, True, value))
@@ -494,6 +511,19 @@ class Database:
                 pending.future.set_result(value)
             else:
                 pending.future.set_exception(value)
+        assert self._queue is not None
+        for pending in again:  # after the commit: the locks this batch held are released
+            self._queue.put_nowait(pending)
+
+    @staticmethod
+    def _failed(pending: _Pending, exc: Exception, results: list[tuple[_Pending, bool, Any]],
+                again: list[_Pending]) -> None:
+        if _lost_race(exc) and pending.retries < RETRIES:
+            pending.retries += 1
+            log.info("a unit lost a lock race to another writer; it runs again (retry %d)", pending.retries)
+            again.append(pending)
+        else:
+            results.append((pending, False, exc))
 
 
 __all__ = ["Database", "LoopConnection", "ensure_sqlite_file", "sqlite_path"]
