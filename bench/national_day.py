@@ -677,7 +677,7 @@ def report(args: argparse.Namespace, day: Day, db: Database, elapsed: float, set
     print(f"simulated: {args.active} advisors at work at once (advisors take turns at {args.active} desks), "
           f"every expert and social worker with a socket ({experts + workers}), {len(day.sockets)} sockets in all, "
           f"spread over the instances; think time {args.think:.2f} s x 0.5-1.5 between acts; {elapsed:.0f} s of "
-          f"traffic")
+          f"traffic ({args.seconds:.0f} s of new consultations, then each desk finished its own)")
     print(f"traffic: {s.consultations} consultations ({', '.join(f'{k} {v}' for k, v in sorted(s.urgency.items()))}; "
           f"{s.referrals} 35 § referrals), {s.messages} messages ({s.messages / max(1, s.consultations):.1f} per "
           f"consultation), {s.items} data items, {s.consents} consents, {s.lost_races} claim races lost (409, "
