@@ -140,6 +140,8 @@ class Database:
         self.name = name
         self.url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
         self.vacuums: list[float] = []
+        self.waits: Counter[str] = Counter()
+        self.samples = 0
 
     async def query(self, sql: str) -> list[Any]:
         import asyncpg
@@ -164,6 +166,27 @@ class Database:
         rows = await self.query(f"SELECT pid FROM pg_stat_activity WHERE datname = '{self.name}' "
                                 "AND pid <> pg_backend_pid()")
         return {int(r[0]) for r in rows}
+
+    async def sample_waits(self, stop: asyncio.Event, every: float = 0.25) -> None:
+        """What the database's non-idle backends are doing, sampled until ``stop``: in a
+        transaction but waiting for the application ("Client"), for a row lock ("Lock"), for the
+        disk or the WAL ("IO", "LWLock"), or running ("CPU")."""
+        import asyncpg
+
+        conn = await asyncpg.connect(_dsn(self.name))
+        try:
+            while not stop.is_set():
+                rows = await conn.fetch(
+                    "SELECT coalesce(wait_event_type, 'CPU'), count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle' "
+                    "AND backend_type = 'client backend' AND application_name <> 'konsulta-events' GROUP BY 1")
+                self.samples += 1
+                for kind, count in rows:
+                    self.waits[str(kind)] += int(count)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), every)
+        finally:
+            await conn.close()
 
     async def vacuum(self) -> None:
         started = time.perf_counter()
@@ -643,11 +666,13 @@ async def _day(args: argparse.Namespace, db: Database, instances: list[Instance]
         pg_before = {pid: cpu_seconds(pid) for pid in backends}
         stop = asyncio.Event()
         vacuum = asyncio.create_task(db.vacuum_every(args.vacuum_every, stop))
+        sampler = asyncio.create_task(db.sample_waits(stop))
         started = time.perf_counter()
         desks = [asyncio.create_task(day.advisor(n, stop)) for n in range(args.active)]
         await asyncio.sleep(args.seconds)
         stop.set()
-        await asyncio.gather(*desks, vacuum)  # each desk finishes its consultation
+        await asyncio.gather(*desks)  # each desk finishes its consultation
+        await asyncio.gather(vacuum, sampler)
         elapsed = time.perf_counter() - started
         await asyncio.gather(*list(day.tasks))
         await day.settle(30)
@@ -710,6 +735,11 @@ def report(args: argparse.Namespace, day: Day, db: Database, elapsed: float, set
     print("live events, expected vs received over every socket: " + ", ".join(
         f"{kind} {received[kind]}/{expected[kind]}" for kind in sorted(expected))
         + f"; lost {lost} (on {len(short)} sockets), duplicates {duplicates}")
+    samples = max(1, db.samples)
+    print(f"database backends busy, on average over {db.samples} samples: " + ", ".join(
+        f"{kind} {count / samples:.2f}" for kind, count in db.waits.most_common())
+        + " (Lock: waiting for a row lock, the audit head's; Client: in a transaction, waiting for the instance; "
+        "IO/LWLock: the disk and the WAL; CPU: running)")
     wall = elapsed
     cpu = [(who, cpu_after[who] - cpu_before[who]) for who in cpu_before]
     cpu.append((f"PostgreSQL ({backends} backends of this database)", pg_cpu))
