@@ -74,7 +74,8 @@ async def test_a_registry_key_whose_transaction_rolled_back_is_not_used_again(se
         with contextlib.suppress(RuntimeError):
             async with engine.begin() as conn:
                 await vault.key(conn, REGISTRY, create_at=AT)
-                raise RuntimeError("the registration failed after the key was made")
+                await vault.key(conn, REGISTRY)  # a second registration in the same group commit
+                raise RuntimeError("the group commit failed after the key was made")
         async with engine.begin() as conn:
             key = await vault.key(conn, REGISTRY, create_at=AT)
             sealed = vault.seal(key, "clients", "cl_1", "hetu", "synthetic")

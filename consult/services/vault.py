@@ -39,7 +39,10 @@ class Vault:
 
     async def key(self, conn: AsyncConnection, owner: str, *, create_at: datetime | None = None) -> SealingKey:
         """The owner's data key; created (inside the caller's transaction) if ``create_at`` is given."""
-        cached = self.envelope.cached(owner)
+        # A consultation's key may be taken from the cache: its owner id is never used again, so a
+        # key cached inside a transaction that then rolled back is never asked for. The registry's
+        # is shared: its row is read every time, so a cached key stands only while it is stored.
+        cached = self.envelope.cached(owner) if owner != REGISTRY else None
         if cached is not None:
             return cached
         row = await store.get(conn, owner)
