@@ -39,16 +39,26 @@ class Vault:
 
     async def key(self, conn: AsyncConnection, owner: str, *, create_at: datetime | None = None) -> SealingKey:
         """The owner's data key; created (inside the caller's transaction) if ``create_at`` is given."""
-        cached = self.envelope.cached(owner)
+        # A consultation's key may be taken from the cache: its owner id is never used again, so a
+        # key cached inside a transaction that then rolled back is never asked for. The registry's
+        # is shared: its row is read every time, so a cached key stands only while it is stored.
+        cached = self.envelope.cached(owner) if owner != REGISTRY else None
         if cached is not None:
             return cached
         row = await store.get(conn, owner)
         if row is None:
             if create_at is None:
                 raise CryptoError()
-            _dek, wrapped = self.envelope.create(owner)  # remembered by the envelope
-            await store.insert_key(conn, owner, wrapped.version, wrapped.blob, create_at)
-            return self.envelope.sealing_key(owner, wrapped)
+            dek, wrapped = self.envelope.create(owner)
+            # Not cached by its creation: the transaction storing it may still roll back, and a shared
+            # owner (the registry) would then go on using a key stored nowhere. The next use reads the row.
+            self.envelope.invalidate(owner)
+            if await store.insert_key_if_absent(conn, owner, wrapped.version, wrapped.blob, create_at):
+                return SealingKey(dek)
+            # Another instance created this owner's key at the same moment and committed first.
+            row = await store.get(conn, owner)
+            if row is None:
+                raise CryptoError()
         if row["destroyed_at"] is not None or row["wrapped"] is None:
             raise CryptoError()
         return self.envelope.sealing_key(owner, WrappedKey(row["kek_version"], bytes(row["wrapped"])))

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
@@ -331,6 +331,10 @@ class _SqliteBackend:
 # -- the PostgreSQL backend ---------------------------------------------------------------------
 
 
+#: Every write transaction on PostgreSQL takes this row lock first (see ``_AsyncBackend.transaction``).
+_WRITE_ORDER_LOCK = text("SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE")
+
+
 class _AsyncBackend:
     def __init__(self, url: str) -> None:
         self.read_engine: AsyncEngine = create_async_engine(url, pool_size=10, max_overflow=10)
@@ -358,9 +362,17 @@ class _AsyncBackend:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[tuple[Any, Callable[[], Awaitable[None]]]]:
+        """The writer connection in a write transaction that holds the audit log's head row lock
+        from its start. Nearly every write takes that lock (audit records, live events), and a
+        group commit runs several units in one transaction: taking it after a unit had locked some
+        other row (a consultation being claimed, a user's directory row) deadlocked against another
+        instance whose transaction held the head and then wanted that row. One lock first, always,
+        orders the write transactions of every instance."""
         assert self._writer is not None
         writer = self._writer
         trans = await writer.begin()
+        if writer.dialect.name == "postgresql":
+            await writer.execute(_WRITE_ORDER_LOCK)
         committed = False
 
         async def commit() -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.storage.rows import as_dict
@@ -19,10 +21,17 @@ async def get(conn: AsyncConnection, owner: str) -> dict[str, Any] | None:
     return as_dict(row) if row else None
 
 
-async def insert_key(conn: AsyncConnection, owner: str, version: int, wrapped: bytes, at: datetime) -> None:
-    await conn.execute(
-        insert(data_keys).values(owner=owner, kek_version=version, wrapped=wrapped, created_at=at)
-    )
+async def insert_key_if_absent(conn: AsyncConnection, owner: str, version: int, wrapped: bytes,
+                               at: datetime) -> bool:
+    """Store ``owner``'s data key unless it has one; False when another transaction stored one
+    first. On PostgreSQL a concurrent insert of the same owner waits for that transaction: if it
+    commits this does nothing (and the caller reads the row it committed), if it rolls back this
+    inserts."""
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    result = await conn.execute(
+        dialect_insert(data_keys).values(owner=owner, kek_version=version, wrapped=wrapped, created_at=at)
+        .on_conflict_do_nothing(index_elements=["owner"]))
+    return bool(result.rowcount == 1)
 
 
 async def rewrap(conn: AsyncConnection, owner: str, version: int, wrapped: bytes) -> None:

@@ -45,7 +45,8 @@ async def test_a_retired_version_stops_a_cached_key_on_the_service_path(api: Api
 
 
 async def test_shredding_forgets_the_one_cached_copy(api: Api) -> None:
-    await api.register(hetu(2))
+    await api.register(hetu(2))  # creates the registry's key, not cached before it is stored
+    await api.register(hetu(3))  # reads it back from its row: cached
     vault = api.client.app[keys.CLIENTS].vault
     assert vault.envelope.cached(REGISTRY) is not None
     vault.forget(REGISTRY)
