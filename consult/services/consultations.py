@@ -170,8 +170,8 @@ class Consultations:
         creator = parties.acting(who)
         checked = self.sensitive.confirm(await self._question_flags(new, creator, now),
                                          new.confirmation)
-        # The question is gated and sealed in the write unit; until then it is neither.
-        opened = Consultation(
+        # The question is gated and sealed in the write unit; until then the draft holds it as written.
+        draft = Consultation(
             seq=0, id=consultation_id, topic=new.topic, urgency=new.urgency, question_sealed=b"",
             question_spans=None, purpose=new.purpose, origin_org=who.org, created_by=who.user_id,
             created_role=creator.role, target_org=new.target_org, pool=new.pool, expert_id=new.expert_id,
@@ -189,7 +189,7 @@ class Consultations:
                        ) -> tuple[Consultation, list[Participant], list[dict[str, Any]], View, list[Delivery]]:
             prepared = await self.gate.free_text(conn, who, new.question, new.purpose, now)
             key = await self.content.key(conn, consultation_id, create_at=now)
-            c = replace(opened, question=prepared.text, question_spans=prepared.spans or None,
+            c = replace(draft, question=prepared.text, question_spans=prepared.spans or None,
                         question_sealed=self.content.seal_question(key, consultation_id, prepared.text))
             await store.insert_consultation(conn, c)
             await store.add_participant(conn, Participant(
