@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from consult.crypto import FileKeyring  # noqa: E402
 from consult.model import SystemClock  # noqa: E402
+from consult.model.consultations import Consultation  # noqa: E402
 from consult.services.content import Content  # noqa: E402
 from consult.services.keys import KeyManagement  # noqa: E402
 from consult.services.vault import Vault  # noqa: E402
@@ -42,13 +43,14 @@ async def new_consultation(db: Database, content: Content, now: datetime) -> str
 
     async def unit(conn):  # type: ignore[no-untyped-def]
         key = await content.key(conn, cid, create_at=now)
-        await consultation_store.insert_consultation(conn, {
-            "id": cid, "topic": "other", "urgency": "normal", "question_sealed": content.seal_question(key, cid, "q"),
-            "question_spans": None, "purpose": "tt.application_intake", "origin_org": "kela", "created_by": "bench",
-            "created_role": "advisor", "target_org": "vantaa", "pool": None, "expert_id": None, "client_ref": None,
-            "case_ref": None, "status": "open", "claimed_by": None, "claimed_at": None, "first_response_at": None,
-            "closed_at": None, "outcome": None, "outcome_note_sealed": None, "legal_hold": False, "shredded_at": None,
-            "created_at": now})
+        await consultation_store.insert_consultation(conn, Consultation(
+            seq=0, id=cid, topic="other", urgency="normal", question_sealed=content.seal_question(key, cid, "q"),
+            question_spans=None, purpose="tt.application_intake", origin_org="kela", created_by="bench",
+            created_role="advisor", target_org="vantaa", pool=None, expert_id=None, client_ref=None,
+            case_ref=None, status="open", claimed_by=None, claimed_at=None, first_response_at=None,
+            closed_at=None, outcome=None, outcome_note_sealed=None, outcome_note_spans=None, closed_by=None,
+            closed_org=None, closed_role=None, legal_hold=False, shredded_at=None, created_at=now,
+            escalated_pool=None, question_flagged=(), outcome_flagged=()))
 
     await db.write(unit)
     return cid

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.errors import NotFound
 from consult.model import Principal
+from consult.model.consultations import Consultation, Participant
 from consult.model.intake import claim_role
 from consult.services.content import Content
 from consult.storage import consultations as store
@@ -20,26 +21,26 @@ from consult.storage import directory as directory_store
 
 @dataclass(frozen=True)
 class Access:
-    consultation: dict[str, Any]
-    participant: dict[str, Any] | None
+    consultation: Consultation
+    participant: Participant | None
     eligible_expert: bool  # an on-duty expert (intake social worker) of the target org whom the routing matches
-    participants: list[dict[str, Any]]
+    participants: list[Participant]
 
     @property
     def offered(self) -> bool:
-        return self.participant is None and self.eligible_expert and self.consultation["status"] == "open"
+        return self.participant is None and self.eligible_expert and self.consultation.status == "open"
 
     @property
     def visible(self) -> bool:
         return self.participant is not None or self.offered
 
 
-def routing_matches(consultation: dict[str, Any], expert: dict[str, Any]) -> bool:
-    direct = ((consultation["expert_id"] is None or consultation["expert_id"] == expert["user_id"])
-              and (consultation["pool"] is None or consultation["pool"] in expert["pools"]))
+def routing_matches(consultation: Consultation, expert: dict[str, Any]) -> bool:
+    direct = ((consultation.expert_id is None or consultation.expert_id == expert["user_id"])
+              and (consultation.pool is None or consultation.pool in expert["pools"]))
     # An escalated consultation is offered to the backup pool as well (consult/services/routing.py).
-    escalated = consultation.get("escalated_pool") is not None and consultation["escalated_pool"] in expert["pools"]
-    return expert["org"] == consultation["target_org"] and bool(expert["on_duty"]) and (direct or escalated)
+    escalated = consultation.escalated_pool is not None and consultation.escalated_pool in expert["pools"]
+    return expert["org"] == consultation.target_org and bool(expert["on_duty"]) and (direct or escalated)
 
 
 async def resolve(
@@ -56,10 +57,10 @@ async def resolve(
     if consultation is None:
         raise NotFound()
     participants = await store.list_participants(conn, consultation_id)
-    participant = next((p for p in participants if p["user_id"] == who.user_id), None)
+    participant = next((p for p in participants if p.user_id == who.user_id), None)
     eligible = False
     # A statutory contact is offered to the intake's social workers, anything else to experts.
-    if who.has(claim_role(consultation["purpose"])) and who.org == consultation["target_org"]:
+    if who.has(claim_role(consultation.purpose)) and who.org == consultation.target_org:
         expert = await directory_store.get_expert(conn, who.user_id)
         eligible = expert is not None and routing_matches(consultation, expert)
     access = Access(consultation, participant, eligible, participants)

@@ -92,7 +92,7 @@ class Attachments:
                 raise NotFound()
             acc = await access.resolve(conn, who, row["consultation_id"], self.content)
             item = await store.item_for(conn, attachment_id)
-            if item is None or acc.consultation["content_destroyed"]:
+            if item is None or acc.consultation.content_destroyed:
                 raise NotFound()
             consents = [item["consent_id"]] if item["consent_id"] else []
             view = await self.messages.view_for(conn, acc.consultation, consents)
@@ -111,8 +111,8 @@ class Attachments:
             # The file name is the item's value: its identifiers are decided for this reader.
             filename = self.messages.disclosure.render_text(filename, item["value_spans"], author, reader, view)
         await self.db.write(lambda conn: record(conn, who, ctx, self.clock.now(), [AuditRecord(
-            action="attachment.download", consultation_id=c["id"], message_id=item["message_id"],
-            client_ref=c["client_ref"], categories=(CATEGORY,), purpose=c["purpose"],
+            action="attachment.download", consultation_id=c.id, message_id=item["message_id"],
+            client_ref=c.client_ref, categories=(CATEGORY,), purpose=c.purpose,
             basis=decision.basis if decision else "author", rule_id=decision.rule_id if decision else None,
             policy_version=decision.policy_version if decision else None,
             consent_id=item["consent_id"])]))

@@ -392,21 +392,21 @@ class AuditTrail:
         text = written_reason(justification, "justification", "Opening content")
         async with self.db.read() as conn:
             c = await consultation_store.get(conn, consultation_id) if 0 < len(consultation_id) <= 36 else None
-        if c is None or who.org not in (c["origin_org"], c["target_org"]):
+        if c is None or who.org not in (c.origin_org, c.target_org):
             raise NotFound()
         opened = await self.messages.as_organisation(consultation_id, who.org)
         leaf = await self._audited_with_reason(
             who, ctx,
-            AuditRecord(action="break_glass", consultation_id=consultation_id, client_ref=c["client_ref"],
-                        purpose=c["purpose"], categories=opened.categories, flags=("break_glass",)),
+            AuditRecord(action="break_glass", consultation_id=consultation_id, client_ref=c.client_ref,
+                        purpose=c.purpose, categories=opened.categories, flags=("break_glass",)),
             "break_glass", text,
         )
         return {
             "consultation": {
-                "id": c["id"], "topic": c["topic"], "status": c["status"], "purpose": c["purpose"],
-                "origin_org": c["origin_org"], "target_org": c["target_org"], "client_ref": c["client_ref"],
+                "id": c.id, "topic": c.topic, "status": c.status, "purpose": c.purpose,
+                "origin_org": c.origin_org, "target_org": c.target_org, "client_ref": c.client_ref,
                 "question": opened.question,
-                "created_at": iso(c["created_at"]), "closed_at": iso(c["closed_at"]),
+                "created_at": iso(c.created_at), "closed_at": iso(c.closed_at),
             },
             "organisation": who.org,
             "messages": opened.messages,

@@ -73,10 +73,10 @@ class ClientRecordExport:
         return {
             "type": "consultation",
             "kind": "section_35_contact" if row["referrals"] else "advice",
-            "consultation_id": c["id"], "client_ref": c["client_ref"], "case_ref": c.get("case_ref"),
-            "origin_org": c["origin_org"], "target_org": c["target_org"], "topic": c["topic"],
-            "purpose": c["purpose"], "opened_at": iso(c["created_at"]), "closed_at": iso(c["closed_at"]),
-            "outcome": c["outcome"], "outcome_note": c.get("outcome_note") if c["closed_org"] == org else None,
+            "consultation_id": c.id, "client_ref": c.client_ref, "case_ref": c.case_ref,
+            "origin_org": c.origin_org, "target_org": c.target_org, "topic": c.topic,
+            "purpose": c.purpose, "opened_at": iso(c.created_at), "closed_at": iso(c.closed_at),
+            "outcome": c.outcome, "outcome_note": c.outcome_note if c.closed_org == org else None,
             "question": seen.question, "referrals": referrals, "messages": seen.messages,
             "categories": list(seen.categories), "marking": MARKING,
         }

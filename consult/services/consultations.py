@@ -15,7 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
-from consult.model import Clock, Principal, actions, iso
+from consult.model import Clock, Principal, actions
+from consult.model.consultations import (
+    Consultation,
+    ConsultationAnswer,
+    ConsultationPage,
+    ConsultationView,
+    Notification,
+    Participant,
+)
 from consult.model.context import RequestContext
 from consult.model.identifiers import ClientRef
 from consult.model.intake import Intakes, claim_role, may_receive
@@ -50,58 +58,6 @@ class NewConsultation:
     client_ref: ClientRef | None = None
     case_ref: str | None = None
     confirmation: Confirmation | None = None  # of a question flagged as sensitive
-
-
-def consultation_json(
-    c: dict[str, Any], participants: list[dict[str, Any]] | None = None, *, question: str,
-    outcome_note: str | None = None,
-) -> dict[str, Any]:
-    """The consultation with ``question`` and ``outcome_note`` as already rendered for the reader."""
-    body = {
-        "id": c["id"],
-        "topic": c["topic"],
-        "urgency": c["urgency"],
-        "question": question,
-        "purpose": c["purpose"],
-        "origin_org": c["origin_org"],
-        "created_by": c["created_by"],
-        "target_org": c["target_org"],
-        "pool": c["pool"],
-        "expert_id": c["expert_id"],
-        "client_ref": c["client_ref"],
-        "case_ref": c["case_ref"],
-        "status": c["status"],
-        "claimed_by": c["claimed_by"],
-        "outcome": c["outcome"],
-        "outcome_note": outcome_note,
-        "legal_hold": bool(c["legal_hold"]),
-        # Categories the question looked like, sent on the sender's confirmation.
-        "flagged_categories": list(c.get("question_flagged") or []),
-        # Categories the close note looked like, sent on the closer's confirmation.
-        "outcome_flagged_categories": list(c.get("outcome_flagged") or []),
-        "content_destroyed": bool(c.get("content_destroyed")),
-        "created_at": iso(c["created_at"]),
-        "claimed_at": iso(c["claimed_at"]),
-        "first_response_at": iso(c["first_response_at"]),
-        "closed_at": iso(c["closed_at"]),
-        "shredded_at": iso(c["shredded_at"]),
-    }
-    if participants is not None:
-        body["participants"] = [
-            {"user_id": p["user_id"], "org": p["org"], "role": p["role"], "added_at": iso(p["added_at"])}
-            for p in participants
-        ]
-    return body
-
-
-_CLEAR = ("question", "outcome_note", "content_destroyed")
-
-
-def _stored(row: dict[str, Any], question_sealed: bytes) -> dict[str, Any]:
-    """The row as storage keeps it: the question only sealed, never in clear."""
-    stored = {k: v for k, v in row.items() if k not in _CLEAR}
-    stored["question_sealed"] = question_sealed
-    return stored
 
 
 class Consultations:
@@ -142,40 +98,41 @@ class Consultations:
 
     # -- the question as one reader may see it -------------------------------------------------
 
-    async def _view(self, conn: AsyncConnection, c: dict[str, Any]) -> View:
-        return View(purpose=c["purpose"], client_ref=c["client_ref"], now=self.clock.now(),
-                    prohibitions=await self.consents.active_prohibitions(conn, c["client_ref"]))
+    async def _view(self, conn: AsyncConnection, c: Consultation) -> View:
+        return View(purpose=c.purpose, client_ref=c.client_ref, now=self.clock.now(),
+                    prohibitions=await self.consents.active_prohibitions(conn, c.client_ref))
 
-    def _question(self, c: dict[str, Any], reader: Party, view: View) -> str:
+    def _question(self, c: Consultation, reader: Party, view: View) -> str:
         author = parties.creator(c)
-        return self.disclosure.render_text(c["question"], c["question_spans"], author, reader, view)
+        return self.disclosure.render_text(c.question or "", c.question_spans, author, reader, view)
 
-    def _note(self, c: dict[str, Any], reader: Party, view: View) -> str | None:
+    def _note(self, c: Consultation, reader: Party, view: View) -> str | None:
         """The close note as ``reader`` may see it, filtered like a message by its author."""
-        note = c.get("outcome_note")
+        note = c.outcome_note
         if note is None:
             return None
-        if c.get("closed_by") is None:
+        if c.closed_by is None:
             # Written before the gate recorded the note's author and identifier positions.
             return content_gate.without_identifiers(note)
         author = parties.closer(c)
-        return self.disclosure.render_text(note, c.get("outcome_note_spans"), author, reader, view)
+        return self.disclosure.render_text(note, c.outcome_note_spans, author, reader, view)
 
-    def _json_for(self, c: dict[str, Any], reader: Party, view: View,
-                  participants: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        return consultation_json(c, participants, question=self._question(c, reader, view),
-                                 outcome_note=self._note(c, reader, view))
+    def _view_for(self, c: Consultation, reader: Party, view: View,
+                  participants: list[Participant] | None = None) -> ConsultationView:
+        return ConsultationView(c, self._question(c, reader, view), self._note(c, reader, view),
+                                None if participants is None else tuple(participants))
 
     # -- open ---------------------------------------------------------------------------
 
-    async def create(self, who: Principal, new: NewConsultation, ctx: RequestContext) -> dict[str, Any]:
+    async def create(self, who: Principal, new: NewConsultation, ctx: RequestContext) -> ConsultationAnswer:
         if new.purpose == NOTIFICATION_PURPOSE:
             raise Unprocessable("A child-welfare notification is made through /api/v1/child-welfare-notifications, "
                                 "which records its notifier and statutory basis.", code="child_welfare_notification")
         return await self._open(who, new, ctx)
 
     async def notify_child_welfare(self, who: Principal, target_org: str, client_ref: ClientRef, text: str, topic: str,
-                                   ctx: RequestContext, confirmation: Confirmation | None = None) -> dict[str, Any]:
+                                   ctx: RequestContext, confirmation: Confirmation | None = None
+                                   ) -> ConsultationAnswer:
         """A child-welfare notification (lastensuojelulaki 417/2007 25 §): no consent, at once to
         the county's child-welfare intake, its notifier and statutory basis recorded and audited.
         The policy decides whether this sender may notify this organisation at all (403)."""
@@ -188,7 +145,7 @@ class Consultations:
         async with self.db.read() as conn:
             prohibitions = await self.consents.active_prohibitions(conn, client_ref)
         decision = self.disclosure.engine.decide(ItemRequest(
-            parties.acting(who), parties.offered({"target_org": target_org, "purpose": NOTIFICATION_PURPOSE}),
+            parties.acting(who), parties.offered(new),
             "service_need.referral",
             NOTIFICATION_PURPOSE, client_ref, None, prohibitions, None, self.clock.now()))
         if not decision.permitted or not decision.basis.startswith("statute:"):
@@ -197,7 +154,7 @@ class Consultations:
         return await self._open(who, new, ctx, notification=decision)
 
     async def _open(self, who: Principal, new: NewConsultation, ctx: RequestContext,
-                    notification: Any = None) -> dict[str, Any]:
+                    notification: Any = None) -> ConsultationAnswer:
         if not actions.allows(who, "consultation.create"):
             raise Forbidden("Only advisors and social workers open consultations.")
         content_gate.reference("case_ref", new.case_ref)
@@ -214,60 +171,31 @@ class Consultations:
         creator = parties.acting(who)
         checked = self.sensitive.confirm(await self._question_flags(new, creator, now),
                                          new.confirmation)
-        row: dict[str, Any] = {
-            "id": consultation_id,
-            "topic": new.topic,
-            "urgency": new.urgency,
-            "question": new.question,
-            "question_spans": None,
-            "outcome_note": None,
-            "outcome_note_spans": None,
-            "closed_by": None,
-            "closed_org": None,
-            "closed_role": None,
-            "legal_hold": False,
-            "shredded_at": None,
-            "content_destroyed": False,
-            "purpose": new.purpose,
-            "origin_org": who.org,
-            "created_by": who.user_id,
-            "created_role": creator.role,
-            "target_org": new.target_org,
-            "pool": new.pool,
-            "expert_id": new.expert_id,
-            "client_ref": new.client_ref,
-            "case_ref": new.case_ref,
-            "status": "open",
-            "claimed_by": None,
-            "claimed_at": None,
-            "first_response_at": None,
-            "closed_at": None,
-            "outcome": None,
-            "created_at": now,
-            "question_flagged": list(checked.categories) or None,
-        }
+        # The question is gated and sealed in the write unit; until then the draft holds it as written.
+        draft = Consultation(
+            seq=0, id=consultation_id, topic=new.topic, urgency=new.urgency, question_sealed=b"",
+            question_spans=None, purpose=new.purpose, origin_org=who.org, created_by=who.user_id,
+            created_role=creator.role, target_org=new.target_org, pool=new.pool, expert_id=new.expert_id,
+            client_ref=new.client_ref, case_ref=new.case_ref, status="open", claimed_by=None, claimed_at=None,
+            first_response_at=None, closed_at=None, outcome=None, outcome_note_sealed=None, outcome_note_spans=None,
+            closed_by=None, closed_org=None, closed_role=None, legal_hold=False, shredded_at=None, created_at=now,
+            escalated_pool=None, question_flagged=tuple(checked.categories), outcome_flagged=(),
+            question=new.question, outcome_note=None, content_destroyed=False,
+        )
 
         targets = (plan.targets if plan is not None
                    else await self.directory.offer_targets(new.target_org, new.pool, new.expert_id))
 
         async def unit(conn: AsyncConnection
-                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], View, list[Delivery]]:
+                       ) -> tuple[Consultation, list[Participant], list[dict[str, Any]], View, list[Delivery]]:
             prepared = await self.gate.free_text(conn, who, new.question, new.purpose, now)
-            row["question"], row["question_spans"] = prepared.text, prepared.spans or None
             key = await self.content.key(conn, consultation_id, create_at=now)
-            await store.insert_consultation(conn, _stored(row, self.content.seal_question(key, consultation_id,
-                                                                                          prepared.text)))
-            await store.add_participant(
-                conn,
-                {
-                    "consultation_id": consultation_id,
-                    "user_id": who.user_id,
-                    "org": who.org,
-                    "role": creator.role,
-                    "added_by": who.user_id,
-                    "added_at": now,
-                },
-            )
+            c = replace(draft, question=prepared.text, question_spans=prepared.spans or None,
+                        question_sealed=self.content.seal_question(key, consultation_id, prepared.text))
+            await store.insert_consultation(conn, c)
+            await store.add_participant(conn, Participant(
+                consultation_id=consultation_id, user_id=who.user_id, org=who.org, role=creator.role,
+                added_by=who.user_id, added_at=now))
             await record(
                 conn, who, ctx, now,
                 [
@@ -288,41 +216,36 @@ class Consultations:
             if plan is not None:
                 await self.routing.record_plan(conn, consultation_id, new.target_org, new.pool,  # type: ignore[union-attr]
                                                new.urgency, plan)
-            view = await self._view(conn, row)
+            view = await self._view(conn, c)
             participants = await store.list_participants(conn, consultation_id)
             live = await self.bus.emit(conn, consultation_id, targets, lambda user_id: {
                 "type": "consultation.offered",
-                "consultation": self._json_for(
-                    row, parties.offered({"target_org": new.target_org, "purpose": new.purpose}, user_id), view),
+                "consultation": self._view_for(c, parties.offered(new, user_id), view),
             })
             live += await self.bus.emit(conn, consultation_id, [who.user_id], lambda _u: {
-                "type": "consultation.created", "consultation": self._json_for(row, creator, view, participants)})
-            return participants, prepared.notices, view, live
+                "type": "consultation.created", "consultation": self._view_for(c, creator, view, participants)})
+            return c, participants, prepared.notices, view, live
 
-        participants, notices, view, live = await self.db.write(unit)
+        c, participants, notices, view, live = await self.db.write(unit)
         self.bus.send(live)
-        body = self._json_for(row, creator, view, participants)
-        if notification is not None:
-            body["notification"] = notification_json(await self._notification(consultation_id))
-        body["offered_to"] = len(targets)
-        body["identifiers"] = notices
-        body["sensitive"] = checked.flags
-        if plan is not None:
-            body["routing"] = plan.as_json()
-        return body
+        return ConsultationAnswer(
+            self._view_for(c, creator, view, participants),
+            notification=await self._notification(consultation_id) if notification is not None else None,
+            offered_to=len(targets), identifiers=tuple(notices), sensitive=tuple(checked.flags),
+            routing=plan.as_json() if plan is not None else None, with_routing=plan is not None)
 
     async def offer_in(self, conn: AsyncConnection, consultation_id: str, targets: list[str], extra: dict[str, Any]
                        ) -> list[Delivery]:
         """In the write unit of a routing step: offer (again) to ``targets``, each seeing the
         question as the policy lets them; the deliveries to send after the commit."""
-        c = await store.get(conn, consultation_id)
-        if c is None or c["status"] != "open":
+        stored = await store.get(conn, consultation_id)
+        if stored is None or stored.status != "open":
             return []
-        c = await self.content.open_consultation(conn, c)
+        c = await self.content.open_consultation(conn, stored)
         view = await self._view(conn, c)
         return await self.bus.emit(conn, consultation_id, targets, lambda user_id: {
             "type": "consultation.offered", **extra,
-            "consultation": self._json_for(c, parties.offered(c, user_id), view),
+            "consultation": self._view_for(c, parties.offered(c, user_id), view),
         })
 
     async def _question_flags(self, new: NewConsultation, creator: Party, now: Any
@@ -335,7 +258,7 @@ class Consultations:
         async with self.db.read() as conn:
             prohibitions = await self.consents.active_prohibitions(conn, new.client_ref)
         view = View(purpose=new.purpose, client_ref=new.client_ref, now=now, prohibitions=prohibitions)
-        expert = parties.offered({"target_org": new.target_org, "purpose": new.purpose}, new.expert_id)
+        expert = parties.offered(new, new.expert_id)
         return self.sensitive.flags(new.question, creator, [Reader(new.expert_id, expert)], self.disclosure.act(view),
                                     passages)
 
@@ -359,24 +282,25 @@ class Consultations:
         """Who notified (an official's notification is not anonymous) and on what basis, with its
         audit record, in the creating transaction."""
         role = parties.acting(who).role
-        await store.insert_notification(conn, {
-            "consultation_id": consultation_id, "notifier_id": who.user_id,
-            "notifier_name": (content_gate.display_name(who.name) if who.name else "") or who.user_id,
-            "notifier_org": who.org,
-            "notifier_role": role, "rule_id": decision.rule_id, "basis": decision.basis,
-            "citation": decision.citation, "policy_version": decision.policy_version, "created_at": now,
-        })
+        await store.insert_notification(conn, Notification(
+            consultation_id=consultation_id, notifier_id=who.user_id,
+            notifier_name=(content_gate.display_name(who.name) if who.name else "") or who.user_id,
+            notifier_org=who.org,
+            notifier_role=role, rule_id=decision.rule_id, basis=decision.basis,
+            citation=decision.citation, policy_version=decision.policy_version, created_at=now,
+        ))
         await record(conn, who, ctx, now, [AuditRecord(
             action="child_welfare.notify", consultation_id=consultation_id, client_ref=new.client_ref,
             categories=("service_need.referral",), purpose=new.purpose, basis=decision.basis,
             rule_id=decision.rule_id, policy_version=decision.policy_version, recipient_org=new.target_org,
             recipient_role=claim_role(new.purpose), flags=tuple(sorted(decision.flags)))])
 
-    async def _notification(self, consultation_id: str) -> dict[str, Any] | None:
+    async def _notification(self, consultation_id: str) -> Notification | None:
         async with self.db.read() as conn:
             return await store.get_notification(conn, consultation_id)
 
-    async def notification(self, who: Principal, consultation_id: str, ctx: RequestContext) -> dict[str, Any]:
+    async def notification(self, who: Principal, consultation_id: str, ctx: RequestContext
+                           ) -> ConsultationAnswer:
         """A child-welfare notification with its notifier and basis, for its participants and the
         intake it is offered to (else 404); the read is recorded."""
         async with self.db.read() as conn:
@@ -387,10 +311,10 @@ class Consultations:
             raise NotFound()
         c = acc.consultation
         await self.db.write(lambda conn: record(conn, who, ctx, self.clock.now(), [AuditRecord(
-            action="consultation.read", consultation_id=c["id"], client_ref=c["client_ref"], purpose=c["purpose"])]))
-        body = self._json_for(c, self._reader(who, acc), view, acc.participants if acc.participant else None)
-        body["notification"] = notification_json(row)
-        return body
+            action="consultation.read", consultation_id=c.id, client_ref=c.client_ref, purpose=c.purpose)]))
+        return ConsultationAnswer(
+            self._view_for(c, self._reader(who, acc), view, acc.participants if acc.participant else None),
+            notification=row)
 
     async def _check_routing(self, who: Principal, new: NewConsultation) -> None:
         if new.target_org not in self.orgs:
@@ -419,7 +343,7 @@ class Consultations:
 
     async def list_for(
         self, who: Principal, *, status: str | None, limit: int | None, cursor: str | None, ctx: RequestContext,
-    ) -> dict[str, Any]:
+    ) -> ConsultationPage:
         """The consultations visible to ``who`` (theirs, and those offered to them); each one
         listed is recorded as read (``consultation.list``) before the page is answered."""
         return await self._page(who, status=status, limit=limit, cursor=cursor, ctx=ctx, words=[])
@@ -427,7 +351,7 @@ class Consultations:
     async def search(
         self, who: Principal, query: str, *, status: str | None, limit: int | None, cursor: str | None,
         ctx: RequestContext,
-    ) -> dict[str, Any]:
+    ) -> ConsultationPage:
         """Those of ``list_for`` where every word of ``query`` is found in what the caller may
         read of them (see ``_search``), audited the same way: only the listed ones are recorded.
         ``query`` is never logged, recorded or echoed (it may hold what a client said)."""
@@ -439,7 +363,7 @@ class Consultations:
     async def _page(
         self, who: Principal, *, status: str | None, limit: int | None, cursor: str | None, ctx: RequestContext,
         words: list[str],
-    ) -> dict[str, Any]:
+    ) -> ConsultationPage:
         limit = clamp_limit(limit)
         before = decode_cursor("c", cursor)
         async with self.db.read() as conn:
@@ -449,7 +373,7 @@ class Consultations:
                 if expert is not None and expert["on_duty"] and expert["org"] == who.org:
                     offer_org, pools = who.org, list(expert["pools"])
 
-            async def visible(after: int | None, count: int) -> list[dict[str, Any]]:
+            async def visible(after: int | None, count: int) -> list[Consultation]:
                 return await store.list_visible(conn, user_id=who.user_id, offer_org=offer_org, offer_pools=pools,
                                                 status=status, offer_roles=who.roles, before_seq=after, limit=count)
 
@@ -457,53 +381,52 @@ class Consultations:
                 found, next_seq = await self._search(conn, who, visible, words, before, limit)
             else:
                 rows = await visible(before, limit + 1)
-                next_seq = rows[limit - 1]["seq"] if len(rows) > limit else None
+                next_seq = rows[limit - 1].seq if len(rows) > limit else None
                 found = await self._listed(conn, who, rows[:limit])
         now = self.clock.now()
         if found:
             await self.db.write(lambda conn: record(conn, who, ctx, now, [
-                AuditRecord(action="consultation.list", consultation_id=r["id"], client_ref=r["client_ref"],
-                            purpose=r["purpose"]) for r, _ in found]))
-        return {"items": [j for _, j in found], "next": None if next_seq is None else encode_cursor("c", next_seq)}
+                AuditRecord(action="consultation.list", consultation_id=v.consultation.id,
+                            client_ref=v.consultation.client_ref, purpose=v.consultation.purpose) for v in found]))
+        return ConsultationPage(tuple(found), None if next_seq is None else encode_cursor("c", next_seq))
 
-    async def _listed(self, conn: AsyncConnection, who: Principal, rows: list[dict[str, Any]]
-                      ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    async def _listed(self, conn: AsyncConnection, who: Principal, rows: list[Consultation]) -> list[ConsultationView]:
         """Each row opened and as ``who`` may see it in a list (identifiers decided for them)."""
         opened = [await self.content.open_consultation(conn, r) for r in rows]
         views: dict[Any, View] = {}
         for r in opened:
-            if r["question_spans"] and r["client_ref"] not in views:
-                views[r["client_ref"]] = await self._view(conn, r)
+            if r.question_spans and r.client_ref not in views:
+                views[r.client_ref] = await self._view(conn, r)
         now = self.clock.now()
-        return [(r, self._json_for(r, parties.of_principal(who, None, r),
-                                   views.get(r["client_ref"]) or View(r["purpose"], r["client_ref"], now)))
+        return [self._view_for(r, parties.of_principal(who, None, r),
+                               views.get(r.client_ref) or View(r.purpose, r.client_ref, now))
                 for r in opened]
 
     async def _search(
         self, conn: AsyncConnection, who: Principal,
-        visible: Callable[[int | None, int], Awaitable[list[dict[str, Any]]]],
+        visible: Callable[[int | None, int], Awaitable[list[Consultation]]],
         words: list[str], before: int | None, limit: int,
-    ) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], int | None]:
+    ) -> tuple[list[ConsultationView], int | None]:
         """The visible consultations, newest first, whose listed form (the question as the
         caller may read it, the case and client references and the codes) holds every word.
         The questions are sealed, so they are opened here — at most ``SEARCH_SCAN`` per request;
         the returned cursor goes on from the last one looked at (None when none are left)."""
-        found: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        found: list[ConsultationView] = []
         scanned, after = 0, before
         while scanned < SEARCH_SCAN:
             want = min(SEARCH_BATCH, SEARCH_SCAN - scanned)
             batch = await visible(after, want)
-            for row, shown in await self._listed(conn, who, batch):
-                scanned, after = scanned + 1, row["seq"]
+            for shown in await self._listed(conn, who, batch):
+                scanned, after = scanned + 1, shown.consultation.seq
                 if _matches(shown, words):
-                    found.append((row, shown))
+                    found.append(shown)
                     if len(found) == limit:
                         return found, after
             if len(batch) < want:
                 return found, None
         return found, after
 
-    async def get(self, who: Principal, consultation_id: str, ctx: RequestContext) -> dict[str, Any]:
+    async def get(self, who: Principal, consultation_id: str, ctx: RequestContext) -> ConsultationAnswer:
         async with self.db.read() as conn:
             acc = await access.resolve(conn, who, consultation_id, self.content)
             view = await self._view(conn, acc.consultation)
@@ -512,15 +435,14 @@ class Consultations:
         await self.db.write(
             lambda conn: record(
                 conn, who, ctx, self.clock.now(),
-                [AuditRecord(action="consultation.read", consultation_id=c["id"], client_ref=c["client_ref"],
-                             purpose=c["purpose"])],
+                [AuditRecord(action="consultation.read", consultation_id=c.id, client_ref=c.client_ref,
+                             purpose=c.purpose)],
             )
         )
-        body = self._json_for(c, self._reader(who, acc), view, participants)
-        if self.routing is not None:
-            # Where it went and what happens next, as after sending, for after a reload.
-            body["routing"] = await self.routing.status(c)
-        return body
+        # Where it went and what happens next, as after sending, for after a reload.
+        return ConsultationAnswer(self._view_for(c, self._reader(who, acc), view, participants),
+                                  routing=await self.routing.status(c) if self.routing is not None else None,
+                                  with_routing=self.routing is not None)
 
     @staticmethod
     def _reader(who: Principal, acc: access.Access) -> Party:
@@ -528,11 +450,11 @@ class Consultations:
 
     # -- claim, participants, close ---------------------------------------------------------
 
-    async def claim(self, who: Principal, consultation_id: str, ctx: RequestContext) -> dict[str, Any]:
+    async def claim(self, who: Principal, consultation_id: str, ctx: RequestContext) -> ConsultationView:
         async with self.db.read() as conn:
             acc = await access.resolve(conn, who, consultation_id, self.content, for_claim=True)
             view = await self._view(conn, acc.consultation)
-        role = claim_role(acc.consultation["purpose"])
+        role = claim_role(acc.consultation.purpose)
         if not actions.allows(who, "consultation.claim") or not who.has(role):
             raise Forbidden("Only experts of the target organisation claim consultations; a statutory contact, "
                             "only a social worker of its intake.")
@@ -542,29 +464,21 @@ class Consultations:
         c = acc.consultation
 
         watchers = (await self.routing.watchers(c) if self.routing is not None
-                    else await self.directory.offer_targets(c["target_org"], c["pool"], c["expert_id"]))
-        claimed = {**c, "status": "claimed", "claimed_by": who.user_id, "claimed_at": now}
+                    else await self.directory.offer_targets(c.target_org, c.pool, c.expert_id))
+        claimed = replace(c, status="claimed", claimed_by=who.user_id, claimed_at=now)
 
-        async def unit(conn: AsyncConnection) -> tuple[list[dict[str, Any]], list[Delivery]] | None:
-            if self.routing is not None and c["status"] == "open":
+        async def unit(conn: AsyncConnection) -> tuple[list[Participant], list[Delivery]] | None:
+            if self.routing is not None and c.status == "open":
                 await self.routing.check_capacity(conn, who, c)
             if not await store.claim(conn, consultation_id, who.user_id, now):
                 return None
-            await store.add_participant(
-                conn,
-                {
-                    "consultation_id": consultation_id,
-                    "user_id": who.user_id,
-                    "org": who.org,
-                    "role": role,
-                    "added_by": who.user_id,
-                    "added_at": now,
-                },
-            )
+            await store.add_participant(conn, Participant(
+                consultation_id=consultation_id, user_id=who.user_id, org=who.org, role=role,
+                added_by=who.user_id, added_at=now))
             await record(
                 conn, who, ctx, now,
                 [AuditRecord(action="consultation.claim", consultation_id=consultation_id,
-                             client_ref=c["client_ref"], purpose=c["purpose"])],
+                             client_ref=c.client_ref, purpose=c.purpose)],
             )
             participants = await store.list_participants(conn, consultation_id)
             readers = _readers(c, participants)
@@ -577,16 +491,17 @@ class Consultations:
             raise Conflict("Another expert has already claimed this consultation.", code="already_claimed")
         participants, live = done
         self.bus.send(live)
-        return self._json_for(claimed, parties.of_principal(who, {"role": role}, c), view, participants)
+        return self._view_for(claimed, parties.reader(c, who.user_id, who.org, joined_role=role, roles=who.roles),
+                              view, participants)
 
     async def add_participant(
         self, who: Principal, consultation_id: str, user_id: str, ctx: RequestContext
-    ) -> dict[str, Any]:
+    ) -> ConsultationView:
         async with self.db.read() as conn:
             acc = await access.resolve(conn, who, consultation_id, self.content)
             if acc.participant is None:
                 raise Forbidden("Only participants add participants.")
-            if acc.consultation["status"] == "closed":
+            if acc.consultation.status == "closed":
                 raise Conflict("The consultation is closed.", code="closed")
             user = await directory_store.get_user(conn, user_id)
             view = await self._view(conn, acc.consultation)
@@ -596,32 +511,24 @@ class Consultations:
         if not roles:
             raise Unprocessable("Only advisors, experts and social workers take part.", code="not_participant_role")
         party = parties.of_roles(user_id, user["org"], roles)
-        if party.org not in (acc.consultation["origin_org"], acc.consultation["target_org"]):
+        if party.org not in (acc.consultation.origin_org, acc.consultation.target_org):
             raise Unprocessable("The user's organisation is not a party to this consultation.", code="wrong_org")
-        if (acc.consultation["purpose"] in INTAKE_PURPOSES and party.org == acc.consultation["target_org"]
-                and not may_receive(acc.consultation["purpose"], roles)):
+        if (acc.consultation.purpose in INTAKE_PURPOSES and party.org == acc.consultation.target_org
+                and not may_receive(acc.consultation.purpose, roles)):
             raise Unprocessable("On the receiving side of a statutory contact only social workers take part.",
                                 code="intake_role")
         now = self.clock.now()
         c = acc.consultation
 
-        async def unit(conn: AsyncConnection) -> tuple[list[dict[str, Any]], list[Delivery]]:
-            added = await store.add_participant(
-                conn,
-                {
-                    "consultation_id": consultation_id,
-                    "user_id": user_id,
-                    "org": party.org,
-                    "role": party.role,
-                    "added_by": who.user_id,
-                    "added_at": now,
-                },
-            )
+        async def unit(conn: AsyncConnection) -> tuple[list[Participant], list[Delivery]]:
+            added = await store.add_participant(conn, Participant(
+                consultation_id=consultation_id, user_id=user_id, org=party.org, role=party.role,
+                added_by=who.user_id, added_at=now))
             if added:
                 await record(
                     conn, who, ctx, now,
                     [AuditRecord(action="consultation.participant.add", consultation_id=consultation_id,
-                                 client_ref=c["client_ref"], purpose=c["purpose"], subject_user=user_id)],
+                                 client_ref=c.client_ref, purpose=c.purpose, subject_user=user_id)],
                 )
             participants = await store.list_participants(conn, consultation_id)
             return participants, await self._emit(conn, _readers(c, participants), "consultation.participant_added", c,
@@ -630,12 +537,12 @@ class Consultations:
         participants, live = await self.db.write(unit)
         self.bus.send(live)
         readers = _readers(c, participants)
-        return self._json_for(c, readers[who.user_id], view, participants)
+        return self._view_for(c, readers[who.user_id], view, participants)
 
     async def close(
         self, who: Principal, consultation_id: str, outcome: str, note: str | None, ctx: RequestContext,
         *, confirmation: Confirmation | None = None,
-    ) -> dict[str, Any]:
+    ) -> ConsultationAnswer:
         """Close with an outcome code. The note is free text for the other participants: gated
         like a message, and checked like one against what a recipient in another organisation
         may not receive (409 ``sensitive_text`` unless ``confirmation`` covers it)."""
@@ -646,84 +553,71 @@ class Consultations:
             raise Forbidden("Only participants close a consultation.")
         now = self.clock.now()
         c = acc.consultation
-        if c["purpose"] == NOTIFICATION_PURPOSE and who.org != c["origin_org"] and note is not None:
+        if c.purpose == NOTIFICATION_PURPOSE and who.org != c.origin_org and note is not None:
             raise Unprocessable("A child-welfare notification is closed without a note: nothing of child "
                                 "welfare goes back to the notifier.", code="one_way")
         closer = parties.of_principal(who, acc.participant, c)
         # A closed consultation is read by its participants only.
-        recipients = [Reader(p["user_id"], parties.participant(c, p))
-                      for p in acc.participants if p["user_id"] != who.user_id]
+        recipients = [Reader(p.user_id, parties.participant(c, p))
+                      for p in acc.participants if p.user_id != who.user_id]
         flags = (self.sensitive.flags(note, closer, recipients, self.disclosure.act(view))
-                 if note is not None and not c["content_destroyed"] else [])
+                 if note is not None and not c.content_destroyed else [])
         checked = self.sensitive.confirm(flags, confirmation)
-        closing: dict[str, Any] = {"outcome_note": None, "outcome_note_spans": None, "closed_by": who.user_id,
-                                   "closed_org": closer.org, "closed_role": closer.role,
-                                   "outcome_flagged": list(checked.categories) or None}
+        closed = replace(c, outcome_note=None, outcome_note_spans=None, closed_by=who.user_id,
+                         closed_org=closer.org, closed_role=closer.role, outcome_flagged=tuple(checked.categories),
+                         status="closed", outcome=outcome, closed_at=now)
 
         async def unit(conn: AsyncConnection
-                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Delivery]] | None:
-            sealed_note, notices = None, []
-            if note is not None and not c["content_destroyed"]:
+                       ) -> tuple[Consultation, list[Participant], list[dict[str, Any]], list[Delivery]] | None:
+            sealed_note, notices, done = None, [], closed
+            if note is not None and not c.content_destroyed:
                 # The note is free text for the other participants: gated like a message.
-                gated = await self.gate.free_text(conn, who, note, c["purpose"], now)
-                closing.update(outcome_note=gated.text, outcome_note_spans=gated.spans or None)
+                gated = await self.gate.free_text(conn, who, note, c.purpose, now)
+                done = replace(closed, outcome_note=gated.text, outcome_note_spans=gated.spans or None)
                 notices = gated.notices
                 sealed_note = self.content.seal_note(await self.content.key(conn, consultation_id), consultation_id,
                                                      gated.text)
-            stored = {k: v for k, v in closing.items() if k != "outcome_note"}
+            stored = {"outcome_note_spans": done.outcome_note_spans, "closed_by": done.closed_by,
+                      "closed_org": done.closed_org, "closed_role": done.closed_role,
+                      "outcome_flagged": list(done.outcome_flagged) or None}
             if not await store.close(conn, consultation_id, outcome, sealed_note, now, stored):
                 return None
             await record(
                 conn, who, ctx, now,
                 [AuditRecord(action="consultation.close", consultation_id=consultation_id,
-                             client_ref=c["client_ref"], purpose=c["purpose"]),
+                             client_ref=c.client_ref, purpose=c.purpose),
                  *await self.sensitive.record(
                      conn, who, checked, consultation_id=consultation_id, message_id=None,
-                     client_ref=c["client_ref"], purpose=c["purpose"], at=now)],
+                     client_ref=c.client_ref, purpose=c.purpose, at=now)],
             )
             participants = await store.list_participants(conn, consultation_id)
-            closed = {**c, **closing, "status": "closed", "outcome": outcome, "closed_at": now}
-            return participants, notices, await self._emit(conn, _readers(c, participants), "consultation.closed",
-                                                           closed, view, participants)
+            return done, participants, notices, await self._emit(conn, _readers(c, participants),
+                                                                 "consultation.closed", done, view, participants)
 
-        done = await self.db.write(unit)
-        if done is None:
+        result = await self.db.write(unit)
+        if result is None:
             raise Conflict("The consultation is already closed.", code="closed")
-        participants, notices, live = done
+        done, participants, notices, live = result
         self.bus.send(live)
-        closed = {**c, **closing, "status": "closed", "outcome": outcome, "closed_at": now}
         readers = _readers(c, participants)
-        body = self._json_for(closed, readers[who.user_id], view, participants)
-        body["identifiers"] = notices
-        body["sensitive"] = checked.flags
-        return body
+        return ConsultationAnswer(self._view_for(done, readers[who.user_id], view, participants),
+                                  identifiers=tuple(notices), sensitive=tuple(checked.flags))
 
-    async def _emit(self, conn: AsyncConnection, readers: dict[str, Party], kind: str, c: dict[str, Any],
-                    view: View, participants: list[dict[str, Any]] | None = None, **extra: Any) -> list[Delivery]:
+    async def _emit(self, conn: AsyncConnection, readers: dict[str, Party], kind: str, c: Consultation,
+                    view: View, participants: list[Participant] | None = None, **extra: Any) -> list[Delivery]:
         """In the act's unit: the event for each reader, as that reader may see the consultation."""
-        members = {p["user_id"] for p in participants or ()}
+        members = {p.user_id for p in participants or ()}
 
         def render(user_id: str) -> dict[str, Any]:
             # Only participants are told who the participants are.
             shown = participants if user_id in members else None
-            return {"type": kind, "consultation": self._json_for(c, readers[user_id], view, shown), **extra}
+            return {"type": kind, "consultation": self._view_for(c, readers[user_id], view, shown), **extra}
 
-        return await self.bus.emit(conn, c["id"], readers, render)
-
-
-def notification_json(row: dict[str, Any] | None) -> dict[str, Any] | None:
-    if row is None:
-        return None
-    return {
-        "notifier": {"user_id": row["notifier_id"], "name": row["notifier_name"], "org": row["notifier_org"],
-                     "role": row["notifier_role"]},
-        "rule_id": row["rule_id"], "basis": row["basis"], "citation": row["citation"],
-        "policy_version": row["policy_version"], "notified_at": iso(row["created_at"]),
-    }
+        return await self.bus.emit(conn, c.id, readers, render)
 
 
-def _readers(c: dict[str, Any], participants: list[dict[str, Any]]) -> dict[str, Party]:
-    return {p["user_id"]: parties.participant(c, p) for p in participants}
+def _readers(c: Consultation, participants: list[Participant]) -> dict[str, Party]:
+    return {p.user_id: parties.participant(c, p) for p in participants}
 
 
 #: How many consultations one search request opens at most, and how many it reads at a time: a
@@ -746,7 +640,8 @@ def search_words(search: str) -> list[str]:
     return words
 
 
-def _matches(shown: dict[str, Any], words: list[str]) -> bool:
-    text = " ".join(str(shown.get(k) or "") for k in (
-        "question", "case_ref", "client_ref", "topic", "urgency", "purpose", "status", "target_org")).casefold()
+def _matches(shown: ConsultationView, words: list[str]) -> bool:
+    c = shown.consultation
+    text = " ".join(str(v or "") for v in (
+        shown.question, c.case_ref, c.client_ref, c.topic, c.urgency, c.purpose, c.status, c.target_org)).casefold()
     return all(w in text for w in words)

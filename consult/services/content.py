@@ -8,12 +8,14 @@ its content reads as destroyed while its metadata and audit trail remain.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.crypto import SealingKey
+from consult.model.consultations import Consultation
 from consult.model.messages import Message, MessageItem
 from consult.services.vault import Vault, consultation_owner
 from consult.storage.messages import SealedItem, SealedMessage
@@ -35,20 +37,15 @@ class Content:
     def seal_note(self, key: SealingKey, consultation_id: str, note: str | None) -> bytes | None:
         return None if note is None else self.vault.seal(key, "consultations", consultation_id, "outcome_note", note)
 
-    async def open_consultation(self, conn: AsyncConnection, row: dict[str, Any]) -> dict[str, Any]:
-        """The row with ``question`` and ``outcome_note`` in clear (empty once shredded)."""
-        opened = dict(row)
-        if row["shredded_at"] is not None:
-            opened.update(question="", outcome_note=None, question_spans=None, content_destroyed=True)
-            return opened
-        key = await self.key(conn, row["id"])
-        opened["question"] = self.vault.open(key, "consultations", row["id"], "question", row["question_sealed"])
-        note = row.get("outcome_note_sealed")
-        opened["outcome_note"] = (
-            None if note is None else self.vault.open(key, "consultations", row["id"], "outcome_note", note)
-        )
-        opened["content_destroyed"] = False
-        return opened
+    async def open_consultation(self, conn: AsyncConnection, c: Consultation) -> Consultation:
+        """The consultation with ``question`` and ``outcome_note`` in clear (empty once shredded)."""
+        if c.shredded_at is not None:
+            return replace(c, question="", outcome_note=None, question_spans=None, content_destroyed=True)
+        key = await self.key(conn, c.id)
+        question = self.vault.open(key, "consultations", c.id, "question", c.question_sealed)
+        note = c.outcome_note_sealed
+        return replace(c, question=question, content_destroyed=False, outcome_note=(
+            None if note is None else self.vault.open(key, "consultations", c.id, "outcome_note", note)))
 
     # -- messages -------------------------------------------------------------------------
 
@@ -81,13 +78,13 @@ class Content:
         )
 
     async def open_messages(
-        self, conn: AsyncConnection, consultation: dict[str, Any], rows: list[SealedMessage]
+        self, conn: AsyncConnection, consultation: Consultation, rows: list[SealedMessage]
     ) -> list[Message]:
         """Messages with their text and item values and referral texts in clear."""
         if not rows:
             return []
-        destroyed = consultation["shredded_at"] is not None
-        key = None if destroyed else await self.key(conn, consultation["id"])
+        destroyed = consultation.shredded_at is not None
+        key = None if destroyed else await self.key(conn, consultation.id)
         return [self.open_message(key, row) for row in rows]
 
     def open_message(self, key: SealingKey | None, row: SealedMessage) -> Message:

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.audit.records import AuditRecord, record_all
 from consult.model import Clock, Principal
+from consult.model.consultations import ConsultationView
 from consult.model.context import RequestContext
 from consult.model.messages import MessageView
 from consult.services.events import Delivery, EventBus, Reader
@@ -44,7 +45,17 @@ UNKNOWN_READER = Reader(Principal("-", "-", frozenset(), "-"), RequestContext("l
 def carries_content(event: dict[str, Any]) -> bool:
     """Whether an event carries client data or consultation content: a consultation (question,
     client) or a message (text, items). Presence, read receipts and routing notices do not."""
-    return isinstance(event.get("consultation"), dict) or isinstance(event.get("message"), (dict, MessageView))
+    return (isinstance(event.get("consultation"), (dict, ConsultationView))
+            or isinstance(event.get("message"), (dict, MessageView)))
+
+
+def _consultation_facts(c: Any) -> tuple[Any, Any, Any]:
+    """A consultation event's id, client and purpose (a `ConsultationView`, or a plain body)."""
+    if isinstance(c, ConsultationView):
+        return c.consultation.id, c.consultation.client_ref, c.consultation.purpose
+    if not c:
+        return None, None, None
+    return c.get("id"), c.get("client_ref"), c.get("purpose")
 
 
 def _message_facts(m: Any) -> tuple[str | None, str | None, list[str]]:
@@ -81,15 +92,15 @@ def delivery_records(batch: Iterable[Delivery]) -> list[tuple[Reader, list[Audit
         if d.recorded or not carries_content(d.event):
             continue
         reader = d.reader or UNKNOWN_READER
-        c: dict[str, Any] = d.event.get("consultation") or {}
+        c_id, c_client, c_purpose = _consultation_facts(d.event.get("consultation"))
         message_id, message_consultation, categories = _message_facts(d.event.get("message"))
-        consultation_id = d.subject.consultation_id if d.subject else c.get("id") or message_consultation
+        consultation_id = d.subject.consultation_id if d.subject else c_id or message_consultation
         key = (id(d.sink), str(consultation_id), str(d.event.get("type")))
         readers[id(d.sink)] = reader
         g = groups.setdefault(key, {
             "type": str(d.event.get("type") or "event"), "consultation_id": consultation_id,
-            "client_ref": d.subject.client_ref if d.subject else c.get("client_ref"),
-            "purpose": d.subject.purpose if d.subject else c.get("purpose"),
+            "client_ref": d.subject.client_ref if d.subject else c_client,
+            "purpose": d.subject.purpose if d.subject else c_purpose,
             "categories": set(), "messages": set(),
         })
         if d.event.get("message"):

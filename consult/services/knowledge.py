@@ -68,11 +68,11 @@ class KnowledgeBase:
         async with self.db.read() as conn:
             acc = await access.resolve(conn, who, consultation_id, self.content)
         c = acc.consultation
-        if acc.participant is None or not actions.allows(who, "knowledge.propose") or who.org != c["target_org"]:
+        if acc.participant is None or not actions.allows(who, "knowledge.propose") or who.org != c.target_org:
             raise Forbidden("An expert who took part in the consultation writes its entry.")
-        if c["status"] != "closed":
+        if c.status != "closed":
             raise Conflict("Only a closed consultation becomes a knowledge entry.", code="not_closed")
-        topic = topic or c["topic"]
+        topic = topic or c.topic
         if topic not in self.topics:
             raise Unprocessable("topic is not a known topic.", code="invalid_field")
         now = self.clock.now()

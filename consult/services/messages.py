@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
 from consult.model import Clock, Principal, iso
+from consult.model.consultations import Consultation, Participant
 from consult.model.context import RequestContext
 from consult.model.messages import (
     DESTROYED_REASON,
@@ -73,8 +74,8 @@ class Recipient:
 class Draft:
     """A message checked against the policy for its current recipients, not yet stored."""
 
-    consultation: dict[str, Any]
-    participants: list[dict[str, Any]]
+    consultation: Consultation
+    participants: list[Participant]
     sender: Party
     act: Act  # the decisions made, reused for the live deliveries
     recipients: list[Recipient]
@@ -90,19 +91,19 @@ class Draft:
 class OrganisationView:
     """A consultation's content as one organisation may see it (break-glass)."""
 
-    consultation: dict[str, Any]
+    consultation: Consultation
     question: str
     messages: list[dict[str, Any]]
     categories: tuple[str, ...]  # the categories of the items shown
 
 
-def organisation_parties(c: dict[str, Any], participants: list[dict[str, Any]], org: str) -> list[Party]:
+def organisation_parties(c: Consultation, participants: list[Participant], org: str) -> list[Party]:
     """Who reads for ``org`` in a consultation: its participants in their roles or, before any
     of them joined, the role the organisation has in it (the creator's, or an expert's)."""
-    joined = [parties.participant(c, p) for p in participants if p["org"] == org]
+    joined = [parties.participant(c, p) for p in participants if p.org == org]
     if joined:
         return joined
-    if org == c["origin_org"]:
+    if org == c.origin_org:
         return [replace(parties.creator(c), user_id=None)]
     return [parties.offered(c)]
 
@@ -166,13 +167,13 @@ class Messages:
             policy=message.sent_policy if own and not message.destroyed else None,
         )
 
-    async def view_for(self, conn: AsyncConnection, c: dict[str, Any], consent_ids: list[str]) -> View:
+    async def view_for(self, conn: AsyncConnection, c: Consultation, consent_ids: list[str]) -> View:
         return View(
-            purpose=c["purpose"],
-            client_ref=c["client_ref"],
+            purpose=c.purpose,
+            client_ref=c.client_ref,
             now=self.clock.now(),
             consents=await self.consents.for_items(conn, sorted(set(consent_ids))),
-            prohibitions=await self.consents.active_prohibitions(conn, c["client_ref"]),
+            prohibitions=await self.consents.active_prohibitions(conn, c.client_ref),
         )
 
     # -- send -----------------------------------------------------------------------------
@@ -190,9 +191,9 @@ class Messages:
         if acc.participant is None:
             raise Forbidden("Claim the consultation before writing in it.", code="not_participant")
         c = acc.consultation
-        if c["status"] == "closed":
+        if c.status == "closed":
             raise Conflict("The consultation is closed.", code="closed")
-        if c["purpose"] == NOTIFICATION_PURPOSE and who.org != c["origin_org"]:
+        if c.purpose == NOTIFICATION_PURPOSE and who.org != c.origin_org:
             # Lastensuojelulaki 417/2007 25 §: the notification goes to child welfare; nothing of
             # child welfare comes back to the notifier through it.
             raise Forbidden("A child-welfare notification is one-way: the intake acknowledges it by claiming "
@@ -217,12 +218,12 @@ class Messages:
             if not d.permitted
         ]
         findings = scan(text)
-        notices = notices_for(findings, c["purpose"])
+        notices = notices_for(findings, c.purpose)
         scanned: list[tuple[int | None, list[Finding]]] = [(None, findings)]
         for index, item in enumerate(items):
             found = scan(item.value)
             scanned.append((index, found))
-            notices += [{**n, "field": f"data[{index}].value"} for n in notices_for(found, c["purpose"])]
+            notices += [{**n, "field": f"data[{index}].value"} for n in notices_for(found, c.purpose)]
         for item_index, found in scanned:
             for f in found:
                 if f.kind == "hetu":
@@ -242,8 +243,8 @@ class Messages:
         draft = await self.check(who, consultation_id, text, items)
         c = draft.consultation
         await self.db.write(lambda conn: record(conn, who, ctx, self.clock.now(), [
-            AuditRecord(action="message.preview", consultation_id=consultation_id, client_ref=c["client_ref"],
-                        categories=tuple(i.category for i in items), purpose=c["purpose"])]))
+            AuditRecord(action="message.preview", consultation_id=consultation_id, client_ref=c.client_ref,
+                        categories=tuple(i.category for i in items), purpose=c.purpose)]))
         return {"policy": {"version": self.disclosure.version, "withheld": draft.withheld},
                 "identifiers": draft.notices, "sensitive": draft.sensitive}
 
@@ -272,9 +273,9 @@ class Messages:
                 action="disclose" if d.permitted else "disclose.withheld",
                 outcome="permit" if d.permitted else "deny",
                 consultation_id=consultation_id,
-                client_ref=c["client_ref"],
+                client_ref=c.client_ref,
                 categories=(item.category,),
-                purpose=c["purpose"],
+                purpose=c.purpose,
                 basis=d.basis,
                 rule_id=d.rule_id,
                 policy_version=d.policy_version,
@@ -296,15 +297,15 @@ class Messages:
                 code="policy_denied",
             )
 
-        first_response = who.org == c["target_org"] and c["first_response_at"] is None
+        first_response = who.org == c.target_org and c.first_response_at is None
         readers = await self._readers(c, draft.participants)
 
         async def unit(conn: AsyncConnection) -> tuple[Message, list[dict[str, Any]], list[Delivery]]:
-            prepared = await self.gate.free_text(conn, who, text, c["purpose"], now, findings=draft.findings)
+            prepared = await self.gate.free_text(conn, who, text, c.purpose, now, findings=draft.findings)
             notices = list(prepared.notices)
             opened: list[MessageItem] = []
             for i, item in enumerate(items):
-                value = await self.gate.free_text(conn, who, item.value, c["purpose"], now,
+                value = await self.gate.free_text(conn, who, item.value, c.purpose, now,
                                                   field=f"data[{i}].value", findings=draft.item_findings[i])
                 notices += value.notices
                 referral = item.referral
@@ -313,9 +314,9 @@ class Messages:
                     consent_id=item.consent_id, attachment_id=item.attachment_id,
                     referral_condition=referral.condition if referral else None,
                     referral_justification=None if referral is None else (
-                        await self.gate.free_text(conn, who, referral.justification, c["purpose"], now)).text,
+                        await self.gate.free_text(conn, who, referral.justification, c.purpose, now)).text,
                     referral_why_no_consent=None if referral is None else (
-                        await self.gate.free_text(conn, who, referral.why_no_consent, c["purpose"], now)).text,
+                        await self.gate.free_text(conn, who, referral.why_no_consent, c.purpose, now)).text,
                 ))
             message = Message(
                 id=message_id, consultation_id=consultation_id, seq=0, author_id=who.user_id,
@@ -333,15 +334,15 @@ class Messages:
                 await consultation_store.mark_first_response(conn, consultation_id, now)
             confirmed = await self.sensitive.record(
                 conn, who, checked, consultation_id=consultation_id, message_id=message_id,
-                client_ref=c["client_ref"], purpose=c["purpose"], at=now)
+                client_ref=c.client_ref, purpose=c.purpose, at=now)
             created = [
                 AuditRecord(
                     action="message.create",
                     consultation_id=consultation_id,
                     message_id=message_id,
-                    client_ref=c["client_ref"],
+                    client_ref=c.client_ref,
                     categories=tuple(i.category for i in items),
-                    purpose=c["purpose"],
+                    purpose=c.purpose,
                 ),
                 *[replace(a, message_id=message_id) for a in audit],
                 *confirmed,
@@ -352,7 +353,7 @@ class Messages:
             live = await self.bus.emit(
                 conn, consultation_id, readers,
                 lambda user_id: {"type": "message.created", "message": self.render(message, readers[user_id], act, [])},
-                subject=Subject(c["id"], c["client_ref"], c["purpose"]),
+                subject=Subject(c.id, c.client_ref, c.purpose),
             )
             return message, notices, await record_deliveries(conn, live, now, [(who, ctx, created)],
                                                              later=self.bus.is_held)
@@ -364,26 +365,26 @@ class Messages:
         return body
 
     def _recipients(
-        self, c: dict[str, Any], participants: list[dict[str, Any]], author_id: str
+        self, c: Consultation, participants: list[Participant], author_id: str
     ) -> list[Recipient]:
         others = [
-            Recipient(p["user_id"], parties.participant(c, p))
+            Recipient(p.user_id, parties.participant(c, p))
             for p in participants
-            if p["user_id"] != author_id
+            if p.user_id != author_id
         ]
-        if others or c["status"] != "open":
+        if others or c.status != "open":
             return others
         # Unclaimed: whoever claims it will be offered it in the receiving role of its purpose.
         return [Recipient(None, parties.offered(c))]
 
-    async def _readers(self, c: dict[str, Any], participants: list[dict[str, Any]]) -> dict[str, Party]:
+    async def _readers(self, c: Consultation, participants: list[Participant]) -> dict[str, Party]:
         """Who receives a new message live: the participants and, while unclaimed, the on-duty
         experts it is offered to."""
         readers: dict[str, Party] = {
-            p["user_id"]: parties.participant(c, p) for p in participants
+            p.user_id: parties.participant(c, p) for p in participants
         }
-        if c["status"] == "open":
-            for user_id in await self.directory.offer_targets(c["target_org"], c["pool"], c["expert_id"]):
+        if c.status == "open":
+            for user_id in await self.directory.offer_targets(c.target_org, c.pool, c.expert_id):
                 readers.setdefault(user_id, parties.offered(c, user_id))
         return readers
 
@@ -415,8 +416,8 @@ class Messages:
         await self.db.write(
             lambda conn: record(
                 conn, who, ctx, self.clock.now(),
-                [AuditRecord(action="messages.read", consultation_id=consultation_id, client_ref=c["client_ref"],
-                             categories=tuple(shown), purpose=c["purpose"])],
+                [AuditRecord(action="messages.read", consultation_id=consultation_id, client_ref=c.client_ref,
+                             categories=tuple(shown), purpose=c.purpose)],
             )
         )
         return MessagePage(items, encode_cursor("m", opened[-1].seq) if more else None)
@@ -442,7 +443,7 @@ class Messages:
         origin = parties.creator(c)
         messages = [self._as_organisation(r, org, org_parties, view) for r in rows]
         shown = sorted({d["category"] for m in messages for d in m["data"] if not d.get("withheld")})
-        return OrganisationView(c, self._text_for(c["question"], c["question_spans"], origin, org, org_parties, view),
+        return OrganisationView(c, self._text_for(c.question or "", c.question_spans, origin, org, org_parties, view),
                                 messages, tuple(shown))
 
     def _as_organisation(self, message: Message, org: str, parties_: list[Party], view: View
@@ -505,7 +506,7 @@ class Messages:
         async def unit(conn: AsyncConnection) -> list[Delivery]:
             if not await store.advance_read_marker(conn, consultation_id, who.user_id, message.seq, now):
                 return []
-            return await self.bus.emit(conn, consultation_id, [p["user_id"] for p in acc.participants],
+            return await self.bus.emit(conn, consultation_id, [p.user_id for p in acc.participants],
                                        lambda _u: {"type": "message.read", **receipt})
 
         self.bus.send(await self.db.write(unit))

@@ -13,15 +13,26 @@ decision for a message, an attachment and the question, before and after any of 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from consult.model import Principal
 from consult.model.actions import PARTICIPANT_PREFERENCE
+from consult.model.consultations import Consultation, Participant
 from consult.model.intake import claim_role
 from consult.model.messages import Message
 from consult.policy.model import Party
 
 Row = Mapping[str, Any]
+
+
+class Addressed(Protocol):
+    """What the reader rule needs of a consultation: where it goes and for what purpose."""
+
+    @property
+    def target_org(self) -> str: ...
+
+    @property
+    def purpose(self) -> str: ...
 
 
 def of_roles(user_id: str | None, org: str, roles: Collection[str]) -> Party:
@@ -42,18 +53,18 @@ def author(m: Message | Row) -> Party:
     return Party(org=m["author_org"], role=m["author_role"], user_id=m["author_id"])
 
 
-def creator(c: Row) -> Party:
+def creator(c: Consultation) -> Party:
     """Who opened the consultation (the question's author); rows from before the creator's role
     was recorded were opened by an advisor."""
-    return Party(org=c["origin_org"], role=c["created_role"] or "advisor", user_id=c["created_by"])
+    return Party(org=c.origin_org, role=c.created_role or "advisor", user_id=c.created_by)
 
 
-def closer(c: Row) -> Party:
-    """Who closed the consultation (the close note's author)."""
-    return Party(org=c["closed_org"], role=c["closed_role"], user_id=c["closed_by"])
+def closer(c: Consultation) -> Party:
+    """Who closed the consultation (the close note's author; only asked once ``closed_by`` is set)."""
+    return Party(org=c.closed_org or "", role=c.closed_role or "", user_id=c.closed_by)
 
 
-def reader(c: Row, user_id: str | None, org: str, *, joined_role: str | None = None,
+def reader(c: Addressed, user_id: str | None, org: str, *, joined_role: str | None = None,
            roles: Collection[str] = ()) -> Party:
     """The party a user reads consultation ``c`` as — the one rule for every reader, whether
     they read through the API, receive a live event or are a recipient the sender is warned
@@ -61,24 +72,24 @@ def reader(c: Row, user_id: str | None, org: str, *, joined_role: str | None = N
     theirs. See the module docstring for the fallback for a reader who has not joined."""
     if joined_role is not None:
         return Party(org=org, role=joined_role, user_id=user_id)
-    offered_role = claim_role(c["purpose"])
-    if org == c["target_org"] and offered_role in roles:
+    offered_role = claim_role(c.purpose)
+    if org == c.target_org and offered_role in roles:
         return Party(org=org, role=offered_role, user_id=user_id)
     return of_roles(user_id, org, roles)
 
 
-def of_principal(who: Principal, joined: Row | None, c: Row) -> Party:
-    """`reader` for the signed-in caller; ``joined`` is their participant row, if any."""
-    return reader(c, who.user_id, who.org, joined_role=joined["role"] if joined else None, roles=who.roles)
+def of_principal(who: Principal, joined: Participant | None, c: Addressed) -> Party:
+    """`reader` for the signed-in caller; ``joined`` is their participation, if any."""
+    return reader(c, who.user_id, who.org, joined_role=joined.role if joined else None, roles=who.roles)
 
 
-def participant(c: Row, p: Row) -> Party:
-    """`reader` for a participant of ``c`` (a ``consultation_participants`` row)."""
-    return reader(c, p["user_id"], p["org"], joined_role=p["role"])
+def participant(c: Addressed, p: Participant) -> Party:
+    """`reader` for a participant of ``c``."""
+    return reader(c, p.user_id, p.org, joined_role=p.role)
 
 
-def offered(c: Row, user_id: str | None = None) -> Party:
+def offered(c: Addressed, user_id: str | None = None) -> Party:
     """`reader` for a user of the receiving organisation ``c`` is offered to (or, with no user,
     whoever will claim it): they hold the role its purpose is offered to. ``c`` needs only its
-    ``target_org`` and ``purpose``."""
-    return reader(c, user_id, c["target_org"], roles=(claim_role(c["purpose"]),))
+    ``target_org`` and ``purpose`` (a consultation, or one about to be opened)."""
+    return reader(c, user_id, c.target_org, roles=(claim_role(c.purpose),))

@@ -241,7 +241,7 @@ class Retention:
             raise Forbidden("Only privacy officers and admins set a legal hold.", code="role")
         async with self.db.read() as conn:
             row = await consultation_store.get(conn, consultation_id) if len(consultation_id) <= 36 else None
-        if row is None or who.org not in (row["origin_org"], row["target_org"]):
+        if row is None or who.org not in (row.origin_org, row.target_org):
             raise NotFound()
         now = self.clock.now()
 
@@ -249,8 +249,8 @@ class Retention:
             await store.set_legal_hold(conn, consultation_id, hold)
             await record(conn, who, ctx, now, [AuditRecord(
                 action="consultation.legal_hold." + ("set" if hold else "clear"),
-                consultation_id=consultation_id, client_ref=row["client_ref"])])
+                consultation_id=consultation_id, client_ref=row.client_ref)])
 
         await self.db.write(unit)
-        return {"consultation_id": consultation_id, "legal_hold": hold, "shredded_at": iso(row["shredded_at"])}
+        return {"consultation_id": consultation_id, "legal_hold": hold, "shredded_at": iso(row.shredded_at)}
 

@@ -20,13 +20,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Unprocessable
 from consult.model import Clock, Principal, actions, iso
+from consult.model.consultations import Consultation
 from consult.model.context import SYSTEM_CONTEXT, RequestContext
 from consult.model.intake import may_receive
 from consult.services import gate
@@ -106,16 +107,46 @@ class Plan:
         }
 
 
-def matches(c: dict[str, Any], expert: dict[str, Any]) -> bool:
+class Routed(Protocol):
+    """What the routing reads of a consultation (or of one about to be opened, or of a routing step)."""
+
+    @property
+    def target_org(self) -> str: ...
+
+    @property
+    def pool(self) -> str | None: ...
+
+    @property
+    def expert_id(self) -> str | None: ...
+
+    @property
+    def escalated_pool(self) -> str | None: ...
+
+    @property
+    def purpose(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a consultation is routed, without the consultation."""
+
+    target_org: str
+    pool: str | None
+    expert_id: str | None
+    escalated_pool: str | None
+    purpose: str
+
+
+def matches(c: Routed, expert: dict[str, Any]) -> bool:
     """Whether the routing of consultation ``c`` reaches ``expert`` (on duty or not): a statutory
     contact reaches only social workers, anything else only experts (``consult.model.intake``)."""
-    if expert["org"] != c["target_org"]:
+    if expert["org"] != c.target_org:
         return False
-    if "purpose" in c and not may_receive(c["purpose"], expert.get("roles")):
+    if not may_receive(c.purpose, expert.get("roles")):
         return False
-    direct = ((c["expert_id"] is None or c["expert_id"] == expert["user_id"])
-              and (c["pool"] is None or c["pool"] in expert["pools"]))
-    return direct or (c.get("escalated_pool") is not None and c["escalated_pool"] in expert["pools"])
+    direct = ((c.expert_id is None or c.expert_id == expert["user_id"])
+              and (c.pool is None or c.pool in expert["pools"]))
+    return direct or (c.escalated_pool is not None and c.escalated_pool in expert["pools"])
 
 
 #: Renders and keeps ``consultation.offered`` for each target inside a write unit (the consultations
@@ -170,8 +201,7 @@ class Routing:
                    purpose: str = "general", sla_seconds: int | None = None) -> Plan:
         """``sla_seconds`` overrides the pool's service level (a statutory contact's own)."""
         now = self.clock.now()
-        c = {"target_org": target_org, "pool": pool, "expert_id": expert_id, "escalated_pool": None,
-             "purpose": purpose}
+        c = Route(target_org, pool, expert_id, None, purpose)
         async with self.db.read() as conn:
             settings = await self.pool(conn, target_org, pool)
             reachable = [e for e in await self.experts(target_org, conn) if matches(c, e)]
@@ -195,36 +225,36 @@ class Routing:
             return {u for u in user_ids if self.bus.is_online(u)}
         return await self.directory.presence.online(user_ids)
 
-    async def status(self, c: dict[str, Any]) -> dict[str, Any] | None:
+    async def status(self, c: Consultation) -> dict[str, Any] | None:
         """Where an open consultation ``c`` stands now, for its readers (read-only): the routing
         outcome as at creation (``Plan.as_json``) computed afresh — offered to how many, on duty,
         next on duty, the expected wait still to go, the place in the queue — with the stored
         step (stage, offers, next step). None once it is claimed or closed."""
-        if c["status"] != "open":
+        if c.status != "open":
             return None
         now = self.clock.now()
         async with self.db.read() as conn:
-            row = await store.get_routing(conn, c["id"])
-            settings = await self.pool(conn, c["target_org"], c.get("pool"))
-            reachable = [e for e in await self.experts(c["target_org"], conn) if matches(c, e)]
+            row = await store.get_routing(conn, c.id)
+            settings = await self.pool(conn, c.target_org, c.pool)
+            reachable = [e for e in await self.experts(c.target_org, conn) if matches(c, e)]
             on_duty = [e for e in reachable if e["on_duty"]]
             targets, busy = await self._under_limit(conn, on_duty, settings)
             next_on = None if on_duty else await self.roster.next_on_duty(
                 conn, [e["user_id"] for e in reachable], now)
-            typical = await self._expected_wait(conn, c["target_org"], c.get("pool"), c["urgency"], now)
-            ahead = await store.queue_position(conn, c["target_org"], c.get("pool"), c["urgency"], c["created_at"])
-        waited = (now - c["created_at"]).total_seconds()
+            typical = await self._expected_wait(conn, c.target_org, c.pool, c.urgency, now)
+            ahead = await store.queue_position(conn, c.target_org, c.pool, c.urgency, c.created_at)
+        waited = (now - c.created_at).total_seconds()
         wait = None if typical is None else max(0.0, typical - waited)
         if next_on is not None:
             wait = (wait or 0.0) + (next_on - now).total_seconds()
-        sla = row["sla_seconds"] if row is not None else settings.sla[c["urgency"]]
+        sla = row["sla_seconds"] if row is not None else settings.sla[c.urgency]
         body = Plan(targets, sla, len(on_duty), busy, next_on, wait, ahead + 1, now).as_json()
         body.update({
-            "sla_due_at": iso(c["created_at"] + timedelta(seconds=sla)),
+            "sla_due_at": iso(c.created_at + timedelta(seconds=sla)),
             "stage": row["stage"] if row is not None else None,
             "offers": row["offers"] if row is not None else None,
             "next_step_at": iso(row["next_at"]) if row is not None else None,
-            "escalated_pool": c.get("escalated_pool"),
+            "escalated_pool": c.escalated_pool,
             "as_of": iso(now),
         })
         return body
@@ -256,21 +286,21 @@ class Routing:
             "escalated_at": None, "created_at": plan.now,
         })
 
-    async def targets(self, c: dict[str, Any]) -> list[str]:
+    async def targets(self, c: Routed) -> list[str]:
         """On-duty experts the consultation's routing (including escalation) reaches, below their limit."""
         async with self.db.read() as conn:
-            settings = await self.pool(conn, c["target_org"], c.get("pool"))
-            on_duty = [e for e in await self.experts(c["target_org"], conn) if e["on_duty"] and matches(c, e)]
+            settings = await self.pool(conn, c.target_org, c.pool)
+            on_duty = [e for e in await self.experts(c.target_org, conn) if e["on_duty"] and matches(c, e)]
             free, _busy = await self._under_limit(conn, on_duty, settings)
         return free
 
-    async def watchers(self, c: dict[str, Any]) -> list[str]:
+    async def watchers(self, c: Routed) -> list[str]:
         """Every on-duty expert the routing reaches, whatever their load (to see it claimed)."""
-        return [e["user_id"] for e in await self.experts(c["target_org"]) if e["on_duty"] and matches(c, e)]
+        return [e["user_id"] for e in await self.experts(c.target_org) if e["on_duty"] and matches(c, e)]
 
-    async def check_capacity(self, conn: AsyncConnection, who: Principal, c: dict[str, Any]) -> None:
+    async def check_capacity(self, conn: AsyncConnection, who: Principal, c: Routed) -> None:
         """Refuse a claim beyond the pool's limit of open consultations per expert (in the claim's unit)."""
-        settings = await self.pool(conn, c["target_org"], c.get("pool"))
+        settings = await self.pool(conn, c.target_org, c.pool)
         load = (await store.open_load(conn, [who.user_id])).get(who.user_id, 0)
         if settings.full(load):
             raise Conflict(f"You already hold {load} open consultations, the limit of this pool.",
@@ -341,8 +371,8 @@ class Routing:
         elif step["stage"] == "offered":
             values["stage"] = "reoffered"
 
-        c = {"id": cid, "target_org": step["target_org"], "pool": step["pool"], "expert_id": step["expert_id"],
-             "escalated_pool": backup if can_escalate else step["escalated_pool"], "purpose": step["purpose"]}
+        c = Route(step["target_org"], step["pool"], step["expert_id"],
+                  backup if can_escalate else step["escalated_pool"], step["purpose"])
         targets = await self.targets(c)
         body = {"consultation_id": cid, "offers": values["offers"], "offered_to": len(targets),
                 "pool": backup if can_escalate else step["pool"], "next_at": iso(values["next_at"]), "at": iso(now)}
@@ -359,7 +389,7 @@ class Routing:
             live: list[Delivery] = []
             if self._publish_offer is not None and targets:
                 live += await self._publish_offer(conn, cid, targets, {"reason": kind})
-            participants = [p["user_id"] for p in await consultation_store.list_participants(conn, cid)]
+            participants = [p.user_id for p in await consultation_store.list_participants(conn, cid)]
             live += await self.bus.emit(conn, cid, participants, lambda _u: {"type": f"consultation.{kind}", **body})
             return live
 

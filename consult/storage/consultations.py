@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, exists, false, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from consult.model.consultations import Consultation, Notification, Participant
 from consult.model.vocabulary import INTAKE_PURPOSES, INTAKE_ROLE
 from consult.storage.prepared import Prepared
 from consult.storage.rows import as_dict
@@ -29,8 +31,29 @@ def offered_purposes(roles: frozenset[str] | set[str] | list[str] | None) -> Any
     return or_(*clauses) if clauses else false()
 
 
-async def insert_consultation(conn: AsyncConnection, values: dict[str, Any]) -> None:
+# Written when a consultation is opened; the rest stay NULL until it is escalated or closed.
+_OPENED = ("id", "topic", "urgency", "question_sealed", "question_spans", "outcome_note_spans", "closed_by",
+           "closed_org", "closed_role", "legal_hold", "shredded_at", "purpose", "origin_org", "created_by",
+           "created_role", "target_org", "pool", "expert_id", "client_ref", "case_ref", "status", "claimed_by",
+           "claimed_at", "first_response_at", "closed_at", "outcome", "created_at")
+
+
+async def insert_consultation(conn: AsyncConnection, c: Consultation) -> None:
+    values = {k: getattr(c, k) for k in _OPENED}
+    values["question_flagged"] = list(c.question_flagged) or None
     await conn.execute(insert(consultations).values(**values))
+
+
+def _consultation(row: Any) -> Consultation:
+    return _consultation_of(as_dict(row))
+
+
+def _consultation_of(values: dict[str, Any]) -> Consultation:
+    values = dict(values)
+    values["legal_hold"] = bool(values["legal_hold"])
+    values["question_flagged"] = tuple(values["question_flagged"] or ())
+    values["outcome_flagged"] = tuple(values["outcome_flagged"] or ())
+    return Consultation(**values)
 
 
 # The statements on the message path are built once: SQLAlchemy then reuses their compiled form.
@@ -50,25 +73,27 @@ _PARTICIPANTS_PREPARED = Prepared(_PARTICIPANTS)
 _PARTICIPANT_PREPARED = Prepared(_PARTICIPANT)
 
 
-async def get(conn: AsyncConnection, consultation_id: str) -> dict[str, Any] | None:
-    return await _GET_PREPARED.first(conn, {"id": consultation_id})
+async def get(conn: AsyncConnection, consultation_id: str) -> Consultation | None:
+    values = await _GET_PREPARED.first(conn, {"id": consultation_id})
+    return _consultation_of(values) if values else None
 
 
-async def add_participant(conn: AsyncConnection, values: dict[str, Any]) -> bool:
+async def add_participant(conn: AsyncConnection, p: Participant) -> bool:
     """Insert a participant; False if they already were one."""
-    present = await get_participant(conn, values["consultation_id"], values["user_id"])
+    present = await get_participant(conn, p.consultation_id, p.user_id)
     if present:
         return False
-    await conn.execute(insert(participants).values(**values))
+    await conn.execute(insert(participants).values(**asdict(p)))
     return True
 
 
-async def get_participant(conn: AsyncConnection, consultation_id: str, user_id: str) -> dict[str, Any] | None:
-    return await _PARTICIPANT_PREPARED.first(conn, {"id": consultation_id, "user": user_id})
+async def get_participant(conn: AsyncConnection, consultation_id: str, user_id: str) -> Participant | None:
+    values = await _PARTICIPANT_PREPARED.first(conn, {"id": consultation_id, "user": user_id})
+    return Participant(**values) if values else None
 
 
-async def list_participants(conn: AsyncConnection, consultation_id: str) -> list[dict[str, Any]]:
-    return await _PARTICIPANTS_PREPARED.all(conn, {"id": consultation_id})
+async def list_participants(conn: AsyncConnection, consultation_id: str) -> list[Participant]:
+    return [Participant(**values) for values in await _PARTICIPANTS_PREPARED.all(conn, {"id": consultation_id})]
 
 
 async def claim(conn: AsyncConnection, consultation_id: str, user_id: str, at: datetime) -> bool:
@@ -112,7 +137,7 @@ async def list_visible(
     offer_roles: frozenset[str] | None = None,
     before_seq: int | None,
     limit: int,
-) -> list[dict[str, Any]]:
+) -> list[Consultation]:
     """Consultations the user takes part in, plus open offers if they are an on-duty expert."""
     c = consultations
     mine = exists().where(participants.c.consultation_id == c.c.id, participants.c.user_id == user_id)
@@ -131,15 +156,15 @@ async def list_visible(
     if before_seq is not None:
         query = query.where(c.c.seq < before_seq)
     query = query.order_by(c.c.seq.desc()).limit(limit)
-    return [as_dict(r) for r in (await conn.execute(query)).all()]
+    return [_consultation(r) for r in (await conn.execute(query)).all()]
 
 
-async def insert_notification(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    await conn.execute(insert(child_welfare_notifications).values(**values))
+async def insert_notification(conn: AsyncConnection, n: Notification) -> None:
+    await conn.execute(insert(child_welfare_notifications).values(**asdict(n)))
 
 
-async def get_notification(conn: AsyncConnection, consultation_id: str) -> dict[str, Any] | None:
+async def get_notification(conn: AsyncConnection, consultation_id: str) -> Notification | None:
     query = select(child_welfare_notifications).where(
         child_welfare_notifications.c.consultation_id == consultation_id)
     row = (await conn.execute(query)).first()
-    return as_dict(row) if row else None
+    return Notification(**as_dict(row)) if row else None

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from consult.http import keys
 from consult.storage import attachments as attachment_store
+from consult.storage import consultations as consultation_store
 from consult.storage import messages as message_store
 from consult.storage import tables
 
@@ -36,11 +37,13 @@ async def stored_texts(app: Any) -> list[tuple[str, str]]:
                         continue
                     text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
                     found.append((f"{table.name}.{column}", text))
-        for row in (await conn.execute(select(tables.consultations))).mappings():
-            c = await content.open_consultation(conn, dict(row))
-            found.append(("consultations.question (sealed)", c["question"]))
-            found.append(("consultations.outcome_note (sealed)", c["outcome_note"] or ""))
-            listed = await message_store.list_messages(conn, c["id"], after_seq=None, limit=100_000)
+        for row in (await conn.execute(select(tables.consultations.c.id))).all():
+            stored = await consultation_store.get(conn, row.id)
+            assert stored is not None
+            c = await content.open_consultation(conn, stored)
+            found.append(("consultations.question (sealed)", c.question or ""))
+            found.append(("consultations.outcome_note (sealed)", c.outcome_note or ""))
+            listed = await message_store.list_messages(conn, c.id, after_seq=None, limit=100_000)
             for m in await content.open_messages(conn, c, listed):
                 found.append(("messages.text (sealed)", m.text))
                 for item in m.items:

@@ -6,15 +6,28 @@ from __future__ import annotations
 
 import pathlib
 import re
+from dataclasses import replace
+from datetime import UTC, datetime
 
 from consult.model import Principal
+from consult.model.consultations import Consultation, Participant
 from consult.policy.model import Party
 from consult.services import parties
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-C = {"origin_org": "kela", "target_org": "vantaa", "purpose": "tt.supplementary_assistance",
-     "created_role": "advisor", "created_by": "kela.aino"}
-INTAKE = {**C, "purpose": "sh.referral"}
+AT = datetime(2026, 1, 2, tzinfo=UTC)
+C = Consultation(
+    seq=1, id="c1", topic="other", urgency="normal", question_sealed=b"", question_spans=None,
+    purpose="tt.supplementary_assistance", origin_org="kela", created_by="kela.aino", created_role="advisor",
+    target_org="vantaa", pool=None, expert_id=None, client_ref=None, case_ref=None, status="open", claimed_by=None,
+    claimed_at=None, first_response_at=None, closed_at=None, outcome=None, outcome_note_sealed=None,
+    outcome_note_spans=None, closed_by=None, closed_org=None, closed_role=None, legal_hold=False, shredded_at=None,
+    created_at=AT, escalated_pool=None, question_flagged=(), outcome_flagged=())
+INTAKE = replace(C, purpose="sh.referral")
+
+
+def _joined(role: str) -> Participant:
+    return Participant("c1", "u1", "vantaa", role, "u1", AT)
 
 
 def _who(org: str, *roles: str, user: str = "u1") -> Principal:
@@ -31,7 +44,7 @@ def test_no_service_builds_a_party_of_its_own() -> None:
 
 def test_a_participant_reads_in_the_role_they_take_part_in() -> None:
     who = _who("vantaa", "expert", "social_worker")
-    assert parties.of_principal(who, {"role": "expert"}, C) == Party("vantaa", "expert", "u1")
+    assert parties.of_principal(who, _joined("expert"), C) == Party("vantaa", "expert", "u1")
 
 
 def test_a_reader_offered_the_consultation_reads_in_the_offered_role() -> None:
@@ -62,7 +75,7 @@ def test_every_reader_party_is_made_by_the_one_rule() -> None:
     """The signed-in reader, a participant receiving a live event and an expert offered the
     consultation are one rule's answers: the same user reads as the same party on every path."""
     who = _who("vantaa", "expert", "social_worker")
-    row = {"user_id": "u1", "org": "vantaa", "role": "expert"}
+    row = _joined("expert")
     assert parties.participant(C, row) == parties.of_principal(who, row, C) == parties.reader(
         C, "u1", "vantaa", joined_role="expert")
     assert parties.offered(C, "u1") == parties.reader(C, "u1", "vantaa", roles=("expert",))
