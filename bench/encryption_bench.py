@@ -56,16 +56,16 @@ async def new_consultation(db: Database, content: Content, now: datetime) -> str
     return cid
 
 
-def message_rows(content: Content, key, cid: str, now: datetime, sealed: bool):  # type: ignore[no-untyped-def]
+def message_rows(content: Content, key, cid: str, now: datetime, sealed: bool) -> message_store.SealedMessage:  # type: ignore[no-untyped-def]
     mid = str(uuid.uuid4())
     text = content.seal_text(key, mid, TEXT) if sealed else TEXT.encode()
-    values = {"id": mid, "consultation_id": cid, "author_id": "bench", "author_org": "kela", "author_role": "advisor",
-              "author_name": "Bench", "text_sealed": text, "text_spans": None, "created_at": now}
-    items = [{"idx": i, "category": "application.status", "consent_id": None, "attachment_id": None,
-              "referral_condition": None, "referral_justification_sealed": None,
-              "value_sealed": content.seal_item(key, mid, i, "value", v) if sealed else v.encode()}
-             for i, v in enumerate(ITEMS)]
-    return values, items
+    items = tuple(
+        message_store.SealedItem(i, "application.status",
+                                 content.seal_item(key, mid, i, "value", v) if sealed else v.encode())
+        for i, v in enumerate(ITEMS))
+    return message_store.SealedMessage(
+        id=mid, consultation_id=cid, author_id="bench", author_org="kela", author_role="advisor",
+        author_name="Bench", text_sealed=text, text_spans=None, flagged_categories=(), created_at=now, items=items)
 
 
 async def store_messages(db: Database, content: Content, cid: str, n: int, *, sealed: bool,
@@ -75,8 +75,7 @@ async def store_messages(db: Database, content: Content, cid: str, n: int, *, se
     async def one() -> None:
         async def unit(conn):  # type: ignore[no-untyped-def]
             key = await content.key(conn, cid)
-            values, items = message_rows(content, key, cid, now, sealed)
-            await message_store.insert_message(conn, values, items)
+            await message_store.insert_message(conn, message_rows(content, key, cid, now, sealed))
 
         await db.write(unit)
 
@@ -105,8 +104,7 @@ async def bulk(db: Database, content: Content, consultations: int, per: int) -> 
         async def unit(conn, cid=cid):  # type: ignore[no-untyped-def]
             key = await content.key(conn, cid)
             for _ in range(per):
-                values, items = message_rows(content, key, cid, now, True)
-                await message_store.insert_message(conn, values, items)
+                await message_store.insert_message(conn, message_rows(content, key, cid, now, True))
 
         await db.write(unit)
 

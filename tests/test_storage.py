@@ -271,39 +271,48 @@ async def test_postgresql_migrations_and_writer():
         await admin.dispose()
 
 
-async def test_writers_of_two_instances_that_deadlock_both_commit(pg_migrated):
-    """Two instances' writers lock the same two rows in opposite orders (as when a user's first
-    requests reach two instances at once and each records the user): PostgreSQL aborts one as the
-    deadlock victim, and that unit runs again once the other has committed — both callers get
-    their result, none an error, and each row carries both changes exactly once."""
-    a, b = Database(pg_migrated), Database(pg_migrated)
-    await a.start()
-    await b.start()
+async def test_a_unit_aborted_as_a_deadlock_victim_runs_again_and_commits(pg_migrated):
+    """A unit that PostgreSQL aborts as the deadlock victim (SQLSTATE 40P01) runs again once its
+    batch committed: its caller gets the result, not an error, and its change is stored once.
+    Instances' writers cannot deadlock one another (each takes the write-order lock first;
+    tests/scale/test_write_order_postgres.py), so the other party here is a plain connection
+    that locks the same two rows in the opposite order."""
+    db = Database(pg_migrated)
+    await db.start()
+    other = create_async_engine(pg_migrated)
     try:
         async def seed(conn):
             for user in ("u1", "u2"):
                 await conn.execute(text("INSERT INTO directory_users VALUES (:u, 'kela', '[]', 'N', now())"),
                                    {"u": user})
-        await a.write(seed)
-        a_holds, b_holds = asyncio.Event(), asyncio.Event()
+        await db.write(seed)
+        unit_holds, other_holds = asyncio.Event(), asyncio.Event()
+        runs = 0
 
-        def unit(first, second, mark, mine, theirs):
-            async def run(conn):
-                await conn.execute(text("UPDATE directory_users SET name = name || :m WHERE user_id = :u"),
-                                   {"m": mark, "u": first})
-                mine.set()
-                await theirs.wait()
-                await conn.execute(text("UPDATE directory_users SET name = name || :m WHERE user_id = :u"),
-                                   {"m": mark, "u": second})
-                return mark
-            return run
+        async def unit(conn):
+            nonlocal runs
+            runs += 1
+            await conn.execute(text("UPDATE directory_users SET name = name || 'a' WHERE user_id = 'u1'"))
+            if runs == 1:
+                unit_holds.set()
+                await other_holds.wait()
+            # Waits for the other's lock first, so this backend runs the deadlock check and is the victim.
+            await conn.execute(text("UPDATE directory_users SET name = name || 'a' WHERE user_id = 'u2'"))
+            return "a"
 
-        results = await asyncio.gather(a.write(unit("u1", "u2", "a", a_holds, b_holds)),
-                                       b.write(unit("u2", "u1", "b", b_holds, a_holds)), return_exceptions=True)
-        assert results == ["a", "b"]
-        async with a.read() as conn:
+        async def outside():
+            async with other.begin() as conn:
+                await conn.execute(text("UPDATE directory_users SET name = name || 'b' WHERE user_id = 'u2'"))
+                await unit_holds.wait()
+                other_holds.set()
+                await conn.execute(text("SELECT pg_sleep(0.2)"))  # the unit is now waiting on u2
+                await conn.execute(text("UPDATE directory_users SET name = name || 'b' WHERE user_id = 'u1'"))
+
+        result, _ = await asyncio.gather(db.write(unit), outside())
+        assert result == "a" and runs == 2
+        async with db.read() as conn:
             names = dict((await conn.execute(text("SELECT user_id, name FROM directory_users"))).all())
         assert sorted(names["u1"][1:]) == ["a", "b"] and sorted(names["u2"][1:]) == ["a", "b"]
     finally:
-        await a.close()
-        await b.close()
+        await other.dispose()
+        await db.close()
