@@ -88,8 +88,9 @@ async def _same_rows(db):
             assert [type(v) for row in fast for v in row.values()] == [
                 type(v) for row in await _core(conn, statement, params) for v in row.values()]
         full = await store.get(conn, "c-full")
-    assert full is not None and full["legal_hold"] is True and full["claimed_at"].tzinfo is UTC
-    assert full["question_spans"] == [{"kind": "phone", "start": 0, "end": 5}] and full["outcome_flagged"] is None
+    assert full is not None and full.legal_hold is True and full.claimed_at is not None
+    assert full.claimed_at.tzinfo is UTC
+    assert full.question_spans == [{"kind": "phone", "start": 0, "end": 5}] and full.outcome_flagged == ()
 
     async def on_writer(conn):
         return [(await Prepared(s).all(conn, p), await _core(conn, s, p)) for s, p in queries]
@@ -103,11 +104,11 @@ async def test_a_prepared_read_begins_the_read_transaction(db, tmp_path):
     other = sqlite3.connect(tmp_path / "p.db", isolation_level=None)
     try:
         async with db.read() as conn:
-            assert (await store.get(conn, "c-bare"))["status"] == "open"
+            assert (await store.get(conn, "c-bare")).status == "open"
             other.execute("UPDATE consultations SET status = 'closed' WHERE id = 'c-bare'")
             assert (await conn.execute(text("SELECT status FROM consultations WHERE id = 'c-bare'"))).scalar() == "open"
         async with db.read() as conn:
-            assert (await store.get(conn, "c-bare"))["status"] == "closed"
+            assert (await store.get(conn, "c-bare")).status == "closed"
     finally:
         other.close()
 

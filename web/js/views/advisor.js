@@ -108,8 +108,7 @@ export async function advisorView(ctx) {
     drawMine();
     if (wordsOf().length && !(loaded instanceof Node)) await searchMine();
   });
-  await Promise.all([refreshDuty(), refreshMine()]);
-
+  // Listening starts before the first reads: an event arriving while they run refreshes after them.
   const later = debounce(refreshDuty, 300);
   const laterMine = debounce(refreshMine, 200);
   const stopUnread = onUnread(laterMine);
@@ -118,6 +117,7 @@ export async function advisorView(ctx) {
         || event.type === "live.resumed") later();
     if (event.type.startsWith("consultation.") || event.type === "live.resumed") laterMine();
   });
+  await Promise.all([refreshDuty(), refreshMine()]);
   return () => {
     stopUnread();
     stopLive();

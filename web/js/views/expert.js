@@ -54,7 +54,7 @@ export async function expertView(ctx) {
   async function refreshAll() {
     await Promise.all([refreshQueue(), refreshMine(), refreshClosed()]);
   }
-  await Promise.all([refreshAll(), refreshRoster(), refreshDrafts()]);
+  // Listening starts before the first reads: an offer arriving while they run refreshes after them.
   const later = debounce(refreshAll, 150);
   const laterRoster = debounce(refreshRoster, 300);
   const stopUnread = onUnread(later);
@@ -62,6 +62,7 @@ export async function expertView(ctx) {
     if (event.type.startsWith("consultation.") || event.type === "live.resumed") later();
     if (event.type === "presence" || event.type === "expert.updated" || event.type === "live.resumed") laterRoster();
   });
+  await Promise.all([refreshAll(), refreshRoster(), refreshDrafts()]);
   return () => {
     stopUnread();
     stopLive();
