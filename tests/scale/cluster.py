@@ -10,6 +10,7 @@ directory for its log (``<name>/server.log``), its own port and its own ``CONSUL
 
 from __future__ import annotations
 
+import ssl
 import subprocess
 import sys
 import time
@@ -18,9 +19,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from consult.auth.dev import DEMO_USERS, DevIssuer
 from tests.serverproc import ServerProcess
-from tests.test_deploy_nginx import PROXY, Nginx
+from tests.test_deploy_nginx import CLIENT, PROXY, Nginx
 from tests.test_deploy_nginx import _nginx as nginx_binary
 
 
@@ -139,3 +142,22 @@ def wait_for(check: Any, timeout: float, what: str) -> None:
     while not check():
         assert time.monotonic() < deadline, f"{what}: not within {timeout}s"
         time.sleep(0.2)
+
+
+def edge_session(edge: Nginx) -> aiohttp.ClientSession:
+    """An HTTPS client of ``edge`` that trusts its certificate, from the address nginx admits."""
+    tls = ssl.create_default_context(cafile=str(edge.cert))
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls, local_addr=(CLIENT, 0)))
+
+
+def all_message_ids(instance: Instance, cid: str) -> set[str]:
+    """Every message id of consultation ``cid`` readable through ``instance``, page by page."""
+    found: set[str] = set()
+    cursor = ""
+    while True:
+        status, page = instance.call("GET", f"/api/v1/consultations/{cid}/messages?limit=200{cursor}", "kela.aino")
+        assert status == 200, page
+        found |= {m["id"] for m in page["items"]}
+        if not page["next"]:
+            return found
+        cursor = f"&cursor={page['next']}"

@@ -18,15 +18,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import ssl
 import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from tests.scale.cluster import Cluster, Instance, cluster_behind_nginx
-from tests.test_deploy_nginx import CLIENT, Nginx
+from tests.scale.cluster import Cluster, Instance, all_message_ids, cluster_behind_nginx, edge_session
+from tests.test_deploy_nginx import Nginx
 
 USERS = ("kela.aino", "vantaa.sanna")
 METRICS_TOKEN = "cluster-live-events-metrics-token-0123456789"
@@ -54,11 +53,6 @@ class Progress:
             assert remaining > 0, f"{what}: not within {within}s"
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
-
-
-def _session(edge: Nginx) -> aiohttp.ClientSession:
-    tls = ssl.create_default_context(cafile=str(edge.cert))
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls, local_addr=(CLIENT, 0)))
 
 
 class Client:
@@ -157,7 +151,7 @@ async def _traffic(edge: Nginx, cluster: Cluster, cid: str, acked: list[str], fa
     """Messages through nginx from both sides until ``stop``: ids answered 201 go to ``acked``."""
     any_instance = cluster.instances[0]
     tokens = {user: any_instance.token(user) for user in USERS}
-    async with _session(edge) as https:
+    async with edge_session(edge) as https:
         async def sender(user: str, n: int) -> None:
             turn = 0
             while not stop.is_set():
@@ -175,18 +169,6 @@ async def _traffic(edge: Nginx, cluster: Cluster, cid: str, acked: list[str], fa
                     failed.append(type(exc).__name__)
 
         await asyncio.gather(*(sender(user, n) for n, user in enumerate(USERS * SENDERS_PER_USER)))
-
-
-def _all_messages(instance: Instance, cid: str) -> set[str]:
-    found: set[str] = set()
-    cursor = ""
-    while True:
-        status, page = instance.call("GET", f"/api/v1/consultations/{cid}/messages?limit=200{cursor}", "kela.aino")
-        assert status == 200, page
-        found |= {m["id"] for m in page["items"]}
-        if not page["next"]:
-            return found
-        cursor = f"&cursor={page['next']}"
 
 
 async def _resume_elsewhere(client: Client, edge: Nginx, https: aiohttp.ClientSession, direct: aiohttp.ClientSession,
@@ -224,7 +206,7 @@ async def test_live_events_cross_instances_once_and_resume_after_a_sigkill(tmp_p
         status, claimed = b.call("POST", f"/api/v1/consultations/{cid}/claim", "vantaa.sanna")
         assert status == 200, claimed
 
-        async with aiohttp.ClientSession() as direct, _session(edge) as https:
+        async with aiohttp.ClientSession() as direct, edge_session(edge) as https:
             # Both users on every instance directly, and through nginx: its round-robin puts
             # consecutive sockets on different instances.
             clients: list[Client] = []
@@ -285,7 +267,7 @@ async def test_live_events_cross_instances_once_and_resume_after_a_sigkill(tmp_p
                 await asyncio.wait_for(traffic, 60)
             assert len(acked) > before_kill, "no message acknowledged after the kill"
 
-            readable = _all_messages(survivors[0], cid)
+            readable = all_message_ids(survivors[0], cid)
             assert set(acked) <= readable, f"{len(set(acked) - readable)} acknowledged messages lost"
             # readable may hold a message the victim committed but could not answer: it is
             # delivered like any other, so each client must see exactly what is readable.

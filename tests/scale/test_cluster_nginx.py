@@ -10,23 +10,17 @@ Skips without PostgreSQL or nginx on a developer's machine (nginx: fails in CI, 
 from __future__ import annotations
 
 import asyncio
-import ssl
 import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from tests.scale.cluster import Cluster, Instance, cluster_behind_nginx, wait_for
-from tests.test_deploy_nginx import CLIENT, Nginx
+from tests.scale.cluster import Cluster, Instance, all_message_ids, cluster_behind_nginx, edge_session, wait_for
+from tests.test_deploy_nginx import Nginx
 
 LEASE_SECONDS = 3
 PRESENCE_SECONDS = 3
-
-
-def _session(edge: Nginx) -> aiohttp.ClientSession:
-    tls = ssl.create_default_context(cafile=str(edge.cert))
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls, local_addr=(CLIENT, 0)))
 
 
 def _auth(instance: Instance, user: str) -> dict[str, str]:
@@ -43,7 +37,7 @@ async def _messages(edge: Nginx, cluster: Cluster, cid: str, acked: list[str], f
                     stop: asyncio.Event) -> None:
     """Messages through nginx, from both sides, until ``stop``: ids answered 201 go to ``acked``."""
     any_instance = cluster.instances[0]
-    async with _session(edge) as https:
+    async with edge_session(edge) as https:
         async def sender(user: str, n: int) -> None:
             turn = 0
             while not stop.is_set():
@@ -63,18 +57,6 @@ async def _messages(edge: Nginx, cluster: Cluster, cid: str, acked: list[str], f
         await asyncio.gather(*(sender(user, n) for n, user in enumerate(["kela.aino", "vantaa.sanna"] * 3)))
 
 
-def _all_messages(instance: Instance, cid: str) -> set[str]:
-    found: set[str] = set()
-    cursor = ""
-    while True:
-        status, page = instance.call("GET", f"/api/v1/consultations/{cid}/messages?limit=200{cursor}", "kela.aino")
-        assert status == 200, page
-        found |= {m["id"] for m in page["items"]}
-        if not page["next"]:
-            return found
-        cursor = f"&cursor={page['next']}"
-
-
 async def test_three_instances_behind_nginx_survive_a_sigkill(tmp_path: Path, pg_migrated: str) -> None:
     env = {"CONSULT_LEASE_SECONDS": str(LEASE_SECONDS), "CONSULT_PRESENCE_SECONDS": str(PRESENCE_SECONDS),
            "CONSULT_AUDIT_CHECKPOINT_SECONDS": "1"}
@@ -83,7 +65,7 @@ async def test_three_instances_behind_nginx_survive_a_sigkill(tmp_path: Path, pg
         for instance in cluster.instances:
             status, me = instance.call("GET", "/api/v1/me", "kela.aino")
             assert status == 200 and me["id"] == "kela.aino", me
-        async with _session(edge) as https:
+        async with edge_session(edge) as https:
             for _ in cluster.instances:
                 async with https.get(f"{edge.base}/readyz") as r:
                     assert r.status == 200 and (await r.json())["status"] == "ready"
@@ -137,7 +119,7 @@ async def test_three_instances_behind_nginx_survive_a_sigkill(tmp_path: Path, pg
         assert len(acked) > before_kill, "no message acknowledged after the kill"
         assert took_over <= LEASE_SECONDS * 4 / 3 + 5
         # every acknowledged message is readable through another instance
-        readable = _all_messages(survivor, cid)
+        readable = all_message_ids(survivor, cid)
         assert set(acked) <= readable, f"{len(set(acked) - readable)} acknowledged messages lost"
 
         cluster.stop()  # the survivors stop cleanly, each signing what it wrote
