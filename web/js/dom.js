@@ -34,8 +34,12 @@ export function append(el, children) {
 }
 
 export function replace(el, ...children) {
+  // An element that had focus and is put back (a form kept across a redraw) keeps it.
+  const focused = el.contains(document.activeElement) ? document.activeElement : null;
   el.replaceChildren();
-  return append(el, children);
+  append(el, children);
+  if (focused && focused !== document.activeElement && el.contains(focused)) focused.focus({ preventScroll: true });
+  return el;
 }
 
 /** A labelled form control: label, control, optional hint and error, wired with aria attributes. */
@@ -93,28 +97,11 @@ export function radios(legend, options, { name, value } = {}) {
   return set;
 }
 
-// A table region that scrolls sideways becomes a named, focusable region; one that fits does not.
-// Both the region and its table are watched: either may change width alone.
-const scrollWatch = typeof ResizeObserver === "function" ? new ResizeObserver((entries) => {
-  for (const target of new Set(entries.map((entry) => entry.target.closest(".table-wrap")))) {
-    if (!target) continue;
-    if (target.scrollWidth > target.clientWidth || target.scrollHeight > target.clientHeight) {
-      target.setAttribute("role", "region");
-      target.setAttribute("aria-labelledby", target.dataset.caption);
-      target.tabIndex = 0;
-    } else {
-      target.removeAttribute("role");
-      target.removeAttribute("aria-labelledby");
-      target.removeAttribute("tabindex");
-    }
-  }
-}) : null;
-
 /**
  * A table with a caption; ``columns`` are [heading, (row) => cell content]. On a narrow screen
  * (or at high zoom) each row is stacked as a card with the column's heading beside each value;
- * where a table is still wider than its place, it scrolls inside its own region, which is then
- * named by the caption and reachable by keyboard (WCAG 1.4.10, 2.1.1).
+ * where a table is still wider than its place, it scrolls inside its own box, named by the
+ * caption and reachable by keyboard (WCAG 1.4.10, 2.1.1).
  */
 export function table(caption, columns, rows, { empty } = {}) {
   if (!rows.length && empty) return h("p", { class: "empty", text: empty });
@@ -125,11 +112,12 @@ export function table(caption, columns, rows, { empty } = {}) {
       h("thead", {}, h("tr", {}, columns.map(([heading]) => h("th", { scope: "col", text: heading })))),
       h("tbody", {}, rows.map((row) => h("tr", {}, columns.map(([heading, cell]) =>
         h("td", { dataset: { label: heading } }, cell(row))))))));
-  wrap.dataset.caption = captionId;
-  if (scrollWatch) {
-    scrollWatch.observe(wrap);
-    scrollWatch.observe(wrap.firstElementChild);
-  }
+  // Always in the tab order and named by its caption, whether or not it scrolls at this width:
+  // that changes with zoom, fonts and language, and a keyboard user must reach it in every case.
+  // A group, not a region: the section around a table is often the landmark of the same name.
+  wrap.setAttribute("role", "group");
+  wrap.setAttribute("aria-labelledby", captionId);
+  wrap.tabIndex = 0;
   return wrap;
 }
 

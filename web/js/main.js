@@ -223,22 +223,32 @@ async function route() {
   }
   const found = ROUTES.map((r) => [r, r.pattern.exec(hash)]).find(([, m]) => m);
   const main = document.getElementById("main");
-  main.replaceChildren();
+  // Each view draws into a box of its own: a view still loading when the user has gone on draws
+  // into its detached box, never beside the next view, and its result is dropped.
+  const seq = app.routeSeq = (app.routeSeq || 0) + 1;
+  const box = h("div", { class: "view" });
+  main.replaceChildren(box);
   renderChrome();
   if (!found || (found[0].needs && !may(...found[0].needs))) {
-    main.append(h("h1", { tabindex: "-1", text: t("app.notfound") }),
+    box.append(h("h1", { tabindex: "-1", text: t("app.notfound") }),
       h("p", {}, h("a", { href: homeFor(session.user), text: t("app.home") })));
     focusHeading(main);
     return;
   }
   const [entry, match] = found;
-  const ctx = { main, params: match.slice(1), config: app.config, announce, navigate, signedIn, signinError, beginSignIn };
+  const ctx = { main: box, params: match.slice(1), config: app.config, announce, navigate, signedIn, signinError, beginSignIn };
+  let cleanup = null;
   try {
-    app.cleanup = (await entry.view(ctx)) || null;
+    cleanup = (await entry.view(ctx)) || null;
   } catch (error) {
     console.error(error);
-    main.append(h("p", { class: "error", role: "alert", text: t("error.view") }));
+    box.append(h("p", { class: "error", role: "alert", text: t("error.view") }));
   }
+  if (seq !== app.routeSeq) {
+    if (cleanup) cleanup();
+    return;
+  }
+  app.cleanup = cleanup;
   // The drafts of a session that ran out go back into the view they were written in (and are
   // dropped if the user goes elsewhere first).
   if (app.drafts && app.drafts.route === hash) restoreDrafts(main, app.drafts.drafts);

@@ -348,8 +348,21 @@ function actionsView(ctx, state, render) {
     out.push(h("a", { class: "button-link secondary", href: `#/consents?ref=${c.client_ref}`, text: t("consultation.consents") }));
   }
   if (c.status !== "closed" && isParticipant(c)) {
-    if (offers("POST", "/api/v1/consultations/{id}/participants")) out.push(participantForm(c, state, render, ctx));
-    out.push(closeForm(c, state, render, ctx));
+    // The forms survive a re-render (a live event, another's claim) with what is being typed and
+    // a confirmation being asked for; they are built anew only when what they offer changed.
+    const forms = state.forms || (state.forms = new Map());
+    const kept = (name, key, build) => {
+      const held = forms.get(name);
+      if (held && held.key === key) return held.el;
+      const el = build();
+      forms.set(name, { key, el });
+      return el;
+    };
+    const people = (c.participants || []).map((p) => p.user_id).join(",");
+    if (offers("POST", "/api/v1/consultations/{id}/participants")) {
+      out.push(kept("participants", `${c.id}:${people}`, () => participantForm(c, state, render, ctx)));
+    }
+    out.push(kept("close", c.id, () => closeForm(c, state, render, ctx)));
   }
   out.push(status);
   return out;

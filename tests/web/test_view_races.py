@@ -1,0 +1,68 @@
+"""End-to-end in headless Chromium: what happens while the page is busy. A view still loading when
+the user goes on never draws beside the next view; a form being filled in survives a live event
+that redraws the consultation around it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.synthetic import hetu
+from tests.web.test_editing import _ask, _claim
+
+
+def test_a_view_still_loading_when_the_user_goes_on_is_not_drawn_beside_the_next(tabs):
+    officer = tabs()
+    page = officer.page
+    held: list[Any] = []
+    # The directory of names every view reads first is held until the officer has gone on.
+    page.route("**/api/v1/experts", lambda route: held.append(route))
+    officer.sign_in("kela.tuula")
+    for _ in range(200):
+        if held:
+            break
+        page.wait_for_timeout(25)
+    assert held, "the first view did not read the directory"
+    page.evaluate("() => { location.hash = '#/privacy/report'; }")
+    page.wait_for_function("() => location.hash === '#/privacy/report'")
+    page.wait_for_timeout(100)
+    for route in held:
+        route.continue_()
+    page.unroute("**/api/v1/experts")
+    page.wait_for_selector("#report-h")
+    page.wait_for_load_state("networkidle")
+    officer.settle()
+    assert page.locator("main h1").count() == 1
+    assert page.locator("main .subnav").count() == 1
+    assert page.locator("main .section-body").count() == 1
+    assert page.locator("main .subnav a[aria-current=page]").get_attribute("href") == "#/privacy/report"
+    officer.axe("the report after leaving a view that was still loading")
+
+
+def test_the_close_form_keeps_what_is_typed_when_a_live_event_redraws_the_consultation(tabs):
+    advisor, expert = tabs(), tabs()
+    a = advisor.sign_in("kela.eero")
+    expert.sign_in("vantaa.mikko")
+    cid = _ask(a, client=hetu(83), question="Miten tilanne huomioidaan?")
+    _claim(expert, cid)
+    e = expert.page
+    e.click(".close-box summary")
+    e.select_option(".close-box select[name=outcome]", "referred")
+    e.fill(".close-box input[name=note]", "Ohjattu sosiaalityöntekijälle.")
+    e.focus(".close-box input[name=note]")
+
+    # The advisor adds a colleague: the expert's view is redrawn by the live event.
+    a.wait_for_selector(".participant-box summary")
+    a.click(".participant-box summary")
+    a.fill("form.participant-form input[name=user_id]", "vantaa.sanna")
+    a.click("form.participant-form button[type=submit]")
+    a.wait_for_selector(".participants li[data-user='vantaa.sanna'], .participant-box .error")
+    assert a.locator(".participant-box .error").count() == 0, a.inner_text(".participant-box")
+    e.wait_for_selector(".participants li[data-user='vantaa.sanna']")
+
+    assert e.get_attribute(".close-box", "open") is not None
+    assert e.input_value(".close-box input[name=note]") == "Ohjattu sosiaalityöntekijälle."
+    assert e.input_value(".close-box select[name=outcome]") == "referred"
+    assert e.evaluate("() => document.activeElement.name") == "note"
+    e.click(".close-box button[type=submit]")
+    e.wait_for_selector(".badge-status-closed")
+    assert "Ohjattu sosiaalityöntekijälle." in e.inner_text(".c-header .facts")
