@@ -23,10 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from consult.crypto import FileKeyring  # noqa: E402
 from consult.model import SystemClock  # noqa: E402
 from consult.model.consultations import Consultation  # noqa: E402
 from consult.services.content import Content  # noqa: E402
+from consult.services.deployment import KeyFiles, bind_keys  # noqa: E402
 from consult.services.keys import KeyManagement  # noqa: E402
 from consult.services.vault import Vault  # noqa: E402
 from consult.storage import consultations as consultation_store  # noqa: E402
@@ -122,11 +122,14 @@ async def main() -> None:
         work = Path(tmp)
         url = f"sqlite+aiosqlite:///{work / 'bench.db'}"
         await asyncio.to_thread(migrate.upgrade, url)
-        keyring = FileKeyring.open(work / "keys.json", create=True)
-        content = Content(Vault(keyring, keyring))
         db = Database(url)
         await db.start()
         try:
+            # The keys as `consult init` makes them: files created and their fingerprints recorded,
+            # which rotation checks before it changes anything.
+            files = KeyFiles(work / "keys.json", work / "audit.key", "bench", "bench.konsulta.invalid")
+            keyring = (await bind_keys(db, files, SystemClock(), create=True)).keyring
+            content = Content(Vault(keyring, keyring))
             now = datetime.now(UTC)
             sealed_cid = await new_consultation(db, content, now)
             plain_cid = await new_consultation(db, content, now)
