@@ -22,7 +22,7 @@ from consult.model import instant
 from consult.services import gate
 from consult.services.agreements import AgreementInput
 from consult.services.holidays import finnish_holidays
-from consult.services.paging import clamp_limit
+from consult.services.paging import MAX_LIMIT, clamp_limit
 from consult.services.statistics import parse_month
 
 _NAME = re.compile(r"^[a-z0-9_.-]{1,64}$")
@@ -250,6 +250,13 @@ async def search_knowledge(request: web.Request) -> web.Response:
     return _json({"items": items, "next": None})
 
 
+async def search_knowledge_body(request: web.Request, body: KnowledgeSearch) -> web.Response:
+    """The words come in the body, never in the URL (proxy logs, history, Referer)."""
+    items = await request.app[keys.KNOWLEDGE].search(caller(request), body.q, body.topic, clamp_limit(body.limit),
+                                                     context(request))
+    return _json({"items": items, "next": None})
+
+
 async def knowledge_drafts(request: web.Request) -> web.Response:
     who = caller(request)
     items = await request.app[keys.KNOWLEDGE].drafts(who, clamp_limit(v.query_int(request, "limit")), context(request))
@@ -439,6 +446,14 @@ class EntryPage(Answer):
     next: str | None
 
 
+class KnowledgeSearch(Body):
+    """A search of the approved entries, in the body so that the words typed are in no URL."""
+
+    q: Annotated[str, text(200, description="words to search (Finnish full-text)")]
+    topic: TopicName | None = None
+    limit: Annotated[int, Meta(ge=1, le=MAX_LIMIT)] | None = None
+
+
 _MONTHS = (("from", s.MONTH, "first month YYYY-MM (default: 11 months before to)"),
            ("to", s.MONTH, "last month YYYY-MM (default: this month)"))
 _LIMIT = (s.LIMIT_QUERY,)
@@ -498,6 +513,9 @@ ROUTING_ROUTES: tuple[Route, ...] = (
           who="staff", response=EntryPage, errors=(400, 401, 403, 422),
           query=(("q", {"type": "string", "maxLength": 200}, "words to search"),
                  ("topic", {"type": "string"}, "only this topic"), *_LIMIT)),
+    Route("POST", "/api/v1/knowledge/search", search_knowledge_body,
+          "Search the approved entries (Finnish full-text), the words in the body (never in a URL)",
+          who="staff", body=KnowledgeSearch, response=EntryPage, errors=(400, 401, 403, 413, 415, 422)),
     Route("GET", "/api/v1/knowledge/drafts", knowledge_drafts, action="knowledge.drafts",
           summary="Entries of your organisation awaiting approval",
           who="expert, admin", response=EntryPage, errors=(400, 401, 403), query=_LIMIT),

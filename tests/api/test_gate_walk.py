@@ -319,6 +319,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/v1/clients"): Operation("kela.aino", {"hetu": "010190-900P"}),
     ("POST", "/api/v1/scan"): Operation("kela.aino", {"text": "Teksti", "purpose": "general"}),
     ("POST", "/api/v1/consultations/search"): Operation("kela.aino", {"q": "Kysymys", "limit": 5}),
+    ("POST", "/api/v1/knowledge/search"): Operation("kela.aino", {"q": "Liite", "limit": 5}),
     ("POST", "/api/v1/clients/{ref}/consents"): Operation("kela.aino", CONSENT, _client),
     ("POST", "/api/v1/consents/{id}/versions"): Operation("kela.aino", CONSENT, _consent),
     ("POST", "/api/v1/clients/{ref}/prohibitions"): Operation("kela.aino", {"category": "health"}, _client),

@@ -257,6 +257,8 @@ RECIPES: dict[tuple[str, str], Recipe] = {
         "kela.tuula", f"/api/v1/consultations/{w.cid}/break-glass", json=WHY)),
     ("POST", "/api/v1/consultations/{id}/knowledge"): _propose_call,
     ("GET", "/api/v1/knowledge"): fixed(lambda w: Call("kela.aino", "/api/v1/knowledge?q=vuokrasopimuksesta")),
+    ("POST", "/api/v1/knowledge/search"): fixed(lambda w: Call(
+        "kela.aino", "/api/v1/knowledge/search", json={"q": "vuokrasopimuksesta"})),
     ("GET", "/api/v1/knowledge/drafts"): after(_draft, lambda w, _e: Call("vantaa.mikko", "/api/v1/knowledge/drafts")),
     ("GET", "/api/v1/knowledge/{id}"): fixed(lambda w: Call("kela.aino", f"/api/v1/knowledge/{w.entry}")),
     ("POST", "/api/v1/knowledge/{id}/approve"): _approve_call,

@@ -68,10 +68,20 @@ async def test_only_a_participating_expert_writes_and_another_approves(api):
     seen = await api.call("GET", f"/api/v1/knowledge/{entry['id']}", "kela.aino", expect=200)
     assert "source_consultation_id" not in seen and "created_by" not in seen
 
-    # Advisors find it by inflected Finnish words, with or without the umlauts.
+    # Advisors find it by inflected Finnish words, with or without the umlauts; the same search
+    # with the words in a POST body (what the app uses: no URL holds them) finds the same.
     for query in ("vuokrasopimuksen liite", "toimeentulotukihakemus", "riittaako vuokrasopimus", "VUOKRANANTAJAN"):
         hits = await api.call("GET", f"/api/v1/knowledge?q={query}", "kela.aino", expect=200)
         assert [h["id"] for h in hits["items"]] == [entry["id"]], query
+        posted = await api.call("POST", "/api/v1/knowledge/search", "kela.aino", json={"q": query}, expect=200)
+        assert posted == hits, query
+    posted = await api.call("POST", "/api/v1/knowledge/search", "kela.aino",
+                            json={"q": "vuokrasopimus", "topic": entry["topic"], "limit": 1}, expect=200)
+    assert [h["id"] for h in posted["items"]] == [entry["id"]]
+    for bad in ({"q": "  "}, {"q": "x" * 201}, {"q": "vuokra", "topic": "no_such_topic"}, {"q": "vuokra", "limit": 0},
+                {"q": "vuokra", "extra": 1}, {}):
+        refused = await api.call("POST", "/api/v1/knowledge/search", "kela.aino", json=bad, expect=422)
+        assert "vuokra" not in str(refused["error"]), bad
     assert (await api.call("GET", "/api/v1/knowledge?q=asumistuki", "kela.aino", expect=200))["items"] == []
     assert (await api.call("GET", "/api/v1/knowledge?q=\"*)(", "kela.aino", expect=200))["items"] != []  # no crash
 

@@ -226,8 +226,11 @@ def test_expert_turns_a_closed_consultation_into_a_knowledge_entry_and_a_colleag
 
     advisor.go("#/advisor", ready="#kb-h")
     a.fill("input[name=q]", "vuokrasopimuksen liite")
-    a.click("#kb-h ~ form button[type=submit]")
+    with a.expect_request(lambda r: "/api/v1/knowledge" in r.url) as searched:
+        a.click("#kb-h ~ form button[type=submit]")
     a.wait_for_selector(".kb-results >> text=sähköisesti allekirjoitettu vuokrasopimus")
+    # The words typed travel in the body, in no URL (proxy logs, history, Referer).
+    assert searched.value.method == "POST" and "vuokra" not in searched.value.url
 
 
 def test_attachments_upload_and_download_and_a_participant_is_added(tabs):

@@ -176,15 +176,16 @@ async function dutyPanel() {
 }
 
 function knowledgeSection() {
-  const path = "/api/v1/knowledge";
-  if (!offers("GET", path)) return null;
+  // The words typed go in the body of a POST, never in a URL (proxy logs, history, Referer).
+  const path = "/api/v1/knowledge/search";
+  if (!offers("POST", path)) return null;
   const input = h("input", { type: "search", name: "q", autocomplete: "off" });
   const results = h("div", { class: "kb-results", role: "status" });
   const search = async (event) => {
     event.preventDefault();
     if (!input.value.trim()) return;
     try {
-      const found = (await api("GET", query(path, { q: input.value.trim() }))).items || [];
+      const found = (await api("POST", path, { q: input.value.trim() })).items || [];
       replace(results, found.length
         ? h("ul", { class: "kb-list" }, found.map((entry) => h("li", {},
           h("p", { class: "kb-q" }, h("strong", { text: entry.question }), entry.topic ? ` (${label("topic", entry.topic)})` : ""),
