@@ -239,11 +239,15 @@ async def propose_entry(request: web.Request, body: EntryIn) -> web.Response:
     return _json(answer, status=201)
 
 
+# The longest knowledge search, in the URL (GET) or the body (POST).
+KNOWLEDGE_QUERY_MAX = 200
+
+
 async def search_knowledge(request: web.Request) -> web.Response:
     who = caller(request)
     query = request.query.get("q")
-    if query is not None and len(query) > 200:
-        raise Unprocessable("q: at most 200 characters", code="invalid_field")
+    if query is not None and len(query) > KNOWLEDGE_QUERY_MAX:
+        raise Unprocessable(f"q: at most {KNOWLEDGE_QUERY_MAX} characters", code="invalid_field")
     topic = request.query.get("topic") or None
     items = await request.app[keys.KNOWLEDGE].search(who, query, topic, clamp_limit(v.query_int(request, "limit")),
                                                      context(request))
@@ -449,7 +453,7 @@ class EntryPage(Answer):
 class KnowledgeSearch(Body):
     """A search of the approved entries, in the body so that the words typed are in no URL."""
 
-    q: Annotated[str, text(200, description="words to search (Finnish full-text)")]
+    q: Annotated[str, text(KNOWLEDGE_QUERY_MAX, description="words to search (Finnish full-text)")]
     topic: TopicName | None = None
     limit: Annotated[int, Meta(ge=1, le=MAX_LIMIT)] | None = None
 
@@ -511,7 +515,7 @@ ROUTING_ROUTES: tuple[Route, ...] = (
           errors=_WRITE_ERRORS),
     Route("GET", "/api/v1/knowledge", search_knowledge, "Search the approved entries (Finnish full-text)",
           who="staff", response=EntryPage, errors=(400, 401, 403, 422),
-          query=(("q", {"type": "string", "maxLength": 200}, "words to search"),
+          query=(("q", {"type": "string", "maxLength": KNOWLEDGE_QUERY_MAX}, "words to search"),
                  ("topic", {"type": "string"}, "only this topic"), *_LIMIT)),
     Route("POST", "/api/v1/knowledge/search", search_knowledge_body,
           "Search the approved entries (Finnish full-text), the words in the body (never in a URL)",
