@@ -6,7 +6,6 @@ from typing import Any
 
 from aiohttp import web
 
-from consult.errors import Unprocessable
 from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
@@ -14,7 +13,6 @@ from consult.http.principal import caller, context
 from consult.http.route import Route
 from consult.model import secrecy, wire
 from consult.model.identifiers import ClientRef, as_client_ref
-from consult.model.vocabulary import STATUSES
 from consult.policy.model import Referral
 from consult.services.consultations import SEARCH_SCAN, NewConsultation
 from consult.services.directory import ExpertInput
@@ -42,11 +40,8 @@ async def me(request: web.Request) -> web.Response:
 # -- directory ------------------------------------------------------------------------------
 
 
-async def list_experts(request: web.Request) -> web.Response:
-    org = request.query.get("org")
-    if org is not None and not v._ORG.match(org):
-        return _json({"items": [], "next": None})
-    items = await request.app[keys.DIRECTORY].list_experts(org)
+async def list_experts(request: web.Request, *, query: s.OrgQuery) -> web.Response:
+    items = await request.app[keys.DIRECTORY].list_experts(query.org)
     return _json({"items": items, "next": None})
 
 
@@ -92,19 +87,9 @@ async def get_child_welfare_notification(request: web.Request) -> web.Response:
     return _json(body)
 
 
-async def list_consultations(request: web.Request) -> web.Response:
-    who = caller(request)
-    if "q" in request.query:
-        # Search words in a URL end up in proxy logs, browser history and Referer: not echoed here either.
-        raise Unprocessable("q: search with POST /api/v1/consultations/search, the words in the body.",
-                            code="invalid_field")
+async def list_consultations(request: web.Request, *, query: s.ConsultationListQuery) -> web.Response:
     page = await request.app[keys.CONSULTATIONS].list_for(
-        who,
-        status=v.query_choice(request, "status", STATUSES),
-        limit=v.query_int(request, "limit"),
-        cursor=request.query.get("cursor"),
-        ctx=context(request),
-    )
+        caller(request), status=query.status, limit=query.limit, cursor=query.cursor, ctx=context(request))
     return _json(page)
 
 
@@ -177,15 +162,9 @@ async def preview_message(request: web.Request, body: s.MessageNew) -> web.Respo
                                                           _items(body.data), context(request)))
 
 
-async def list_messages(request: web.Request) -> web.Response:
-    who = caller(request)
+async def list_messages(request: web.Request, *, query: s.PageQuery) -> web.Response:
     page = await request.app[keys.MESSAGES].list_for(
-        who,
-        v.path_id(request),
-        limit=v.query_int(request, "limit"),
-        cursor=request.query.get("cursor"),
-        ctx=context(request),
-    )
+        caller(request), v.path_id(request), limit=query.limit, cursor=query.cursor, ctx=context(request))
     return _json({"items": page.items, "next": page.next, "secrecy": secrecy.field()})
 
 
@@ -194,14 +173,12 @@ async def mark_read(request: web.Request, body: s.MarkRead) -> web.Response:
         caller(request), v.path_id(request), body.message_id, context(request)))
 
 
-_LIST_QUERY = (s.LIMIT_QUERY, s.CURSOR_QUERY)
-
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", healthz, "Liveness", who="anyone", auth=False, response=s.Health, errors=()),
     Route("GET", "/api/v1/me", me, "The caller as the service sees them", response=s.Me, errors=(401,)),
     Route("GET", "/api/v1/experts", list_experts, "Named experts with duty and presence",
           response=s.ExpertPage, errors=(401,),
-          query=(("org", {"type": "string"}, "only this organisation's experts"),)),
+          query=s.OrgQuery),
     Route("PUT", "/api/v1/experts/{user_id}", put_expert, action="expert.update", summary="Name or update an expert",
           who="admin of that org (an expert may set their own on_duty)", body=s.ExpertPut, response=s.Expert),
     Route("POST", "/api/v1/consultations", create_consultation, action="consultation.create",
@@ -224,7 +201,7 @@ ROUTES: tuple[Route, ...] = (
           response=s.ChildWelfareNotification, errors=(401, 404)),
     Route("GET", "/api/v1/consultations", list_consultations, "Consultations visible to the caller",
           who="participants, on-duty experts", response=s.ConsultationPage, errors=(400, 401, 422),
-          query=(("status", {"type": "string", "enum": list(STATUSES)}, "filter by status"), *_LIST_QUERY)),
+          query=s.ConsultationListQuery),
     Route("POST", "/api/v1/consultations/search", search_consultations,
           f"Search the consultations visible to the caller, the words in the body (never in a URL): at most "
           f"{SEARCH_SCAN} are looked at per request, and next goes on (a page may be short, even empty)",
@@ -257,7 +234,7 @@ ROUTES: tuple[Route, ...] = (
           who="participant", body=s.MessageNew, response=s.Preview, errors=(400, 401, 403, 404, 409, 413, 415, 422)),
     Route("GET", "/api/v1/consultations/{id}/messages", list_messages, "Messages as this reader may see them",
           secret=True,
-          who="participant", response=s.MessagePage, errors=(400, 401, 404), query=_LIST_QUERY),
+          who="participant", response=s.MessagePage, errors=(400, 401, 404), query=s.PageQuery),
     Route("POST", "/api/v1/consultations/{id}/read", mark_read, "Read receipt up to a message",
           who="participant", body=s.MarkRead, response=s.ReadReceipt,
           errors=(400, 401, 403, 404, 413, 415, 422)),

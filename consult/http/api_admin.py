@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from typing import Annotated
 
-from consult.errors import BadRequest
+from aiohttp import web
+from msgspec import Meta, field
+
 from consult.http import keys
 from consult.http import schemas as s
+from consult.http import shapes as sh
 from consult.http import validation as v
 from consult.http.principal import caller, context
 from consult.http.route import Route
 from consult.http.schemas import Instant
-from consult.http.shapes import Answer, Body, UserId
+from consult.http.shapes import Answer, Body, Query, UserId
 from consult.model import identifiers
-
-_CLIENT_REF = identifiers.CLIENT_REF
 
 
 class LegalHoldBody(Body):
@@ -55,14 +56,18 @@ async def legal_hold(request: web.Request, body: LegalHoldBody) -> web.Response:
     return web.json_response(answer)
 
 
-async def client_record_export(request: web.Request) -> web.Response:
-    who = caller(request)
-    refs = tuple(r for r in request.query.getall("client_ref", []) if r)
-    if len(refs) > 1000 or not all(_CLIENT_REF.match(r) for r in refs):
-        raise BadRequest("client_ref must be client references (cl_...).", code="bad_query")
+class RecordExportQuery(Query):
+    since: Annotated[s.Since, Meta(description="closed at or after")] | None = field(default=None, name="from")
+    until: Annotated[s.Until, Meta(description="closed before (a date counts whole)")] | None = field(
+        default=None, name="to")
+    client_ref: Annotated[tuple[sh.ClientRef, ...], Meta(max_length=1000,
+                                                      description="only these clients (repeatable)")] = ()
+
+
+async def client_record_export(request: web.Request, *, query: RecordExportQuery) -> web.Response:
     lines = await request.app[keys.CLIENT_RECORD].export(
-        who, context(request), since=v.query_instant(request, "from", day="start"),
-        until=v.query_instant(request, "to", day="next_start"), client_refs=refs)
+        caller(request), context(request), since=query.since, until=query.until,
+        client_refs=tuple(identifiers.ClientRef(r) for r in query.client_ref))
     return web.Response(body="".join(lines).encode("utf-8"), content_type="application/jsonl", charset="utf-8",
                         headers={"Content-Disposition": 'attachment; filename="client-record.jsonl"'})
 
@@ -92,9 +97,7 @@ ADMIN_ROUTES: tuple[Route, ...] = (
           "the county's client record (JSON Lines, schema konsulta.client-record/1); every exported "
           "consultation is audited",
           who="privacy officer or admin",
-          query=(("from", s.TIME_OR_DATE, "closed at or after (ISO 8601 date or time with zone)"),
-                 ("to", s.TIME_OR_DATE, "closed before (a date counts whole)"),
-                 ("client_ref", {"type": "string"}, "only these clients (repeatable)")),
+          query=RecordExportQuery,
           content_type="application/jsonl", response=str, errors=(400, 401, 403)),
     Route("GET", "/api/v1/keys/status", key_status, action="keys.status",
           summary="Key-encryption key versions and what uses them",

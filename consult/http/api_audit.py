@@ -4,31 +4,29 @@ anomalies and break-glass."""
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from msgspec import UNSET, Meta, UnsetType
+from msgspec import UNSET, Meta, UnsetType, field
 
-from consult.errors import BadRequest
 from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
-from consult.http import vocabulary as vocab
 from consult.http.principal import caller, context
 from consult.http.route import Route
-from consult.http.schemas import Author, Instant, ItemOut, Secrecy, Status
-from consult.http.shapes import Answer, Body, any_text
+from consult.http.schemas import Author, Instant, ItemOut, Secrecy
+from consult.http.shapes import Answer, Body, CategoryName, Query, UserId, any_text, whole
 from consult.model import identifiers
 from consult.model.audit_fields import ProblemKind
+from consult.model.vocabulary import Status
 from consult.services import log_extract as log_extract_words
-from consult.services.audit import EXPORT_FORMATS, JUSTIFICATION_MAX, JUSTIFICATION_MIN, AuditQuery
+from consult.services.audit import JUSTIFICATION_MAX, JUSTIFICATION_MIN, AuditQuery, ExportFormat
 
-_ID = identifiers.USER_ID
-_NAME = re.compile(r"^[a-z0-9_.:-]{1,64}$")
-_MAX_INDEX = 1 << 62
 PO = "privacy officer"
+#: The longest written reason the edge takes (white space around it included); the service keeps
+#: ``JUSTIFICATION_MIN``..``JUSTIFICATION_MAX`` characters once trimmed.
+REASON_MAX = 2 * JUSTIFICATION_MAX
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -39,35 +37,64 @@ def _text(text: str) -> web.Response:
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 
-def _id(request: web.Request, name: str, *, pattern: re.Pattern[str] = _ID) -> str | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return None
-    if not pattern.match(raw):
-        raise BadRequest(f"{name} is not a valid value.", code="bad_query")
-    return raw
+class AuditFilter(Query):
+    """Which records a search, an export or the disclosures view takes (all when none is given)."""
+
+    client_ref: Annotated[UserId, Meta(description="the client")] | None = None
+    actor: Annotated[UserId, Meta(description="the user who acted")] | None = None
+    action: Annotated[str, Meta(pattern=whole(r"[a-z0-9_.]{1,64}(,[a-z0-9_.]{1,64}){0,9}"), max_length=650,
+                                description="an action, or up to ten comma-separated")] | None = None
+    outcome: Annotated[Literal["permit", "deny"], Meta(description="permit or deny")] | None = None
+    category: Annotated[CategoryName, Meta(description="data category")] | None = None
+    basis: Annotated[str, Meta(pattern=whole(r"[A-Za-z0-9_.:@-]{1,200}"),
+                               description="statute, consent, internal, or an exact basis")] | None = None
+    consultation_id: Annotated[UserId, Meta(description="the consultation")] | None = None
+    since: s.Since | None = field(default=None, name="from")
+    until: s.Until | None = field(default=None, name="to")
+
+    def audit_query(self) -> AuditQuery:
+        return AuditQuery(
+            client_ref=identifiers.as_client_ref(self.client_ref), actor_id=self.actor,
+            actions=tuple(self.action.split(",")) if self.action else (), outcome=self.outcome,
+            category=self.category, basis=self.basis, consultation_id=self.consultation_id,
+            since=self.since, until=self.until)
 
 
-def _index(request: web.Request, name: str, *, required: bool) -> int | None:
-    return v.query_int(request, name, required=required, high=_MAX_INDEX)
+class AuditSearch(AuditFilter):
+    limit: s.Limit | None = None
+    cursor: s.Cursor | None = None
 
 
-def _query(request: web.Request) -> AuditQuery:
-    actions = _id(request, "action", pattern=re.compile(r"^[a-z0-9_.]{1,64}(,[a-z0-9_.]{1,64}){0,9}$"))
-    category = _id(request, "category", pattern=_NAME)
-    if category is not None and category not in vocab.of(request).categories:
-        raise BadRequest("category is not a known category.", code="bad_query")
-    return AuditQuery(
-        client_ref=identifiers.as_client_ref(_id(request, "client_ref")),
-        actor_id=_id(request, "actor"),
-        actions=tuple(actions.split(",")) if actions else (),
-        outcome=v.query_choice(request, "outcome", ("permit", "deny")),
-        category=category,
-        basis=_id(request, "basis", pattern=re.compile(r"^[A-Za-z0-9_.:@-]{1,200}$")),
-        consultation_id=_id(request, "consultation_id"),
-        since=v.query_instant(request, "from", day="start"),
-        until=v.query_instant(request, "to", day="next_start"),
-    )
+class AuditExport(AuditFilter):
+    format: Annotated[ExportFormat, Meta(description="csv or jsonl (default)")] = "jsonl"
+
+
+class Window(Query):
+    since: s.Since | None = field(default=None, name="from")
+    until: s.Until | None = field(default=None, name="to")
+
+
+class AnomalyQuery(Window):
+    limit: s.Limit | None = None
+    cursor: s.Cursor | None = None
+
+
+class Reaching(Window):
+    reason: Annotated[str, any_text(REASON_MAX, description="why, when reaching back over two years")] | None = None
+
+
+class ExtractQuery(Reaching):
+    lang: Annotated[Literal["fi", "sv"], Meta(description="fi (default) or sv")] = "fi"
+
+
+class InclusionQuery(Query):
+    index: Annotated[s.Position, Meta(description="leaf index")]
+    size: Annotated[s.Position, Meta(description="tree size (default: now)")] | None = None
+
+
+class ConsistencyQuery(Query):
+    first: Annotated[s.Position, Meta(description="older tree size")]
+    second: Annotated[s.Position, Meta(description="newer tree size (default: now)")] | None = None
 
 
 def _trail(request: web.Request):  # type: ignore[no-untyped-def]
@@ -92,18 +119,12 @@ async def verifier_key(request: web.Request) -> web.Response:
     return _text(_trail(request).verifier_key(who) + "\n")
 
 
-async def inclusion_proof(request: web.Request) -> web.Response:
-    who = caller(request)
-    index = _index(request, "index", required=True)
-    size = _index(request, "size", required=False)
-    return _json(await _trail(request).inclusion(who, index, size))
+async def inclusion_proof(request: web.Request, *, query: InclusionQuery) -> web.Response:
+    return _json(await _trail(request).inclusion(caller(request), query.index, query.size))
 
 
-async def consistency_proof(request: web.Request) -> web.Response:
-    who = caller(request)
-    first = _index(request, "first", required=True)
-    second = _index(request, "second", required=False)
-    return _json(await _trail(request).consistency(who, first, second))
+async def consistency_proof(request: web.Request, *, query: ConsistencyQuery) -> web.Response:
+    return _json(await _trail(request).consistency(caller(request), query.first, query.second))
 
 
 async def verify(request: web.Request) -> web.Response:
@@ -114,43 +135,27 @@ async def verify(request: web.Request) -> web.Response:
 # -- searches, report, export, anomalies ----------------------------------------------------------
 
 
-async def events(request: web.Request) -> web.Response:
-    who = caller(request)
-    q = _query(request)
-    return _json(await _trail(request).events(who, q, limit=v.query_int(request, "limit"),
-                                              cursor=request.query.get("cursor"), ctx=context(request)))
+async def events(request: web.Request, *, query: AuditSearch) -> web.Response:
+    return _json(await _trail(request).events(caller(request), query.audit_query(), limit=query.limit,
+                                              cursor=query.cursor, ctx=context(request)))
 
 
-async def disclosures(request: web.Request) -> web.Response:
-    who = caller(request)
-    q = _query(request)
-    return _json(await _trail(request).disclosures(who, q, limit=v.query_int(request, "limit"),
-                                                   cursor=request.query.get("cursor"), ctx=context(request)))
+async def disclosures(request: web.Request, *, query: AuditSearch) -> web.Response:
+    return _json(await _trail(request).disclosures(caller(request), query.audit_query(), limit=query.limit,
+                                                   cursor=query.cursor, ctx=context(request)))
 
 
-async def access_report(request: web.Request) -> web.Response:
-    who = caller(request)
-    ref = v.path_id(request, "ref")
-    reason = request.query.get("reason")
-    if reason is not None and len(reason) > 4000:
-        raise BadRequest("reason is too long.", code="bad_query")
+async def access_report(request: web.Request, *, query: Reaching) -> web.Response:
     return _json(await _trail(request).access_report(
-        who, ref, since=v.query_instant(request, "from", day="start"),
-        until=v.query_instant(request, "to", day="next_start"),
-        reason=reason, ctx=context(request)))
+        caller(request), v.path_id(request, "ref"), since=query.since, until=query.until, reason=query.reason,
+        ctx=context(request)))
 
 
-async def log_extract(request: web.Request) -> web.Response:
-    who = caller(request)
-    ref = v.path_id(request, "ref")
-    lang = v.query_choice(request, "lang", ("fi", "sv")) or "fi"
-    reason = request.query.get("reason")
-    if reason is not None and len(reason) > 4000:
-        raise BadRequest("reason is too long.", code="bad_query")
+async def log_extract(request: web.Request, *, query: ExtractQuery) -> web.Response:
     policy = request.app[keys.POLICY].policy
     return _json(await _trail(request).log_extract(
-        who, ref, lang=lang, since=v.query_instant(request, "from", day="start"),
-        until=v.query_instant(request, "to", day="next_start"), reason=reason, ctx=context(request),
+        caller(request), v.path_id(request, "ref"), lang=query.lang, since=query.since, until=query.until,
+        reason=query.reason, ctx=context(request),
         org_names={org: log_extract_words.plain_name(name) for org, name in policy.organisation_names.items()},
         citation=lambda rule_id: _statute(policy, rule_id)))
 
@@ -163,19 +168,15 @@ def _statute(policy, rule_id: str) -> str | None:  # type: ignore[no-untyped-def
     return str(rule.secrecy.citation)
 
 
-async def anomalies(request: web.Request) -> web.Response:
-    who = caller(request)
+async def anomalies(request: web.Request, *, query: AnomalyQuery) -> web.Response:
     return _json(await _trail(request).anomalies(
-        who, since=v.query_instant(request, "from", day="start"),
-        until=v.query_instant(request, "to", day="next_start"),
-        limit=v.query_int(request, "limit"), cursor=request.query.get("cursor"), ctx=context(request)))
+        caller(request), since=query.since, until=query.until, limit=query.limit, cursor=query.cursor,
+        ctx=context(request)))
 
 
-async def export(request: web.Request) -> web.StreamResponse:
-    who = caller(request)
-    fmt = v.query_choice(request, "format", EXPORT_FORMATS) or "jsonl"
-    q = _query(request)
-    lines = await _trail(request).export(who, q, fmt, context(request))
+async def export(request: web.Request, *, query: AuditExport) -> web.StreamResponse:
+    fmt = query.format
+    lines = await _trail(request).export(caller(request), query.audit_query(), fmt, context(request))
     response = web.StreamResponse(headers={
         "Content-Type": "text/csv; charset=utf-8" if fmt == "csv" else "application/jsonl; charset=utf-8",
         "Content-Disposition": f'attachment; filename="audit-export.{fmt}"',
@@ -188,7 +189,7 @@ async def export(request: web.Request) -> web.StreamResponse:
 
 
 class BreakGlassBody(Body):
-    justification: Annotated[str, any_text(4000, description=(
+    justification: Annotated[str, any_text(REASON_MAX, description=(
         f"Why the content must be opened: {JUSTIFICATION_MIN} to {JUSTIFICATION_MAX} characters once trimmed, "
         "no identifiers (else 422 reason_required, invalid_field or identifier_in_text)"))] | None = None
 
@@ -205,23 +206,6 @@ async def reason(request: web.Request) -> web.Response:
 
 # -- the route table ---------------------------------------------------------------------------------
 
-_Q_INT = s.INDEX
-_Q_TIME = (s.TIME_OR_DATE, "ISO 8601 time with zone, or a date (Helsinki)")
-_FILTERS: tuple[tuple[str, s.S, str], ...] = (
-    ("client_ref", {"type": "string", "maxLength": 128}, "the client"),
-    ("actor", {"type": "string", "maxLength": 128}, "the user who acted"),
-    ("action", {"type": "string", "maxLength": 650}, "action, or several comma-separated"),
-    ("outcome", {"type": "string", "enum": ["permit", "deny"]}, "permit or deny"),
-    ("category", {"type": "string", "enum": s.CATEGORY_NAMES}, "data category"),
-    ("basis", {"type": "string", "maxLength": 200}, "statute, consent, internal, or an exact basis"),
-    ("consultation_id", {"type": "string", "maxLength": 128}, "the consultation"),
-    ("from", *_Q_TIME),
-    ("to", *_Q_TIME),
-)
-_PAGING: tuple[tuple[str, s.S, str], ...] = (
-    s.LIMIT_QUERY,
-    s.CURSOR_QUERY,
-)
 Hex = Annotated[str, Meta(pattern="^[0-9a-f]{64}$")]
 Index = Annotated[int, Meta(ge=0)]
 Day = date
@@ -578,20 +562,19 @@ class BreakGlass(Answer):
 AUDIT_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/audit/events", events, action="audit.read",
           summary="Search the access log (newest first); the search is logged",
-          who=PO, response=EventPage, query=_FILTERS + _PAGING, errors=(400, 401, 403, 422), secret=True),
+          who=PO, response=EventPage, query=AuditSearch, errors=(400, 401, 403, 422), secret=True),
     Route("GET", "/api/v1/audit/disclosures", disclosures, action="audit.read",
           summary="Disclosures: which categories went to whom, on what basis; the search is logged",
-          who=PO, response=DisclosurePage, query=_FILTERS + _PAGING, errors=(400, 401, 403, 422),
+          who=PO, response=DisclosurePage, query=AuditSearch, errors=(400, 401, 403, 422),
           secret=True),
     Route("GET", "/api/v1/audit/export", export, action="audit.read",
           summary="Export matching records as CSV or JSON Lines; the export is logged",
-          who=PO, query=(("format", {"type": "string", "enum": list(EXPORT_FORMATS)}, "csv or jsonl (default)"),
-                         *_FILTERS), content_type="application/jsonl", other_content_types=("text/csv",),
+          who=PO, query=AuditExport, content_type="application/jsonl", other_content_types=("text/csv",),
           response=str, secret=True,
           errors=(400, 401, 403, 422)),
     Route("GET", "/api/v1/audit/anomalies", anomalies, action="audit.read",
           summary="Anomaly flags: many clients per hour, off-hours access, break-glass, referrals without consent",
-          who=PO, response=AnomalyPage, query=(("from", *_Q_TIME), ("to", *_Q_TIME), *_PAGING),
+          who=PO, response=AnomalyPage, query=AnomalyQuery,
           errors=(400, 401, 403, 422)),
     Route("GET", "/api/v1/audit/verify", verify, action="audit.read",
           summary="Recompute the whole log and check every signed checkpoint",
@@ -607,28 +590,23 @@ AUDIT_ROUTES: tuple[Route, ...] = (
           content_type="text/plain", response=str, errors=(401, 403)),
     Route("GET", "/api/v1/audit/proof/inclusion", inclusion_proof, action="audit.read",
           summary="RFC 9162 inclusion proof", who=PO,
-          response=Inclusion, query=(("index", _Q_INT, "leaf index"), ("size", _Q_INT, "tree size (default: now)")),
+          response=Inclusion, query=InclusionQuery,
           errors=(400, 401, 403, 422)),
     Route("GET", "/api/v1/audit/proof/consistency", consistency_proof, action="audit.read",
           summary="RFC 9162 consistency proof", who=PO,
           response=Consistency,
-          query=(("first", _Q_INT, "older tree size"), ("second", _Q_INT, "newer tree size (default: now)")),
+          query=ConsistencyQuery,
           errors=(400, 401, 403, 422)),
     Route("GET", "/api/v1/clients/{ref}/access-report", access_report, action="audit.read",
           summary="The client access report: who processed the client's data, to whom it was disclosed, when, on what "
           "basis (two years; older with a written reason); the report is logged",
-          who=PO, response=AccessReport, secret=True,
-          query=(("from", *_Q_TIME), ("to", *_Q_TIME),
-                 ("reason", {"type": "string", "maxLength": 2000}, "why, when reaching back over two years")),
+          who=PO, response=AccessReport, secret=True, query=Reaching,
           errors=(400, 401, 403, 404, 422)),
     Route("GET", "/api/v1/clients/{ref}/log-extract", log_extract, action="audit.read",
           summary="The log extract (lokitieto-ote, loggutdrag) to hand to the client, in Finnish or Swedish: "
           "who used or received the client's data, when, what and on what basis, in words (laki 703/2023 11 §); "
           "the same records as the access report, permitted ones only; logged like it",
-          who=PO, response=LogExtract, secret=True,
-          query=(("lang", {"type": "string", "enum": ["fi", "sv"]}, "fi (default) or sv"),
-                 ("from", *_Q_TIME), ("to", *_Q_TIME),
-                 ("reason", {"type": "string", "maxLength": 2000}, "why, when reaching back over two years")),
+          who=PO, response=LogExtract, secret=True, query=ExtractQuery,
           errors=(400, 401, 403, 404, 422)),
     Route("GET", "/api/v1/audit/reasons/{id}", reason,
           "A written reason kept beside the log (a sender's confirmation of sensitive free text, a "

@@ -20,6 +20,7 @@ from consult.http.shapes import (
     ClientPurposeName,
     KnownOrg,
     PurposeName,
+    Query,
     RoleName,
     UserId,
     any_text,
@@ -218,12 +219,14 @@ async def confirm_consent(request: web.Request) -> web.Response:
     return _json(await request.app[keys.CONSENTS].confirm(who, v.path_id(request), context(request)))
 
 
-async def consent_receipt(request: web.Request) -> web.Response:
+class ReceiptQuery(Query):
+    lang: Annotated[Literal["fi", "sv", "en"], Meta(description="language of the receipt (default fi)")] = "fi"
+
+
+async def consent_receipt(request: web.Request, *, query: ReceiptQuery) -> web.Response:
     who = caller(request)
     consent = await request.app[keys.CONSENTS].get(who, v.path_id(request), context(request), action="consent.receipt")
-    lang = request.query.get("lang", "fi")
-    if lang not in ("fi", "sv", "en"):
-        lang = "fi"
+    lang = query.lang
     text = secrecy.marked(receipt_text(consent.wire(), lang, request.app[keys.SETTINGS].controllers), lang)
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
@@ -288,7 +291,7 @@ CLIENT_ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/consents/{id}/receipt", consent_receipt,
           "A printable consent receipt for the client, with the secrecy marking", secret=True,
           who="advisor, social worker, privacy officer", response=str, errors=(401, 404),
-          query=(("lang", {"type": "string", "enum": ["fi", "sv", "en"]}, "language of the receipt"),),
+          query=ReceiptQuery,
           content_type="text/plain"),
     Route("POST", "/api/v1/clients/{ref}/prohibitions", create_prohibition, action="prohibition.record",
           summary="Record a disclosure prohibition (a category, an organisation, or all)",

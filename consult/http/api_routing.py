@@ -4,26 +4,26 @@ knowledge base (docs/capabilities.md C6a, C6, C1, C8, C9). Parse, authenticate, 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
 from aiohttp import web
-from msgspec import UNSET, Meta, UnsetType
+from msgspec import UNSET, Meta, UnsetType, field
 
-from consult.errors import NotFound, Unprocessable
+from consult.errors import NotFound
 from consult.http import keys
 from consult.http import schemas as s
 from consult.http import validation as v
 from consult.http.principal import caller, context
 from consult.http.route import Route
 from consult.http.schemas import Instant
-from consult.http.shapes import Answer, Body, Name, OrgId, TopicName, UserId, line, text
+from consult.http.shapes import Answer, Body, Name, OrgId, Query, TopicName, UserId, line, text
 from consult.model import instant
 from consult.services import gate
 from consult.services.agreements import AgreementInput
 from consult.services.holidays import finnish_holidays
-from consult.services.paging import MAX_LIMIT, clamp_limit
-from consult.services.statistics import parse_month
+from consult.services.paging import clamp_limit
 
 _NAME = re.compile(r"^[a-z0-9_.-]{1,64}$")
 
@@ -132,10 +132,8 @@ async def update_agreement(request: web.Request, body: AgreementIn) -> web.Respo
 # -- pools and the queue ------------------------------------------------------------------------
 
 
-async def list_pools(request: web.Request) -> web.Response:
-    org = request.query.get("org")
-    if org is not None and not v._ORG.match(org):
-        return _json({"items": [], "next": None, "unpooled": []})
+async def list_pools(request: web.Request, *, query: s.OrgQuery) -> web.Response:
+    org = query.org
     routing = request.app[keys.ROUTING]
     # Questions to "any on-duty expert" of an organisation wait in no pool: counted apart.
     return _json({"items": await routing.pools(org), "next": None, "unpooled": await routing.unpooled_waiting(org)})
@@ -156,23 +154,26 @@ async def put_pool(request: web.Request, body: PoolPut) -> web.Response:
     return _json(await request.app[keys.ROUTING].set_pool(who, org, name, values, context(request)))
 
 
-async def my_queue(request: web.Request) -> web.Response:
+async def my_queue(request: web.Request, *, query: s.LimitQuery) -> web.Response:
     who = caller(request)
-    items = await request.app[keys.ROUTING].queue(who, clamp_limit(v.query_int(request, "limit")), context(request))
+    items = await request.app[keys.ROUTING].queue(who, clamp_limit(query.limit), context(request))
     return _json({"items": items, "next": None})
 
 
 # -- roster ---------------------------------------------------------------------------------
 
 
-async def get_roster(request: web.Request) -> web.Response:
+class RosterQuery(Query):
+    org: Annotated[OrgId, Meta(description="organisation (default yours)")] | None = None
+    since: Annotated[datetime, Meta(description="window start (default yesterday)")] | None = field(
+        default=None, name="from")
+    until: Annotated[datetime, Meta(description="window end (default 14 days on)")] | None = field(
+        default=None, name="to")
+
+
+async def get_roster(request: web.Request, *, query: RosterQuery) -> web.Response:
     who = caller(request)
-    org = request.query.get("org") or who.org
-    if not v._ORG.match(org):
-        raise NotFound()
-    body = await request.app[keys.ROSTER].view(who, org, v.query_instant(request, "from"),
-                                               v.query_instant(request, "to"))
-    return _json(body)
+    return _json(await request.app[keys.ROSTER].view(who, query.org or who.org, query.since, query.until))
 
 
 async def add_period(request: web.Request, body: PeriodIn) -> web.Response:
@@ -203,11 +204,13 @@ async def delete_rule(request: web.Request) -> web.Response:
     return _json({"id": item_id, "deleted": True})
 
 
-async def holidays(request: web.Request) -> web.Response:
-    year = v.query_int(request, "year")
-    year = request.app[keys.CLOCK].now().year if year is None else year
-    if not 1900 <= year <= 2200:
-        raise Unprocessable("year: 1900..2200", code="invalid_field")
+class HolidayQuery(Query):
+    year: Annotated[int, Meta(ge=instant.EARLIEST.year, le=instant.LATEST.year - 1,
+                              description="the year (default this year)")] | None = None
+
+
+async def holidays(request: web.Request, *, query: HolidayQuery) -> web.Response:
+    year = request.app[keys.CLOCK].now().year if query.year is None else query.year
     return _json({"year": year, "items": [{"date": d.isoformat(), "name": n}
                                            for d, n in finnish_holidays(year).items()]})
 
@@ -215,17 +218,19 @@ async def holidays(request: web.Request) -> web.Response:
 # -- statistics ---------------------------------------------------------------------------
 
 
-async def stats(request: web.Request) -> web.Response:
-    who = caller(request)
-    body = await request.app[keys.STATISTICS].report(
-        who, parse_month(request.query.get("from"), "from"), parse_month(request.query.get("to"), "to"))
-    return _json(body)
+class Months(Query):
+    first: Annotated[s.Month, Meta(description="first month (default: 11 months before to)")] | None = field(
+        default=None, name="from")
+    last: Annotated[s.Month, Meta(description="last month (default: this month)")] | None = field(
+        default=None, name="to")
 
 
-async def stats_csv(request: web.Request) -> web.Response:
-    who = caller(request)
-    text = await request.app[keys.STATISTICS].csv(
-        who, parse_month(request.query.get("from"), "from"), parse_month(request.query.get("to"), "to"))
+async def stats(request: web.Request, *, query: Months) -> web.Response:
+    return _json(await request.app[keys.STATISTICS].report(caller(request), query.first, query.last))
+
+
+async def stats_csv(request: web.Request, *, query: Months) -> web.Response:
+    text = await request.app[keys.STATISTICS].csv(caller(request), query.first, query.last)
     return web.Response(text=text, content_type="text/csv", charset="utf-8",
                         headers={"Content-Disposition": 'attachment; filename="konsulta-stats.csv"'})
 
@@ -243,13 +248,18 @@ async def propose_entry(request: web.Request, body: EntryIn) -> web.Response:
 KNOWLEDGE_QUERY_MAX = 200
 
 
-async def search_knowledge(request: web.Request) -> web.Response:
-    who = caller(request)
-    query = request.query.get("q")
-    if query is not None and len(query) > KNOWLEDGE_QUERY_MAX:
-        raise Unprocessable(f"q: at most {KNOWLEDGE_QUERY_MAX} characters", code="invalid_field")
-    topic = request.query.get("topic") or None
-    items = await request.app[keys.KNOWLEDGE].search(who, query, topic, clamp_limit(v.query_int(request, "limit")),
+#: The words of a knowledge search, in the URL (GET) or the body (POST).
+SearchWords = Annotated[str, text(KNOWLEDGE_QUERY_MAX, description="words to search (Finnish full-text)")]
+
+
+class KnowledgeQuery(Query):
+    q: SearchWords | None = None
+    topic: Annotated[TopicName, Meta(description="only this topic")] | None = None
+    limit: s.Limit | None = None
+
+
+async def search_knowledge(request: web.Request, *, query: KnowledgeQuery) -> web.Response:
+    items = await request.app[keys.KNOWLEDGE].search(caller(request), query.q, query.topic, clamp_limit(query.limit),
                                                      context(request))
     return _json({"items": items, "next": None})
 
@@ -261,9 +271,9 @@ async def search_knowledge_body(request: web.Request, body: KnowledgeSearch) -> 
     return _json({"items": items, "next": None})
 
 
-async def knowledge_drafts(request: web.Request) -> web.Response:
+async def knowledge_drafts(request: web.Request, *, query: s.LimitQuery) -> web.Response:
     who = caller(request)
-    items = await request.app[keys.KNOWLEDGE].drafts(who, clamp_limit(v.query_int(request, "limit")), context(request))
+    items = await request.app[keys.KNOWLEDGE].drafts(who, clamp_limit(query.limit), context(request))
     return _json({"items": items, "next": None})
 
 
@@ -453,14 +463,11 @@ class EntryPage(Answer):
 class KnowledgeSearch(Body):
     """A search of the approved entries, in the body so that the words typed are in no URL."""
 
-    q: Annotated[str, text(KNOWLEDGE_QUERY_MAX, description="words to search (Finnish full-text)")]
+    q: SearchWords
     topic: TopicName | None = None
-    limit: Annotated[int, Meta(ge=1, le=MAX_LIMIT)] | None = None
+    limit: s.Limit | None = None
 
 
-_MONTHS = (("from", s.MONTH, "first month YYYY-MM (default: 11 months before to)"),
-           ("to", s.MONTH, "last month YYYY-MM (default: this month)"))
-_LIMIT = (s.LIMIT_QUERY,)
 _WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422)
 
 ROUTING_ROUTES: tuple[Route, ...] = (
@@ -476,18 +483,16 @@ ROUTING_ROUTES: tuple[Route, ...] = (
           summary="Change an agreement (validity, topics, pools); a termination sets valid_until",
           who="admin of a party organisation", body=AgreementIn, response=Agreement, errors=_WRITE_ERRORS),
     Route("GET", "/api/v1/pools", list_pools, "Pools with who is on duty now, the next on-duty time and expected wait",
-          response=Pools, errors=(400, 401), query=(("org", {"type": "string"}, "only this organisation"),)),
+          response=Pools, errors=(400, 401), query=s.OrgQuery),
     Route("PUT", "/api/v1/pools/{org}/{name}", put_pool, action="pool.manage",
           summary="Set a pool's SLA, re-offers, backup pool and load limit",
           who="admin of that org", body=PoolPut, response=Pool, errors=(400, 401, 403, 404, 413, 415, 422)),
     Route("GET", "/api/v1/queue", my_queue, action="consultation.claim",
           summary="Open consultations offered to you: most urgent first, then oldest",
-          who="expert, intake social worker", response=Queue, errors=(400, 401, 403), query=_LIMIT),
+          who="expert, intake social worker", response=Queue, errors=(400, 401, 403), query=s.LimitQuery),
     Route("GET", "/api/v1/roster", get_roster, "The roster: periods, weekly rules and on-duty intervals",
           who="user of that org", response=RosterView, errors=(400, 401, 404, 422),
-          query=(("org", {"type": "string"}, "organisation (default yours)"),
-                 ("from", s.TIME, "window start (default yesterday)"),
-                 ("to", s.TIME, "window end (default 14 days on)"))),
+          query=RosterQuery),
     Route("POST", "/api/v1/roster/periods", add_period, action="roster.manage",
           summary="Add an on-duty period for a named expert",
           who="admin of the expert's org", body=PeriodIn, response=Period, status=201, errors=_WRITE_ERRORS),
@@ -500,13 +505,13 @@ ROUTING_ROUTES: tuple[Route, ...] = (
           who="admin of the expert's org", response=Deleted, errors=(401, 403, 404)),
     Route("GET", "/api/v1/holidays", holidays, "Finnish public holidays of a year (days off for the roster)",
           response=Holidays, errors=(400, 401, 422),
-          query=(("year", {"type": "integer", "minimum": 1900, "maximum": 2200}, "the year (default this year)"),)),
+          query=HolidayQuery),
     Route("GET", "/api/v1/stats", stats, action="stats.read",
           summary="Statistics per month and pair of organisations (no personal data)",
-          who="admin, privacy officer", response=Stats, errors=(401, 403, 422), query=_MONTHS),
+          who="admin, privacy officer", response=Stats, errors=(400, 401, 403, 422), query=Months),
     Route("GET", "/api/v1/stats.csv", stats_csv, action="stats.read",
           summary="The statistics as CSV (month, orgs, measure, key, value)",
-          who="admin, privacy officer", response=str, errors=(401, 403, 422), query=_MONTHS,
+          who="admin, privacy officer", response=str, errors=(400, 401, 403, 422), query=Months,
           content_type="text/csv"),
     Route("POST", "/api/v1/consultations/{id}/knowledge", propose_entry, action="knowledge.propose",
           edge_checks_role=False,
@@ -515,14 +520,13 @@ ROUTING_ROUTES: tuple[Route, ...] = (
           errors=_WRITE_ERRORS),
     Route("GET", "/api/v1/knowledge", search_knowledge, "Search the approved entries (Finnish full-text)",
           who="staff", response=EntryPage, errors=(400, 401, 403, 422),
-          query=(("q", {"type": "string", "maxLength": KNOWLEDGE_QUERY_MAX}, "words to search"),
-                 ("topic", {"type": "string"}, "only this topic"), *_LIMIT)),
+          query=KnowledgeQuery),
     Route("POST", "/api/v1/knowledge/search", search_knowledge_body,
           "Search the approved entries (Finnish full-text), the words in the body (never in a URL)",
           who="staff", body=KnowledgeSearch, response=EntryPage, errors=(400, 401, 403, 413, 415, 422)),
     Route("GET", "/api/v1/knowledge/drafts", knowledge_drafts, action="knowledge.drafts",
           summary="Entries of your organisation awaiting approval",
-          who="expert, admin", response=EntryPage, errors=(400, 401, 403), query=_LIMIT),
+          who="expert, admin", response=EntryPage, errors=(400, 401, 403), query=s.LimitQuery),
     Route("GET", "/api/v1/knowledge/{id}", get_entry, "One entry", response=Entry, errors=(401, 404)),
     Route("POST", "/api/v1/knowledge/{id}/approve", approve_entry, "Approve an entry (another expert than its author)",
           who="expert of the authoring org", response=Entry, errors=(401, 403, 404, 409, 422)),

@@ -70,10 +70,8 @@ def _operation(route: Route, refs: dict[Any, dict[str, Any]]) -> dict[str, Any]:
         {"name": name, "in": "path", "required": True, "schema": {"type": "string", "maxLength": 128}}
         for name in re.findall(r"{(\w+)}", route.path)
     ]
-    params += [
-        {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
-        for name, schema, text in route.query
-    ]
+    if route.query is not None:
+        params += sh.query_parameters(route.query)
     if params:
         op["parameters"] = params
     if route.body is not None:
@@ -161,15 +159,14 @@ def build_document(routes: tuple[Route, ...]) -> dict[str, Any]:
 def with_vocabulary(document: Any, vocabulary: Vocabulary, topics: Iterable[str] = (),
                     orgs: Iterable[str] = ()) -> Any:
     """``document`` with each enum of the taxonomy's names (a schema marked ``x-taxonomy`` by
-    consult/http/shapes.py, or a shared list of consult/http/schemas.py) replaced by the names of
-    ``vocabulary``, and the configured ``topics`` and ``orgs`` listed where a body takes one: the
-    enums have one home, the loaded taxonomy and the configuration, as the edge checks them."""
-    shared = s.taxonomy_enums(vocabulary)
+    consult/http/shapes.py) replaced by the names of ``vocabulary``, and the configured ``topics``
+    and ``orgs`` listed where a body or a parameter takes one: the enums have one home, the loaded
+    taxonomy and the configuration, as the edge checks them."""
     marked = sh.enums(sh.names_for(vocabulary, topics, orgs))
 
     def walk(node: Any) -> Any:
         if isinstance(node, list):
-            return shared[id(node)] if id(node) in shared else [walk(x) for x in node]
+            return [walk(x) for x in node]
         if isinstance(node, dict):
             if isinstance(node.get(sh.TAXONOMY_KEY), str):
                 return {**node, "enum": marked[node[sh.TAXONOMY_KEY]]}

@@ -1,6 +1,7 @@
-"""A route of the public API as one declaration: its path, who may call it, the shape of its body
-and of its answer. The router, the role check, the body reader and the OpenAPI document
-(consult/http/openapi.py) are all built from it, so none of them is written twice."""
+"""A route of the public API as one declaration: its path, who may call it, the shape of its query
+parameters, of its body and of its answer. The router, the role check, the query and body readers
+and the OpenAPI document (consult/http/openapi.py) are all built from it, so none of them is
+written twice."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ class Route:
     method: str
     path: str
     #: Called as ``handler(request)``, or ``handler(request, body)`` when ``body`` is a ``Struct``
-    #: type: the body read into it. The caller, when ``auth``, is ``principal.caller(request)``.
+    #: type: the body read into it; with ``query=`` the parameters read into ``query``, when it
+    #: is declared. The caller, when ``auth``, is ``principal.caller(request)``.
     handler: Handler
     summary: str
     who: str = "any user"
@@ -44,7 +46,9 @@ class Route:
     #: ``bytes`` for other content types.
     response: Schema | None = None
     status: int = 200
-    query: tuple[tuple[str, dict[str, Any], str], ...] = ()
+    #: The query parameters: a ``shapes.Query`` type, read by the edge and given to the handler as
+    #: its ``query`` keyword argument.
+    query: type[sh.Query] | None = None
     errors: tuple[int, ...] = field(default=(400, 401, 403, 404, 413, 422))
     content_type: str = "application/json"
     #: Further content types of the success answer (e.g. a format chosen by a query parameter).
@@ -92,11 +96,14 @@ class Route:
                 who = await authenticate(request)
                 if route.action is not None and route.edge_checks_role:
                     actions.require(who, route.action)
+            args: list[Any] = [request]
+            kwargs: dict[str, Any] = {}
+            if route.query is not None:
+                kwargs["query"] = sh.read_query(request.query, route.query, names(request))
             shape = route.json_body
             if shape is not None:
-                response = await route.handler(request, await read_body(request, shape))
-            else:
-                response = await route.handler(request)
+                args.append(await read_body(request, shape))
+            response = await route.handler(*args, **kwargs)
             if request.app.get(keys.CHECK_ANSWERS):
                 route.check(response)
             return response

@@ -1,17 +1,20 @@
 """The shapes of the public API (docs/capabilities.md, public API): each request body and success
 answer declared once as a msgspec ``Struct`` (consult/http/shapes.py), from which the edge reads bodies, the
-development-mode answer check runs and the OpenAPI document is generated. Every route declares its JSON body and
-answers this way (here, or beside its route); the JSON Schema dicts further down describe query parameters only.
+development-mode answer check runs and the OpenAPI document is generated. Every route declares its query parameters,
+JSON body and answers this way (here, or beside its route).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Annotated, ClassVar, Literal
 
 from msgspec import UNSET, Meta, UnsetType
 
 from consult.http.shapes import (
+    DAY,
+    FORM,
     Answer,
     Body,
     CategoryName,
@@ -20,21 +23,18 @@ from consult.http.shapes import (
     Name,
     OrgId,
     PurposeName,
+    Query,
     TopicName,
     UserId,
     any_text,
     line,
     text,
 )
-from consult.model import instant
-from consult.model.vocabulary import DEFAULT, Vocabulary
+from consult.model.vocabulary import Status
 from consult.services.consultations import SEARCH_MAX_CHARS, SEARCH_MAX_WORDS
 from consult.services.paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_POSITION
 
-S = dict[str, Any]
-
 Urgency = Literal["immediate", "today", "normal"]
-Status = Literal["open", "claimed", "closed"]
 Outcome = Literal["advice_given", "data_disclosed", "declined", "referred"]
 ReferralCondition = Literal["unable_to_look_after_self", "child_interest"]
 Instant = datetime | None
@@ -444,40 +444,39 @@ class SensitiveError(Answer):
     error: SensitiveErrorDetail
 
 
-# The enums of the taxonomy's names: each one list object, shared by every schema that names it,
-# so that the OpenAPI document replaces it with the names of the running service's own policy
-# (`taxonomy_enums`; consult/http/openapi.py). The lists here are those of the shipped taxonomy.
-CATEGORY_NAMES: list[str] = sorted(DEFAULT.categories)
-CLIENT_CATEGORY_NAMES: list[str] = sorted(DEFAULT.client_categories)
-PURPOSE_NAMES: list[str] = sorted(DEFAULT.purposes)
-CLIENT_PURPOSE_NAMES: list[str] = sorted(DEFAULT.client_purposes)
-ROLE_NAMES: list[str] = sorted(DEFAULT.roles)
+# -- query parameters: each route's declared once, read by shapes.read_query ---------------------------
 
-
-def taxonomy_enums(vocabulary: Vocabulary) -> dict[int, list[str]]:
-    """``id`` of each shared enum list -> the same enum for ``vocabulary``."""
-    return {
-        id(CATEGORY_NAMES): sorted(vocabulary.categories),
-        id(CLIENT_CATEGORY_NAMES): sorted(vocabulary.client_categories),
-        id(PURPOSE_NAMES): sorted(vocabulary.purposes),
-        id(CLIENT_PURPOSE_NAMES): sorted(vocabulary.client_purposes),
-        id(ROLE_NAMES): sorted(vocabulary.roles),
-    }
-
-
-# -- query parameters: as ``validation`` reads them (query_int, query_instant, decode_cursor) ----------
-
-Q = tuple[str, S, str]
-_YEARS = f"{instant.EARLIEST.year}..{instant.LATEST.year - 1}"
-LIMIT_QUERY: Q = ("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
-                  f"at most this many, 1..{MAX_LIMIT} in ASCII digits (default {DEFAULT_LIMIT})")
-CURSOR_QUERY: Q = ("cursor", {"type": "string", "maxLength": 200}, "the `next` of the previous page")
+#: At most this many items on a page.
+Limit = Annotated[int, Meta(ge=1, le=MAX_LIMIT,
+                            description=f"at most this many, 1..{MAX_LIMIT} (default {DEFAULT_LIMIT})")]
+#: The ``next`` of the previous page (base64url).
+Cursor = Annotated[str, Meta(max_length=200,
+                             description="the `next` of the previous page")]
+#: A time with its zone, or a date meaning the first moment of that day in Helsinki.
+Since = Annotated[datetime, Meta(extra={DAY: "start"})]
+#: A time with its zone, or a date meaning up to the end of that day (the next day's first moment).
+Until = Annotated[datetime, Meta(extra={DAY: "next_start"})]
+#: A month YYYY-MM (its first day).
+Month = Annotated[date, Meta(extra={FORM: "month"})]
 #: A leaf index or tree size of the audit log.
-INDEX: S = {"type": "integer", "minimum": 0, "maximum": MAX_POSITION}
-#: A time with its zone, or a date meaning a moment of that day in Helsinki.
-TIME_OR_DATE: S = {"type": "string", "maxLength": instant.MAX_LENGTH,
-                   "description": f"ISO 8601 time with zone, or a date YYYY-MM-DD (Helsinki); years {_YEARS}"}
-#: A time with its zone only.
-TIME: S = {"type": "string", "format": "date-time", "maxLength": instant.MAX_LENGTH,
-           "description": f"ISO 8601 time with zone; years {_YEARS}"}
-MONTH: S = {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$", "description": f"YYYY-MM; years {_YEARS}"}
+Position = Annotated[int, Meta(ge=0, le=MAX_POSITION)]
+
+
+class LimitQuery(Query):
+    limit: Limit | None = None
+
+
+class PageQuery(LimitQuery):
+    cursor: Cursor | None = None
+
+
+class OrgQuery(Query):
+    org: Annotated[OrgId, Meta(description="only this organisation")] | None = None
+
+
+class ConsultationListQuery(PageQuery):
+    refused: ClassVar[Mapping[str, str]] = {
+        # Search words in a URL end up in proxy logs, browser history and Referer: not echoed either.
+        "q": "search with POST /api/v1/consultations/search, the words in the body."}
+
+    status: Annotated[Status, Meta(description="filter by status")] | None = None

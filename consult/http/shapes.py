@@ -1,10 +1,14 @@
-"""How the public API declares its shapes once: a request body or a success answer is a msgspec
-``Struct``; the edge reads a body into it and the OpenAPI document is generated from it.
+"""How the public API declares its shapes once: a request body, a route's query parameters or a
+success answer is a msgspec ``Struct``; the edge reads a body or a query string into it and the
+OpenAPI document is generated from it.
 
 A body is parsed by the edge's one JSON loader (``validation.loads``: nesting limit, no lone
 surrogate, no NaN/Infinity) and then converted into its ``Struct``: unknown fields, types,
 lengths, patterns and enums are checked by that one declaration, and a refusal is a 422 naming
-the field. The taxonomy's names (categories, purposes, roles) are types of their own, checked
+the field. A query string is read into its ``Query`` the same way (``read_query``): each field is
+one parameter, its text parsed by the field's type (ASCII digits for an integer, the one time
+parser for a time, a date or a month), then checked by the same declaration; a refusal is a 400
+``bad_query`` naming the parameter. The taxonomy's names (categories, purposes, roles) are types of their own, checked
 against the running policy's vocabulary and published with its names (``TAXONOMY``).
 """
 
@@ -12,14 +16,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Annotated, Any, Final, TypeVar
+from typing import Annotated, Any, ClassVar, Final, TypeVar
 
 import msgspec
 import msgspec.inspect as mi
 from msgspec import Meta
+from multidict import MultiMapping
 
-from consult.errors import Unprocessable
-from consult.model import identifiers
+from consult.errors import BadRequest, Unprocessable
+from consult.model import identifiers, instant
 from consult.model.vocabulary import DEFAULT, Vocabulary
 
 T = TypeVar("T")
@@ -27,6 +32,15 @@ T = TypeVar("T")
 
 class Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A request body: closed to fields it does not name."""
+
+
+class Query(msgspec.Struct, kw_only=True):
+    """A route's query parameters: each field is one parameter (required when it has no default),
+    read from the query string by ``read_query`` and described in the document by
+    ``query_parameters``. A tuple field takes the parameter repeated. A parameter the route does
+    not name is ignored, except one in ``refused``: its name -> why it is refused (a 422)."""
+
+    refused: ClassVar[Mapping[str, str]] = {}
 
 
 class Answer(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -118,10 +132,10 @@ def _schema_hook(kind: type) -> dict[str, Any]:
         return {"type": "string", "enum": taxonomy_enum(name, DEFAULT), TAXONOMY_KEY: name}
     if kind is TopicName:
         # The served document lists the running service's topics (openapi.py).
-        return {"type": "string", "maxLength": identifiers.NAME_MAX, "pattern": _whole(identifiers.NAME_SHAPE),
+        return {"type": "string", "maxLength": identifiers.NAME_MAX, "pattern": whole(identifiers.NAME_SHAPE),
                 "description": "One of the service's topics (CONSULT_TOPICS)", TAXONOMY_KEY: "topics"}
     if kind is KnownOrg:
-        return {"type": "string", "maxLength": identifiers.ORG_MAX, "pattern": _whole(identifiers.ORG_SHAPE),
+        return {"type": "string", "maxLength": identifiers.ORG_MAX, "pattern": whole(identifiers.ORG_SHAPE),
                 "description": "One of the service's organisations (CONSULT_ORGS)", TAXONOMY_KEY: "orgs"}
     if kind is FilePart:
         return {"type": "string", "format": "binary"}
@@ -174,7 +188,7 @@ SOME_TEXT = rf"^[^{_CTRL}]*[^\s{_CTRL}][^{_CTRL}]*{_END}"
 SOME_LINE = rf"^[^{_CTRL_LINE}]*[^\s{_CTRL_LINE}][^{_CTRL_LINE}]*{_END}"
 
 
-def _whole(shape: str) -> str:
+def whole(shape: str) -> str:
     return rf"^(?:{shape}){_END}"
 
 
@@ -193,10 +207,10 @@ def any_text(max_length: int, description: str | None = None) -> Meta:
     return Meta(max_length=max_length, pattern=ANY_TEXT, description=description)
 
 
-UserId = Annotated[str, Meta(pattern=_whole(identifiers.USER_ID_SHAPE), max_length=identifiers.USER_ID_MAX)]
-OrgId = Annotated[str, Meta(pattern=_whole(identifiers.ORG_SHAPE), max_length=identifiers.ORG_MAX)]
-Name = Annotated[str, Meta(pattern=_whole(identifiers.NAME_SHAPE), max_length=identifiers.NAME_MAX)]
-ClientRef = Annotated[str, Meta(pattern=_whole(identifiers.CLIENT_REF_SHAPE), max_length=identifiers.CLIENT_REF_MAX)]
+UserId = Annotated[str, Meta(pattern=whole(identifiers.USER_ID_SHAPE), max_length=identifiers.USER_ID_MAX)]
+OrgId = Annotated[str, Meta(pattern=whole(identifiers.ORG_SHAPE), max_length=identifiers.ORG_MAX)]
+Name = Annotated[str, Meta(pattern=whole(identifiers.NAME_SHAPE), max_length=identifiers.NAME_MAX)]
+ClientRef = Annotated[str, Meta(pattern=whole(identifiers.CLIENT_REF_SHAPE), max_length=identifiers.CLIENT_REF_MAX)]
 
 
 # -- reading a body ----------------------------------------------------------------------------------
@@ -290,6 +304,111 @@ def _extra(node: Any) -> dict[str, Any]:
         if isinstance(member, mi.Metadata) and member.extra:
             found.update(member.extra)
     return found
+
+
+# -- reading a query string ---------------------------------------------------------------------------
+
+#: How a time parameter takes a bare date (``Meta(extra={"day": ...})``): see ``instant.DayMeans``.
+DAY: Final = "day"
+#: ``Meta(extra={"form": "month"})`` on a ``date`` parameter: a month YYYY-MM (its first day).
+FORM: Final = "form"
+_YEARS = f"years {instant.EARLIEST.year}..{instant.LATEST.year - 1}"
+
+
+def _parts(node: Any) -> tuple[Any, dict[str, Any], bool]:
+    """A field's type without ``None`` and its metadata: (type, extra, repeated)."""
+    members = [m for m in (node.types if isinstance(node, mi.UnionType) else (node,))
+               if not isinstance(m, mi.NoneType)]
+    assert len(members) == 1, f"a query parameter has one type besides None: {node}"
+    (kind,) = members
+    extra: dict[str, Any] = {}
+    while isinstance(kind, mi.Metadata):
+        extra.update(kind.extra or {})
+        kind = kind.type
+    if isinstance(kind, mi.VarTupleType):
+        item, item_extra, _ = _parts(kind.item_type)
+        return item, {**extra, **item_extra}, True
+    return kind, extra, False
+
+
+def _query_fields(shape: type[Query]) -> list[tuple[mi.Field, Any, dict[str, Any], bool]]:
+    info = mi.type_info(shape)
+    assert isinstance(info, mi.StructType), shape
+    return [(f, *_parts(f.type)) for f in info.fields]
+
+
+def _parse(raw: str, kind: Any, extra: dict[str, Any]) -> Any:
+    """One parameter's text as the value its type holds; ``instant.BadInstant`` or ``ValueError``
+    (with a message naming no value) when it is not of that form."""
+    if isinstance(kind, mi.IntType):
+        # ASCII digits only: int() would read '٣' as 3, and str.isdigit() lets '²' through.
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+            raise ValueError("must be a non-negative integer in ASCII digits")
+        return int(raw)
+    if isinstance(kind, mi.DateTimeType):
+        return instant.parse_instant(raw, day=extra.get(DAY))
+    if isinstance(kind, mi.DateType):
+        return instant.parse_month(raw) if extra.get(FORM) == "month" else instant.parse_day(raw)
+    return raw
+
+
+def read_query(query: MultiMapping[str], shape: type[T], names: Names) -> T:
+    """The parameters of ``query`` (a multidict: ``getall`` for a repeated one) as ``shape``, a
+    ``Query``; an empty parameter counts as absent. 400 ``bad_query`` naming the parameter, never
+    echoing its value; 422 for a parameter the shape refuses."""
+    assert issubclass(shape, Query), shape
+    for name, why in shape.refused.items():
+        if name in query:
+            raise Unprocessable(f"{name}: {why}", code="invalid_field")
+    values: dict[str, Any] = {}
+    for f, kind, extra, repeated in _query_fields(shape):
+        raws = [r for r in (query.getall(f.encode_name, ()) if repeated else [query.get(f.encode_name)]) if r]
+        if not raws:
+            continue
+        try:
+            parsed = [_parse(raw, kind, extra) for raw in raws]
+        except ValueError as exc:  # BadInstant is one
+            raise BadRequest(f"{f.encode_name}: {exc}.", code="bad_query") from None
+        values[f.encode_name] = parsed if repeated else parsed[0]
+    try:
+        return msgspec.convert(values, shape, dec_hook=_decoder(names))
+    except msgspec.ValidationError as exc:
+        raise BadRequest(refusal(str(exc), shape).message + ".", code="bad_query") from None
+
+
+def query_parameters(shape: type[Query]) -> list[dict[str, Any]]:
+    """The OpenAPI ``parameters`` of ``shape``: each field's schema generated from its declaration,
+    a time, date or month described by the form the reader takes."""
+    _refs, components = msgspec.json.schema_components([shape], schema_hook=_schema_hook, ref_template=REF_TEMPLATE)
+    properties = components[shape.__name__]["properties"]
+    parameters = []
+    for f, kind, extra, repeated in _query_fields(shape):
+        schema = dict(properties[f.encode_name])
+        schema.pop("default", None)
+        if "anyOf" in schema:  # X | None: the parameter may be left out, it is never null
+            (schema,) = [dict(s) for s in schema["anyOf"] if s.get("type") != "null"]
+        item = schema["items"] if repeated else schema
+        description = schema.pop("description", None) or item.pop("description", None)
+        if isinstance(kind, mi.DateTimeType):
+            item.clear()
+            item.update({"type": "string", "maxLength": instant.MAX_LENGTH})
+            if extra.get(DAY) is None:
+                item.update({"format": "date-time", "description": f"ISO 8601 time with zone; {_YEARS}"})
+            else:
+                item["description"] = f"ISO 8601 time with zone, or a date YYYY-MM-DD (Helsinki); {_YEARS}"
+        elif isinstance(kind, mi.DateType):
+            item.clear()
+            if extra.get(FORM) == "month":
+                item.update({"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$", "description": f"YYYY-MM; {_YEARS}"})
+            else:
+                item.update({"type": "string", "format": "date", "description": f"YYYY-MM-DD; {_YEARS}"})
+        parameter: dict[str, Any] = {"name": f.encode_name, "in": "query", "required": f.required, "schema": schema}
+        if repeated:
+            parameter["explode"] = True
+        if description:
+            parameter["description"] = description
+        parameters.append(parameter)
+    return parameters
 
 
 # -- the document and the answer check -----------------------------------------------------------------

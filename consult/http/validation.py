@@ -1,9 +1,10 @@
 """Parsing request bodies and query strings into values, with 400/415/422 on bad input.
 
 The one place where untrusted bytes become values: one JSON loader (a nesting limit, no lone
-surrogates, no non-finite numbers), one integer parameter reader (ASCII digits within a bound)
-and one reader of times (``consult.model.instant``), so no handler parses these itself. What a
-body's fields may hold is declared once, by its ``Struct`` (consult/http/shapes.py).
+surrogates, no non-finite numbers) and the one reader of times (``consult.model.instant``) for
+body fields, so no handler parses these itself. What a body's fields and a route's query
+parameters may hold is declared once, by its ``Struct`` (consult/http/shapes.py), which also
+reads the query string.
 """
 
 from __future__ import annotations
@@ -118,37 +119,8 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     return data
 
 
-
-
 def _fail(field: str, what: str) -> Unprocessable:
     return Unprocessable(f"{field}: {what}", code="invalid_field")
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-def query_int(request: web.Request, name: str, *, required: bool = False, high: int = 999_999_999) -> int | None:
-    """A non-negative integer in ASCII digits, at most ``high`` (``str.isdigit`` alone would let
-    '²' or '٣' through, and ``int`` reads the second as 3)."""
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        if required:
-            raise BadRequest(f"{name} is required.", code="bad_query")
-        return None
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(high)) or int(raw) > high:
-        raise BadRequest(f"{name} must be a non-negative integer (ASCII digits, at most {high}).", code="bad_query")
-    return int(raw)
-
-
 
 
 @overload
@@ -173,28 +145,6 @@ def date_of(raw: str | None, field: str) -> date | None:
         return parse_day(raw)
     except BadInstant as exc:
         raise _fail(field, str(exc)) from None
-
-
-
-
-def query_instant(request: web.Request, name: str, *, day: DayMeans | None = None) -> datetime | None:
-    """A time in the query string, in UTC; 400 naming the parameter."""
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        return parse_instant(raw, day=day)
-    except BadInstant as exc:
-        raise BadRequest(f"{name}: {exc}.", code="bad_query") from None
-
-
-def query_choice(request: web.Request, name: str, allowed: tuple[str, ...] | frozenset[str]) -> str | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return None
-    if raw not in allowed:
-        raise BadRequest(f"{name} must be one of " + ", ".join(sorted(allowed)) + ".", code="bad_query")
-    return raw
 
 
 def path_id(request: web.Request, name: str = "id") -> str:

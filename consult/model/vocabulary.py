@@ -13,7 +13,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal, get_args
 
 from consult.bundled import POLICIES, bundled_dir
 
@@ -61,7 +61,8 @@ ROLES: Final = DEFAULT.roles
 
 URGENCIES: Final = ("immediate", "today", "normal")
 
-STATUSES: Final = ("open", "claimed", "closed")
+Status = Literal["open", "claimed", "closed"]
+STATUSES: Final[tuple[Status, ...]] = get_args(Status)
 
 OUTCOMES: Final = frozenset({"advice_given", "data_disclosed", "referred", "declined"})
 

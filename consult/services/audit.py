@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -54,7 +54,8 @@ ANOMALY_DEFAULT_WINDOW = timedelta(days=7)
 ANOMALY_MAX_WINDOW = timedelta(days=92)
 JUSTIFICATION_MIN = 20
 JUSTIFICATION_MAX = 2000
-EXPORT_FORMATS = ("csv", "jsonl")
+ExportFormat = Literal["csv", "jsonl"]
+EXPORT_FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)
 
 
 @dataclass(frozen=True, slots=True)

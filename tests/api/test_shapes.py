@@ -196,6 +196,9 @@ def test_an_answer_outside_its_declaration_is_found():
 
 
 async def test_the_pools_of_an_org_that_cannot_exist_are_answered_as_declared(api):
-    """The development-mode answer check found this answer without its ``unpooled`` list."""
-    body = await api.call("GET", "/api/v1/pools?org=Not%20An%20Org", "kela.aino", expect=200)
+    """The development-mode answer check found this answer without its ``unpooled`` list; an org
+    that is not shaped like one is refused by the query's declaration."""
+    body = await api.call("GET", "/api/v1/pools?org=no-such-org", "kela.aino", expect=200)
     assert body == {"items": [], "next": None, "unpooled": []}
+    refused = await api.call("GET", "/api/v1/pools?org=Not%20An%20Org", "kela.aino", expect=400)
+    assert refused["error"] == {"code": "bad_query", "message": "org: is not of the form the document describes."}

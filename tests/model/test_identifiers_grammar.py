@@ -37,10 +37,19 @@ def test_no_second_copy_of_an_identifier_grammar() -> None:
     assert found == []
 
 
+def _pattern(shape: type, name: str) -> str:
+    (parameter,) = [p for p in shapes.query_parameters(shape) if p["name"] == name]
+    schema = parameter["schema"]
+    return str(schema.get("items", schema)["pattern"])
+
+
 def test_every_reader_uses_the_same_patterns() -> None:
-    assert validation._ID is identifiers.USER_ID is api_audit._ID is tokens._ID
+    assert validation._ID is identifiers.USER_ID is tokens._ID
     assert validation._ORG is identifiers.ORG is tokens._ORG
-    assert api_admin._CLIENT_REF is identifiers.CLIENT_REF
+    # Query parameters are read by their declarations, with the shared shapes of consult/http/shapes.py.
+    assert _pattern(api_audit.AuditFilter, "actor") == _pattern(api_audit.AuditFilter, "client_ref") \
+        == shapes.whole(identifiers.USER_ID_SHAPE)
+    assert _pattern(api_admin.RecordExportQuery, "client_ref") == shapes.whole(identifiers.CLIENT_REF_SHAPE)
     assert gate._ISSUED_ID is identifiers.ISSUED_ID
     assert client_merges._LINK is identifiers.CLIENT_LINK
 
