@@ -8,6 +8,7 @@ from typing import Any
 
 from tests.synthetic import hetu
 from tests.web.test_editing import _ask, _claim
+from tests.web.test_words import _api
 
 
 def test_a_view_still_loading_when_the_user_goes_on_is_not_drawn_beside_the_next(tabs):
@@ -66,3 +67,44 @@ def test_the_close_form_keeps_what_is_typed_when_a_live_event_redraws_the_consul
     e.click(".close-box button[type=submit]")
     e.wait_for_selector(".badge-status-closed")
     assert "Ohjattu sosiaalityöntekijälle." in e.inner_text(".c-header .facts")
+
+
+# Holds every frame the page sends on a WebSocket (the live channel's auth frame) until released.
+_HOLD_LIVE = """
+(() => {
+  const send = WebSocket.prototype.send;
+  const held = [];
+  let holding = true;
+  WebSocket.prototype.send = function (data) {
+    if (holding) { held.push([this, data]); return; }
+    return send.call(this, data);
+  };
+  window.__releaseLive = () => { holding = false; for (const [ws, data] of held.splice(0)) send.call(ws, data); };
+})();
+"""
+
+
+def test_what_happens_between_a_views_first_read_and_the_first_ready_of_the_live_channel_is_shown(tabs):
+    """A tab opened on a consultation (no event seen before, so nothing to resume from) reads the
+    consultation before its live channel is ready: a claim between the two is in neither the read
+    nor the live events, so the tab must read again once the channel is ready."""
+    advisor, expert = tabs(), tabs()
+    a = advisor.sign_in("kela.aino")
+    e = expert.sign_in("vantaa.sanna")
+    cid = _ask(a, client=hetu(84), question="Onko hakemus käsittelyssä?")
+
+    # The advisor opens the consultation in a fresh page of the tab: no last event id to resume from,
+    # and the live channel's authentication held until the claim has been made.
+    a.add_init_script(_HOLD_LIVE)
+    a.evaluate("() => sessionStorage.removeItem('konsulta.live.last')")
+    a.reload()
+    a.wait_for_selector(".c-header .facts")
+    a.wait_for_load_state("networkidle")
+    assert a.locator("#live-status.live-live").count() == 0
+    assert a.locator(".participants li[data-user='vantaa.sanna']").count() == 0
+
+    _api(e, "POST", f"/api/v1/consultations/{cid}/claim")
+    a.evaluate("() => window.__releaseLive()")
+    a.wait_for_selector("#live-status.live-live")
+    a.wait_for_selector(".participants li[data-user='vantaa.sanna']", timeout=10_000)
+    advisor.axe("a consultation read again once the live channel was ready")

@@ -10,7 +10,8 @@
 // some of it was pruned). An event already processed (id not above the last) is dropped. Views
 // re-read what they show after a ``live.resumed`` that is not ``complete``: the server's own
 // when it could not replay everything, or one made here when the server does not resume by id
-// (its ``ready`` names no ``last_event_id``, or no ``live.resumed`` follows in time).
+// (its ``ready`` names no ``last_event_id``, or no ``live.resumed`` follows in time), and after
+// the first ``ready`` of a page with nothing to resume from (its views may have read before it).
 
 import { session } from "./session.js";
 
@@ -171,8 +172,11 @@ function ready(event, from) {
     return;
   }
   if (from === null) {
-    // Nothing to resume from (the first connection of this tab): what follows is new.
+    // Nothing to resume from (the first connection of this tab): what follows is new, but what
+    // happened between the views' first reads and this "ready" came by neither. The views read
+    // again (the shell catches up the queue), without announcing a reconnection.
     if (lastEventId === null) saveLast(event.last_event_id);
+    deliver({ type: "live.resumed", complete: false, reconnected });
     return;
   }
   // The server replays what came after ``from`` and then says so; if it never does, re-read.
