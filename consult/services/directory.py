@@ -186,7 +186,7 @@ class Directory:
         self.version += 1
         row = {**expert}
         body = expert_json(row, await self.presence.is_online(user_id))
-        self.bus.publish(self.bus.connected_users(), lambda _u: {"type": "expert.updated", "expert": body})
+        self.bus.broadcast({"type": "expert.updated", "expert": body})
         return body
 
     async def seed(self, entries: list[dict[str, Any]]) -> None:
@@ -241,5 +241,4 @@ class Directory:
             log.warning("presence of an expert could not be read; its change is not announced")
 
     def _announce_presence(self, user_id: str, online: bool) -> None:
-        event = {"type": "presence", "user_id": user_id, "presence": "online" if online else "offline"}
-        self.bus.publish(self.bus.connected_users(), lambda _u: event)
+        self.bus.broadcast({"type": "presence", "user_id": user_id, "presence": "online" if online else "offline"})

@@ -14,7 +14,9 @@ inside the write unit of the act that caused it: rendered for *every* recipient,
 and kept, each rendering with its ``event_id``. On SQLite the journal is in-process and the bus
 hands the renderings to this process's connections after the commit; on PostgreSQL every instance
 learns of new events from the database and hands them on through ``dispatch``. Broadcasts that
-concern no consultation (presence, directory entries) are not kept and carry no ``event_id``.
+concern no consultation (presence, directory entries) are not kept and carry no ``event_id``:
+``broadcast`` hands one to every connection here and to the relay (on PostgreSQL, the other
+instances, which hand it to theirs through ``publish``).
 
 A connection that resumes is subscribed *held*: what arrives for it waits until its replay is sent,
 then ``release`` hands on what the replay did not already contain (by event id).
@@ -108,6 +110,7 @@ class EventBus:
         self._floors: dict[Sink, int] = {}
         self._on_gap: dict[Sink, GapListener] = {}
         self._broken: set[Sink] = set()
+        self._relay: Callable[[Event], None] | None = None
 
     def record_with(self, ledger: Ledger | None) -> None:
         """Send every event through ``ledger`` from now on (None: deliver directly again)."""
@@ -116,6 +119,18 @@ class EventBus:
     def keep_in(self, journal: Journal | None) -> None:
         """Keep every emitted event in ``journal`` from now on (None: deliver to connections only)."""
         self._journal = journal
+
+    def relay_to(self, relay: Callable[[Event], None] | None) -> None:
+        """Hand every ``broadcast`` to ``relay`` too from now on (None: this process only)."""
+        self._relay = relay
+
+    def broadcast(self, event: Event) -> int:
+        """An event for every connected user that is not kept (presence, a directory entry): to
+        every connection here, and to the relay, for the other instances' connections."""
+        sent = self.publish(self.connected_users(), lambda _u: event)
+        if self._relay is not None:
+            self._relay(event)
+        return sent
 
     def on_presence(self, listener: PresenceListener) -> None:
         self._presence_listeners.append(listener)

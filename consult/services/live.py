@@ -12,7 +12,11 @@ increasing over the whole service (consult/storage/events.py keeps the order acr
   notification (sent at commit, carrying the newest id) makes it read the events with an id
   above the last it read, open those of users connected to it, and hand each to every connection
   of that user through the delivery ledger (a delivery record first, for content). When that
-  connection is lost it reconnects and reads what it missed in the meantime.
+  connection is lost it reconnects and reads what it missed in the meantime. Frames that are not
+  kept (``presence``, ``expert.updated``: ``EventBus.broadcast``) go to the other instances as
+  notifications on ``konsulta_frames``, sent and received on the same connection; each instance
+  hands them to all of its connections. Being unkept, one sent while that connection is away is
+  lost (a client whose own connection breaks re-reads its views when it is back).
 
 A client that resumes (``last_event_id`` in its ``auth`` frame) gets its own events after that id
 in id order (``replay``), each delivery of content recorded like any other live delivery. Events
@@ -44,6 +48,8 @@ from consult.storage.db import Database
 log = logging.getLogger("consult.live")
 
 BATCH = 500
+#: The frames another instance may relay here: what ``EventBus.broadcast`` sends.
+RELAYED = frozenset({"presence", "expert.updated"})
 REPLAY_LIMIT = 1000
 """At most this many events are replayed on one reconnect; beyond it the replay is incomplete."""
 MAX_ID = 2**62
@@ -70,7 +76,10 @@ class LiveEvents:
         self._wake = asyncio.Event()
         self._feed: asyncio.Task[None] | None = None
         self._listener: store.Listener | None = None
+        self._origin = uuid.uuid4().hex  # this instance, in the frames it relays
+        self._relaying: set[asyncio.Task[bool]] = set()
         self.dispatched = 0
+        self.relayed = 0
 
     @property
     def in_process(self) -> bool:
@@ -82,11 +91,15 @@ class LiveEvents:
             return
         self._last = await self.newest()
         self._feed = asyncio.create_task(self._run(), name="consult-live-feed")
-        self._listener = store.Listener(self.db.url, self._wake.set, self._wake.set)
+        self._listener = store.Listener(self.db.url, self._wake.set, self._wake.set, on_frame=self._relayed)
         self._listener.start()
+        self.bus.relay_to(self._relay)
 
     async def close(self) -> None:
         self.bus.keep_in(None)
+        self.bus.relay_to(None)
+        for task in list(self._relaying):
+            task.cancel()
         if self._listener is not None:
             await self._listener.close()
             self._listener = None
@@ -95,6 +108,30 @@ class LiveEvents:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._feed
             self._feed = None
+
+    # -- frames that are not kept, between instances ---------------------------------------------
+
+    def _relay(self, event: Event) -> None:
+        """A broadcast made here, for the other instances (sent in the background, in order)."""
+        if self._listener is None:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._listener.send_frame(_ENCODE({"from": self._origin, "frame": event})))
+        self._relaying.add(task)
+        task.add_done_callback(self._relaying.discard)
+
+    def _relayed(self, payload: str) -> None:
+        """A frame another instance broadcast: to every connection here."""
+        try:
+            message = json.loads(payload)
+            frame = message["frame"]
+            if message["from"] == self._origin or frame.get("type") not in RELAYED:
+                return
+        except (ValueError, KeyError, TypeError, AttributeError):
+            log.warning("a relayed frame was not understood; dropped")
+            return
+        self.relayed += 1
+        self.bus.publish(self.bus.connected_users(), lambda _u: frame)
 
     # -- writing, in the act's unit --------------------------------------------------------------
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -257,9 +256,5 @@ class Roster:
             if row is None:
                 continue
             body = expert_json(row, row["user_id"] in online)
-            self.bus.publish(self.bus.connected_users(), partial(_expert_updated, body))
-
-
-def _expert_updated(body: dict[str, Any], _user_id: str) -> dict[str, Any]:
-    """The event telling a connected user that an expert's directory entry changed."""
-    return {"type": "expert.updated", "expert": body}
+            # Tells every connected user, on every instance, that an expert's entry changed.
+            self.bus.broadcast({"type": "expert.updated", "expert": body})

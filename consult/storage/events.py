@@ -29,6 +29,10 @@ from consult.storage.tables import live_event_horizon, live_events
 log = logging.getLogger("consult.storage.events")
 
 CHANNEL = "konsulta_events"
+#: Frames that are not kept (presence, directory entries), relayed to the other instances as they
+#: are: a notification's payload holds at most ``FRAME_MAX`` bytes (PostgreSQL's limit is 8000).
+FRAMES_CHANNEL = "konsulta_frames"
+FRAME_MAX = 7900
 HORIZON_ID = 1
 _ORDER_LOCK = text("SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE")
 _NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', :payload)")
@@ -124,14 +128,23 @@ class Listener:
     """A connection of its own that LISTENs on ``konsulta_events`` (PostgreSQL), calling
     ``on_event`` for each notification and ``on_connected`` each time it is (re)connected — the
     caller then catches up on what it may have missed while it was away. A dropped connection is
-    opened again after a pause; a silent one is found by a probe every ``probe_seconds``."""
+    opened again after a pause; a silent one is found by a probe every ``probe_seconds``.
+
+    With ``on_frame`` it also LISTENs on ``konsulta_frames`` and hands on each payload, and
+    ``send_frame`` notifies the other instances' listeners on the same connection. Such frames are
+    not kept: one sent while the connection is away is lost (the clients re-read their views when
+    their own connection comes back)."""
 
     def __init__(self, url: str, on_event: Callable[[], None], on_connected: Callable[[], None], *,
+                 on_frame: Callable[[str], None] | None = None,
                  retry_seconds: float = 1.0, probe_seconds: float = 10.0) -> None:
         parsed = make_url(url)
         self._dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
         self._on_event = on_event
         self._on_connected = on_connected
+        self._on_frame = on_frame
+        self._conn: Any = None
+        self._using = asyncio.Lock()  # one operation at a time on the connection (probe, send)
         self._retry = retry_seconds
         self._probe = probe_seconds
         self._task: asyncio.Task[None] | None = None
@@ -157,20 +170,43 @@ class Listener:
                 lost = asyncio.Event()
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(CHANNEL, lambda *_args: self._on_event())
+                if self._on_frame is not None:
+                    await conn.add_listener(FRAMES_CHANNEL, self._frame_arrived)
+                self._conn = conn
                 self.connections += 1
                 self._on_connected()
                 while not lost.is_set():
                     try:
                         await asyncio.wait_for(lost.wait(), timeout=self._probe)
                     except TimeoutError:
-                        await conn.fetchval("SELECT 1", timeout=self._probe)
+                        async with self._using:
+                            await conn.fetchval("SELECT 1", timeout=self._probe)
                 log.warning("live event listener lost its connection; reconnecting")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # reconnect after a pause; the caller catches up then
                 log.warning("live event listener failed (%s); reconnecting", type(exc).__name__)
             finally:
+                self._conn = None
                 if conn is not None and not conn.is_closed():
                     with contextlib.suppress(Exception):
                         await conn.close(timeout=2)
             await asyncio.sleep(self._retry)
+
+    def _frame_arrived(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        if self._on_frame is not None:
+            self._on_frame(payload)
+
+    async def send_frame(self, payload: str) -> bool:
+        """Notify ``konsulta_frames`` with ``payload`` (every listening instance gets it, this one
+        too); false when it is too long or the connection is away."""
+        conn = self._conn
+        if conn is None or len(payload.encode("utf-8")) > FRAME_MAX:
+            return False
+        try:
+            async with self._using:
+                await conn.execute("SELECT pg_notify($1, $2)", FRAMES_CHANNEL, payload)
+        except Exception as exc:  # the connection went: the frame is lost, as the class says
+            log.warning("a frame for the other instances was not sent (%s)", type(exc).__name__)
+            return False
+        return True

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from consult.config import Settings
 from consult.http.app import create_app
-from tests.api.wsutil import connect
+from tests.api.wsutil import connect, next_event
 from tests.conftest import Api
 
 Start = Callable[..., Awaitable[Api]]
@@ -133,3 +133,33 @@ async def _holder(url: str, name: str) -> str:
             return str((await conn.execute(query, {"n": name})).scalar())
     finally:
         await engine.dispose()
+
+
+async def _presence_of(ws: Any, user_id: str, presence: str) -> dict[str, Any]:
+    """The next ``presence`` frame about ``user_id`` saying ``presence`` (others of the demo's
+    experts may come and go meanwhile)."""
+    while True:
+        event = await next_event(ws, "presence", timeout=10)
+        if event["user_id"] == user_id and event["presence"] == presence:
+            return event
+
+
+async def test_presence_and_directory_frames_reach_the_connections_of_every_instance(start):
+    """The frames that announce a change of the directory (an expert coming online or going, an
+    expert's entry changed) are not kept, but they reach every instance's connections: an advisor
+    on instance a sees an expert whose only connection is to b come and go, and an entry an admin
+    changed through b."""
+    a = await start("a")
+    b = await start("b")
+    advisor = await connect(a, "kela.aino")
+
+    expert = await connect(b, "vantaa.sanna")
+    await _presence_of(advisor, "vantaa.sanna", "online")
+    await expert.close()
+    await _presence_of(advisor, "vantaa.sanna", "offline")
+
+    await b.call("PUT", "/api/v1/experts/vantaa.sanna", "vantaa.admin", expect=200,
+                 json={"languages": ["fi", "sv", "en"]})
+    updated = await next_event(advisor, "expert.updated", timeout=10)
+    assert updated["expert"]["id"] == "vantaa.sanna" and updated["expert"]["languages"] == ["fi", "sv", "en"]
+    await advisor.close()
