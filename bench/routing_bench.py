@@ -78,6 +78,7 @@ class Konsulta:
         self.bases, self.issuer, self.pids, self.n = bases, issuer, pids, experts
         self.base = bases[0]
         self.online_when_routed: dict[str, int] = {}  # consultation -> experts counted online as it was routed
+        self.ready_last: dict[int, int | None] = {}  # expert -> the newest event id its first ready named
         self.admin = {"Authorization": "Bearer " + issuer.mint(sub="vantaa.admin", org="vantaa", roles=["admin"])}
         self.expert_tokens = [issuer.mint(sub=f"bench.e{i:02}", org="vantaa", roles=["expert"], name=f"Expert {i}")
                               for i in range(experts)]
@@ -98,10 +99,19 @@ class Konsulta:
             async with http.put(f"{self.base}/api/v1/experts/bench.e{i:02}", json=body, headers=admin) as r:
                 assert r.status == 200, await r.text()
 
-    async def connect(self, http: aiohttp.ClientSession, i: int) -> aiohttp.ClientWebSocketResponse:
+    async def connect(self, http: aiohttp.ClientSession, i: int,
+                      last_event_id: int | None = None) -> aiohttp.ClientWebSocketResponse:
+        """Expert ``i``'s socket; with ``last_event_id`` it resumes after that event, as the web
+        app does when the server closed its socket."""
         ws = await http.ws_connect(f"{self.on(i)}/api/v1/ws")
-        await ws.send_json({"type": "auth", "token": self.expert_tokens[i]})
-        assert (await ws.receive_json())["type"] == "ready"
+        frame: dict[str, object] = {"type": "auth", "token": self.expert_tokens[i]}
+        if last_event_id is not None:
+            frame["last_event_id"] = last_event_id
+        await ws.send_json(frame)
+        ready = await ws.receive_json()
+        assert ready["type"] == "ready"
+        if last_event_id is None:
+            self.ready_last[i] = ready.get("last_event_id")
         return ws
 
     async def settle(self, http: aiohttp.ClientSession) -> None:
@@ -156,7 +166,8 @@ class Reference:
     async def settle(self, http: aiohttp.ClientSession) -> None:
         return None
 
-    async def connect(self, http: aiohttp.ClientSession, i: int) -> aiohttp.ClientWebSocketResponse:
+    async def connect(self, http: aiohttp.ClientSession, i: int,
+                      last_event_id: int | None = None) -> aiohttp.ClientWebSocketResponse:
         ws = await http.ws_connect(f"{self.base}/ws")
         assert (await ws.receive_json())["type"] == "ready"
         return ws
@@ -196,6 +207,8 @@ async def rush(target: Konsulta | Reference, consultations: int, experts: int,
         claims: list[asyncio.Task[None]] = []
         all_claimed, all_offered = asyncio.Event(), asyncio.Event()
         wanted = {"count": 0, "frames": 0}
+        closes: Counter[str] = Counter()  # close code of each expert socket the server closed
+        resumed: Counter[str] = Counter()  # live.resumed frames after reopening, complete or not
 
         async def claim(expert: int, cid: str) -> None:
             status = await target.claim(http, expert, cid)
@@ -206,20 +219,34 @@ async def rush(target: Konsulta | Reference, consultations: int, experts: int,
                     all_claimed.set()
 
         async def listen(i: int, ws: aiohttp.ClientWebSocketResponse) -> None:
-            async for msg in ws:
-                if msg.type != aiohttp.WSMsgType.TEXT:
-                    break
-                event = msg.json()
-                if event.get("type") != "consultation.offered":
-                    continue
-                cid = event["consultation"]["id"]
-                if (cid, i) in arrivals:
-                    continue  # a re-offer; the first frame counts
-                arrivals[(cid, i)] = time.perf_counter()
-                if len(arrivals) >= wanted["frames"]:
-                    all_offered.set()
-                if i in contenders(cid, experts):
-                    claims.append(asyncio.create_task(claim(i, cid)))
+            """Expert ``i``'s frames; a socket the server closes is opened again, resuming after the
+            last event it delivered (a real client's reconnection), and the close is counted."""
+            last: int | None = getattr(target, "ready_last", {}).get(i)
+            while True:
+                async for msg in ws:
+                    if msg.type != aiohttp.WSMsgType.TEXT:
+                        break
+                    event = msg.json()
+                    if isinstance(event.get("event_id"), int):
+                        last = event["event_id"]
+                    if event.get("type") == "live.resumed":
+                        resumed["complete" if event.get("complete") else "incomplete"] += 1
+                    on_frame(i, event)
+                closes[str(ws.close_code)] += 1
+                ws = await target.connect(http, i, last)
+                sockets[i] = ws
+
+        def on_frame(i: int, event: dict[str, object]) -> None:
+            if event.get("type") != "consultation.offered":
+                return
+            cid = str(event["consultation"]["id"])  # type: ignore[index]
+            if (cid, i) in arrivals:
+                return  # a re-offer; the first frame counts
+            arrivals[(cid, i)] = time.perf_counter()
+            if len(arrivals) >= wanted["frames"]:
+                all_offered.set()
+            if i in contenders(cid, experts):
+                claims.append(asyncio.create_task(claim(i, cid)))
 
         listeners = [asyncio.create_task(listen(i, ws)) for i, ws in enumerate(sockets)]
         places = len(getattr(target, "bases", [target.base]))
@@ -278,6 +305,7 @@ async def rush(target: Konsulta | Reference, consultations: int, experts: int,
         cpu = server_cpu(target) - cpu0
         for task in listeners:
             task.cancel()
+        await asyncio.gather(*listeners, return_exceptions=True)
         for ws in sockets:
             await ws.close()
 
@@ -297,6 +325,7 @@ async def rush(target: Konsulta | Reference, consultations: int, experts: int,
         "routed_short": sum(1 for cid in start_of if target.online_when_routed.get(cid, experts) < experts),
         "conflicts": sum(1 for a in answers.values() for s in a if s == 409),
         "all_claimed_s": done, "cpu_ms": cpu * 1000 / consultations,
+        "closed": sum(closes.values()), "close_codes": dict(closes), "resumed_incomplete": resumed["incomplete"],
     }
 
 
@@ -391,6 +420,12 @@ def report(args: argparse.Namespace, store: str, columns: list[tuple[str, dict[s
                        ("claimed exactly once (answers)", "claimed_once"),
                        ("claimed more than once (answers)", "double"), ("claim conflicts answered 409", "conflicts")):
         print(f"{label:40}" + "".join(f"{c[key]:{w}d}" for _, c, _ in columns))
+    for label, key in (("expert sockets closed by the server", "closed"),
+                       ("  resumed incompletely (re-read)", "resumed_incomplete")):
+        print(f"{label:40}" + "".join(f"{c[key]:{w}d}" for _, c, _ in columns))
+    for name, c, _ in columns:
+        if c["close_codes"]:
+            print(f"  {name}: close codes {c['close_codes']} (each socket reopened, resuming after its last event)")
     once = [sum(1 for v in stored.values() if v == 1) for _, _, stored in columns]
     print(f"{'claimed exactly once (database)':40}" + "".join(f"{v:{w}d}" for v in once))
     ok = all(c["claimed_once"] == n and c["double"] == 0 and k_once == n and c["frames"] == c["expected_frames"]

@@ -316,3 +316,30 @@ async def test_a_unit_aborted_as_a_deadlock_victim_runs_again_and_commits(pg_mig
     finally:
         await other.dispose()
         await db.close()
+
+
+async def test_live_events_of_one_act_are_one_insert_under_the_lock_taken_at_begin(pg_migrated):
+    """On PostgreSQL an act offered to many experts writes its live events in one statement, and
+    the write-order lock its transaction took at BEGIN is not taken again."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import event
+
+    from consult.storage import events as live_store
+
+    db = Database(pg_migrated)
+    await db.start()
+    statements: list[str] = []
+    try:
+        event.listen(db._backend.write_engine.sync_engine, "before_cursor_execute",
+                     lambda _c, _cur, statement, *_a: statements.append(statement.split()[0:3]))
+        now = datetime.now(UTC)
+        new = [live_store.NewEvent(f"expert{i}", "c1", uuid.uuid4().hex, now, b"sealed") for i in range(20)]
+        ids = await db.write(lambda conn: live_store.append(conn, new))
+        assert len(ids) == 20 and len(set(ids)) == 20
+        inserts = [s for s in statements if s[:3] == ["INSERT", "INTO", "live_events"]]
+        locks = [s for s in statements if s[:2] == ["SELECT", "1"]]
+        assert len(inserts) == 1, statements
+        assert len(locks) == 1, statements  # the transaction's own, at BEGIN
+    finally:
+        await db.close()

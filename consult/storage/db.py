@@ -333,6 +333,9 @@ class _SqliteBackend:
 
 #: Every write transaction on PostgreSQL takes this row lock first (see ``_AsyncBackend.transaction``).
 _WRITE_ORDER_LOCK = text("SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE")
+#: Set in a connection's ``info`` while its transaction holds ``_WRITE_ORDER_LOCK``: a statement
+#: that needs the lock (consult/storage/events.py) need not take it again.
+HOLDS_WRITE_ORDER = "konsulta_holds_write_order"
 
 
 class _AsyncBackend:
@@ -373,6 +376,7 @@ class _AsyncBackend:
         trans = await writer.begin()
         if writer.dialect.name == "postgresql":
             await writer.execute(_WRITE_ORDER_LOCK)
+            writer.info[HOLDS_WRITE_ORDER] = True
         committed = False
 
         async def commit() -> None:
@@ -383,6 +387,7 @@ class _AsyncBackend:
         try:
             yield writer, commit
         finally:
+            writer.info.pop(HOLDS_WRITE_ORDER, None)
             if not committed and trans.is_active:
                 await trans.rollback()
 
