@@ -8,8 +8,9 @@ lengths, patterns and enums are checked by that one declaration, and a refusal i
 the field. A query string is read into its ``Query`` the same way (``read_query``): each field is
 one parameter, its text parsed by the field's type (ASCII digits for an integer, the one time
 parser for a time, a date or a month), then checked by the same declaration; a refusal is a 400
-``bad_query`` naming the parameter. The taxonomy's names (categories, purposes, roles) are types of their own, checked
-against the running policy's vocabulary and published with its names (``TAXONOMY``).
+``bad_query`` naming the parameter. The taxonomy's names (categories, purposes, roles) are types
+of their own, checked against the running policy's vocabulary and published with its names
+(``TAXONOMY``).
 """
 
 from __future__ import annotations
@@ -341,8 +342,10 @@ def _parse(raw: str, kind: Any, extra: dict[str, Any]) -> Any:
     """One parameter's text as the value its type holds; ``instant.BadInstant`` or ``ValueError``
     (with a message naming no value) when it is not of that form."""
     if isinstance(kind, mi.IntType):
-        # ASCII digits only: int() would read '٣' as 3, and str.isdigit() lets '²' through.
-        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        # ASCII digits only: int() would read '٣' as 3, and str.isdigit() lets '²' through. At
+        # most 19 digits (the largest bound any parameter declares, 2^62, has 19); the bound itself
+        # is checked by the declaration.
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
             raise ValueError("must be a non-negative integer in ASCII digits")
         return int(raw)
     if isinstance(kind, mi.DateTimeType):

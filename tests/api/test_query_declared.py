@@ -152,3 +152,13 @@ async def test_repeated_client_references_are_each_checked(api) -> None:
     await api.call("GET", f"/api/v1/retention/client-record?{too_many}", "vantaa.ville", expect=400)
     await api.call("GET", "/api/v1/retention/client-record?client_ref=cl_abc&client_ref=cl_def", "vantaa.ville",
                    expect=200)
+
+
+async def test_the_largest_tree_position_is_taken_and_one_above_it_is_refused(api) -> None:
+    """An audit log position may be up to 2^62 (19 digits): the reader takes every digit the bound
+    needs, and the declaration refuses what is above it."""
+    largest, above = str(1 << 62), str((1 << 62) + 1)
+    answer = await api.call("GET", f"/api/v1/audit/proof/consistency?first={largest}", "kela.tuula")
+    assert answer.get("error", {}).get("code") != "bad_query", answer
+    refused = await api.call("GET", f"/api/v1/audit/proof/consistency?first={above}", "kela.tuula", expect=400)
+    assert refused["error"]["code"] == "bad_query" and above not in refused["error"]["message"]
