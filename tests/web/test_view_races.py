@@ -108,3 +108,46 @@ def test_what_happens_between_a_views_first_read_and_the_first_ready_of_the_live
     a.wait_for_selector("#live-status.live-live")
     a.wait_for_selector(".participants li[data-user='vantaa.sanna']", timeout=10_000)
     advisor.axe("a consultation read again once the live channel was ready")
+
+
+def test_a_read_answered_before_a_live_event_is_not_drawn_over_it(tabs):
+    """A consultation read again (here after the live channel's first ready) whose answer was made
+    before the expert's claim but arrives after the claim's live event: the older answer must not
+    undo what the event showed (the expert gone from the participants again)."""
+    advisor, expert = tabs(), tabs()
+    a = advisor.sign_in("kela.aino")
+    e = expert.sign_in("vantaa.sanna")
+    cid = _ask(a, client=hetu(85), question="Onko päätös voimassa?")
+
+    a.add_init_script(_HOLD_LIVE)
+    a.evaluate("() => sessionStorage.removeItem('konsulta.live.last')")
+    a.reload()
+    a.wait_for_selector(".c-header .facts")
+    a.wait_for_load_state("networkidle")
+
+    # The read the first ready causes is answered by the server now, before the claim, and handed
+    # to the page only after the claim's event has been drawn.
+    held: list[Any] = []
+
+    def hold_the_first_read(route: Any) -> None:
+        if route.request.method == "GET" and not held:
+            held.append(route)
+        else:
+            route.continue_()
+
+    a.route(f"**/api/v1/consultations/{cid}", hold_the_first_read)
+    a.evaluate("() => window.__releaseLive()")
+    a.wait_for_selector("#live-status.live-live")
+    for _ in range(200):
+        if held:
+            break
+        a.wait_for_timeout(25)
+    assert held, "the first ready did not make the view read the consultation again"
+    before_claim = held[0].fetch()
+
+    _api(e, "POST", f"/api/v1/consultations/{cid}/claim")
+    a.wait_for_selector(".participants li[data-user='vantaa.sanna']")
+    held[0].fulfill(response=before_claim)
+    a.wait_for_load_state("networkidle")
+    advisor.settle()
+    assert a.locator(".participants li[data-user='vantaa.sanna']").count() == 1

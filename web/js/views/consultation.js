@@ -207,9 +207,20 @@ export async function consultationView(ctx) {
     };
   };
 
+  // Live consultation events applied so far: a read that was answered before one of them came
+  // may be older than what is shown, and is made again rather than drawn over it.
+  let applied = 0;
+  const readAgain = async () => {
+    for (;;) {
+      const before = applied;
+      const fresh = await api("GET", `/api/v1/consultations/${id}`);
+      if (applied === before) return fresh;
+    }
+  };
+
   const catchUp = async () => {
     try {
-      state.consultation = { ...state.consultation, ...await api("GET", `/api/v1/consultations/${id}`) };
+      state.consultation = { ...state.consultation, ...await readAgain() };
       routingRead(id, state.consultation.routing);
       render();
       log.querySelectorAll("li.load-error").forEach((el) => el.remove());
@@ -233,7 +244,7 @@ export async function consultationView(ctx) {
       // for the wait and the place in the queue as they are now.
       renderRouting();
       ctx.announce(routingText(routingOf(id)).slice(-2).join(" "));
-      api("GET", `/api/v1/consultations/${id}`).then((fresh) => {
+      readAgain().then((fresh) => {
         state.consultation = { ...state.consultation, ...fresh };
         routingRead(id, fresh.routing);
         renderRouting();
@@ -255,6 +266,7 @@ export async function consultationView(ctx) {
         if (message.id === event.message_id) break;
       }
     } else if (event.type.startsWith("consultation.") && event.consultation && event.consultation.id === id) {
+      applied += 1;
       state.consultation = { ...state.consultation, ...event.consultation };
       const c = state.consultation;
       // A claim event may come without the participant list: the claiming expert has joined.
