@@ -15,6 +15,7 @@ of their own, checked against the running policy's vocabulary and published with
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, ClassVar, Final, TypeVar
@@ -332,10 +333,13 @@ def _parts(node: Any) -> tuple[Any, dict[str, Any], bool]:
     return kind, extra, False
 
 
-def _query_fields(shape: type[Query]) -> list[tuple[mi.Field, Any, dict[str, Any], bool]]:
+@functools.cache
+def _query_fields(shape: type[Query]) -> tuple[tuple[mi.Field, Any, dict[str, Any], bool], ...]:
+    """Each field of ``shape`` with its parts (``_parts``), inspected once per declaration, not
+    at every request."""
     info = mi.type_info(shape)
     assert isinstance(info, mi.StructType), shape
-    return [(f, *_parts(f.type)) for f in info.fields]
+    return tuple((f, *_parts(f.type)) for f in info.fields)
 
 
 def _parse(raw: str, kind: Any, extra: dict[str, Any]) -> Any:
