@@ -11,6 +11,15 @@ from tests.web.test_editing import _ask, _claim
 from tests.web.test_words import _api
 
 
+def _until_held(page: Any, held: list[Any], otherwise: str) -> None:
+    """Wait (up to 5 s, letting the page's requests run) until a route handler has held a request."""
+    for _ in range(200):
+        if held:
+            return
+        page.wait_for_timeout(25)
+    raise AssertionError(otherwise)
+
+
 def test_a_view_still_loading_when_the_user_goes_on_is_not_drawn_beside_the_next(tabs):
     officer = tabs()
     page = officer.page
@@ -18,11 +27,7 @@ def test_a_view_still_loading_when_the_user_goes_on_is_not_drawn_beside_the_next
     # The directory of names every view reads first is held until the officer has gone on.
     page.route("**/api/v1/experts", lambda route: held.append(route))
     officer.sign_in("kela.tuula")
-    for _ in range(200):
-        if held:
-            break
-        page.wait_for_timeout(25)
-    assert held, "the first view did not read the directory"
+    _until_held(page, held, "the first view did not read the directory")
     page.evaluate("() => { location.hash = '#/privacy/report'; }")
     page.wait_for_function("() => location.hash === '#/privacy/report'")
     page.wait_for_timeout(100)
@@ -84,22 +89,28 @@ _HOLD_LIVE = """
 """
 
 
-def test_what_happens_between_a_views_first_read_and_the_first_ready_of_the_live_channel_is_shown(tabs):
-    """A tab opened on a consultation (no event seen before, so nothing to resume from) reads the
-    consultation before its live channel is ready: a claim between the two is in neither the read
-    nor the live events, so the tab must read again once the channel is ready."""
+def _advisor_reopens_with_live_held(tabs, client: str, question: str) -> tuple[Any, Any, Any, str]:
+    """An advisor asks; then opens the consultation in a fresh page of the tab (no last event id to
+    resume from) whose live channel's authentication is held until ``window.__releaseLive()``.
+    Answers the advisor's tab, its page, the expert's (vantaa.sanna) page and the consultation."""
     advisor, expert = tabs(), tabs()
     a = advisor.sign_in("kela.aino")
     e = expert.sign_in("vantaa.sanna")
-    cid = _ask(a, client=hetu(84), question="Onko hakemus käsittelyssä?")
-
-    # The advisor opens the consultation in a fresh page of the tab: no last event id to resume from,
-    # and the live channel's authentication held until the claim has been made.
+    cid = _ask(a, client=client, question=question)
     a.add_init_script(_HOLD_LIVE)
     a.evaluate("() => sessionStorage.removeItem('konsulta.live.last')")
     a.reload()
     a.wait_for_selector(".c-header .facts")
     a.wait_for_load_state("networkidle")
+    return advisor, a, e, cid
+
+
+def test_what_happens_between_a_views_first_read_and_the_first_ready_of_the_live_channel_is_shown(tabs):
+    """A tab opened on a consultation (no event seen before, so nothing to resume from) reads the
+    consultation before its live channel is ready: a claim between the two is in neither the read
+    nor the live events, so the tab must read again once the channel is ready."""
+    # The live channel's authentication is held until the claim has been made.
+    advisor, a, e, cid = _advisor_reopens_with_live_held(tabs, hetu(84), "Onko hakemus käsittelyssä?")
     assert a.locator("#live-status.live-live").count() == 0
     assert a.locator(".participants li[data-user='vantaa.sanna']").count() == 0
 
@@ -114,16 +125,7 @@ def test_a_read_answered_before_a_live_event_is_not_drawn_over_it(tabs):
     """A consultation read again (here after the live channel's first ready) whose answer was made
     before the expert's claim but arrives after the claim's live event: the older answer must not
     undo what the event showed (the expert gone from the participants again)."""
-    advisor, expert = tabs(), tabs()
-    a = advisor.sign_in("kela.aino")
-    e = expert.sign_in("vantaa.sanna")
-    cid = _ask(a, client=hetu(85), question="Onko päätös voimassa?")
-
-    a.add_init_script(_HOLD_LIVE)
-    a.evaluate("() => sessionStorage.removeItem('konsulta.live.last')")
-    a.reload()
-    a.wait_for_selector(".c-header .facts")
-    a.wait_for_load_state("networkidle")
+    advisor, a, e, cid = _advisor_reopens_with_live_held(tabs, hetu(85), "Onko päätös voimassa?")
 
     # The read the first ready causes is answered by the server now, before the claim, and handed
     # to the page only after the claim's event has been drawn.
@@ -138,11 +140,7 @@ def test_a_read_answered_before_a_live_event_is_not_drawn_over_it(tabs):
     a.route(f"**/api/v1/consultations/{cid}", hold_the_first_read)
     a.evaluate("() => window.__releaseLive()")
     a.wait_for_selector("#live-status.live-live")
-    for _ in range(200):
-        if held:
-            break
-        a.wait_for_timeout(25)
-    assert held, "the first ready did not make the view read the consultation again"
+    _until_held(a, held, "the first ready did not make the view read the consultation again")
     before_claim = held[0].fetch()
 
     _api(e, "POST", f"/api/v1/consultations/{cid}/claim")
