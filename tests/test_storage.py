@@ -318,28 +318,69 @@ async def test_a_unit_aborted_as_a_deadlock_victim_runs_again_and_commits(pg_mig
         await db.close()
 
 
-async def test_live_events_of_one_act_are_one_insert_under_the_lock_taken_at_begin(pg_migrated):
-    """On PostgreSQL an act offered to many experts writes its live events in one statement, and
-    the write-order lock its transaction took at BEGIN is not taken again."""
+async def test_a_group_commit_appends_the_audit_records_and_live_events_of_its_units_at_its_end(pg_migrated):
+    """On PostgreSQL the units of one group commit write their audit records and live events at the
+    transaction's end, one statement per kind for all of them (not per unit and kind), under the
+    write-order lock taken once at BEGIN; a unit rolled back in the batch leaves neither; the leaf
+    indices stay contiguous and every event id is announced by one notification naming the newest."""
     from datetime import UTC, datetime
 
+    import asyncpg
     from sqlalchemy import event
 
+    from consult.audit.records import AuditRecord, record
+    from consult.model import Principal
+    from consult.model.context import RequestContext
+    from consult.storage import audit_log
     from consult.storage import events as live_store
 
+    actor = Principal("kela.aino", "kela", frozenset({"advisor"}), "Aino")
+    ctx = RequestContext("req-1", None)
     db = Database(pg_migrated)
     await db.start()
-    statements: list[str] = []
+    listener = await asyncpg.connect(pg_migrated.replace("postgresql+asyncpg://", "postgresql://"))
+    notified: list[str] = []
+    await listener.add_listener(live_store.CHANNEL, lambda *args: notified.append(args[-1]))
+    statements: list[list[str]] = []
     try:
         event.listen(db._backend.write_engine.sync_engine, "before_cursor_execute",
                      lambda _c, _cur, statement, *_a: statements.append(statement.split()[0:3]))
         now = datetime.now(UTC)
-        new = [live_store.NewEvent(f"expert{i}", "c1", uuid.uuid4().hex, now, b"sealed") for i in range(20)]
-        ids = await db.write(lambda conn: live_store.append(conn, new))
-        assert len(ids) == 20 and len(set(ids)) == 20
-        inserts = [s for s in statements if s[:3] == ["INSERT", "INTO", "live_events"]]
-        locks = [s for s in statements if s[:2] == ["SELECT", "1"]]
-        assert len(inserts) == 1, statements
-        assert len(locks) == 1, statements  # the transaction's own, at BEGIN
+
+        async def act(conn: object, i: int, fails: bool = False) -> list[int]:
+            new = [live_store.NewEvent(f"expert{k}", f"c{i}", uuid.uuid4().hex, now, b"sealed") for k in range(5)]
+            ids = await live_store.append(conn, new)
+            await record(conn, actor, ctx, now, [AuditRecord(action="test.act", consultation_id=f"c{i}")] * 2)
+            if fails:
+                raise RuntimeError("the unit fails after writing")
+            return ids
+
+        commits = db.commits
+        results = await asyncio.gather(*(db.write(lambda conn, i=i: act(conn, i, fails=i == 3)) for i in range(8)),
+                                       return_exceptions=True)
+        assert db.commits == commits + 1  # one group commit
+        assert isinstance(results[3], RuntimeError)
+        assert all(r == [] for k, r in enumerate(results) if k != 3)  # ids are not known inside the unit
+        count = lambda *head: sum(1 for s in statements if s[:len(head)] == list(head))  # noqa: E731
+        assert count("INSERT", "INTO", "live_events") == 1, statements
+        assert count("INSERT", "INTO", "audit_events") == 1, statements
+        assert count("UPDATE", "audit_head") == 1, statements
+        assert count("SELECT", "pg_notify('konsulta_events',") == 1, statements
+        assert count("SELECT", "1") == 1, statements  # the write-order lock, at BEGIN only
+        async with db.read() as conn:
+            kept = await live_store.after(conn, 0)
+            rows = []
+            async for part in audit_log.iter_query(conn, audit_log.EventFilter()):
+                rows += part
+        assert sorted({e["consultation_id"] for e in kept}) == [f"c{i}" for i in range(8) if i != 3]
+        assert len(kept) == 35
+        assert sorted(r["leaf_index"] for r in rows) == list(range(14))
+        assert "c3" not in {r["consultation_id"] for r in rows}
+        for _ in range(100):
+            if notified:
+                break
+            await asyncio.sleep(0.02)
+        assert notified == [str(max(e["id"] for e in kept))]
     finally:
+        await listener.close()
         await db.close()

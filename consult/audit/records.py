@@ -3,6 +3,11 @@
 A record is written in the same transaction as the act it records (the service passes the
 writer connection), so there is no act without its record and no record without its act.
 Records carry ids, categories and bases — never message content or an identity code.
+
+In the PostgreSQL writer's transactions the records are appended at the transaction's end, those
+of every unit of a group commit together (consult/storage/db.py `Deferred`): one reservation of
+leaf indices and one insert per commit instead of per unit. A caller that needs the leaf index of
+its record asks for it to be written at once (``now=True``).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from consult.model.audit_fields import ACTOR_FIELDS
 from consult.model.context import RequestContext
 from consult.model.identifiers import ClientRef
 from consult.storage import audit_log
+from consult.storage.db import deferred
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,20 +68,25 @@ async def record(
     ctx: RequestContext,
     at: datetime,
     records: Iterable[AuditRecord],
+    *,
+    now: bool = False,
 ) -> int:
-    """Append ``records`` to the log inside the caller's write transaction; return the leaf index
-    of the first (-1 if there were none).
+    """Append ``records`` to the log inside the caller's write transaction; with ``now``, return
+    the leaf index of the first (-1 if there were none, or if they are appended at the
+    transaction's end).
 
     Each gets the next leaf index and the RFC 9162 leaf hash of its canonical entry; the time is
     stored in UTC so the entry recomputed from the row is byte-for-byte the one hashed here.
     """
-    return await record_all(conn, at, [(actor, ctx, records)])
+    return await record_all(conn, at, [(actor, ctx, records)], now=now)
 
 
 async def record_all(
     conn: AsyncConnection,
     at: datetime,
     groups: Iterable[tuple[Principal, RequestContext, Iterable[AuditRecord]]],
+    *,
+    now: bool = False,
 ) -> int:
     """`record` for several actors at once (an act and the live deliveries it makes): one
     reservation of leaf indices and one insert for all of them, in the order given."""
@@ -83,9 +94,23 @@ async def record_all(
     rows = [row for actor, ctx, records in groups for row in _rows(actor, ctx, at, records)]
     if not rows:
         return -1
+    later = None if now else deferred(conn)
+    if later is not None:
+        later.add("audit_events", _append, rows)
+        return -1
+    return await _append(conn, rows)
+
+
+async def _append(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:
+    """Leaf indices, leaf hashes and the insert, for ``rows`` in the order given; the first index."""
     first = await audit_log.reserve(conn, len(rows))
-    sha256, entry_time = hashlib.sha256, format_time(at)
+    sha256 = hashlib.sha256
+    entry_times: dict[datetime, str] = {}
     for offset, row in enumerate(rows):
+        at = row["at"]
+        entry_time = entry_times.get(at)
+        if entry_time is None:
+            entry_time = entry_times[at] = format_time(at)
         row["leaf_index"] = first + offset
         row["leaf_hash"] = sha256(b"\x00" + encode({**row, "at": entry_time})).digest()
     await audit_log.append(conn, rows)

@@ -445,7 +445,8 @@ class AuditTrail:
         async def unit(conn: AsyncConnection) -> int:
             await audit_log.insert_reason(conn, {"id": reason_id, "kind": kind, "text": text, "digest": digest,
                                                  "at": now, "actor_id": who.user_id, "actor_org": who.org})
-            return await record(conn, who, ctx, now, [replace(rec, reason_id=reason_id, reason_digest=digest)])
+            return await record(conn, who, ctx, now, [replace(rec, reason_id=reason_id, reason_digest=digest)],
+                                now=True)
 
         return await self.db.write(unit)
 

@@ -129,7 +129,7 @@ class Checkpoints:
             await audit_log.insert_reason(conn, {"id": reason_id, "kind": "restore_acknowledged", "text": reason,
                                                  "digest": text_digest, "at": at, "actor_id": operator.user_id,
                                                  "actor_org": operator.org})
-            return await record(conn, operator, ctx, at, [entry])
+            return await record(conn, operator, ctx, at, [entry], now=True)
 
         async with self._lock:
             leaf = await self.db.write(unit)

@@ -336,11 +336,54 @@ _WRITE_ORDER_LOCK = text("SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE")
 #: Set in a connection's ``info`` while its transaction holds ``_WRITE_ORDER_LOCK``: a statement
 #: that needs the lock (consult/storage/events.py) need not take it again.
 HOLDS_WRITE_ORDER = "konsulta_holds_write_order"
+#: Set in the writer connection's ``info`` to the `Deferred` appends of its transaction.
+DEFERRED = "konsulta_deferred"
+
+Flush = Callable[[Any, list[Any]], Awaitable[Any]]
+
+
+class Deferred:
+    """Rows a PostgreSQL write transaction appends once, just before its ``COMMIT``: the audit
+    records (consult/audit/records.py) and the live events (consult/storage/events.py) of every
+    unit of a group commit, in one statement each, instead of a round trip per unit and kind.
+    Both are append-only and read by nothing in the transaction that adds them. A unit rolled
+    back to its savepoint takes its rows out again (`mark`, `undo`); a transaction that does not
+    commit appends nothing."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, tuple[Flush, list[Any]]] = {}
+
+    def add(self, kind: str, flush: Flush, items: list[Any]) -> None:
+        """Append ``items`` at the end; ``flush(conn, items)`` writes all of one ``kind`` at once."""
+        entry = self._kinds.setdefault(kind, (flush, []))
+        entry[1].extend(items)
+
+    def mark(self) -> dict[str, int]:
+        return {kind: len(items) for kind, (_flush, items) in self._kinds.items()}
+
+    def undo(self, mark: dict[str, int]) -> None:
+        """Forget what was added since ``mark``."""
+        for kind, (_flush, items) in self._kinds.items():
+            del items[mark.get(kind, 0):]
+
+    async def flush(self, conn: Any) -> None:
+        kinds, self._kinds = self._kinds, {}
+        for flush, items in kinds.values():  # in the order each kind was first added
+            if items:
+                await flush(conn, items)
+
+
+def deferred(conn: Any) -> Deferred | None:
+    """The appends ``conn``'s write transaction defers to its end, if it defers them (the
+    PostgreSQL writer); None where they are written at once (SQLite, a connection of its own)."""
+    info = conn.info if isinstance(conn, AsyncConnection) else None
+    found = None if info is None else info.get(DEFERRED)
+    return found if isinstance(found, Deferred) else None
 
 
 class _AsyncBackend:
     def __init__(self, url: str) -> None:
-        self.read_engine: AsyncEngine = create_async_engine(url, pool_size=10, max_overflow=10)
+        self.read_engine: AsyncEngine = create_async_engine(url, pool_size=20, max_overflow=0)
         self.write_engine: AsyncEngine = create_async_engine(url, pool_size=1, max_overflow=0)
         self._writer: AsyncConnection | None = None
 
@@ -377,10 +420,12 @@ class _AsyncBackend:
         if writer.dialect.name == "postgresql":
             await writer.execute(_WRITE_ORDER_LOCK)
             writer.info[HOLDS_WRITE_ORDER] = True
+        appends = writer.info[DEFERRED] = Deferred()
         committed = False
 
         async def commit() -> None:
             nonlocal committed
+            await appends.flush(writer)
             await trans.commit()
             committed = True
 
@@ -388,6 +433,7 @@ class _AsyncBackend:
             yield writer, commit
         finally:
             writer.info.pop(HOLDS_WRITE_ORDER, None)
+            writer.info.pop(DEFERRED, None)
             if not committed and trans.is_active:
                 await trans.rollback()
 
@@ -493,6 +539,7 @@ class Database:
         alone = len(batch) == 1  # a lone unit needs no savepoint: its failure rolls back only itself
         try:
             async with self._backend.transaction() as (conn, commit):
+                appends = deferred(conn)
                 for pending in batch:
                     if pending.future.cancelled():
                         continue
@@ -502,11 +549,14 @@ class Database:
                         except Exception as exc:  # handed to the caller, or run again
                             self._failed(pending, exc, results, again)
                         continue
+                    mark = None if appends is None else appends.mark()
                     savepoint = await conn.begin_nested()
                     try:
                         value = await pending.unit(conn)
                     except Exception as exc:  # handed to the caller, or run again
                         await savepoint.rollback()
+                        if appends is not None and mark is not None:
+                            appends.undo(mark)
                         self._failed(pending, exc, results, again)
                     else:
                         await savepoint.commit()
@@ -543,6 +593,6 @@ class Database:
             results.append((pending, False, exc))
 
 
-__all__ = ["Database", "LoopConnection", "ensure_sqlite_file", "sqlite_path"]
+__all__ = ["Database", "Deferred", "LoopConnection", "deferred", "ensure_sqlite_file", "sqlite_path"]
 
 

@@ -8,6 +8,11 @@ events commit in the order of their ids, and a write that audits and emits event
 not two in either order. It then notifies ``konsulta_events`` with the newest id; PostgreSQL
 delivers the notification at the commit, to every listening connection, and not at all if the
 transaction rolls back. On SQLite there is one writer, so ids are drawn in commit order anyway.
+
+In the PostgreSQL writer's transactions the events are inserted at the transaction's end, with
+those of the other units of its group commit (consult/storage/db.py `Deferred`): one insert and
+one notification per commit. Their ids are then not known to the act that wrote them; on
+PostgreSQL nothing needs them there, since every instance delivers kept events from the table.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from consult.storage.db import HOLDS_WRITE_ORDER
+from consult.storage.db import HOLDS_WRITE_ORDER, deferred
 from consult.storage.tables import live_event_horizon, live_events
 
 log = logging.getLogger("consult.storage.events")
@@ -54,11 +59,20 @@ def _postgres(conn: AsyncConnection) -> bool:
 
 
 async def append(conn: AsyncConnection, events: list[NewEvent]) -> list[int]:
-    """Insert ``events`` in the caller's write transaction; their ids, in the order given."""
+    """Insert ``events`` in the caller's write transaction; their ids, in the order given — or
+    none, where the transaction inserts them at its end."""
     if not events:
         return []
     if conn.dialect.name == "sqlite":
         return await conn.run_sync(_sqlite_append, events)
+    later = deferred(conn)
+    if later is not None:
+        later.add("live_events", _insert, events)
+        return []
+    return await _insert(conn, events)
+
+
+async def _insert(conn: AsyncConnection, events: list[NewEvent]) -> list[int]:
     postgres = _postgres(conn)
     if postgres and not conn.info.get(HOLDS_WRITE_ORDER):  # the service's writer took it at BEGIN
         await conn.execute(_ORDER_LOCK)
