@@ -1,5 +1,6 @@
-"""Prepared SELECTs on SQLite read exactly as the Core statement through ``as_dict``, inside the
-connection's one read transaction."""
+"""Prepared SELECTs read exactly as the Core statement through ``as_dict``: on SQLite inside the
+connection's one read transaction, on PostgreSQL straight on asyncpg, alone or inside the
+transaction the connection is in."""
 
 from __future__ import annotations
 
@@ -72,8 +73,25 @@ async def test_prepared_rows_equal_the_core_rows_on_reader_and_writer(db):
     await _same_rows(db)
 
 
-async def test_prepared_runs_the_core_statement_on_postgresql(pg_db):
+async def test_prepared_rows_equal_the_core_rows_on_postgresql(pg_db):
     await _same_rows(pg_db)
+
+
+async def test_a_prepared_read_on_postgresql_begins_no_transaction_but_reads_in_the_writers(pg_db):
+    """A read alone is one round trip (no BEGIN and ROLLBACK around it); in a write transaction it
+    reads what the transaction wrote."""
+    async with pg_db.read() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert (await store.get(conn, "c-full")) is not None
+        assert len(await store.list_participants(conn, "c-full")) == 3
+        assert not driver.is_in_transaction()
+
+    async def unit(conn):
+        await conn.execute(text("UPDATE consultations SET status = 'closed' WHERE id = 'c-bare'"))
+        driver = (await conn.get_raw_connection()).driver_connection
+        return driver.is_in_transaction(), (await store.get(conn, "c-bare")).status
+
+    assert await pg_db.write(unit) == (True, "closed")
 
 
 async def _same_rows(db):

@@ -1,12 +1,18 @@
-"""Built-once SELECTs of the message path, run straight on the sqlite3 connection on SQLite.
+"""Built-once SELECTs of the message path, run straight on the driver's connection.
 
 SQLAlchemy's statement execution (cache lookup, parameter construction, the result machinery)
 cost several times the SQLite work of a one-row read by primary key, and the message path
 reads the consultation and its participants for every message. A `Prepared` statement is the
-same Core ``select``, compiled once for SQLite; its rows are converted by the column types'
-own result processors, so a row reads exactly as through ``conn.execute`` and `as_dict`
-(naive timestamps made UTC). The read runs inside the connection's transaction, begun as
-SQLAlchemy would begin it. Other backends run the Core statement.
+same Core ``select``, compiled once for SQLite and once for PostgreSQL's asyncpg; its rows are
+converted by the column types' own result processors, so a row reads exactly as through
+``conn.execute`` and `as_dict` (naive timestamps made UTC).
+
+On SQLite the read runs inside the connection's transaction, begun as SQLAlchemy would begin it.
+On PostgreSQL it goes to the asyncpg connection (with the type codecs SQLAlchemy set on it), in
+the connection's transaction if one was begun, and otherwise alone: at PostgreSQL's READ
+COMMITTED level every statement reads its own snapshot either way, so beginning a transaction
+for a read would only add the ``BEGIN`` and ``ROLLBACK`` round trips. Other drivers run the Core
+statement.
 """
 
 from __future__ import annotations
@@ -17,11 +23,13 @@ from typing import Any
 
 from sqlalchemy import Select
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.postgresql import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.storage.rows import as_dict, as_utc
 
 _DIALECT = sqlite.dialect()  # pysqlite: qmark parameters
+_PG_DIALECT = asyncpg.dialect()  # $1, $2, ...
 
 
 class Prepared:
@@ -41,16 +49,34 @@ class Prepared:
         processors: list[Callable[[Any], Any] | None] = [
             c.type.dialect_impl(_DIALECT).result_processor(_DIALECT, None) for c in columns]
         self._processors = tuple(processors)
+        pg = statement.compile(dialect=_PG_DIALECT)
+        self._pg_sql = pg.string
+        self._pg_order = tuple(pg.positiontup or ())
+        for name in self._pg_order:
+            if pg.binds[name].type.dialect_impl(_PG_DIALECT).bind_processor(_PG_DIALECT) is not None:
+                raise ValueError(f"parameter {name!r}: only plain values, passed to asyncpg as they are")
+        pg_processors = [c.type.dialect_impl(_PG_DIALECT).result_processor(_PG_DIALECT, None) for c in columns]
+        self._pg_plain = all(p is None for p in pg_processors)
 
     async def all(self, conn: AsyncConnection, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The rows as `as_dict` gives them."""
-        if conn.dialect.name != "sqlite":
-            return [as_dict(r) for r in (await conn.execute(self.statement, dict(params))).all()]
-        return await conn.run_sync(self._sqlite_rows, params)
+        if conn.dialect.name == "sqlite":
+            return await conn.run_sync(self._sqlite_rows, params)
+        if conn.dialect.driver == "asyncpg" and self._pg_plain:
+            return await self._asyncpg_rows(conn, params)
+        return [as_dict(r) for r in (await conn.execute(self.statement, dict(params))).all()]
 
     async def first(self, conn: AsyncConnection, params: Mapping[str, Any]) -> dict[str, Any] | None:
         rows = await self.all(conn, params)
         return rows[0] if rows else None
+
+    async def _asyncpg_rows(self, conn: AsyncConnection, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        records = await driver.fetch(self._pg_sql, *(params[n] for n in self._pg_order))
+        names = self._names
+        return [{name: as_utc(value) if isinstance(value, datetime) else value
+                 for name, value in zip(names, record, strict=True)} for record in records]
 
     def _sqlite_rows(self, sync: Any, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         if not sync.in_transaction():
