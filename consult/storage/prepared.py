@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from consult.storage.rows import as_dict, as_utc
 
 _DIALECT = sqlite.dialect()  # pysqlite: qmark parameters
-_PG_DIALECT = asyncpg.dialect()  # $1, $2, ...
+_PG_DIALECT = asyncpg.dialect()  # type: ignore[no-untyped-call]  # $1, $2, ...
 
 
 class Prepared:
