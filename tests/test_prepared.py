@@ -98,6 +98,8 @@ async def _same_rows(db):
     queries = [
         (store._GET, {"id": "c-full"}), (store._GET, {"id": "c-bare"}), (store._GET, {"id": "none"}),
         (store._PARTICIPANTS, {"id": "c-full"}), (store._PARTICIPANT, {"id": "c-full", "user": "a.user"}),
+        # a LIMIT from a parameter (SQLite adds an OFFSET the statement carries itself)
+        (select(participants).order_by(participants.c.user_id).limit(bindparam("limit")), {"limit": 2}),
     ]
     async with db.read() as conn:
         for statement, params in queries:

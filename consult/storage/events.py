@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.storage.db import HOLDS_WRITE_ORDER, deferred
+from consult.storage.prepared import Prepared
 from consult.storage.tables import live_event_horizon, live_events
 
 log = logging.getLogger("consult.storage.events")
@@ -103,14 +104,20 @@ def _sqlite_append(sync: Any, events: list[NewEvent]) -> list[int]:
     return ids
 
 
+_AFTER = Prepared(select(live_events).where(live_events.c.id > bindparam("after"))
+                  .order_by(live_events.c.id).limit(bindparam("limit")))
+_AFTER_OF_USER = Prepared(select(live_events)
+                          .where(live_events.c.id > bindparam("after"), live_events.c.user_id == bindparam("user"))
+                          .order_by(live_events.c.id).limit(bindparam("limit")))
+
+
 async def after(conn: AsyncConnection, after_id: int, *, user_id: str | None = None, limit: int = 500
                 ) -> list[dict[str, Any]]:
-    """Events with an id above ``after_id`` (of one user, or of everyone), oldest first."""
-    q = select(live_events).where(live_events.c.id > after_id)
-    if user_id is not None:
-        q = q.where(live_events.c.user_id == user_id)
-    rows = await conn.execute(q.order_by(live_events.c.id).limit(limit))
-    return [dict(r._mapping) for r in rows]
+    """Events with an id above ``after_id`` (of one user, or of everyone), oldest first. Every
+    instance's feed reads this at each notification, so it is a prepared read."""
+    if user_id is None:
+        return await _AFTER.all(conn, {"after": after_id, "limit": limit})
+    return await _AFTER_OF_USER.all(conn, {"after": after_id, "user": user_id, "limit": limit})
 
 
 async def pruned_through(conn: AsyncConnection) -> int:

@@ -40,6 +40,8 @@ class Prepared:
         compiled = statement.compile(dialect=_DIALECT)
         self._sql = compiled.string
         self._order = tuple(compiled.positiontup or ())
+        # Values the statement carries itself (SQLite's ``OFFSET 0`` beside a ``LIMIT``).
+        self._fixed = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
         for name in self._order:
             bind = compiled.binds[name]
             if bind.expanding or bind.type.dialect_impl(_DIALECT).bind_processor(_DIALECT) is not None:
@@ -52,6 +54,7 @@ class Prepared:
         pg = statement.compile(dialect=_PG_DIALECT)
         self._pg_sql = pg.string
         self._pg_order = tuple(pg.positiontup or ())
+        self._pg_fixed = {name: bind.effective_value for name, bind in pg.binds.items() if not bind.required}
         for name in self._pg_order:
             if pg.binds[name].type.dialect_impl(_PG_DIALECT).bind_processor(_PG_DIALECT) is not None:
                 raise ValueError(f"parameter {name!r}: only plain values, passed to asyncpg as they are")
@@ -73,7 +76,8 @@ class Prepared:
     async def _asyncpg_rows(self, conn: AsyncConnection, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         driver = (await conn.get_raw_connection()).driver_connection
         assert driver is not None
-        records = await driver.fetch(self._pg_sql, *(params[n] for n in self._pg_order))
+        fixed = self._pg_fixed
+        records = await driver.fetch(self._pg_sql, *(params[n] if n in params else fixed[n] for n in self._pg_order))
         names = self._names
         return [{name: as_utc(value) if isinstance(value, datetime) else value
                  for name, value in zip(names, record, strict=True)} for record in records]
@@ -81,7 +85,9 @@ class Prepared:
     def _sqlite_rows(self, sync: Any, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         if not sync.in_transaction():
             sync.begin()  # as the first execute would: every read of a unit sees one snapshot
-        cursor = sync.connection.driver_connection.execute(self._sql, tuple(params[n] for n in self._order))
+        fixed = self._fixed
+        cursor = sync.connection.driver_connection.execute(
+            self._sql, tuple(params[n] if n in params else fixed[n] for n in self._order))
         names, processors = self._names, self._processors
         rows = []
         for raw in cursor.fetchall():
