@@ -194,6 +194,28 @@ class _Savepoint:
         self._driver.execute(f"RELEASE SAVEPOINT {self.NAME}")
 
 
+class _DriverSavepoint:
+    """`_Savepoint` on PostgreSQL, sent straight to asyncpg as a simple query: SQLAlchemy names each
+    savepoint anew (``sa_savepoint_1``, ``_2``, ...), so asyncpg prepared every ``SAVEPOINT`` and
+    ``RELEASE`` as a new statement, a round trip more for each and its statement cache churned."""
+
+    def __init__(self, driver: Any) -> None:
+        self._driver = driver
+
+    @classmethod
+    async def begin(cls, conn: AsyncConnection) -> _DriverSavepoint:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        await driver.execute(f"SAVEPOINT {_Savepoint.NAME}")
+        return cls(driver)
+
+    async def commit(self) -> None:
+        await self._driver.execute(f"RELEASE SAVEPOINT {_Savepoint.NAME}")
+
+    async def rollback(self) -> None:
+        await self._driver.execute(f"ROLLBACK TO SAVEPOINT {_Savepoint.NAME}; RELEASE SAVEPOINT {_Savepoint.NAME}")
+
+
 class LoopConnection:
     """A synchronous SQLite connection used from the event loop with the AsyncConnection calls
     the storage modules make. Statements run inline; they touch only a local file."""
@@ -550,7 +572,8 @@ class Database:
                             self._failed(pending, exc, results, again)
                         continue
                     mark = None if appends is None else appends.mark()
-                    savepoint = await conn.begin_nested()
+                    savepoint = (await _DriverSavepoint.begin(conn) if isinstance(conn, AsyncConnection)
+                                 and conn.dialect.driver == "asyncpg" else await conn.begin_nested())
                     try:
                         value = await pending.unit(conn)
                     except Exception as exc:  # handed to the caller, or run again
