@@ -116,8 +116,18 @@ async def test_sqlite_read_connections_are_reused_and_see_each_commit(tmp_path):
 
 async def test_sqlite_message_insert_stores_what_the_core_statement_stores(tmp_path):
     """The message path writes SQLite rows without SQLAlchemy's statement machinery: the rows are
-    byte for byte those the Core insert stores (timestamps, JSON, None as JSON null), and read back
-    the same through the store."""
+    byte for byte those of the Core insert, and read back the same through the store."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+    await asyncio.to_thread(migrate.upgrade, url)
+    await _message_insert_stores_what_the_core_statement_stores(url)
+
+
+async def test_postgresql_message_insert_stores_what_the_core_statement_stores(pg_migrated):
+    """The same on PostgreSQL, where the message path writes through asyncpg."""
+    await _message_insert_stores_what_the_core_statement_stores(pg_migrated)
+
+
+async def _message_insert_stores_what_the_core_statement_stores(url):
     from datetime import UTC, datetime, timedelta, timezone
 
     from sqlalchemy import insert
@@ -125,8 +135,6 @@ async def test_sqlite_message_insert_stores_what_the_core_statement_stores(tmp_p
     from consult.storage import messages as store
     from consult.storage.tables import message_items, messages
 
-    url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
-    await asyncio.to_thread(migrate.upgrade, url)
     db = Database(url)
     await db.start()
     at = datetime(2026, 3, 4, 5, 6, 7, 890, tzinfo=UTC)
@@ -162,8 +170,8 @@ async def test_sqlite_message_insert_stores_what_the_core_statement_stores(tmp_p
 
     async def unit(conn):
         await conn.execute(text("INSERT INTO consultations (id, topic, urgency, question_sealed, purpose, origin_org, "
-                                "created_by, target_org, status, created_at) VALUES ('c1', 'other', 'today', x'00', "
-                                "'p', 'kela', 'u', 'vantaa', 'open', '2026-01-01 00:00:00.000000')"))
+                                "created_by, target_org, status, created_at) VALUES ('c1', 'other', 'today', :q, "
+                                "'p', 'kela', 'u', 'vantaa', 'open', :at)"), {"q": b"\x00", "at": at})
         seqs = []
         for m in variants:
             seqs.append(await store.insert_message(conn, m))
@@ -178,16 +186,19 @@ async def test_sqlite_message_insert_stores_what_the_core_statement_stores(tmp_p
         assert seqs == [1, 3]
         async with db.read() as conn:
             for m in variants:
-                fast = (await conn.exec_driver_sql(
-                    "SELECT consultation_id, author_id, author_org, author_role, author_name, text_sealed, text_spans, "
-                    "flagged_categories, created_at FROM messages WHERE id = ?", (m.id,))).one()
-                core = (await conn.exec_driver_sql(
-                    "SELECT consultation_id, author_id, author_org, author_role, author_name, text_sealed, text_spans, "
-                    "flagged_categories, created_at FROM messages WHERE id = ?", (m.id + "-core",))).one()
+                # As the database holds them: JSON as its text, not as SQLAlchemy's type reads it back.
+                as_text = "CAST({} AS TEXT)" if db.is_sqlite else "{}::text"
+                row = text(f"SELECT consultation_id, author_id, author_org, author_role, author_name, text_sealed, "
+                           f"{as_text.format('text_spans')}, {as_text.format('flagged_categories')}, created_at, "
+                           f"sent_policy_sealed FROM messages WHERE id = :id")
+                fast = (await conn.execute(row, {"id": m.id})).one()
+                core = (await conn.execute(row, {"id": m.id + "-core"})).one()
                 assert tuple(fast) == tuple(core)
-                items = "SELECT * FROM message_items WHERE message_id = ? ORDER BY idx"
-                fast_items = [tuple(r)[1:] for r in (await conn.exec_driver_sql(items, (m.id,))).all()]
-                core_items = [tuple(r)[1:] for r in (await conn.exec_driver_sql(items, (m.id + "-core",))).all()]
+                items = text(f"SELECT idx, category, value_sealed, {as_text.format('value_spans')}, consent_id, "
+                             "attachment_id, referral_condition, referral_justification_sealed, "
+                             "referral_why_no_consent_sealed FROM message_items WHERE message_id = :id ORDER BY idx")
+                fast_items = [tuple(r) for r in (await conn.execute(items, {"id": m.id})).all()]
+                core_items = [tuple(r) for r in (await conn.execute(items, {"id": m.id + "-core"})).all()]
                 assert fast_items == core_items and len(fast_items) == len(m.items)
             stored = await store.list_messages(conn, "c1", after_seq=None, limit=10)
         back = {r.id: r for r in stored}

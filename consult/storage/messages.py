@@ -101,10 +101,38 @@ def _sqlite_insert(sync: Any, message: SealedMessage) -> int:
     return int(seq)
 
 
+# On PostgreSQL they go straight to asyncpg in the writer's transaction, for the same reason. JSON
+# values are passed as text, as SQLAlchemy's JSON type hands them to the codec it sets on asyncpg
+# connections (None as JSON 'null').
+_PG_INSERT = (f"INSERT INTO messages ({', '.join(_MESSAGE_COLUMNS)}) "
+              f"VALUES ({', '.join(f'${i}' for i in range(1, len(_MESSAGE_COLUMNS) + 1))}) RETURNING seq")
+_PG_INSERT_ITEMS = (f"INSERT INTO message_items ({', '.join(_ITEM_COLUMNS)}) "
+                    f"VALUES ({', '.join(f'${i}' for i in range(1, len(_ITEM_COLUMNS) + 1))})")
+
+
+async def _asyncpg_insert(conn: AsyncConnection, message: SealedMessage) -> int:
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    seq = await driver.fetchval(
+        _PG_INSERT, message.id, message.consultation_id, message.author_id, message.author_org,
+        message.author_role, message.author_name, message.text_sealed, json.dumps(message.text_spans),
+        json.dumps(list(message.flagged_categories) or None), message.created_at, message.sent_policy_sealed)
+    if message.items:
+        await driver.executemany(_PG_INSERT_ITEMS, [
+            (message.id, i.idx, i.category, i.value_sealed, json.dumps(i.value_spans), i.consent_id,
+             i.attachment_id, i.referral_condition, i.referral_justification_sealed,
+             i.referral_why_no_consent_sealed)
+            for i in message.items
+        ])
+    return int(seq)
+
+
 async def insert_message(conn: AsyncConnection, message: SealedMessage) -> int:
     """Store ``message`` and its items; returns its ``seq``."""
     if conn.dialect.name == "sqlite":
         return await conn.run_sync(_sqlite_insert, message)
+    if conn.dialect.driver == "asyncpg":
+        return await _asyncpg_insert(conn, message)
     values = {
         "id": message.id, "consultation_id": message.consultation_id, "author_id": message.author_id,
         "author_org": message.author_org, "author_role": message.author_role, "author_name": message.author_name,
