@@ -66,6 +66,15 @@ _SQLITE_INSERT = (
     f"VALUES ({', '.join('?' * len(_APPEND_COLUMNS))})"
 )
 
+# On PostgreSQL they go straight to asyncpg in the writer's transaction, for the same reason (once
+# per group commit: consult/storage/db.py `Deferred`). JSON values are passed as text, as
+# SQLAlchemy's JSON type hands them to the codec it sets on asyncpg connections.
+_PG_RESERVE = f"UPDATE audit_head SET size = size + $1 WHERE id = {HEAD_ID} RETURNING size"
+_PG_INSERT = (
+    f"INSERT INTO audit_events ({', '.join(_APPEND_COLUMNS)}) "
+    f"VALUES ({', '.join(f'${i}' for i in range(1, len(_APPEND_COLUMNS) + 1))})"
+)
+
 DISCLOSURE_ACTIONS = ("disclose", "disclose.withheld")
 
 
@@ -76,6 +85,8 @@ async def reserve(conn: AsyncConnection, n: int) -> int:
     """Reserve ``n`` leaf indices in the current transaction; the first one is returned."""
     if conn.dialect.name == "sqlite":
         size = await conn.run_sync(_sqlite_reserve, n)
+    elif conn.dialect.driver == "asyncpg":
+        size = await (await _asyncpg(conn)).fetchval(_PG_RESERVE, n)
     else:
         size = (await conn.execute(_RESERVE, {"n": n})).scalar_one_or_none()
     if size is None:  # a database created without the migration's head row
@@ -90,8 +101,24 @@ async def append(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
         return
     if conn.dialect.name == "sqlite":
         await conn.run_sync(_sqlite_insert, rows)
+    elif conn.dialect.driver == "asyncpg":
+        dumps = json.dumps
+        params = []
+        for row in rows:
+            values = list(_values(row))
+            values[_CATEGORIES] = dumps(values[_CATEGORIES])
+            values[_FLAGS] = dumps(values[_FLAGS])
+            params.append(values)
+        await (await _asyncpg(conn)).executemany(_PG_INSERT, params)
     else:
         await conn.execute(_INSERT, rows)
+
+
+async def _asyncpg(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn`` (in whatever transaction ``conn`` is in)."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    return driver
 
 
 def _sqlite_reserve(sync: Any, n: int) -> int | None:

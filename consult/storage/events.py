@@ -68,9 +68,30 @@ async def append(conn: AsyncConnection, events: list[NewEvent]) -> list[int]:
         return await conn.run_sync(_sqlite_append, events)
     later = deferred(conn)
     if later is not None:
-        later.add("live_events", _insert, events)
+        later.add("live_events", _insert_at_end if conn.dialect.driver == "asyncpg" else _insert, events)
         return []
     return await _insert(conn, events)
+
+
+# The events of a whole group commit in one round trip on asyncpg: inserted in the order given
+# (ordinality) and announced by one notification naming the newest id; the statement's text is
+# the same for any number of events, so it is prepared once per connection.
+_INSERT_AT_END = (
+    "WITH new AS (INSERT INTO live_events (user_id, consultation_id, ref, created_at, payload_sealed) "
+    "SELECT u, c, r, t, p FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::timestamptz[], "
+    "$5::bytea[]) WITH ORDINALITY AS e(u, c, r, t, p, n) ORDER BY n RETURNING id) "
+    f"SELECT pg_notify('{CHANNEL}', max(id)::text) FROM new"
+)
+
+
+async def _insert_at_end(conn: AsyncConnection, events: list[NewEvent]) -> None:
+    if not conn.info.get(HOLDS_WRITE_ORDER):
+        await conn.execute(_ORDER_LOCK)
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    await driver.execute(_INSERT_AT_END, [e.user_id for e in events], [e.consultation_id for e in events],
+                         [e.ref for e in events], [e.created_at for e in events],
+                         [e.payload_sealed for e in events])
 
 
 async def _insert(conn: AsyncConnection, events: list[NewEvent]) -> list[int]:
