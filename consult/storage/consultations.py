@@ -38,10 +38,17 @@ _OPENED = ("id", "topic", "urgency", "question_sealed", "question_spans", "outco
            "claimed_at", "first_response_at", "closed_at", "outcome", "created_at")
 
 
+_INSERT = insert(consultations)
+_INSERT_PARTICIPANT = insert(participants)
+_CLAIM = (update(consultations)
+          .where(consultations.c.id == bindparam("cid"), consultations.c.status == "open")
+          .values(status="claimed", claimed_by=bindparam("by"), claimed_at=bindparam("at")))
+
+
 async def insert_consultation(conn: AsyncConnection, c: Consultation) -> None:
     values = {k: getattr(c, k) for k in _OPENED}
     values["question_flagged"] = list(c.question_flagged) or None
-    await conn.execute(insert(consultations).values(**values))
+    await conn.execute(_INSERT, values)
 
 
 def _consultation(row: Any) -> Consultation:
@@ -83,7 +90,7 @@ async def add_participant(conn: AsyncConnection, p: Participant) -> bool:
     present = await get_participant(conn, p.consultation_id, p.user_id)
     if present:
         return False
-    await conn.execute(insert(participants).values(**asdict(p)))
+    await conn.execute(_INSERT_PARTICIPANT, asdict(p))
     return True
 
 
@@ -98,11 +105,7 @@ async def list_participants(conn: AsyncConnection, consultation_id: str) -> list
 
 async def claim(conn: AsyncConnection, consultation_id: str, user_id: str, at: datetime) -> bool:
     """Claim an open consultation; False if someone else was first (the row is no longer open)."""
-    result = await conn.execute(
-        update(consultations)
-        .where(consultations.c.id == consultation_id, consultations.c.status == "open")
-        .values(status="claimed", claimed_by=user_id, claimed_at=at)
-    )
+    result = await conn.execute(_CLAIM, {"cid": consultation_id, "by": user_id, "at": at})
     return result.rowcount == 1
 
 

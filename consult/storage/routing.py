@@ -7,12 +7,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.storage.consultations import offered_purposes
+from consult.storage.prepared import Prepared
 from consult.storage.rows import as_dict
 from consult.storage.tables import consultation_routing, consultations, directory_users, experts, routing_pools
 
@@ -31,10 +32,19 @@ async def upsert_pool(conn: AsyncConnection, values: dict[str, Any]) -> None:
     ))
 
 
+# The statements of opening and claiming a consultation are built once (their construction cost
+# more than running them), and the pool's settings are a prepared read.
+_POOL = Prepared(select(routing_pools).where(routing_pools.c.org == bindparam("org"),
+                                             routing_pools.c.name == bindparam("name")))
+_INSERT_ROUTING = insert(consultation_routing)
+_OPEN_LOAD = (select(consultations.c.claimed_by, func.count())
+              .where(consultations.c.status == "claimed",
+                     consultations.c.claimed_by.in_(bindparam("ids", expanding=True)))
+              .group_by(consultations.c.claimed_by))
+
+
 async def get_pool(conn: AsyncConnection, org: str, name: str) -> dict[str, Any] | None:
-    row = (await conn.execute(select(routing_pools).where(routing_pools.c.org == org,
-                                                          routing_pools.c.name == name))).first()
-    return as_dict(row) if row else None
+    return await _POOL.first(conn, {"org": org, "name": name})
 
 
 async def list_pools(conn: AsyncConnection, org: str | None = None) -> list[dict[str, Any]]:
@@ -48,7 +58,7 @@ async def list_pools(conn: AsyncConnection, org: str | None = None) -> list[dict
 
 
 async def insert_routing(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    await conn.execute(insert(consultation_routing).values(**values))
+    await conn.execute(_INSERT_ROUTING, values)
 
 
 async def get_routing(conn: AsyncConnection, consultation_id: str) -> dict[str, Any] | None:
@@ -96,10 +106,7 @@ async def open_load(conn: AsyncConnection, user_ids: Iterable[str]) -> dict[str,
     ids = list(user_ids)
     if not ids:
         return {}
-    c = consultations.c
-    query = (select(c.claimed_by, func.count()).where(c.status == "claimed", c.claimed_by.in_(ids))
-             .group_by(c.claimed_by))
-    return {user: count for user, count in (await conn.execute(query)).all()}
+    return {user: count for user, count in (await conn.execute(_OPEN_LOAD, {"ids": ids})).all()}
 
 
 async def recent_claims(conn: AsyncConnection, org: str, urgency: str, since: datetime, *,
