@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.audit.records import AuditRecord, record
 from consult.errors import Conflict, Forbidden, NotFound, Unprocessable
-from consult.model import Clock, Principal, actions
+from consult.model import Clock, Principal, actions, iso
 from consult.model.consultations import (
     Consultation,
     ConsultationAnswer,
@@ -482,9 +482,15 @@ class Consultations:
             )
             participants = await store.list_participants(conn, consultation_id)
             readers = _readers(c, participants)
-            for user_id in watchers:
-                readers.setdefault(user_id, parties.offered(c, user_id))
-            return participants, await self._emit(conn, readers, "consultation.claimed", claimed, view, participants)
+            live = await self._emit(conn, readers, "consultation.claimed", claimed, view, participants)
+            # The other experts it was offered to no longer see it: they learn that it was taken and
+            # by whom, not the consultation again (no question, no client; nothing disclosed).
+            others = [user_id for user_id in watchers if user_id not in readers]
+            if others:
+                taken = {"type": "consultation.claimed", "consultation_id": consultation_id, "status": "claimed",
+                         "claimed_by": who.user_id, "claimed_at": iso(now)}
+                live += await self.bus.emit(conn, consultation_id, others, lambda _u: taken)
+            return participants, live
 
         done = await self.db.write(unit)
         if done is None:

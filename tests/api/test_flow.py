@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.api.wsutil import connect, next_event, no_event
 from tests.synthetic import hetu
 
@@ -27,9 +29,11 @@ async def test_advisor_to_expert_end_to_end(api):
     assert claimed["status"] == "claimed" and claimed["claimed_by"] == "vantaa.sanna"
     lost = await api.call("POST", f"/api/v1/consultations/{cid}/claim", "vantaa.mikko", expect=409)
     assert lost["error"]["code"] == "already_claimed"
-    for ws in (aino, mikko):
-        event = await next_event(ws, "consultation.claimed")
-        assert event["consultation"]["claimed_by"] == "vantaa.sanna"
+    event = await next_event(aino, "consultation.claimed")
+    assert event["consultation"]["claimed_by"] == "vantaa.sanna"
+    # The other expert learns it was taken, and by whom, without the consultation again.
+    event = await next_event(mikko, "consultation.claimed")
+    assert event["consultation_id"] == cid and event["claimed_by"] == "vantaa.sanna" and "consultation" not in event
 
     # The loser no longer sees it.
     await api.call("GET", f"/api/v1/consultations/{cid}", "vantaa.mikko", expect=404)
@@ -129,3 +133,46 @@ async def test_paging_of_consultations_and_messages(api):
     assert rest["next"] is None
     claimed = await api.call("GET", "/api/v1/consultations?status=claimed", "kela.aino", expect=200)
     assert claimed["items"] == []
+
+
+async def test_the_other_offered_experts_learn_of_the_claim_without_the_consultation_again(api):
+    """When one expert claims, the others it was offered to lose it (404): their live event says it
+    was taken and by whom, and carries no question and no client — kept that way for a resume too —
+    so it is no delivery of content and has no `live.consultation.claimed` record. The advisor and
+    the claimant get the consultation as they may see it, each delivery recorded."""
+    from sqlalchemy import text
+
+    from consult.http import keys
+
+    mikko = await connect(api, "vantaa.mikko")
+    aino = await connect(api, "kela.aino")
+    sanna = await connect(api, "vantaa.sanna")
+    client_ref = await api.register(hetu(2))
+    cid = (await api.open_consultation(pool="toimeentulotuki", client_ref=client_ref))["id"]
+    offered = await next_event(mikko, "consultation.offered")
+    assert offered["consultation"]["question"]  # the offer itself shows the question
+    await api.call("POST", f"/api/v1/consultations/{cid}/claim", "vantaa.sanna", expect=200)
+
+    taken = await next_event(mikko, "consultation.claimed")
+    assert {k: v for k, v in taken.items() if k not in ("event_id", "claimed_at")} == {
+        "type": "consultation.claimed", "consultation_id": cid, "status": "claimed", "claimed_by": "vantaa.sanna"}
+    assert taken["claimed_at"] and isinstance(taken["event_id"], int)
+    assert client_ref not in json.dumps(taken)
+    for ws in (aino, sanna):
+        assert (await next_event(ws, "consultation.claimed"))["consultation"]["id"] == cid
+    await api.call("GET", f"/api/v1/consultations/{cid}", "vantaa.mikko", expect=404)
+
+    # Resumed from before the claim: the kept event is the same notice.
+    again = await api.client.ws_connect("/api/v1/ws")
+    await again.send_json({"type": "auth", "token": api.token("vantaa.mikko"), "last_event_id": offered["event_id"]})
+    assert (await again.receive_json(timeout=5))["type"] == "ready"
+    replayed = await next_event(again, "consultation.claimed")
+    assert "consultation" not in replayed and replayed["consultation_id"] == cid
+    for ws in (mikko, aino, sanna, again):
+        await ws.close()
+
+    async with api.client.app[keys.DB].read() as conn:
+        recorded = (await conn.execute(text(
+            "SELECT actor_id FROM audit_events WHERE action = 'live.consultation.claimed' AND consultation_id = :c"),
+            {"c": cid})).scalars().all()
+    assert sorted(set(recorded)) == ["kela.aino", "vantaa.sanna"]

@@ -52,7 +52,7 @@ async def test_unclaimed_immediate_is_reoffered_then_escalated_to_backup(rapi):
     await rapi.call("GET", f"/api/v1/consultations/{cid}", "vantaa.liisa", expect=200)
     claimed = await rapi.call("POST", f"/api/v1/consultations/{cid}/claim", "vantaa.liisa", expect=200)
     assert claimed["claimed_by"] == "vantaa.liisa"
-    assert (await next_event(sanna, "consultation.claimed"))["consultation"]["claimed_by"] == "vantaa.liisa"
+    assert (await next_event(sanna, "consultation.claimed"))["claimed_by"] == "vantaa.liisa"
     assert (await rapi.advance(minutes=30)) == {"duty_changes": 0, "reoffered": 0, "escalated": 0}
 
     async with rapi.app[keys.DB].read() as conn:

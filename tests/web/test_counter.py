@@ -335,6 +335,21 @@ def test_a_colleagues_claim_clears_the_counter_alert(counter, own_server):
     }""")
 
 
+def test_an_offered_consultation_open_on_screen_shows_a_colleagues_claim(counter, own_server):
+    """An expert reading an offered consultation sees it taken by a colleague live: the claim
+    button goes and the claim is shown with who took it, from an event that does not carry the
+    consultation again."""
+    sanna_tab = counter()
+    sanna = sanna_tab.sign_in("vantaa.sanna")
+    cid = _create(Api(own_server, "kela.eero"))
+    sanna_tab.go(f"#/c/{cid}")
+    sanna.wait_for_selector("button.claim")
+    Api(own_server, "vantaa.mikko").call("POST", f"/api/v1/consultations/{cid}/claim")
+    sanna.wait_for_selector("button.claim", state="detached")
+    sanna.wait_for_function("() => document.querySelector('main').textContent.includes('vantaa.mikko')"
+                            " || document.querySelector('main').textContent.includes('Mikko')")
+
+
 def _two_tabs(browser: Any, base: str, user: str, init: str = "") -> tuple[Any, Any, Any]:
     """Two tabs of one browser profile (one context): the first signs in as ``user``, the second,
     opened then, joins its session without signing in."""

@@ -265,6 +265,12 @@ export async function consultationView(ctx) {
         }
         if (message.id === event.message_id) break;
       }
+    } else if (event.type === "consultation.claimed" && !event.consultation && event.consultation_id === id) {
+      // Another expert took it: this user is told who, not shown the consultation again.
+      applied += 1;
+      state.consultation = { ...state.consultation, status: event.status, claimed_by: event.claimed_by, claimed_at: event.claimed_at };
+      render();
+      ctx.announce(t("consultation.claimed.announce"));
     } else if (event.type.startsWith("consultation.") && event.consultation && event.consultation.id === id) {
       applied += 1;
       state.consultation = { ...state.consultation, ...event.consultation };
