@@ -405,3 +405,32 @@ async def test_a_group_commit_appends_the_audit_records_and_live_events_of_its_u
     finally:
         await listener.close()
         await db.close()
+
+
+async def test_sqlite_live_events_of_one_act_get_their_ids_in_the_order_given(tmp_path):
+    """On SQLite an act's live events are inserted a few hundred rows per statement; each event's
+    id is its own row's, and the ids ascend in the order the events were given."""
+    from datetime import UTC, datetime, timedelta
+
+    from consult.storage import events as live_store
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'e.db'}"
+    await asyncio.to_thread(migrate.upgrade, url)
+    db = Database(url)
+    await db.start()
+    try:
+        now = datetime.now(UTC)
+        first = [live_store.NewEvent("warm", "c0", uuid.uuid4().hex, now, b"w")]
+        new = [live_store.NewEvent(f"expert{i}", "c1", uuid.uuid4().hex, now + timedelta(microseconds=i % 3),
+                                   bytes([i % 256])) for i in range(450)]
+        await db.write(lambda conn: live_store.append(conn, first))
+        ids = await db.write(lambda conn: live_store.append(conn, new))
+        assert ids == sorted(ids) and len(set(ids)) == 450
+        async with db.read() as conn:
+            kept = {e["id"]: e for e in await live_store.after(conn, 0, limit=1000)}
+        for event, event_id in zip(new, ids, strict=True):
+            row = kept[event_id]
+            assert (row["user_id"], row["ref"], bytes(row["payload_sealed"]), row["created_at"]) == (
+                event.user_id, event.ref, event.payload_sealed, event.created_at)
+    finally:
+        await db.close()

@@ -109,19 +109,30 @@ async def _insert(conn: AsyncConnection, events: list[NewEvent]) -> list[int]:
     return ids
 
 
-_SQLITE_INSERT = ("INSERT INTO live_events (user_id, consultation_id, ref, created_at, payload_sealed) "
-                  "VALUES (?, ?, ?, ?, ?) RETURNING id")
+_SQLITE_INSERT = "INSERT INTO live_events (user_id, consultation_id, ref, created_at, payload_sealed) VALUES "
+_SQLITE_ROWS = 200  # rows per statement: 1,000 parameters, well below SQLite's limit
 
 
 def _sqlite_append(sync: Any, events: list[NewEvent]) -> list[int]:
     """Straight to the sqlite3 connection (in SQLAlchemy's transaction), as the audit log's append
-    does: this runs in every message's write unit. Times are stored as SQLAlchemy stores them."""
+    does: this runs in every message's write unit. Times are stored as SQLAlchemy stores them.
+    An act's events (an offer to every expert of a pool) are one multi-row insert: the rows are
+    inserted in the order given, so their ids ascend in that order (SQLite returns them in no
+    promised order, hence the sort)."""
     driver = sync.connection.driver_connection
-    ids = []
-    for e in events:
-        at = (e.created_at.astimezone(UTC) if e.created_at.tzinfo else e.created_at).strftime("%Y-%m-%d %H:%M:%S.%f")
-        ids.append(int(driver.execute(_SQLITE_INSERT, (e.user_id, e.consultation_id, e.ref, at,
-                                                        e.payload_sealed)).fetchone()[0]))
+    stamps: dict[datetime, str] = {}
+    ids: list[int] = []
+    for start in range(0, len(events), _SQLITE_ROWS):
+        part = events[start:start + _SQLITE_ROWS]
+        params: list[Any] = []
+        for e in part:
+            at = stamps.get(e.created_at)
+            if at is None:
+                moment = e.created_at.astimezone(UTC) if e.created_at.tzinfo else e.created_at
+                at = stamps[e.created_at] = moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+            params += (e.user_id, e.consultation_id, e.ref, at, e.payload_sealed)
+        sql = _SQLITE_INSERT + ", ".join(["(?, ?, ?, ?, ?)"] * len(part)) + " RETURNING id"
+        ids += sorted(int(row[0]) for row in driver.execute(sql, params).fetchall())
     return ids
 
 
