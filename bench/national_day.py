@@ -321,6 +321,7 @@ class Socket:
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.reader: asyncio.Task[None] | None = None
         self.closed_early = False
+        self.unreadable: str | None = None  # a frame this script could not read (it stops reading)
 
     async def open(self, http: aiohttp.ClientSession, base: str) -> None:
         ws = await http.ws_connect(base.replace("http://", "ws://") + "/api/v1/ws", heartbeat=30)
@@ -332,6 +333,12 @@ class Socket:
         self.reader = asyncio.create_task(self._read(ws))
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        try:
+            await self._frames(ws)
+        except (KeyError, TypeError, ValueError) as exc:  # reported as an error, not as lost events
+            self.unreadable = f"{type(exc).__name__}: {exc}"
+
+    async def _frames(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for msg in ws:
             if msg.type != aiohttp.WSMsgType.TEXT:
                 continue
@@ -342,7 +349,9 @@ class Socket:
             if kind == "message.created":
                 self.received[kind].append(frame["message"]["id"])
             elif kind in ("consultation.offered", "consultation.claimed"):
-                self.received[kind].append(frame["consultation"]["id"])
+                # The other experts a consultation was offered to learn of its claim by id only.
+                about = frame.get("consultation")
+                self.received[kind].append(about["id"] if about else frame["consultation_id"])
                 if kind == "consultation.offered" and self.on_offer is not None:
                     self.on_offer(frame)
             self.changed.set()
@@ -719,6 +728,10 @@ def report(args: argparse.Namespace, day: Day, db: Database, elapsed: float, set
                      f"{percentile(values, 0.99):.1f}", f"{len(values) / elapsed:.1f}"))
     rows.append(("all", str(total), "", "", "", f"{total / elapsed:.1f}"))
     _table("requests by kind (setup excluded):", rows)
+    for sock in day.sockets.values():
+        if sock.unreadable is not None:
+            s.errors["frame the script could not read"] += 1
+            s.error_samples.append(f"socket of {sock.user.user_id}: {sock.unreadable}")
     errors = sum(s.errors.values())
     print(f"errors: {errors}" + (f" {dict(s.errors)}" if errors else ""))
     for sample in s.error_samples:
