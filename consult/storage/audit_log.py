@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.model.audit_fields import FIELDS, LIST_FIELDS, ROW_FIELDS
+from consult.storage.db import asyncpg_connection
 from consult.storage.rows import as_dict
 from consult.storage.tables import (
     audit_checkpoints,
@@ -86,7 +87,7 @@ async def reserve(conn: AsyncConnection, n: int) -> int:
     if conn.dialect.name == "sqlite":
         size = await conn.run_sync(_sqlite_reserve, n)
     elif conn.dialect.driver == "asyncpg":
-        size = await (await _asyncpg(conn)).fetchval(_PG_RESERVE, n)
+        size = await (await asyncpg_connection(conn)).fetchval(_PG_RESERVE, n)
     else:
         size = (await conn.execute(_RESERVE, {"n": n})).scalar_one_or_none()
     if size is None:  # a database created without the migration's head row
@@ -109,16 +110,9 @@ async def append(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
             values[_CATEGORIES] = dumps(values[_CATEGORIES])
             values[_FLAGS] = dumps(values[_FLAGS])
             params.append(values)
-        await (await _asyncpg(conn)).executemany(_PG_INSERT, params)
+        await (await asyncpg_connection(conn)).executemany(_PG_INSERT, params)
     else:
         await conn.execute(_INSERT, rows)
-
-
-async def _asyncpg(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under ``conn`` (in whatever transaction ``conn`` is in)."""
-    driver = (await conn.get_raw_connection()).driver_connection
-    assert driver is not None
-    return driver
 
 
 def _sqlite_reserve(sync: Any, n: int) -> int | None:

@@ -194,6 +194,14 @@ class _Savepoint:
         self._driver.execute(f"RELEASE SAVEPOINT {self.NAME}")
 
 
+async def asyncpg_connection(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn``, in whatever transaction ``conn`` is in: the hot
+    statements of the PostgreSQL path go to it straight, past SQLAlchemy's execution."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    return driver
+
+
 class _DriverSavepoint:
     """`_Savepoint` on PostgreSQL, sent straight to asyncpg as a simple query: SQLAlchemy names each
     savepoint anew (``sa_savepoint_1``, ``_2``, ...), so asyncpg prepared every ``SAVEPOINT`` and
@@ -204,8 +212,7 @@ class _DriverSavepoint:
 
     @classmethod
     async def begin(cls, conn: AsyncConnection) -> _DriverSavepoint:
-        driver = (await conn.get_raw_connection()).driver_connection
-        assert driver is not None
+        driver = await asyncpg_connection(conn)
         await driver.execute(f"SAVEPOINT {_Savepoint.NAME}")
         return cls(driver)
 
@@ -616,6 +623,7 @@ class Database:
             results.append((pending, False, exc))
 
 
-__all__ = ["Database", "Deferred", "LoopConnection", "deferred", "ensure_sqlite_file", "sqlite_path"]
+__all__ = ["Database", "Deferred", "LoopConnection", "asyncpg_connection", "deferred", "ensure_sqlite_file",
+           "sqlite_path"]
 
 

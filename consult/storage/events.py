@@ -29,7 +29,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from consult.storage.db import HOLDS_WRITE_ORDER, deferred
+from consult.storage.db import HOLDS_WRITE_ORDER, asyncpg_connection, deferred
 from consult.storage.prepared import Prepared
 from consult.storage.tables import live_event_horizon, live_events
 
@@ -85,10 +85,9 @@ _INSERT_AT_END = (
 
 
 async def _insert_at_end(conn: AsyncConnection, events: list[NewEvent]) -> None:
-    if not conn.info.get(HOLDS_WRITE_ORDER):
-        await conn.execute(_ORDER_LOCK)
-    driver = (await conn.get_raw_connection()).driver_connection
-    assert driver is not None
+    """The writer's transaction took the write-order lock at BEGIN: the ids are drawn under it."""
+    assert conn.info.get(HOLDS_WRITE_ORDER)
+    driver = await asyncpg_connection(conn)
     await driver.execute(_INSERT_AT_END, [e.user_id for e in events], [e.consultation_id for e in events],
                          [e.ref for e in events], [e.created_at for e in events],
                          [e.payload_sealed for e in events])

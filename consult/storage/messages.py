@@ -17,6 +17,7 @@ from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.model.messages import ReadMarker, Spans
+from consult.storage.db import asyncpg_connection
 from consult.storage.rows import as_utc
 from consult.storage.tables import message_items, messages, read_markers
 
@@ -111,8 +112,7 @@ _PG_INSERT_ITEMS = (f"INSERT INTO message_items ({', '.join(_ITEM_COLUMNS)}) "
 
 
 async def _asyncpg_insert(conn: AsyncConnection, message: SealedMessage) -> int:
-    driver = (await conn.get_raw_connection()).driver_connection
-    assert driver is not None
+    driver = await asyncpg_connection(conn)
     seq = await driver.fetchval(
         _PG_INSERT, message.id, message.consultation_id, message.author_id, message.author_org,
         message.author_role, message.author_name, message.text_sealed, json.dumps(message.text_spans),

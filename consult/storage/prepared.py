@@ -26,6 +26,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from consult.storage.db import asyncpg_connection
 from consult.storage.rows import as_dict, as_utc
 
 _DIALECT = sqlite.dialect()  # pysqlite: qmark parameters
@@ -74,8 +75,7 @@ class Prepared:
         return rows[0] if rows else None
 
     async def _asyncpg_rows(self, conn: AsyncConnection, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-        driver = (await conn.get_raw_connection()).driver_connection
-        assert driver is not None
+        driver = await asyncpg_connection(conn)
         fixed = self._pg_fixed
         records = await driver.fetch(self._pg_sql, *(params[n] if n in params else fixed[n] for n in self._pg_order))
         names = self._names
