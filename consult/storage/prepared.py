@@ -33,34 +33,38 @@ _DIALECT = sqlite.dialect()  # pysqlite: qmark parameters
 _PG_DIALECT = asyncpg.dialect()  # type: ignore[no-untyped-call]  # $1, $2, ...
 
 
+class _Compiled:
+    """``statement`` compiled once for one dialect: its SQL, its parameters in the driver's order
+    with the values the statement carries itself (SQLite's ``OFFSET 0`` beside a ``LIMIT``), and
+    each selected column's result processor."""
+
+    def __init__(self, statement: Select[Any], dialect: Any) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = compiled.string
+        self.order = tuple(compiled.positiontup or ())
+        self.fixed = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
+        for name in self.order:
+            bind = compiled.binds[name]
+            if bind.expanding or bind.type.dialect_impl(dialect).bind_processor(dialect) is not None:
+                raise ValueError(f"parameter {name!r}: only plain values, passed to the driver as they are")
+        processors: list[Callable[[Any], Any] | None] = [
+            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in statement.selected_columns]
+        self.processors = tuple(processors)
+
+    def parameters(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        fixed = self.fixed
+        return tuple(params[n] if n in params else fixed[n] for n in self.order)
+
+
 class Prepared:
     """``statement`` (a SELECT with named ``bindparam``s, no expanding ones) for repeated reads."""
 
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
-        compiled = statement.compile(dialect=_DIALECT)
-        self._sql = compiled.string
-        self._order = tuple(compiled.positiontup or ())
-        # Values the statement carries itself (SQLite's ``OFFSET 0`` beside a ``LIMIT``).
-        self._fixed = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
-        for name in self._order:
-            bind = compiled.binds[name]
-            if bind.expanding or bind.type.dialect_impl(_DIALECT).bind_processor(_DIALECT) is not None:
-                raise ValueError(f"parameter {name!r}: only plain values, passed to the driver as they are")
-        columns = list(statement.selected_columns)
-        self._names = tuple(str(c.key) for c in columns)
-        processors: list[Callable[[Any], Any] | None] = [
-            c.type.dialect_impl(_DIALECT).result_processor(_DIALECT, None) for c in columns]
-        self._processors = tuple(processors)
-        pg = statement.compile(dialect=_PG_DIALECT)
-        self._pg_sql = pg.string
-        self._pg_order = tuple(pg.positiontup or ())
-        self._pg_fixed = {name: bind.effective_value for name, bind in pg.binds.items() if not bind.required}
-        for name in self._pg_order:
-            if pg.binds[name].type.dialect_impl(_PG_DIALECT).bind_processor(_PG_DIALECT) is not None:
-                raise ValueError(f"parameter {name!r}: only plain values, passed to asyncpg as they are")
-        pg_processors = [c.type.dialect_impl(_PG_DIALECT).result_processor(_PG_DIALECT, None) for c in columns]
-        self._pg_plain = all(p is None for p in pg_processors)
+        self._names = tuple(str(c.key) for c in statement.selected_columns)
+        self._sqlite = _Compiled(statement, _DIALECT)
+        self._pg = _Compiled(statement, _PG_DIALECT)
+        self._pg_plain = all(p is None for p in self._pg.processors)
 
     async def all(self, conn: AsyncConnection, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The rows as `as_dict` gives them."""
@@ -76,8 +80,7 @@ class Prepared:
 
     async def _asyncpg_rows(self, conn: AsyncConnection, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         driver = await asyncpg_connection(conn)
-        fixed = self._pg_fixed
-        records = await driver.fetch(self._pg_sql, *(params[n] if n in params else fixed[n] for n in self._pg_order))
+        records = await driver.fetch(self._pg.sql, *self._pg.parameters(params))
         names = self._names
         return [{name: as_utc(value) if isinstance(value, datetime) else value
                  for name, value in zip(names, record, strict=True)} for record in records]
@@ -85,10 +88,8 @@ class Prepared:
     def _sqlite_rows(self, sync: Any, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         if not sync.in_transaction():
             sync.begin()  # as the first execute would: every read of a unit sees one snapshot
-        fixed = self._fixed
-        cursor = sync.connection.driver_connection.execute(
-            self._sql, tuple(params[n] if n in params else fixed[n] for n in self._order))
-        names, processors = self._names, self._processors
+        cursor = sync.connection.driver_connection.execute(self._sqlite.sql, self._sqlite.parameters(params))
+        names, processors = self._names, self._sqlite.processors
         rows = []
         for raw in cursor.fetchall():
             row = {}
