@@ -2,7 +2,8 @@
 
 Latency is the time from the sender starting its POST to the recipient's WebSocket frame,
 with authentication, policy, storage and audit in Konsulta's path (docs/capabilities.md, Figures). Both servers run
-as separate processes on loopback; server CPU per message is read from /proc.
+as separate processes on loopback; server CPU per message is read from /proc, both one message
+at a time and over the span of 32 concurrent senders. Each message must reach the recipient once.
 
     python bench/delivery_bench.py [--messages 300] [--quick]
 """
@@ -250,8 +251,13 @@ async def throughput(target: Target, senders: int, per_sender: int, stats: dict[
 
 async def measure(target: Target, args: argparse.Namespace) -> dict[str, float]:
     result = await latency(target, args.messages)
+    duplicates = result.pop("duplicates")
     for senders in (1, 8, 32):
-        result[f"tp{senders}"] = await throughput(target, senders, max(10, args.throughput_messages // senders))
+        stats: dict[str, float] = {}
+        result[f"tp{senders}"] = await throughput(target, senders, max(10, args.throughput_messages // senders), stats)
+        duplicates += stats["duplicates"]
+    result["cpu32_ms"] = stats["cpu_ms"]
+    result["duplicates"] = duplicates
     return result
 
 
@@ -290,17 +296,21 @@ async def main() -> None:
                 proc.wait(timeout=15)
 
     print(f"delivery benchmark: {args.messages} latency samples, SQLite, loopback, {os.cpu_count()} cores")
-    print(f"{'figure':34}{'konsulta':>12}{'reference':>12}{'ratio':>9}   target")
+    print(f"{'figure':44}{'konsulta':>12}{'reference':>12}{'ratio':>9}   target")
     rows = [
         ("latency p50 (ms)", "p50", "<= 2"),
         ("latency p99 (ms)", "p99", "<= 6"),
-        ("server CPU per message (ms)", "cpu_ms", "<= 0.4"),
+        ("server CPU per message, one at a time (ms)", "cpu_ms", "<= 0.4"),
+        ("server CPU per message, 32 senders (ms)", "cpu32_ms", "<= 0.4"),
         ("throughput, 1 sender (msg/s)", "tp1", ""),
         ("throughput, 8 senders (msg/s)", "tp8", ""),
         ("throughput, 32 senders (msg/s)", "tp32", ">= 2500"),
     ]
     for label, key, target in rows:
-        print(f"{label:34}{k[key]:12.2f}{r[key]:12.2f}{k[key] / r[key]:9.2f}   {target}")
+        ratio = f"{k[key] / r[key]:9.2f}" if r[key] else f"{'n/a':>9}"  # a quick run's CPU can stay under a tick
+        print(f"{label:44}{k[key]:12.2f}{r[key]:12.2f}{ratio}   {target}")
+    # Every message must reach the recipient's one connection once.
+    print(f"{'frames of a message delivered twice':44}{k['duplicates']:12.0f}{r['duplicates']:12.0f}")
 
 
 if __name__ == "__main__":
