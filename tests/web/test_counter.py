@@ -350,6 +350,87 @@ def test_an_offered_consultation_open_on_screen_shows_a_colleagues_claim(counter
                             " || document.querySelector('main').textContent.includes('Mikko')")
 
 
+def _sign_in_with_queue_reads_held(tab: Tab) -> tuple[Any, list[tuple[Any, Any]]]:
+    """Sign ``tab`` in as Sanna while every read of her queue is answered by the server at once
+    but handed to the page only when the test says: ``held`` gets (route, answer) pairs. The
+    live channel's first ``ready`` makes the shell read the queue to catch up its alerts."""
+    held: list[tuple[Any, Any]] = []
+
+    def hold(route: Any) -> None:
+        if route.request.method == "GET" and not getattr(tab, "queue_released", False):
+            held.append((route, route.fetch()))
+        else:
+            route.continue_()
+
+    tab.page.route("**/api/v1/queue*", hold)
+    page = tab.sign_in("vantaa.sanna")
+    for _ in range(200):  # the shell's catch-up read, made at the first ready
+        if any("limit=100" in route.request.url for route, _answer in held):
+            break
+        page.wait_for_timeout(25)
+    else:
+        raise AssertionError("the first ready did not make the shell read the queue")
+    return page, held
+
+
+def _hand_over(tab: Tab, held: list[tuple[Any, Any]]) -> None:
+    """Give the page the answers held so far (made before what the test did since), and let every
+    later read of the queue through."""
+    tab.queue_released = True
+    for route, answer in held:
+        route.fulfill(response=answer)
+    tab.page.wait_for_load_state("networkidle")
+    tab.settle()
+
+
+def test_an_offer_alerted_while_the_queue_is_read_is_not_taken_back_by_the_older_answer(counter, own_server):
+    """The expert has just signed in; the queue read that catches up her alerts was answered before
+    an immediate consultation came, and reaches the page after its offer was alerted live: the
+    alert stays (the read does not know of it; the offer is newer)."""
+    tab = counter()
+    page, held = _sign_in_with_queue_reads_held(tab)
+    cid = _create(Api(own_server, "kela.eero"))
+    try:
+        page.wait_for_selector(f".notice-urgent[data-consultation='{cid}']")
+        _hand_over(tab, held)
+        assert page.locator(f".notice-urgent[data-consultation='{cid}']").count() == 1
+        assert _title_counts_the_standing_alerts(page)
+    finally:  # taken, so that it alerts nobody in the tests after this one
+        Api(own_server, "vantaa.mikko").call("POST", f"/api/v1/consultations/{cid}/claim")
+
+
+def test_an_offer_taken_while_the_queue_is_read_is_not_alerted_by_the_older_answer(counter, own_server):
+    """An immediate consultation waits when the expert signs in; her catch-up read of the queue is
+    answered with it, then a colleague claims it, and the answer reaches the page after the claim's
+    notice: no alert is raised for a consultation nobody can take any more."""
+    eero = Api(own_server, "kela.eero")
+    cid = _create(eero)
+    tab = counter()
+    page, held = _sign_in_with_queue_reads_held(tab)
+    # The claim's notice reaches her socket before the older answer reaches the page.
+    page.evaluate("""(cid) => new Promise((done) => {
+        window.__claimSeen = false;
+        const seen = () => { window.__claimSeen = true; done(); };
+        import("/static/js/live.js").then((live) => live.subscribe((e) => {
+            if (e.type === "consultation.claimed" && (e.consultation_id || (e.consultation || {}).id) === cid) seen();
+        }));
+        setTimeout(done, 0);
+    })""", cid)
+    Api(own_server, "vantaa.mikko").call("POST", f"/api/v1/consultations/{cid}/claim")
+    page.wait_for_function("() => window.__claimSeen === true")
+    _hand_over(tab, held)
+    assert page.locator(f".notice-urgent[data-consultation='{cid}']").count() == 0
+    assert _title_counts_the_standing_alerts(page)
+
+
+def _title_counts_the_standing_alerts(page: Any) -> bool:
+    return bool(page.evaluate("""() => {
+        const standing = document.querySelectorAll('.notice-urgent').length;
+        const shown = /^\\((\\d+)\\) /.exec(document.title);
+        return standing === (shown ? Number(shown[1]) : 0);
+    }"""))
+
+
 def _two_tabs(browser: Any, base: str, user: str, init: str = "") -> tuple[Any, Any, Any]:
     """Two tabs of one browser profile (one context): the first signs in as ``user``, the second,
     opened then, joins its session without signing in."""

@@ -9,6 +9,22 @@ import { setTitleCount, soundsHere } from "./notify.js";
 const pending = new Map();
 // Offers alerted in this tab (so that catching up after a break does not alert them again).
 const seen = new Set();
+// Live changes to the alerts, counted: a read of the queue answered before one of them must not
+// undo it when its answer arrives after it (an offer alerted since stays; one taken since is not
+// alerted again). Each consultation keeps the count of its latest live change.
+let changes = 0;
+const changedAt = new Map();
+
+function changed(id) {
+  changes += 1;
+  changedAt.set(id, changes);
+}
+
+/** The count of live changes so far: taken when a read of the queue is sent, handed to
+ * ``catchUpOffers`` with its answer. */
+export function liveMark() {
+  return changes;
+}
 let audio = null;
 // The user turned the tone on with a press (which lets a page play sound); remembered in this
 // browser (a flag, no personal data), so that after a reload the first press anywhere resumes it.
@@ -86,9 +102,15 @@ function updateTitle() {
   setTitleCount("offers", pending.size);
 }
 
-export function alertOffer(event, { announce, navigate }) {
+/** A live ``consultation.offered``. */
+export function alertOffer(event, handlers) {
   const consultation = event.consultation || event;
   if (!consultation || !consultation.id) return;
+  changed(consultation.id);
+  raise(consultation, handlers);
+}
+
+function raise(consultation, { announce, navigate }) {
   seen.add(consultation.id);
   const text = t("alert.offered", { topic: label("topic", consultation.topic), urgency: label("urgency", consultation.urgency) });
   if (consultation.urgency !== "immediate") {
@@ -112,7 +134,9 @@ export function alertOffer(event, { announce, navigate }) {
 /** A colleague claimed it (or it was closed): the alert is no longer anyone's to act on. */
 export function offerTaken(event) {
   const id = (event.consultation && event.consultation.id) || event.consultation_id;
-  if (id) dismiss(id);
+  if (!id) return;
+  changed(id);
+  dismiss(id);
 }
 
 export function dismiss(id) {
@@ -122,15 +146,21 @@ export function dismiss(id) {
   updateTitle();
 }
 
-/** After a break in the live connection: the queue as it is now (``GET /api/v1/queue``). An
- * alert whose consultation left the queue goes; an immediate offer missed meanwhile is alerted. */
-export function catchUpOffers(queue, handlers) {
+/** After a break in the live connection, or the first ``ready``: the queue (``GET /api/v1/queue``)
+ * as it was when read, ``asOf`` being ``liveMark()`` when the read was sent. An alert whose
+ * consultation left the queue goes; an immediate offer missed meanwhile is alerted — except where
+ * a live event about the consultation came after the read was sent, which is newer than it. */
+export function catchUpOffers(queue, handlers, asOf = changes) {
+  const newer = (id) => (changedAt.get(id) || 0) > asOf;
   const open = new Set(queue.map((item) => item.id));
-  for (const id of [...pending.keys()]) if (!open.has(id)) dismiss(id);
-  for (const item of queue) if (!seen.has(item.id) && item.urgency === "immediate") alertOffer(item, handlers);
+  for (const id of [...pending.keys()]) if (!open.has(id) && !newer(id)) dismiss(id);
+  for (const item of queue) {
+    if (!seen.has(item.id) && item.urgency === "immediate" && !newer(item.id)) raise(item, handlers);
+  }
 }
 
 export function clearOfferAlerts() {
   seen.clear();
+  changedAt.clear();
   for (const id of [...pending.keys()]) dismiss(id);
 }

@@ -8,7 +8,7 @@ import { connect, disconnect, forgetEvents, onLiveStatus, onSessionEnded, subscr
 import { startRenewal, stopRenewal, tokenFromElsewhere } from "./renewal.js";
 import { beginSignIn, completeSignIn, isCallback } from "./oidc.js";
 import { expiryOf, session } from "./session.js";
-import { alertOffer, catchUpOffers, clearOfferAlerts, offerTaken, restoreSound, soundOn, unlockSound } from "./alerts.js";
+import { alertOffer, catchUpOffers, clearOfferAlerts, liveMark, offerTaken, restoreSound, soundOn, unlockSound } from "./alerts.js";
 import { alertSettings, broadcastSignOut, claimSoundLeadership, clearUnread, messageElsewhere, notifyOutside, refreshTitle,
   releaseSoundLeadership, restoreUnread, routingStep, sessionFromOtherTabs, whenSignedOutElsewhere,
   whenTokenElsewhere } from "./notify.js";
@@ -333,7 +333,9 @@ async function start() {
       document.querySelectorAll(".error[data-network]").forEach((el) => el.remove());
       if (event.reconnected) announce(t("live.resumed"));
       if (may(...QUEUE)) {
-        api("GET", "/api/v1/queue?limit=100").then((page) => catchUpOffers(page.items || [], { announce, navigate }))
+        const asOf = liveMark();
+        api("GET", "/api/v1/queue?limit=100")
+          .then((page) => catchUpOffers(page.items || [], { announce, navigate }, asOf))
           .catch(() => {});
       }
     }
