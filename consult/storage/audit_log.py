@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.model.audit_fields import FIELDS, LIST_FIELDS, ROW_FIELDS
 from consult.storage.db import asyncpg_connection
-from consult.storage.rows import as_dict
+from consult.storage.rows import as_dict, sqlite_stamp
 from consult.storage.tables import (
     audit_checkpoints,
     audit_events,
@@ -139,7 +139,7 @@ def _sqlite_insert(sync: Any, rows: list[dict[str, Any]]) -> None:
         at = values[_AT]
         text = texts.get(at)
         if text is None:
-            text = texts[at] = (at.astimezone(UTC) if at.tzinfo else at).strftime("%Y-%m-%d %H:%M:%S.%f")
+            text = texts[at] = sqlite_stamp(at)
         values[_AT] = text
         values[_CATEGORIES] = dumps(values[_CATEGORIES])
         values[_FLAGS] = dumps(values[_FLAGS])

@@ -22,7 +22,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, text, update
@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.storage.db import HOLDS_WRITE_ORDER, asyncpg_connection, deferred
 from consult.storage.prepared import Prepared
+from consult.storage.rows import sqlite_stamp
 from consult.storage.tables import live_event_horizon, live_events
 
 log = logging.getLogger("consult.storage.events")
@@ -127,8 +128,7 @@ def _sqlite_append(sync: Any, events: list[NewEvent]) -> list[int]:
         for e in part:
             at = stamps.get(e.created_at)
             if at is None:
-                moment = e.created_at.astimezone(UTC) if e.created_at.tzinfo else e.created_at
-                at = stamps[e.created_at] = moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+                at = stamps[e.created_at] = sqlite_stamp(e.created_at)
             params += (e.user_id, e.consultation_id, e.ref, at, e.payload_sealed)
         sql = _SQLITE_INSERT + ", ".join(["(?, ?, ?, ?, ?)"] * len(part)) + " RETURNING id"
         ids += sorted(int(row[0]) for row in driver.execute(sql, params).fetchall())

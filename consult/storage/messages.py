@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, bindparam, insert, select, update
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from consult.model.messages import ReadMarker, Spans
 from consult.storage.db import asyncpg_connection
-from consult.storage.rows import as_utc
+from consult.storage.rows import as_utc, sqlite_stamp
 from consult.storage.tables import message_items, messages, read_markers
 
 
@@ -85,8 +85,7 @@ _SQLITE_INSERT_ITEMS = (f"INSERT INTO message_items ({', '.join(_ITEM_COLUMNS)})
 
 def _sqlite_insert(sync: Any, message: SealedMessage) -> int:
     driver = sync.connection.driver_connection
-    at = message.created_at
-    stamp = (at.astimezone(UTC) if at.tzinfo else at).strftime("%Y-%m-%d %H:%M:%S.%f")
+    stamp = sqlite_stamp(message.created_at)
     seq = driver.execute(_SQLITE_INSERT, (
         message.id, message.consultation_id, message.author_id, message.author_org, message.author_role,
         message.author_name, message.text_sealed, json.dumps(message.text_spans),

@@ -14,6 +14,12 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def sqlite_stamp(value: datetime) -> str:
+    """``value`` as SQLAlchemy's SQLite ``DateTime`` stores it (UTC, naive text), for the inserts
+    that go straight to the sqlite3 connection."""
+    return (value.astimezone(UTC) if value.tzinfo else value).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
 def as_dict(row: Any) -> dict[str, Any]:
     data: Mapping[str, Any] = row._mapping
     return {k: (as_utc(v) if isinstance(v, datetime) else v) for k, v in data.items()}
